@@ -1,0 +1,169 @@
+"""Configuration dataclasses.
+
+:class:`Procedure` holds every method choice on which Lan et al. 2024's code and text
+disagree (see ``shared/reference/original-procedure.md``). Two presets:
+
+- ``paper``: what the authors' code actually did, so the published numbers can be
+  reproduced (block-input activations, pre-TopK latents, first-seen 1-1 rule, SVCCA with
+  k = 1, correlation-RSA, p = mean(null >= observed)).
+- ``corrected``: what the paper says it did, done right (block-output activations, the SAE's
+  real sparse code, best-correlation 1-1, SVCCA keeping 99% of variance, masked BOS/pad
+  positions, seeded nulls with +1-corrected p-values).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Literal
+
+from harness.errors import ConfigError
+
+ActivationSite = Literal["block_output", "block_input"]
+SaeCode = Literal["sparse", "pre_topk"]
+OneToOneRule = Literal["none", "first_seen", "best", "hungarian"]
+RsaInner = Literal["correlation", "euclidean"]
+PValueRule = Literal["paper", "plus_one"]
+DeadPolicy = Literal["paper", "exclude"]
+
+#: Appendix F non-concept list, as the authors' code spelled it. ``'\\n'`` is the two
+#: characters backslash + n (a literal in some tokenizers' decodings); ``'\n'`` a newline.
+PAPER_JUNK_TOKENS: tuple[str, ...] = (
+    ".", "\\n", "\n", "", " ", "-", "<bos>", ",", "!", "?", "<|endoftext|>", "|bos|", "<pad>",
+)
+
+
+@dataclass(frozen=True)
+class Procedure:
+    """Method choices for one run. Every result records the procedure it ran under."""
+
+    name: str
+    """Preset name or a user label (appears in reports)."""
+    activation_site: ActivationSite = "block_output"
+    """``block_output`` = TL ``blocks.L.hook_resid_post`` (what the SAEs were trained on);
+    ``block_input`` = HF ``hidden_states[L]``, the paper code's off-by-one."""
+    sae_code: SaeCode = "sparse"
+    """``sparse`` = the SAE's real code (TopK applied); ``pre_topk`` = dense ReLU latents
+    ``relu((x - b_dec) W_enc + b_enc)`` as the paper's code used for EleutherAI SAEs."""
+    mask_special_positions: bool = True
+    """Drop BOS and padding positions from correlations and top-token search (paper: False)."""
+    dead_features: DeadPolicy = "exclude"
+    """``paper``: a dead (zero-variance) feature has correlation 0 with everything and a dead
+    B feature's partner is index 0. ``exclude``: dead features are never partners and dead
+    B features get partner -1 and correlation NaN; counts are reported."""
+    top_k_positions: int = 5
+    """Top activating positions per feature used by the token filters (Sec. 3, App. F)."""
+    top_positions_require_active: bool = True
+    """Only positions where the feature is > 0 count as top positions (paper: False, so a
+    rarely active feature's 'top 5' can include positions where it is 0)."""
+    junk_tokens: tuple[str, ...] = PAPER_JUNK_TOKENS
+    """Non-concept token strings (Appendix F)."""
+    junk_include_tokenizer_specials: bool = True
+    """Also treat the tokenizer's own special tokens as non-concept (paper: only its list)."""
+    filter_nonconcept: bool = True
+    """Drop pairs where either feature's top tokens contain a non-concept token."""
+    filter_shared_token: bool = True
+    """Keep only pairs whose top-token string sets intersect."""
+    one_to_one: OneToOneRule = "best"
+    """How many-to-1 pairs become 1-1: ``first_seen`` (the paper's code: the lowest B index
+    per A feature), ``best`` (highest correlation per A feature), ``hungarian`` (optimal
+    assignment, for subsets small enough), ``none`` (keep many-to-1)."""
+    corr_threshold: float = 0.1
+    """Pairs with correlation <= this are dropped (whole-space experiments)."""
+    svcca_keep: float | int = 0.99
+    """Float in (0, 1]: variance fraction (smallest k reaching it). Int: number of
+    directions. The paper's code effectively used ``1`` (see original-procedure.md)."""
+    svcca_max_k_fraction: float | None = 0.25
+    """Cap k at floor(fraction * n) so small subspaces (n = 11..60) stay far from the
+    trivial k ~ n regime; None = no cap (paper)."""
+    rsa_inner: RsaInner = "correlation"
+    """Inner similarity of RSA: the code used correlation, the text says Euclidean."""
+    n_permutations: int = 1000
+    """Null size for whole-space (layer-grid) tests."""
+    n_permutations_semantic: int = 1000
+    """Null size for semantic-subspace tests (Tables 1, 2, 9)."""
+    n_random_subsets: int = 100
+    """Draws for Test 2 (random subsets of the same sizes)."""
+    p_rule: PValueRule = "plus_one"
+    """``paper``: mean(null >= observed); ``plus_one``: (1 + #null >= obs) / (1 + N)."""
+    alpha: float = 0.05
+    """Significance level used by the claims."""
+    seed: int = 0
+    """Seed of every random draw (the paper's nulls were unseeded; we seed both presets)."""
+    min_subspace_size: int = 3
+    """A concept is skipped when either side has fewer features (paper: skip if <= 2)."""
+
+    def __post_init__(self) -> None:
+        def bad(option: str, value: object, allowed: str) -> ConfigError:
+            return ConfigError(f"Procedure {self.name!r}: {option}={value!r} is invalid; use {allowed}.")
+
+        choices = {
+            "activation_site": ("block_output", "block_input"),
+            "sae_code": ("sparse", "pre_topk"),
+            "dead_features": ("paper", "exclude"),
+            "one_to_one": ("none", "first_seen", "best", "hungarian"),
+            "rsa_inner": ("correlation", "euclidean"),
+            "p_rule": ("paper", "plus_one"),
+        }
+        for option, allowed in choices.items():
+            value = getattr(self, option)
+            if value not in allowed:
+                raise bad(option, value, " or ".join(repr(a) for a in allowed))
+        keep = self.svcca_keep
+        if isinstance(keep, bool) or not isinstance(keep, (int, float)):
+            raise bad("svcca_keep", keep, "a float in (0, 1] or a positive int")
+        if isinstance(keep, int) and keep < 1:
+            raise bad("svcca_keep", keep, "a positive int number of directions")
+        if isinstance(keep, float) and not 0.0 < keep <= 1.0:
+            raise bad("svcca_keep", keep, "a variance fraction in (0, 1]")
+        if self.svcca_max_k_fraction is not None and not 0.0 < self.svcca_max_k_fraction < 1.0:
+            raise bad("svcca_max_k_fraction", self.svcca_max_k_fraction, "a fraction in (0, 1) or None")
+        for option in ("n_permutations", "n_permutations_semantic", "n_random_subsets", "top_k_positions"):
+            if int(getattr(self, option)) < 1:
+                raise bad(option, getattr(self, option), "a positive integer")
+        if not -1.0 <= self.corr_threshold < 1.0:
+            raise bad("corr_threshold", self.corr_threshold, "a correlation in [-1, 1)")
+        if not 0.0 < self.alpha < 1.0:
+            raise bad("alpha", self.alpha, "a level in (0, 1)")
+        if self.min_subspace_size < 2:
+            raise bad("min_subspace_size", self.min_subspace_size, "an integer >= 2")
+
+    def replace(self, **changes: object) -> "Procedure":
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
+
+
+PAPER = Procedure(
+    name="paper",
+    activation_site="block_input",
+    sae_code="pre_topk",
+    mask_special_positions=False,
+    dead_features="paper",
+    top_positions_require_active=False,
+    junk_include_tokenizer_specials=False,
+    one_to_one="first_seen",
+    svcca_keep=1,
+    svcca_max_k_fraction=None,
+    rsa_inner="correlation",
+    n_permutations=100,
+    n_permutations_semantic=1000,
+    p_rule="paper",
+)
+
+CORRECTED = Procedure(name="corrected")
+
+PROCEDURES: dict[str, Procedure] = {"paper": PAPER, "corrected": CORRECTED}
+
+
+def get_procedure(name: str) -> Procedure:
+    """Look up a preset by name, with a clear error for an unknown one."""
+    try:
+        return PROCEDURES[name]
+    except KeyError:
+        raise ConfigError(
+            f"Unknown procedure {name!r}; known presets: {', '.join(sorted(PROCEDURES))}."
+        ) from None
+
