@@ -1,0 +1,475 @@
+"""Max-activation-correlation pairing of SAE features (Lan et al. 2024, Sec. 3 and App. D).
+
+For two SAEs run on the *same* token positions, each feature is a column of its code matrix
+(tokens x features). The Pearson correlation between feature i of A and feature j of B over
+the N positions is
+
+    corr[i, j] = (S[i, j] / N - mu_i * mu_j) / (s_i * s_j),   S = A^T B,
+
+with population means/stds. (The paper's code z-scored with the unbiased std + 1e-8 and
+divided by N: its values are smaller by a factor (N - 1)/N, about 3e-5 at N = 30,000; pairs
+are identical.) Each B feature keeps its best A partner ("many-to-1": many B features may map
+to one A feature) and, symmetrically, each A feature its best B partner.
+
+Two exact backends:
+- ``dense``: chunked torch matmul of z-scored columns (CPU or GPU), never materialising the
+  full F_A x F_B matrix; the paper's algorithm.
+- ``sparse``: for sparse codes on the CPU. S = A^T B is cheap when each token has few
+  non-zeros; entries of S that are zero have correlation -r_i r_j with r = mu / s, so the best
+  partner among them is found exactly from the sorted r of the other side.
+Both agree up to exact ties (which partner wins between equal correlations).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from harness.errors import ConfigError, DegenerateInputError, ResourceError, ShapeError
+
+Backend = Literal["auto", "dense", "sparse"]
+DeadPolicy = Literal["paper", "exclude"]
+Int64 = NDArray[np.int64]
+Float64 = NDArray[np.float64]
+
+#: Largest sub-problem (n_a * n_b) for which a dense correlation sub-matrix / Hungarian
+#: assignment is built on the CPU.
+MAX_DENSE_SUBMATRIX = 8192 * 8192
+
+#: auto backend picks ``sparse`` for scipy.sparse input below this density.
+SPARSE_DENSITY_LIMIT = 0.05
+
+
+def _to_codes(x: object, *, name: str) -> NDArray[np.floating] | sp.csc_matrix:
+    """Accept numpy, torch (dense or sparse COO/CSR) or scipy.sparse (tokens, features)."""
+    if sp.issparse(x):
+        m = sp.csc_matrix(x, dtype=np.float64)
+    elif hasattr(x, "detach"):
+        t = x.detach().cpu()  # type: ignore[union-attr]
+        if "sparse" in str(t.layout):  # any torch sparse layout
+            t = t.to_sparse_coo().coalesce()
+            idx = t.indices().numpy()
+            m = sp.csc_matrix((t.values().double().numpy(), (idx[0], idx[1])), shape=tuple(t.shape))
+        else:
+            m = t.double().numpy()
+    else:
+        m = np.asarray(x, dtype=np.float64)
+    if m.ndim != 2:
+        raise ShapeError(f"{name} must be 2-D (tokens, features); got shape {m.shape}.")
+    data = m.data if sp.issparse(m) else m
+    if not np.all(np.isfinite(data)):
+        raise DegenerateInputError(f"{name} contains NaN or infinite activations; check the SAE and model dtype.")
+    return m
+
+
+def column_stats(x: NDArray[np.floating] | sp.spmatrix) -> tuple[Float64, Float64]:
+    """Population mean and std of each column of x (tokens, features), float64."""
+    n = x.shape[0]
+    if sp.issparse(x):
+        mean = np.asarray(x.sum(axis=0), dtype=np.float64).ravel() / n
+        sq = np.asarray(x.multiply(x).sum(axis=0), dtype=np.float64).ravel() / n
+    else:
+        mean = x.mean(axis=0, dtype=np.float64)
+        sq = np.einsum("ij,ij->j", x, x, dtype=np.float64) / n
+    var = np.maximum(sq - mean**2, 0.0)
+    std = np.sqrt(var)
+    # Cancellation guard: a column that is constant (dead) has var ~ 0 relative to mean^2.
+    std[var <= 1e-12 * np.maximum(mean**2, 1e-300)] = 0.0
+    return mean, std
+
+
+@dataclass(frozen=True)
+class MaxCorrelation:
+    """Best partners by activation correlation (Lan et al. Sec. 3, Fig. 1).
+
+    Partner index -1 and correlation NaN mark a dead feature under the ``exclude`` policy.
+    """
+
+    a_for_b: Int64
+    """(F_B,) for each B feature, its most correlated A feature."""
+    corr_for_b: Float64
+    """(F_B,) that correlation."""
+    b_for_a: Int64
+    """(F_A,) for each A feature, its most correlated B feature."""
+    corr_for_a: Float64
+    """(F_A,) that correlation."""
+    dead_a: NDArray[np.bool_]
+    """(F_A,) zero-variance A features."""
+    dead_b: NDArray[np.bool_]
+    """(F_B,) zero-variance B features."""
+    n_tokens: int
+    backend: str
+    dead_policy: str
+
+    @property
+    def mean_max_corr_b(self) -> float:
+        """Mean over B features of their max correlation (the paper's ``mean_actv_corr``)."""
+        return float(np.nanmean(self.corr_for_b))
+
+
+def max_correlation(
+    acts_a: object,
+    acts_b: object,
+    *,
+    backend: Backend = "auto",
+    dead: DeadPolicy = "exclude",
+    chunk_size: int = 2048,
+    device: str = "cpu",
+    dtype: str = "float32",
+) -> MaxCorrelation:
+    """Best-correlated partners between the features of two code matrices.
+
+    Args:
+        acts_a: (tokens, F_A) SAE codes of model A: numpy, torch (dense/sparse) or scipy.sparse.
+        acts_b: (tokens, F_B) SAE codes of model B on the *same* token positions.
+        backend: ``dense``, ``sparse`` or ``auto`` (sparse for scipy input below 5% density).
+        dead: ``exclude`` (dead features never partners; dead B -> -1/NaN) or ``paper``
+            (dead features correlate 0 with everything; argmax ties -> lowest index).
+        chunk_size: B columns per dense chunk. device/dtype: torch device and matmul dtype
+            of the dense path (statistics and the sparse path are float64).
+    """
+    if dead not in ("paper", "exclude"):
+        raise ConfigError(f"dead={dead!r}: use 'paper' or 'exclude'.")
+    a = _to_codes(acts_a, name="acts_a")
+    b = _to_codes(acts_b, name="acts_b")
+    if a.shape[0] != b.shape[0]:
+        raise ShapeError(
+            f"acts_a has {a.shape[0]} token positions and acts_b has {b.shape[0]}: both models "
+            "must be run on the same tokens (same samples, same sequence length, same mask)."
+        )
+    if a.shape[0] < 2:
+        raise DegenerateInputError("Need at least 2 token positions to correlate features.")
+    if backend == "auto":
+        both_sparse = sp.issparse(a) and sp.issparse(b)
+        dense_enough = both_sparse and max(
+            a.nnz / max(a.shape[0] * a.shape[1], 1), b.nnz / max(b.shape[0] * b.shape[1], 1)
+        ) >= SPARSE_DENSITY_LIMIT
+        backend = "sparse" if both_sparse and not dense_enough and device == "cpu" else "dense"
+    mean_a, std_a = column_stats(a)
+    mean_b, std_b = column_stats(b)
+    if backend == "dense":
+        best = _dense_best(a, b, mean_a, std_a, mean_b, std_b, dead=dead, chunk_size=chunk_size, device=device, dtype=dtype)
+    elif backend == "sparse":
+        best = _sparse_best(sp.csc_matrix(a), sp.csc_matrix(b), mean_a, std_a, mean_b, std_b, dead=dead)
+    else:
+        raise ConfigError(f"backend={backend!r}: use 'auto', 'dense' or 'sparse'.")
+    a_for_b, corr_for_b, b_for_a, corr_for_a = best
+    return MaxCorrelation(
+        a_for_b=a_for_b, corr_for_b=corr_for_b, b_for_a=b_for_a, corr_for_a=corr_for_a,
+        dead_a=std_a == 0, dead_b=std_b == 0, n_tokens=int(a.shape[0]), backend=backend, dead_policy=dead,
+    )
+
+
+def _finish(idx: Int64, val: Float64, dead_target: NDArray[np.bool_], dead: str) -> tuple[Int64, Float64]:
+    """Apply the dead policy to the *target* side (features whose partners these are)."""
+    if dead == "exclude":
+        idx = idx.copy()
+        val = val.copy()
+        idx[dead_target] = -1
+        val[dead_target] = np.nan
+    return idx, val
+
+
+def _dense_best(a, b, mean_a, std_a, mean_b, std_b, *, dead, chunk_size, device, dtype):  # type: ignore[no-untyped-def]
+    import torch
+
+    tdtype = {"float32": torch.float32, "float64": torch.float64}.get(dtype)
+    if tdtype is None:
+        raise ConfigError(f"dtype={dtype!r}: use 'float32' or 'float64'.")
+    n = a.shape[0]
+
+    def zscore(x, mean, std, cols):  # type: ignore[no-untyped-def]
+        block = x[:, cols]
+        block = block.toarray() if sp.issparse(block) else np.asarray(block)
+        s = std[cols]
+        inv = np.where(s > 0, 1.0 / np.where(s > 0, s, 1.0), 0.0)
+        z = (block - mean[cols]) * inv / np.sqrt(n)
+        return torch.as_tensor(z, dtype=tdtype, device=device)
+
+    fa, fb = a.shape[1], b.shape[1]
+    za = zscore(a, mean_a, std_a, slice(None))
+    dead_a = torch.as_tensor(std_a == 0, device=device)
+    best_for_a = torch.full((fa,), -torch.inf, dtype=tdtype, device=device)
+    arg_for_a = torch.zeros(fa, dtype=torch.int64, device=device)
+    a_for_b = np.empty(fb, dtype=np.int64)
+    corr_for_b = np.empty(fb, dtype=np.float64)
+    for start in range(0, fb, chunk_size):
+        cols = slice(start, min(start + chunk_size, fb))
+        zb = zscore(b, mean_b, std_b, cols)
+        c = za.T @ zb  # (F_A, chunk)
+        if dead == "exclude":
+            c[dead_a] = -torch.inf
+            c[:, torch.as_tensor(std_b[cols] == 0, device=device)] = -torch.inf
+        vals, idx = c.max(dim=0)
+        a_for_b[cols] = idx.cpu().numpy()
+        corr_for_b[cols] = vals.double().cpu().numpy()
+        row_vals, row_idx = c.max(dim=1)
+        better = row_vals > best_for_a
+        best_for_a = torch.where(better, row_vals, best_for_a)
+        arg_for_a = torch.where(better, row_idx + start, arg_for_a)
+    b_for_a = arg_for_a.cpu().numpy()
+    corr_for_a = best_for_a.double().cpu().numpy()
+    a_for_b, corr_for_b = _finish(a_for_b, corr_for_b, std_b == 0, dead)
+    b_for_a, corr_for_a = _finish(b_for_a, corr_for_a, std_a == 0, dead)
+    if dead == "exclude":  # a target whose every candidate is dead: no partner
+        for idx, val in ((a_for_b, corr_for_b), (b_for_a, corr_for_a)):
+            bad = ~np.isfinite(val)
+            idx[bad] = -1
+            val[bad] = np.nan
+    return a_for_b, corr_for_b, b_for_a, corr_for_a
+
+
+def _column_best_structural(s: sp.csc_matrix) -> tuple[Int64, Float64]:
+    """Per column of a CSC matrix, the max stored value and its row (lowest row on ties)."""
+    n_cols = s.shape[1]
+    best_idx = np.full(n_cols, -1, dtype=np.int64)
+    best_val = np.full(n_cols, -np.inf, dtype=np.float64)
+    if s.nnz == 0:
+        return best_idx, best_val
+    cols = np.repeat(np.arange(n_cols), np.diff(s.indptr))
+    order = np.lexsort((s.indices, -s.data, cols))  # by col, then value desc, then row asc
+    first = np.ones(order.size, dtype=bool)
+    first[1:] = cols[order][1:] != cols[order][:-1]
+    winners = order[first]
+    best_idx[cols[winners]] = s.indices[winners]
+    best_val[cols[winners]] = s.data[winners]
+    return best_idx, best_val
+
+
+def _zero_product_best(
+    support: sp.csc_matrix, r_src: Float64, r_tgt: Float64, candidate: NDArray[np.bool_]
+) -> tuple[Int64, Float64]:
+    """Best source row among the entries *not* stored in ``support`` for each target column.
+
+    The correlation of an unstored (zero co-activation) entry is -r_src[i] * r_tgt[j]. For
+    r_tgt[j] > 0 the best i has the smallest r_src, for r_tgt[j] < 0 the largest, for 0 all
+    tie at 0 (lowest index wins). Only rows with ``candidate`` True are eligible.
+    """
+    n_src, n_tgt = support.shape
+    best_idx = np.full(n_tgt, -1, dtype=np.int64)
+    best_val = np.full(n_tgt, -np.inf, dtype=np.float64)
+    cand = np.flatnonzero(candidate)
+    if cand.size == 0:
+        return best_idx, best_val
+    keys = np.sort(np.repeat(np.arange(n_tgt, dtype=np.int64), np.diff(support.indptr)) * n_src + support.indices)
+    orders = {
+        1: cand[np.lexsort((cand, r_src[cand]))],  # ascending r, then index
+        -1: cand[np.lexsort((cand, -r_src[cand]))],  # descending r, then index
+        0: cand,  # index order
+    }
+    sign = np.sign(r_tgt).astype(int)
+    for sgn, order in orders.items():
+        cols = np.flatnonzero(sign == sgn)
+        pos = np.zeros(cols.size, dtype=np.int64)
+        pending = np.arange(cols.size)
+        while pending.size:
+            live = pos[pending] < order.size
+            pending = pending[live]
+            if not pending.size:
+                break
+            rows = order[pos[pending]]
+            key = cols[pending] * n_src + rows
+            hit = np.searchsorted(keys, key)
+            stored = (hit < keys.size) & (keys[np.minimum(hit, keys.size - 1)] == key)
+            done = pending[~stored]
+            best_idx[cols[done]] = order[pos[done]]
+            pos[pending[stored]] += 1
+            pending = pending[stored]
+        found = best_idx[cols] >= 0
+        c = cols[found]
+        best_val[c] = -r_src[best_idx[c]] * r_tgt[c]
+    return best_idx, best_val
+
+
+def _sparse_best(a, b, mean_a, std_a, mean_b, std_b, *, dead):  # type: ignore[no-untyped-def]
+    n = a.shape[0]
+    alive_a, alive_b = std_a > 0, std_b > 0
+    safe_a = np.where(alive_a, std_a, 1.0)
+    safe_b = np.where(alive_b, std_b, 1.0)
+    r_a = np.where(alive_a, mean_a / safe_a, 0.0)
+    r_b = np.where(alive_b, mean_b / safe_b, 0.0)
+    s = (a.T.tocsr() @ b).tocoo()  # (F_A, F_B) co-activation sums
+    keep = alive_a[s.row] & alive_b[s.col]
+    rows, cols = s.row[keep], s.col[keep]
+    vals = (s.data[keep] / n - mean_a[rows] * mean_b[cols]) / (safe_a[rows] * safe_b[cols])
+    fa, fb = a.shape[1], b.shape[1]
+    corr = sp.csc_matrix((vals, (rows, cols)), shape=(fa, fb))
+    corr.sort_indices()
+    # Under the paper policy a dead feature is a candidate with correlation exactly 0
+    # (r = 0 gives -r_i r_j = 0), and dead targets see 0 everywhere (-> lowest index).
+    cand_a = np.ones(fa, bool) if dead == "paper" else alive_a
+    cand_b = np.ones(fb, bool) if dead == "paper" else alive_b
+
+    def best(corr_csc, r_src, r_tgt, cand_src):  # type: ignore[no-untyped-def]
+        i_s, v_s = _column_best_structural(corr_csc)
+        i_z, v_z = _zero_product_best(corr_csc, r_src, r_tgt, cand_src)
+        take_z = (v_z > v_s) | ((v_z == v_s) & (i_z >= 0) & ((i_s < 0) | (i_z < i_s)))
+        idx = np.where(take_z, i_z, i_s)
+        val = np.where(take_z, v_z, v_s)
+        return idx, val
+
+    a_for_b, corr_for_b = best(corr, r_a, r_b, cand_a)
+    b_for_a, corr_for_a = best(corr.T.tocsc(), r_b, r_a, cand_b)
+    a_for_b, corr_for_b = _finish(a_for_b, corr_for_b, ~alive_b, dead)
+    b_for_a, corr_for_a = _finish(b_for_a, corr_for_a, ~alive_a, dead)
+    for idx, val in ((a_for_b, corr_for_b), (b_for_a, corr_for_a)):
+        bad = idx < 0
+        val[bad] = np.nan
+    return a_for_b, corr_for_b, b_for_a, corr_for_a
+
+
+def correlation_submatrix(acts_a: object, acts_b: object, idx_a: Int64, idx_b: Int64) -> Float64:
+    """Dense Pearson correlation (len(idx_a), len(idx_b)) between selected columns (float64).
+
+    Dead (zero-variance) columns get correlation 0. Guarded by MAX_DENSE_SUBMATRIX.
+    """
+    idx_a = np.asarray(idx_a, dtype=np.int64)
+    idx_b = np.asarray(idx_b, dtype=np.int64)
+    if idx_a.size * idx_b.size > MAX_DENSE_SUBMATRIX:
+        raise ResourceError(
+            f"A {idx_a.size} x {idx_b.size} correlation sub-matrix exceeds the dense limit "
+            f"({MAX_DENSE_SUBMATRIX} entries); use max_correlation on the full spaces instead."
+        )
+    a = _to_codes(acts_a, name="acts_a")
+    b = _to_codes(acts_b, name="acts_b")
+    if a.shape[0] != b.shape[0]:
+        raise ShapeError(f"Token counts differ: {a.shape[0]} vs {b.shape[0]}.")
+    sub_a = a[:, idx_a]
+    sub_b = b[:, idx_b]
+    sub_a = sub_a.toarray() if sp.issparse(sub_a) else np.asarray(sub_a)
+    sub_b = sub_b.toarray() if sp.issparse(sub_b) else np.asarray(sub_b)
+    mean_a, std_a = column_stats(sub_a)
+    mean_b, std_b = column_stats(sub_b)
+    n = sub_a.shape[0]
+    za = (sub_a - mean_a) * np.where(std_a > 0, 1.0 / np.where(std_a > 0, std_a, 1.0), 0.0)
+    zb = (sub_b - mean_b) * np.where(std_b > 0, 1.0 / np.where(std_b > 0, std_b, 1.0), 0.0)
+    return (za.T @ zb) / n
+
+
+# ----------------------------------------------------------------------------- pairs
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """Paired feature indices, in a fixed order (row i pairs a_idx[i] with b_idx[i])."""
+
+    a_idx: Int64
+    b_idx: Int64
+    corr: Float64
+    history: tuple[str, ...] = field(default=())
+    """Steps that produced these pairs, with counts (for reports and Tables 5-8)."""
+
+    def __post_init__(self) -> None:
+        if not (self.a_idx.shape == self.b_idx.shape == self.corr.shape):
+            raise ShapeError("Pairs arrays must have equal lengths.")
+
+    def __len__(self) -> int:
+        return int(self.a_idx.size)
+
+    def select(self, mask: NDArray[np.bool_], step: str) -> "Pairs":
+        return Pairs(self.a_idx[mask], self.b_idx[mask], self.corr[mask],
+                     self.history + (f"{step}: {len(self)} -> {int(np.sum(mask))}",))
+
+
+def many_to_one_pairs(mc: MaxCorrelation) -> Pairs:
+    """Each B feature with its best A feature (the paper's pairing; dead B features dropped)."""
+    b_idx = np.flatnonzero(mc.a_for_b >= 0)
+    return Pairs(mc.a_for_b[b_idx], b_idx, mc.corr_for_b[b_idx], (f"many-to-1: {b_idx.size}",))
+
+
+def one_to_many_pairs(mc: MaxCorrelation) -> Pairs:
+    """Each A feature with its best B feature (reverse direction, used in App. A)."""
+    a_idx = np.flatnonzero(mc.b_for_a >= 0)
+    order = np.lexsort((a_idx, mc.b_for_a[a_idx]))
+    a_idx = a_idx[order]
+    return Pairs(a_idx, mc.b_for_a[a_idx], mc.corr_for_a[a_idx], (f"1-to-many: {a_idx.size}",))
+
+
+def threshold_pairs(pairs: Pairs, *, min_corr: float) -> Pairs:
+    """Keep pairs with correlation strictly above ``min_corr`` (paper: 0.1)."""
+    return pairs.select(pairs.corr > min_corr, f"corr > {min_corr}")
+
+
+def one_to_one(
+    pairs: Pairs,
+    *,
+    rule: Literal["none", "first_seen", "best", "hungarian"],
+    corr_matrix: Float64 | None = None,
+) -> Pairs:
+    """Reduce many-to-1 pairs to 1-1 pairs (Sec. 3 "Filter Many-to-1 Mappings").
+
+    - ``first_seen``: the paper's code: per A feature keep only the first pair encountered,
+      i.e. the one with the lowest B index, whatever its correlation.
+    - ``best``: per A feature keep the highest-correlation pair (lowest B index on ties).
+    - ``hungarian``: maximum-total-correlation one-to-one assignment between the distinct A
+      and B features appearing in ``pairs``; needs ``corr_matrix`` of shape
+      (len(unique a), len(unique b)) over sorted unique indices (see correlation_submatrix).
+    - ``none``: unchanged.
+    Output pairs are ordered by B index.
+    """
+    if rule == "none":
+        return pairs
+    order = np.argsort(pairs.b_idx, kind="stable")
+    a, b, c = pairs.a_idx[order], pairs.b_idx[order], pairs.corr[order]
+    if rule == "first_seen":
+        _, first = np.unique(a, return_index=True)
+        keep = np.zeros(a.size, bool)
+        keep[first] = True
+    elif rule == "best":
+        by_a_best = np.lexsort((b, -c, a))  # group by a, best corr first, then lowest b
+        is_first = np.ones(by_a_best.size, bool)
+        is_first[1:] = a[by_a_best][1:] != a[by_a_best][:-1]
+        keep = np.zeros(a.size, bool)
+        keep[by_a_best[is_first]] = True
+    elif rule == "hungarian":
+        from scipy.optimize import linear_sum_assignment
+
+        ua, ub = np.unique(a), np.unique(b)
+        if corr_matrix is None or corr_matrix.shape != (ua.size, ub.size):
+            raise ShapeError(
+                f"rule='hungarian' needs corr_matrix of shape ({ua.size}, {ub.size}) over the "
+                "sorted unique A and B features of the pairs (use correlation_submatrix)."
+            )
+        rows, cols = linear_sum_assignment(corr_matrix, maximize=True)
+        out = Pairs(ua[rows], ub[cols], corr_matrix[rows, cols])
+        o = np.argsort(out.b_idx, kind="stable")
+        return Pairs(out.a_idx[o], out.b_idx[o], out.corr[o],
+                     pairs.history + (f"1-1 hungarian: {len(pairs)} -> {rows.size}",))
+    else:
+        raise ConfigError(f"rule={rule!r}: use 'none', 'first_seen', 'best' or 'hungarian'.")
+    return Pairs(a[keep], b[keep], c[keep], pairs.history + (f"1-1 {rule}: {a.size} -> {int(keep.sum())}",))
+
+
+def pair_within(
+    acts_a: object,
+    acts_b: object,
+    idx_a: Int64,
+    idx_b: Int64,
+    *,
+    rule: Literal["none", "first_seen", "best", "hungarian"],
+) -> Pairs:
+    """Pair two feature subsets by correlation restricted to the subsets (Sec. 4.3).
+
+    Each B feature of ``idx_b`` takes its best A feature among ``idx_a``; then ``rule`` makes
+    the pairs 1-1 (``hungarian`` solves the assignment on the full sub-matrix). No
+    correlation threshold and no token filters, as in the paper's semantic experiments.
+    Returned indices are global feature indices.
+    """
+    idx_a = np.sort(np.asarray(idx_a, dtype=np.int64))
+    idx_b = np.sort(np.asarray(idx_b, dtype=np.int64))
+    if idx_a.size == 0 or idx_b.size == 0:
+        return Pairs(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), ("empty subset",))
+    corr = correlation_submatrix(acts_a, acts_b, idx_a, idx_b)
+    if rule == "hungarian":
+        from scipy.optimize import linear_sum_assignment
+
+        rows, cols = linear_sum_assignment(corr, maximize=True)
+        o = np.argsort(idx_b[cols], kind="stable")
+        return Pairs(idx_a[rows][o], idx_b[cols][o], corr[rows, cols][o], (f"hungarian within: {rows.size}",))
+    best = corr.argmax(axis=0)
+    pairs = Pairs(idx_a[best], idx_b, corr[best, np.arange(idx_b.size)], (f"many-to-1 within: {idx_b.size}",))
+    return one_to_one(pairs, rule=rule)
