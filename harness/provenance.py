@@ -1,0 +1,39 @@
+"""Provenance recorded with every result: commit, library versions, machine, time."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib.metadata
+import platform
+import subprocess
+from pathlib import Path
+
+LIBRARIES = ("torch", "sae-lens", "transformer-lens", "transformers", "datasets", "numpy", "scipy")
+
+
+def git_commit(root: Path | None = None) -> str:
+    """Current commit hash (with '+dirty' when the tree has changes), or 'unknown'."""
+    cwd = root or Path(__file__).resolve().parents[1]
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def provenance() -> dict[str, object]:
+    versions = {}
+    for lib in LIBRARIES:
+        try:
+            versions[lib] = importlib.metadata.version(lib)
+        except importlib.metadata.PackageNotFoundError:
+            versions[lib] = None
+    return {
+        "git_commit": git_commit(),
+        "library_versions": versions,
+        "python": platform.python_version(),
+        "machine": platform.platform(),
+        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
