@@ -107,6 +107,18 @@ class FeatureSpace:
             self._strings = top_strings(self.top, flat, self.vocab)
         return self._strings
 
+    def with_shuffled_positions(self, seed: int) -> "FeatureSpace":
+        """Negative control: the same features, misaligned with the other model's positions.
+
+        Rows of ``codes`` are permuted together with the position bookkeeping, so each
+        feature keeps its own top tokens but row i no longer is the token the other model saw.
+        """
+        perm = np.random.default_rng(seed).permutation(self.codes.shape[0])
+        return FeatureSpace(name=f"{self.name} (positions shuffled)", codes=self.codes[perm], decoder=self.decoder,
+                            tokens=self.tokens, sample_index=self.sample_index[perm],
+                            position_index=self.position_index[perm], vocab=self.vocab,
+                            junk_tokens=self.junk_tokens, top_k=self.top_k, require_active=self.require_active)
+
     def junk_mask(self) -> NDArray[np.bool_]:
         return nonconcept_mask(self.strings, self.junk_tokens)
 

@@ -1,0 +1,163 @@
+"""Whole-space similarity claims U1-U8 (Lan et al. 2024, Sec. 4.2, App. E, F, H).
+
+Each test evaluates its claim's rule (harness/claim_records.py) on the layer grid of the
+profile, records the verdict, asserts the negative control (B's token positions shuffled
+against A's) comes out the other way, and turns the verdict into the pytest outcome.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from scipy.stats import spearmanr
+
+from claims.conftest import check_verdict
+
+ALPHA = 0.05
+
+
+def nonzero(grid: dict[str, Any]) -> list[dict[str, Any]]:
+    return [c for c in grid["cells"] if c["layer_a"] != 0 and c["layer_b"] != 0]
+
+
+def frac(values: list[bool]) -> float:
+    return float(np.mean(values)) if values else math.nan
+
+
+def sig(p: float) -> bool:
+    return bool(np.isfinite(p) and p < ALPHA)
+
+
+def u1(grid: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+    f = frac([sig(c["svcca_p"]) for c in nonzero(grid)])
+    return f >= 0.8, {"fraction_significant": f, "n_cells": len(nonzero(grid))}
+
+
+def u2(grid: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+    cells = nonzero(grid)
+    f_sig = frac([sig(c["rsa_p"]) for c in cells])
+    f_lower = frac([c["rsa"] < c["svcca"] for c in cells if np.isfinite(c["rsa"]) and np.isfinite(c["svcca"])])
+    return f_sig >= 0.5 and f_lower >= 0.8, {"rsa_fraction_significant": f_sig, "rsa_below_svcca": f_lower,
+                                             "mean_rsa": float(np.nanmean([c["rsa"] for c in cells])),
+                                             "mean_svcca": float(np.nanmean([c["svcca"] for c in cells]))}
+
+
+def u3(grid: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+    zero = [c for c in grid["cells"] if c["layer_a"] == 0 or c["layer_b"] == 0]
+    ps = [c["svcca_p"] if np.isfinite(c["svcca_p"]) else 1.0 for c in zero]
+    med = float(np.median(ps)) if ps else math.nan
+    return bool(ps) and med >= ALPHA, {"median_p_layer0": med, "n_cells": len(ps)}
+
+
+def u4(grid: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+    la = [x for x in grid["layers_a"] if x != 0]
+    lb = [x for x in grid["layers_b"] if x != 0]
+    # Relative depth maps the paper's blocks (70m L1-3 of 1..5; 160m L4-7 of 1..11) onto any grid:
+    # A: first 60% of non-zero layers; B: non-zero layers from 25% to 60% depth.
+    mid_a = set(la[: math.ceil(0.6 * len(la))])
+    mid_b = set(lb[math.floor(0.25 * len(lb)): math.ceil(0.6 * len(lb))])
+    cells = nonzero(grid)
+    block = [c["svcca"] for c in cells if c["layer_a"] in mid_a and c["layer_b"] in mid_b]
+    rest = [c["svcca"] for c in cells if not (c["layer_a"] in mid_a and c["layer_b"] in mid_b)]
+    advantage = float(np.nanmean(block) - np.nanmean(rest)) if block and rest else math.nan
+    last = [c for c in cells if c["layer_a"] == la[-1] and np.isfinite(c["svcca"])]
+    best_b = max(last, key=lambda c: c["svcca"])["layer_b"] if last else None
+    late = best_b is not None and lb.index(best_b) >= len(lb) // 2
+    ok = bool(np.isfinite(advantage) and advantage > 0.02 and late)
+    return ok, {"middle_block_advantage": advantage, "middle_a": sorted(mid_a), "middle_b": sorted(mid_b),
+                "best_b_for_last_a": best_b}
+
+
+def u5(grid: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+    cells = [c for c in nonzero(grid) if np.isfinite(c["svcca"]) and np.isfinite(c["svcca_m21"])]
+    f = frac([c["svcca"] > c["svcca_m21"] for c in cells])
+    return f >= 0.6, {"fraction_1to1_higher": f,
+                      "mean_gain": float(np.mean([c["svcca"] - c["svcca_m21"] for c in cells])) if cells else math.nan}
+
+
+def u6(grid: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+    cells = [c for c in nonzero(grid) if np.isfinite(c["svcca"]) and np.isfinite(c["svcca_unfiltered"])]
+    f = frac([c["svcca"] > c["svcca_unfiltered"] for c in cells])
+    return f >= 0.6, {"fraction_filtered_higher": f,
+                      "mean_gain": float(np.mean([c["svcca"] - c["svcca_unfiltered"] for c in cells])) if cells else math.nan}
+
+
+def u7(grid: dict[str, Any], *, against: str = "mean_max_corr") -> tuple[bool, dict[str, Any]]:
+    cells = [c for c in nonzero(grid) if np.isfinite(c["svcca"]) and np.isfinite(c[against])]
+    rho = float(spearmanr([c[against] for c in cells], [c["svcca"] for c in cells])[0]) if len(cells) > 2 else math.nan
+    return bool(np.isfinite(rho) and abs(rho) < 0.9), {"spearman_meancorr_svcca": rho, "n_cells": len(cells)}
+
+
+def u8(grid: dict[str, Any], profile: str) -> tuple[bool, dict[str, Any]]:
+    cells = nonzero(grid)
+    n11 = [c["n_pairs"] for c in cells]
+    m21 = [c["n_pairs_m21"] for c in cells]
+    measured = {"pairs_1to1_min": int(min(n11)), "pairs_1to1_max": int(max(n11)),
+                "pairs_many_to_1_min": int(min(m21)), "pairs_many_to_1_max": int(max(m21))}
+    if profile == "paper":
+        lo, hi = grid.get("paper_pair_range", (1879, 7553))
+        ok = all(0.5 * lo <= n <= 2 * hi for n in n11)
+    else:
+        ok = all(a < b for a, b in zip(n11, m21))
+    return ok, measured
+
+
+RULES = {"U1": u1, "U2": u2, "U3": u3, "U4": u4, "U5": u5, "U6": u6, "U7": u7}
+
+
+def _run(claim_id: str, grids: Any, procedure: Any, recorder: Any) -> None:
+    grid, control = grids(procedure, control=False), grids(procedure, control=True)
+    ok, measured = RULES[claim_id](grid)
+    if claim_id == "U7":  # control: the SVCCA grid against itself must 'track' perfectly
+        ctrl_ok, ctrl = u7(grid, against="svcca")
+    elif claim_id == "U3":  # control: the non-zero layers must not look like layer 0
+        ps = [c["svcca_p"] if np.isfinite(c["svcca_p"]) else 1.0 for c in nonzero(grid)]
+        ctrl_ok, ctrl = float(np.median(ps)) >= ALPHA, {"median_p_nonzero_layers": float(np.median(ps))}
+    else:
+        ctrl_ok, ctrl = RULES[claim_id](control)
+    recorder.verdict(claim_id, procedure.name, reproduced=ok, measured=measured, control=ctrl)
+    if claim_id != "U3" or ok:
+        assert not ctrl_ok, f"{claim_id} negative control came out positive: {ctrl}"
+    check_verdict(recorder.profile, claim_id, procedure.name, ok, str(measured))
+
+
+def test_U1_significant_nonzero_layers(grids, procedure, recorder) -> None:  # type: ignore[no-untyped-def]
+    _run("U1", grids, procedure, recorder)
+
+
+def test_U2_rsa_weaker_than_svcca(grids, procedure, recorder) -> None:  # type: ignore[no-untyped-def]
+    _run("U2", grids, procedure, recorder)
+
+
+def test_U3_layer0_not_significant(grids, procedure, recorder) -> None:  # type: ignore[no-untyped-def]
+    _run("U3", grids, procedure, recorder)
+
+
+def test_U4_middle_layers_most_similar(grids, procedure, recorder) -> None:  # type: ignore[no-untyped-def]
+    _run("U4", grids, procedure, recorder)
+
+
+def test_U5_one_to_one_helps(grids, procedure, recorder) -> None:  # type: ignore[no-untyped-def]
+    _run("U5", grids, procedure, recorder)
+
+
+def test_U6_nonconcept_filter_helps(grids, procedure, recorder) -> None:  # type: ignore[no-untyped-def]
+    _run("U6", grids, procedure, recorder)
+
+
+def test_U7_mean_corr_not_predictive(grids, procedure, recorder) -> None:  # type: ignore[no-untyped-def]
+    _run("U7", grids, procedure, recorder)
+
+
+def test_U8_pair_counts(grids, procedure, recorder) -> None:  # type: ignore[no-untyped-def]
+    grid = grids(procedure, control=False)
+    ok, measured = u8(grid, recorder.profile)
+    # control: with the token filters off, counts must not shrink below the filtered 1-1 counts
+    unf = [c["n_pairs_unfiltered"] for c in nonzero(grid)]
+    ctrl_shrinks = any(u < c["n_pairs"] for u, c in zip(unf, nonzero(grid)))
+    recorder.verdict("U8", procedure.name, reproduced=ok, measured=measured,
+                     control={"unfiltered_min": int(min(unf)), "unfiltered_max": int(max(unf))})
+    assert not ctrl_shrinks, "switching the token filters off reduced the pair count"
+    check_verdict(recorder.profile, "U8", procedure.name, ok, str(measured))

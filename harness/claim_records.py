@@ -1,0 +1,252 @@
+"""The claim inventory as data (shared/reference/claims.md): one record per claim.
+
+A record states the claim in one sentence, where the paper makes it, the paper's numbers,
+the comparison rule and the reason for that rule, and the tiers it runs in. Tests in
+``claims/`` evaluate the rule on measured results; the report prints records next to
+verdicts. IDs are stable: reports and users refer to them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ClaimRecord:
+    id: str
+    """Stable id, e.g. "U1"."""
+    slug: str
+    statement: str
+    """The claim in one sentence."""
+    source: str
+    """Section / table / figure in the paper."""
+    paper_values: str
+    """The paper's numbers (and the original code's printout, where it differs)."""
+    rule: str
+    """The comparison rule applied to our measurements."""
+    reason: str
+    """Why this rule (threshold, tolerance, ordering)."""
+    tiers: tuple[str, ...]
+    negative_control: str
+    """What must come out the other way."""
+    paper: str = "Lan et al. 2024"
+    notes: tuple[str, ...] = field(default=())
+
+
+CLAIMS: dict[str, ClaimRecord] = {}
+
+
+def register(record: ClaimRecord) -> ClaimRecord:
+    """Add a record; duplicate ids are refused."""
+    if record.id in CLAIMS:
+        raise ValueError(f"Duplicate claim id {record.id!r}.")
+    CLAIMS[record.id] = record
+    return record
+
+
+ALL_TIERS = ("smoke", "gpu")
+
+register(ClaimRecord(
+    "U1", "significant-nonzero-layers",
+    "1-1 paired SVCCA beats the shuffled-pairing null (p < 0.05) for almost all layer pairs excluding layer 0.",
+    "Sec. 4.2, Figs. 2, 3, 5-8, 11-14",
+    "Pythia and Gemma: p between 0.00 and 0.01 for almost all non-zero layer pairs. Original code: all p = 0 "
+    "except Pythia A4/B1 (0.20), A5/B1 (0.50).",
+    "fraction of non-zero layer pairs with SVCCA p < alpha >= 0.8",
+    "'almost all' read as at least 80% of the grid; p from the procedure's own p-rule and null size.",
+    ALL_TIERS,
+    "pairing with B's token positions shuffled: fraction significant must fall below 0.8 (expected ~alpha).",
+))
+register(ClaimRecord(
+    "U2", "rsa-weaker-than-svcca",
+    "RSA also passes many p-tests but its values are much lower than SVCCA's for the same pairs.",
+    "Sec. 4.2, Figs. 2-3",
+    "e.g. Pythia 1-1: SVCCA .40-.68 vs RSA .09-.21 in the middle block (original code printout).",
+    "fraction of non-zero layer pairs with RSA p < alpha >= 0.5 AND RSA < SVCCA in >= 80% of pairs",
+    "'many' p-tests = at least half; 'much lower' as a consistent ordering rather than a ratio, since "
+    "SVCCA's scale depends on k (k = 1 under the paper procedure).",
+    ALL_TIERS,
+    "shuffled positions: RSA significant in fewer than half the pairs.",
+))
+register(ClaimRecord(
+    "U3", "layer0-not-significant",
+    "Layer 0 of every model has a high p-value against every other layer.",
+    "Sec. 4.2 ('excluding Layers 0'), Figs. 11-14",
+    "Pythia B0 row degenerate (n = 6..15 pairs); Gemma A10/B0 p 0.9, A17/B0 0.5, but A6/B0 and A12/B0 p = 0.",
+    "median SVCCA p-value of layer pairs involving layer 0 >= alpha (unscorable pairs count as not significant)",
+    "'high p-value' for the row as a whole; the paper's own Gemma row has exceptions, so a median.",
+    ALL_TIERS,
+    "non-zero layers must not satisfy the rule (their median p < alpha).",
+))
+register(ClaimRecord(
+    "U4", "middle-layers-most-similar",
+    "Middle layers are the most similar; the last layer of the smaller model is most similar to later layers of the larger.",
+    "Sec. 4.2, Figs. 5, 7",
+    "Pythia: 70m L1-3 x 160m L4-7 high; 70m L5 closest to later 160m layers. Gemma: middle best; Gemma-1 L17 "
+    "closer to later Gemma-2 layers; Gemma-2 L2 low.",
+    "mean SVCCA of the middle block > mean of the rest of the non-zero grid, AND argmax over B of the last A "
+    "layer lies in the last half of B's layers",
+    "Two orderings that can be checked on any grid; relative depth maps the paper's blocks onto other models.",
+    ALL_TIERS,
+    "shuffled positions: no block structure (middle-block advantage < 0.02).",
+))
+register(ClaimRecord(
+    "U5", "one-to-one-helps",
+    "1-1 scores are slightly higher than many-to-1 scores for most layer pairs.",
+    "Sec. 3, App. E, Figs. 5/6",
+    "Pythia 70m L2 x 160m L3: ~0.03 (many-to-1) -> ~0.35 (1-1).",
+    "1-1 SVCCA > many-to-1 SVCCA in >= 60% of non-zero layer pairs",
+    "'most' = a clear majority.",
+    ALL_TIERS,
+    "shuffled positions: the 1-1 advantage disappears (<= 60%).",
+))
+register(ClaimRecord(
+    "U6", "nonconcept-filter-helps",
+    "Removing non-concept features raises the scores substantially.",
+    "App. F; App. A (0.73 -> 0.94)",
+    "Appendix A: many-to-1 SVCCA 0.73 unfiltered -> 0.94 filtered.",
+    "filtered 1-1 SVCCA > unfiltered 1-1 SVCCA in >= 60% of non-zero layer pairs",
+    "'substantially' is not quantified in the main text; we require the direction on a clear majority.",
+    ALL_TIERS,
+    "shuffled positions: no consistent gain (<= 60%).",
+))
+register(ClaimRecord(
+    "U7", "mean-corr-not-predictive",
+    "Mean max activation correlation does not track SVCCA.",
+    "Sec. 4.2, Figs. 9, 10",
+    "e.g. mean corr ~0.6 with SVCCA ~0.03.",
+    "|Spearman(mean max corr, 1-1 SVCCA)| over the non-zero grid < 0.9",
+    "'does not track' = no near-monotone relation across layer pairs.",
+    ALL_TIERS,
+    "the 1-1 SVCCA grid against itself gives 1.0 (the rule can fail).",
+))
+register(ClaimRecord(
+    "U8", "pair-counts",
+    "Numbers of pairs kept after filtering, side by side with Tables 5-8.",
+    "App. H, Tables 5-8",
+    "Pythia 1-1: 1,879..7,553 pairs per cell; Gemma 1-1: 801..4,650.",
+    "gpu: every non-zero cell within [0.5x, 2x] of the paper's range; smoke: filters remove pairs "
+    "(1-1 count < many-to-1 count < features)",
+    "Counts depend on data and filters; a factor-2 band, not equality.",
+    ALL_TIERS,
+    "filters disabled: counts must not shrink.",
+))
+register(ClaimRecord(
+    "S1", "pythia-table1",
+    "Semantic subspaces of Pythia-70m L3 x Pythia-160m L5 are far more similar than shuffled pairings (Test 1, p < 0.05).",
+    "Sec. 4.3, Table 1",
+    "Time 228 .59/.05; Calendar 126 .65/.07; Nature 46 .50/.12; Countries 32 .72/.14; People/Roles 31 .50/.15; "
+    "Emotions 24 .83/.15.",
+    "every scored category has SVCCA p < alpha (Test 1)",
+    "the paper reports all six categories significant.",
+    ALL_TIERS,
+    "shuffled positions: at most one category significant.",
+))
+register(ClaimRecord(
+    "S2", "gemma-table2",
+    "Gemma-1-2B L12 x Gemma-2-2B L14 semantic subspaces are significant except Countries (p 0.07).",
+    "Sec. 4.3, Table 2",
+    "Time 228 .46/.06; Calendar 105 .54/.07; Nature 51 .30/.11 (p .01); Countries 21 .39/.17 (p .07); "
+    "People/Roles 36 .66/.15; Emotions 35 .60/.12.",
+    "all categories but Countries have p < alpha; Countries has p >= alpha",
+    "the table's own pattern.",
+    ("gpu",),
+    "shuffled positions: at most one category significant.",
+))
+register(ClaimRecord(
+    "S3", "test2-all-pass",
+    "For all layers and categories, the semantic subspace beats random subsets of the same size (Test 2).",
+    "Sec. 4.3",
+    "all pass.",
+    "fraction of scored (layer pair, category) cells with Test-2 p < alpha >= 0.9",
+    "'all' with room for one miss in ten, since Test 2 with 100 draws is noisy.",
+    ALL_TIERS,
+    "shuffled positions: fraction < 0.9.",
+))
+register(ClaimRecord(
+    "S4", "pythia-table9-rsa",
+    "RSA of S1's semantic subspaces is significant.",
+    "App. H, Table 9",
+    "Time .10, Calendar .09, Nature .22, MonthNames (32) .76, Countries .10 (p .03), People/Roles .18 (p .01), "
+    "Emotions .46; shuffle means .00.",
+    "every scored category has RSA p < alpha",
+    "the table reports all significant.",
+    ALL_TIERS,
+    "shuffled positions: at most one category significant.",
+))
+register(ClaimRecord(
+    "S5", "middle-layers-semantic",
+    "Semantic subspaces are most similar in middle layers.",
+    "Sec. 4.3, Figs. 15-22",
+    "qualitative.",
+    "mean semantic SVCCA over categories is highest for a layer pair whose A layer is neither the first nor the "
+    "last non-zero layer",
+    "'middle' = interior of the A layer range.",
+    ALL_TIERS,
+    "n/a beyond the grid itself (reported).",
+))
+register(ClaimRecord(
+    "W1", "tinystories-seeds",
+    "Two SAEs of one model differing in seed have highly similar feature spaces.",
+    "App. A",
+    "many-to-1 SVCCA 0.73 -> 0.94 filtered (9930 pairs); 1-to-many 0.80 -> 0.94; random pairing 0.004; cosine "
+    "pairing mean cos 0.9, SVCCA 0.92.",
+    "filtered SVCCA p < alpha and SVCCA > 0.5 (corrected k) / > 0.7 (paper k = 1)",
+    "high similarity, far from the random-pairing value.",
+    ALL_TIERS,
+    "SAEs of different models must score lower.",
+))
+register(ClaimRecord(
+    "W2", "llama-appendixB",
+    "Llama-3-8B vs Llama-3.1-8B layer 25 residual SAEs: SVCCA ~0.3 after filtering.",
+    "App. B",
+    "SVCCA ~0.3.",
+    "SVCCA within [0.15, 0.6] and p < alpha",
+    "a factor-2 band around the reported value.",
+    ("large",),
+    "shuffled positions: p >= alpha.",
+))
+register(ClaimRecord(
+    "P1", "seeds-share-a-fraction",
+    "SAEs that differ only in seed share only a fraction of their latents.",
+    "Paulo & Belrose 2025, abstract; Fig. width/architecture",
+    "~30% for 131k latents (Llama-3-8B MLP); ~0.42 for 32k on Pythia-160m MLP L6.",
+    "0.05 < shared fraction < 0.95",
+    "'only a fraction': neither all nor none.",
+    ALL_TIERS,
+    "SAEs on different layers share far less (fraction < half of the seed pair's).",
+    paper="Paulo & Belrose 2025",
+))
+register(ClaimRecord(
+    "P2", "relu-more-stable-than-topk",
+    "At matched sparsity, ReLU+L1 SAEs share more latents across seeds than TopK SAEs.",
+    "Paulo & Belrose 2025, abstract",
+    "ReLU-L1 0.82 vs TopK 0.74 (setting unlabelled).",
+    "shared fraction(ReLU+L1) > shared fraction(TopK) with L0 within 25%",
+    "the abstract's ordering at matched L0.",
+    ALL_TIERS,
+    "the same architecture against itself shows no gap.",
+    paper="Paulo & Belrose 2025",
+))
+register(ClaimRecord(
+    "P3", "overlap-falls-with-width",
+    "Wider SAEs share a smaller fraction of latents across seeds.",
+    "Paulo & Belrose 2025, width figure",
+    "0.79 at 768 -> 0.70 at 4k -> 0.42 at 32k -> 0.28 at 131k.",
+    "shared fraction strictly decreasing over the widths tried",
+    "the figure's monotone trend.",
+    ALL_TIERS,
+    "n/a (ordering claim); reported.",
+    paper="Paulo & Belrose 2025",
+))
+register(ClaimRecord(
+    "X1", "both-papers-on-one-pair",
+    "On one seed pair, a low shared fraction and a high paired-subspace SVCCA coexist.",
+    "this suite",
+    "PB: fraction ~0.3-0.8; Lan App. A: SVCCA 0.92-0.94.",
+    "shared fraction < 0.9 AND paired SVCCA p < alpha",
+    "shows how 'different features' and 'similar spaces' can both be true.",
+    ALL_TIERS,
+    "shuffled pairing: SVCCA p >= alpha.",
+    paper="this suite",
+))

@@ -1,0 +1,156 @@
+"""Run a profile's experiments: layer grids and semantic tables (Lan et al. Sec. 4.2-4.3).
+
+Ties the loading stages (data, models, saes, activations) to the engine (experiments):
+for each (model, layer) a :class:`FeatureSpace` is built once per procedure and reused by
+every layer pair that needs it. Results are plain dicts for claims and the report.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from harness.concepts import CONCEPT_KEYWORDS, vocab_strings
+from harness.config import Procedure
+from harness.experiments import FeatureSpace, compare_concept, compare_spaces
+from harness.registry import Profile
+
+
+@dataclass
+class World:
+    """Loaded models, tokenizer and tokens of one profile, plus a FeatureSpace cache."""
+
+    profile: Profile
+    cache_dir: Path | None = None
+    device: str = "cpu"
+    _models: dict[str, Any] = field(default_factory=dict)
+    _tokens: Any = None
+    _vocab: list[str] | None = None
+    _spaces: dict[tuple[str, int, str], FeatureSpace] = field(default_factory=dict)
+    preflight: list[dict[str, Any]] = field(default_factory=list)
+
+    def model(self, which: str) -> Any:
+        from harness.models import load_model
+
+        if which not in self._models:
+            self._models[which] = load_model(self.profile.model_spec(which, device=self.device))
+        return self._models[which]
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.model("a").tokenizer
+
+    @property
+    def tokens(self) -> Any:
+        from harness.data import load_tokens
+
+        if self._tokens is None:
+            prepend_bos = bool(self.model("a").cfg.default_prepend_bos)
+            self._tokens = load_tokens(self.profile.data, self.tokenizer, prepend_bos=prepend_bos)
+        return self._tokens
+
+    @property
+    def vocab(self) -> list[str]:
+        if self._vocab is None:
+            self._vocab = vocab_strings(self.tokenizer)
+        return self._vocab
+
+    def junk_tokens(self, procedure: Procedure) -> tuple[str, ...]:
+        junk = tuple(procedure.junk_tokens)
+        if procedure.junk_include_tokenizer_specials:
+            junk += tuple(self.tokenizer.all_special_tokens)
+        return junk
+
+    def space(self, which: str, layer: int, procedure: Procedure) -> FeatureSpace:
+        """FeatureSpace of model ``which`` ("a"/"b") at ``layer`` under ``procedure`` (cached)."""
+        from harness.activations import compute_feature_activations
+        from harness.preflight import preflight
+        from harness.saes import load_sae
+
+        key = (which, layer, procedure.name)
+        if key not in self._spaces:
+            sae = load_sae(self.profile.sae_spec(which, layer), device=self.device)
+            model = self.model(which)
+            tok = self.tokens
+            if not any(p["model"] == which and p["layer"] == layer for p in self.preflight):
+                pf = preflight(model, sae, tok.tokens, layer, site="block_output", special_mask=tok.special_mask)
+                self.preflight.append({"model": which, "layer": layer, **_as_dict(pf)})
+            fa = compute_feature_activations(model, sae, tok, layer, procedure=procedure,
+                                             batch_size=self.profile.batch_size, cache_dir=self.cache_dir)
+            self._spaces[key] = FeatureSpace(
+                name=f"{self.profile.model_name(which)}/L{layer}", codes=fa.codes, decoder=fa.decoder,
+                tokens=tok.tokens.cpu().numpy(), sample_index=np.asarray(fa.sample_index),
+                position_index=np.asarray(fa.position_index), vocab=self.vocab,
+                junk_tokens=self.junk_tokens(procedure), top_k=procedure.top_k_positions,
+                require_active=procedure.top_positions_require_active)
+        return self._spaces[key]
+
+
+def _as_dict(obj: Any) -> dict[str, Any]:
+    import dataclasses
+
+    if dataclasses.is_dataclass(obj):
+        return {k: v for k, v in dataclasses.asdict(obj).items() if isinstance(v, (int, float, str, bool, list, type(None)))}
+    if hasattr(obj, "_asdict"):
+        return dict(obj._asdict())
+    return dict(obj)
+
+
+def _cell(rec: dict[str, Any], layer_a: int, layer_b: int) -> dict[str, Any]:
+    one, m21, unf = rec["one_to_one"], rec["many_to_one"], rec["unfiltered"]
+    return {
+        "layer_a": layer_a, "layer_b": layer_b, "mean_max_corr": rec["mean_max_corr"],
+        "n_pairs": one["n_pairs"], "svcca": one["svcca"], "svcca_null_mean": one["svcca_null_mean"],
+        "svcca_p": one["svcca_p"], "svcca_k": f"{one.get('svcca_k_a', '-')},{one.get('svcca_k_b', '-')}",
+        "rsa": one["rsa"], "rsa_null_mean": one["rsa_null_mean"], "rsa_p": one["rsa_p"],
+        "n_pairs_m21": m21["n_pairs"], "svcca_m21": m21["svcca"], "svcca_m21_p": m21["svcca_p"],
+        "n_pairs_unfiltered": unf["n_pairs"], "svcca_unfiltered": unf["svcca"],
+        "pairs_history": one["pairs_history"], "dead_a": rec["dead_a"], "dead_b": rec["dead_b"],
+    }
+
+
+def run_grid(world: World, procedure: Procedure, *, control: bool = False,
+             layers_a: list[int] | None = None, layers_b: list[int] | None = None) -> dict[str, Any]:
+    """Layer x layer whole-space comparison (Figs. 5-8, 11-14). ``control`` shuffles B's
+    positions (negative control)."""
+    prof = world.profile
+    la = layers_a if layers_a is not None else prof.layers_a
+    lb = layers_b if layers_b is not None else prof.layers_b
+    cells = []
+    for layer_a in tqdm(la, desc=f"grid {procedure.name}{' control' if control else ''}", leave=False):
+        for layer_b in lb:
+            sa = world.space("a", layer_a, procedure)
+            sb = world.space("b", layer_b, procedure)
+            if control:
+                sb = sb.with_shuffled_positions(seed=procedure.seed + 17 * layer_b + 1)
+            rec = compare_spaces(sa, sb, procedure, n_permutations=prof.n_permutations(procedure))
+            cells.append(_cell(rec, layer_a, layer_b))
+    return {"kind": "grid", "model_a": prof.model_name("a"), "model_b": prof.model_name("b"), "layers_a": list(la),
+            "layers_b": list(lb), "procedure": procedure.name, "control": control, "cells": cells,
+            "n_permutations": prof.n_permutations(procedure),
+            "n_tokens": int(world.space("a", la[0], procedure).codes.shape[0])}
+
+
+def run_semantic(world: World, procedure: Procedure, layer_a: int, layer_b: int, *, control: bool = False,
+                 paper_table: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
+    """Semantic subspaces of one layer pair, every Table 4 category (Tables 1, 2, 9)."""
+    prof = world.profile
+    sa = world.space("a", layer_a, procedure)
+    sb = world.space("b", layer_b, procedure)
+    if control:
+        sb = sb.with_shuffled_positions(seed=procedure.seed + 99)
+    cells = []
+    for category, keywords in CONCEPT_KEYWORDS.items():
+        rec = compare_concept(sa, sb, category, keywords, procedure,
+                              n_permutations=prof.n_permutations_semantic(procedure),
+                              n_random_subsets=prof.n_random_subsets(procedure))
+        paper = (paper_table or {}).get(category, {})
+        rec.update(paper_n=paper.get("n", math.nan), paper_svcca=paper.get("svcca", math.nan))
+        cells.append(rec)
+    return {"kind": "semantic", "layer_a": layer_a, "layer_b": layer_b, "procedure": procedure.name,
+            "control": control, "cells": cells}
