@@ -51,15 +51,57 @@ def run_demo(out_dir: Path, *, n_permutations: int = 200) -> dict[str, object]:
     return {"records": records}
 
 
+#: Download sizes of the paper tier (MB), from the hub listings (library-facts.md).
+DOWNLOAD_MB = {"EleutherAI/pythia-70m": 166, "EleutherAI/pythia-160m": 375,
+               "EleutherAI/sae-pythia-70m-32k": 134, "EleutherAI/sae-pythia-160m-32k": 201,
+               "Skylion007/openwebtext": 300}
+
+
+def plan(profile_name: str) -> str:
+    """What a run of ``profile_name`` would download and compute (no download, no model load)."""
+    from harness.config import PROCEDURES
+    from harness.registry import get_profile
+
+    prof = get_profile(profile_name)
+    la, lb = prof.layers_a, prof.layers_b
+    lines = [f"profile {prof.name}: {prof.model_name('a')} (A) x {prof.model_name('b')} (B)"]
+    disk = 0.0
+    for which, layers in (("a", la), ("b", lb)):
+        name = prof.models[which]["name"]
+        disk += DOWNLOAD_MB.get(name, 0)
+        specs = [prof.sae_spec(which, layer) for layer in layers]
+        repo = getattr(specs[0], "repo", None) or getattr(specs[0], "path", None)
+        per_layer = DOWNLOAD_MB.get(str(repo), 0)
+        disk += per_layer * len(layers)
+        lines.append(f"  model {which.upper()}: {name}; SAEs {repo} at layers {list(layers)} "
+                     f"(~{per_layer} MB each)")
+    data = prof.data
+    lines.append(f"  tokens: {data.n_samples} samples x {data.seq_len} = {data.n_samples * data.seq_len} positions "
+                 f"from {data.source} (revision {getattr(data, 'revision', None)})")
+    n_cells = len(la) * len(lb)
+    for name, proc in PROCEDURES.items():
+        lines.append(f"  procedure {name}: {n_cells} layer pairs x 3 variants, {prof.n_permutations(proc)} permutations "
+                     f"(grid); semantic {len(prof.semantic_layers_a) * len(prof.semantic_layers_b)} layer pairs x 8 "
+                     f"categories, {prof.n_permutations_semantic(proc)} permutations, "
+                     f"{prof.n_random_subsets(proc)} Test-2 draws")
+    lines.append(f"  estimated download: ~{disk / 1024:.1f} GB (hub cache)")
+    lines.append("  estimated time: see README 'Paper tier' (per-stage CPU measurements, GPU extrapolation)")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sae-claims", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="engine demo on synthetic data")
     demo.add_argument("--out", type=Path, default=Path("reports/demo"))
     demo.add_argument("--permutations", type=int, default=200)
+    plan_cmd = sub.add_parser("plan", help="dry run: what a profile would download and compute")
+    plan_cmd.add_argument("--profile", default="paper")
     args = parser.parse_args(argv)
     if args.command == "demo":
         run_demo(args.out, n_permutations=args.permutations)
+    elif args.command == "plan":
+        print(plan(args.profile))
     return 0
 
 

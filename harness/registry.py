@@ -118,23 +118,33 @@ def _paper() -> Profile:
     )
 
 
+#: Smoke-world sizes: 200 documents x 64 tokens (the fixture models' context) = 12,800 positions.
+SMOKE_SAMPLES, SMOKE_SEQ_LEN = 200, 64
+
+
 @register("smoke")
 def _smoke() -> Profile:
     import fixtures
     from harness.data import DataSpec
     from harness.saes import eleuther_local_spec
 
-    def sae(which: str, layer: int) -> Any:
-        return eleuther_local_spec(fixtures.sae_dir(which, layer), layer=layer)
+    names = {"a": fixtures.MODEL_A, "b": fixtures.MODEL_B}
 
+    def sae(which: str, layer: int) -> Any:
+        return eleuther_local_spec(fixtures.sae_dir(names[which], layer), layer=layer)
+
+    fixtures.require_world()
+    n_a, n_b = fixtures.n_layers(fixtures.MODEL_A), fixtures.n_layers(fixtures.MODEL_B)
     return Profile(
         name="smoke",
-        models={w: {"name": fixtures.model_name(w), "local_path": str(fixtures.model_dir(w))} for w in ("a", "b")},
+        models={w: {"name": n, "local_path": str(fixtures.model_dir(n)), "label": f"fixture-{n}"} for w, n in names.items()},
         sae=sae,
-        data=DataSpec(source=str(fixtures.eval_corpus()), n_samples=fixtures.SMOKE_SAMPLES, seq_len=fixtures.SMOKE_SEQ_LEN),
-        layers_a=tuple(range(fixtures.n_layers("a"))), layers_b=tuple(range(fixtures.n_layers("b"))),
-        semantic_table=fixtures.SEMANTIC_TABLE,
-        semantic_layers_a=tuple(range(1, fixtures.n_layers("a"))), semantic_layers_b=fixtures.SEMANTIC_LAYERS_B,
+        data=DataSpec(source=str(fixtures.corpus_path()), n_samples=SMOKE_SAMPLES, seq_len=SMOKE_SEQ_LEN),
+        layers_a=tuple(range(n_a)), layers_b=tuple(range(n_b)),
+        # the paper's table pair sits at relative depth ~0.5 (70m L3 of 6, 160m L5 of 12)
+        semantic_table=(n_a // 2, n_b // 2),
+        semantic_layers_a=tuple(range(1, n_a)), semantic_layers_b=tuple(range(1, n_b, 2)),
         permutations=99, permutations_semantic=199, random_subsets=30, batch_size=32,
-        notes=("smoke: null sizes 99 (grid) / 199 (semantic) / 30 Test-2 draws to fit CI; the paper used 100 / 1000 / 100",),
+        notes=("smoke: null sizes 99 (grid) / 199 (semantic) / 30 Test-2 draws to fit CI; the paper used "
+               "100 / 1000 / 100",),
     )

@@ -47,3 +47,14 @@ def test_concept_comparison_and_shape_errors() -> None:
     with pytest.raises(ShapeError, match="same SAE"):
         FeatureSpace(name="bad", codes=a.codes, decoder=a.decoder[:-1], tokens=a.tokens,
                      sample_index=a.sample_index, position_index=a.position_index, vocab=a.vocab, junk_tokens=())
+
+
+def test_shuffled_positions_control_keeps_features_but_breaks_alignment() -> None:
+    a, b = synthetic_pair(seed=5)
+    c = b.with_shuffled_positions(seed=1)
+    assert c.strings == b.strings  # each feature keeps its own top tokens
+    assert c.codes.nnz == b.codes.nnz and (c.codes != b.codes).nnz > 0
+    from harness.matching import max_correlation
+
+    assert np.nanmean(max_correlation(a.codes, c.codes).corr_for_b) < 0.5 * np.nanmean(
+        max_correlation(a.codes, b.codes).corr_for_b)
