@@ -70,7 +70,7 @@ def plan(profile_name: str) -> str:
         name = prof.models[which]["name"]
         disk += DOWNLOAD_MB.get(name, 0)
         specs = [prof.sae_spec(which, layer) for layer in layers]
-        repo = getattr(specs[0], "repo", None) or getattr(specs[0], "path", None)
+        repo = specs[0].repo_id or specs[0].path
         per_layer = DOWNLOAD_MB.get(str(repo), 0)
         disk += per_layer * len(layers)
         lines.append(f"  model {which.upper()}: {name}; SAEs {repo} at layers {list(layers)} "

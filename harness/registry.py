@@ -98,13 +98,12 @@ PAPER_TABLE1 = {
 @register("paper")
 def _paper() -> Profile:
     from harness.data import DataSpec
-    from harness.saes import eleuther_hub_spec
+    from harness.saes import SaeSpec
 
-    repos = {"a": ("EleutherAI/sae-pythia-70m-32k", 6), "b": ("EleutherAI/sae-pythia-160m-32k", 12)}
+    repos = {"a": "EleutherAI/sae-pythia-70m-32k", "b": "EleutherAI/sae-pythia-160m-32k"}
 
     def sae(which: str, layer: int) -> Any:
-        repo, n_layers = repos[which]
-        return eleuther_hub_spec(repo, f"layers.{layer}", layer=layer)
+        return SaeSpec(source="sparsify", repo_id=repos[which], hookpoint=f"layers.{layer}")
 
     return Profile(
         name="paper",
@@ -126,12 +125,12 @@ SMOKE_SAMPLES, SMOKE_SEQ_LEN = 200, 64
 def _smoke() -> Profile:
     import fixtures
     from harness.data import DataSpec
-    from harness.saes import eleuther_local_spec
+    from harness.saes import SaeSpec
 
     names = {"a": fixtures.MODEL_A, "b": fixtures.MODEL_B}
 
     def sae(which: str, layer: int) -> Any:
-        return eleuther_local_spec(fixtures.sae_dir(names[which], layer), layer=layer)
+        return SaeSpec.from_sparsify(fixtures.sae_repo_dir(names[which]), f"layers.{layer}")
 
     fixtures.require_world()
     n_a, n_b = fixtures.n_layers(fixtures.MODEL_A), fixtures.n_layers(fixtures.MODEL_B)

@@ -78,10 +78,11 @@ class World:
             model = self.model(which)
             tok = self.tokens
             if not any(p["model"] == which and p["layer"] == layer for p in self.preflight):
-                pf = preflight(model, sae, tok.tokens, layer, site="block_output", special_mask=tok.special_mask)
-                self.preflight.append({"model": which, "layer": layer, **_as_dict(pf)})
+                pf = preflight(model, sae, tok, layer, site="block_output", batch_size=self.profile.batch_size)
+                self.preflight.append({"model": self.profile.model_name(which), "layer": layer, **pf.to_dict()})
             fa = compute_feature_activations(model, sae, tok, layer, procedure=procedure,
-                                             batch_size=self.profile.batch_size, cache_dir=self.cache_dir)
+                                             batch_size=self.profile.batch_size, cache_dir=self.cache_dir,
+                                             model_id=self.profile.model_name(which))
             self._spaces[key] = FeatureSpace(
                 name=f"{self.profile.model_name(which)}/L{layer}", codes=fa.codes, decoder=fa.decoder,
                 tokens=tok.tokens.cpu().numpy(), sample_index=np.asarray(fa.sample_index),
@@ -89,16 +90,6 @@ class World:
                 junk_tokens=self.junk_tokens(procedure), top_k=procedure.top_k_positions,
                 require_active=procedure.top_positions_require_active)
         return self._spaces[key]
-
-
-def _as_dict(obj: Any) -> dict[str, Any]:
-    import dataclasses
-
-    if dataclasses.is_dataclass(obj):
-        return {k: v for k, v in dataclasses.asdict(obj).items() if isinstance(v, (int, float, str, bool, list, type(None)))}
-    if hasattr(obj, "_asdict"):
-        return dict(obj._asdict())
-    return dict(obj)
 
 
 def _cell(rec: dict[str, Any], layer_a: int, layer_b: int) -> dict[str, Any]:
