@@ -68,11 +68,16 @@ def trained_pair(setup: SeedSetup, *, architecture: str, d_sae: int, seeds: tupl
             continue
         trained = train_seed_sae(setup.train, architecture=architecture, d_sae=d_sae, seed=seed, k=k,  # type: ignore[arg-type]
                                  l1_coefficient=l1_coefficient, n_steps=n_steps, eval_activations=setup.eval)
-        item = {"sae": trained.sae, "l0": trained.metrics.l0, "ev": trained.metrics.explained_variance,
-                "dead": trained.metrics.dead_fraction, "seed": seed, "architecture": architecture, "d_sae": d_sae}
+        enc, dec = encoder_decoder_rows(trained.sae)
+        # Only arrays are cached (sae-lens objects do not pickle): encoder/decoder rows and the
+        # codes of the held-out activations, which is all the statistics need.
+        item = {"enc": enc, "dec": dec, "codes": _codes(trained.sae, setup.eval), "l0": trained.metrics.l0,
+                "ev": trained.metrics.explained_variance, "dead": trained.metrics.dead_fraction, "seed": seed,
+                "architecture": architecture, "d_sae": d_sae}
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(item, path)
+            torch.save(item, path.with_suffix(".tmp"))
+            path.with_suffix(".tmp").replace(path)  # atomic: no half-written cache entries
         out.append(item)
     return out
 
@@ -83,7 +88,8 @@ def matched_l1(setup: SeedSetup, *, target_l0: float, d_sae: int, n_steps: int, 
     if path is not None and path.exists():
         coef, l0 = torch.load(path)
         return float(coef), float(l0)
-    m = match_l0(setup.train, target_l0=target_l0, d_sae=d_sae, seed=0, n_steps=n_steps, eval_activations=setup.eval)
+    m = match_l0(setup.train, target_l0=target_l0, d_sae=d_sae, seed=0, n_steps=n_steps, eval_activations=setup.eval,
+                 max_probes=6, rel_tol=0.15)
     coef, l0 = float(m.l1_coefficient), float(m.trained.metrics.l0)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -98,9 +104,8 @@ def _codes(sae: Any, x: torch.Tensor) -> sp.csr_matrix:
 
 
 def feature_space(setup: SeedSetup, item: dict[str, Any], procedure: Procedure) -> FeatureSpace:
-    _, dec = encoder_decoder_rows(item["sae"])
     return FeatureSpace(name=f"{setup.name}/{item['architecture']}-{item['d_sae']}-seed{item['seed']}",
-                        codes=_codes(item["sae"], setup.eval), decoder=dec, tokens=setup.tokens,
+                        codes=item["codes"], decoder=item["dec"], tokens=setup.tokens,
                         sample_index=setup.sample_index, position_index=setup.position_index, vocab=setup.vocab,
                         junk_tokens=setup.junk_tokens, top_k=procedure.top_k_positions,
                         require_active=procedure.top_positions_require_active)
@@ -108,9 +113,7 @@ def feature_space(setup: SeedSetup, item: dict[str, Any], procedure: Procedure) 
 
 def overlap_record(item_a: dict[str, Any], item_b: dict[str, Any]) -> dict[str, Any]:
     """PB's statistics of one pair."""
-    enc_a, dec_a = encoder_decoder_rows(item_a["sae"])
-    enc_b, dec_b = encoder_decoder_rows(item_b["sae"])
-    ov = seed_overlap(enc_a, dec_a, enc_b, dec_b, threshold=0.7)
+    ov = seed_overlap(item_a["enc"], item_a["dec"], item_b["enc"], item_b["dec"], threshold=0.7)
     return {"fraction_shared": ov.fraction_shared, "fraction_same_partner": ov.fraction_same_partner,
             "pw_mcc_decoder": ov.mean_matched_decoder_cosine, "mean_matched_encoder_cosine": ov.mean_matched_encoder_cosine,
             "n_latents": ov.n_latents, "method": ov.method, "l0_a": item_a["l0"], "l0_b": item_b["l0"],
