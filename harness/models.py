@@ -282,6 +282,12 @@ def residual_activations(
 
     Returns:
         layer -> float32 CPU tensor ``(n, seq, d_model)``.
+
+    Sequences run with causal attention and no padding mask, like an HF forward pass without
+    ``attention_mask``: with right padding every real token's activation is unaffected by the
+    padding; padding positions get the activations of EOS tokens that attend to everything
+    before them (they only matter when special positions are not masked, as in the paper's
+    procedure).
     """
     if tokens.ndim != 2:
         raise ShapeError(f"tokens must be (n_samples, seq_len); got shape {tuple(tokens.shape)}.")
@@ -301,7 +307,14 @@ def residual_activations(
     device = model.cfg.device
     for start in starts:
         batch = tokens[start : start + batch_size].to(device)
-        _, cache = model.run_with_cache(batch, names_filter=list(names.values()), stop_at_layer=stop_at)
+        # An explicit all-ones mask: causal attention only, whatever the tokenizer's padding
+        # side (transformer-lens would otherwise derive a mask from pad ids for left padding).
+        _, cache = model.run_with_cache(
+            batch,
+            attention_mask=torch.ones_like(batch),
+            names_filter=list(names.values()),
+            stop_at_layer=stop_at,
+        )
         for layer, name in names.items():
             out[layer][start : start + batch.shape[0]] = cache[name].to("cpu", torch.float32)
         del cache

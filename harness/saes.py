@@ -248,11 +248,13 @@ class LoadedSae:
         return self.sae.decode(codes.to(self.device, self.sae.W_dec.dtype))
 
     def fingerprint(self, *, n_values: int = 4096) -> str:
-        """Short identity of the weights (sha256 over the source label, shapes and the first
-        ``n_values`` entries of each parameter) — for cache keys."""
+        """Short identity of what the SAE computes (sha256 over architecture, k, hook,
+        normalisation, shapes and the first ``n_values`` entries of each parameter) — for cache
+        keys. Where it was loaded from is left out, so keys are portable across checkouts."""
         import hashlib
 
-        h = hashlib.sha256(self.meta.source.encode())
+        m = self.meta
+        h = hashlib.sha256(f"{m.architecture}|{m.k}|{m.hook_name}|{m.normalisation}|{m.apply_b_dec_to_input}".encode())
         for name, param in sorted(self.sae.state_dict().items()):
             h.update(name.encode())
             h.update(str(tuple(param.shape)).encode())

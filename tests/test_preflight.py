@@ -44,7 +44,7 @@ def test_right_site_passes_quietly(model_a, token_set):
         warnings.simplefilter("error", PreflightWarning)
         r = preflight(model_a, sae_of(fixtures.MODEL_A, LAYER), token_set, LAYER, site="block_output")
     assert r.better_site == "block_output" and r.warnings == ()
-    assert r.fvu < 0.3 < r.neighbour_fvu
+    assert r.fvu < 0.1 and r.fvu < r.neighbour_fvu
     assert r.l0 == pytest.approx(8.0, abs=0.5)
     assert r.n_positions == int((~token_set.special_mask).sum())
     assert r.hook_name == "blocks.1.hook_resid_post" and r.neighbour_hook_name == "blocks.1.hook_resid_pre"
@@ -53,8 +53,12 @@ def test_right_site_passes_quietly(model_a, token_set):
 def test_off_by_one_site_is_caught(model_a, token_set):
     """The paper code's block-input activations: the neighbour (block output) fits better."""
     sae = sae_of(fixtures.MODEL_A, LAYER)
-    with pytest.warns(PreflightWarning, match="reconstructs layer 1 block_output"):
-        r = preflight(model_a, sae, token_set, LAYER, site="block_input", max_fvu=None)
+    with pytest.warns(PreflightWarning) as record:
+        r = preflight(model_a, sae, token_set, LAYER, site="block_input")
+    messages = [str(w.message) for w in record]
+    assert len(messages) == 2 and messages == list(r.warnings)
+    assert "reconstructs layer 1 block_output" in messages[0]
+    assert "trained on blocks.1.hook_resid_post" in messages[1]
     assert r.better_site == "block_output" and r.neighbour_fvu < r.fvu
     assert any("off-by-one" in w for w in r.warnings)
     # the configured-site numbers are the other call's neighbour numbers
@@ -62,14 +66,15 @@ def test_off_by_one_site_is_caught(model_a, token_set):
     assert r.fvu == pytest.approx(r2.neighbour_fvu) and r.neighbour_fvu == pytest.approx(r2.fvu)
 
 
-def test_off_by_one_fvu_above_one_raises_unless_allowed(model_a, token_set):
-    sae = sae_of(fixtures.MODEL_A, LAYER)
-    r = preflight(model_a, sae, token_set, LAYER, site="block_input", max_fvu=None, warn=False)
-    if r.fvu > 1.0:
-        with pytest.raises(HarnessError, match="FVU"):
-            preflight(model_a, sae, token_set, LAYER, site="block_input", warn=False)
-    with pytest.raises(HarnessError, match=r"FVU .* > 0.0"):
-        preflight(model_a, sae, token_set, LAYER, site="block_output", max_fvu=0.0)
+def test_off_by_one_at_layer_0_is_fatal_unless_allowed(model_a, token_set):
+    """Block 0's input is the embedding: an SAE of block 0's output fits it worse than the mean."""
+    sae = sae_of(fixtures.MODEL_A, 0)
+    with pytest.raises(HarnessError, match=r"FVU \d+\.\d+ > 1\.0"):
+        preflight(model_a, sae, token_set, 0, site="block_input", warn=False)
+    r = preflight(model_a, sae, token_set, 0, site="block_input", max_fvu=None, warn=False)
+    assert r.fvu > 1.0 > r.neighbour_fvu and r.better_site == "block_output"
+    with pytest.raises(HarnessError, match=r"> 0.0"):
+        preflight(model_a, sae, token_set, 0, site="block_output", max_fvu=0.0)
 
 
 def test_sae_of_another_model_is_a_d_in_mismatch(model_a, token_set):

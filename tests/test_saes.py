@@ -85,6 +85,7 @@ def test_saelens_disk_copy_equals_sparsify_original(sae, x):
     for code in ("sparse", "pre_topk"):
         torch.testing.assert_close(disk.encode(x, code=code), sae.encode(x, code=code))
     np.testing.assert_array_equal(disk.decoder_rows(), sae.decoder_rows())
+    assert disk.fingerprint() == sae.fingerprint()
 
 
 def test_hookpoint_folder_itself_can_be_given():
@@ -159,6 +160,9 @@ def test_sparsify_hub_repo_resolves_from_a_staged_cache(tmp_path: Path, sae, x):
     hub = load_sae(SaeSpec.from_sparsify("org/sae-fixture", "layers.2"), cache_dir=str(cache))
     assert hub.meta.source == "sparsify:org/sae-fixture:layers.2"
     torch.testing.assert_close(hub.encode(x), sae.encode(x))
+    # the identity used in cache keys follows the weights, not where they were loaded from
+    assert hub.fingerprint() == sae.fingerprint()
+    assert load_sae(SaeSpec.from_sparsify("org/sae-fixture", "layers.1"), cache_dir=str(cache)).fingerprint() != sae.fingerprint()
     with pytest.raises(UnknownIdError) as err:
         load_sae(SaeSpec.from_sparsify("org/sae-fixture", "layers.7"), cache_dir=str(cache))
     assert "layers.7" in str(err.value) and "['layers.1', 'layers.2']" in str(err.value)
