@@ -164,13 +164,13 @@ def compute_feature_activations(
     code = procedure.sae_code
     mask = procedure.mask_special_positions
     mid = model_id or f"{model.cfg.model_name}#{model_fingerprint(model)}"
-    sid = f"{loaded_sae.meta.source}#{loaded_sae.fingerprint()}"
+    sid = f"{loaded_sae.meta.hook_name}#{loaded_sae.fingerprint()}"
     key = activation_key(
         model_id=mid, sae_id=sid, layer=layer, site=site, code=code,
         mask_special_positions=mask, tokens_key=token_set.key,
     )
     meta = {
-        "model_id": mid, "sae_id": sid, "layer": int(layer), "site": site, "code": code,
+        "model_id": mid, "sae_id": sid, "sae_source": loaded_sae.meta.source, "layer": int(layer), "site": site, "code": code,
         "mask_special_positions": bool(mask), "tokens_key": token_set.key,
         "n_samples": int(tokens.shape[0]), "seq_len": int(tokens.shape[1]), "cache_version": CACHE_VERSION,
     }
