@@ -147,3 +147,189 @@ def _smoke() -> Profile:
         notes=("smoke: null sizes 99 (grid) / 199 (semantic) / 30 Test-2 draws to fit CI; the paper used "
                "100 / 1000 / 100",),
     )
+
+
+# --------------------------------------------------------------------------------------
+# Rehearsal tier: the paper profile's hub names at toy sizes (see harness/rehearsal.py)
+# --------------------------------------------------------------------------------------
+
+#: Rehearsal sizes: 4 documents x 32 tokens (128 positions), SAE layers {0, 1} of each model.
+REHEARSAL_SAMPLES, REHEARSAL_SEQ_LEN, REHEARSAL_LAYERS = 4, 32, (0, 1)
+
+
+@register("rehearsal")
+def _rehearsal() -> Profile:
+    """The ``paper`` profile (same hub names, same loaders) shrunk to run on a CPU in CI
+    against the staged offline hub of :mod:`fixtures.stage_hub` (random weights, real shapes).
+    Numbers mean nothing; only the wiring is checked."""
+    paper = _paper()
+    from dataclasses import replace
+
+    return replace(
+        paper,
+        name="rehearsal",
+        data=replace(paper.data, n_samples=REHEARSAL_SAMPLES, seq_len=REHEARSAL_SEQ_LEN),
+        layers_a=REHEARSAL_LAYERS, layers_b=REHEARSAL_LAYERS,
+        semantic_table=(1, 1), semantic_layers_a=(1,), semantic_layers_b=(1,),
+        permutations=3, permutations_semantic=3, random_subsets=2, batch_size=4,
+        notes=("rehearsal: random-weight stand-ins under the real hub names (fixtures.stage_hub); "
+               "4 x 32 tokens, layers {0, 1}, 3 permutations, 2 Test-2 draws: wiring only, no numbers",),
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Gemma and Llama (gpu / large tiers): the configurations as data
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PaperPair:
+    """One model pair of Lan et al. 2024 with the sae-lens SAEs it uses (Sec. 4, App. B).
+
+    Every SAE is a sae-lens release + SAE id; models are transformer-lens official names.
+    ``harness.hub_names.check_saelens_release`` / ``check_tl_model_name`` resolve all of them
+    without downloading (the rehearsal tier checks that).
+    """
+
+    name: str
+    model_a: str
+    """Official transformer-lens name of the smaller / older model (A)."""
+    model_b: str
+    sae_a: dict[int, tuple[str, str]]
+    """Layer of A -> (sae-lens release, SAE id)."""
+    sae_b: dict[int, tuple[str, str]]
+    layers_a: tuple[int, ...]
+    """Layers of the whole-space grid (each needs an entry in ``sae_a``)."""
+    layers_b: tuple[int, ...]
+    n_samples: int
+    """Documents (OpenWebText, first ones, no shuffle)."""
+    seq_len: int
+    tokenizer: str
+    """Model whose tokenizer the paper's code used for both sides."""
+    tier: str
+    """``gpu`` or ``large`` (pytest marker)."""
+    gated: bool
+    """Gated on the hub: accept the licence and set HF_TOKEN."""
+    semantic_table: tuple[int, int] | None = None
+    semantic_layers_a: tuple[int, ...] = ()
+    semantic_layers_b: tuple[int, ...] = ()
+    permutations: int | None = None
+    """Grid null size the paper's code used (None = the procedure's)."""
+    paper_semantic_table: dict[str, dict[str, float]] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for side, layers, saes in (("a", (*self.layers_a, *self.semantic_layers_a), self.sae_a),
+                                   ("b", (*self.layers_b, *self.semantic_layers_b), self.sae_b)):
+            missing = sorted({layer for layer in layers if layer not in saes})
+            if missing:
+                raise ValueError(f"PaperPair {self.name!r}: layers {missing} of model {side.upper()} (grid or "
+                                 f"semantic) have no SAE in sae_{side}.")
+        if self.semantic_table is not None:
+            la, lb = self.semantic_table
+            if la not in self.sae_a or lb not in self.sae_b:
+                raise ValueError(f"PaperPair {self.name!r}: semantic_table {self.semantic_table} has no SAEs.")
+
+    def releases(self) -> list[tuple[str, str, str, int]]:
+        """Every SAE as (side, release, sae_id, layer), A first."""
+        return ([("a", *self.sae_a[layer], layer) for layer in sorted(self.sae_a)]
+                + [("b", *self.sae_b[layer], layer) for layer in sorted(self.sae_b)])
+
+    def model_names(self) -> tuple[str, str]:
+        return self.model_a, self.model_b
+
+
+#: Table 2 of the paper (SVCCA, Gemma-1-2B L12 x Gemma-2-2B L14, 1000 permutations).
+PAPER_TABLE2 = {
+    "Time": {"n": 228, "svcca": 0.46, "null": 0.06}, "Calendar": {"n": 105, "svcca": 0.54, "null": 0.07},
+    "Nature": {"n": 51, "svcca": 0.30, "null": 0.11}, "Countries": {"n": 21, "svcca": 0.39, "null": 0.17},
+    "People/Roles": {"n": 36, "svcca": 0.66, "null": 0.15}, "Emotions": {"n": 35, "svcca": 0.60, "null": 0.12},
+}
+
+_GEMMA1_LAYERS = (0, 6, 10, 12, 17)
+_GEMMA2_LAYERS = (0, 2, 6, 10, 14, 18, 22, 25)
+
+PAPER_PAIRS: dict[str, PaperPair] = {
+    "gemma": PaperPair(
+        name="gemma",
+        model_a="google/gemma-2b",
+        model_b="google/gemma-2-2b",
+        sae_a={layer: ("gemma-2b-res-jb", f"blocks.{layer}.hook_resid_post") for layer in _GEMMA1_LAYERS},
+        sae_b={layer: ("gemma-scope-2b-pt-res-canonical", f"layer_{layer}/width_16k/canonical")
+               for layer in sorted({*_GEMMA2_LAYERS, 17})},
+        layers_a=_GEMMA1_LAYERS, layers_b=_GEMMA2_LAYERS,
+        n_samples=150, seq_len=150, tokenizer="google/gemma-2-2b", tier="gpu", gated=True,
+        semantic_table=(12, 14), semantic_layers_a=(6, 10, 12, 17), semantic_layers_b=(6, 10, 14, 17),
+        permutations=10, paper_semantic_table=PAPER_TABLE2,
+        notes=(
+            "Sec. 4: Gemma-1-2B (18 layers, d_model 2048) x Gemma-2-2B (26 layers, d_model 2304), 16384-latent "
+            "residual SAEs: gemma-2b-res-jb (ReLU; layer 12 has a norm scaling factor folded in at load) and "
+            "Gemma Scope canonical (JumpReLU, apply_b_dec_to_input=False).",
+            "150 documents x 150 tokens; the authors' code tokenized both sides with google/gemma-2-2b's "
+            "tokenizer (same 256k vocabulary as Gemma-1); this harness uses model A's tokenizer for both.",
+            "Semantic layers as in the authors' code: Gemma-1 {6, 10, 12, 17} x Gemma-2 {6, 10, 14, 17} (Gemma-2 "
+            "L17 is off the whole-space grid, so sae_b lists it too). Grid null: 10 permutations, as in the "
+            "code's Gemma grids.",
+            "Gated models: accept the licences of google/gemma-2b and google/gemma-2-2b and set HF_TOKEN.",
+        ),
+    ),
+    "llama": PaperPair(
+        name="llama",
+        model_a="meta-llama/Meta-Llama-3-8B",
+        model_b="meta-llama/Llama-3.1-8B",
+        sae_a={25: ("llama-3-8b-it-res-jh", "blocks.25.hook_resid_post")},
+        sae_b={25: ("llama_scope_lxr_8x", "l25r_8x")},
+        layers_a=(25,), layers_b=(25,),
+        n_samples=100, seq_len=100, tokenizer="meta-llama/Llama-3.1-8B", tier="large", gated=True,
+        notes=(
+            "Appendix B: layer-25 residual stream of Llama-3-8B vs Llama-3.1-8B, 100 x 100 tokens; the paper "
+            "reports SVCCA ~0.3 after filtering. It names a Gated-ReLU SAE of width 65536 for Llama 3 and a "
+            "JumpReLU SAE of width 32768 for Llama 3.1.",
+            "Llama-3.1-8B: Llama Scope llama_scope_lxr_8x / l25r_8x (fnlp/Llama3_1-8B-Base-LXR-8x, residual "
+            "stream after block 25, 32768 latents).",
+            "SUBSTITUTION: sae-lens has no SAE for the Llama-3-8B *base* model. The closest published one is "
+            "llama-3-8b-it-res-jh / blocks.25.hook_resid_post (Juliushanhanhan/llama-3-8b-it-res), trained on "
+            "Meta-Llama-3-8B-Instruct. It is applied here to the base model's layer 25, as the paper's "
+            "Appendix B appears to do; the pre-flight FVU check shows how well it reconstructs base-model "
+            "activations. Swap in another SAE via sae_a if a base-model SAE is published.",
+            "Large tier: two 8B models in fp32 need ~64 GB of accelerator memory (or run them one at a time).",
+        ),
+    ),
+}
+
+
+def profile_from_pair(pair: PaperPair, *, name: str | None = None) -> Profile:
+    """A runnable :class:`Profile` for a :data:`PAPER_PAIRS` entry (SAEs via
+    ``SaeSpec.from_release``, OpenWebText's parquet shard as in the ``paper`` profile)."""
+    from harness.data import DataSpec
+    from harness.saes import SaeSpec
+
+    saes = {"a": pair.sae_a, "b": pair.sae_b}
+
+    def sae(which: str, layer: int) -> Any:
+        try:
+            release, sae_id = saes[which][layer]
+        except KeyError:
+            raise UnknownIdError(
+                f"{pair.name}: no SAE for model {which.upper()} layer {layer}; layers with SAEs: "
+                f"{sorted(saes[which]) if which in saes else []}.") from None
+        return SaeSpec.from_release(release, sae_id)
+
+    return Profile(
+        name=name or pair.name,
+        models={"a": {"name": pair.model_a}, "b": {"name": pair.model_b}},
+        sae=sae,
+        data=DataSpec(source="Skylion007/openwebtext", revision="refs/convert/parquet",
+                      data_files="plain_text/train/0000.parquet", n_samples=pair.n_samples, seq_len=pair.seq_len),
+        layers_a=pair.layers_a, layers_b=pair.layers_b,
+        semantic_table=pair.semantic_table or (pair.layers_a[-1], pair.layers_b[-1]),
+        semantic_layers_a=pair.semantic_layers_a or pair.layers_a,
+        semantic_layers_b=pair.semantic_layers_b or pair.layers_b,
+        permutations=pair.permutations, batch_size=8, paper_semantic_table=dict(pair.paper_semantic_table),
+        notes=pair.notes,
+    )
+
+
+@register("gemma")
+def _gemma() -> Profile:
+    return profile_from_pair(PAPER_PAIRS["gemma"])
