@@ -42,7 +42,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
 import sys
 import time
@@ -247,10 +246,6 @@ def _resolved(repo_id: str, filename: str, *, repo_type: str = "model", revision
     return hit if isinstance(hit, str) else None
 
 
-def _finite(values: Sequence[float]) -> bool:
-    return all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
-
-
 def _alignment(world: Any, which: str, layers: Sequence[int]) -> dict[str, Any]:
     """Compare transformer-lens residuals of the unprocessed model with HF hidden states.
 
@@ -369,7 +364,6 @@ def run_rehearsal(
     environment (see :func:`main`). Returns the summary.
     """
     import huggingface_hub.constants as hf_constants
-    import numpy as np
     import torch
 
     from harness.config import get_procedure
@@ -515,7 +509,6 @@ def run_rehearsal(
     timings["total"] = round(time.perf_counter() - t_all, 3)
     summary["timings"] = timings
     summary["torch_threads"] = torch.get_num_threads()
-    summary["numpy"] = np.__version__
     (out / SUMMARY_NAME).write_text(json.dumps(summary, indent=1, default=_json_default, allow_nan=True))
     return summary
 

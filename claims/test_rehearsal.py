@@ -1,0 +1,471 @@
+"""Rehearsal tier: the paper (gpu-tier) code path against a staged offline hub.
+
+A session fixture stages random-weight stand-ins under the REAL hub names at the REAL shapes
+(both Pythia models, sparsify SAEs for layers 0 and 1 with 32,768 latents, an OpenWebText
+parquet shard; :func:`harness.rehearsal.stage`) and runs ``python -m harness.rehearsal`` in a
+subprocess with ``fixtures.stage_hub.hub_env`` (HF_HUB_OFFLINE=1), so models, SAEs and tokens
+resolve by hub name from the staged cache through the same loaders a GPU run uses. The
+subprocess writes ``summary.json``; the tests below assert on it: where things resolved from,
+shapes, layer alignment, pre-flight, site / code / masking / pairing backend per procedure,
+grid, control and semantic records, and the report files. Numbers mean nothing (random
+weights), so no test looks at a score's value — only at shapes, keys, finiteness and wiring.
+
+The Gemma and Llama entries of ``harness.registry.PAPER_PAIRS`` are checked without downloads
+against the installed sae-lens directory and transformer-lens's official model names.
+
+Cost: staging ~15-25 s, the rehearsal ~2.5 min on one shared CPU thread (timings land in
+``summary.json``; see docs/paper-tier.md).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.registry import PAPER_PAIRS, PAPER_TABLE1, PAPER_TABLE2, PaperPair, get_profile, profile_from_pair
+
+pytestmark = pytest.mark.rehearsal
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PROCEDURES = ("paper", "corrected")
+D_MODEL = {"a": 512, "b": 768}
+N_LAYERS = {"a": 6, "b": 12}
+K = {"a": 16, "b": 32}
+D_SAE = 32768
+SAE_REPO = {"a": "EleutherAI/sae-pythia-70m-32k", "b": "EleutherAI/sae-pythia-160m-32k"}
+MODEL = {"a": "EleutherAI/pythia-70m", "b": "EleutherAI/pythia-160m"}
+SUBPROCESS_TIMEOUT_S = 900
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _blas_env() -> dict[str, str]:
+    """One BLAS thread: an oversubscribed OpenBLAS pool is ~30x slower on a shared CPU."""
+    return {v: "1" for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+
+
+def _run_rehearsal(home: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    from fixtures.stage_hub import hub_env
+
+    env = {**os.environ, **hub_env(home), **_blas_env(), "PYTHONPATH": str(REPO_ROOT),
+           "TOKENIZERS_PARALLELISM": "false"}
+    return subprocess.run(
+        [sys.executable, "-m", "harness.rehearsal", "--hub", str(home), "--out", str(out), *extra],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT_S,
+    )
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def staged_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, float]]:
+    """The staged HF_HOME (random weights, real shapes, calibrated SAEs) and staging seconds."""
+    import torch
+
+    from harness.rehearsal import stage
+
+    home = tmp_path_factory.mktemp("staged-hub")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        t0 = time.perf_counter()
+        stage(home, profile="rehearsal")
+        seconds = time.perf_counter() - t0
+    finally:
+        torch.set_num_threads(threads)
+    yield home, seconds
+    shutil.rmtree(home, ignore_errors=True)  # ~1 GB: do not leave it to pytest's tmp rotation
+
+
+@pytest.fixture(scope="session")
+def rehearsal(staged_hub: tuple[Path, float], tmp_path_factory: pytest.TempPathFactory
+              ) -> Iterator[tuple[dict[str, Any], Path]]:
+    """Run the gpu-tier code path in a subprocess; return (summary.json, out dir)."""
+    from harness.rehearsal import SUMMARY_NAME
+
+    home, stage_seconds = staged_hub
+    out = tmp_path_factory.mktemp("rehearsal-out")
+    t0 = time.perf_counter()
+    proc = _run_rehearsal(home, out, "--control-procedures", "corrected")
+    wall = time.perf_counter() - t0
+    assert proc.returncode == 0, f"rehearsal failed (rc {proc.returncode}):\n{proc.stderr[-6000:]}"
+    summary = json.loads((out / SUMMARY_NAME).read_text())
+    summary["_test_timings"] = {"stage_s": round(stage_seconds, 1), "subprocess_wall_s": round(wall, 1)}
+    print(f"\nrehearsal: staging {stage_seconds:.1f} s, subprocess {wall:.1f} s, "
+          f"stages {json.dumps(summary['timings'])}")
+    yield summary, out
+    shutil.rmtree(out, ignore_errors=True)  # ~1.5 GB of activation cache
+
+
+@pytest.fixture(scope="session")
+def summary(rehearsal: tuple[dict[str, Any], Path]) -> dict[str, Any]:
+    return rehearsal[0]
+
+
+# ----------------------------------------------------------------------------- resolution
+
+
+def test_everything_resolves_from_the_staged_hub_by_hub_name(summary: dict[str, Any], staged_hub) -> None:  # type: ignore[no-untyped-def]
+    from fixtures.stage_hub import OWT_REPO_ID, OWT_REVISION, fake_commit_hash
+
+    home = staged_hub[0].resolve()
+    hub = home / "hub"
+    env = summary["env"]
+    assert Path(env["constants_hub_cache"]).resolve() == hub, "huggingface_hub read another cache"
+    assert env["constants_offline"] is True and env["HF_HUB_OFFLINE"] == "1"
+    for which in ("a", "b"):
+        m = summary["models"][which]
+        assert m["name"] == MODEL[which]
+        commit = fake_commit_hash("model", MODEL[which], "main")
+        snap = hub / f"models--{MODEL[which].replace('/', '--')}" / "snapshots" / commit
+        assert Path(m["resolved_config"]).resolve() == snap / "config.json"
+        assert Path(m["resolved_weights"]).resolve() == snap / "model.safetensors"
+    for key, sae in summary["saes"].items():
+        which, layer = key.split("/")
+        commit = fake_commit_hash("model", SAE_REPO[which], "main")
+        folder = hub / f"models--{SAE_REPO[which].replace('/', '--')}" / "snapshots" / commit / f"layers.{layer}"
+        assert sae["repo_id"] == SAE_REPO[which] and sae["hookpoint"] == f"layers.{layer}"
+        assert Path(sae["resolved_cfg"]).resolve() == folder / "cfg.json"
+        assert Path(sae["resolved_weights"]).resolve() == folder / "sae.safetensors"
+    tok = summary["tokens"]
+    commit = fake_commit_hash("dataset", OWT_REPO_ID, OWT_REVISION)
+    assert Path(tok["resolved_file"]).resolve() == (
+        hub / "datasets--Skylion007--openwebtext" / "snapshots" / commit / "plain_text/train/0000.parquet")
+    manifest = tok["manifest"]
+    assert (manifest["source"], manifest["revision"], manifest["data_file"]) == (
+        "Skylion007/openwebtext", "refs/convert/parquet", "plain_text/train/0000.parquet")
+
+
+def test_models_load_unprocessed_at_the_real_shapes(summary: dict[str, Any]) -> None:
+    for which in ("a", "b"):
+        m = summary["models"][which]
+        assert (m["n_layers"], m["d_model"], m["d_vocab"]) == (N_LAYERS[which], D_MODEL[which], 50304)
+        assert m["dtype"] == "torch.float32" and m["normalization_type"] == "LN"  # LN not folded: no processing
+        assert m["default_prepend_bos"] is False  # GPT-NeoX configs
+        assert m["tokenizer"] == "GPTNeoXTokenizer"
+
+
+def test_saes_convert_to_topk_at_the_real_shapes(summary: dict[str, Any]) -> None:
+    assert sorted(summary["saes"]) == ["a/0", "a/1", "b/0", "b/1"]
+    for key, sae in summary["saes"].items():
+        which, layer = key.split("/")
+        d = D_MODEL[which]
+        meta = sae["meta"]
+        assert (meta["architecture"], meta["k"], meta["d_in"], meta["d_sae"]) == ("topk", K[which], d, D_SAE)
+        assert meta["hook_name"] == f"blocks.{layer}.hook_resid_post"  # layers.L = output of block L
+        assert (meta["site"], meta["layer"]) == ("block_output", int(layer))
+        assert meta["apply_b_dec_to_input"] is True
+        assert sae["W_enc"] == [d, D_SAE] and sae["W_dec"] == [D_SAE, d]
+        assert sae["b_enc"] == [D_SAE] and sae["b_dec"] == [d]
+
+
+def test_tokens_follow_the_paper_recipe(summary: dict[str, Any]) -> None:
+    prof = get_profile("rehearsal")
+    tok = summary["tokens"]
+    assert tok["shape"] == [prof.data.n_samples, prof.data.seq_len] and tok["dtype"] == "torch.int64"
+    m = tok["manifest"]
+    assert m["prepend_bos"] is False and m["pad_token_id"] == 0  # pad = EOS (id 0 in Pythia)
+    assert m["tokenizer"] == "EleutherAI/pythia-70m"  # model A's tokenizer for both sides
+    assert tok["n_documents_hashed"] == prof.data.n_samples
+    assert tok["n_special"] == m["n_padding"]  # no BOS for Pythia: specials are padding only
+    assert m["n_truncated_documents"] >= 1
+
+
+# ----------------------------------------------------------------------------- alignment, pre-flight
+
+
+def test_layer_alignment_block_output_vs_input(summary: dict[str, Any]) -> None:
+    """TL blocks.L.hook_resid_post == HF hidden_states[L+1]; hook_resid_pre == hidden_states[L];
+    and the two sites really differ (so an off-by-one would show)."""
+    for which in ("a", "b"):
+        for layer in ("0", "1"):
+            al = summary["alignment"][which][layer]
+            tol = 1e-4 * max(1.0, al["scale"])
+            assert al["output_vs_hf_next"] < tol, al
+            assert al["input_vs_hf_same"] < tol, al
+            assert al["output_vs_input"] > 100 * tol, al
+
+
+def test_preflight_runs_for_every_sae_and_rejects_mismatches(summary: dict[str, Any]) -> None:
+    prof = get_profile("rehearsal")
+    pf = summary["preflight"]
+    covered = {(p["model"], p["layer"]) for p in pf}
+    assert covered == {(MODEL[w], layer) for w, layers in (("a", prof.layers_a), ("b", prof.layers_b))
+                       for layer in layers}
+    n_positions = prof.data.n_samples * prof.data.seq_len - summary["tokens"]["n_special"]
+    for p in pf:
+        assert p["site"] == "block_output" and p["hook_name"] == f"blocks.{p['layer']}.hook_resid_post"
+        assert _finite(p["fvu"]) and 0.0 < p["fvu"] < 1.0, p  # calibrated stand-ins pass max_fvu = 1
+        assert _finite(p["neighbour_fvu"]) and p["better_site"] == "block_output", p
+        assert 0 < p["l0"] <= K["a" if p["model"] == MODEL["a"] else "b"]
+        assert p["n_positions"] == n_positions  # BOS/pad masked in the pre-flight
+    neg = summary["negative_preflight"]
+    assert neg["foreign_sae"].startswith("ShapeError") and "d_in=512" in neg["foreign_sae"]
+    assert neg["shifted_b_dec"].startswith("HarnessError") and "FVU" in neg["shifted_b_dec"]
+
+
+# ----------------------------------------------------------------------------- procedures
+
+
+def test_procedures_drive_site_code_masking_and_pairing_backend(summary: dict[str, Any]) -> None:
+    """Paper: block input, dense pre-TopK codes, no masking -> the dense pairing path.
+    Corrected: block output, the TopK code, BOS/pad masked -> the sparse pairing path."""
+    from harness.matching import SPARSE_DENSITY_LIMIT
+
+    prof = get_profile("rehearsal")
+    n_all = prof.data.n_samples * prof.data.seq_len
+    n_kept = n_all - summary["tokens"]["n_special"]
+    assert summary["procedures_run"] == list(PROCEDURES)
+    expected = {"paper": ("block_input", "pre_topk", False, "dense", n_all),
+                "corrected": ("block_output", "sparse", True, "sparse", n_kept)}
+    for name, (site, code, mask, backend, n_pos) in expected.items():
+        rec = summary["procedures"][name]
+        proc = rec["procedure"]
+        assert (proc["name"], proc["activation_site"], proc["sae_code"], proc["mask_special_positions"]) == (
+            name, site, code, mask)
+        assert rec["grid"]["procedure"] == name and rec["grid"]["n_tokens"] == n_pos
+        assert [b["backend"] for b in rec["grid_backends"]] == [backend] * 4, rec["grid_backends"]
+        for b in rec["grid_backends"]:
+            assert b["shape_a"] == [n_pos, D_SAE] and b["shape_b"] == [n_pos, D_SAE]
+            assert b["dead_policy"] == proc["dead_features"]
+        for key, chk in rec["space_checks"].items():
+            which = key.split("/")[0]
+            assert chk["codes_shape"] == [n_pos, D_SAE] and chk["decoder_shape"] == [D_SAE, D_MODEL[which]]
+            assert chk["finite"]
+            # World's codes equal a from-scratch encode at the procedure's site with its code ...
+            assert chk["max_abs_diff_recomputed"] < 1e-5, chk
+            # ... and differ from the other code (so the comparison can fail)
+            assert chk["max_abs_diff_other_code"] > 1e-3, chk
+            if code == "sparse":
+                assert chk["max_nnz_per_position"] <= K[which]
+            else:
+                assert chk["max_nnz_per_position"] > K[which]
+        dense_a = rec["space_checks"]["a/1"]["density"]
+        assert (dense_a >= SPARSE_DENSITY_LIMIT) == (backend == "dense")
+
+
+# ----------------------------------------------------------------------------- grids and tables
+
+
+def test_grid_records_have_every_cell_and_field(summary: dict[str, Any]) -> None:
+    from harness.rehearsal import LIVE_LATENTS_B
+
+    prof = get_profile("rehearsal")
+    for name in PROCEDURES:
+        grid = summary["procedures"][name]["grid"]
+        assert grid["kind"] == "grid" and grid["control"] is False
+        assert (grid["model_a"], grid["model_b"]) == (MODEL["a"], MODEL["b"])
+        assert grid["layers_a"] == list(prof.layers_a) and grid["layers_b"] == list(prof.layers_b)
+        assert grid["n_permutations"] == prof.permutations
+        cells = grid["cells"]
+        assert sorted((c["layer_a"], c["layer_b"]) for c in cells) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+        for c in cells:
+            assert _finite(c["mean_max_corr"]) and -1.0 <= c["mean_max_corr"] <= 1.0
+            assert 3 <= c["n_pairs"] <= c["n_pairs_m21"]  # 1-1 pairs are a subset of many-to-1 pairs
+            assert c["n_pairs_unfiltered"] >= 3
+            for key in ("svcca", "svcca_null_mean", "rsa", "rsa_null_mean", "svcca_m21", "svcca_unfiltered"):
+                assert _finite(c[key]), (name, key, c[key])
+            for key in ("svcca_p", "rsa_p", "svcca_m21_p"):
+                assert 0.0 <= c[key] <= 1.0
+            # paper: dead B features still get partner 0; corrected: only live B features pair
+            n_b = D_SAE if name == "paper" else D_SAE - c["dead_b"]
+            assert c["pairs_history"][0] == f"many-to-1: {n_b}"
+            assert any(h.startswith("1-1 " + ("first_seen" if name == "paper" else "best")) for h in c["pairs_history"])
+            # B keeps LIVE_LATENTS_B live latents: dead-feature counting is wired through
+            assert D_SAE - LIVE_LATENTS_B <= c["dead_b"] < D_SAE
+            k_a, k_b = (int(x) for x in c["svcca_k"].split(","))
+            if name == "paper":
+                assert (k_a, k_b) == (1, 1)  # the paper code's k = 1 threshold bug, as configured
+            else:
+                assert 1 < k_a <= c["n_pairs"] // 4 and 1 < k_b <= c["n_pairs"] // 4  # 99 % variance, cap n/4
+    ctrl = summary["procedures"]["corrected"]["grid_control"]
+    assert ctrl["control"] is True and len(ctrl["cells"]) == 4
+    assert summary["control_procedures"] == ["corrected"] and "grid_control" not in summary["procedures"]["paper"]
+
+
+def test_semantic_tables_cover_every_category(summary: dict[str, Any]) -> None:
+    from harness.concepts import CONCEPT_KEYWORDS
+
+    prof = get_profile("rehearsal")
+    for name in PROCEDURES:
+        sem = summary["procedures"][name]["semantic"]
+        assert sem["kind"] == "semantic" and (sem["layer_a"], sem["layer_b"]) == prof.semantic_table
+        cells = {c["category"]: c for c in sem["cells"]}
+        assert list(cells) == list(CONCEPT_KEYWORDS)
+        scored = [c for c in cells.values() if "skipped" not in c and _finite(c.get("svcca"))]
+        assert scored, f"no category scored under {name}"
+        for c in scored:
+            assert 3 <= c["n_pairs"] <= min(c["n_concept_a"], c["n_concept_b"])
+            for key in ("svcca", "svcca_null_mean", "rsa", "rsa_null_mean", "test2_null_mean"):
+                assert _finite(c[key]), (name, c["category"], key)
+            assert 0.0 <= c["svcca_p"] <= 1.0 and 0.0 <= c["test2_p"] <= 1.0
+            assert c["n_permutations"] == prof.permutations_semantic
+        for c in cells.values():  # an unscored category says why, never a silent number
+            if c not in scored:
+                assert "skipped" in c or "svcca_error" in c, c
+        assert cells["Time"]["paper_n"] == PAPER_TABLE1["Time"]["n"]
+
+
+def test_report_and_cache_are_written(rehearsal: tuple[dict[str, Any], Path]) -> None:
+    summary, out = rehearsal
+    report = out / "report"
+    files = set(summary["report"]["files"])
+    assert {"REPORT.md", "results.json"} <= files
+    assert all((report / f).is_file() and (report / f).stat().st_size > 0 for f in files)
+    for grid in ("grid paper", "grid corrected", "grid corrected (control: B positions shuffled)"):
+        for value in ("svcca", "svcca_p", "rsa", "rsa_p", "svcca_m21"):
+            assert f"figures/{grid}-{value}.png" in files
+    results = json.loads((report / "results.json").read_text())
+    assert results["schema_version"] == 1 and results["profile"] == "rehearsal"
+    assert results["provenance"]["profile"] == "rehearsal" and results["provenance"]["procedures"] == list(PROCEDURES)
+    assert results["provenance"]["library_versions"]["sae-lens"]
+    assert set(results["experiments"]) == {
+        "grid paper", "grid corrected", "grid corrected (control: B positions shuffled)",
+        "semantic A1 x B1 paper", "semantic A1 x B1 corrected", "preflight"}
+    assert results["claims"] and {c["verdict"] for c in results["claims"]} == {"not run"}
+    assert {c["procedure"] for c in results["claims"]} == set(PROCEDURES)
+    md = (report / "REPORT.md").read_text()
+    assert "profile `rehearsal`" in md and "### grid paper" in md and "Layers A1 x B1." in md
+    # activation cache: one file per (model, layer, procedure)
+    assert len(summary["cache_files"]) == 2 * 4
+    assert all((out / "cache" / f).stat().st_size > 0 for f in summary["cache_files"])
+    assert summary["timings"]["total"] > 0
+
+
+# ----------------------------------------------------------------------------- rehearsal profile
+
+
+def test_rehearsal_profile_uses_the_paper_hub_names_at_toy_sizes() -> None:
+    paper, reh = get_profile("paper"), get_profile("rehearsal")
+    assert reh.models == paper.models
+    for which in ("a", "b"):
+        for layer in (0, 1):
+            p, r = paper.sae_spec(which, layer), reh.sae_spec(which, layer)
+            assert (r.source, r.repo_id, r.hookpoint) == (p.source, p.repo_id, p.hookpoint) == (
+                "sparsify", SAE_REPO[which], f"layers.{layer}")
+    assert (reh.data.source, reh.data.revision, reh.data.data_files) == (
+        paper.data.source, paper.data.revision, paper.data.data_files)
+    assert reh.data.n_samples * reh.data.seq_len <= 256 < paper.data.n_samples * paper.data.seq_len
+    assert set(reh.layers_a) == set(reh.layers_b) == {0, 1}
+    assert max(reh.permutations or 0, reh.permutations_semantic or 0) <= 5
+
+
+# ----------------------------------------------------------------------------- Gemma / Llama names
+
+
+@pytest.mark.parametrize("pair_name", sorted(PAPER_PAIRS))
+def test_paper_pair_ids_resolve_without_downloads(pair_name: str) -> None:
+    """Every sae-lens release + id of the entry exists in the installed sae-lens directory,
+    and every model name is an official transformer-lens name."""
+    from harness.hub_names import check_saelens_release, check_tl_model_name
+
+    pair = PAPER_PAIRS[pair_name]
+    models = {"a": pair.model_a, "b": pair.model_b}
+    for which, name in models.items():
+        assert check_tl_model_name(name) == name
+    assert check_tl_model_name(pair.tokenizer) in models.values()
+    for which, release, sae_id, layer in pair.releases():
+        entry = check_saelens_release(release, sae_id)
+        assert entry.repo_id and entry.path
+        if pair_name == "llama" and which == "a":
+            # recorded substitution: no sae-lens SAE for the Llama-3-8B base model
+            assert entry.tl_model_name == "meta-llama/Meta-Llama-3-8B-Instruct"
+            assert any("SUBSTITUTION" in n and "Instruct" in n for n in pair.notes)
+        else:
+            assert entry.tl_model_name == models[which], (release, sae_id, entry.tl_model_name)
+        assert str(layer) in sae_id
+
+
+def test_gemma_entry_matches_the_paper_setup() -> None:
+    gemma = PAPER_PAIRS["gemma"]
+    assert (gemma.model_a, gemma.model_b) == ("google/gemma-2b", "google/gemma-2-2b")
+    assert gemma.sae_a == {L: ("gemma-2b-res-jb", f"blocks.{L}.hook_resid_post") for L in (0, 6, 10, 12, 17)}
+    assert {L: v[0] for L, v in gemma.sae_b.items()} == {
+        L: "gemma-scope-2b-pt-res-canonical" for L in (0, 2, 6, 10, 14, 17, 18, 22, 25)}
+    assert all(sid == f"layer_{L}/width_16k/canonical" for L, (_, sid) in gemma.sae_b.items())
+    assert (gemma.n_samples, gemma.seq_len, gemma.semantic_table) == (150, 150, (12, 14))
+    assert gemma.gated and gemma.tier == "gpu" and gemma.paper_semantic_table == PAPER_TABLE2
+    llama = PAPER_PAIRS["llama"]
+    assert (llama.model_a, llama.model_b) == ("meta-llama/Meta-Llama-3-8B", "meta-llama/Llama-3.1-8B")
+    assert llama.sae_b == {25: ("llama_scope_lxr_8x", "l25r_8x")} and llama.tier == "large" and llama.gated
+
+
+def test_gemma_profile_constructs_from_release_specs() -> None:
+    from harness.data import DataSpec
+    from harness.errors import UnknownIdError
+    from harness.saes import SaeSpec
+
+    prof = get_profile("gemma")
+    pair = PAPER_PAIRS["gemma"]
+    assert prof.model_name("a") == "google/gemma-2b" and prof.model_name("b") == "google/gemma-2-2b"
+    layers_a = {*prof.layers_a, *prof.semantic_layers_a, prof.semantic_table[0]}
+    layers_b = {*prof.layers_b, *prof.semantic_layers_b, prof.semantic_table[1]}
+    for which, layers, table in (("a", layers_a, pair.sae_a), ("b", layers_b, pair.sae_b)):
+        for layer in layers:
+            spec = prof.sae_spec(which, layer)
+            assert spec == SaeSpec.from_release(*table[layer])
+    with pytest.raises(UnknownIdError, match="layers with SAEs"):
+        prof.sae_spec("a", 3)
+    assert isinstance(prof.data, DataSpec) and (prof.data.n_samples, prof.data.seq_len) == (150, 150)
+    assert prof.data.revision == "refs/convert/parquet"
+    assert prof.permutations == 10 and prof.paper_semantic_table == PAPER_TABLE2
+    llama = profile_from_pair(PAPER_PAIRS["llama"])
+    assert llama.sae_spec("a", 25) == SaeSpec.from_release("llama-3-8b-it-res-jh", "blocks.25.hook_resid_post")
+    assert llama.sae_spec("b", 25) == SaeSpec.from_release("llama_scope_lxr_8x", "l25r_8x")
+
+
+def test_paper_pair_refuses_layers_without_saes() -> None:
+    with pytest.raises(ValueError, match="have no SAE"):
+        PaperPair(name="bad", model_a="google/gemma-2b", model_b="google/gemma-2-2b",
+                  sae_a={6: ("gemma-2b-res-jb", "blocks.6.hook_resid_post")},
+                  sae_b={6: ("gemma-scope-2b-pt-res-canonical", "layer_6/width_16k/canonical")},
+                  layers_a=(6,), layers_b=(6,), semantic_layers_b=(6, 10),
+                  n_samples=1, seq_len=2, tokenizer="google/gemma-2-2b", tier="gpu", gated=True)
+
+
+def test_a_misspelt_release_id_would_be_caught() -> None:
+    """Negative control of the name check: a one-character typo in an id fails with the fix."""
+    from harness.errors import UnknownIdError
+    from harness.hub_names import check_saelens_release
+
+    release, sae_id = PAPER_PAIRS["gemma"].sae_b[14]
+    with pytest.raises(UnknownIdError, match="Closest"):
+        check_saelens_release(release, sae_id.replace("16k", "61k"))
+
+
+# ----------------------------------------------------------------------------- the CLI's --stage path
+
+
+@pytest.mark.slow
+def test_cli_stages_and_runs_in_one_call(tmp_path: Path) -> None:
+    """``python -m harness.rehearsal --stage`` stages, calibrates and runs (corrected only,
+    no semantic table: the rest is covered above)."""
+    from harness.rehearsal import CALIBRATION_NAME, LIVE_LATENTS_B, SUMMARY_NAME
+
+    home, out = tmp_path / "home", tmp_path / "out"
+    try:
+        proc = _run_rehearsal(home, out, "--stage", "--procedures", "corrected", "--no-semantic",
+                              "--control-procedures")
+        assert proc.returncode == 0, proc.stderr[-6000:]
+        calibration = json.loads((home / CALIBRATION_NAME).read_text())
+        live = {repo: {hp: v["live_latents"] for hp, v in layers.items()} for repo, layers in calibration["saes"].items()}
+        assert live == {SAE_REPO["a"]: {"layers.0": D_SAE, "layers.1": D_SAE},
+                        SAE_REPO["b"]: {"layers.0": LIVE_LATENTS_B, "layers.1": LIVE_LATENTS_B}}
+        s = json.loads((out / SUMMARY_NAME).read_text())
+        assert list(s["procedures"]) == ["corrected"] and s["control_procedures"] == [] and s["semantic"] is False
+        assert "semantic" not in s["procedures"]["corrected"]
+    finally:
+        shutil.rmtree(tmp_path, ignore_errors=True)
