@@ -34,7 +34,7 @@ from harness.concepts import (
     top_strings,
 )
 from harness.config import Procedure
-from harness.errors import DegenerateInputError, ShapeError
+from harness.errors import DegenerateInputError, ResourceError, ShapeError
 from harness.matching import (
     MaxCorrelation,
     Pairs,
@@ -162,10 +162,13 @@ def score_pairs(
                    svcca_p=sv.p_value, svcca_k_a=sv.details["k_a"], svcca_k_b=sv.details["k_b"])
     except DegenerateInputError as exc:
         rec.update(svcca=math.nan, svcca_null_mean=math.nan, svcca_p=math.nan, svcca_error=str(exc))
-    rs = permutation_test(a, b, metric="rsa", n_permutations=n_permutations, seed=procedure.seed + seed_offset + 1,
-                          p_rule=procedure.p_rule, inner=procedure.rsa_inner)
-    rec.update(rsa=rs.observed, rsa_null_mean=rs.null_mean, rsa_null_std=rs.null_std, rsa_p=rs.p_value,
-               n_permutations=n_permutations, p_rule=procedure.p_rule)
+    try:
+        rs = permutation_test(a, b, metric="rsa", n_permutations=n_permutations, seed=procedure.seed + seed_offset + 1,
+                              p_rule=procedure.p_rule, inner=procedure.rsa_inner)
+        rec.update(rsa=rs.observed, rsa_null_mean=rs.null_mean, rsa_null_std=rs.null_std, rsa_p=rs.p_value)
+    except ResourceError as exc:  # too many pairs for an n x n RDM: reported, not crashed
+        rec.update(rsa=math.nan, rsa_null_mean=math.nan, rsa_p=math.nan, rsa_error=str(exc))
+    rec.update(n_permutations=n_permutations, p_rule=procedure.p_rule)
     rec["mean_pair_corr"] = float(np.mean(pairs.corr))
     return rec
 
@@ -206,6 +209,7 @@ def compare_spaces(
     *,
     variants: Sequence[str] = ("one_to_one", "many_to_one", "unfiltered"),
     n_permutations: int | None = None,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """Whole-space comparison of two SAEs (Figs. 2-3, 5-14): one record per variant.
 
@@ -213,7 +217,8 @@ def compare_spaces(
     (1-1 without the token filters, App. F).
     """
     n_perm = n_permutations or procedure.n_permutations
-    mc = max_correlation(space_a.codes, space_b.codes, dead=procedure.dead_features)
+    # device: the dense pairing path runs on the GPU in the gpu tier (64 TFLOP per Pythia pair)
+    mc = max_correlation(space_a.codes, space_b.codes, dead=procedure.dead_features, device=device)
     out: dict[str, Any] = {
         "a": space_a.name, "b": space_b.name, "procedure": procedure.name,
         "mean_max_corr": mc.mean_max_corr_b, "n_features_a": space_a.n_features,

@@ -77,7 +77,7 @@ class World:
             sae = load_sae(self.profile.sae_spec(which, layer), device=self.device)
             model = self.model(which)
             tok = self.tokens
-            if not any(p["model"] == which and p["layer"] == layer for p in self.preflight):
+            if not any(p["model"] == self.profile.model_name(which) and p["layer"] == layer for p in self.preflight):
                 pf = preflight(model, sae, tok, layer, site="block_output", batch_size=self.profile.batch_size)
                 self.preflight.append({"model": self.profile.model_name(which), "layer": layer, **pf.to_dict()})
             fa = compute_feature_activations(model, sae, tok, layer, procedure=procedure,
@@ -119,7 +119,7 @@ def run_grid(world: World, procedure: Procedure, *, control: bool = False,
             sb = world.space("b", layer_b, procedure)
             if control:
                 sb = sb.with_shuffled_positions(seed=procedure.seed + 17 * layer_b + 1)
-            rec = compare_spaces(sa, sb, procedure, n_permutations=prof.n_permutations(procedure))
+            rec = compare_spaces(sa, sb, procedure, n_permutations=prof.n_permutations(procedure), device=world.device)
             cells.append(_cell(rec, layer_a, layer_b))
     return {"kind": "grid", "model_a": prof.model_name("a"), "model_b": prof.model_name("b"), "layers_a": list(la),
             "layers_b": list(lb), "procedure": procedure.name, "control": control, "cells": cells,

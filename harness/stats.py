@@ -30,6 +30,7 @@ from harness.metrics import (
     canonical_correlations,
     centred_ranks,
     check_paired,
+    check_rsa_size,
     similarity_upper,
     svcca_from_bases,
     svd_basis,
@@ -106,6 +107,7 @@ def rsa_null(
     """Observed RSA and its shuffled-pairing null via the fixed-rank fast path."""
     a64, b64 = check_paired(a, b)
     n = a64.shape[0]
+    check_rsa_size(n)
     ra = centred_ranks(similarity_upper(a64, inner=inner))  # type: ignore[arg-type]
     rb = centred_ranks(similarity_upper(b64, inner=inner))  # type: ignore[arg-type]
     observed = float(ra @ rb)

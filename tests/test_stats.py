@@ -97,3 +97,15 @@ def test_random_subset_test_counts_draws_and_failures() -> None:
     assert all(c == (5, 7) for c in calls) and len(calls) == 40
     assert res.n_failed + res.null.size == 40
     assert res.p_value == pytest.approx((1 + np.sum(res.null >= 0.9)) / (1 + res.null.size))
+
+
+def test_rsa_refuses_more_rows_than_the_memory_guard(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import harness.metrics as m
+    from harness.errors import ResourceError
+
+    monkeypatch.setattr(m, "RSA_MAX_ROWS", 20)
+    a, b = planted(21, 4, 1.0, seed=9)
+    with pytest.raises(ResourceError, match="RSA_MAX_ROWS"):
+        permutation_test(a, b, metric="rsa", n_permutations=3, seed=0)
+    with pytest.raises(ResourceError):
+        rsa(a, b)
