@@ -19,17 +19,12 @@ from harness.activations import activation_key, compute_feature_activations, con
 from harness.config import CORRECTED, PAPER
 from harness.data import DataSpec, load_tokens
 from harness.errors import ShapeError
-from harness.models import ModelSpec, load_model, residual_activations
+from harness.models import residual_activations
 from harness.saes import SaeSpec, load_sae
 
 pytestmark = pytest.mark.smoke
 
 LAYER = 2
-
-
-@pytest.fixture(scope="module")
-def model_a():
-    return load_model(ModelSpec(name="fixture/model-a", local_path=str(fixtures.model_dir(fixtures.MODEL_A))))
 
 
 @pytest.fixture(scope="module")

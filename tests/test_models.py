@@ -21,11 +21,6 @@ pytestmark = pytest.mark.smoke
 
 
 @pytest.fixture(scope="module")
-def model_a():
-    return load_model(ModelSpec(name="fixture/model-a", local_path=str(fixtures.model_dir(fixtures.MODEL_A))))
-
-
-@pytest.fixture(scope="module")
 def hf_a():
     from transformers import AutoModelForCausalLM
 

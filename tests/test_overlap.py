@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -13,15 +12,6 @@ from hypothesis import strategies as st
 import harness.overlap as overlap
 from harness.errors import ConfigError, DegenerateInputError, ResourceError, ShapeError
 from harness.overlap import match_rows, seed_overlap
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> Iterator[None]:
-    """The CPU is shared: multi-threaded torch under contention runs ~50x slower here."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def unit(x: np.ndarray) -> np.ndarray:

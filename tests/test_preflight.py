@@ -15,18 +15,12 @@ import torch
 import fixtures
 from harness.data import DataSpec, load_tokens
 from harness.errors import ConfigError, HarnessError, ShapeError
-from harness.models import ModelSpec, load_model
 from harness.preflight import PreflightWarning, fvu_and_l0, preflight
 from harness.saes import SaeSpec, load_sae
 
 pytestmark = pytest.mark.smoke
 
 LAYER = 1
-
-
-@pytest.fixture(scope="module")
-def model_a():
-    return load_model(ModelSpec(name="fixture/model-a", local_path=str(fixtures.model_dir(fixtures.MODEL_A))))
 
 
 @pytest.fixture(scope="module")
