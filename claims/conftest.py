@@ -1,10 +1,12 @@
 """Claims plugin: options, shared experiment fixtures, verdict recording, report writing.
 
-pytest outcome = verdict. In the ``paper`` profile (gpu tier) a claim test passes iff the
-claim reproduces. In the ``smoke`` profile the verdict on the fixture world is recorded as it
-is, and the test asserts it equals the reviewed expected verdict in
-``claims/expected/smoke.json`` (golden data, changed only by a person, with the reason next
-to it); a missing or different expectation fails and writes ``smoke.json.obtained``.
+pytest outcome = verdict. A claim is reproduced iff its rule holds and its negative control
+does not (see ClaimRecorder.conclude). In the ``paper`` profile (gpu tier) a claim test
+passes iff the claim reproduces. In the ``smoke`` profile the verdict and the control's
+outcome on the fixture world are recorded as they are, and the test asserts they equal the
+reviewed expectation in ``claims/expected/smoke.json`` (golden data, changed only by a
+person, with the reason next to each entry); a missing or different expectation fails and
+writes ``smoke.json.obtained``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ EXPECTED_DIR = Path(__file__).parent / "expected"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 _RESULTS: list[dict[str, Any]] = []
 _EXPERIMENTS: dict[str, Any] = {}
-_OBTAINED: dict[str, dict[str, str]] = {}
+_OBTAINED: dict[str, dict[str, dict[str, str | None]]] = {}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -65,6 +67,10 @@ def claim_options(request: pytest.FixtureRequest) -> dict[str, Any]:
     }
 
 
+CONTROL_OTHER_WAY = "other way"
+CONTROL_SAME_WAY = "same way"
+
+
 class ClaimRecorder:
     """Collects one verdict per (claim, procedure, profile) for the report and golden check."""
 
@@ -74,49 +80,65 @@ class ClaimRecorder:
     def experiment(self, name: str, record: dict[str, Any]) -> None:
         _EXPERIMENTS[name] = record
 
-    def verdict(self, claim_id: str, procedure: str, *, reproduced: bool, measured: dict[str, Any],
-                detail: str = "", control: dict[str, Any] | None = None) -> None:
+    def conclude(self, claim_id: str, procedure: str, *, rule_holds: bool, measured: dict[str, Any],
+                 control: dict[str, Any] | None, control_holds: bool | None, detail: str = "") -> None:
+        """Record the verdict and turn it into the pytest outcome.
+
+        A claim is reproduced iff its rule holds AND its negative control does not satisfy the
+        same rule (``control_holds`` False): when the control passes too, the rule cannot tell
+        the effect from its absence on this data, and the claim is not reproduced. ``None``
+        means the check has no control of its own (guards only).
+        """
         rec = CLAIMS[claim_id]
+        ctrl_outcome = None if control_holds is None else (CONTROL_SAME_WAY if control_holds else CONTROL_OTHER_WAY)
+        reproduced = bool(rule_holds) and not bool(control_holds)
+        if control_holds:
+            detail = (detail + "; " if detail else "") + (
+                f"the negative control also satisfies the rule ({control}): the rule does not discriminate here")
         if control is not None:
             measured = {**measured, "control": control}
+        verdict = "reproduced" if reproduced else "not reproduced"
         _RESULTS.append({
             "id": claim_id, "statement": rec.statement, "source": rec.source, "paper_values": rec.paper_values,
-            "rule": rec.rule, "procedure": procedure, "profile": self.profile,
-            "verdict": "reproduced" if reproduced else "not reproduced", "measured": measured, "detail": detail,
-            "expected_verdict": expected_verdict(self.profile, claim_id, procedure),
+            "rule": rec.rule, "procedure": procedure, "profile": self.profile, "verdict": verdict,
+            "rule_holds": bool(rule_holds), "control_outcome": ctrl_outcome, "measured": measured, "detail": detail,
+            "expected": expected_entry(self.profile, claim_id, procedure),
         })
-        _OBTAINED.setdefault(claim_id, {})[procedure] = "reproduced" if reproduced else "not reproduced"
+        _OBTAINED.setdefault(claim_id, {})[procedure] = {"verdict": verdict, "control": ctrl_outcome}
+        check_verdict(self.profile, claim_id, procedure, verdict, ctrl_outcome, f"{detail} {measured}")
 
     def not_run(self, claim_id: str, procedure: str, reason: str) -> None:
         rec = CLAIMS[claim_id]
         _RESULTS.append({"id": claim_id, "statement": rec.statement, "source": rec.source,
                          "paper_values": rec.paper_values, "rule": rec.rule, "procedure": procedure,
                          "profile": self.profile, "verdict": "not run", "measured": {}, "detail": reason,
-                         "expected_verdict": None})
+                         "expected": None})
 
 
 def load_expected(profile: str) -> dict[str, Any]:
     path = EXPECTED_DIR / f"{profile}.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+    data = json.loads(path.read_text()) if path.exists() else {}
+    return {k: v for k, v in data.items() if not k.startswith("_")}
 
 
-def expected_verdict(profile: str, claim_id: str, procedure: str) -> str | None:
+def expected_entry(profile: str, claim_id: str, procedure: str) -> dict[str, Any] | None:
     entry = load_expected(profile).get(claim_id, {}).get(procedure)
-    return entry["verdict"] if isinstance(entry, dict) else entry
+    return entry if isinstance(entry, dict) else None
 
 
-def check_verdict(profile: str, claim_id: str, procedure: str, reproduced: bool, detail: str) -> None:
+def check_verdict(profile: str, claim_id: str, procedure: str, verdict: str, control: str | None,
+                  detail: str) -> None:
     """Turn a verdict into a pytest outcome (see module docstring)."""
-    got = "reproduced" if reproduced else "not reproduced"
     if profile != "smoke":
-        assert reproduced, f"{claim_id} not reproduced under {procedure}: {detail}"
+        assert verdict == "reproduced", f"{claim_id} not reproduced under {procedure}: {detail}"
         return
-    want = expected_verdict(profile, claim_id, procedure)
+    want = expected_entry(profile, claim_id, procedure)
     assert want is not None, (
         f"No reviewed expectation for {claim_id}/{procedure} in claims/expected/{profile}.json "
-        f"(obtained: {got}; see {profile}.json.obtained). A person must review and add it.")
-    assert got == want, (
-        f"{claim_id}/{procedure} on the fixture world changed outcome: expected {want}, got {got}. {detail}")
+        f"(obtained: {verdict}, control {control}; see {profile}.json.obtained). A person must review and add it.")
+    assert (verdict, control) == (want["verdict"], want.get("control")), (
+        f"{claim_id}/{procedure} on the fixture world changed outcome: expected {want['verdict']} (control "
+        f"{want.get('control')}), got {verdict} (control {control}). {detail}")
 
 
 @pytest.fixture(scope="session")
@@ -140,13 +162,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         prov["procedures"] = procedures(session.config)
         write_report(out, profile=profile, claim_results=results,
                      experiments={k.split(":", 1)[1]: v for k, v in exps.items()}, provenance=prov)
-        expected = load_expected(profile)
-        obtained = {cid: {p: v for p, v in procs.items()} for cid, procs in _OBTAINED.items()}
-        if any(expected.get(c, {}).get(p) is None or
-               (expected[c][p]["verdict"] if isinstance(expected[c][p], dict) else expected[c][p]) != v
-               for c, ps in obtained.items() for p, v in ps.items()):
+        changed = any(
+            (e := expected_entry(profile, c, p)) is None or (e["verdict"], e.get("control")) != (v["verdict"], v["control"])
+            for c, ps in _OBTAINED.items() for p, v in ps.items())
+        if changed:
             EXPECTED_DIR.mkdir(exist_ok=True)
-            (EXPECTED_DIR / f"{profile}.json.obtained").write_text(json.dumps(obtained, indent=1, sort_keys=True))
+            (EXPECTED_DIR / f"{profile}.json.obtained").write_text(json.dumps(_OBTAINED, indent=1, sort_keys=True))
 
 
 def finite(x: Any) -> bool:

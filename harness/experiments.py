@@ -45,7 +45,7 @@ from harness.matching import (
     pair_within,
     threshold_pairs,
 )
-from harness.stats import permutation_test, random_subset_test
+from harness.stats import permutation_test, random_subset_test, size_matched_test
 
 
 @dataclass
@@ -209,12 +209,14 @@ def compare_spaces(
     *,
     variants: Sequence[str] = ("one_to_one", "many_to_one", "unfiltered"),
     n_permutations: int | None = None,
+    n_size_matched: int = 99,
     device: str = "cpu",
 ) -> dict[str, Any]:
     """Whole-space comparison of two SAEs (Figs. 2-3, 5-14): one record per variant.
 
     Variants: ``one_to_one`` (the main text), ``many_to_one`` (App. E), ``unfiltered``
-    (1-1 without the token filters, App. F).
+    (1-1 without the token filters, App. F). ``n_size_matched`` random same-size subsets of
+    the many-to-1 and the unfiltered pairs score the 1-1 set against its own pair count.
     """
     n_perm = n_permutations or procedure.n_permutations
     # device: the dense pairing path runs on the GPU in the gpu tier (64 TFLOP per Pythia pair)
@@ -230,10 +232,47 @@ def compare_spaces(
         "many_to_one": {"one_to_one_rule": "none", "token_filters": True},
         "unfiltered": {"one_to_one_rule": None, "token_filters": False},
     }
+    kept: dict[str, Pairs] = {}
     for i, variant in enumerate(variants):
         pairs, _ = pair_spaces(space_a, space_b, procedure, mc=mc, **settings[variant])  # type: ignore[arg-type]
+        kept[variant] = pairs
         out[variant] = score_pairs(space_a, space_b, pairs, procedure, n_permutations=n_perm, seed_offset=10 * i)
+    # App. E and F compare pair sets of different sizes; SVCCA rises as n falls, so the 1-1
+    # (filtered) score is also compared with same-size random subsets of the larger set.
+    if "one_to_one" in kept:
+        for j, superset in enumerate(("many_to_one", "unfiltered")):
+            if superset in kept:
+                out[f"one_to_one_vs_{superset}_size_matched"] = size_matched(
+                    space_a, space_b, kept["one_to_one"], out["one_to_one"].get("svcca", math.nan), kept[superset],
+                    procedure, n_draws=n_size_matched, seed=procedure.seed + 500 + j)
     return out
+
+
+def size_matched(space_a: FeatureSpace, space_b: FeatureSpace, pairs: Pairs, observed: float, superset: Pairs,
+                 procedure: Procedure, *, n_draws: int, seed: int) -> dict[str, Any]:
+    """SVCCA of ``pairs`` versus random subsets of ``superset`` with as many pairs (control
+    for the pair-count bias of SVCCA; see :class:`harness.stats.SizeMatchedResult`)."""
+    rec: dict[str, Any] = {"n": len(pairs), "n_superset": len(superset)}
+    if not np.isfinite(observed):
+        return {**rec, "skipped": "observed score is NaN"}
+
+    def score_rows(idx: NDArray[np.int64]) -> float:
+        from harness.metrics import svcca
+
+        try:
+            return svcca(space_a.decoder[superset.a_idx[idx]], space_b.decoder[superset.b_idx[idx]],
+                         keep=procedure.svcca_keep, max_k=_max_k(procedure, idx.size)).score
+        except DegenerateInputError:
+            return math.nan
+
+    try:
+        res = size_matched_test(observed, score_rows, n=len(pairs), n_superset=len(superset), n_draws=n_draws,
+                                seed=seed, p_rule=procedure.p_rule)
+    except DegenerateInputError as exc:
+        return {**rec, "skipped": str(exc)}
+    return {**rec, "observed": res.observed, "draws_mean": float(res.draws.mean()),
+            "draws_std": float(res.draws.std(ddof=1)), "p": res.p_value, "holdout_p": res.holdout_p,
+            "n_draws": int(res.draws.size)}
 
 
 def compare_concept(

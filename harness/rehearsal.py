@@ -341,7 +341,7 @@ def _not_run_claims(procedures: Sequence[str]) -> list[dict[str, Any]]:
               "experiments) but a verdict on random weights means nothing")
     return [{"id": rec.id, "statement": rec.statement, "source": rec.source, "paper_values": rec.paper_values,
              "rule": rec.rule, "procedure": p, "profile": "rehearsal", "verdict": "not run", "measured": {},
-             "detail": detail, "expected_verdict": None}
+             "detail": detail, "expected": None}
             for rec in CLAIMS.values() if "gpu" in rec.tiers for p in procedures]
 
 

@@ -2,9 +2,11 @@
 
 Schema of ``results.json`` (version 1):
     {"schema_version": 1, "profile": str, "provenance": {...},
-     "claims": [{"id", "statement", "source", "paper_values", "rule", "procedure", "tier",
-                 "verdict": "reproduced"|"not reproduced"|"not run", "measured": {...},
-                 "expected_verdict": str|null, "detail": str}],
+     "claims": [{"id", "statement", "source", "paper_values", "rule", "procedure", "profile",
+                 "verdict": "reproduced"|"not reproduced"|"not run",
+                 "rule_holds": bool, "control_outcome": "other way"|"same way"|null,
+                 "measured": {... "control": {...}}, "detail": str,
+                 "expected": {"verdict", "control", "reason"}|null (smoke: the reviewed expectation)}],
      "experiments": {name: record}}
 NaN stays NaN (JSON ``NaN``), never -1.
 """
@@ -97,7 +99,12 @@ def write_report(out_dir: Path, *, profile: str, claim_results: list[dict[str, A
         row = [cid, rec.statement, rec.source, rec.paper_values, rec.rule]
         for p in procs:
             r = by_claim[cid].get(p)
-            row.append("—" if r is None else f"**{r['verdict']}**: {_fmt(r['measured'])}")
+            if r is None:
+                row.append("—")
+                continue
+            ctrl = r.get("control_outcome")
+            note = "" if ctrl is None else f" (negative control: {ctrl})"
+            row.append(f"**{r['verdict']}**{note}: {_fmt(r['measured'])}")
         rows.append(row)
     lines += [tabulate(rows, headers=["id", "claim", "source", "paper", "rule", *procs], tablefmt="github"), ""]
     not_run = [r for r in claim_results if r["verdict"] == "not run"]
@@ -116,11 +123,13 @@ def write_report(out_dir: Path, *, profile: str, claim_results: list[dict[str, A
             lines.append("")
             cell_rows = [[c["layer_a"], c["layer_b"], c.get("n_pairs_m21"), c.get("n_pairs"), c.get("mean_max_corr"),
                           c.get("svcca"), c.get("svcca_null_mean"), c.get("svcca_p"), c.get("svcca_k"),
-                          c.get("rsa"), c.get("rsa_p"), c.get("svcca_m21"), c.get("svcca_unfiltered")]
+                          c.get("rsa"), c.get("rsa_p"), c.get("svcca_m21"), c.get("size_matched_m21_p"),
+                          c.get("svcca_unfiltered"), c.get("size_matched_unfiltered_p")]
                          for c in exp["cells"]]
             lines += [tabulate([[_fmt(v) for v in r] for r in cell_rows],
                                headers=["A", "B", "pairs m-1", "pairs 1-1", "mean max corr", "SVCCA", "null", "p",
-                                        "k (a,b)", "RSA", "p (RSA)", "SVCCA m-1", "SVCCA unfilt."],
+                                        "k (a,b)", "RSA", "p (RSA)", "SVCCA m-1", "p vs same-size m-1",
+                                        "SVCCA unfilt.", "p vs same-size unfilt."],
                                tablefmt="github"), ""]
         elif exp.get("kind") == "semantic":
             sem_rows = [[c["category"], c.get("paper_n"), c.get("n_pairs"), c.get("paper_svcca"), c.get("svcca"),

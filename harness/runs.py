@@ -94,7 +94,7 @@ class World:
 
 def _cell(rec: dict[str, Any], layer_a: int, layer_b: int) -> dict[str, Any]:
     one, m21, unf = rec["one_to_one"], rec["many_to_one"], rec["unfiltered"]
-    return {
+    cell = {
         "layer_a": layer_a, "layer_b": layer_b, "mean_max_corr": rec["mean_max_corr"],
         "n_pairs": one["n_pairs"], "svcca": one["svcca"], "svcca_null_mean": one["svcca_null_mean"],
         "svcca_p": one["svcca_p"], "svcca_k": f"{one.get('svcca_k_a', '-')},{one.get('svcca_k_b', '-')}",
@@ -102,7 +102,15 @@ def _cell(rec: dict[str, Any], layer_a: int, layer_b: int) -> dict[str, Any]:
         "n_pairs_m21": m21["n_pairs"], "svcca_m21": m21["svcca"], "svcca_m21_p": m21["svcca_p"],
         "n_pairs_unfiltered": unf["n_pairs"], "svcca_unfiltered": unf["svcca"],
         "pairs_history": one["pairs_history"], "dead_a": rec["dead_a"], "dead_b": rec["dead_b"],
+        "svcca_m21_null_mean": m21.get("svcca_null_mean", math.nan),
+        "svcca_unfiltered_null_mean": unf.get("svcca_null_mean", math.nan),
     }
+    for superset, short in (("many_to_one", "m21"), ("unfiltered", "unfiltered")):
+        sm = rec.get(f"one_to_one_vs_{superset}_size_matched", {})
+        cell[f"size_matched_{short}_mean"] = sm.get("draws_mean", math.nan)
+        cell[f"size_matched_{short}_p"] = sm.get("p", math.nan)
+        cell[f"size_matched_{short}_holdout_p"] = sm.get("holdout_p", math.nan)
+    return cell
 
 
 def run_grid(world: World, procedure: Procedure, *, control: bool = False,

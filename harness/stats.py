@@ -227,3 +227,49 @@ def random_subset_test(
         n_failed=int((~ok).sum()),
         seed=seed,
     )
+
+
+@dataclass(frozen=True)
+class SizeMatchedResult:
+    """A score of ``n`` pairs versus random size-``n`` subsets of a larger pair set.
+
+    SVCCA of paired rows rises as the number of pairs falls (fewer rows, same number of
+    directions), so "method X keeps fewer pairs and scores higher" (App. E, App. F) is only
+    evidence for X when X beats removing the same number of pairs at random.
+    """
+
+    observed: float
+    draws: Float64
+    """(n_draws,) scores of random size-n subsets of the superset (NaN draws dropped)."""
+    p_value: float
+    """p of ``observed`` against ``draws``."""
+    holdout_p: float
+    """Negative control: p of the first draw against the others (uniform when nothing works)."""
+    n: int
+    n_superset: int
+
+
+def size_matched_test(
+    observed: float,
+    score_rows: Callable[[NDArray[np.int64]], float],
+    *,
+    n: int,
+    n_superset: int,
+    n_draws: int,
+    seed: int,
+    p_rule: PRule = "plus_one",
+) -> SizeMatchedResult:
+    """Compare ``observed`` (a score of ``n`` pairs) with ``score_rows(idx)`` on ``n_draws``
+    random size-``n`` subsets ``idx`` of the ``n_superset`` rows of a larger pair set."""
+    if not 0 < n < n_superset:
+        raise DegenerateInputError(f"Need 0 < n < n_superset for a size-matched draw; got n={n}, "
+                                   f"n_superset={n_superset}.")
+    if n_draws < 2:
+        raise ConfigError("size_matched_test needs n_draws >= 2 (one is held out as the control).")
+    rng = np.random.default_rng(seed)
+    scores = np.array([score_rows(np.sort(rng.choice(n_superset, size=n, replace=False))) for _ in range(n_draws)])
+    draws = scores[np.isfinite(scores)]
+    if draws.size < 2:
+        raise DegenerateInputError("Fewer than two size-matched draws produced a score.")
+    return SizeMatchedResult(observed=float(observed), draws=draws, p_value=p_value(observed, draws, rule=p_rule),
+                             holdout_p=p_value(float(draws[0]), draws[1:], rule=p_rule), n=n, n_superset=n_superset)

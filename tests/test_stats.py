@@ -109,3 +109,40 @@ def test_rsa_refuses_more_rows_than_the_memory_guard(monkeypatch) -> None:  # ty
         permutation_test(a, b, metric="rsa", n_permutations=3, seed=0)
     with pytest.raises(ResourceError):
         rsa(a, b)
+
+
+def test_svcca_of_random_pairs_rises_as_pairs_fall() -> None:
+    """The bias the size-matched test exists for: same dimensions, fewer random pairs, higher SVCCA."""
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(400, 16)), rng.normal(size=(400, 16))
+    big = svcca(a, b, keep=0.99).score
+    small = svcca(a[:60], b[:60], keep=0.99).score
+    assert small > big + 0.1
+
+
+def test_size_matched_test_finds_a_planted_subset_and_its_holdout_is_calibrated() -> None:
+    from harness.errors import DegenerateInputError
+    from harness.stats import size_matched_test
+
+    rng = np.random.default_rng(1)
+    n_super, n, d = 300, 80, 12
+    a = rng.normal(size=(n_super, d))
+    b = rng.normal(size=(n_super, d))
+    good = np.arange(n)
+    b[good] = a[good] @ rng.normal(size=(d, d)) + 0.3 * rng.normal(size=(n, d))  # planted: linearly related rows
+
+    def score(idx: np.ndarray) -> float:
+        return svcca(a[idx], b[idx], keep=0.99).score
+
+    res = size_matched_test(score(good), score, n=n, n_superset=n_super, n_draws=99, seed=0, p_rule="plus_one")
+    assert res.p_value == pytest.approx(1 / 100)
+    assert res.draws.size == 99 and res.n == n
+    # a random subset is no better than its siblings: over many seeds its p is ~uniform
+    holdouts = [size_matched_test(0.0, score, n=n, n_superset=n_super, n_draws=20, seed=s).holdout_p
+                for s in range(40)]
+    assert 0.3 < float(np.mean(holdouts)) < 0.7
+    assert float(np.mean(np.array(holdouts) < 0.05)) < 0.2
+    with pytest.raises(DegenerateInputError, match="n < n_superset"):
+        size_matched_test(1.0, score, n=n_super, n_superset=n_super, n_draws=10, seed=0)
+    with pytest.raises(ConfigError, match="n_draws >= 2"):
+        size_matched_test(1.0, score, n=10, n_superset=n_super, n_draws=1, seed=0)
