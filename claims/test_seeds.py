@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from claims.conftest import REPO_ROOT, check_verdict, gpu_tier_unavailable
+from claims.conftest import REPO_ROOT, gpu_tier_unavailable
 from harness.config import CORRECTED
 
 ALPHA = 0.05
@@ -138,73 +138,99 @@ def cross_layer_overlap(profile: str, architecture: str, width: int) -> dict[str
     return _PAIRS[key]
 
 
-def record(claim_id: str, procedure: str, profile: str, ok: bool, measured: dict[str, Any],
-           control: dict[str, Any] | None) -> None:
+def conclude(claim_id: str, procedure: str, profile: str, ok: bool, measured: dict[str, Any],
+             control: dict[str, Any], control_holds: bool) -> None:
     from claims.conftest import ClaimRecorder
 
-    ClaimRecorder(profile).verdict(claim_id, procedure, reproduced=ok, measured=measured, control=control)
-    check_verdict(profile, claim_id, procedure, ok, str(measured))
+    ClaimRecorder(profile).conclude(claim_id, procedure, rule_holds=ok, measured=measured, control=control,
+                                    control_holds=control_holds)
 
 
 PB = "PB method"
 
 
+def p1(fraction: float) -> bool:
+    return 0.05 < fraction < 0.95
+
+
 def test_P1_seeds_share_a_fraction(seed_profile: str) -> None:
     width = SEED_CONFIG[seed_profile]["main_width"]
     ov = overlap(seed_profile, "main", "topk", width)
-    ctrl = cross_layer_overlap(seed_profile, "topk", width)
-    ok = 0.05 < ov["fraction_shared"] < 0.95
-    assert ctrl["fraction_shared"] < 0.5 * ov["fraction_shared"], f"different-layer control shares too much: {ctrl}"
-    record("P1", PB, seed_profile, ok, {"width": width, **ov}, {"different_layer_fraction": ctrl["fraction_shared"]})
+    ctrl = cross_layer_overlap(seed_profile, "topk", width)  # control: SAEs of different layers
+    conclude("P1", PB, seed_profile, p1(ov["fraction_shared"]), {"width": width, **ov},
+             {"different_layer_fraction": ctrl["fraction_shared"]}, p1(ctrl["fraction_shared"]))
+
+
+def p2(relu: dict[str, Any], topk: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+    l0_ratio = float(np.mean([relu["l0_a"], relu["l0_b"]]) / np.mean([topk["l0_a"], topk["l0_b"]]))
+    matched = 0.75 <= l0_ratio <= 1.25
+    return bool(matched and relu["fraction_shared"] > topk["fraction_shared"]), {
+        "relu_l1": relu["fraction_shared"], "topk": topk["fraction_shared"], "l0_ratio_relu_over_topk": l0_ratio,
+        "l0_matched": matched}
 
 
 def test_P2_relu_more_stable_than_topk(seed_profile: str) -> None:
     width = SEED_CONFIG[seed_profile]["main_width"]
     topk = overlap(seed_profile, "main", "topk", width)
-    relu = overlap(seed_profile, "main", "relu_l1", width)
-    l0_ratio = np.mean([relu["l0_a"], relu["l0_b"]]) / np.mean([topk["l0_a"], topk["l0_b"]])
-    matched = 0.75 <= l0_ratio <= 1.25
-    ok = bool(matched and relu["fraction_shared"] > topk["fraction_shared"])
-    ctrl = cross_layer_overlap(seed_profile, "relu_l1", width)
-    assert ctrl["fraction_shared"] < relu["fraction_shared"], f"ReLU different-layer control shares as much: {ctrl}"
-    record("P2", PB, seed_profile, ok, {"relu_l1": relu["fraction_shared"], "topk": topk["fraction_shared"],
-                                        "l0_ratio_relu_over_topk": float(l0_ratio), "l0_matched": matched},
-           {"relu_different_layer_fraction": ctrl["fraction_shared"]})
+    ok, measured = p2(overlap(seed_profile, "main", "relu_l1", width), topk)
+    # control: the ReLU pair replaced by ReLU SAEs of different layers (same recipe, same L1)
+    ctrl_ok, ctrl = p2(cross_layer_overlap(seed_profile, "relu_l1", width), topk)
+    conclude("P2", PB, seed_profile, ok, measured, ctrl, ctrl_ok)
+
+
+def p3(fracs: list[float]) -> bool:
+    return all(x > y for x, y in zip(fracs, fracs[1:]))
 
 
 def test_P3_overlap_falls_with_width(seed_profile: str) -> None:
+    from harness.seed_runs import overlap_record
+
     widths = SEED_CONFIG[seed_profile]["widths"]
     fracs = [overlap(seed_profile, "main", "topk", w)["fraction_shared"] for w in widths]
-    ok = all(x > y for x, y in zip(fracs, fracs[1:]))
-    record("P3", PB, seed_profile, ok, {"widths": list(widths), "fraction_shared": fracs}, None)
+    # control: seed 0 against itself with its latents permuted -> every latent is shared at
+    # every width, so "falls with width" must not hold
+    ctrl = []
+    for w in widths:
+        a = pair(seed_profile, build_setup(seed_profile, "main"), "topk", w)[0]
+        perm = np.random.default_rng(w).permutation(a["dec"].shape[0])
+        ctrl.append(overlap_record(a, {**a, "enc": a["enc"][perm], "dec": a["dec"][perm]})["fraction_shared"])
+    conclude("P3", PB, seed_profile, p3(fracs), {"widths": list(widths), "fraction_shared": fracs},
+             {"permuted_self_fraction_shared": ctrl}, p3(ctrl))
 
 
-def _lan(profile: str, procedure: Any, *, shuffle_b: bool = False, control_layer: bool = False) -> dict[str, Any]:
+def _lan(profile: str, procedure: Any, *, shuffle_b: bool = False) -> dict[str, Any]:
     from harness.seed_runs import lan_record
 
-    key = ("lan", profile, procedure.name, shuffle_b, control_layer)
+    key = ("lan", profile, procedure.name, shuffle_b)
     if key not in _PAIRS:
         width = SEED_CONFIG[profile]["main_width"]
         setup = build_setup(profile, "main")
         a, b = pair(profile, setup, "topk", width)
-        if control_layer:  # B: an SAE of another layer, encoded on the same tokens' main-layer acts
-            b = pair(profile, build_setup(profile, "control"), "topk", width)[1]
         n_perm = 99 if profile == "smoke" else procedure.n_permutations
         _PAIRS[key] = lan_record(setup, a, b, procedure, n_permutations=n_perm, shuffle_b=shuffle_b)
     return _PAIRS[key]
 
 
-def test_W1_seed_pair_feature_spaces_similar(seed_profile: str, procedure: Any) -> None:
-    rec = _lan(seed_profile, procedure)
+def w1(rec: dict[str, Any], procedure: Any) -> bool:
     filt = rec["many_to_one_filtered"]
     threshold = 0.7 if procedure.svcca_keep == 1 else 0.5
-    ok = bool(np.isfinite(filt["svcca"]) and filt["svcca_p"] < ALPHA and filt["svcca"] > threshold)
-    ctrl = _lan(seed_profile, procedure, shuffle_b=True)["many_to_one_filtered"]
-    assert not (np.isfinite(ctrl["svcca_p"]) and ctrl["svcca_p"] < ALPHA), f"shuffled control significant: {ctrl}"
+    return bool(np.isfinite(filt["svcca"]) and filt["svcca_p"] < ALPHA and filt["svcca"] > threshold)
+
+
+def test_W1_seed_pair_feature_spaces_similar(seed_profile: str, procedure: Any) -> None:
+    rec = _lan(seed_profile, procedure)
+    ctrl = _lan(seed_profile, procedure, shuffle_b=True)  # control: B's positions shuffled
     measured = {k: {"n": v["n_pairs"], "svcca": v["svcca"], "p": v["svcca_p"]} for k, v in rec.items() if isinstance(v, dict)}
     measured["decoder_cosine_mean"] = rec["decoder_cosine_mean"]
-    record("W1", procedure.name, seed_profile, ok, measured,
-           {"shuffled_svcca": ctrl["svcca"], "shuffled_p": ctrl["svcca_p"]})
+    c = ctrl["many_to_one_filtered"]
+    conclude("W1", procedure.name, seed_profile, w1(rec, procedure), measured,
+             {"shuffled_n": c["n_pairs"], "shuffled_svcca": c["svcca"], "shuffled_p": c["svcca_p"]},
+             w1(ctrl, procedure))
+
+
+def x1(fraction_shared: float, rec: dict[str, Any]) -> bool:
+    p = rec["one_to_one_filtered"]["svcca_p"]
+    return bool(fraction_shared < 0.9 and np.isfinite(p) and p < ALPHA)
 
 
 def test_X1_both_papers_on_one_pair(seed_profile: str, procedure: Any) -> None:
@@ -213,15 +239,15 @@ def test_X1_both_papers_on_one_pair(seed_profile: str, procedure: Any) -> None:
     rec = _lan(seed_profile, procedure)
     corr_pairing = rec["one_to_one_filtered"]
     cos_pairing = rec["decoder_cosine"]
-    ok = bool(ov["fraction_shared"] < 0.9 and corr_pairing["svcca_p"] < ALPHA)
-    ctrl = _lan(seed_profile, procedure, shuffle_b=True)["one_to_one_filtered"]
-    assert not (np.isfinite(ctrl["svcca_p"]) and ctrl["svcca_p"] < ALPHA), f"shuffled control significant: {ctrl}"
-    record("X1", procedure.name, seed_profile, ok,
-           {"pb_fraction_shared": ov["fraction_shared"], "pb_pw_mcc": ov["pw_mcc_decoder"],
-            "lan_svcca_corr_pairing": corr_pairing["svcca"], "lan_p_corr_pairing": corr_pairing["svcca_p"],
-            "lan_null_mean": corr_pairing["svcca_null_mean"], "lan_svcca_cos_pairing": cos_pairing["svcca"],
-            "lan_p_cos_pairing": cos_pairing["svcca_p"], "n_pairs": corr_pairing["n_pairs"]},
-           {"shuffled_svcca": ctrl["svcca"], "shuffled_p": ctrl["svcca_p"]})
+    ctrl = _lan(seed_profile, procedure, shuffle_b=True)
+    c = ctrl["one_to_one_filtered"]
+    conclude("X1", procedure.name, seed_profile, x1(ov["fraction_shared"], rec),
+             {"pb_fraction_shared": ov["fraction_shared"], "pb_pw_mcc": ov["pw_mcc_decoder"],
+              "lan_svcca_corr_pairing": corr_pairing["svcca"], "lan_p_corr_pairing": corr_pairing["svcca_p"],
+              "lan_null_mean": corr_pairing["svcca_null_mean"], "lan_svcca_cos_pairing": cos_pairing["svcca"],
+              "lan_p_cos_pairing": cos_pairing["svcca_p"], "n_pairs": corr_pairing["n_pairs"]},
+             {"shuffled_n": c["n_pairs"], "shuffled_svcca": c["svcca"], "shuffled_p": c["svcca_p"]},
+             x1(ov["fraction_shared"], ctrl))
 
 
 def test_seed_setup_is_what_it_claims(seed_profile: str) -> None:
