@@ -180,7 +180,11 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 # ----------------------------------------------------------------------------- profiles
 
-PROFILE_PARAMS = [pytest.param("smoke", marks=pytest.mark.smoke), pytest.param("paper", marks=pytest.mark.gpu)]
+#: Profiles every claim test runs under: the fixture world, and the paper's two model pairs
+#: (Pythia-70m x 160m; Gemma-1-2B x Gemma-2-2B, gated) in the gpu tier.
+GPU_PROFILES = ("paper", "gemma")
+PROFILE_PARAMS = [pytest.param("smoke", marks=pytest.mark.smoke),
+                  *(pytest.param(p, marks=pytest.mark.gpu) for p in GPU_PROFILES)]
 
 
 @pytest.fixture(scope="session", params=PROFILE_PARAMS)
@@ -209,13 +213,22 @@ def world(profile_name: str, claim_options: dict[str, Any]) -> Any:
     from harness.registry import get_profile
     from harness.runs import World
 
-    if profile_name == "paper":
+    if profile_name in GPU_PROFILES:
         reason = gpu_tier_unavailable(claim_options["device"])
         if reason:
             pytest.skip(reason)
     if profile_name not in _WORLDS:
-        device = claim_options["device"] or ("cuda" if profile_name == "paper" else "cpu")
-        _WORLDS[profile_name] = World(get_profile(profile_name), cache_dir=claim_options["cache_dir"], device=device)
+        from harness.errors import HubAccessError
+        from harness.models import check_gated
+
+        profile = get_profile(profile_name)
+        try:
+            for which in ("a", "b"):
+                check_gated(profile.models[which]["name"])
+        except HubAccessError as exc:
+            pytest.skip(f"{profile_name} profile: {exc}")
+        device = claim_options["device"] or ("cuda" if profile_name in GPU_PROFILES else "cpu")
+        _WORLDS[profile_name] = World(profile, cache_dir=claim_options["cache_dir"], device=device)
     return _WORLDS[profile_name]
 
 
@@ -244,10 +257,11 @@ def grids(world: Any, claim_options: dict[str, Any], recorder: ClaimRecorder):  
 
 @pytest.fixture(scope="session")
 def semantic(world: Any, recorder: ClaimRecorder):  # type: ignore[no-untyped-def]
-    """semantic(procedure, control=False, pair=None) -> the semantic table of the table pair."""
+    """semantic(procedure, control=False) -> the semantic table of the profile's table pair
+    (Table 1 for ``paper``, Table 2 for ``gemma``)."""
     from harness.runs import run_semantic
 
-    def get(procedure: Any, *, control: bool = False, pair: str | None = None) -> dict[str, Any]:
+    def get(procedure: Any, *, control: bool = False) -> dict[str, Any]:
         la, lb = world.profile.semantic_table
         key = ("semantic", world.profile.name, procedure.name, control, la, lb)
         if key not in _CACHE:

@@ -106,8 +106,8 @@ def u8(grid: dict[str, Any], profile: str) -> tuple[bool, dict[str, Any]]:
         return False, {}
     measured = {"pairs_1to1_min": int(min(n11)), "pairs_1to1_max": int(max(n11)),
                 "pairs_many_to_1_min": int(min(m21)), "pairs_many_to_1_max": int(max(m21))}
-    if profile == "paper":
-        lo, hi = grid.get("paper_pair_range", (1879, 7553))
+    if profile != "smoke":
+        lo, hi = grid["paper_pair_range"]
         ok = all(0.5 * lo <= n <= 2 * hi for n in n11)
     else:
         ok = all(0 < a < b for a, b in zip(n11, m21))

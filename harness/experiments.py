@@ -123,8 +123,14 @@ class FeatureSpace:
         return nonconcept_mask(self.strings, self.junk_tokens)
 
     def concept(self, keywords: Sequence[str]) -> NDArray[np.int64]:
-        return concept_features(self.top, tokens=self.tokens, sample_index=self.sample_index,
-                                position_index=self.position_index, vocab=self.vocab, keywords=keywords)
+        """Concept features (Sec. 4.3) among the features active at least once on the run's
+        tokens. A never-active feature has no top positions of its own (under the paper's
+        topk-over-all-positions they are arbitrary ones), so it is left out under both
+        procedures: otherwise every dead latent joins whatever concept document 0 starts with."""
+        feats = concept_features(self.top, tokens=self.tokens, sample_index=self.sample_index,
+                                 position_index=self.position_index, vocab=self.vocab, keywords=keywords)
+        live = sp.csr_matrix(self.codes).getnnz(axis=0) > 0
+        return feats[live[feats]]
 
 
 def _max_k(procedure: Procedure, n: int) -> int | None:

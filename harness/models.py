@@ -138,7 +138,7 @@ def hub_error(what: str, repo_id: str, filename: str | None, exc: BaseException)
     return HubAccessError(" ".join(lines))
 
 
-def _check_gated(name: str) -> None:
+def check_gated(name: str) -> None:
     if name.startswith(GATED_PREFIXES) and not _hf_token() and not _is_cached(name):
         raise HubAccessError(
             f"{name} is a gated model and no Hugging Face token is set (HF_TOKEN is empty and "
@@ -168,7 +168,7 @@ def load_model(spec: ModelSpec) -> "HookedTransformer":
         from harness.hub_names import check_tl_model_name
 
         official = check_tl_model_name(spec.name, allow_alias=True)
-        _check_gated(official)
+        check_gated(official)
         from transformer_lens import HookedTransformer
 
         try:

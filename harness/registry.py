@@ -42,6 +42,8 @@ class Profile:
     random_subsets: int | None = None
     batch_size: int = 16
     paper_semantic_table: dict[str, dict[str, float]] = field(default_factory=dict)
+    paper_pair_range: tuple[int, int] | None = None
+    """Range of 1-1 pair counts over the paper's non-zero grid cells (Tables 5-8), for U8."""
     notes: tuple[str, ...] = ()
 
     def model_name(self, which: str) -> str:
@@ -113,7 +115,7 @@ def _paper() -> Profile:
                       data_files="plain_text/train/0000.parquet", n_samples=100, seq_len=300),
         layers_a=tuple(range(0, 6)), layers_b=tuple(range(0, 12)),
         semantic_table=(3, 5), semantic_layers_a=(1, 2, 3, 4, 5), semantic_layers_b=(3, 5, 7, 9, 11),
-        batch_size=8, paper_semantic_table=PAPER_TABLE1,
+        batch_size=8, paper_semantic_table=PAPER_TABLE1, paper_pair_range=(1879, 7553),
     )
 
 
@@ -216,6 +218,8 @@ class PaperPair:
     permutations: int | None = None
     """Grid null size the paper's code used (None = the procedure's)."""
     paper_semantic_table: dict[str, dict[str, float]] = field(default_factory=dict)
+    paper_pair_range: tuple[int, int] | None = None
+    """Range of 1-1 pair counts over the paper's non-zero grid cells (Tables 5-8)."""
     notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -260,7 +264,7 @@ PAPER_PAIRS: dict[str, PaperPair] = {
         layers_a=_GEMMA1_LAYERS, layers_b=_GEMMA2_LAYERS,
         n_samples=150, seq_len=150, tokenizer="google/gemma-2-2b", tier="gpu", gated=True,
         semantic_table=(12, 14), semantic_layers_a=(6, 10, 12, 17), semantic_layers_b=(6, 10, 14, 17),
-        permutations=10, paper_semantic_table=PAPER_TABLE2,
+        permutations=10, paper_semantic_table=PAPER_TABLE2, paper_pair_range=(801, 4650),
         notes=(
             "Sec. 4: Gemma-1-2B (18 layers, d_model 2048) x Gemma-2-2B (26 layers, d_model 2304), 16384-latent "
             "residual SAEs: gemma-2b-res-jb (ReLU; layer 12 has a norm scaling factor folded in at load) and "
@@ -326,7 +330,7 @@ def profile_from_pair(pair: PaperPair, *, name: str | None = None) -> Profile:
         semantic_layers_a=pair.semantic_layers_a or pair.layers_a,
         semantic_layers_b=pair.semantic_layers_b or pair.layers_b,
         permutations=pair.permutations, batch_size=8, paper_semantic_table=dict(pair.paper_semantic_table),
-        notes=pair.notes,
+        paper_pair_range=pair.paper_pair_range, notes=pair.notes,
     )
 
 

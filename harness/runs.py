@@ -34,12 +34,27 @@ class World:
     _spaces: dict[tuple[str, int, str], FeatureSpace] = field(default_factory=dict)
     preflight: list[dict[str, Any]] = field(default_factory=list)
 
-    def model(self, which: str) -> Any:
+    def model(self, which: str, processing: dict[str, bool] | None = None) -> Any:
+        """Model ``which`` ("a"/"b"), unprocessed unless an SAE asks for weight processing."""
+        from dataclasses import replace
+
         from harness.models import load_model
 
-        if which not in self._models:
-            self._models[which] = load_model(self.profile.model_spec(which, device=self.device))
-        return self._models[which]
+        flags = {k: v for k, v in (processing or {}).items() if v}
+        key = f"{which}|{','.join(sorted(flags))}"
+        if key not in self._models:
+            spec = self.profile.model_spec(which, device=self.device)
+            self._models[key] = load_model(replace(spec, processing=flags) if flags else spec)
+        return self._models[key]
+
+    def model_for(self, which: str, sae: Any) -> Any:
+        """The model as the SAE was trained on it: the weight-processing flags of the SAE's
+        ``model_from_pretrained_kwargs`` (sae-lens metadata) are applied (library-facts.md);
+        other keys are recorded with the pre-flight, not applied."""
+        from harness.models import PROCESSING_FLAGS
+
+        kwargs = dict(sae.meta.model_from_pretrained_kwargs or {})
+        return self.model(which, {k: bool(v) for k, v in kwargs.items() if k in PROCESSING_FLAGS})
 
     @property
     def tokenizer(self) -> Any:
@@ -75,14 +90,21 @@ class World:
         key = (which, layer, procedure.name)
         if key not in self._spaces:
             sae = load_sae(self.profile.sae_spec(which, layer), device=self.device)
-            model = self.model(which)
+            model = self.model_for(which, sae)
+            from harness.models import PROCESSING_FLAGS
+
+            applied = sorted(k for k, v in (sae.meta.model_from_pretrained_kwargs or {}).items()
+                             if v and k in PROCESSING_FLAGS)
+            model_id = self.profile.model_name(which) + (f"|processing={','.join(applied)}" if applied else "")
             tok = self.tokens
             if not any(p["model"] == self.profile.model_name(which) and p["layer"] == layer for p in self.preflight):
                 pf = preflight(model, sae, tok, layer, site="block_output", batch_size=self.profile.batch_size)
-                self.preflight.append({"model": self.profile.model_name(which), "layer": layer, **pf.to_dict()})
+                self.preflight.append({"model": self.profile.model_name(which), "layer": layer,
+                                       "model_from_pretrained_kwargs": dict(sae.meta.model_from_pretrained_kwargs),
+                                       **pf.to_dict()})
             fa = compute_feature_activations(model, sae, tok, layer, procedure=procedure,
                                              batch_size=self.profile.batch_size, cache_dir=self.cache_dir,
-                                             model_id=self.profile.model_name(which))
+                                             model_id=model_id)
             self._spaces[key] = FeatureSpace(
                 name=f"{self.profile.model_name(which)}/L{layer}", codes=fa.codes, decoder=fa.decoder,
                 tokens=tok.tokens.cpu().numpy(), sample_index=np.asarray(fa.sample_index),
@@ -131,7 +153,7 @@ def run_grid(world: World, procedure: Procedure, *, control: bool = False,
             cells.append(_cell(rec, layer_a, layer_b))
     return {"kind": "grid", "model_a": prof.model_name("a"), "model_b": prof.model_name("b"), "layers_a": list(la),
             "layers_b": list(lb), "procedure": procedure.name, "control": control, "cells": cells,
-            "n_permutations": prof.n_permutations(procedure),
+            "n_permutations": prof.n_permutations(procedure), "paper_pair_range": prof.paper_pair_range,
             "n_tokens": int(world.space("a", la[0], procedure).codes.shape[0])}
 
 

@@ -58,3 +58,20 @@ def test_shuffled_positions_control_keeps_features_but_breaks_alignment() -> Non
 
     assert np.nanmean(max_correlation(a.codes, c.codes).corr_for_b) < 0.5 * np.nanmean(
         max_correlation(a.codes, b.codes).corr_for_b)
+
+
+def test_dead_features_never_join_a_concept() -> None:
+    """Under require_active=False a never-active feature's 'top positions' are the first
+    positions of the run; if they hold a keyword, the dead feature must still be left out."""
+    import scipy.sparse as sp
+
+    a, _ = synthetic_pair(seed=6)
+    first_word = a.vocab[int(a.tokens[0, 1])].strip()
+    codes = sp.lil_matrix(a.codes)
+    codes[:, 0] = 0  # feature 0 is dead
+    dead = FeatureSpace(name="dead0", codes=sp.csr_matrix(codes), decoder=a.decoder, tokens=a.tokens,
+                        sample_index=a.sample_index, position_index=a.position_index, vocab=a.vocab,
+                        junk_tokens=(), top_k=5, require_active=False)
+    assert 1 in set(dead.top[0])  # the padded positions of the dead feature include position 1
+    members = dead.concept([first_word])
+    assert members.size > 0 and 0 not in set(members.tolist())
