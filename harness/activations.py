@@ -176,7 +176,7 @@ def compute_feature_activations(
     }
     path = Path(cache_dir) / f"{key}.npz" if cache_dir is not None else None
     if path is not None and path.is_file():
-        cached = _load(path, key)
+        cached = _load(path, key, decoder=loaded_sae.decoder_rows())
         if cached is not None:
             return cached
 
@@ -243,7 +243,7 @@ def _save(path: Path, fa: FeatureActivations) -> None:
                 data=fa.codes.data, indices=fa.codes.indices, indptr=fa.codes.indptr,
                 shape=np.asarray(fa.codes.shape, dtype=np.int64),
                 token_ids=fa.token_ids, sample_index=fa.sample_index, position_index=fa.position_index,
-                mean=fa.mean, std=fa.std, decoder=fa.decoder,
+                mean=fa.mean, std=fa.std,
                 key=np.asarray(fa.key), meta=np.asarray(json.dumps(fa.meta, sort_keys=True)),
             )
         os.replace(tmp, path)
@@ -252,7 +252,9 @@ def _save(path: Path, fa: FeatureActivations) -> None:
             os.remove(tmp)
 
 
-def _load(path: Path, key: str) -> FeatureActivations | None:
+def _load(path: Path, key: str, *, decoder: np.ndarray) -> FeatureActivations | None:
+    """Read a cache file; the decoder rows come from the loaded SAE (the key holds its
+    fingerprint), not from disk: storing W_dec in float64 cost 134-201 MB per file."""
     try:
         with np.load(path, allow_pickle=False) as z:
             if str(z["key"]) != key:
@@ -262,7 +264,7 @@ def _load(path: Path, key: str) -> FeatureActivations | None:
             return FeatureActivations(
                 codes=codes, token_ids=z["token_ids"], sample_index=z["sample_index"],
                 position_index=z["position_index"], mean=z["mean"], std=z["std"],
-                decoder=z["decoder"], key=key, meta={**json.loads(str(z["meta"])), "from_cache": True},
+                decoder=decoder, key=key, meta={**json.loads(str(z["meta"])), "from_cache": True},
             )
     except (OSError, KeyError, ValueError):
         return None  # unreadable cache: recompute (and overwrite)

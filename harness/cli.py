@@ -51,10 +51,16 @@ def run_demo(out_dir: Path, *, n_permutations: int = 200) -> dict[str, object]:
     return {"records": records}
 
 
-#: Download sizes of the paper tier (MB), from the hub listings (library-facts.md).
+#: Download sizes of the paper tier (MB): Pythia and its SAEs from the hub listings
+#: (library-facts.md); Gemma computed from shapes (no listing here): SAEs = encoder + decoder
+#: of 16,384 x d_model in float32 per layer; models = parameter count x 4 bytes (an upper
+#: bound: the hub may store them in 16-bit).
 DOWNLOAD_MB = {"EleutherAI/pythia-70m": 166, "EleutherAI/pythia-160m": 375,
                "EleutherAI/sae-pythia-70m-32k": 134, "EleutherAI/sae-pythia-160m-32k": 201,
-               "Skylion007/openwebtext": 300}
+               "Skylion007/openwebtext": 300,
+               "google/gemma-2b": 10_000, "google/gemma-2-2b": 10_500,
+               "gemma-2b-res-jb": 2 * 16_384 * 2_048 * 4 // 2**20,
+               "gemma-scope-2b-pt-res-canonical": 2 * 16_384 * 2_304 * 4 // 2**20}
 
 
 def plan(profile_name: str) -> str:
@@ -70,7 +76,7 @@ def plan(profile_name: str) -> str:
         name = prof.models[which]["name"]
         disk += DOWNLOAD_MB.get(name, 0)
         specs = [prof.sae_spec(which, layer) for layer in layers]
-        repo = specs[0].repo_id or specs[0].path
+        repo = specs[0].repo_id or specs[0].release or specs[0].path
         per_layer = DOWNLOAD_MB.get(str(repo), 0)
         disk += per_layer * len(layers)
         lines.append(f"  model {which.upper()}: {name}; SAEs {repo} at layers {list(layers)} "

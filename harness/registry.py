@@ -37,7 +37,10 @@ class Profile:
     semantic_layers_a: tuple[int, ...]
     semantic_layers_b: tuple[int, ...]
     permutations: int | None = None
-    """Override of the grid null size (None = the procedure's)."""
+    """Override of the grid null size for every procedure (None = the procedure's)."""
+    paper_grid_permutations: int | None = None
+    """Grid null size of the authors' code for this pair, used under the ``paper`` procedure
+    only (the corrected procedure keeps its own, larger null)."""
     permutations_semantic: int | None = None
     random_subsets: int | None = None
     batch_size: int = 16
@@ -59,6 +62,8 @@ class Profile:
         return self.sae(which, layer)
 
     def n_permutations(self, procedure: Procedure) -> int:
+        if self.paper_grid_permutations and procedure.name == "paper":
+            return self.paper_grid_permutations
         return self.permutations or procedure.n_permutations
 
     def n_permutations_semantic(self, procedure: Procedure) -> int:
@@ -329,7 +334,7 @@ def profile_from_pair(pair: PaperPair, *, name: str | None = None) -> Profile:
         semantic_table=pair.semantic_table or (pair.layers_a[-1], pair.layers_b[-1]),
         semantic_layers_a=pair.semantic_layers_a or pair.layers_a,
         semantic_layers_b=pair.semantic_layers_b or pair.layers_b,
-        permutations=pair.permutations, batch_size=8, paper_semantic_table=dict(pair.paper_semantic_table),
+        paper_grid_permutations=pair.permutations, batch_size=8, paper_semantic_table=dict(pair.paper_semantic_table),
         paper_pair_range=pair.paper_pair_range, notes=pair.notes,
     )
 

@@ -92,9 +92,24 @@ def write_report(out_dir: Path, *, profile: str, claim_results: list[dict[str, A
     for r in claim_results:
         by_claim[r["id"]][r["procedure"]] = r
     procs = sorted({r["procedure"] for r in claim_results})
+    order = sorted(by_claim, key=lambda c: (c[0], int("".join(ch for ch in c[1:] if ch.isdigit()) or 0)))
+    short = {"reproduced": "reproduced", "not reproduced": "NOT reproduced", "not run": "not run"}
+    glance = []
+    for cid in order:
+        row = [cid, CLAIMS[cid].statement]
+        for p in procs:
+            r = by_claim[cid].get(p)
+            ctrl = "" if r is None or r.get("control_outcome") in (None, "other way") else " (control: same way)"
+            row.append("—" if r is None else short[r["verdict"]] + ctrl)
+        glance.append(row)
+    lines += ["## Verdicts at a glance", "",
+              tabulate(glance, headers=["id", "claim", *procs], tablefmt="github"), "",
+              "A claim is reproduced only when its rule holds and its negative control does not; "
+              "'control: same way' marks a rule that could not discriminate on this data. Details, "
+              "numbers and the reviewed reason for each smoke verdict follow.", ""]
     lines += ["## Claims", ""]
     rows = []
-    for cid in sorted(by_claim, key=lambda c: (c[0], int("".join(ch for ch in c[1:] if ch.isdigit()) or 0))):
+    for cid in order:
         rec = CLAIMS[cid]
         row = [cid, rec.statement, rec.source, rec.paper_values, rec.rule]
         for p in procs:
@@ -104,7 +119,8 @@ def write_report(out_dir: Path, *, profile: str, claim_results: list[dict[str, A
                 continue
             ctrl = r.get("control_outcome")
             note = "" if ctrl is None else f" (negative control: {ctrl})"
-            row.append(f"**{r['verdict']}**{note}: {_fmt(r['measured'])}")
+            why = (r.get("expected") or {}).get("reason")
+            row.append(f"**{r['verdict']}**{note}: {_fmt(r['measured'])}" + (f" — *{why}*" if why else ""))
         rows.append(row)
     lines += [tabulate(rows, headers=["id", "claim", "source", "paper", "rule", *procs], tablefmt="github"), ""]
     not_run = [r for r in claim_results if r["verdict"] == "not run"]

@@ -26,13 +26,15 @@ def test_report_writes_markdown_json_and_heatmaps(tmp_path) -> None:  # type: ig
             "cells": [{"layer_a": a, "layer_b": b, "svcca": 0.1 * (a + b), "svcca_p": 0.01, "rsa": math.nan,
                        "rsa_p": 0.5, "svcca_m21": 0.0, "n_pairs": 10} for a in (0, 1) for b in (0, 1, 2)]}
     results = [{"id": "U1", "procedure": "paper", "verdict": "reproduced", "measured": {"fraction": 0.9}},
-               {"id": "U1", "procedure": "corrected", "verdict": "not reproduced", "measured": {"fraction": 0.4}},
+               {"id": "U1", "procedure": "corrected", "verdict": "not reproduced", "measured": {"fraction": 0.4},
+                "control_outcome": "same way", "expected": {"verdict": "not reproduced", "reason": "tiny world"}},
                {"id": "S2", "procedure": "paper", "verdict": "not run", "measured": {}, "detail": "no GPU"}]
     md = write_report(tmp_path, profile="smoke", claim_results=results, experiments={"grid paper": grid},
                       provenance={"git_commit": "abc"})
     text = md.read_text()
     assert "| paper       |            1 |                0 |         1 |" in text
-    assert "**not reproduced**: fraction=0.400" in text and "no GPU" in text
+    assert "**not reproduced** (negative control: same way): fraction=0.400 — *tiny world*" in text
+    assert "NOT reproduced (control: same way)" in text and "no GPU" in text
     assert (tmp_path / "figures" / "grid paper-svcca.png").stat().st_size > 1000
     data = json.loads((tmp_path / "results.json").read_text())
     assert data["schema_version"] == 1
