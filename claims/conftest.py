@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 _RESULTS: list[dict[str, Any]] = []
 _EXPERIMENTS: dict[str, Any] = {}
 _OBTAINED: dict[str, dict[str, dict[str, str | None]]] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config._claims_t0 = time.time()  # type: ignore[attr-defined]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -159,6 +164,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         exps = {k: v for k, v in _EXPERIMENTS.items() if k.startswith(profile + ":")}
         prov = provenance()
         prov["profile"] = profile
+        prov["session_wall_s"] = round(time.time() - session.config._claims_t0, 1)  # type: ignore[attr-defined]
+        prov["procedure_settings"] = {p: _jsonable(get_procedure(p)) for p in procedures(session.config)}
+        w = _WORLDS.get(profile)
+        if w is not None:
+            prov["device"] = w.device
+            if w._tokens is not None:
+                prov["token_manifest"] = w._tokens.manifest
         prov["procedures"] = procedures(session.config)
         write_report(out, profile=profile, claim_results=results,
                      experiments={k.split(":", 1)[1]: v for k, v in exps.items()}, provenance=prov)
@@ -168,6 +180,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if changed:
             EXPECTED_DIR.mkdir(exist_ok=True)
             (EXPECTED_DIR / f"{profile}.json.obtained").write_text(json.dumps(_OBTAINED, indent=1, sort_keys=True))
+
+
+def _jsonable(procedure: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(procedure).items()}
 
 
 def finite(x: Any) -> bool:

@@ -8,6 +8,7 @@ every layer pair that needs it. Results are plain dicts for claims and the repor
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,6 +140,7 @@ def run_grid(world: World, procedure: Procedure, *, control: bool = False,
              layers_a: list[int] | None = None, layers_b: list[int] | None = None) -> dict[str, Any]:
     """Layer x layer whole-space comparison (Figs. 5-8, 11-14). ``control`` shuffles B's
     positions (negative control)."""
+    t0 = time.perf_counter()
     prof = world.profile
     la = layers_a if layers_a is not None else prof.layers_a
     lb = layers_b if layers_b is not None else prof.layers_b
@@ -154,12 +156,14 @@ def run_grid(world: World, procedure: Procedure, *, control: bool = False,
     return {"kind": "grid", "model_a": prof.model_name("a"), "model_b": prof.model_name("b"), "layers_a": list(la),
             "layers_b": list(lb), "procedure": procedure.name, "control": control, "cells": cells,
             "n_permutations": prof.n_permutations(procedure), "paper_pair_range": prof.paper_pair_range,
-            "n_tokens": int(world.space("a", la[0], procedure).codes.shape[0])}
+            "n_tokens": int(world.space("a", la[0], procedure).codes.shape[0]),
+            "elapsed_s": round(time.perf_counter() - t0, 2)}
 
 
 def run_semantic(world: World, procedure: Procedure, layer_a: int, layer_b: int, *, control: bool = False,
                  paper_table: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
     """Semantic subspaces of one layer pair, every Table 4 category (Tables 1, 2, 9)."""
+    t0 = time.perf_counter()
     prof = world.profile
     sa = world.space("a", layer_a, procedure)
     sb = world.space("b", layer_b, procedure)
@@ -174,4 +178,4 @@ def run_semantic(world: World, procedure: Procedure, layer_a: int, layer_b: int,
         rec.update(paper_n=paper.get("n", math.nan), paper_svcca=paper.get("svcca", math.nan))
         cells.append(rec)
     return {"kind": "semantic", "layer_a": layer_a, "layer_b": layer_b, "procedure": procedure.name,
-            "control": control, "cells": cells}
+            "control": control, "cells": cells, "elapsed_s": round(time.perf_counter() - t0, 2)}
