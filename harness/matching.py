@@ -224,19 +224,29 @@ def _dense_best(a, b, mean_a, std_a, mean_b, std_b, *, dead, chunk_size, device,
 
 
 def _column_best_structural(s: sp.csc_matrix) -> tuple[Int64, Float64]:
-    """Per column of a CSC matrix, the max stored value and its row (lowest row on ties)."""
+    """Per column of a CSC matrix, the max stored value and its row (lowest row on ties).
+
+    Segmented max over the columns' data (``np.maximum.reduceat``), then the first entry
+    equal to its column's max; with sorted indices that is the lowest row. O(nnz), no sort.
+    """
     n_cols = s.shape[1]
     best_idx = np.full(n_cols, -1, dtype=np.int64)
     best_val = np.full(n_cols, -np.inf, dtype=np.float64)
     if s.nnz == 0:
         return best_idx, best_val
-    cols = np.repeat(np.arange(n_cols), np.diff(s.indptr))
-    order = np.lexsort((s.indices, -s.data, cols))  # by col, then value desc, then row asc
-    first = np.ones(order.size, dtype=bool)
-    first[1:] = cols[order][1:] != cols[order][:-1]
-    winners = order[first]
-    best_idx[cols[winners]] = s.indices[winners]
-    best_val[cols[winners]] = s.data[winners]
+    if not s.has_sorted_indices:
+        s = s.sorted_indices()
+    counts = np.diff(s.indptr)
+    nonempty = counts > 0
+    col_max = np.maximum.reduceat(s.data, s.indptr[:-1][nonempty])
+    entry_col = np.repeat(np.arange(n_cols), counts)
+    hit = np.flatnonzero(s.data == np.repeat(col_max, counts[nonempty]))
+    hit_col = entry_col[hit]
+    first = np.ones(hit.size, dtype=bool)
+    first[1:] = hit_col[1:] != hit_col[:-1]
+    winners = hit[first]
+    best_idx[hit_col[first]] = s.indices[winners]
+    best_val[hit_col[first]] = s.data[winners]
     return best_idx, best_val
 
 
@@ -255,7 +265,10 @@ def _zero_product_best(
     cand = np.flatnonzero(candidate)
     if cand.size == 0:
         return best_idx, best_val
-    keys = np.sort(np.repeat(np.arange(n_tgt, dtype=np.int64), np.diff(support.indptr)) * n_src + support.indices)
+    if not support.has_sorted_indices:
+        support = support.sorted_indices()
+    # (column, row) keys of the stored entries; column-major with sorted rows = already sorted
+    keys = np.repeat(np.arange(n_tgt, dtype=np.int64), np.diff(support.indptr)) * n_src + support.indices
     orders = {
         1: cand[np.lexsort((cand, r_src[cand]))],  # ascending r, then index
         -1: cand[np.lexsort((cand, -r_src[cand]))],  # descending r, then index
