@@ -215,7 +215,7 @@ def gpu_tier_unavailable(device: str | None) -> str | None:
     import torch
 
     if (device or "cuda").startswith("cuda") and not torch.cuda.is_available():
-        return "gpu tier: no CUDA device (run on a GPU machine, or pass --device cpu to force the CPU)"
+        return "gpu/large tier: no CUDA device (run on a GPU machine, or pass --device cpu to force the CPU)"
     if os.environ.get("HF_HUB_OFFLINE") == "1" and not os.environ.get("SAE_CLAIMS_STAGED_HUB"):
         return ("gpu tier: HF_HUB_OFFLINE=1 (no hub access); unset it on a machine with hub access, or set "
                 "SAE_CLAIMS_STAGED_HUB=1 with HF_HUB_CACHE pointing at a staged cache")
@@ -226,28 +226,33 @@ _WORLDS: dict[str, Any] = {}
 _CACHE: dict[tuple, Any] = {}
 
 
-@pytest.fixture(scope="session")
-def world(profile_name: str, claim_options: dict[str, Any]) -> Any:
+def make_world(profile_name: str, claim_options: dict[str, Any]) -> Any:
+    """The World of ``profile_name`` (one per session), or a pytest skip saying what is
+    missing (CUDA, hub access, a token for gated models)."""
+    from harness.errors import HubAccessError
+    from harness.models import check_gated
     from harness.registry import get_profile
     from harness.runs import World
 
-    if profile_name in GPU_PROFILES:
+    if profile_name != "smoke":
         reason = gpu_tier_unavailable(claim_options["device"])
         if reason:
             pytest.skip(reason)
     if profile_name not in _WORLDS:
-        from harness.errors import HubAccessError
-        from harness.models import check_gated
-
         profile = get_profile(profile_name)
         try:
             for which in ("a", "b"):
                 check_gated(profile.models[which]["name"])
         except HubAccessError as exc:
             pytest.skip(f"{profile_name} profile: {exc}")
-        device = claim_options["device"] or ("cuda" if profile_name in GPU_PROFILES else "cpu")
+        device = claim_options["device"] or ("cpu" if profile_name == "smoke" else "cuda")
         _WORLDS[profile_name] = World(profile, cache_dir=claim_options["cache_dir"], device=device)
     return _WORLDS[profile_name]
+
+
+@pytest.fixture(scope="session")
+def world(profile_name: str, claim_options: dict[str, Any]) -> Any:
+    return make_world(profile_name, claim_options)
 
 
 @pytest.fixture(scope="session")

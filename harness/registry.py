@@ -342,3 +342,9 @@ def profile_from_pair(pair: PaperPair, *, name: str | None = None) -> Profile:
 @register("gemma")
 def _gemma() -> Profile:
     return profile_from_pair(PAPER_PAIRS["gemma"])
+
+
+@register("llama")
+def _llama() -> Profile:
+    """Appendix B (claim W2, ``large`` tier): Llama-3-8B x Llama-3.1-8B at layer 25."""
+    return profile_from_pair(PAPER_PAIRS["llama"])
