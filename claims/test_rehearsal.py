@@ -32,6 +32,7 @@ from typing import Any
 
 import pytest
 
+from harness.config import CORRECTED, PAPER
 from harness.registry import PAPER_PAIRS, PAPER_TABLE1, PAPER_TABLE2, PaperPair, get_profile, profile_from_pair
 
 pytestmark = pytest.mark.rehearsal
@@ -421,7 +422,10 @@ def test_gemma_profile_constructs_from_release_specs() -> None:
         prof.sae_spec("a", 3)
     assert isinstance(prof.data, DataSpec) and (prof.data.n_samples, prof.data.seq_len) == (150, 150)
     assert prof.data.revision == "refs/convert/parquet"
-    assert prof.permutations == 10 and prof.paper_semantic_table == PAPER_TABLE2
+    # The authors' Gemma grids used a 10-permutation null; only the paper procedure inherits it.
+    assert prof.paper_grid_permutations == 10 and prof.paper_semantic_table == PAPER_TABLE2
+    assert prof.n_permutations(PAPER) == 10
+    assert prof.n_permutations(CORRECTED) == CORRECTED.n_permutations > 10
     llama = profile_from_pair(PAPER_PAIRS["llama"])
     assert llama.sae_spec("a", 25) == SaeSpec.from_release("llama-3-8b-it-res-jh", "blocks.25.hook_resid_post")
     assert llama.sae_spec("b", 25) == SaeSpec.from_release("llama_scope_lxr_8x", "l25r_8x")
