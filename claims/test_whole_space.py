@@ -25,6 +25,13 @@ def frac(values: list[bool]) -> float:
     return float(np.mean(values)) if values else math.nan
 
 
+def nanmean(values: list[float]) -> float:
+    """Mean of the finite values; NaN (without a warning) when there are none."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if v.size else math.nan
+
+
 def sig(p: float) -> bool:
     return bool(np.isfinite(p) and p < ALPHA)
 
@@ -39,8 +46,8 @@ def u2(grid: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
     f_sig = frac([sig(c["rsa_p"]) for c in cells])
     f_lower = frac([c["rsa"] < c["svcca"] for c in cells if np.isfinite(c["rsa"]) and np.isfinite(c["svcca"])])
     return f_sig >= 0.5 and f_lower >= 0.8, {"rsa_fraction_significant": f_sig, "rsa_below_svcca": f_lower,
-                                             "mean_rsa": float(np.nanmean([c["rsa"] for c in cells])),
-                                             "mean_svcca": float(np.nanmean([c["svcca"] for c in cells]))}
+                                             "mean_rsa": nanmean([c["rsa"] for c in cells]),
+                                             "mean_svcca": nanmean([c["svcca"] for c in cells])}
 
 
 def u3(grid: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
@@ -60,7 +67,7 @@ def u4(grid: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
     cells = nonzero(grid)
     block = [c["svcca"] for c in cells if c["layer_a"] in mid_a and c["layer_b"] in mid_b]
     rest = [c["svcca"] for c in cells if not (c["layer_a"] in mid_a and c["layer_b"] in mid_b)]
-    advantage = float(np.nanmean(block) - np.nanmean(rest)) if block and rest else math.nan
+    advantage = nanmean(block) - nanmean(rest) if block and rest else math.nan
     last = [c for c in cells if c["layer_a"] == la[-1] and np.isfinite(c["svcca"])]
     best_b = max(last, key=lambda c: c["svcca"])["layer_b"] if last else None
     late = best_b is not None and lb.index(best_b) >= len(lb) // 2
@@ -129,7 +136,11 @@ def _run(claim_id: str, grids: Any, procedure: Any, recorder: Any) -> None:
         ctrl_ok, ctrl = RULES[claim_id](grid, holdout=True)
         ctrl = {k: v for k, v in ctrl.items() if not k.startswith("paper_statistic")}
     else:  # control: B's token positions shuffled against A's
-        ctrl_ok, ctrl = RULES[claim_id](grids(procedure, control=True))
+        ctrl_grid = grids(procedure, control=True)
+        ctrl_ok, ctrl = RULES[claim_id](ctrl_grid)
+        # say so when the control is empty (e.g. the paper's shared-top-token filter removes every
+        # misaligned pair): 'other way' then means "no pairing survives", not "pairs, but not similar"
+        ctrl["n_cells_with_pairs"] = sum(c["n_pairs"] > 0 for c in nonzero(ctrl_grid))
     recorder.conclude(claim_id, procedure.name, rule_holds=ok, measured=measured, control=ctrl, control_holds=ctrl_ok)
 
 
