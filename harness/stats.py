@@ -18,8 +18,11 @@ p-value rules: ``paper`` = mean(null >= observed) (the authors' code, can be 0);
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -82,10 +85,38 @@ def _permutations(n: int, n_permutations: int, seed: int) -> list[NDArray[np.int
     return [rng.permutation(n) for _ in range(n_permutations)]
 
 
+def null_workers() -> int:
+    """Threads for null draws: ``HARNESS_NULL_WORKERS`` if set, else the usable cores (max 8).
+    Numpy's gathers and BLAS release the GIL, so draws run in parallel; keep BLAS itself at one
+    thread (``OPENBLAS_NUM_THREADS=1``) to avoid oversubscription."""
+    env = os.environ.get("HARNESS_NULL_WORKERS")
+    if env:
+        if not env.isdigit() or int(env) < 1:
+            raise ConfigError(f"HARNESS_NULL_WORKERS={env!r}: use a positive integer.")
+        return int(env)
+    return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
+def _draws(draw: Callable[[NDArray[np.int64]], float], perms: Iterable[NDArray[np.int64]], *,
+           workers: int | None) -> Float64:
+    """(N,) null scores ``draw(perm)`` in permutation order; the permutations are drawn before
+    any thread starts, so the null does not depend on ``workers``."""
+    perms = list(perms)
+    w = null_workers() if workers is None else int(workers)
+    if w < 1:
+        raise ConfigError(f"workers={workers}: need at least 1.")
+    if w == 1 or len(perms) < 2:
+        return np.fromiter((draw(p) for p in perms), dtype=np.float64, count=len(perms))
+    with ThreadPoolExecutor(max_workers=min(w, len(perms))) as pool:
+        return np.fromiter(pool.map(draw, perms), dtype=np.float64, count=len(perms))
+
+
 def svcca_null(
-    a: object, b: object, *, n_permutations: int, seed: int, keep: float | int = 0.99, max_k: int | None = None
+    a: object, b: object, *, n_permutations: int, seed: int, keep: float | int = 0.99, max_k: int | None = None,
+    workers: int | None = None,
 ) -> tuple[float, Float64, dict[str, object]]:
-    """Observed SVCCA and its shuffled-pairing null via the fixed-basis fast path."""
+    """Observed SVCCA and its shuffled-pairing null via the fixed-basis fast path; ``workers``
+    threads draw the null (default :func:`null_workers`; the numbers do not depend on it)."""
     _check_keep(keep)
     a64, b64 = check_paired(a, b)
     n = a64.shape[0]
@@ -93,18 +124,18 @@ def svcca_null(
     basis_b = svd_basis(b64, keep=keep, max_k=max_k)
     observed = svcca_from_bases(basis_a, basis_b, n)
     ua_t = np.ascontiguousarray(basis_a.u.T)
-    null = np.empty(n_permutations, dtype=np.float64)
-    for i, perm in enumerate(_permutations(n, n_permutations, seed)):
-        null[i] = canonical_correlations(ua_t.T, basis_b.u[perm]).mean()
+    null = _draws(lambda perm: float(canonical_correlations(ua_t.T, basis_b.u[perm]).mean()),
+                  _permutations(n, n_permutations, seed), workers=workers)
     details = {"k_a": observed.k_a, "k_b": observed.k_b, "n": n,
                "variance_kept_a": observed.variance_kept_a, "variance_kept_b": observed.variance_kept_b}
     return observed.score, null, details
 
 
 def rsa_null(
-    a: object, b: object, *, n_permutations: int, seed: int, inner: str = "correlation"
+    a: object, b: object, *, n_permutations: int, seed: int, inner: str = "correlation", workers: int | None = None
 ) -> tuple[float, Float64, dict[str, object]]:
-    """Observed RSA and its shuffled-pairing null via the fixed-rank fast path."""
+    """Observed RSA and its shuffled-pairing null via the fixed-rank fast path; ``workers`` as
+    in :func:`svcca_null`."""
     a64, b64 = check_paired(a, b)
     n = a64.shape[0]
     check_rsa_size(n)
@@ -119,9 +150,8 @@ def rsa_null(
     # The permuted condensed vector of b is RB[p_i, p_j] over i < j; its ranks are the
     # permuted ranks, so the null draw is a dot product with a's centred ranks.
     rows, cols = iu
-    null = np.empty(n_permutations, dtype=np.float64)
-    for i, perm in enumerate(_permutations(n, n_permutations, seed)):
-        null[i] = rank_matrix[perm[rows], perm[cols]] @ ra
+    null = _draws(lambda perm: float(rank_matrix[perm[rows], perm[cols]] @ ra),
+                  _permutations(n, n_permutations, seed), workers=workers)
     return observed, null, {"n": n, "inner": inner}
 
 
@@ -139,21 +169,22 @@ def permutation_test(
 
     Args:
         a: (n, d_a) paired rows; b: (n, d_b).
-        metric: ``svcca`` (options ``keep``, ``max_k``) or ``rsa`` (option ``inner``).
+        metric: ``svcca`` (options ``keep``, ``max_k``) or ``rsa`` (option ``inner``); both take
+            ``workers`` (threads for the null draws; the result does not depend on it).
         n_permutations: null size N. seed: seeds ``numpy.random.default_rng``.
         p_rule: ``paper`` or ``plus_one`` (see module docstring).
     """
     if int(n_permutations) < 1:
         raise ConfigError(f"n_permutations={n_permutations}: need at least 1.")
     if metric == "svcca":
-        unknown = set(metric_options) - {"keep", "max_k"}
+        unknown = set(metric_options) - {"keep", "max_k", "workers"}
         if unknown:
-            raise ConfigError(f"Unknown SVCCA options {sorted(unknown)}; use keep, max_k.")
+            raise ConfigError(f"Unknown SVCCA options {sorted(unknown)}; use keep, max_k, workers.")
         observed, null, details = svcca_null(a, b, n_permutations=int(n_permutations), seed=seed, **metric_options)  # type: ignore[arg-type]
     elif metric == "rsa":
-        unknown = set(metric_options) - {"inner"}
+        unknown = set(metric_options) - {"inner", "workers"}
         if unknown:
-            raise ConfigError(f"Unknown RSA options {sorted(unknown)}; use inner.")
+            raise ConfigError(f"Unknown RSA options {sorted(unknown)}; use inner, workers.")
         observed, null, details = rsa_null(a, b, n_permutations=int(n_permutations), seed=seed, **metric_options)  # type: ignore[arg-type]
     else:
         raise ConfigError(f"metric={metric!r}: use 'svcca' or 'rsa'.")

@@ -86,6 +86,25 @@ def test_permutation_test_is_seeded_and_validates() -> None:
         permutation_test(a, b, metric="rsa", n_permutations=0, seed=0)
 
 
+@pytest.mark.parametrize("metric", ["svcca", "rsa"])
+def test_threaded_null_draws_equal_the_serial_ones(metric: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Null draws run in a thread pool; the permutations are drawn first, so the null is the
+    same array whatever the number of workers (and whatever the environment says)."""
+    a, b = planted(80, 6, 1.0, seed=4)
+    serial = permutation_test(a, b, metric=metric, n_permutations=23, seed=5, workers=1)  # type: ignore[arg-type]
+    threaded = permutation_test(a, b, metric=metric, n_permutations=23, seed=5, workers=3)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(threaded.null, serial.null)
+    assert threaded.p_value == serial.p_value
+    monkeypatch.setenv("HARNESS_NULL_WORKERS", "2")
+    np.testing.assert_array_equal(permutation_test(a, b, metric=metric, n_permutations=23, seed=5).null,  # type: ignore[arg-type]
+                                  serial.null)
+    monkeypatch.setenv("HARNESS_NULL_WORKERS", "two")
+    with pytest.raises(ConfigError, match="HARNESS_NULL_WORKERS"):
+        permutation_test(a, b, metric=metric, n_permutations=3, seed=5)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="workers=0"):
+        permutation_test(a, b, metric=metric, n_permutations=3, seed=5, workers=0)  # type: ignore[arg-type]
+
+
 def test_random_subset_test_counts_draws_and_failures() -> None:
     calls = []
 
