@@ -35,7 +35,9 @@ def n_significant(table: dict[str, Any], key: str) -> int:
 @pytest.mark.parametrize("claim_id,key", [("S1", "svcca_p"), ("S4", "rsa_p")])
 def test_S1_S4_table_pair_all_categories_significant(claim_id, key, semantic, procedure, recorder) -> None:  # type: ignore[no-untyped-def]
     if recorder.profile == "gemma":
-        pytest.skip(f"{claim_id} is about Pythia's Tables 1/9; the Gemma table is S2")
+        reason = f"{claim_id} is about Pythia's Tables 1/9; the Gemma table is S2"
+        recorder.not_run(claim_id, procedure.name, reason)
+        pytest.skip(reason)
     table, control = semantic(procedure, control=False), semantic(procedure, control=True)
     ok, measured = all_significant(table, key)
     ctrl_ok, ctrl = all_significant(control, key)
@@ -53,7 +55,9 @@ def s2(table: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
 
 def test_S2_gemma_table2(semantic, procedure, recorder) -> None:  # type: ignore[no-untyped-def]
     if recorder.profile != "gemma":
-        pytest.skip("S2 is about Gemma-1-2B x Gemma-2-2B (Table 2): it runs under the gpu-tier profile 'gemma' only")
+        reason = "S2 is about Gemma-1-2B x Gemma-2-2B (Table 2): it runs under the gpu-tier profile 'gemma' only"
+        recorder.not_run("S2", procedure.name, reason)
+        pytest.skip(reason)
     ok, measured = s2(semantic(procedure, control=False))
     ctrl_ok, ctrl = s2(semantic(procedure, control=True))
     recorder.conclude("S2", procedure.name, rule_holds=ok, measured=measured, control=ctrl, control_holds=ctrl_ok)
