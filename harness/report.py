@@ -120,6 +120,9 @@ def write_report(out_dir: Path, *, profile: str, claim_results: list[dict[str, A
             ctrl = r.get("control_outcome")
             note = "" if ctrl is None else f" (negative control: {ctrl})"
             why = (r.get("expected") or {}).get("reason")
+            if r["verdict"] == "not run":
+                row.append(f"**not run**: {r.get('detail', '')}")
+                continue
             row.append(f"**{r['verdict']}**{note}: {_fmt(r['measured'])}" + (f" — *{why}*" if why else ""))
         rows.append(row)
     lines += [tabulate(rows, headers=["id", "claim", "source", "paper", "rule", *procs], tablefmt="github"), ""]

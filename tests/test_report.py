@@ -34,7 +34,7 @@ def test_report_writes_markdown_json_and_heatmaps(tmp_path) -> None:  # type: ig
     text = md.read_text()
     assert "| paper       |            1 |                0 |         1 |" in text
     assert "**not reproduced** (negative control: same way): fraction=0.400 — *tiny world*" in text
-    assert "NOT reproduced (control: same way)" in text and "no GPU" in text
+    assert "NOT reproduced (control: same way)" in text and "| **not run**: no GPU" in text
     assert (tmp_path / "figures" / "grid paper-svcca.png").stat().st_size > 1000
     data = json.loads((tmp_path / "results.json").read_text())
     assert data["schema_version"] == 1
