@@ -263,13 +263,15 @@ def recorder(profile_name: str, world: Any) -> ClaimRecorder:
 @pytest.fixture(scope="session")
 def grids(world: Any, claim_options: dict[str, Any], recorder: ClaimRecorder):  # type: ignore[no-untyped-def]
     """grids(procedure, control=False) -> the layer-grid record, computed once per session."""
-    from harness.runs import run_grid
+    from harness.runs import pair_counts, run_grid
 
     def get(procedure: Any, *, control: bool = False) -> dict[str, Any]:
         key = ("grid", world.profile.name, procedure.name, control)
         if key not in _CACHE:
+            # the control scores, per cell, as many top-correlated misaligned pairs as the real cell kept
+            match = pair_counts(get(procedure)) if control else None
             _CACHE[key] = run_grid(world, procedure, control=control, layers_a=claim_options["layers_a"],
-                                   layers_b=claim_options["layers_b"])
+                                   layers_b=claim_options["layers_b"], match_pairs=match)
             name = f"{world.profile.name}:grid {procedure.name}{' (control: B positions shuffled)' if control else ''}"
             recorder.experiment(name, _CACHE[key])
             recorder.experiment(f"{world.profile.name}:preflight", {"kind": "preflight", "sites": world.preflight})

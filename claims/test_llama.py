@@ -29,7 +29,7 @@ def w2(grid: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
 
 
 def test_W2_llama_layer25(procedure: Any, claim_options: dict[str, Any]) -> None:
-    from harness.runs import run_grid
+    from harness.runs import pair_counts, run_grid, top_correlated_view
 
     world = make_world("llama", claim_options)
     recorder = ClaimRecorder("llama")
@@ -37,5 +37,6 @@ def test_W2_llama_layer25(procedure: Any, claim_options: dict[str, Any]) -> None
     recorder.experiment(f"llama:grid {procedure.name}", grid)
     recorder.experiment("llama:preflight", {"kind": "preflight", "sites": world.preflight})
     ok, measured = w2(grid)
-    ctrl_ok, ctrl = w2(run_grid(world, procedure, control=True))
+    # control: B's positions shuffled; as many top-correlated misaligned pairs as the real cell kept
+    ctrl_ok, ctrl = w2(top_correlated_view(run_grid(world, procedure, control=True, match_pairs=pair_counts(grid))))
     recorder.conclude("W2", procedure.name, rule_holds=ok, measured=measured, control=ctrl, control_holds=ctrl_ok)

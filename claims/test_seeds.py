@@ -199,6 +199,8 @@ def test_P3_overlap_falls_with_width(seed_profile: str) -> None:
 
 
 def _lan(profile: str, procedure: Any, *, shuffle_b: bool = False) -> dict[str, Any]:
+    """Lan et al.'s statistics of the main seed pair; ``shuffle_b``: the negative control (B's
+    positions shuffled; the filtered pairings replaced by top-correlated sets of the real sizes)."""
     from harness.seed_runs import lan_record
 
     key = ("lan", profile, procedure.name, shuffle_b)
@@ -207,7 +209,11 @@ def _lan(profile: str, procedure: Any, *, shuffle_b: bool = False) -> dict[str, 
         setup = build_setup(profile, "main")
         a, b = pair(profile, setup, "topk", width)
         n_perm = 99 if profile == "smoke" else procedure.n_permutations
-        _PAIRS[key] = lan_record(setup, a, b, procedure, n_permutations=n_perm, shuffle_b=shuffle_b)
+        match = None
+        if shuffle_b:
+            real = _lan(profile, procedure)
+            match = {v: real[v]["n_pairs"] for v in ("many_to_one_filtered", "one_to_one_filtered")}
+        _PAIRS[key] = lan_record(setup, a, b, procedure, n_permutations=n_perm, shuffle_b=shuffle_b, match_pairs=match)
     return _PAIRS[key]
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -44,6 +44,7 @@ from harness.matching import (
     one_to_one,
     pair_within,
     threshold_pairs,
+    top_pairs,
 )
 from harness.stats import permutation_test, random_subset_test, size_matched_test
 
@@ -216,6 +217,7 @@ def compare_spaces(
     variants: Sequence[str] = ("one_to_one", "many_to_one", "unfiltered"),
     n_permutations: int | None = None,
     n_size_matched: int = 99,
+    n_top_correlated: int | None = None,
     device: str = "cpu",
 ) -> dict[str, Any]:
     """Whole-space comparison of two SAEs (Figs. 2-3, 5-14): one record per variant.
@@ -223,6 +225,10 @@ def compare_spaces(
     Variants: ``one_to_one`` (the main text), ``many_to_one`` (App. E), ``unfiltered``
     (1-1 without the token filters, App. F). ``n_size_matched`` random same-size subsets of
     the many-to-1 and the unfiltered pairs score the 1-1 set against its own pair count.
+    ``n_top_correlated`` adds the variant ``top_correlated`` (for negative controls): the 1-1
+    rule without token filters and without the correlation threshold, keeping the
+    ``n_top_correlated`` most correlated pairs -- on misaligned tokens nothing passes the
+    filters, and this is the set that still exercises the statistic at the real pair count.
     """
     n_perm = n_permutations or procedure.n_permutations
     # device: the dense pairing path runs on the GPU in the gpu tier (64 TFLOP per Pythia pair)
@@ -243,6 +249,12 @@ def compare_spaces(
         pairs, _ = pair_spaces(space_a, space_b, procedure, mc=mc, **settings[variant])  # type: ignore[arg-type]
         kept[variant] = pairs
         out[variant] = score_pairs(space_a, space_b, pairs, procedure, n_permutations=n_perm, seed_offset=10 * i)
+    if n_top_correlated is not None:
+        unthresholded = replace(procedure, corr_threshold=-1.0)
+        pairs, _ = pair_spaces(space_a, space_b, unthresholded, mc=mc, token_filters=False)
+        pairs = top_pairs(pairs, n=int(n_top_correlated))
+        out["top_correlated"] = score_pairs(space_a, space_b, pairs, procedure, n_permutations=n_perm,
+                                            seed_offset=10 * len(variants))
     # App. E and F compare pair sets of different sizes; SVCCA rises as n falls, so the 1-1
     # (filtered) score is also compared with same-size random subsets of the larger set.
     if "one_to_one" in kept:

@@ -440,6 +440,17 @@ def threshold_pairs(pairs: Pairs, *, min_corr: float) -> Pairs:
     return pairs.select(pairs.corr > min_corr, f"corr > {min_corr}")
 
 
+def top_pairs(pairs: Pairs, *, n: int) -> Pairs:
+    """The ``n`` pairs of highest correlation (ties: earlier pair first), in their original
+    order; all pairs when there are fewer than ``n``."""
+    if n < 0:
+        raise ConfigError(f"n={n}: need a non-negative number of pairs.")
+    order = np.argsort(-pairs.corr, kind="stable")[:n]
+    mask = np.zeros(len(pairs), dtype=bool)
+    mask[order] = True
+    return pairs.select(mask, f"top {n} by correlation")
+
+
 def one_to_one(
     pairs: Pairs,
     *,

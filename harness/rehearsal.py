@@ -370,7 +370,7 @@ def run_rehearsal(
     from harness.provenance import provenance
     from harness.registry import get_profile
     from harness.report import write_report
-    from harness.runs import World, run_grid, run_semantic
+    from harness.runs import World, pair_counts, run_grid, run_semantic
     from harness.saes import load_sae
 
     out = Path(out_dir)
@@ -473,7 +473,7 @@ def run_rehearsal(
             rec["grid"] = grid
             if pname in control_for:
                 t0 = time.perf_counter()
-                ctrl = run_grid(world, proc, control=True)
+                ctrl = run_grid(world, proc, control=True, match_pairs=pair_counts(grid))
                 timed(f"grid_control_{pname}", t0)
                 experiments[f"grid {pname} (control: B positions shuffled)"] = ctrl
                 rec["grid_control"] = ctrl

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from harness.concepts import CONCEPT_KEYWORDS, vocab_strings
 from harness.config import Procedure
+from harness.errors import ConfigError
 from harness.experiments import FeatureSpace, compare_concept, compare_spaces
 from harness.registry import Profile
 
@@ -128,6 +129,11 @@ def _cell(rec: dict[str, Any], layer_a: int, layer_b: int) -> dict[str, Any]:
         "svcca_m21_null_mean": m21.get("svcca_null_mean", math.nan),
         "svcca_unfiltered_null_mean": unf.get("svcca_null_mean", math.nan),
     }
+    top = rec.get("top_correlated")
+    if top is not None:  # negative controls only (see compare_spaces)
+        cell.update(n_pairs_top=top["n_pairs"], svcca_top=top["svcca"], svcca_p_top=top["svcca_p"],
+                    svcca_null_mean_top=top.get("svcca_null_mean", math.nan), rsa_top=top["rsa"],
+                    rsa_p_top=top["rsa_p"])
     for superset, short in (("many_to_one", "m21"), ("unfiltered", "unfiltered")):
         sm = rec.get(f"one_to_one_vs_{superset}_size_matched", {})
         cell[f"size_matched_{short}_mean"] = sm.get("draws_mean", math.nan)
@@ -136,10 +142,32 @@ def _cell(rec: dict[str, Any], layer_a: int, layer_b: int) -> dict[str, Any]:
     return cell
 
 
+def pair_counts(grid: dict[str, Any]) -> dict[tuple[int, int], int]:
+    """(layer_a, layer_b) -> number of 1-1 pairs of each cell (``match_pairs`` of a control)."""
+    return {(c["layer_a"], c["layer_b"]): int(c["n_pairs"]) for c in grid["cells"]}
+
+
+def top_correlated_view(control_grid: dict[str, Any]) -> dict[str, Any]:
+    """The control grid with each cell's ``top_correlated`` scores in the main fields
+    (``n_pairs``, ``svcca``, ``svcca_p``, ``svcca_null_mean``, ``rsa``, ``rsa_p``), so a claim's
+    rule reads them as it reads the real grid."""
+    keys = ("n_pairs", "svcca", "svcca_p", "svcca_null_mean", "rsa", "rsa_p")
+    cells = []
+    for c in control_grid["cells"]:
+        if "svcca_top" not in c:
+            raise ConfigError("This control grid has no top-correlated sets: build it with run_grid(..., "
+                              "control=True, match_pairs=pair_counts(real_grid)).")
+        cells.append({**c, **{k: c[f"{k}_top"] for k in keys}, "n_pairs_filtered": c["n_pairs"]})
+    return {**control_grid, "cells": cells}
+
+
 def run_grid(world: World, procedure: Procedure, *, control: bool = False,
-             layers_a: list[int] | None = None, layers_b: list[int] | None = None) -> dict[str, Any]:
+             layers_a: list[int] | None = None, layers_b: list[int] | None = None,
+             match_pairs: dict[tuple[int, int], int] | None = None) -> dict[str, Any]:
     """Layer x layer whole-space comparison (Figs. 5-8, 11-14). ``control`` shuffles B's
-    positions (negative control)."""
+    positions (negative control); ``match_pairs`` ((layer_a, layer_b) -> pair count of the
+    real cell) adds each cell's ``top_correlated`` set of that size (``*_top`` fields), which a
+    control can score even when no misaligned pair passes the filters."""
     t0 = time.perf_counter()
     prof = world.profile
     la = layers_a if layers_a is not None else prof.layers_a
@@ -151,7 +179,9 @@ def run_grid(world: World, procedure: Procedure, *, control: bool = False,
             sb = world.space("b", layer_b, procedure)
             if control:
                 sb = sb.with_shuffled_positions(seed=procedure.seed + 17 * layer_b + 1)
-            rec = compare_spaces(sa, sb, procedure, n_permutations=prof.n_permutations(procedure), device=world.device)
+            n_top = None if match_pairs is None else match_pairs.get((layer_a, layer_b))
+            rec = compare_spaces(sa, sb, procedure, n_permutations=prof.n_permutations(procedure), device=world.device,
+                                 n_top_correlated=n_top)
             cells.append(_cell(rec, layer_a, layer_b))
     return {"kind": "grid", "model_a": prof.model_name("a"), "model_b": prof.model_name("b"), "layers_a": list(la),
             "layers_b": list(lb), "procedure": procedure.name, "control": control, "cells": cells,

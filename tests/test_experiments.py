@@ -24,6 +24,28 @@ def test_planted_pair_is_significant_and_shuffled_control_is_not(procedure) -> N
     assert ctrl["svcca_p"] > 0.05 and ctrl["rsa_p"] > 0.05
 
 
+@pytest.mark.parametrize("procedure", [PAPER, CORRECTED], ids=lambda p: p.name)
+def test_top_correlated_control_set_is_scored_at_the_requested_size(procedure) -> None:  # type: ignore[no-untyped-def]
+    """The negative control's top-correlated set (filters and threshold off) has exactly the
+    requested number of pairs, is scored, and is not significant on misaligned positions,
+    while on aligned positions the same set is."""
+    a, b = synthetic_pair()
+    n = compare_spaces(a, b, procedure, n_permutations=9)["one_to_one"]["n_pairs"]
+    ca, cb = synthetic_pair(shuffle_b_positions=True)
+    rec = compare_spaces(ca, cb, procedure, n_permutations=99, n_top_correlated=n)
+    top = rec["top_correlated"]
+    from dataclasses import replace
+
+    from harness.experiments import pair_spaces
+
+    available = len(pair_spaces(ca, cb, replace(procedure, corr_threshold=-1.0), token_filters=False)[0])
+    assert top["n_pairs"] == min(n, available) and top["n_pairs"] > 0.9 * n and np.isfinite(top["svcca"])
+    assert top["svcca_p"] > 0.05
+    aligned = compare_spaces(a, b, procedure, n_permutations=99, n_top_correlated=n)["top_correlated"]
+    assert aligned["n_pairs"] <= n and aligned["svcca_p"] <= 0.01
+    assert "top_correlated" not in compare_spaces(a, b, procedure, n_permutations=9)
+
+
 def test_pairing_recovers_the_planted_correspondence() -> None:
     from harness.experiments import pair_spaces
 

@@ -203,3 +203,16 @@ def test_both_standardisation_routes_give_the_same_block() -> None:
     np.testing.assert_allclose(dev, cpu, rtol=0, atol=1e-15)
     assert np.all(cpu[:, 5] == 0)
     np.testing.assert_allclose((cpu ** 2).sum(0)[std > 0], 1.0)  # unit norm: z @ z = correlation
+
+
+def test_top_pairs_keeps_the_most_correlated_in_order() -> None:
+    from harness.errors import ConfigError
+    from harness.matching import Pairs, top_pairs
+
+    p = Pairs(np.arange(5), np.arange(5) + 10, np.array([0.1, 0.9, -0.2, 0.9, 0.5]))
+    t = top_pairs(p, n=3)
+    assert t.a_idx.tolist() == [1, 3, 4] and t.b_idx.tolist() == [11, 13, 14]  # original order kept
+    assert len(top_pairs(p, n=10)) == 5 and len(top_pairs(p, n=0)) == 0
+    assert t.history[-1] == "top 3 by correlation: 5 -> 3"
+    with pytest.raises(ConfigError, match="n=-1"):
+        top_pairs(p, n=-1)
