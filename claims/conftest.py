@@ -74,6 +74,7 @@ def claim_options(request: pytest.FixtureRequest) -> dict[str, Any]:
 
 CONTROL_OTHER_WAY = "other way"
 CONTROL_SAME_WAY = "same way"
+CONTROL_EMPTY = "empty"
 
 
 class ClaimRecorder:
@@ -86,20 +87,35 @@ class ClaimRecorder:
         _EXPERIMENTS[name] = record
 
     def conclude(self, claim_id: str, procedure: str, *, rule_holds: bool, measured: dict[str, Any],
-                 control: dict[str, Any] | None, control_holds: bool | None, detail: str = "") -> None:
+                 control: dict[str, Any] | None, control_holds: bool | None, control_scored: bool = True,
+                 detail: str = "") -> None:
         """Record the verdict and turn it into the pytest outcome.
 
         A claim is reproduced iff its rule holds AND its negative control does not satisfy the
-        same rule (``control_holds`` False): when the control passes too, the rule cannot tell
-        the effect from its absence on this data, and the claim is not reproduced. ``None``
-        means the check has no control of its own (guards only).
+        same rule (``control_holds`` False) on data it could score: when the control passes too,
+        the rule cannot tell the effect from its absence on this data, and the claim is not
+        reproduced. ``None`` means the check has no control of its own (guards only).
+
+        Rule (changed in its own commit): a control that fails the rule only because it had
+        nothing to score (``control_scored`` False: e.g. no misaligned pair survived the
+        filters, or too few for SVCCA) is ``empty``, not ``other way`` -- it never exercised
+        the statistic, so the rule's power is untested and the claim is not counted as
+        reproduced. Before, an empty control counted as coming out the other way.
         """
         rec = CLAIMS[claim_id]
-        ctrl_outcome = None if control_holds is None else (CONTROL_SAME_WAY if control_holds else CONTROL_OTHER_WAY)
-        reproduced = bool(rule_holds) and not bool(control_holds)
+        if control_holds is None:
+            ctrl_outcome = None
+        elif control_holds:
+            ctrl_outcome = CONTROL_SAME_WAY
+        else:
+            ctrl_outcome = CONTROL_OTHER_WAY if control_scored else CONTROL_EMPTY
+        reproduced = bool(rule_holds) and ctrl_outcome in (None, CONTROL_OTHER_WAY)
         if control_holds:
             detail = (detail + "; " if detail else "") + (
                 f"the negative control also satisfies the rule ({control}): the rule does not discriminate here")
+        elif ctrl_outcome == CONTROL_EMPTY:
+            detail = (detail + "; " if detail else "") + (
+                f"the negative control had nothing to score ({control}): the rule's power is untested")
         if control is not None:
             measured = {**measured, "control": control}
         verdict = "reproduced" if reproduced else "not reproduced"

@@ -39,4 +39,5 @@ def test_W2_llama_layer25(procedure: Any, claim_options: dict[str, Any]) -> None
     ok, measured = w2(grid)
     # control: B's positions shuffled; as many top-correlated misaligned pairs as the real cell kept
     ctrl_ok, ctrl = w2(top_correlated_view(run_grid(world, procedure, control=True, match_pairs=pair_counts(grid))))
-    recorder.conclude("W2", procedure.name, rule_holds=ok, measured=measured, control=ctrl, control_holds=ctrl_ok)
+    recorder.conclude("W2", procedure.name, rule_holds=ok, measured=measured, control=ctrl, control_holds=ctrl_ok,
+                      control_scored=bool(np.isfinite(ctrl["svcca"])))

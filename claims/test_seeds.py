@@ -139,11 +139,11 @@ def cross_layer_overlap(profile: str, architecture: str, width: int) -> dict[str
 
 
 def conclude(claim_id: str, procedure: str, profile: str, ok: bool, measured: dict[str, Any],
-             control: dict[str, Any], control_holds: bool) -> None:
+             control: dict[str, Any], control_holds: bool, *, control_scored: bool = True) -> None:
     from claims.conftest import ClaimRecorder
 
     ClaimRecorder(profile).conclude(claim_id, procedure, rule_holds=ok, measured=measured, control=control,
-                                    control_holds=control_holds)
+                                    control_holds=control_holds, control_scored=control_scored)
 
 
 PB = "PB method"
@@ -231,7 +231,7 @@ def test_W1_seed_pair_feature_spaces_similar(seed_profile: str, procedure: Any) 
     c = ctrl["many_to_one_filtered"]
     conclude("W1", procedure.name, seed_profile, w1(rec, procedure), measured,
              {"shuffled_n": c["n_pairs"], "shuffled_svcca": c["svcca"], "shuffled_p": c["svcca_p"]},
-             w1(ctrl, procedure))
+             w1(ctrl, procedure), control_scored=bool(np.isfinite(c["svcca"])))
 
 
 def x1(fraction_shared: float, rec: dict[str, Any]) -> bool:
@@ -253,7 +253,7 @@ def test_X1_both_papers_on_one_pair(seed_profile: str, procedure: Any) -> None:
               "lan_null_mean": corr_pairing["svcca_null_mean"], "lan_svcca_cos_pairing": cos_pairing["svcca"],
               "lan_p_cos_pairing": cos_pairing["svcca_p"], "n_pairs": corr_pairing["n_pairs"]},
              {"shuffled_n": c["n_pairs"], "shuffled_svcca": c["svcca"], "shuffled_p": c["svcca_p"]},
-             x1(ov["fraction_shared"], ctrl))
+             x1(ov["fraction_shared"], ctrl), control_scored=bool(np.isfinite(c["svcca"])))
 
 
 def test_seed_setup_is_what_it_claims(seed_profile: str) -> None:

@@ -147,6 +147,11 @@ def _run(claim_id: str, grids: Any, procedure: Any, recorder: Any) -> None:
         ctrl_ok, ctrl = RULES[claim_id](view)
         ctrl["n_cells_with_filtered_pairs"] = sum(c["n_pairs_filtered"] > 0 for c in nonzero(view))
         ctrl["n_cells_scored"] = sum(bool(np.isfinite(c["svcca"])) for c in nonzero(view))
+        # a control that scored fewer than half its cells never exercised the statistic: 'empty'
+        scored = ctrl["n_cells_scored"] >= 0.5 * len(nonzero(view))
+        recorder.conclude(claim_id, procedure.name, rule_holds=ok, measured=measured, control=ctrl,
+                          control_holds=ctrl_ok, control_scored=scored)
+        return
     recorder.conclude(claim_id, procedure.name, rule_holds=ok, measured=measured, control=ctrl, control_holds=ctrl_ok)
 
 

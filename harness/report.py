@@ -4,7 +4,7 @@ Schema of ``results.json`` (version 1):
     {"schema_version": 1, "profile": str, "provenance": {...},
      "claims": [{"id", "statement", "source", "paper_values", "rule", "procedure", "profile",
                  "verdict": "reproduced"|"not reproduced"|"not run",
-                 "rule_holds": bool, "control_outcome": "other way"|"same way"|null,
+                 "rule_holds": bool, "control_outcome": "other way"|"same way"|"empty"|null,
                  "measured": {... "control": {...}}, "detail": str,
                  "expected": {"verdict", "control", "reason"}|null (smoke: the reviewed expectation)}],
      "experiments": {name: record}}
@@ -99,13 +99,15 @@ def write_report(out_dir: Path, *, profile: str, claim_results: list[dict[str, A
         row = [cid, CLAIMS[cid].statement]
         for p in procs:
             r = by_claim[cid].get(p)
-            ctrl = "" if r is None or r.get("control_outcome") in (None, "other way") else " (control: same way)"
+            ctrl = "" if r is None or r.get("control_outcome") in (None, "other way") else f" (control: {r['control_outcome']})"
             row.append("—" if r is None else short[r["verdict"]] + ctrl)
         glance.append(row)
     lines += ["## Verdicts at a glance", "",
               tabulate(glance, headers=["id", "claim", *procs], tablefmt="github"), "",
               "A claim is reproduced only when its rule holds and its negative control does not; "
-              "'control: same way' marks a rule that could not discriminate on this data. Details, "
+              "'control: same way' marks a rule that could not discriminate on this data; 'control: empty' "
+              "a control that had nothing to score (e.g. no misaligned pair survived the filters), so the "
+              "rule's power is untested and the claim is not counted as reproduced. Details, "
               "numbers and the reviewed reason for each smoke verdict follow.", ""]
     lines += ["## Claims", ""]
     rows = []
