@@ -136,6 +136,12 @@ class Procedure:
         return dataclasses.asdict(self)
 
 
+#: The authors' code as it ran (original-procedure.md), with two deliberate deviations that
+#: the report states: the null is seeded (the original was unseeded), and features never
+#: active on the run's tokens never join a concept subspace (the original let dead latents,
+#: whose "top 5" are the first positions of document 0, flood them; see docs/paper-tier.md,
+#: known problem 5). Grid nulls: 100 permutations (main notebooks); the printed Pythia 1-1
+#: grid used 20 and the Gemma grids 10 (profiles carry ``paper_grid_permutations``).
 PAPER = Procedure(
     name="paper",
     activation_site="block_input",

@@ -121,6 +121,11 @@ def _paper() -> Profile:
         layers_a=tuple(range(0, 6)), layers_b=tuple(range(0, 12)),
         semantic_table=(3, 5), semantic_layers_a=(1, 2, 3, 4, 5), semantic_layers_b=(3, 5, 7, 9, 11),
         batch_size=8, paper_semantic_table=PAPER_TABLE1, paper_pair_range=(1879, 7553),
+        # Grid null: the procedure's size (100 under `paper`, as the main notebooks and the text).
+        # The authors' printed Pythia 1-1 grid used only 20 permutations (smallest non-zero p
+        # 0.05, so "p < 0.05" meant p = 0); Profile(paper_grid_permutations=20) mimics that.
+        notes=("Grid null: 100 permutations under `paper` (the main notebooks); the authors' printed Pythia "
+               "1-1 grid used 20 (smallest non-zero p 0.05).",),
     )
 
 
