@@ -52,11 +52,17 @@ def u2(grid: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
                                              "mean_svcca": nanmean([c["svcca"] for c in cells])}
 
 
+def median_p(cells: list[dict[str, Any]]) -> tuple[float, int]:
+    """Median SVCCA p over the scorable cells, and how many cells were not scorable."""
+    ps = [c["svcca_p"] for c in cells if np.isfinite(c["svcca_p"])]
+    return (float(np.median(ps)) if ps else math.nan), len(cells) - len(ps)
+
+
 def u3(grid: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
     zero = [c for c in grid["cells"] if c["layer_a"] == 0 or c["layer_b"] == 0]
-    ps = [c["svcca_p"] if np.isfinite(c["svcca_p"]) else 1.0 for c in zero]
-    med = float(np.median(ps)) if ps else math.nan
-    return bool(ps) and med >= ALPHA, {"median_p_layer0": med, "n_cells": len(ps)}
+    med, n_unscorable = median_p(zero)
+    return bool(np.isfinite(med) and med >= ALPHA), {"median_p_layer0": med, "n_cells": len(zero),
+                                                      "n_unscorable": n_unscorable}
 
 
 def u4(grid: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
@@ -129,11 +135,14 @@ RULES = {"U1": u1, "U2": u2, "U3": u3, "U4": u4, "U5": u5, "U6": u6, "U7": u7}
 def _run(claim_id: str, grids: Any, procedure: Any, recorder: Any) -> None:
     grid = grids(procedure, control=False)
     ok, measured = RULES[claim_id](grid)
+    scored = True  # False: the control had nothing to score ('empty', see ClaimRecorder.conclude)
     if claim_id == "U7":  # control: the SVCCA grid against itself must 'track' perfectly
         ctrl_ok, ctrl = u7(grid, against="svcca")
     elif claim_id == "U3":  # control: the non-zero layers must not look like layer 0
-        ps = [c["svcca_p"] if np.isfinite(c["svcca_p"]) else 1.0 for c in nonzero(grid)]
-        ctrl_ok, ctrl = float(np.median(ps)) >= ALPHA, {"median_p_nonzero_layers": float(np.median(ps))}
+        med, n_unscorable = median_p(nonzero(grid))
+        ctrl_ok, ctrl = bool(np.isfinite(med) and med >= ALPHA), {"median_p_nonzero_layers": med,
+                                                                  "n_unscorable": n_unscorable}
+        scored = np.isfinite(med)
     elif claim_id in ("U5", "U6"):  # control: a random same-size subset must not beat its siblings
         ctrl_ok, ctrl = RULES[claim_id](grid, holdout=True)
         ctrl = {k: v for k, v in ctrl.items() if not k.startswith("paper_statistic")}
@@ -149,10 +158,8 @@ def _run(claim_id: str, grids: Any, procedure: Any, recorder: Any) -> None:
         ctrl["n_cells_scored"] = sum(bool(np.isfinite(c["svcca"])) for c in nonzero(view))
         # a control that scored fewer than half its cells never exercised the statistic: 'empty'
         scored = ctrl["n_cells_scored"] >= 0.5 * len(nonzero(view))
-        recorder.conclude(claim_id, procedure.name, rule_holds=ok, measured=measured, control=ctrl,
-                          control_holds=ctrl_ok, control_scored=scored)
-        return
-    recorder.conclude(claim_id, procedure.name, rule_holds=ok, measured=measured, control=ctrl, control_holds=ctrl_ok)
+    recorder.conclude(claim_id, procedure.name, rule_holds=ok, measured=measured, control=ctrl,
+                      control_holds=ctrl_ok, control_scored=bool(scored))
 
 
 def test_U1_significant_nonzero_layers(grids, procedure, recorder) -> None:  # type: ignore[no-untyped-def]

@@ -73,8 +73,10 @@ register(ClaimRecord(
     "Layer 0 of every model has a high p-value against every other layer.",
     "Sec. 4.2 ('excluding Layers 0'), Figs. 11-14",
     "Pythia B0 row degenerate (n = 6..15 pairs); Gemma A10/B0 p 0.9, A17/B0 0.5, but A6/B0 and A12/B0 p = 0.",
-    "median SVCCA p-value of layer pairs involving layer 0 >= alpha (unscorable pairs count as not significant)",
-    "'high p-value' for the row as a whole; the paper's own Gemma row has exceptions, so a median.",
+    "median SVCCA p-value of the scorable layer pairs involving layer 0 >= alpha (unscorable pairs are left "
+    "out and counted; none scorable: the rule fails)",
+    "'high p-value' for the row as a whole; the paper's own Gemma row has exceptions, so a median. (Changed: "
+    "unscorable pairs first counted as p = 1, so a filter that emptied the row would have 'supported' the claim.)",
     ALL_TIERS,
     "non-zero layers must not satisfy the rule (their median p < alpha).",
 ))
