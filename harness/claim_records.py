@@ -208,7 +208,9 @@ register(ClaimRecord(
     "many-to-1 SVCCA 0.73 -> 0.94 filtered (9930 pairs); 1-to-many 0.80 -> 0.94; random pairing 0.004; cosine "
     "pairing mean cos 0.9, SVCCA 0.92.",
     "filtered SVCCA p < alpha and SVCCA > 0.5 (corrected k) / > 0.7 (paper k = 1)",
-    "high similarity, far from the random-pairing value.",
+    "high similarity, far from the random-pairing value. Setup: the smoke seed pair (fixture model, TopK) and, "
+    "at the gpu tier, the Pythia-70m L3 TopK 32k pair -- substitutes for App. A's TinyStories ReLU+L1 pair, "
+    "which is not trained yet; the 0.7 threshold comes from App. A's setup.",
     ALL_TIERS,
     "B's token positions shuffled against A's: the rule must fail (no significant filtered pairing).",
 ))
