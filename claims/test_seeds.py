@@ -230,7 +230,8 @@ def w1(rec: dict[str, Any], procedure: Any) -> bool:
 def test_W1_seed_pair_feature_spaces_similar(seed_profile: str, procedure: Any) -> None:
     rec = _lan(seed_profile, procedure)
     ctrl = _lan(seed_profile, procedure, shuffle_b=True)  # control: B's positions shuffled
-    measured = {k: {"n": v["n_pairs"], "svcca": v["svcca"], "p": v["svcca_p"]} for k, v in rec.items() if isinstance(v, dict)}
+    measured = {k: {"n": v["n_pairs"], "svcca": v["svcca"], "null_mean": v["svcca_null_mean"], "p": v["svcca_p"]}
+                for k, v in rec.items() if isinstance(v, dict)}
     measured["decoder_cosine_mean"] = rec["decoder_cosine_mean"]
     c = ctrl["many_to_one_filtered"]
     conclude("W1", procedure.name, seed_profile, w1(rec, procedure), measured,
