@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -209,6 +209,16 @@ def pair_spaces(
     return pairs, mc
 
 
+def top_correlated_pairs(space_a: FeatureSpace, space_b: FeatureSpace, procedure: Procedure, *,
+                         mc: MaxCorrelation, n: int, one_to_one_rule: str | None = None) -> Pairs:
+    """The ``n`` most correlated pairs of the procedure's pairing with token filters and the
+    correlation threshold off (negative controls: on misaligned tokens nothing passes them,
+    and this set still exercises the statistic at the real pair count)."""
+    pairs, _ = pair_spaces(space_a, space_b, procedure.replace(corr_threshold=-1.0), mc=mc,
+                           one_to_one_rule=one_to_one_rule, token_filters=False)
+    return top_pairs(pairs, n=int(n))
+
+
 def compare_spaces(
     space_a: FeatureSpace,
     space_b: FeatureSpace,
@@ -250,9 +260,7 @@ def compare_spaces(
         kept[variant] = pairs
         out[variant] = score_pairs(space_a, space_b, pairs, procedure, n_permutations=n_perm, seed_offset=10 * i)
     if n_top_correlated is not None:
-        unthresholded = replace(procedure, corr_threshold=-1.0)
-        pairs, _ = pair_spaces(space_a, space_b, unthresholded, mc=mc, token_filters=False)
-        pairs = top_pairs(pairs, n=int(n_top_correlated))
+        pairs = top_correlated_pairs(space_a, space_b, procedure, mc=mc, n=n_top_correlated)
         out["top_correlated"] = score_pairs(space_a, space_b, pairs, procedure, n_permutations=n_perm,
                                             seed_offset=10 * len(variants))
     # App. E and F compare pair sets of different sizes; SVCCA rises as n falls, so the 1-1

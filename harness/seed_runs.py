@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,8 @@ import scipy.sparse as sp
 import torch
 
 from harness.config import Procedure
-from harness.experiments import FeatureSpace, pair_spaces, score_pairs
-from harness.matching import Pairs, max_correlation, one_to_many_pairs, one_to_one, top_pairs
+from harness.experiments import FeatureSpace, pair_spaces, score_pairs, top_correlated_pairs
+from harness.matching import Pairs, max_correlation, one_to_many_pairs, one_to_one
 from harness.overlap import match_rows, seed_overlap
 from harness.seeds import encoder_decoder_rows, match_l0, train_seed_sae
 
@@ -127,7 +127,7 @@ def lan_record(setup: SeedSetup, item_a: dict[str, Any], item_b: dict[str, Any],
 
     ``match_pairs`` (for the shuffled-positions control: variant -> pair count of the real
     record) replaces the filtered correlation pairings by their top-correlated sets of that
-    size with filters and threshold off (:func:`harness.matching.top_pairs`), since no
+    size with filters and threshold off (:func:`harness.experiments.top_correlated_pairs`), since no
     misaligned pair passes the filters and an empty control tests nothing."""
     sa, sb = feature_space(setup, item_a, procedure), feature_space(setup, item_b, procedure)
     if shuffle_b:
@@ -140,10 +140,8 @@ def lan_record(setup: SeedSetup, item_a: dict[str, Any], item_b: dict[str, Any],
         "one_to_one_filtered": pair_spaces(sa, sb, procedure, mc=mc)[0],
     }
     if match_pairs is not None:
-        loose = replace(procedure, corr_threshold=-1.0)
         for name, rule in (("many_to_one_filtered", "none"), ("one_to_one_filtered", None)):
-            pairs = pair_spaces(sa, sb, loose, mc=mc, one_to_one_rule=rule, token_filters=False)[0]
-            variants[name] = top_pairs(pairs, n=int(match_pairs[name]))
+            variants[name] = top_correlated_pairs(sa, sb, procedure, mc=mc, n=match_pairs[name], one_to_one_rule=rule)
     o2m = one_to_many_pairs(mc)
     variants["one_to_many_unfiltered"] = o2m
     # decoder-cosine pairing (App. A): Hungarian on decoder cosines, no activations involved
