@@ -2,7 +2,7 @@
 
 30,000 positions (100 x 300 tokens) x 32,768 latents on each side: the paper procedure's
 pre-TopK ReLU codes are dense (~50 % non-zero), so each layer pair is a 2 N F_A F_B = 64 TFLOP
-correlation; ``harness.matching.max_correlation(..., backend="dense", device="cuda")`` runs
+correlation; ``harness.pairing.matching.max_correlation(..., backend="dense", device="cuda")`` runs
 it in column chunks. The reference in the same run is the same code on the CPU for one
 chunk of B's columns, extrapolated to all of them. The corrected procedure's TopK codes
 (k = 32) go through the exact sparse CPU path at the same shape.
@@ -19,7 +19,7 @@ import pytest
 import scipy.sparse as sp
 
 from benchmarks.bench_engine import report, topk_codes
-from harness.matching import max_correlation
+from harness.pairing.matching import max_correlation
 
 pytestmark = pytest.mark.gpu
 

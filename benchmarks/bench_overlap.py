@@ -7,7 +7,7 @@ Run: ``.venv/bin/python -m pytest benchmarks/bench_overlap.py --benchmark-enable
 
 Every case runs in a fresh Python process (``python benchmarks/bench_overlap.py --case
 ...``) so its peak RSS (``resource.getrusage``) belongs to that case alone; the child
-times :func:`harness.overlap.seed_overlap` itself with ``perf_counter`` (encoder and
+times :func:`harness.seeds.overlap.seed_overlap` itself with ``perf_counter`` (encoder and
 decoder matchings, float64 unit rows as input), and pytest-benchmark times the whole child
 (process start and data generation included). Threads: ``SAE_BENCH_THREADS`` (default 1,
 the CPU is shared) for torch and BLAS.
@@ -63,7 +63,7 @@ def run_case(n: int, method: str, seed: int = 0) -> dict[str, Any]:
     """Child-process body: build the pair, time seed_overlap, report peak RSS."""
     import torch
 
-    from harness.overlap import seed_overlap
+    from harness.seeds.overlap import seed_overlap
 
     torch.set_num_threads(int(os.environ.get("SAE_BENCH_THREADS", "1")))
     pair = sae_pair(n, D_IN, SHARED, seed)

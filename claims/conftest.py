@@ -1,7 +1,8 @@
-"""Claims plugin: options, shared experiment fixtures, verdict recording, report writing.
+"""Claims plugin (pytest glue only): options, session fixtures, the recorder whose outcome is
+the test's, and the report at session end.
 
 pytest outcome = verdict. A claim is reproduced iff its rule holds and its negative control
-does not (see ClaimRecorder.conclude). In the ``paper`` profile (gpu tier) a claim test
+does not (the rule: harness/verdicts/recorder.py:conclude). In the ``paper`` profile (gpu tier) a claim test
 passes iff the claim reproduces. In the ``smoke`` profile the verdict and the control's
 outcome on the fixture world are recorded as they are, and the test asserts they equal the
 reviewed expectation in ``claims/expected/smoke.json`` (golden data, changed only by a
@@ -11,8 +12,6 @@ writes ``smoke.json.obtained``.
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import time
 from pathlib import Path
@@ -20,14 +19,12 @@ from typing import Any
 
 import pytest
 
-from harness.claim_records import CLAIMS
 from harness.config import get_procedure
+from harness.verdicts.recorder import ClaimRecorder as _LibraryRecorder
+from harness.verdicts.recorder import Expectations, RunStore
 
 EXPECTED_DIR = Path(__file__).parent / "expected"
 REPO_ROOT = Path(__file__).resolve().parents[1]
-_RESULTS: list[dict[str, Any]] = []
-_EXPERIMENTS: dict[str, Any] = {}
-_OBTAINED: dict[str, dict[str, dict[str, str | None]]] = {}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -72,94 +69,20 @@ def claim_options(request: pytest.FixtureRequest) -> dict[str, Any]:
     }
 
 
-CONTROL_OTHER_WAY = "other way"
-CONTROL_SAME_WAY = "same way"
-CONTROL_EMPTY = "empty"
+_STORE = RunStore()
+_EXPECTATIONS = Expectations(EXPECTED_DIR)
 
 
-class ClaimRecorder:
-    """Collects one verdict per (claim, procedure, profile) for the report and golden check."""
+class ClaimRecorder(_LibraryRecorder):
+    """The library's recorder (harness/verdicts/recorder.py) whose outcome is the test's:
+    an outcome that differs from its expectation fails the test."""
 
     def __init__(self, profile: str) -> None:
-        self.profile = profile
+        super().__init__(profile, store=_STORE, expectations=_EXPECTATIONS)
 
-    def experiment(self, name: str, record: dict[str, Any]) -> None:
-        _EXPERIMENTS[name] = record
-
-    def conclude(self, claim_id: str, procedure: str, *, rule_holds: bool, measured: dict[str, Any],
-                 control: dict[str, Any] | None, control_holds: bool | None, control_scored: bool = True,
-                 detail: str = "") -> None:
-        """Record the verdict and turn it into the pytest outcome.
-
-        A claim is reproduced iff its rule holds AND its negative control does not satisfy the
-        same rule (``control_holds`` False) on data it could score: when the control passes too,
-        the rule cannot tell the effect from its absence on this data, and the claim is not
-        reproduced. ``None`` means the check has no control of its own (guards only).
-
-        Rule (changed in its own commit): a control that fails the rule only because it had
-        nothing to score (``control_scored`` False: e.g. no misaligned pair survived the
-        filters, or too few for SVCCA) is ``empty``, not ``other way`` -- it never exercised
-        the statistic, so the rule's power is untested and the claim is not counted as
-        reproduced. Before, an empty control counted as coming out the other way.
-        """
-        rec = CLAIMS[claim_id]
-        if control_holds is None:
-            ctrl_outcome = None
-        elif control_holds:
-            ctrl_outcome = CONTROL_SAME_WAY
-        else:
-            ctrl_outcome = CONTROL_OTHER_WAY if control_scored else CONTROL_EMPTY
-        reproduced = bool(rule_holds) and ctrl_outcome in (None, CONTROL_OTHER_WAY)
-        if control_holds:
-            detail = (detail + "; " if detail else "") + (
-                f"the negative control also satisfies the rule ({control}): the rule does not discriminate here")
-        elif ctrl_outcome == CONTROL_EMPTY:
-            detail = (detail + "; " if detail else "") + (
-                f"the negative control had nothing to score ({control}): the rule's power is untested")
-        if control is not None:
-            measured = {**measured, "control": control}
-        verdict = "reproduced" if reproduced else "not reproduced"
-        _RESULTS.append({
-            "id": claim_id, "statement": rec.statement, "source": rec.source, "paper_values": rec.paper_values,
-            "rule": rec.rule, "procedure": procedure, "profile": self.profile, "verdict": verdict,
-            "rule_holds": bool(rule_holds), "control_outcome": ctrl_outcome, "measured": measured, "detail": detail,
-            "expected": expected_entry(self.profile, claim_id, procedure),
-        })
-        _OBTAINED.setdefault(claim_id, {})[procedure] = {"verdict": verdict, "control": ctrl_outcome}
-        check_verdict(self.profile, claim_id, procedure, verdict, ctrl_outcome, f"{detail} {measured}")
-
-    def not_run(self, claim_id: str, procedure: str, reason: str) -> None:
-        rec = CLAIMS[claim_id]
-        _RESULTS.append({"id": claim_id, "statement": rec.statement, "source": rec.source,
-                         "paper_values": rec.paper_values, "rule": rec.rule, "procedure": procedure,
-                         "profile": self.profile, "verdict": "not run", "measured": {}, "detail": reason,
-                         "expected": None})
-
-
-def load_expected(profile: str) -> dict[str, Any]:
-    path = EXPECTED_DIR / f"{profile}.json"
-    data = json.loads(path.read_text()) if path.exists() else {}
-    return {k: v for k, v in data.items() if not k.startswith("_")}
-
-
-def expected_entry(profile: str, claim_id: str, procedure: str) -> dict[str, Any] | None:
-    entry = load_expected(profile).get(claim_id, {}).get(procedure)
-    return entry if isinstance(entry, dict) else None
-
-
-def check_verdict(profile: str, claim_id: str, procedure: str, verdict: str, control: str | None,
-                  detail: str) -> None:
-    """Turn a verdict into a pytest outcome (see module docstring)."""
-    if profile != "smoke":
-        assert verdict == "reproduced", f"{claim_id} not reproduced under {procedure}: {detail}"
-        return
-    want = expected_entry(profile, claim_id, procedure)
-    assert want is not None, (
-        f"No reviewed expectation for {claim_id}/{procedure} in claims/expected/{profile}.json "
-        f"(obtained: {verdict}, control {control}; see {profile}.json.obtained). A person must review and add it.")
-    assert (verdict, control) == (want["verdict"], want.get("control")), (
-        f"{claim_id}/{procedure} on the fixture world changed outcome: expected {want['verdict']} (control "
-        f"{want.get('control')}), got {verdict} (control {control}). {detail}")
+    def conclude(self, claim_id: str, procedure: str, **kwargs: Any) -> None:  # type: ignore[override]
+        failure = super().conclude(claim_id, procedure, **kwargs)
+        assert failure is None, failure
 
 
 @pytest.fixture(scope="session")
@@ -168,44 +91,18 @@ def recorder_smoke() -> ClaimRecorder:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if not _RESULTS or session.config.getoption("--no-report"):
+    if not _STORE.results or session.config.getoption("--no-report"):
         return
-    from harness.provenance import provenance
-    from harness.report import write_report
+    from harness.report.run import write_run_report
 
-    profiles = sorted({r["profile"] for r in _RESULTS})
-    for profile in profiles:
+    for profile in sorted({r["profile"] for r in _STORE.results}):
         out = Path(session.config.getoption("--report-dir") or REPO_ROOT / "reports" / profile)
-        results = [r for r in _RESULTS if r["profile"] == profile]
-        exps = {k: v for k, v in _EXPERIMENTS.items() if k.startswith(profile + ":")}
-        prov = provenance()
-        prov["profile"] = profile
-        prov["session_wall_s"] = round(time.time() - session.config._claims_t0, 1)  # type: ignore[attr-defined]
-        prov["procedure_settings"] = {p: _jsonable(get_procedure(p)) for p in procedures(session.config)}
         w = _WORLDS.get(profile)
-        if w is not None:
-            prov["device"] = w.device
-            if w._tokens is not None:
-                prov["token_manifest"] = w._tokens.manifest
-        prov["procedures"] = procedures(session.config)
-        write_report(out, profile=profile, claim_results=results,
-                     experiments={k.split(":", 1)[1]: v for k, v in exps.items()}, provenance=prov)
-        changed = any(
-            (e := expected_entry(profile, c, p)) is None or (e["verdict"], e.get("control")) != (v["verdict"], v["control"])
-            for c, ps in _OBTAINED.items() for p, v in ps.items())
-        if changed:
-            EXPECTED_DIR.mkdir(exist_ok=True)
-            (EXPECTED_DIR / f"{profile}.json.obtained").write_text(json.dumps(_OBTAINED, indent=1, sort_keys=True))
-
-
-def _jsonable(procedure: Any) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(procedure).items()}
-
-
-def finite(x: Any) -> bool:
-    return isinstance(x, (int, float)) and math.isfinite(x)
+        write_run_report(out, profile=profile, store=_STORE, procedures=procedures(session.config),
+                         wall_s=time.time() - session.config._claims_t0,  # type: ignore[attr-defined]
+                         device=None if w is None else w.device,
+                         token_manifest=None if w is None or w._tokens is None else w._tokens.manifest)
+        _EXPECTATIONS.write_obtained_if_changed(profile, _STORE.obtained)
 
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -246,9 +143,9 @@ def make_world(profile_name: str, claim_options: dict[str, Any]) -> Any:
     """The World of ``profile_name`` (one per session), or a pytest skip saying what is
     missing (CUDA, hub access, a token for gated models)."""
     from harness.errors import HubAccessError
-    from harness.models import check_gated
-    from harness.registry import get_profile
-    from harness.runs import World
+    from harness.load.models import check_gated
+    from harness.profiles.registry import get_profile
+    from harness.experiments.grid import World
 
     if profile_name != "smoke":
         reason = gpu_tier_unavailable(claim_options["device"])
@@ -279,7 +176,7 @@ def recorder(profile_name: str, world: Any) -> ClaimRecorder:
 @pytest.fixture(scope="session")
 def grids(world: Any, claim_options: dict[str, Any], recorder: ClaimRecorder):  # type: ignore[no-untyped-def]
     """grids(procedure, control=False) -> the layer-grid record, computed once per session."""
-    from harness.runs import pair_counts, run_grid
+    from harness.experiments.grid import pair_counts, run_grid
 
     def get(procedure: Any, *, control: bool = False) -> dict[str, Any]:
         key = ("grid", world.profile.name, procedure.name, control)
@@ -300,7 +197,7 @@ def grids(world: Any, claim_options: dict[str, Any], recorder: ClaimRecorder):  
 def semantic(world: Any, recorder: ClaimRecorder):  # type: ignore[no-untyped-def]
     """semantic(procedure, control=False) -> the semantic table of the profile's table pair
     (Table 1 for ``paper``, Table 2 for ``gemma``)."""
-    from harness.runs import run_semantic
+    from harness.experiments.grid import run_semantic
 
     def get(procedure: Any, *, control: bool = False) -> dict[str, Any]:
         la, lb = world.profile.semantic_table
@@ -318,7 +215,7 @@ def semantic(world: Any, recorder: ClaimRecorder):  # type: ignore[no-untyped-de
 @pytest.fixture(scope="session")
 def semantic_grid(world: Any, semantic: Any, recorder: ClaimRecorder):  # type: ignore[no-untyped-def]
     """semantic_grid(procedure, control=False) -> semantic tables for every semantic layer pair."""
-    from harness.runs import run_semantic
+    from harness.experiments.grid import run_semantic
 
     def get(procedure: Any, *, control: bool = False) -> list[dict[str, Any]]:
         tables = []

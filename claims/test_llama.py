@@ -3,7 +3,7 @@
 One layer pair (25 x 25) on 100 x 100 OpenWebText tokens, scored like a whole-space grid
 cell; the negative control shuffles B's token positions. The SAE substitution for the
 Llama-3-8B base model (no published base-model SAE in sae-lens) is stated in the profile's
-notes (harness/registry.py) and in the report's pre-flight table.
+notes (harness/profiles/registry.py) and in the report's pre-flight table.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def w2(grid: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
 
 
 def test_W2_llama_layer25(procedure: Any, claim_options: dict[str, Any]) -> None:
-    from harness.runs import pair_counts, run_grid, top_correlated_view
+    from harness.experiments.grid import pair_counts, run_grid, top_correlated_view
 
     world = make_world("llama", claim_options)
     recorder = ClaimRecorder("llama")

@@ -2,7 +2,7 @@
 
 A session fixture stages random-weight stand-ins under the REAL hub names at the REAL shapes
 (both Pythia models, sparsify SAEs for layers 0 and 1 with 32,768 latents, an OpenWebText
-parquet shard; :func:`harness.rehearsal.stage`) and runs ``python -m harness.rehearsal`` in a
+parquet shard; :func:`fixtures.rehearsal_hub.stage`) and runs ``python -m fixtures.rehearse`` in a
 subprocess with ``fixtures.stage_hub.hub_env`` (HF_HUB_OFFLINE=1), so models, SAEs and tokens
 resolve by hub name from the staged cache through the same loaders a GPU run uses. The
 subprocess writes ``summary.json``; the tests below assert on it: where things resolved from,
@@ -10,7 +10,7 @@ shapes, layer alignment, pre-flight, site / code / masking / pairing backend per
 grid, control and semantic records, and the report files. Numbers mean nothing (random
 weights), so no test looks at a score's value — only at shapes, keys, finiteness and wiring.
 
-The Gemma and Llama entries of ``harness.registry.PAPER_PAIRS`` are checked without downloads
+The Gemma and Llama entries of ``harness.profiles.registry.PAPER_PAIRS`` are checked without downloads
 against the installed sae-lens directory and transformer-lens's official model names.
 
 Cost: staging ~15-25 s, the rehearsal ~2.5 min on one shared CPU thread (timings land in
@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 
 from harness.config import CORRECTED, PAPER
-from harness.registry import PAPER_PAIRS, PAPER_TABLE1, PAPER_TABLE2, PaperPair, get_profile, profile_from_pair
+from harness.profiles.registry import PAPER_PAIRS, PAPER_TABLE1, PAPER_TABLE2, PaperPair, get_profile, profile_from_pair
 
 pytestmark = pytest.mark.rehearsal
 
@@ -63,7 +63,7 @@ def _run_rehearsal(home: Path, out: Path, *extra: str) -> subprocess.CompletedPr
     env = {**os.environ, **hub_env(home), **_blas_env(), "PYTHONPATH": str(REPO_ROOT),
            "TOKENIZERS_PARALLELISM": "false"}
     return subprocess.run(
-        [sys.executable, "-m", "harness.rehearsal", "--hub", str(home), "--out", str(out), *extra],
+        [sys.executable, "-m", "fixtures.rehearse", "--hub", str(home), "--out", str(out), *extra],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT_S,
     )
 
@@ -76,7 +76,7 @@ def staged_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path,
     """The staged HF_HOME (random weights, real shapes, calibrated SAEs) and staging seconds."""
     import torch
 
-    from harness.rehearsal import stage
+    from fixtures.rehearsal_hub import stage
 
     home = tmp_path_factory.mktemp("staged-hub")
     threads = torch.get_num_threads()
@@ -95,7 +95,7 @@ def staged_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path,
 def rehearsal(staged_hub: tuple[Path, float], tmp_path_factory: pytest.TempPathFactory
               ) -> Iterator[tuple[dict[str, Any], Path]]:
     """Run the gpu-tier code path in a subprocess; return (summary.json, out dir)."""
-    from harness.rehearsal import SUMMARY_NAME
+    from harness.experiments.rehearsal import SUMMARY_NAME
 
     home, stage_seconds = staged_hub
     out = tmp_path_factory.mktemp("rehearsal-out")
@@ -224,7 +224,7 @@ def test_preflight_runs_for_every_sae_and_rejects_mismatches(summary: dict[str, 
 def test_procedures_drive_site_code_masking_and_pairing_backend(summary: dict[str, Any]) -> None:
     """Paper: block input, dense pre-TopK codes, no masking -> the dense pairing path.
     Corrected: block output, the TopK code, BOS/pad masked -> the sparse pairing path."""
-    from harness.matching import SPARSE_DENSITY_LIMIT
+    from harness.pairing.matching import SPARSE_DENSITY_LIMIT
 
     prof = get_profile("rehearsal")
     n_all = prof.data.n_samples * prof.data.seq_len
@@ -262,7 +262,7 @@ def test_procedures_drive_site_code_masking_and_pairing_backend(summary: dict[st
 
 
 def test_grid_records_have_every_cell_and_field(summary: dict[str, Any]) -> None:
-    from harness.rehearsal import LIVE_LATENTS_B
+    from fixtures.rehearsal_hub import LIVE_LATENTS_B
 
     prof = get_profile("rehearsal")
     for name in PROCEDURES:
@@ -298,7 +298,7 @@ def test_grid_records_have_every_cell_and_field(summary: dict[str, Any]) -> None
 
 
 def test_semantic_tables_cover_every_category(summary: dict[str, Any]) -> None:
-    from harness.concepts import CONCEPT_KEYWORDS
+    from harness.pairing.concepts import CONCEPT_KEYWORDS
 
     prof = get_profile("rehearsal")
     for name in PROCEDURES:
@@ -371,7 +371,7 @@ def test_rehearsal_profile_uses_the_paper_hub_names_at_toy_sizes() -> None:
 def test_paper_pair_ids_resolve_without_downloads(pair_name: str) -> None:
     """Every sae-lens release + id of the entry exists in the installed sae-lens directory,
     and every model name is an official transformer-lens name."""
-    from harness.hub_names import check_saelens_release, check_tl_model_name
+    from harness.load.hub_names import check_saelens_release, check_tl_model_name
 
     pair = PAPER_PAIRS[pair_name]
     models = {"a": pair.model_a, "b": pair.model_b}
@@ -405,9 +405,9 @@ def test_gemma_entry_matches_the_paper_setup() -> None:
 
 
 def test_gemma_profile_constructs_from_release_specs() -> None:
-    from harness.data import DataSpec
+    from harness.load.data import DataSpec
     from harness.errors import UnknownIdError
-    from harness.saes import SaeSpec
+    from harness.load.saes import SaeSpec
 
     prof = get_profile("gemma")
     pair = PAPER_PAIRS["gemma"]
@@ -443,7 +443,7 @@ def test_paper_pair_refuses_layers_without_saes() -> None:
 def test_a_misspelt_release_id_would_be_caught() -> None:
     """Negative control of the name check: a one-character typo in an id fails with the fix."""
     from harness.errors import UnknownIdError
-    from harness.hub_names import check_saelens_release
+    from harness.load.hub_names import check_saelens_release
 
     release, sae_id = PAPER_PAIRS["gemma"].sae_b[14]
     with pytest.raises(UnknownIdError, match="Closest"):
@@ -455,9 +455,10 @@ def test_a_misspelt_release_id_would_be_caught() -> None:
 
 @pytest.mark.slow
 def test_cli_stages_and_runs_in_one_call(tmp_path: Path) -> None:
-    """``python -m harness.rehearsal --stage`` stages, calibrates and runs (corrected only,
+    """``python -m fixtures.rehearse --stage`` stages, calibrates and runs (corrected only,
     no semantic table: the rest is covered above)."""
-    from harness.rehearsal import CALIBRATION_NAME, LIVE_LATENTS_B, SUMMARY_NAME
+    from fixtures.rehearsal_hub import CALIBRATION_NAME, LIVE_LATENTS_B
+    from harness.experiments.rehearsal import SUMMARY_NAME
 
     home, out = tmp_path / "home", tmp_path / "out"
     try:

@@ -1,7 +1,7 @@
 """Seed-stability claims P1-P3 (Paulo & Belrose 2025), W1 (Lan et al. App. A) and X1 (both
 papers' statistics on the same seed pairs; this suite's own contribution).
 
-Smoke: SAEs trained (harness.seeds, sae-lens training classes) on fixture model A's block
+Smoke: SAEs trained (harness.seeds.training, sae-lens training classes) on fixture model A's block
 output at a middle layer, differing only in seed; widths 128/256/512 (TopK, k = 8) and
 ReLU+L1 at matched L0. Negative control: SAEs of the same recipe on a *different layer*.
 gpu: Pythia-70m layer 3, 32k latents (PB-like). W1 and X1 score that same TopK seed pair at
@@ -63,10 +63,10 @@ def build_setup(profile: str, which_layer: str) -> Any:
     if key in _SETUPS:
         return _SETUPS[key]
     import fixtures
-    from harness.concepts import vocab_strings
-    from harness.data import DataSpec, load_tokens
-    from harness.models import ModelSpec, load_model, residual_activations
-    from harness.seed_runs import SeedSetup
+    from harness.pairing.concepts import vocab_strings
+    from harness.load.data import DataSpec, load_tokens
+    from harness.load.models import ModelSpec, load_model, residual_activations
+    from harness.seeds.experiment import SeedSetup
 
     cfg = SEED_CONFIG[profile]
     if profile == "smoke":
@@ -100,7 +100,7 @@ def build_setup(profile: str, which_layer: str) -> Any:
 
 
 def pair(profile: str, setup: Any, architecture: str, width: int, *, seeds: tuple[int, int] = (0, 1)) -> list[Any]:
-    from harness.seed_runs import matched_l1, trained_pair
+    from harness.seeds.experiment import matched_l1, trained_pair
 
     cfg = SEED_CONFIG[profile]
     # Smoke seed SAEs are committed with the fixture world (deterministic; rebuilt by deleting
@@ -121,7 +121,7 @@ def pair(profile: str, setup: Any, architecture: str, width: int, *, seeds: tupl
 
 
 def overlap(profile: str, which: str, architecture: str, width: int) -> dict[str, Any]:
-    from harness.seed_runs import overlap_record
+    from harness.seeds.experiment import overlap_record
 
     key = ("overlap", profile, which, architecture, width)
     if key not in _PAIRS:
@@ -132,7 +132,7 @@ def overlap(profile: str, which: str, architecture: str, width: int) -> dict[str
 
 def cross_layer_overlap(profile: str, architecture: str, width: int) -> dict[str, Any]:
     """Negative control: seed 0 at the main layer vs seed 1 at the control layer."""
-    from harness.seed_runs import overlap_record
+    from harness.seeds.experiment import overlap_record
 
     key = ("cross", profile, architecture, width)
     if key not in _PAIRS:
@@ -187,7 +187,7 @@ def p3(fracs: list[float]) -> bool:
 
 
 def test_P3_overlap_falls_with_width(seed_profile: str) -> None:
-    from harness.seed_runs import overlap_record
+    from harness.seeds.experiment import overlap_record
 
     widths = SEED_CONFIG[seed_profile]["widths"]
     fracs = [overlap(seed_profile, "main", "topk", w)["fraction_shared"] for w in widths]
@@ -205,7 +205,7 @@ def test_P3_overlap_falls_with_width(seed_profile: str) -> None:
 def _lan(profile: str, procedure: Any, *, shuffle_b: bool = False) -> dict[str, Any]:
     """Lan et al.'s statistics of the main seed pair; ``shuffle_b``: the negative control (B's
     positions shuffled; the filtered pairings replaced by top-correlated sets of the real sizes)."""
-    from harness.seed_runs import lan_record
+    from harness.seeds.experiment import lan_record
 
     key = ("lan", profile, procedure.name, shuffle_b)
     if key not in _PAIRS:

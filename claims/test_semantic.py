@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from harness.registry import PAPER_TABLE1
+from harness.profiles.registry import PAPER_TABLE1
 
 ALPHA = 0.05
 

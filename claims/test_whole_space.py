@@ -1,6 +1,6 @@
 """Whole-space similarity claims U1-U8 (Lan et al. 2024, Sec. 4.2, App. E, F, H).
 
-Each test evaluates its claim's rule (harness/claim_records.py) on the layer grid of the
+Each test evaluates its claim's rule (harness/verdicts/records.py) on the layer grid of the
 profile and on its negative control (B's token positions shuffled against A's; for U3 the
 non-zero layers; for U5/U6 a held-out random same-size subset; for U7 SVCCA against itself),
 and ClaimRecorder.conclude turns both into the verdict and the pytest outcome.
@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import spearmanr
 
-from harness.runs import top_correlated_view
+from harness.experiments.grid import top_correlated_view
 
 ALPHA = 0.05
 

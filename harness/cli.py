@@ -13,9 +13,9 @@ from pathlib import Path
 from tabulate import tabulate
 
 from harness.config import PROCEDURES
-from harness.experiments import compare_spaces
+from harness.experiments.spaces import compare_spaces
 from harness.provenance import provenance
-from harness.synthetic import synthetic_pair
+from harness.experiments.synthetic import synthetic_pair
 
 
 def _fmt(x: object) -> str:
@@ -66,7 +66,7 @@ DOWNLOAD_MB = {"EleutherAI/pythia-70m": 166, "EleutherAI/pythia-160m": 375,
 def plan(profile_name: str) -> str:
     """What a run of ``profile_name`` would download and compute (no download, no model load)."""
     from harness.config import PROCEDURES
-    from harness.registry import get_profile
+    from harness.profiles.registry import get_profile
 
     prof = get_profile(profile_name)
     la, lb = prof.layers_a, prof.layers_b

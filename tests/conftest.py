@@ -21,6 +21,6 @@ def _one_torch_thread() -> Iterator[None]:
 def model_a():  # type: ignore[no-untyped-def]
     """Fixture model A, loaded once through the offline local-folder path."""
     import fixtures
-    from harness.models import ModelSpec, load_model
+    from harness.load.models import ModelSpec, load_model
 
     return load_model(ModelSpec(name="fixture/model-a", local_path=str(fixtures.model_dir(fixtures.MODEL_A))))

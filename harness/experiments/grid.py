@@ -1,0 +1,211 @@
+"""Run a profile's experiments: layer grids and semantic tables (Lan et al. Sec. 4.2-4.3).
+
+Ties the loading stages (data, models, saes, activations) to the engine (experiments):
+for each (model, layer) a :class:`FeatureSpace` is built once per procedure and reused by
+every layer pair that needs it. Results are plain dicts for claims and the report.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from harness.pairing.concepts import CONCEPT_KEYWORDS, vocab_strings
+from harness.config import Procedure
+from harness.errors import ConfigError
+from harness.experiments.spaces import FeatureSpace, compare_concept, compare_spaces
+from harness.profiles.registry import Profile
+
+
+@dataclass
+class World:
+    """Loaded models, tokenizer and tokens of one profile, plus a FeatureSpace cache."""
+
+    profile: Profile
+    cache_dir: Path | None = None
+    device: str = "cpu"
+    _models: dict[str, Any] = field(default_factory=dict)
+    _tokens: Any = None
+    _vocab: list[str] | None = None
+    _spaces: dict[tuple[str, int, str], FeatureSpace] = field(default_factory=dict)
+    preflight: list[dict[str, Any]] = field(default_factory=list)
+
+    def model(self, which: str, processing: dict[str, bool] | None = None) -> Any:
+        """Model ``which`` ("a"/"b"), unprocessed unless an SAE asks for weight processing."""
+        from dataclasses import replace
+
+        from harness.load.models import load_model
+
+        flags = {k: v for k, v in (processing or {}).items() if v}
+        key = f"{which}|{','.join(sorted(flags))}"
+        if key not in self._models:
+            spec = self.profile.model_spec(which, device=self.device)
+            self._models[key] = load_model(replace(spec, processing=flags) if flags else spec)
+        return self._models[key]
+
+    def model_for(self, which: str, sae: Any) -> Any:
+        """The model as the SAE was trained on it: the weight-processing flags of the SAE's
+        ``model_from_pretrained_kwargs`` (sae-lens metadata) are applied (library-facts.md);
+        other keys are recorded with the pre-flight, not applied."""
+        from harness.load.models import PROCESSING_FLAGS
+
+        kwargs = dict(sae.meta.model_from_pretrained_kwargs or {})
+        return self.model(which, {k: bool(v) for k, v in kwargs.items() if k in PROCESSING_FLAGS})
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.model("a").tokenizer
+
+    @property
+    def tokens(self) -> Any:
+        from harness.load.data import load_tokens
+
+        if self._tokens is None:
+            prepend_bos = bool(self.model("a").cfg.default_prepend_bos)
+            self._tokens = load_tokens(self.profile.data, self.tokenizer, prepend_bos=prepend_bos)
+        return self._tokens
+
+    @property
+    def vocab(self) -> list[str]:
+        if self._vocab is None:
+            self._vocab = vocab_strings(self.tokenizer)
+        return self._vocab
+
+    def junk_tokens(self, procedure: Procedure) -> tuple[str, ...]:
+        junk = tuple(procedure.junk_tokens)
+        if procedure.junk_include_tokenizer_specials:
+            junk += tuple(self.tokenizer.all_special_tokens)
+        return junk
+
+    def space(self, which: str, layer: int, procedure: Procedure) -> FeatureSpace:
+        """FeatureSpace of model ``which`` ("a"/"b") at ``layer`` under ``procedure`` (cached)."""
+        from harness.activations.codes import compute_feature_activations
+        from harness.activations.preflight import preflight
+        from harness.load.saes import load_sae
+
+        key = (which, layer, procedure.name)
+        if key not in self._spaces:
+            sae = load_sae(self.profile.sae_spec(which, layer), device=self.device)
+            model = self.model_for(which, sae)
+            from harness.load.models import PROCESSING_FLAGS
+
+            applied = sorted(k for k, v in (sae.meta.model_from_pretrained_kwargs or {}).items()
+                             if v and k in PROCESSING_FLAGS)
+            model_id = self.profile.model_name(which) + (f"|processing={','.join(applied)}" if applied else "")
+            tok = self.tokens
+            if not any(p["model"] == self.profile.model_name(which) and p["layer"] == layer for p in self.preflight):
+                pf = preflight(model, sae, tok, layer, site="block_output", batch_size=self.profile.batch_size)
+                self.preflight.append({"model": self.profile.model_name(which), "layer": layer,
+                                       "model_from_pretrained_kwargs": dict(sae.meta.model_from_pretrained_kwargs),
+                                       **pf.to_dict()})
+            fa = compute_feature_activations(model, sae, tok, layer, procedure=procedure,
+                                             batch_size=self.profile.batch_size, cache_dir=self.cache_dir,
+                                             model_id=model_id)
+            self._spaces[key] = FeatureSpace(
+                name=f"{self.profile.model_name(which)}/L{layer}", codes=fa.codes, decoder=fa.decoder,
+                tokens=tok.tokens.cpu().numpy(), sample_index=np.asarray(fa.sample_index),
+                position_index=np.asarray(fa.position_index), vocab=self.vocab,
+                junk_tokens=self.junk_tokens(procedure), top_k=procedure.top_k_positions,
+                require_active=procedure.top_positions_require_active)
+        return self._spaces[key]
+
+
+def _cell(rec: dict[str, Any], layer_a: int, layer_b: int) -> dict[str, Any]:
+    one, m21, unf = rec["one_to_one"], rec["many_to_one"], rec["unfiltered"]
+    cell = {
+        "layer_a": layer_a, "layer_b": layer_b, "mean_max_corr": rec["mean_max_corr"],
+        "n_pairs": one["n_pairs"], "svcca": one["svcca"], "svcca_null_mean": one["svcca_null_mean"],
+        "svcca_p": one["svcca_p"], "svcca_k": f"{one.get('svcca_k_a', '-')},{one.get('svcca_k_b', '-')}",
+        "rsa": one["rsa"], "rsa_null_mean": one["rsa_null_mean"], "rsa_p": one["rsa_p"],
+        "n_pairs_m21": m21["n_pairs"], "svcca_m21": m21["svcca"], "svcca_m21_p": m21["svcca_p"],
+        "n_pairs_unfiltered": unf["n_pairs"], "svcca_unfiltered": unf["svcca"],
+        "pairs_history": one["pairs_history"], "dead_a": rec["dead_a"], "dead_b": rec["dead_b"],
+        "svcca_m21_null_mean": m21.get("svcca_null_mean", math.nan),
+        "svcca_unfiltered_null_mean": unf.get("svcca_null_mean", math.nan),
+    }
+    top = rec.get("top_correlated")
+    if top is not None:  # negative controls only (see compare_spaces)
+        cell.update(n_pairs_top=top["n_pairs"], svcca_top=top["svcca"], svcca_p_top=top["svcca_p"],
+                    svcca_null_mean_top=top.get("svcca_null_mean", math.nan), rsa_top=top["rsa"],
+                    rsa_p_top=top["rsa_p"])
+    for superset, short in (("many_to_one", "m21"), ("unfiltered", "unfiltered")):
+        sm = rec.get(f"one_to_one_vs_{superset}_size_matched", {})
+        cell[f"size_matched_{short}_mean"] = sm.get("draws_mean", math.nan)
+        cell[f"size_matched_{short}_p"] = sm.get("p", math.nan)
+        cell[f"size_matched_{short}_holdout_p"] = sm.get("holdout_p", math.nan)
+    return cell
+
+
+def pair_counts(grid: dict[str, Any]) -> dict[tuple[int, int], int]:
+    """(layer_a, layer_b) -> number of 1-1 pairs of each cell (``match_pairs`` of a control)."""
+    return {(c["layer_a"], c["layer_b"]): int(c["n_pairs"]) for c in grid["cells"]}
+
+
+def top_correlated_view(control_grid: dict[str, Any]) -> dict[str, Any]:
+    """The control grid with each cell's ``top_correlated`` scores in the main fields
+    (``n_pairs``, ``svcca``, ``svcca_p``, ``svcca_null_mean``, ``rsa``, ``rsa_p``), so a claim's
+    rule reads them as it reads the real grid."""
+    keys = ("n_pairs", "svcca", "svcca_p", "svcca_null_mean", "rsa", "rsa_p")
+    cells = []
+    for c in control_grid["cells"]:
+        if "svcca_top" not in c:
+            raise ConfigError("This control grid has no top-correlated sets: build it with run_grid(..., "
+                              "control=True, match_pairs=pair_counts(real_grid)).")
+        cells.append({**c, **{k: c[f"{k}_top"] for k in keys}, "n_pairs_filtered": c["n_pairs"]})
+    return {**control_grid, "cells": cells}
+
+
+def run_grid(world: World, procedure: Procedure, *, control: bool = False,
+             layers_a: list[int] | None = None, layers_b: list[int] | None = None,
+             match_pairs: dict[tuple[int, int], int] | None = None) -> dict[str, Any]:
+    """Layer x layer whole-space comparison (Figs. 5-8, 11-14). ``control`` shuffles B's
+    positions (negative control); ``match_pairs`` ((layer_a, layer_b) -> pair count of the
+    real cell) adds each cell's ``top_correlated`` set of that size (``*_top`` fields), which a
+    control can score even when no misaligned pair passes the filters."""
+    t0 = time.perf_counter()
+    prof = world.profile
+    la = layers_a if layers_a is not None else prof.layers_a
+    lb = layers_b if layers_b is not None else prof.layers_b
+    cells = []
+    for layer_a in tqdm(la, desc=f"grid {procedure.name}{' control' if control else ''}", leave=False):
+        for layer_b in lb:
+            sa = world.space("a", layer_a, procedure)
+            sb = world.space("b", layer_b, procedure)
+            if control:
+                sb = sb.with_shuffled_positions(seed=procedure.seed + 17 * layer_b + 1)
+            n_top = None if match_pairs is None else match_pairs.get((layer_a, layer_b))
+            rec = compare_spaces(sa, sb, procedure, n_permutations=prof.n_permutations(procedure), device=world.device,
+                                 n_top_correlated=n_top)
+            cells.append(_cell(rec, layer_a, layer_b))
+    return {"kind": "grid", "model_a": prof.model_name("a"), "model_b": prof.model_name("b"), "layers_a": list(la),
+            "layers_b": list(lb), "procedure": procedure.name, "control": control, "cells": cells,
+            "n_permutations": prof.n_permutations(procedure), "paper_pair_range": prof.paper_pair_range,
+            "n_tokens": int(world.space("a", la[0], procedure).codes.shape[0]),
+            "elapsed_s": round(time.perf_counter() - t0, 2)}
+
+
+def run_semantic(world: World, procedure: Procedure, layer_a: int, layer_b: int, *, control: bool = False,
+                 paper_table: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
+    """Semantic subspaces of one layer pair, every Table 4 category (Tables 1, 2, 9)."""
+    t0 = time.perf_counter()
+    prof = world.profile
+    sa = world.space("a", layer_a, procedure)
+    sb = world.space("b", layer_b, procedure)
+    if control:
+        sb = sb.with_shuffled_positions(seed=procedure.seed + 99)
+    cells = []
+    for category, keywords in CONCEPT_KEYWORDS.items():
+        rec = compare_concept(sa, sb, category, keywords, procedure,
+                              n_permutations=prof.n_permutations_semantic(procedure),
+                              n_random_subsets=prof.n_random_subsets(procedure))
+        paper = (paper_table or {}).get(category, {})
+        rec.update(paper_n=paper.get("n", math.nan), paper_svcca=paper.get("svcca", math.nan))
+        cells.append(rec)
+    return {"kind": "semantic", "layer_a": layer_a, "layer_b": layer_b, "procedure": procedure.name,
+            "control": control, "cells": cells, "elapsed_s": round(time.perf_counter() - t0, 2)}

@@ -1,0 +1,349 @@
+"""Rehearsal of the paper tier: the gpu-tier code path against a staged offline hub.
+
+The ``paper`` profile names its inputs by hub id (``EleutherAI/pythia-70m``,
+``EleutherAI/sae-pythia-70m-32k`` / ``layers.L``, ``Skylion007/openwebtext`` at
+``refs/convert/parquet``). :mod:`fixtures.rehearsal_hub` stages random-weight stand-ins at the
+real shapes under those names into a local hub cache. This module runs the same code a GPU
+run runs — :class:`harness.experiments.grid.World`, :func:`harness.experiments.grid.run_grid`,
+:func:`harness.experiments.grid.run_semantic`, :func:`harness.report.markdown.write_report` — with the
+``rehearsal`` profile (the paper's hub names at 4 x 32 tokens, layers {0, 1}), under both
+procedures, and writes ``summary.json``: what resolved from where, shapes, layer alignment,
+pre-flight results, the pairing backend each procedure used, grid and semantic records and
+the report files. Numbers mean nothing (random weights); the wiring is what is checked
+(``claims/test_rehearsal.py``).
+
+The run must happen in a process whose huggingface_hub was imported under the staged hub's
+environment: ``python -m fixtures.rehearse --hub DIR --out DIR [--stage]``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+
+__all__ = ["SUMMARY_NAME", "run_rehearsal"]
+
+SUMMARY_NAME: str = "summary.json"
+"""File the rehearsal writes into ``out_dir``."""
+
+
+# --------------------------------------------------------------------------------------
+# The rehearsal run (needs hub_env(home) set before huggingface_hub is imported)
+# --------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _record_backends(log: list[dict[str, Any]]) -> Iterator[None]:
+    """Record the backend and shapes of every max-correlation call the experiments make."""
+    import harness.experiments.spaces as experiments
+
+    original = experiments.max_correlation
+
+    def spy(acts_a: Any, acts_b: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        mc = original(acts_a, acts_b, **kwargs)
+        log.append({"backend": mc.backend, "shape_a": list(acts_a.shape), "shape_b": list(acts_b.shape),
+                    "dead_policy": mc.dead_policy, "seconds": round(time.perf_counter() - t0, 3)})
+        return mc
+
+    experiments.max_correlation = spy  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        experiments.max_correlation = original  # type: ignore[assignment]
+
+
+def _resolved(repo_id: str, filename: str, *, repo_type: str = "model", revision: str | None = None) -> str | None:
+    """Where huggingface_hub resolves ``repo_id/filename`` in its cache (None: not cached)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    hit = try_to_load_from_cache(repo_id, filename, repo_type=repo_type, revision=revision)
+    return hit if isinstance(hit, str) else None
+
+
+def _alignment(world: Any, which: str, layers: Sequence[int]) -> dict[str, Any]:
+    """Compare transformer-lens residuals of the unprocessed model with HF hidden states.
+
+    ``block_output`` of L must equal ``hidden_states[L + 1]`` and ``block_input`` of L
+    ``hidden_states[L]`` (max abs difference, float32); the HF model is loaded by hub name,
+    i.e. from the same (staged) cache.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from harness.load.models import residual_activations
+
+    name = world.profile.models[which]["name"]
+    tokens = world.tokens.tokens
+    hf = AutoModelForCausalLM.from_pretrained(name, dtype=torch.float32).eval()
+    with torch.inference_mode():
+        hs = hf(tokens, output_hidden_states=True).hidden_states
+    del hf
+    model = world.model(which)
+    out: dict[str, Any] = {}
+    post = residual_activations(model, tokens, layers, site="block_output", batch_size=len(tokens))
+    pre = residual_activations(model, tokens, layers, site="block_input", batch_size=len(tokens))
+    for layer in layers:
+        out[str(layer)] = {
+            "output_vs_hf_next": float((post[layer] - hs[layer + 1]).abs().max()),
+            "input_vs_hf_same": float((pre[layer] - hs[layer]).abs().max()),
+            "output_vs_input": float((post[layer] - pre[layer]).abs().max()),
+            "scale": float(hs[layer + 1].abs().max()),
+        }
+    return out
+
+
+def _space_check(world: Any, which: str, layer: int, procedure: Any) -> dict[str, Any]:
+    """Recompute one FeatureSpace's codes from scratch at the procedure's site with its code
+    and compare with what World built (proves site, code and masking are wired through)."""
+    import numpy as np
+    import torch
+
+    from harness.load.models import residual_activations
+    from harness.load.saes import load_sae
+
+    space = world.space(which, layer, procedure)
+    tok = world.tokens
+    sae = load_sae(world.profile.sae_spec(which, layer), device=world.device)
+    acts = residual_activations(world.model(which), tok.tokens, [layer], site=procedure.activation_site,
+                                batch_size=len(tok.tokens))[layer]
+    keep = (~tok.special_mask if procedure.mask_special_positions else torch.ones_like(tok.special_mask)).reshape(-1)
+    flat = acts.reshape(-1, acts.shape[-1])[keep]
+    ref = sae.encode(flat, code=procedure.sae_code).float().cpu().numpy()
+    other = sae.encode(flat, code="sparse" if procedure.sae_code == "pre_topk" else "pre_topk").float().cpu().numpy()
+    got = space.codes.toarray()
+    nnz_rows = np.diff(space.codes.indptr)
+    return {
+        "codes_shape": list(space.codes.shape), "decoder_shape": list(space.decoder.shape),
+        "n_positions": int(space.codes.shape[0]), "n_special_positions": int(tok.special_mask.sum()),
+        "density": float(space.codes.nnz / max(1, space.codes.shape[0] * space.codes.shape[1])),
+        "max_nnz_per_position": int(nnz_rows.max()), "min_nnz_per_position": int(nnz_rows.min()),
+        "max_abs_diff_recomputed": float(np.abs(got - ref).max()),
+        "max_abs_diff_other_code": float(np.abs(got - other).max()),
+        "finite": bool(np.isfinite(space.codes.data).all() and np.isfinite(space.decoder).all()),
+    }
+
+
+def _negative_preflight(world: Any) -> dict[str, str]:
+    """The pre-flight check must refuse a foreign SAE (d_in mismatch) and a badly centred one."""
+    import torch
+
+    from harness.activations.preflight import preflight
+    from harness.load.saes import load_sae
+
+    out: dict[str, str] = {}
+    sae_a = load_sae(world.profile.sae_spec("a", 0), device=world.device)
+    for label, model, sae in (("foreign_sae", world.model("b"), sae_a),):
+        try:
+            preflight(model, sae, world.tokens, 0, site="block_output", batch_size=world.profile.batch_size)
+            out[label] = "accepted"
+        except HarnessError as exc:
+            out[label] = f"{type(exc).__name__}: {exc}"
+    with torch.no_grad():
+        sae_a.sae.b_dec.add_(1000.0)  # reconstruction far off the data: FVU >> 1
+    try:
+        preflight(world.model("a"), sae_a, world.tokens, 0, site="block_output", batch_size=world.profile.batch_size)
+        out["shifted_b_dec"] = "accepted"
+    except HarnessError as exc:
+        out["shifted_b_dec"] = f"{type(exc).__name__}: {exc}"
+    return out
+
+
+def _not_run_claims(procedures: Sequence[str]) -> list[dict[str, Any]]:
+    from harness.verdicts.records import CLAIMS
+
+    detail = ("rehearsal tier: random-weight stand-ins under the real hub names; the pipeline ran (see "
+              "experiments) but a verdict on random weights means nothing")
+    return [{"id": rec.id, "statement": rec.statement, "source": rec.source, "paper_values": rec.paper_values,
+             "rule": rec.rule, "procedure": p, "profile": "rehearsal", "verdict": "not run", "measured": {},
+             "detail": detail, "expected": None}
+            for rec in CLAIMS.values() if "gpu" in rec.tiers for p in procedures]
+
+
+def run_rehearsal(
+    out_dir: str | os.PathLike[str],
+    *,
+    profile: str = "rehearsal",
+    device: str = "cpu",
+    procedures: Sequence[str] = ("paper", "corrected"),
+    semantic: bool = True,
+    control: Sequence[str] | bool = True,
+) -> dict[str, Any]:
+    """Run the gpu-tier code path of ``profile`` and write ``out_dir/summary.json``, the
+    report (``out_dir/report``) and the activation cache (``out_dir/cache``).
+
+    ``control``: procedures (or True = all, False = none) whose negative-control grid (B's
+    positions shuffled) is run too.
+
+    Must run in a process whose huggingface_hub was imported under the staged hub's
+    environment (see :func:`main`). Returns the summary.
+    """
+    import huggingface_hub.constants as hf_constants
+    import torch
+
+    from harness.config import get_procedure
+    from harness.provenance import provenance
+    from harness.profiles.registry import get_profile
+    from harness.report.markdown import write_report
+    from harness.experiments.grid import World, pair_counts, run_grid, run_semantic
+    from harness.load.saes import load_sae
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    t_all = time.perf_counter()
+
+    def timed(label: str, t0: float) -> None:
+        timings[label] = round(timings.get(label, 0.0) + time.perf_counter() - t0, 3)
+
+    prof = get_profile(profile)
+    control_for = set(procedures) if control is True else set() if control is False else set(control)
+    world = World(prof, cache_dir=out / "cache", device=device)
+    summary: dict[str, Any] = {
+        "profile": prof.name, "device": device, "notes": list(prof.notes), "procedures_run": list(procedures),
+        "control_procedures": sorted(control_for), "semantic": bool(semantic),
+        "env": {"HF_HOME": os.environ.get("HF_HOME"), "HF_HUB_CACHE": os.environ.get("HF_HUB_CACHE"),
+                "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE"),
+                "constants_hub_cache": str(hf_constants.HF_HUB_CACHE),
+                "constants_offline": bool(hf_constants.HF_HUB_OFFLINE)},
+    }
+
+    # models: by hub name through harness.load.models.load_model (World.model)
+    models: dict[str, Any] = {}
+    for which in ("a", "b"):
+        t0 = time.perf_counter()
+        model = world.model(which)
+        timed(f"load_model_{which}", t0)
+        name = prof.models[which]["name"]
+        models[which] = {
+            "name": name, "cfg_model_name": model.cfg.model_name, "n_layers": int(model.cfg.n_layers),
+            "d_model": int(model.cfg.d_model), "d_vocab": int(model.cfg.d_vocab),
+            "dtype": str(model.cfg.dtype), "default_prepend_bos": bool(model.cfg.default_prepend_bos),
+            "normalization_type": str(model.cfg.normalization_type),
+            "tokenizer": type(model.tokenizer).__name__,
+            "resolved_config": _resolved(name, "config.json"),
+            "resolved_weights": _resolved(name, "model.safetensors"),
+        }
+    summary["models"] = models
+
+    # tokens: hub dataset id + parquet revision + data file, via harness.load.data.load_tokens
+    t0 = time.perf_counter()
+    tok = world.tokens
+    timed("load_tokens", t0)
+    manifest = {k: v for k, v in tok.manifest.items() if k != "document_sha256"}
+    summary["tokens"] = {
+        "shape": list(tok.tokens.shape), "dtype": str(tok.tokens.dtype),
+        "n_special": int(tok.special_mask.sum()), "key": tok.key, "manifest": manifest,
+        "n_documents_hashed": len(tok.manifest["document_sha256"]),
+        "resolved_file": _resolved(prof.data.source, str(prof.data.data_files), repo_type="dataset",
+                                   revision=prof.data.effective_revision),
+    }
+
+    # SAEs: sparsify format by hub repo + hookpoint, via harness.load.saes.load_sae
+    saes: dict[str, Any] = {}
+    for which, layers in (("a", prof.layers_a), ("b", prof.layers_b)):
+        for layer in layers:
+            spec = prof.sae_spec(which, layer)
+            t0 = time.perf_counter()
+            sae = load_sae(spec, device=device)
+            timed("load_sae", t0)
+            saes[f"{which}/{layer}"] = {
+                "repo_id": spec.repo_id, "hookpoint": spec.hookpoint, "meta": sae.meta.to_dict(),
+                "W_enc": list(sae.sae.W_enc.shape), "W_dec": list(sae.sae.W_dec.shape),
+                "b_enc": list(sae.sae.b_enc.shape), "b_dec": list(sae.sae.b_dec.shape),
+                "resolved_cfg": _resolved(str(spec.repo_id), f"{spec.hookpoint}/cfg.json"),
+                "resolved_weights": _resolved(str(spec.repo_id), f"{spec.hookpoint}/sae.safetensors"),
+            }
+            del sae
+    summary["saes"] = saes
+
+    # layer alignment: TL block output/input vs HF hidden states of the same staged checkpoint
+    t0 = time.perf_counter()
+    summary["alignment"] = {which: _alignment(world, which, layers)
+                            for which, layers in (("a", prof.layers_a), ("b", prof.layers_b))}
+    timed("alignment", t0)
+
+    # the pipeline under each procedure: spaces (+ pre-flight), grid, control grid, semantic
+    per_proc: dict[str, Any] = {}
+    experiments: dict[str, Any] = {}
+    for pname in procedures:
+        proc = get_procedure(pname)
+        rec: dict[str, Any] = {"procedure": proc.to_dict()}
+        t0 = time.perf_counter()
+        for which, layers in (("a", prof.layers_a), ("b", prof.layers_b)):
+            for layer in layers:
+                world.space(which, layer, proc)
+        timed(f"spaces_{pname}", t0)
+        t0 = time.perf_counter()
+        rec["space_checks"] = {f"{which}/{layer}": _space_check(world, which, layer, proc)
+                               for which, layer in (("a", prof.layers_a[-1]), ("b", prof.layers_b[-1]))}
+        timed("space_checks", t0)
+        backends: list[dict[str, Any]] = []
+        with _record_backends(backends):
+            t0 = time.perf_counter()
+            grid = run_grid(world, proc)
+            timed(f"grid_{pname}", t0)
+            rec["grid_backends"] = list(backends)
+            experiments[f"grid {pname}"] = grid
+            rec["grid"] = grid
+            if pname in control_for:
+                t0 = time.perf_counter()
+                ctrl = run_grid(world, proc, control=True, match_pairs=pair_counts(grid))
+                timed(f"grid_control_{pname}", t0)
+                experiments[f"grid {pname} (control: B positions shuffled)"] = ctrl
+                rec["grid_control"] = ctrl
+            if semantic:
+                la, lb = prof.semantic_table
+                t0 = time.perf_counter()
+                sem = run_semantic(world, proc, la, lb, paper_table=prof.paper_semantic_table)
+                timed(f"semantic_{pname}", t0)
+                experiments[f"semantic A{la} x B{lb} {pname}"] = sem
+                rec["semantic"] = sem
+        per_proc[pname] = rec
+    summary["procedures"] = per_proc
+    summary["preflight"] = list(world.preflight)
+    experiments["preflight"] = {"kind": "preflight", "sites": world.preflight}
+
+    t0 = time.perf_counter()
+    summary["negative_preflight"] = _negative_preflight(world)
+    timed("negative_preflight", t0)
+
+    # report
+    t0 = time.perf_counter()
+    prov = provenance()
+    prov.update(profile=prof.name, procedures=list(procedures), staged_hub=os.environ.get("HF_HOME"))
+    report_dir = out / "report"
+    md = write_report(report_dir, profile=prof.name, claim_results=_not_run_claims(procedures),
+                      experiments=experiments, provenance=prov)
+    timed("report", t0)
+    summary["report"] = {
+        "dir": str(report_dir), "markdown": str(md),
+        "files": sorted(str(p.relative_to(report_dir)) for p in report_dir.rglob("*") if p.is_file()),
+    }
+    summary["cache_files"] = sorted(p.name for p in (out / "cache").glob("*.npz"))
+    timings["total"] = round(time.perf_counter() - t_all, 3)
+    summary["timings"] = timings
+    summary["torch_threads"] = torch.get_num_threads()
+    (out / SUMMARY_NAME).write_text(json.dumps(summary, indent=1, default=_json_default, allow_nan=True))
+    return summary
+
+
+def _json_default(x: Any) -> Any:
+    import numpy as np
+
+    if isinstance(x, (np.floating, np.integer, np.bool_)):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, (tuple, set)):
+        return list(x)
+    return str(x)
+
+

@@ -1,0 +1,336 @@
+"""Models and residual-stream activations (Lan et al. 2024, Sec. 4 "Experimental setup").
+
+Models are loaded as transformer-lens ``HookedTransformer`` **without weight processing**
+(no LayerNorm folding, no centring): the SAEs were trained on raw Hugging Face hidden
+states, and ``center_writing_weights`` changes ``hook_resid_post`` of LayerNorm models.
+
+Two activation sites (see ``shared/reference/original-procedure.md``):
+
+- ``block_output``: ``blocks.L.hook_resid_post`` = HF ``hidden_states[L + 1]`` (except for
+  the last block, where HF applies the final norm) — what ``layers.L`` /
+  ``blocks.L.hook_resid_post`` / Gemma Scope ``layer_L`` SAEs were trained on.
+- ``block_input``: ``blocks.L.hook_resid_pre`` = HF ``hidden_states[L]`` — what the paper's
+  code fed the SAEs (an off-by-one).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import torch
+
+from harness.errors import ConfigError, HarnessError, HubAccessError, ShapeError
+
+if TYPE_CHECKING:
+    from transformer_lens import HookedTransformer
+
+__all__ = [
+    "GATED_PREFIXES",
+    "ModelSpec",
+    "Site",
+    "hook_name",
+    "load_model",
+    "residual_activations",
+]
+
+Site = Literal["block_output", "block_input"]
+
+#: Hub name prefixes of gated models (a licence must be accepted; HF_TOKEN needed).
+GATED_PREFIXES: tuple[str, ...] = ("google/gemma", "meta-llama/")
+
+#: Weight-processing flags of ``HookedTransformer.from_pretrained``; all off unless asked.
+PROCESSING_FLAGS: tuple[str, ...] = (
+    "fold_ln",
+    "center_writing_weights",
+    "center_unembed",
+    "fold_value_biases",
+    "refactor_factored_attn_matrices",
+)
+
+_DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which model to load and how."""
+
+    name: str
+    """Official transformer-lens / hub name (``"EleutherAI/pythia-70m"``), or a label for a
+    local model (then ``local_path`` is required)."""
+    local_path: str | None = None
+    """A Hugging Face ``save_pretrained`` folder (config.json + weights + tokenizer); loaded
+    offline, never touching the hub."""
+    dtype: str = "float32"
+    """Parameter dtype: float32 (the paper), float64, float16 or bfloat16."""
+    device: str = "cpu"
+    processing: Mapping[str, bool] = field(default_factory=dict)
+    """Weight processing to apply (keys of :data:`PROCESSING_FLAGS`), all False by default.
+    Pass an SAE's ``model_from_pretrained_kwargs`` here when it asks for them."""
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise ConfigError("ModelSpec.name is empty; give a hub name or a label for local_path.")
+        if self.dtype not in _DTYPES:
+            raise ConfigError(f"ModelSpec.dtype={self.dtype!r} is invalid; use one of {sorted(_DTYPES)}.")
+        unknown = set(self.processing) - set(PROCESSING_FLAGS)
+        if unknown:
+            raise ConfigError(
+                f"ModelSpec.processing has unknown flags {sorted(unknown)}; allowed: {list(PROCESSING_FLAGS)}."
+            )
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        return _DTYPES[self.dtype]
+
+
+def _hf_token() -> str | None:
+    token = os.environ.get("HF_TOKEN")
+    if token:
+        return token
+    try:
+        from huggingface_hub import get_token
+
+        return get_token()
+    except Exception:  # pragma: no cover - very old huggingface_hub
+        return None
+
+
+def _is_cached(repo_id: str, filename: str = "config.json") -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    cache_dir = os.environ.get("HF_HUB_CACHE")
+    hit = try_to_load_from_cache(repo_id, filename, cache_dir=cache_dir)
+    return isinstance(hit, str)
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
+
+
+def hub_error(what: str, repo_id: str, filename: str | None, exc: BaseException) -> HubAccessError:
+    """A :class:`HubAccessError` explaining why ``repo_id`` (``filename``) could not be read:
+    offline mode, a gated repository, or a missing file — and how to fix it."""
+    target = f"{repo_id}/{filename}" if filename else repo_id
+    offline = _offline()
+    lines = [f"Could not load {what} {target!r} from the Hugging Face hub ({type(exc).__name__}: {exc})."]
+    if offline:
+        lines.append(
+            "HF_HUB_OFFLINE=1 is set and the file is not in the local hub cache "
+            f"(HF_HUB_CACHE={os.environ.get('HF_HUB_CACHE') or os.environ.get('HF_HOME') or '~/.cache/huggingface'})."
+        )
+    lines.append(
+        "Fix: download it once with network access (unset HF_HUB_OFFLINE), or stage the files "
+        "in a local hub cache (layout models--ORG--NAME/snapshots/REV/..., see "
+        "`python -m fixtures.stage_hub`) and point HF_HOME / HF_HUB_CACHE at it, or use a local "
+        "folder instead of a hub id."
+    )
+    if repo_id.startswith(GATED_PREFIXES) and not _hf_token():
+        lines.append(f"{repo_id} is gated: accept its licence on huggingface.co and set HF_TOKEN.")
+    return HubAccessError(" ".join(lines))
+
+
+def check_gated(name: str) -> None:
+    if name.startswith(GATED_PREFIXES) and not _hf_token() and not _is_cached(name):
+        raise HubAccessError(
+            f"{name} is a gated model and no Hugging Face token is set (HF_TOKEN is empty and "
+            "no token was saved with `huggingface-cli login`), and it is not in the local hub "
+            f"cache. Accept the licence at https://huggingface.co/{name} and set HF_TOKEN, or "
+            "load the model from a local folder (ModelSpec(local_path=...))."
+        )
+
+
+def load_model(spec: ModelSpec) -> "HookedTransformer":
+    """Load ``spec`` as an unprocessed ``HookedTransformer`` in eval mode.
+
+    Official names go through ``HookedTransformer.from_pretrained_no_processing`` (the
+    processing flags of ``spec.processing`` are honoured). A ``local_path`` is converted
+    offline: ``convert_hf_model_config`` + ``HookedTransformer(cfg, tokenizer)`` +
+    ``load_and_process_state_dict`` of the converted HF weights with no processing.
+
+    Raises:
+        UnknownIdError: ``spec.name`` is not a transformer-lens model name (no local_path).
+        HubAccessError: hub unreachable / not cached / gated model without HF_TOKEN.
+        HarnessError: ``local_path`` missing or not a Hugging Face model folder.
+    """
+    flags = {f: bool(spec.processing.get(f, False)) for f in PROCESSING_FLAGS}
+    if spec.local_path is not None:
+        model = _load_local(spec, flags)
+    else:
+        from harness.load.hub_names import check_tl_model_name
+
+        official = check_tl_model_name(spec.name, allow_alias=True)
+        check_gated(official)
+        from transformer_lens import HookedTransformer
+
+        try:
+            model = HookedTransformer.from_pretrained_no_processing(
+                official, dtype=spec.torch_dtype, device=spec.device, **flags
+            )
+        except (OSError, ValueError, RuntimeError) as exc:
+            if _looks_like_hub_failure(exc):
+                raise hub_error("model", official, None, exc) from exc
+            raise
+    model.eval()
+    return model
+
+
+def _looks_like_hub_failure(exc: BaseException) -> bool:
+    from huggingface_hub import errors as hf_errors
+
+    hub_types: tuple[type[BaseException], ...] = (
+        hf_errors.LocalEntryNotFoundError,
+        hf_errors.OfflineModeIsEnabled,
+        hf_errors.GatedRepoError,
+        hf_errors.RepositoryNotFoundError,
+        hf_errors.EntryNotFoundError,
+    )
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, hub_types):
+            return True
+        text = str(seen).lower()
+        if "offline" in text or "huggingface.co" in text or "hf_hub" in text or "connection" in text:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _load_local(spec: ModelSpec, flags: dict[str, bool]) -> "HookedTransformer":
+    path = Path(spec.local_path or "")
+    if not (path / "config.json").is_file():
+        raise HarnessError(
+            f"ModelSpec.local_path={str(path)!r} is not a Hugging Face model folder (no config.json). "
+            "Point it at a folder written by `save_pretrained` (config.json, weights, tokenizer)."
+        )
+    from transformer_lens import HookedTransformer, HookedTransformerConfig
+    from transformer_lens.loading_from_pretrained import (
+        convert_hf_model_config,
+        get_pretrained_state_dict,
+    )
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = str(path.resolve())
+    cfg_dict = convert_hf_model_config(folder)
+    cfg_dict.update(dtype=spec.torch_dtype, device=spec.device, model_name=spec.name)
+    cfg = HookedTransformerConfig(**cfg_dict)
+    tokenizer = AutoTokenizer.from_pretrained(folder) if _has_tokenizer(path) else None
+    hf_model = AutoModelForCausalLM.from_pretrained(folder, dtype=spec.torch_dtype)
+    state = get_pretrained_state_dict(folder, cfg, hf_model=hf_model, dtype=spec.torch_dtype)
+    del hf_model
+    model = HookedTransformer(cfg, tokenizer=tokenizer, move_to_device=False)
+    model.load_and_process_state_dict(state, **flags)
+    return model.to(spec.device)
+
+
+def _has_tokenizer(path: Path) -> bool:
+    return any((path / f).is_file() for f in ("tokenizer.json", "tokenizer.model", "vocab.json"))
+
+
+def hook_name(layer: int, site: Site) -> str:
+    """transformer-lens hook of ``site`` at block ``layer``."""
+    if site == "block_output":
+        return f"blocks.{layer}.hook_resid_post"
+    if site == "block_input":
+        return f"blocks.{layer}.hook_resid_pre"
+    raise ConfigError(f"site={site!r} is invalid; use 'block_output' or 'block_input'.")
+
+
+def check_layers(model: "HookedTransformer", layers: Iterable[int]) -> list[int]:
+    """Validate layer indices against ``model.cfg.n_layers``; return them as a sorted list."""
+    n_layers = int(model.cfg.n_layers)
+    out = sorted({int(layer) for layer in layers})
+    if not out:
+        raise ConfigError("No layers requested; pass at least one layer index.")
+    bad = [layer for layer in out if not 0 <= layer < n_layers]
+    if bad:
+        raise ConfigError(
+            f"Layer(s) {bad} out of range for {model.cfg.model_name!r}, which has n_layers={n_layers} "
+            f"(valid: 0..{n_layers - 1})."
+        )
+    return out
+
+
+@torch.inference_mode()
+def residual_activations(
+    model: "HookedTransformer",
+    tokens: torch.Tensor,
+    layers: Iterable[int],
+    *,
+    site: Site = "block_output",
+    batch_size: int = 8,
+    progress: bool = False,
+) -> dict[int, torch.Tensor]:
+    """Residual-stream activations at ``site`` of each layer.
+
+    Args:
+        model: an (unprocessed) HookedTransformer.
+        tokens: ``(n, seq)`` token ids.
+        layers: block indices, each in ``0..n_layers-1``.
+        site: ``block_output`` (``hook_resid_post``) or ``block_input`` (``hook_resid_pre``).
+        batch_size: sequences per forward pass. The pass stops after the deepest block needed
+            (``stop_at_layer``), and only the requested hooks are cached.
+        progress: show a tqdm bar.
+
+    Returns:
+        layer -> float32 CPU tensor ``(n, seq, d_model)``.
+
+    Sequences run with causal attention and no padding mask, like an HF forward pass without
+    ``attention_mask``: with right padding every real token's activation is unaffected by the
+    padding; padding positions get the activations of EOS tokens that attend to everything
+    before them (they only matter when special positions are not masked, as in the paper's
+    procedure).
+    """
+    if tokens.ndim != 2:
+        raise ShapeError(f"tokens must be (n_samples, seq_len); got shape {tuple(tokens.shape)}.")
+    if batch_size < 1:
+        raise ConfigError(f"batch_size={batch_size} must be >= 1.")
+    wanted = check_layers(model, layers)
+    names = {layer: hook_name(layer, site) for layer in wanted}
+    stop_at = max(wanted) + 1
+    n, seq = tokens.shape
+    d_model = int(model.cfg.d_model)
+    out = {layer: torch.empty((n, seq, d_model), dtype=torch.float32) for layer in wanted}
+    starts = range(0, n, batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc=f"residuals {site}", unit="batch")
+    device = model.cfg.device
+    for start in starts:
+        batch = tokens[start : start + batch_size].to(device)
+        # An explicit all-ones mask: causal attention only, whatever the tokenizer's padding
+        # side (transformer-lens would otherwise derive a mask from pad ids for left padding).
+        _, cache = model.run_with_cache(
+            batch,
+            attention_mask=torch.ones_like(batch),
+            names_filter=list(names.values()),
+            stop_at_layer=stop_at,
+        )
+        for layer, name in names.items():
+            out[layer][start : start + batch.shape[0]] = cache[name].to("cpu", torch.float32)
+        del cache
+    return out
+
+
+def model_fingerprint(model: "HookedTransformer", *, n_values: int = 4096) -> str:
+    """A short, cheap identity of a model's weights (sha256 over its name, shapes and the
+    first ``n_values`` entries of every parameter) — for cache keys."""
+    import hashlib
+
+    h = hashlib.sha256()
+    h.update(str(model.cfg.model_name).encode())
+    for name, param in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(str(tuple(param.shape)).encode())
+        flat = param.detach().reshape(-1)[:n_values].to("cpu", torch.float64)
+        h.update(flat.numpy().tobytes())
+    return h.hexdigest()[:16]

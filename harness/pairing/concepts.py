@@ -1,0 +1,192 @@
+"""Top activating tokens, token filters and semantic subspaces (Lan et al. 2024).
+
+- Top-k activating *positions* per feature (Sec. 3; k = 5), decoded to token strings.
+- Non-concept filter (Appendix F): drop a pair when either feature's top strings contain a
+  non-concept token (newline, space, punctuation, end-of-text / padding / BOS).
+- Shared-top-token filter (Sec. 3): keep a pair only if the two top-string sets intersect.
+- Concept categories (Table 4, Appendix G) and semantic-subspace membership with the
+  whole-word context rule (a top token equal to a keyword counts only if the keyword is a
+  whole word in the window idx-2..idx+1, so "king" inside "seeking" is rejected).
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from harness.errors import ShapeError
+from harness.pairing.matching import Pairs
+
+Int64 = NDArray[np.int64]
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(w.strip() for w in text.split(",") if w.strip())
+
+
+#: Table 4 of the paper (Appendix G), verbatim (including its duplicates across categories).
+CONCEPT_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "Time": _words(
+        "day, night, week, month, year, hour, minute, second, now, soon, later, early, late, "
+        "morning, evening, noon, midnight, dawn, dusk, past, present, future, before, after, "
+        "yesterday, today, tomorrow, next, previous, instant, era, age, decade, century, "
+        "millennium, moment, pause, wait, begin, start, end, finish, stop, continue, forever, "
+        "constant, frequent, occasion, season, spring, summer, autumn, fall, winter, "
+        "anniversary, deadline, schedule, calendar, clock, duration, interval, epoch, "
+        "generation, period, cycle, timespan, shift, quarter, term, phase, lifetime, timeline, "
+        "delay, prompt, timely, recurrent, daily, weekly, monthly, yearly, annual, biweekly, "
+        "timeframe"
+    ),
+    "Calendar": _words(
+        "day, night, week, month, year, hour, minute, second, morning, evening, noon, midnight, "
+        "dawn, dusk, yesterday, today, tomorrow, decade, century, millennium, season, spring, "
+        "summer, autumn, fall, winter, calendar, clock, daily, weekly, monthly, yearly, annual, "
+        "biweekly, timeframe"
+    ),
+    "People/Roles": _words(
+        "man, girl, boy, kid, dad, mom, son, sis, bro, chief, priest, king, queen, duke, lord, "
+        "friend, clerk, coach, nurse, doc, maid, clown, guest, peer, punk, nerd, jock"
+    ),
+    "Nature": _words(
+        "tree, grass, stone, rock, cliff, hill, dirt, sand, mud, wind, storm, rain, cloud, sun, "
+        "moon, leaf, branch, twig, root, bark, seed, tide, lake, pond, creek, sea, wood, field, "
+        "shore, snow, ice, flame, fire, fog, dew, hail, sky, earth, glade, cave, peak, ridge, "
+        "dust, air, mist, heat"
+    ),
+    "Emotions": _words(
+        "joy, glee, pride, grief, fear, hope, love, hate, pain, shame, bliss, rage, calm, shock, "
+        "dread, guilt, peace, trust, scorn, doubt, hurt, wrath, laugh, cry, smile, frown, gasp, "
+        "blush, sigh, grin, woe, spite, envy, glow, thrill, mirth, bored, cheer, charm, grace, "
+        "shy, brave, proud, glad, mad, sad, tense, free, kind"
+    ),
+    "MonthNames": _words(
+        "January, February, March, April, May, June, July, August, September, October, "
+        "November, December"
+    ),
+    "Countries": _words(
+        "USA, Canada, Brazil, Mexico, Germany, France, Italy, Spain, UK, Australia, China, "
+        "Japan, India, Russia, Korea, Argentina, Egypt, Iran, Turkey"
+    ),
+    "Biology": _words(
+        "gene, DNA, RNA, virus, bacteria, fungus, brain, lung, blood, bone, skin, muscle, nerve, "
+        "vein, organ, evolve, enzyme, protein, lipid, membrane, antibody, antigen, ligand, "
+        "substrate, receptor, cell, chromosome, nucleus, cytoplasm"
+    ),
+}
+
+
+def top_positions(codes: object, *, k: int = 5, require_active: bool = True) -> Int64:
+    """Top-k activating positions of each feature, (F, k), highest first; -1 pads.
+
+    Args:
+        codes: (positions, F) codes (scipy.sparse, numpy or torch).
+        k: positions per feature (the paper: 5). Positions, not distinct tokens.
+        require_active: only positions where the feature is > 0 (corrected). When False (the
+            paper's topk over all positions), a feature active at fewer than k positions is
+            padded with the lowest-index positions where it is not active, deterministically
+            (the paper's torch.topk broke those ties arbitrarily).
+    """
+    if hasattr(codes, "detach"):
+        codes = codes.detach().cpu().numpy()  # type: ignore[union-attr]
+    m = sp.csc_matrix(codes)
+    m.sort_indices()
+    n_pos, n_feat = m.shape
+    out = np.full((n_feat, k), -1, dtype=np.int64)
+    for j in range(n_feat):
+        lo, hi = m.indptr[j], m.indptr[j + 1]
+        rows, vals = m.indices[lo:hi], m.data[lo:hi]
+        active = vals > 0
+        rows, vals = rows[active], vals[active]
+        order = np.lexsort((rows, -vals))[:k]
+        chosen = rows[order]
+        out[j, : chosen.size] = chosen
+        if not require_active and chosen.size < k:
+            filler = np.setdiff1d(np.arange(min(n_pos, k + rows.size)), rows)[: k - chosen.size]
+            out[j, chosen.size : chosen.size + filler.size] = filler
+    return out
+
+
+def vocab_strings(tokenizer: object) -> list[str]:
+    """Decoded string of every token id (as the paper decoded top tokens one by one)."""
+    n = len(tokenizer)  # type: ignore[arg-type]
+    return [tokenizer.decode([i]) for i in range(n)]  # type: ignore[attr-defined]
+
+
+def top_strings(top_pos: Int64, token_ids: NDArray[np.integer], vocab: Sequence[str]) -> list[tuple[str, ...]]:
+    """Decoded token strings at each feature's top positions; (F,) tuples (duplicates kept)."""
+    return [tuple(vocab[int(token_ids[p])] for p in row if p >= 0) for row in top_pos]
+
+
+def nonconcept_mask(strings: Sequence[Iterable[str]], junk: Iterable[str]) -> NDArray[np.bool_]:
+    """(F,) True where a feature's top strings contain any non-concept token (Appendix F)."""
+    junk_set = set(junk)
+    return np.array([any(s in junk_set for s in row) for row in strings], dtype=bool)
+
+
+def filter_nonconcept(pairs: Pairs, junk_a: NDArray[np.bool_], junk_b: NDArray[np.bool_]) -> Pairs:
+    """Drop pairs where either feature is a non-concept feature."""
+    return pairs.select(~(junk_a[pairs.a_idx] | junk_b[pairs.b_idx]), "non-concept filter")
+
+
+def filter_shared_token(
+    pairs: Pairs, strings_a: Sequence[Iterable[str]], strings_b: Sequence[Iterable[str]]
+) -> Pairs:
+    """Keep pairs whose top-token string sets intersect (exact match, leading space kept)."""
+    keep = np.array(
+        [bool(set(strings_a[i]) & set(strings_b[j])) for i, j in zip(pairs.a_idx, pairs.b_idx)], dtype=bool
+    )
+    return pairs.select(keep, "shared top token")
+
+
+_PUNCT = re.compile(f"[{re.escape(string.punctuation)}]")
+
+
+def keyword_in_context(keyword: str, window_text: str) -> bool:
+    """True if ``keyword`` is a whole word of ``window_text`` (punctuation stripped, any case)."""
+    return keyword.lower() in _PUNCT.sub(" ", window_text).lower().split()
+
+
+def concept_features(
+    top_pos: Int64,
+    *,
+    tokens: NDArray[np.integer],
+    sample_index: NDArray[np.integer],
+    position_index: NDArray[np.integer],
+    vocab: Sequence[str],
+    keywords: Iterable[str],
+) -> Int64:
+    """Features belonging to a concept (Sec. 4.3, Appendix G).
+
+    A feature belongs if, at any of its top positions p, the token string (spaces removed,
+    lower-cased) equals a keyword and the keyword is a whole word in the decoded window of
+    tokens p-2..p+1 of the same sample.
+
+    Args:
+        top_pos: (F, k) flattened position indices (-1 = none), from :func:`top_positions`.
+        tokens: (n_samples, seq_len) token ids of the run.
+        sample_index, position_index: (positions,) where each flattened position lives.
+        vocab: decoded string per token id. keywords: the category's keywords.
+    """
+    if sample_index.shape != position_index.shape:
+        raise ShapeError("sample_index and position_index must have the same shape.")
+    kw = {w.lower() for w in keywords}
+    seq_len = tokens.shape[1]
+    members = []
+    for f, row in enumerate(top_pos):
+        for p in row:
+            if p < 0:
+                continue
+            s, t = int(sample_index[p]), int(position_index[p])
+            word = vocab[int(tokens[s, t])].replace(" ", "").strip().lower()
+            if word not in kw:
+                continue
+            window = "".join(vocab[int(x)] for x in tokens[s, max(0, t - 2) : min(seq_len, t + 2)])
+            if keyword_in_context(word, window):
+                members.append(f)
+                break
+    return np.asarray(members, dtype=np.int64)

@@ -1,0 +1,1 @@
+"""Run profiles: which model pair, SAE sets, layers, tokens and permutation counts a run uses."""

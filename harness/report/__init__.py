@@ -1,0 +1,1 @@
+"""Stage 7 -- report: REPORT.md, results.json and figures."""

@@ -1,0 +1,158 @@
+"""Seed pairs: SAEs trained on one fixed activation set that differ only in seed, scored by
+both papers' statistics (Paulo & Belrose 2025; Lan et al. 2024 App. A).
+
+For each configuration (architecture, width) two SAEs are trained on the same activations
+(harness.seeds.training) and compared with:
+- PB's shared fraction (Hungarian on encoder and decoder cosines, both > 0.7; harness.seeds.overlap);
+- Lan et al.'s paired SVCCA: features paired by activation correlation on held-out tokens
+  (many-to-1, 1-to-many, filtered), or by decoder cosine (Hungarian), with shuffled nulls.
+Trained SAEs are cached on disk keyed by everything that determines them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from harness.config import Procedure
+from harness.experiments.spaces import FeatureSpace, pair_spaces, score_pairs, top_correlated_pairs
+from harness.pairing.matching import Pairs, max_correlation, one_to_many_pairs, one_to_one
+from harness.seeds.overlap import match_rows, seed_overlap
+from harness.seeds.training import encoder_decoder_rows, match_l0, train_seed_sae
+
+
+@dataclass(frozen=True)
+class SeedSetup:
+    """Activations of one (model, layer) split into train and evaluation parts, with the
+    token bookkeeping that Lan et al.'s token filters need for the evaluation part."""
+
+    name: str
+    train: torch.Tensor
+    """(n_train, d_in) activations the SAEs are trained on."""
+    eval: torch.Tensor
+    """(n_eval, d_in) held-out activations used for correlation pairing."""
+    tokens: np.ndarray
+    """(n_samples, seq_len) token ids of the evaluation documents."""
+    sample_index: np.ndarray
+    position_index: np.ndarray
+    vocab: list[str]
+    junk_tokens: tuple[str, ...]
+    key: str
+    """Hash of what determines the activations (model, layer, tokens)."""
+
+
+def _cache_path(cache_dir: Path | None, payload: dict[str, Any]) -> Path | None:
+    if cache_dir is None:
+        return None
+    key = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
+    return cache_dir / f"seed-sae-{key}.pt"
+
+
+def trained_pair(setup: SeedSetup, *, architecture: str, d_sae: int, seeds: tuple[int, int], k: int | None = None,
+                 l1_coefficient: float | None = None, n_steps: int, cache_dir: Path | None = None) -> list[Any]:
+    """Two SAEs (sae-lens objects) trained on ``setup.train`` with the given seeds (cached)."""
+    out = []
+    for seed in seeds:
+        payload = {"v": 1, "acts": setup.key, "arch": architecture, "d_sae": d_sae, "seed": seed, "k": k,
+                   "l1": l1_coefficient, "steps": n_steps}
+        path = _cache_path(cache_dir, payload)
+        if path is not None and path.exists():
+            out.append(torch.load(path, weights_only=False))
+            continue
+        trained = train_seed_sae(setup.train, architecture=architecture, d_sae=d_sae, seed=seed, k=k,  # type: ignore[arg-type]
+                                 l1_coefficient=l1_coefficient, n_steps=n_steps, eval_activations=setup.eval)
+        enc, dec = encoder_decoder_rows(trained.sae)
+        # Only arrays are cached (sae-lens objects do not pickle): encoder/decoder rows and the
+        # codes of the held-out activations, which is all the statistics need.
+        item = {"enc": enc, "dec": dec, "codes": _codes(trained.sae, setup.eval), "l0": trained.metrics.l0,
+                "ev": trained.metrics.explained_variance, "dead": trained.metrics.dead_fraction, "seed": seed,
+                "architecture": architecture, "d_sae": d_sae}
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(item, path.with_suffix(".tmp"))
+            path.with_suffix(".tmp").replace(path)  # atomic: no half-written cache entries
+        out.append(item)
+    return out
+
+
+def matched_l1(setup: SeedSetup, *, target_l0: float, d_sae: int, n_steps: int, cache_dir: Path | None) -> tuple[float, float]:
+    """L1 coefficient giving a ReLU+L1 SAE with L0 near ``target_l0`` (cached); (coef, L0)."""
+    path = _cache_path(cache_dir, {"v": 1, "acts": setup.key, "match_l0": target_l0, "d_sae": d_sae, "steps": n_steps})
+    if path is not None and path.exists():
+        coef, l0 = torch.load(path)
+        return float(coef), float(l0)
+    m = match_l0(setup.train, target_l0=target_l0, d_sae=d_sae, seed=0, n_steps=n_steps, eval_activations=setup.eval,
+                 max_probes=6, rel_tol=0.15)
+    coef, l0 = float(m.l1_coefficient), float(m.trained.metrics.l0)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save((coef, l0), path)
+    return coef, l0
+
+
+def _codes(sae: Any, x: torch.Tensor) -> sp.csr_matrix:
+    with torch.no_grad():
+        z = sae.encode(x.to(next(sae.parameters()).dtype))
+    return sp.csr_matrix(z.cpu().numpy().astype(np.float32))
+
+
+def feature_space(setup: SeedSetup, item: dict[str, Any], procedure: Procedure) -> FeatureSpace:
+    return FeatureSpace(name=f"{setup.name}/{item['architecture']}-{item['d_sae']}-seed{item['seed']}",
+                        codes=item["codes"], decoder=item["dec"], tokens=setup.tokens,
+                        sample_index=setup.sample_index, position_index=setup.position_index, vocab=setup.vocab,
+                        junk_tokens=setup.junk_tokens, top_k=procedure.top_k_positions,
+                        require_active=procedure.top_positions_require_active)
+
+
+def overlap_record(item_a: dict[str, Any], item_b: dict[str, Any]) -> dict[str, Any]:
+    """PB's statistics of one pair."""
+    ov = seed_overlap(item_a["enc"], item_a["dec"], item_b["enc"], item_b["dec"], threshold=0.7)
+    return {"fraction_shared": ov.fraction_shared, "fraction_same_partner": ov.fraction_same_partner,
+            "pw_mcc_decoder": ov.mean_matched_decoder_cosine, "mean_matched_encoder_cosine": ov.mean_matched_encoder_cosine,
+            "n_latents": ov.n_latents, "method": ov.method, "l0_a": item_a["l0"], "l0_b": item_b["l0"],
+            "explained_variance_a": item_a["ev"], "explained_variance_b": item_b["ev"],
+            "dead_a": item_a["dead"], "dead_b": item_b["dead"]}
+
+
+def lan_record(setup: SeedSetup, item_a: dict[str, Any], item_b: dict[str, Any], procedure: Procedure, *,
+               n_permutations: int, shuffle_b: bool = False, match_pairs: dict[str, int] | None = None) -> dict[str, Any]:
+    """Lan et al. App. A statistics of one pair: SVCCA under several pairings, with nulls.
+
+    ``match_pairs`` (for the shuffled-positions control: variant -> pair count of the real
+    record) replaces the filtered correlation pairings by their top-correlated sets of that
+    size with filters and threshold off (:func:`harness.experiments.spaces.top_correlated_pairs`), since no
+    misaligned pair passes the filters and an empty control tests nothing."""
+    sa, sb = feature_space(setup, item_a, procedure), feature_space(setup, item_b, procedure)
+    if shuffle_b:
+        sb = sb.with_shuffled_positions(seed=procedure.seed + 5)
+    mc = max_correlation(sa.codes, sb.codes, dead=procedure.dead_features)
+    rec: dict[str, Any] = {"mean_max_corr": mc.mean_max_corr_b}
+    variants: dict[str, Pairs] = {
+        "many_to_one_unfiltered": pair_spaces(sa, sb, procedure, mc=mc, one_to_one_rule="none", token_filters=False)[0],
+        "many_to_one_filtered": pair_spaces(sa, sb, procedure, mc=mc, one_to_one_rule="none")[0],
+        "one_to_one_filtered": pair_spaces(sa, sb, procedure, mc=mc)[0],
+    }
+    if match_pairs is not None:
+        for name, rule in (("many_to_one_filtered", "none"), ("one_to_one_filtered", None)):
+            variants[name] = top_correlated_pairs(sa, sb, procedure, mc=mc, n=match_pairs[name], one_to_one_rule=rule)
+    o2m = one_to_many_pairs(mc)
+    variants["one_to_many_unfiltered"] = o2m
+    # decoder-cosine pairing (App. A): Hungarian on decoder cosines, no activations involved
+    dm = match_rows(sa.decoder, sb.decoder)
+    ok = dm.partner >= 0
+    a_idx = np.flatnonzero(ok)
+    variants["decoder_cosine"] = Pairs(a_idx, dm.partner[ok], dm.cos[ok], ("decoder-cosine hungarian",))
+    rec["decoder_cosine_mean"] = float(np.mean(dm.cos[ok]))
+    for i, (name, pairs) in enumerate(variants.items()):
+        pairs = one_to_one(pairs, rule="none")
+        r = score_pairs(sa, sb, pairs, procedure, n_permutations=n_permutations, seed_offset=100 * i)
+        rec[name] = {k: r.get(k) for k in ("n_pairs", "svcca", "svcca_null_mean", "svcca_p", "svcca_k_a",
+                                           "svcca_k_b", "rsa", "rsa_p")}
+    return rec

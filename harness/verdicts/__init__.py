@@ -1,0 +1,1 @@
+"""Stage 6 -- verdicts: the claim inventory (records with rules) and the verdict rule."""

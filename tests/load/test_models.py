@@ -1,0 +1,153 @@
+"""harness.load.models: offline loading, activation sites vs HF hidden states (the off-by-one),
+and clear errors for bad names, layers, gated models and missing hub files."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import fixtures
+from harness.errors import ConfigError, HarnessError, HubAccessError, ShapeError, UnknownIdError
+from harness.load.models import ModelSpec, check_layers, hook_name, load_model, model_fingerprint, residual_activations
+
+pytestmark = pytest.mark.smoke
+
+
+@pytest.fixture(scope="module")
+def hf_a():
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(str(fixtures.model_dir(fixtures.MODEL_A))).eval()
+
+
+@pytest.fixture(scope="module")
+def tokens(model_a) -> torch.Tensor:
+    text = ["The king was seeking the queen in May.", "She flew from Japan to Brazil at dawn, with joy!"]
+    ids = [model_a.tokenizer(t, add_special_tokens=False)["input_ids"] for t in text]
+    n = min(len(i) for i in ids)
+    return torch.tensor([i[:n] for i in ids])
+
+
+def test_local_model_is_unprocessed_and_matches_hf_logits(model_a, hf_a, tokens):
+    assert model_a.cfg.n_layers == 4 and model_a.cfg.d_model == 64
+    assert model_a.cfg.model_name == "fixture/model-a"
+    assert model_a.tokenizer is not None and model_a.tokenizer.eos_token_id == 0
+    with torch.no_grad():
+        ours = model_a(tokens)
+        theirs = hf_a(tokens).logits
+    torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=1e-4)
+
+
+def test_sites_match_hf_hidden_states_and_show_the_off_by_one(model_a, hf_a, tokens):
+    """block_output L = hidden_states[L+1] (not the last block); block_input L = hidden_states[L]."""
+    n_layers = model_a.cfg.n_layers
+    layers = list(range(n_layers))
+    out = residual_activations(model_a, tokens, layers, site="block_output", batch_size=1)
+    inp = residual_activations(model_a, tokens, layers, site="block_input", batch_size=2)
+    with torch.no_grad():
+        hs = hf_a(tokens, output_hidden_states=True).hidden_states
+    assert len(hs) == n_layers + 1
+    for layer in layers:
+        torch.testing.assert_close(inp[layer], hs[layer], atol=1e-5, rtol=1e-5)
+        if layer < n_layers - 1:
+            torch.testing.assert_close(out[layer], hs[layer + 1], atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(out[layer], inp[layer + 1])
+            # the paper code's hidden_states[L] is NOT what an SAE of layer L was trained on
+            assert (out[layer] - hs[layer]).abs().max() > 1e-2
+    # last block: HF applies the final LayerNorm to hidden_states[-1]; the block output is before it
+    assert (out[n_layers - 1] - hs[n_layers]).abs().max() > 1e-2
+    captured = {}
+    handle = hf_a.gpt_neox.layers[n_layers - 1].register_forward_hook(
+        lambda mod, args, output: captured.setdefault("h", output[0] if isinstance(output, tuple) else output)
+    )
+    try:
+        with torch.no_grad():
+            hf_a(tokens)
+    finally:
+        handle.remove()
+    torch.testing.assert_close(out[n_layers - 1], captured["h"], atol=1e-5, rtol=1e-5)
+
+
+def test_hook_names():
+    assert hook_name(3, "block_output") == "blocks.3.hook_resid_post"
+    assert hook_name(3, "block_input") == "blocks.3.hook_resid_pre"
+    with pytest.raises(ConfigError):
+        hook_name(3, "mlp_out")  # type: ignore[arg-type]
+
+
+def test_layer_out_of_range_names_n_layers(model_a, tokens):
+    with pytest.raises(ConfigError, match=r"n_layers=4"):
+        residual_activations(model_a, tokens, [4])
+    with pytest.raises(ConfigError, match=r"n_layers=4"):
+        check_layers(model_a, [-1])
+    with pytest.raises(ShapeError):
+        residual_activations(model_a, tokens[0], [0])
+
+
+def test_fingerprint_separates_trained_and_control(model_a):
+    control = load_model(ModelSpec(name="fixture/control", local_path=str(fixtures.model_dir(fixtures.CONTROL))))
+    assert model_fingerprint(model_a) == model_fingerprint(model_a)
+    assert model_fingerprint(model_a) != model_fingerprint(control)
+
+
+def test_processing_flags_are_honoured_only_when_asked(model_a, tokens):
+    centred = load_model(
+        ModelSpec(name="fixture/model-a", local_path=str(fixtures.model_dir(fixtures.MODEL_A)),
+                  processing={"center_writing_weights": True})
+    )
+    raw = residual_activations(model_a, tokens, [1])[1]
+    cen = residual_activations(centred, tokens, [1])[1]
+    # centring the writing weights changes hook_resid_post of a LayerNorm model ...
+    assert (raw - cen).abs().max() > 1e-3
+    # ... by removing the per-position mean across d_model
+    torch.testing.assert_close(cen, raw - raw.mean(-1, keepdim=True), atol=1e-4, rtol=1e-4)
+
+
+def test_spec_validation():
+    with pytest.raises(ConfigError, match="dtype"):
+        ModelSpec(name="x", dtype="int8")
+    with pytest.raises(ConfigError, match="unknown flags"):
+        ModelSpec(name="x", processing={"fold_everything": True})
+
+
+def test_unknown_name_and_bad_local_path(tmp_path: Path):
+    with pytest.raises(UnknownIdError, match="EleutherAI/pythia"):
+        load_model(ModelSpec(name="EleutherAI/pythia-70mm"))
+    with pytest.raises(HarnessError, match="no config.json"):
+        load_model(ModelSpec(name="local", local_path=str(tmp_path)))
+
+
+def _no_token(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import huggingface_hub.constants as hf_constants
+
+    for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(hf_constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
+    monkeypatch.setattr(hf_constants, "HF_STORED_TOKENS_PATH", str(tmp_path / "no-tokens"), raising=False)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+
+
+def test_gated_model_without_token_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    _no_token(monkeypatch, tmp_path)
+    with pytest.raises(HubAccessError) as err:
+        load_model(ModelSpec(name="google/gemma-2-2b"))
+    msg = str(err.value)
+    assert "gated" in msg and "HF_TOKEN" in msg and "google/gemma-2-2b" in msg
+
+
+def test_offline_official_model_not_cached_names_hf_hub_offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    import huggingface_hub.constants as hf_constants
+
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(HubAccessError) as err:
+        load_model(ModelSpec(name="EleutherAI/pythia-14m"))
+    msg = str(err.value)
+    assert "HF_HUB_OFFLINE" in msg and "EleutherAI/pythia-14m" in msg

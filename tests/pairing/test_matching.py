@@ -1,0 +1,218 @@
+"""Max-correlation pairing: dense == sparse == brute force; 1-1 rules on hand-made cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from harness.errors import ShapeError
+from harness.pairing.matching import (
+    Pairs,
+    correlation_submatrix,
+    many_to_one_pairs,
+    max_correlation,
+    one_to_many_pairs,
+    one_to_one,
+    pair_within,
+    threshold_pairs,
+)
+
+
+def topk_codes(n: int, f: int, k: int, seed: int, dead: tuple[int, ...] = ()) -> sp.csr_matrix:
+    """Random TopK-like non-negative codes, k non-zeros per token, some dead columns."""
+    rng = np.random.default_rng(seed)
+    alive = np.setdiff1d(np.arange(f), dead)
+    p = rng.gamma(2.0, size=alive.size)
+    p /= p.sum()
+    rows = np.repeat(np.arange(n), k)
+    cols = np.concatenate([rng.choice(alive, size=k, replace=False, p=p) for _ in range(n)])
+    return sp.csr_matrix((rng.exponential(size=n * k), (rows, cols)), shape=(n, f))
+
+
+def brute(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    fa = a.shape[1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        c = np.corrcoef(a.T, b.T)[:fa, fa:]
+    return c
+
+
+@pytest.mark.parametrize("dead_policy", ["paper", "exclude"])
+def test_dense_and_sparse_agree_with_brute_force(dead_policy: str) -> None:
+    a = topk_codes(1500, 300, 8, seed=1, dead=(0, 7, 299))
+    b = topk_codes(1500, 450, 12, seed=2, dead=(3,))
+    dense = max_correlation(a, b, backend="dense", dtype="float64", dead=dead_policy, chunk_size=97)
+    sparse = max_correlation(a, b, backend="sparse", dead=dead_policy)
+    c = brute(a.toarray(), b.toarray())
+    if dead_policy == "paper":
+        c = np.nan_to_num(c, nan=0.0)
+    else:
+        c[np.isnan(c)] = -np.inf
+    for res in (dense, sparse):
+        np.testing.assert_array_equal(res.dead_a, a.getnnz(axis=0) == 0)
+        np.testing.assert_array_equal(res.dead_b, b.getnnz(axis=0) == 0)
+        assert res.dead_a[[0, 7, 299]].all() and res.dead_b[3]
+        alive_b = ~res.dead_b
+        np.testing.assert_allclose(res.corr_for_b[alive_b], c.max(0)[alive_b], atol=1e-10)
+        np.testing.assert_array_equal(res.a_for_b[alive_b], c.argmax(0)[alive_b])
+        alive_a = ~res.dead_a
+        np.testing.assert_allclose(res.corr_for_a[alive_a], c.max(1)[alive_a], atol=1e-10)
+        np.testing.assert_array_equal(res.b_for_a[alive_a], c.argmax(1)[alive_a])
+        if dead_policy == "paper":  # dead features: correlation 0, partner index 0
+            assert res.a_for_b[3] == 0 and res.corr_for_b[3] == 0
+            assert res.b_for_a[7] == 0 and res.corr_for_a[7] == 0
+        else:
+            assert res.a_for_b[3] == -1 and np.isnan(res.corr_for_b[3])
+            assert not np.isin(res.a_for_b, np.flatnonzero(res.dead_a)).any()
+
+
+def test_sparse_path_exact_when_best_partner_never_coactivates() -> None:
+    """A B feature whose best partner is in the zero-product region (anti-correlated world)."""
+    n = 400
+    a = np.zeros((n, 3))
+    b = np.zeros((n, 2))
+    a[:200, 0] = 1.0  # feature a0 on in the first half
+    a[::2, 1] = 1.0   # a1 on every other token
+    a[5, 2] = 3.0     # a2 rare
+    b[200:, 0] = 1.0  # b0 on in the second half: never co-active with a0 or... (co-active with a1)
+    b[:100, 1] = 2.0  # b1 overlaps a0
+    dense = max_correlation(a, b, backend="dense", dtype="float64")
+    sparse = max_correlation(sp.csr_matrix(a), sp.csr_matrix(b), backend="sparse")
+    c = brute(a, b)
+    for res in (dense, sparse):
+        np.testing.assert_array_equal(res.a_for_b, c.argmax(0))
+        np.testing.assert_allclose(res.corr_for_b, c.max(0), atol=1e-12)
+
+
+def test_signed_dense_codes_and_torch_inputs() -> None:
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((500, 40))
+    b = a[:, :30] @ rng.standard_normal((30, 50)) + rng.standard_normal((500, 50))
+    c = brute(a, b)
+    res = max_correlation(torch.tensor(a), torch.tensor(b), backend="dense", dtype="float64", chunk_size=16)
+    np.testing.assert_array_equal(res.a_for_b, c.argmax(0))
+    sres = max_correlation(sp.csr_matrix(a), sp.csr_matrix(b), backend="sparse")
+    np.testing.assert_array_equal(sres.a_for_b, c.argmax(0))
+    np.testing.assert_array_equal(sres.b_for_a, c.argmax(1))
+    assert res.mean_max_corr_b == pytest.approx(c.max(0).mean())
+
+
+def test_auto_backend_and_errors() -> None:
+    a = topk_codes(300, 400, 4, seed=4)  # density 1% -> sparse
+    b = topk_codes(300, 500, 4, seed=5)
+    assert max_correlation(a, b).backend == "sparse"
+    assert max_correlation(a.toarray(), b.toarray()).backend == "dense"
+    with pytest.raises(ShapeError, match="same tokens"):
+        max_correlation(a, b[:299])
+    bad = a.toarray()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        max_correlation(bad, b.toarray())
+
+
+def pairs(a: list[int], b: list[int], c: list[float]) -> Pairs:
+    return Pairs(np.array(a), np.array(b), np.array(c, dtype=float))
+
+
+def test_first_seen_keeps_lowest_b_index_not_best_correlation() -> None:
+    p = pairs([5, 5, 2, 5, 9], [0, 1, 2, 3, 4], [0.2, 0.9, 0.5, 0.95, 0.4])
+    first = one_to_one(p, rule="first_seen")
+    assert list(zip(first.a_idx, first.b_idx)) == [(5, 0), (2, 2), (9, 4)]  # the paper's quirk
+    best = one_to_one(p, rule="best")
+    assert list(zip(best.a_idx, best.b_idx)) == [(2, 2), (5, 3), (9, 4)]
+    assert one_to_one(p, rule="none") is p
+    assert "1-1 first_seen: 5 -> 3" in first.history[-1]
+
+
+def test_first_seen_ordering_is_by_b_index_even_if_input_is_not() -> None:
+    p = pairs([5, 5], [7, 3], [0.9, 0.1])
+    assert one_to_one(p, rule="first_seen").b_idx.tolist() == [3]
+
+
+def test_hungarian_rule_is_optimal_on_small_case() -> None:
+    # A features 0,1; B features 0,1,2. Greedy best would give A0->B0 and A1->B1? brute check.
+    corr = np.array([[0.9, 0.8, 0.1], [0.85, 0.2, 0.3]])
+    p = pairs([0, 0, 1], [0, 1, 2], [0.9, 0.8, 0.3])  # many-to-1 candidates
+    h = one_to_one(p, rule="hungarian", corr_matrix=corr)
+    assert sorted(zip(h.a_idx.tolist(), h.b_idx.tolist())) == [(0, 1), (1, 0)]  # total 1.65 > 1.2
+    with pytest.raises(ShapeError, match="corr_matrix"):
+        one_to_one(p, rule="hungarian")
+
+
+def test_threshold_and_directions() -> None:
+    p = pairs([0, 1, 2], [0, 1, 2], [0.05, 0.1, 0.5])
+    assert threshold_pairs(p, min_corr=0.1).b_idx.tolist() == [2]  # strictly above
+    a = topk_codes(600, 40, 5, seed=6)
+    b = topk_codes(600, 30, 5, seed=7)
+    mc = max_correlation(a, b)
+    m21, o2m = many_to_one_pairs(mc), one_to_many_pairs(mc)
+    assert len(m21) == 30 - mc.dead_b.sum() and len(o2m) == 40 - mc.dead_a.sum()
+    np.testing.assert_array_equal(m21.a_idx, mc.a_for_b)
+
+
+def test_pair_within_and_submatrix() -> None:
+    a = topk_codes(800, 50, 6, seed=8)
+    b = topk_codes(800, 60, 6, seed=9)
+    idx_a, idx_b = np.array([3, 10, 20, 40]), np.array([1, 2, 30])
+    assert a[:, idx_a].getnnz(axis=0).all() and b[:, idx_b].getnnz(axis=0).all()
+    sub = correlation_submatrix(a, b, idx_a, idx_b)
+    full = brute(a.toarray(), b.toarray())
+    np.testing.assert_allclose(sub, full[np.ix_(idx_a, idx_b)], atol=1e-12)
+    p = pair_within(a, b, idx_a, idx_b, rule="best")
+    assert set(p.a_idx) <= set(idx_a) and set(p.b_idx) <= set(idx_b)
+    assert len(set(p.a_idx)) == len(p)
+    h = pair_within(a, b, idx_a, idx_b, rule="hungarian")
+    import itertools
+
+    best_total = max(sum(sub[r, c] for c, r in enumerate(rows)) for rows in itertools.permutations(range(4), 3))
+    assert len(h) == 3 and h.corr.sum() == pytest.approx(best_total)
+
+
+def test_sparse_blocks_reach_the_device_as_the_same_dense_matrix() -> None:
+    """The accelerator path of the dense pairing ships CSC arrays and densifies there."""
+    import scipy.sparse as sp
+    import torch
+
+    from harness.pairing.matching import _to_device_dense
+
+    x = sp.random(50, 30, density=0.3, format="csr", random_state=0)
+    got = _to_device_dense(x[:, 3:17], device="cpu", dtype=torch.float32)
+    assert tuple(got.shape) == (50, 14)
+    np.testing.assert_allclose(got.numpy(), x[:, 3:17].toarray(), atol=1e-6)
+    np.testing.assert_array_equal(_to_device_dense(x, device="cpu", dtype=torch.float64).numpy(), x.toarray())
+    dense = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_array_equal(_to_device_dense(dense, device="cpu", dtype=torch.float64).numpy(), dense)
+
+
+def test_both_standardisation_routes_give_the_same_block() -> None:
+    """The accelerator route (densify on the device) and the CPU route (densify in numpy) of the
+    dense pairing z-score a block identically, dead columns included."""
+    import scipy.sparse as sp
+    import torch
+
+    from harness.pairing.matching import _zscore_block
+
+    x = sp.random(40, 12, density=0.4, format="csr", random_state=1)
+    x = sp.csr_matrix(x.toarray() * (np.arange(12) != 5))  # column 5 dead
+    dense = x.toarray()
+    mean, std = dense.mean(0), dense.std(0)
+    kw = dict(n_tokens=40, device="cpu", dtype=torch.float64)
+    cpu = _zscore_block(x, mean, std, densify_on_device=False, **kw).numpy()
+    dev = _zscore_block(x, mean, std, densify_on_device=True, **kw).numpy()
+    np.testing.assert_allclose(dev, cpu, rtol=0, atol=1e-15)
+    assert np.all(cpu[:, 5] == 0)
+    np.testing.assert_allclose((cpu ** 2).sum(0)[std > 0], 1.0)  # unit norm: z @ z = correlation
+
+
+def test_top_pairs_keeps_the_most_correlated_in_order() -> None:
+    from harness.errors import ConfigError
+    from harness.pairing.matching import Pairs, top_pairs
+
+    p = Pairs(np.arange(5), np.arange(5) + 10, np.array([0.1, 0.9, -0.2, 0.9, 0.5]))
+    t = top_pairs(p, n=3)
+    assert t.a_idx.tolist() == [1, 3, 4] and t.b_idx.tolist() == [11, 13, 14]  # original order kept
+    assert len(top_pairs(p, n=10)) == 5 and len(top_pairs(p, n=0)) == 0
+    assert t.history[-1] == "top 3 by correlation: 5 -> 3"
+    with pytest.raises(ConfigError, match="n=-1"):
+        top_pairs(p, n=-1)

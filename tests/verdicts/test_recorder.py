@@ -1,0 +1,61 @@
+"""The verdict rule (harness/verdicts/recorder.py:conclude): a claim is reproduced only when
+its rule holds and its negative control came out the other way on data it could score; and
+the recorder's report rows and expectation checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.verdicts.recorder import ClaimRecorder, Expectations, RunStore, conclude
+
+
+@pytest.mark.parametrize("control_holds,control_scored,outcome,verdict", [
+    (False, True, "other way", "reproduced"),
+    (True, True, "same way", "not reproduced"),
+    (False, False, "empty", "not reproduced"),
+    (None, True, None, "reproduced"),
+])
+def test_control_outcome_decides_the_verdict(control_holds, control_scored, outcome, verdict) -> None:  # type: ignore[no-untyped-def]
+    c = conclude(rule_holds=True, control_holds=control_holds, control_scored=control_scored,
+                 control={"n_cells_scored": int(control_scored)})
+    assert (c.control_outcome, c.verdict) == (outcome, verdict)
+    if outcome == "empty":
+        assert "nothing to score" in c.detail
+    if outcome == "same way":
+        assert "does not discriminate" in c.detail
+
+
+@pytest.mark.parametrize("control_holds", [None, False, True])
+def test_a_failing_rule_is_never_reproduced(control_holds) -> None:  # type: ignore[no-untyped-def]
+    assert conclude(rule_holds=False, control_holds=control_holds).verdict == "not reproduced"
+
+
+def _recorder(tmp_path: Path, profile: str, expected: dict | None = None) -> tuple[ClaimRecorder, RunStore]:
+    if expected is not None:
+        (tmp_path / f"{profile}.json").write_text(json.dumps(expected))
+    store = RunStore()
+    return ClaimRecorder(profile, store=store, expectations=Expectations(tmp_path)), store
+
+
+def test_outside_smoke_the_claim_itself_must_reproduce(tmp_path: Path) -> None:
+    rec, store = _recorder(tmp_path, "paper")
+    assert rec.conclude("U1", "corrected", rule_holds=True, measured={}, control={}, control_holds=False) is None
+    failure = rec.conclude("U1", "paper", rule_holds=False, measured={}, control={}, control_holds=False)
+    assert failure is not None and "not reproduced" in failure
+    assert [r["verdict"] for r in store.results] == ["reproduced", "not reproduced"]
+
+
+def test_smoke_outcome_must_equal_the_reviewed_expectation(tmp_path: Path) -> None:
+    want = {"U1": {"paper": {"verdict": "not reproduced", "control": "other way", "reason": "r"}}}
+    rec, store = _recorder(tmp_path, "smoke", want)
+    assert rec.conclude("U1", "paper", rule_holds=False, measured={}, control={}, control_holds=False) is None
+    changed = rec.conclude("U1", "paper", rule_holds=True, measured={}, control={}, control_holds=False)
+    assert changed is not None and "changed outcome" in changed
+    missing = rec.conclude("U2", "paper", rule_holds=True, measured={}, control={}, control_holds=False)
+    assert missing is not None and "No reviewed expectation" in missing
+    assert store.results[0]["expected"] == want["U1"]["paper"]
+    assert rec.expectations.write_obtained_if_changed("smoke", store.obtained)
+    assert (tmp_path / "smoke.json.obtained").exists()
