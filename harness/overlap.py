@@ -21,9 +21,12 @@ Not every published number of Paulo & Belrose uses the headline rule (step 4); p
   threshold (the two partners may differ);
 - ``"decoder_only"`` (the model and architecture figures, e.g. Gated 0.86, ReLU-L1 0.82,
   TopK 0.74): iff its decoder-matching cosine exceeds the threshold; the encoder is ignored;
-- ``"decoder_partner_both"`` (the per-layer figure; stricter than ``both``): iff, for its
-  *decoder* partner j, both the decoder cosine and the encoder cosine of the pair (i, j)
-  exceed the threshold (both index arrays read from the decoder matching).
+- ``"decoder_partner_both"`` (the per-layer figure): iff, for its *decoder* partner j, both
+  the decoder cosine and the encoder cosine of the pair (i, j) exceed the threshold (both
+  index arrays read from the decoder matching). Always within ``decoder_only``; usually
+  stricter than ``both`` (one partner must pass in both spaces), but not nested in it: the
+  encoder matching maximises the *total* cosine and may give i a partner below the
+  threshold even though i's decoder partner passes in encoder space too.
 
 Conventions (``convention=``, :data:`CONVENTIONS`): the same criteria under two readings.
 

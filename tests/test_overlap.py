@@ -392,7 +392,8 @@ def test_paper_convention_matches_corrected_on_equal_widths(criterion: str) -> N
     assert not near.any()
     assert p.fraction_by_criterion == r.fraction_by_criterion
     np.testing.assert_array_equal(p.shared, r.shared)
-    assert r.fraction_by_criterion["decoder_partner_both"] <= r.fraction_by_criterion["both"] \
+    # always nested in decoder_only (decoder_partner_both is not nested in both in general)
+    assert max(r.fraction_by_criterion["decoder_partner_both"], r.fraction_by_criterion["both"]) \
         <= r.fraction_by_criterion["decoder_only"]
 
 
@@ -412,3 +413,18 @@ def test_criterion_and_convention_vocabularies() -> None:
     with pytest.raises(TypeError):
         seed_overlap(a, a, a, a, 0.7, "both")  # type: ignore[misc]  # keyword-only
     assert overlap.check_criterion("decoder_only") == "decoder_only"
+
+
+def test_decoder_partner_both_is_not_nested_in_both() -> None:
+    """Encoder cosines [[.72, .1], [.69, 0]]: the encoder Hungarian swaps (0.1 + 0.69 > 0.72),
+    so under ``both`` latent 0 fails (encoder partner cos 0.1), while its decoder partner B0
+    passes in both spaces (0.9 and 0.72) -> decoder_partner_both counts it."""
+    e = basis(8)
+    enc_a = e[[0, 1]]
+    enc_b = np.stack([0.72 * e[0] + 0.69 * e[1] + np.sqrt(1 - 0.72**2 - 0.69**2) * e[2],
+                      0.1 * e[0] + np.sqrt(0.99) * e[3]])
+    dec_a = e[[4, 5]]
+    dec_b = np.stack([0.9 * e[4] + np.sqrt(0.19) * e[6], 0.9 * e[5] + np.sqrt(0.19) * e[7]])
+    r = seed_overlap(enc_a, dec_a, enc_b, dec_b)
+    np.testing.assert_array_equal(r.enc_partner, [1, 0])
+    assert r.fraction_by_criterion == pytest.approx({"both": 0.0, "decoder_only": 1.0, "decoder_partner_both": 0.5})
