@@ -428,3 +428,14 @@ def test_decoder_partner_both_is_not_nested_in_both() -> None:
     r = seed_overlap(enc_a, dec_a, enc_b, dec_b)
     np.testing.assert_array_equal(r.enc_partner, [1, 0])
     assert r.fraction_by_criterion == pytest.approx({"both": 0.0, "decoder_only": 1.0, "decoder_partner_both": 0.5})
+
+
+def test_paper_convention_is_dense_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(14)
+    a = rng.standard_normal((64, 8))
+    monkeypatch.setattr(overlap, "DENSE_AUTO_MAX_PAIRS", 100)  # auto would go sparse under corrected
+    assert seed_overlap(a, a, a, a, convention="paper").method == "dense"
+    assert seed_overlap(a, a, a, a, convention="paper", method="dense").fraction_shared == 1.0
+    monkeypatch.setattr(overlap, "DENSE_MAX_PAIRS", 100)
+    with pytest.raises(ResourceError, match="convention='corrected'"):
+        seed_overlap(a, a, a, a, convention="paper")
