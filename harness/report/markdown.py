@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from tabulate import tabulate
 
-from harness.verdicts.records import CLAIMS
+from harness.verdicts.records import CLAIMS, HEADLINE_CRITERION
 
 SCHEMA_VERSION = 1
 
@@ -33,6 +33,32 @@ def _fmt(x: Any) -> str:
     if isinstance(x, dict):
         return ", ".join(f"{k}={_fmt(v)}" for k, v in x.items())
     return str(x)
+
+
+def criterion_line(rec: Any, fractions: dict[str, Any] | None) -> str:
+    """Paulo & Belrose claims: the shared fraction under the criterion the claim is judged
+    with (its quoted figure's) and under the headline criterion, e.g. "shared fraction:
+    `decoder_only` (architecture figure; judged) relu_l1=0.700, topk=0.200; `both`
+    (headline) relu_l1=0.650, topk=0.210. " ("" when the record has none)."""
+    if not fractions:
+        return ""
+
+    def fmt(v: Any) -> str:
+        return "[" + ", ".join(_fmt(x) for x in v) + "]" if isinstance(v, list) else _fmt(v)
+
+    judged = fractions.get("judged_with")
+    parts = []
+    for c, values in fractions.items():
+        if c == "judged_with":
+            continue
+        tags = [*rec.figures_for(c)] if c == judged else []
+        if c == HEADLINE_CRITERION:
+            tags.append("headline")
+        if c == judged:
+            tags.append("judged")
+        vals = ", ".join(f"{k}={fmt(v)}" for k, v in values.items())
+        parts.append(f"`{c}` ({'; '.join(tags)}) {vals}")
+    return "shared fraction: " + "; ".join(parts) + ". "
 
 
 def heatmap(grid: dict[str, Any], value: str, path: Path, *, title: str) -> None:
@@ -125,7 +151,9 @@ def write_report(out_dir: Path, *, profile: str, claim_results: list[dict[str, A
             if r["verdict"] == "not run":
                 row.append(f"**not run**: {r.get('detail', '')}")
                 continue
-            row.append(f"**{r['verdict']}**{note}: {_fmt(r['measured'])}" + (f" — *{why}*" if why else ""))
+            measured = dict(r["measured"])
+            crit = criterion_line(rec, measured.pop("shared_fraction_by_criterion", None))
+            row.append(f"**{r['verdict']}**{note}: {crit}{_fmt(measured)}" + (f" — *{why}*" if why else ""))
         rows.append(row)
     lines += [tabulate(rows, headers=["id", "claim", "source", "paper", "rule", *procs], tablefmt="github"), ""]
     not_run = [r for r in claim_results if r["verdict"] == "not run"]

@@ -3,7 +3,8 @@ both papers' statistics (Paulo & Belrose 2025; Lan et al. 2024 App. A).
 
 For each configuration (architecture, width) two SAEs are trained on the same activations
 (harness.seeds.training) and compared with:
-- PB's shared fraction (Hungarian on encoder and decoder cosines, both > 0.7; harness.seeds.overlap);
+- PB's shared fraction (Hungarian on encoder and decoder cosines, both > 0.7; harness.seeds.overlap),
+  and the same under the other criteria of PB's figures (decoder only; decoder partner);
 - Lan et al.'s paired SVCCA: features paired by activation correlation on held-out tokens
   (many-to-1, 1-to-many, filtered), or by decoder cosine (Hungarian), with shuffled nulls.
 Trained SAEs are cached on disk keyed by everything that determines them.
@@ -24,7 +25,7 @@ import torch
 from harness.config import Procedure
 from harness.experiments.spaces import FeatureSpace, pair_spaces, score_pairs, top_correlated_pairs
 from harness.pairing.matching import Pairs, max_correlation, one_to_many_pairs, one_to_one
-from harness.seeds.overlap import match_rows, seed_overlap
+from harness.seeds.overlap import DENSE_AUTO_MAX_PAIRS, match_rows, seed_overlap
 from harness.seeds.training import encoder_decoder_rows, match_l0, train_seed_sae
 
 
@@ -112,9 +113,20 @@ def feature_space(setup: SeedSetup, item: dict[str, Any], procedure: Procedure) 
 
 
 def overlap_record(item_a: dict[str, Any], item_b: dict[str, Any]) -> dict[str, Any]:
-    """PB's statistics of one pair."""
+    """PB's statistics of one pair.
+
+    ``fraction_shared`` is the headline criterion (``both``); ``fraction_by_criterion`` has
+    every criterion of :data:`harness.seeds.overlap.CRITERIA` (claims judge with the criterion of
+    the figure they quote); ``fraction_by_criterion_paper_float32`` the same under the
+    authors' convention (float32, denominator min(n_a, n_b)) where a dense solve is cheap
+    (up to ``DENSE_AUTO_MAX_PAIRS`` pairs), else None.
+    """
     ov = seed_overlap(item_a["enc"], item_a["dec"], item_b["enc"], item_b["dec"], threshold=0.7)
-    return {"fraction_shared": ov.fraction_shared, "fraction_same_partner": ov.fraction_same_partner,
+    n_pairs = item_a["dec"].shape[0] * item_b["dec"].shape[0]
+    paper = (seed_overlap(item_a["enc"], item_a["dec"], item_b["enc"], item_b["dec"], threshold=0.7,
+                          convention="paper").fraction_by_criterion if n_pairs <= DENSE_AUTO_MAX_PAIRS else None)
+    return {"fraction_shared": ov.fraction_shared, "fraction_by_criterion": ov.fraction_by_criterion,
+            "fraction_by_criterion_paper_float32": paper, "fraction_same_partner": ov.fraction_same_partner,
             "pw_mcc_decoder": ov.mean_matched_decoder_cosine, "mean_matched_encoder_cosine": ov.mean_matched_encoder_cosine,
             "n_latents": ov.n_latents, "method": ov.method, "l0_a": item_a["l0"], "l0_b": item_b["l0"],
             "explained_variance_a": item_a["ev"], "explained_variance_b": item_b["ev"],

@@ -12,6 +12,41 @@ Paulo & Belrose decide whether a latent of SAE A is *shared* with SAE B as follo
 5. looser variant: shared iff the encoder and decoder matchings pick the same partner;
 6. PW-MCC (Song et al. 2025): the mean matched decoder cosine, no threshold.
 
+Criteria: which cosines decide "shared" (``criterion=``, a closed vocabulary, :data:`CRITERIA`).
+Not every published number of Paulo & Belrose uses the headline rule (step 4); per figure
+(authors' notebook, 2025):
+
+- ``"both"`` (default; the headline, width, k, token-count and nine-seed figures): latent i
+  of A is shared iff its encoder-matching cosine AND its decoder-matching cosine exceed the
+  threshold (the two partners may differ);
+- ``"decoder_only"`` (the model and architecture figures, e.g. Gated 0.86, ReLU-L1 0.82,
+  TopK 0.74): iff its decoder-matching cosine exceeds the threshold; the encoder is ignored;
+- ``"decoder_partner_both"`` (the per-layer figure): iff, for its *decoder* partner j, both
+  the decoder cosine and the encoder cosine of the pair (i, j) exceed the threshold (both
+  index arrays read from the decoder matching). Always within ``decoder_only``; usually
+  stricter than ``both`` (one partner must pass in both spaces), but not nested in it: the
+  encoder matching maximises the *total* cosine and may give i a partner below the
+  threshold even though i's decoder partner passes in encoder space too.
+
+Conventions (``convention=``, :data:`CONVENTIONS`): the same criteria under two readings.
+
+- ``"corrected"`` (default, this suite): float64 cosines; every condition is about one
+  latent i of A; the fraction is over A's latents (denominator ``n_a``), so with
+  ``n_a > n_b`` at most ``n_b / n_a`` can be shared.
+- ``"paper"`` (the authors' computation): rows normalised and signed cosine matrices held in
+  **float32**; dense :func:`scipy.optimize.linear_sum_assignment` (maximise); strict ``>``
+  against the float32 threshold; the denominator is the number of matched pairs,
+  ``min(n_a, n_b)``; and for ``both`` the encoder and decoder conditions are combined **by
+  assignment position** (k-th pair of the encoder matching with the k-th pair of the
+  decoder matching, each sorted by A's row). That is the same latent of A only when
+  ``n_a <= n_b`` (the authors compared equal widths only); with ``n_a > n_b`` the two
+  matchings cover different subsets of A and a "shared" position can pair the encoder
+  condition of one latent with the decoder condition of another. With equal widths the two
+  conventions differ only where float32 rounding moves a cosine across the threshold (a
+  cosine within ~1e-7 of it) or reorders a near-tie in the assignment. Not reproduced: the
+  architecture cells of the notebook also read the decoder cosine at the *encoder*
+  matching's indices and skip row-normalising the decoders.
+
 Two solvers compute the matchings:
 
 - ``dense``: the full ``(n_a, n_b)`` float64 cosine matrix and
@@ -49,7 +84,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Iterator
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, get_args
 
 import numpy as np
 import scipy.sparse as sp
@@ -61,6 +96,16 @@ from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 from harness.errors import ConfigError, DegenerateInputError, ResourceError, ShapeError
 
 Method = Literal["auto", "dense", "sparse"]
+#: Which cosines decide "shared" (see the module docstring): the headline rule, the model
+#: and architecture figures' decoder-only rule, the per-layer figure's decoder-partner rule.
+Criterion = Literal["both", "decoder_only", "decoder_partner_both"]
+#: The closed vocabulary of criteria, derived from :data:`Criterion` (runtime checks use it).
+CRITERIA: tuple[str, ...] = get_args(Criterion)
+#: ``corrected``: float64, per latent of A, denominator n_a; ``paper``: the authors' float32
+#: cosines, denominator min(n_a, n_b), conditions combined by assignment position.
+Convention = Literal["corrected", "paper"]
+#: The closed vocabulary of conventions, derived from :data:`Convention`.
+CONVENTIONS: tuple[str, ...] = get_args(Convention)
 Float64 = NDArray[np.float64]
 Int64 = NDArray[np.int64]
 
@@ -97,19 +142,32 @@ class RowMatching(NamedTuple):
 class OverlapResult(NamedTuple):
     """Seed overlap of SAE A with SAE B (Paulo & Belrose 2025, Sec. 3).
 
-    Fractions are over the latents of **A** (``n_latents``); when ``n_a > n_b`` at most
-    ``n_b`` latents of A can be matched, the rest have partner -1. Swap the arguments for
-    the fraction over B.
+    ``corrected`` convention: fractions are over the latents of **A** (``denominator`` =
+    ``n_latents``); when ``n_a > n_b`` at most ``n_b`` latents of A can be matched, the rest
+    have partner -1. Swap the arguments for the fraction over B. ``paper`` convention: over
+    the ``min(n_a, n_b)`` matched pairs (see the module docstring).
     """
 
     fraction_shared: float
-    """n_shared / n_latents: matched with cosine > threshold by encoder AND decoder."""
+    """n_shared / denominator under ``criterion`` (default ``both``: matched with cosine >
+    threshold by encoder AND decoder)."""
     n_shared: int
-    """Number of shared latents of A."""
+    """Number of shared latents of A (``paper`` convention: shared assignment positions)."""
     n_latents: int
-    """Latents of A (the denominator of every fraction)."""
+    """Latents of A."""
     n_latents_b: int
     """Latents of B."""
+    criterion: str
+    """The criterion behind ``fraction_shared``, ``n_shared`` and ``shared`` (one of
+    :data:`CRITERIA`)."""
+    convention: str
+    """``corrected`` or ``paper`` (one of :data:`CONVENTIONS`)."""
+    denominator: int
+    """Denominator of every fraction: ``n_latents`` (corrected) or ``min(n_a, n_b)``
+    (paper)."""
+    fraction_by_criterion: dict[str, float]
+    """The shared fraction under every criterion of :data:`CRITERIA` (same matchings, same
+    convention), so a figure's criterion and the headline one can be reported side by side."""
     fraction_same_partner: float
     """Looser variant: fraction of A's latents whose encoder and decoder matchings pick the
     same latent of B (no threshold)."""
@@ -118,7 +176,9 @@ class OverlapResult(NamedTuple):
     mean_matched_encoder_cosine: float
     """Mean encoder cosine over matched latents of A (no threshold)."""
     shared: NDArray[np.bool_]
-    """(n_a,) per-latent shared mask."""
+    """(n_a,) per-latent shared mask under ``criterion``. ``paper`` convention with
+    ``n_a > n_b`` and ``both``: a shared position marks the decoder matching's latent of A
+    at that position (the encoder condition may belong to another latent)."""
     enc_partner: Int64
     """(n_a,) encoder-matching partner in B, -1 where unmatched."""
     dec_partner: Int64
@@ -142,11 +202,11 @@ class OverlapResult(NamedTuple):
     dense."""
 
     def scalars(self) -> dict[str, Any]:
-        """The scalar fields, for JSON records and reports."""
+        """The scalar fields (and the per-criterion fractions), for JSON records and reports."""
         return {
-            name: getattr(self, name)
+            name: (dict(v) if isinstance(v, dict) else v)
             for name in self._fields
-            if not isinstance(getattr(self, name), np.ndarray)
+            if not isinstance(v := getattr(self, name), np.ndarray)
         }
 
 
@@ -198,6 +258,21 @@ def match_rows(
                        candidates=candidates, certify=certify, max_refine_rounds=max_refine_rounds)
 
 
+def check_criterion(criterion: object) -> str:
+    """``criterion`` if it is one of :data:`CRITERIA`, else a :class:`ConfigError`."""
+    if not isinstance(criterion, str) or criterion not in CRITERIA:
+        raise ConfigError(f"criterion={criterion!r} is invalid; use one of {', '.join(map(repr, CRITERIA))} "
+                          "(headline rule; model/architecture figures; per-layer figure).")
+    return criterion
+
+
+def check_convention(convention: object) -> str:
+    """``convention`` if it is one of :data:`CONVENTIONS`, else a :class:`ConfigError`."""
+    if not isinstance(convention, str) or convention not in CONVENTIONS:
+        raise ConfigError(f"convention={convention!r} is invalid; use one of {', '.join(map(repr, CONVENTIONS))}.")
+    return convention
+
+
 def seed_overlap(
     enc_a: object,
     dec_a: object,
@@ -205,6 +280,8 @@ def seed_overlap(
     dec_b: object,
     *,
     threshold: float = 0.7,
+    criterion: Criterion = "both",
+    convention: Convention = "corrected",
     method: Method = "auto",
     candidates: int = 64,
     certify: bool = True,
@@ -216,15 +293,26 @@ def seed_overlap(
         enc_a, dec_a: (n_a, d_in) encoder rows (``W_enc.T``) and decoder rows (``W_dec``)
             of SAE A; numpy arrays or torch tensors (float64 internally).
         enc_b, dec_b: (n_b, d_in) the same for SAE B; n_b may differ from n_a.
-        threshold: cosine in [-1, 1]; a latent is shared iff both matched cosines exceed
-            it (strictly). The paper uses 0.7.
-        method: ``dense``, ``sparse``, or ``auto`` (dense up to 4096 x 4096 pairs).
+        threshold: cosine in [-1, 1]; a matched cosine counts iff it exceeds it (strictly).
+            The paper uses 0.7.
+        criterion: which cosines decide "shared" (:data:`CRITERIA`): ``both`` (headline:
+            encoder-matching AND decoder-matching cosine > threshold), ``decoder_only``
+            (model and architecture figures), ``decoder_partner_both`` (per-layer figure:
+            encoder and decoder cosine of the *decoder* partner). ``fraction_by_criterion``
+            holds all three whatever is chosen.
+        convention: ``corrected`` (float64, per latent of A, denominator n_a) or ``paper``
+            (the authors' float32 cosines, dense Hungarian, denominator min(n_a, n_b),
+            conditions combined by assignment position); see the module docstring.
+        method: ``dense``, ``sparse``, or ``auto`` (dense up to 4096 x 4096 pairs). The
+            ``paper`` convention is dense only (``auto`` means dense there).
         candidates: sparse only, neighbours kept per row and per column.
         certify: sparse only, run the LP-duality optimality certificate (cheap).
         max_refine_rounds: sparse only, re-solves after adding violating edges.
     """
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not -1.0 <= threshold <= 1.0:
         raise ConfigError(f"threshold={threshold!r} is not a cosine; use a number in [-1, 1] (the paper uses 0.7).")
+    check_criterion(criterion)
+    check_convention(convention)
     _check_options(method, candidates, max_refine_rounds)
     ea, da = unit_rows(enc_a, name="enc_a"), unit_rows(dec_a, name="dec_a")
     eb, db = unit_rows(enc_b, name="enc_b"), unit_rows(dec_b, name="dec_b")
@@ -233,14 +321,29 @@ def seed_overlap(
             raise ShapeError(f"{nx} {x.shape} and {ny} {y.shape} must have the same shape (one encoder and one "
                              "decoder row per latent); pass W_enc.T and W_dec of the same SAE.")
     _check_pair(ea, eb, "enc_a", "enc_b")
+    if convention == "paper":
+        if method == "sparse":
+            raise ConfigError("convention='paper' is the authors' dense float32 Hungarian; use method='dense' "
+                              "or 'auto' (the sparse solver works on exact float64 cosines).")
+        raw = [_float32_rows(x) for x in (enc_a, dec_a, enc_b, dec_b)]
+        return _paper_overlap(*raw, threshold=float(threshold), criterion=criterion)
     n_a, n_b = ea.shape[0], eb.shape[0]
     used = _resolve(method, n_a, n_b)
     kw = dict(method=used, candidates=candidates, certify=certify, max_refine_rounds=max_refine_rounds)
     enc = _match_unit(ea, eb, **kw)  # type: ignore[arg-type]
     dec = _match_unit(da, db, **kw)  # type: ignore[arg-type]
 
+    # encoder cosine of each latent with its *decoder* partner (per-layer figure's criterion)
+    enc_at_dec = np.full(n_a, np.nan)
+    dm = dec.partner >= 0
+    enc_at_dec[dm] = np.einsum("ij,ij->i", ea[dm], eb[dec.partner[dm]])
     with np.errstate(invalid="ignore"):
-        shared = (enc.partner >= 0) & (dec.partner >= 0) & (enc.cos > threshold) & (dec.cos > threshold)
+        enc_ok = (enc.partner >= 0) & (enc.cos > threshold)
+        dec_ok = dm & (dec.cos > threshold)
+        masks = {"both": enc_ok & dec_ok, "decoder_only": dec_ok,
+                 "decoder_partner_both": dec_ok & (enc_at_dec > threshold)}
+    assert set(masks) == set(CRITERIA)
+    shared = masks[criterion]
     same = (enc.partner >= 0) & (enc.partner == dec.partner)
     n_shared = int(shared.sum())
     if used == "sparse":
@@ -261,6 +364,10 @@ def seed_overlap(
         n_shared=n_shared,
         n_latents=n_a,
         n_latents_b=n_b,
+        criterion=criterion,
+        convention="corrected",
+        denominator=n_a,
+        fraction_by_criterion={c: int(masks[c].sum()) / n_a for c in CRITERIA},
         fraction_same_partner=float(same.sum()) / n_a,
         mean_matched_decoder_cosine=_nanmean(dec.cos),
         mean_matched_encoder_cosine=_nanmean(enc.cos),
@@ -274,6 +381,74 @@ def seed_overlap(
         candidates=candidates if used == "sparse" else None,
         n_unmatched=n_unmatched,
         certified=certified,
+    )
+
+
+def _float32_rows(x: object) -> NDArray[np.float32]:
+    """Rows of ``x`` as float32 unit vectors, normalised in float32 (the authors' way);
+    call after :func:`unit_rows` has validated ``x``."""
+    if isinstance(x, torch.Tensor):
+        arr = x.detach().to("cpu", torch.float32).numpy()
+    else:
+        arr = np.asarray(x, dtype=np.float32)
+    return arr / np.linalg.norm(arr, axis=1, keepdims=True)
+
+
+def _paper_overlap(ea: NDArray[np.float32], da: NDArray[np.float32], eb: NDArray[np.float32],
+                   db: NDArray[np.float32], *, threshold: float, criterion: str) -> OverlapResult:
+    """The authors' computation (``convention="paper"``, module docstring), for every
+    criterion: float32 cosine matrices, dense Hungarian, strict ``>`` against the float32
+    threshold, denominator min(n_a, n_b), conditions combined by assignment position."""
+    n_a, n_b = ea.shape[0], eb.shape[0]
+    if n_a * n_b > DENSE_MAX_PAIRS:
+        raise ResourceError(
+            f"convention='paper' builds two dense {n_a} x {n_b} float32 cosine matrices "
+            f"({2 * n_a * n_b * 4 / 2**30:.1f} GiB, O(n^3) Hungarian); use convention='corrected', which can "
+            "solve sparsely.")
+    t32 = np.float32(threshold)
+    c_enc = ea @ eb.T  # (n_a, n_b) float32
+    c_dec = da @ db.T
+    # row indices come back sorted, so position k is the k-th matched row of A in each matching
+    r_enc, k_enc = linear_sum_assignment(c_enc, maximize=True)
+    r_dec, k_dec = linear_sum_assignment(c_dec, maximize=True)
+    m = int(r_dec.size)  # min(n_a, n_b): the number of matched pairs
+    enc_ok = c_enc[r_enc, k_enc] > t32  # by position
+    dec_ok = c_dec[r_dec, k_dec] > t32
+    by_position = {"both": enc_ok & dec_ok, "decoder_only": dec_ok,
+                   "decoder_partner_both": dec_ok & (c_enc[r_dec, k_dec] > t32)}
+    assert set(by_position) == set(CRITERIA)
+    shared = np.zeros(n_a, dtype=bool)
+    shared[r_dec[by_position[criterion]]] = True
+    enc_partner = np.full(n_a, -1, dtype=np.int64)
+    dec_partner = np.full(n_a, -1, dtype=np.int64)
+    enc_cos = np.full(n_a, np.nan)
+    dec_cos = np.full(n_a, np.nan)
+    enc_partner[r_enc], enc_cos[r_enc] = k_enc, c_enc[r_enc, k_enc].astype(np.float64)
+    dec_partner[r_dec], dec_cos[r_dec] = k_dec, c_dec[r_dec, k_dec].astype(np.float64)
+    same = (enc_partner >= 0) & (enc_partner == dec_partner)
+    n_shared = int(by_position[criterion].sum())
+    return OverlapResult(
+        fraction_shared=n_shared / m,
+        n_shared=n_shared,
+        n_latents=n_a,
+        n_latents_b=n_b,
+        criterion=criterion,
+        convention="paper",
+        denominator=m,
+        fraction_by_criterion={c: int(by_position[c].sum()) / m for c in CRITERIA},
+        fraction_same_partner=float(same.sum()) / m,
+        mean_matched_decoder_cosine=_nanmean(dec_cos),
+        mean_matched_encoder_cosine=_nanmean(enc_cos),
+        shared=shared,
+        enc_partner=enc_partner,
+        dec_partner=dec_partner,
+        enc_cos=enc_cos,
+        dec_cos=dec_cos,
+        threshold=float(threshold),
+        method="dense",
+        candidates=None,
+        n_unmatched=0,
+        certified=None,
     )
 
 

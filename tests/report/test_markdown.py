@@ -39,3 +39,38 @@ def test_report_writes_markdown_json_and_heatmaps(tmp_path) -> None:  # type: ig
     data = json.loads((tmp_path / "results.json").read_text())
     assert data["schema_version"] == 1
     assert math.isnan(data["experiments"]["grid paper"]["cells"][0]["rsa"])  # NaN stays NaN
+
+
+def test_pb_claims_name_figure_and_criterion() -> None:
+    from harness.verdicts.records import PaperFigure
+    from harness.errors import ConfigError
+    from harness.seeds.overlap import CRITERIA
+
+    for cid in ("P1", "P2", "P3", "X1"):
+        rec = CLAIMS[cid]
+        assert rec.criterion in CRITERIA and rec.paper_figures
+        assert rec.figures_for(rec.criterion)  # judged with the criterion of a quoted figure
+        assert f"`{rec.criterion}`" in rec.paper_values + rec.rule
+    assert CLAIMS["P2"].criterion == "decoder_only"  # the architecture figure: decoder cosine only
+    assert CLAIMS["P2"].figures_for("decoder_only") == ["architecture figure"]
+    assert {CLAIMS[c].criterion for c in ("P1", "P3", "X1")} == {"both"}
+    with pytest.raises(ConfigError, match="criterion"):
+        PaperFigure("fig", "0.5", "encoder_only")
+    with pytest.raises(ValueError, match="no quoted figure"):
+        ClaimRecord("Z9", "x", "x", "x", "x", "x", "x", ("smoke",), "x",
+                    paper_figures=(PaperFigure("fig", "0.5", "both"),), criterion="decoder_only")
+
+
+def test_report_shows_headline_and_figure_criterion_fractions(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    fractions = {"judged_with": "decoder_only", "both": {"relu_l1": 0.5, "topk": 0.25},
+                 "decoder_only": {"relu_l1": 0.75, "topk": 0.4}}
+    results = [{"id": "P2", "procedure": "PB method", "verdict": "reproduced", "control_outcome": "other way",
+                "measured": {"shared_fraction_by_criterion": fractions, "l0_matched": True}},
+               {"id": "P3", "procedure": "PB method", "verdict": "reproduced",
+                "measured": {"shared_fraction_by_criterion": {"judged_with": "both",
+                                                              "both": {"topk": [0.5, 0.25]}}}}]
+    text = write_report(tmp_path, profile="smoke", claim_results=results, experiments={},
+                        provenance={}).read_text()
+    assert ("shared fraction: `both` (headline) relu_l1=0.500, topk=0.250; `decoder_only` (architecture figure; "
+            "judged) relu_l1=0.750, topk=0.400. l0_matched=True") in text
+    assert "shared fraction: `both` (width figure; headline; judged) topk=[0.500, 0.250]. " in text

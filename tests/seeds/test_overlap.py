@@ -262,3 +262,180 @@ def test_certified_sparse_optimum_equals_dense(n_a: int, n_b: int, d: int, candi
     matched = sparse.partner[sparse.partner >= 0]
     assert np.unique(matched).size == matched.size  # one-to-one
     assert np.nansum(sparse.cos) == pytest.approx(np.nansum(dense.cos), abs=1e-9)
+
+
+# ----------------------------------------------------------------- criteria and conventions
+
+
+def basis(d: int = 24) -> np.ndarray:
+    return np.eye(d)
+
+
+def three_criteria_pair() -> tuple[np.ndarray, ...]:
+    """Four latents per SAE, built from orthonormal directions so every cosine is exact.
+
+    decoder cosines (identity matching): [1, .9, .9, .3]
+    encoder cosine matrix (rows A, cols B): [[1,0,0,0],[0,.5,0,0],[0,0,.2,.8],[0,0,.1,0]]
+      -> encoder matching 0-0, 1-1, 2-3, 3-2 (0.9 beats 0.2): cosines [1, .5, .8, .1].
+    latent 0: shared under every criterion;
+    latent 1: decoder match 0.9 but encoder cosine 0.5 -> decoder_only only;
+    latent 2: decoder partner B2 (0.9), encoder partner B3 (0.8), encoder cos with B2 = 0.2
+              -> both and decoder_only, not decoder_partner_both;
+    latent 3: nothing.
+    """
+    e = basis()
+    dec_a = e[[0, 1, 2, 3]]
+    dec_b = np.stack([e[0], 0.9 * e[1] + np.sqrt(0.19) * e[4], 0.9 * e[2] + np.sqrt(0.19) * e[5],
+                      0.3 * e[3] + np.sqrt(0.91) * e[6]])
+    f = e[8:12]  # encoder directions of A
+    g = e[12:16]  # private directions of B's encoders
+    enc_a = f.copy()
+    enc_b = np.stack([f[0], 0.5 * f[1] + np.sqrt(0.75) * g[1],
+                      0.2 * f[2] + 0.1 * f[3] + np.sqrt(0.95) * g[2], 0.8 * f[2] + 0.6 * g[3]])
+    return enc_a, dec_a, enc_b, dec_b
+
+
+@pytest.mark.parametrize("method", ["dense", "sparse"])
+def test_three_criteria_give_three_fractions(method: str) -> None:
+    enc_a, dec_a, enc_b, dec_b = three_criteria_pair()
+    want = {"both": [True, False, True, False], "decoder_only": [True, True, True, False],
+            "decoder_partner_both": [True, False, False, False]}
+    for criterion, mask in want.items():
+        r = seed_overlap(enc_a, dec_a, enc_b, dec_b, criterion=criterion, method=method, candidates=2)  # type: ignore[arg-type]
+        assert r.criterion == criterion and r.convention == "corrected" and r.denominator == 4
+        np.testing.assert_array_equal(r.shared, mask)
+        assert r.fraction_shared == pytest.approx(sum(mask) / 4)
+        assert r.fraction_by_criterion == pytest.approx({"both": 0.5, "decoder_only": 0.75,
+                                                         "decoder_partner_both": 0.25})
+    np.testing.assert_array_equal(r.enc_partner, [0, 1, 3, 2])
+    np.testing.assert_array_equal(r.dec_partner, [0, 1, 2, 3])
+    np.testing.assert_allclose(r.enc_cos, [1, 0.5, 0.8, 0.1], atol=1e-12)
+    assert r.fraction_same_partner == 0.5
+    # the authors' float32 computation agrees on this equal-width pair (no cosine near 0.7)
+    p = seed_overlap(enc_a, dec_a, enc_b, dec_b, criterion="decoder_partner_both", convention="paper")
+    assert p.fraction_by_criterion == pytest.approx(r.fraction_by_criterion) and p.denominator == 4
+    np.testing.assert_array_equal(p.shared, want["decoder_partner_both"])
+
+
+def test_default_criterion_is_the_headline_rule() -> None:
+    enc_a, dec_a, enc_b, dec_b = three_criteria_pair()
+    r = seed_overlap(enc_a, dec_a, enc_b, dec_b)
+    assert r.criterion == "both" and r.convention == "corrected"
+    assert r.fraction_shared == r.fraction_by_criterion["both"] == 0.5
+
+
+def unequal_width_pair() -> tuple[np.ndarray, ...]:
+    """n_a = 3, n_b = 2. Encoder matching covers A0, A1 (A0-B0, A1-B1, cos .9); decoder
+    matching covers A1, A2 (A1-B0, A2-B1, cos .9). Per latent only A1 passes both; by
+    assignment position (A0's encoder with A1's decoder, A1's encoder with A2's decoder)
+    both positions pass."""
+    e = basis()
+    enc_a = e[[0, 1, 2]]
+    enc_b = np.stack([0.9 * e[0] + 0.1 * e[2] + np.sqrt(0.18) * e[3], 0.9 * e[1] + np.sqrt(0.19) * e[4]])
+    dec_a = e[[8, 9, 10]]
+    dec_b = np.stack([0.9 * e[9] + 0.1 * e[8] + np.sqrt(0.18) * e[11], 0.9 * e[10] + np.sqrt(0.19) * e[12]])
+    return enc_a, dec_a, enc_b, dec_b
+
+
+def test_unequal_widths_suite_denominator_n_a_paper_min_and_position() -> None:
+    enc_a, dec_a, enc_b, dec_b = unequal_width_pair()
+    suite = seed_overlap(enc_a, dec_a, enc_b, dec_b)
+    np.testing.assert_array_equal(suite.enc_partner, [0, 1, -1])
+    np.testing.assert_array_equal(suite.dec_partner, [-1, 0, 1])
+    assert suite.denominator == 3 and suite.n_shared == 1
+    np.testing.assert_array_equal(suite.shared, [False, True, False])
+    assert suite.fraction_by_criterion == pytest.approx({"both": 1 / 3, "decoder_only": 2 / 3,
+                                                         "decoder_partner_both": 0.0})
+    paper = seed_overlap(enc_a, dec_a, enc_b, dec_b, convention="paper")
+    assert paper.convention == "paper" and paper.denominator == 2  # min(n_a, n_b)
+    assert paper.n_shared == 2 and paper.fraction_shared == 1.0  # positions combine A0/A1 and A1/A2
+    np.testing.assert_array_equal(paper.shared, [False, True, True])  # the decoder rows of those positions
+    # decoder_only: the same two latents, only the denominator differs (2/3 vs 2/2)
+    assert paper.fraction_by_criterion == pytest.approx({"both": 1.0, "decoder_only": 1.0,
+                                                         "decoder_partner_both": 0.0})
+    # n_a <= n_b: positions are latents, denominators agree, the conventions agree
+    back = seed_overlap(enc_b, dec_b, enc_a, dec_a)
+    back_paper = seed_overlap(enc_b, dec_b, enc_a, dec_a, convention="paper")
+    assert back.denominator == back_paper.denominator == 2
+    assert back.fraction_by_criterion == pytest.approx(back_paper.fraction_by_criterion)
+
+
+def test_paper_float32_differs_only_at_a_cosine_within_1e7_of_threshold() -> None:
+    """Latent 0's true cosine is 0.7 + 5e-9: > 0.7 in float64, but float32 rounds it to
+    float32(0.7) (= 0.69999999), which is not > the float32 threshold."""
+    c = 0.7 + 5e-9
+    e = basis(8)
+    a = e[[0, 2, 3, 5]]
+    b = np.stack([c * e[0] + np.sqrt(1 - c * c) * e[1], e[2], 0.3 * e[3] + np.sqrt(0.91) * e[4],
+                  0.95 * e[5] + np.sqrt(1 - 0.95**2) * e[6]])
+    for criterion in ("both", "decoder_only", "decoder_partner_both"):
+        f64 = seed_overlap(a, a, b, b, criterion=criterion)  # type: ignore[arg-type]
+        f32 = seed_overlap(a, a, b, b, criterion=criterion, convention="paper")  # type: ignore[arg-type]
+        assert 0 < f64.dec_cos[0] - 0.7 < 1e-7
+        assert f32.dec_cos[0] <= np.float32(0.7)
+        np.testing.assert_array_equal(f64.shared, [True, True, False, True])
+        np.testing.assert_array_equal(f32.shared, [False, True, False, True])  # only latent 0 differs
+        np.testing.assert_array_equal(f32.dec_partner, f64.dec_partner)
+        assert (f64.fraction_shared, f32.fraction_shared) == (0.75, 0.5)
+    # float32 only stricter: a latent comfortably above 0.7 (latent 3) agrees
+    np.testing.assert_allclose(f32.dec_cos[1:], f64.dec_cos[1:], atol=1e-6)
+
+
+@pytest.mark.parametrize("criterion", ["both", "decoder_only", "decoder_partner_both"])
+def test_paper_convention_matches_corrected_on_equal_widths(criterion: str) -> None:
+    enc_a, dec_a, enc_b, dec_b, _, _ = planted_pair(400, 64, 0.5, noise=0.6, seed=13)
+    r = seed_overlap(enc_a, dec_a, enc_b, dec_b, criterion=criterion)  # type: ignore[arg-type]
+    p = seed_overlap(torch.from_numpy(enc_a).float(), dec_a, enc_b, dec_b, criterion=criterion,  # type: ignore[arg-type]
+                     convention="paper")
+    assert p.denominator == r.denominator == 400 and p.method == "dense"
+    near = (np.abs(r.enc_cos - 0.7) < 1e-5) | (np.abs(r.dec_cos - 0.7) < 1e-5)
+    assert not near.any()
+    assert p.fraction_by_criterion == r.fraction_by_criterion
+    np.testing.assert_array_equal(p.shared, r.shared)
+    # always nested in decoder_only (decoder_partner_both is not nested in both in general)
+    assert max(r.fraction_by_criterion["decoder_partner_both"], r.fraction_by_criterion["both"]) \
+        <= r.fraction_by_criterion["decoder_only"]
+
+
+def test_criterion_and_convention_vocabularies() -> None:
+    from typing import get_args
+
+    assert overlap.CRITERIA == get_args(overlap.Criterion) == ("both", "decoder_only", "decoder_partner_both")
+    assert overlap.CONVENTIONS == get_args(overlap.Convention) == ("corrected", "paper")
+    a = np.eye(4)
+    for bad in ("decoder", "Both", None, 1):
+        with pytest.raises(ConfigError, match="criterion"):
+            seed_overlap(a, a, a, a, criterion=bad)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="convention"):
+        seed_overlap(a, a, a, a, convention="authors")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="dense"):
+        seed_overlap(a, a, a, a, convention="paper", method="sparse")
+    with pytest.raises(TypeError):
+        seed_overlap(a, a, a, a, 0.7, "both")  # type: ignore[misc]  # keyword-only
+    assert overlap.check_criterion("decoder_only") == "decoder_only"
+
+
+def test_decoder_partner_both_is_not_nested_in_both() -> None:
+    """Encoder cosines [[.72, .1], [.69, 0]]: the encoder Hungarian swaps (0.1 + 0.69 > 0.72),
+    so under ``both`` latent 0 fails (encoder partner cos 0.1), while its decoder partner B0
+    passes in both spaces (0.9 and 0.72) -> decoder_partner_both counts it."""
+    e = basis(8)
+    enc_a = e[[0, 1]]
+    enc_b = np.stack([0.72 * e[0] + 0.69 * e[1] + np.sqrt(1 - 0.72**2 - 0.69**2) * e[2],
+                      0.1 * e[0] + np.sqrt(0.99) * e[3]])
+    dec_a = e[[4, 5]]
+    dec_b = np.stack([0.9 * e[4] + np.sqrt(0.19) * e[6], 0.9 * e[5] + np.sqrt(0.19) * e[7]])
+    r = seed_overlap(enc_a, dec_a, enc_b, dec_b)
+    np.testing.assert_array_equal(r.enc_partner, [1, 0])
+    assert r.fraction_by_criterion == pytest.approx({"both": 0.0, "decoder_only": 1.0, "decoder_partner_both": 0.5})
+
+
+def test_paper_convention_is_dense_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(14)
+    a = rng.standard_normal((64, 8))
+    monkeypatch.setattr(overlap, "DENSE_AUTO_MAX_PAIRS", 100)  # auto would go sparse under corrected
+    assert seed_overlap(a, a, a, a, convention="paper").method == "dense"
+    assert seed_overlap(a, a, a, a, convention="paper", method="dense").fraction_shared == 1.0
+    monkeypatch.setattr(overlap, "DENSE_MAX_PAIRS", 100)
+    with pytest.raises(ResourceError, match="convention='corrected'"):
+        seed_overlap(a, a, a, a, convention="paper")

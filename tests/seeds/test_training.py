@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
@@ -141,3 +140,18 @@ def test_data_order_is_seeded_and_covers_each_epoch() -> None:
         assert sorted(epoch.ravel().tolist()) == list(range(10))
     init, data = _derived_seeds(0)
     assert init != data and _derived_seeds(0) == (init, data) and _derived_seeds(1) != (init, data)
+
+
+def test_overlap_record_reports_every_criterion(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.seeds import experiment as seed_runs
+    from harness.seeds.overlap import CRITERIA
+
+    rng = np.random.default_rng(0)
+    enc, dec = rng.standard_normal((32, 8)), rng.standard_normal((32, 8))
+    item = {"enc": enc, "dec": dec, "l0": 2.0, "ev": 0.9, "dead": 0.0}
+    rec = seed_runs.overlap_record(item, {**item, "dec": dec + 0.1 * rng.standard_normal((32, 8))})
+    assert set(rec["fraction_by_criterion"]) == set(CRITERIA)
+    assert rec["fraction_shared"] == rec["fraction_by_criterion"]["both"]
+    assert rec["fraction_by_criterion_paper_float32"] == rec["fraction_by_criterion"]
+    monkeypatch.setattr(seed_runs, "DENSE_AUTO_MAX_PAIRS", 100)  # paper convention: dense only
+    assert seed_runs.overlap_record(item, item)["fraction_by_criterion_paper_float32"] is None
