@@ -203,10 +203,10 @@ class TopPositions:
         pos = torch.arange(start, start + m, device=self.keys.device, dtype=torch.int64)[:, None]
         active = vals > 0
         bits = vals.contiguous().view(torch.int32).to(torch.int64)
-        keys = torch.where(active, (bits << 32) | (_LOW32 - pos), torch.full_like(bits, -1))
+        keys = (bits << 32).add_(_LOW32 - pos).masked_fill_(~active, -1)
         self.keys = torch.topk(torch.cat([self.keys, keys]), self.k, dim=0).values
         if not self.require_active:
-            fkeys = torch.where(active, torch.full_like(bits, -1), (_LOW32 - pos).expand_as(bits))
+            fkeys = (_LOW32 - pos).expand_as(bits).masked_fill(active, -1)
             self.fill = torch.topk(torch.cat([self.fill, fkeys]), self.k, dim=0).values
         self.next_start = start + m
 

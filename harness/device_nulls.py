@@ -7,8 +7,8 @@ path for cpu and cuda, all arithmetic in float64.
 SVCCA null (fixed bases, as :func:`harness.stats.svcca_null`). The bases U_a (n, k_a), U_b
 (n, k_b) of the centred sides are computed once (:func:`harness.metrics.svd_basis`, numpy, so k
 is chosen exactly as today); a draw with permutation p is the mean of the singular values of
-M_p = U_a^T U_b[p] (k_a, k_b). A batch of B draws gathers U_b[P] (B, n, k_b) and does one
-batched product (B, k_a, k_b). Canonical correlations from M_p:
+M_p = U_a^T U_b[p] (k_a, k_b). A batch of B draws gathers U_b[p] side by side, (n, B k_b),
+and does one GEMM (k_a, n) x (n, B k_b). Canonical correlations from M_p:
 - min(k_a, k_b) = 1 (the paper's k = 1): the single singular value is the norm of M_p, exact.
 - otherwise (``method="auto"``): eigenvalues of the small Gram M_p^T M_p or M_p M_p^T
   (min(k_a, k_b) square, ``eigvalsh``), sigma = sqrt(lambda). lambda has an absolute error of
@@ -138,7 +138,9 @@ def svcca_null_device(
     null = torch.empty(p.shape[0], dtype=torch.float64, device=dev)
     for s0 in range(0, p.shape[0], batch):
         s1 = min(s0 + batch, p.shape[0])
-        m = ua.T.unsqueeze(0) @ ub[pt[s0:s1]]  # (B, k_a, k_b)
+        nb_ = s1 - s0
+        g = ub[pt[s0:s1].T].reshape(n, nb_ * ub.shape[1])  # (n, B k_b): U_b[p] side by side
+        m = (ua.T @ g).reshape(ua.shape[1], nb_, ub.shape[1]).transpose(0, 1)  # (B, k_a, k_b), one GEMM
         null[s0:s1] = canonical_correlations_batched(m, method=method).mean(dim=1)
     details = {"k_a": observed.k_a, "k_b": observed.k_b, "n": n,
                "variance_kept_a": observed.variance_kept_a, "variance_kept_b": observed.variance_kept_b}
