@@ -166,3 +166,31 @@ def test_numpy_similarity_ties_duplicates_exactly(inner: str) -> None:
     assert full[4, 29] == (1.0 if inner == "correlation" else 0.0)
     dev = similarity_matrix(torch.as_tensor(x), inner=inner).numpy()
     np.testing.assert_allclose(dev[np.triu_indices(n, k=1)], similarity_upper(x, inner=inner), atol=1e-12)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("procedure_name", ["paper", "corrected"])
+def test_compare_spaces_same_record_with_device_nulls(procedure_name: str) -> None:
+    """experiments.compare_spaces(null_device="cpu") == the default numpy nulls, every number."""
+    from harness.config import get_procedure
+    from harness.experiments import compare_spaces
+    from harness.synthetic import synthetic_pair
+
+    procedure = get_procedure(procedure_name)
+    a, b = synthetic_pair()
+    ref = compare_spaces(a, b, procedure, n_permutations=19, n_size_matched=9)
+    dev = compare_spaces(a, b, procedure, n_permutations=19, n_size_matched=9, null_device="cpu")
+    assert ref.keys() == dev.keys()
+    checked = 0
+    for key, rv in ref.items():
+        if isinstance(rv, dict):
+            assert rv.keys() == dev[key].keys(), key
+            for k2, v in rv.items():
+                if isinstance(v, float) and np.isfinite(v):
+                    assert dev[key][k2] == pytest.approx(v, abs=1e-10), (key, k2)
+                    checked += 1
+                else:
+                    assert dev[key][k2] == v or (isinstance(v, float) and math.isnan(dev[key][k2])), (key, k2)
+        else:
+            assert dev[key] == rv, key
+    assert checked > 20
+    assert "draws_mean" in ref["one_to_one_vs_many_to_one_size_matched"]
