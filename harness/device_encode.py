@@ -81,7 +81,7 @@ class SaeWeights:
         return int(self.w_enc.shape[1])
 
     @classmethod
-    def from_loaded(cls, loaded: object, *, code: Literal["sparse", "pre_topk"]) -> "SaeWeights":
+    def from_loaded(cls, loaded: object, *, code: Literal["sparse", "pre_topk"]) -> SaeWeights:
         """From a :class:`harness.saes.LoadedSae` of a TopK SAE (``code`` as the procedure's
         ``sae_code``)."""
         sae = loaded.sae  # type: ignore[attr-defined]

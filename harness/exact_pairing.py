@@ -137,8 +137,15 @@ class CodeSource:
     n_features: int
 
     @classmethod
-    def from_dense(cls, codes: object) -> "CodeSource":
-        """(positions, features) numpy array or torch tensor."""
+    def from_dense(cls, codes: object) -> CodeSource:
+        """(positions, features) numpy array, torch tensor or scipy.sparse matrix (densified one
+        position block at a time)."""
+        import scipy.sparse as sp
+
+        if sp.issparse(codes):
+            csr = sp.csr_matrix(codes)
+            return cls(block=lambda s, e: torch.from_numpy(csr[s:e].toarray()), n_positions=int(csr.shape[0]),
+                       n_features=int(csr.shape[1]))
         t = codes if isinstance(codes, torch.Tensor) else torch.as_tensor(np.asarray(codes))
         if t.ndim != 2:
             raise ShapeError(f"codes must be 2-D (positions, features); got shape {tuple(t.shape)}.")

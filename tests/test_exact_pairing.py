@@ -32,11 +32,11 @@ def test_round_mantissa_first_principles(dtype: torch.dtype, bits: int, rounding
     r = round_mantissa(x, bits=bits, rounding=rounding)  # type: ignore[arg-type]
     assert r.dtype == dtype
     xd, rd = x.double(), r.double()
-    m, e = np.frexp(np.abs(xd.numpy()))  # |x| = m 2^e, m in [0.5, 1)
+    _, e = np.frexp(np.abs(xd.numpy()))  # |x| = m 2^e, m in [0.5, 1)
     ulp = np.ldexp(1.0, e - 1 - bits)  # spacing of (bits + 1)-bit significands in x's binade
     err = np.abs(rd.numpy() - xd.numpy())
     # representable with `bits` explicit bits: r / ulp(r) is an integer
-    mr, er = np.frexp(np.abs(rd.numpy()))
+    mr, _ = np.frexp(np.abs(rd.numpy()))
     assert np.all(np.ldexp(mr, bits + 1) == np.round(np.ldexp(mr, bits + 1)))
     if rounding == "nearest":
         assert np.all(err <= ulp / 2)
@@ -143,7 +143,7 @@ def test_partners_equal_matching_fp64(dead: str, screen: str | None, rounding: s
 @pytest.mark.parametrize("screen,bits,rounding", [("tf32", 10, "nearest"), ("tf32", 10, "truncate"),
                                                   ("bf16", 7, "nearest")])
 def test_adversarial_near_ties(screen: str, bits: int, rounding: str) -> None:
-    a, b, gaps = near_tie_world()
+    a, b, _ = near_tie_world()
     ref = max_correlation(a, b, backend="dense", dtype="float64", dead="paper")
     eps = screen_eps(screen=screen, rounding=rounding, block_positions=128, n_positions=a.shape[0])  # type: ignore[arg-type]
     # the construction really is adversarial: most gaps lie below the screen's error bound, and
@@ -193,3 +193,36 @@ def test_bad_input_messages() -> None:
     bad = CodeSource(block=lambda s, e: torch.zeros(e - s, 3), n_positions=50, n_features=16)
     with pytest.raises(ShapeError, match="positions, features"):
         exact_max_correlation(bad, b)
+
+
+def test_scipy_sparse_codes_like_feature_spaces() -> None:
+    """FeatureSpace.codes is a CSR matrix: it is a valid source, blocks densified one at a time."""
+    import scipy.sparse as sp
+
+    a, b = random_world(n=200, fa=30, fb=40, seed=11)
+    a[a < 0.8] = 0.0
+    b[b < 0.8] = 0.0
+    out = exact_max_correlation(sp.csr_matrix(a), sp.csr_matrix(b), screen="tf32", block_positions=64)
+    ref = max_correlation(sp.csr_matrix(a), sp.csr_matrix(b), backend="sparse", dead="exclude")
+    np.testing.assert_array_equal(out.max_correlation.a_for_b, ref.a_for_b)
+    np.testing.assert_array_equal(out.max_correlation.b_for_a, ref.b_for_a)
+
+
+@pytest.mark.parametrize("screen,rounding", [("tf32", "nearest"), ("tf32", "truncate"), ("bf16", "nearest")])
+def test_screen_error_within_bound(screen: str, rounding: str) -> None:
+    """The screened Gram (rounded inputs, fp32 block products, fp64 across blocks) stays within
+    eps |z~_a||z~_b| of the fp64 Gram: the premise of the candidate window."""
+    a, b = random_world(n=1000, fa=50, fb=60, seed=12)
+    a, b = a[:, [j for j in range(50) if j != 3]], b[:, [j for j in range(60) if j != 5]]  # no dead columns
+    m = 256
+    za = torch.as_tensor((a - a.mean(0)) / (a.std(0) * math.sqrt(a.shape[0])))
+    zb = torch.as_tensor((b - b.mean(0)) / (b.std(0) * math.sqrt(b.shape[0])))
+    bits = {"tf32": 10, "bf16": 7}[screen]
+    ra = round_mantissa(za, bits=bits, rounding=rounding).float()  # type: ignore[arg-type]
+    rb = round_mantissa(zb, bits=bits, rounding=rounding).float()  # type: ignore[arg-type]
+    screened = sum((ra[s:s + m].T @ rb[s:s + m]).double() for s in range(0, a.shape[0], m))
+    exact = za.T @ zb
+    eps = screen_eps(screen=screen, rounding=rounding, block_positions=m, n_positions=a.shape[0])  # type: ignore[arg-type]
+    norms = torch.linalg.vector_norm(ra.double(), dim=0)[:, None] * torch.linalg.vector_norm(rb.double(), dim=0)[None]
+    ratio = float(((screened - exact).abs() / (eps * norms)).max())
+    assert 0.01 < ratio <= 1.0  # within the bound, and the bound is not vacuous (within 100x)
