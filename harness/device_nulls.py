@@ -42,6 +42,7 @@ from numpy.typing import NDArray
 from harness.errors import ConfigError, DegenerateInputError
 from harness.metrics import (
     RANK_RTOL,
+    SpaceBasis,
     _check_keep,
     check_paired,
     svcca_from_bases,
@@ -83,6 +84,18 @@ def _perms(n: int, n_permutations: int | None, seed: int | None, perms: object |
     return permutations(n, int(n_permutations), int(seed))
 
 
+def svd_basis_device(x: torch.Tensor, *, keep: float | int, max_k: int | None = None) -> SpaceBasis:
+    """:func:`harness.metrics.svd_basis` with the SVD on ``x.device``: centre (n, d) fp64 rows,
+    SVD, keep k directions by the same rule; ``u`` (n, k) returned as numpy."""
+    centred = x - x.mean(dim=0, keepdim=True)
+    u, s, _ = torch.linalg.svd(centred, full_matrices=False)
+    k, rank = _k_of(s, keep=keep, max_k=max_k)
+    if rank == 0:
+        raise DegenerateInputError("A side is constant across features (zero variance); SVCCA is undefined.")
+    var = s[:rank].double() ** 2
+    return SpaceBasis(u=u[:, :k].cpu().numpy(), k=k, rank=rank, variance_kept=float(var[:k].sum() / var.sum()))
+
+
 def canonical_correlations_batched(m: torch.Tensor, *, method: Method = "auto") -> torch.Tensor:
     """(B, k_a, k_b) fp64 -> (B, min(k_a, k_b)) singular values clipped to [0, 1], descending.
 
@@ -109,7 +122,7 @@ def canonical_correlations_batched(m: torch.Tensor, *, method: Method = "auto") 
 def svcca_null_device(
     a: object, b: object, *, n_permutations: int | None = None, seed: int | None = None, perms: object | None = None,
     keep: float | int = 0.99, max_k: int | None = None, device: str | torch.device = "cpu", method: Method = "auto",
-    max_elements: int = MAX_ELEMENTS,
+    max_elements: int = MAX_ELEMENTS, basis_on_device: bool = False,
 ) -> tuple[float, Float64, dict[str, object]]:
     """Observed SVCCA and its shuffled-pairing null, batched on ``device``.
 
@@ -118,6 +131,10 @@ def svcca_null_device(
         n_permutations, seed: draws as :func:`harness.stats.svcca_null`; or ``perms``
             (N, n) explicit permutations.
         keep, max_k: as :func:`harness.metrics.svcca`.
+        basis_on_device: False = the bases from :func:`harness.metrics.svd_basis` (numpy, the
+            observed score identical to today's); True = SVD on ``device`` (same k rule, the
+            observed score equal to ~1e-13; at paper scale the host SVD of (26k, 768) takes
+            seconds per side).
         method: canonical correlations of each draw (module docstring).
         max_elements: gathered entries (draws x n x k_b) per batch.
 
@@ -126,11 +143,15 @@ def svcca_null_device(
     _check_keep(keep)
     a64, b64 = check_paired(a, b)
     n = a64.shape[0]
-    basis_a = svd_basis(a64, keep=keep, max_k=max_k)
-    basis_b = svd_basis(b64, keep=keep, max_k=max_k)
+    dev = torch.device(device)
+    if basis_on_device:
+        basis_a = svd_basis_device(torch.as_tensor(a64, device=dev), keep=keep, max_k=max_k)
+        basis_b = svd_basis_device(torch.as_tensor(b64, device=dev), keep=keep, max_k=max_k)
+    else:
+        basis_a = svd_basis(a64, keep=keep, max_k=max_k)
+        basis_b = svd_basis(b64, keep=keep, max_k=max_k)
     observed = svcca_from_bases(basis_a, basis_b, n)  # raises for k >= n - 1, as today
     p = _perms(n, n_permutations, seed, perms)
-    dev = torch.device(device)
     ua = torch.as_tensor(basis_a.u, device=dev)
     ub = torch.as_tensor(basis_b.u, device=dev)
     pt = torch.as_tensor(p, device=dev)
@@ -265,9 +286,10 @@ def permutation_test_device(
     if int(n_permutations) < 1:
         raise ConfigError(f"n_permutations={n_permutations}: need at least 1.")
     if metric == "svcca":
-        unknown = set(metric_options) - {"keep", "max_k", "method", "max_elements"}
+        unknown = set(metric_options) - {"keep", "max_k", "method", "max_elements", "basis_on_device"}
         if unknown:
-            raise ConfigError(f"Unknown SVCCA options {sorted(unknown)}; use keep, max_k, method, max_elements.")
+            raise ConfigError(f"Unknown SVCCA options {sorted(unknown)}; use keep, max_k, method, max_elements, "
+                              "basis_on_device.")
         observed, null, details = svcca_null_device(a, b, n_permutations=int(n_permutations), seed=seed,
                                                     device=device, **metric_options)  # type: ignore[arg-type]
     elif metric == "rsa":

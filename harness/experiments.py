@@ -173,9 +173,11 @@ def score_pairs(
         from harness.device_nulls import permutation_test_device
 
         test = partial(permutation_test_device, device=null_device)
+    svcca_device_options = {} if null_device is None else {"basis_on_device": True}
     try:
         sv = test(a, b, metric="svcca", n_permutations=n_permutations, seed=procedure.seed + seed_offset,
-                              p_rule=procedure.p_rule, keep=procedure.svcca_keep, max_k=_max_k(procedure, n))
+                              p_rule=procedure.p_rule, keep=procedure.svcca_keep, max_k=_max_k(procedure, n),
+                              **svcca_device_options)
         rec.update(svcca=sv.observed, svcca_null_mean=sv.null_mean, svcca_null_std=sv.null_std,
                    svcca_p=sv.p_value, svcca_k_a=sv.details["k_a"], svcca_k_b=sv.details["k_b"])
     except DegenerateInputError as exc:

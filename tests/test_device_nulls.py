@@ -66,10 +66,27 @@ def test_svcca_null_equals_stats(setting: str, method: str) -> None:
     assert np.std(ref.null) > 1e-3  # the draws really differ
 
 
+@pytest.mark.parametrize("setting", ["paper", "corrected"])
+def test_svcca_null_with_bases_on_device(setting: str) -> None:
+    a, b = paired(seed=2)
+    opts = PAPER if setting == "paper" else corrected(a.shape[0])
+    ref = permutation_test(a, b, metric="svcca", n_permutations=30, seed=5, workers=1, **opts)
+    dev = permutation_test_device(a, b, metric="svcca", n_permutations=30, seed=5, basis_on_device=True, **opts)
+    assert dev.observed == pytest.approx(ref.observed, abs=1e-12)
+    np.testing.assert_allclose(dev.null, ref.null, atol=1e-10, rtol=0)
+    assert (dev.details["k_a"], dev.details["k_b"]) == (ref.details["k_a"], ref.details["k_b"])
+    assert dev.details["variance_kept_a"] == pytest.approx(ref.details["variance_kept_a"], abs=1e-12)
+
+
 def test_svcca_null_degenerate_like_stats() -> None:
     a, b = paired(n=8, da=12, db=12)
     with pytest.raises(DegenerateInputError, match="trivially"):
         svcca_null_device(a, b, n_permutations=3, seed=0, keep=7)
+    with pytest.raises(DegenerateInputError, match="trivially"):
+        svcca_null_device(a, b, n_permutations=3, seed=0, keep=7, basis_on_device=True)
+    with pytest.raises(DegenerateInputError, match="constant"):
+        svcca_null_device(np.ones((10, 4)), np.random.default_rng(0).normal(size=(10, 4)), n_permutations=3, seed=0,
+                          keep=1, basis_on_device=True)
 
 
 def test_gram_route_falls_back_for_tiny_singular_values() -> None:
