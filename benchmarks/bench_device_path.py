@@ -146,10 +146,12 @@ def test_size_matched(benchmark) -> None:  # type: ignore[no-untyped-def]
     report(benchmark, "size-matched SVCCA draws", reference_s, fast_s)
 
 
-def test_top_positions(benchmark) -> None:  # type: ignore[no-untyped-def]
-    """4,000 positions x 4,096 features, ~2% active, top 5 per feature."""
+@pytest.mark.parametrize("density", [0.02, 0.5])
+def test_top_positions(benchmark, density) -> None:  # type: ignore[no-untyped-def]
+    """4,000 positions x 4,096 features, top 5 per feature; density 0.02 (TopK-like) and 0.5
+    (the pre-TopK codes of the paper procedure)."""
     rng = np.random.default_rng(6)
-    dense = (rng.exponential(size=(4000, 4096)) * (rng.random((4000, 4096)) < 0.02)).astype(np.float32)
+    dense = (rng.exponential(size=(4000, 4096)) * (rng.random((4000, 4096)) < density)).astype(np.float32)
     codes = sp.csr_matrix(dense)
     t0 = time.perf_counter()
     ref = top_positions(codes, k=5, require_active=True)
@@ -164,4 +166,4 @@ def test_top_positions(benchmark) -> None:  # type: ignore[no-untyped-def]
 
     out, fast_s = timed(benchmark, run)
     np.testing.assert_array_equal(out, ref)
-    report(benchmark, "top-5 positions (in-pass merge vs per-feature loop)", reference_s, fast_s)
+    report(benchmark, f"top-5 positions, density {density} (in-pass merge vs per-feature loop)", reference_s, fast_s)
