@@ -262,8 +262,9 @@ def exact_max_correlation(
     """Best-correlated partners, identical to fp64, computed on ``device``.
 
     Args:
-        codes_a: (N, F_A) codes of model A: a :class:`CodeSource` (e.g. an on-the-fly encoder),
-            numpy array or torch tensor.
+        codes_a: (N, F_A) codes of model A: a :class:`CodeSource` (e.g. an on-the-fly encoder,
+            :meth:`harness.device_encode.ChunkedEncoder.source`), numpy array, torch tensor or
+            scipy.sparse matrix (e.g. ``FeatureSpace.codes``).
         codes_b: (N, F_B) codes of model B on the same N positions.
         screen: None = exact fp64 Gram; ``tf32`` / ``bf16`` = low-precision screen with the
             proven bound of the module docstring, then an fp64 recheck of every candidate.
