@@ -148,11 +148,15 @@ def score_pairs(
     *,
     n_permutations: int,
     seed_offset: int = 0,
+    null_device: str | None = None,
 ) -> dict[str, Any]:
     """SVCCA and RSA of the paired decoder rows with shuffled-pairing nulls (Test 1).
 
     Returns a record with observed scores, null means, p-values, k used and n. A pair set
     too small to score gives NaN scores and a ``skipped`` reason (never a silent number).
+    ``null_device``: None = today's numpy nulls (:func:`harness.scoring.nulls.permutation_test`); a torch
+    device ("cpu", "cuda") = the batched nulls of :mod:`harness.scoring.device_nulls` (same permutations,
+    same numbers to ~1e-13; RSA there is not limited to RSA_MAX_ROWS).
     """
     n = len(pairs)
     rec: dict[str, Any] = {"n_pairs": n, "pairs_history": list(pairs.history)}
@@ -162,15 +166,24 @@ def score_pairs(
         return rec
     a = space_a.decoder[pairs.a_idx]
     b = space_b.decoder[pairs.b_idx]
+    test: Any = permutation_test
+    if null_device is not None:
+        from functools import partial
+
+        from harness.scoring.device_nulls import permutation_test_device
+
+        test = partial(permutation_test_device, device=null_device)
+    svcca_device_options = {} if null_device is None else {"basis_on_device": True}
     try:
-        sv = permutation_test(a, b, metric="svcca", n_permutations=n_permutations, seed=procedure.seed + seed_offset,
-                              p_rule=procedure.p_rule, keep=procedure.svcca_keep, max_k=_max_k(procedure, n))
+        sv = test(a, b, metric="svcca", n_permutations=n_permutations, seed=procedure.seed + seed_offset,
+                              p_rule=procedure.p_rule, keep=procedure.svcca_keep, max_k=_max_k(procedure, n),
+                              **svcca_device_options)
         rec.update(svcca=sv.observed, svcca_null_mean=sv.null_mean, svcca_null_std=sv.null_std,
                    svcca_p=sv.p_value, svcca_k_a=sv.details["k_a"], svcca_k_b=sv.details["k_b"])
     except DegenerateInputError as exc:
         rec.update(svcca=math.nan, svcca_null_mean=math.nan, svcca_p=math.nan, svcca_error=str(exc))
     try:
-        rs = permutation_test(a, b, metric="rsa", n_permutations=n_permutations, seed=procedure.seed + seed_offset + 1,
+        rs = test(a, b, metric="rsa", n_permutations=n_permutations, seed=procedure.seed + seed_offset + 1,
                               p_rule=procedure.p_rule, inner=procedure.rsa_inner)
         rec.update(rsa=rs.observed, rsa_null_mean=rs.null_mean, rsa_null_std=rs.null_std, rsa_p=rs.p_value)
     except ResourceError as exc:  # too many pairs for an n x n RDM: reported, not crashed
@@ -229,6 +242,7 @@ def compare_spaces(
     n_size_matched: int = 99,
     n_top_correlated: int | None = None,
     device: str = "cpu",
+    null_device: str | None = None,
 ) -> dict[str, Any]:
     """Whole-space comparison of two SAEs (Figs. 2-3, 5-14): one record per variant.
 
@@ -239,6 +253,7 @@ def compare_spaces(
     rule without token filters and without the correlation threshold, keeping the
     ``n_top_correlated`` most correlated pairs -- on misaligned tokens nothing passes the
     filters, and this is the set that still exercises the statistic at the real pair count.
+    ``null_device``: see :func:`score_pairs` (also used for the size-matched draws).
     """
     n_perm = n_permutations or procedure.n_permutations
     # device: the dense pairing path runs on the GPU in the gpu tier (64 TFLOP per Pythia pair)
@@ -258,11 +273,12 @@ def compare_spaces(
     for i, variant in enumerate(variants):
         pairs, _ = pair_spaces(space_a, space_b, procedure, mc=mc, **settings[variant])  # type: ignore[arg-type]
         kept[variant] = pairs
-        out[variant] = score_pairs(space_a, space_b, pairs, procedure, n_permutations=n_perm, seed_offset=10 * i)
+        out[variant] = score_pairs(space_a, space_b, pairs, procedure, n_permutations=n_perm, seed_offset=10 * i,
+                                   null_device=null_device)
     if n_top_correlated is not None:
         pairs = top_correlated_pairs(space_a, space_b, procedure, mc=mc, n=n_top_correlated)
         out["top_correlated"] = score_pairs(space_a, space_b, pairs, procedure, n_permutations=n_perm,
-                                            seed_offset=10 * len(variants))
+                                            seed_offset=10 * len(variants), null_device=null_device)
     # App. E and F compare pair sets of different sizes; SVCCA rises as n falls, so the 1-1
     # (filtered) score is also compared with same-size random subsets of the larger set.
     if "one_to_one" in kept:
@@ -270,14 +286,16 @@ def compare_spaces(
             if superset in kept:
                 out[f"one_to_one_vs_{superset}_size_matched"] = size_matched(
                     space_a, space_b, kept["one_to_one"], out["one_to_one"].get("svcca", math.nan), kept[superset],
-                    procedure, n_draws=n_size_matched, seed=procedure.seed + 500 + j)
+                    procedure, n_draws=n_size_matched, seed=procedure.seed + 500 + j, null_device=null_device)
     return out
 
 
 def size_matched(space_a: FeatureSpace, space_b: FeatureSpace, pairs: Pairs, observed: float, superset: Pairs,
-                 procedure: Procedure, *, n_draws: int, seed: int) -> dict[str, Any]:
+                 procedure: Procedure, *, n_draws: int, seed: int, null_device: str | None = None) -> dict[str, Any]:
     """SVCCA of ``pairs`` versus random subsets of ``superset`` with as many pairs (control
-    for the pair-count bias of SVCCA; see :class:`harness.scoring.nulls.SizeMatchedResult`)."""
+    for the pair-count bias of SVCCA; see :class:`harness.scoring.nulls.SizeMatchedResult`).
+    ``null_device``: None = numpy draws one by one; a torch device = batched draws
+    (:func:`harness.scoring.device_nulls.size_matched_test_device`, same subsets and numbers)."""
     rec: dict[str, Any] = {"n": len(pairs), "n_superset": len(superset)}
     if not np.isfinite(observed):
         return {**rec, "skipped": "observed score is NaN"}
@@ -292,8 +310,16 @@ def size_matched(space_a: FeatureSpace, space_b: FeatureSpace, pairs: Pairs, obs
             return math.nan
 
     try:
-        res = size_matched_test(observed, score_rows, n=len(pairs), n_superset=len(superset), n_draws=n_draws,
-                                seed=seed, p_rule=procedure.p_rule)
+        if null_device is None:
+            res = size_matched_test(observed, score_rows, n=len(pairs), n_superset=len(superset), n_draws=n_draws,
+                                    seed=seed, p_rule=procedure.p_rule)
+        else:
+            from harness.scoring.device_nulls import size_matched_test_device
+
+            res = size_matched_test_device(observed, space_a.decoder[superset.a_idx], space_b.decoder[superset.b_idx],
+                                           n=len(pairs), n_draws=n_draws, seed=seed, keep=procedure.svcca_keep,
+                                           max_k=_max_k(procedure, len(pairs)), p_rule=procedure.p_rule,
+                                           device=null_device)
     except DegenerateInputError as exc:
         return {**rec, "skipped": str(exc)}
     return {**rec, "observed": res.observed, "draws_mean": float(res.draws.mean()),

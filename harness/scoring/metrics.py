@@ -185,10 +185,21 @@ def similarity_upper(x: Float64, *, inner: Literal["correlation", "euclidean"]) 
     ``correlation``: Pearson correlation between rows (each row centred by its own mean),
     as the paper's code did. ``euclidean``: *negative* Euclidean distance, so that larger
     always means more similar (Spearman is unaffected by the sign convention when both sides
-    use the same one). Length n (n - 1) / 2.
+    use the same one). Length n (n - 1) / 2. Duplicated rows tie exactly (their similarity is
+    computed once, from the unique rows; a duplicate pair gets exactly 1 / distance 0).
     """
     n = x.shape[0]
     iu = np.triu_indices(n, k=1)
+    uniq, inv = np.unique(x, axis=0, return_inverse=True)
+    if uniq.shape[0] < n and inner in ("correlation", "euclidean"):
+        # Duplicated rows (many-to-1 sets): compute over the unique rows, self-similarity exact
+        # (1 / distance 0), exactly symmetric, so duplicates tie exactly (as device_nulls does).
+        s = np.zeros((uniq.shape[0], uniq.shape[0]))
+        s[np.triu_indices(uniq.shape[0], k=1)] = similarity_upper(uniq, inner=inner)
+        s += s.T
+        np.fill_diagonal(s, 1.0 if inner == "correlation" else 0.0)
+        inv = inv.reshape(-1)
+        return s[inv[iu[0]], inv[iu[1]]]
     if inner == "correlation":
         centred = x - x.mean(axis=1, keepdims=True)
         norms = np.linalg.norm(centred, axis=1)
