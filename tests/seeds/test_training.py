@@ -143,7 +143,7 @@ def test_data_order_is_seeded_and_covers_each_epoch() -> None:
 
 
 def test_overlap_record_reports_every_criterion(monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness.seeds.training import experiment as seed_runs
+    import harness.seeds.experiment as seed_runs
     from harness.seeds.overlap import CRITERIA
 
     rng = np.random.default_rng(0)
