@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from harness.errors import ShapeError
+from harness.errors import ConfigError, ShapeError
 from harness.matching import Pairs
 
 Int64 = NDArray[np.int64]
@@ -145,10 +145,39 @@ def filter_shared_token(
 
 _PUNCT = re.compile(f"[{re.escape(string.punctuation)}]")
 
+#: What the authors' whole-word check removed from each space-separated piece of the window:
+#: four punctuation marks and the two characters backslash + n (original-procedure.md,
+#: "Semantic subspaces"). Colons, quotes, brackets, apostrophes, hyphens and real newlines
+#: stay, so "schedule:" or "schedule\nThe" is not the word "schedule" there.
+PAPER_WORD_STRIP: tuple[str, ...] = (".", ",", "?", "!", "\\n")
 
-def keyword_in_context(keyword: str, window_text: str) -> bool:
-    """True if ``keyword`` is a whole word of ``window_text`` (punctuation stripped, any case)."""
-    return keyword.lower() in _PUNCT.sub(" ", window_text).lower().split()
+
+def window_words(window_text: str, *, rule: str = "punctuation") -> list[str]:
+    """The lower-cased words of a window under a whole-word ``rule``.
+
+    - ``spaces`` (the paper's code): ``window_text.split(" ")``, then each of
+      :data:`PAPER_WORD_STRIP` removed from each piece. (The reference says these are
+      stripped; they are removed wherever they occur in a piece, which for a keyword made of
+      letters only differs from removing them at the ends for pieces like "ma.y".)
+    - ``punctuation`` (corrected): every punctuation character becomes a space, then split
+      on any whitespace.
+    """
+    if rule == "spaces":
+        words = []
+        for piece in window_text.split(" "):
+            for junk in PAPER_WORD_STRIP:
+                piece = piece.replace(junk, "")
+            words.append(piece.lower())
+        return words
+    if rule == "punctuation":
+        return _PUNCT.sub(" ", window_text).lower().split()
+    raise ConfigError(f"whole-word rule={rule!r}: use 'spaces' or 'punctuation'.")
+
+
+def keyword_in_context(keyword: str, window_text: str, *, rule: str = "punctuation") -> bool:
+    """True if ``keyword`` is a whole word of ``window_text`` under ``rule`` (see
+    :func:`window_words`; case-insensitive)."""
+    return keyword.lower() in window_words(window_text, rule=rule)
 
 
 def concept_features(
@@ -159,18 +188,22 @@ def concept_features(
     position_index: NDArray[np.integer],
     vocab: Sequence[str],
     keywords: Iterable[str],
+    rule: str = "punctuation",
 ) -> Int64:
     """Features belonging to a concept (Sec. 4.3, Appendix G).
 
     A feature belongs if, at any of its top positions p, the token string (spaces removed,
-    lower-cased) equals a keyword and the keyword is a whole word in the decoded window of
-    tokens p-2..p+1 of the same sample.
+    lower-cased) equals a keyword and the keyword is a whole word (:func:`window_words` under
+    ``rule``) in the decoded window of tokens p-2..p+1 of the same sample. Under the paper's
+    ``spaces`` rule only spaces are removed from the token (the authors' code); under
+    ``punctuation`` other surrounding whitespace is stripped too.
 
     Args:
         top_pos: (F, k) flattened position indices (-1 = none), from :func:`top_positions`.
         tokens: (n_samples, seq_len) token ids of the run.
         sample_index, position_index: (positions,) where each flattened position lives.
         vocab: decoded string per token id. keywords: the category's keywords.
+        rule: whole-word rule, ``spaces`` (paper) or ``punctuation`` (corrected).
     """
     if sample_index.shape != position_index.shape:
         raise ShapeError("sample_index and position_index must have the same shape.")
@@ -182,11 +215,12 @@ def concept_features(
             if p < 0:
                 continue
             s, t = int(sample_index[p]), int(position_index[p])
-            word = vocab[int(tokens[s, t])].replace(" ", "").strip().lower()
+            word = vocab[int(tokens[s, t])].replace(" ", "")
+            word = (word if rule == "spaces" else word.strip()).lower()
             if word not in kw:
                 continue
             window = "".join(vocab[int(x)] for x in tokens[s, max(0, t - 2) : min(seq_len, t + 2)])
-            if keyword_in_context(word, window):
+            if keyword_in_context(word, window, rule=rule):
                 members.append(f)
                 break
     return np.asarray(members, dtype=np.int64)

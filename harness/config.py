@@ -25,6 +25,7 @@ OneToOneRule = Literal["none", "first_seen", "best", "hungarian"]
 RsaInner = Literal["correlation", "euclidean"]
 PValueRule = Literal["paper", "plus_one"]
 DeadPolicy = Literal["paper", "exclude"]
+WholeWordRule = Literal["spaces", "punctuation"]
 
 #: Appendix F non-concept list, as the authors' code spelled it. ``'\\n'`` is the two
 #: characters backslash + n (a literal in some tokenizers' decodings); ``'\n'`` a newline.
@@ -92,6 +93,12 @@ class Procedure:
     """Seed of every random draw (the paper's nulls were unseeded; we seed both presets)."""
     min_subspace_size: int = 3
     """A concept is skipped when either side has fewer features (paper: skip if <= 2)."""
+    whole_word_rule: WholeWordRule = "punctuation"
+    """How the semantic whole-word check (App. G) cuts the window idx-2..idx+1 into words.
+    ``spaces`` (the authors' code): split on spaces only and remove only ``.`` ``,`` ``?``
+    ``!`` and the two characters backslash-n from each piece, so "schedule:" or a word
+    followed by a real newline is not the word. ``punctuation``: every punctuation
+    character is a separator and any whitespace splits."""
 
     def __post_init__(self) -> None:
         def bad(option: str, value: object, allowed: str) -> ConfigError:
@@ -104,6 +111,7 @@ class Procedure:
             "one_to_one": ("none", "first_seen", "best", "hungarian"),
             "rsa_inner": ("correlation", "euclidean"),
             "p_rule": ("paper", "plus_one"),
+            "whole_word_rule": ("spaces", "punctuation"),
         }
         for option, allowed in choices.items():
             value = getattr(self, option)
@@ -157,6 +165,7 @@ PAPER = Procedure(
     n_permutations=100,
     n_permutations_semantic=1000,
     p_rule="paper",
+    whole_word_rule="spaces",
 )
 
 CORRECTED = Procedure(name="corrected")

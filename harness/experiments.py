@@ -123,13 +123,15 @@ class FeatureSpace:
     def junk_mask(self) -> NDArray[np.bool_]:
         return nonconcept_mask(self.strings, self.junk_tokens)
 
-    def concept(self, keywords: Sequence[str]) -> NDArray[np.int64]:
+    def concept(self, keywords: Sequence[str], *, rule: str = "punctuation") -> NDArray[np.int64]:
         """Concept features (Sec. 4.3) among the features active at least once on the run's
         tokens. A never-active feature has no top positions of its own (under the paper's
         topk-over-all-positions they are arbitrary ones), so it is left out under both
-        procedures: otherwise every dead latent joins whatever concept document 0 starts with."""
+        procedures: otherwise every dead latent joins whatever concept document 0 starts with.
+        ``rule``: the whole-word rule (:func:`harness.concepts.window_words`)."""
         feats = concept_features(self.top, tokens=self.tokens, sample_index=self.sample_index,
-                                 position_index=self.position_index, vocab=self.vocab, keywords=keywords)
+                                 position_index=self.position_index, vocab=self.vocab, keywords=keywords,
+                                 rule=rule)
         live = sp.csr_matrix(self.codes).getnnz(axis=0) > 0
         return feats[live[feats]]
 
@@ -317,7 +319,8 @@ def compare_concept(
     sizes (from all live features), paired by correlation within the subsets with the same
     1-1 rule, scored the same way.
     """
-    feats_a, feats_b = space_a.concept(keywords), space_b.concept(keywords)
+    feats_a = space_a.concept(keywords, rule=procedure.whole_word_rule)
+    feats_b = space_b.concept(keywords, rule=procedure.whole_word_rule)
     rec: dict[str, Any] = {"category": category, "a": space_a.name, "b": space_b.name,
                            "procedure": procedure.name, "n_concept_a": int(feats_a.size),
                            "n_concept_b": int(feats_b.size)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
 from harness.concepts import (
@@ -15,7 +16,8 @@ from harness.concepts import (
     top_positions,
     top_strings,
 )
-from harness.config import PAPER_JUNK_TOKENS
+from harness.config import CORRECTED, PAPER, PAPER_JUNK_TOKENS
+from harness.errors import ConfigError
 from harness.matching import Pairs
 
 VOCAB = ["<|endoftext|>", " the", " king", " see", "king", " happy", ".", "\n", " rain", " ", " March", ","]
@@ -52,6 +54,51 @@ def test_whole_word_rule_rejects_compounds() -> None:
     assert keyword_in_context("king", "the king, said")
     assert not keyword_in_context("king", " seeking the")
     assert keyword_in_context("march", "in March.")
+
+
+# (keyword, window, whole word under the paper's rule, under the corrected rule). The paper's
+# rule (original-procedure.md): split on spaces only; remove only . , ? ! and the two
+# characters backslash-n from each piece.
+WHOLE_WORD_CASES = [
+    ("schedule", " the schedule: now", False, True),  # colon stays attached
+    ("king", ' said "king" then', False, True),  # quotes stay
+    ("king", " the king's crown", False, True),  # apostrophe stays
+    ("sun", " the sun-light was", False, True),  # hyphen stays
+    ("sun", " (sun) was", False, True),  # brackets stay
+    ("day", " one day\nThe", False, True),  # a real newline does not split
+    ("day", " one day\\n", True, True),  # literal backslash-n removed ...
+    ("day", " \\nday was", True, False),  # ... also before the word (corrected: "\\" splits, "nday")
+    ("day", " one day.", True, True),
+    ("day", " one day!?", True, True),
+    ("day", " day, then", True, True),
+    ("king", " seeking the", False, False),  # "king" inside "seeking" is never the word
+    ("king", " the King.", True, True),  # case-insensitive under both
+]
+
+
+@pytest.mark.parametrize(("keyword", "window", "paper", "corrected"), WHOLE_WORD_CASES)
+def test_whole_word_rule_paper_vs_corrected(keyword: str, window: str, paper: bool, corrected: bool) -> None:
+    assert keyword_in_context(keyword, window, rule=PAPER.whole_word_rule) is paper
+    assert keyword_in_context(keyword, window, rule=CORRECTED.whole_word_rule) is corrected
+
+
+def test_whole_word_rule_presets_and_unknown_rule() -> None:
+    assert (PAPER.whole_word_rule, CORRECTED.whole_word_rule) == ("spaces", "punctuation")
+    with pytest.raises(ConfigError):
+        keyword_in_context("day", "day", rule="regex")
+    with pytest.raises(ConfigError):
+        PAPER.replace(whole_word_rule="regex")
+
+
+def test_concept_membership_follows_the_procedures_rule() -> None:
+    vocab = [" the", " schedule", ":", " now", " day", "\n", "The"]
+    tokens = np.array([[0, 1, 2, 3], [0, 4, 5, 6]])  # " the schedule: now" / " the day\nThe"
+    sample_index, position_index = np.repeat([0, 1], 4), np.tile(np.arange(4), 2)
+    top = np.array([[1], [5]])  # feature 0 on " schedule" (then ":"), feature 1 on " day" (then "\n")
+    kw = CONCEPT_KEYWORDS["Time"]
+    args = dict(tokens=tokens, sample_index=sample_index, position_index=position_index, vocab=vocab, keywords=kw)
+    assert concept_features(top, rule="spaces", **args).tolist() == []
+    assert concept_features(top, rule="punctuation", **args).tolist() == [0, 1]
 
 
 def test_concept_features_with_context_rule() -> None:
