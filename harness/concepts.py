@@ -189,6 +189,7 @@ def concept_features(
     vocab: Sequence[str],
     keywords: Iterable[str],
     rule: str = "punctuation",
+    order: str = "ascending",
 ) -> Int64:
     """Features belonging to a concept (Sec. 4.3, Appendix G).
 
@@ -202,14 +203,20 @@ def concept_features(
         top_pos: (F, k) flattened position indices (-1 = none), from :func:`top_positions`.
         tokens: (n_samples, seq_len) token ids of the run.
         sample_index, position_index: (positions,) where each flattened position lives.
-        vocab: decoded string per token id. keywords: the category's keywords.
+        vocab: decoded string per token id. keywords: the category's keywords, in list order.
         rule: whole-word rule, ``spaces`` (paper) or ``punctuation`` (corrected).
+        order: ``ascending`` feature ids, or ``python_set``: the order of
+            :func:`python_set_order` over the keywords in list order (the authors' column
+            order of the subset).
     """
     if sample_index.shape != position_index.shape:
         raise ShapeError("sample_index and position_index must have the same shape.")
-    kw = {w.lower() for w in keywords}
+    if order not in ("ascending", "python_set"):
+        raise ConfigError(f"order={order!r}: use 'ascending' or 'python_set'.")
+    keywords = [w.lower() for w in keywords]
+    kw = set(keywords)
     seq_len = tokens.shape[1]
-    members = []
+    matched: dict[int, set[str]] = {}  # feature -> keywords it matches
     for f, row in enumerate(top_pos):
         for p in row:
             if p < 0:
@@ -217,10 +224,30 @@ def concept_features(
             s, t = int(sample_index[p]), int(position_index[p])
             word = vocab[int(tokens[s, t])].replace(" ", "")
             word = (word if rule == "spaces" else word.strip()).lower()
-            if word not in kw:
+            if word not in kw or word in matched.get(f, ()):
                 continue
             window = "".join(vocab[int(x)] for x in tokens[s, max(0, t - 2) : min(seq_len, t + 2)])
             if keyword_in_context(word, window, rule=rule):
-                members.append(f)
-                break
-    return np.asarray(members, dtype=np.int64)
+                matched.setdefault(f, set()).add(word)
+                if order == "ascending":
+                    break
+    if order == "ascending":
+        return np.asarray(sorted(matched), dtype=np.int64)
+    per_keyword = [[f for f in sorted(matched) if k in matched[f]] for k in keywords]
+    return python_set_order(per_keyword)
+
+
+def python_set_order(groups: Iterable[Iterable[int]]) -> Int64:
+    """``list(s)`` of a CPython set ``s`` filled by ``s.update(group)`` for each group in turn.
+
+    The authors collected a semantic subset's feature ids this way (one group per keyword,
+    keywords in Table 4 order, each group in ascending feature order) and used ``list(s)``
+    as the subset's column order (original-procedure.md, "Semantic subspaces"). CPython's
+    iteration order of an int set is a deterministic function of the insertion sequence, so
+    rebuilding the same set from the same ids gives the same order. It is ascending only
+    while every id is below the set's table size (8, 32, 128, ... slots); with 16k-32k SAE
+    latents it is not (groups [40], [8, 1000], [33] iterate as 40, 8, 1000, 33)."""
+    seen: set[int] = set()
+    for group in groups:
+        seen.update(int(f) for f in group)
+    return np.asarray(list(seen), dtype=np.int64)

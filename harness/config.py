@@ -26,6 +26,7 @@ RsaInner = Literal["correlation", "euclidean"]
 PValueRule = Literal["paper", "plus_one"]
 DeadPolicy = Literal["paper", "exclude"]
 WholeWordRule = Literal["spaces", "punctuation"]
+ColumnOrder = Literal["sorted", "python_set"]
 
 #: Appendix F non-concept list, as the authors' code spelled it. ``'\\n'`` is the two
 #: characters backslash + n (a literal in some tokenizers' decodings); ``'\n'`` a newline.
@@ -99,6 +100,13 @@ class Procedure:
     ``!`` and the two characters backslash-n from each piece, so "schedule:" or a word
     followed by a real newline is not the word. ``punctuation``: every punctuation
     character is a separator and any whitespace splits."""
+    semantic_column_order: ColumnOrder = "sorted"
+    """Column order of a semantic subset, which decides what "first seen" means for the
+    ``first_seen`` 1-1 rule inside it (and which A column wins an exact correlation tie).
+    ``python_set`` (the authors' code): ``list(s)`` of a Python set filled keyword by
+    keyword in Table 4 order, each keyword's features ascending; the 1-1 rule walks B's
+    columns in that order. ``sorted``: ascending feature ids (lowest B index first, like the
+    whole-space code, which walks B in ascending order under both procedures)."""
 
     def __post_init__(self) -> None:
         def bad(option: str, value: object, allowed: str) -> ConfigError:
@@ -112,6 +120,7 @@ class Procedure:
             "rsa_inner": ("correlation", "euclidean"),
             "p_rule": ("paper", "plus_one"),
             "whole_word_rule": ("spaces", "punctuation"),
+            "semantic_column_order": ("sorted", "python_set"),
         }
         for option, allowed in choices.items():
             value = getattr(self, option)
@@ -166,6 +175,7 @@ PAPER = Procedure(
     n_permutations_semantic=1000,
     p_rule="paper",
     whole_word_rule="spaces",
+    semantic_column_order="python_set",
 )
 
 CORRECTED = Procedure(name="corrected")

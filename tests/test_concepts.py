@@ -13,6 +13,7 @@ from harness.concepts import (
     filter_shared_token,
     keyword_in_context,
     nonconcept_mask,
+    python_set_order,
     top_positions,
     top_strings,
 )
@@ -99,6 +100,37 @@ def test_concept_membership_follows_the_procedures_rule() -> None:
     args = dict(tokens=tokens, sample_index=sample_index, position_index=position_index, vocab=vocab, keywords=kw)
     assert concept_features(top, rule="spaces", **args).tolist() == []
     assert concept_features(top, rule="punctuation", **args).tolist() == [0, 1]
+
+
+def test_python_set_order_is_cpython_list_of_set() -> None:
+    groups = [[40], [8, 1000], [33]]
+    reference: set[int] = set()
+    for g in groups:
+        reference.update(g)
+    assert python_set_order(groups).tolist() == list(reference) == [40, 8, 1000, 33]
+    assert sorted(reference) != list(reference)
+    big = [list(range(k, 3000, 97)) for k in (50, 3, 700)]
+    ref2: set[int] = set()
+    for g in big:
+        ref2.update(g)
+    assert python_set_order(big).tolist() == list(ref2)
+
+
+def test_concept_features_in_the_authors_set_order() -> None:
+    """Subset ids are collected keyword by keyword in Table 4 order (People/Roles: ... dad ...
+    king, queen ...), each keyword's features ascending, into a Python set; list(set) is the
+    column order."""
+    vocab = [" the", " dad", " king", " queen"]
+    tokens = np.array([[0, 1, 0, 2, 0, 3]])  # " the dad the king the queen"
+    sample_index, position_index = np.zeros(6, dtype=np.int64), np.arange(6)
+    top = np.full((1001, 1), -1)
+    top[40, 0], top[8, 0], top[1000, 0], top[33, 0] = 1, 3, 3, 5  # dad: 40; king: 8, 1000; queen: 33
+    args = dict(tokens=tokens, sample_index=sample_index, position_index=position_index, vocab=vocab,
+                keywords=CONCEPT_KEYWORDS["People/Roles"], rule="spaces")
+    assert concept_features(top, order="python_set", **args).tolist() == [40, 8, 1000, 33]
+    assert concept_features(top, order="ascending", **args).tolist() == [8, 33, 40, 1000]
+    with pytest.raises(ConfigError):
+        concept_features(top, order="random", **args)
 
 
 def test_concept_features_with_context_rule() -> None:
