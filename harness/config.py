@@ -30,9 +30,16 @@ ColumnOrder = Literal["sorted", "python_set"]
 
 #: Appendix F non-concept list, as the authors' code spelled it. ``'\\n'`` is the two
 #: characters backslash + n (a literal in some tokenizers' decodings); ``'\n'`` a newline.
+#: ``'<pad>'`` is not in it: the authors added it for Gemma only (see
+#: :data:`MODEL_JUNK_TOKENS`).
 PAPER_JUNK_TOKENS: tuple[str, ...] = (
-    ".", "\\n", "\n", "", " ", "-", "<bos>", ",", "!", "?", "<|endoftext|>", "|bos|", "<pad>",
+    ".", "\\n", "\n", "", " ", "-", "<bos>", ",", "!", "?", "<|endoftext|>", "|bos|",
 )
+
+#: Non-concept strings the authors' code added for some model families only, as
+#: (case-insensitive substring of the model name, extra strings): ``'<pad>'`` for Gemma
+#: (original-procedure.md, "Filters"). Pythia's list had no ``'<pad>'``.
+MODEL_JUNK_TOKENS: tuple[tuple[str, tuple[str, ...]], ...] = (("gemma", ("<pad>",)),)
 
 
 @dataclass(frozen=True)
@@ -59,7 +66,10 @@ class Procedure:
     """Only positions where the feature is > 0 count as top positions (paper: False, so a
     rarely active feature's 'top 5' can include positions where it is 0)."""
     junk_tokens: tuple[str, ...] = PAPER_JUNK_TOKENS
-    """Non-concept token strings (Appendix F)."""
+    """Non-concept token strings (Appendix F), for every model."""
+    junk_tokens_by_model: tuple[tuple[str, tuple[str, ...]], ...] = MODEL_JUNK_TOKENS
+    """Extra non-concept strings for models whose name contains the given substring
+    (case-insensitive): the authors' ``'<pad>'`` for Gemma."""
     junk_include_tokenizer_specials: bool = True
     """Also treat the tokenizer's own special tokens as non-concept (paper: only its list)."""
     filter_nonconcept: bool = True
@@ -144,6 +154,16 @@ class Procedure:
             raise bad("alpha", self.alpha, "a level in (0, 1)")
         if self.min_subspace_size < 2:
             raise bad("min_subspace_size", self.min_subspace_size, "an integer >= 2")
+
+    def junk_for(self, *model_names: str) -> tuple[str, ...]:
+        """:attr:`junk_tokens` plus the :attr:`junk_tokens_by_model` entries matching any of
+        ``model_names`` (tokenizer specials are added by the caller, which has the tokenizer)."""
+        junk = list(self.junk_tokens)
+        names = [n.lower() for n in model_names]
+        for family, extra in self.junk_tokens_by_model:
+            if any(family.lower() in n for n in names):
+                junk += [t for t in extra if t not in junk]
+        return tuple(junk)
 
     def replace(self, **changes: object) -> "Procedure":
         """A copy with some fields changed (validated again)."""

@@ -157,3 +157,12 @@ def test_table4_keyword_lists_as_printed() -> None:
     assert counts == {"Time": 83, "Calendar": 35, "People/Roles": 27, "Nature": 46, "Emotions": 49,
                       "MonthNames": 12, "Countries": 19, "Biology": 29}
     assert set(CONCEPT_KEYWORDS["Calendar"]) <= set(CONCEPT_KEYWORDS["Time"])
+
+
+def test_paper_junk_list_has_pad_for_gemma_only() -> None:
+    """Appendix F list as the authors' code had it; '<pad>' was added for Gemma only."""
+    assert PAPER_JUNK_TOKENS == (".", "\\n", "\n", "", " ", "-", "<bos>", ",", "!", "?", "<|endoftext|>", "|bos|")
+    assert "<pad>" not in PAPER.junk_for("EleutherAI/pythia-70m", "EleutherAI/pythia-160m")
+    gemma = PAPER.junk_for("google/gemma-2b", "google/gemma-2-2b")
+    assert gemma == PAPER_JUNK_TOKENS + ("<pad>",)
+    assert CORRECTED.junk_for("fixture/model-a") == PAPER_JUNK_TOKENS
