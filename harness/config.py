@@ -5,7 +5,9 @@ disagree (see ``shared/reference/original-procedure.md``). Two presets:
 
 - ``paper``: what the authors' code actually did, so the published numbers can be
   reproduced (block-input activations, pre-TopK latents, first-seen 1-1 rule, SVCCA with
-  k = 1, correlation-RSA, p = mean(null >= observed)).
+  k = 1, correlation-RSA, p = mean(null >= observed), the space-splitting whole-word rule,
+  Python-set column order in semantic subsets). ``docs/paper-procedure-audit.md`` checks
+  every stage against the authors' code.
 - ``corrected``: what the paper says it did, done right (block-output activations, the SAE's
   real sparse code, best-correlation 1-1, SVCCA keeping 99% of variance, masked BOS/pad
   positions, seeded nulls with +1-corrected p-values).
