@@ -5,7 +5,9 @@ disagree (see ``shared/reference/original-procedure.md``). Two presets:
 
 - ``paper``: what the authors' code actually did, so the published numbers can be
   reproduced (block-input activations, pre-TopK latents, first-seen 1-1 rule, SVCCA with
-  k = 1, correlation-RSA, p = mean(null >= observed)).
+  k = 1, correlation-RSA, p = mean(null >= observed), the space-splitting whole-word rule,
+  Python-set column order in semantic subsets). ``docs/paper-procedure-audit.md`` checks
+  every stage against the authors' code.
 - ``corrected``: what the paper says it did, done right (block-output activations, the SAE's
   real sparse code, best-correlation 1-1, SVCCA keeping 99% of variance, masked BOS/pad
   positions, seeded nulls with +1-corrected p-values).
@@ -25,12 +27,21 @@ OneToOneRule = Literal["none", "first_seen", "best", "hungarian"]
 RsaInner = Literal["correlation", "euclidean"]
 PValueRule = Literal["paper", "plus_one"]
 DeadPolicy = Literal["paper", "exclude"]
+WholeWordRule = Literal["spaces", "punctuation"]
+ColumnOrder = Literal["sorted", "python_set"]
 
 #: Appendix F non-concept list, as the authors' code spelled it. ``'\\n'`` is the two
 #: characters backslash + n (a literal in some tokenizers' decodings); ``'\n'`` a newline.
+#: ``'<pad>'`` is not in it: the authors added it for Gemma only (see
+#: :data:`MODEL_JUNK_TOKENS`).
 PAPER_JUNK_TOKENS: tuple[str, ...] = (
-    ".", "\\n", "\n", "", " ", "-", "<bos>", ",", "!", "?", "<|endoftext|>", "|bos|", "<pad>",
+    ".", "\\n", "\n", "", " ", "-", "<bos>", ",", "!", "?", "<|endoftext|>", "|bos|",
 )
+
+#: Non-concept strings the authors' code added for some model families only, as
+#: (case-insensitive substring of the model name, extra strings): ``'<pad>'`` for Gemma
+#: (original-procedure.md, "Filters"). Pythia's list had no ``'<pad>'``.
+MODEL_JUNK_TOKENS: tuple[tuple[str, tuple[str, ...]], ...] = (("gemma", ("<pad>",)),)
 
 
 @dataclass(frozen=True)
@@ -57,7 +68,10 @@ class Procedure:
     """Only positions where the feature is > 0 count as top positions (paper: False, so a
     rarely active feature's 'top 5' can include positions where it is 0)."""
     junk_tokens: tuple[str, ...] = PAPER_JUNK_TOKENS
-    """Non-concept token strings (Appendix F)."""
+    """Non-concept token strings (Appendix F), for every model."""
+    junk_tokens_by_model: tuple[tuple[str, tuple[str, ...]], ...] = MODEL_JUNK_TOKENS
+    """Extra non-concept strings for models whose name contains the given substring
+    (case-insensitive): the authors' ``'<pad>'`` for Gemma."""
     junk_include_tokenizer_specials: bool = True
     """Also treat the tokenizer's own special tokens as non-concept (paper: only its list)."""
     filter_nonconcept: bool = True
@@ -92,6 +106,19 @@ class Procedure:
     """Seed of every random draw (the paper's nulls were unseeded; we seed both presets)."""
     min_subspace_size: int = 3
     """A concept is skipped when either side has fewer features (paper: skip if <= 2)."""
+    whole_word_rule: WholeWordRule = "punctuation"
+    """How the semantic whole-word check (App. G) cuts the window idx-2..idx+1 into words.
+    ``spaces`` (the authors' code): split on spaces only and remove only ``.`` ``,`` ``?``
+    ``!`` and the two characters backslash-n from each piece, so "schedule:" or a word
+    followed by a real newline is not the word. ``punctuation``: every punctuation
+    character is a separator and any whitespace splits."""
+    semantic_column_order: ColumnOrder = "sorted"
+    """Column order of a semantic subset, which decides what "first seen" means for the
+    ``first_seen`` 1-1 rule inside it (and which A column wins an exact correlation tie).
+    ``python_set`` (the authors' code): ``list(s)`` of a Python set filled keyword by
+    keyword in Table 4 order, each keyword's features ascending; the 1-1 rule walks B's
+    columns in that order. ``sorted``: ascending feature ids (lowest B index first, like the
+    whole-space code, which walks B in ascending order under both procedures)."""
 
     def __post_init__(self) -> None:
         def bad(option: str, value: object, allowed: str) -> ConfigError:
@@ -104,6 +131,8 @@ class Procedure:
             "one_to_one": ("none", "first_seen", "best", "hungarian"),
             "rsa_inner": ("correlation", "euclidean"),
             "p_rule": ("paper", "plus_one"),
+            "whole_word_rule": ("spaces", "punctuation"),
+            "semantic_column_order": ("sorted", "python_set"),
         }
         for option, allowed in choices.items():
             value = getattr(self, option)
@@ -127,6 +156,16 @@ class Procedure:
             raise bad("alpha", self.alpha, "a level in (0, 1)")
         if self.min_subspace_size < 2:
             raise bad("min_subspace_size", self.min_subspace_size, "an integer >= 2")
+
+    def junk_for(self, *model_names: str) -> tuple[str, ...]:
+        """:attr:`junk_tokens` plus the :attr:`junk_tokens_by_model` entries matching any of
+        ``model_names`` (tokenizer specials are added by the caller, which has the tokenizer)."""
+        junk = list(self.junk_tokens)
+        names = [n.lower() for n in model_names]
+        for family, extra in self.junk_tokens_by_model:
+            if any(family.lower() in n for n in names):
+                junk += [t for t in extra if t not in junk]
+        return tuple(junk)
 
     def replace(self, **changes: object) -> "Procedure":
         """A copy with some fields changed (validated again)."""
@@ -157,6 +196,8 @@ PAPER = Procedure(
     n_permutations=100,
     n_permutations_semantic=1000,
     p_rule="paper",
+    whole_word_rule="spaces",
+    semantic_column_order="python_set",
 )
 
 CORRECTED = Procedure(name="corrected")

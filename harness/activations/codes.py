@@ -18,7 +18,7 @@ so budget memory accordingly or use fewer positions. Work is streamed one batch 
 result is one batch of residuals and one chunk of dense codes.
 
 Results are cached on disk (``.npz``) under a key that hashes exactly what affects them:
-model identity, SAE identity, layer, site, code, masking and the token data.
+model identity, SAE identity, layer, site, code, masking, attention masking and the token data.
 """
 
 from __future__ import annotations
@@ -54,8 +54,13 @@ __all__ = [
     "contexts",
 ]
 
-CACHE_VERSION: int = 1
-"""Bump when the meaning or layout of cached activations changes."""
+CACHE_VERSION: int = 2
+"""Bump when the meaning or layout of cached activations changes (2: forward passes mask
+padding keys with the tokenizer's attention mask, which changes padding positions' codes)."""
+
+ATTENTION: str = "tokenizer_mask"
+"""How forward passes attend (part of the cache key): causal with the padding keys of the
+tokenizer's ``attention_mask`` masked out, as the authors' code ran its models."""
 
 
 @dataclass
@@ -107,6 +112,7 @@ def activation_key(
     code: str,
     mask_special_positions: bool,
     tokens_key: str,
+    attention: str = ATTENTION,
 ) -> str:
     """sha256 (24 hex chars) over exactly the inputs that determine the codes."""
     payload = {
@@ -118,6 +124,7 @@ def activation_key(
         "code": code,
         "mask": bool(mask_special_positions),
         "tokens": tokens_key,
+        "attention": attention,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
 
@@ -171,7 +178,7 @@ def compute_feature_activations(
     )
     meta = {
         "model_id": mid, "sae_id": sid, "sae_source": loaded_sae.meta.source, "layer": int(layer), "site": site, "code": code,
-        "mask_special_positions": bool(mask), "tokens_key": token_set.key,
+        "mask_special_positions": bool(mask), "tokens_key": token_set.key, "attention": ATTENTION,
         "n_samples": int(tokens.shape[0]), "seq_len": int(tokens.shape[1]), "cache_version": CACHE_VERSION,
     }
     path = Path(cache_dir) / f"{key}.npz" if cache_dir is not None else None
@@ -184,6 +191,11 @@ def compute_feature_activations(
     d_sae = int(loaded_sae.meta.d_sae)
     chunk = int(position_chunk) if position_chunk else max(64, (1 << 24) // d_sae)
     keep_all = ~special if mask else torch.ones_like(special)
+    # The forward pass always gets the tokenizer's attention mask (padding keys masked), as
+    # in the authors' code. Under ``mask_special_positions`` padding rows are dropped and real
+    # tokens (right padding) do not depend on it; under the paper procedure padding rows are
+    # kept and their activations are those of the masked pass (original-procedure.md).
+    attn_mask = token_set.attention_mask
     blocks: list[sp.csr_matrix] = []
     sums = np.zeros(d_sae, dtype=np.float64)
     sumsq = np.zeros(d_sae, dtype=np.float64)
@@ -194,7 +206,8 @@ def compute_feature_activations(
         starts = tqdm(starts, desc=f"codes L{layer} {site}/{code}", unit="batch")
     for start in starts:
         batch = tokens[start : start + batch_size]
-        acts = residual_activations(model, batch, [layer], site=site, batch_size=batch.shape[0])[layer]
+        acts = residual_activations(model, batch, [layer], site=site, batch_size=batch.shape[0],
+                                    attention_mask=attn_mask[start : start + batch_size])[layer]
         flat = acts.reshape(-1, acts.shape[-1])[keep_all[start : start + batch_size].reshape(-1)]
         for c0 in range(0, flat.shape[0], chunk):
             z = loaded_sae.encode(flat[c0 : c0 + chunk], code=code).float()

@@ -118,9 +118,11 @@ def preflight(
         HarnessError: FVU > ``max_fvu`` at the configured site.
         ConfigError: layer out of range.
     """
+    attention_mask = None
     if hasattr(tokens, "tokens") and hasattr(tokens, "special_mask"):
         if special_mask is None:
             special_mask = tokens.special_mask  # type: ignore[union-attr]
+        attention_mask = getattr(tokens, "attention_mask", None)  # the pass the runs use
         tokens = tokens.tokens  # type: ignore[union-attr]
     assert isinstance(tokens, torch.Tensor)
     meta = loaded_sae.meta
@@ -141,7 +143,8 @@ def preflight(
     neighbour = _other(site)
     scores: dict[str, tuple[float, float]] = {}
     for s in (site, neighbour):
-        acts = residual_activations(model, tokens, [layer], site=s, batch_size=batch_size)[layer]
+        acts = residual_activations(model, tokens, [layer], site=s, batch_size=batch_size,
+                                    attention_mask=attention_mask)[layer]
         x = acts.reshape(-1, d_model)[flat_keep]
         scores[s] = fvu_and_l0(loaded_sae, x)
     fvu, l0 = scores[site]

@@ -78,7 +78,8 @@ class World:
         return self._vocab
 
     def junk_tokens(self, procedure: Procedure) -> tuple[str, ...]:
-        junk = tuple(procedure.junk_tokens)
+        names = [str(self.profile.models[w].get("name", "")) for w in ("a", "b")]
+        junk = procedure.junk_for(*names, self.profile.model_name("a"), self.profile.model_name("b"))
         if procedure.junk_include_tokenizer_specials:
             junk += tuple(self.tokenizer.all_special_tokens)
         return junk

@@ -113,7 +113,7 @@ def _space_check(world: Any, which: str, layer: int, procedure: Any) -> dict[str
     tok = world.tokens
     sae = load_sae(world.profile.sae_spec(which, layer), device=world.device)
     acts = residual_activations(world.model(which), tok.tokens, [layer], site=procedure.activation_site,
-                                batch_size=len(tok.tokens))[layer]
+                                batch_size=len(tok.tokens), attention_mask=tok.attention_mask)[layer]
     keep = (~tok.special_mask if procedure.mask_special_positions else torch.ones_like(tok.special_mask)).reshape(-1)
     flat = acts.reshape(-1, acts.shape[-1])[keep]
     ref = sae.encode(flat, code=procedure.sae_code).float().cpu().numpy()

@@ -123,13 +123,20 @@ class FeatureSpace:
     def junk_mask(self) -> NDArray[np.bool_]:
         return nonconcept_mask(self.strings, self.junk_tokens)
 
-    def concept(self, keywords: Sequence[str]) -> NDArray[np.int64]:
+    def concept(self, keywords: Sequence[str], *, rule: str = "punctuation",
+                order: str = "ascending") -> NDArray[np.int64]:
         """Concept features (Sec. 4.3) among the features active at least once on the run's
         tokens. A never-active feature has no top positions of its own (under the paper's
         topk-over-all-positions they are arbitrary ones), so it is left out under both
-        procedures: otherwise every dead latent joins whatever concept document 0 starts with."""
+        procedures: otherwise every dead latent joins whatever concept document 0 starts with.
+
+        ``rule`` / ``order``: see :func:`harness.pairing.concepts.concept_features`. Under
+        ``python_set`` the set is built from all matching ids (never-active ones included, as
+        the authors' set held them) and those are dropped afterwards, so the remaining ids keep
+        the relative order they had in the authors' list."""
         feats = concept_features(self.top, tokens=self.tokens, sample_index=self.sample_index,
-                                 position_index=self.position_index, vocab=self.vocab, keywords=keywords)
+                                 position_index=self.position_index, vocab=self.vocab, keywords=keywords,
+                                 rule=rule, order=order)
         live = sp.csr_matrix(self.codes).getnnz(axis=0) > 0
         return feats[live[feats]]
 
@@ -343,7 +350,10 @@ def compare_concept(
     sizes (from all live features), paired by correlation within the subsets with the same
     1-1 rule, scored the same way.
     """
-    feats_a, feats_b = space_a.concept(keywords), space_b.concept(keywords)
+    python_set = procedure.semantic_column_order == "python_set"
+    order = "python_set" if python_set else "ascending"
+    feats_a = space_a.concept(keywords, rule=procedure.whole_word_rule, order=order)
+    feats_b = space_b.concept(keywords, rule=procedure.whole_word_rule, order=order)
     rec: dict[str, Any] = {"category": category, "a": space_a.name, "b": space_b.name,
                            "procedure": procedure.name, "n_concept_a": int(feats_a.size),
                            "n_concept_b": int(feats_b.size)}
@@ -351,7 +361,9 @@ def compare_concept(
         rec.update(skipped=f"too few concept features ({feats_a.size}, {feats_b.size})", n_pairs=0)
         return rec
     rule = procedure.one_to_one
-    pairs = pair_within(space_a.codes, space_b.codes, feats_a, feats_b, rule=rule)  # type: ignore[arg-type]
+    # Paper: columns in the authors' list(set) order, and "first seen" walks B in that order.
+    pairs = pair_within(space_a.codes, space_b.codes, feats_a, feats_b, rule=rule,  # type: ignore[arg-type]
+                        order="given" if python_set else "sorted")
     n_perm = n_permutations or procedure.n_permutations_semantic
     rec.update(score_pairs(space_a, space_b, pairs, procedure, n_permutations=n_perm))
     if "skipped" in rec or not np.isfinite(rec.get("svcca", math.nan)):

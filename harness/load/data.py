@@ -110,6 +110,16 @@ class TokenSet:
         """:func:`manifest_hash` of :attr:`manifest`."""
         return manifest_hash(self.manifest)
 
+    @property
+    def attention_mask(self) -> torch.Tensor:
+        """``(n_samples, seq_len)`` int64, the tokenizer's ``attention_mask`` for these tokens:
+        1 at real tokens (a prepended BOS included: tokenizers that add BOS give it mask 1),
+        0 at padding. It is :attr:`special_mask` without the BOS column."""
+        padding = self.special_mask.clone()
+        if self.manifest.get("prepend_bos"):
+            padding[:, 0] = False
+        return (~padding).to(torch.long)
+
 
 #: Manifest fields that determine the token data (paths and names that do not change the
 #: tokens, such as where a checkout lives, are left out so keys are portable).

@@ -268,6 +268,7 @@ def residual_activations(
     site: Site = "block_output",
     batch_size: int = 8,
     progress: bool = False,
+    attention_mask: torch.Tensor | None = None,
 ) -> dict[int, torch.Tensor]:
     """Residual-stream activations at ``site`` of each layer.
 
@@ -279,15 +280,25 @@ def residual_activations(
         batch_size: sequences per forward pass. The pass stops after the deepest block needed
             (``stop_at_layer``), and only the requested hooks are cached.
         progress: show a tqdm bar.
+        attention_mask: ``(n, seq)`` the tokenizer's attention mask (1 = real token, BOS
+            included; 0 = padding), or None for causal attention only.
 
     Returns:
         layer -> float32 CPU tensor ``(n, seq, d_model)``.
 
-    Sequences run with causal attention and no padding mask, like an HF forward pass without
-    ``attention_mask``: with right padding every real token's activation is unaffected by the
-    padding; padding positions get the activations of EOS tokens that attend to everything
-    before them (they only matter when special positions are not masked, as in the paper's
-    procedure).
+    With ``attention_mask`` the pass is that of an HF causal LM called with the tokenizer's
+    ``attention_mask`` (what the authors' code did, original-procedure.md "Activations"):
+    causal attention with padding *keys* masked out in every block, positions still
+    ``0..seq-1`` (HF derives no position ids from the mask in a plain forward call; passing
+    the mask to transformer-lens instead would shift rotary positions of the padding, so the
+    key mask is applied on ``hook_attn_scores``, after transformer-lens' causal mask). With
+    right padding a real token's keys are all real, so real tokens are bit-identical with or
+    without the mask; only padding positions change (they then attend to the real tokens
+    only). A row with no real token at all has nothing to attend to; its attention weights
+    are 0 (transformer-lens turns the all-masked softmax's NaN into 0).
+
+    Without ``attention_mask`` padding positions are EOS tokens that attend to everything
+    before them, padding included.
     """
     if tokens.ndim != 2:
         raise ShapeError(f"tokens must be (n_samples, seq_len); got shape {tuple(tokens.shape)}.")
@@ -304,21 +315,42 @@ def residual_activations(
         from tqdm.auto import tqdm
 
         starts = tqdm(starts, desc=f"residuals {site}", unit="batch")
+    if attention_mask is not None and tuple(attention_mask.shape) != tuple(tokens.shape):
+        raise ShapeError(
+            f"attention_mask {tuple(attention_mask.shape)} and tokens {tuple(tokens.shape)} differ in shape."
+        )
     device = model.cfg.device
     for start in starts:
         batch = tokens[start : start + batch_size].to(device)
-        # An explicit all-ones mask: causal attention only, whatever the tokenizer's padding
-        # side (transformer-lens would otherwise derive a mask from pad ids for left padding).
-        _, cache = model.run_with_cache(
-            batch,
-            attention_mask=torch.ones_like(batch),
-            names_filter=list(names.values()),
-            stop_at_layer=stop_at,
-        )
+        hooks = []
+        if attention_mask is not None:
+            keys = attention_mask[start : start + batch_size].to(device).bool()
+            if not bool(keys.all()):
+                hooks = [(f"blocks.{i}.attn.hook_attn_scores", _key_mask_hook(keys)) for i in range(stop_at)]
+        # An explicit all-ones mask to transformer-lens: causal attention and positions
+        # 0..seq-1 whatever the padding side (transformer-lens would otherwise derive a mask
+        # from pad ids for left padding, and offset rotary positions by the mask).
+        with model.hooks(fwd_hooks=hooks):
+            _, cache = model.run_with_cache(
+                batch,
+                attention_mask=torch.ones_like(batch),
+                names_filter=list(names.values()),
+                stop_at_layer=stop_at,
+            )
         for layer, name in names.items():
             out[layer][start : start + batch.shape[0]] = cache[name].to("cpu", torch.float32)
         del cache
     return out
+
+
+def _key_mask_hook(keys: torch.Tensor):  # type: ignore[no-untyped-def]
+    """A ``hook_attn_scores`` hook that masks the keys where ``keys (batch, key_pos)`` is
+    False (scores ``[batch, head, query_pos, key_pos]``), as HF's padding mask does."""
+
+    def hook(scores: torch.Tensor, hook: object) -> torch.Tensor:
+        return scores.masked_fill(~keys[:, None, None, :], float("-inf"))
+
+    return hook
 
 
 def model_fingerprint(model: "HookedTransformer", *, n_values: int = 4096) -> str:

@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from harness.errors import ShapeError
+from harness.errors import ConfigError, ShapeError
 from harness.pairing.matching import Pairs
 
 Int64 = NDArray[np.int64]
@@ -145,10 +145,39 @@ def filter_shared_token(
 
 _PUNCT = re.compile(f"[{re.escape(string.punctuation)}]")
 
+#: What the authors' whole-word check removed from each space-separated piece of the window:
+#: four punctuation marks and the two characters backslash + n (original-procedure.md,
+#: "Semantic subspaces"). Colons, quotes, brackets, apostrophes, hyphens and real newlines
+#: stay, so "schedule:" or "schedule\nThe" is not the word "schedule" there.
+PAPER_WORD_STRIP: tuple[str, ...] = (".", ",", "?", "!", "\\n")
 
-def keyword_in_context(keyword: str, window_text: str) -> bool:
-    """True if ``keyword`` is a whole word of ``window_text`` (punctuation stripped, any case)."""
-    return keyword.lower() in _PUNCT.sub(" ", window_text).lower().split()
+
+def window_words(window_text: str, *, rule: str = "punctuation") -> list[str]:
+    """The lower-cased words of a window under a whole-word ``rule``.
+
+    - ``spaces`` (the paper's code): ``window_text.split(" ")``, then each of
+      :data:`PAPER_WORD_STRIP` removed from each piece. (The reference says these are
+      stripped; they are removed wherever they occur in a piece, which for a keyword made of
+      letters only differs from removing them at the ends for pieces like "ma.y".)
+    - ``punctuation`` (corrected): every punctuation character becomes a space, then split
+      on any whitespace.
+    """
+    if rule == "spaces":
+        words = []
+        for piece in window_text.split(" "):
+            for junk in PAPER_WORD_STRIP:
+                piece = piece.replace(junk, "")
+            words.append(piece.lower())
+        return words
+    if rule == "punctuation":
+        return _PUNCT.sub(" ", window_text).lower().split()
+    raise ConfigError(f"whole-word rule={rule!r}: use 'spaces' or 'punctuation'.")
+
+
+def keyword_in_context(keyword: str, window_text: str, *, rule: str = "punctuation") -> bool:
+    """True if ``keyword`` is a whole word of ``window_text`` under ``rule`` (see
+    :func:`window_words`; case-insensitive)."""
+    return keyword.lower() in window_words(window_text, rule=rule)
 
 
 def concept_features(
@@ -159,34 +188,66 @@ def concept_features(
     position_index: NDArray[np.integer],
     vocab: Sequence[str],
     keywords: Iterable[str],
+    rule: str = "punctuation",
+    order: str = "ascending",
 ) -> Int64:
     """Features belonging to a concept (Sec. 4.3, Appendix G).
 
     A feature belongs if, at any of its top positions p, the token string (spaces removed,
-    lower-cased) equals a keyword and the keyword is a whole word in the decoded window of
-    tokens p-2..p+1 of the same sample.
+    lower-cased) equals a keyword and the keyword is a whole word (:func:`window_words` under
+    ``rule``) in the decoded window of tokens p-2..p+1 of the same sample. Under the paper's
+    ``spaces`` rule only spaces are removed from the token (the authors' code); under
+    ``punctuation`` other surrounding whitespace is stripped too.
 
     Args:
         top_pos: (F, k) flattened position indices (-1 = none), from :func:`top_positions`.
         tokens: (n_samples, seq_len) token ids of the run.
         sample_index, position_index: (positions,) where each flattened position lives.
-        vocab: decoded string per token id. keywords: the category's keywords.
+        vocab: decoded string per token id. keywords: the category's keywords, in list order.
+        rule: whole-word rule, ``spaces`` (paper) or ``punctuation`` (corrected).
+        order: ``ascending`` feature ids, or ``python_set``: the order of
+            :func:`python_set_order` over the keywords in list order (the authors' column
+            order of the subset).
     """
     if sample_index.shape != position_index.shape:
         raise ShapeError("sample_index and position_index must have the same shape.")
-    kw = {w.lower() for w in keywords}
+    if order not in ("ascending", "python_set"):
+        raise ConfigError(f"order={order!r}: use 'ascending' or 'python_set'.")
+    keywords = [w.lower() for w in keywords]
+    kw = set(keywords)
     seq_len = tokens.shape[1]
-    members = []
+    matched: dict[int, set[str]] = {}  # feature -> keywords it matches
     for f, row in enumerate(top_pos):
         for p in row:
             if p < 0:
                 continue
             s, t = int(sample_index[p]), int(position_index[p])
-            word = vocab[int(tokens[s, t])].replace(" ", "").strip().lower()
-            if word not in kw:
+            word = vocab[int(tokens[s, t])].replace(" ", "")
+            word = (word if rule == "spaces" else word.strip()).lower()
+            if word not in kw or word in matched.get(f, ()):
                 continue
             window = "".join(vocab[int(x)] for x in tokens[s, max(0, t - 2) : min(seq_len, t + 2)])
-            if keyword_in_context(word, window):
-                members.append(f)
-                break
-    return np.asarray(members, dtype=np.int64)
+            if keyword_in_context(word, window, rule=rule):
+                matched.setdefault(f, set()).add(word)
+                if order == "ascending":
+                    break
+    if order == "ascending":
+        return np.asarray(sorted(matched), dtype=np.int64)
+    per_keyword = [[f for f in sorted(matched) if k in matched[f]] for k in keywords]
+    return python_set_order(per_keyword)
+
+
+def python_set_order(groups: Iterable[Iterable[int]]) -> Int64:
+    """``list(s)`` of a CPython set ``s`` filled by ``s.update(group)`` for each group in turn.
+
+    The authors collected a semantic subset's feature ids this way (one group per keyword,
+    keywords in Table 4 order, each group in ascending feature order) and used ``list(s)``
+    as the subset's column order (original-procedure.md, "Semantic subspaces"). CPython's
+    iteration order of an int set is a deterministic function of the insertion sequence, so
+    rebuilding the same set from the same ids gives the same order. It is ascending only
+    while every id is below the set's table size (8, 32, 128, ... slots); with 16k-32k SAE
+    latents it is not (groups [40], [8, 1000], [33] iterate as 40, 8, 1000, 33)."""
+    seen: set[int] = set()
+    for group in groups:
+        seen.update(int(f) for f in group)
+    return np.asarray(list(seen), dtype=np.int64)

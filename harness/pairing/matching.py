@@ -456,21 +456,26 @@ def one_to_one(
     *,
     rule: Literal["none", "first_seen", "best", "hungarian"],
     corr_matrix: Float64 | None = None,
+    walk: Literal["b_index", "given"] = "b_index",
 ) -> Pairs:
     """Reduce many-to-1 pairs to 1-1 pairs (Sec. 3 "Filter Many-to-1 Mappings").
 
-    - ``first_seen``: the paper's code: per A feature keep only the first pair encountered,
-      i.e. the one with the lowest B index, whatever its correlation.
+    - ``first_seen``: the paper's code: per A feature keep only the first pair encountered
+      walking the pairs in ``walk`` order: ``b_index`` (ascending B index, the whole-space
+      code: the lowest B index wins, whatever its correlation) or ``given`` (the order of
+      ``pairs``, e.g. a semantic subset's column order).
     - ``best``: per A feature keep the highest-correlation pair (lowest B index on ties).
     - ``hungarian``: maximum-total-correlation one-to-one assignment between the distinct A
       and B features appearing in ``pairs``; needs ``corr_matrix`` of shape
       (len(unique a), len(unique b)) over sorted unique indices (see correlation_submatrix).
     - ``none``: unchanged.
-    Output pairs are ordered by B index.
+    Output pairs are ordered by B index (``walk="given"``: in the given order).
     """
     if rule == "none":
         return pairs
-    order = np.argsort(pairs.b_idx, kind="stable")
+    if walk not in ("b_index", "given"):
+        raise ConfigError(f"walk={walk!r}: use 'b_index' or 'given'.")
+    order = np.argsort(pairs.b_idx, kind="stable") if walk == "b_index" else np.arange(len(pairs))
     a, b, c = pairs.a_idx[order], pairs.b_idx[order], pairs.corr[order]
     if rule == "first_seen":
         _, first = np.unique(a, return_index=True)
@@ -508,6 +513,7 @@ def pair_within(
     idx_b: Int64,
     *,
     rule: Literal["none", "first_seen", "best", "hungarian"],
+    order: Literal["sorted", "given"] = "sorted",
 ) -> Pairs:
     """Pair two feature subsets by correlation restricted to the subsets (Sec. 4.3).
 
@@ -515,9 +521,20 @@ def pair_within(
     the pairs 1-1 (``hungarian`` solves the assignment on the full sub-matrix). No
     correlation threshold and no token filters, as in the paper's semantic experiments.
     Returned indices are global feature indices.
+
+    ``order``: ``sorted`` uses the subsets in ascending id order; ``given`` keeps the order
+    of ``idx_a`` / ``idx_b`` as the column order (the paper's code: ``list`` of a Python set,
+    see :func:`harness.pairing.concepts.python_set_order`): an exact correlation tie goes to the
+    first A column, and ``first_seen`` walks B's columns in that order.
     """
-    idx_a = np.sort(np.asarray(idx_a, dtype=np.int64))
-    idx_b = np.sort(np.asarray(idx_b, dtype=np.int64))
+    if order not in ("sorted", "given"):
+        raise ConfigError(f"order={order!r}: use 'sorted' or 'given'.")
+    idx_a = np.asarray(idx_a, dtype=np.int64)
+    idx_b = np.asarray(idx_b, dtype=np.int64)
+    if order == "sorted":
+        idx_a, idx_b = np.sort(idx_a), np.sort(idx_b)
+    elif np.unique(idx_a).size != idx_a.size or np.unique(idx_b).size != idx_b.size:
+        raise ConfigError("order='given' needs subsets without repeated feature ids.")
     if idx_a.size == 0 or idx_b.size == 0:
         return Pairs(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), ("empty subset",))
     corr = correlation_submatrix(acts_a, acts_b, idx_a, idx_b)
@@ -529,4 +546,4 @@ def pair_within(
         return Pairs(idx_a[rows][o], idx_b[cols][o], corr[rows, cols][o], (f"hungarian within: {rows.size}",))
     best = corr.argmax(axis=0)
     pairs = Pairs(idx_a[best], idx_b, corr[best, np.arange(idx_b.size)], (f"many-to-1 within: {idx_b.size}",))
-    return one_to_one(pairs, rule=rule)
+    return one_to_one(pairs, rule=rule, walk="b_index" if order == "sorted" else "given")

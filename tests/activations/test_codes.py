@@ -69,10 +69,25 @@ def test_corrected_codes_are_the_sparse_topk_code_at_block_output(corrected, mod
 
 
 def test_paper_codes_are_dense_pre_topk_at_block_input(paper, model_a, sae, token_set):
-    acts = residual_activations(model_a, token_set.tokens, [LAYER], site="block_input")[LAYER]
+    acts = residual_activations(model_a, token_set.tokens, [LAYER], site="block_input",
+                                attention_mask=token_set.attention_mask)[LAYER]
     expected = sae.encode(acts.reshape(-1, acts.shape[-1]), code="pre_topk").numpy()
     np.testing.assert_allclose(paper.codes.toarray(), expected, rtol=1e-6, atol=1e-6)
     assert paper.codes.nnz / paper.n_positions > sae.meta.k  # denser than any TopK code
+
+
+def test_paper_padding_rows_come_from_the_pass_with_padding_keys_masked(paper, model_a, sae, token_set):
+    """The authors' forward passes got the tokenizer's attention_mask: padding rows are kept
+    under the paper procedure, with the activations of that masked pass (not an unmasked one)."""
+    mask = token_set.attention_mask
+    assert mask[:, 0].all() and int((mask == 0).sum()) == int(token_set.special_mask.sum()) - mask.shape[0]
+    unmasked = residual_activations(model_a, token_set.tokens, [LAYER], site="block_input")[LAYER]
+    old = sae.encode(unmasked.reshape(-1, unmasked.shape[-1]), code="pre_topk").numpy()
+    pad = (mask == 0).reshape(-1).numpy()
+    got = paper.codes.toarray()
+    assert np.abs(got[pad] - old[pad]).max() > 1e-2  # padding rows differ from the unmasked pass
+    np.testing.assert_array_equal(got[~pad], old[~pad])  # real tokens (right padding): identical
+    assert paper.meta["attention"] == "tokenizer_mask"
 
 
 def test_mean_and_unbiased_std_match_dense_numpy(corrected, paper):
@@ -96,9 +111,10 @@ def test_key_depends_on_exactly_the_inputs(corrected, paper, model_a, sae, token
     base = dict(model_id="m", sae_id="s", layer=1, site="block_output", code="sparse", mask_special_positions=True, tokens_key="t")
     keys = {activation_key(**base)}
     for field, value in [("model_id", "m2"), ("sae_id", "s2"), ("layer", 2), ("site", "block_input"),
-                         ("code", "pre_topk"), ("mask_special_positions", False), ("tokens_key", "t2")]:
+                         ("code", "pre_topk"), ("mask_special_positions", False), ("tokens_key", "t2"),
+                         ("attention", "causal_only")]:
         keys.add(activation_key(**{**base, field: value}))
-    assert len(keys) == 8
+    assert len(keys) == 9
     only_site = CORRECTED.replace(name="x", activation_site="block_input", n_permutations=7)
     k2 = compute_feature_activations(model_a, sae, token_set, LAYER, procedure=only_site).key
     assert k2 not in (corrected.key, paper.key)

@@ -97,3 +97,31 @@ def test_dead_features_never_join_a_concept() -> None:
     assert 1 in set(dead.top[0])  # the padded positions of the dead feature include position 1
     members = dead.concept([first_word])
     assert members.size > 0 and 0 not in set(members.tolist())
+
+
+def test_paper_semantic_subset_uses_the_authors_set_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under ``paper`` the subset's columns reach the pairing in list(set) order (ids added
+    keyword by keyword) with "first seen" walking B in that order; ``sorted`` passes ascending ids."""
+    import harness.experiments.spaces as ex
+    from harness.pairing.concepts import python_set_order
+
+    a, b = synthetic_pair(seed=4)
+    words = [w.strip() for w in a.vocab[:120] if w.strip()][:20]  # small set: ids exceed its table size
+    seen: list[tuple[list[int], list[int], str]] = []
+    real = ex.pair_within
+
+    def spy(acts_a, acts_b, idx_a, idx_b, **kw):  # type: ignore[no-untyped-def]
+        if not seen or len(seen) < 2:
+            seen.append((list(idx_a), list(idx_b), kw.get("order", "sorted")))
+        return real(acts_a, acts_b, idx_a, idx_b, **kw)
+
+    monkeypatch.setattr(ex, "pair_within", spy)
+    compare_concept(a, b, "w", words, PAPER, n_permutations=9, n_random_subsets=2)
+    ia, ib, order = seen[0]
+    assert order == "given" and PAPER.semantic_column_order == "python_set"
+    per_kw = [[f for f in sorted(b.concept([w], rule="spaces").tolist())] for w in words]
+    assert ib == python_set_order(per_kw).tolist() and ib != sorted(ib)
+    seen.clear()
+    compare_concept(a, b, "w", words, PAPER.replace(name="p-sorted", semantic_column_order="sorted"),
+                    n_permutations=9, n_random_subsets=2)
+    assert seen[0][2] == "sorted" and seen[0][1] == sorted(ib)

@@ -75,6 +75,37 @@ def test_sites_match_hf_hidden_states_and_show_the_off_by_one(model_a, hf_a, tok
     torch.testing.assert_close(out[n_layers - 1], captured["h"], atol=1e-5, rtol=1e-5)
 
 
+def test_right_padded_batch_matches_hf_forward_with_the_tokenizers_mask(model_a, hf_a):
+    """The authors passed the tokenizer's attention_mask to the HF forward pass: padding
+    positions (pad = EOS, right padding) must carry the hidden states of that masked pass,
+    at every layer, while real tokens equal those of an unmasked pass."""
+    tok = model_a.tokenizer
+    text = ["The king was seeking the queen in May.", "Rain."]
+    ids = [tok(t, add_special_tokens=False)["input_ids"] for t in text]
+    seq = max(len(i) for i in ids) + 3
+    eos = tok.eos_token_id
+    tokens = torch.tensor([i + [eos] * (seq - len(i)) for i in ids])
+    mask = torch.tensor([[1] * len(i) + [0] * (seq - len(i)) for i in ids])
+    assert (mask == 0).sum() >= 3 + 3  # padding in both rows
+    layers = list(range(model_a.cfg.n_layers))
+    ours = residual_activations(model_a, tokens, layers, site="block_input", batch_size=2, attention_mask=mask)
+    plain = residual_activations(model_a, tokens, layers, site="block_input", batch_size=2)
+    with torch.no_grad():
+        hs = hf_a(tokens, attention_mask=mask, output_hidden_states=True).hidden_states
+        hs_plain = hf_a(tokens, output_hidden_states=True).hidden_states
+    pad = mask == 0
+    for layer in layers:
+        torch.testing.assert_close(ours[layer], hs[layer], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(plain[layer], hs_plain[layer], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(ours[layer][~pad], plain[layer][~pad], atol=0, rtol=0)
+        if layer > 0:  # layer 0's input is the embedding: no attention yet
+            assert (ours[layer][pad] - plain[layer][pad]).abs().max() > 1e-3
+    out = residual_activations(model_a, tokens, [1], site="block_output", attention_mask=mask)[1]
+    torch.testing.assert_close(out, hs[2], atol=1e-5, rtol=1e-5)
+    with pytest.raises(ShapeError):
+        residual_activations(model_a, tokens, [0], attention_mask=mask[:, :-1])
+
+
 def test_hook_names():
     assert hook_name(3, "block_output") == "blocks.3.hook_resid_post"
     assert hook_name(3, "block_input") == "blocks.3.hook_resid_pre"

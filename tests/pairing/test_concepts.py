@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
 from harness.pairing.concepts import (
@@ -12,10 +13,12 @@ from harness.pairing.concepts import (
     filter_shared_token,
     keyword_in_context,
     nonconcept_mask,
+    python_set_order,
     top_positions,
     top_strings,
 )
-from harness.config import PAPER_JUNK_TOKENS
+from harness.config import CORRECTED, PAPER, PAPER_JUNK_TOKENS
+from harness.errors import ConfigError
 from harness.pairing.matching import Pairs
 
 VOCAB = ["<|endoftext|>", " the", " king", " see", "king", " happy", ".", "\n", " rain", " ", " March", ","]
@@ -54,6 +57,82 @@ def test_whole_word_rule_rejects_compounds() -> None:
     assert keyword_in_context("march", "in March.")
 
 
+# (keyword, window, whole word under the paper's rule, under the corrected rule). The paper's
+# rule (original-procedure.md): split on spaces only; remove only . , ? ! and the two
+# characters backslash-n from each piece.
+WHOLE_WORD_CASES = [
+    ("schedule", " the schedule: now", False, True),  # colon stays attached
+    ("king", ' said "king" then', False, True),  # quotes stay
+    ("king", " the king's crown", False, True),  # apostrophe stays
+    ("sun", " the sun-light was", False, True),  # hyphen stays
+    ("sun", " (sun) was", False, True),  # brackets stay
+    ("day", " one day\nThe", False, True),  # a real newline does not split
+    ("day", " one day\\n", True, True),  # literal backslash-n removed ...
+    ("day", " \\nday was", True, False),  # ... also before the word (corrected: "\\" splits, "nday")
+    ("day", " one day.", True, True),
+    ("day", " one day!?", True, True),
+    ("day", " day, then", True, True),
+    ("king", " seeking the", False, False),  # "king" inside "seeking" is never the word
+    ("king", " the King.", True, True),  # case-insensitive under both
+]
+
+
+@pytest.mark.parametrize(("keyword", "window", "paper", "corrected"), WHOLE_WORD_CASES)
+def test_whole_word_rule_paper_vs_corrected(keyword: str, window: str, paper: bool, corrected: bool) -> None:
+    assert keyword_in_context(keyword, window, rule=PAPER.whole_word_rule) is paper
+    assert keyword_in_context(keyword, window, rule=CORRECTED.whole_word_rule) is corrected
+
+
+def test_whole_word_rule_presets_and_unknown_rule() -> None:
+    assert (PAPER.whole_word_rule, CORRECTED.whole_word_rule) == ("spaces", "punctuation")
+    with pytest.raises(ConfigError):
+        keyword_in_context("day", "day", rule="regex")
+    with pytest.raises(ConfigError):
+        PAPER.replace(whole_word_rule="regex")
+
+
+def test_concept_membership_follows_the_procedures_rule() -> None:
+    vocab = [" the", " schedule", ":", " now", " day", "\n", "The"]
+    tokens = np.array([[0, 1, 2, 3], [0, 4, 5, 6]])  # " the schedule: now" / " the day\nThe"
+    sample_index, position_index = np.repeat([0, 1], 4), np.tile(np.arange(4), 2)
+    top = np.array([[1], [5]])  # feature 0 on " schedule" (then ":"), feature 1 on " day" (then "\n")
+    kw = CONCEPT_KEYWORDS["Time"]
+    args = dict(tokens=tokens, sample_index=sample_index, position_index=position_index, vocab=vocab, keywords=kw)
+    assert concept_features(top, rule="spaces", **args).tolist() == []
+    assert concept_features(top, rule="punctuation", **args).tolist() == [0, 1]
+
+
+def test_python_set_order_is_cpython_list_of_set() -> None:
+    groups = [[40], [8, 1000], [33]]
+    reference: set[int] = set()
+    for g in groups:
+        reference.update(g)
+    assert python_set_order(groups).tolist() == list(reference) == [40, 8, 1000, 33]
+    assert sorted(reference) != list(reference)
+    big = [list(range(k, 3000, 97)) for k in (50, 3, 700)]
+    ref2: set[int] = set()
+    for g in big:
+        ref2.update(g)
+    assert python_set_order(big).tolist() == list(ref2)
+
+
+def test_concept_features_in_the_authors_set_order() -> None:
+    """Subset ids are collected keyword by keyword in Table 4 order (People/Roles: ... dad ...
+    king, queen ...), each keyword's features ascending, into a Python set; list(set) is the
+    column order."""
+    vocab = [" the", " dad", " king", " queen"]
+    tokens = np.array([[0, 1, 0, 2, 0, 3]])  # " the dad the king the queen"
+    sample_index, position_index = np.zeros(6, dtype=np.int64), np.arange(6)
+    top = np.full((1001, 1), -1)
+    top[40, 0], top[8, 0], top[1000, 0], top[33, 0] = 1, 3, 3, 5  # dad: 40; king: 8, 1000; queen: 33
+    args = dict(tokens=tokens, sample_index=sample_index, position_index=position_index, vocab=vocab,
+                keywords=CONCEPT_KEYWORDS["People/Roles"], rule="spaces")
+    assert concept_features(top, order="python_set", **args).tolist() == [40, 8, 1000, 33]
+    assert concept_features(top, order="ascending", **args).tolist() == [8, 33, 40, 1000]
+    with pytest.raises(ConfigError):
+        concept_features(top, order="random", **args)
+
+
 def test_concept_features_with_context_rule() -> None:
     tokens = np.array([[1, 3, 4, 1, 6], [1, 2, 6, 10, 7]])  # " the see|king the ." / " the king . March \n"
     sample_index = np.repeat([0, 1], 5)
@@ -78,3 +157,12 @@ def test_table4_keyword_lists_as_printed() -> None:
     assert counts == {"Time": 83, "Calendar": 35, "People/Roles": 27, "Nature": 46, "Emotions": 49,
                       "MonthNames": 12, "Countries": 19, "Biology": 29}
     assert set(CONCEPT_KEYWORDS["Calendar"]) <= set(CONCEPT_KEYWORDS["Time"])
+
+
+def test_paper_junk_list_has_pad_for_gemma_only() -> None:
+    """Appendix F list as the authors' code had it; '<pad>' was added for Gemma only."""
+    assert PAPER_JUNK_TOKENS == (".", "\\n", "\n", "", " ", "-", "<bos>", ",", "!", "?", "<|endoftext|>", "|bos|")
+    assert "<pad>" not in PAPER.junk_for("EleutherAI/pythia-70m", "EleutherAI/pythia-160m")
+    gemma = PAPER.junk_for("google/gemma-2b", "google/gemma-2-2b")
+    assert gemma == PAPER_JUNK_TOKENS + ("<pad>",)
+    assert CORRECTED.junk_for("fixture/model-a") == PAPER_JUNK_TOKENS

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from harness.errors import ShapeError
+from harness.errors import ConfigError, ShapeError
 from harness.pairing.matching import (
     Pairs,
     correlation_submatrix,
@@ -167,6 +167,42 @@ def test_pair_within_and_submatrix() -> None:
 
     best_total = max(sum(sub[r, c] for c, r in enumerate(rows)) for rows in itertools.permutations(range(4), 3))
     assert len(h) == 3 and h.corr.sum() == pytest.approx(best_total)
+
+
+def test_semantic_first_seen_walks_b_in_python_set_order() -> None:
+    """The paper's semantic 1-1 rule keeps, for an A feature met more than once, the first
+    pair met walking B's columns in list(set) order, not the lowest B index."""
+    rng = np.random.default_rng(3)
+    n = 400
+    base5, base7 = rng.exponential(size=n), rng.exponential(size=n)
+    a = np.zeros((n, 10))
+    a[:, 5], a[:, 7] = base5, base7
+    b = np.zeros((n, 1001))
+    b[:, 40] = base5 + rng.normal(scale=0.8, size=n)  # weakest partner of A5
+    b[:, 8] = base5 + rng.normal(scale=0.1, size=n)  # strongest partner of A5
+    b[:, 1000] = base5 + rng.normal(scale=0.4, size=n)
+    b[:, 33] = base7 + rng.normal(scale=0.1, size=n)
+    a, b = sp.csr_matrix(a), sp.csr_matrix(b)
+    set_b: set[int] = set()
+    for group in ([40], [8, 1000], [33]):  # keyword by keyword, ascending within a keyword
+        set_b.update(group)
+    idx_b = np.array(list(set_b))
+    assert idx_b.tolist() == [40, 8, 1000, 33] != sorted(idx_b.tolist())
+    idx_a = np.array([7, 5])
+    paper = pair_within(a, b, idx_a, idx_b, rule="first_seen", order="given")
+    assert list(zip(paper.a_idx.tolist(), paper.b_idx.tolist())) == [(5, 40), (7, 33)]
+    lowest_b = pair_within(a, b, idx_a, idx_b, rule="first_seen", order="sorted")
+    assert list(zip(lowest_b.a_idx.tolist(), lowest_b.b_idx.tolist())) == [(5, 8), (7, 33)]
+    best = pair_within(a, b, idx_a, idx_b, rule="best", order="given")
+    assert sorted(zip(best.a_idx.tolist(), best.b_idx.tolist())) == [(5, 8), (7, 33)]
+    corr = correlation_submatrix(a, b, np.array([5]), np.array([40, 8, 1000]))[0]
+    assert corr[0] < corr[2] < corr[1]  # the kept pair is the weakest: order, not correlation
+    # the whole-space rule is unchanged: lowest B index first
+    many = Pairs(np.array([5, 5, 5, 7]), np.array([40, 8, 1000, 33]), np.array([0.2, 0.9, 0.5, 0.9]))
+    assert one_to_one(many, rule="first_seen").b_idx.tolist() == [8, 33]
+    assert one_to_one(many, rule="first_seen", walk="given").b_idx.tolist() == [40, 33]
+    with pytest.raises(ConfigError):
+        pair_within(a, b, idx_a, np.array([40, 40, 8]), rule="first_seen", order="given")
 
 
 def test_sparse_blocks_reach_the_device_as_the_same_dense_matrix() -> None:
