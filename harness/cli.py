@@ -66,7 +66,7 @@ DOWNLOAD_MB = {"EleutherAI/pythia-70m": 166, "EleutherAI/pythia-160m": 375,
 def plan(profile_name: str) -> str:
     """What a run of ``profile_name`` would download and compute (no download, no model load)."""
     from harness.config import PROCEDURES
-    from harness.profiles.registry import get_profile
+    from harness.profiles import get_profile
 
     prof = get_profile(profile_name)
     la, lb = prof.layers_a, prof.layers_b

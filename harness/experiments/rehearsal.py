@@ -190,7 +190,7 @@ def run_rehearsal(
 
     from harness.config import get_procedure
     from harness.provenance import provenance
-    from harness.profiles.registry import get_profile
+    from harness.profiles import get_profile
     from harness.report.markdown import write_report
     from harness.experiments.grid import World, pair_counts, run_grid, run_semantic
     from harness.load.saes import load_sae
