@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Literal
 import torch
 
 from harness.errors import ConfigError, HarnessError, HubAccessError, ShapeError
+from harness.vocab import ActivationSite, check_choice
 
 if TYPE_CHECKING:
     from transformer_lens import HookedTransformer
@@ -37,7 +38,7 @@ __all__ = [
     "residual_activations",
 ]
 
-Site = Literal["block_output", "block_input"]
+Site = ActivationSite
 
 #: Hub name prefixes of gated models (a licence must be accepted; HF_TOKEN needed).
 GATED_PREFIXES: tuple[str, ...] = ("google/gemma", "meta-llama/")
@@ -241,7 +242,8 @@ def hook_name(layer: int, site: Site) -> str:
         return f"blocks.{layer}.hook_resid_post"
     if site == "block_input":
         return f"blocks.{layer}.hook_resid_pre"
-    raise ConfigError(f"site={site!r} is invalid; use 'block_output' or 'block_input'.")
+    check_choice("site", site, ActivationSite)
+    raise AssertionError(f"hook_name has no branch for site {site!r}")  # every vocabulary value has a branch
 
 
 def check_layers(model: "HookedTransformer", layers: Iterable[int]) -> list[int]:

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from harness.errors import ConfigError, HarnessError, ShapeError, UnknownIdError
+from harness.vocab import SaeCode, check_choice
 
 if TYPE_CHECKING:
     from sae_lens import SAE
@@ -46,7 +47,7 @@ __all__ = [
 ]
 
 SaeSource = Literal["release", "disk", "sparsify"]
-Code = Literal["sparse", "pre_topk"]
+Code = SaeCode
 
 _HOOK_RE = re.compile(r"^blocks\.(\d+)\.hook_resid_(post|pre)$")
 _SPARSIFY_LAYER_RE = re.compile(r"^layers\.(\d+)$")
@@ -228,8 +229,7 @@ class LoadedSae:
         TopK SAEs the dense ReLU latents ``relu((x - b_dec) W_enc + b_enc)`` (the paper's code
         for EleutherAI SAEs); for other architectures the same as ``sparse``.
         """
-        if code not in ("sparse", "pre_topk"):
-            raise ConfigError(f"code={code!r} is invalid; use 'sparse' or 'pre_topk'.")
+        check_choice("code", code, SaeCode)
         self._check_input(x)
         x = x.to(self.device)
         if code == "sparse" or not self.is_topk:

@@ -32,8 +32,9 @@ from numpy.typing import NDArray
 
 from harness.errors import ConfigError, DegenerateInputError, ResourceError, ShapeError
 
+from harness.vocab import DeadPolicy, OneToOneRule, check_choice
+
 Backend = Literal["auto", "dense", "sparse"]
-DeadPolicy = Literal["paper", "exclude"]
 Int64 = NDArray[np.int64]
 Float64 = NDArray[np.float64]
 
@@ -133,8 +134,7 @@ def max_correlation(
         chunk_size: B columns per dense chunk. device/dtype: torch device and matmul dtype
             of the dense path (statistics and the sparse path are float64).
     """
-    if dead not in ("paper", "exclude"):
-        raise ConfigError(f"dead={dead!r}: use 'paper' or 'exclude'.")
+    check_choice("dead", dead, DeadPolicy)
     a = _to_codes(acts_a, name="acts_a")
     b = _to_codes(acts_b, name="acts_b")
     if a.shape[0] != b.shape[0]:
@@ -454,7 +454,7 @@ def top_pairs(pairs: Pairs, *, n: int) -> Pairs:
 def one_to_one(
     pairs: Pairs,
     *,
-    rule: Literal["none", "first_seen", "best", "hungarian"],
+    rule: OneToOneRule,
     corr_matrix: Float64 | None = None,
 ) -> Pairs:
     """Reduce many-to-1 pairs to 1-1 pairs (Sec. 3 "Filter Many-to-1 Mappings").
@@ -497,7 +497,8 @@ def one_to_one(
         return Pairs(out.a_idx[o], out.b_idx[o], out.corr[o],
                      pairs.history + (f"1-1 hungarian: {len(pairs)} -> {rows.size}",))
     else:
-        raise ConfigError(f"rule={rule!r}: use 'none', 'first_seen', 'best' or 'hungarian'.")
+        check_choice("rule", rule, OneToOneRule)
+        raise AssertionError(f"one_to_one has no branch for rule {rule!r}")  # every vocabulary value has a branch
     return Pairs(a[keep], b[keep], c[keep], pairs.history + (f"1-1 {rule}: {a.size} -> {int(keep.sum())}",))
 
 
@@ -507,7 +508,7 @@ def pair_within(
     idx_a: Int64,
     idx_b: Int64,
     *,
-    rule: Literal["none", "first_seen", "best", "hungarian"],
+    rule: OneToOneRule,
 ) -> Pairs:
     """Pair two feature subsets by correlation restricted to the subsets (Sec. 4.3).
 

@@ -28,6 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from harness.errors import ConfigError, DegenerateInputError
+from harness.vocab import PValueRule, check_choice
 from harness.scoring.metrics import (
     _check_keep,
     canonical_correlations,
@@ -39,11 +40,10 @@ from harness.scoring.metrics import (
     svd_basis,
 )
 
-PRule = Literal["paper", "plus_one"]
 Float64 = NDArray[np.float64]
 
 
-def p_value(observed: float, null: Float64, *, rule: PRule) -> float:
+def p_value(observed: float, null: Float64, *, rule: PValueRule) -> float:
     """One-sided p-value of ``observed`` against ``null`` (N draws) under ``rule``."""
     null = np.asarray(null, dtype=np.float64)
     if null.size == 0:
@@ -53,7 +53,8 @@ def p_value(observed: float, null: Float64, *, rule: PRule) -> float:
         return exceed / null.size
     if rule == "plus_one":
         return (1 + exceed) / (1 + null.size)
-    raise ConfigError(f"p_rule={rule!r}: use 'paper' or 'plus_one'.")
+    check_choice("p_rule", rule, PValueRule)
+    raise AssertionError(f"p_value has no branch for rule {rule!r}")  # every vocabulary value has a branch
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,7 @@ def permutation_test(
     metric: Literal["svcca", "rsa"],
     n_permutations: int,
     seed: int,
-    p_rule: PRule = "plus_one",
+    p_rule: PValueRule = "plus_one",
     **metric_options: object,
 ) -> PermutationResult:
     """Score ``a`` vs ``b`` (paired rows) and test it against shuffled pairings.
@@ -225,7 +226,7 @@ def random_subset_test(
     pool_b: int | NDArray[np.int64],
     n_draws: int,
     seed: int,
-    p_rule: PRule = "plus_one",
+    p_rule: PValueRule = "plus_one",
 ) -> SubsetTestResult:
     """Test 2 of Lan et al. Sec. 4.3: compare a subspace score with random subsets.
 
@@ -288,7 +289,7 @@ def size_matched_test(
     n_superset: int,
     n_draws: int,
     seed: int,
-    p_rule: PRule = "plus_one",
+    p_rule: PValueRule = "plus_one",
 ) -> SizeMatchedResult:
     """Compare ``observed`` (a score of ``n`` pairs) with ``score_rows(idx)`` on ``n_draws``
     random size-``n`` subsets ``idx`` of the ``n_superset`` rows of a larger pair set."""
