@@ -5,7 +5,6 @@ Markdown + JSON report."""
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ from tabulate import tabulate
 from harness.config import PROCEDURES
 from harness.experiments.spaces import compare_spaces
 from harness.provenance import provenance
+from harness.report.schema import dumps
 from harness.experiments.synthetic import synthetic_pair
 
 
@@ -39,8 +39,8 @@ def run_demo(out_dir: Path, *, n_permutations: int = 200) -> dict[str, object]:
     headers = ["B", "procedure", "pairs", "n", "SVCCA", "null mean", "p", "RSA", "p (RSA)"]
     table = tabulate([[_fmt(c) for c in r] for r in rows], headers=headers, tablefmt="github")
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "results.json").write_text(json.dumps({"provenance": provenance(), "records": records},
-                                                     indent=1, default=float, allow_nan=True))
+    # strict JSON like the reproduction report (NaN -> null); not the Results schema (a demo file)
+    (out_dir / "results.json").write_text(dumps({"provenance": provenance(), "records": records}, indent=1))
     (out_dir / "REPORT.md").write_text(
         "# Engine demo on a synthetic world\n\n"
         "Planted shared features (rows `synthetic-B`) must beat the shuffled-pairing null; the "

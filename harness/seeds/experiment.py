@@ -15,7 +15,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -26,6 +26,9 @@ from harness.experiments.spaces import FeatureSpace, pair_spaces, score_pairs, t
 from harness.pairing.matching import Pairs, max_correlation, one_to_many_pairs, one_to_one
 from harness.seeds.overlap import match_rows, seed_overlap
 from harness.seeds.training import encoder_decoder_rows, match_l0, train_seed_sae
+
+if TYPE_CHECKING:
+    from harness.report.schema import SeedOverlapRecord
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,7 @@ def feature_space(setup: SeedSetup, item: dict[str, Any], procedure: Procedure) 
                         require_active=procedure.top_positions_require_active)
 
 
-def overlap_record(item_a: dict[str, Any], item_b: dict[str, Any]) -> dict[str, Any]:
+def overlap_record(item_a: dict[str, Any], item_b: dict[str, Any]) -> "SeedOverlapRecord":
     """PB's statistics of one pair."""
     ov = seed_overlap(item_a["enc"], item_a["dec"], item_b["enc"], item_b["dec"], threshold=0.7)
     return {"fraction_shared": ov.fraction_shared, "fraction_same_partner": ov.fraction_same_partner,
