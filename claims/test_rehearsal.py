@@ -378,7 +378,7 @@ def test_paper_pair_ids_resolve_without_downloads(pair_name: str) -> None:
 
     prof = get_profile(pair_name)
     models = {"a": prof.models["a"]["name"], "b": prof.models["b"]["name"]}
-    for which, name in models.items():
+    for name in models.values():
         assert check_tl_model_name(name) == name
     assert check_tl_model_name(prof.paper_tokenizer) in models.values()
     releases = prof.releases()

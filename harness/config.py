@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 from harness.errors import ConfigError
 from harness.vocab import ActivationSite, DeadPolicy, OneToOneRule, PValueRule, RsaInner, SaeCode, check_choice
@@ -116,7 +117,7 @@ class Procedure:
         if self.min_subspace_size < 2:
             raise bad("min_subspace_size", self.min_subspace_size, "an integer >= 2")
 
-    def replace(self, **changes: object) -> "Procedure":
+    def replace(self, **changes: Any) -> Procedure:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 

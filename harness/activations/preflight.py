@@ -68,7 +68,7 @@ def _other(site: Site) -> Site:
 
 
 @torch.inference_mode()
-def fvu_and_l0(loaded_sae: "LoadedSae", x: torch.Tensor) -> tuple[float, float]:
+def fvu_and_l0(loaded_sae: LoadedSae, x: torch.Tensor) -> tuple[float, float]:
     """(FVU, L0) of the SAE's sparse code on activations ``x (n, d_in)``.
 
     FVU = sum ||x - x_hat||^2 / sum ||x - mean(x)||^2, in float64.
@@ -87,9 +87,9 @@ def fvu_and_l0(loaded_sae: "LoadedSae", x: torch.Tensor) -> tuple[float, float]:
 
 
 def preflight(
-    model: "HookedTransformer",
-    loaded_sae: "LoadedSae",
-    tokens: "torch.Tensor | TokenSet",
+    model: HookedTransformer,
+    loaded_sae: LoadedSae,
+    tokens: torch.Tensor | TokenSet,
     layer: int,
     *,
     site: Site,
@@ -120,8 +120,8 @@ def preflight(
     """
     if hasattr(tokens, "tokens") and hasattr(tokens, "special_mask"):
         if special_mask is None:
-            special_mask = tokens.special_mask  # type: ignore[union-attr]
-        tokens = tokens.tokens  # type: ignore[union-attr]
+            special_mask = tokens.special_mask
+        tokens = tokens.tokens
     assert isinstance(tokens, torch.Tensor)
     meta = loaded_sae.meta
     d_model = int(model.cfg.d_model)

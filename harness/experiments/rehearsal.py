@@ -53,11 +53,11 @@ def _record_backends(log: list[dict[str, Any]]) -> Iterator[None]:
                     "dead_policy": mc.dead_policy, "seconds": round(time.perf_counter() - t0, 3)})
         return mc
 
-    experiments.max_correlation = spy  # type: ignore[assignment]
+    experiments.max_correlation = spy
     try:
         yield
     finally:
-        experiments.max_correlation = original  # type: ignore[assignment]
+        experiments.max_correlation = original
 
 
 def _resolved(repo_id: str, filename: str, *, repo_type: str = "model", revision: str | None = None) -> str | None:

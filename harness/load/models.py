@@ -19,7 +19,7 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -149,7 +149,7 @@ def check_gated(name: str) -> None:
         )
 
 
-def load_model(spec: ModelSpec) -> "HookedTransformer":
+def load_model(spec: ModelSpec) -> HookedTransformer:
     """Load ``spec`` as an unprocessed ``HookedTransformer`` in eval mode.
 
     Official names go through ``HookedTransformer.from_pretrained_no_processing`` (the
@@ -205,7 +205,7 @@ def _looks_like_hub_failure(exc: BaseException) -> bool:
     return False
 
 
-def _load_local(spec: ModelSpec, flags: dict[str, bool]) -> "HookedTransformer":
+def _load_local(spec: ModelSpec, flags: dict[str, bool]) -> HookedTransformer:
     path = Path(spec.local_path or "")
     if not (path / "config.json").is_file():
         raise HarnessError(
@@ -246,7 +246,7 @@ def hook_name(layer: int, site: Site) -> str:
     raise AssertionError(f"hook_name has no branch for site {site!r}")  # every vocabulary value has a branch
 
 
-def check_layers(model: "HookedTransformer", layers: Iterable[int]) -> list[int]:
+def check_layers(model: HookedTransformer, layers: Iterable[int]) -> list[int]:
     """Validate layer indices against ``model.cfg.n_layers``; return them as a sorted list."""
     n_layers = int(model.cfg.n_layers)
     out = sorted({int(layer) for layer in layers})
@@ -263,7 +263,7 @@ def check_layers(model: "HookedTransformer", layers: Iterable[int]) -> list[int]
 
 @torch.inference_mode()
 def residual_activations(
-    model: "HookedTransformer",
+    model: HookedTransformer,
     tokens: torch.Tensor,
     layers: Iterable[int],
     *,
@@ -323,7 +323,7 @@ def residual_activations(
     return out
 
 
-def model_fingerprint(model: "HookedTransformer", *, n_values: int = 4096) -> str:
+def model_fingerprint(model: HookedTransformer, *, n_values: int = 4096) -> str:
     """A short, cheap identity of a model's weights (sha256 over its name, shapes and the
     first ``n_values`` entries of every parameter) — for cache keys."""
     import hashlib

@@ -56,7 +56,7 @@ class SaeSet:
             return tuple(sorted(self.ids))
         return self.layers
 
-    def spec(self, layer: int) -> "SaeSpec":
+    def spec(self, layer: int) -> SaeSpec:
         """The :class:`harness.load.saes.SaeSpec` of this set's SAE at ``layer``."""
         from harness.load.saes import SaeSpec
 
@@ -88,7 +88,7 @@ class Profile:
     """"a"/"b" -> keyword arguments of harness.load.models.ModelSpec (plus a display ``label``)."""
     saes: dict[str, SaeSet]
     """"a"/"b" -> that model's SAEs."""
-    data: "DataSpec"
+    data: DataSpec
     """harness.load.data.DataSpec of the shared tokens."""
     layers_a: tuple[int, ...]
     layers_b: tuple[int, ...]
@@ -120,13 +120,13 @@ class Profile:
     def model_name(self, which: str) -> str:
         return str(self.models[which].get("label") or self.models[which]["name"])
 
-    def model_spec(self, which: str, *, device: str) -> "ModelSpec":
+    def model_spec(self, which: str, *, device: str) -> ModelSpec:
         from harness.load.models import ModelSpec
 
         kwargs = {k: v for k, v in self.models[which].items() if k != "label"}
         return ModelSpec(**kwargs, device=device)
 
-    def sae_spec(self, which: str, layer: int) -> "SaeSpec":
+    def sae_spec(self, which: str, layer: int) -> SaeSpec:
         """The SAE of model ``which`` at ``layer``.
 
         Raises:

@@ -69,6 +69,7 @@ def write_report(out_dir: Path, *, profile: str, claim_results: list[dict[str, A
               f"libraries: {_fmt(provenance.get('library_versions', {}))}.", ""]
     # summary
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    r: dict[str, Any] | None  # a claim row; None where a claim lacks a procedure
     for r in claim_results:
         counts[r["procedure"]][r["verdict"]] += 1
     lines += ["## Summary", ""]
@@ -112,8 +113,8 @@ def write_report(out_dir: Path, *, profile: str, claim_results: list[dict[str, A
             if r is None:
                 row.append("—")
                 continue
-            ctrl = r.get("control_outcome")
-            note = "" if ctrl is None else f" (negative control: {ctrl})"
+            outcome = r.get("control_outcome")
+            note = "" if outcome is None else f" (negative control: {outcome})"
             why = (r.get("expected") or {}).get("reason")
             if r["verdict"] == "not run":
                 row.append(f"**not run**: {r.get('detail', '')}")

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from typing_extensions import NotRequired, TypedDict  # pydantic needs typing_extensions' TypedDict before 3.12
 
@@ -35,7 +35,7 @@ __all__ = ["SCHEMA_PATH", "SCHEMA_VERSION", "ClaimRow", "Grid", "GridCell", "Pre
 SCHEMA_VERSION = 1
 SCHEMA_PATH = Path(__file__).resolve().parent / "results.schema.json"
 
-Score = Union[float, None]
+Score = float | None
 """A float that is ``null`` in the file where the value is undefined (NaN) or infinite."""
 
 
@@ -197,7 +197,7 @@ class Preflight(TypedDict):
     sites: list[PreflightSite]
 
 
-Experiment = Union[Grid, SemanticTable, Preflight]
+Experiment = Grid | SemanticTable | Preflight
 
 
 class Provenance(TypedDict):

@@ -39,7 +39,7 @@ RSA_MAX_ROWS = 10_000
 def as_float64(x: object, *, name: str) -> Float64:
     """Convert numpy / torch / array-like to a C-contiguous float64 numpy array."""
     if hasattr(x, "detach"):  # torch.Tensor without importing torch here
-        x = x.detach().cpu().double().numpy()  # type: ignore[union-attr]
+        x = x.detach().cpu().double().numpy()
     arr = np.ascontiguousarray(np.asarray(x, dtype=np.float64))
     if not np.all(np.isfinite(arr)):
         bad = np.unique(np.nonzero(~np.isfinite(arr))[0])
