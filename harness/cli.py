@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--out", type=Path, default=Path("reports/demo"))
     demo.add_argument("--permutations", type=int, default=200)
     plan_cmd = sub.add_parser("plan", help="dry run: what a profile would download and compute")
-    plan_cmd.add_argument("--profile", default="paper")
+    plan_cmd.add_argument("--profile", default="paper", help="a built-in profile name or a path to a profile .toml")
     args = parser.parse_args(argv)
     if args.command == "demo":
         run_demo(args.out, n_permutations=args.permutations)

@@ -17,8 +17,9 @@ File format (top-level keys are :class:`~harness.profiles.profile.Profile` field
   null sizes, ``batch_size``, ``notes``, ``tier``, ``gated``, ``paper_*`` values.
 - ``extends = "paper"`` (a built-in name or a path relative to this file): start from that
   profile's file and override; tables merge key by key, other values replace.
-- ``root``: folder that relative local paths resolve against (relative to the file; default
-  the file's folder). ``load_profile(path, root=...)`` overrides it.
+- ``root``: folder that the file's relative local paths resolve against (relative to the
+  file; default the file's folder). ``load_profile(path, root=...)`` overrides it. Paths a
+  file inherits through ``extends`` stay relative to the file that wrote them.
 
 Unknown keys and missing required keys raise :class:`~harness.errors.ConfigError` naming the
 file and the fix, before any model is loaded.
@@ -101,11 +102,29 @@ def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _resolve_file(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """The file's table with ``extends`` applied (the base's ``root`` resolved against its file)."""
+#: Local paths of a profile file: (table, side, key) or (table, key).
+_LOCAL_PATHS = (("models", "a", "local_path"), ("models", "b", "local_path"), ("saes", "a", "path"),
+                ("saes", "b", "path"), ("data", _DATA_PATH_KEY))
+
+
+def _absolutize(raw: dict[str, Any], root: Path) -> None:
+    """Make the file's relative local paths absolute against ``root`` (in place)."""
+    for *tables, key in _LOCAL_PATHS:
+        node: Any = raw
+        for name in tables:
+            node = node.get(name) if isinstance(node, dict) else None
+        if isinstance(node, dict) and isinstance(node.get(key), str):
+            node[key] = _local(root, node[key])
+
+
+def _resolve_file(path: Path, seen: tuple[Path, ...] = (), *, root: Path | None = None) -> dict[str, Any]:
+    """The file's table with its local paths made absolute (against ``root``, else the file's
+    own ``root`` key, else its folder) and ``extends`` applied (each file's paths resolve
+    against that file)."""
     raw = _read(path)
-    if "root" in raw:
-        raw["root"] = str((path.parent / str(raw["root"])).resolve())
+    file_root = root if root is not None else (path.parent / str(raw.get("root", "."))).resolve()
+    raw.pop("root", None)
+    _absolutize(raw, file_root)
     parent = raw.pop("extends", None)
     if parent is None:
         return raw
@@ -120,7 +139,6 @@ def _resolve_file(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
         raise ConfigError(f"Profile file {path}: extends {parent!r} forms a cycle; remove one extends.")
     base = _resolve_file(base_path, (*seen, path.resolve()))
     base.pop("name", None)
-    base.setdefault("root", str(base_path.parent))
     return _merge(base, raw)
 
 
@@ -133,10 +151,9 @@ def load_profile(path: str | Path, *, root: str | Path | None = None) -> Profile
             default the file's own folder).
     """
     path = Path(path).resolve()
-    table = _resolve_file(path)
+    table = _resolve_file(path, root=None if root is None else Path(root).resolve())
     table.setdefault("name", path.stem)
-    base = Path(root) if root is not None else Path(str(table.get("root") or path.parent))
-    return profile_from_dict(table, source=str(path), root=base.resolve())
+    return profile_from_dict(table, source=str(path), root=path.parent)
 
 
 def _fail(source: str, message: str) -> ConfigError:

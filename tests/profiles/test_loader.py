@@ -98,10 +98,13 @@ def test_extends_a_file_by_relative_path(tmp_path: Path) -> None:
     _write(tmp_path, MINIMAL, "base.toml")
     sub = tmp_path / "sub"
     sub.mkdir()
-    prof = load_profile(_write(sub, 'extends = "../base.toml"\nname = "small"\n[data]\nn_samples = 1\n'))
+    prof = load_profile(_write(sub, 'extends = "../base.toml"\nname = "small"\n[data]\nn_samples = 1\n'
+                                    '[models.a]\nlocal_path = "mine"\n'))
     assert prof.name == "small" and prof.data.n_samples == 1 and prof.data.seq_len == 8
-    # the base's local paths stay relative to the base's folder
+    # inherited local paths stay relative to the base's folder, the file's own to its folder
     assert prof.data.source == str(tmp_path / "docs.jsonl")
+    assert prof.models["a"] == {"name": "my-a", "local_path": str(sub / "mine")}
+    assert prof.sae_spec("a", 0).path == str(tmp_path / "saes" / "a")
 
 
 EDITS: list[tuple[Callable[[str], str], str]] = [
