@@ -144,7 +144,8 @@ def make_world(profile_name: str, claim_options: dict[str, Any]) -> Any:
     missing (CUDA, hub access, a token for gated models)."""
     from harness.errors import HubAccessError
     from harness.load.models import check_gated
-    from harness.profiles.registry import get_profile
+    from fixtures.profile import smoke_profile
+    from harness.profiles import get_profile
     from harness.experiments.grid import World
 
     if profile_name != "smoke":
@@ -152,7 +153,7 @@ def make_world(profile_name: str, claim_options: dict[str, Any]) -> Any:
         if reason:
             pytest.skip(reason)
     if profile_name not in _WORLDS:
-        profile = get_profile(profile_name)
+        profile = smoke_profile() if profile_name == "smoke" else get_profile(profile_name)
         try:
             for which in ("a", "b"):
                 check_gated(profile.models[which]["name"])

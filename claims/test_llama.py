@@ -3,7 +3,7 @@
 One layer pair (25 x 25) on 100 x 100 OpenWebText tokens, scored like a whole-space grid
 cell; the negative control shuffles B's token positions. The SAE substitution for the
 Llama-3-8B base model (no published base-model SAE in sae-lens) is stated in the profile's
-notes (harness/profiles/registry.py) and in the report's pre-flight table.
+notes (harness/profiles/builtin/llama.toml) and in the report's pre-flight table.
 """
 
 from __future__ import annotations

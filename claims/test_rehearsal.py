@@ -10,7 +10,7 @@ shapes, layer alignment, pre-flight, site / code / masking / pairing backend per
 grid, control and semantic records, and the report files. Numbers mean nothing (random
 weights), so no test looks at a score's value — only at shapes, keys, finiteness and wiring.
 
-The Gemma and Llama entries of ``harness.profiles.registry.PAPER_PAIRS`` are checked without downloads
+The Gemma and Llama profiles (``harness/profiles/builtin/{gemma,llama}.toml``) are checked without downloads
 against the installed sae-lens directory and transformer-lens's official model names.
 
 Cost: staging ~15-25 s, the rehearsal ~2.5 min on one shared CPU thread (timings land in
@@ -33,7 +33,10 @@ from typing import Any
 import pytest
 
 from harness.config import CORRECTED, PAPER
-from harness.profiles.registry import PAPER_PAIRS, PAPER_TABLE1, PAPER_TABLE2, PaperPair, get_profile, profile_from_pair
+from harness.profiles import get_profile
+
+PAPER_PAIRS = ("gemma", "llama")
+"""Profiles of the paper's gpu / large tier model pairs with sae-lens SAEs."""
 
 pytestmark = pytest.mark.rehearsal
 
@@ -317,7 +320,7 @@ def test_semantic_tables_cover_every_category(summary: dict[str, Any]) -> None:
         for c in cells.values():  # an unscored category says why, never a silent number
             if c not in scored:
                 assert "skipped" in c or "svcca_error" in c, c
-        assert cells["Time"]["paper_n"] == PAPER_TABLE1["Time"]["n"]
+        assert cells["Time"]["paper_n"] == get_profile("paper").paper_semantic_table["Time"]["n"] == 228
 
 
 def test_report_and_cache_are_written(rehearsal: tuple[dict[str, Any], Path]) -> None:
@@ -367,41 +370,49 @@ def test_rehearsal_profile_uses_the_paper_hub_names_at_toy_sizes() -> None:
 # ----------------------------------------------------------------------------- Gemma / Llama names
 
 
-@pytest.mark.parametrize("pair_name", sorted(PAPER_PAIRS))
+@pytest.mark.parametrize("pair_name", PAPER_PAIRS)
 def test_paper_pair_ids_resolve_without_downloads(pair_name: str) -> None:
-    """Every sae-lens release + id of the entry exists in the installed sae-lens directory,
+    """Every sae-lens release + id of the profile exists in the installed sae-lens directory,
     and every model name is an official transformer-lens name."""
     from harness.load.hub_names import check_saelens_release, check_tl_model_name
 
-    pair = PAPER_PAIRS[pair_name]
-    models = {"a": pair.model_a, "b": pair.model_b}
-    for which, name in models.items():
+    prof = get_profile(pair_name)
+    models = {"a": prof.models["a"]["name"], "b": prof.models["b"]["name"]}
+    for name in models.values():
         assert check_tl_model_name(name) == name
-    assert check_tl_model_name(pair.tokenizer) in models.values()
-    for which, release, sae_id, layer in pair.releases():
+    assert check_tl_model_name(prof.paper_tokenizer) in models.values()
+    releases = prof.releases()
+    used = {(w, layer) for w, layers in (("a", (*prof.layers_a, *prof.semantic_layers_a)),
+                                         ("b", (*prof.layers_b, *prof.semantic_layers_b))) for layer in layers}
+    assert used <= {(which, layer) for which, _, _, layer in releases}
+    for which, release, sae_id, layer in releases:
         entry = check_saelens_release(release, sae_id)
         assert entry.repo_id and entry.path
         if pair_name == "llama" and which == "a":
             # recorded substitution: no sae-lens SAE for the Llama-3-8B base model
             assert entry.tl_model_name == "meta-llama/Meta-Llama-3-8B-Instruct"
-            assert any("SUBSTITUTION" in n and "Instruct" in n for n in pair.notes)
+            assert any("SUBSTITUTION" in n and "Instruct" in n for n in prof.notes)
         else:
             assert entry.tl_model_name == models[which], (release, sae_id, entry.tl_model_name)
         assert str(layer) in sae_id
 
 
 def test_gemma_entry_matches_the_paper_setup() -> None:
-    gemma = PAPER_PAIRS["gemma"]
-    assert (gemma.model_a, gemma.model_b) == ("google/gemma-2b", "google/gemma-2-2b")
-    assert gemma.sae_a == {L: ("gemma-2b-res-jb", f"blocks.{L}.hook_resid_post") for L in (0, 6, 10, 12, 17)}
-    assert {L: v[0] for L, v in gemma.sae_b.items()} == {
-        L: "gemma-scope-2b-pt-res-canonical" for L in (0, 2, 6, 10, 14, 17, 18, 22, 25)}
-    assert all(sid == f"layer_{L}/width_16k/canonical" for L, (_, sid) in gemma.sae_b.items())
-    assert (gemma.n_samples, gemma.seq_len, gemma.semantic_table) == (150, 150, (12, 14))
-    assert gemma.gated and gemma.tier == "gpu" and gemma.paper_semantic_table == PAPER_TABLE2
-    llama = PAPER_PAIRS["llama"]
-    assert (llama.model_a, llama.model_b) == ("meta-llama/Meta-Llama-3-8B", "meta-llama/Llama-3.1-8B")
-    assert llama.sae_b == {25: ("llama_scope_lxr_8x", "l25r_8x")} and llama.tier == "large" and llama.gated
+    gemma = get_profile("gemma")
+    assert (gemma.model_name("a"), gemma.model_name("b")) == ("google/gemma-2b", "google/gemma-2-2b")
+    by_side = {w: {layer: (rel, sid) for side, rel, sid, layer in gemma.releases() if side == w} for w in "ab"}
+    assert by_side["a"] == {L: ("gemma-2b-res-jb", f"blocks.{L}.hook_resid_post") for L in (0, 6, 10, 12, 17)}
+    assert by_side["b"] == {L: ("gemma-scope-2b-pt-res-canonical", f"layer_{L}/width_16k/canonical")
+                            for L in (0, 2, 6, 10, 14, 17, 18, 22, 25)}
+    assert (gemma.data.n_samples, gemma.data.seq_len, gemma.semantic_table) == (150, 150, (12, 14))
+    assert gemma.gated and gemma.tier == "gpu" and gemma.paper_tokenizer == "google/gemma-2-2b"
+    # Table 2 of the paper
+    assert gemma.paper_semantic_table["Time"] == {"n": 228, "svcca": 0.46, "null": 0.06}
+    assert sorted(gemma.paper_semantic_table) == ["Calendar", "Countries", "Emotions", "Nature", "People/Roles", "Time"]
+    llama = get_profile("llama")
+    assert (llama.model_name("a"), llama.model_name("b")) == ("meta-llama/Meta-Llama-3-8B", "meta-llama/Llama-3.1-8B")
+    assert [r for r in llama.releases() if r[0] == "b"] == [("b", "llama_scope_lxr_8x", "l25r_8x", 25)]
+    assert llama.tier == "large" and llama.gated
 
 
 def test_gemma_profile_constructs_from_release_specs() -> None:
@@ -410,34 +421,23 @@ def test_gemma_profile_constructs_from_release_specs() -> None:
     from harness.load.saes import SaeSpec
 
     prof = get_profile("gemma")
-    pair = PAPER_PAIRS["gemma"]
-    assert prof.model_name("a") == "google/gemma-2b" and prof.model_name("b") == "google/gemma-2-2b"
     layers_a = {*prof.layers_a, *prof.semantic_layers_a, prof.semantic_table[0]}
     layers_b = {*prof.layers_b, *prof.semantic_layers_b, prof.semantic_table[1]}
-    for which, layers, table in (("a", layers_a, pair.sae_a), ("b", layers_b, pair.sae_b)):
+    table = {(side, layer): (rel, sid) for side, rel, sid, layer in prof.releases()}
+    for which, layers in (("a", layers_a), ("b", layers_b)):
         for layer in layers:
-            spec = prof.sae_spec(which, layer)
-            assert spec == SaeSpec.from_release(*table[layer])
+            assert prof.sae_spec(which, layer) == SaeSpec.from_release(*table[which, layer])
     with pytest.raises(UnknownIdError, match="layers with SAEs"):
         prof.sae_spec("a", 3)
     assert isinstance(prof.data, DataSpec) and (prof.data.n_samples, prof.data.seq_len) == (150, 150)
     assert prof.data.revision == "refs/convert/parquet"
     # The authors' Gemma grids used a 10-permutation null; only the paper procedure inherits it.
-    assert prof.paper_grid_permutations == 10 and prof.paper_semantic_table == PAPER_TABLE2
+    assert prof.paper_grid_permutations == 10
     assert prof.n_permutations(PAPER) == 10
     assert prof.n_permutations(CORRECTED) == CORRECTED.n_permutations > 10
-    llama = profile_from_pair(PAPER_PAIRS["llama"])
+    llama = get_profile("llama")
     assert llama.sae_spec("a", 25) == SaeSpec.from_release("llama-3-8b-it-res-jh", "blocks.25.hook_resid_post")
     assert llama.sae_spec("b", 25) == SaeSpec.from_release("llama_scope_lxr_8x", "l25r_8x")
-
-
-def test_paper_pair_refuses_layers_without_saes() -> None:
-    with pytest.raises(ValueError, match="have no SAE"):
-        PaperPair(name="bad", model_a="google/gemma-2b", model_b="google/gemma-2-2b",
-                  sae_a={6: ("gemma-2b-res-jb", "blocks.6.hook_resid_post")},
-                  sae_b={6: ("gemma-scope-2b-pt-res-canonical", "layer_6/width_16k/canonical")},
-                  layers_a=(6,), layers_b=(6,), semantic_layers_b=(6, 10),
-                  n_samples=1, seq_len=2, tokenizer="google/gemma-2-2b", tier="gpu", gated=True)
 
 
 def test_a_misspelt_release_id_would_be_caught() -> None:
@@ -445,9 +445,10 @@ def test_a_misspelt_release_id_would_be_caught() -> None:
     from harness.errors import UnknownIdError
     from harness.load.hub_names import check_saelens_release
 
-    release, sae_id = PAPER_PAIRS["gemma"].sae_b[14]
+    spec = get_profile("gemma").sae_spec("b", 14)
+    assert spec.release and spec.sae_id
     with pytest.raises(UnknownIdError, match="Closest"):
-        check_saelens_release(release, sae_id.replace("16k", "61k"))
+        check_saelens_release(spec.release, spec.sae_id.replace("16k", "61k"))
 
 
 # ----------------------------------------------------------------------------- the CLI's --stage path

@@ -221,7 +221,7 @@ def test_P2_relu_more_stable_than_topk(seed_profile: str) -> None:
 
 
 def p3(fracs: list[float]) -> bool:
-    return all(x > y for x, y in zip(fracs, fracs[1:]))
+    return all(x > y for x, y in zip(fracs, fracs[1:], strict=False))
 
 
 def test_P3_overlap_falls_with_width(seed_profile: str) -> None:

@@ -125,7 +125,7 @@ def u8(grid: dict[str, Any], profile: str) -> tuple[bool, dict[str, Any]]:
         lo, hi = grid["paper_pair_range"]
         ok = all(0.5 * lo <= n <= 2 * hi for n in n11)
     else:
-        ok = all(0 < a < b for a, b in zip(n11, m21))
+        ok = all(0 < a < b for a, b in zip(n11, m21, strict=True))
     return ok, measured
 
 

@@ -5,7 +5,6 @@ Markdown + JSON report."""
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ from tabulate import tabulate
 from harness.config import PROCEDURES
 from harness.experiments.spaces import compare_spaces
 from harness.provenance import provenance
+from harness.report.schema import dumps
 from harness.experiments.synthetic import synthetic_pair
 
 
@@ -39,8 +39,8 @@ def run_demo(out_dir: Path, *, n_permutations: int = 200) -> dict[str, object]:
     headers = ["B", "procedure", "pairs", "n", "SVCCA", "null mean", "p", "RSA", "p (RSA)"]
     table = tabulate([[_fmt(c) for c in r] for r in rows], headers=headers, tablefmt="github")
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "results.json").write_text(json.dumps({"provenance": provenance(), "records": records},
-                                                     indent=1, default=float, allow_nan=True))
+    # strict JSON like the reproduction report (NaN -> null); not the Results schema (a demo file)
+    (out_dir / "results.json").write_text(dumps({"provenance": provenance(), "records": records}, indent=1))
     (out_dir / "REPORT.md").write_text(
         "# Engine demo on a synthetic world\n\n"
         "Planted shared features (rows `synthetic-B`) must beat the shuffled-pairing null; the "
@@ -66,7 +66,7 @@ DOWNLOAD_MB = {"EleutherAI/pythia-70m": 166, "EleutherAI/pythia-160m": 375,
 def plan(profile_name: str) -> str:
     """What a run of ``profile_name`` would download and compute (no download, no model load)."""
     from harness.config import PROCEDURES
-    from harness.profiles.registry import get_profile
+    from harness.profiles import get_profile
 
     prof = get_profile(profile_name)
     la, lb = prof.layers_a, prof.layers_b
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--out", type=Path, default=Path("reports/demo"))
     demo.add_argument("--permutations", type=int, default=200)
     plan_cmd = sub.add_parser("plan", help="dry run: what a profile would download and compute")
-    plan_cmd.add_argument("--profile", default="paper")
+    plan_cmd.add_argument("--profile", default="paper", help="a built-in profile name or a path to a profile .toml")
     args = parser.parse_args(argv)
     if args.command == "demo":
         run_demo(args.out, n_permutations=args.permutations)

@@ -17,18 +17,23 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any
 
 from harness.errors import ConfigError
+from harness.vocab import (
+    ActivationSite,
+    ColumnOrder,
+    DeadPolicy,
+    OneToOneRule,
+    PValueRule,
+    RsaInner,
+    SaeCode,
+    WholeWordRule,
+    check_choice,
+)
 
-ActivationSite = Literal["block_output", "block_input"]
-SaeCode = Literal["sparse", "pre_topk"]
-OneToOneRule = Literal["none", "first_seen", "best", "hungarian"]
-RsaInner = Literal["correlation", "euclidean"]
-PValueRule = Literal["paper", "plus_one"]
-DeadPolicy = Literal["paper", "exclude"]
-WholeWordRule = Literal["spaces", "punctuation"]
-ColumnOrder = Literal["sorted", "python_set"]
+__all__ = ["CORRECTED", "PAPER", "PAPER_JUNK_TOKENS", "PROCEDURES", "ActivationSite", "DeadPolicy", "OneToOneRule",
+           "PValueRule", "Procedure", "RsaInner", "SaeCode", "get_procedure"]
 
 #: Appendix F non-concept list, as the authors' code spelled it. ``'\\n'`` is the two
 #: characters backslash + n (a literal in some tokenizers' decodings); ``'\n'`` a newline.
@@ -124,20 +129,11 @@ class Procedure:
         def bad(option: str, value: object, allowed: str) -> ConfigError:
             return ConfigError(f"Procedure {self.name!r}: {option}={value!r} is invalid; use {allowed}.")
 
-        choices = {
-            "activation_site": ("block_output", "block_input"),
-            "sae_code": ("sparse", "pre_topk"),
-            "dead_features": ("paper", "exclude"),
-            "one_to_one": ("none", "first_seen", "best", "hungarian"),
-            "rsa_inner": ("correlation", "euclidean"),
-            "p_rule": ("paper", "plus_one"),
-            "whole_word_rule": ("spaces", "punctuation"),
-            "semantic_column_order": ("sorted", "python_set"),
-        }
-        for option, allowed in choices.items():
-            value = getattr(self, option)
-            if value not in allowed:
-                raise bad(option, value, " or ".join(repr(a) for a in allowed))
+        vocabularies = {"activation_site": ActivationSite, "sae_code": SaeCode, "dead_features": DeadPolicy,
+                        "one_to_one": OneToOneRule, "rsa_inner": RsaInner, "p_rule": PValueRule,
+                        "whole_word_rule": WholeWordRule, "semantic_column_order": ColumnOrder}
+        for option, vocab in vocabularies.items():
+            check_choice(option, getattr(self, option), vocab, where=f"Procedure {self.name!r}: ")
         keep = self.svcca_keep
         if isinstance(keep, bool) or not isinstance(keep, (int, float)):
             raise bad("svcca_keep", keep, "a float in (0, 1] or a positive int")
@@ -167,7 +163,7 @@ class Procedure:
                 junk += [t for t in extra if t not in junk]
         return tuple(junk)
 
-    def replace(self, **changes: object) -> "Procedure":
+    def replace(self, **changes: Any) -> Procedure:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 

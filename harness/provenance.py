@@ -24,7 +24,7 @@ def git_commit(root: Path | None = None) -> str:
 
 
 def provenance() -> dict[str, object]:
-    versions = {}
+    versions: dict[str, str | None] = {}
     for lib in LIBRARIES:
         try:
             versions[lib] = importlib.metadata.version(lib)

@@ -130,12 +130,12 @@ def activation_key(
 
 
 def compute_feature_activations(
-    model: "HookedTransformer",
-    loaded_sae: "LoadedSae",
-    token_set: "TokenSet",
+    model: HookedTransformer,
+    loaded_sae: LoadedSae,
+    token_set: TokenSet,
     layer: int,
     *,
-    procedure: "Procedure",
+    procedure: Procedure,
     batch_size: int = 8,
     cache_dir: str | Path | None = None,
     model_id: str | None = None,
@@ -338,7 +338,7 @@ def contexts(
         return cache[t]
 
     out: list[TokenContext] = []
-    for s, p in zip(samples.tolist(), positions.tolist()):
+    for s, p in zip(samples.tolist(), positions.tolist(), strict=True):
         if not (0 <= s < arr.shape[0] and 0 <= p < seq):
             raise ShapeError(f"Position ({s}, {p}) outside tokens of shape {arr.shape}.")
         ids = [int(t) for t in arr[s, max(0, p - before) : min(seq, p + after + 1)]]

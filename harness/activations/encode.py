@@ -31,7 +31,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -161,7 +161,7 @@ class ChunkedEncoder:
             parts.append(codes[max(start - c0, 0):stop - c0])
         return torch.cat(parts) if len(parts) > 1 else parts[0]
 
-    def source(self):  # type: ignore[no-untyped-def]
+    def source(self) -> Any:
         from harness.pairing.exact import CodeSource
 
         return CodeSource(block=self, n_positions=int(self.residual.shape[0]), n_features=self.weights.d_sae)

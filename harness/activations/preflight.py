@@ -68,7 +68,7 @@ def _other(site: Site) -> Site:
 
 
 @torch.inference_mode()
-def fvu_and_l0(loaded_sae: "LoadedSae", x: torch.Tensor) -> tuple[float, float]:
+def fvu_and_l0(loaded_sae: LoadedSae, x: torch.Tensor) -> tuple[float, float]:
     """(FVU, L0) of the SAE's sparse code on activations ``x (n, d_in)``.
 
     FVU = sum ||x - x_hat||^2 / sum ||x - mean(x)||^2, in float64.
@@ -87,9 +87,9 @@ def fvu_and_l0(loaded_sae: "LoadedSae", x: torch.Tensor) -> tuple[float, float]:
 
 
 def preflight(
-    model: "HookedTransformer",
-    loaded_sae: "LoadedSae",
-    tokens: "torch.Tensor | TokenSet",
+    model: HookedTransformer,
+    loaded_sae: LoadedSae,
+    tokens: torch.Tensor | TokenSet,
     layer: int,
     *,
     site: Site,
@@ -121,9 +121,9 @@ def preflight(
     attention_mask = None
     if hasattr(tokens, "tokens") and hasattr(tokens, "special_mask"):
         if special_mask is None:
-            special_mask = tokens.special_mask  # type: ignore[union-attr]
+            special_mask = tokens.special_mask
         attention_mask = getattr(tokens, "attention_mask", None)  # the pass the runs use
-        tokens = tokens.tokens  # type: ignore[union-attr]
+        tokens = tokens.tokens
     assert isinstance(tokens, torch.Tensor)
     meta = loaded_sae.meta
     d_model = int(model.cfg.d_model)

@@ -20,7 +20,7 @@ from harness.pairing.concepts import CONCEPT_KEYWORDS, vocab_strings
 from harness.config import Procedure
 from harness.errors import ConfigError
 from harness.experiments.spaces import FeatureSpace, compare_concept, compare_spaces
-from harness.profiles.registry import Profile
+from harness.profiles import Profile
 
 
 @dataclass

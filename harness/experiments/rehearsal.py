@@ -53,11 +53,11 @@ def _record_backends(log: list[dict[str, Any]]) -> Iterator[None]:
                     "dead_policy": mc.dead_policy, "seconds": round(time.perf_counter() - t0, 3)})
         return mc
 
-    experiments.max_correlation = spy  # type: ignore[assignment]
+    experiments.max_correlation = spy
     try:
         yield
     finally:
-        experiments.max_correlation = original  # type: ignore[assignment]
+        experiments.max_correlation = original
 
 
 def _resolved(repo_id: str, filename: str, *, repo_type: str = "model", revision: str | None = None) -> str | None:
@@ -190,7 +190,7 @@ def run_rehearsal(
 
     from harness.config import get_procedure
     from harness.provenance import provenance
-    from harness.profiles.registry import get_profile
+    from harness.profiles import get_profile
     from harness.report.markdown import write_report
     from harness.experiments.grid import World, pair_counts, run_grid, run_semantic
     from harness.load.saes import load_sae

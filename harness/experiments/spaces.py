@@ -47,6 +47,7 @@ from harness.pairing.matching import (
     top_pairs,
 )
 from harness.scoring.nulls import permutation_test, random_subset_test, size_matched_test
+from harness.vocab import OneToOneRule
 
 
 @dataclass
@@ -108,7 +109,7 @@ class FeatureSpace:
             self._strings = top_strings(self.top, flat, self.vocab)
         return self._strings
 
-    def with_shuffled_positions(self, seed: int) -> "FeatureSpace":
+    def with_shuffled_positions(self, seed: int) -> FeatureSpace:
         """Negative control: the same features, misaligned with the other model's positions.
 
         Rows of ``codes`` are permuted together with the position bookkeeping, so each
@@ -206,7 +207,7 @@ def pair_spaces(
     procedure: Procedure,
     *,
     mc: MaxCorrelation | None = None,
-    one_to_one_rule: str | None = None,
+    one_to_one_rule: OneToOneRule | None = None,
     token_filters: bool = True,
 ) -> tuple[Pairs, MaxCorrelation]:
     """Whole-space pairs under ``procedure`` (Sec. 3), optionally overriding the 1-1 rule
@@ -224,13 +225,13 @@ def pair_spaces(
         pairs = one_to_one(pairs, rule="hungarian",
                            corr_matrix=correlation_submatrix(space_a.codes, space_b.codes, ua, ub))
     else:
-        pairs = one_to_one(pairs, rule=rule)  # type: ignore[arg-type]
+        pairs = one_to_one(pairs, rule=rule)
     pairs = threshold_pairs(pairs, min_corr=procedure.corr_threshold)
     return pairs, mc
 
 
 def top_correlated_pairs(space_a: FeatureSpace, space_b: FeatureSpace, procedure: Procedure, *,
-                         mc: MaxCorrelation, n: int, one_to_one_rule: str | None = None) -> Pairs:
+                         mc: MaxCorrelation, n: int, one_to_one_rule: OneToOneRule | None = None) -> Pairs:
     """The ``n`` most correlated pairs of the procedure's pairing with token filters and the
     correlation threshold off (negative controls: on misaligned tokens nothing passes them,
     and this set still exercises the statistic at the real pair count)."""
@@ -278,7 +279,7 @@ def compare_spaces(
     }
     kept: dict[str, Pairs] = {}
     for i, variant in enumerate(variants):
-        pairs, _ = pair_spaces(space_a, space_b, procedure, mc=mc, **settings[variant])  # type: ignore[arg-type]
+        pairs, _ = pair_spaces(space_a, space_b, procedure, mc=mc, **settings[variant])  # type: ignore[arg-type]  # settings hold pair_spaces keywords of mixed types
         kept[variant] = pairs
         out[variant] = score_pairs(space_a, space_b, pairs, procedure, n_permutations=n_perm, seed_offset=10 * i,
                                    null_device=null_device)
@@ -362,7 +363,7 @@ def compare_concept(
         return rec
     rule = procedure.one_to_one
     # Paper: columns in the authors' list(set) order, and "first seen" walks B in that order.
-    pairs = pair_within(space_a.codes, space_b.codes, feats_a, feats_b, rule=rule,  # type: ignore[arg-type]
+    pairs = pair_within(space_a.codes, space_b.codes, feats_a, feats_b, rule=rule,
                         order="given" if python_set else "sorted")
     n_perm = n_permutations or procedure.n_permutations_semantic
     rec.update(score_pairs(space_a, space_b, pairs, procedure, n_permutations=n_perm))
@@ -374,7 +375,7 @@ def compare_concept(
     max_k = _max_k(procedure, n)
 
     def score_subsets(ia: NDArray[np.int64], ib: NDArray[np.int64]) -> float:
-        p = pair_within(space_a.codes, space_b.codes, ia, ib, rule=rule)  # type: ignore[arg-type]
+        p = pair_within(space_a.codes, space_b.codes, ia, ib, rule=rule)
         if len(p) < max(procedure.min_subspace_size, 3):
             return math.nan
         from harness.scoring.metrics import svcca

@@ -301,7 +301,7 @@ def load_tokens(spec: DataSpec, tokenizer: Any, *, prepend_bos: bool) -> TokenSe
         "tokenizer": _tokenizer_name(tokenizer),
         "vocab_size": int(len(tokenizer)),
         "document_sha256": [hashlib.sha256(d.encode("utf-8")).hexdigest() for d in docs],
-        "n_padding": int((special.sum() - (len(docs) if bos is not None else 0))),
+        "n_padding": int(special.sum() - (len(docs) if bos is not None else 0)),
         "n_truncated_documents": int(sum(1 for m in n_doc_tokens if m + (bos is not None) > seq_len)),
         "tokens_sha256": hashlib.sha256(tokens.numpy().tobytes()).hexdigest(),
         "special_sha256": hashlib.sha256(special.numpy().tobytes()).hexdigest(),

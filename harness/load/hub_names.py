@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from harness.errors import UnknownIdError
 
@@ -65,7 +66,8 @@ def _suggest(word: str, candidates: list[str]) -> str:
 
 
 @cache
-def _saelens_directory() -> dict[str, object]:
+def _saelens_directory() -> dict[str, Any]:
+    """Release -> sae-lens ``PretrainedSAELookup`` (typed Any: its fields vary across sae-lens versions)."""
     from sae_lens.loading.pretrained_saes_directory import get_pretrained_saes_directory
 
     return dict(get_pretrained_saes_directory())
@@ -133,24 +135,24 @@ def check_saelens_release(release: str, sae_id: str) -> SaeLensEntry:
             f"sae-lens directory). {_suggest(release, list(directory))} Fix the name, upgrade "
             "sae-lens, or load the SAE from disk."
         )
-    saes_map: dict[str, str] = lookup.saes_map  # type: ignore[attr-defined]
+    saes_map: dict[str, str] = lookup.saes_map
     if sae_id not in saes_map:
         ids = list(saes_map)
         raise UnknownIdError(
             f"Release {release!r} has no SAE id {sae_id!r} ({len(ids)} ids, e.g. {ids[:3]}). "
             f"{_suggest(sae_id, ids)} Use one of the release's ids."
         )
-    model: str = lookup.model  # type: ignore[attr-defined]
-    norm = lookup.norm_scaling_factor.get(sae_id)  # type: ignore[attr-defined]
+    model: str = lookup.model
+    norm = lookup.norm_scaling_factor.get(sae_id)
     return SaeLensEntry(
         release=release,
         sae_id=sae_id,
-        repo_id=lookup.repo_id,  # type: ignore[attr-defined]
+        repo_id=lookup.repo_id,
         path=str(saes_map[sae_id]),
         model=model,
         tl_model_name=official_tl_model_name(model),
-        conversion_func=lookup.conversion_func,  # type: ignore[attr-defined]
-        neuronpedia_id=lookup.neuronpedia_id.get(sae_id),  # type: ignore[attr-defined]
+        conversion_func=lookup.conversion_func,
+        neuronpedia_id=lookup.neuronpedia_id.get(sae_id),
         norm_scaling_factor=None if norm is None else float(norm),
     )
 
@@ -164,8 +166,8 @@ def saelens_saes_for_model(model: str) -> dict[str, list[str]]:
     target = official_tl_model_name(model) or model
     out: dict[str, list[str]] = {}
     for release, lookup in _saelens_directory().items():
-        entry_model: str = lookup.model  # type: ignore[attr-defined]
+        entry_model: str = lookup.model
         resolved = official_tl_model_name(entry_model) or entry_model
         if resolved.lower() == target.lower():
-            out[release] = list(lookup.saes_map)  # type: ignore[attr-defined]
+            out[release] = list(lookup.saes_map)
     return out

@@ -16,14 +16,15 @@ Two activation sites (see ``shared/reference/original-procedure.md``):
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from harness.errors import ConfigError, HarnessError, HubAccessError, ShapeError
+from harness.vocab import ActivationSite, check_choice
 
 if TYPE_CHECKING:
     from transformer_lens import HookedTransformer
@@ -37,7 +38,7 @@ __all__ = [
     "residual_activations",
 ]
 
-Site = Literal["block_output", "block_input"]
+Site = ActivationSite
 
 #: Hub name prefixes of gated models (a licence must be accepted; HF_TOKEN needed).
 GATED_PREFIXES: tuple[str, ...] = ("google/gemma", "meta-llama/")
@@ -148,7 +149,7 @@ def check_gated(name: str) -> None:
         )
 
 
-def load_model(spec: ModelSpec) -> "HookedTransformer":
+def load_model(spec: ModelSpec) -> HookedTransformer:
     """Load ``spec`` as an unprocessed ``HookedTransformer`` in eval mode.
 
     Official names go through ``HookedTransformer.from_pretrained_no_processing`` (the
@@ -204,7 +205,7 @@ def _looks_like_hub_failure(exc: BaseException) -> bool:
     return False
 
 
-def _load_local(spec: ModelSpec, flags: dict[str, bool]) -> "HookedTransformer":
+def _load_local(spec: ModelSpec, flags: dict[str, bool]) -> HookedTransformer:
     path = Path(spec.local_path or "")
     if not (path / "config.json").is_file():
         raise HarnessError(
@@ -241,10 +242,11 @@ def hook_name(layer: int, site: Site) -> str:
         return f"blocks.{layer}.hook_resid_post"
     if site == "block_input":
         return f"blocks.{layer}.hook_resid_pre"
-    raise ConfigError(f"site={site!r} is invalid; use 'block_output' or 'block_input'.")
+    check_choice("site", site, ActivationSite)
+    raise AssertionError(f"hook_name has no branch for site {site!r}")  # every vocabulary value has a branch
 
 
-def check_layers(model: "HookedTransformer", layers: Iterable[int]) -> list[int]:
+def check_layers(model: HookedTransformer, layers: Iterable[int]) -> list[int]:
     """Validate layer indices against ``model.cfg.n_layers``; return them as a sorted list."""
     n_layers = int(model.cfg.n_layers)
     out = sorted({int(layer) for layer in layers})
@@ -261,7 +263,7 @@ def check_layers(model: "HookedTransformer", layers: Iterable[int]) -> list[int]
 
 @torch.inference_mode()
 def residual_activations(
-    model: "HookedTransformer",
+    model: HookedTransformer,
     tokens: torch.Tensor,
     layers: Iterable[int],
     *,
@@ -322,7 +324,7 @@ def residual_activations(
     device = model.cfg.device
     for start in starts:
         batch = tokens[start : start + batch_size].to(device)
-        hooks = []
+        hooks: list[tuple[str | Callable[..., Any], Callable[..., Any]]] = []
         if attention_mask is not None:
             keys = attention_mask[start : start + batch_size].to(device).bool()
             if not bool(keys.all()):
@@ -343,7 +345,7 @@ def residual_activations(
     return out
 
 
-def _key_mask_hook(keys: torch.Tensor):  # type: ignore[no-untyped-def]
+def _key_mask_hook(keys: torch.Tensor) -> Callable[[torch.Tensor, object], torch.Tensor]:
     """A ``hook_attn_scores`` hook that masks the keys where ``keys (batch, key_pos)`` is
     False (scores ``[batch, head, query_pos, key_pos]``), as HF's padding mask does."""
 
@@ -353,7 +355,7 @@ def _key_mask_hook(keys: torch.Tensor):  # type: ignore[no-untyped-def]
     return hook
 
 
-def model_fingerprint(model: "HookedTransformer", *, n_values: int = 4096) -> str:
+def model_fingerprint(model: HookedTransformer, *, n_values: int = 4096) -> str:
     """A short, cheap identity of a model's weights (sha256 over its name, shapes and the
     first ``n_values`` entries of every parameter) — for cache keys."""
     import hashlib

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from harness.errors import ConfigError, HarnessError, ShapeError, UnknownIdError
+from harness.vocab import SaeCode, check_choice
 
 if TYPE_CHECKING:
     from sae_lens import SAE
@@ -46,7 +47,7 @@ __all__ = [
 ]
 
 SaeSource = Literal["release", "disk", "sparsify"]
-Code = Literal["sparse", "pre_topk"]
+Code = SaeCode
 
 _HOOK_RE = re.compile(r"^blocks\.(\d+)\.hook_resid_(post|pre)$")
 _SPARSIFY_LAYER_RE = re.compile(r"^layers\.(\d+)$")
@@ -93,11 +94,11 @@ class SaeSpec:
             raise ConfigError(f"SaeSpec.dtype={self.dtype!r} is invalid; use float32/float64/float16/bfloat16.")
 
     @classmethod
-    def from_release(cls, release: str, sae_id: str, *, dtype: str = "float32") -> "SaeSpec":
+    def from_release(cls, release: str, sae_id: str, *, dtype: str = "float32") -> SaeSpec:
         return cls(source="release", release=release, sae_id=sae_id, dtype=dtype)
 
     @classmethod
-    def from_disk(cls, path: str | Path, *, dtype: str = "float32") -> "SaeSpec":
+    def from_disk(cls, path: str | Path, *, dtype: str = "float32") -> SaeSpec:
         return cls(source="disk", path=str(path), dtype=dtype)
 
     @classmethod
@@ -108,7 +109,7 @@ class SaeSpec:
         *,
         revision: str | None = None,
         dtype: str = "float32",
-    ) -> "SaeSpec":
+    ) -> SaeSpec:
         """A sparsify SAE: ``repo_or_path`` is a local folder if it exists, else a hub repo."""
         if Path(repo_or_path).exists():
             return cls(source="sparsify", path=str(repo_or_path), hookpoint=hookpoint, revision=revision, dtype=dtype)
@@ -192,7 +193,7 @@ class LoadedSae:
         meta: :class:`SaeMeta`.
     """
 
-    def __init__(self, sae: "SAE", meta: SaeMeta) -> None:
+    def __init__(self, sae: SAE, meta: SaeMeta) -> None:
         self.sae = sae
         self.meta = meta
         self.sae.eval()
@@ -228,8 +229,7 @@ class LoadedSae:
         TopK SAEs the dense ReLU latents ``relu((x - b_dec) W_enc + b_enc)`` (the paper's code
         for EleutherAI SAEs); for other architectures the same as ``sparse``.
         """
-        if code not in ("sparse", "pre_topk"):
-            raise ConfigError(f"code={code!r} is invalid; use 'sparse' or 'pre_topk'.")
+        check_choice("code", code, SaeCode)
         self._check_input(x)
         x = x.to(self.device)
         if code == "sparse" or not self.is_topk:
@@ -294,7 +294,7 @@ def load_sae(spec: SaeSpec, *, device: str = "cpu", cache_dir: str | None = None
     return LoadedSae(sae, _meta_from_saelens(sae, spec.label))
 
 
-def _meta_from_saelens(sae: "SAE", label: str) -> SaeMeta:
+def _meta_from_saelens(sae: SAE, label: str) -> SaeMeta:
     cfg = sae.cfg
     hook = cfg.metadata.hook_name
     site, layer = parse_hook_name(hook)
@@ -316,7 +316,7 @@ def _meta_from_saelens(sae: "SAE", label: str) -> SaeMeta:
     )
 
 
-def _load_release(spec: SaeSpec, device: str) -> "SAE":
+def _load_release(spec: SaeSpec, device: str) -> SAE:
     from sae_lens import SAE
 
     from harness.load.hub_names import check_saelens_release
@@ -336,7 +336,7 @@ def _load_release(spec: SaeSpec, device: str) -> "SAE":
         raise
 
 
-def _load_disk(spec: SaeSpec, device: str) -> "SAE":
+def _load_disk(spec: SaeSpec, device: str) -> SAE:
     from sae_lens import SAE
 
     path = Path(spec.path or "")
@@ -462,7 +462,7 @@ def sparsify_to_saelens(
     model_name: str | None = None,
     device: str = "cpu",
     dtype: str = "float32",
-) -> "SAE":
+) -> SAE:
     """Convert a sparsify SAE (``cfg.json`` dict + ``sae.safetensors`` tensors) into a
     sae-lens ``TopKSAE`` that encodes and decodes exactly as the raw weights say.
 

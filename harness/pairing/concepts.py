@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -92,7 +93,7 @@ def top_positions(codes: object, *, k: int = 5, require_active: bool = True) -> 
             (the paper's torch.topk broke those ties arbitrarily).
     """
     if hasattr(codes, "detach"):
-        codes = codes.detach().cpu().numpy()  # type: ignore[union-attr]
+        codes = codes.detach().cpu().numpy()
     m = sp.csc_matrix(codes)
     m.sort_indices()
     n_pos, n_feat = m.shape
@@ -111,10 +112,10 @@ def top_positions(codes: object, *, k: int = 5, require_active: bool = True) -> 
     return out
 
 
-def vocab_strings(tokenizer: object) -> list[str]:
+def vocab_strings(tokenizer: Any) -> list[str]:
     """Decoded string of every token id (as the paper decoded top tokens one by one)."""
-    n = len(tokenizer)  # type: ignore[arg-type]
-    return [tokenizer.decode([i]) for i in range(n)]  # type: ignore[attr-defined]
+    n = len(tokenizer)
+    return [tokenizer.decode([i]) for i in range(n)]
 
 
 def top_strings(top_pos: Int64, token_ids: NDArray[np.integer], vocab: Sequence[str]) -> list[tuple[str, ...]]:
@@ -138,7 +139,7 @@ def filter_shared_token(
 ) -> Pairs:
     """Keep pairs whose top-token string sets intersect (exact match, leading space kept)."""
     keep = np.array(
-        [bool(set(strings_a[i]) & set(strings_b[j])) for i, j in zip(pairs.a_idx, pairs.b_idx)], dtype=bool
+        [bool(set(strings_a[i]) & set(strings_b[j])) for i, j in zip(pairs.a_idx, pairs.b_idx, strict=True)], dtype=bool
     )
     return pairs.select(keep, "shared top token")
 

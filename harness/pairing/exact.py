@@ -71,10 +71,10 @@ import torch
 
 from harness.errors import ConfigError, DegenerateInputError, ShapeError
 from harness.pairing.matching import MaxCorrelation
+from harness.vocab import DeadPolicy
 
 Screen = Literal["tf32", "bf16"]
 Rounding = Literal["nearest", "truncate"]
-DeadPolicy = Literal["paper", "exclude"]
 
 #: Explicit mantissa bits of each screen format.
 SCREEN_BITS: dict[str, int] = {"tf32": 10, "bf16": 7}

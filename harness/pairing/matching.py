@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeGuard
 
 import numpy as np
 import scipy.sparse as sp
@@ -32,8 +32,9 @@ from numpy.typing import NDArray
 
 from harness.errors import ConfigError, DegenerateInputError, ResourceError, ShapeError
 
+from harness.vocab import ColumnWalk, DeadPolicy, OneToOneRule, check_choice
+
 Backend = Literal["auto", "dense", "sparse"]
-DeadPolicy = Literal["paper", "exclude"]
 Int64 = NDArray[np.int64]
 Float64 = NDArray[np.float64]
 
@@ -50,7 +51,7 @@ def _to_codes(x: object, *, name: str) -> NDArray[np.floating] | sp.csc_matrix:
     if sp.issparse(x):
         m = sp.csc_matrix(x, dtype=np.float64)
     elif hasattr(x, "detach"):
-        t = x.detach().cpu()  # type: ignore[union-attr]
+        t = x.detach().cpu()
         if "sparse" in str(t.layout):  # any torch sparse layout
             t = t.to_sparse_coo().coalesce()
             idx = t.indices().numpy()
@@ -67,10 +68,15 @@ def _to_codes(x: object, *, name: str) -> NDArray[np.floating] | sp.csc_matrix:
     return m
 
 
+def _is_sparse(x: object) -> TypeGuard[sp.spmatrix]:
+    """``sp.issparse`` that narrows the type for the checker."""
+    return bool(sp.issparse(x))
+
+
 def column_stats(x: NDArray[np.floating] | sp.spmatrix) -> tuple[Float64, Float64]:
     """Population mean and std of each column of x (tokens, features), float64."""
     n = x.shape[0]
-    if sp.issparse(x):
+    if _is_sparse(x):
         mean = np.asarray(x.sum(axis=0), dtype=np.float64).ravel() / n
         sq = np.asarray(x.multiply(x).sum(axis=0), dtype=np.float64).ravel() / n
     else:
@@ -133,8 +139,7 @@ def max_correlation(
         chunk_size: B columns per dense chunk. device/dtype: torch device and matmul dtype
             of the dense path (statistics and the sparse path are float64).
     """
-    if dead not in ("paper", "exclude"):
-        raise ConfigError(f"dead={dead!r}: use 'paper' or 'exclude'.")
+    check_choice("dead", dead, DeadPolicy)
     a = _to_codes(acts_a, name="acts_a")
     b = _to_codes(acts_b, name="acts_b")
     if a.shape[0] != b.shape[0]:
@@ -145,8 +150,8 @@ def max_correlation(
     if a.shape[0] < 2:
         raise DegenerateInputError("Need at least 2 token positions to correlate features.")
     if backend == "auto":
-        both_sparse = sp.issparse(a) and sp.issparse(b)
-        dense_enough = both_sparse and max(
+        both_sparse = _is_sparse(a) and _is_sparse(b)
+        dense_enough = _is_sparse(a) and _is_sparse(b) and max(
             a.nnz / max(a.shape[0] * a.shape[1], 1), b.nnz / max(b.shape[0] * b.shape[1], 1)
         ) >= SPARSE_DENSITY_LIMIT
         backend = "sparse" if both_sparse and not dense_enough and device == "cpu" else "dense"
@@ -175,7 +180,7 @@ def _finish(idx: Int64, val: Float64, dead_target: NDArray[np.bool_], dead: str)
     return idx, val
 
 
-def _dense_best(a, b, mean_a, std_a, mean_b, std_b, *, dead, chunk_size, device, dtype):  # type: ignore[no-untyped-def]
+def _dense_best(a, b, mean_a, std_a, mean_b, std_b, *, dead, chunk_size, device, dtype):
     import torch
 
     tdtype = {"float32": torch.float32, "float64": torch.float64}.get(dtype)
@@ -184,7 +189,7 @@ def _dense_best(a, b, mean_a, std_a, mean_b, std_b, *, dead, chunk_size, device,
     n = a.shape[0]
     on_device = torch.device(device).type != "cpu"
 
-    def zscore(x, mean, std, cols):  # type: ignore[no-untyped-def]
+    def zscore(x, mean, std, cols):
         return _zscore_block(x[:, cols], mean[cols], std[cols], n_tokens=n, device=device, dtype=tdtype,
                              densify_on_device=on_device)
 
@@ -296,7 +301,7 @@ def _zero_product_best(
     return best_idx, best_val
 
 
-def _zscore_block(block, mean, std, *, n_tokens, device, dtype, densify_on_device):  # type: ignore[no-untyped-def]
+def _zscore_block(block, mean, std, *, n_tokens, device, dtype, densify_on_device):
     """(n, f) codes -> (n, f) torch tensor of (x - mean) / (std * sqrt(n)) on ``device``; dead
     columns (std 0) become 0. On the CPU the block is densified in numpy; on an accelerator the
     sparse block is shipped as is and densified / standardised there (densifying on the CPU made
@@ -311,7 +316,7 @@ def _zscore_block(block, mean, std, *, n_tokens, device, dtype, densify_on_devic
     return (dense - torch.as_tensor(mean, dtype=dtype, device=device)) * torch.as_tensor(inv, dtype=dtype, device=device)
 
 
-def _to_device_dense(x, *, device, dtype):  # type: ignore[no-untyped-def]
+def _to_device_dense(x, *, device, dtype):
     """(n, f) numpy or scipy.sparse block -> dense torch tensor on ``device``; a sparse block
     travels as CSR of its transpose (= its CSC arrays) and is densified on the device."""
     import torch
@@ -331,7 +336,7 @@ def _to_device_dense(x, *, device, dtype):  # type: ignore[no-untyped-def]
     return t.to_dense().T
 
 
-def _sparse_best(a, b, mean_a, std_a, mean_b, std_b, *, dead):  # type: ignore[no-untyped-def]
+def _sparse_best(a, b, mean_a, std_a, mean_b, std_b, *, dead):
     n = a.shape[0]
     alive_a, alive_b = std_a > 0, std_b > 0
     safe_a = np.where(alive_a, std_a, 1.0)
@@ -350,7 +355,7 @@ def _sparse_best(a, b, mean_a, std_a, mean_b, std_b, *, dead):  # type: ignore[n
     cand_a = np.ones(fa, bool) if dead == "paper" else alive_a
     cand_b = np.ones(fb, bool) if dead == "paper" else alive_b
 
-    def best(corr_csc, r_src, r_tgt, cand_src):  # type: ignore[no-untyped-def]
+    def best(corr_csc, r_src, r_tgt, cand_src):
         i_s, v_s = _column_best_structural(corr_csc)
         i_z, v_z = _zero_product_best(corr_csc, r_src, r_tgt, cand_src)
         take_z = (v_z > v_s) | ((v_z == v_s) & (i_z >= 0) & ((i_s < 0) | (i_z < i_s)))
@@ -386,8 +391,8 @@ def correlation_submatrix(acts_a: object, acts_b: object, idx_a: Int64, idx_b: I
         raise ShapeError(f"Token counts differ: {a.shape[0]} vs {b.shape[0]}.")
     sub_a = a[:, idx_a]
     sub_b = b[:, idx_b]
-    sub_a = sub_a.toarray() if sp.issparse(sub_a) else np.asarray(sub_a)
-    sub_b = sub_b.toarray() if sp.issparse(sub_b) else np.asarray(sub_b)
+    sub_a = sub_a.toarray() if _is_sparse(sub_a) else np.asarray(sub_a)
+    sub_b = sub_b.toarray() if _is_sparse(sub_b) else np.asarray(sub_b)
     mean_a, std_a = column_stats(sub_a)
     mean_b, std_b = column_stats(sub_b)
     n = sub_a.shape[0]
@@ -416,7 +421,7 @@ class Pairs:
     def __len__(self) -> int:
         return int(self.a_idx.size)
 
-    def select(self, mask: NDArray[np.bool_], step: str) -> "Pairs":
+    def select(self, mask: NDArray[np.bool_], step: str) -> Pairs:
         return Pairs(self.a_idx[mask], self.b_idx[mask], self.corr[mask],
                      self.history + (f"{step}: {len(self)} -> {int(np.sum(mask))}",))
 
@@ -454,7 +459,7 @@ def top_pairs(pairs: Pairs, *, n: int) -> Pairs:
 def one_to_one(
     pairs: Pairs,
     *,
-    rule: Literal["none", "first_seen", "best", "hungarian"],
+    rule: OneToOneRule,
     corr_matrix: Float64 | None = None,
     walk: Literal["b_index", "given"] = "b_index",
 ) -> Pairs:
@@ -502,7 +507,8 @@ def one_to_one(
         return Pairs(out.a_idx[o], out.b_idx[o], out.corr[o],
                      pairs.history + (f"1-1 hungarian: {len(pairs)} -> {rows.size}",))
     else:
-        raise ConfigError(f"rule={rule!r}: use 'none', 'first_seen', 'best' or 'hungarian'.")
+        check_choice("rule", rule, OneToOneRule)
+        raise AssertionError(f"one_to_one has no branch for rule {rule!r}")  # every vocabulary value has a branch
     return Pairs(a[keep], b[keep], c[keep], pairs.history + (f"1-1 {rule}: {a.size} -> {int(keep.sum())}",))
 
 
@@ -512,8 +518,8 @@ def pair_within(
     idx_a: Int64,
     idx_b: Int64,
     *,
-    rule: Literal["none", "first_seen", "best", "hungarian"],
-    order: Literal["sorted", "given"] = "sorted",
+    rule: OneToOneRule,
+    order: ColumnWalk = "sorted",
 ) -> Pairs:
     """Pair two feature subsets by correlation restricted to the subsets (Sec. 4.3).
 

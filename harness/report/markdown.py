@@ -1,14 +1,8 @@
 """The reproduction report: ``REPORT.md`` + ``results.json`` + ``figures/*.png``.
 
-Schema of ``results.json`` (version 1):
-    {"schema_version": 1, "profile": str, "provenance": {...},
-     "claims": [{"id", "statement", "source", "paper_values", "rule", "procedure", "profile",
-                 "verdict": "reproduced"|"not reproduced"|"not run",
-                 "rule_holds": bool, "control_outcome": "other way"|"same way"|"empty"|null,
-                 "measured": {... "control": {...}}, "detail": str,
-                 "expected": {"verdict", "control", "reason"}|null (smoke: the reviewed expectation)}],
-     "experiments": {name: record}}
-NaN stays NaN (JSON ``NaN``), never -1.
+``results.json`` follows :class:`harness.report.schema.Results` (JSON Schema:
+``harness/report/results.schema.json``). It is strict JSON: an undefined score (NaN) is
+``null``, never NaN or -1.
 """
 
 from __future__ import annotations
@@ -22,9 +16,8 @@ from typing import Any
 import numpy as np
 from tabulate import tabulate
 
+from harness.report.schema import SCHEMA_VERSION, dumps
 from harness.verdicts.records import CLAIMS, HEADLINE_CRITERION
-
-SCHEMA_VERSION = 1
 
 
 def _fmt(x: Any) -> str:
@@ -102,6 +95,7 @@ def write_report(out_dir: Path, *, profile: str, claim_results: list[dict[str, A
               f"libraries: {_fmt(provenance.get('library_versions', {}))}.", ""]
     # summary
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    r: dict[str, Any] | None  # a claim row; None where a claim lacks a procedure
     for r in claim_results:
         counts[r["procedure"]][r["verdict"]] += 1
     lines += ["## Summary", ""]
@@ -145,8 +139,8 @@ def write_report(out_dir: Path, *, profile: str, claim_results: list[dict[str, A
             if r is None:
                 row.append("—")
                 continue
-            ctrl = r.get("control_outcome")
-            note = "" if ctrl is None else f" (negative control: {ctrl})"
+            outcome = r.get("control_outcome")
+            note = "" if outcome is None else f" (negative control: {outcome})"
             why = (r.get("expected") or {}).get("reason")
             if r["verdict"] == "not run":
                 row.append(f"**not run**: {r.get('detail', '')}")
@@ -194,13 +188,5 @@ def write_report(out_dir: Path, *, profile: str, claim_results: list[dict[str, A
     md.write_text("\n".join(lines))
     payload = {"schema_version": SCHEMA_VERSION, "profile": profile, "provenance": provenance,
                "claims": claim_results, "experiments": experiments}
-    (out_dir / "results.json").write_text(json.dumps(payload, indent=1, default=_json_default, allow_nan=True))
+    (out_dir / "results.json").write_text(dumps(payload, indent=1))
     return md
-
-
-def _json_default(x: Any) -> Any:
-    if isinstance(x, (np.floating, np.integer)):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    return str(x)

@@ -48,7 +48,8 @@ from harness.scoring.metrics import (
     svcca_from_bases,
     svd_basis,
 )
-from harness.scoring.nulls import PermutationResult, PRule, SizeMatchedResult, p_value
+from harness.scoring.nulls import PermutationResult, SizeMatchedResult, p_value
+from harness.vocab import PValueRule as PRule
 
 Float64 = NDArray[np.float64]
 Int64 = NDArray[np.int64]

@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from harness.errors import ConfigError, DegenerateInputError, ResourceError, ShapeError
+from harness.vocab import RsaInner, check_choice
 
 Float64 = NDArray[np.float64]
 
@@ -38,7 +39,7 @@ RSA_MAX_ROWS = 10_000
 def as_float64(x: object, *, name: str) -> Float64:
     """Convert numpy / torch / array-like to a C-contiguous float64 numpy array."""
     if hasattr(x, "detach"):  # torch.Tensor without importing torch here
-        x = x.detach().cpu().double().numpy()  # type: ignore[union-attr]
+        x = x.detach().cpu().double().numpy()
     arr = np.ascontiguousarray(np.asarray(x, dtype=np.float64))
     if not np.all(np.isfinite(arr)):
         bad = np.unique(np.nonzero(~np.isfinite(arr))[0])
@@ -179,7 +180,7 @@ def svcca(a: object, b: object, *, keep: float | int = 0.99, max_k: int | None =
     return svcca_from_bases(svd_basis(a64, keep=keep, max_k=max_k), svd_basis(b64, keep=keep, max_k=max_k), n)
 
 
-def similarity_upper(x: Float64, *, inner: Literal["correlation", "euclidean"]) -> Float64:
+def similarity_upper(x: Float64, *, inner: RsaInner) -> Float64:
     """Condensed (upper-triangle, row-major, k=1) representational similarity of x (n, d).
 
     ``correlation``: Pearson correlation between rows (each row centred by its own mean),
@@ -214,7 +215,8 @@ def similarity_upper(x: Float64, *, inner: Literal["correlation", "euclidean"]) 
         sq = np.einsum("ij,ij->i", x, x)
         d2 = sq[:, None] + sq[None, :] - 2.0 * (x @ x.T)
         return -np.sqrt(np.maximum(d2[iu], 0.0))
-    raise ConfigError(f"inner={inner!r}: use 'correlation' or 'euclidean'.")
+    check_choice("inner", inner, RsaInner)
+    raise AssertionError(f"similarity_upper has no branch for inner {inner!r}")  # every vocabulary value has one
 
 
 def centred_ranks(v: Float64) -> Float64:
@@ -233,7 +235,7 @@ def rsa(
     a: object,
     b: object,
     *,
-    inner: Literal["correlation", "euclidean"] = "correlation",
+    inner: RsaInner = "correlation",
     outer: Literal["spearman"] = "spearman",
 ) -> float:
     """Representational similarity analysis between paired rows (Lan et al. Sec. 3).

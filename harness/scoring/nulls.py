@@ -28,6 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from harness.errors import ConfigError, DegenerateInputError
+from harness.vocab import PValueRule, RsaInner, check_choice
 from harness.scoring.metrics import (
     _check_keep,
     canonical_correlations,
@@ -39,11 +40,10 @@ from harness.scoring.metrics import (
     svd_basis,
 )
 
-PRule = Literal["paper", "plus_one"]
 Float64 = NDArray[np.float64]
 
 
-def p_value(observed: float, null: Float64, *, rule: PRule) -> float:
+def p_value(observed: float, null: Float64, *, rule: PValueRule) -> float:
     """One-sided p-value of ``observed`` against ``null`` (N draws) under ``rule``."""
     null = np.asarray(null, dtype=np.float64)
     if null.size == 0:
@@ -53,7 +53,8 @@ def p_value(observed: float, null: Float64, *, rule: PRule) -> float:
         return exceed / null.size
     if rule == "plus_one":
         return (1 + exceed) / (1 + null.size)
-    raise ConfigError(f"p_rule={rule!r}: use 'paper' or 'plus_one'.")
+    check_choice("p_rule", rule, PValueRule)
+    raise AssertionError(f"p_value has no branch for rule {rule!r}")  # every vocabulary value has a branch
 
 
 @dataclass(frozen=True)
@@ -132,15 +133,15 @@ def svcca_null(
 
 
 def rsa_null(
-    a: object, b: object, *, n_permutations: int, seed: int, inner: str = "correlation", workers: int | None = None
+    a: object, b: object, *, n_permutations: int, seed: int, inner: RsaInner = "correlation", workers: int | None = None
 ) -> tuple[float, Float64, dict[str, object]]:
     """Observed RSA and its shuffled-pairing null via the fixed-rank fast path; ``workers`` as
     in :func:`svcca_null`."""
     a64, b64 = check_paired(a, b)
     n = a64.shape[0]
     check_rsa_size(n)
-    ra = centred_ranks(similarity_upper(a64, inner=inner))  # type: ignore[arg-type]
-    rb = centred_ranks(similarity_upper(b64, inner=inner))  # type: ignore[arg-type]
+    ra = centred_ranks(similarity_upper(a64, inner=inner))
+    rb = centred_ranks(similarity_upper(b64, inner=inner))
     observed = float(ra @ rb)
     # Square symmetric matrix of b's centred ranks; permuting b's rows permutes it.
     rank_matrix = np.zeros((n, n), dtype=np.float64)
@@ -162,7 +163,7 @@ def permutation_test(
     metric: Literal["svcca", "rsa"],
     n_permutations: int,
     seed: int,
-    p_rule: PRule = "plus_one",
+    p_rule: PValueRule = "plus_one",
     **metric_options: object,
 ) -> PermutationResult:
     """Score ``a`` vs ``b`` (paired rows) and test it against shuffled pairings.
@@ -180,12 +181,12 @@ def permutation_test(
         unknown = set(metric_options) - {"keep", "max_k", "workers"}
         if unknown:
             raise ConfigError(f"Unknown SVCCA options {sorted(unknown)}; use keep, max_k, workers.")
-        observed, null, details = svcca_null(a, b, n_permutations=int(n_permutations), seed=seed, **metric_options)  # type: ignore[arg-type]
+        observed, null, details = svcca_null(a, b, n_permutations=int(n_permutations), seed=seed, **metric_options)  # type: ignore[arg-type]  # options checked just above
     elif metric == "rsa":
         unknown = set(metric_options) - {"inner", "workers"}
         if unknown:
             raise ConfigError(f"Unknown RSA options {sorted(unknown)}; use inner, workers.")
-        observed, null, details = rsa_null(a, b, n_permutations=int(n_permutations), seed=seed, **metric_options)  # type: ignore[arg-type]
+        observed, null, details = rsa_null(a, b, n_permutations=int(n_permutations), seed=seed, **metric_options)  # type: ignore[arg-type]  # options checked just above
     else:
         raise ConfigError(f"metric={metric!r}: use 'svcca' or 'rsa'.")
     return PermutationResult(
@@ -225,7 +226,7 @@ def random_subset_test(
     pool_b: int | NDArray[np.int64],
     n_draws: int,
     seed: int,
-    p_rule: PRule = "plus_one",
+    p_rule: PValueRule = "plus_one",
 ) -> SubsetTestResult:
     """Test 2 of Lan et al. Sec. 4.3: compare a subspace score with random subsets.
 
@@ -233,8 +234,8 @@ def random_subset_test(
     1-1 rule as the observed subspace) and return the score, or NaN when too few pairs remain.
     ``pool_a``/``pool_b`` are the candidate features (an int means ``range(pool)``).
     """
-    pa = np.arange(pool_a) if np.isscalar(pool_a) else np.asarray(pool_a)
-    pb = np.arange(pool_b) if np.isscalar(pool_b) else np.asarray(pool_b)
+    pa = np.arange(pool_a) if isinstance(pool_a, (int, np.integer)) else np.asarray(pool_a)
+    pb = np.arange(pool_b) if isinstance(pool_b, (int, np.integer)) else np.asarray(pool_b)
     if size_a > pa.size or size_b > pb.size:
         raise DegenerateInputError(
             f"Subset sizes ({size_a}, {size_b}) exceed the pools ({pa.size}, {pb.size})."
@@ -288,7 +289,7 @@ def size_matched_test(
     n_superset: int,
     n_draws: int,
     seed: int,
-    p_rule: PRule = "plus_one",
+    p_rule: PValueRule = "plus_one",
 ) -> SizeMatchedResult:
     """Compare ``observed`` (a score of ``n`` pairs) with ``score_rows(idx)`` on ``n_draws``
     random size-``n`` subsets ``idx`` of the ``n_superset`` rows of a larger pair set."""

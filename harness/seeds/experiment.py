@@ -16,17 +16,21 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
 from harness.config import Procedure
+from harness.vocab import OneToOneRule
 from harness.experiments.spaces import FeatureSpace, pair_spaces, score_pairs, top_correlated_pairs
 from harness.pairing.matching import Pairs, max_correlation, one_to_many_pairs, one_to_one
 from harness.seeds.overlap import DENSE_AUTO_MAX_PAIRS, match_rows, seed_overlap
-from harness.seeds.training import encoder_decoder_rows, match_l0, train_seed_sae
+from harness.seeds.training import Architecture, encoder_decoder_rows, match_l0, train_seed_sae
+
+if TYPE_CHECKING:
+    from harness.report.schema import SeedOverlapRecord
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,7 @@ def _cache_path(cache_dir: Path | None, payload: dict[str, Any]) -> Path | None:
     return cache_dir / f"seed-sae-{key}.pt"
 
 
-def trained_pair(setup: SeedSetup, *, architecture: str, d_sae: int, seeds: tuple[int, int], k: int | None = None,
+def trained_pair(setup: SeedSetup, *, architecture: Architecture, d_sae: int, seeds: tuple[int, int], k: int | None = None,
                  l1_coefficient: float | None = None, n_steps: int, cache_dir: Path | None = None) -> list[Any]:
     """Two SAEs (sae-lens objects) trained on ``setup.train`` with the given seeds (cached)."""
     out = []
@@ -67,7 +71,7 @@ def trained_pair(setup: SeedSetup, *, architecture: str, d_sae: int, seeds: tupl
         if path is not None and path.exists():
             out.append(torch.load(path, weights_only=False))
             continue
-        trained = train_seed_sae(setup.train, architecture=architecture, d_sae=d_sae, seed=seed, k=k,  # type: ignore[arg-type]
+        trained = train_seed_sae(setup.train, architecture=architecture, d_sae=d_sae, seed=seed, k=k,
                                  l1_coefficient=l1_coefficient, n_steps=n_steps, eval_activations=setup.eval)
         enc, dec = encoder_decoder_rows(trained.sae)
         # Only arrays are cached (sae-lens objects do not pickle): encoder/decoder rows and the
@@ -112,7 +116,7 @@ def feature_space(setup: SeedSetup, item: dict[str, Any], procedure: Procedure) 
                         require_active=procedure.top_positions_require_active)
 
 
-def overlap_record(item_a: dict[str, Any], item_b: dict[str, Any]) -> dict[str, Any]:
+def overlap_record(item_a: dict[str, Any], item_b: dict[str, Any]) -> SeedOverlapRecord:
     """PB's statistics of one pair.
 
     ``fraction_shared`` is the headline criterion (``both``); ``fraction_by_criterion`` has
@@ -152,7 +156,9 @@ def lan_record(setup: SeedSetup, item_a: dict[str, Any], item_b: dict[str, Any],
         "one_to_one_filtered": pair_spaces(sa, sb, procedure, mc=mc)[0],
     }
     if match_pairs is not None:
-        for name, rule in (("many_to_one_filtered", "none"), ("one_to_one_filtered", None)):
+        overrides: tuple[tuple[str, OneToOneRule | None], ...] = (("many_to_one_filtered", "none"),
+                                                                  ("one_to_one_filtered", None))
+        for name, rule in overrides:
             variants[name] = top_correlated_pairs(sa, sb, procedure, mc=mc, n=match_pairs[name], one_to_one_rule=rule)
     o2m = one_to_many_pairs(mc)
     variants["one_to_many_unfiltered"] = o2m

@@ -330,8 +330,8 @@ def seed_overlap(
     n_a, n_b = ea.shape[0], eb.shape[0]
     used = _resolve(method, n_a, n_b)
     kw = dict(method=used, candidates=candidates, certify=certify, max_refine_rounds=max_refine_rounds)
-    enc = _match_unit(ea, eb, **kw)  # type: ignore[arg-type]
-    dec = _match_unit(da, db, **kw)  # type: ignore[arg-type]
+    enc = _match_unit(ea, eb, **kw)  # type: ignore[arg-type]  # kw holds _match_unit keywords of mixed types
+    dec = _match_unit(da, db, **kw)  # type: ignore[arg-type]  # kw holds _match_unit keywords of mixed types
 
     # encoder cosine of each latent with its *decoder* partner (per-layer figure's criterion)
     enc_at_dec = np.full(n_a, np.nan)
@@ -472,7 +472,7 @@ def _check_options(method: object, candidates: object, max_refine_rounds: object
     if isinstance(candidates, bool) or not isinstance(candidates, (int, np.integer)) or candidates < 1:
         raise ConfigError(f"candidates={candidates!r} is invalid; use a positive integer (e.g. 64).")
     rounds_ok = isinstance(max_refine_rounds, (int, np.integer)) and not isinstance(max_refine_rounds, bool)
-    if not rounds_ok or max_refine_rounds < 0:  # type: ignore[operator]
+    if not rounds_ok or max_refine_rounds < 0:  # type: ignore[operator]  # rounds_ok proved it an integer
         raise ConfigError(f"max_refine_rounds={max_refine_rounds!r} is invalid; use an integer >= 0.")
 
 

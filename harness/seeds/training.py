@@ -293,10 +293,10 @@ def train_seed_sae(
         sae: TrainingSAE[Any]
         if architecture == "topk":
             sae = TopKTrainingSAE(
-                TopKTrainingSAEConfig(d_in=d_in, d_sae=d_sae, k=int(k), device=device))  # type: ignore[arg-type]
+                TopKTrainingSAEConfig(d_in=d_in, d_sae=d_sae, k=int(k), device=device))  # type: ignore[arg-type]  # k is checked not None above
         else:
             sae = StandardTrainingSAE(StandardTrainingSAEConfig(
-                d_in=d_in, d_sae=d_sae, l1_coefficient=float(l1_coefficient), device=device))  # type: ignore[arg-type]
+                d_in=d_in, d_sae=d_sae, l1_coefficient=float(l1_coefficient), device=device))  # type: ignore[arg-type]  # checked not None above
         trainer_cfg = SAETrainerConfig(
             total_training_samples=n_steps * batch_size,
             train_batch_size_samples=batch_size,

@@ -11,10 +11,10 @@ pytestmark = pytest.mark.smoke
 
 
 def test_model_for_applies_the_saes_processing_flags() -> None:
-    from harness.profiles.registry import get_profile
+    from fixtures.profile import smoke_profile
     from harness.experiments.grid import World
 
-    world = World(get_profile("smoke"))
+    world = World(smoke_profile())
     plain = world.model("a")
     assert world.model_for("a", SimpleNamespace(meta=SimpleNamespace(model_from_pretrained_kwargs={}))) is plain
     asks = SimpleNamespace(meta=SimpleNamespace(model_from_pretrained_kwargs={"center_writing_weights": True,

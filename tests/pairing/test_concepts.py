@@ -44,9 +44,9 @@ def test_nonconcept_filter_removes_junk_pairs() -> None:
     assert junk_b.tolist() == [False, True, False]
     p = Pairs(np.array([0, 1, 1, 3]), np.array([0, 1, 0, 2]), np.array([0.5, 0.6, 0.7, 0.8]))
     kept = filter_nonconcept(p, junk_a, junk_b)
-    assert list(zip(kept.a_idx, kept.b_idx)) == [(1, 0), (3, 2)]
+    assert list(zip(kept.a_idx, kept.b_idx, strict=True)) == [(1, 0), (3, 2)]
     shared = filter_shared_token(kept, strings_a, strings_b)
-    assert list(zip(shared.a_idx, shared.b_idx)) == [(1, 0), (3, 2)]
+    assert list(zip(shared.a_idx, shared.b_idx, strict=True)) == [(1, 0), (3, 2)]
     no_share = filter_shared_token(Pairs(np.array([1]), np.array([2]), np.array([0.9])), strings_a, strings_b)
     assert len(no_share) == 0
 

@@ -118,9 +118,9 @@ def pairs(a: list[int], b: list[int], c: list[float]) -> Pairs:
 def test_first_seen_keeps_lowest_b_index_not_best_correlation() -> None:
     p = pairs([5, 5, 2, 5, 9], [0, 1, 2, 3, 4], [0.2, 0.9, 0.5, 0.95, 0.4])
     first = one_to_one(p, rule="first_seen")
-    assert list(zip(first.a_idx, first.b_idx)) == [(5, 0), (2, 2), (9, 4)]  # the paper's quirk
+    assert list(zip(first.a_idx, first.b_idx, strict=True)) == [(5, 0), (2, 2), (9, 4)]  # the paper's quirk
     best = one_to_one(p, rule="best")
-    assert list(zip(best.a_idx, best.b_idx)) == [(2, 2), (5, 3), (9, 4)]
+    assert list(zip(best.a_idx, best.b_idx, strict=True)) == [(2, 2), (5, 3), (9, 4)]
     assert one_to_one(p, rule="none") is p
     assert "1-1 first_seen: 5 -> 3" in first.history[-1]
 
@@ -135,7 +135,7 @@ def test_hungarian_rule_is_optimal_on_small_case() -> None:
     corr = np.array([[0.9, 0.8, 0.1], [0.85, 0.2, 0.3]])
     p = pairs([0, 0, 1], [0, 1, 2], [0.9, 0.8, 0.3])  # many-to-1 candidates
     h = one_to_one(p, rule="hungarian", corr_matrix=corr)
-    assert sorted(zip(h.a_idx.tolist(), h.b_idx.tolist())) == [(0, 1), (1, 0)]  # total 1.65 > 1.2
+    assert sorted(zip(h.a_idx.tolist(), h.b_idx.tolist(), strict=True)) == [(0, 1), (1, 0)]  # total 1.65 > 1.2
     with pytest.raises(ShapeError, match="corr_matrix"):
         one_to_one(p, rule="hungarian")
 
@@ -190,11 +190,11 @@ def test_semantic_first_seen_walks_b_in_python_set_order() -> None:
     assert idx_b.tolist() == [40, 8, 1000, 33] != sorted(idx_b.tolist())
     idx_a = np.array([7, 5])
     paper = pair_within(a, b, idx_a, idx_b, rule="first_seen", order="given")
-    assert list(zip(paper.a_idx.tolist(), paper.b_idx.tolist())) == [(5, 40), (7, 33)]
+    assert list(zip(paper.a_idx.tolist(), paper.b_idx.tolist(), strict=True)) == [(5, 40), (7, 33)]
     lowest_b = pair_within(a, b, idx_a, idx_b, rule="first_seen", order="sorted")
-    assert list(zip(lowest_b.a_idx.tolist(), lowest_b.b_idx.tolist())) == [(5, 8), (7, 33)]
+    assert list(zip(lowest_b.a_idx.tolist(), lowest_b.b_idx.tolist(), strict=True)) == [(5, 8), (7, 33)]
     best = pair_within(a, b, idx_a, idx_b, rule="best", order="given")
-    assert sorted(zip(best.a_idx.tolist(), best.b_idx.tolist())) == [(5, 8), (7, 33)]
+    assert sorted(zip(best.a_idx.tolist(), best.b_idx.tolist(), strict=True)) == [(5, 8), (7, 33)]
     corr = correlation_submatrix(a, b, np.array([5]), np.array([40, 8, 1000]))[0]
     assert corr[0] < corr[2] < corr[1]  # the kept pair is the weakest: order, not correlation
     # the whole-space rule is unchanged: lowest B index first

@@ -36,9 +36,13 @@ def test_report_writes_markdown_json_and_heatmaps(tmp_path) -> None:  # type: ig
     assert "**not reproduced** (negative control: same way): fraction=0.400 — *tiny world*" in text
     assert "NOT reproduced (control: same way)" in text and "| **not run**: no GPU" in text
     assert (tmp_path / "figures" / "grid paper-svcca.png").stat().st_size > 1000
-    data = json.loads((tmp_path / "results.json").read_text())
+    data = json.loads((tmp_path / "results.json").read_text(), parse_constant=_refuse)  # strict JSON
     assert data["schema_version"] == 1
-    assert math.isnan(data["experiments"]["grid paper"]["cells"][0]["rsa"])  # NaN stays NaN
+    assert data["experiments"]["grid paper"]["cells"][0]["rsa"] is None  # NaN is written as null, never -1
+
+
+def _refuse(name: str) -> float:
+    raise AssertionError(f"results.json holds the non-JSON constant {name}")
 
 
 def test_pb_claims_name_figure_and_criterion() -> None:
@@ -74,3 +78,4 @@ def test_report_shows_headline_and_figure_criterion_fractions(tmp_path) -> None:
     assert ("shared fraction: `both` (headline) relu_l1=0.500, topk=0.250; `decoder_only` (architecture figure; "
             "judged) relu_l1=0.750, topk=0.400. l0_matched=True") in text
     assert "shared fraction: `both` (width figure; headline; judged) topk=[0.500, 0.250]. " in text
+

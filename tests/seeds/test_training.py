@@ -88,7 +88,7 @@ def test_match_l0_reaches_target(world: SyntheticActivations) -> None:
     # L0 falls as the L1 coefficient grows (the premise of the search).
     by_l1 = sorted(res.history)
     l0s = [l0 for _, l0 in by_l1]
-    assert all(x >= y for x, y in zip(l0s, l0s[1:])), by_l1
+    assert all(x >= y for x, y in zip(l0s, l0s[1:], strict=False)), by_l1
     assert len(res.history) >= 2
 
 

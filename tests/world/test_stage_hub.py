@@ -230,7 +230,7 @@ def _probe(home: Path, args: dict[str, Any]) -> dict[str, Any]:
     proc = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(args)], env=env,
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    line = [l for l in proc.stdout.splitlines() if l.startswith("PROBE ")][-1]
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("PROBE ")][-1]
     return json.loads(line[len("PROBE "):])
 
 

@@ -1,0 +1,306 @@
+"""The typed schema of ``results.json`` and its strict-JSON writer.
+
+The TypedDicts below describe what the report writes (:func:`harness.report.markdown.write_report`):
+claim rows (:class:`ClaimRow`, from :mod:`harness.verdicts.recorder`) and experiment records
+(:class:`Grid` / :class:`GridCell` from :func:`harness.experiments.grid.run_grid`,
+:class:`SemanticTable` / :class:`SemanticCell` from :func:`harness.experiments.grid.run_semantic`,
+:class:`Preflight` / :class:`PreflightSite` from the World's pre-flight checks). The seed
+experiment's overlap records (:class:`SeedOverlapRecord`) reach the report through claim rows'
+``measured``.
+
+``harness/report/results.schema.json`` is the JSON Schema generated from :class:`Results`
+(``python -m harness.report.schema`` rewrites it; a test checks the committed file is current).
+
+Strict JSON: an undefined or infinite score (NaN, +-inf in Python) is written as ``null``
+(:func:`dumps`), so every JSON parser reads the file. A reader gets ``None`` where the run
+had NaN (:func:`nan_if_null` turns it back).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+from typing_extensions import NotRequired, TypedDict  # pydantic needs typing_extensions' TypedDict before 3.12
+
+from harness.config import Procedure
+from harness.verdicts.recorder import ControlOutcome, Verdict
+
+__all__ = ["SCHEMA_PATH", "SCHEMA_VERSION", "ClaimRow", "Grid", "GridCell", "Preflight", "PreflightSite",
+           "Results", "SeedOverlapRecord", "SemanticCell", "SemanticTable", "dumps", "json_schema", "nan_if_null",
+           "strict"]
+
+SCHEMA_VERSION = 1
+SCHEMA_PATH = Path(__file__).resolve().parent / "results.schema.json"
+
+Score = float | None
+"""A float that is ``null`` in the file where the value is undefined (NaN) or infinite."""
+
+
+class Expected(TypedDict):
+    """The reviewed expectation of a smoke claim (``claims/expected/smoke.json``)."""
+
+    verdict: Verdict
+    control: ControlOutcome | None
+    reason: str
+
+
+class ClaimRow(TypedDict):
+    """One (claim, procedure) verdict."""
+
+    id: str
+    statement: str
+    source: str
+    paper_values: str
+    rule: str
+    procedure: str
+    profile: str
+    verdict: Verdict
+    rule_holds: NotRequired[bool]
+    """Absent when the claim was not run."""
+    control_outcome: NotRequired[ControlOutcome | None]
+    measured: dict[str, Any]
+    """The claim's own numbers (claim-specific keys; ``control`` holds its negative control's)."""
+    detail: str
+    expected: Expected | None
+
+
+class GridCell(TypedDict):
+    """One layer pair of a whole-space grid (``harness.experiments.grid._cell``)."""
+
+    layer_a: int
+    layer_b: int
+    mean_max_corr: Score
+    n_pairs: int
+    svcca: Score
+    svcca_null_mean: Score
+    svcca_p: Score
+    svcca_k: str
+    """``"k_a,k_b"`` (``-`` where not scored)."""
+    rsa: Score
+    rsa_null_mean: Score
+    rsa_p: Score
+    n_pairs_m21: int
+    svcca_m21: Score
+    svcca_m21_p: Score
+    n_pairs_unfiltered: int
+    svcca_unfiltered: Score
+    pairs_history: list[str]
+    dead_a: int
+    dead_b: int
+    svcca_m21_null_mean: Score
+    svcca_unfiltered_null_mean: Score
+    size_matched_m21_mean: Score
+    size_matched_m21_p: Score
+    size_matched_m21_holdout_p: Score
+    size_matched_unfiltered_mean: Score
+    size_matched_unfiltered_p: Score
+    size_matched_unfiltered_holdout_p: Score
+    n_pairs_top: NotRequired[int]
+    """``*_top``: negative controls built with ``match_pairs`` only (the top-correlated set)."""
+    svcca_top: NotRequired[Score]
+    svcca_p_top: NotRequired[Score]
+    svcca_null_mean_top: NotRequired[Score]
+    rsa_top: NotRequired[Score]
+    rsa_p_top: NotRequired[Score]
+
+
+class Grid(TypedDict):
+    """A layer x layer whole-space grid (``run_grid``)."""
+
+    kind: Literal["grid"]
+    model_a: str
+    model_b: str
+    layers_a: list[int]
+    layers_b: list[int]
+    procedure: str
+    control: bool
+    cells: list[GridCell]
+    n_permutations: int
+    paper_pair_range: list[int] | None
+    """[low, high] 1-1 pair counts of the paper's grid cells, or null."""
+    n_tokens: int
+    elapsed_s: float
+
+
+class SemanticCell(TypedDict):
+    """One concept category of a semantic table (``compare_concept`` + the paper's values)."""
+
+    category: str
+    a: str
+    b: str
+    procedure: str
+    n_concept_a: int
+    n_concept_b: int
+    n_pairs: int
+    paper_n: Score
+    paper_svcca: Score
+    skipped: NotRequired[str]
+    """Why the category was not scored (too few concept features or pairs)."""
+    pairs_history: NotRequired[list[str]]
+    svcca: NotRequired[Score]
+    svcca_null_mean: NotRequired[Score]
+    svcca_null_std: NotRequired[Score]
+    svcca_p: NotRequired[Score]
+    svcca_k_a: NotRequired[int]
+    svcca_k_b: NotRequired[int]
+    svcca_error: NotRequired[str]
+    rsa: NotRequired[Score]
+    rsa_null_mean: NotRequired[Score]
+    rsa_null_std: NotRequired[Score]
+    rsa_p: NotRequired[Score]
+    rsa_error: NotRequired[str]
+    n_permutations: NotRequired[int]
+    p_rule: NotRequired[str]
+    mean_pair_corr: NotRequired[Score]
+    test2_null_mean: NotRequired[Score]
+    test2_p: NotRequired[Score]
+    test2_failed: NotRequired[int]
+    svcca_max_k: NotRequired[int | None]
+
+
+class SemanticTable(TypedDict):
+    """Every Table 4 category at one layer pair (``run_semantic``)."""
+
+    kind: Literal["semantic"]
+    layer_a: int
+    layer_b: int
+    procedure: str
+    control: bool
+    cells: list[SemanticCell]
+    elapsed_s: float
+
+
+class PreflightSite(TypedDict):
+    """Reconstruction check of one SAE at its site and the neighbouring one."""
+
+    model: str
+    layer: int
+    model_from_pretrained_kwargs: dict[str, Any]
+    site: str
+    neighbour_site: str
+    hook_name: str
+    neighbour_hook_name: str
+    fvu: Score
+    l0: Score
+    neighbour_fvu: Score
+    neighbour_l0: Score
+    better_site: str
+    n_positions: int
+    warnings: list[str]
+
+
+class Preflight(TypedDict):
+    kind: Literal["preflight"]
+    sites: list[PreflightSite]
+
+
+Experiment = Grid | SemanticTable | Preflight
+
+
+class Provenance(TypedDict):
+    """Where and how the run happened (:func:`harness.provenance.provenance` plus the run's settings)."""
+
+    git_commit: str
+    library_versions: dict[str, str | None]
+    python: str
+    machine: str
+    created_utc: str
+    profile: str
+    procedures: list[str]
+    session_wall_s: NotRequired[float]
+    procedure_settings: NotRequired[dict[str, Procedure]]
+    device: NotRequired[str]
+    token_manifest: NotRequired[dict[str, Any]]
+    """:attr:`harness.load.data.TokenSet.manifest` (source, revision, sizes, per-document hashes)."""
+    staged_hub: NotRequired[str | None]
+    """Rehearsal only: the staged offline hub (HF_HOME)."""
+
+
+class Results(TypedDict):
+    """``results.json``."""
+
+    schema_version: Literal[1]
+    profile: str
+    provenance: Provenance
+    claims: list[ClaimRow]
+    experiments: dict[str, Experiment]
+
+
+class SeedOverlapRecord(TypedDict):
+    """:func:`harness.seeds.experiment.overlap_record` (Paulo & Belrose's statistics of one pair)."""
+
+    fraction_shared: Score
+    fraction_same_partner: Score
+    pw_mcc_decoder: Score
+    mean_matched_encoder_cosine: Score
+    n_latents: int
+    method: str
+    l0_a: Score
+    l0_b: Score
+    explained_variance_a: Score
+    explained_variance_b: Score
+    dead_a: int
+    dead_b: int
+    fraction_by_criterion: dict[str, float]
+    fraction_by_criterion_paper_float32: dict[str, float] | None
+
+
+def strict(x: Any) -> Any:
+    """``x`` with NaN / +-inf floats as None, numpy scalars and arrays as Python values, tuples as lists."""
+    import numpy as np
+
+    if isinstance(x, dict):
+        return {str(k): strict(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [strict(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return strict(x.tolist())
+    if isinstance(x, (np.bool_, np.integer, np.floating)):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def dumps(payload: Any, **kwargs: Any) -> str:
+    """Strict JSON (``allow_nan=False``; NaN / inf written as null). Unknown objects become strings."""
+    return json.dumps(strict(payload), allow_nan=False, default=str, **kwargs)
+
+
+def nan_if_null(x: float | None) -> float:
+    """A score read from results.json as a float (null -> NaN)."""
+    return math.nan if x is None else float(x)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of :class:`Results` (pydantic's generator; every object closed to unknown keys)."""
+    from pydantic import TypeAdapter
+
+    schema = TypeAdapter(Results).json_schema(mode="serialization")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+
+    def close(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "object" and "properties" in node:
+                node.setdefault("additionalProperties", False)
+            for value in node.values():
+                close(value)
+        elif isinstance(node, list):
+            for value in node:
+                close(value)
+
+    close(schema)
+    return schema
+
+
+def schema_text() -> str:
+    """The committed file's exact text."""
+    return json.dumps(json_schema(), indent=1, sort_keys=True) + "\n"
+
+
+if __name__ == "__main__":
+    SCHEMA_PATH.write_text(schema_text())
+    print(f"wrote {SCHEMA_PATH}")
