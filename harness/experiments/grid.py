@@ -116,29 +116,43 @@ class World:
         return self._spaces[key]
 
 
+#: Per-score fields copied from the 1-1 record into a grid cell: raw score, null mean, the
+#: procedure's p, the judging +1 p, the paper's "k/N", and the effect over chance (excess,
+#: null sd, z; harness.scoring.effects).
+SCORE_FIELDS = tuple(f"{m}{f}" for m in ("svcca", "rsa") for f in (
+    "", "_null_mean", "_p", "_p_plus_one", "_p_paper", "_excess", "_null_std", "_z"))
+
+
+def _scores(rec: dict[str, Any], suffix: str = "") -> dict[str, Any]:
+    return {f"{k}{suffix}": rec.get(k, math.nan) for k in SCORE_FIELDS}
+
+
 def _cell(rec: dict[str, Any], layer_a: int, layer_b: int) -> dict[str, Any]:
     one, m21, unf = rec["one_to_one"], rec["many_to_one"], rec["unfiltered"]
     cell = {
         "layer_a": layer_a, "layer_b": layer_b, "mean_max_corr": rec["mean_max_corr"],
-        "n_pairs": one["n_pairs"], "svcca": one["svcca"], "svcca_null_mean": one["svcca_null_mean"],
-        "svcca_p": one["svcca_p"], "svcca_k": f"{one.get('svcca_k_a', '-')},{one.get('svcca_k_b', '-')}",
-        "rsa": one["rsa"], "rsa_null_mean": one["rsa_null_mean"], "rsa_p": one["rsa_p"],
+        "n_pairs": one["n_pairs"], **_scores(one),
+        "svcca_k": f"{one.get('svcca_k_a', '-')},{one.get('svcca_k_b', '-')}",
+        "n_permutations": one.get("n_permutations", math.nan),
         "n_pairs_m21": m21["n_pairs"], "svcca_m21": m21["svcca"], "svcca_m21_p": m21["svcca_p"],
+        "svcca_m21_excess": m21.get("svcca_excess", math.nan),
         "n_pairs_unfiltered": unf["n_pairs"], "svcca_unfiltered": unf["svcca"],
+        "svcca_unfiltered_excess": unf.get("svcca_excess", math.nan),
         "pairs_history": one["pairs_history"], "dead_a": rec["dead_a"], "dead_b": rec["dead_b"],
         "svcca_m21_null_mean": m21.get("svcca_null_mean", math.nan),
         "svcca_unfiltered_null_mean": unf.get("svcca_null_mean", math.nan),
     }
     top = rec.get("top_correlated")
     if top is not None:  # negative controls only (see compare_spaces)
-        cell.update(n_pairs_top=top["n_pairs"], svcca_top=top["svcca"], svcca_p_top=top["svcca_p"],
-                    svcca_null_mean_top=top.get("svcca_null_mean", math.nan), rsa_top=top["rsa"],
-                    rsa_p_top=top["rsa_p"])
+        cell.update(n_pairs_top=top["n_pairs"], **_scores(top, "_top"))
     for superset, short in (("many_to_one", "m21"), ("unfiltered", "unfiltered")):
         sm = rec.get(f"one_to_one_vs_{superset}_size_matched", {})
         cell[f"size_matched_{short}_mean"] = sm.get("draws_mean", math.nan)
         cell[f"size_matched_{short}_p"] = sm.get("p", math.nan)
         cell[f"size_matched_{short}_holdout_p"] = sm.get("holdout_p", math.nan)
+        cell[f"size_matched_{short}_p_plus_one"] = sm.get("p_plus_one", math.nan)
+        cell[f"size_matched_{short}_holdout_p_plus_one"] = sm.get("holdout_p_plus_one", math.nan)
+        cell[f"size_matched_{short}_n_draws"] = sm.get("n_draws", 0)
     return cell
 
 
@@ -149,9 +163,9 @@ def pair_counts(grid: dict[str, Any]) -> dict[tuple[int, int], int]:
 
 def top_correlated_view(control_grid: dict[str, Any]) -> dict[str, Any]:
     """The control grid with each cell's ``top_correlated`` scores in the main fields
-    (``n_pairs``, ``svcca``, ``svcca_p``, ``svcca_null_mean``, ``rsa``, ``rsa_p``), so a claim's
+    (``n_pairs`` and every field of :data:`SCORE_FIELDS`), so a claim's
     rule reads them as it reads the real grid."""
-    keys = ("n_pairs", "svcca", "svcca_p", "svcca_null_mean", "rsa", "rsa_p")
+    keys = ("n_pairs", *SCORE_FIELDS)
     cells = []
     for c in control_grid["cells"]:
         if "svcca_top" not in c:

@@ -46,6 +46,7 @@ from harness.pairing.matching import (
     threshold_pairs,
     top_pairs,
 )
+from harness.scoring.effects import cell_seed, effect_fields, excess_over_chance, p_plus_one
 from harness.scoring.nulls import permutation_test, random_subset_test, size_matched_test
 
 
@@ -148,31 +149,47 @@ def score_pairs(
     *,
     n_permutations: int,
     seed_offset: int = 0,
+    identity: Sequence[object] | None = None,
 ) -> dict[str, Any]:
     """SVCCA and RSA of the paired decoder rows with shuffled-pairing nulls (Test 1).
 
-    Returns a record with observed scores, null means, p-values, k used and n. A pair set
-    too small to score gives NaN scores and a ``skipped`` reason (never a silent number).
+    Returns a record with observed scores, null means, p-values (the procedure's rule in
+    ``*_p``; the judging +1 rule in ``*_p_plus_one``; the paper's rule as ``"k/N"`` in
+    ``*_p_paper``), effects over chance (``*_excess``, ``*_null_std``, ``*_z``; see
+    :mod:`harness.scoring.effects`), k used and n. A pair set too small to score gives NaN
+    scores and a ``skipped`` reason (never a silent number).
+
+    The nulls are seeded from the cell's identity (:func:`harness.scoring.effects.cell_seed` of
+    ``identity`` -- e.g. ``("grid", variant)`` -- plus both space names, which carry model and
+    layer), so no two cells share their permutations; ``seed_offset`` only separates variants
+    of callers that pass no ``identity``.
     """
     n = len(pairs)
     rec: dict[str, Any] = {"n_pairs": n, "pairs_history": list(pairs.history)}
+    nan_fields = {f"{m}_{f}": math.nan for m in ("svcca", "rsa") for f in ("excess", "null_std", "z", "p_plus_one")}
     if n < max(procedure.min_subspace_size, 3):
         rec.update(svcca=math.nan, rsa=math.nan, svcca_p=math.nan, rsa_p=math.nan,
-                   svcca_null_mean=math.nan, rsa_null_mean=math.nan, skipped=f"only {n} pairs")
+                   svcca_null_mean=math.nan, rsa_null_mean=math.nan, **nan_fields, skipped=f"only {n} pairs")
         return rec
+    ident = (*(identity if identity is not None else ("offset", seed_offset)), space_a.name, space_b.name)
     a = space_a.decoder[pairs.a_idx]
     b = space_b.decoder[pairs.b_idx]
+    rec.update(nan_fields)
     try:
-        sv = permutation_test(a, b, metric="svcca", n_permutations=n_permutations, seed=procedure.seed + seed_offset,
+        sv = permutation_test(a, b, metric="svcca", n_permutations=n_permutations,
+                              seed=cell_seed(procedure.seed, *ident, "svcca"),
                               p_rule=procedure.p_rule, keep=procedure.svcca_keep, max_k=_max_k(procedure, n))
-        rec.update(svcca=sv.observed, svcca_null_mean=sv.null_mean, svcca_null_std=sv.null_std,
-                   svcca_p=sv.p_value, svcca_k_a=sv.details["k_a"], svcca_k_b=sv.details["k_b"])
+        rec.update(svcca=sv.observed, svcca_null_mean=sv.null_mean, svcca_p=sv.p_value,
+                   svcca_k_a=sv.details["k_a"], svcca_k_b=sv.details["k_b"], svcca_seed=sv.seed,
+                   **effect_fields("svcca", sv.observed, sv.null))
     except DegenerateInputError as exc:
         rec.update(svcca=math.nan, svcca_null_mean=math.nan, svcca_p=math.nan, svcca_error=str(exc))
     try:
-        rs = permutation_test(a, b, metric="rsa", n_permutations=n_permutations, seed=procedure.seed + seed_offset + 1,
+        rs = permutation_test(a, b, metric="rsa", n_permutations=n_permutations,
+                              seed=cell_seed(procedure.seed, *ident, "rsa"),
                               p_rule=procedure.p_rule, inner=procedure.rsa_inner)
-        rec.update(rsa=rs.observed, rsa_null_mean=rs.null_mean, rsa_null_std=rs.null_std, rsa_p=rs.p_value)
+        rec.update(rsa=rs.observed, rsa_null_mean=rs.null_mean, rsa_p=rs.p_value, rsa_seed=rs.seed,
+                   **effect_fields("rsa", rs.observed, rs.null))
     except ResourceError as exc:  # too many pairs for an n x n RDM: reported, not crashed
         rec.update(rsa=math.nan, rsa_null_mean=math.nan, rsa_p=math.nan, rsa_error=str(exc))
     rec.update(n_permutations=n_permutations, p_rule=procedure.p_rule)
@@ -258,19 +275,21 @@ def compare_spaces(
     for i, variant in enumerate(variants):
         pairs, _ = pair_spaces(space_a, space_b, procedure, mc=mc, **settings[variant])  # type: ignore[arg-type]
         kept[variant] = pairs
-        out[variant] = score_pairs(space_a, space_b, pairs, procedure, n_permutations=n_perm, seed_offset=10 * i)
+        out[variant] = score_pairs(space_a, space_b, pairs, procedure, n_permutations=n_perm,
+                                   identity=("whole space", variant))
     if n_top_correlated is not None:
         pairs = top_correlated_pairs(space_a, space_b, procedure, mc=mc, n=n_top_correlated)
         out["top_correlated"] = score_pairs(space_a, space_b, pairs, procedure, n_permutations=n_perm,
-                                            seed_offset=10 * len(variants))
+                                            identity=("whole space", "top_correlated"))
     # App. E and F compare pair sets of different sizes; SVCCA rises as n falls, so the 1-1
     # (filtered) score is also compared with same-size random subsets of the larger set.
     if "one_to_one" in kept:
-        for j, superset in enumerate(("many_to_one", "unfiltered")):
+        for superset in ("many_to_one", "unfiltered"):
             if superset in kept:
                 out[f"one_to_one_vs_{superset}_size_matched"] = size_matched(
                     space_a, space_b, kept["one_to_one"], out["one_to_one"].get("svcca", math.nan), kept[superset],
-                    procedure, n_draws=n_size_matched, seed=procedure.seed + 500 + j)
+                    procedure, n_draws=n_size_matched,
+                    seed=cell_seed(procedure.seed, "size matched", superset, space_a.name, space_b.name))
     return out
 
 
@@ -296,9 +315,12 @@ def size_matched(space_a: FeatureSpace, space_b: FeatureSpace, pairs: Pairs, obs
                                 seed=seed, p_rule=procedure.p_rule)
     except DegenerateInputError as exc:
         return {**rec, "skipped": str(exc)}
+    k = int(np.sum(res.draws >= res.observed))
+    k_hold = int(np.sum(res.draws[1:] >= res.draws[0]))
     return {**rec, "observed": res.observed, "draws_mean": float(res.draws.mean()),
             "draws_std": float(res.draws.std(ddof=1)), "p": res.p_value, "holdout_p": res.holdout_p,
-            "n_draws": int(res.draws.size)}
+            "p_plus_one": p_plus_one(k, int(res.draws.size)),
+            "holdout_p_plus_one": p_plus_one(k_hold, int(res.draws.size) - 1), "n_draws": int(res.draws.size)}
 
 
 def compare_concept(
@@ -327,7 +349,7 @@ def compare_concept(
     rule = procedure.one_to_one
     pairs = pair_within(space_a.codes, space_b.codes, feats_a, feats_b, rule=rule)  # type: ignore[arg-type]
     n_perm = n_permutations or procedure.n_permutations_semantic
-    rec.update(score_pairs(space_a, space_b, pairs, procedure, n_permutations=n_perm))
+    rec.update(score_pairs(space_a, space_b, pairs, procedure, n_permutations=n_perm, identity=("semantic", category)))
     if "skipped" in rec or not np.isfinite(rec.get("svcca", math.nan)):
         return rec
     live_a = np.flatnonzero(space_a.codes.getnnz(axis=0) > 0)
@@ -349,7 +371,11 @@ def compare_concept(
 
     t2 = random_subset_test(rec["svcca"], score_subsets, size_a=int(feats_a.size), size_b=int(feats_b.size),
                             pool_a=live_a, pool_b=live_b, n_draws=n_random_subsets or procedure.n_random_subsets,
-                            seed=procedure.seed + 1000, p_rule=procedure.p_rule)
+                            seed=cell_seed(procedure.seed, "test 2", category, space_a.name, space_b.name),
+                            p_rule=procedure.p_rule)
+    k2 = int(np.sum(t2.null >= t2.observed))
     rec.update(test2_null_mean=float(t2.null.mean()), test2_p=t2.p_value, test2_failed=t2.n_failed,
+               test2_n=int(t2.null.size), test2_p_plus_one=p_plus_one(k2, int(t2.null.size)),
+               test2_p_paper=f"{k2}/{t2.null.size}", test2_excess=excess_over_chance(t2.observed, float(t2.null.mean())),
                svcca_max_k=max_k)
     return rec

@@ -35,6 +35,14 @@ def _fmt(x: Any) -> str:
     return str(x)
 
 
+def _p(cell: dict[str, Any], metric: str) -> str:
+    """The judging p (+1 rule) with the paper's own rule as ``k/N`` next to it, e.g.
+    ``0.010 (0/99)``; older records without them show the stored p."""
+    p = cell.get(f"{metric}_p_plus_one", cell.get(f"{metric}_p"))
+    kn = cell.get(f"{metric}_p_paper")
+    return _fmt(p) + (f" ({kn})" if isinstance(kn, str) else "")
+
+
 def heatmap(grid: dict[str, Any], value: str, path: Path, *, title: str) -> None:
     """Layer x layer heatmap (rows B layers, columns A layers), as Figs. 2, 3, 5-14."""
     import matplotlib
@@ -136,30 +144,38 @@ def write_report(out_dir: Path, *, profile: str, claim_results: list[dict[str, A
     for name, exp in experiments.items():
         lines += [f"### {name}", ""]
         if exp.get("kind") == "grid":
-            for value, title in (("svcca", "1-1 SVCCA"), ("svcca_p", "SVCCA p-value"), ("rsa", "1-1 RSA"),
+            for value, title in (("svcca", "1-1 SVCCA"), ("svcca_excess", "1-1 SVCCA excess over chance"),
+                                 ("svcca_p", "SVCCA p-value"), ("rsa", "1-1 RSA"),
                                  ("rsa_p", "RSA p-value"), ("svcca_m21", "many-to-1 SVCCA")):
                 fig = f"figures/{name}-{value}.png".replace("/", "/", 1)
                 heatmap(exp, value, out_dir / fig, title=f"{name}: {title}")
                 lines.append(f"![{name} {title}]({fig})")
             lines.append("")
+            # raw score next to its effect over chance (excess = (s - null mean) / (1 - null mean), z);
+            # p = the judging +1 rule, with the paper's own rule as k/N
             cell_rows = [[c["layer_a"], c["layer_b"], c.get("n_pairs_m21"), c.get("n_pairs"), c.get("mean_max_corr"),
-                          c.get("svcca"), c.get("svcca_null_mean"), c.get("svcca_p"), c.get("svcca_k"),
-                          c.get("rsa"), c.get("rsa_p"), c.get("svcca_m21"), c.get("size_matched_m21_p"),
-                          c.get("svcca_unfiltered"), c.get("size_matched_unfiltered_p")]
+                          c.get("svcca"), c.get("svcca_null_mean"), c.get("svcca_excess"), c.get("svcca_z"),
+                          _p(c, "svcca"), c.get("svcca_k"), c.get("rsa"), c.get("rsa_excess"), _p(c, "rsa"),
+                          c.get("svcca_m21"), c.get("svcca_m21_excess"), c.get("size_matched_m21_p"),
+                          c.get("svcca_unfiltered"), c.get("svcca_unfiltered_excess"),
+                          c.get("size_matched_unfiltered_p")]
                          for c in exp["cells"]]
             lines += [tabulate([[_fmt(v) for v in r] for r in cell_rows],
-                               headers=["A", "B", "pairs m-1", "pairs 1-1", "mean max corr", "SVCCA", "null", "p",
-                                        "k (a,b)", "RSA", "p (RSA)", "SVCCA m-1", "p vs same-size m-1",
-                                        "SVCCA unfilt.", "p vs same-size unfilt."],
+                               headers=["A", "B", "pairs m-1", "pairs 1-1", "mean max corr", "SVCCA", "null",
+                                        "SVCCA excess", "z", "p (k/N)", "k (a,b)", "RSA", "RSA excess",
+                                        "p (RSA) (k/N)", "SVCCA m-1", "excess m-1", "p vs same-size m-1",
+                                        "SVCCA unfilt.", "excess unfilt.", "p vs same-size unfilt."],
                                tablefmt="github"), ""]
         elif exp.get("kind") == "semantic":
             sem_rows = [[c["category"], c.get("paper_n"), c.get("n_pairs"), c.get("paper_svcca"), c.get("svcca"),
-                         c.get("svcca_null_mean"), c.get("svcca_p"), c.get("rsa"), c.get("rsa_p"), c.get("test2_p"),
-                         c.get("skipped", "")] for c in exp["cells"]]
+                         c.get("svcca_null_mean"), c.get("svcca_excess"), c.get("svcca_z"), _p(c, "svcca"),
+                         c.get("rsa"), c.get("rsa_excess"), _p(c, "rsa"), c.get("test2_excess"),
+                         c.get("test2_p_plus_one", c.get("test2_p")), c.get("skipped", "")] for c in exp["cells"]]
             lines += [f"Layers A{exp['layer_a']} x B{exp['layer_b']}.", "",
                       tabulate([[_fmt(v) for v in r] for r in sem_rows],
-                               headers=["category", "paper n", "n", "paper SVCCA", "SVCCA", "null mean", "p (T1)",
-                                        "RSA", "p (RSA)", "p (T2)", "note"], tablefmt="github"), ""]
+                               headers=["category", "paper n", "n", "paper SVCCA", "SVCCA", "null mean",
+                                        "SVCCA excess", "z", "p (T1) (k/N)", "RSA", "RSA excess", "p (RSA) (k/N)",
+                                        "excess over T2", "p (T2)", "note"], tablefmt="github"), ""]
         else:
             lines += ["```", json.dumps(exp, indent=1, default=str, allow_nan=True)[:4000], "```", ""]
     md = out_dir / "REPORT.md"

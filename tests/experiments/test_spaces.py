@@ -97,3 +97,19 @@ def test_dead_features_never_join_a_concept() -> None:
     assert 1 in set(dead.top[0])  # the padded positions of the dead feature include position 1
     members = dead.concept([first_word])
     assert members.size > 0 and 0 not in set(members.tolist())
+
+
+def test_scores_carry_their_effect_over_chance_and_per_cell_seeds() -> None:
+    """Every score comes with excess over its null, null sd, z, the +1 p and the paper's k/N;
+    each variant's null is seeded from its own identity (no shared permutations)."""
+    a, b = synthetic_pair()
+    rec = compare_spaces(a, b, CORRECTED, n_permutations=19)
+    one = rec["one_to_one"]
+    assert one["svcca_excess"] == pytest.approx((one["svcca"] - one["svcca_null_mean"]) / (1 - one["svcca_null_mean"]))
+    assert one["svcca_excess"] > 0.2 and one["svcca_z"] > 3
+    assert one["svcca_p_paper"] == "0/19" and one["svcca_p_plus_one"] == pytest.approx(1 / 20)
+    assert one["rsa_excess"] > 0 and np.isfinite(one["rsa_null_std"])
+    seeds = {rec[v]["svcca_seed"] for v in ("one_to_one", "many_to_one", "unfiltered")}
+    assert len(seeds) == 3
+    again = compare_spaces(a, b, CORRECTED, n_permutations=19)["one_to_one"]
+    assert again["svcca_seed"] == one["svcca_seed"] and again["svcca_null_mean"] == one["svcca_null_mean"]

@@ -39,3 +39,13 @@ def test_report_writes_markdown_json_and_heatmaps(tmp_path) -> None:  # type: ig
     data = json.loads((tmp_path / "results.json").read_text())
     assert data["schema_version"] == 1
     assert math.isnan(data["experiments"]["grid paper"]["cells"][0]["rsa"])  # NaN stays NaN
+
+
+def test_report_shows_excess_next_to_raw_and_p_as_k_of_n(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    cell = {"layer_a": 1, "layer_b": 1, "svcca": 0.68, "svcca_null_mean": 0.435, "svcca_excess": 0.4336,
+            "svcca_z": 9.0, "svcca_p": 0.0, "svcca_p_plus_one": 0.0099, "svcca_p_paper": "0/100", "rsa": 0.1,
+            "rsa_excess": 0.1, "rsa_p_plus_one": 0.0099, "rsa_p_paper": "0/100", "n_pairs": 200}
+    grid = {"kind": "grid", "model_a": "A", "model_b": "B", "layers_a": [1], "layers_b": [1], "cells": [cell]}
+    text = write_report(tmp_path, profile="smoke", claim_results=[], experiments={"grid paper": grid},
+                        provenance={}).read_text()
+    assert "SVCCA excess" in text and "0.434" in text and "0.010 (0/100)" in text
