@@ -1,8 +1,9 @@
 """Claims plugin (pytest glue only): options, session fixtures, the recorder whose outcome is
 the test's, and the report at session end.
 
-pytest outcome = verdict. A claim is reproduced iff its rule holds and its negative control
-does not (the rule: harness/verdicts/recorder.py:conclude). In the ``paper`` profile (gpu tier) a claim test
+pytest outcome = verdict (pass = reproduced, fail = not reproduced, skip = not run, and a skip
+whose reason starts with "inconclusive:" = inconclusive). A claim is reproduced iff its rule
+holds and its negative control does not (the rule: harness/verdicts/recorder.py:conclude). In the ``paper`` profile (gpu tier) a claim test
 passes iff the claim reproduces. In the ``smoke`` profile the verdict and the control's
 outcome on the fixture world are recorded as they are, and the test asserts they equal the
 reviewed expectation in ``claims/expected/smoke.json`` (golden data, changed only by a
@@ -83,6 +84,10 @@ class ClaimRecorder(_LibraryRecorder):
     def conclude(self, claim_id: str, procedure: str, **kwargs: Any) -> None:  # type: ignore[override]
         failure = super().conclude(claim_id, procedure, **kwargs)
         assert failure is None, failure
+        # inconclusive is its own outcome, never a pass: a skip whose reason says so (design.md).
+        # In the smoke tier the reviewed expectation has already pinned it above.
+        if self.last is not None and self.last.verdict == "inconclusive":
+            pytest.skip(f"inconclusive: {self.last.inconclusive}")
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,10 @@
 Schema of ``results.json`` (version 1):
     {"schema_version": 1, "profile": str, "provenance": {...},
      "claims": [{"id", "statement", "source", "paper_values", "rule", "procedure", "profile",
-                 "verdict": "reproduced"|"not reproduced"|"not run",
-                 "rule_holds": bool, "control_outcome": "other way"|"same way"|"empty"|null,
+                 "verdict": "reproduced"|"not reproduced"|"inconclusive"|"not run",
+                 "rule_holds": bool|null, "control_outcome": "other way"|"same way"|"empty"|"inconclusive"|null,
+                 "inconclusive": str|null (why the data cannot decide),
+                 "inputs": {role: experiment name}|absent (what the rule read; `sae-claims judge`),
                  "measured": {... "control": {...}}, "detail": str,
                  "expected": {"verdict", "control", "reason"}|null (smoke: the reviewed expectation)}],
      "experiments": {name: record}}
@@ -23,6 +25,7 @@ import numpy as np
 from tabulate import tabulate
 
 from harness.verdicts.records import CLAIMS
+from harness.verdicts.recorder import VERDICTS
 
 SCHEMA_VERSION = 1
 
@@ -87,10 +90,8 @@ def write_report(out_dir: Path, *, profile: str, claim_results: list[dict[str, A
     for r in claim_results:
         counts[r["procedure"]][r["verdict"]] += 1
     lines += ["## Summary", ""]
-    summary_rows = [[p, c.get("reproduced", 0), c.get("not reproduced", 0), c.get("not run", 0)]
-                    for p, c in sorted(counts.items())]
-    lines += [tabulate(summary_rows, headers=["procedure", "reproduced", "not reproduced", "not run"],
-                       tablefmt="github"), ""]
+    summary_rows = [[p, *(c.get(v, 0) for v in VERDICTS)] for p, c in sorted(counts.items())]
+    lines += [tabulate(summary_rows, headers=["procedure", *VERDICTS], tablefmt="github"), ""]
     if profile == "smoke":
         lines += ["Smoke profile: small fixture models stand in for the paper's LLMs. A verdict here says "
                   "whether the claim's rule holds *on the fixture world*; the test checks it against the "
@@ -100,22 +101,26 @@ def write_report(out_dir: Path, *, profile: str, claim_results: list[dict[str, A
     for r in claim_results:
         by_claim[r["id"]][r["procedure"]] = r
     procs = sorted({r["procedure"] for r in claim_results})
-    order = sorted(by_claim, key=lambda c: (c[0], int("".join(ch for ch in c[1:] if ch.isdigit()) or 0)))
-    short = {"reproduced": "reproduced", "not reproduced": "NOT reproduced", "not run": "not run"}
+    # every claim of the inventory appears, also those this run did not reach (e.g. W2 and S2 in smoke)
+    order = sorted(set(by_claim) | set(CLAIMS),
+                   key=lambda c: (c[0], int("".join(ch for ch in c[1:] if ch.isdigit()) or 0)))
+    short = {"reproduced": "reproduced", "not reproduced": "NOT reproduced", "inconclusive": "inconclusive",
+             "not run": "not run"}
     glance = []
     for cid in order:
         row = [cid, CLAIMS[cid].statement]
         for p in procs:
             r = by_claim[cid].get(p)
             ctrl = "" if r is None or r.get("control_outcome") in (None, "other way") else f" (control: {r['control_outcome']})"
-            row.append("—" if r is None else short[r["verdict"]] + ctrl)
+            row.append("not run (not in this run's tiers)" if r is None else short[r["verdict"]] + ctrl)
         glance.append(row)
     lines += ["## Verdicts at a glance", "",
               tabulate(glance, headers=["id", "claim", *procs], tablefmt="github"), "",
               "A claim is reproduced only when its rule holds and its negative control does not; "
               "'control: same way' marks a rule that could not discriminate on this data; 'control: empty' "
               "a control that had nothing to score (e.g. no misaligned pair survived the filters), so the "
-              "rule's power is untested and the claim is not counted as reproduced. Details, "
+              "rule's power is untested and the claim is not counted as reproduced; 'inconclusive' a claim whose data "
+              "cannot decide (too few pairs, too few permutations for alpha, a control that cannot be judged). Details, "
               "numbers and the reviewed reason for each smoke verdict follow.", ""]
     lines += ["## Claims", ""]
     rows = []
@@ -125,7 +130,7 @@ def write_report(out_dir: Path, *, profile: str, claim_results: list[dict[str, A
         for p in procs:
             r = by_claim[cid].get(p)
             if r is None:
-                row.append("—")
+                row.append(f"**not run**: not in this run's tiers (tiers of {cid}: {', '.join(rec.tiers)})")
                 continue
             ctrl = r.get("control_outcome")
             note = "" if ctrl is None else f" (negative control: {ctrl})"
