@@ -178,6 +178,19 @@ def recorder(profile_name: str, world: Any) -> ClaimRecorder:
     return ClaimRecorder(profile_name)
 
 
+def grid_name(procedure: Any, *, control: bool = False) -> str:
+    """Name of a layer-grid record in the run's store and results.json (without the profile)."""
+    return f"grid {procedure.name}{' (control: B positions shuffled)' if control else ''}"
+
+
+def table_name(procedure: Any, layer_a: int, layer_b: int, *, control: bool = False) -> str:
+    return f"semantic A{layer_a} x B{layer_b} {procedure.name}{' (control)' if control else ''}"
+
+
+def semantic_grid_name(procedure: Any, *, control: bool = False) -> str:
+    return f"semantic grid {procedure.name}{' (control)' if control else ''}"
+
+
 @pytest.fixture(scope="session")
 def grids(world: Any, claim_options: dict[str, Any], recorder: ClaimRecorder):  # type: ignore[no-untyped-def]
     """grids(procedure, control=False) -> the layer-grid record, computed once per session."""
@@ -190,8 +203,7 @@ def grids(world: Any, claim_options: dict[str, Any], recorder: ClaimRecorder):  
             match = pair_counts(get(procedure)) if control else None
             _CACHE[key] = run_grid(world, procedure, control=control, layers_a=claim_options["layers_a"],
                                    layers_b=claim_options["layers_b"], match_pairs=match)
-            name = f"{world.profile.name}:grid {procedure.name}{' (control: B positions shuffled)' if control else ''}"
-            recorder.experiment(name, _CACHE[key])
+            recorder.experiment(f"{world.profile.name}:{grid_name(procedure, control=control)}", _CACHE[key])
             recorder.experiment(f"{world.profile.name}:preflight", {"kind": "preflight", "sites": world.preflight})
         return _CACHE[key]
 
@@ -210,8 +222,7 @@ def semantic(world: Any, recorder: ClaimRecorder):  # type: ignore[no-untyped-de
         if key not in _CACHE:
             _CACHE[key] = run_semantic(world, procedure, la, lb, control=control,
                                        paper_table=world.profile.paper_semantic_table)
-            recorder.experiment(f"{world.profile.name}:semantic A{la} x B{lb} {procedure.name}"
-                                f"{' (control)' if control else ''}", _CACHE[key])
+            recorder.experiment(f"{world.profile.name}:{table_name(procedure, la, lb, control=control)}", _CACHE[key])
         return _CACHE[key]
 
     return get
@@ -230,6 +241,9 @@ def semantic_grid(world: Any, semantic: Any, recorder: ClaimRecorder):  # type: 
                 if key not in _CACHE:
                     _CACHE[key] = run_semantic(world, procedure, la, lb, control=control)
                 tables.append(_CACHE[key])
+        recorder.experiment(f"{world.profile.name}:{semantic_grid_name(procedure, control=control)}",
+                            {"kind": "semantic_grid", "procedure": procedure.name, "control": control,
+                             "tables": tables})
         return tables
 
     return get

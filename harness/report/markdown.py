@@ -38,6 +38,11 @@ def _fmt(x: Any) -> str:
     return str(x)
 
 
+def _mean(values: list[Any]) -> float:
+    v = [float(x) for x in values if isinstance(x, (int, float)) and math.isfinite(float(x))]
+    return float(np.mean(v)) if v else math.nan
+
+
 def _p(cell: dict[str, Any], metric: str) -> str:
     """The judging p (+1 rule) with the paper's own rule as ``k/N`` next to it, e.g.
     ``0.010 (0/99)``; older records without them show the stored p."""
@@ -181,6 +186,13 @@ def write_report(out_dir: Path, *, profile: str, claim_results: list[dict[str, A
                                headers=["category", "paper n", "n", "paper SVCCA", "SVCCA", "null mean",
                                         "SVCCA excess", "z", "p (T1) (k/N)", "RSA", "RSA excess", "p (RSA) (k/N)",
                                         "excess over T2", "p (T2)", "note"], tablefmt="github"), ""]
+        elif exp.get("kind") == "semantic_grid":  # the tables themselves are listed above or in results.json
+            sg_rows = [[t["layer_a"], t["layer_b"], sum("skipped" not in c for c in t["cells"]),
+                        _mean([c.get("svcca_excess") for c in t["cells"]]),
+                        _mean([c.get("rsa_excess") for c in t["cells"]])] for t in exp["tables"]]
+            lines += [tabulate([[_fmt(v) for v in r] for r in sg_rows],
+                               headers=["A", "B", "categories scored", "mean SVCCA excess", "mean RSA excess"],
+                               tablefmt="github"), ""]
         else:
             lines += ["```", json.dumps(exp, indent=1, default=str, allow_nan=True)[:4000], "```", ""]
     md = out_dir / "REPORT.md"

@@ -214,6 +214,20 @@ class ClaimRecorder:
         return self.expectations.mismatch(self.profile, claim_id, procedure, c.verdict, c.control_outcome,
                                           f"{c.detail} {measured}")
 
+    def judge(self, claim_id: str, procedure: Any, inputs: dict[str, str]) -> str | None:
+        """Judge ``claim_id`` with its registered rule (:mod:`harness.verdicts.rules`) on this
+        run's experiment records named by ``inputs`` (role -> name, as passed to
+        :meth:`experiment` without the profile prefix), and conclude as :meth:`conclude`. The row
+        keeps ``inputs``, so ``sae-claims judge results.json`` can judge it again."""
+        from harness.verdicts.rules import judge
+
+        missing = [n for n in inputs.values() if f"{self.profile}:{n}" not in self.store.experiments]
+        if missing:
+            raise KeyError(f"{claim_id}: experiments {missing} were not recorded in this run (recorder.experiment).")
+        records = {role: self.store.experiments[f"{self.profile}:{name}"] for role, name in inputs.items()}
+        j = judge(claim_id, records, procedure, profile=self.profile)
+        return self.conclude(claim_id, procedure.name, **j.recorder_kwargs(), inputs=inputs)
+
     def not_run(self, claim_id: str, procedure: str, reason: str) -> None:
         rec = CLAIMS[claim_id]
         self.store.results.append({"id": claim_id, "statement": rec.statement, "source": rec.source,

@@ -1,0 +1,605 @@
+"""Claim rules as pure functions over a run's experiment records.
+
+Each rule takes the experiment records it judges (dicts exactly as stored in ``results.json``,
+by role: ``grid``, ``control_grid``, ``table``, ...) and the :class:`~harness.config.Procedure`
+the run used, and returns a :class:`ClaimJudgement`: whether the claim's rule holds on the real
+records, how its negative control came out under the same rule, what was measured, and, where
+the data cannot decide, why (``inconclusive``). Nothing here computes a score: a saved run can be
+judged again without recomputation (``sae-claims judge results.json``), and every rule is
+unit-tested on constructed records (``tests/verdicts/test_rules.py``).
+
+Statistics, the same for every rule:
+- significance is judged with the +1 rule, ``p = (1 + k) / (1 + N)`` (``*_p_plus_one``), at
+  ``procedure.alpha``; a rule that needs ``p < alpha`` from a null of fewer than
+  ``1/alpha - 1`` draws is *inconclusive* (no p-value could pass; :func:`needs_power`);
+- the records' ``*_p`` (the procedure's own rule, ``k/N`` under ``paper``) is reported, not judged.
+
+The registry (:data:`RULES`) maps a claim id to its rule and refuses duplicates; :data:`ROLES`
+says which records each rule reads.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.stats import spearmanr
+
+from harness.config import Procedure
+from harness.scoring.effects import min_permutations, powered
+from harness.verdicts.recorder import Conclusion, conclude
+from harness.verdicts.records import CLAIMS
+
+__all__ = ["ClaimJudgement", "Judgement", "ROLES", "RULES", "judge", "judging_p", "register_rule"]
+
+Record = dict[str, Any]
+
+
+# ----------------------------------------------------------------------------- types
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """One application of a claim's rule to one set of records (the real ones or the control).
+
+    ``holds`` is None exactly when ``inconclusive`` gives the reason the data cannot decide.
+    ``scored`` False: the records had nothing to score (a control that is ``empty``)."""
+
+    holds: bool | None
+    measured: dict[str, Any]
+    inconclusive: str | None = None
+    scored: bool = True
+
+    def __post_init__(self) -> None:
+        if (self.holds is None) != (self.inconclusive is not None):
+            raise ValueError("A judgement is either decided (holds True/False) or inconclusive with a reason.")
+
+
+def decided(holds: bool, measured: dict[str, Any], *, scored: bool = True) -> Judgement:
+    return Judgement(bool(holds), measured, None, scored)
+
+
+def undecided(reason: str, measured: dict[str, Any]) -> Judgement:
+    return Judgement(None, measured, reason)
+
+
+@dataclass(frozen=True)
+class ClaimJudgement:
+    """A claim's rule on its records and on its negative control's records."""
+
+    claim: Judgement
+    control: Judgement | None
+    """None: the claim has no control of its own."""
+    detail: str = ""
+    control_measured: dict[str, Any] | None = field(default=None)
+    """What the report shows of the control (default: the control judgement's measurements)."""
+
+    @property
+    def rule_holds(self) -> bool | None:
+        return self.claim.holds
+
+    @property
+    def measured(self) -> dict[str, Any]:
+        return self.claim.measured
+
+    @property
+    def inconclusive(self) -> str | None:
+        return self.conclusion().inconclusive
+
+    @property
+    def control_outcome(self) -> str | None:
+        return self.conclusion().control_outcome
+
+    def recorder_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :meth:`harness.verdicts.recorder.ClaimRecorder.conclude`."""
+        c = self.control
+        shown = self.control_measured if self.control_measured is not None else (None if c is None else c.measured)
+        return {"rule_holds": self.claim.holds, "measured": self.claim.measured, "control": shown,
+                "control_holds": None if c is None else c.holds, "control_scored": True if c is None else c.scored,
+                "detail": self.detail, "inconclusive": self.claim.inconclusive,
+                "control_inconclusive": None if c is None else c.inconclusive}
+
+    def conclusion(self) -> Conclusion:
+        kw = self.recorder_kwargs()
+        kw.pop("measured")
+        return conclude(**kw)
+
+    @property
+    def verdict(self) -> str:
+        return self.conclusion().verdict
+
+
+Rule = Callable[..., ClaimJudgement]
+"""``rule(records: Mapping[str, Record], procedure: Procedure, *, profile: str) -> ClaimJudgement``"""
+
+RULES: dict[str, Rule] = {}
+ROLES: dict[str, tuple[str, ...]] = {}
+
+
+def register_rule(claim_id: str, *roles: str) -> Callable[[Rule], Rule]:
+    """Register ``claim_id``'s rule, reading the records ``roles``; duplicates and ids outside
+    the claim inventory are refused."""
+
+    def add(fn: Rule) -> Rule:
+        if claim_id in RULES:
+            raise ValueError(f"Duplicate rule for claim {claim_id!r}.")
+        if claim_id not in CLAIMS:
+            raise ValueError(f"Rule for unknown claim {claim_id!r}; add its record to harness/verdicts/records.py.")
+        RULES[claim_id] = fn
+        ROLES[claim_id] = tuple(roles)
+        return fn
+
+    return add
+
+
+def judge(claim_id: str, records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
+    """Apply ``claim_id``'s registered rule to ``records`` (role -> record)."""
+    if claim_id not in RULES:
+        raise KeyError(f"No rule registered for claim {claim_id!r}; known: {', '.join(sorted(RULES))}.")
+    missing = [r for r in ROLES[claim_id] if r not in records]
+    if missing:
+        raise KeyError(f"{claim_id} needs the records {list(ROLES[claim_id])}; missing {missing}.")
+    return RULES[claim_id](records, procedure, profile=profile)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float, np.floating, np.integer)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def judging_p(rec: Mapping[str, Any], metric: str) -> float:
+    """The +1-rule p of ``metric`` in ``rec`` (``<metric>_p_plus_one``); records written before it
+    existed fall back to their stored ``<metric>_p``."""
+    p = rec.get(f"{metric}_p_plus_one")
+    if _finite(p):
+        return float(p)
+    p = rec.get(f"{metric}_p", math.nan)
+    return float(p) if _finite(p) else math.nan
+
+
+def sig(rec: Mapping[str, Any], metric: str, alpha: float) -> bool:
+    p = judging_p(rec, metric)
+    return bool(math.isfinite(p) and p < alpha)
+
+
+def nonzero(grid: Mapping[str, Any]) -> list[Record]:
+    return [c for c in grid["cells"] if c["layer_a"] != 0 and c["layer_b"] != 0]
+
+
+def frac(values: Sequence[bool]) -> float:
+    return float(np.mean(values)) if len(values) else math.nan
+
+
+def nanmean(values: Sequence[float]) -> float:
+    """Mean of the finite values; NaN (without a warning) when there are none."""
+    v = np.asarray([x for x in values if _finite(x)], dtype=np.float64)
+    return float(v.mean()) if v.size else math.nan
+
+
+def n_perm(rec: Mapping[str, Any], parent: Mapping[str, Any] | None = None, key: str = "n_permutations") -> float:
+    n = rec.get(key, (parent or {}).get(key, math.nan))
+    return float(n) if _finite(n) else math.nan
+
+
+def needs_power(counts: Sequence[float], alpha: float, what: str = "permutations") -> str | None:
+    """Why ``p < alpha`` is out of reach for some null size in ``counts`` (+1 rule), or None."""
+    short = sorted({int(n) for n in counts if _finite(n) and not powered(n, alpha)})
+    if not short:
+        return None
+    return (f"{short} {what} cannot give p < alpha = {alpha} under the +1 rule (needs >= {min_permutations(alpha)}; "
+            "p >= 1/(N + 1))")
+
+
+def grid_power(grid: Mapping[str, Any], cells: Sequence[Record], alpha: float) -> str | None:
+    return needs_power([n_perm(c, grid) for c in cells], alpha)
+
+
+def top_view(control_grid: Mapping[str, Any]) -> dict[str, Any]:
+    """The control grid read through its top-correlated sets (see
+    :func:`harness.experiments.grid.top_correlated_view`)."""
+    from harness.experiments.grid import top_correlated_view
+
+    return top_correlated_view(dict(control_grid))
+
+
+def control_scored(view: Mapping[str, Any], ctrl: dict[str, Any]) -> bool:
+    """Annotate a control view's coverage; a control that scored fewer than half its cells never
+    exercised the statistic (``empty``)."""
+    cells = nonzero(view)
+    ctrl["n_cells_with_filtered_pairs"] = sum(c.get("n_pairs_filtered", 0) > 0 for c in cells)
+    ctrl["n_cells_scored"] = sum(_finite(c.get("svcca")) for c in cells)
+    return ctrl["n_cells_scored"] >= 0.5 * len(cells)
+
+
+def _with_control(claim: Judgement, control: Judgement | None, *, shown: dict[str, Any] | None = None,
+                  detail: str = "") -> ClaimJudgement:
+    return ClaimJudgement(claim, control, detail, shown)
+
+
+# ----------------------------------------------------------------------------- U: whole spaces
+
+
+def _u1(grid: Mapping[str, Any], alpha: float) -> Judgement:
+    cells = nonzero(grid)
+    m = {"fraction_significant": frac([sig(c, "svcca", alpha) for c in cells]), "n_cells": len(cells)}
+    reason = grid_power(grid, cells, alpha)
+    if reason:
+        return undecided(reason, m)
+    return decided(m["fraction_significant"] >= 0.8, m)
+
+
+def _grid_claim(rule: Callable[[Mapping[str, Any], float], Judgement], records: Mapping[str, Any],
+                procedure: Procedure) -> ClaimJudgement:
+    """A rule on the grid and, as its control, on the shuffled-positions grid's top-correlated
+    sets of the real cells' sizes. Almost no misaligned pair passes the filters and the
+    threshold (the paper's shared-top-token filter removes all of them), so each cell's
+    top-correlated 1-1 set of the real cell's size (filters and threshold off) exercises the
+    same statistic at the same pair count."""
+    claim = rule(records["grid"], procedure.alpha)
+    view = top_view(records["control_grid"])
+    ctrl = rule(view, procedure.alpha)
+    measured = dict(ctrl.measured)
+    scored = control_scored(view, measured)
+    ctrl = Judgement(ctrl.holds, measured, ctrl.inconclusive, scored)
+    return _with_control(claim, ctrl)
+
+
+@register_rule("U1", "grid", "control_grid")
+def rule_u1(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
+    """Fraction of non-zero layer pairs with 1-1 SVCCA p < alpha >= 0.8 ('almost all')."""
+    return _grid_claim(_u1, records, procedure)
+
+
+def _u2(grid: Mapping[str, Any], alpha: float) -> Judgement:
+    cells = nonzero(grid)
+    f_sig = frac([sig(c, "rsa", alpha) for c in cells])
+    both = [c for c in cells if _finite(c.get("rsa")) and _finite(c.get("svcca"))]
+    f_lower = frac([c["rsa"] < c["svcca"] for c in both])
+    m = {"rsa_fraction_significant": f_sig, "rsa_below_svcca": f_lower,
+         "mean_rsa": nanmean([c.get("rsa", math.nan) for c in cells]),
+         "mean_svcca": nanmean([c.get("svcca", math.nan) for c in cells])}
+    reason = grid_power(grid, cells, alpha)
+    if reason:
+        return undecided(reason, m)
+    return decided(bool(f_sig >= 0.5 and f_lower >= 0.8), m)
+
+
+@register_rule("U2", "grid", "control_grid")
+def rule_u2(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
+    """RSA significant in >= half the non-zero cells AND RSA below SVCCA in >= 80% of them."""
+    return _grid_claim(_u2, records, procedure)
+
+
+def _median_p(cells: Sequence[Record]) -> tuple[float, int]:
+    ps = [judging_p(c, "svcca") for c in cells]
+    ps = [p for p in ps if math.isfinite(p)]
+    return (float(np.median(ps)) if ps else math.nan), len(cells) - len(ps)
+
+
+@register_rule("U3", "grid")
+def rule_u3(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
+    """Median SVCCA p of the scorable layer-0 cells >= alpha; control: the non-zero cells must not
+    satisfy the same rule."""
+    grid, alpha = records["grid"], procedure.alpha
+    zero = [c for c in grid["cells"] if c["layer_a"] == 0 or c["layer_b"] == 0]
+    med, n_unscorable = _median_p(zero)
+    m = {"median_p_layer0": med, "n_cells": len(zero), "n_unscorable": n_unscorable}
+    reason = grid_power(grid, zero, alpha)
+    claim = undecided(reason, m) if reason else decided(bool(math.isfinite(med) and med >= alpha), m)
+    med_nz, unsc = _median_p(nonzero(grid))
+    cm = {"median_p_nonzero_layers": med_nz, "n_unscorable": unsc}
+    reason = grid_power(grid, nonzero(grid), alpha)
+    ctrl = undecided(reason, cm) if reason else decided(bool(math.isfinite(med_nz) and med_nz >= alpha), cm,
+                                                        scored=math.isfinite(med_nz))
+    return _with_control(claim, ctrl)
+
+
+def _u4(grid: Mapping[str, Any], alpha: float) -> Judgement:
+    la = [x for x in grid["layers_a"] if x != 0]
+    lb = [x for x in grid["layers_b"] if x != 0]
+    # Relative depth maps the paper's blocks (70m L1-3 of 1..5; 160m L4-7 of 1..11) onto any grid:
+    # A: first 60% of non-zero layers; B: non-zero layers from 25% to 60% depth.
+    mid_a = set(la[: math.ceil(0.6 * len(la))])
+    mid_b = set(lb[math.floor(0.25 * len(lb)): math.ceil(0.6 * len(lb))])
+    cells = nonzero(grid)
+    block = [c["svcca"] for c in cells if c["layer_a"] in mid_a and c["layer_b"] in mid_b]
+    rest = [c["svcca"] for c in cells if not (c["layer_a"] in mid_a and c["layer_b"] in mid_b)]
+    advantage = nanmean(block) - nanmean(rest) if block and rest else math.nan
+    last = [c for c in cells if c["layer_a"] == la[-1] and _finite(c.get("svcca"))]
+    best_b = max(last, key=lambda c: c["svcca"])["layer_b"] if last else None
+    late = best_b is not None and lb.index(best_b) >= len(lb) // 2
+    m = {"middle_block_advantage": advantage, "middle_a": sorted(mid_a), "middle_b": sorted(mid_b),
+         "best_b_for_last_a": best_b}
+    return decided(bool(math.isfinite(advantage) and advantage > 0.02 and late), m)
+
+
+@register_rule("U4", "grid", "control_grid")
+def rule_u4(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
+    """Middle block above the rest of the non-zero grid (> 0.02) AND the last A layer's best B
+    layer in the later half of B."""
+    return _grid_claim(_u4, records, procedure)
+
+
+def _size_matched(grid: Mapping[str, Any], superset: str, raw_key: str, alpha: float, *,
+                  holdout: bool = False) -> Judgement:
+    """Fraction of non-zero cells where the 1-1 (filtered) SVCCA beats random subsets of the
+    ``superset`` pairs of the same size (p < alpha); ``holdout`` scores a held-out random subset
+    instead (the negative control: it must not beat its siblings)."""
+    base = f"size_matched_{superset}_{'holdout_p' if holdout else 'p'}"
+
+    def p(c: Record) -> float:
+        v = c.get(f"{base}_plus_one")
+        return float(v) if _finite(v) else float(c.get(base, math.nan))
+
+    cells = [c for c in nonzero(grid) if math.isfinite(p(c))]
+    f = frac([p(c) < alpha for c in cells])
+    raw = [c for c in nonzero(grid) if _finite(c.get("svcca")) and _finite(c.get(raw_key))]
+    m = {"fraction_beats_same_size_random": f, "n_cells": len(cells)}
+    if not holdout:
+        m.update(paper_statistic_fraction_raw_higher=frac([c["svcca"] > c[raw_key] for c in raw]),
+                 paper_statistic_mean_raw_gain=float(np.mean([c["svcca"] - c[raw_key] for c in raw])) if raw
+                 else math.nan)
+    draws = [c.get(f"size_matched_{superset}_n_draws") for c in cells]
+    reason = needs_power([d - (1 if holdout else 0) for d in draws if _finite(d)], alpha, "size-matched draws")
+    if reason:
+        return undecided(reason, m)
+    return decided(bool(math.isfinite(f) and f >= 0.6), m)
+
+
+@register_rule("U5", "grid")
+def rule_u5(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
+    """1-1 beats same-size random subsets of the many-to-1 pairs in >= 60% of cells; control: a
+    held-out random subset must not beat its siblings."""
+    grid = records["grid"]
+    return _with_control(_size_matched(grid, "m21", "svcca_m21", procedure.alpha),
+                         _size_matched(grid, "m21", "svcca_m21", procedure.alpha, holdout=True))
+
+
+@register_rule("U6", "grid")
+def rule_u6(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
+    """Filtered 1-1 beats same-size random subsets of the unfiltered 1-1 pairs in >= 60% of cells;
+    control: a held-out random subset must not beat its siblings."""
+    grid = records["grid"]
+    return _with_control(_size_matched(grid, "unfiltered", "svcca_unfiltered", procedure.alpha),
+                         _size_matched(grid, "unfiltered", "svcca_unfiltered", procedure.alpha, holdout=True))
+
+
+def _u7(grid: Mapping[str, Any], against: str) -> Judgement:
+    cells = [c for c in nonzero(grid) if _finite(c.get("svcca")) and _finite(c.get(against))]
+    rho = float(spearmanr([c[against] for c in cells], [c["svcca"] for c in cells])[0]) if len(cells) > 2 else math.nan
+    m = {"spearman_meancorr_svcca": rho, "n_cells": len(cells)}
+    if not math.isfinite(rho):
+        return undecided(f"a rank correlation needs >= 3 scored cells with variation; got {len(cells)}", m)
+    return decided(abs(rho) < 0.9, m)
+
+
+@register_rule("U7", "grid")
+def rule_u7(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
+    """|Spearman(mean max corr, 1-1 SVCCA)| over the non-zero grid < 0.9; control: SVCCA against
+    itself."""
+    grid = records["grid"]
+    return _with_control(_u7(grid, "mean_max_corr"), _u7(grid, "svcca"))
+
+
+def _u8(grid: Mapping[str, Any], profile: str) -> Judgement:
+    cells = nonzero(grid)
+    if not cells:
+        return decided(False, {}, scored=False)
+    n11 = [c["n_pairs"] for c in cells]
+    m21 = [c["n_pairs_m21"] for c in cells]
+    m = {"pairs_1to1_min": int(min(n11)), "pairs_1to1_max": int(max(n11)),
+         "pairs_many_to_1_min": int(min(m21)), "pairs_many_to_1_max": int(max(m21))}
+    if profile != "smoke":
+        lo, hi = grid["paper_pair_range"]
+        ok = all(0.5 * lo <= n <= 2 * hi for n in n11)
+    else:
+        ok = all(0 < a < b for a, b in zip(n11, m21))
+    return decided(ok, m)
+
+
+@register_rule("U8", "grid", "control_grid")
+def rule_u8(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
+    """gpu: every non-zero cell within [0.5x, 2x] of the paper's range; smoke: 0 < 1-1 < many-to-1
+    in every non-zero cell. Control: shuffled positions leave (almost) nothing."""
+    grid = records["grid"]
+    claim = _u8(grid, profile)
+    unf = [c["n_pairs_unfiltered"] for c in nonzero(grid)]
+    if unf:
+        claim.measured.update(unfiltered_1to1_min=int(min(unf)), unfiltered_1to1_max=int(max(unf)))
+    return _with_control(claim, _u8(records["control_grid"], profile))
+
+
+# ----------------------------------------------------------------------------- S: semantic subspaces
+
+
+def _table1_categories() -> dict[str, tuple[str, ...]]:
+    from harness.profiles.registry import PAPER_TABLE1
+
+    #: The categories each Pythia table reports (Table 1: SVCCA; Table 9: RSA adds MonthNames);
+    #: the others of Table 4 are scored and reported, not judged.
+    return {"svcca": tuple(k for k, v in PAPER_TABLE1.items() if "svcca" in v), "rsa": tuple(PAPER_TABLE1)}
+
+
+def scored(table: Mapping[str, Any]) -> list[Record]:
+    return [c for c in table["cells"] if "skipped" not in c and _finite(c.get("svcca"))]
+
+
+def _all_significant(table: Mapping[str, Any], metric: str, alpha: float) -> Judgement:
+    judged_names = _table1_categories()[metric]
+    every = scored(table)
+    cells = [c for c in every if c["category"] in judged_names]
+    unscorable = sorted(set(judged_names) - {c["category"] for c in cells})
+    per = {c["category"]: {"n": c["n_pairs"], "score": c[metric], "p": judging_p(c, metric),
+                           **({} if c in cells else {"judged": False})} for c in every}
+    n_sig = sum(sig(c, metric, alpha) for c in cells)
+    m = {"n_scored": len(cells), "n_significant": n_sig, "unscorable": unscorable, "categories": per}
+    if n_sig < len(cells):  # a scored category is not significant: decided, whatever the others
+        reason = needs_power([n_perm(c) for c in cells], alpha)
+        return undecided(reason, m) if reason else decided(False, m)
+    if not cells:
+        return decided(False, m, scored=False)
+    if unscorable:
+        return undecided(f"categories {unscorable} have too few concept features to score", m)
+    return decided(True, m)
+
+
+def _table_claim(metric: str, records: Mapping[str, Any], procedure: Procedure, profile: str,
+                 claim_id: str) -> ClaimJudgement:
+    claim = _all_significant(records["table"], metric, procedure.alpha)
+    ctrl = _all_significant(records["control_table"], metric, procedure.alpha)
+    return _with_control(claim, ctrl, shown={k: ctrl.measured[k] for k in ("n_significant", "n_scored")})
+
+
+@register_rule("S1", "table", "control_table")
+def rule_s1(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
+    """Every category of Table 1 has SVCCA p < alpha (Test 1)."""
+    return _table_claim("svcca", records, procedure, profile, "S1")
+
+
+@register_rule("S4", "table", "control_table")
+def rule_s4(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
+    """Every category of Table 9 has RSA p < alpha."""
+    return _table_claim("rsa", records, procedure, profile, "S4")
+
+
+def _s2(table: Mapping[str, Any], alpha: float) -> Judgement:
+    cells = {c["category"]: c for c in scored(table)}
+    others = [c for k, c in cells.items() if k not in ("Countries", "MonthNames", "Biology")]
+    ok = "Countries" in cells and judging_p(cells["Countries"], "svcca") >= alpha and bool(others) and all(
+        sig(c, "svcca", alpha) for c in others)
+    m = {k: {"n": c["n_pairs"], "svcca": c["svcca"], "p": judging_p(c, "svcca")} for k, c in cells.items()}
+    reason = needs_power([n_perm(c) for c in cells.values()], alpha)
+    return undecided(reason, m) if reason else decided(bool(ok), m)
+
+
+@register_rule("S2", "table", "control_table")
+def rule_s2(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
+    """All categories but Countries have p < alpha; Countries has p >= alpha (Table 2)."""
+    return _with_control(_s2(records["table"], procedure.alpha), _s2(records["control_table"], procedure.alpha))
+
+
+def _tables(records: Mapping[str, Any], role: str) -> list[Record]:
+    rec = records[role]
+    return list(rec["tables"]) if isinstance(rec, Mapping) else list(rec)
+
+
+def _s3(tables: Sequence[Mapping[str, Any]], alpha: float) -> Judgement:
+    def p(c: Record) -> float:
+        v = c.get("test2_p_plus_one")
+        return float(v) if _finite(v) else float(c.get("test2_p", math.nan))
+
+    cells = [c for t in tables for c in scored(t) if math.isfinite(p(c))]
+    f = frac([p(c) < alpha for c in cells])
+    m = {"fraction_test2_pass": f, "n_cells": len(cells)}
+    reason = needs_power([c["test2_n"] for c in cells if "test2_n" in c], alpha, "Test-2 draws")
+    return undecided(reason, m) if reason else decided(bool(math.isfinite(f) and f >= 0.9), m)
+
+
+@register_rule("S3", "semantic_grid", "control_semantic_grid")
+def rule_s3(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
+    """Test 2 passes in >= 90% of scored (layer pair, category) cells."""
+    return _with_control(_s3(_tables(records, "semantic_grid"), procedure.alpha),
+                         _s3(_tables(records, "control_semantic_grid"), procedure.alpha))
+
+
+def _s5(tables: Sequence[Mapping[str, Any]]) -> Judgement:
+    """Best layer pair by the mean excess of semantic SVCCA over its shuffled-pairing null
+    (the raw score rises as subspaces shrink); it must sit at a middle A layer and be > 0.05."""
+    excess = {(t["layer_a"], t["layer_b"]): float(np.mean([c["svcca"] - c["svcca_null_mean"] for c in scored(t)]))
+              for t in tables if scored(t)}
+    layers_a = sorted({la for la, _ in excess})
+    best = max(excess, key=excess.get) if excess else None  # type: ignore[arg-type]
+    ok = bool(best is not None and len(layers_a) >= 3 and best[0] not in (layers_a[0], layers_a[-1])
+              and excess[best] > 0.05)
+    return decided(ok, {"best_pair": best, "best_excess": excess.get(best, math.nan) if best else math.nan,
+                        "mean_excess_over_null": {f"A{a}/B{b}": v for (a, b), v in excess.items()}})
+
+
+@register_rule("S5", "semantic_grid", "control_semantic_grid")
+def rule_s5(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
+    """The layer pair with the highest mean semantic excess sits at an interior A layer, excess > 0.05."""
+    tables = _tables(records, "semantic_grid")
+    if len({t["layer_a"] for t in tables}) < 3:
+        return _with_control(undecided("S5 needs at least three A layers with semantic tables", {}), None)
+    ctrl = _s5(_tables(records, "control_semantic_grid"))
+    shown = {k: v for k, v in ctrl.measured.items() if k != "mean_excess_over_null"}
+    return _with_control(_s5(tables), ctrl, shown=shown)
+
+
+# ----------------------------------------------------------------------------- W, X: single pairs
+
+
+def _w1(rec: Mapping[str, Any], procedure: Procedure) -> Judgement:
+    filt = rec["many_to_one_filtered"]
+    threshold = 0.7 if procedure.svcca_keep == 1 else 0.5
+    p = judging_p(filt, "svcca")
+    m = {"n": filt["n_pairs"], "svcca": filt["svcca"], "null_mean": filt["svcca_null_mean"], "p": p}
+    reason = needs_power([n_perm(filt)], procedure.alpha)
+    if reason:
+        return undecided(reason, m)
+    return decided(bool(_finite(filt["svcca"]) and p < procedure.alpha and filt["svcca"] > threshold), m,
+                   scored=_finite(filt["svcca"]))
+
+
+@register_rule("W1", "lan", "control_lan")
+def rule_w1(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
+    """Filtered many-to-1 SVCCA of the seed pair: p < alpha and SVCCA > 0.5 (corrected) / 0.7 (k = 1)."""
+    rec, ctrl_rec = records["lan"], records["control_lan"]
+    claim = _w1(rec, procedure)
+    measured = {k: {"n": v["n_pairs"], "svcca": v["svcca"], "null_mean": v["svcca_null_mean"],
+                    "p": judging_p(v, "svcca")} for k, v in rec.items() if isinstance(v, Mapping)}
+    measured["decoder_cosine_mean"] = rec.get("decoder_cosine_mean")
+    claim = Judgement(claim.holds, measured, claim.inconclusive, claim.scored)
+    ctrl = _w1(ctrl_rec, procedure)
+    c = ctrl_rec["many_to_one_filtered"]
+    return _with_control(claim, ctrl, shown={"shuffled_n": c["n_pairs"], "shuffled_svcca": c["svcca"],
+                                             "shuffled_p": judging_p(c, "svcca")})
+
+
+def _w2(grid: Mapping[str, Any], alpha: float) -> Judgement:
+    cell = grid["cells"][0]
+    s, p = cell["svcca"], judging_p(cell, "svcca")
+    m = {"svcca": s, "svcca_p": p, "n_pairs": cell["n_pairs"], "svcca_null_mean": cell["svcca_null_mean"],
+         "rsa": cell["rsa"], "rsa_p": judging_p(cell, "rsa")}
+    reason = needs_power([n_perm(cell, grid)], alpha)
+    if reason:
+        return undecided(reason, m)
+    return decided(bool(_finite(s) and 0.15 <= s <= 0.6 and math.isfinite(p) and p < alpha), m,
+                   scored=_finite(s))
+
+
+@register_rule("W2", "grid", "control_grid")
+def rule_w2(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
+    """Llama layer 25: SVCCA within [0.15, 0.6] and p < alpha."""
+    return _with_control(_w2(records["grid"], procedure.alpha), _w2(top_view(records["control_grid"]),
+                                                                   procedure.alpha))
+
+
+def _x1(fraction_shared: float, rec: Mapping[str, Any], alpha: float) -> Judgement:
+    one = rec["one_to_one_filtered"]
+    p = judging_p(one, "svcca")
+    m = {"pb_fraction_shared": fraction_shared, "lan_svcca_corr_pairing": one["svcca"], "lan_p_corr_pairing": p,
+         "lan_null_mean": one["svcca_null_mean"], "n_pairs": one["n_pairs"]}
+    reason = needs_power([n_perm(one)], alpha)
+    if reason:
+        return undecided(reason, m)
+    return decided(bool(fraction_shared < 0.9 and math.isfinite(p) and p < alpha), m, scored=_finite(one["svcca"]))
+
+
+@register_rule("X1", "lan", "control_lan", "overlap")
+def rule_x1(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
+    """Shared fraction (PB) < 0.9 AND correlation-paired 1-1 SVCCA p < alpha on the same seed pair."""
+    ov, rec, ctrl_rec = records["overlap"], records["lan"], records["control_lan"]
+    claim = _x1(ov["fraction_shared"], rec, procedure.alpha)
+    cos = rec["decoder_cosine"]
+    claim.measured.update(pb_pw_mcc=ov.get("pw_mcc_decoder"), lan_svcca_cos_pairing=cos["svcca"],
+                          lan_p_cos_pairing=judging_p(cos, "svcca"))
+    ctrl = _x1(ov["fraction_shared"], ctrl_rec, procedure.alpha)
+    c = ctrl_rec["one_to_one_filtered"]
+    return _with_control(claim, ctrl, shown={"shuffled_n": c["n_pairs"], "shuffled_svcca": c["svcca"],
+                                             "shuffled_p": judging_p(c, "svcca")})
