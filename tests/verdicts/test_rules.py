@@ -221,6 +221,18 @@ def lan(svcca: float, null: float, p: float, *, n_perm: int = 99) -> dict[str, A
             "decoder_cosine_mean": 0.5}
 
 
+@pytest.mark.parametrize("procedure", [PAPER, CORRECTED], ids=lambda p: p.name)
+def test_w1_judges_the_excess_not_the_raw_score(procedure: Any) -> None:
+    noise = lan(0.45, 0.44, 0.5)
+    assert verdict("W1", {"lan": lan(0.9, 0.44, 0.01), "control_lan": noise}, procedure) == ("reproduced", "other way")
+    # raw 0.63 passed the old "> 0.5": against a null of 0.45 it is only a third of the way to identical
+    assert verdict("W1", {"lan": lan(0.63, 0.45, 0.01), "control_lan": noise}, procedure)[0] == "not reproduced"
+    assert verdict("W1", {"lan": lan(0.9, 0.44, 0.1, n_perm=9), "control_lan": noise}, procedure)[0] == "inconclusive"
+    # broken input: the control is as far above its null as the real pair
+    assert verdict("W1", {"lan": lan(0.9, 0.44, 0.01), "control_lan": lan(0.9, 0.44, 0.01)},
+                   procedure) == ("not reproduced", "same way")
+
+
 def test_x1_underpowered_is_inconclusive() -> None:
     ov = {"fraction_shared": 0.2}
     assert verdict("X1", {"lan": lan(0.9, 0.44, 0.1, n_perm=9), "control_lan": lan(0.44, 0.44, 0.5),
