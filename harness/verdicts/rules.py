@@ -603,18 +603,24 @@ def rule_w2(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
 
 def _x1(fraction_shared: float, rec: Mapping[str, Any], alpha: float) -> Judgement:
     one = rec["one_to_one_filtered"]
-    p = judging_p(one, "svcca")
+    p, e = judging_p(one, "svcca"), excess(one, "svcca")
     m = {"pb_fraction_shared": fraction_shared, "lan_svcca_corr_pairing": one["svcca"], "lan_p_corr_pairing": p,
-         "lan_null_mean": one["svcca_null_mean"], "n_pairs": one["n_pairs"]}
+         "lan_null_mean": one["svcca_null_mean"], "lan_excess_corr_pairing": e, "n_pairs": one["n_pairs"]}
     reason = needs_power([n_perm(one)], alpha)
     if reason:
         return undecided(reason, m)
-    return decided(bool(fraction_shared < 0.9 and math.isfinite(p) and p < alpha), m, scored=_finite(one["svcca"]))
+    return decided(bool(fraction_shared < 0.9 and math.isfinite(e) and p < alpha and e >= HIGH_EXCESS), m,
+                   scored=_finite(one["svcca"]))
 
 
 @register_rule("X1", "lan", "control_lan", "overlap")
 def rule_x1(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
-    """Shared fraction (PB) < 0.9 AND correlation-paired 1-1 SVCCA p < alpha on the same seed pair."""
+    """Shared fraction (PB) < 0.9 AND correlation-paired 1-1 SVCCA with p < alpha and excess over its
+    null >= HIGH_EXCESS, on the same seed pair.
+
+    The claim's second half is *high* similarity; p < alpha alone only said "above chance" (0.68
+    against a null mean of 0.435 is 0.43 of the way from chance to identical; App. A reports 0.94
+    against 0.004), so the excess is required as in W1."""
     ov, rec, ctrl_rec = records["overlap"], records["lan"], records["control_lan"]
     claim = _x1(ov["fraction_shared"], rec, procedure.alpha)
     cos = rec["decoder_cosine"]
@@ -623,4 +629,5 @@ def rule_x1(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
     ctrl = _x1(ov["fraction_shared"], ctrl_rec, procedure.alpha)
     c = ctrl_rec["one_to_one_filtered"]
     return _with_control(claim, ctrl, shown={"shuffled_n": c["n_pairs"], "shuffled_svcca": c["svcca"],
+                                             "shuffled_excess": excess(c, "svcca"),
                                              "shuffled_p": judging_p(c, "svcca")})

@@ -233,8 +233,14 @@ def test_w1_judges_the_excess_not_the_raw_score(procedure: Any) -> None:
                    procedure) == ("not reproduced", "same way")
 
 
-def test_x1_underpowered_is_inconclusive() -> None:
-    ov = {"fraction_shared": 0.2}
+def test_x1_true_false_underpowered_and_broken_control() -> None:
+    ov, noise = {"fraction_shared": 0.2}, lan(0.45, 0.44, 0.5)
+    assert verdict("X1", {"lan": lan(0.9, 0.44, 0.01), "control_lan": noise, "overlap": ov}) == (
+        "reproduced", "other way")
+    # significant but only 0.43 of the way from chance: not the "high" similarity the claim states
+    assert verdict("X1", {"lan": lan(0.68, 0.435, 0.01), "control_lan": noise, "overlap": ov})[0] == "not reproduced"
+    assert verdict("X1", {"lan": lan(0.9, 0.44, 0.01), "control_lan": lan(0.9, 0.44, 0.01), "overlap": ov}) == (
+        "not reproduced", "same way")
     assert verdict("X1", {"lan": lan(0.9, 0.44, 0.1, n_perm=9), "control_lan": lan(0.44, 0.44, 0.5),
                           "overlap": ov})[0] == "inconclusive"
     assert verdict("X1", {"lan": lan(0.9, 0.44, 0.01), "control_lan": lan(0.44, 0.44, 0.5),
