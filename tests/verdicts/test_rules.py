@@ -247,6 +247,19 @@ def test_x1_true_false_underpowered_and_broken_control() -> None:
                           "overlap": {"fraction_shared": 0.95}})[0] == "not reproduced"
 
 
+def test_w2_judges_the_excess_in_its_band() -> None:
+    one = dict(la=(25,), lb=(25,))
+    noise = control_grid(NOISE_TOP, **one)
+    assert verdict("W2", {"grid": grid(lambda a, b: {"svcca": 0.3, "null": 0.0}, **one), "control_grid": noise},
+                   profile="llama") == ("reproduced", "other way")
+    # raw 0.45 sits in the old raw band, but against a null of 0.44 it is chance
+    assert verdict("W2", {"grid": grid(lambda a, b: {"svcca": 0.45, "null": 0.44}, **one), "control_grid": noise},
+                   profile="llama")[0] == "not reproduced"
+    assert verdict("W2", {"grid": grid(lambda a, b: {"svcca": 0.3, "null": 0.0}, **one),
+                          "control_grid": control_grid({"svcca": 0.3, "null": 0.0, "p": 0.01}, **one)},
+                   profile="llama") == ("not reproduced", "same way")
+
+
 def test_w2_underpowered_is_inconclusive() -> None:
     g = grid(lambda a, b: {"svcca": 0.3, "null": 0.0}, la=(25,), lb=(25,), n_perm=10)
     c = control_grid(NOISE_TOP, la=(25,), lb=(25,), n_perm=10)
