@@ -267,11 +267,13 @@ def rule_u1(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
 def _u2(grid: Mapping[str, Any], alpha: float) -> Judgement:
     cells = nonzero(grid)
     f_sig = frac([sig(c, "rsa", alpha) for c in cells])
-    both = [c for c in cells if _finite(c.get("rsa")) and _finite(c.get("svcca"))]
-    f_lower = frac([c["rsa"] < c["svcca"] for c in both])
-    m = {"rsa_fraction_significant": f_sig, "rsa_below_svcca": f_lower,
+    both = [c for c in cells if math.isfinite(excess(c, "rsa")) and math.isfinite(excess(c, "svcca"))]
+    f_lower = frac([excess(c, "rsa") < excess(c, "svcca") for c in both])
+    m = {"rsa_fraction_significant": f_sig, "rsa_excess_below_svcca_excess": f_lower,
          "mean_rsa": nanmean([c.get("rsa", math.nan) for c in cells]),
-         "mean_svcca": nanmean([c.get("svcca", math.nan) for c in cells])}
+         "mean_svcca": nanmean([c.get("svcca", math.nan) for c in cells]),
+         "mean_rsa_excess": nanmean([excess(c, "rsa") for c in cells]),
+         "mean_svcca_excess": nanmean([excess(c, "svcca") for c in cells])}
     reason = grid_power(grid, cells, alpha)
     if reason:
         return undecided(reason, m)
@@ -280,7 +282,11 @@ def _u2(grid: Mapping[str, Any], alpha: float) -> Judgement:
 
 @register_rule("U2", "grid", "control_grid")
 def rule_u2(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
-    """RSA significant in >= half the non-zero cells AND RSA below SVCCA in >= 80% of them."""
+    """RSA significant in >= half the non-zero cells AND RSA's excess over its null below SVCCA's
+    in >= 80% of them.
+
+    The ordering compares excesses: raw RSA (chance ~0) is below raw SVCCA (chance ~0.44 under
+    corrected) in 100% of the *control* cells, so the raw ordering held on pure noise."""
     return _grid_claim(_u2, records, procedure)
 
 

@@ -114,6 +114,23 @@ def test_alpha_is_read_from_the_procedure() -> None:
     assert verdict("U1", {"grid": g, "control_grid": c}, CORRECTED.replace(alpha=0.01))[0] != "reproduced"
 
 
+# ----------------------------------------------------------------------------- U2
+
+
+def test_u2_compares_excesses_not_raw_values() -> None:
+    noise = control_grid(NOISE_TOP)
+    weaker = grid(lambda a, b: {"svcca": 0.7, "rsa": 0.1})
+    assert verdict("U2", {"grid": weaker, "control_grid": noise}) == ("reproduced", "other way")
+    # raw RSA 0.3 < raw SVCCA 0.5, but SVCCA's 0.5 is barely above its chance (0.44): RSA is the stronger
+    stronger = grid(lambda a, b: {"svcca": 0.5, "rsa": 0.3})
+    assert verdict("U2", {"grid": stronger, "control_grid": noise})[0] == "not reproduced"
+    assert verdict("U2", {"grid": grid(lambda a, b: {}, n_perm=10), "control_grid": noise})[0] == "inconclusive"
+    # the old raw ordering held in every control cell; the excess ordering does not
+    j = judge("U2", {"grid": weaker, "control_grid": noise}, CORRECTED, profile="smoke")
+    assert j.control.measured["rsa_excess_below_svcca_excess"] == 0.0
+    assert verdict("U2", {"grid": weaker, "control_grid": control_grid(SIG_TOP)}) == ("not reproduced", "same way")
+
+
 # ----------------------------------------------------------------------------- U3, U5, U6, U8
 
 
