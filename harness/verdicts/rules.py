@@ -385,9 +385,15 @@ def rule_u6(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
 
 
 def _u7(grid: Mapping[str, Any], against: str) -> Judgement:
-    cells = [c for c in nonzero(grid) if _finite(c.get("svcca")) and _finite(c.get(against))]
-    rho = float(spearmanr([c[against] for c in cells], [c["svcca"] for c in cells])[0]) if len(cells) > 2 else math.nan
-    m = {"spearman_meancorr_svcca": rho, "n_cells": len(cells)}
+    """|Spearman(``against``, SVCCA excess)| over the non-zero cells < 0.9 (``against`` is a cell
+    field, or ``svcca_excess`` itself)."""
+    def x(c: Record) -> float:
+        return excess(c, "svcca") if against == "svcca_excess" else float(c.get(against, math.nan))
+
+    cells = [c for c in nonzero(grid) if math.isfinite(excess(c, "svcca")) and math.isfinite(x(c))]
+    rho = (float(spearmanr([x(c) for c in cells], [excess(c, "svcca") for c in cells])[0])
+           if len(cells) > 2 else math.nan)
+    m = {f"spearman_{against}_svcca_excess": rho, "n_cells": len(cells)}
     if not math.isfinite(rho):
         return undecided(f"a rank correlation needs >= 3 scored cells with variation; got {len(cells)}", m)
     return decided(abs(rho) < 0.9, m)
@@ -395,10 +401,14 @@ def _u7(grid: Mapping[str, Any], against: str) -> Judgement:
 
 @register_rule("U7", "grid")
 def rule_u7(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
-    """|Spearman(mean max corr, 1-1 SVCCA)| over the non-zero grid < 0.9; control: SVCCA against
-    itself."""
+    """|Spearman(mean max corr, 1-1 SVCCA excess over its null)| over the non-zero grid < 0.9;
+    control: the SVCCA excess grid against itself (rho = 1).
+
+    The excess, not raw SVCCA: SVCCA's chance level moves with the pair count from cell to cell,
+    and so does the mean max correlation, so a raw rank correlation can be carried by chance
+    levels alone."""
     grid = records["grid"]
-    return _with_control(_u7(grid, "mean_max_corr"), _u7(grid, "svcca"))
+    return _with_control(_u7(grid, "mean_max_corr"), _u7(grid, "svcca_excess"))
 
 
 def _u8(grid: Mapping[str, Any], profile: str) -> Judgement:

@@ -131,6 +131,31 @@ def test_u2_compares_excesses_not_raw_values() -> None:
     assert verdict("U2", {"grid": weaker, "control_grid": control_grid(SIG_TOP)}) == ("not reproduced", "same way")
 
 
+# ----------------------------------------------------------------------------- U7
+
+
+def test_u7_ranks_mean_correlation_against_the_excess() -> None:
+    # mean max corr rises with B's layer; SVCCA excess does not follow it: does not track
+    untracked = grid(lambda a, b: {"mean_max_corr": 0.1 * b, "svcca": 0.5 + 0.05 * ((a * 3 + b) % 4)})
+    assert verdict("U7", {"grid": untracked})[0] == "reproduced"
+    tracked = grid(lambda a, b: {"mean_max_corr": 0.1 * b + 0.01 * a, "svcca": 0.5 + 0.04 * b + 0.004 * a})
+    assert verdict("U7", {"grid": tracked})[0] == "not reproduced"
+    # raw SVCCA tracks the mean correlation only through chance levels that move with it: the excess is flat
+    def flat_excess(a: int, b: int) -> dict[str, float]:
+        null = 0.2 + 0.06 * b + 0.006 * a
+        return {"mean_max_corr": 0.1 * b + 0.01 * a, "null": null,
+                "svcca": null + (1 - null) * (0.1 + 0.02 * ((a + 2 * b) % 3))}
+
+    chance_only = grid(flat_excess)
+    from scipy.stats import spearmanr
+
+    nz = [c for c in chance_only["cells"] if c["layer_a"] and c["layer_b"]]
+    # the raw scores do track the mean correlation, through their chance levels
+    assert spearmanr([c["svcca"] for c in nz], [c["mean_max_corr"] for c in nz])[0] > 0.9
+    assert verdict("U7", {"grid": chance_only})[0] == "reproduced"
+    assert verdict("U7", {"grid": grid(lambda a, b: {}, la=(0, 1), lb=(0, 1, 2))})[0] == "inconclusive"
+
+
 # ----------------------------------------------------------------------------- U3, U5, U6, U8
 
 
