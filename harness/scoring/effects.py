@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import hashlib
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["cell_seed", "effect_fields", "excess_over_chance", "min_permutations", "p_plus_one", "powered"]
+__all__ = ["LayerLabelTest", "cell_seed", "effect_fields", "excess_over_chance", "layer_label_test", "min_permutations",
+           "p_plus_one", "powered"]
 
 
 def excess_over_chance(observed: float, null_mean: float) -> float:
@@ -79,3 +81,69 @@ def cell_seed(base: int, *identity: object) -> int:
     text = "\x1f".join(str(x) for x in identity).encode()
     h = int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little")
     return int((int(base) * 0x9E3779B97F4A7C15 + h) % (2**63))
+
+
+@dataclass(frozen=True)
+class LayerLabelTest:
+    """A layer-structure statistic against relabelled layers (see :func:`layer_label_test`)."""
+
+    statistic: float
+    """Mean of the block's values minus the mean of the others (NaN values left out)."""
+    p_value: float
+    """Exact: share of block placements scoring >= the statistic (the observed one included);
+    sampled: the +1 rule over ``n_permutations`` random relabellings."""
+    n_permutations: int
+    """Distinct block placements enumerated (exact) or relabellings drawn (sampled)."""
+    exact: bool
+    min_p: float
+    """The smallest p-value this grid can give: 1 / (number of distinct block placements)."""
+
+
+def layer_label_test(values: NDArray[np.float64], rows_in: NDArray[np.bool_], cols_in: NDArray[np.bool_], *,
+                     seed: int, n_permutations: int = 999, max_exact: int = 20_000) -> LayerLabelTest:
+    """Is the block ``rows_in x cols_in`` of ``values`` (n_rows, n_cols: e.g. excess over chance
+    per layer pair, rows A layers, columns B layers) higher than the rest, beyond what any
+    placement of a block of the same shape would give? Layer labels are exchangeable under "no
+    layer structure", so the null relabels rows and columns independently. When the grid has at
+    most ``max_exact`` distinct placements (``C(n_rows, k) * C(n_cols, m)``) they are all
+    enumerated (exact test); otherwise ``n_permutations`` (>= 999) random relabellings are drawn.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    r, c = np.asarray(rows_in, dtype=bool), np.asarray(cols_in, dtype=bool)
+    if v.shape != (r.size, c.size):
+        raise ValueError(f"values {v.shape} vs masks ({r.size}, {c.size}): one mask entry per row and column.")
+    if n_permutations < 999:
+        raise ValueError(f"n_permutations={n_permutations}: a layer-label test uses at least 999 relabellings.")
+
+    def stat(rows: NDArray[np.bool_], cols: NDArray[np.bool_]) -> float:
+        mask = np.outer(rows, cols)
+        inside, outside = v[mask], v[~mask]
+        inside, outside = inside[np.isfinite(inside)], outside[np.isfinite(outside)]
+        return float(inside.mean() - outside.mean()) if inside.size and outside.size else math.nan
+
+    observed = stat(r, c)
+    k, m = int(r.sum()), int(c.sum())
+    placements = math.comb(r.size, k) * math.comb(c.size, m)
+    min_p = 1.0 / placements
+    if not math.isfinite(observed):
+        return LayerLabelTest(observed, math.nan, 0, True, min_p)
+    if placements <= max_exact:
+        from itertools import combinations
+
+        null = []
+        for rows_idx in combinations(range(r.size), k):
+            rows = np.zeros(r.size, dtype=bool)
+            rows[list(rows_idx)] = True
+            for cols_idx in combinations(range(c.size), m):
+                cols = np.zeros(c.size, dtype=bool)
+                cols[list(cols_idx)] = True
+                null.append(stat(rows, cols))
+        arr = np.asarray(null)
+        # the observed placement is one of them; ties count against the claim
+        p = float(np.sum(arr >= observed - 1e-12) / arr.size)
+        return LayerLabelTest(observed, p, int(arr.size), True, min_p)
+    rng = np.random.default_rng(seed)
+    draws = np.array([stat(rng.permutation(r), rng.permutation(c)) for _ in range(n_permutations)])
+    exceed = int(np.sum(draws[np.isfinite(draws)] >= observed))
+    return LayerLabelTest(observed, p_plus_one(exceed, n_permutations), n_permutations, False,
+                          max(min_p, 1.0 / (1 + n_permutations)))

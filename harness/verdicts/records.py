@@ -88,11 +88,16 @@ register(ClaimRecord(
     "Sec. 4.2, Figs. 5, 7",
     "Pythia: 70m L1-3 x 160m L4-7 high; 70m L5 closest to later 160m layers. Gemma: middle best; Gemma-1 L17 "
     "closer to later Gemma-2 layers; Gemma-2 L2 low.",
-    "mean SVCCA of the middle block > mean of the rest of the non-zero grid, AND argmax over B of the last A "
-    "layer lies in the last half of B's layers",
-    "Two orderings that can be checked on any grid; relative depth maps the paper's blocks onto other models.",
+    "layer-label permutation test: the middle block's mean SVCCA excess over chance minus the rest of the non-zero "
+    "grid's is higher than under all but an alpha share of independent relabellings of A and B layers (exact over "
+    "all block placements when there are few, else 999 draws; a grid too small to reach alpha is inconclusive), "
+    "AND the last A layer's best B layer (by excess) lies in B's top third",
+    "Relative depth maps the paper's blocks onto other models (A: first 60% of non-zero layers; B: 25-60%). A "
+    "permutation test, because the raw rule (block mean - rest > 0.02) passed on the paper's printed grids with "
+    "their layer labels permuted ~20% of the time; excesses, because raw means mix chance levels that move with the "
+    "pair count.",
     ALL_TIERS,
-    "shuffled positions: no block structure (middle-block advantage < 0.02).",
+    "shuffled positions (top-correlated misaligned sets of the real sizes): no layer structure, the rule must fail.",
 ))
 register(ClaimRecord(
     "U5", "one-to-one-helps",

@@ -29,7 +29,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from harness.config import Procedure
-from harness.scoring.effects import excess_over_chance, min_permutations, powered
+from harness.scoring.effects import cell_seed, excess_over_chance, layer_label_test, min_permutations, powered
 from harness.verdicts.recorder import Conclusion, conclude
 from harness.verdicts.records import CLAIMS
 
@@ -314,30 +314,56 @@ def rule_u3(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
     return _with_control(claim, ctrl)
 
 
-def _u4(grid: Mapping[str, Any], alpha: float) -> Judgement:
+def _excess_matrix(grid: Mapping[str, Any], la: Sequence[int], lb: Sequence[int]) -> np.ndarray:
+    """(len(la), len(lb)) SVCCA excess per layer pair (NaN where a cell is missing or unscored)."""
+    m = np.full((len(la), len(lb)), np.nan)
+    for c in grid["cells"]:
+        if c["layer_a"] in la and c["layer_b"] in lb:
+            m[list(la).index(c["layer_a"]), list(lb).index(c["layer_b"])] = excess(c, "svcca")
+    return m
+
+
+def _late(lb: Sequence[int], best_b: int | None) -> bool:
+    """'Later layers' of B = its top third (of the non-zero layers)."""
+    return best_b is not None and list(lb).index(best_b) >= len(lb) - math.ceil(len(lb) / 3)
+
+
+def _u4(grid: Mapping[str, Any], alpha: float, *, seed: int) -> Judgement:
     la = [x for x in grid["layers_a"] if x != 0]
     lb = [x for x in grid["layers_b"] if x != 0]
     # Relative depth maps the paper's blocks (70m L1-3 of 1..5; 160m L4-7 of 1..11) onto any grid:
     # A: first 60% of non-zero layers; B: non-zero layers from 25% to 60% depth.
-    mid_a = set(la[: math.ceil(0.6 * len(la))])
-    mid_b = set(lb[math.floor(0.25 * len(lb)): math.ceil(0.6 * len(lb))])
-    cells = nonzero(grid)
-    block = [c["svcca"] for c in cells if c["layer_a"] in mid_a and c["layer_b"] in mid_b]
-    rest = [c["svcca"] for c in cells if not (c["layer_a"] in mid_a and c["layer_b"] in mid_b)]
-    advantage = nanmean(block) - nanmean(rest) if block and rest else math.nan
-    last = [c for c in cells if c["layer_a"] == la[-1] and _finite(c.get("svcca"))]
-    best_b = max(last, key=lambda c: c["svcca"])["layer_b"] if last else None
-    late = best_b is not None and lb.index(best_b) >= len(lb) // 2
-    m = {"middle_block_advantage": advantage, "middle_a": sorted(mid_a), "middle_b": sorted(mid_b),
-         "best_b_for_last_a": best_b}
-    return decided(bool(math.isfinite(advantage) and advantage > 0.02 and late), m)
+    mid_a = la[: math.ceil(0.6 * len(la))]
+    mid_b = lb[math.floor(0.25 * len(lb)): math.ceil(0.6 * len(lb))]
+    ex = _excess_matrix(grid, la, lb)
+    t = layer_label_test(ex, np.isin(la, mid_a), np.isin(lb, mid_b), seed=seed)
+    last = ex[-1] if len(la) else np.array([])
+    best_b = lb[int(np.nanargmax(last))] if last.size and np.isfinite(last).any() else None
+    late = _late(lb, best_b)
+    m = {"middle_block_excess_advantage": t.statistic, "layer_label_p": t.p_value,
+         "layer_label_placements": t.n_permutations, "layer_label_exact": t.exact, "middle_a": list(mid_a),
+         "middle_b": list(mid_b), "best_b_for_last_a": best_b, "best_b_is_late": late}
+    if not math.isfinite(t.statistic):
+        return undecided("no scored cells inside or outside the middle block", m)
+    if t.min_p >= alpha:
+        return undecided(f"a {len(la)} x {len(lb)} grid has only {round(1 / t.min_p)} placements of the middle "
+                         f"block: its smallest p ({t.min_p:.3f}) is not below alpha = {alpha}", m)
+    return decided(bool(t.p_value < alpha and late), m)
 
 
 @register_rule("U4", "grid", "control_grid")
 def rule_u4(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
-    """Middle block above the rest of the non-zero grid (> 0.02) AND the last A layer's best B
-    layer in the later half of B."""
-    return _grid_claim(_u4, records, procedure)
+    """The middle block's SVCCA excess over chance beats the rest of the non-zero grid more than any
+    but an alpha share of relabelled layers would (layer-label permutation test: A and B layer
+    labels relabelled independently; exact over all block placements when there are few, else
+    999 draws), AND the last A layer's best B layer (by excess) lies in B's top third.
+
+    Why: the raw rule ("block mean - rest > 0.02 and best B in the later half") passed on grids
+    with their layer labels permuted about 20% of the time (the paper's printed grids), i.e. it
+    could not tell layer structure from its absence; raw block means also mixed chance levels
+    that move with the pair count."""
+    seed = cell_seed(procedure.seed, "U4 layer labels")
+    return _grid_claim(lambda g, a: _u4(g, a, seed=seed), records, procedure)
 
 
 def _size_matched(grid: Mapping[str, Any], superset: str, raw_key: str, alpha: float, *,

@@ -46,3 +46,28 @@ def test_cell_seed_is_stable_and_differs_between_cells() -> None:
     assert len(others) == 25
     assert cell_seed(1, "grid", "m/L1", "n/L2", "svcca") != s
     assert 0 <= s < 2**63
+
+
+def test_layer_label_test_exact_and_sampled() -> None:
+    from harness.scoring.effects import layer_label_test
+
+    v = np.zeros((3, 5))
+    v[:2, 1:3] = 0.3  # a clear block
+    rows, cols = np.array([1, 1, 0], bool), np.array([0, 1, 1, 0, 0], bool)
+    t = layer_label_test(v, rows, cols, seed=0)
+    assert t.exact and t.n_permutations == 30 and t.min_p == pytest.approx(1 / 30)
+    assert t.statistic == pytest.approx(0.3) and t.p_value == pytest.approx(1 / 30)
+    # the same block placed elsewhere: the statistic at the stated block is low, p large
+    w = np.zeros((3, 5))
+    w[1:, 3:] = 0.3
+    assert layer_label_test(w, rows, cols, seed=0).p_value > 0.5
+    # a flat grid cannot show structure: every placement ties
+    assert layer_label_test(np.ones((3, 5)), rows, cols, seed=0).p_value == 1.0
+    big = np.zeros((12, 12))
+    big[3:7, 3:7] = 1.0
+    r12 = np.zeros(12, bool)
+    r12[3:7] = True
+    s = layer_label_test(big, r12, r12, seed=1, max_exact=100)
+    assert not s.exact and s.n_permutations == 999 and s.p_value == pytest.approx(1 / 1000)
+    with pytest.raises(ValueError, match="999"):
+        layer_label_test(big, r12, r12, seed=1, n_permutations=99)

@@ -131,6 +131,43 @@ def test_u2_compares_excesses_not_raw_values() -> None:
     assert verdict("U2", {"grid": weaker, "control_grid": control_grid(SIG_TOP)}) == ("not reproduced", "same way")
 
 
+# ----------------------------------------------------------------------------- U4
+
+
+def blocky(a: int, b: int, *, la: tuple[int, ...], lb: tuple[int, ...]) -> dict[str, float]:
+    """Excess 0.5 in the middle block (first 60% of A, 25-60% of B), 0.1 elsewhere; the last A
+    layer peaks at B's last layer."""
+    na, nb = [x for x in la if x], [x for x in lb if x]
+    mid = a in na[: math.ceil(0.6 * len(na))] and b in nb[math.floor(0.25 * len(nb)): math.ceil(0.6 * len(nb))]
+    e = 0.5 if mid else (0.3 if (a == na[-1] and b == nb[-1]) else 0.1 + 0.01 * ((a + b) % 3))
+    return {"null": 0.4, "svcca": 0.4 + 0.6 * e}
+
+
+PYTHIA = dict(la=tuple(range(6)), lb=tuple(range(12)))
+
+
+def test_u4_layer_label_test_true_false_underpowered_and_broken_control() -> None:
+    real = grid(lambda a, b: blocky(a, b, **PYTHIA), **PYTHIA)
+    flat = control_grid(NOISE_TOP, **PYTHIA)
+    assert verdict("U4", {"grid": real, "control_grid": flat}) == ("reproduced", "other way")
+    # the same values with the layer labels permuted: no structure at the stated block
+    import random
+
+    perm_a, perm_b = list(range(1, 6)), list(range(1, 12))
+    random.Random(0).shuffle(perm_a)
+    random.Random(1).shuffle(perm_b)
+    shuffled = grid(lambda a, b: blocky(perm_a[a - 1] if a else 0, perm_b[b - 1] if b else 0, **PYTHIA), **PYTHIA)
+    assert verdict("U4", {"grid": shuffled, "control_grid": flat})[0] == "not reproduced"
+    # a 2 x 3 non-zero grid has 3 x 3 placements of its block: p >= 1/9 whatever the data
+    small = dict(la=(0, 1, 2), lb=(0, 1, 2, 3))
+    assert verdict("U4", {"grid": grid(lambda a, b: blocky(a, b, **small), **small),
+                          "control_grid": control_grid(NOISE_TOP, **small)})[0] == "inconclusive"
+    # broken input: the control grid has the same layer structure
+    ctrl = grid(lambda a, b: {"svcca": math.nan, "p": math.nan,
+                              "top": {**blocky(a, b, **PYTHIA), "p": 0.01}}, **PYTHIA)
+    assert verdict("U4", {"grid": real, "control_grid": ctrl}) == ("not reproduced", "same way")
+
+
 # ----------------------------------------------------------------------------- U7
 
 
