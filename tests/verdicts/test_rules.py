@@ -291,6 +291,26 @@ def test_s3_true_false() -> None:
     assert verdict("S3", {"semantic_grid": good, "control_semantic_grid": good}) == ("not reproduced", "same way")
 
 
+def test_s5_layer_label_test_true_false_underpowered_and_broken_control() -> None:
+    la, lb = (1, 2, 3, 4, 5), (1, 3, 5, 7, 9)
+
+    def middle(a: int, b: int) -> dict[str, float]:
+        inside = a not in (la[0], la[-1]) and b not in (lb[0], lb[-1])
+        e = 0.5 if inside else 0.1 + 0.01 * ((a + b) % 3)
+        return {"null": 0.4, "svcca": 0.4 + 0.6 * e}
+
+    def noise(a: int, b: int) -> dict[str, float]:
+        return {"null": 0.4, "svcca": 0.4 + 0.01 * ((a * 7 + b * 3) % 5)}
+
+    real, ctrl = sem_grid(middle, la, lb), sem_grid(noise, la, lb)
+    assert verdict("S5", {"semantic_grid": real, "control_semantic_grid": ctrl}) == ("reproduced", "other way")
+    edges = sem_grid(lambda a, b: middle(la[-1] if a == la[2] else la[2] if a == la[-1] else a, b), la, lb)
+    assert verdict("S5", {"semantic_grid": edges, "control_semantic_grid": ctrl})[0] == "not reproduced"
+    small = sem_grid(middle, (1, 2, 3), (1, 3, 5))  # 3 x 3: 9 placements of the interior, p >= 1/9
+    assert verdict("S5", {"semantic_grid": small, "control_semantic_grid": small})[0] == "inconclusive"
+    assert verdict("S5", {"semantic_grid": real, "control_semantic_grid": real}) == ("not reproduced", "same way")
+
+
 # ----------------------------------------------------------------------------- W1, X1, W2
 
 
