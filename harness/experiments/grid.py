@@ -141,6 +141,8 @@ def _cell(rec: dict[str, Any], layer_a: int, layer_b: int) -> dict[str, Any]:
         "pairs_history": one["pairs_history"], "dead_a": rec["dead_a"], "dead_b": rec["dead_b"],
         "svcca_m21_null_mean": m21.get("svcca_null_mean", math.nan),
         "svcca_unfiltered_null_mean": unf.get("svcca_null_mean", math.nan),
+        "svcca_excess_half1": one.get("svcca_excess_half1", math.nan),
+        "svcca_excess_half2": one.get("svcca_excess_half2", math.nan),
     }
     top = rec.get("top_correlated")
     if top is not None:  # negative controls only (see compare_spaces)
@@ -195,7 +197,7 @@ def run_grid(world: World, procedure: Procedure, *, control: bool = False,
                 sb = sb.with_shuffled_positions(seed=procedure.seed + 17 * layer_b + 1)
             n_top = None if match_pairs is None else match_pairs.get((layer_a, layer_b))
             rec = compare_spaces(sa, sb, procedure, n_permutations=prof.n_permutations(procedure), device=world.device,
-                                 n_top_correlated=n_top)
+                                 n_top_correlated=n_top, split_halves=not control)
             cells.append(_cell(rec, layer_a, layer_b))
     return {"kind": "grid", "model_a": prof.model_name("a"), "model_b": prof.model_name("b"), "layers_a": list(la),
             "layers_b": list(lb), "procedure": procedure.name, "control": control, "cells": cells,

@@ -197,6 +197,33 @@ def score_pairs(
     return rec
 
 
+def split_half(space_a: FeatureSpace, space_b: FeatureSpace, pairs: Pairs, procedure: Procedure, *,
+               n_permutations: int, identity: Sequence[object]) -> dict[str, Any]:
+    """SVCCA excess over chance of two random disjoint halves of ``pairs`` (each against its own
+    shuffled-pairing null), for the split-half reliability of a grid of scores (U7): a grid whose
+    halves disagree cannot say what does or does not track it. Halves too small to score give NaN."""
+    n = len(pairs)
+    half = n // 2
+    out: dict[str, Any] = {"split_half_n": half}
+    rng = np.random.default_rng(cell_seed(procedure.seed, "split half", *identity, space_a.name, space_b.name))
+    order = rng.permutation(n)
+    for i, idx in enumerate((order[:half], order[half:2 * half]), start=1):
+        sub = Pairs(pairs.a_idx[idx], pairs.b_idx[idx], pairs.corr[idx], (*pairs.history, f"half {i}: {half}"))
+        out[f"svcca_excess_half{i}"] = math.nan
+        if half < max(procedure.min_subspace_size, 3):
+            continue
+        try:
+            sv = permutation_test(space_a.decoder[sub.a_idx], space_b.decoder[sub.b_idx], metric="svcca",
+                                  n_permutations=n_permutations,
+                                  seed=cell_seed(procedure.seed, "split half null", i, *identity, space_a.name,
+                                                 space_b.name),
+                                  p_rule=procedure.p_rule, keep=procedure.svcca_keep, max_k=_max_k(procedure, half))
+            out[f"svcca_excess_half{i}"] = excess_over_chance(sv.observed, sv.null_mean)
+        except DegenerateInputError:
+            pass
+    return out
+
+
 def pair_spaces(
     space_a: FeatureSpace,
     space_b: FeatureSpace,
@@ -245,6 +272,7 @@ def compare_spaces(
     n_permutations: int | None = None,
     n_size_matched: int = 99,
     n_top_correlated: int | None = None,
+    split_halves: bool = False,
     device: str = "cpu",
 ) -> dict[str, Any]:
     """Whole-space comparison of two SAEs (Figs. 2-3, 5-14): one record per variant.
@@ -256,6 +284,7 @@ def compare_spaces(
     rule without token filters and without the correlation threshold, keeping the
     ``n_top_correlated`` most correlated pairs -- on misaligned tokens nothing passes the
     filters, and this is the set that still exercises the statistic at the real pair count.
+    ``split_halves`` adds the 1-1 set's split-half excesses (:func:`split_half`).
     """
     n_perm = n_permutations or procedure.n_permutations
     # device: the dense pairing path runs on the GPU in the gpu tier (64 TFLOP per Pythia pair)
@@ -277,6 +306,9 @@ def compare_spaces(
         kept[variant] = pairs
         out[variant] = score_pairs(space_a, space_b, pairs, procedure, n_permutations=n_perm,
                                    identity=("whole space", variant))
+    if split_halves and "one_to_one" in kept:  # U7's split-half reliability
+        out["one_to_one"].update(split_half(space_a, space_b, kept["one_to_one"], procedure, n_permutations=n_perm,
+                                            identity=("whole space", "one_to_one")))
     if n_top_correlated is not None:
         pairs = top_correlated_pairs(space_a, space_b, procedure, mc=mc, n=n_top_correlated)
         out["top_correlated"] = score_pairs(space_a, space_b, pairs, procedure, n_permutations=n_perm,

@@ -410,31 +410,66 @@ def rule_u6(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
                          _size_matched(grid, "unfiltered", "svcca_unfiltered", procedure.alpha, holdout=True))
 
 
-def _u7(grid: Mapping[str, Any], against: str) -> Judgement:
-    """|Spearman(``against``, SVCCA excess)| over the non-zero cells < 0.9 (``against`` is a cell
-    field, or ``svcca_excess`` itself)."""
-    def x(c: Record) -> float:
-        return excess(c, "svcca") if against == "svcca_excess" else float(c.get(against, math.nan))
+#: U7: the split-half reliability (Spearman-Brown corrected) the SVCCA excess grid needs before
+#: anything can be said about what does or does not track it.
+MIN_RELIABILITY = 0.8
 
-    cells = [c for c in nonzero(grid) if math.isfinite(excess(c, "svcca")) and math.isfinite(x(c))]
-    rho = (float(spearmanr([x(c) for c in cells], [excess(c, "svcca") for c in cells])[0])
-           if len(cells) > 2 else math.nan)
-    m = {f"spearman_{against}_svcca_excess": rho, "n_cells": len(cells)}
-    if not math.isfinite(rho):
-        return undecided(f"a rank correlation needs >= 3 scored cells with variation; got {len(cells)}", m)
-    return decided(abs(rho) < 0.9, m)
+
+def _split_half_reliability(cells: Sequence[Record]) -> tuple[float, int]:
+    """Spearman-Brown corrected rank correlation of the two halves' SVCCA excesses over cells."""
+    ok = [c for c in cells if _finite(c.get("svcca_excess_half1")) and _finite(c.get("svcca_excess_half2"))]
+    if len(ok) < 3:
+        return math.nan, len(ok)
+    r = float(spearmanr([c["svcca_excess_half1"] for c in ok], [c["svcca_excess_half2"] for c in ok])[0])
+    return (2 * r / (1 + r) if math.isfinite(r) and r > -1 else math.nan), len(ok)
+
+
+def _tracks(x: Sequence[float], y: Sequence[float]) -> tuple[bool, dict[str, Any]]:
+    """The U7 rule on paired per-cell values: ``y`` is not tracked by ``x`` iff |Spearman| < 0.9 AND
+    some cell dissociates (``x`` in its top third while ``y`` is in its bottom third)."""
+    rho = float(spearmanr(x, y)[0])
+    n = len(x)
+    third = max(1, n // 3)
+    top_x = set(np.argsort(x)[::-1][:third].tolist())
+    bottom_y = set(np.argsort(y)[:third].tolist())
+    dissociated = sorted(top_x & bottom_y)
+    return bool(math.isfinite(rho) and abs(rho) < 0.9 and dissociated), {
+        "spearman": rho, "n_dissociated_cells": len(dissociated)}
+
+
+def _u7(grid: Mapping[str, Any]) -> tuple[Judgement, Judgement]:
+    cells = [c for c in nonzero(grid) if math.isfinite(excess(c, "svcca")) and _finite(c.get("mean_max_corr"))]
+    rel, n_rel = _split_half_reliability(cells)
+    m: dict[str, Any] = {"split_half_reliability": rel, "n_cells": len(cells)}
+    if len(cells) < 3:
+        reason = f"a rank correlation needs >= 3 scored cells; got {len(cells)}"
+        return undecided(reason, m), undecided(reason, {})
+    if not (math.isfinite(rel) and rel >= MIN_RELIABILITY):
+        reason = (f"the SVCCA excess grid's split-half reliability is {rel:.2f} (< {MIN_RELIABILITY}, {n_rel} cells "
+                  "with both halves): too noisy to say what does or does not track it")
+        return undecided(reason, m), undecided(reason, {"split_half_reliability": rel})
+    holds, t = _tracks([c["mean_max_corr"] for c in cells], [excess(c, "svcca") for c in cells])
+    m.update({f"meancorr_vs_svcca_excess_{k}": v for k, v in t.items()})
+    # control: a measure that does track the SVCCA excess -- its own other half -- must fail the rule
+    ok = [c for c in cells if _finite(c.get("svcca_excess_half1")) and _finite(c.get("svcca_excess_half2"))]
+    c_holds, ct = _tracks([c["svcca_excess_half1"] for c in ok], [c["svcca_excess_half2"] for c in ok])
+    return decided(holds, m), decided(c_holds, {f"half1_vs_half2_{k}": v for k, v in ct.items()})
 
 
 @register_rule("U7", "grid")
 def rule_u7(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
-    """|Spearman(mean max corr, 1-1 SVCCA excess over its null)| over the non-zero grid < 0.9;
-    control: the SVCCA excess grid against itself (rho = 1).
+    """Mean max correlation does not track the 1-1 SVCCA excess over chance: |Spearman| over the
+    non-zero grid < 0.9 AND a dissociation (a cell in the top third by mean max correlation and
+    the bottom third by SVCCA excess) -- judged only when the SVCCA excess grid is reliable
+    (split-half, Spearman-Brown corrected, >= MIN_RELIABILITY), else inconclusive.
 
-    The excess, not raw SVCCA: SVCCA's chance level moves with the pair count from cell to cell,
-    and so does the mean max correlation, so a raw rank correlation can be carried by chance
-    levels alone."""
-    grid = records["grid"]
-    return _with_control(_u7(grid, "mean_max_corr"), _u7(grid, "svcca_excess"))
+    Control: the same rule with the mean max correlation replaced by the other half's SVCCA excess,
+    a measure that does track it; it must fail. The old control (SVCCA against itself, rho = 1)
+    could never come out the same way, and on an unreliable grid "does not track" holds for any
+    measure, including SVCCA itself. The excess, not raw SVCCA: SVCCA's chance level moves with
+    the pair count from cell to cell."""
+    claim, ctrl = _u7(records["grid"])
+    return _with_control(claim, ctrl)
 
 
 def _u8(grid: Mapping[str, Any], profile: str) -> Judgement:

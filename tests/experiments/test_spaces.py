@@ -113,3 +113,11 @@ def test_scores_carry_their_effect_over_chance_and_per_cell_seeds() -> None:
     assert len(seeds) == 3
     again = compare_spaces(a, b, CORRECTED, n_permutations=19)["one_to_one"]
     assert again["svcca_seed"] == one["svcca_seed"] and again["svcca_null_mean"] == one["svcca_null_mean"]
+
+
+def test_split_halves_agree_on_a_planted_pair() -> None:
+    a, b = synthetic_pair()
+    one = compare_spaces(a, b, CORRECTED, n_permutations=19, split_halves=True)["one_to_one"]
+    assert one["split_half_n"] == one["n_pairs"] // 2
+    assert one["svcca_excess_half1"] > 0.2 and one["svcca_excess_half2"] > 0.2
+    assert "svcca_excess_half1" not in compare_spaces(a, b, CORRECTED, n_permutations=9)["one_to_one"]

@@ -171,26 +171,55 @@ def test_u4_layer_label_test_true_false_underpowered_and_broken_control() -> Non
 # ----------------------------------------------------------------------------- U7
 
 
-def test_u7_ranks_mean_correlation_against_the_excess() -> None:
-    # mean max corr rises with B's layer; SVCCA excess does not follow it: does not track
-    untracked = grid(lambda a, b: {"mean_max_corr": 0.1 * b, "svcca": 0.5 + 0.05 * ((a * 3 + b) % 4)})
-    assert verdict("U7", {"grid": untracked})[0] == "reproduced"
-    tracked = grid(lambda a, b: {"mean_max_corr": 0.1 * b + 0.01 * a, "svcca": 0.5 + 0.04 * b + 0.004 * a})
-    assert verdict("U7", {"grid": tracked})[0] == "not reproduced"
-    # raw SVCCA tracks the mean correlation only through chance levels that move with it: the excess is flat
-    def flat_excess(a: int, b: int) -> dict[str, float]:
-        null = 0.2 + 0.06 * b + 0.006 * a
-        return {"mean_max_corr": 0.1 * b + 0.01 * a, "null": null,
-                "svcca": null + (1 - null) * (0.1 + 0.02 * ((a + 2 * b) % 3))}
+def halves(e: float, wobble: float = 0.01) -> dict[str, float]:
+    return {"svcca_excess_half1": e + wobble, "svcca_excess_half2": e - wobble}
 
-    chance_only = grid(flat_excess)
+
+def u7_cell(a: int, b: int, *, mmc: float, e: float, h: dict[str, float] | None = None) -> dict[str, float]:
+    return {"mean_max_corr": mmc, "null": 0.4, "svcca": 0.4 + 0.6 * e, **(h if h is not None else halves(e))}
+
+
+def test_u7_true_false_unreliable_and_broken_control() -> None:
+    # excess varies reliably over cells (both halves agree); mean max corr is high where excess is low
+    def dissociated(a: int, b: int) -> dict[str, float]:
+        e = 0.05 * a + 0.02 * b
+        return u7_cell(a, b, mmc=0.5 + 0.02 * ((a * 5 + b * 3) % 7) + (0.3 if (a, b) == (1, 1) else 0.0), e=e)
+
+    assert verdict("U7", {"grid": grid(dissociated)}) == ("reproduced", "other way")
+    tracked = grid(lambda a, b: u7_cell(a, b, mmc=0.1 * b + 0.01 * a, e=0.04 * b + 0.004 * a))
+    assert verdict("U7", {"grid": tracked})[0] == "not reproduced"
+    # halves that disagree: the grid cannot say what tracks it
+    noisy = grid(lambda a, b: u7_cell(a, b, mmc=0.1 * b, e=0.1,
+                                      h={"svcca_excess_half1": 0.01 * ((a * 7 + b) % 5),
+                                         "svcca_excess_half2": 0.01 * ((a + b * 3) % 5)}))
+    assert verdict("U7", {"grid": noisy})[0] == "inconclusive"
+    # broken input: reliable overall, but the halves also "dissociate" in one cell and rank-correlate < 0.9:
+    # the rule cannot tell a measure that tracks SVCCA from one that does not
+    def leaky(a: int, b: int) -> dict[str, float]:
+        e = 0.05 * a + 0.003 * b
+        h = halves(e, 0.0)
+        if (a, b) == (5, 11):  # the top cell of half 1 is the bottom cell of half 2
+            h = {"svcca_excess_half1": e, "svcca_excess_half2": -0.1}
+        return u7_cell(a, b, mmc=0.5 + 0.02 * ((a * 5 + b * 3) % 7) + (0.3 if (a, b) == (1, 1) else 0.0), e=e, h=h)
+
+    j = judge("U7", {"grid": grid(leaky, **PYTHIA)}, CORRECTED, profile="smoke")
+    assert j.measured["split_half_reliability"] >= 0.8
+    assert (j.verdict, j.control_outcome) == ("not reproduced", "same way")
+
+
+def test_u7_judges_the_excess_not_raw_svcca() -> None:
+    # raw SVCCA tracks the mean correlation only through chance levels that move with it
+    def chance_only(a: int, b: int) -> dict[str, float]:
+        null = 0.2 + 0.06 * b + 0.006 * a
+        e = 0.004 * ((a * 5 + b * 3) % 7)
+        return {"mean_max_corr": 0.1 * b + 0.01 * a, "null": null, "svcca": null + (1 - null) * e, **halves(e)}
+
     from scipy.stats import spearmanr
 
-    nz = [c for c in chance_only["cells"] if c["layer_a"] and c["layer_b"]]
-    # the raw scores do track the mean correlation, through their chance levels
+    g = grid(chance_only)
+    nz = [c for c in g["cells"] if c["layer_a"] and c["layer_b"]]
     assert spearmanr([c["svcca"] for c in nz], [c["mean_max_corr"] for c in nz])[0] > 0.9
-    assert verdict("U7", {"grid": chance_only})[0] == "reproduced"
-    assert verdict("U7", {"grid": grid(lambda a, b: {}, la=(0, 1), lb=(0, 1, 2))})[0] == "inconclusive"
+    assert verdict("U7", {"grid": g})[0] == "reproduced"
 
 
 # ----------------------------------------------------------------------------- U3, U5, U6, U8
