@@ -75,12 +75,17 @@ register(ClaimRecord(
     "Layer 0 of every model has a high p-value against every other layer.",
     "Sec. 4.2 ('excluding Layers 0'), Figs. 11-14",
     "Pythia B0 row degenerate (n = 6..15 pairs); Gemma A10/B0 p 0.9, A17/B0 0.5, but A6/B0 and A12/B0 p = 0.",
-    "median SVCCA p-value of the scorable layer pairs involving layer 0 >= alpha (unscorable pairs are left "
-    "out and counted; none scorable: the rule fails)",
-    "'high p-value' for the row as a whole; the paper's own Gemma row has exceptions, so a median. (Changed: "
-    "unscorable pairs first counted as p = 1, so a filter that emptied the row would have 'supported' the claim.)",
+    "equivalence test per layer-0 cell: the one-sided (1 - alpha) upper confidence bound of its SVCCA excess over "
+    "chance (null sd as the score's sd) lies below half the median non-zero cell's excess, in >= 80% of the "
+    "layer-0 cells; cells with too few pairs to score are undecided, and where they could tip the count the claim "
+    "is inconclusive",
+    "'high p-value' is absence of evidence: a median p >= alpha passed when layer-0 cells were merely underpowered "
+    "(6-15 pairs in the paper's B0 row) and tolerated half the cells being significant. 'No similarity' is shown "
+    "by an equivalence test against a stated fraction of what the other cells have; 80% leaves room for the "
+    "paper's own Gemma exceptions.",
     ALL_TIERS,
-    "non-zero layers must not satisfy the rule (their median p < alpha).",
+    "the same rule on the non-zero layers most like layer 0 (the A and B layers with the lowest mean excess, "
+    "their row and column): they must not be 'equivalent to nothing' too, else layer 0 is not special here.",
 ))
 register(ClaimRecord(
     "U4", "middle-layers-most-similar",

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.stats import spearmanr
+from scipy.stats import norm, spearmanr
 
 from harness.config import Procedure
 from harness.scoring.effects import cell_seed, excess_over_chance, layer_label_test, min_permutations, powered
@@ -290,27 +290,76 @@ def rule_u2(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
     return _grid_claim(_u2, records, procedure)
 
 
-def _median_p(cells: Sequence[Record]) -> tuple[float, int]:
-    ps = [judging_p(c, "svcca") for c in cells]
-    ps = [p for p in ps if math.isfinite(p)]
-    return (float(np.median(ps)) if ps else math.nan), len(cells) - len(ps)
+#: U3's equivalence margin, as a fraction of the median non-zero cell's SVCCA excess: a layer-0
+#: cell "has no similarity" when its excess is shown to be below half of what a typical other cell has.
+EQUIVALENCE_FRACTION = 0.5
+#: Share of the layer-0 cells that must be shown equivalent ('every other layer', with room for misses).
+EQUIVALENT_SHARE = 0.8
+
+
+def excess_upper_bound(c: Mapping[str, Any], alpha: float) -> float:
+    """One-sided (1 - alpha) upper confidence bound of a cell's SVCCA excess, taking the null's sd
+    as the score's sampling sd (exact at chance, which is what an equivalence test to ~0 probes):
+    ``(s + z_{1-alpha} * null_sd - null_mean) / (1 - null_mean)``; NaN when unscored."""
+    s, m, sd = c.get("svcca"), c.get("svcca_null_mean"), c.get("svcca_null_std")
+    if not (_finite(s) and _finite(m) and _finite(sd)):
+        return math.nan
+    return excess_over_chance(float(s) + float(norm.ppf(1 - alpha)) * float(sd), float(m))
+
+
+def _equivalent(cells: Sequence[Record], margin: float, alpha: float, what: str) -> Judgement:
+    """>= EQUIVALENT_SHARE of ``cells`` have an excess upper bound below ``margin``; cells too small to
+    score are undecided, and when they could tip the count the judgement is inconclusive."""
+    ucb = [excess_upper_bound(c, alpha) for c in cells]
+    n_eq = sum(u < margin for u in ucb if math.isfinite(u))
+    n_undecided = sum(not math.isfinite(u) for u in ucb)
+    need = EQUIVALENT_SHARE * len(cells)
+    m = {f"n_cells_{what}": len(cells), "n_equivalent": n_eq, "n_unscorable": n_undecided,
+         "equivalence_margin": margin, "max_upper_bound": max((u for u in ucb if math.isfinite(u)), default=math.nan)}
+    if not cells:
+        return decided(False, m, scored=False)
+    if n_eq >= need:
+        return decided(True, m)
+    if n_eq + n_undecided >= need:
+        few = sorted({int(c.get("n_pairs", 0)) for c, u in zip(cells, ucb) if not math.isfinite(u)})
+        return undecided(f"{n_undecided} of {len(cells)} {what} cells have too few pairs to score ({few} pairs) "
+                         f"and could decide the {EQUIVALENT_SHARE:.0%} share", m)
+    return decided(False, m)
 
 
 @register_rule("U3", "grid")
 def rule_u3(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
-    """Median SVCCA p of the scorable layer-0 cells >= alpha; control: the non-zero cells must not
-    satisfy the same rule."""
+    """Equivalence test per layer-0 cell: the one-sided (1 - alpha) upper confidence bound of its
+    SVCCA excess lies below EQUIVALENCE_FRACTION of the median non-zero cell's excess, in at least
+    EQUIVALENT_SHARE of the layer-0 cells; cells with too few pairs are undecided.
+
+    Why: "high p-value" is absence of evidence -- the old rule (median p of the layer-0 cells >=
+    alpha) passed when the layer-0 cells were merely underpowered (6-15 pairs in the paper's B0
+    row), and a median tolerates half the cells being significant.
+
+    Control: the same rule on the non-zero layers most like layer 0 (the A and B layers with the
+    lowest mean excess, their row and column): when they are "equivalent to nothing" too, layer 0
+    is not special on this grid and the rule does not discriminate."""
     grid, alpha = records["grid"], procedure.alpha
+    nz = nonzero(grid)
+    nz_excess = [e for e in (excess(c, "svcca") for c in nz) if math.isfinite(e)]
+    ref = float(np.median(nz_excess)) if nz_excess else math.nan
     zero = [c for c in grid["cells"] if c["layer_a"] == 0 or c["layer_b"] == 0]
-    med, n_unscorable = _median_p(zero)
-    m = {"median_p_layer0": med, "n_cells": len(zero), "n_unscorable": n_unscorable}
-    reason = grid_power(grid, zero, alpha)
-    claim = undecided(reason, m) if reason else decided(bool(math.isfinite(med) and med >= alpha), m)
-    med_nz, unsc = _median_p(nonzero(grid))
-    cm = {"median_p_nonzero_layers": med_nz, "n_unscorable": unsc}
-    reason = grid_power(grid, nonzero(grid), alpha)
-    ctrl = undecided(reason, cm) if reason else decided(bool(math.isfinite(med_nz) and med_nz >= alpha), cm,
-                                                        scored=math.isfinite(med_nz))
+    if not (math.isfinite(ref) and ref > 0):
+        reason = f"the non-zero cells show no excess over chance to compare layer 0 with (median {ref:.3f})"
+        return _with_control(undecided(reason, {"median_nonzero_excess": ref}), undecided(reason, {}))
+    margin = EQUIVALENCE_FRACTION * ref
+    claim = _equivalent(zero, margin, alpha, "layer-0")
+    claim.measured["median_nonzero_excess"] = ref
+
+    def weakest(key: str) -> int:
+        layers = sorted({c[key] for c in nz})
+        return min(layers, key=lambda x: nanmean([excess(c, "svcca") for c in nz if c[key] == x]))
+
+    wa, wb = weakest("layer_a"), weakest("layer_b")
+    cross = [c for c in nz if c["layer_a"] == wa or c["layer_b"] == wb]
+    ctrl = _equivalent(cross, margin, alpha, "weakest non-zero")
+    ctrl.measured.update(weakest_a=wa, weakest_b=wb)
     return _with_control(claim, ctrl)
 
 

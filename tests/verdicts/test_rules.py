@@ -225,16 +225,29 @@ def test_u7_judges_the_excess_not_raw_svcca() -> None:
 # ----------------------------------------------------------------------------- U3, U5, U6, U8
 
 
-def test_u3_true_false_underpowered() -> None:
-    g = grid(lambda a, b: {"p": 0.5} if 0 in (a, b) else {})
-    assert verdict("U3", {"grid": g}) == ("reproduced", "other way")
-    sig0 = grid(lambda a, b: {})
-    assert verdict("U3", {"grid": sig0})[0] == "not reproduced"
-    weak = grid(lambda a, b: {"p": 0.5}, n_perm=10)
-    assert verdict("U3", {"grid": weak})[0] == "inconclusive"
-    # broken input: every cell at chance, the non-zero cells satisfy the rule too
-    flat = grid(lambda a, b: {"p": 0.5})
-    assert verdict("U3", {"grid": flat}) == ("not reproduced", "same way")
+def u3_cell(e: float, *, sd: float = 0.01, n: int = 200) -> dict[str, Any]:
+    if n < 3:
+        return {"svcca": math.nan, "null": math.nan, "svcca_null_std": math.nan, "n_pairs": n}
+    return {"null": 0.4, "svcca": 0.4 + 0.6 * e, "svcca_null_std": sd, "n_pairs": n}
+
+
+def test_u3_equivalence_true_false_underpowered_and_broken_control() -> None:
+    # non-zero cells: excess 0.2 (weakest layers 0.15); layer 0: excess ~0 with a tight null
+    def layered(a: int, b: int) -> dict[str, Any]:
+        return u3_cell(0.0 if 0 in (a, b) else (0.15 if 1 in (a, b) else 0.2))
+
+    assert verdict("U3", {"grid": grid(layered)}) == ("reproduced", "other way")
+    # layer 0 merely not significant: excess 0.05 with a wide null -- its upper bound is not below the margin
+    vague = grid(lambda a, b: u3_cell(0.05, sd=0.05) if 0 in (a, b) else u3_cell(0.2))
+    assert verdict("U3", {"grid": vague})[0] == "not reproduced"
+    # half the layer-0 cells have 4 pairs: the data cannot decide
+    few = grid(lambda a, b: u3_cell(0.0, n=2 if (a + b) % 2 else 200) if 0 in (a, b) else u3_cell(0.2))
+    assert verdict("U3", {"grid": few})[0] == "inconclusive"
+    # broken input: the weakest non-zero layers are as empty as layer 0 -- layer 0 is not special
+    flat_edge = grid(lambda a, b: u3_cell(0.0 if 0 in (a, b) or 1 in (a, b) else 0.2))
+    assert verdict("U3", {"grid": flat_edge}) == ("not reproduced", "same way")
+    # no excess anywhere: nothing to be equivalent to a fraction of
+    assert verdict("U3", {"grid": grid(lambda a, b: u3_cell(0.0))})[0] == "inconclusive"
 
 
 @pytest.mark.parametrize("claim_id,short", [("U5", "m21"), ("U6", "unfiltered")])
