@@ -147,6 +147,9 @@ def _cell(rec: dict[str, Any], layer_a: int, layer_b: int) -> dict[str, Any]:
     top = rec.get("top_correlated")
     if top is not None:  # negative controls only (see compare_spaces)
         cell.update(n_pairs_top=top["n_pairs"], **_scores(top, "_top"))
+    rp = rec.get("random_partner")
+    if rp is not None:  # the filter-aware control (see random_partner_pairs)
+        cell.update(n_pairs_rp=rp["n_pairs"], **_scores(rp, "_rp"))
     for superset, short in (("many_to_one", "m21"), ("unfiltered", "unfiltered")):
         sm = rec.get(f"one_to_one_vs_{superset}_size_matched", {})
         cell[f"size_matched_{short}_mean"] = sm.get("draws_mean", math.nan)
@@ -177,6 +180,19 @@ def top_correlated_view(control_grid: dict[str, Any]) -> dict[str, Any]:
     return {**control_grid, "cells": cells}
 
 
+def random_partner_view(grid: dict[str, Any]) -> dict[str, Any]:
+    """The real grid with each cell's random-partner scores (``*_rp``: random partners passing the
+    same filters and threshold, :func:`harness.experiments.spaces.random_partner_pairs`) in the main
+    fields, so a claim's rule reads them as it reads the real grid."""
+    keys = ("n_pairs", *SCORE_FIELDS)
+    cells = []
+    for c in grid["cells"]:
+        if "svcca_rp" not in c:
+            raise ConfigError("This grid has no random-partner sets: build it with run_grid(..., control=False).")
+        cells.append({**c, **{k: c[f"{k}_rp"] for k in keys}, "n_pairs_filtered": c["n_pairs"]})
+    return {**grid, "cells": cells}
+
+
 def run_grid(world: World, procedure: Procedure, *, control: bool = False,
              layers_a: list[int] | None = None, layers_b: list[int] | None = None,
              match_pairs: dict[tuple[int, int], int] | None = None) -> dict[str, Any]:
@@ -197,7 +213,7 @@ def run_grid(world: World, procedure: Procedure, *, control: bool = False,
                 sb = sb.with_shuffled_positions(seed=procedure.seed + 17 * layer_b + 1)
             n_top = None if match_pairs is None else match_pairs.get((layer_a, layer_b))
             rec = compare_spaces(sa, sb, procedure, n_permutations=prof.n_permutations(procedure), device=world.device,
-                                 n_top_correlated=n_top, split_halves=not control)
+                                 n_top_correlated=n_top, split_halves=not control, random_partners=not control)
             cells.append(_cell(rec, layer_a, layer_b))
     return {"kind": "grid", "model_a": prof.model_name("a"), "model_b": prof.model_name("b"), "layers_a": list(la),
             "layers_b": list(lb), "procedure": procedure.name, "control": control, "cells": cells,

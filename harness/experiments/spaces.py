@@ -224,6 +224,51 @@ def split_half(space_a: FeatureSpace, space_b: FeatureSpace, pairs: Pairs, proce
     return out
 
 
+def random_partner_pairs(space_a: FeatureSpace, space_b: FeatureSpace, pairs: Pairs, procedure: Procedure, *,
+                         seed: int) -> Pairs:
+    """Filter-aware negative control (U1/U2): for each A feature of ``pairs``, a *random* B partner
+    that passes the same token filters as a real partner -- live, not a non-concept feature, sharing
+    a top-token string with the A feature (each as the procedure enables it) -- other than its real
+    partner, drawn 1-1 (no B feature twice), A features in random order.
+
+    The real pairs take the most correlated partner; these take any partner the token filters
+    would accept. If the filters alone made paired decoders similar (App. F credits them for the
+    high scores), this set would be significant too. The correlation threshold is not applied:
+    choosing by correlation is the pairing itself (on a clean world only the real partner passes
+    it). A features with no eligible partner are dropped (counted in the history)."""
+    rng = np.random.default_rng(seed)
+    ok_b = sp.csr_matrix(space_b.codes).getnnz(axis=0) > 0
+    if procedure.filter_nonconcept:
+        ok_b &= ~space_b.junk_mask()
+    eligible = np.flatnonzero(ok_b)
+    by_string: dict[str, set[int]] = {}
+    if procedure.filter_shared_token:
+        for j in eligible:
+            for t in space_b.strings[j]:
+                by_string.setdefault(t, set()).add(int(j))
+    a_feats = np.asarray(pairs.a_idx, dtype=np.int64)
+    real = np.asarray(pairs.b_idx, dtype=np.int64)
+    used: set[int] = set()
+    out_a, out_b = [], []
+    for i in rng.permutation(a_feats.size):
+        a = int(a_feats[i])
+        if procedure.filter_shared_token:
+            cands = set().union(*(by_string.get(t, set()) for t in space_a.strings[a]))
+        else:
+            cands = set(eligible.tolist())
+        cands = sorted(cands - used - {int(real[i])})
+        if not cands:
+            continue
+        j = int(cands[int(rng.integers(len(cands)))])
+        used.add(j)
+        out_a.append(a)
+        out_b.append(j)
+    ia, ib = np.asarray(out_a, dtype=np.int64), np.asarray(out_b, dtype=np.int64)
+    corr = np.array([correlation_submatrix(space_a.codes, space_b.codes, ia[k:k + 1], ib[k:k + 1])[0, 0]
+                     for k in range(ia.size)], dtype=np.float64)
+    return Pairs(ia, ib, corr, (f"random partner passing the token filters: {ia.size} of {a_feats.size} A features",))
+
+
 def pair_spaces(
     space_a: FeatureSpace,
     space_b: FeatureSpace,
@@ -273,6 +318,7 @@ def compare_spaces(
     n_size_matched: int = 99,
     n_top_correlated: int | None = None,
     split_halves: bool = False,
+    random_partners: bool = False,
     device: str = "cpu",
 ) -> dict[str, Any]:
     """Whole-space comparison of two SAEs (Figs. 2-3, 5-14): one record per variant.
@@ -284,7 +330,8 @@ def compare_spaces(
     rule without token filters and without the correlation threshold, keeping the
     ``n_top_correlated`` most correlated pairs -- on misaligned tokens nothing passes the
     filters, and this is the set that still exercises the statistic at the real pair count.
-    ``split_halves`` adds the 1-1 set's split-half excesses (:func:`split_half`).
+    ``split_halves`` adds the 1-1 set's split-half excesses (:func:`split_half`); ``random_partners``
+    the variant ``random_partner`` (:func:`random_partner_pairs`, a filter-aware control).
     """
     n_perm = n_permutations or procedure.n_permutations
     # device: the dense pairing path runs on the GPU in the gpu tier (64 TFLOP per Pythia pair)
@@ -309,6 +356,11 @@ def compare_spaces(
     if split_halves and "one_to_one" in kept:  # U7's split-half reliability
         out["one_to_one"].update(split_half(space_a, space_b, kept["one_to_one"], procedure, n_permutations=n_perm,
                                             identity=("whole space", "one_to_one")))
+    if random_partners and "one_to_one" in kept:  # U1/U2's filter-aware control
+        rp = random_partner_pairs(space_a, space_b, kept["one_to_one"], procedure,
+                                  seed=cell_seed(procedure.seed, "random partner", space_a.name, space_b.name))
+        out["random_partner"] = score_pairs(space_a, space_b, rp, procedure, n_permutations=n_perm,
+                                            identity=("whole space", "random_partner"))
     if n_top_correlated is not None:
         pairs = top_correlated_pairs(space_a, space_b, procedure, mc=mc, n=n_top_correlated)
         out["top_correlated"] = score_pairs(space_a, space_b, pairs, procedure, n_permutations=n_perm,

@@ -55,7 +55,10 @@ register(ClaimRecord(
     "fraction of non-zero layer pairs with SVCCA p < alpha >= 0.8",
     "'almost all' read as at least 80% of the grid; p from the procedure's own p-rule and null size.",
     ALL_TIERS,
-    "pairing with B's token positions shuffled: fraction significant must fall below 0.8 (expected ~alpha).",
+    "two, both must fail the rule: (1) B's token positions shuffled (each cell's top-correlated misaligned 1-1 set "
+    "of the real size, filters off); (2) filter-aware: each A feature of the real 1-1 set with a random other B "
+    "partner that passes the same token filters (live, not non-concept, sharing a top token), 1-1 -- if the "
+    "filters alone made decoders similar (App. F credits them), it would be significant too (expected ~alpha).",
 ))
 register(ClaimRecord(
     "U2", "rsa-weaker-than-svcca",
@@ -68,7 +71,8 @@ register(ClaimRecord(
     "SVCCA's scale depends on k (k = 1 under the paper procedure). Excesses, not raw values: raw RSA (chance ~0) "
     "sits below raw SVCCA (chance ~0.44 under corrected) even on pure noise.",
     ALL_TIERS,
-    "shuffled positions (top-correlated misaligned sets of the real sizes): the rule must fail.",
+    "as U1: shuffled positions (top-correlated misaligned sets of the real sizes) and random partners passing the "
+    "same token filters: the rule must fail on both.",
 ))
 register(ClaimRecord(
     "U3", "layer0-not-significant",

@@ -243,25 +243,44 @@ def _u1(grid: Mapping[str, Any], alpha: float) -> Judgement:
 
 
 def _grid_claim(rule: Callable[[Mapping[str, Any], float], Judgement], records: Mapping[str, Any],
-                procedure: Procedure) -> ClaimJudgement:
+                procedure: Procedure, *, random_partners: bool = False) -> ClaimJudgement:
     """A rule on the grid and, as its control, on the shuffled-positions grid's top-correlated
     sets of the real cells' sizes. Almost no misaligned pair passes the filters and the
     threshold (the paper's shared-top-token filter removes all of them), so each cell's
     top-correlated 1-1 set of the real cell's size (filters and threshold off) exercises the
-    same statistic at the same pair count."""
+    same statistic at the same pair count.
+
+    ``random_partners``: a second control, filter-aware: each A feature of the real 1-1 set with a
+    random other B partner that passes the same token filters (``*_rp`` fields of the real grid;
+    :func:`harness.experiments.spaces.random_partner_pairs`). The first control switches the
+    filters off, while App. F credits the filters for the high scores; this one keeps them. The
+    control comes out the same way when the rule holds on either."""
     claim = rule(records["grid"], procedure.alpha)
     view = top_view(records["control_grid"])
     ctrl = rule(view, procedure.alpha)
     measured = dict(ctrl.measured)
     scored = control_scored(view, measured)
     ctrl = Judgement(ctrl.holds, measured, ctrl.inconclusive, scored)
+    if random_partners and all("svcca_rp" in c for c in records["grid"]["cells"]):
+        from harness.experiments.grid import random_partner_view
+
+        rp = rule(random_partner_view(dict(records["grid"])), procedure.alpha)
+        both = {"shuffled_positions": ctrl.measured, "random_partner": rp.measured}
+        if ctrl.holds or rp.holds:
+            ctrl = decided(True, both)
+        elif ctrl.inconclusive or rp.inconclusive:
+            ctrl = undecided("; ".join(r for r in (ctrl.inconclusive, rp.inconclusive) if r), both)
+        else:
+            ctrl = decided(False, both, scored=ctrl.scored)
     return _with_control(claim, ctrl)
 
 
 @register_rule("U1", "grid", "control_grid")
 def rule_u1(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
-    """Fraction of non-zero layer pairs with 1-1 SVCCA p < alpha >= 0.8 ('almost all')."""
-    return _grid_claim(_u1, records, procedure)
+    """Fraction of non-zero layer pairs with 1-1 SVCCA p < alpha >= 0.8 ('almost all'); controls:
+    shuffled positions, and random partners passing the same token filters (must be significant in
+    about alpha of the cells)."""
+    return _grid_claim(_u1, records, procedure, random_partners=True)
 
 
 def _u2(grid: Mapping[str, Any], alpha: float) -> Judgement:
@@ -287,7 +306,7 @@ def rule_u2(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
 
     The ordering compares excesses: raw RSA (chance ~0) is below raw SVCCA (chance ~0.44 under
     corrected) in 100% of the *control* cells, so the raw ordering held on pure noise."""
-    return _grid_claim(_u2, records, procedure)
+    return _grid_claim(_u2, records, procedure, random_partners=True)
 
 
 #: U3's equivalence margin, as a fraction of the median non-zero cell's SVCCA excess: a layer-0

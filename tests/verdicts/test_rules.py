@@ -107,6 +107,26 @@ def test_u1_true_false_underpowered_and_a_control_that_comes_out_the_same_way() 
     assert verdict("U1", {"grid": ok, "control_grid": control_grid(SIG_TOP)}) == ("not reproduced", "same way")
 
 
+def with_rp(g: dict[str, Any], rp: dict[str, Any]) -> dict[str, Any]:
+    """Add random-partner scores (``*_rp``) to every cell of ``g``."""
+    for c in g["cells"]:
+        c.update(n_pairs_rp=180, **scores(rp["svcca"], rp.get("null", 0.44), rp["p"], rsa=rp.get("rsa", 0.0),
+                                          rsa_p=rp.get("rsa_p", rp["p"]), suffix="_rp"))
+    return g
+
+
+@pytest.mark.parametrize("claim_id", ["U1", "U2"])
+def test_u1_u2_filter_aware_control_can_come_out_the_same_way(claim_id: str) -> None:
+    ok = grid(lambda a, b: {})
+    noise = control_grid(NOISE_TOP)
+    assert verdict(claim_id, {"grid": with_rp(ok, NOISE_TOP), "control_grid": noise}) == ("reproduced", "other way")
+    # broken input: random partners that merely pass the token filters score as well as the real pairs
+    j = judge(claim_id, {"grid": with_rp(grid(lambda a, b: {}), SIG_TOP), "control_grid": noise}, CORRECTED,
+              profile="smoke")
+    assert (j.verdict, j.control_outcome) == ("not reproduced", "same way")
+    assert set(j.control.measured) == {"shuffled_positions", "random_partner"}
+
+
 def test_alpha_is_read_from_the_procedure() -> None:
     g = grid(lambda a, b: {"p": 0.03})
     c = control_grid(NOISE_TOP)
