@@ -107,7 +107,8 @@ def write_report(out_dir: Path, *, profile: str, claim_results: list[dict[str, A
         by_claim[r["id"]][r["procedure"]] = r
     procs = sorted({r["procedure"] for r in claim_results})
     # every claim of the inventory appears, also those this run did not reach (e.g. W2 and S2 in smoke)
-    order = sorted(set(by_claim) | set(CLAIMS),
+    ran = set(by_claim)  # claims with at least one row (by_claim is a defaultdict: look-ups add keys)
+    order = sorted(ran | set(CLAIMS),
                    key=lambda c: (c[0], int("".join(ch for ch in c[1:] if ch.isdigit()) or 0)))
     short = {"reproduced": "reproduced", "not reproduced": "NOT reproduced", "inconclusive": "inconclusive",
              "not run": "not run"}
@@ -117,7 +118,9 @@ def write_report(out_dir: Path, *, profile: str, claim_results: list[dict[str, A
         for p in procs:
             r = by_claim[cid].get(p)
             ctrl = "" if r is None or r.get("control_outcome") in (None, "other way") else f" (control: {r['control_outcome']})"
-            row.append("not run (not in this run's tiers)" if r is None else short[r["verdict"]] + ctrl)
+            # "—": the claim ran under other procedures (e.g. P1-P3 under "PB method")
+            row.append(("—" if cid in ran else "not run (not in this run's tiers)") if r is None
+                       else short[r["verdict"]] + ctrl)
         glance.append(row)
     lines += ["## Verdicts at a glance", "",
               tabulate(glance, headers=["id", "claim", *procs], tablefmt="github"), "",
@@ -135,7 +138,8 @@ def write_report(out_dir: Path, *, profile: str, claim_results: list[dict[str, A
         for p in procs:
             r = by_claim[cid].get(p)
             if r is None:
-                row.append(f"**not run**: not in this run's tiers (tiers of {cid}: {', '.join(rec.tiers)})")
+                row.append("—" if cid in ran else
+                           f"**not run**: not in this run's tiers (tiers of {cid}: {', '.join(rec.tiers)})")
                 continue
             ctrl = r.get("control_outcome")
             note = "" if ctrl is None else f" (negative control: {ctrl})"

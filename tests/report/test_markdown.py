@@ -33,7 +33,7 @@ def test_report_writes_markdown_json_and_heatmaps(tmp_path) -> None:  # type: ig
                       provenance={"git_commit": "abc"})
     text = md.read_text()
     assert "| paper       |            1 |                0 |              0 |         1 |" in text
-    assert "| W2   |" in text and "not in this run's tiers" in text  # every claim of the inventory appears
+    assert "| W2 " in text and "not in this run's tiers" in text  # every claim of the inventory appears
     assert "**not reproduced** (negative control: same way): fraction=0.400 — *tiny world*" in text
     assert "NOT reproduced (control: same way)" in text and "| **not run**: no GPU" in text
     assert (tmp_path / "figures" / "grid paper-svcca.png").stat().st_size > 1000
