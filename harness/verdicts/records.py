@@ -52,8 +52,10 @@ register(ClaimRecord(
     "Sec. 4.2, Figs. 2, 3, 5-8, 11-14",
     "Pythia and Gemma: p between 0.00 and 0.01 for almost all non-zero layer pairs. Original code: all p = 0 "
     "except Pythia A4/B1 (0.20), A5/B1 (0.50).",
-    "fraction of non-zero layer pairs with SVCCA p < alpha >= 0.8",
-    "'almost all' read as at least 80% of the grid; p from the procedure's own p-rule and null size.",
+    "fraction of non-zero layer pairs with SVCCA p < alpha >= 0.8 (p by the +1 rule; a null too small to reach "
+    "alpha makes the claim inconclusive)",
+    "'almost all' read as at least 80% of the grid. p = (1 + k)/(1 + N) for every procedure (the paper's own k/N, "
+    "which can be 0, is reported, not judged).",
     ALL_TIERS,
     "two, both must fail the rule: (1) B's token positions shuffled (each cell's top-correlated misaligned 1-1 set "
     "of the real size, filters off); (2) filter-aware: each A feature of the real 1-1 set with a random other B "
@@ -170,8 +172,10 @@ register(ClaimRecord(
     "Sec. 4.3, Table 1",
     "Time 228 .59/.05; Calendar 126 .65/.07; Nature 46 .50/.12; Countries 32 .72/.14; People/Roles 31 .50/.15; "
     "Emotions 24 .83/.15.",
-    "every scored category of Table 1 (Time, Calendar, Nature, Countries, People/Roles, Emotions) has SVCCA "
-    "p < alpha (Test 1); MonthNames and Biology are scored and reported but not judged",
+    "every category of Table 1 (Time, Calendar, Nature, Countries, People/Roles, Emotions) has SVCCA p < alpha "
+    "(Test 1, +1 rule); a scored category that is not significant decides 'not reproduced'; a category with too few "
+    "concept features to score makes an otherwise passing table inconclusive; MonthNames and Biology are scored "
+    "and reported but not judged",
     "the paper reports these six categories, all significant (changed: the rule first judged all eight "
     "Table 4 categories, two of which Table 1 does not report).",
     ALL_TIERS,
@@ -183,7 +187,7 @@ register(ClaimRecord(
     "Sec. 4.3, Table 2",
     "Time 228 .46/.06; Calendar 105 .54/.07; Nature 51 .30/.11 (p .01); Countries 21 .39/.17 (p .07); "
     "People/Roles 36 .66/.15; Emotions 35 .60/.12.",
-    "all categories but Countries have p < alpha; Countries has p >= alpha",
+    "all categories but Countries have p < alpha (+1 rule); Countries has p >= alpha",
     "the table's own pattern.",
     ("gpu",),
     "shuffled positions: not every category significant.",
@@ -193,7 +197,8 @@ register(ClaimRecord(
     "For all layers and categories, the semantic subspace beats random subsets of the same size (Test 2).",
     "Sec. 4.3",
     "all pass.",
-    "fraction of scored (layer pair, category) cells with Test-2 p < alpha >= 0.9",
+    "fraction of scored (layer pair, category) cells with Test-2 p < alpha (+1 rule) >= 0.9; too few Test-2 "
+    "draws for alpha: inconclusive",
     "'all' with room for one miss in ten, since Test 2 with 100 draws is noisy.",
     ALL_TIERS,
     "shuffled positions: fraction < 0.9.",
@@ -204,8 +209,8 @@ register(ClaimRecord(
     "App. H, Table 9",
     "Time .10, Calendar .09, Nature .22, MonthNames (32) .76, Countries .10 (p .03), People/Roles .18 (p .01), "
     "Emotions .46; shuffle means .00.",
-    "every scored category of Table 9 (Table 1's six and MonthNames) has RSA p < alpha; Biology is "
-    "scored and reported but not judged",
+    "every category of Table 9 (Table 1's six and MonthNames) has RSA p < alpha (+1 rule); unscorable "
+    "categories as in S1 (inconclusive); Biology is scored and reported but not judged",
     "the table reports these seven categories, all significant (changed: the rule first judged all eight "
     "Table 4 categories; Table 9 has no Biology row).",
     ALL_TIERS,
