@@ -14,7 +14,6 @@ from harness.scoring.effects import excess_over_chance
 from harness.verdicts.records import CLAIMS
 from harness.verdicts.rules import ROLES, RULES, judge, register_rule
 
-ALPHA = CORRECTED.alpha
 
 
 # ----------------------------------------------------------------------------- builders
