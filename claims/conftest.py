@@ -1,8 +1,9 @@
 """Claims plugin (pytest glue only): options, session fixtures, the recorder whose outcome is
 the test's, and the report at session end.
 
-pytest outcome = verdict. A claim is reproduced iff its rule holds and its negative control
-does not (the rule: harness/verdicts/recorder.py:conclude). In the ``paper`` profile (gpu tier) a claim test
+pytest outcome = verdict (pass = reproduced, fail = not reproduced, skip = not run, and a skip
+whose reason starts with "inconclusive:" = inconclusive). A claim is reproduced iff its rule
+holds and its negative control does not (the rule: harness/verdicts/recorder.py:conclude). In the ``paper`` profile (gpu tier) a claim test
 passes iff the claim reproduces. In the ``smoke`` profile the verdict and the control's
 outcome on the fixture world are recorded as they are, and the test asserts they equal the
 reviewed expectation in ``claims/expected/smoke.json`` (golden data, changed only by a
@@ -83,6 +84,10 @@ class ClaimRecorder(_LibraryRecorder):
     def conclude(self, claim_id: str, procedure: str, **kwargs: Any) -> None:  # type: ignore[override]
         failure = super().conclude(claim_id, procedure, **kwargs)
         assert failure is None, failure
+        # inconclusive is its own outcome, never a pass: a skip whose reason says so (design.md).
+        # In the smoke tier the reviewed expectation has already pinned it above.
+        if self.last is not None and self.last.verdict == "inconclusive":
+            pytest.skip(f"inconclusive: {self.last.inconclusive}")
 
 
 @pytest.fixture(scope="session")
@@ -174,6 +179,19 @@ def recorder(profile_name: str, world: Any) -> ClaimRecorder:
     return ClaimRecorder(profile_name)
 
 
+def grid_name(procedure: Any, *, control: bool = False) -> str:
+    """Name of a layer-grid record in the run's store and results.json (without the profile)."""
+    return f"grid {procedure.name}{' (control: B positions shuffled)' if control else ''}"
+
+
+def table_name(procedure: Any, layer_a: int, layer_b: int, *, control: bool = False) -> str:
+    return f"semantic A{layer_a} x B{layer_b} {procedure.name}{' (control)' if control else ''}"
+
+
+def semantic_grid_name(procedure: Any, *, control: bool = False) -> str:
+    return f"semantic grid {procedure.name}{' (control)' if control else ''}"
+
+
 @pytest.fixture(scope="session")
 def grids(world: Any, claim_options: dict[str, Any], recorder: ClaimRecorder):  # type: ignore[no-untyped-def]
     """grids(procedure, control=False) -> the layer-grid record, computed once per session."""
@@ -186,8 +204,7 @@ def grids(world: Any, claim_options: dict[str, Any], recorder: ClaimRecorder):  
             match = pair_counts(get(procedure)) if control else None
             _CACHE[key] = run_grid(world, procedure, control=control, layers_a=claim_options["layers_a"],
                                    layers_b=claim_options["layers_b"], match_pairs=match)
-            name = f"{world.profile.name}:grid {procedure.name}{' (control: B positions shuffled)' if control else ''}"
-            recorder.experiment(name, _CACHE[key])
+            recorder.experiment(f"{world.profile.name}:{grid_name(procedure, control=control)}", _CACHE[key])
             recorder.experiment(f"{world.profile.name}:preflight", {"kind": "preflight", "sites": world.preflight})
         return _CACHE[key]
 
@@ -206,8 +223,7 @@ def semantic(world: Any, recorder: ClaimRecorder):  # type: ignore[no-untyped-de
         if key not in _CACHE:
             _CACHE[key] = run_semantic(world, procedure, la, lb, control=control,
                                        paper_table=world.profile.paper_semantic_table)
-            recorder.experiment(f"{world.profile.name}:semantic A{la} x B{lb} {procedure.name}"
-                                f"{' (control)' if control else ''}", _CACHE[key])
+            recorder.experiment(f"{world.profile.name}:{table_name(procedure, la, lb, control=control)}", _CACHE[key])
         return _CACHE[key]
 
     return get
@@ -226,6 +242,9 @@ def semantic_grid(world: Any, semantic: Any, recorder: ClaimRecorder):  # type: 
                 if key not in _CACHE:
                     _CACHE[key] = run_semantic(world, procedure, la, lb, control=control)
                 tables.append(_CACHE[key])
+        recorder.experiment(f"{world.profile.name}:{semantic_grid_name(procedure, control=control)}",
+                            {"kind": "semantic_grid", "procedure": procedure.name, "control": control,
+                             "tables": tables})
         return tables
 
     return get

@@ -1,13 +1,16 @@
 """Command line: ``python -m harness.cli demo`` runs the engine on a synthetic world with
 planted shared features and its negative control, under both procedures, and writes a
-Markdown + JSON report."""
+Markdown + JSON report; ``plan`` says what a profile would download and compute; ``judge
+results.json`` judges a saved run again with the current rules, without recomputation."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
 from tabulate import tabulate
 
@@ -95,6 +98,55 @@ def plan(profile_name: str) -> str:
     return "\n".join(lines)
 
 
+def _procedure_of(name: str, provenance: dict[str, Any]) -> Any:
+    """The procedure a saved run used: its recorded settings (provenance) if present, else the preset."""
+    from harness.config import Procedure, get_procedure
+
+    settings = dict(provenance.get("procedure_settings") or {}).get(name)
+    if not isinstance(settings, dict):
+        return get_procedure(name)
+    fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
+    return Procedure(**fields)
+
+
+def _nan_for_null(x: Any) -> Any:
+    """``x`` with every null leaf of its dicts and lists read back as NaN (the report writes NaN as null)."""
+    if isinstance(x, dict):
+        return {k: _nan_for_null(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_nan_for_null(v) for v in x]
+    return math.nan if x is None else x
+
+
+def judge_results(path: Path) -> list[dict[str, object]]:
+    """Judge every claim row of a saved ``results.json`` again with the registered rules
+    (harness/verdicts/rules.py), from its recorded experiment records, without recomputing
+    anything. Rows without recorded ``inputs`` (not run, or claims whose rule is not yet a pure
+    function, e.g. P1-P3) are returned with ``rejudged`` None."""
+    from harness.verdicts.rules import RULES, judge
+
+    data = json.loads(Path(path).read_text())
+    # results.json is strict JSON: an undefined score is null; the rules read it as NaN again
+    profile, exps = data.get("profile"), _nan_for_null(data.get("experiments", {}))
+    out = []
+    for row in data.get("claims", []):
+        inputs = row.get("inputs")
+        new: dict[str, object] = {"id": row["id"], "procedure": row["procedure"], "stored": row["verdict"],
+                                  "stored_control": row.get("control_outcome"), "rejudged": None, "control": None}
+        if inputs and row["id"] in RULES:
+            missing = [n for n in inputs.values() if n not in exps]
+            if missing:
+                raise SystemExit(f"{path}: {row['id']}/{row['procedure']} needs experiments {missing}, which the "
+                                 "file does not hold; re-run the claims to regenerate it.")
+            proc = _procedure_of(row["procedure"], data.get("provenance", {}))
+            j = judge(row["id"], {role: exps[name] for role, name in inputs.items()}, proc,
+                      profile=str(row.get("profile", profile)))
+            c = j.conclusion()
+            new.update(rejudged=c.verdict, control=c.control_outcome, detail=c.detail)
+        out.append(new)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sae-claims", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -103,11 +155,29 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--permutations", type=int, default=200)
     plan_cmd = sub.add_parser("plan", help="dry run: what a profile would download and compute")
     plan_cmd.add_argument("--profile", default="paper", help="a built-in profile name or a path to a profile .toml")
+    judge_cmd = sub.add_parser("judge", help="judge a saved results.json again with the current rules (no compute)")
+    judge_cmd.add_argument("results", type=Path)
+    judge_cmd.add_argument("--check", action="store_true",
+                           help="exit 1 when a re-judged outcome differs from the stored one")
     args = parser.parse_args(argv)
     if args.command == "demo":
         run_demo(args.out, n_permutations=args.permutations)
     elif args.command == "plan":
         print(plan(args.profile))
+    elif args.command == "judge":
+        if not args.results.exists():
+            raise SystemExit(f"{args.results}: no such file; pass the results.json of a report directory.")
+        rows = judge_results(args.results)
+        table = [[r["id"], r["procedure"], r["stored"], r["stored_control"],
+                  "-" if r["rejudged"] is None else r["rejudged"], r["control"]] for r in rows]
+        print(tabulate(table, headers=["claim", "procedure", "stored", "control", "re-judged", "control"],
+                       tablefmt="github"))
+        changed = [r for r in rows if r["rejudged"] is not None
+                   and (r["rejudged"], r["control"]) != (r["stored"], r["stored_control"])]
+        if changed:
+            print(f"{len(changed)} outcome(s) differ from the stored ones: "
+                  + ", ".join(f"{r['id']}/{r['procedure']}" for r in changed))
+        return 1 if (args.check and changed) else 0
     return 0
 
 

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from harness.errors import ConfigError, ShapeError
+from harness.vocab import SaeCode
 
 Activation = Literal["relu_pre_topk", "topk"]
 _LOW32 = (1 << 32) - 1
@@ -81,17 +82,17 @@ class SaeWeights:
         return int(self.w_enc.shape[1])
 
     @classmethod
-    def from_loaded(cls, loaded: object, *, code: Literal["sparse", "pre_topk"]) -> SaeWeights:
+    def from_loaded(cls, loaded: Any, *, code: SaeCode) -> SaeWeights:
         """From a :class:`harness.load.saes.LoadedSae` of a TopK SAE (``code`` as the procedure's
         ``sae_code``)."""
-        sae = loaded.sae  # type: ignore[attr-defined]
-        if not loaded.is_topk:  # type: ignore[attr-defined]
+        sae = loaded.sae
+        if not loaded.is_topk:
             raise ConfigError("SaeWeights.from_loaded supports TopK SAEs only; encode other architectures "
                               "with LoadedSae.encode.")
         if getattr(sae.cfg, "rescale_acts_by_decoder_norm", False):
             raise ConfigError("rescale_acts_by_decoder_norm SAEs are not supported here; use LoadedSae.encode.")
         return cls(w_enc=sae.W_enc.detach(), b_enc=sae.b_enc.detach(), b_dec=sae.b_dec.detach(),
-                   activation="topk" if code == "sparse" else "relu_pre_topk", k=int(loaded.meta.k),  # type: ignore[attr-defined]
+                   activation="topk" if code == "sparse" else "relu_pre_topk", k=int(loaded.meta.k),
                    apply_b_dec_to_input=bool(sae.cfg.apply_b_dec_to_input))
 
 
@@ -121,7 +122,7 @@ def encode_block(x: torch.Tensor, weights: SaeWeights) -> torch.Tensor:
         pre = x @ w + weights.b_enc
     if weights.activation == "relu_pre_topk":
         return torch.relu(pre)
-    vals, idx = torch.topk(pre, k=int(weights.k), dim=-1, sorted=False)  # type: ignore[arg-type]
+    vals, idx = torch.topk(pre, k=int(weights.k), dim=-1, sorted=False)  # type: ignore[arg-type]  # k is an int here: activation 'topk' requires it
     out = torch.zeros_like(pre)
     out.scatter_(-1, idx, vals.relu())
     return out

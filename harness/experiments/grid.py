@@ -117,29 +117,48 @@ class World:
         return self._spaces[key]
 
 
+#: Per-score fields copied from the 1-1 record into a grid cell: raw score, null mean, the
+#: procedure's p, the judging +1 p, the paper's "k/N", and the effect over chance (excess,
+#: null sd, z; harness.scoring.effects).
+SCORE_FIELDS = tuple(f"{m}{f}" for m in ("svcca", "rsa") for f in (
+    "", "_null_mean", "_p", "_p_plus_one", "_p_paper", "_excess", "_null_std", "_z"))
+
+
+def _scores(rec: dict[str, Any], suffix: str = "") -> dict[str, Any]:
+    return {f"{k}{suffix}": rec.get(k, math.nan) for k in SCORE_FIELDS}
+
+
 def _cell(rec: dict[str, Any], layer_a: int, layer_b: int) -> dict[str, Any]:
     one, m21, unf = rec["one_to_one"], rec["many_to_one"], rec["unfiltered"]
     cell = {
         "layer_a": layer_a, "layer_b": layer_b, "mean_max_corr": rec["mean_max_corr"],
-        "n_pairs": one["n_pairs"], "svcca": one["svcca"], "svcca_null_mean": one["svcca_null_mean"],
-        "svcca_p": one["svcca_p"], "svcca_k": f"{one.get('svcca_k_a', '-')},{one.get('svcca_k_b', '-')}",
-        "rsa": one["rsa"], "rsa_null_mean": one["rsa_null_mean"], "rsa_p": one["rsa_p"],
+        "n_pairs": one["n_pairs"], **_scores(one),
+        "svcca_k": f"{one.get('svcca_k_a', '-')},{one.get('svcca_k_b', '-')}",
+        "n_permutations": one.get("n_permutations", math.nan),
         "n_pairs_m21": m21["n_pairs"], "svcca_m21": m21["svcca"], "svcca_m21_p": m21["svcca_p"],
+        "svcca_m21_excess": m21.get("svcca_excess", math.nan),
         "n_pairs_unfiltered": unf["n_pairs"], "svcca_unfiltered": unf["svcca"],
+        "svcca_unfiltered_excess": unf.get("svcca_excess", math.nan),
         "pairs_history": one["pairs_history"], "dead_a": rec["dead_a"], "dead_b": rec["dead_b"],
         "svcca_m21_null_mean": m21.get("svcca_null_mean", math.nan),
         "svcca_unfiltered_null_mean": unf.get("svcca_null_mean", math.nan),
+        "svcca_excess_half1": one.get("svcca_excess_half1", math.nan),
+        "svcca_excess_half2": one.get("svcca_excess_half2", math.nan),
     }
     top = rec.get("top_correlated")
     if top is not None:  # negative controls only (see compare_spaces)
-        cell.update(n_pairs_top=top["n_pairs"], svcca_top=top["svcca"], svcca_p_top=top["svcca_p"],
-                    svcca_null_mean_top=top.get("svcca_null_mean", math.nan), rsa_top=top["rsa"],
-                    rsa_p_top=top["rsa_p"])
+        cell.update(n_pairs_top=top["n_pairs"], **_scores(top, "_top"))
+    rp = rec.get("random_partner")
+    if rp is not None:  # the filter-aware control (see random_partner_pairs)
+        cell.update(n_pairs_rp=rp["n_pairs"], **_scores(rp, "_rp"))
     for superset, short in (("many_to_one", "m21"), ("unfiltered", "unfiltered")):
         sm = rec.get(f"one_to_one_vs_{superset}_size_matched", {})
         cell[f"size_matched_{short}_mean"] = sm.get("draws_mean", math.nan)
         cell[f"size_matched_{short}_p"] = sm.get("p", math.nan)
         cell[f"size_matched_{short}_holdout_p"] = sm.get("holdout_p", math.nan)
+        cell[f"size_matched_{short}_p_plus_one"] = sm.get("p_plus_one", math.nan)
+        cell[f"size_matched_{short}_holdout_p_plus_one"] = sm.get("holdout_p_plus_one", math.nan)
+        cell[f"size_matched_{short}_n_draws"] = sm.get("n_draws", 0)
     return cell
 
 
@@ -150,9 +169,9 @@ def pair_counts(grid: dict[str, Any]) -> dict[tuple[int, int], int]:
 
 def top_correlated_view(control_grid: dict[str, Any]) -> dict[str, Any]:
     """The control grid with each cell's ``top_correlated`` scores in the main fields
-    (``n_pairs``, ``svcca``, ``svcca_p``, ``svcca_null_mean``, ``rsa``, ``rsa_p``), so a claim's
+    (``n_pairs`` and every field of :data:`SCORE_FIELDS`), so a claim's
     rule reads them as it reads the real grid."""
-    keys = ("n_pairs", "svcca", "svcca_p", "svcca_null_mean", "rsa", "rsa_p")
+    keys = ("n_pairs", *SCORE_FIELDS)
     cells = []
     for c in control_grid["cells"]:
         if "svcca_top" not in c:
@@ -160,6 +179,19 @@ def top_correlated_view(control_grid: dict[str, Any]) -> dict[str, Any]:
                               "control=True, match_pairs=pair_counts(real_grid)).")
         cells.append({**c, **{k: c[f"{k}_top"] for k in keys}, "n_pairs_filtered": c["n_pairs"]})
     return {**control_grid, "cells": cells}
+
+
+def random_partner_view(grid: dict[str, Any]) -> dict[str, Any]:
+    """The real grid with each cell's random-partner scores (``*_rp``: random partners passing the
+    same filters and threshold, :func:`harness.experiments.spaces.random_partner_pairs`) in the main
+    fields, so a claim's rule reads them as it reads the real grid."""
+    keys = ("n_pairs", *SCORE_FIELDS)
+    cells = []
+    for c in grid["cells"]:
+        if "svcca_rp" not in c:
+            raise ConfigError("This grid has no random-partner sets: build it with run_grid(..., control=False).")
+        cells.append({**c, **{k: c[f"{k}_rp"] for k in keys}, "n_pairs_filtered": c["n_pairs"]})
+    return {**grid, "cells": cells}
 
 
 def run_grid(world: World, procedure: Procedure, *, control: bool = False,
@@ -182,7 +214,7 @@ def run_grid(world: World, procedure: Procedure, *, control: bool = False,
                 sb = sb.with_shuffled_positions(seed=procedure.seed + 17 * layer_b + 1)
             n_top = None if match_pairs is None else match_pairs.get((layer_a, layer_b))
             rec = compare_spaces(sa, sb, procedure, n_permutations=prof.n_permutations(procedure), device=world.device,
-                                 n_top_correlated=n_top)
+                                 n_top_correlated=n_top, split_halves=not control, random_partners=not control)
             cells.append(_cell(rec, layer_a, layer_b))
     return {"kind": "grid", "model_a": prof.model_name("a"), "model_b": prof.model_name("b"), "layers_a": list(la),
             "layers_b": list(lb), "procedure": procedure.name, "control": control, "cells": cells,

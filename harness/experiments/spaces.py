@@ -46,6 +46,7 @@ from harness.pairing.matching import (
     threshold_pairs,
     top_pairs,
 )
+from harness.scoring.effects import cell_seed, effect_fields, excess_over_chance, p_plus_one
 from harness.scoring.nulls import permutation_test, random_subset_test, size_matched_test
 from harness.vocab import OneToOneRule
 
@@ -156,24 +157,36 @@ def score_pairs(
     *,
     n_permutations: int,
     seed_offset: int = 0,
+    identity: Sequence[object] | None = None,
     null_device: str | None = None,
 ) -> dict[str, Any]:
     """SVCCA and RSA of the paired decoder rows with shuffled-pairing nulls (Test 1).
 
-    Returns a record with observed scores, null means, p-values, k used and n. A pair set
-    too small to score gives NaN scores and a ``skipped`` reason (never a silent number).
-    ``null_device``: None = today's numpy nulls (:func:`harness.scoring.nulls.permutation_test`); a torch
+    Returns a record with observed scores, null means, p-values (the procedure's rule in
+    ``*_p``; the judging +1 rule in ``*_p_plus_one``; the paper's rule as ``"k/N"`` in
+    ``*_p_paper``), effects over chance (``*_excess``, ``*_null_std``, ``*_z``; see
+    :mod:`harness.scoring.effects`), k used and n. A pair set too small to score gives NaN
+    scores and a ``skipped`` reason (never a silent number).
+    ``null_device``: None = the numpy nulls (:func:`harness.scoring.nulls.permutation_test`); a torch
     device ("cpu", "cuda") = the batched nulls of :mod:`harness.scoring.device_nulls` (same permutations,
     same numbers to ~1e-13; RSA there is not limited to RSA_MAX_ROWS).
+
+    The nulls are seeded from the cell's identity (:func:`harness.scoring.effects.cell_seed` of
+    ``identity`` -- e.g. ``("grid", variant)`` -- plus both space names, which carry model and
+    layer), so no two cells share their permutations; ``seed_offset`` only separates variants
+    of callers that pass no ``identity``.
     """
     n = len(pairs)
     rec: dict[str, Any] = {"n_pairs": n, "pairs_history": list(pairs.history)}
+    nan_fields = {f"{m}_{f}": math.nan for m in ("svcca", "rsa") for f in ("excess", "null_std", "z", "p_plus_one")}
     if n < max(procedure.min_subspace_size, 3):
         rec.update(svcca=math.nan, rsa=math.nan, svcca_p=math.nan, rsa_p=math.nan,
-                   svcca_null_mean=math.nan, rsa_null_mean=math.nan, skipped=f"only {n} pairs")
+                   svcca_null_mean=math.nan, rsa_null_mean=math.nan, **nan_fields, skipped=f"only {n} pairs")
         return rec
+    ident = (*(identity if identity is not None else ("offset", seed_offset)), space_a.name, space_b.name)
     a = space_a.decoder[pairs.a_idx]
     b = space_b.decoder[pairs.b_idx]
+    rec.update(nan_fields)
     test: Any = permutation_test
     if null_device is not None:
         from functools import partial
@@ -183,22 +196,98 @@ def score_pairs(
         test = partial(permutation_test_device, device=null_device)
     svcca_device_options = {} if null_device is None else {"basis_on_device": True}
     try:
-        sv = test(a, b, metric="svcca", n_permutations=n_permutations, seed=procedure.seed + seed_offset,
-                              p_rule=procedure.p_rule, keep=procedure.svcca_keep, max_k=_max_k(procedure, n),
-                              **svcca_device_options)
-        rec.update(svcca=sv.observed, svcca_null_mean=sv.null_mean, svcca_null_std=sv.null_std,
-                   svcca_p=sv.p_value, svcca_k_a=sv.details["k_a"], svcca_k_b=sv.details["k_b"])
+        sv = test(a, b, metric="svcca", n_permutations=n_permutations,
+                  seed=cell_seed(procedure.seed, *ident, "svcca"),
+                  p_rule=procedure.p_rule, keep=procedure.svcca_keep, max_k=_max_k(procedure, n),
+                  **svcca_device_options)
+        rec.update(svcca=sv.observed, svcca_null_mean=sv.null_mean, svcca_p=sv.p_value,
+                   svcca_k_a=sv.details["k_a"], svcca_k_b=sv.details["k_b"], svcca_seed=sv.seed,
+                   **effect_fields("svcca", sv.observed, sv.null))
     except DegenerateInputError as exc:
         rec.update(svcca=math.nan, svcca_null_mean=math.nan, svcca_p=math.nan, svcca_error=str(exc))
     try:
-        rs = test(a, b, metric="rsa", n_permutations=n_permutations, seed=procedure.seed + seed_offset + 1,
-                              p_rule=procedure.p_rule, inner=procedure.rsa_inner)
-        rec.update(rsa=rs.observed, rsa_null_mean=rs.null_mean, rsa_null_std=rs.null_std, rsa_p=rs.p_value)
+        rs = test(a, b, metric="rsa", n_permutations=n_permutations,
+                  seed=cell_seed(procedure.seed, *ident, "rsa"),
+                  p_rule=procedure.p_rule, inner=procedure.rsa_inner)
+        rec.update(rsa=rs.observed, rsa_null_mean=rs.null_mean, rsa_p=rs.p_value, rsa_seed=rs.seed,
+                   **effect_fields("rsa", rs.observed, rs.null))
     except ResourceError as exc:  # too many pairs for an n x n RDM: reported, not crashed
         rec.update(rsa=math.nan, rsa_null_mean=math.nan, rsa_p=math.nan, rsa_error=str(exc))
     rec.update(n_permutations=n_permutations, p_rule=procedure.p_rule)
     rec["mean_pair_corr"] = float(np.mean(pairs.corr))
     return rec
+
+
+def split_half(space_a: FeatureSpace, space_b: FeatureSpace, pairs: Pairs, procedure: Procedure, *,
+               n_permutations: int, identity: Sequence[object]) -> dict[str, Any]:
+    """SVCCA excess over chance of two random disjoint halves of ``pairs`` (each against its own
+    shuffled-pairing null), for the split-half reliability of a grid of scores (U7): a grid whose
+    halves disagree cannot say what does or does not track it. Halves too small to score give NaN."""
+    n = len(pairs)
+    half = n // 2
+    out: dict[str, Any] = {"split_half_n": half}
+    rng = np.random.default_rng(cell_seed(procedure.seed, "split half", *identity, space_a.name, space_b.name))
+    order = rng.permutation(n)
+    for i, idx in enumerate((order[:half], order[half:2 * half]), start=1):
+        sub = Pairs(pairs.a_idx[idx], pairs.b_idx[idx], pairs.corr[idx], (*pairs.history, f"half {i}: {half}"))
+        out[f"svcca_excess_half{i}"] = math.nan
+        if half < max(procedure.min_subspace_size, 3):
+            continue
+        try:
+            sv = permutation_test(space_a.decoder[sub.a_idx], space_b.decoder[sub.b_idx], metric="svcca",
+                                  n_permutations=n_permutations,
+                                  seed=cell_seed(procedure.seed, "split half null", i, *identity, space_a.name,
+                                                 space_b.name),
+                                  p_rule=procedure.p_rule, keep=procedure.svcca_keep, max_k=_max_k(procedure, half))
+            out[f"svcca_excess_half{i}"] = excess_over_chance(sv.observed, sv.null_mean)
+        except DegenerateInputError:
+            pass
+    return out
+
+
+def random_partner_pairs(space_a: FeatureSpace, space_b: FeatureSpace, pairs: Pairs, procedure: Procedure, *,
+                         seed: int) -> Pairs:
+    """Filter-aware negative control (U1/U2): for each A feature of ``pairs``, a *random* B partner
+    that passes the same token filters as a real partner -- live, not a non-concept feature, sharing
+    a top-token string with the A feature (each as the procedure enables it) -- other than its real
+    partner, drawn 1-1 (no B feature twice), A features in random order.
+
+    The real pairs take the most correlated partner; these take any partner the token filters
+    would accept. If the filters alone made paired decoders similar (App. F credits them for the
+    high scores), this set would be significant too. The correlation threshold is not applied:
+    choosing by correlation is the pairing itself (on a clean world only the real partner passes
+    it). A features with no eligible partner are dropped (counted in the history)."""
+    rng = np.random.default_rng(seed)
+    ok_b = sp.csr_matrix(space_b.codes).getnnz(axis=0) > 0
+    if procedure.filter_nonconcept:
+        ok_b &= ~space_b.junk_mask()
+    eligible = np.flatnonzero(ok_b)
+    by_string: dict[str, set[int]] = {}
+    if procedure.filter_shared_token:
+        for e in eligible.tolist():
+            for t in space_b.strings[e]:
+                by_string.setdefault(t, set()).add(int(e))
+    a_feats = np.asarray(pairs.a_idx, dtype=np.int64)
+    real = np.asarray(pairs.b_idx, dtype=np.int64)
+    used: set[int] = set()
+    out_a, out_b = [], []
+    for i in rng.permutation(a_feats.size):
+        a = int(a_feats[i])
+        if procedure.filter_shared_token:
+            cands = set().union(*(by_string.get(t, set()) for t in space_a.strings[a]))
+        else:
+            cands = set(eligible.tolist())
+        options = sorted(cands - used - {int(real[i])})
+        if not options:
+            continue
+        j = int(options[int(rng.integers(len(options)))])
+        used.add(j)
+        out_a.append(a)
+        out_b.append(j)
+    ia, ib = np.asarray(out_a, dtype=np.int64), np.asarray(out_b, dtype=np.int64)
+    corr = np.array([correlation_submatrix(space_a.codes, space_b.codes, ia[k:k + 1], ib[k:k + 1])[0, 0]
+                     for k in range(ia.size)], dtype=np.float64)
+    return Pairs(ia, ib, corr, (f"random partner passing the token filters: {ia.size} of {a_feats.size} A features",))
 
 
 def pair_spaces(
@@ -249,6 +338,8 @@ def compare_spaces(
     n_permutations: int | None = None,
     n_size_matched: int = 99,
     n_top_correlated: int | None = None,
+    split_halves: bool = False,
+    random_partners: bool = False,
     device: str = "cpu",
     null_device: str | None = None,
 ) -> dict[str, Any]:
@@ -262,6 +353,8 @@ def compare_spaces(
     ``n_top_correlated`` most correlated pairs -- on misaligned tokens nothing passes the
     filters, and this is the set that still exercises the statistic at the real pair count.
     ``null_device``: see :func:`score_pairs` (also used for the size-matched draws).
+    ``split_halves`` adds the 1-1 set's split-half excesses (:func:`split_half`); ``random_partners``
+    the variant ``random_partner`` (:func:`random_partner_pairs`, a filter-aware control).
     """
     n_perm = n_permutations or procedure.n_permutations
     # device: the dense pairing path runs on the GPU in the gpu tier (64 TFLOP per Pythia pair)
@@ -278,23 +371,33 @@ def compare_spaces(
         "unfiltered": {"one_to_one_rule": None, "token_filters": False},
     }
     kept: dict[str, Pairs] = {}
-    for i, variant in enumerate(variants):
+    for variant in variants:
         pairs, _ = pair_spaces(space_a, space_b, procedure, mc=mc, **settings[variant])  # type: ignore[arg-type]  # settings hold pair_spaces keywords of mixed types
         kept[variant] = pairs
-        out[variant] = score_pairs(space_a, space_b, pairs, procedure, n_permutations=n_perm, seed_offset=10 * i,
-                                   null_device=null_device)
+        out[variant] = score_pairs(space_a, space_b, pairs, procedure, n_permutations=n_perm,
+                                   identity=("whole space", variant), null_device=null_device)
+    if split_halves and "one_to_one" in kept:  # U7's split-half reliability
+        out["one_to_one"].update(split_half(space_a, space_b, kept["one_to_one"], procedure, n_permutations=n_perm,
+                                            identity=("whole space", "one_to_one")))
+    if random_partners and "one_to_one" in kept:  # U1/U2's filter-aware control
+        rp = random_partner_pairs(space_a, space_b, kept["one_to_one"], procedure,
+                                  seed=cell_seed(procedure.seed, "random partner", space_a.name, space_b.name))
+        out["random_partner"] = score_pairs(space_a, space_b, rp, procedure, n_permutations=n_perm,
+                                            identity=("whole space", "random_partner"), null_device=null_device)
     if n_top_correlated is not None:
         pairs = top_correlated_pairs(space_a, space_b, procedure, mc=mc, n=n_top_correlated)
         out["top_correlated"] = score_pairs(space_a, space_b, pairs, procedure, n_permutations=n_perm,
-                                            seed_offset=10 * len(variants), null_device=null_device)
+                                            identity=("whole space", "top_correlated"), null_device=null_device)
     # App. E and F compare pair sets of different sizes; SVCCA rises as n falls, so the 1-1
     # (filtered) score is also compared with same-size random subsets of the larger set.
     if "one_to_one" in kept:
-        for j, superset in enumerate(("many_to_one", "unfiltered")):
+        for superset in ("many_to_one", "unfiltered"):
             if superset in kept:
                 out[f"one_to_one_vs_{superset}_size_matched"] = size_matched(
                     space_a, space_b, kept["one_to_one"], out["one_to_one"].get("svcca", math.nan), kept[superset],
-                    procedure, n_draws=n_size_matched, seed=procedure.seed + 500 + j, null_device=null_device)
+                    procedure, n_draws=n_size_matched,
+                    seed=cell_seed(procedure.seed, "size matched", superset, space_a.name, space_b.name),
+                    null_device=null_device)
     return out
 
 
@@ -330,9 +433,12 @@ def size_matched(space_a: FeatureSpace, space_b: FeatureSpace, pairs: Pairs, obs
                                            device=null_device)
     except DegenerateInputError as exc:
         return {**rec, "skipped": str(exc)}
+    k = int(np.sum(res.draws >= res.observed))
+    k_hold = int(np.sum(res.draws[1:] >= res.draws[0]))
     return {**rec, "observed": res.observed, "draws_mean": float(res.draws.mean()),
             "draws_std": float(res.draws.std(ddof=1)), "p": res.p_value, "holdout_p": res.holdout_p,
-            "n_draws": int(res.draws.size)}
+            "p_plus_one": p_plus_one(k, int(res.draws.size)),
+            "holdout_p_plus_one": p_plus_one(k_hold, int(res.draws.size) - 1), "n_draws": int(res.draws.size)}
 
 
 def compare_concept(
@@ -366,7 +472,7 @@ def compare_concept(
     pairs = pair_within(space_a.codes, space_b.codes, feats_a, feats_b, rule=rule,
                         order="given" if python_set else "sorted")
     n_perm = n_permutations or procedure.n_permutations_semantic
-    rec.update(score_pairs(space_a, space_b, pairs, procedure, n_permutations=n_perm))
+    rec.update(score_pairs(space_a, space_b, pairs, procedure, n_permutations=n_perm, identity=("semantic", category)))
     if "skipped" in rec or not np.isfinite(rec.get("svcca", math.nan)):
         return rec
     live_a = np.flatnonzero(space_a.codes.getnnz(axis=0) > 0)
@@ -388,7 +494,11 @@ def compare_concept(
 
     t2 = random_subset_test(rec["svcca"], score_subsets, size_a=int(feats_a.size), size_b=int(feats_b.size),
                             pool_a=live_a, pool_b=live_b, n_draws=n_random_subsets or procedure.n_random_subsets,
-                            seed=procedure.seed + 1000, p_rule=procedure.p_rule)
+                            seed=cell_seed(procedure.seed, "test 2", category, space_a.name, space_b.name),
+                            p_rule=procedure.p_rule)
+    k2 = int(np.sum(t2.null >= t2.observed))
     rec.update(test2_null_mean=float(t2.null.mean()), test2_p=t2.p_value, test2_failed=t2.n_failed,
+               test2_n=int(t2.null.size), test2_p_plus_one=p_plus_one(k2, int(t2.null.size)),
+               test2_p_paper=f"{k2}/{t2.null.size}", test2_excess=excess_over_chance(t2.observed, float(t2.null.mean())),
                svcca_max_k=max_k)
     return rec

@@ -2,7 +2,9 @@
 
 ``results.json`` follows :class:`harness.report.schema.Results` (JSON Schema:
 ``harness/report/results.schema.json``). It is strict JSON: an undefined score (NaN) is
-``null``, never NaN or -1.
+``null``, never NaN or -1. Claim rows carry ``verdict`` (reproduced / not reproduced /
+inconclusive / not run), ``inconclusive`` (why the data cannot decide) and ``inputs`` (the
+experiment records the rule read, so ``sae-claims judge`` can judge them again).
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import numpy as np
 from tabulate import tabulate
 
 from harness.report.schema import SCHEMA_VERSION, dumps
+from harness.verdicts.recorder import VERDICTS
 from harness.verdicts.records import CLAIMS, HEADLINE_CRITERION
+
 
 
 def _fmt(x: Any) -> str:
@@ -52,6 +56,19 @@ def criterion_line(rec: Any, fractions: dict[str, Any] | None) -> str:
         vals = ", ".join(f"{k}={fmt(v)}" for k, v in values.items())
         parts.append(f"`{c}` ({'; '.join(tags)}) {vals}")
     return "shared fraction: " + "; ".join(parts) + ". "
+
+
+def _mean(values: list[Any]) -> float:
+    v = [float(x) for x in values if isinstance(x, (int, float)) and math.isfinite(float(x))]
+    return float(np.mean(v)) if v else math.nan
+
+
+def _p(cell: dict[str, Any], metric: str) -> str:
+    """The judging p (+1 rule) with the paper's own rule as ``k/N`` next to it, e.g.
+    ``0.010 (0/99)``; older records without them show the stored p."""
+    p = cell.get(f"{metric}_p_plus_one", cell.get(f"{metric}_p"))
+    kn = cell.get(f"{metric}_p_paper")
+    return _fmt(p) + (f" ({kn})" if isinstance(kn, str) else "")
 
 
 def heatmap(grid: dict[str, Any], value: str, path: Path, *, title: str) -> None:
@@ -99,10 +116,8 @@ def write_report(out_dir: Path, *, profile: str, claim_results: list[dict[str, A
     for r in claim_results:
         counts[r["procedure"]][r["verdict"]] += 1
     lines += ["## Summary", ""]
-    summary_rows = [[p, c.get("reproduced", 0), c.get("not reproduced", 0), c.get("not run", 0)]
-                    for p, c in sorted(counts.items())]
-    lines += [tabulate(summary_rows, headers=["procedure", "reproduced", "not reproduced", "not run"],
-                       tablefmt="github"), ""]
+    summary_rows = [[p, *(c.get(v, 0) for v in VERDICTS)] for p, c in sorted(counts.items())]
+    lines += [tabulate(summary_rows, headers=["procedure", *VERDICTS], tablefmt="github"), ""]
     if profile == "smoke":
         lines += ["Smoke profile: small fixture models stand in for the paper's LLMs. A verdict here says "
                   "whether the claim's rule holds *on the fixture world*; the test checks it against the "
@@ -112,22 +127,29 @@ def write_report(out_dir: Path, *, profile: str, claim_results: list[dict[str, A
     for r in claim_results:
         by_claim[r["id"]][r["procedure"]] = r
     procs = sorted({r["procedure"] for r in claim_results})
-    order = sorted(by_claim, key=lambda c: (c[0], int("".join(ch for ch in c[1:] if ch.isdigit()) or 0)))
-    short = {"reproduced": "reproduced", "not reproduced": "NOT reproduced", "not run": "not run"}
+    # every claim of the inventory appears, also those this run did not reach (e.g. W2 and S2 in smoke)
+    ran = set(by_claim)  # claims with at least one row (by_claim is a defaultdict: look-ups add keys)
+    order = sorted(ran | set(CLAIMS),
+                   key=lambda c: (c[0], int("".join(ch for ch in c[1:] if ch.isdigit()) or 0)))
+    short = {"reproduced": "reproduced", "not reproduced": "NOT reproduced", "inconclusive": "inconclusive",
+             "not run": "not run"}
     glance = []
     for cid in order:
         row = [cid, CLAIMS[cid].statement]
         for p in procs:
             r = by_claim[cid].get(p)
             ctrl = "" if r is None or r.get("control_outcome") in (None, "other way") else f" (control: {r['control_outcome']})"
-            row.append("—" if r is None else short[r["verdict"]] + ctrl)
+            # "—": the claim ran under other procedures (e.g. P1-P3 under "PB method")
+            row.append(("—" if cid in ran else "not run (not in this run's tiers)") if r is None
+                       else short[r["verdict"]] + ctrl)
         glance.append(row)
     lines += ["## Verdicts at a glance", "",
               tabulate(glance, headers=["id", "claim", *procs], tablefmt="github"), "",
               "A claim is reproduced only when its rule holds and its negative control does not; "
               "'control: same way' marks a rule that could not discriminate on this data; 'control: empty' "
               "a control that had nothing to score (e.g. no misaligned pair survived the filters), so the "
-              "rule's power is untested and the claim is not counted as reproduced. Details, "
+              "rule's power is untested and the claim is not counted as reproduced; 'inconclusive' a claim whose data "
+              "cannot decide (too few pairs, too few permutations for alpha, a control that cannot be judged). Details, "
               "numbers and the reviewed reason for each smoke verdict follow.", ""]
     lines += ["## Claims", ""]
     rows = []
@@ -137,7 +159,8 @@ def write_report(out_dir: Path, *, profile: str, claim_results: list[dict[str, A
         for p in procs:
             r = by_claim[cid].get(p)
             if r is None:
-                row.append("—")
+                row.append("—" if cid in ran else
+                           f"**not run**: not in this run's tiers (tiers of {cid}: {', '.join(rec.tiers)})")
                 continue
             outcome = r.get("control_outcome")
             note = "" if outcome is None else f" (negative control: {outcome})"
@@ -158,30 +181,45 @@ def write_report(out_dir: Path, *, profile: str, claim_results: list[dict[str, A
     for name, exp in experiments.items():
         lines += [f"### {name}", ""]
         if exp.get("kind") == "grid":
-            for value, title in (("svcca", "1-1 SVCCA"), ("svcca_p", "SVCCA p-value"), ("rsa", "1-1 RSA"),
+            for value, title in (("svcca", "1-1 SVCCA"), ("svcca_excess", "1-1 SVCCA excess over chance"),
+                                 ("svcca_p", "SVCCA p-value"), ("rsa", "1-1 RSA"),
                                  ("rsa_p", "RSA p-value"), ("svcca_m21", "many-to-1 SVCCA")):
                 fig = f"figures/{name}-{value}.png".replace("/", "/", 1)
                 heatmap(exp, value, out_dir / fig, title=f"{name}: {title}")
                 lines.append(f"![{name} {title}]({fig})")
             lines.append("")
+            # raw score next to its effect over chance (excess = (s - null mean) / (1 - null mean), z);
+            # p = the judging +1 rule, with the paper's own rule as k/N
             cell_rows = [[c["layer_a"], c["layer_b"], c.get("n_pairs_m21"), c.get("n_pairs"), c.get("mean_max_corr"),
-                          c.get("svcca"), c.get("svcca_null_mean"), c.get("svcca_p"), c.get("svcca_k"),
-                          c.get("rsa"), c.get("rsa_p"), c.get("svcca_m21"), c.get("size_matched_m21_p"),
-                          c.get("svcca_unfiltered"), c.get("size_matched_unfiltered_p")]
+                          c.get("svcca"), c.get("svcca_null_mean"), c.get("svcca_excess"), c.get("svcca_z"),
+                          _p(c, "svcca"), c.get("svcca_k"), c.get("rsa"), c.get("rsa_excess"), _p(c, "rsa"),
+                          c.get("svcca_m21"), c.get("svcca_m21_excess"), c.get("size_matched_m21_p"),
+                          c.get("svcca_unfiltered"), c.get("svcca_unfiltered_excess"),
+                          c.get("size_matched_unfiltered_p")]
                          for c in exp["cells"]]
             lines += [tabulate([[_fmt(v) for v in r] for r in cell_rows],
-                               headers=["A", "B", "pairs m-1", "pairs 1-1", "mean max corr", "SVCCA", "null", "p",
-                                        "k (a,b)", "RSA", "p (RSA)", "SVCCA m-1", "p vs same-size m-1",
-                                        "SVCCA unfilt.", "p vs same-size unfilt."],
+                               headers=["A", "B", "pairs m-1", "pairs 1-1", "mean max corr", "SVCCA", "null",
+                                        "SVCCA excess", "z", "p (k/N)", "k (a,b)", "RSA", "RSA excess",
+                                        "p (RSA) (k/N)", "SVCCA m-1", "excess m-1", "p vs same-size m-1",
+                                        "SVCCA unfilt.", "excess unfilt.", "p vs same-size unfilt."],
                                tablefmt="github"), ""]
         elif exp.get("kind") == "semantic":
             sem_rows = [[c["category"], c.get("paper_n"), c.get("n_pairs"), c.get("paper_svcca"), c.get("svcca"),
-                         c.get("svcca_null_mean"), c.get("svcca_p"), c.get("rsa"), c.get("rsa_p"), c.get("test2_p"),
-                         c.get("skipped", "")] for c in exp["cells"]]
+                         c.get("svcca_null_mean"), c.get("svcca_excess"), c.get("svcca_z"), _p(c, "svcca"),
+                         c.get("rsa"), c.get("rsa_excess"), _p(c, "rsa"), c.get("test2_excess"),
+                         c.get("test2_p_plus_one", c.get("test2_p")), c.get("skipped", "")] for c in exp["cells"]]
             lines += [f"Layers A{exp['layer_a']} x B{exp['layer_b']}.", "",
                       tabulate([[_fmt(v) for v in r] for r in sem_rows],
-                               headers=["category", "paper n", "n", "paper SVCCA", "SVCCA", "null mean", "p (T1)",
-                                        "RSA", "p (RSA)", "p (T2)", "note"], tablefmt="github"), ""]
+                               headers=["category", "paper n", "n", "paper SVCCA", "SVCCA", "null mean",
+                                        "SVCCA excess", "z", "p (T1) (k/N)", "RSA", "RSA excess", "p (RSA) (k/N)",
+                                        "excess over T2", "p (T2)", "note"], tablefmt="github"), ""]
+        elif exp.get("kind") == "semantic_grid":  # the tables themselves are listed above or in results.json
+            sg_rows = [[t["layer_a"], t["layer_b"], sum("skipped" not in c for c in t["cells"]),
+                        _mean([c.get("svcca_excess") for c in t["cells"]]),
+                        _mean([c.get("rsa_excess") for c in t["cells"]])] for t in exp["tables"]]
+            lines += [tabulate([[_fmt(v) for v in r] for r in sg_rows],
+                               headers=["A", "B", "categories scored", "mean SVCCA excess", "mean RSA excess"],
+                               tablefmt="github"), ""]
         else:
             lines += ["```", json.dumps(exp, indent=1, default=str, allow_nan=True)[:4000], "```", ""]
     md = out_dir / "REPORT.md"

@@ -58,9 +58,13 @@ class ClaimRow(TypedDict):
     procedure: str
     profile: str
     verdict: Verdict
-    rule_holds: NotRequired[bool]
-    """Absent when the claim was not run."""
+    rule_holds: NotRequired[bool | None]
+    """Absent when the claim was not run; None when the data could not decide."""
     control_outcome: NotRequired[ControlOutcome | None]
+    inconclusive: NotRequired[str | None]
+    """Why the data cannot decide (verdict ``inconclusive``), else None."""
+    inputs: NotRequired[dict[str, str]]
+    """Role -> experiment name: the records the rule read (``sae-claims judge`` re-judges from them)."""
     measured: dict[str, Any]
     """The claim's own numbers (claim-specific keys; ``control`` holds its negative control's)."""
     detail: str
@@ -70,6 +74,7 @@ class ClaimRow(TypedDict):
 class GridCell(TypedDict):
     """One layer pair of a whole-space grid (``harness.experiments.grid._cell``)."""
 
+    n_permutations: NotRequired[int | None]
     layer_a: int
     layer_b: int
     mean_max_corr: Score
@@ -152,7 +157,7 @@ class SemanticCell(TypedDict):
     rsa_null_std: NotRequired[Score]
     rsa_p: NotRequired[Score]
     rsa_error: NotRequired[str]
-    n_permutations: NotRequired[int]
+    n_permutations: NotRequired[int | None]
     p_rule: NotRequired[str]
     mean_pair_corr: NotRequired[Score]
     test2_null_mean: NotRequired[Score]
@@ -197,7 +202,30 @@ class Preflight(TypedDict):
     sites: list[PreflightSite]
 
 
-Experiment = Grid | SemanticTable | Preflight
+class SeedPairRecord(TypedDict):
+    """Lan et al.'s statistics of one seed pair (``kind`` ``seed_pair``: :func:`harness.seeds.experiment.lan_record`)
+    or Paulo & Belrose's (``seed_overlap``: :func:`harness.seeds.experiment.overlap_record`); their
+    variant keys are claim-specific, so the record is open past ``kind``."""
+
+    __pydantic_config__ = {"extra": "allow"}  # type: ignore[misc]  # read by pydantic's schema generator only
+    kind: Literal["seed_pair", "seed_overlap"]
+
+
+class SemanticGrid(TypedDict):
+    """The semantic tables of every semantic layer pair (``kind`` ``semantic_grid``)."""
+
+    kind: Literal["semantic_grid"]
+    procedure: str
+    control: bool
+    tables: list[SemanticTable]
+
+
+Experiment = Grid | SemanticTable | Preflight | SeedPairRecord | SemanticGrid
+
+#: Score-family keys a grid or semantic cell may carry besides its declared ones: every score
+#: comes with null mean / sd, excess over chance, z, +1 p, the paper's "k/N" and its seed, per
+#: variant (``_top``, ``_rp``, ``_m21``, ...). Typed as numbers, "k/N" strings or null.
+SCORE_KEY_PATTERN = r"^(svcca|rsa|test2|size_matched|n_pairs|split_half)_"
 
 
 class Provenance(TypedDict):
@@ -286,6 +314,8 @@ def json_schema() -> dict[str, Any]:
         if isinstance(node, dict):
             if node.get("type") == "object" and "properties" in node:
                 node.setdefault("additionalProperties", False)
+                if node.get("title") in ("GridCell", "SemanticCell"):
+                    node["patternProperties"] = {SCORE_KEY_PATTERN: {"type": ["number", "integer", "string", "null"]}}
             for value in node.values():
                 close(value)
         elif isinstance(node, list):

@@ -292,13 +292,13 @@ def permutation_test_device(
             raise ConfigError(f"Unknown SVCCA options {sorted(unknown)}; use keep, max_k, method, max_elements, "
                               "basis_on_device.")
         observed, null, details = svcca_null_device(a, b, n_permutations=int(n_permutations), seed=seed,
-                                                    device=device, **metric_options)  # type: ignore[arg-type]
+                                                    device=device, **metric_options)  # type: ignore[arg-type]  # options checked above
     elif metric == "rsa":
         unknown = set(metric_options) - {"inner", "max_elements"}
         if unknown:
             raise ConfigError(f"Unknown RSA options {sorted(unknown)}; use inner, max_elements.")
         observed, null, details = rsa_null_device(a, b, n_permutations=int(n_permutations), seed=seed, device=device,
-                                                  **metric_options)  # type: ignore[arg-type]
+                                                  **metric_options)  # type: ignore[arg-type]  # options checked above
     else:
         raise ConfigError(f"metric={metric!r}: use 'svcca' or 'rsa'.")
     return PermutationResult(observed=observed, null=null, p_value=p_value(observed, null, rule=p_rule), p_rule=p_rule,

@@ -168,9 +168,11 @@ def lan_record(setup: SeedSetup, item_a: dict[str, Any], item_b: dict[str, Any],
     a_idx = np.flatnonzero(ok)
     variants["decoder_cosine"] = Pairs(a_idx, dm.partner[ok], dm.cos[ok], ("decoder-cosine hungarian",))
     rec["decoder_cosine_mean"] = float(np.mean(dm.cos[ok]))
-    for i, (name, pairs) in enumerate(variants.items()):
+    for name, pairs in variants.items():
         pairs = one_to_one(pairs, rule="none")
-        r = score_pairs(sa, sb, pairs, procedure, n_permutations=n_permutations, seed_offset=100 * i)
+        r = score_pairs(sa, sb, pairs, procedure, n_permutations=n_permutations, identity=("seed pair", name))
         rec[name] = {k: r.get(k) for k in ("n_pairs", "svcca", "svcca_null_mean", "svcca_p", "svcca_k_a",
-                                           "svcca_k_b", "rsa", "rsa_p")}
+                                           "svcca_k_b", "rsa", "rsa_p", "n_permutations", "svcca_excess",
+                                           "svcca_null_std", "svcca_z", "svcca_p_plus_one", "svcca_p_paper",
+                                           "rsa_null_mean", "rsa_excess", "rsa_p_plus_one", "rsa_p_paper")}
     return rec

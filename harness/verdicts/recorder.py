@@ -1,7 +1,8 @@
 """The verdict rule, the run's store of verdicts and experiments, and the reviewed expectations.
 
 A claim is **reproduced** iff its rule holds AND its negative control, run through the same
-rule, does not (:func:`conclude`). The store (:class:`RunStore`) collects every verdict and
+rule, does not (:func:`conclude`); **inconclusive** when the data cannot decide (too few pairs,
+too few permutations for alpha, a control that cannot be judged); **not run** with a reason. The store (:class:`RunStore`) collects every verdict and
 experiment record of a run for the report; :class:`Expectations` reads the reviewed golden
 verdicts of the smoke profile (``claims/expected/<profile>.json``) and says when an outcome
 differs from them (:meth:`Expectations.mismatch`). pytest glue (turning a mismatch into a test
@@ -17,15 +18,49 @@ from typing import Any, Literal, get_args
 
 from harness.verdicts.records import CLAIMS
 
-__all__ = ["CONTROL_EMPTY", "CONTROL_OTHER_WAY", "CONTROL_SAME_WAY", "ClaimRecorder", "Conclusion", "ControlOutcome",
-           "Expectations", "RunStore", "Verdict", "conclude"]
+__all__ = ["CONTROL_EMPTY", "CONTROL_INCONCLUSIVE", "CONTROL_OTHER_WAY", "CONTROL_SAME_WAY", "CONTROL_OUTCOMES",
+           "ClaimRecorder", "Conclusion", "ControlOutcome", "Expectations", "INCONCLUSIVE", "NOT_REPRODUCED",
+           "NOT_RUN", "REPRODUCED", "RunStore", "VERDICTS", "Verdict", "check_control_outcome", "check_verdict",
+           "conclude"]
 
-ControlOutcome = Literal["other way", "same way", "empty"]
-"""How a claim's negative control came out under the claim's own rule."""
-CONTROL_OTHER_WAY, CONTROL_SAME_WAY, CONTROL_EMPTY = get_args(ControlOutcome)
+ControlOutcome = Literal["other way", "same way", "empty", "inconclusive"]
+"""How a claim's negative control came out under the claim's own rule: ``other way`` (the rule
+fails on it: the rule discriminates), ``same way`` (it passes too: the rule cannot tell the effect
+from its absence), ``empty`` (nothing to score), ``inconclusive`` (the control's data cannot
+decide, e.g. too few pairs or too few permutations for alpha)."""
+CONTROL_OUTCOMES: tuple[str, ...] = get_args(ControlOutcome)
+CONTROL_OTHER_WAY: ControlOutcome = "other way"
+CONTROL_SAME_WAY: ControlOutcome = "same way"
+CONTROL_EMPTY: ControlOutcome = "empty"
+CONTROL_INCONCLUSIVE: ControlOutcome = "inconclusive"
 
-Verdict = Literal["reproduced", "not reproduced", "not run"]
+Verdict = Literal["reproduced", "not reproduced", "inconclusive", "not run"]
+"""The closed verdict vocabulary. ``inconclusive``: the data cannot decide (too few pairs, too
+few permutations for alpha, a control that cannot be judged); ``not run``: with the reason
+(no GPU, no hub access, another tier's claim)."""
 VERDICTS: tuple[str, ...] = get_args(Verdict)
+REPRODUCED: Verdict = "reproduced"
+NOT_REPRODUCED: Verdict = "not reproduced"
+INCONCLUSIVE: Verdict = "inconclusive"
+NOT_RUN: Verdict = "not run"
+if (CONTROL_OTHER_WAY, CONTROL_SAME_WAY, CONTROL_EMPTY, CONTROL_INCONCLUSIVE) != CONTROL_OUTCOMES or (
+        REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_RUN) != VERDICTS:
+    raise RuntimeError("The named verdict constants must list their Literal vocabularies in order.")
+
+
+def check_verdict(verdict: str) -> Verdict:
+    """``verdict`` if it belongs to :data:`Verdict`, else a ValueError naming the vocabulary."""
+    if verdict not in VERDICTS:
+        raise ValueError(f"Unknown verdict {verdict!r}; the vocabulary is {', '.join(map(repr, VERDICTS))}.")
+    return verdict  # type: ignore[return-value]  # checked against VERDICTS just above
+
+
+def check_control_outcome(outcome: str | None) -> ControlOutcome | None:
+    """``outcome`` if it is None or belongs to :data:`ControlOutcome`, else a ValueError."""
+    if outcome is not None and outcome not in CONTROL_OUTCOMES:
+        raise ValueError(f"Unknown control outcome {outcome!r}; use one of {', '.join(map(repr, CONTROL_OUTCOMES))} "
+                         "or None.")
+    return outcome  # type: ignore[return-value]  # checked against CONTROL_OUTCOMES just above
 
 
 @dataclass(frozen=True)
@@ -35,21 +70,35 @@ class Conclusion:
     verdict: Verdict
     control_outcome: ControlOutcome | None
     detail: str
+    inconclusive: str | None = None
+    """Why the data cannot decide (verdict ``inconclusive``), else None."""
+
+    def __post_init__(self) -> None:
+        check_verdict(self.verdict)
+        check_control_outcome(self.control_outcome)
+        if (self.verdict == INCONCLUSIVE) != (self.inconclusive is not None):
+            raise ValueError("An inconclusive verdict needs its reason, and only it has one.")
 
 
-def conclude(*, rule_holds: bool, control_holds: bool | None, control_scored: bool = True,
-             control: dict[str, Any] | None = None, detail: str = "") -> Conclusion:
+def conclude(*, rule_holds: bool | None, control_holds: bool | None, control_scored: bool = True,
+             control: dict[str, Any] | None = None, detail: str = "", inconclusive: str | None = None,
+             control_inconclusive: str | None = None) -> Conclusion:
     """The verdict rule.
 
-    ``control_holds`` is whether the negative control satisfies the claim's rule (``None``: the
-    claim has no control of its own, only guards). When the control passes too, the rule
-    cannot tell the effect from its absence on this data: not reproduced. A control that fails
-    the rule only because it had nothing to score (``control_scored`` False: e.g. no misaligned
-    pair survived the filters) is ``empty``: it never exercised the statistic, so the rule's
-    power is untested and the claim is not counted as reproduced either.
+    ``inconclusive`` (a reason) when the claim's own data cannot decide: the verdict is
+    ``inconclusive`` whatever the control did. ``control_holds`` is whether the negative control
+    satisfies the claim's rule (``None``: the claim has no control of its own, only guards). When
+    the control passes too, the rule cannot tell the effect from its absence on this data: not
+    reproduced. A control that fails the rule only because it had nothing to score
+    (``control_scored`` False: e.g. no misaligned pair survived the filters) is ``empty``: it
+    never exercised the statistic, so the rule's power is untested and the claim is not counted
+    as reproduced either. A control whose data cannot decide (``control_inconclusive``) makes a
+    claim whose rule holds ``inconclusive``: that the rule discriminates is not shown.
     """
-    if control_holds is None:
-        outcome: ControlOutcome | None = None
+    if control_inconclusive is not None:
+        outcome: ControlOutcome | None = CONTROL_INCONCLUSIVE
+    elif control_holds is None:
+        outcome = None
     elif control_holds:
         outcome = CONTROL_SAME_WAY
     else:
@@ -60,8 +109,15 @@ def conclude(*, rule_holds: bool, control_holds: bool | None, control_scored: bo
     elif outcome == CONTROL_EMPTY:
         detail = (detail + "; " if detail else "") + (
             f"the negative control had nothing to score ({control}): the rule's power is untested")
+    elif outcome == CONTROL_INCONCLUSIVE:
+        detail = (detail + "; " if detail else "") + f"the negative control cannot decide: {control_inconclusive}"
+    if inconclusive is None and rule_holds and outcome == CONTROL_INCONCLUSIVE:
+        inconclusive = f"the rule holds but its negative control cannot decide ({control_inconclusive})"
+    if inconclusive is not None:
+        return Conclusion(INCONCLUSIVE, outcome, (f"inconclusive: {inconclusive}; " + detail).rstrip("; "),
+                          inconclusive)
     reproduced = bool(rule_holds) and outcome in (None, CONTROL_OTHER_WAY)
-    return Conclusion("reproduced" if reproduced else "not reproduced", outcome, detail)
+    return Conclusion(REPRODUCED if reproduced else NOT_REPRODUCED, outcome, detail)
 
 
 @dataclass
@@ -85,7 +141,15 @@ class Expectations:
     def load(self, profile: str) -> dict[str, Any]:
         path = self.directory / f"{profile}.json"
         data = json.loads(path.read_text()) if path.exists() else {}
-        return {k: v for k, v in data.items() if not k.startswith("_")}
+        out = {k: v for k, v in data.items() if not k.startswith("_")}
+        for claim_id, per in out.items():
+            for proc, e in per.items():
+                try:
+                    check_verdict(e["verdict"])
+                    check_control_outcome(e.get("control"))
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise ValueError(f"{path}: entry {claim_id}/{proc} is invalid ({exc}); fix it by hand.") from None
+        return out
 
     def entry(self, profile: str, claim_id: str, procedure: str) -> dict[str, Any] | None:
         e = self.load(profile).get(claim_id, {}).get(procedure)
@@ -96,7 +160,8 @@ class Expectations:
         """Why this outcome fails, or None. Outside ``smoke`` the claim itself must reproduce;
         in ``smoke`` the outcome must equal the reviewed expectation."""
         if profile != "smoke":
-            return None if verdict == "reproduced" else f"{claim_id} not reproduced under {procedure}: {detail}"
+            return None if verdict in (REPRODUCED, INCONCLUSIVE) else (
+                f"{claim_id} not reproduced under {procedure}: {detail}")
         want = self.entry(profile, claim_id, procedure)
         if want is None:
             return (f"No reviewed expectation for {claim_id}/{procedure} in {self.directory.name}/{profile}.json "
@@ -126,33 +191,55 @@ class ClaimRecorder:
         self.profile = profile
         self.store = store
         self.expectations = expectations
+        self.last: Conclusion | None = None
+        """The latest :class:`Conclusion` (pytest glue turns an inconclusive one into a skip)."""
 
     def experiment(self, name: str, record: dict[str, Any]) -> None:
         self.store.experiments[name] = record
 
-    def conclude(self, claim_id: str, procedure: str, *, rule_holds: bool, measured: dict[str, Any],
+    def conclude(self, claim_id: str, procedure: str, *, rule_holds: bool | None, measured: dict[str, Any],
                  control: dict[str, Any] | None, control_holds: bool | None, control_scored: bool = True,
-                 detail: str = "") -> str | None:
+                 detail: str = "", inconclusive: str | None = None, control_inconclusive: str | None = None,
+                 inputs: dict[str, str] | None = None) -> str | None:
         """Apply :func:`conclude`, store the report row, and return why the outcome fails its
-        expectation (:meth:`Expectations.mismatch`) or None."""
+        expectation (:meth:`Expectations.mismatch`) or None. ``inputs`` (role -> experiment name
+        in this run's store) lets ``sae-claims judge`` re-judge the row from results.json."""
         rec = CLAIMS[claim_id]
         c = conclude(rule_holds=rule_holds, control_holds=control_holds, control_scored=control_scored,
-                     control=control, detail=detail)
+                     control=control, detail=detail, inconclusive=inconclusive,
+                     control_inconclusive=control_inconclusive)
+        self.last = c
         if control is not None:
             measured = {**measured, "control": control}
         self.store.results.append({
             "id": claim_id, "statement": rec.statement, "source": rec.source, "paper_values": rec.paper_values,
             "rule": rec.rule, "procedure": procedure, "profile": self.profile, "verdict": c.verdict,
-            "rule_holds": bool(rule_holds), "control_outcome": c.control_outcome, "measured": measured,
-            "detail": c.detail, "expected": self.expectations.entry(self.profile, claim_id, procedure),
+            "rule_holds": None if rule_holds is None else bool(rule_holds), "control_outcome": c.control_outcome,
+            "inconclusive": c.inconclusive, "measured": measured, "detail": c.detail,
+            "expected": self.expectations.entry(self.profile, claim_id, procedure),
+            **({"inputs": dict(inputs)} if inputs else {}),
         })
         self.store.obtained.setdefault(claim_id, {})[procedure] = {"verdict": c.verdict, "control": c.control_outcome}
         return self.expectations.mismatch(self.profile, claim_id, procedure, c.verdict, c.control_outcome,
                                           f"{c.detail} {measured}")
 
+    def judge(self, claim_id: str, procedure: Any, inputs: dict[str, str]) -> str | None:
+        """Judge ``claim_id`` with its registered rule (:mod:`harness.verdicts.rules`) on this
+        run's experiment records named by ``inputs`` (role -> name, as passed to
+        :meth:`experiment` without the profile prefix), and conclude as :meth:`conclude`. The row
+        keeps ``inputs``, so ``sae-claims judge results.json`` can judge it again."""
+        from harness.verdicts.rules import judge
+
+        missing = [n for n in inputs.values() if f"{self.profile}:{n}" not in self.store.experiments]
+        if missing:
+            raise KeyError(f"{claim_id}: experiments {missing} were not recorded in this run (recorder.experiment).")
+        records = {role: self.store.experiments[f"{self.profile}:{name}"] for role, name in inputs.items()}
+        j = judge(claim_id, records, procedure, profile=self.profile)
+        return self.conclude(claim_id, procedure.name, **j.recorder_kwargs(), inputs=inputs)
+
     def not_run(self, claim_id: str, procedure: str, reason: str) -> None:
         rec = CLAIMS[claim_id]
         self.store.results.append({"id": claim_id, "statement": rec.statement, "source": rec.source,
                                    "paper_values": rec.paper_values, "rule": rec.rule, "procedure": procedure,
-                                   "profile": self.profile, "verdict": "not run", "measured": {}, "detail": reason,
+                                   "profile": self.profile, "verdict": NOT_RUN, "measured": {}, "detail": reason,
                                    "expected": None})

@@ -125,3 +125,55 @@ def test_paper_semantic_subset_uses_the_authors_set_order(monkeypatch: pytest.Mo
     compare_concept(a, b, "w", words, PAPER.replace(name="p-sorted", semantic_column_order="sorted"),
                     n_permutations=9, n_random_subsets=2)
     assert seen[0][2] == "sorted" and seen[0][1] == sorted(ib)
+
+
+def test_scores_carry_their_effect_over_chance_and_per_cell_seeds() -> None:
+    """Every score comes with excess over its null, null sd, z, the +1 p and the paper's k/N;
+    each variant's null is seeded from its own identity (no shared permutations)."""
+    a, b = synthetic_pair()
+    rec = compare_spaces(a, b, CORRECTED, n_permutations=19)
+    one = rec["one_to_one"]
+    assert one["svcca_excess"] == pytest.approx((one["svcca"] - one["svcca_null_mean"]) / (1 - one["svcca_null_mean"]))
+    assert one["svcca_excess"] > 0.2 and one["svcca_z"] > 3
+    assert one["svcca_p_paper"] == "0/19" and one["svcca_p_plus_one"] == pytest.approx(1 / 20)
+    assert one["rsa_excess"] > 0 and np.isfinite(one["rsa_null_std"])
+    seeds = {rec[v]["svcca_seed"] for v in ("one_to_one", "many_to_one", "unfiltered")}
+    assert len(seeds) == 3
+    again = compare_spaces(a, b, CORRECTED, n_permutations=19)["one_to_one"]
+    assert again["svcca_seed"] == one["svcca_seed"] and again["svcca_null_mean"] == one["svcca_null_mean"]
+
+
+def test_split_halves_agree_on_a_planted_pair() -> None:
+    a, b = synthetic_pair()
+    one = compare_spaces(a, b, CORRECTED, n_permutations=19, split_halves=True)["one_to_one"]
+    assert one["split_half_n"] == one["n_pairs"] // 2
+    assert one["svcca_excess_half1"] > 0.2 and one["svcca_excess_half2"] > 0.2
+    assert "svcca_excess_half1" not in compare_spaces(a, b, CORRECTED, n_permutations=9)["one_to_one"]
+
+
+@pytest.mark.parametrize("procedure", [PAPER, CORRECTED], ids=lambda p: p.name)
+def test_random_partners_pass_the_filters_and_are_not_significant(procedure) -> None:  # type: ignore[no-untyped-def]
+    """The filter-aware control: random partners (not the real one) that pass the same token
+    filters, 1-1; on the synthetic world (filters unrelated to decoders) it is not significant."""
+    from harness.experiments.spaces import random_partner_pairs
+    from harness.pairing.matching import correlation_submatrix
+
+    a, b = synthetic_pair()
+    rec = compare_spaces(a, b, procedure, n_permutations=99, random_partners=True)
+    rp = rec["random_partner"]
+    assert rp["n_pairs"] > 0.5 * rec["one_to_one"]["n_pairs"]
+    assert rp["svcca_p"] > 0.05 and rp["svcca_excess"] < 0.5 * rec["one_to_one"]["svcca_excess"]
+    from harness.experiments.spaces import pair_spaces
+
+    real, _ = pair_spaces(a, b, procedure)
+    pairs = random_partner_pairs(a, b, real, procedure, seed=3)
+    assert len(set(pairs.b_idx.tolist())) == len(pairs)  # 1-1
+    assert set(pairs.a_idx.tolist()) <= set(real.a_idx.tolist())
+    junk_b = b.junk_mask()
+    for i, j in zip(pairs.a_idx, pairs.b_idx, strict=True):
+        assert not (procedure.filter_nonconcept and junk_b[j])
+        assert not procedure.filter_shared_token or set(a.strings[i]) & set(b.strings[j])
+    corr = correlation_submatrix(a.codes, b.codes, pairs.a_idx, pairs.b_idx).diagonal()
+    assert np.allclose(corr, pairs.corr)
+    partner = dict(zip(real.a_idx.tolist(), real.b_idx.tolist(), strict=True))
+    assert all(partner[i] != j for i, j in zip(pairs.a_idx.tolist(), pairs.b_idx.tolist(), strict=True))

@@ -32,7 +32,8 @@ def test_report_writes_markdown_json_and_heatmaps(tmp_path) -> None:  # type: ig
     md = write_report(tmp_path, profile="smoke", claim_results=results, experiments={"grid paper": grid},
                       provenance={"git_commit": "abc"})
     text = md.read_text()
-    assert "| paper       |            1 |                0 |         1 |" in text
+    assert "| paper       |            1 |                0 |              0 |         1 |" in text
+    assert "| W2 " in text and "not in this run's tiers" in text  # every claim of the inventory appears
     assert "**not reproduced** (negative control: same way): fraction=0.400 — *tiny world*" in text
     assert "NOT reproduced (control: same way)" in text and "| **not run**: no GPU" in text
     assert (tmp_path / "figures" / "grid paper-svcca.png").stat().st_size > 1000
@@ -79,3 +80,12 @@ def test_report_shows_headline_and_figure_criterion_fractions(tmp_path) -> None:
             "judged) relu_l1=0.750, topk=0.400. l0_matched=True") in text
     assert "shared fraction: `both` (width figure; headline; judged) topk=[0.500, 0.250]. " in text
 
+
+def test_report_shows_excess_next_to_raw_and_p_as_k_of_n(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    cell = {"layer_a": 1, "layer_b": 1, "svcca": 0.68, "svcca_null_mean": 0.435, "svcca_excess": 0.4336,
+            "svcca_z": 9.0, "svcca_p": 0.0, "svcca_p_plus_one": 0.0099, "svcca_p_paper": "0/100", "rsa": 0.1,
+            "rsa_excess": 0.1, "rsa_p_plus_one": 0.0099, "rsa_p_paper": "0/100", "n_pairs": 200}
+    grid = {"kind": "grid", "model_a": "A", "model_b": "B", "layers_a": [1], "layers_b": [1], "cells": [cell]}
+    text = write_report(tmp_path, profile="smoke", claim_results=[], experiments={"grid paper": grid},
+                        provenance={}).read_text()
+    assert "SVCCA excess" in text and "0.434" in text and "0.010 (0/100)" in text

@@ -96,7 +96,7 @@ def test_a_fresh_report_is_strict_json_and_validates(fresh_report: dict[str, Any
 
 
 @pytest.mark.parametrize(("path", "value", "complaint"), [
-    (("experiments", "grid corrected", "cells", 0, "svcca_typo"), 0.1, "Additional properties"),
+    (("experiments", "grid corrected", "cells", 0, "scvca_p"), 0.1, "Additional properties"),
     (("experiments", "grid corrected", "kind"), "grids", ""),
     (("claims", 0, "verdict"), "reproduced-ish", ""),
     (("experiments", "grid corrected", "cells", 0, "svcca"), "0.5", ""),

@@ -59,3 +59,45 @@ def test_smoke_outcome_must_equal_the_reviewed_expectation(tmp_path: Path) -> No
     assert store.results[0]["expected"] == want["U1"]["paper"]
     assert rec.expectations.write_obtained_if_changed("smoke", store.obtained)
     assert (tmp_path / "smoke.json.obtained").exists()
+
+
+def test_inconclusive_is_its_own_verdict_with_a_reason() -> None:
+    c = conclude(rule_holds=None, control_holds=False, inconclusive="only 4 pairs")
+    assert c.verdict == "inconclusive" and c.inconclusive == "only 4 pairs" and c.detail.startswith("inconclusive:")
+    # a rule that holds while its control cannot decide is not reproduced: it is inconclusive
+    c = conclude(rule_holds=True, control_holds=None, control_inconclusive="10 permutations < 20 for alpha 0.05")
+    assert (c.verdict, c.control_outcome) == ("inconclusive", "inconclusive")
+    # a rule that fails stays not reproduced whatever the control
+    c = conclude(rule_holds=False, control_holds=None, control_inconclusive="x")
+    assert (c.verdict, c.control_outcome) == ("not reproduced", "inconclusive")
+
+
+def test_vocabulary_is_closed() -> None:
+    from harness.verdicts.recorder import VERDICTS, Conclusion, check_control_outcome, check_verdict
+
+    assert VERDICTS == ("reproduced", "not reproduced", "inconclusive", "not run")
+    with pytest.raises(ValueError, match="vocabulary"):
+        check_verdict("passed")
+    with pytest.raises(ValueError):
+        check_control_outcome("sideways")
+    with pytest.raises(ValueError):
+        Conclusion("inconclusive", None, "", None)  # an inconclusive verdict needs its reason
+
+
+def test_expectations_refuse_a_verdict_outside_the_vocabulary(tmp_path: Path) -> None:
+    (tmp_path / "smoke.json").write_text(json.dumps({"U1": {"paper": {"verdict": "passed", "control": None}}}))
+    with pytest.raises(ValueError, match="U1/paper"):
+        Expectations(tmp_path).load("smoke")
+
+
+def test_inconclusive_is_not_a_failure_outside_smoke_and_pinned_in_smoke(tmp_path: Path) -> None:
+    rec, store = _recorder(tmp_path, "paper")
+    assert rec.conclude("U1", "paper", rule_holds=None, measured={}, control={}, control_holds=False,
+                        inconclusive="too few permutations") is None
+    assert rec.last is not None and rec.last.verdict == "inconclusive"
+    assert store.results[-1]["inconclusive"] == "too few permutations"
+    want = {"U1": {"paper": {"verdict": "not reproduced", "control": "other way", "reason": "r"}}}
+    rec, _ = _recorder(tmp_path, "smoke", want)
+    failure = rec.conclude("U1", "paper", rule_holds=None, measured={}, control={}, control_holds=False,
+                           inconclusive="too few pairs")
+    assert failure is not None and "changed outcome" in failure

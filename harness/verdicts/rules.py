@@ -1,0 +1,802 @@
+"""Claim rules as pure functions over a run's experiment records.
+
+Each rule takes the experiment records it judges (dicts exactly as stored in ``results.json``,
+by role: ``grid``, ``control_grid``, ``table``, ...) and the :class:`~harness.config.Procedure`
+the run used, and returns a :class:`ClaimJudgement`: whether the claim's rule holds on the real
+records, how its negative control came out under the same rule, what was measured, and, where
+the data cannot decide, why (``inconclusive``). Nothing here computes a score: a saved run can be
+judged again without recomputation (``sae-claims judge results.json``), and every rule is
+unit-tested on constructed records (``tests/verdicts/test_rules.py``).
+
+Statistics, the same for every rule:
+- significance is judged with the +1 rule, ``p = (1 + k) / (1 + N)`` (``*_p_plus_one``), at
+  ``procedure.alpha``; a rule that needs ``p < alpha`` from a null of fewer than
+  ``1/alpha - 1`` draws is *inconclusive* (no p-value could pass; :func:`needs_power`);
+- the records' ``*_p`` (the procedure's own rule, ``k/N`` under ``paper``) is reported, not judged.
+
+The registry (:data:`RULES`) maps a claim id to its rule and refuses duplicates; :data:`ROLES`
+says which records each rule reads.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeGuard
+
+import numpy as np
+from scipy.stats import norm, spearmanr
+
+from harness.config import Procedure
+from harness.scoring.effects import cell_seed, excess_over_chance, layer_label_test, min_permutations, powered
+from harness.verdicts.recorder import Conclusion, conclude
+from harness.verdicts.records import CLAIMS
+
+__all__ = ["ClaimJudgement", "Judgement", "ROLES", "RULES", "judge", "judging_p", "register_rule"]
+
+Record = dict[str, Any]
+
+
+# ----------------------------------------------------------------------------- types
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """One application of a claim's rule to one set of records (the real ones or the control).
+
+    ``holds`` is None exactly when ``inconclusive`` gives the reason the data cannot decide.
+    ``scored`` False: the records had nothing to score (a control that is ``empty``)."""
+
+    holds: bool | None
+    measured: dict[str, Any]
+    inconclusive: str | None = None
+    scored: bool = True
+
+    def __post_init__(self) -> None:
+        if (self.holds is None) != (self.inconclusive is not None):
+            raise ValueError("A judgement is either decided (holds True/False) or inconclusive with a reason.")
+
+
+def decided(holds: bool, measured: dict[str, Any], *, scored: bool = True) -> Judgement:
+    return Judgement(bool(holds), measured, None, scored)
+
+
+def undecided(reason: str, measured: dict[str, Any]) -> Judgement:
+    return Judgement(None, measured, reason)
+
+
+@dataclass(frozen=True)
+class ClaimJudgement:
+    """A claim's rule on its records and on its negative control's records."""
+
+    claim: Judgement
+    control: Judgement | None
+    """None: the claim has no control of its own."""
+    detail: str = ""
+    control_measured: dict[str, Any] | None = field(default=None)
+    """What the report shows of the control (default: the control judgement's measurements)."""
+
+    @property
+    def rule_holds(self) -> bool | None:
+        return self.claim.holds
+
+    @property
+    def measured(self) -> dict[str, Any]:
+        return self.claim.measured
+
+    @property
+    def inconclusive(self) -> str | None:
+        return self.conclusion().inconclusive
+
+    @property
+    def control_outcome(self) -> str | None:
+        return self.conclusion().control_outcome
+
+    def recorder_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :meth:`harness.verdicts.recorder.ClaimRecorder.conclude`."""
+        c = self.control
+        shown = self.control_measured if self.control_measured is not None else (None if c is None else c.measured)
+        return {"rule_holds": self.claim.holds, "measured": self.claim.measured, "control": shown,
+                "control_holds": None if c is None else c.holds, "control_scored": True if c is None else c.scored,
+                "detail": self.detail, "inconclusive": self.claim.inconclusive,
+                "control_inconclusive": None if c is None else c.inconclusive}
+
+    def conclusion(self) -> Conclusion:
+        kw = self.recorder_kwargs()
+        kw.pop("measured")
+        return conclude(**kw)
+
+    @property
+    def verdict(self) -> str:
+        return self.conclusion().verdict
+
+
+Rule = Callable[..., ClaimJudgement]
+"""``rule(records: Mapping[str, Record], procedure: Procedure, *, profile: str) -> ClaimJudgement``"""
+
+RULES: dict[str, Rule] = {}
+ROLES: dict[str, tuple[str, ...]] = {}
+
+
+def register_rule(claim_id: str, *roles: str) -> Callable[[Rule], Rule]:
+    """Register ``claim_id``'s rule, reading the records ``roles``; duplicates and ids outside
+    the claim inventory are refused."""
+
+    def add(fn: Rule) -> Rule:
+        if claim_id in RULES:
+            raise ValueError(f"Duplicate rule for claim {claim_id!r}.")
+        if claim_id not in CLAIMS:
+            raise ValueError(f"Rule for unknown claim {claim_id!r}; add its record to harness/verdicts/records.py.")
+        RULES[claim_id] = fn
+        ROLES[claim_id] = tuple(roles)
+        return fn
+
+    return add
+
+
+def judge(claim_id: str, records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
+    """Apply ``claim_id``'s registered rule to ``records`` (role -> record)."""
+    if claim_id not in RULES:
+        raise KeyError(f"No rule registered for claim {claim_id!r}; known: {', '.join(sorted(RULES))}.")
+    missing = [r for r in ROLES[claim_id] if r not in records]
+    if missing:
+        raise KeyError(f"{claim_id} needs the records {list(ROLES[claim_id])}; missing {missing}.")
+    return RULES[claim_id](records, procedure, profile=profile)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _finite(x: Any) -> TypeGuard[float]:
+    return isinstance(x, (int, float, np.floating, np.integer)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def judging_p(rec: Mapping[str, Any], metric: str) -> float:
+    """The +1-rule p of ``metric`` in ``rec`` (``<metric>_p_plus_one``); records written before it
+    existed fall back to their stored ``<metric>_p``."""
+    p = rec.get(f"{metric}_p_plus_one")
+    if _finite(p):
+        return float(p)
+    p = rec.get(f"{metric}_p", math.nan)
+    return float(p) if _finite(p) else math.nan
+
+
+def excess(rec: Mapping[str, Any], metric: str) -> float:
+    """``<metric>_excess`` of ``rec`` (:func:`harness.scoring.effects.excess_over_chance`); records
+    written before it existed are rescaled from their score and null mean."""
+    e = rec.get(f"{metric}_excess")
+    if _finite(e):
+        return float(e)
+    return excess_over_chance(float(rec.get(metric, math.nan)), float(rec.get(f"{metric}_null_mean", math.nan)))
+
+
+def sig(rec: Mapping[str, Any], metric: str, alpha: float) -> bool:
+    p = judging_p(rec, metric)
+    return bool(math.isfinite(p) and p < alpha)
+
+
+def nonzero(grid: Mapping[str, Any]) -> list[Record]:
+    return [c for c in grid["cells"] if c["layer_a"] != 0 and c["layer_b"] != 0]
+
+
+def frac(values: Sequence[bool]) -> float:
+    return float(np.mean(values)) if len(values) else math.nan
+
+
+def nanmean(values: Sequence[float]) -> float:
+    """Mean of the finite values; NaN (without a warning) when there are none."""
+    v = np.asarray([x for x in values if _finite(x)], dtype=np.float64)
+    return float(v.mean()) if v.size else math.nan
+
+
+def n_perm(rec: Mapping[str, Any], parent: Mapping[str, Any] | None = None, key: str = "n_permutations") -> float:
+    n = rec.get(key, (parent or {}).get(key, math.nan))
+    return float(n) if _finite(n) else math.nan
+
+
+def needs_power(counts: Sequence[float], alpha: float, what: str = "permutations") -> str | None:
+    """Why ``p < alpha`` is out of reach for some null size in ``counts`` (+1 rule), or None."""
+    short = sorted({int(n) for n in counts if _finite(n) and not powered(n, alpha)})
+    if not short:
+        return None
+    return (f"{short} {what} cannot give p < alpha = {alpha} under the +1 rule (needs >= {min_permutations(alpha)}; "
+            "p >= 1/(N + 1))")
+
+
+def grid_power(grid: Mapping[str, Any], cells: Sequence[Record], alpha: float) -> str | None:
+    return needs_power([n_perm(c, grid) for c in cells], alpha)
+
+
+def top_view(control_grid: Mapping[str, Any]) -> dict[str, Any]:
+    """The control grid read through its top-correlated sets (see
+    :func:`harness.experiments.grid.top_correlated_view`)."""
+    from harness.experiments.grid import top_correlated_view
+
+    return top_correlated_view(dict(control_grid))
+
+
+def control_scored(view: Mapping[str, Any], ctrl: dict[str, Any]) -> bool:
+    """Annotate a control view's coverage; a control that scored fewer than half its cells never
+    exercised the statistic (``empty``)."""
+    cells = nonzero(view)
+    ctrl["n_cells_with_filtered_pairs"] = sum(c.get("n_pairs_filtered", 0) > 0 for c in cells)
+    ctrl["n_cells_scored"] = sum(_finite(c.get("svcca")) for c in cells)
+    return ctrl["n_cells_scored"] >= 0.5 * len(cells)
+
+
+def _with_control(claim: Judgement, control: Judgement | None, *, shown: dict[str, Any] | None = None,
+                  detail: str = "") -> ClaimJudgement:
+    return ClaimJudgement(claim, control, detail, shown)
+
+
+# ----------------------------------------------------------------------------- U: whole spaces
+
+
+def _u1(grid: Mapping[str, Any], alpha: float) -> Judgement:
+    cells = nonzero(grid)
+    m = {"fraction_significant": frac([sig(c, "svcca", alpha) for c in cells]), "n_cells": len(cells)}
+    reason = grid_power(grid, cells, alpha)
+    if reason:
+        return undecided(reason, m)
+    return decided(m["fraction_significant"] >= 0.8, m)
+
+
+def _grid_claim(rule: Callable[[Mapping[str, Any], float], Judgement], records: Mapping[str, Any],
+                procedure: Procedure, *, random_partners: bool = False) -> ClaimJudgement:
+    """A rule on the grid and, as its control, on the shuffled-positions grid's top-correlated
+    sets of the real cells' sizes. Almost no misaligned pair passes the filters and the
+    threshold (the paper's shared-top-token filter removes all of them), so each cell's
+    top-correlated 1-1 set of the real cell's size (filters and threshold off) exercises the
+    same statistic at the same pair count.
+
+    ``random_partners``: a second control, filter-aware: each A feature of the real 1-1 set with a
+    random other B partner that passes the same token filters (``*_rp`` fields of the real grid;
+    :func:`harness.experiments.spaces.random_partner_pairs`). The first control switches the
+    filters off, while App. F credits the filters for the high scores; this one keeps them. The
+    control comes out the same way when the rule holds on either."""
+    claim = rule(records["grid"], procedure.alpha)
+    view = top_view(records["control_grid"])
+    ctrl = rule(view, procedure.alpha)
+    measured = dict(ctrl.measured)
+    scored = control_scored(view, measured)
+    ctrl = Judgement(ctrl.holds, measured, ctrl.inconclusive, scored)
+    if random_partners and all("svcca_rp" in c for c in records["grid"]["cells"]):
+        from harness.experiments.grid import random_partner_view
+
+        rp = rule(random_partner_view(dict(records["grid"])), procedure.alpha)
+        both = {"shuffled_positions": ctrl.measured, "random_partner": rp.measured}
+        if ctrl.holds or rp.holds:
+            ctrl = decided(True, both)
+        elif ctrl.inconclusive or rp.inconclusive:
+            ctrl = undecided("; ".join(r for r in (ctrl.inconclusive, rp.inconclusive) if r), both)
+        else:
+            ctrl = decided(False, both, scored=ctrl.scored)
+    return _with_control(claim, ctrl)
+
+
+@register_rule("U1", "grid", "control_grid")
+def rule_u1(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
+    """Fraction of non-zero layer pairs with 1-1 SVCCA p < alpha >= 0.8 ('almost all'); controls:
+    shuffled positions, and random partners passing the same token filters (must be significant in
+    about alpha of the cells)."""
+    return _grid_claim(_u1, records, procedure, random_partners=True)
+
+
+def _u2(grid: Mapping[str, Any], alpha: float) -> Judgement:
+    cells = nonzero(grid)
+    f_sig = frac([sig(c, "rsa", alpha) for c in cells])
+    both = [c for c in cells if math.isfinite(excess(c, "rsa")) and math.isfinite(excess(c, "svcca"))]
+    f_lower = frac([excess(c, "rsa") < excess(c, "svcca") for c in both])
+    m = {"rsa_fraction_significant": f_sig, "rsa_excess_below_svcca_excess": f_lower,
+         "mean_rsa": nanmean([c.get("rsa", math.nan) for c in cells]),
+         "mean_svcca": nanmean([c.get("svcca", math.nan) for c in cells]),
+         "mean_rsa_excess": nanmean([excess(c, "rsa") for c in cells]),
+         "mean_svcca_excess": nanmean([excess(c, "svcca") for c in cells])}
+    reason = grid_power(grid, cells, alpha)
+    if reason:
+        return undecided(reason, m)
+    return decided(bool(f_sig >= 0.5 and f_lower >= 0.8), m)
+
+
+@register_rule("U2", "grid", "control_grid")
+def rule_u2(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
+    """RSA significant in >= half the non-zero cells AND RSA's excess over its null below SVCCA's
+    in >= 80% of them.
+
+    The ordering compares excesses: raw RSA (chance ~0) is below raw SVCCA (chance ~0.44 under
+    corrected) in 100% of the *control* cells, so the raw ordering held on pure noise."""
+    return _grid_claim(_u2, records, procedure, random_partners=True)
+
+
+#: U3's equivalence margin, as a fraction of the median non-zero cell's SVCCA excess: a layer-0
+#: cell "has no similarity" when its excess is shown to be below half of what a typical other cell has.
+EQUIVALENCE_FRACTION = 0.5
+#: Share of the layer-0 cells that must be shown equivalent ('every other layer', with room for misses).
+EQUIVALENT_SHARE = 0.8
+
+
+def excess_upper_bound(c: Mapping[str, Any], alpha: float) -> float:
+    """One-sided (1 - alpha) upper confidence bound of a cell's SVCCA excess, taking the null's sd
+    as the score's sampling sd (exact at chance, which is what an equivalence test to ~0 probes):
+    ``(s + z_{1-alpha} * null_sd - null_mean) / (1 - null_mean)``; NaN when unscored."""
+    s, m, sd = c.get("svcca"), c.get("svcca_null_mean"), c.get("svcca_null_std")
+    if not (_finite(s) and _finite(m) and _finite(sd)):
+        return math.nan
+    return excess_over_chance(float(s) + float(norm.ppf(1 - alpha)) * float(sd), float(m))
+
+
+def _equivalent(cells: Sequence[Record], margin: float, alpha: float, what: str) -> Judgement:
+    """>= EQUIVALENT_SHARE of ``cells`` have an excess upper bound below ``margin``; cells too small to
+    score are undecided, and when they could tip the count the judgement is inconclusive."""
+    ucb = [excess_upper_bound(c, alpha) for c in cells]
+    n_eq = sum(u < margin for u in ucb if math.isfinite(u))
+    n_undecided = sum(not math.isfinite(u) for u in ucb)
+    need = EQUIVALENT_SHARE * len(cells)
+    m = {f"n_cells_{what}": len(cells), "n_equivalent": n_eq, "n_unscorable": n_undecided,
+         "equivalence_margin": margin, "max_upper_bound": max((u for u in ucb if math.isfinite(u)), default=math.nan)}
+    if not cells:
+        return decided(False, m, scored=False)
+    if n_eq >= need:
+        return decided(True, m)
+    if n_eq + n_undecided >= need:
+        few = sorted({int(c.get("n_pairs", 0)) for c, u in zip(cells, ucb, strict=True) if not math.isfinite(u)})
+        return undecided(f"{n_undecided} of {len(cells)} {what} cells have too few pairs to score ({few} pairs) "
+                         f"and could decide the {EQUIVALENT_SHARE:.0%} share", m)
+    return decided(False, m)
+
+
+@register_rule("U3", "grid")
+def rule_u3(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
+    """Equivalence test per layer-0 cell: the one-sided (1 - alpha) upper confidence bound of its
+    SVCCA excess lies below EQUIVALENCE_FRACTION of the median non-zero cell's excess, in at least
+    EQUIVALENT_SHARE of the layer-0 cells; cells with too few pairs are undecided.
+
+    Why: "high p-value" is absence of evidence -- the old rule (median p of the layer-0 cells >=
+    alpha) passed when the layer-0 cells were merely underpowered (6-15 pairs in the paper's B0
+    row), and a median tolerates half the cells being significant.
+
+    Control: the same rule on the non-zero layers most like layer 0 (the A and B layers with the
+    lowest mean excess, their row and column): when they are "equivalent to nothing" too, layer 0
+    is not special on this grid and the rule does not discriminate."""
+    grid, alpha = records["grid"], procedure.alpha
+    nz = nonzero(grid)
+    nz_excess = [e for e in (excess(c, "svcca") for c in nz) if math.isfinite(e)]
+    ref = float(np.median(nz_excess)) if nz_excess else math.nan
+    zero = [c for c in grid["cells"] if c["layer_a"] == 0 or c["layer_b"] == 0]
+    if not (math.isfinite(ref) and ref > 0):
+        reason = f"the non-zero cells show no excess over chance to compare layer 0 with (median {ref:.3f})"
+        return _with_control(undecided(reason, {"median_nonzero_excess": ref}), undecided(reason, {}))
+    margin = EQUIVALENCE_FRACTION * ref
+    claim = _equivalent(zero, margin, alpha, "layer-0")
+    claim.measured["median_nonzero_excess"] = ref
+
+    def weakest(key: str) -> int:
+        layers = sorted({c[key] for c in nz})
+        return min(layers, key=lambda x: nanmean([excess(c, "svcca") for c in nz if c[key] == x]))
+
+    wa, wb = weakest("layer_a"), weakest("layer_b")
+    cross = [c for c in nz if c["layer_a"] == wa or c["layer_b"] == wb]
+    ctrl = _equivalent(cross, margin, alpha, "weakest non-zero")
+    ctrl.measured.update(weakest_a=wa, weakest_b=wb)
+    return _with_control(claim, ctrl)
+
+
+def _excess_matrix(grid: Mapping[str, Any], la: Sequence[int], lb: Sequence[int]) -> np.ndarray:
+    """(len(la), len(lb)) SVCCA excess per layer pair (NaN where a cell is missing or unscored)."""
+    m = np.full((len(la), len(lb)), np.nan)
+    for c in grid["cells"]:
+        if c["layer_a"] in la and c["layer_b"] in lb:
+            m[list(la).index(c["layer_a"]), list(lb).index(c["layer_b"])] = excess(c, "svcca")
+    return m
+
+
+def _late(lb: Sequence[int], best_b: int | None) -> bool:
+    """'Later layers' of B = its top third (of the non-zero layers)."""
+    return best_b is not None and list(lb).index(best_b) >= len(lb) - math.ceil(len(lb) / 3)
+
+
+def _u4(grid: Mapping[str, Any], alpha: float, *, seed: int) -> Judgement:
+    la = [x for x in grid["layers_a"] if x != 0]
+    lb = [x for x in grid["layers_b"] if x != 0]
+    # Relative depth maps the paper's blocks (70m L1-3 of 1..5; 160m L4-7 of 1..11) onto any grid:
+    # A: first 60% of non-zero layers; B: non-zero layers from 25% to 60% depth.
+    mid_a = la[: math.ceil(0.6 * len(la))]
+    mid_b = lb[math.floor(0.25 * len(lb)): math.ceil(0.6 * len(lb))]
+    ex = _excess_matrix(grid, la, lb)
+    t = layer_label_test(ex, np.isin(la, mid_a), np.isin(lb, mid_b), seed=seed)
+    last = ex[-1] if len(la) else np.array([])
+    best_b = lb[int(np.nanargmax(last))] if last.size and np.isfinite(last).any() else None
+    late = _late(lb, best_b)
+    m = {"middle_block_excess_advantage": t.statistic, "layer_label_p": t.p_value,
+         "layer_label_placements": t.n_permutations, "layer_label_exact": t.exact, "middle_a": list(mid_a),
+         "middle_b": list(mid_b), "best_b_for_last_a": best_b, "best_b_is_late": late}
+    if not math.isfinite(t.statistic):
+        return undecided("no scored cells inside or outside the middle block", m)
+    if t.min_p >= alpha:
+        return undecided(f"a {len(la)} x {len(lb)} grid has only {round(1 / t.min_p)} placements of the middle "
+                         f"block: its smallest p ({t.min_p:.3f}) is not below alpha = {alpha}", m)
+    return decided(bool(t.p_value < alpha and late), m)
+
+
+@register_rule("U4", "grid", "control_grid")
+def rule_u4(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
+    """The middle block's SVCCA excess over chance beats the rest of the non-zero grid more than any
+    but an alpha share of relabelled layers would (layer-label permutation test: A and B layer
+    labels relabelled independently; exact over all block placements when there are few, else
+    999 draws), AND the last A layer's best B layer (by excess) lies in B's top third.
+
+    Why: the raw rule ("block mean - rest > 0.02 and best B in the later half") passed on grids
+    with their layer labels permuted about 20% of the time (the paper's printed grids), i.e. it
+    could not tell layer structure from its absence; raw block means also mixed chance levels
+    that move with the pair count."""
+    seed = cell_seed(procedure.seed, "U4 layer labels")
+    return _grid_claim(lambda g, a: _u4(g, a, seed=seed), records, procedure)
+
+
+def _size_matched(grid: Mapping[str, Any], superset: str, raw_key: str, alpha: float, *,
+                  holdout: bool = False) -> Judgement:
+    """Fraction of non-zero cells where the 1-1 (filtered) SVCCA beats random subsets of the
+    ``superset`` pairs of the same size (p < alpha); ``holdout`` scores a held-out random subset
+    instead (the negative control: it must not beat its siblings)."""
+    base = f"size_matched_{superset}_{'holdout_p' if holdout else 'p'}"
+
+    def p(c: Record) -> float:
+        v = c.get(f"{base}_plus_one")
+        return float(v) if _finite(v) else float(c.get(base, math.nan))
+
+    cells = [c for c in nonzero(grid) if math.isfinite(p(c))]
+    f = frac([p(c) < alpha for c in cells])
+    raw = [c for c in nonzero(grid) if _finite(c.get("svcca")) and _finite(c.get(raw_key))]
+    m = {"fraction_beats_same_size_random": f, "n_cells": len(cells)}
+    if not holdout:
+        m.update(paper_statistic_fraction_raw_higher=frac([c["svcca"] > c[raw_key] for c in raw]),
+                 paper_statistic_mean_raw_gain=float(np.mean([c["svcca"] - c[raw_key] for c in raw])) if raw
+                 else math.nan)
+    draws = [c.get(f"size_matched_{superset}_n_draws") for c in cells]
+    reason = needs_power([d - (1 if holdout else 0) for d in draws if _finite(d)], alpha, "size-matched draws")
+    if reason:
+        return undecided(reason, m)
+    return decided(bool(math.isfinite(f) and f >= 0.6), m)
+
+
+@register_rule("U5", "grid")
+def rule_u5(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
+    """1-1 beats same-size random subsets of the many-to-1 pairs in >= 60% of cells; control: a
+    held-out random subset must not beat its siblings."""
+    grid = records["grid"]
+    return _with_control(_size_matched(grid, "m21", "svcca_m21", procedure.alpha),
+                         _size_matched(grid, "m21", "svcca_m21", procedure.alpha, holdout=True))
+
+
+@register_rule("U6", "grid")
+def rule_u6(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
+    """Filtered 1-1 beats same-size random subsets of the unfiltered 1-1 pairs in >= 60% of cells;
+    control: a held-out random subset must not beat its siblings."""
+    grid = records["grid"]
+    return _with_control(_size_matched(grid, "unfiltered", "svcca_unfiltered", procedure.alpha),
+                         _size_matched(grid, "unfiltered", "svcca_unfiltered", procedure.alpha, holdout=True))
+
+
+#: U7: the split-half reliability (Spearman-Brown corrected) the SVCCA excess grid needs before
+#: anything can be said about what does or does not track it.
+MIN_RELIABILITY = 0.8
+
+
+def _split_half_reliability(cells: Sequence[Record]) -> tuple[float, int]:
+    """Spearman-Brown corrected rank correlation of the two halves' SVCCA excesses over cells."""
+    ok = [c for c in cells if _finite(c.get("svcca_excess_half1")) and _finite(c.get("svcca_excess_half2"))]
+    if len(ok) < 3:
+        return math.nan, len(ok)
+    r = float(spearmanr([c["svcca_excess_half1"] for c in ok], [c["svcca_excess_half2"] for c in ok])[0])
+    return (2 * r / (1 + r) if math.isfinite(r) and r > -1 else math.nan), len(ok)
+
+
+def _tracks(x: Sequence[float], y: Sequence[float]) -> tuple[bool, dict[str, Any]]:
+    """The U7 rule on paired per-cell values: ``y`` is not tracked by ``x`` iff |Spearman| < 0.9 AND
+    some cell dissociates (``x`` in its top third while ``y`` is in its bottom third)."""
+    rho = float(spearmanr(x, y)[0])
+    n = len(x)
+    third = max(1, n // 3)
+    top_x = set(np.argsort(x)[::-1][:third].tolist())
+    bottom_y = set(np.argsort(y)[:third].tolist())
+    dissociated = sorted(top_x & bottom_y)
+    return bool(math.isfinite(rho) and abs(rho) < 0.9 and dissociated), {
+        "spearman": rho, "n_dissociated_cells": len(dissociated)}
+
+
+def _u7(grid: Mapping[str, Any]) -> tuple[Judgement, Judgement]:
+    cells = [c for c in nonzero(grid) if math.isfinite(excess(c, "svcca")) and _finite(c.get("mean_max_corr"))]
+    rel, n_rel = _split_half_reliability(cells)
+    m: dict[str, Any] = {"split_half_reliability": rel, "n_cells": len(cells)}
+    if len(cells) < 3:
+        reason = f"a rank correlation needs >= 3 scored cells; got {len(cells)}"
+        return undecided(reason, m), undecided(reason, {})
+    if not (math.isfinite(rel) and rel >= MIN_RELIABILITY):
+        reason = (f"the SVCCA excess grid's split-half reliability is {rel:.2f} (< {MIN_RELIABILITY}, {n_rel} cells "
+                  "with both halves): too noisy to say what does or does not track it")
+        return undecided(reason, m), undecided(reason, {"split_half_reliability": rel})
+    holds, t = _tracks([c["mean_max_corr"] for c in cells], [excess(c, "svcca") for c in cells])
+    m.update({f"meancorr_vs_svcca_excess_{k}": v for k, v in t.items()})
+    # control: a measure that does track the SVCCA excess -- its own other half -- must fail the rule
+    ok = [c for c in cells if _finite(c.get("svcca_excess_half1")) and _finite(c.get("svcca_excess_half2"))]
+    c_holds, ct = _tracks([c["svcca_excess_half1"] for c in ok], [c["svcca_excess_half2"] for c in ok])
+    return decided(holds, m), decided(c_holds, {f"half1_vs_half2_{k}": v for k, v in ct.items()})
+
+
+@register_rule("U7", "grid")
+def rule_u7(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
+    """Mean max correlation does not track the 1-1 SVCCA excess over chance: |Spearman| over the
+    non-zero grid < 0.9 AND a dissociation (a cell in the top third by mean max correlation and
+    the bottom third by SVCCA excess) -- judged only when the SVCCA excess grid is reliable
+    (split-half, Spearman-Brown corrected, >= MIN_RELIABILITY), else inconclusive.
+
+    Control: the same rule with the mean max correlation replaced by the other half's SVCCA excess,
+    a measure that does track it; it must fail. The old control (SVCCA against itself, rho = 1)
+    could never come out the same way, and on an unreliable grid "does not track" holds for any
+    measure, including SVCCA itself. The excess, not raw SVCCA: SVCCA's chance level moves with
+    the pair count from cell to cell."""
+    claim, ctrl = _u7(records["grid"])
+    return _with_control(claim, ctrl)
+
+
+def _u8(grid: Mapping[str, Any], profile: str) -> Judgement:
+    cells = nonzero(grid)
+    if not cells:
+        return decided(False, {}, scored=False)
+    n11 = [c["n_pairs"] for c in cells]
+    m21 = [c["n_pairs_m21"] for c in cells]
+    m = {"pairs_1to1_min": int(min(n11)), "pairs_1to1_max": int(max(n11)),
+         "pairs_many_to_1_min": int(min(m21)), "pairs_many_to_1_max": int(max(m21))}
+    if profile != "smoke":
+        lo, hi = grid["paper_pair_range"]
+        ok = all(0.5 * lo <= n <= 2 * hi for n in n11)
+    else:
+        ok = all(0 < a < b for a, b in zip(n11, m21, strict=True))
+    return decided(ok, m)
+
+
+@register_rule("U8", "grid", "control_grid")
+def rule_u8(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
+    """gpu: every non-zero cell within [0.5x, 2x] of the paper's range; smoke: 0 < 1-1 < many-to-1
+    in every non-zero cell. Control: shuffled positions leave (almost) nothing."""
+    grid = records["grid"]
+    claim = _u8(grid, profile)
+    unf = [c["n_pairs_unfiltered"] for c in nonzero(grid)]
+    if unf:
+        claim.measured.update(unfiltered_1to1_min=int(min(unf)), unfiltered_1to1_max=int(max(unf)))
+    return _with_control(claim, _u8(records["control_grid"], profile))
+
+
+# ----------------------------------------------------------------------------- S: semantic subspaces
+
+
+def _table1_categories() -> dict[str, tuple[str, ...]]:
+    """The categories each Pythia table reports (Table 1: SVCCA; Table 9: RSA adds MonthNames);
+    the others of Table 4 are scored and reported, not judged."""
+    from harness.profiles import get_profile
+
+    tables_1_and_9 = get_profile("paper").paper_semantic_table
+    return {"svcca": tuple(k for k, v in tables_1_and_9.items() if "svcca" in v), "rsa": tuple(tables_1_and_9)}
+
+
+def scored(table: Mapping[str, Any]) -> list[Record]:
+    return [c for c in table["cells"] if "skipped" not in c and _finite(c.get("svcca"))]
+
+
+def _all_significant(table: Mapping[str, Any], metric: str, alpha: float) -> Judgement:
+    judged_names = _table1_categories()[metric]
+    every = scored(table)
+    cells = [c for c in every if c["category"] in judged_names]
+    unscorable = sorted(set(judged_names) - {c["category"] for c in cells})
+    per = {c["category"]: {"n": c["n_pairs"], "score": c[metric], "p": judging_p(c, metric),
+                           **({} if c in cells else {"judged": False})} for c in every}
+    n_sig = sum(sig(c, metric, alpha) for c in cells)
+    m = {"n_scored": len(cells), "n_significant": n_sig, "unscorable": unscorable, "categories": per}
+    if n_sig < len(cells):  # a scored category is not significant: decided, whatever the others
+        reason = needs_power([n_perm(c) for c in cells], alpha)
+        return undecided(reason, m) if reason else decided(False, m)
+    if not cells:
+        return decided(False, m, scored=False)
+    if unscorable:
+        return undecided(f"categories {unscorable} have too few concept features to score", m)
+    return decided(True, m)
+
+
+def _table_claim(metric: str, records: Mapping[str, Any], procedure: Procedure, profile: str,
+                 claim_id: str) -> ClaimJudgement:
+    claim = _all_significant(records["table"], metric, procedure.alpha)
+    ctrl = _all_significant(records["control_table"], metric, procedure.alpha)
+    return _with_control(claim, ctrl, shown={k: ctrl.measured[k] for k in ("n_significant", "n_scored")})
+
+
+@register_rule("S1", "table", "control_table")
+def rule_s1(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
+    """Every category of Table 1 has SVCCA p < alpha (Test 1)."""
+    return _table_claim("svcca", records, procedure, profile, "S1")
+
+
+@register_rule("S4", "table", "control_table")
+def rule_s4(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
+    """Every category of Table 9 has RSA p < alpha."""
+    return _table_claim("rsa", records, procedure, profile, "S4")
+
+
+def _s2(table: Mapping[str, Any], alpha: float) -> Judgement:
+    cells = {c["category"]: c for c in scored(table)}
+    others = [c for k, c in cells.items() if k not in ("Countries", "MonthNames", "Biology")]
+    ok = "Countries" in cells and judging_p(cells["Countries"], "svcca") >= alpha and bool(others) and all(
+        sig(c, "svcca", alpha) for c in others)
+    m = {k: {"n": c["n_pairs"], "svcca": c["svcca"], "p": judging_p(c, "svcca")} for k, c in cells.items()}
+    reason = needs_power([n_perm(c) for c in cells.values()], alpha)
+    return undecided(reason, m) if reason else decided(bool(ok), m)
+
+
+@register_rule("S2", "table", "control_table")
+def rule_s2(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
+    """All categories but Countries have p < alpha; Countries has p >= alpha (Table 2)."""
+    return _with_control(_s2(records["table"], procedure.alpha), _s2(records["control_table"], procedure.alpha))
+
+
+def _tables(records: Mapping[str, Any], role: str) -> list[Record]:
+    rec = records[role]
+    return list(rec["tables"]) if isinstance(rec, Mapping) else list(rec)
+
+
+def _s3(tables: Sequence[Mapping[str, Any]], alpha: float) -> Judgement:
+    def p(c: Record) -> float:
+        v = c.get("test2_p_plus_one")
+        return float(v) if _finite(v) else float(c.get("test2_p", math.nan))
+
+    cells = [c for t in tables for c in scored(t) if math.isfinite(p(c))]
+    f = frac([p(c) < alpha for c in cells])
+    m = {"fraction_test2_pass": f, "n_cells": len(cells)}
+    reason = needs_power([c["test2_n"] for c in cells if "test2_n" in c], alpha, "Test-2 draws")
+    return undecided(reason, m) if reason else decided(bool(math.isfinite(f) and f >= 0.9), m)
+
+
+@register_rule("S3", "semantic_grid", "control_semantic_grid")
+def rule_s3(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
+    """Test 2 passes in >= 90% of scored (layer pair, category) cells."""
+    return _with_control(_s3(_tables(records, "semantic_grid"), procedure.alpha),
+                         _s3(_tables(records, "control_semantic_grid"), procedure.alpha))
+
+
+def _s5(tables: Sequence[Mapping[str, Any]], alpha: float, *, seed: int) -> Judgement:
+    """Layer-label permutation test of the interior layer pairs' mean semantic SVCCA excess (over
+    scored categories) against the edge pairs'. Interior = neither the first nor the last semantic
+    layer, in both models."""
+    per = {(t["layer_a"], t["layer_b"]): nanmean([excess(c, "svcca") for c in scored(t)]) for t in tables}
+    la, lb = sorted({a for a, _ in per}), sorted({b for _, b in per})
+    m: dict[str, Any] = {"mean_excess": {f"A{a}/B{b}": v for (a, b), v in per.items()}}
+    if len(la) < 3 or len(lb) < 3:
+        return undecided(f"'middle' needs >= 3 semantic layers per model (A {la}, B {lb})", m)
+    values = np.array([[per.get((a, b), math.nan) for b in lb] for a in la])
+    rows, cols = np.isin(la, la[1:-1]), np.isin(lb, lb[1:-1])
+    t = layer_label_test(values, rows, cols, seed=seed)
+    m.update(interior_minus_edge_excess=t.statistic, layer_label_p=t.p_value, layer_label_placements=t.n_permutations,
+             layer_label_exact=t.exact, interior_a=la[1:-1], interior_b=lb[1:-1])
+    if not math.isfinite(t.statistic):
+        return undecided("no scored semantic tables inside or outside the interior", m)
+    if t.min_p >= alpha:
+        return undecided(f"a {len(la)} x {len(lb)} semantic grid has only {round(1 / t.min_p)} placements of its "
+                         f"interior: its smallest p ({t.min_p:.3f}) is not below alpha = {alpha}", m)
+    return decided(bool(t.p_value < alpha), m)
+
+
+@register_rule("S5", "semantic_grid", "control_semantic_grid")
+def rule_s5(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
+    """Interior semantic layer pairs have a higher mean SVCCA excess over chance than edge pairs,
+    beyond all but an alpha share of layer relabellings (exact over placements, else 999 draws).
+
+    Why: the old rule (the best pair by mean excess sits at an interior A layer, excess > 0.05)
+    passed a flat grid ~60% of the time -- an argmax lands in the interior by chance -- and
+    judged the unscaled difference s - null mean rather than the excess."""
+    seed = cell_seed(procedure.seed, "S5 layer labels")
+    tables, ctrl_tables = _tables(records, "semantic_grid"), _tables(records, "control_semantic_grid")
+    ctrl = _s5(ctrl_tables, procedure.alpha, seed=seed)
+    shown = {k: v for k, v in ctrl.measured.items() if k != "mean_excess"}
+    return _with_control(_s5(tables, procedure.alpha, seed=seed), ctrl, shown=shown)
+
+
+# ----------------------------------------------------------------------------- W, X: single pairs
+
+
+#: "Highly similar" as an effect over chance: at least half the way from the shuffled-pairing
+#: null to identical spaces. App. A reports 0.94 against a random-pairing 0.004 (an excess of
+#: ~0.94); a raw threshold cannot say this, because SVCCA's chance level depends on k and on the
+#: pair count (~0.44 on the fixture world under `corrected`, 0.28-0.44 at the paper's counts).
+HIGH_EXCESS = 0.5
+
+
+def _w1(rec: Mapping[str, Any], procedure: Procedure) -> Judgement:
+    filt = rec["many_to_one_filtered"]
+    p, e = judging_p(filt, "svcca"), excess(filt, "svcca")
+    m = {"n": filt["n_pairs"], "svcca": filt["svcca"], "null_mean": filt["svcca_null_mean"], "excess": e, "p": p}
+    reason = needs_power([n_perm(filt)], procedure.alpha)
+    if reason:
+        return undecided(reason, m)
+    return decided(bool(math.isfinite(e) and p < procedure.alpha and e >= HIGH_EXCESS), m,
+                   scored=_finite(filt["svcca"]))
+
+
+@register_rule("W1", "lan", "control_lan")
+def rule_w1(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
+    """Filtered many-to-1 SVCCA of the seed pair: p < alpha and excess over its null >= HIGH_EXCESS.
+
+    Judged on the excess, one threshold for both procedures: the raw thresholds (> 0.5 under
+    corrected, > 0.7 under k = 1) sat barely above SVCCA's chance level (~0.44 under corrected),
+    so a pairing near chance passed and the control passed in 2 of 12 shuffle seeds."""
+    rec, ctrl_rec = records["lan"], records["control_lan"]
+    claim = _w1(rec, procedure)
+    measured = {k: {"n": v["n_pairs"], "svcca": v["svcca"], "null_mean": v["svcca_null_mean"],
+                    "excess": excess(v, "svcca"), "p": judging_p(v, "svcca")}
+                for k, v in rec.items() if isinstance(v, Mapping)}
+    measured["decoder_cosine_mean"] = rec.get("decoder_cosine_mean")
+    claim = Judgement(claim.holds, measured, claim.inconclusive, claim.scored)
+    ctrl = _w1(ctrl_rec, procedure)
+    c = ctrl_rec["many_to_one_filtered"]
+    return _with_control(claim, ctrl, shown={"shuffled_n": c["n_pairs"], "shuffled_svcca": c["svcca"],
+                                             "shuffled_excess": excess(c, "svcca"),
+                                             "shuffled_p": judging_p(c, "svcca")})
+
+
+#: W2's band for the excess over chance: a factor 2 around App. B's ~0.3. The paper's nulls sit
+#: near 0 (random pairing 0.004 in App. A), so its raw 0.3 is an excess of ~0.3.
+W2_BAND = (0.15, 0.6)
+
+
+def _w2(grid: Mapping[str, Any], alpha: float) -> Judgement:
+    cell = grid["cells"][0]
+    s, p, e = cell["svcca"], judging_p(cell, "svcca"), excess(cell, "svcca")
+    m = {"svcca": s, "svcca_excess": e, "svcca_p": p, "n_pairs": cell["n_pairs"],
+         "svcca_null_mean": cell["svcca_null_mean"], "rsa": cell["rsa"], "rsa_excess": excess(cell, "rsa"),
+         "rsa_p": judging_p(cell, "rsa")}
+    reason = needs_power([n_perm(cell, grid)], alpha)
+    if reason:
+        return undecided(reason, m)
+    lo, hi = W2_BAND
+    return decided(bool(math.isfinite(e) and lo <= e <= hi and math.isfinite(p) and p < alpha), m,
+                   scored=_finite(s))
+
+
+@register_rule("W2", "grid", "control_grid")
+def rule_w2(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
+    """Llama layer 25: SVCCA excess over its null within W2_BAND and p < alpha.
+
+    Judged on the excess: a raw band [0.15, 0.6] contains SVCCA's chance level under `corrected`
+    (~0.3-0.44 at these pair counts), so a pairing at chance could land in it."""
+    return _with_control(_w2(records["grid"], procedure.alpha), _w2(top_view(records["control_grid"]),
+                                                                   procedure.alpha))
+
+
+def _x1(fraction_shared: float, rec: Mapping[str, Any], alpha: float) -> Judgement:
+    one = rec["one_to_one_filtered"]
+    p, e = judging_p(one, "svcca"), excess(one, "svcca")
+    m = {"pb_fraction_shared": fraction_shared, "lan_svcca_corr_pairing": one["svcca"], "lan_p_corr_pairing": p,
+         "lan_null_mean": one["svcca_null_mean"], "lan_excess_corr_pairing": e, "n_pairs": one["n_pairs"]}
+    reason = needs_power([n_perm(one)], alpha)
+    if reason:
+        return undecided(reason, m)
+    return decided(bool(fraction_shared < 0.9 and math.isfinite(e) and p < alpha and e >= HIGH_EXCESS), m,
+                   scored=_finite(one["svcca"]))
+
+
+@register_rule("X1", "lan", "control_lan", "overlap")
+def rule_x1(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
+    """Shared fraction (PB) < 0.9 AND correlation-paired 1-1 SVCCA with p < alpha and excess over its
+    null >= HIGH_EXCESS, on the same seed pair.
+
+    The claim's second half is *high* similarity; p < alpha alone only said "above chance" (0.68
+    against a null mean of 0.435 is 0.43 of the way from chance to identical; App. A reports 0.94
+    against 0.004), so the excess is required as in W1."""
+    ov, rec, ctrl_rec = records["overlap"], records["lan"], records["control_lan"]
+    claim = _x1(ov["fraction_shared"], rec, procedure.alpha)
+    cos = rec["decoder_cosine"]
+    claim.measured.update(pb_pw_mcc=ov.get("pw_mcc_decoder"), lan_svcca_cos_pairing=cos["svcca"],
+                          lan_p_cos_pairing=judging_p(cos, "svcca"))
+    ctrl = _x1(ov["fraction_shared"], ctrl_rec, procedure.alpha)
+    c = ctrl_rec["one_to_one_filtered"]
+    return _with_control(claim, ctrl, shown={"shuffled_n": c["n_pairs"], "shuffled_svcca": c["svcca"],
+                                             "shuffled_excess": excess(c, "svcca"),
+                                             "shuffled_p": judging_p(c, "svcca")})
