@@ -65,13 +65,22 @@ def heatmap(grid: dict[str, Any], value: str, path: Path, *, title: str) -> None
 
 
 def write_report(out_dir: Path, *, profile: str, claim_results: list[dict[str, Any]],
-                 experiments: dict[str, Any], provenance: dict[str, Any]) -> Path:
-    """Write REPORT.md, results.json and figures under ``out_dir``; return the Markdown path."""
+                 experiments: dict[str, Any], provenance: dict[str, Any], partial: list[str] | None = None) -> Path:
+    """Write REPORT.md, results.json and figures under ``out_dir``; return the Markdown path.
+
+    ``partial``: why this run is not the complete report (None: complete); a partial report
+    says so in its first line. Figures in ``out_dir/figures`` are replaced by this run's.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "figures").mkdir(exist_ok=True)
     for old in (out_dir / "figures").glob("*.png"):
         old.unlink()
-    lines = [f"# Reproduction report — profile `{profile}`", ""]
+    if partial:
+        lines = [f"# PARTIAL reproduction report — profile `{profile}` (not the complete report)", "",
+                 "**Partial run**: " + "; ".join(partial) + ". Only the claims and cells this run computed are "
+                 "shown; the complete report is written only by a complete run.", ""]
+    else:
+        lines = [f"# Reproduction report — profile `{profile}`", ""]
     lines += [f"Commit `{provenance.get('git_commit')}`, created {provenance.get('created_utc')}; "
               f"libraries: {_fmt(provenance.get('library_versions', {}))}.", ""]
     # summary
