@@ -155,6 +155,17 @@ def _stage(tmp_path: Path, repo: str, layers: list[int]) -> Path:
     return cache
 
 
+def test_fingerprint_covers_every_sae_weight():
+    """Issue 14, finding 2: the SAE fingerprint hashed only the first 4,096 values of each
+    parameter, so an SAE changed beyond them reused a stale activation cache."""
+    sae = load_sae(SaeSpec.from_sparsify(fixtures.sae_repo_dir(fixtures.MODEL_A), f"layers.{LAYER}"))
+    before = sae.fingerprint()
+    assert sae.sae.W_dec.numel() > 4096
+    with torch.no_grad():
+        sae.sae.W_dec.view(-1)[-1] += 1e-3
+    assert sae.fingerprint() != before
+
+
 def test_sparsify_hub_repo_resolves_from_a_staged_cache(tmp_path: Path, sae, x):
     cache = _stage(tmp_path, "org/sae-fixture", [1, 2])
     hub = load_sae(SaeSpec.from_sparsify("org/sae-fixture", "layers.2"), cache_dir=str(cache))
