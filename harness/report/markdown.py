@@ -1,4 +1,5 @@
-"""The reproduction report: ``REPORT.md`` + ``results.json`` + ``figures/*.png``.
+"""The reproduction report: ``REPORT.md`` + ``REPORT.html`` (self-contained: figures embedded)
++ ``results.json`` + ``figures/*.png`` (harness/report/figures.py).
 
 Schema of ``results.json`` (version 1):
     {"schema_version": 1, "profile": str, "provenance": {...},
@@ -22,6 +23,8 @@ from typing import Any
 import numpy as np
 from tabulate import tabulate
 
+from harness.report.figures import grid_figures, seed_figures, semantic_figure
+from harness.report.html import write_html
 from harness.verdicts.records import CLAIMS
 
 SCHEMA_VERSION = 1
@@ -35,33 +38,9 @@ def _fmt(x: Any) -> str:
     return str(x)
 
 
-def heatmap(grid: dict[str, Any], value: str, path: Path, *, title: str) -> None:
-    """Layer x layer heatmap (rows B layers, columns A layers), as Figs. 2, 3, 5-14."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    la, lb = grid["layers_a"], grid["layers_b"]
-    m = np.full((len(lb), len(la)), np.nan)
-    for cell in grid["cells"]:
-        m[lb.index(cell["layer_b"]), la.index(cell["layer_a"])] = cell.get(value, np.nan)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * len(la), 1.0 + 0.45 * len(lb)))
-    im = ax.imshow(m, cmap="viridis", aspect="auto")
-    ax.set_xticks(range(len(la)), [str(x) for x in la])
-    ax.set_yticks(range(len(lb)), [str(x) for x in lb])
-    ax.set_xlabel(f"{grid['model_a']} layer")
-    ax.set_ylabel(f"{grid['model_b']} layer")
-    for i in range(m.shape[0]):
-        for j in range(m.shape[1]):
-            if np.isfinite(m[i, j]):
-                ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=7, color="w")
-    ax.set_title(title, fontsize=9)
-    fig.colorbar(im, ax=ax)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+def _image(alt: str, rel: str) -> str:
+    """A Markdown image; brackets in the alt text are escaped, the path is already safe."""
+    return f"![{alt.replace('[', '(').replace(']', ')')}]({rel})"
 
 
 def write_report(out_dir: Path, *, profile: str, claim_results: list[dict[str, Any]],
@@ -145,11 +124,7 @@ def write_report(out_dir: Path, *, profile: str, claim_results: list[dict[str, A
     for name, exp in experiments.items():
         lines += [f"### {name}", ""]
         if exp.get("kind") == "grid":
-            for value, title in (("svcca", "1-1 SVCCA"), ("svcca_p", "SVCCA p-value"), ("rsa", "1-1 RSA"),
-                                 ("rsa_p", "RSA p-value"), ("svcca_m21", "many-to-1 SVCCA")):
-                fig = f"figures/{name}-{value}.png".replace("/", "/", 1)
-                heatmap(exp, value, out_dir / fig, title=f"{name}: {title}")
-                lines.append(f"![{name} {title}]({fig})")
+            lines += [_image(alt, rel) for alt, rel in grid_figures(exp, name, out_dir / "figures")]
             lines.append("")
             cell_rows = [[c["layer_a"], c["layer_b"], c.get("n_pairs_m21"), c.get("n_pairs"), c.get("mean_max_corr"),
                           c.get("svcca"), c.get("svcca_null_mean"), c.get("svcca_p"), c.get("svcca_k"),
@@ -165,14 +140,20 @@ def write_report(out_dir: Path, *, profile: str, claim_results: list[dict[str, A
             sem_rows = [[c["category"], c.get("paper_n"), c.get("n_pairs"), c.get("paper_svcca"), c.get("svcca"),
                          c.get("svcca_null_mean"), c.get("svcca_p"), c.get("rsa"), c.get("rsa_p"), c.get("test2_p"),
                          c.get("skipped", "")] for c in exp["cells"]]
-            lines += [f"Layers A{exp['layer_a']} x B{exp['layer_b']}.", "",
+            lines += [f"Layers A{exp['layer_a']} x B{exp['layer_b']}.", ""]
+            lines += [_image(alt, rel) for alt, rel in semantic_figure(exp, name, out_dir / "figures")] + [""]
+            lines += [
                       tabulate([[_fmt(v) for v in r] for r in sem_rows],
                                headers=["category", "paper n", "n", "paper SVCCA", "SVCCA", "null mean", "p (T1)",
                                         "RSA", "p (RSA)", "p (T2)", "note"], tablefmt="github"), ""]
         else:
             lines += ["```", json.dumps(exp, indent=1, default=str, allow_nan=True)[:4000], "```", ""]
+    seed = seed_figures(claim_results, out_dir / "figures")
+    if seed:
+        lines += ["### Seed pairs", ""] + [_image(alt, rel) for alt, rel in seed] + [""]
     md = out_dir / "REPORT.md"
     md.write_text("\n".join(lines))
+    write_html(md, out_dir / "REPORT.html")
     payload = {"schema_version": SCHEMA_VERSION, "profile": profile, "provenance": provenance,
                "claims": claim_results, "experiments": experiments}
     (out_dir / "results.json").write_text(json.dumps(payload, indent=1, default=_json_default, allow_nan=True))
