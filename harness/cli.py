@@ -1,11 +1,18 @@
-"""Command line: ``python -m harness.cli demo`` runs the engine on a synthetic world with
-planted shared features and its negative control, under both procedures, and writes a
-Markdown + JSON report."""
+"""Command line ``sae-claims`` (or ``python -m harness.cli``).
+
+- ``demo``: the engine on a synthetic world with planted shared features and its negative
+  control, under both procedures; writes a Markdown + JSON report.
+- ``plan``: what a profile would download and compute (no download).
+
+``--version`` prints the version and commit; ``-v`` / ``-vv`` show the library's logging
+(INFO / DEBUG; warnings, such as a damaged cache file being recomputed, always show).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import sys
 from pathlib import Path
@@ -26,6 +33,10 @@ def _fmt(x: object) -> str:
 
 def run_demo(out_dir: Path, *, n_permutations: int = 200) -> dict[str, object]:
     """Planted pair vs shuffled-position control, paper and corrected procedures."""
+    from harness.errors import ConfigError
+
+    if isinstance(n_permutations, bool) or not isinstance(n_permutations, int) or n_permutations < 1:
+        raise ConfigError(f"n_permutations={n_permutations!r}: use a positive number of permutations.")
     rows, records = [], []
     for control in (False, True):
         space_a, space_b = synthetic_pair(shuffle_b_positions=control)
@@ -95,19 +106,57 @@ def plan(profile_name: str) -> str:
     return "\n".join(lines)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number (at least 1 is needed for a p-value)")
+    return value
+
+
+def version_string() -> str:
+    """``sae-claims <version> (commit <hash>)``."""
+    from harness import __version__
+    from harness.provenance import git_commit
+
+    return f"sae-claims {__version__} (commit {git_commit()})"
+
+
+def setup_logging(verbosity: int) -> None:
+    """WARNING by default, INFO with ``-v``, DEBUG with ``-vv``, on stderr."""
+    level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sae-claims", description=__doc__)
+    from harness.errors import HarnessError
+
+    parser = argparse.ArgumentParser(prog="sae-claims", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=version_string())
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="show progress logging (-v: INFO, -vv: DEBUG)")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="engine demo on synthetic data")
     demo.add_argument("--out", type=Path, default=Path("reports/demo"))
-    demo.add_argument("--permutations", type=int, default=200)
+    demo.add_argument("--permutations", type=_positive_int, default=200,
+                      help="permutations of each null (positive; default 200)")
     plan_cmd = sub.add_parser("plan", help="dry run: what a profile would download and compute")
     plan_cmd.add_argument("--profile", default="paper")
     args = parser.parse_args(argv)
-    if args.command == "demo":
-        run_demo(args.out, n_permutations=args.permutations)
-    elif args.command == "plan":
-        print(plan(args.profile))
+    setup_logging(args.verbose)
+    log = logging.getLogger("harness.cli")
+    try:
+        if args.command == "demo":
+            log.info("demo: %d permutations per null, report to %s", args.permutations, args.out)
+            run_demo(args.out, n_permutations=args.permutations)
+        elif args.command == "plan":
+            print(plan(args.profile))
+    except HarnessError as exc:  # bad input: the message says what to do; no traceback
+        print(f"sae-claims {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -34,7 +34,7 @@ from harness.pairing.concepts import (
     top_strings,
 )
 from harness.config import Procedure
-from harness.errors import DegenerateInputError, ResourceError, ShapeError
+from harness.errors import ConfigError, DegenerateInputError, ResourceError, ShapeError
 from harness.pairing.matching import (
     MaxCorrelation,
     Pairs,
@@ -132,6 +132,13 @@ class FeatureSpace:
                                  position_index=self.position_index, vocab=self.vocab, keywords=keywords)
         live = sp.csr_matrix(self.codes).getnnz(axis=0) > 0
         return feats[live[feats]]
+
+
+def _positive(value: int, name: str) -> int:
+    """``value`` if it is a positive int, else ConfigError (0 used to mean "the default")."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ConfigError(f"{name}={value!r}: use a positive number of draws, or None for the procedure's default.")
+    return int(value)
 
 
 def _max_k(procedure: Procedure, n: int) -> int | None:
@@ -240,7 +247,7 @@ def compare_spaces(
     ``n_top_correlated`` most correlated pairs -- on misaligned tokens nothing passes the
     filters, and this is the set that still exercises the statistic at the real pair count.
     """
-    n_perm = n_permutations or procedure.n_permutations
+    n_perm = procedure.n_permutations if n_permutations is None else _positive(n_permutations, "n_permutations")
     # device: the dense pairing path runs on the GPU in the gpu tier (64 TFLOP per Pythia pair)
     mc = max_correlation(space_a.codes, space_b.codes, dead=procedure.dead_features, device=device)
     out: dict[str, Any] = {
@@ -317,6 +324,8 @@ def compare_concept(
     sizes (from all live features), paired by correlation within the subsets with the same
     1-1 rule, scored the same way.
     """
+    if n_permutations is not None:
+        _positive(n_permutations, "n_permutations")  # before any work
     feats_a, feats_b = space_a.concept(keywords), space_b.concept(keywords)
     rec: dict[str, Any] = {"category": category, "a": space_a.name, "b": space_b.name,
                            "procedure": procedure.name, "n_concept_a": int(feats_a.size),
@@ -326,7 +335,7 @@ def compare_concept(
         return rec
     rule = procedure.one_to_one
     pairs = pair_within(space_a.codes, space_b.codes, feats_a, feats_b, rule=rule)  # type: ignore[arg-type]
-    n_perm = n_permutations or procedure.n_permutations_semantic
+    n_perm = procedure.n_permutations_semantic if n_permutations is None else n_permutations
     rec.update(score_pairs(space_a, space_b, pairs, procedure, n_permutations=n_perm))
     if "skipped" in rec or not np.isfinite(rec.get("svcca", math.nan)):
         return rec

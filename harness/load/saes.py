@@ -356,7 +356,12 @@ def _load_disk(spec: SaeSpec, device: str) -> "SAE":
             f"{str(path)!r} is not a sae-lens SAE folder (needs cfg.json + sae_weights.safetensors).{hint} "
             "Pass a folder written by sae-lens `save_model`."
         )
-    return SAE.load_from_disk(path, device=device, dtype=spec.dtype)
+    try:
+        return SAE.load_from_disk(path, device=device, dtype=spec.dtype)
+    except Exception as exc:  # safetensors' SafetensorError, JSONDecodeError, ...: name the folder
+        raise HarnessError(f"sae-lens SAE folder {str(path)!r} cannot be loaded ({type(exc).__name__}: {exc}); "
+                           "cfg.json or sae_weights.safetensors is damaged or truncated. Copy or save it "
+                           "again.") from exc
 
 
 def _sparsify_local_folder(spec: SaeSpec) -> tuple[Path, str]:
@@ -455,8 +460,16 @@ def _load_sparsify(spec: SaeSpec, device: str, cache_dir: str | None) -> LoadedS
     cfg_path, weights_path = folder / "cfg.json", folder / "sae.safetensors"
     if not weights_path.is_file():
         raise HarnessError(f"sparsify folder {str(folder)!r} has cfg.json but no sae.safetensors.")
-    cfg = json.loads(cfg_path.read_text())
-    state = load_file(str(weights_path), device="cpu")
+    try:
+        cfg = json.loads(cfg_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise HarnessError(f"SAE config {cfg_path} cannot be read ({type(exc).__name__}: {exc}); it is damaged "
+                           "or truncated. Download or copy it again.") from exc
+    try:
+        state = load_file(str(weights_path), device="cpu")
+    except Exception as exc:  # safetensors raises its own SafetensorError (not an OSError) on damaged files
+        raise HarnessError(f"SAE weights {weights_path} cannot be read ({type(exc).__name__}: {exc}); the file is "
+                           "damaged or truncated. Delete it and download or copy it again.") from exc
     hook = sparsify_hookpoint_to_hook_name(hookpoint)
     sae = sparsify_to_saelens(cfg, state, hook_name=hook, device=device, dtype=spec.dtype)
     return LoadedSae(sae, _meta_from_saelens(sae, spec.label if spec.hookpoint else f"{spec.label}{hookpoint}"))

@@ -144,6 +144,10 @@ def max_correlation(
         )
     if a.shape[0] < 2:
         raise DegenerateInputError("Need at least 2 token positions to correlate features.")
+    for side, m in (("acts_a", a), ("acts_b", b)):
+        if m.shape[1] == 0:
+            raise DegenerateInputError(f"{side} has 0 features (shape {tuple(m.shape)}): there is nothing to pair. "
+                                       "Check the SAE (d_sae) and any feature selection applied before pairing.")
     if backend == "auto":
         both_sparse = sp.issparse(a) and sp.issparse(b)
         dense_enough = both_sparse and max(
@@ -159,6 +163,10 @@ def max_correlation(
     else:
         raise ConfigError(f"backend={backend!r}: use 'auto', 'dense' or 'sparse'.")
     a_for_b, corr_for_b, b_for_a, corr_for_a = best
+    # float32 matmuls overshoot |r| <= 1 by rounding (1.0000018 seen); partners are already
+    # chosen, the reported correlations are clipped (NaN of dead features stays NaN)
+    corr_for_b = np.clip(corr_for_b, -1.0, 1.0)
+    corr_for_a = np.clip(corr_for_a, -1.0, 1.0)
     return MaxCorrelation(
         a_for_b=a_for_b, corr_for_b=corr_for_b, b_for_a=b_for_a, corr_for_a=corr_for_a,
         dead_a=std_a == 0, dead_b=std_b == 0, n_tokens=int(a.shape[0]), backend=backend, dead_policy=dead,
@@ -393,7 +401,7 @@ def correlation_submatrix(acts_a: object, acts_b: object, idx_a: Int64, idx_b: I
     n = sub_a.shape[0]
     za = (sub_a - mean_a) * np.where(std_a > 0, 1.0 / np.where(std_a > 0, std_a, 1.0), 0.0)
     zb = (sub_b - mean_b) * np.where(std_b > 0, 1.0 / np.where(std_b > 0, std_b, 1.0), 0.0)
-    return (za.T @ zb) / n
+    return np.clip((za.T @ zb) / n, -1.0, 1.0)  # rounding can overshoot |r| <= 1
 
 
 # ----------------------------------------------------------------------------- pairs

@@ -97,3 +97,17 @@ def test_dead_features_never_join_a_concept() -> None:
     assert 1 in set(dead.top[0])  # the padded positions of the dead feature include position 1
     members = dead.concept([first_word])
     assert members.size > 0 and 0 not in set(members.tolist())
+
+
+def test_zero_permutations_is_an_error() -> None:
+    """Issue 14, finding 8: n_permutations=0 silently meant the procedure's default."""
+    from harness.config import CORRECTED
+    from harness.errors import ConfigError
+    from harness.experiments.spaces import compare_concept, compare_spaces
+    from harness.experiments.synthetic import synthetic_pair
+
+    a, b = synthetic_pair()
+    with pytest.raises(ConfigError, match="n_permutations=0"):
+        compare_spaces(a, b, CORRECTED, n_permutations=0)
+    with pytest.raises(ConfigError, match="n_permutations=-1"):
+        compare_concept(a, b, "x", ("x",), CORRECTED, n_permutations=-1)
