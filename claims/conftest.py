@@ -56,6 +56,9 @@ def _check_options(config: pytest.Config) -> None:
     if not config.getoption("--no-report"):
         _usage(check_writable_dir, Path(config.getoption("--report-dir") or REPO_ROOT / "reports"),
                what="--report-dir")
+    from harness.threads import pin_threads
+
+    _usage(pin_threads, config.getoption("--threads"))  # reduction order independent of the machine's cores
 
 
 # ----------------------------------------------------------------------------- run tracking
@@ -153,6 +156,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--layers-a", default=None, help="comma-separated A layers, to restrict a quick run")
     g.addoption("--layers-b", default=None, help="comma-separated B layers, to restrict a quick run")
     g.addoption("--no-report", action="store_true", help="do not write the report")
+    g.addoption("--threads", type=int, default=1,
+                help="CPU threads for torch and BLAS (default 1: the same numbers whatever the core count; "
+                     "harness/threads.py)")
 
 
 def procedures(config: pytest.Config) -> list[str]:
