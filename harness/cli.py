@@ -3,6 +3,13 @@
 - ``demo``: the engine on a synthetic world with planted shared features and its negative
   control, under both procedures; writes a Markdown + JSON report.
 - ``plan``: what a profile would download and compute (no download).
+- ``compare``: the matching-and-metrics pipeline on your own two (model, SAE set) pairs,
+  under the chosen procedures, with negative controls; writes the same report
+  (harness/experiments/compare.py). Example on the offline fixture world::
+
+      sae-claims compare --model-a fixtures/world/models/model-a --saes-a sparsify:fixtures/world/saes/model-a \
+          --model-b fixtures/world/models/model-b --saes-b sparsify:fixtures/world/saes/model-b \
+          --layers-a 2 --layers-b 3 --data fixtures/world/corpus/documents.jsonl.gz --samples 50 --seq-len 64
 
 ``--version`` prints the version and commit; ``-v`` / ``-vv`` show the library's logging
 (INFO / DEBUG; warnings, such as a damaged cache file being recomputed, always show).
@@ -106,6 +113,22 @@ def plan(profile_name: str) -> str:
     return "\n".join(lines)
 
 
+def compare(args: argparse.Namespace) -> Path:
+    """``sae-claims compare``: parse the options (errors before any compute) and run."""
+    from harness.experiments.compare import CompareSide, run_compare
+    from harness.report.run import check_device, parse_layers_option
+
+    check_device(args.device)
+    sides = [CompareSide(model=getattr(args, f"model_{s}"), saes=getattr(args, f"saes_{s}"),
+                         layers=parse_layers_option(getattr(args, f"layers_{s}"), option=f"--layers-{s}") or ())
+             for s in ("a", "b")]
+    procedures = ("paper", "corrected") if args.procedure == "both" else (args.procedure,)
+    return run_compare(sides[0], sides[1], out=args.out, data=args.data, data_files=args.data_files,
+                       n_samples=args.samples, seq_len=args.seq_len, procedures=procedures,
+                       n_permutations=args.permutations, device=args.device, cache_dir=args.cache_dir,
+                       batch_size=args.batch_size, control=not args.no_control)
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -145,6 +168,24 @@ def main(argv: list[str] | None = None) -> int:
                       help="permutations of each null (positive; default 200)")
     plan_cmd = sub.add_parser("plan", help="dry run: what a profile would download and compute")
     plan_cmd.add_argument("--profile", default="paper")
+    cmp_cmd = sub.add_parser("compare", help="the pipeline on your own two (model, SAE set) pairs")
+    for side in ("a", "b"):
+        cmp_cmd.add_argument(f"--model-{side}", required=True, help="hub name or local save_pretrained folder")
+        cmp_cmd.add_argument(f"--saes-{side}", required=True,
+                             help="sparsify:<repo|folder> | release:<release>:<id with {layer}> | disk:<folder with {layer}>")
+        cmp_cmd.add_argument(f"--layers-{side}", required=True, help="comma-separated layers, e.g. 1,3")
+    cmp_cmd.add_argument("--data", required=True, help="hub dataset id or local text/json/parquet file or folder")
+    cmp_cmd.add_argument("--data-files", default=None, help="one file inside a hub dataset (e.g. a parquet shard)")
+    cmp_cmd.add_argument("--samples", type=_positive_int, default=100, help="documents (default 100)")
+    cmp_cmd.add_argument("--seq-len", type=_positive_int, default=128, help="tokens per document (default 128)")
+    cmp_cmd.add_argument("--procedure", default="both", choices=["both", "paper", "corrected"])
+    cmp_cmd.add_argument("--permutations", type=_positive_int, default=None,
+                         help="permutations per null (default: the procedure's)")
+    cmp_cmd.add_argument("--device", default="cpu")
+    cmp_cmd.add_argument("--batch-size", type=_positive_int, default=8)
+    cmp_cmd.add_argument("--cache-dir", type=Path, default=Path(".cache/activations"))
+    cmp_cmd.add_argument("--no-control", action="store_true", help="skip the shuffled-positions negative controls")
+    cmp_cmd.add_argument("--out", type=Path, default=Path("reports/compare"))
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     log = logging.getLogger("harness.cli")
@@ -154,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
             run_demo(args.out, n_permutations=args.permutations)
         elif args.command == "plan":
             print(plan(args.profile))
+        elif args.command == "compare":
+            print(f"report: {compare(args) / 'REPORT.md'}")
     except HarnessError as exc:  # bad input: the message says what to do; no traceback
         print(f"sae-claims {args.command}: error: {exc}", file=sys.stderr)
         return 2
