@@ -12,6 +12,8 @@ writes ``smoke.json.obtained``.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import time
 from pathlib import Path
@@ -31,6 +33,33 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 def pytest_configure(config: pytest.Config) -> None:
     config._claims_t0 = time.time()  # type: ignore[attr-defined]
     _check_options(config)
+    if not config.getoption("--no-progress"):
+        _show_progress(config)
+
+
+class _ProgressLines(logging.Handler):
+    """The library's INFO progress records (harness.experiments) as terminal lines, shown
+    while tests run: pytest captures tqdm bars, so a long run otherwise shows only dots."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        super().__init__(logging.INFO)
+        self.config = config
+
+    def emit(self, record: logging.LogRecord) -> None:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        capman = self.config.pluginmanager.get_plugin("capturemanager")
+        if reporter is None:
+            return
+        with capman.global_and_fixture_disabled() if capman is not None else contextlib.nullcontext():
+            reporter.write_line(f"[claims {time.time() - self.config._claims_t0:6.0f} s] {record.getMessage()}")  # type: ignore[attr-defined]
+
+
+def _show_progress(config: pytest.Config) -> None:
+    logger = logging.getLogger("harness.experiments")
+    if not any(isinstance(h, _ProgressLines) for h in logger.handlers):
+        logger.addHandler(_ProgressLines(config))
+    if logger.level == logging.NOTSET or logger.level > logging.INFO:
+        logger.setLevel(logging.INFO)
 
 
 def _usage(fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -156,6 +185,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--layers-a", default=None, help="comma-separated A layers, to restrict a quick run")
     g.addoption("--layers-b", default=None, help="comma-separated B layers, to restrict a quick run")
     g.addoption("--no-report", action="store_true", help="do not write the report")
+    g.addoption("--no-progress", action="store_true",
+                help="do not print progress lines (grid rows, semantic tables) during the run")
     g.addoption("--threads", type=int, default=1,
                 help="CPU threads for torch and BLAS (default 1: the same numbers whatever the core count; "
                      "harness/threads.py)")
