@@ -259,6 +259,31 @@ def replace_dir(target: Path, write: Callable[[Path], Any]) -> Path:
     return target
 
 
+#: The tier whose claims a profile runs (claim records list their tiers).
+PROFILE_TIER = {"smoke": "smoke", "paper": "gpu", "gemma": "gpu", "llama": "large"}
+
+
+def _outside_tier_rows(profile: str, results: list[dict[str, Any]], procedures: list[str]) -> list[dict[str, Any]]:
+    """'not run' rows for the claims whose tiers exclude ``profile``'s tier (e.g. W2, large tier
+    only, in the smoke report), so every claim of the inventory appears in every report."""
+    from harness.verdicts.records import CLAIMS
+    from harness.verdicts.recorder import ClaimRecorder, Expectations
+
+    tier = PROFILE_TIER.get(profile)
+    if tier is None:
+        return []
+    have = {r["id"] for r in results}
+    extra = RunStore()
+    recorder = ClaimRecorder(profile, store=extra, expectations=Expectations(Path(".")))
+    for cid, rec in CLAIMS.items():
+        if cid in have or tier in rec.tiers:
+            continue
+        for p in procedures:
+            recorder.not_run(cid, p, f"runs only in the {'/'.join(rec.tiers)} tier (pytest claims -m "
+                                     f"{rec.tiers[0]}), not under profile {profile!r}")
+    return extra.results
+
+
 def write_run_report(out: Path, *, profile: str, store: RunStore, procedures: Iterable[str], wall_s: float,
                      device: str | None = None, token_manifest: dict[str, Any] | None = None,
                      selection: RunSelection | None = None) -> Path:
@@ -270,6 +295,7 @@ def write_run_report(out: Path, *, profile: str, store: RunStore, procedures: It
     procedures = list(procedures)
     selection = selection or RunSelection(procedures=tuple(procedures))
     results = [r for r in store.results if r["profile"] == profile]
+    results += _outside_tier_rows(profile, results, procedures)
     exps = {k.split(":", 1)[1]: v for k, v in store.experiments.items() if k.startswith(profile + ":")}
     prov = provenance()
     prov["profile"] = profile

@@ -209,3 +209,15 @@ def test_partial_claims_run_writes_elsewhere_and_shows_progress(tmp_path: Path) 
     sel = json.loads((partial / "results.json").read_text())["provenance"]["selection"]
     assert sel["keyword"] == "U8" and sel["layers_a"] == [1] and sel["partial"]
     assert "[claims" in proc.stdout and "grid paper: A layer 1 (1 of 1 rows)" in proc.stdout
+
+
+def test_claims_outside_the_profiles_tier_are_listed_as_not_run(tmp_path: Path) -> None:
+    """Issue 14, finding 8: W2 (large tier only) was missing from the smoke report."""
+    out = write_run_report(tmp_path / "smoke", profile="smoke", store=_store(), procedures=["paper", "corrected"],
+                           wall_s=0.0)
+    claims = json.loads((out / "results.json").read_text())["claims"]
+    w2 = [c for c in claims if c["id"] == "W2"]
+    assert [c["procedure"] for c in w2] == ["paper", "corrected"]
+    assert all(c["verdict"] == "not run" and "large tier" in c["detail"] for c in w2)
+    assert "| W2 " in (out / "REPORT.md").read_text()
+    assert not [c for c in claims if c["id"] == "U1"]  # a smoke claim this run did not record is not invented
