@@ -253,15 +253,22 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         # --report-dir holds one profile's report; with several profiles, one folder each inside it
         out = Path(report_dir) / (profile if len(profiles) > 1 else "") if report_dir else REPO_ROOT / "reports" / profile
         w = _WORLDS.get(profile)
-        written = write_run_report(
-            out, profile=profile, store=_STORE, procedures=procedures(session.config),
-            wall_s=time.time() - session.config._claims_t0,  # type: ignore[attr-defined]
-            device=None if w is None else w.device,
-            token_manifest=None if w is None or w._tokens is None else w._tokens.manifest,
-            selection=_selection(session.config, profile, exitstatus))
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            reporter.write_line(f"claims report ({profile}): {written / 'REPORT.md'}")
+        try:
+            written = write_run_report(
+                out, profile=profile, store=_STORE, procedures=procedures(session.config),
+                wall_s=time.time() - session.config._claims_t0,  # type: ignore[attr-defined]
+                device=None if w is None else w.device,
+                token_manifest=None if w is None or w._tokens is None else w._tokens.manifest,
+                selection=_selection(session.config, profile, exitstatus))
+        except OSError as exc:  # e.g. the disk filled up: say so, keep the test summary, fail the run
+            if reporter is not None:
+                reporter.write_line(f"claims report ({profile}) NOT written to {out}: {exc}", red=True)
+            if session.exitstatus == 0:
+                session.exitstatus = 1
+        else:
+            if reporter is not None:
+                reporter.write_line(f"claims report ({profile}): {written / 'REPORT.md'}")
         _EXPECTATIONS.write_obtained_if_changed(profile, _STORE.obtained)
 
 
