@@ -83,8 +83,11 @@ def _check_options(config: pytest.Config) -> None:
     _usage(check_writable_dir, Path(config.getoption("--cache-dir") or REPO_ROOT / ".cache" / "activations"),
            what="--cache-dir")
     if not config.getoption("--no-report"):
-        _usage(check_writable_dir, Path(config.getoption("--report-dir") or REPO_ROOT / "reports"),
-               what="--report-dir")
+        report_dir = config.getoption("--report-dir")
+        # the report is written next to its folder and swapped in (or into <dir>-partial): the
+        # folder holding it must be writable
+        parent = Path(report_dir).absolute().parent if report_dir else REPO_ROOT / "reports"
+        _usage(check_writable_dir, parent, what=f"--report-dir {report_dir or parent / '<profile>'}: its folder")
     from harness.threads import pin_threads
 
     _usage(pin_threads, config.getoption("--threads"))  # reduction order independent of the machine's cores

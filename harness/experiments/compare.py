@@ -87,7 +87,7 @@ def run_compare(a: CompareSide, b: CompareSide, *, out: Path, data: str, n_sampl
     if not a.layers or not b.layers:
         raise ConfigError("Give at least one layer per side (layers_a, layers_b).")
     sae_sets = {"a": parse_sae_set(a.saes), "b": parse_sae_set(b.saes)}
-    check_writable_dir(out, what="--out")
+    check_writable_dir(Path(out).absolute().parent, what=f"--out {out}: its folder")  # swapped in beside it
     if cache_dir is not None:
         check_writable_dir(cache_dir, what="--cache-dir")
     layers = sorted(set(a.layers)), sorted(set(b.layers))
