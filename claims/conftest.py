@@ -13,6 +13,8 @@ writes ``smoke.json.obtained``.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import time
 from pathlib import Path
@@ -22,6 +24,7 @@ import pytest
 
 from harness.config import get_procedure
 from harness.verdicts.recorder import ClaimRecorder as _LibraryRecorder
+from harness.report.run import RunProgress
 from harness.verdicts.recorder import Expectations, RunStore
 
 EXPECTED_DIR = Path(__file__).parent / "expected"
@@ -30,6 +33,149 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 def pytest_configure(config: pytest.Config) -> None:
     config._claims_t0 = time.time()  # type: ignore[attr-defined]
+    _check_options(config)
+    if not config.getoption("--no-progress"):
+        _show_progress(config)
+
+
+class _ProgressLines(logging.Handler):
+    """The library's INFO progress records (harness.experiments) as terminal lines, shown
+    while tests run: pytest captures tqdm bars, so a long run otherwise shows only dots."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        super().__init__(logging.INFO)
+        self.config = config
+
+    def emit(self, record: logging.LogRecord) -> None:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        capman = self.config.pluginmanager.get_plugin("capturemanager")
+        if reporter is None:
+            return
+        with capman.global_and_fixture_disabled() if capman is not None else contextlib.nullcontext():
+            reporter.write_line(f"[claims {time.time() - self.config._claims_t0:6.0f} s] {record.getMessage()}")  # type: ignore[attr-defined]
+
+
+def _show_progress(config: pytest.Config) -> None:
+    logger = logging.getLogger("harness.experiments")
+    if not any(isinstance(h, _ProgressLines) for h in logger.handlers):
+        logger.addHandler(_ProgressLines(config))
+    if logger.level == logging.NOTSET or logger.level > logging.INFO:
+        logger.setLevel(logging.INFO)
+
+
+def _usage(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call a library check; its ConfigError becomes a pytest usage error (exit 4, no compute)."""
+    from harness.errors import ConfigError
+
+    try:
+        return fn(*args, **kwargs)
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _check_options(config: pytest.Config) -> None:
+    """Bad options fail at session start, before any model is loaded (harness/report/run.py)."""
+    from harness.report.run import check_device, check_writable_dir, parse_layers_option
+
+    for opt in ("--layers-a", "--layers-b"):
+        _usage(parse_layers_option, config.getoption(opt), option=opt)
+    if config.getoption("--device"):
+        _usage(check_device, config.getoption("--device"))
+    _usage(check_writable_dir, Path(config.getoption("--cache-dir") or REPO_ROOT / ".cache" / "activations"),
+           what="--cache-dir")
+    if not config.getoption("--no-report"):
+        report_dir = config.getoption("--report-dir")
+        # the report is written next to its folder and swapped in (or into <dir>-partial): the
+        # folder holding it must be writable
+        parent = Path(report_dir).absolute().parent if report_dir else REPO_ROOT / "reports"
+        _usage(check_writable_dir, parent, what=f"--report-dir {report_dir or parent / '<profile>'}: its folder")
+    from harness.threads import pin_threads
+
+    _usage(pin_threads, config.getoption("--threads"))  # reduction order independent of the machine's cores
+
+
+# ----------------------------------------------------------------------------- run tracking
+# Which claim tests of each profile were collected, deselected and finished: a run that did not
+# cover everything writes its report to reports/<profile>-partial (harness/report/run.py).
+
+_PROGRESS = RunProgress()
+_ITEM_PROFILE: dict[str, str] = {}
+CLAIMS_DIR = Path(__file__).parent
+
+
+def _item_profile(item: pytest.Item) -> str | None:
+    """The profile a claim test runs under (its profile parameter, or its module's PROFILE)."""
+    if not str(item.path).startswith(str(CLAIMS_DIR)):
+        return None
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    for name in ("profile_name", "seed_profile"):
+        if name in params:
+            return str(params[name])
+    return getattr(getattr(item, "module", None), "PROFILE", None)
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    for item in items:
+        profile = _item_profile(item)
+        if profile is not None:
+            _PROGRESS.add_deselected(profile, item.nodeid)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    from harness.errors import UnknownIdError
+    from harness.report.run import check_layers_option, parse_layers_option
+
+    for item in session.items:
+        profile = _item_profile(item)
+        if profile is not None:
+            _ITEM_PROFILE[item.nodeid] = profile
+            _PROGRESS.add_collected(profile, item.nodeid)
+    c = session.config
+    for profile in sorted(_PROGRESS.collected):
+        try:
+            prof = profile_named(profile)
+        except UnknownIdError:
+            continue
+        for opt, have in (("--layers-a", prof.layers_a), ("--layers-b", prof.layers_b)):
+            _usage(check_layers_option, parse_layers_option(c.getoption(opt), option=opt), available=have,
+                   option=opt, profile=profile)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
+    profile = _ITEM_PROFILE.get(item.nodeid)
+    if profile is None:
+        return
+    exc = call.excinfo
+    if call.when == "call" and exc is not None and not exc.errisinstance((AssertionError, pytest.skip.Exception)):
+        _PROGRESS.add_errored(profile, item.nodeid)  # a crash, not a verdict that differs from its expectation
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    profile = _ITEM_PROFILE.get(report.nodeid)
+    if profile is None:
+        return
+    if report.when == "call" or report.skipped:
+        _PROGRESS.add_finished(profile, report.nodeid)
+    elif report.failed:  # setup/teardown error
+        _PROGRESS.add_errored(profile, report.nodeid)
+
+
+def _selection(config: pytest.Config, profile: str, exitstatus: int) -> Any:
+    from harness.report.run import parse_layers_option
+
+    narrowed = []
+    for arg in config.args:
+        path = Path(arg.split("::")[0]).resolve()
+        if path != CLAIMS_DIR and CLAIMS_DIR in path.parents:
+            narrowed.append(arg)
+    return _PROGRESS.selection(
+        profile, procedures=tuple(procedures(config)),
+        layers_a=parse_layers_option(config.getoption("--layers-a"), option="--layers-a"),
+        layers_b=parse_layers_option(config.getoption("--layers-b"), option="--layers-b"),
+        keyword=config.getoption("keyword") or "", markexpr=config.getoption("markexpr") or "",
+        args=tuple(config.invocation_params.args), paths=tuple(narrowed),
+        interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -42,6 +188,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--layers-a", default=None, help="comma-separated A layers, to restrict a quick run")
     g.addoption("--layers-b", default=None, help="comma-separated B layers, to restrict a quick run")
     g.addoption("--no-report", action="store_true", help="do not write the report")
+    g.addoption("--no-progress", action="store_true",
+                help="do not print progress lines (grid rows, semantic tables) during the run")
+    g.addoption("--threads", type=int, default=1,
+                help="CPU threads for torch and BLAS (default 1: the same numbers whatever the core count; "
+                     "harness/threads.py)")
 
 
 def procedures(config: pytest.Config) -> list[str]:
@@ -55,8 +206,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                              ids=lambda p: p.name, scope="session")
 
 
-def _layers(opt: str | None) -> list[int] | None:
-    return None if not opt else [int(x) for x in opt.split(",")]
+def _layers(opt: str | None, option: str) -> list[int] | None:
+    from harness.report.run import parse_layers_option
+
+    layers = parse_layers_option(opt, option=option)  # already checked at session start
+    return None if layers is None else list(layers)
 
 
 @pytest.fixture(scope="session")
@@ -65,8 +219,8 @@ def claim_options(request: pytest.FixtureRequest) -> dict[str, Any]:
     return {
         "device": c.getoption("--device"),
         "cache_dir": Path(c.getoption("--cache-dir") or REPO_ROOT / ".cache" / "activations"),
-        "layers_a": _layers(c.getoption("--layers-a")),
-        "layers_b": _layers(c.getoption("--layers-b")),
+        "layers_a": _layers(c.getoption("--layers-a"), "--layers-a"),
+        "layers_b": _layers(c.getoption("--layers-b"), "--layers-b"),
     }
 
 
@@ -100,13 +254,28 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     from harness.report.run import write_run_report
 
-    for profile in sorted({r["profile"] for r in _STORE.results}):
-        out = Path(session.config.getoption("--report-dir") or REPO_ROOT / "reports" / profile)
+    profiles = sorted({r["profile"] for r in _STORE.results})
+    report_dir = session.config.getoption("--report-dir")
+    for profile in profiles:
+        # --report-dir holds one profile's report; with several profiles, one folder each inside it
+        out = Path(report_dir) / (profile if len(profiles) > 1 else "") if report_dir else REPO_ROOT / "reports" / profile
         w = _WORLDS.get(profile)
-        write_run_report(out, profile=profile, store=_STORE, procedures=procedures(session.config),
-                         wall_s=time.time() - session.config._claims_t0,  # type: ignore[attr-defined]
-                         device=None if w is None else w.device,
-                         token_manifest=None if w is None or w._tokens is None else w._tokens.manifest)
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        try:
+            written = write_run_report(
+                out, profile=profile, store=_STORE, procedures=procedures(session.config),
+                wall_s=time.time() - session.config._claims_t0,  # type: ignore[attr-defined]
+                device=None if w is None else w.device,
+                token_manifest=None if w is None or w._tokens is None else w._tokens.manifest,
+                selection=_selection(session.config, profile, exitstatus))
+        except OSError as exc:  # e.g. the disk filled up: say so, keep the test summary, fail the run
+            if reporter is not None:
+                reporter.write_line(f"claims report ({profile}) NOT written to {out}: {exc}", red=True)
+            if session.exitstatus == 0:
+                session.exitstatus = 1
+        else:
+            if reporter is not None:
+                reporter.write_line(f"claims report ({profile}): {written / 'REPORT.md'}")
         _EXPECTATIONS.write_obtained_if_changed(profile, _STORE.obtained)
 
 
@@ -144,21 +313,28 @@ _WORLDS: dict[str, Any] = {}
 _CACHE: dict[tuple, Any] = {}
 
 
+def profile_named(name: str) -> Any:
+    """The run profile ``name``: the fixture world's for ``smoke`` (fixtures/smoke.toml), else a
+    built-in one (harness/profiles/builtin/)."""
+    from fixtures.profile import smoke_profile
+    from harness.profiles import get_profile
+
+    return smoke_profile() if name == "smoke" else get_profile(name)
+
+
 def make_world(profile_name: str, claim_options: dict[str, Any]) -> Any:
     """The World of ``profile_name`` (one per session), or a pytest skip saying what is
     missing (CUDA, hub access, a token for gated models)."""
     from harness.errors import HubAccessError
-    from harness.load.models import check_gated
-    from fixtures.profile import smoke_profile
-    from harness.profiles import get_profile
     from harness.experiments.grid import World
+    from harness.load.models import check_gated
 
     if profile_name != "smoke":
         reason = gpu_tier_unavailable(claim_options["device"])
         if reason:
             pytest.skip(reason)
     if profile_name not in _WORLDS:
-        profile = smoke_profile() if profile_name == "smoke" else get_profile(profile_name)
+        profile = profile_named(profile_name)
         try:
             for which in ("a", "b"):
                 check_gated(profile.models[which]["name"])

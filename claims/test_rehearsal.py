@@ -329,9 +329,13 @@ def test_report_and_cache_are_written(rehearsal: tuple[dict[str, Any], Path]) ->
     files = set(summary["report"]["files"])
     assert {"REPORT.md", "results.json"} <= files
     assert all((report / f).is_file() and (report / f).stat().st_size > 0 for f in files)
+    from harness.report.figures import safe_name
+
     for grid in ("grid paper", "grid corrected", "grid corrected (control: B positions shuffled)"):
-        for value in ("svcca", "svcca_p", "rsa", "rsa_p", "svcca_m21"):
-            assert f"figures/{grid}-{value}.png" in files
+        values = ["svcca", "svcca_excess", "svcca_p", "rsa", "rsa_p"] + ([] if "control" in grid else ["svcca_m21"])
+        for value in values:
+            assert f"figures/{safe_name(grid)}-{safe_name(value)}.png" in files
+    assert "REPORT.html" in files
     results = json.loads((report / "results.json").read_text())
     assert results["schema_version"] == 1 and results["profile"] == "rehearsal"
     assert results["provenance"]["profile"] == "rehearsal" and results["provenance"]["procedures"] == list(PROCEDURES)

@@ -1,12 +1,26 @@
-"""Command line: ``python -m harness.cli demo`` runs the engine on a synthetic world with
-planted shared features and its negative control, under both procedures, and writes a
-Markdown + JSON report; ``plan`` says what a profile would download and compute; ``judge
-results.json`` judges a saved run again with the current rules, without recomputation."""
+"""Command line ``sae-claims`` (or ``python -m harness.cli``).
+
+- ``demo``: the engine on a synthetic world with planted shared features and its negative
+  control, under both procedures; writes a Markdown + JSON report.
+- ``plan``: what a profile would download and compute (no download).
+- ``judge results.json``: judges a saved run again with the current rules, without recomputation.
+- ``compare``: the matching-and-metrics pipeline on your own two (model, SAE set) pairs,
+  under the chosen procedures, with negative controls; writes the same report
+  (harness/experiments/compare.py). Example on the offline fixture world::
+
+      sae-claims compare --model-a fixtures/world/models/model-a --saes-a sparsify:fixtures/world/saes/model-a \
+          --model-b fixtures/world/models/model-b --saes-b sparsify:fixtures/world/saes/model-b \
+          --layers-a 2 --layers-b 3 --data fixtures/world/corpus/documents.jsonl.gz --samples 50 --seq-len 64
+
+``--version`` prints the version and commit; ``-v`` / ``-vv`` show the library's logging
+(INFO / DEBUG; warnings, such as a damaged cache file being recomputed, always show).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import sys
 from pathlib import Path
@@ -29,6 +43,10 @@ def _fmt(x: object) -> str:
 
 def run_demo(out_dir: Path, *, n_permutations: int = 200) -> dict[str, object]:
     """Planted pair vs shuffled-position control, paper and corrected procedures."""
+    from harness.errors import ConfigError
+
+    if isinstance(n_permutations, bool) or not isinstance(n_permutations, int) or n_permutations < 1:
+        raise ConfigError(f"n_permutations={n_permutations!r}: use a positive number of permutations.")
     rows, records = [], []
     for control in (False, True):
         space_a, space_b = synthetic_pair(shuffle_b_positions=control)
@@ -147,37 +165,111 @@ def judge_results(path: Path) -> list[dict[str, object]]:
     return out
 
 
+def compare(args: argparse.Namespace) -> Path:
+    """``sae-claims compare``: parse the options (errors before any compute) and run."""
+    from harness.experiments.compare import CompareSide, run_compare
+    from harness.report.run import check_device, parse_layers_option
+
+    check_device(args.device)
+    sides = [CompareSide(model=getattr(args, f"model_{s}"), saes=getattr(args, f"saes_{s}"),
+                         layers=parse_layers_option(getattr(args, f"layers_{s}"), option=f"--layers-{s}") or ())
+             for s in ("a", "b")]
+    procedures = ("paper", "corrected") if args.procedure == "both" else (args.procedure,)
+    return run_compare(sides[0], sides[1], out=args.out, data=args.data, data_files=args.data_files,
+                       n_samples=args.samples, seq_len=args.seq_len, procedures=procedures,
+                       n_permutations=args.permutations, device=args.device, cache_dir=args.cache_dir,
+                       batch_size=args.batch_size, control=not args.no_control)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number (at least 1 is needed for a p-value)")
+    return value
+
+
+def version_string() -> str:
+    """``sae-claims <version> (commit <hash>)``."""
+    from harness import __version__
+    from harness.provenance import git_commit
+
+    return f"sae-claims {__version__} (commit {git_commit()})"
+
+
+def setup_logging(verbosity: int) -> None:
+    """WARNING by default, INFO with ``-v``, DEBUG with ``-vv``, on stderr."""
+    level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sae-claims", description=__doc__)
+    from harness.errors import HarnessError
+
+    parser = argparse.ArgumentParser(prog="sae-claims", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=version_string())
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="show progress logging (-v: INFO, -vv: DEBUG)")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="engine demo on synthetic data")
     demo.add_argument("--out", type=Path, default=Path("reports/demo"))
-    demo.add_argument("--permutations", type=int, default=200)
+    demo.add_argument("--permutations", type=_positive_int, default=200,
+                      help="permutations of each null (positive; default 200)")
     plan_cmd = sub.add_parser("plan", help="dry run: what a profile would download and compute")
     plan_cmd.add_argument("--profile", default="paper", help="a built-in profile name or a path to a profile .toml")
     judge_cmd = sub.add_parser("judge", help="judge a saved results.json again with the current rules (no compute)")
     judge_cmd.add_argument("results", type=Path)
     judge_cmd.add_argument("--check", action="store_true",
                            help="exit 1 when a re-judged outcome differs from the stored one")
+    cmp_cmd = sub.add_parser("compare", help="the pipeline on your own two (model, SAE set) pairs")
+    for side in ("a", "b"):
+        cmp_cmd.add_argument(f"--model-{side}", required=True, help="hub name or local save_pretrained folder")
+        cmp_cmd.add_argument(f"--saes-{side}", required=True,
+                             help="sparsify:<repo|folder> | release:<release>:<id with {layer}> | disk:<folder with {layer}>")
+        cmp_cmd.add_argument(f"--layers-{side}", required=True, help="comma-separated layers, e.g. 1,3")
+    cmp_cmd.add_argument("--data", required=True, help="hub dataset id or local text/json/parquet file or folder")
+    cmp_cmd.add_argument("--data-files", default=None, help="one file inside a hub dataset (e.g. a parquet shard)")
+    cmp_cmd.add_argument("--samples", type=_positive_int, default=100, help="documents (default 100)")
+    cmp_cmd.add_argument("--seq-len", type=_positive_int, default=128, help="tokens per document (default 128)")
+    cmp_cmd.add_argument("--procedure", default="both", choices=["both", "paper", "corrected"])
+    cmp_cmd.add_argument("--permutations", type=_positive_int, default=None,
+                         help="permutations per null (default: the procedure's)")
+    cmp_cmd.add_argument("--device", default="cpu")
+    cmp_cmd.add_argument("--batch-size", type=_positive_int, default=8)
+    cmp_cmd.add_argument("--cache-dir", type=Path, default=Path(".cache/activations"))
+    cmp_cmd.add_argument("--no-control", action="store_true", help="skip the shuffled-positions negative controls")
+    cmp_cmd.add_argument("--out", type=Path, default=Path("reports/compare"))
     args = parser.parse_args(argv)
-    if args.command == "demo":
-        run_demo(args.out, n_permutations=args.permutations)
-    elif args.command == "plan":
-        print(plan(args.profile))
-    elif args.command == "judge":
-        if not args.results.exists():
-            raise SystemExit(f"{args.results}: no such file; pass the results.json of a report directory.")
-        rows = judge_results(args.results)
-        table = [[r["id"], r["procedure"], r["stored"], r["stored_control"],
-                  "-" if r["rejudged"] is None else r["rejudged"], r["control"]] for r in rows]
-        print(tabulate(table, headers=["claim", "procedure", "stored", "control", "re-judged", "control"],
-                       tablefmt="github"))
-        changed = [r for r in rows if r["rejudged"] is not None
-                   and (r["rejudged"], r["control"]) != (r["stored"], r["stored_control"])]
-        if changed:
-            print(f"{len(changed)} outcome(s) differ from the stored ones: "
-                  + ", ".join(f"{r['id']}/{r['procedure']}" for r in changed))
-        return 1 if (args.check and changed) else 0
+    setup_logging(args.verbose)
+    log = logging.getLogger("harness.cli")
+    try:
+        if args.command == "demo":
+            log.info("demo: %d permutations per null, report to %s", args.permutations, args.out)
+            run_demo(args.out, n_permutations=args.permutations)
+        elif args.command == "plan":
+            print(plan(args.profile))
+        elif args.command == "compare":
+            print(f"report: {compare(args) / 'REPORT.md'}")
+        elif args.command == "judge":
+            if not args.results.exists():
+                raise SystemExit(f"{args.results}: no such file; pass the results.json of a report directory.")
+            rows = judge_results(args.results)
+            table = [[r["id"], r["procedure"], r["stored"], r["stored_control"],
+                      "-" if r["rejudged"] is None else r["rejudged"], r["control"]] for r in rows]
+            print(tabulate(table, headers=["claim", "procedure", "stored", "control", "re-judged", "control"],
+                           tablefmt="github"))
+            changed = [r for r in rows if r["rejudged"] is not None
+                       and (r["rejudged"], r["control"]) != (r["stored"], r["stored_control"])]
+            if changed:
+                print(f"{len(changed)} outcome(s) differ from the stored ones: "
+                      + ", ".join(f"{r['id']}/{r['procedure']}" for r in changed))
+            return 1 if (args.check and changed) else 0
+    except HarnessError as exc:  # bad input: the message says what to do; no traceback
+        print(f"sae-claims {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

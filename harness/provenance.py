@@ -8,7 +8,9 @@ import platform
 import subprocess
 from pathlib import Path
 
-LIBRARIES = ("torch", "sae-lens", "transformer-lens", "transformers", "datasets", "numpy", "scipy")
+from harness.threads import compute_environment
+
+LIBRARIES = ("torch", "sae-lens", "transformer-lens", "transformers", "datasets", "numpy", "scipy", "threadpoolctl")
 
 
 def git_commit(root: Path | None = None) -> str:
@@ -36,4 +38,5 @@ def provenance() -> dict[str, object]:
         "python": platform.python_version(),
         "machine": platform.platform(),
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "compute": compute_environment(),
     }

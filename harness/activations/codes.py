@@ -18,14 +18,19 @@ so budget memory accordingly or use fewer positions. Work is streamed one batch 
 result is one batch of residuals and one chunk of dense codes.
 
 Results are cached on disk (``.npz``) under a key that hashes exactly what affects them:
-model identity, SAE identity, layer, site, code, masking, attention masking and the token data.
+the model's full weights and configuration, the SAE's full weights and configuration, layer,
+site, code, masking, attention masking and the token data. A cache file that cannot be read (truncated, bad zip,
+bad CRC) is reported with its path (logging warning) and recomputed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import zipfile
+import zlib
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +66,12 @@ padding keys with the tokenizer's attention mask, which changes padding position
 ATTENTION: str = "tokenizer_mask"
 """How forward passes attend (part of the cache key): causal with the padding keys of the
 tokenizer's ``attention_mask`` masked out, as the authors' code ran its models."""
+
+log = logging.getLogger(__name__)
+
+#: What reading a damaged ``.npz`` raises: truncated or overwritten files (BadZipFile, EOFError,
+#: zlib.error), bad CRC (BadZipFile), missing members (KeyError), bad arrays (ValueError).
+_UNREADABLE = (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
 
 
 @dataclass
@@ -152,7 +163,10 @@ def compute_feature_activations(
         procedure: uses ``activation_site``, ``sae_code``, ``mask_special_positions``.
         batch_size: sequences per forward pass.
         cache_dir: folder for ``<key>.npz``; None disables caching.
-        model_id: identity of the model for the key (default: name + weight fingerprint).
+        model_id: label of the model in the key (default: its ``cfg.model_name``); the hash of
+            its full weights and configuration is always appended
+            (:func:`harness.load.models.model_fingerprint`), so changed weights never reuse a
+            cache entry.
         position_chunk: positions encoded at once (bounds the dense pre-TopK buffer);
             default ``2**24 // d_sae`` (a 64 MB float32 buffer).
         progress: tqdm bar over batches.
@@ -170,7 +184,7 @@ def compute_feature_activations(
     site = procedure.activation_site
     code = procedure.sae_code
     mask = procedure.mask_special_positions
-    mid = model_id or f"{model.cfg.model_name}#{model_fingerprint(model)}"
+    mid = f"{model_id or model.cfg.model_name}#{model_fingerprint(model)}"
     sid = f"{loaded_sae.meta.hook_name}#{loaded_sae.fingerprint()}"
     key = activation_key(
         model_id=mid, sae_id=sid, layer=layer, site=site, code=code,
@@ -271,6 +285,7 @@ def _load(path: Path, key: str, *, decoder: np.ndarray) -> FeatureActivations | 
     try:
         with np.load(path, allow_pickle=False) as z:
             if str(z["key"]) != key:
+                log.warning("activation cache %s holds key %s, not %s: recomputing", path, str(z["key"]), key)
                 return None
             shape = tuple(int(s) for s in z["shape"])
             codes = sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=shape)
@@ -279,8 +294,10 @@ def _load(path: Path, key: str, *, decoder: np.ndarray) -> FeatureActivations | 
                 position_index=z["position_index"], mean=z["mean"], std=z["std"],
                 decoder=decoder, key=key, meta={**json.loads(str(z["meta"])), "from_cache": True},
             )
-    except (OSError, KeyError, ValueError):
-        return None  # unreadable cache: recompute (and overwrite)
+    except _UNREADABLE as exc:
+        # unreadable cache: say which file, recompute, and overwrite it
+        log.warning("activation cache %s is unreadable (%s: %s): recomputing", path, type(exc).__name__, exc)
+        return None
 
 
 # --------------------------------------------------------------------------------------

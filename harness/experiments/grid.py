@@ -7,6 +7,7 @@ every layer pair that needs it. Results are plain dicts for claims and the repor
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from harness.config import Procedure
 from harness.errors import ConfigError
 from harness.experiments.spaces import FeatureSpace, compare_concept, compare_spaces
 from harness.profiles import Profile
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -206,7 +209,11 @@ def run_grid(world: World, procedure: Procedure, *, control: bool = False,
     la = layers_a if layers_a is not None else prof.layers_a
     lb = layers_b if layers_b is not None else prof.layers_b
     cells = []
-    for layer_a in tqdm(la, desc=f"grid {procedure.name}{' control' if control else ''}", leave=False):
+    what = f"{prof.name}: grid {procedure.name}{' control' if control else ''}"
+    for row, layer_a in enumerate(tqdm(la, desc=what, leave=False)):
+        # progress for long runs: pytest captures tqdm; the claims session shows these lines
+        log.info("%s: A layer %d (%d of %d rows), %.0f s so far", what, layer_a, row + 1, len(la),
+                 time.perf_counter() - t0)
         for layer_b in lb:
             sa = world.space("a", layer_a, procedure)
             sb = world.space("b", layer_b, procedure)
@@ -232,6 +239,7 @@ def run_semantic(world: World, procedure: Procedure, layer_a: int, layer_b: int,
     sb = world.space("b", layer_b, procedure)
     if control:
         sb = sb.with_shuffled_positions(seed=procedure.seed + 99)
+    log.info("%s: semantic A%d x B%d %s%s", prof.name, layer_a, layer_b, procedure.name, " control" if control else "")
     cells = []
     for category, keywords in CONCEPT_KEYWORDS.items():
         rec = compare_concept(sa, sb, category, keywords, procedure,

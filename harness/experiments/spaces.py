@@ -34,7 +34,7 @@ from harness.pairing.concepts import (
     top_strings,
 )
 from harness.config import Procedure
-from harness.errors import DegenerateInputError, ResourceError, ShapeError
+from harness.errors import ConfigError, DegenerateInputError, ResourceError, ShapeError
 from harness.pairing.matching import (
     MaxCorrelation,
     Pairs,
@@ -141,6 +141,13 @@ class FeatureSpace:
                                  rule=rule, order=order)
         live = sp.csr_matrix(self.codes).getnnz(axis=0) > 0
         return feats[live[feats]]
+
+
+def _positive(value: int, name: str) -> int:
+    """``value`` if it is a positive int, else ConfigError (0 used to mean "the default")."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ConfigError(f"{name}={value!r}: use a positive number of draws, or None for the procedure's default.")
+    return int(value)
 
 
 def _max_k(procedure: Procedure, n: int) -> int | None:
@@ -356,7 +363,7 @@ def compare_spaces(
     ``split_halves`` adds the 1-1 set's split-half excesses (:func:`split_half`); ``random_partners``
     the variant ``random_partner`` (:func:`random_partner_pairs`, a filter-aware control).
     """
-    n_perm = n_permutations or procedure.n_permutations
+    n_perm = procedure.n_permutations if n_permutations is None else _positive(n_permutations, "n_permutations")
     # device: the dense pairing path runs on the GPU in the gpu tier (64 TFLOP per Pythia pair)
     mc = max_correlation(space_a.codes, space_b.codes, dead=procedure.dead_features, device=device)
     out: dict[str, Any] = {
@@ -457,6 +464,8 @@ def compare_concept(
     sizes (from all live features), paired by correlation within the subsets with the same
     1-1 rule, scored the same way.
     """
+    if n_permutations is not None:
+        _positive(n_permutations, "n_permutations")  # before any work
     python_set = procedure.semantic_column_order == "python_set"
     order = "python_set" if python_set else "ascending"
     feats_a = space_a.concept(keywords, rule=procedure.whole_word_rule, order=order)
@@ -471,7 +480,7 @@ def compare_concept(
     # Paper: columns in the authors' list(set) order, and "first seen" walks B in that order.
     pairs = pair_within(space_a.codes, space_b.codes, feats_a, feats_b, rule=rule,
                         order="given" if python_set else "sorted")
-    n_perm = n_permutations or procedure.n_permutations_semantic
+    n_perm = procedure.n_permutations_semantic if n_permutations is None else n_permutations
     rec.update(score_pairs(space_a, space_b, pairs, procedure, n_permutations=n_perm, identity=("semantic", category)))
     if "skipped" in rec or not np.isfinite(rec.get("svcca", math.nan)):
         return rec

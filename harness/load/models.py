@@ -15,6 +15,7 @@ Two activation sites (see ``shared/reference/original-procedure.md``):
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -355,16 +356,43 @@ def _key_mask_hook(keys: torch.Tensor) -> Callable[[torch.Tensor, object], torch
     return hook
 
 
-def model_fingerprint(model: HookedTransformer, *, n_values: int = 4096) -> str:
-    """A short, cheap identity of a model's weights (sha256 over its name, shapes and the
-    first ``n_values`` entries of every parameter) — for cache keys."""
+def tensor_digest(h: Any, name: str, tensor: torch.Tensor) -> None:
+    """Feed ``name``, dtype, shape and every byte of ``tensor`` (as stored, on the host) to the
+    hash ``h``."""
+    t = tensor.detach()
+    h.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
+    h.update(t.to("cpu").contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+
+
+#: Config fields left out of the fingerprint: where the model runs, and the tokenizer's local
+#: path (the tokens are keyed separately), so keys stay portable across devices and checkouts.
+_CFG_NOT_KEYED = frozenset({"device", "n_devices", "tokenizer_name"})
+
+
+def model_fingerprint(model: HookedTransformer) -> str:
+    """Identity of what the model computes, for cache keys: sha256 over its configuration
+    (every ``cfg`` field but device and tokenizer path) and every byte of every parameter and
+    buffer. A changed weight anywhere changes the key (the first 4,096 values of each
+    parameter, hashed before, missed fine-tuned or edited weights).
+
+    Hashing reads all weights (~1 s per GB); the digest is remembered on the model together
+    with each tensor's version counter, so in-place edits are still seen.
+    """
     import hashlib
 
+    state = model.state_dict()
+    versions = tuple((name, t._version, t.data_ptr()) for name, t in sorted(state.items()))
+    memo = getattr(model, "_harness_fingerprint", None)
+    if memo is not None and memo[0] == versions:
+        return str(memo[1])
     h = hashlib.sha256()
-    h.update(str(model.cfg.model_name).encode())
-    for name, param in sorted(model.state_dict().items()):
-        h.update(name.encode())
-        h.update(str(tuple(param.shape)).encode())
-        flat = param.detach().reshape(-1)[:n_values].to("cpu", torch.float64)
-        h.update(flat.numpy().tobytes())
-    return h.hexdigest()[:16]
+    cfg = {k: v for k, v in model.cfg.to_dict().items() if k not in _CFG_NOT_KEYED}
+    h.update(json.dumps(cfg, sort_keys=True, default=str).encode())
+    for name, tensor in sorted(state.items()):
+        tensor_digest(h, name, tensor)
+    digest = h.hexdigest()[:16]
+    try:
+        model._harness_fingerprint = (versions, digest)  # type: ignore[assignment]  # a memo attribute, not a module
+    except AttributeError:  # pragma: no cover - a model that refuses attributes: no memo
+        pass
+    return digest

@@ -247,18 +247,26 @@ class LoadedSae:
             raise ShapeError(f"codes must have d_sae={self.meta.d_sae} on the last axis; got {tuple(codes.shape)}.")
         return self.sae.decode(codes.to(self.device, self.sae.W_dec.dtype))
 
-    def fingerprint(self, *, n_values: int = 4096) -> str:
-        """Short identity of what the SAE computes (sha256 over architecture, k, hook,
-        normalisation, shapes and the first ``n_values`` entries of each parameter) — for cache
-        keys. Where it was loaded from is left out, so keys are portable across checkouts."""
+    def fingerprint(self) -> str:
+        """Identity of what the SAE computes, for cache keys: sha256 over its configuration
+        (architecture, k, hook, normalisation, shapes, the sae-lens ``cfg`` minus device and
+        descriptive metadata) and every byte of every parameter. Where it was loaded from is
+        left out, so keys are portable across checkouts and formats. (Only the first 4,096 values of each
+        parameter were hashed before: an SAE changed beyond them kept its stale cache.)"""
         import hashlib
+
+        from harness.load.models import tensor_digest
 
         m = self.meta
         h = hashlib.sha256(f"{m.architecture}|{m.k}|{m.hook_name}|{m.normalisation}|{m.apply_b_dec_to_input}".encode())
+        to_dict = getattr(self.sae.cfg, "to_dict", None)
+        if callable(to_dict):
+            # metadata (model name, library versions, training context) describes the SAE; the
+            # hook it reads is keyed above, and the model's processing is in the model's key
+            cfg = {k: v for k, v in to_dict().items() if k not in ("device", "metadata")}
+            h.update(json.dumps(cfg, sort_keys=True, default=str).encode())
         for name, param in sorted(self.sae.state_dict().items()):
-            h.update(name.encode())
-            h.update(str(tuple(param.shape)).encode())
-            h.update(param.detach().reshape(-1)[:n_values].to("cpu", torch.float64).numpy().tobytes())
+            tensor_digest(h, name, param)
         return h.hexdigest()[:16]
 
     def decoder_rows(self) -> np.ndarray:
@@ -348,7 +356,12 @@ def _load_disk(spec: SaeSpec, device: str) -> SAE:
             f"{str(path)!r} is not a sae-lens SAE folder (needs cfg.json + sae_weights.safetensors).{hint} "
             "Pass a folder written by sae-lens `save_model`."
         )
-    return SAE.load_from_disk(path, device=device, dtype=spec.dtype)
+    try:
+        return SAE.load_from_disk(path, device=device, dtype=spec.dtype)
+    except Exception as exc:  # safetensors' SafetensorError, JSONDecodeError, ...: name the folder
+        raise HarnessError(f"sae-lens SAE folder {str(path)!r} cannot be loaded ({type(exc).__name__}: {exc}); "
+                           "cfg.json or sae_weights.safetensors is damaged or truncated. Copy or save it "
+                           "again.") from exc
 
 
 def _sparsify_local_folder(spec: SaeSpec) -> tuple[Path, str]:
@@ -447,8 +460,16 @@ def _load_sparsify(spec: SaeSpec, device: str, cache_dir: str | None) -> LoadedS
     cfg_path, weights_path = folder / "cfg.json", folder / "sae.safetensors"
     if not weights_path.is_file():
         raise HarnessError(f"sparsify folder {str(folder)!r} has cfg.json but no sae.safetensors.")
-    cfg = json.loads(cfg_path.read_text())
-    state = load_file(str(weights_path), device="cpu")
+    try:
+        cfg = json.loads(cfg_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise HarnessError(f"SAE config {cfg_path} cannot be read ({type(exc).__name__}: {exc}); it is damaged "
+                           "or truncated. Download or copy it again.") from exc
+    try:
+        state = load_file(str(weights_path), device="cpu")
+    except Exception as exc:  # safetensors raises its own SafetensorError (not an OSError) on damaged files
+        raise HarnessError(f"SAE weights {weights_path} cannot be read ({type(exc).__name__}: {exc}); the file is "
+                           "damaged or truncated. Delete it and download or copy it again.") from exc
     hook = sparsify_hookpoint_to_hook_name(hookpoint)
     sae = sparsify_to_saelens(cfg, state, hook_name=hook, device=device, dtype=spec.dtype)
     return LoadedSae(sae, _meta_from_saelens(sae, spec.label if spec.hookpoint else f"{spec.label}{hookpoint}"))

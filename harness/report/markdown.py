@@ -1,4 +1,5 @@
-"""The reproduction report: ``REPORT.md`` + ``results.json`` + ``figures/*.png``.
+"""The reproduction report: ``REPORT.md`` + ``REPORT.html`` (self-contained: figures embedded)
++ ``results.json`` + ``figures/*.png`` (harness/report/figures.py).
 
 ``results.json`` follows :class:`harness.report.schema.Results` (JSON Schema:
 ``harness/report/results.schema.json``). It is strict JSON: an undefined score (NaN) is
@@ -18,6 +19,8 @@ from typing import Any
 import numpy as np
 from tabulate import tabulate
 
+from harness.report.figures import grid_figures, seed_figures, semantic_figure
+from harness.report.html import write_html
 from harness.report.schema import SCHEMA_VERSION, dumps
 from harness.verdicts.recorder import VERDICTS
 from harness.verdicts.records import CLAIMS, HEADLINE_CRITERION
@@ -71,43 +74,28 @@ def _p(cell: dict[str, Any], metric: str) -> str:
     return _fmt(p) + (f" ({kn})" if isinstance(kn, str) else "")
 
 
-def heatmap(grid: dict[str, Any], value: str, path: Path, *, title: str) -> None:
-    """Layer x layer heatmap (rows B layers, columns A layers), as Figs. 2, 3, 5-14."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    la, lb = grid["layers_a"], grid["layers_b"]
-    m = np.full((len(lb), len(la)), np.nan)
-    for cell in grid["cells"]:
-        m[lb.index(cell["layer_b"]), la.index(cell["layer_a"])] = cell.get(value, np.nan)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * len(la), 1.0 + 0.45 * len(lb)))
-    im = ax.imshow(m, cmap="viridis", aspect="auto")
-    ax.set_xticks(range(len(la)), [str(x) for x in la])
-    ax.set_yticks(range(len(lb)), [str(x) for x in lb])
-    ax.set_xlabel(f"{grid['model_a']} layer")
-    ax.set_ylabel(f"{grid['model_b']} layer")
-    for i in range(m.shape[0]):
-        for j in range(m.shape[1]):
-            if np.isfinite(m[i, j]):
-                ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=7, color="w")
-    ax.set_title(title, fontsize=9)
-    fig.colorbar(im, ax=ax)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+def _image(alt: str, rel: str) -> str:
+    """A Markdown image; brackets in the alt text are escaped, the path is already safe."""
+    return f"![{alt.replace('[', '(').replace(']', ')')}]({rel})"
 
 
 def write_report(out_dir: Path, *, profile: str, claim_results: list[dict[str, Any]],
-                 experiments: dict[str, Any], provenance: dict[str, Any]) -> Path:
-    """Write REPORT.md, results.json and figures under ``out_dir``; return the Markdown path."""
+                 experiments: dict[str, Any], provenance: dict[str, Any], partial: list[str] | None = None) -> Path:
+    """Write REPORT.md, results.json and figures under ``out_dir``; return the Markdown path.
+
+    ``partial``: why this run is not the complete report (None: complete); a partial report
+    says so in its first line. Figures in ``out_dir/figures`` are replaced by this run's.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "figures").mkdir(exist_ok=True)
     for old in (out_dir / "figures").glob("*.png"):
         old.unlink()
-    lines = [f"# Reproduction report — profile `{profile}`", ""]
+    if partial:
+        lines = [f"# PARTIAL reproduction report — profile `{profile}` (not the complete report)", "",
+                 "**Partial run**: " + "; ".join(partial) + ". Only the claims and cells this run computed are "
+                 "shown; the complete report is written only by a complete run.", ""]
+    else:
+        lines = [f"# Reproduction report — profile `{profile}`", ""]
     lines += [f"Commit `{provenance.get('git_commit')}`, created {provenance.get('created_utc')}; "
               f"libraries: {_fmt(provenance.get('library_versions', {}))}.", ""]
     # summary
@@ -181,12 +169,7 @@ def write_report(out_dir: Path, *, profile: str, claim_results: list[dict[str, A
     for name, exp in experiments.items():
         lines += [f"### {name}", ""]
         if exp.get("kind") == "grid":
-            for value, title in (("svcca", "1-1 SVCCA"), ("svcca_excess", "1-1 SVCCA excess over chance"),
-                                 ("svcca_p", "SVCCA p-value"), ("rsa", "1-1 RSA"),
-                                 ("rsa_p", "RSA p-value"), ("svcca_m21", "many-to-1 SVCCA")):
-                fig = f"figures/{name}-{value}.png".replace("/", "/", 1)
-                heatmap(exp, value, out_dir / fig, title=f"{name}: {title}")
-                lines.append(f"![{name} {title}]({fig})")
+            lines += [_image(alt, rel) for alt, rel in grid_figures(exp, name, out_dir / "figures")]
             lines.append("")
             # raw score next to its effect over chance (excess = (s - null mean) / (1 - null mean), z);
             # p = the judging +1 rule, with the paper's own rule as k/N
@@ -208,7 +191,9 @@ def write_report(out_dir: Path, *, profile: str, claim_results: list[dict[str, A
                          c.get("svcca_null_mean"), c.get("svcca_excess"), c.get("svcca_z"), _p(c, "svcca"),
                          c.get("rsa"), c.get("rsa_excess"), _p(c, "rsa"), c.get("test2_excess"),
                          c.get("test2_p_plus_one", c.get("test2_p")), c.get("skipped", "")] for c in exp["cells"]]
-            lines += [f"Layers A{exp['layer_a']} x B{exp['layer_b']}.", "",
+            lines += [f"Layers A{exp['layer_a']} x B{exp['layer_b']}.", ""]
+            lines += [_image(alt, rel) for alt, rel in semantic_figure(exp, name, out_dir / "figures")] + [""]
+            lines += [
                       tabulate([[_fmt(v) for v in r] for r in sem_rows],
                                headers=["category", "paper n", "n", "paper SVCCA", "SVCCA", "null mean",
                                         "SVCCA excess", "z", "p (T1) (k/N)", "RSA", "RSA excess", "p (RSA) (k/N)",
@@ -222,8 +207,12 @@ def write_report(out_dir: Path, *, profile: str, claim_results: list[dict[str, A
                                tablefmt="github"), ""]
         else:
             lines += ["```", json.dumps(exp, indent=1, default=str, allow_nan=True)[:4000], "```", ""]
+    seed = seed_figures(claim_results, out_dir / "figures")
+    if seed:
+        lines += ["### Seed pairs", ""] + [_image(alt, rel) for alt, rel in seed] + [""]
     md = out_dir / "REPORT.md"
     md.write_text("\n".join(lines))
+    write_html(md, out_dir / "REPORT.html")
     payload = {"schema_version": SCHEMA_VERSION, "profile": profile, "provenance": provenance,
                "claims": claim_results, "experiments": experiments}
     (out_dir / "results.json").write_text(dumps(payload, indent=1))

@@ -245,6 +245,11 @@ class Provenance(TypedDict):
     """:attr:`harness.load.data.TokenSet.manifest` (source, revision, sizes, per-document hashes)."""
     staged_hub: NotRequired[str | None]
     """Rehearsal only: the staged offline hub (HF_HOME)."""
+    selection: NotRequired[dict[str, Any]]
+    """What part of the suite ran (``-k``, markers, layers, procedures, deselected tests): a run
+    that is not the whole suite is a partial report."""
+    compute: NotRequired[dict[str, Any]]
+    """The numeric environment (threads, BLAS, torch settings) the numbers were computed in."""
 
 
 class Results(TypedDict):

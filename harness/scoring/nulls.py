@@ -30,6 +30,8 @@ from numpy.typing import NDArray
 from harness.errors import ConfigError, DegenerateInputError
 from harness.vocab import PValueRule, RsaInner, check_choice
 from harness.scoring.metrics import (
+    DEFAULT_MAX_K,
+    MaxK,
     _check_keep,
     canonical_correlations,
     centred_ranks,
@@ -113,8 +115,8 @@ def _draws(draw: Callable[[NDArray[np.int64]], float], perms: Iterable[NDArray[n
 
 
 def svcca_null(
-    a: object, b: object, *, n_permutations: int, seed: int, keep: float | int = 0.99, max_k: int | None = None,
-    workers: int | None = None,
+    a: object, b: object, *, n_permutations: int, seed: int, keep: float | int = 0.99,
+    max_k: MaxK = DEFAULT_MAX_K, workers: int | None = None,
 ) -> tuple[float, Float64, dict[str, object]]:
     """Observed SVCCA and its shuffled-pairing null via the fixed-basis fast path; ``workers``
     threads draw the null (default :func:`null_workers`; the numbers do not depend on it)."""

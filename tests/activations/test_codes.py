@@ -134,6 +134,50 @@ def test_disk_cache_round_trip(tmp_path: Path, model_a, sae, token_set, correcte
     assert not third.meta.get("from_cache") and (third.codes != first.codes).nnz == 0
 
 
+def test_changed_weights_recompute(tmp_path: Path, token_set):
+    """Issue 14, finding 2: with the model's (or SAE's) weights changed, a cached cell stayed
+    bit-identical because the key held the model's name and a partial SAE hash."""
+    from harness.load.models import ModelSpec, load_model
+
+    model = load_model(ModelSpec(name="fixture/model-a", local_path=str(fixtures.model_dir(fixtures.MODEL_A))))
+    sae = load_sae(SaeSpec.from_sparsify(fixtures.sae_repo_dir(fixtures.MODEL_A), f"layers.{LAYER}"))
+    def run():  # type: ignore[no-untyped-def]
+        return compute_feature_activations(model, sae, token_set, LAYER, procedure=CORRECTED, cache_dir=tmp_path,
+                                           model_id="fixture/model-a")  # the World passes a name, as here
+    first = run()
+    assert run().meta.get("from_cache") is True
+    with torch.no_grad():
+        model.blocks[LAYER].mlp.W_out.view(-1)[-1] += 0.5  # past the first 4,096 values
+    changed_model = run()
+    assert changed_model.key != first.key and not changed_model.meta.get("from_cache")
+    with torch.no_grad():
+        sae.sae.W_enc.view(-1)[-1] += 0.5  # past the first 4,096 values
+    changed_sae = run()
+    assert changed_sae.key not in (first.key, changed_model.key) and not changed_sae.meta.get("from_cache")
+    assert len(list(tmp_path.glob("*.npz"))) == 3
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip_byte"])
+def test_damaged_cache_file_is_named_and_recomputed(tmp_path: Path, model_a, sae, token_set, corrected, caplog,
+                                                    damage: str):
+    """Issue 14, finding 3: a truncated file (BadZipFile/EOFError) or bad CRC crashed every
+    later run without naming the file."""
+    compute_feature_activations(model_a, sae, token_set, LAYER, procedure=CORRECTED, cache_dir=tmp_path)
+    path = tmp_path / f"{corrected.key}.npz"
+    raw = bytearray(path.read_bytes())
+    if damage == "truncate":
+        path.write_bytes(bytes(raw[: len(raw) // 2]))
+    else:  # inside the first member's data: the zip's CRC check fails on reading
+        raw[200] ^= 0xFF
+        path.write_bytes(bytes(raw))
+    with caplog.at_level("WARNING", logger="harness.activations.codes"):
+        again = compute_feature_activations(model_a, sae, token_set, LAYER, procedure=CORRECTED, cache_dir=tmp_path)
+    assert not again.meta.get("from_cache") and (again.codes != corrected.codes).nnz == 0
+    assert str(path) in caplog.text and "unreadable" in caplog.text
+    assert compute_feature_activations(model_a, sae, token_set, LAYER, procedure=CORRECTED,
+                                       cache_dir=tmp_path).meta.get("from_cache") is True  # rewritten whole
+
+
 def test_d_in_mismatch(model_a, token_set):
     sae_b = load_sae(SaeSpec.from_sparsify(fixtures.sae_repo_dir(fixtures.MODEL_B), "layers.0"))
     with pytest.raises(ShapeError, match="d_in=96"):

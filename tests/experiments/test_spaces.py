@@ -177,3 +177,17 @@ def test_random_partners_pass_the_filters_and_are_not_significant(procedure) -> 
     assert np.allclose(corr, pairs.corr)
     partner = dict(zip(real.a_idx.tolist(), real.b_idx.tolist(), strict=True))
     assert all(partner[i] != j for i, j in zip(pairs.a_idx.tolist(), pairs.b_idx.tolist(), strict=True))
+
+
+def test_zero_permutations_is_an_error() -> None:
+    """Issue 14, finding 8: n_permutations=0 silently meant the procedure's default."""
+    from harness.config import CORRECTED
+    from harness.errors import ConfigError
+    from harness.experiments.spaces import compare_concept, compare_spaces
+    from harness.experiments.synthetic import synthetic_pair
+
+    a, b = synthetic_pair()
+    with pytest.raises(ConfigError, match="n_permutations=0"):
+        compare_spaces(a, b, CORRECTED, n_permutations=0)
+    with pytest.raises(ConfigError, match="n_permutations=-1"):
+        compare_concept(a, b, "x", ("x",), CORRECTED, n_permutations=-1)

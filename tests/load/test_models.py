@@ -128,6 +128,21 @@ def test_fingerprint_separates_trained_and_control(model_a):
     assert model_fingerprint(model_a) != model_fingerprint(control)
 
 
+def test_fingerprint_covers_every_weight_and_sees_in_place_edits():
+    """Issue 14, finding 2: only the first 4,096 values of each parameter were hashed, and the
+    grid keyed the cache by the model's name; a weight changed anywhere must change the key."""
+    model = load_model(ModelSpec(name="fixture/model-a", local_path=str(fixtures.model_dir(fixtures.MODEL_A))))
+    before = model_fingerprint(model)
+    w = model.blocks[1].mlp.W_out
+    assert w.numel() > 4096
+    with torch.no_grad():
+        w.view(-1)[-1] += 1e-3  # beyond the first 4,096 values, edited in place after a first hash
+    assert model_fingerprint(model) != before
+    with torch.no_grad():
+        w.view(-1)[-1] -= 1e-3
+    assert model_fingerprint(model) == before  # same bytes, same identity
+
+
 def test_processing_flags_are_honoured_only_when_asked(model_a, tokens):
     centred = load_model(
         ModelSpec(name="fixture/model-a", local_path=str(fixtures.model_dir(fixtures.MODEL_A)),

@@ -155,6 +155,33 @@ def _stage(tmp_path: Path, repo: str, layers: list[int]) -> Path:
     return cache
 
 
+def test_fingerprint_covers_every_sae_weight():
+    """Issue 14, finding 2: the SAE fingerprint hashed only the first 4,096 values of each
+    parameter, so an SAE changed beyond them reused a stale activation cache."""
+    sae = load_sae(SaeSpec.from_sparsify(fixtures.sae_repo_dir(fixtures.MODEL_A), f"layers.{LAYER}"))
+    before = sae.fingerprint()
+    assert sae.sae.W_dec.numel() > 4096
+    with torch.no_grad():
+        sae.sae.W_dec.view(-1)[-1] += 1e-3
+    assert sae.fingerprint() != before
+
+
+@pytest.mark.parametrize("fmt", ["sparsify", "disk"])
+def test_truncated_sae_file_error_names_the_file(tmp_path: Path, fmt: str):
+    """Issue 14, finding 8: a truncated SAE file raised the library's error without its path."""
+    import shutil
+
+    src = fixtures.sae_dir(fixtures.MODEL_A, LAYER) if fmt == "sparsify" else fixtures.saelens_sae_dir(fixtures.MODEL_A, LAYER)
+    folder = tmp_path / "layers.2"
+    shutil.copytree(src, folder)
+    weights = folder / ("sae.safetensors" if fmt == "sparsify" else "sae_weights.safetensors")
+    weights.write_bytes(weights.read_bytes()[:1000])
+    spec = SaeSpec.from_sparsify(folder) if fmt == "sparsify" else SaeSpec.from_disk(folder)
+    with pytest.raises(HarnessError, match="damaged or truncated") as err:
+        load_sae(spec)
+    assert str(weights if fmt == "sparsify" else folder) in str(err.value)
+
+
 def test_sparsify_hub_repo_resolves_from_a_staged_cache(tmp_path: Path, sae, x):
     cache = _stage(tmp_path, "org/sae-fixture", [1, 2])
     hub = load_sae(SaeSpec.from_sparsify("org/sae-fixture", "layers.2"), cache_dir=str(cache))

@@ -252,3 +252,40 @@ def test_top_pairs_keeps_the_most_correlated_in_order() -> None:
     assert t.history[-1] == "top 3 by correlation: 5 -> 3"
     with pytest.raises(ConfigError, match="n=-1"):
         top_pairs(p, n=-1)
+
+
+def test_zero_features_is_a_clear_error() -> None:
+    """Issue 14, finding 8: zero features raised a raw IndexError."""
+    from harness.errors import DegenerateInputError
+
+    x = np.random.default_rng(0).standard_normal((50, 4))
+    for a, b, side in ((np.zeros((50, 0)), x, "acts_a"), (x, sp.csr_matrix((50, 0)), "acts_b")):
+        for backend in ("dense", "sparse", "auto"):
+            with pytest.raises(DegenerateInputError, match=f"{side} has 0 features"):
+                max_correlation(a, b, backend=backend)
+
+
+def test_correlations_never_exceed_one() -> None:
+    """Issue 14, finding 8: float32 rounding gave correlations of 1.0000018; identical,
+    widely scaled columns overshoot 1 in float32 unless clipped."""
+    x = np.random.default_rng(0).standard_normal((3000, 64)) * np.random.default_rng(1).uniform(0.1, 100, 64)
+    mc = max_correlation(x, x, backend="dense", dtype="float32")
+    assert np.nanmax(mc.corr_for_b) <= 1.0 and np.nanmax(mc.corr_for_a) <= 1.0
+    np.testing.assert_array_equal(mc.a_for_b, np.arange(64))  # the partners are unchanged: itself
+    sub = correlation_submatrix(x, -x, np.arange(64), np.arange(64))
+    assert sub.min() >= -1.0 and sub.max() <= 1.0
+
+
+def test_cpu_default_pairs_near_ties_as_the_exact_reference() -> None:
+    """Issue 14, finding 5: on the CPU the dense path multiplied in float32 (~3e-6 error), so
+    near-tied partners were chosen by rounding and could differ across machines. Each B column
+    here has two A candidates whose correlations differ by ~1e-9."""
+    rng = np.random.default_rng(0)
+    n, f = 4000, 200
+    b = rng.standard_normal((n, f))
+    a1 = b + 0.5 * rng.standard_normal((n, f))
+    a = np.concatenate([a1, a1 + 2e-5 * rng.standard_normal((n, f))], axis=1)
+    exact = max_correlation(sp.csr_matrix(a), sp.csr_matrix(b), backend="sparse")  # float64, no matmul
+    dense = max_correlation(a, b, backend="dense")  # the default dtype on the CPU
+    np.testing.assert_array_equal(dense.a_for_b, exact.a_for_b)
+    np.testing.assert_array_equal(dense.b_for_a, exact.b_for_a)

@@ -36,7 +36,7 @@ def test_report_writes_markdown_json_and_heatmaps(tmp_path) -> None:  # type: ig
     assert "| W2 " in text and "not in this run's tiers" in text  # every claim of the inventory appears
     assert "**not reproduced** (negative control: same way): fraction=0.400 — *tiny world*" in text
     assert "NOT reproduced (control: same way)" in text and "| **not run**: no GPU" in text
-    assert (tmp_path / "figures" / "grid paper-svcca.png").stat().st_size > 1000
+    assert (tmp_path / "figures" / "grid-paper-svcca.png").stat().st_size > 1000
     data = json.loads((tmp_path / "results.json").read_text(), parse_constant=_refuse)  # strict JSON
     assert data["schema_version"] == 1
     assert data["experiments"]["grid paper"]["cells"][0]["rsa"] is None  # NaN is written as null, never -1
@@ -89,3 +89,70 @@ def test_report_shows_excess_next_to_raw_and_p_as_k_of_n(tmp_path) -> None:  # t
     text = write_report(tmp_path, profile="smoke", claim_results=[], experiments={"grid paper": grid},
                         provenance={}).read_text()
     assert "SVCCA excess" in text and "0.434" in text and "0.010 (0/100)" in text
+
+
+def _grid(control: bool = False) -> dict:  # type: ignore[type-arg]
+    cells = []
+    for a in (0, 1, 2):
+        for b in (0, 1):
+            c = {"layer_a": a, "layer_b": b, "svcca": 0.465 + 0.01 * (a + b), "svcca_null_mean": 0.44,
+                 "svcca_p": 0.01, "rsa": 0.1, "rsa_null_mean": 0.0, "rsa_p": 0.01, "svcca_m21": 0.48,
+                 "svcca_m21_null_mean": 0.43, "n_pairs": 10}
+            if control:  # filtered set empty, as on misaligned tokens; the verdict used the top set
+                c.update(svcca=math.nan, svcca_p=math.nan, rsa=math.nan, rsa_p=math.nan, svcca_null_mean=math.nan,
+                         svcca_top=0.44, svcca_p_top=0.6, svcca_null_mean_top=0.44, rsa_top=0.0, rsa_p_top=0.5)
+            cells.append(c)
+    return {"kind": "grid", "model_a": "A", "model_b": "B", "layers_a": [0, 1, 2], "layers_b": [0, 1],
+            "control": control, "cells": cells}
+
+
+def test_report_renders_in_commonmark_with_every_image(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 14, finding 4: image links had spaces and parentheses, so a CommonMark renderer
+    showed 0 of 20 images. Every image must resolve to a file, and REPORT.html must embed them."""
+    from markdown_it import MarkdownIt
+
+    semantic = {"kind": "semantic", "layer_a": 1, "layer_b": 2, "cells": [
+        {"category": "Time", "n_pairs": 12, "svcca": 0.6, "svcca_null_mean": 0.4, "svcca_p": 0.01, "rsa": 0.2},
+        {"category": "Nature", "n_pairs": 0, "svcca": None, "svcca_null_mean": None, "svcca_p": None, "rsa": None}]}
+    results = [{"id": "P3", "procedure": "PB method", "verdict": "reproduced",
+                "measured": {"widths": [128, 256], "fraction_shared": [0.3, 0.2],
+                             "control": {"permuted_self_fraction_shared": [1.0, 1.0]}}},
+               {"id": "W1", "procedure": "corrected", "verdict": "reproduced",
+                "measured": {"one_to_one_filtered": {"n": 10, "svcca": 0.6, "null_mean": 0.4, "p": 0.01}}}]
+    md = write_report(tmp_path, profile="smoke", claim_results=results, provenance={},
+                      experiments={"grid paper": _grid(), "grid paper (control: B positions shuffled)": _grid(True),
+                                   "semantic A1 x B2 paper": semantic})
+    tokens = MarkdownIt("commonmark").enable("table").parse(md.read_text())
+    images = [c.attrs["src"] for t in tokens for c in (t.children or []) if c.type == "image"]
+    assert len(images) == 6 + 5 + 1 + 2  # grid panels; control without many-to-1; semantic; seeds
+    for src in images:
+        assert (tmp_path / src).is_file(), src
+        assert " " not in src and "(" not in src
+    assert len(list((tmp_path / "figures").glob("*.png"))) == len(images)
+    page = (tmp_path / "REPORT.html").read_text()
+    assert page.count('src="data:image/png;base64,') == len(images) and 'src="figures/' not in page
+
+
+def test_heatmaps_use_fixed_scales_and_controls_show_what_the_verdict_used(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Issue 14, finding 4: scales were auto-fitted (0.465-0.50 filled the SVCCA scale; p = 0.01
+    everywhere got a 0.009-0.011 scale) and the control maps were blank (filtered set: all NaN)."""
+    from harness.report import figures
+
+    seen = {}
+
+    def keep(fig, path):  # type: ignore[no-untyped-def]
+        ax = fig.axes[0]
+        seen[path.name] = (ax.images[0].norm, ax.images[0].get_array(), ax.get_title(), fig.get_size_inches() * figures.DPI)
+        figures._plt().close(fig)
+
+    monkeypatch.setattr(figures, "_save", keep)
+    figures.grid_figures(_grid(), "grid paper", tmp_path)
+    figures.grid_figures(_grid(True), "grid paper (control: B positions shuffled)", tmp_path)
+    norm, _, title, px = seen["grid-paper-svcca.png"]
+    assert (norm.vmin, norm.vmax) == (0.0, 1.0) and px[0] >= 700 and px[1] >= 490
+    norm, arr, _, _ = seen["grid-paper-svcca-p.png"]
+    assert type(norm).__name__ == "LogNorm" and (norm.vmin, norm.vmax) == (figures.P_FLOOR, 1.0)
+    norm, _, _, _ = seen["grid-paper-svcca-excess.png"]
+    assert (norm.vmin, norm.vmax) == (-0.5, 0.5)
+    _, arr, title, _ = seen["grid-paper-control-b-positions-shuffled-svcca-p.png"]
+    assert not arr.mask.any() and float(arr.min()) == 0.6 and "what the verdict used" in title

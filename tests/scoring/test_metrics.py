@@ -106,8 +106,9 @@ def test_svcca_refuses_trivial_k_and_bad_input() -> None:
     rng = np.random.default_rng(8)
     a, b = rng.standard_normal((10, 64)), rng.standard_normal((10, 64))
     with pytest.raises(DegenerateInputError, match="trivially 1"):
-        svcca(a, b, keep=0.99)
+        svcca(a, b, keep=0.99, max_k=None)  # uncapped
     assert svcca(a, b, keep=0.99, max_k=3).k_a == 3  # capped k is fine
+    assert svcca(a, b, keep=0.99).k_a == 2  # the default cap: floor(10 / 4)
     with pytest.raises(ShapeError, match="paired"):
         svcca(a, b[:9])
     bad = a.copy()
@@ -129,8 +130,23 @@ def test_independent_data_svcca_grows_with_k_over_n() -> None:
     """Why every score needs a null: unrelated data scores high when k/n is large."""
     rng = np.random.default_rng(10)
     a, b = rng.standard_normal((64, 128)), rng.standard_normal((64, 128))
-    low, high = svcca(a, b, keep=2).score, svcca(a, b, keep=32).score
+    low, high = svcca(a, b, keep=2).score, svcca(a, b, keep=32, max_k=None).score
     assert low < 0.35 < high
+
+
+def test_svcca_default_caps_k_at_a_quarter_of_n_and_refuses_zero() -> None:
+    """Issue 14, findings 7, 8: the bare svcca (max_k=None by default) gave 0.84 on random
+    100-pair decoders; svcca(max_k=0) silently used k = 1."""
+    rng = np.random.default_rng(11)
+    a, b = rng.standard_normal((100, 512)), rng.standard_normal((100, 768))
+    uncapped = svcca(a, b, keep=0.99, max_k=None)
+    default = svcca(a, b, keep=0.99)
+    assert uncapped.score > 0.8 and uncapped.k_a > 25
+    assert default.k_a == default.k_b == 25 and default.score == svcca(a, b, keep=0.99, max_k=25).score
+    assert default.score < uncapped.score - 0.2
+    for bad in (0, -3, 2.5, True, "n/2"):
+        with pytest.raises(ConfigError, match="max_k"):
+            svcca(a, b, max_k=bad)  # type: ignore[arg-type]
 
 
 def test_rsa_euclidean_equals_scipy_spearman_of_pdist() -> None:

@@ -1,0 +1,74 @@
+"""Thread counts and the numeric environment: what makes CPU numbers differ across machines.
+
+Same commit, same data, different machine: float results can differ in the last bits,
+because
+
+- BLAS (OpenBLAS/MKL behind numpy/scipy) and torch split reductions (matrix products, sums)
+  differently for different thread counts, and pick different kernels for different CPUs
+  (``architecture`` below: Haswell vs SkylakeX vs Zen ...), so the order of floating-point
+  additions differs;
+- a float32 matrix product (the dense pairing path) then moves correlations by ~1e-7, which
+  can flip a near-tie between two candidate partners and so change a pair set, and every
+  score computed from it.
+
+:func:`pin_threads` fixes the thread counts (torch intra-op and every BLAS/OpenMP pool, via
+threadpoolctl), which makes one machine reproducible whatever its core count;
+:func:`compute_environment` records what remains machine-specific (BLAS library, version
+and kernel architecture, CPU, torch threads) in every report's provenance, so a difference
+between two reports can be traced to it. Across CPU architectures the stated tolerance is
+float rounding (relative ~1e-12 in float64 stages, ~1e-6 in float32 ones) for a fixed pair
+set; a pair set that changes through a near-tie changes the scores beyond that.
+"""
+
+from __future__ import annotations
+
+import platform
+from typing import Any
+
+__all__ = ["compute_environment", "pin_threads"]
+
+_LIMITER: Any = None  # keeps threadpoolctl's limits alive for the process
+
+
+def pin_threads(n: int = 1) -> dict[str, Any]:
+    """Use ``n`` threads in torch (intra-op) and in every BLAS/OpenMP thread pool loaded so
+    far (numpy's and scipy's OpenBLAS, torch's MKL/OpenMP); return :func:`compute_environment`.
+    """
+    global _LIMITER
+    from threadpoolctl import threadpool_limits
+
+    from harness.errors import ConfigError
+
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError(f"threads={n!r}: use a positive number of threads.")
+    import numpy  # noqa: F401  (load the BLAS pools before limiting them)
+    import scipy.linalg  # noqa: F401
+    import torch
+
+    torch.set_num_threads(n)
+    _LIMITER = threadpool_limits(limits=n)
+    return compute_environment()
+
+
+def compute_environment() -> dict[str, Any]:
+    """Machine-specific numeric settings: CPU, torch threads, BLAS pools (library, version,
+    kernel architecture, threads), CUDA device."""
+    env: dict[str, Any] = {"cpu": platform.processor() or platform.machine()}
+    try:
+        import torch
+
+        env["torch_threads"] = torch.get_num_threads()
+        env["torch_deterministic_algorithms"] = torch.are_deterministic_algorithms_enabled()
+        if torch.cuda.is_available():
+            env["cuda_device"] = torch.cuda.get_device_name(0)
+    except ImportError:  # pragma: no cover - torch is a hard dependency
+        pass
+    try:
+        from threadpoolctl import threadpool_info
+
+        env["thread_pools"] = [{k: p.get(k) for k in ("user_api", "internal_api", "version", "architecture",
+                                                      "num_threads", "threading_layer")}
+                               for p in threadpool_info()]
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+        env["thread_pools"] = None
+    return env

@@ -1,0 +1,57 @@
+"""harness.experiments.compare / ``sae-claims compare``: the pipeline on any two (model, SAE set)
+pairs (issue 14, finding 7)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import fixtures
+from harness.cli import main
+from harness.errors import ConfigError
+from harness.experiments.compare import CompareSide, parse_sae_set, run_compare
+
+pytestmark = pytest.mark.smoke
+
+
+def test_sae_set_strings() -> None:
+    spec = parse_sae_set(f"sparsify:{fixtures.sae_repo_dir(fixtures.MODEL_A)}").spec(2)
+    assert spec.source == "sparsify" and spec.hookpoint == "layers.2"
+    rel = parse_sae_set("release:gemma-scope-2b-pt-res-canonical:layer_{layer}/width_16k/canonical").spec(12)
+    assert rel.release == "gemma-scope-2b-pt-res-canonical" and rel.sae_id == "layer_12/width_16k/canonical"
+    assert parse_sae_set("disk:/saes/L{layer}").spec(3).path == "/saes/L3"
+    for bad in ("sparsify:", "release:rel:no-placeholder", "disk:/no/placeholder", "hub:x"):
+        with pytest.raises(ConfigError, match="SAE set"):
+            parse_sae_set(bad)
+
+
+def test_compare_runs_the_pipeline_and_writes_the_report(tmp_path: Path) -> None:
+    a = CompareSide(model=str(fixtures.model_dir(fixtures.MODEL_A)),
+                    saes=f"sparsify:{fixtures.sae_repo_dir(fixtures.MODEL_A)}", layers=(2,))
+    b = CompareSide(model=str(fixtures.model_dir(fixtures.MODEL_B)),
+                    saes=f"sparsify:{fixtures.sae_repo_dir(fixtures.MODEL_B)}", layers=(3,))
+    out = run_compare(a, b, out=tmp_path / "cmp", data=str(fixtures.corpus_path()), n_samples=40, seq_len=64,
+                      procedures=("corrected",), n_permutations=19, cache_dir=tmp_path / "cache")
+    data = json.loads((out / "results.json").read_text())
+    grid = data["experiments"]["grid corrected"]
+    cell = grid["cells"][0]
+    assert (cell["layer_a"], cell["layer_b"]) == (2, 3) and cell["n_pairs"] > 0 and 0 < cell["svcca"] <= 1
+    assert cell["svcca_p"] >= 1 / 20  # p from 19 permutations: (1 + #null >= observed) / 20
+    assert "svcca_top" in data["experiments"]["grid corrected (control: B positions shuffled)"]["cells"][0]
+    assert data["provenance"]["compare"]["a"]["layers"] == [2]
+    assert (out / "REPORT.html").is_file() and list((out / "figures").glob("grid-corrected-*.png"))
+
+
+def test_compare_cli_rejects_bad_input_before_compute(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["compare", "--model-a", str(fixtures.model_dir(fixtures.MODEL_A)), "--saes-a", "nope:x",
+            "--model-b", str(fixtures.model_dir(fixtures.MODEL_B)),
+            "--saes-b", f"sparsify:{fixtures.sae_repo_dir(fixtures.MODEL_B)}", "--data", str(fixtures.corpus_path()),
+            "--out", str(tmp_path / "out")]
+    assert main([*base, "--layers-a", "2", "--layers-b", "3"]) == 2
+    assert "SAE set 'nope:x' not understood" in capsys.readouterr().err
+    base[4] = f"sparsify:{fixtures.sae_repo_dir(fixtures.MODEL_A)}"
+    assert main([*base, "--layers-a", "2,2", "--layers-b", "3"]) == 2
+    assert "given more than once" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
