@@ -99,34 +99,40 @@ GRID_STRENGTHS = (0.0, 0.15, 0.3, 0.5, 0.7)
 _GRID = "peak planted canonical correlation of paired shared decoder rows (WorldKnobs.strength)"
 _GRID_NOTE = ("0.7 plants canonical correlations 0.49-0.70 in the middle block (A1-3 x B2-3) and >= 0.19 in every "
               "non-zero cell, like the paper's Pythia grid (middle block 1-1 SVCCA .40-.68, almost every cell p < .05)")
-#: flat, layer 0 related, no many-to-1 splits, no junk, activation tracking the profile
-_ALT = {"flat": {"profile": "flat", "layer0_unrelated": False, "depth_drift": 0.0},
-        "no splits": {"split_fraction": 0.0}, "no junk": {"n_junk": 0},
-        "tracking": {"activation_tracks_profile": True, "depth_drift": 0.0}}
+_SEM_NOTE = ("0.7 plants 0.70 at the table pair (A2 x B2); Table 1's subspace SVCCA is .50-.83 (Pythia, "
+             "paper procedure)")
+#: One claim-false world for U3-U6 at once (flat profile with layer 0 as related as the rest,
+#: no many-to-1 splits, no junk features), one for U7 (activation tracks the profile), and the
+#: flat profile for S5.
+_PLAIN = {"profile": "flat", "layer0_unrelated": False, "depth_drift": 0.0, "split_fraction": 0.0, "n_junk": 0}
+_PLAIN_NAME = "flat world: layer 0 related, no many-to-1 splits, no junk"
+_TRACKING = {"activation_tracks_profile": True, "depth_drift": 0.0}
+#: The semantic world: concept subspaces of 12-48 pairs (Table 1: 24-228), room for them.
+SEMANTIC_WORLD = {"n_features": 384, "n_per_concept": 24, "n_samples": 64, "shared_fraction": 0.15}
 _NOT_COUNTRIES = {"concepts": tuple((c, 0.0 if c == "Countries" else 1.0) for c, _ in WorldKnobs().concepts)}
 
 PLANS: dict[str, ClaimPlan] = {p.claim_id: p for p in (
     ClaimPlan("U1", "grid", _GRID, GRID_STRENGTHS, 0.7, _GRID_NOTE),
     ClaimPlan("U2", "grid", _GRID, GRID_STRENGTHS, 0.7, _GRID_NOTE),
-    ClaimPlan("U3", "grid", _GRID, GRID_STRENGTHS, 0.7, _GRID_NOTE,
-              false_worlds={"layer 0 related (flat profile)": _ALT["flat"]}),
-    ClaimPlan("U4", "grid", _GRID, GRID_STRENGTHS, 0.7, _GRID_NOTE,
-              false_worlds={"flat profile": _ALT["flat"]}),
-    ClaimPlan("U5", "grid", _GRID, GRID_STRENGTHS, 0.7, _GRID_NOTE + "; split_fraction 0.3",
-              false_worlds={"no many-to-1 splits": _ALT["no splits"]}),
-    ClaimPlan("U6", "grid", _GRID, GRID_STRENGTHS, 0.7, _GRID_NOTE + "; 12 junk features per SAE",
-              false_worlds={"no junk features": _ALT["no junk"]}),
+    ClaimPlan("U3", "grid", _GRID, GRID_STRENGTHS, 0.7, _GRID_NOTE, false_worlds={_PLAIN_NAME: _PLAIN}),
+    ClaimPlan("U4", "grid", _GRID, GRID_STRENGTHS, 0.7, _GRID_NOTE, false_worlds={_PLAIN_NAME: _PLAIN}),
+    ClaimPlan("U5", "grid", _GRID, GRID_STRENGTHS, 0.7, _GRID_NOTE + "; 30% of B's shared features split (many-to-1)",
+              false_worlds={_PLAIN_NAME: _PLAIN}),
+    ClaimPlan("U6", "grid", _GRID, GRID_STRENGTHS, 0.7, _GRID_NOTE + "; 12 co-firing junk features per SAE",
+              false_worlds={_PLAIN_NAME: _PLAIN}),
     ClaimPlan("U7", "grid", _GRID, GRID_STRENGTHS, 0.7, _GRID_NOTE, null_twin_false=False,
-              false_worlds={"activation tracks the profile": _ALT["tracking"]}),
-    ClaimPlan("S1", "semantic", _GRID, GRID_STRENGTHS, 0.7, _GRID_NOTE + "; every category shared",
-              false_worlds={"Countries not shared": _NOT_COUNTRIES}),
-    ClaimPlan("S2", "semantic", _GRID, GRID_STRENGTHS, 0.7, _GRID_NOTE + "; Countries not shared (Table 2)",
-              world=_NOT_COUNTRIES, false_worlds={"Countries shared": {"concepts": WorldKnobs().concepts}}),
-    ClaimPlan("S3", "semantic", _GRID, GRID_STRENGTHS, 0.7, _GRID_NOTE + "; concept subspaces of rank 3"),
-    ClaimPlan("S4", "semantic", _GRID, GRID_STRENGTHS, 0.7, _GRID_NOTE + "; every category shared",
-              false_worlds={"Countries not shared": _NOT_COUNTRIES}),
-    ClaimPlan("S5", "semantic", _GRID, GRID_STRENGTHS, 0.7, _GRID_NOTE,
-              false_worlds={"flat profile": _ALT["flat"]}),
+              false_worlds={"activation tracks the profile": _TRACKING}),
+    ClaimPlan("S1", "semantic", _GRID, GRID_STRENGTHS, 0.7, _SEM_NOTE + "; every category shared",
+              world=SEMANTIC_WORLD, false_worlds={"Countries not shared": _NOT_COUNTRIES}),
+    ClaimPlan("S2", "semantic", _GRID, (0.0, 0.3, 0.5, 0.7), 0.7, _SEM_NOTE + "; Countries not shared (Table 2)",
+              world={**SEMANTIC_WORLD, **_NOT_COUNTRIES},
+              false_worlds={"Countries shared": {"concepts": WorldKnobs().concepts}}),
+    ClaimPlan("S3", "semantic", _GRID, GRID_STRENGTHS, 0.7, _SEM_NOTE + "; concept subspaces of rank 3",
+              world=SEMANTIC_WORLD),
+    ClaimPlan("S4", "semantic", _GRID, GRID_STRENGTHS, 0.7, _SEM_NOTE + "; every category shared",
+              world=SEMANTIC_WORLD, false_worlds={"Countries not shared": _NOT_COUNTRIES}),
+    ClaimPlan("S5", "semantic", _GRID, GRID_STRENGTHS, 0.7, _SEM_NOTE,
+              world=SEMANTIC_WORLD, false_worlds={"flat profile": {"profile": "flat", "depth_drift": 0.0}}),
     ClaimPlan("W1", "seeds", "fraction of latents shared by the two seeds (SeedKnobs.shared_fraction)",
               (0.0, 0.2, 0.4, 0.6, 0.8), 0.8, "PB 2025: ReLU+L1 seed pairs share ~0.82 (App. A's pair is ReLU+L1)"),
     ClaimPlan("X1", "seeds", "fraction of latents shared by the two seeds (SeedKnobs.shared_fraction)",
@@ -247,6 +253,13 @@ class Trial:
     verdict: str
     rule_holds: bool
     control_outcome: str | None
+    measured: dict[str, float] = field(default_factory=dict)
+    """The rule's scalar measurements (e.g. the fraction of significant cells, Spearman rho)."""
+
+
+def _scalars(measured: Mapping[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in measured.items()
+            if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)}
 
 
 @dataclass(frozen=True)
@@ -369,7 +382,8 @@ def calibrate(
         out = evaluators[plan.claim_id](records(plan, changes, strength, seed), procedure)
         c = conclude(rule_holds=bool(out.rule_holds), control_holds=out.control_holds,
                      control_scored=out.control_scored)
-        return Trial(plan.claim_id, name, strength, seed, c.verdict, bool(out.rule_holds), c.control_outcome)
+        return Trial(plan.claim_id, name, strength, seed, c.verdict, bool(out.rule_holds), c.control_outcome,
+                     _scalars(out.measured))
 
     results = []
     for cid in ids:

@@ -60,7 +60,7 @@ SPECIALS: tuple[str, ...] = ("<|endoftext|>",)
 
 #: Table 1 / Table 9 categories, all shared at full strength (the S1/S4 world).
 ALL_SHARED: tuple[tuple[str, float], ...] = (
-    ("Time", 1.0), ("Calendar", 1.0), ("Nature", 1.0), ("Countries", 1.0), ("People/Roles", 1.0),
+    ("Calendar", 1.0), ("Time", 1.0), ("Nature", 1.0), ("Countries", 1.0), ("People/Roles", 1.0),
     ("Emotions", 1.0), ("MonthNames", 1.0), ("Biology", 1.0))
 
 
@@ -92,7 +92,9 @@ class WorldKnobs:
     concepts: tuple[tuple[str, float], ...] = ALL_SHARED
     """(Table 4 category, share factor in [0, 1]) of each planted concept subspace."""
     n_per_concept: int = 12
-    """Concept features per category (one keyword each; keywords distinct across categories)."""
+    """Concept features per category, at most: one keyword each, keywords distinct across
+    categories (taken in list order, so a category with fewer unused keywords gets fewer, e.g.
+    MonthNames 12, Countries 19)."""
     concept_rank: int = 3
     """A category's latent directions lie mostly (``concept_coherence`` of their variance) in a
     category subspace of this rank: a semantic subspace is low-dimensional, so its top singular
@@ -162,8 +164,24 @@ class WorldKnobs:
         return int(round(self.split_fraction * self.n_shared))
 
     @property
+    def concept_words(self) -> dict[str, tuple[str, ...]]:
+        """Category -> its planted keywords (the first ``n_per_concept`` of its Table 4 list
+        not taken by an earlier category: Calendar's words are Time's too, so order matters)."""
+        used: set[str] = set()
+        out = {}
+        for cat, _share in self.concepts:
+            words = tuple(w for w in dict.fromkeys(CONCEPT_KEYWORDS[cat]) if w.lower() not in used)[: self.n_per_concept]
+            used.update(w.lower() for w in words)
+            out[cat] = words
+        return out
+
+    @property
+    def concept_sizes(self) -> tuple[int, ...]:
+        return tuple(len(w) for w in self.concept_words.values())
+
+    @property
     def n_concept(self) -> int:
-        return self.n_per_concept * len(self.concepts)
+        return sum(self.concept_sizes)
 
     @property
     def n_private(self) -> int:
@@ -276,16 +294,7 @@ class SyntheticWorld:
         # vocabulary: fillers, generic triggers, concept keywords, junk, specials
         fillers = [f" f{i}" for i in range(64)]
         triggers = [f" s{g}" for g in range(k.n_shared)]
-        used: set[str] = set()
-        self.concept_keywords: dict[str, list[str]] = {}
-        for cat, _share in k.concepts:
-            words = [w for w in CONCEPT_KEYWORDS[cat] if w.lower() not in used]
-            if len(words) < k.n_per_concept:
-                raise ConfigError(f"WorldKnobs: category {cat!r} has only {len(words)} keywords not already used by "
-                                  f"earlier categories; lower n_per_concept (now {k.n_per_concept}).")
-            chosen = [str(w) for w in rng.choice(words, size=k.n_per_concept, replace=False)]
-            used.update(w.lower() for w in chosen)
-            self.concept_keywords[cat] = chosen
+        self.concept_keywords: dict[str, list[str]] = {c: list(w) for c, w in k.concept_words.items()}
         keyword_tokens = [f" {w}" for cat, _ in k.concepts for w in self.concept_keywords[cat]]
         self.vocab: list[str] = fillers + triggers + keyword_tokens + list(JUNK_STRINGS) + list(SPECIALS)
         first_trigger = len(fillers)
@@ -316,14 +325,15 @@ class SyntheticWorld:
         # latent directions of every shared feature (generic then concept): constant + drifting parts
         n_lat = k.n_shared + k.n_concept
         self.latent = rng.standard_normal((n_lat, _N_BUMPS + 1, k.d_true)) / math.sqrt(k.d_true)
-        for i in range(len(k.concepts)):
-            lo = k.n_shared + i * k.n_per_concept
+        starts = k.n_shared + np.cumsum((0,) + k.concept_sizes)
+        for i, size in enumerate(k.concept_sizes):
+            lo = starts[i]
             basis = rng.standard_normal((k.concept_rank, _N_BUMPS + 1, k.d_true)) / math.sqrt(k.d_true)
-            mix = rng.standard_normal((k.n_per_concept, k.concept_rank)) / math.sqrt(k.concept_rank)
-            self.latent[lo: lo + k.n_per_concept] = (math.sqrt(k.concept_coherence) * np.einsum("gr,rkd->gkd", mix, basis)
-                                                     + math.sqrt(1 - k.concept_coherence)
-                                                     * self.latent[lo: lo + k.n_per_concept])
-        self.share = np.concatenate([np.ones(k.n_shared)] + [np.full(k.n_per_concept, s) for _, s in k.concepts])
+            mix = rng.standard_normal((size, k.concept_rank)) / math.sqrt(k.concept_rank)
+            self.latent[lo: lo + size] = (math.sqrt(k.concept_coherence) * np.einsum("gr,rkd->gkd", mix, basis)
+                                          + math.sqrt(1 - k.concept_coherence) * self.latent[lo: lo + size])
+        self.share = np.concatenate([np.ones(k.n_shared)] + [np.full(n, s) for n, (_, s) in
+                                                             zip(k.concept_sizes, k.concepts)])
 
     def direction(self, depth: float) -> NDArray[np.float64]:
         """(n_latent, d_true) latent directions of the shared features at relative ``depth``."""
@@ -401,7 +411,7 @@ class SyntheticWorld:
         y /= np.linalg.norm(y, axis=1, keepdims=True)
         decoder = np.empty_like(y)
         decoder[cols] = y
-        ranges = np.cumsum([0, k.n_shared] + [k.n_per_concept] * len(k.concepts))
+        ranges = np.cumsum([0, k.n_shared, *k.concept_sizes])
         roles = Roles(shared=cols[:n_lat],
                       concept={cat: cols[ranges[i + 1]: ranges[i + 2]] for i, (cat, _) in enumerate(k.concepts)},
                       split=cols[n_lat: n_lat + n_split], junk=cols[n_lat + n_split: n_lat + n_split + k.n_junk],
