@@ -43,6 +43,9 @@ Records = Mapping[str, Any]
 #: Target power at the paper-like strength.
 POWER_TARGET = 0.8
 
+#: Where the calibration tier writes its results (committed; read by the run report).
+DEFAULT_CALIBRATION_FILE = Path(__file__).resolve().parents[2] / "reports" / "calibration" / "calibration.json"
+
 
 @dataclass(frozen=True)
 class RuleOutcome:
@@ -53,6 +56,9 @@ class RuleOutcome:
     control_holds: bool | None
     control_scored: bool = True
     measured: dict[str, Any] = field(default_factory=dict)
+    inconclusive: bool = False
+    """The rule judged that the data cannot decide (e.g. too little power): recorded as the
+    verdict "inconclusive", which is never a pass (for rules that have that outcome)."""
 
 
 #: claim id -> evaluator(records, procedure) -> RuleOutcome (see claims/calibration_rules.py)
@@ -382,7 +388,8 @@ def calibrate(
         out = evaluators[plan.claim_id](records(plan, changes, strength, seed), procedure)
         c = conclude(rule_holds=bool(out.rule_holds), control_holds=out.control_holds,
                      control_scored=out.control_scored)
-        return Trial(plan.claim_id, name, strength, seed, c.verdict, bool(out.rule_holds), c.control_outcome,
+        verdict = "inconclusive" if out.inconclusive else c.verdict
+        return Trial(plan.claim_id, name, strength, seed, verdict, bool(out.rule_holds), c.control_outcome,
                      _scalars(out.measured))
 
     results = []
@@ -471,14 +478,50 @@ def write_calibration(out_dir: Path, results: Sequence[ClaimCalibration], *, met
     for r in results:
         md.append(f"- **{r.claim_id}** ({r.strength}; paper-like {r.paper_strength}: {r.paper_note}): "
                   + ", ".join(f"{s}: {r.pass_rate[s]:.2f} (rule alone {r.rule_rate[s]:.2f})" for s in r.strengths)
-                  + f" — ![power {r.claim_id}](power_{r.claim_id}.png)")
+                  + f" — [curve](power_{r.claim_id}.png)")
+    md += ["", "![power curves](power_curves.png)"]
     md += ["", "## Claims without a calibration row", ""]
     md += [f"- **{k}**: {v}" for k, v in NOT_PLANTED.items()]
     md += ["", f"Run: {json.dumps(dict(meta), default=str)}", ""]
     (out_dir / "calibration.md").write_text("\n".join(md))
     for r in results:
         power_curve(r, out_dir / f"power_{r.claim_id}.png")
+    summary_figure(out_dir / "calibration.json", out_dir / "power_curves.png")
     return out_dir / "calibration.json"
+
+
+def summary_figure(json_path: Path, path: Path) -> None:
+    """All claims' power curves in one figure (from ``calibration.json``), for the README."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    claims = json.loads(Path(json_path).read_text())["claims"]
+    n_col = 5
+    n_row = math.ceil(len(claims) / n_col)
+    fig, axes = plt.subplots(n_row, n_col, figsize=(2.6 * n_col, 2.1 * n_row), squeeze=False)
+    for ax, c in zip(axes.ravel(), claims):
+        s = [float(x) for x in c["strengths"]]
+        ax.plot(s, [c["pass_rate"][str(x)] for x in s], "o-", ms=3, label="verdict")
+        ax.plot(s, [c["rule_rate"][str(x)] for x in s], "s--", ms=3, alpha=0.5, label="rule alone")
+        for v in (c.get("false_world_rates") or {}).values():
+            ax.plot([c["paper_strength"]], [v], "rx", ms=7)
+        ax.axhline(POWER_TARGET, color="g", lw=0.7, ls=":")
+        ax.axhline(0.05, color="r", lw=0.7, ls=":")
+        ax.axvline(c["paper_strength"], color="grey", lw=0.7, ls=":")
+        ax.set_ylim(-0.05, 1.05)
+        ax.set_title(c["claim_id"] + ("" if c["calibrated"] else " (flagged)"), fontsize=8,
+                     color="k" if c["calibrated"] else "r")
+        ax.tick_params(labelsize=6)
+    for ax in axes.ravel()[len(claims):]:
+        ax.axis("off")
+    axes[0, 0].legend(fontsize=5)
+    fig.supxlabel("planted strength (grey: paper-like; red x: claim-false world)", fontsize=7)
+    fig.supylabel("pass rate", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
 
 
 def power_curve(r: ClaimCalibration, path: Path) -> None:
@@ -505,3 +548,23 @@ def power_curve(r: ClaimCalibration, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
+
+
+def calibration_notes(path: Path = DEFAULT_CALIBRATION_FILE) -> dict[str, str]:
+    """Claim id -> one-line calibration status of its rule (for the report, next to the
+    verdict): "ok" with power and false-positive rate, or "FLAGGED" with the reasons. Empty
+    when no calibration has been written (the report then says nothing about it)."""
+    if not Path(path).exists():
+        return {}
+    data = json.loads(Path(path).read_text())
+    notes = {}
+    for c in data.get("claims", []):
+        fpr = c.get("false_positive_rate")
+        fw = c.get("false_world_rates") or {}
+        worst = max([v for v in [fpr, *fw.values()] if v is not None and not math.isnan(v)], default=math.nan)
+        head = f"power {c['power']:.2f}, false passes <= {worst:.2f} ({c['procedure']}, n = {c['n_seeds']})"
+        notes[c["claim_id"]] = (f"ok: {head}" if c.get("calibrated") else
+                                f"FLAGGED: {'; '.join(c.get('flags', []))}")
+    for cid, why in (data.get("not_planted") or {}).items():
+        notes.setdefault(cid, "not plantable (see reports/calibration/)")
+    return notes
