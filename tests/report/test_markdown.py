@@ -39,3 +39,28 @@ def test_report_writes_markdown_json_and_heatmaps(tmp_path) -> None:  # type: ig
     data = json.loads((tmp_path / "results.json").read_text())
     assert data["schema_version"] == 1
     assert math.isnan(data["experiments"]["grid paper"]["cells"][0]["rsa"])  # NaN stays NaN
+
+
+def test_report_shows_rule_calibration_next_to_verdicts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    results = [{"id": "U1", "procedure": "corrected", "verdict": "reproduced", "measured": {}},
+               {"id": "U7", "procedure": "corrected", "verdict": "reproduced", "measured": {}}]
+    md = write_report(tmp_path, profile="smoke", claim_results=results, experiments={}, provenance={},
+                      calibration={"U7": "FLAGGED: false-positive rate 5/5"})
+    glance = md.read_text().split("## Verdicts at a glance")[1].split("## Claims")[0]
+    assert "rule calibration" in glance
+    assert "FLAGGED: false-positive rate 5/5" in glance and "not calibrated" in glance
+
+
+def test_calibration_notes_from_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from harness.calibration.run import calibration_notes
+
+    assert calibration_notes(tmp_path / "missing.json") == {}
+    (tmp_path / "c.json").write_text(json.dumps({"claims": [
+        {"claim_id": "U1", "calibrated": True, "power": 1.0, "false_positive_rate": 0.0, "false_world_rates": {},
+         "procedure": "corrected", "n_seeds": 5, "flags": []},
+        {"claim_id": "U7", "calibrated": False, "power": 1.0, "false_positive_rate": None,
+         "false_world_rates": {"tracking": 1.0}, "procedure": "corrected", "n_seeds": 5, "flags": ["fpr 5/5"]}],
+        "not_planted": {"U8": "a count"}}))
+    notes = calibration_notes(tmp_path / "c.json")
+    assert notes["U1"].startswith("ok: power 1.00, false passes <= 0.00")
+    assert notes["U7"] == "FLAGGED: fpr 5/5" and notes["U8"].startswith("not plantable")
