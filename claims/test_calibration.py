@@ -5,7 +5,7 @@ there. Here the truth is planted. Each claim's rule and its negative control (fr
 ``claims/calibration_rules.py``, the one place that says where the rules come from) run on
 worlds with planted strengths from 0 (the null twin) to paper-like, over several seeds:
 
-- ``-m calibration`` (its own tier, not in the default run, ~15 min on one core): every
+- ``-m calibration`` (its own tier, not in the default run, ~23 min on the shared 2-core CPU): every
   plantable claim; writes ``reports/calibration/`` (calibration.json, calibration.md, one
   power curve per claim). Flags are measurements, reported next to the verdicts; the tier
   fails only when the calibration itself is incomplete.
