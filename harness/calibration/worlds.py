@@ -51,7 +51,7 @@ from harness.experiments.spaces import FeatureSpace
 from harness.pairing.concepts import CONCEPT_KEYWORDS
 from harness.profiles.registry import Profile
 
-Profile_ = Literal["flat", "middle"]
+LayerProfile = Literal["flat", "middle"]
 
 #: Non-concept tokens the junk features fire on (all in the paper's Appendix F list).
 JUNK_STRINGS: tuple[str, ...] = (".", ",", "\n")
@@ -70,7 +70,7 @@ class WorldKnobs:
 
     strength: float = 0.7
     """Peak planted canonical correlation of paired shared decoder rows, in [0, 1]; 0 = null twin."""
-    profile: Profile_ = "middle"
+    profile: LayerProfile = "middle"
     """Layer-similarity profile: ``flat`` or ``middle`` (bump at mid depth, floor ``profile_floor``)."""
     profile_floor: float = 0.6
     """``middle`` profile: the amplitude far from mid depth (1 at mid depth)."""
