@@ -80,11 +80,15 @@ def _image(alt: str, rel: str) -> str:
 
 
 def write_report(out_dir: Path, *, profile: str, claim_results: list[dict[str, Any]],
-                 experiments: dict[str, Any], provenance: dict[str, Any], partial: list[str] | None = None) -> Path:
+                 experiments: dict[str, Any], provenance: dict[str, Any], partial: list[str] | None = None,
+                 calibration: dict[str, str] | None = None) -> Path:
     """Write REPORT.md, results.json and figures under ``out_dir``; return the Markdown path.
 
     ``partial``: why this run is not the complete report (None: complete); a partial report
     says so in its first line. Figures in ``out_dir/figures`` are replaced by this run's.
+    ``calibration``: claim id -> status of its rule on the known-answer worlds
+    (:func:`harness.calibration.run.calibration_notes`); shown next to the verdicts, so a
+    verdict from a rule that misses its power or false-positive target is read as such.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "figures").mkdir(exist_ok=True)
@@ -130,15 +134,22 @@ def write_report(out_dir: Path, *, profile: str, claim_results: list[dict[str, A
             # "—": the claim ran under other procedures (e.g. P1-P3 under "PB method")
             row.append(("—" if cid in ran else "not run (not in this run's tiers)") if r is None
                        else short[r["verdict"]] + ctrl)
+        if calibration:
+            row.append(calibration.get(cid, "not calibrated"))
         glance.append(row)
     lines += ["## Verdicts at a glance", "",
-              tabulate(glance, headers=["id", "claim", *procs], tablefmt="github"), "",
+              tabulate(glance, headers=["id", "claim", *procs, *(["rule calibration"] if calibration else [])],
+                       tablefmt="github"), "",
               "A claim is reproduced only when its rule holds and its negative control does not; "
               "'control: same way' marks a rule that could not discriminate on this data; 'control: empty' "
               "a control that had nothing to score (e.g. no misaligned pair survived the filters), so the "
               "rule's power is untested and the claim is not counted as reproduced; 'inconclusive' a claim whose data "
               "cannot decide (too few pairs, too few permutations for alpha, a control that cannot be judged). Details, "
               "numbers and the reviewed reason for each smoke verdict follow.", ""]
+    if calibration:
+        lines += ["'rule calibration': the rule's power and false-positive rate on known-answer worlds "
+                  "(`reports/calibration/`); a FLAGGED rule misses a target there, so its verdict here is weak "
+                  "evidence either way.", ""]
     lines += ["## Claims", ""]
     rows = []
     for cid in order:

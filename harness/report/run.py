@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.calibration.run import DEFAULT_CALIBRATION_FILE, calibration_notes
 from harness.config import get_procedure
 from harness.errors import ConfigError
 from harness.provenance import provenance
@@ -286,11 +287,13 @@ def _outside_tier_rows(profile: str, results: list[dict[str, Any]], procedures: 
 
 def write_run_report(out: Path, *, profile: str, store: RunStore, procedures: Iterable[str], wall_s: float,
                      device: str | None = None, token_manifest: dict[str, Any] | None = None,
-                     selection: RunSelection | None = None) -> Path:
+                     selection: RunSelection | None = None,
+                     calibration_file: Path = DEFAULT_CALIBRATION_FILE) -> Path:
     """REPORT.md + REPORT.html + results.json + figures for ``profile``'s rows of ``store``.
 
     ``out`` is where a complete run's report goes; a partial ``selection`` writes to
-    ``<out>-partial`` instead (:func:`report_dir_for`). Returns the folder written.
+    ``<out>-partial`` instead (:func:`report_dir_for`). Returns the folder written. Each verdict is
+    shown next to its rule's calibration on the known-answer worlds (``calibration_file``, when it exists).
     """
     procedures = list(procedures)
     selection = selection or RunSelection(procedures=tuple(procedures))
@@ -310,5 +313,6 @@ def write_run_report(out: Path, *, profile: str, store: RunStore, procedures: It
     target = report_dir_for(Path(out), selection)
     partial = selection.partial_reasons() or None
     replace_dir(target, lambda tmp: write_report(tmp, profile=profile, claim_results=results, experiments=exps,
-                                                 provenance=prov, partial=partial))
+                                                 provenance=prov, partial=partial,
+                                                 calibration=calibration_notes(calibration_file)))
     return target

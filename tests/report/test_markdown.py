@@ -156,3 +156,28 @@ def test_heatmaps_use_fixed_scales_and_controls_show_what_the_verdict_used(tmp_p
     assert (norm.vmin, norm.vmax) == (-0.5, 0.5)
     _, arr, title, _ = seen["grid-paper-control-b-positions-shuffled-svcca-p.png"]
     assert not arr.mask.any() and float(arr.min()) == 0.6 and "what the verdict used" in title
+
+
+def test_report_shows_rule_calibration_next_to_verdicts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    results = [{"id": "U1", "procedure": "corrected", "verdict": "reproduced", "measured": {}},
+               {"id": "U7", "procedure": "corrected", "verdict": "reproduced", "measured": {}}]
+    md = write_report(tmp_path, profile="smoke", claim_results=results, experiments={}, provenance={},
+                      calibration={"U7": "FLAGGED: false-positive rate 5/5"})
+    glance = md.read_text().split("## Verdicts at a glance")[1].split("## Claims")[0]
+    assert "rule calibration" in glance
+    assert "FLAGGED: false-positive rate 5/5" in glance and "not calibrated" in glance
+
+
+def test_calibration_notes_from_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from harness.calibration.run import calibration_notes
+
+    assert calibration_notes(tmp_path / "missing.json") == {}
+    (tmp_path / "c.json").write_text(json.dumps({"claims": [
+        {"claim_id": "U1", "calibrated": True, "power": 1.0, "false_positive_rate": 0.0, "false_world_rates": {},
+         "procedure": "corrected", "n_seeds": 5, "flags": []},
+        {"claim_id": "U7", "calibrated": False, "power": 1.0, "false_positive_rate": None,
+         "false_world_rates": {"tracking": 1.0}, "procedure": "corrected", "n_seeds": 5, "flags": ["fpr 5/5"]}],
+        "not_planted": {"U8": "a count"}}))
+    notes = calibration_notes(tmp_path / "c.json")
+    assert notes["U1"].startswith("ok: power 1.00, false passes <= 0.00")
+    assert notes["U7"] == "FLAGGED: fpr 5/5" and notes["U8"].startswith("not plantable")
