@@ -9,10 +9,12 @@ import json
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
 from tabulate import tabulate
 
 from harness.config import PROCEDURES
+from harness.errors import ConfigError
 from harness.experiments.spaces import compare_spaces
 from harness.provenance import provenance
 from harness.experiments.synthetic import synthetic_pair
@@ -95,7 +97,29 @@ def plan(profile_name: str) -> str:
     return "\n".join(lines)
 
 
+#: Entry-point group of subcommands that live outside ``harness`` (``harness`` never imports
+#: ``fixtures``; the rehearsal stages a hub with ``fixtures`` code, so it registers itself here
+#: in pyproject.toml: ``rehearse = "fixtures.rehearse:main"``).
+COMMAND_GROUP = "sae_claims.commands"
+
+
+def external_command(name: str) -> Any:
+    """The ``main(argv)`` registered as ``name`` in the :data:`COMMAND_GROUP` entry points."""
+    from importlib.metadata import entry_points
+
+    found = [ep for ep in entry_points(group=COMMAND_GROUP) if ep.name == name]
+    if not found:
+        raise ConfigError(f"No '{name}' command is installed (entry point group {COMMAND_GROUP!r}); reinstall the "
+                          "package (pip install -e .) or run `python -m fixtures.rehearse` from the repository.")
+    return found[0].load()
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["rehearse"]:
+        # its own process-level setup (hub environment before huggingface_hub is imported,
+        # BLAS threads before numpy) happens in the command itself: hand over the raw arguments
+        return int(external_command("rehearse")(argv[1:]) or 0)
     parser = argparse.ArgumentParser(prog="sae-claims", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="engine demo on synthetic data")
@@ -103,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--permutations", type=int, default=200)
     plan_cmd = sub.add_parser("plan", help="dry run: what a profile would download and compute")
     plan_cmd.add_argument("--profile", default="paper")
+    sub.add_parser("rehearse", help="stage the real-shape hub and run the whole profile, writing benchmark.json "
+                                    "(sae-claims rehearse --scale tiny|paper --device cpu|cuda --out DIR; "
+                                    "see fixtures/rehearse.py)")
     args = parser.parse_args(argv)
     if args.command == "demo":
         run_demo(args.out, n_permutations=args.permutations)

@@ -307,7 +307,20 @@ class SaeCodes:
     def shape(self) -> tuple[int, int]:
         return (int(self.residual.shape[0]), self.weights.d_sae)
 
-    def source(self):  # type: ignore[no-untyped-def]
+    def source(self, *, materialize_bytes: int | None = None):  # type: ignore[no-untyped-def]
+        """A :class:`harness.pairing.exact.CodeSource` of the codes. When the whole (N, d_sae)
+        float32 matrix fits in ``materialize_bytes`` (default: an eighth of the free device
+        memory on cuda, 256 MB on the cpu) it is encoded once here (same chunk grid, same bits)
+        and served from memory, so the pairing's passes do not re-encode; else every block is
+        encoded on request. Nothing is kept after the caller drops the source."""
+        from harness.pairing.exact import CodeSource
+
+        dev = self.weights.device
+        if materialize_bytes is None:
+            materialize_bytes = (torch.cuda.mem_get_info(dev)[0] // 8 if dev.type == "cuda" else 1 << 28)
+        if self.shape[0] * self.shape[1] * 4 <= materialize_bytes:
+            return CodeSource.from_dense(torch.cat([c for _s, _e, c in iter_code_chunks(
+                self.residual, self.weights, chunk_size=self.encoder.chunk_size)]))
         return self.encoder.source()
 
     def permuted(self, perm: np.ndarray) -> SaeCodes:
