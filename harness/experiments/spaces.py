@@ -452,6 +452,33 @@ def size_matched(space_a: FeatureSpace, space_b: FeatureSpace, pairs: Pairs, obs
             "n_draws": int(res.draws.size)}
 
 
+def _test2_batched(space_a: FeatureSpace, space_b: FeatureSpace, procedure: Procedure, observed: float, *, rule: str,
+                   sizes: tuple[int, int], pools: tuple[NDArray[np.int64], NDArray[np.int64]], n_draws: int, seed: int,
+                   device: str) -> Any:
+    """Test 2 with the draws of :func:`harness.scoring.nulls.random_subset_test` (same seed, same
+    subsets, same pairing), their SVCCAs batched on ``device`` by pair count
+    (:func:`harness.scoring.device_nulls.svcca_subsets`, equal to the per-draw numpy SVCCA to
+    ~1e-13): at paper scale one host SVD per draw would cost 20-40 minutes in all."""
+    from harness.scoring.device_nulls import svcca_subsets
+    from harness.scoring.nulls import random_subset_draws, subset_test_result
+
+    draws = random_subset_draws(size_a=sizes[0], size_b=sizes[1], pool_a=pools[0], pool_b=pools[1],
+                                n_draws=n_draws, seed=seed)
+    pairs = [pair_subsets(space_a, space_b, ia, ib, rule=rule) for ia, ib in draws]
+    scores = np.full(n_draws, np.nan)
+    by_n: dict[int, list[int]] = {}
+    for i, p in enumerate(pairs):
+        if len(p) >= max(procedure.min_subspace_size, 3):
+            by_n.setdefault(len(p), []).append(i)
+    for n, rows in by_n.items():
+        a_rows = np.concatenate([pairs[i].a_idx for i in rows])
+        b_rows = np.concatenate([pairs[i].b_idx for i in rows])
+        idx = np.arange(len(rows) * n).reshape(len(rows), n)
+        scores[rows] = svcca_subsets(space_a.decoder[a_rows], space_b.decoder[b_rows], idx,
+                                     keep=procedure.svcca_keep, max_k=_max_k(procedure, n), device=device)
+    return subset_test_result(observed, scores, seed=seed, p_rule=procedure.p_rule)
+
+
 def compare_concept(
     space_a: FeatureSpace,
     space_b: FeatureSpace,
@@ -467,7 +494,8 @@ def compare_concept(
 
     Test 1: shuffled pairing within the subspace. Test 2: random feature subsets of the same
     sizes (from all live features), paired by correlation within the subsets with the same
-    1-1 rule, scored the same way. ``null_device``: Test 1's nulls (see :func:`score_pairs`).
+    1-1 rule, scored the same way. ``null_device``: Test 1's nulls (see :func:`score_pairs`) and
+    Test 2's SVCCAs batched on that device (same draws and pairs).
     """
     python_set = procedure.semantic_column_order == "python_set"
     order = "python_set" if python_set else "ascending"
@@ -503,9 +531,15 @@ def compare_concept(
         except DegenerateInputError:
             return math.nan
 
-    t2 = random_subset_test(rec["svcca"], score_subsets, size_a=int(feats_a.size), size_b=int(feats_b.size),
-                            pool_a=live_a, pool_b=live_b, n_draws=n_random_subsets or procedure.n_random_subsets,
-                            seed=procedure.seed + 1000, p_rule=procedure.p_rule)
+    n_draws = n_random_subsets or procedure.n_random_subsets
+    seed = procedure.seed + 1000
+    if null_device is None:
+        t2 = random_subset_test(rec["svcca"], score_subsets, size_a=int(feats_a.size), size_b=int(feats_b.size),
+                                pool_a=live_a, pool_b=live_b, n_draws=n_draws, seed=seed, p_rule=procedure.p_rule)
+    else:
+        t2 = _test2_batched(space_a, space_b, procedure, rec["svcca"], rule=rule, sizes=(int(feats_a.size),
+                            int(feats_b.size)), pools=(live_a, live_b), n_draws=n_draws, seed=seed,
+                            device=null_device)
     rec.update(test2_null_mean=float(t2.null.mean()), test2_p=t2.p_value, test2_failed=t2.n_failed,
                svcca_max_k=max_k)
     return rec

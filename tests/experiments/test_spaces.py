@@ -177,3 +177,17 @@ def test_spaces_encoded_from_residuals_equal_materialised_codes(procedure) -> No
     cr = compare_spaces(ra, rb.with_shuffled_positions(5), procedure, n_permutations=9)
     assert cg["one_to_one"]["n_pairs"] == cr["one_to_one"]["n_pairs"]
     assert cg["mean_max_corr"] == pytest.approx(cr["mean_max_corr"], abs=1e-6)
+
+
+@pytest.mark.parametrize("procedure", [PAPER, CORRECTED], ids=lambda p: p.name)
+def test_semantic_test2_batched_on_device_equals_per_draw(procedure) -> None:  # type: ignore[no-untyped-def]
+    """compare_concept(null_device=...) batches Test 2's SVCCAs by pair count: same draws, same
+    pairs, null equal to the per-draw numpy SVCCA to 1e-10, same p-value and failures."""
+    a, b = synthetic_pair(seed=4)
+    words = [w.strip() for w in a.vocab[:150] if w.strip()][:40]
+    ref = compare_concept(a, b, "w", words, procedure, n_permutations=19, n_random_subsets=12)
+    got = compare_concept(a, b, "w", words, procedure, n_permutations=19, n_random_subsets=12, null_device="cpu")
+    assert "skipped" not in ref and ref["n_pairs"] == got["n_pairs"] >= 3
+    assert got["test2_null_mean"] == pytest.approx(ref["test2_null_mean"], abs=1e-10)
+    assert got["test2_p"] == ref["test2_p"] and got["test2_failed"] == ref["test2_failed"]
+    assert got["svcca"] == pytest.approx(ref["svcca"], abs=1e-10) and got["svcca_p"] == ref["svcca_p"]
