@@ -39,7 +39,7 @@ RESIDUAL_CACHE_VERSION: int = 1
 """Bump when the meaning or layout of cached residuals changes."""
 
 
-def weights_hash(model: "HookedTransformer") -> str:
+def weights_hash(model: HookedTransformer) -> str:
     """sha256 (24 hex chars) over the model's name and every parameter and buffer of its state
     dict: name, dtype, shape and all bytes (~1 s per 100 M parameters on a CPU core)."""
     h = hashlib.sha256()
@@ -59,8 +59,8 @@ def residual_key(*, model_hash: str, layer: int, site: str, tokens_key: str, att
 
 
 def model_residuals(
-    model: "HookedTransformer",
-    token_set: "TokenSet",
+    model: HookedTransformer,
+    token_set: TokenSet,
     layers: Iterable[int],
     sites: Iterable[str],
     *,

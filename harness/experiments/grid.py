@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import math
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from collections import OrderedDict
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from harness.pairing.concepts import CONCEPT_KEYWORDS, vocab_strings
 from harness.config import Procedure
 from harness.errors import ConfigError
 from harness.experiments.spaces import FeatureSpace, compare_concept, compare_spaces
+from harness.pairing.concepts import CONCEPT_KEYWORDS, vocab_strings
 from harness.profiles.registry import Profile
 
 
