@@ -43,6 +43,7 @@ from harness.pairing.matching import (
     Pairs,
     MAX_DENSE_SUBMATRIX,
     SPARSE_DENSITY_LIMIT,
+    correlation_submatrix,
     many_to_one_pairs,
     max_correlation,
     one_to_one,
@@ -196,6 +197,12 @@ def subset_correlation(space_a: FeatureSpace, space_b: FeatureSpace, idx_a: NDAr
                             f"({MAX_DENSE_SUBMATRIX} entries).")
     ca = space_a.columns(idx_a)
     cb = space_b.columns(idx_b).to(ca.device)
+    if ca.device.type == "cpu":
+        # numpy's summation order, as before: mathematically tied correlations (e.g. every feature
+        # active at exactly one position, not co-active with the partner, has the same one) are
+        # split by rounding, so another order would pick other partners among those ties
+        every_a, every_b = np.arange(ca.shape[1]), np.arange(cb.shape[1])
+        return correlation_submatrix(ca.numpy(), cb.numpy(), every_a, every_b)
     n = ca.shape[0]
 
     def zscore(x: torch.Tensor) -> torch.Tensor:
