@@ -103,7 +103,7 @@ def rehearsal(staged_hub: tuple[Path, float], tmp_path_factory: pytest.TempPathF
     home, stage_seconds = staged_hub
     out = tmp_path_factory.mktemp("rehearsal-out")
     t0 = time.perf_counter()
-    proc = _run_rehearsal(home, out, "--control-procedures", "corrected")
+    proc = _run_rehearsal(home, out, "--scale", "tiny")
     wall = time.perf_counter() - t0
     assert proc.returncode == 0, f"rehearsal failed (rc {proc.returncode}):\n{proc.stderr[-6000:]}"
     summary = json.loads((out / SUMMARY_NAME).read_text())
@@ -225,15 +225,16 @@ def test_preflight_runs_for_every_sae_and_rejects_mismatches(summary: dict[str, 
 
 
 def test_procedures_drive_site_code_masking_and_pairing_backend(summary: dict[str, Any]) -> None:
-    """Paper: block input, dense pre-TopK codes, no masking -> the dense pairing path.
-    Corrected: block output, the TopK code, BOS/pad masked -> the sparse pairing path."""
+    """Paper: block input, dense pre-TopK codes, no masking -> the exact dense pairing from the
+    on-the-fly encoder (TF32 screen + fp64 recheck at these sizes). Corrected: block output, the
+    TopK code, BOS/pad masked -> the exact sparse pairing path."""
     from harness.pairing.matching import SPARSE_DENSITY_LIMIT
 
     prof = get_profile("rehearsal")
     n_all = prof.data.n_samples * prof.data.seq_len
     n_kept = n_all - summary["tokens"]["n_special"]
     assert summary["procedures_run"] == list(PROCEDURES)
-    expected = {"paper": ("block_input", "pre_topk", False, "dense", n_all),
+    expected = {"paper": ("block_input", "pre_topk", False, "exact-tf32", n_all),
                 "corrected": ("block_output", "sparse", True, "sparse", n_kept)}
     for name, (site, code, mask, backend, n_pos) in expected.items():
         rec = summary["procedures"][name]
@@ -258,7 +259,7 @@ def test_procedures_drive_site_code_masking_and_pairing_backend(summary: dict[st
             else:
                 assert chk["max_nnz_per_position"] > K[which]
         dense_a = rec["space_checks"]["a/1"]["density"]
-        assert (dense_a >= SPARSE_DENSITY_LIMIT) == (backend == "dense")
+        assert (dense_a >= SPARSE_DENSITY_LIMIT) == (backend != "sparse")
 
 
 # ----------------------------------------------------------------------------- grids and tables
@@ -331,7 +332,8 @@ def test_report_and_cache_are_written(rehearsal: tuple[dict[str, Any], Path]) ->
     assert all((report / f).is_file() and (report / f).stat().st_size > 0 for f in files)
     from harness.report.figures import safe_name
 
-    for grid in ("grid paper", "grid corrected", "grid corrected (control: B positions shuffled)"):
+    for grid in ("grid paper", "grid corrected", "grid paper (control: B positions shuffled)",
+                 "grid corrected (control: B positions shuffled)"):
         values = ["svcca", "svcca_excess", "svcca_p", "rsa", "rsa_p"] + ([] if "control" in grid else ["svcca_m21"])
         for value in values:
             assert f"figures/{safe_name(grid)}-{safe_name(value)}.png" in files
@@ -341,16 +343,45 @@ def test_report_and_cache_are_written(rehearsal: tuple[dict[str, Any], Path]) ->
     assert results["provenance"]["profile"] == "rehearsal" and results["provenance"]["procedures"] == list(PROCEDURES)
     assert results["provenance"]["library_versions"]["sae-lens"]
     assert set(results["experiments"]) == {
-        "grid paper", "grid corrected", "grid corrected (control: B positions shuffled)",
-        "semantic A1 x B1 paper", "semantic A1 x B1 corrected", "preflight"}
+        "grid paper", "grid corrected", "grid paper (control: B positions shuffled)",
+        "grid corrected (control: B positions shuffled)", "semantic A1 x B1 paper", "semantic A1 x B1 corrected",
+        "semantic A1 x B1 paper (control)", "semantic A1 x B1 corrected (control)", "preflight"}
     assert results["claims"] and {c["verdict"] for c in results["claims"]} == {"not run"}
     assert {c["procedure"] for c in results["claims"]} == set(PROCEDURES)
     md = (report / "REPORT.md").read_text()
     assert "profile `rehearsal`" in md and "### grid paper" in md and "Layers A1 x B1." in md
-    # activation cache: one file per (model, layer, procedure)
-    assert len(summary["cache_files"]) == 2 * 4
+    # residual cache: one file per (model, layer, site); no SAE codes are cached
+    assert len(summary["cache_files"]) == 2 * 4 and all(f.startswith("residuals/") for f in summary["cache_files"])
     assert all((out / "cache" / f).stat().st_size > 0 for f in summary["cache_files"])
     assert summary["timings"]["total"] > 0
+
+
+def test_benchmark_json_lists_every_stage(rehearsal: tuple[dict[str, Any], Path]) -> None:
+    """``--scale tiny`` writes benchmark.json: the schema of issue 12, every stage the run went
+    through, consistent totals and peaks, and the residual cache's size on disk."""
+    from harness.experiments.benchmark import STAGE_KEYS
+    from harness.experiments.rehearsal import BENCHMARK_NAME
+
+    summary, out = rehearsal
+    bench = json.loads((out / BENCHMARK_NAME).read_text())
+    assert {"scale", "device", "total_seconds", "peak_host_bytes", "peak_device_bytes", "cache_bytes",
+            "stages"} <= set(bench)
+    assert bench["scale"] == "tiny" and isinstance(bench["device"], str) and bench["device"]
+    names = [st["name"] for st in bench["stages"]]
+    expected = ["load_model_a", "load_model_b", "load_tokens", "load_sae", "alignment", "forward_residuals"]
+    for p in PROCEDURES:
+        expected += [f"spaces_{p}", "space_checks", f"grid_{p}", f"grid_control_{p}", f"semantic_{p}",
+                     f"semantic_control_{p}"]
+    expected += ["negative_preflight", "report"]
+    assert names == expected, names
+    for st in bench["stages"]:
+        assert set(STAGE_KEYS) <= set(st) and st["seconds"] >= 0 and st["peak_host_bytes"] > 0
+        assert st["peak_device_bytes"] == 0  # cpu run
+    assert bench["total_seconds"] == pytest.approx(sum(st["seconds"] for st in bench["stages"]), abs=0.01)
+    assert bench["peak_host_bytes"] == max(st["peak_host_bytes"] for st in bench["stages"])
+    cache = sum(p.stat().st_size for p in (out / "cache").rglob("*") if p.is_file())
+    assert bench["cache_bytes"] == cache > 0
+    assert summary["benchmark"] == bench
 
 
 # ----------------------------------------------------------------------------- rehearsal profile

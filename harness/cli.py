@@ -29,6 +29,7 @@ from typing import Any
 from tabulate import tabulate
 
 from harness.config import PROCEDURES
+from harness.errors import ConfigError
 from harness.experiments.spaces import compare_spaces
 from harness.provenance import provenance
 from harness.report.schema import dumps
@@ -205,9 +206,31 @@ def setup_logging(verbosity: int) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
 
 
+#: Entry-point group of subcommands that live outside ``harness`` (``harness`` never imports
+#: ``fixtures``; the rehearsal stages a hub with ``fixtures`` code, so it registers itself here
+#: in pyproject.toml: ``rehearse = "fixtures.rehearse:main"``).
+COMMAND_GROUP = "sae_claims.commands"
+
+
+def external_command(name: str) -> Any:
+    """The ``main(argv)`` registered as ``name`` in the :data:`COMMAND_GROUP` entry points."""
+    from importlib.metadata import entry_points
+
+    found = [ep for ep in entry_points(group=COMMAND_GROUP) if ep.name == name]
+    if not found:
+        raise ConfigError(f"No '{name}' command is installed (entry point group {COMMAND_GROUP!r}); reinstall the "
+                          "package (pip install -e .) or run `python -m fixtures.rehearse` from the repository.")
+    return found[0].load()
+
+
 def main(argv: list[str] | None = None) -> int:
     from harness.errors import HarnessError
 
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["rehearse"]:
+        # its own process-level setup (hub environment before huggingface_hub is imported,
+        # BLAS threads before numpy) happens in the command itself: hand over the raw arguments
+        return int(external_command("rehearse")(argv[1:]) or 0)
     parser = argparse.ArgumentParser(prog="sae-claims", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=version_string())
@@ -242,6 +265,9 @@ def main(argv: list[str] | None = None) -> int:
     cmp_cmd.add_argument("--cache-dir", type=Path, default=Path(".cache/activations"))
     cmp_cmd.add_argument("--no-control", action="store_true", help="skip the shuffled-positions negative controls")
     cmp_cmd.add_argument("--out", type=Path, default=Path("reports/compare"))
+    sub.add_parser("rehearse", help="stage the real-shape hub and run the whole profile, writing benchmark.json "
+                                    "(sae-claims rehearse --scale tiny|paper --device cpu|cuda --out DIR; "
+                                    "see fixtures/rehearse.py)")
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     log = logging.getLogger("harness.cli")

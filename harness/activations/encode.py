@@ -29,7 +29,7 @@ matters); inactive entries get key -1. The filler positions are a second running
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -81,6 +81,10 @@ class SaeWeights:
     def d_sae(self) -> int:
         return int(self.w_enc.shape[1])
 
+    @property
+    def device(self) -> torch.device:
+        return self.w_enc.device
+
     @classmethod
     def from_loaded(cls, loaded: Any, *, code: SaeCode) -> SaeWeights:
         """From a :class:`harness.load.saes.LoadedSae` of a TopK SAE (``code`` as the procedure's
@@ -96,6 +100,19 @@ class SaeWeights:
                    apply_b_dec_to_input=bool(sae.cfg.apply_b_dec_to_input))
 
 
+@dataclass(frozen=True)
+class ModuleEncoder:
+    """Any SAE's encoder as a function (architectures :class:`SaeWeights` does not cover, e.g.
+    ReLU or JumpReLU SAEs through :meth:`harness.load.saes.LoadedSae.encode`): ``fn`` maps
+    (m, d_in) residuals to (m, d_sae) codes row by row; run on the fixed chunk grid with TF32 off."""
+
+    fn: Callable[[torch.Tensor], torch.Tensor]
+    d_in: int
+    d_sae: int
+    device: torch.device
+    activation: str = "module"
+
+
 @contextlib.contextmanager
 def deterministic_matmul() -> Iterator[None]:
     """TF32 off for cuda matmuls and convolutions for the duration (restored afterwards)."""
@@ -109,11 +126,14 @@ def deterministic_matmul() -> Iterator[None]:
 
 
 @torch.inference_mode()
-def encode_block(x: torch.Tensor, weights: SaeWeights) -> torch.Tensor:
+def encode_block(x: torch.Tensor, weights: SaeWeights | ModuleEncoder) -> torch.Tensor:
     """(m, d_in) residuals -> (m, d_sae) codes in the weights' dtype (see module docstring)."""
     if x.ndim != 2 or x.shape[1] != weights.d_in:
         raise ShapeError(f"Residuals must be (positions, d_in={weights.d_in}); got {tuple(x.shape)}. Is it the SAE "
                          "of a different model or layer?")
+    if isinstance(weights, ModuleEncoder):
+        with deterministic_matmul():
+            return weights.fn(x.to(weights.device)).float()
     w = weights.w_enc
     x = x.to(device=w.device, dtype=w.dtype)
     if weights.apply_b_dec_to_input:
@@ -128,7 +148,7 @@ def encode_block(x: torch.Tensor, weights: SaeWeights) -> torch.Tensor:
     return out
 
 
-def iter_code_chunks(residual: torch.Tensor, weights: SaeWeights, *,
+def iter_code_chunks(residual: torch.Tensor, weights: SaeWeights | ModuleEncoder, *,
                      chunk_size: int = 1024) -> Iterator[tuple[int, int, torch.Tensor]]:
     """Yield (start, stop, codes (stop - start, d_sae)) over the fixed chunk grid."""
     if int(chunk_size) < 1:
@@ -145,7 +165,7 @@ class ChunkedEncoder:
     that cross chunk boundaries are assembled from whole chunks, so the bits never depend on
     how a caller slices), and ``source()`` wraps it as a ``CodeSource``."""
 
-    def __init__(self, residual: torch.Tensor, weights: SaeWeights, *, chunk_size: int = 1024) -> None:
+    def __init__(self, residual: torch.Tensor, weights: SaeWeights | ModuleEncoder, *, chunk_size: int = 1024) -> None:
         if residual.ndim != 2 or residual.shape[1] != weights.d_in:
             raise ShapeError(f"residual must be (positions, d_in={weights.d_in}); got {tuple(residual.shape)}.")
         if int(chunk_size) < 1:
@@ -241,19 +261,146 @@ class EncodePass:
     n_positions: int
 
 
-def encode_pass(residual: torch.Tensor, weights: SaeWeights, *, top_k: int = 5, require_active: bool = True,
-                chunk_size: int = 1024) -> EncodePass:
+def encode_pass(residual: torch.Tensor, weights: SaeWeights | ModuleEncoder, *, top_k: int = 5,
+                require_active: bool = True, chunk_size: int = 1024) -> EncodePass:
     """One pass over (N, d_in) residuals: top-k positions per feature and column sums, without
     keeping the codes (positions x d_sae never exists beyond one chunk)."""
-    dev = weights.w_enc.device
-    tracker = TopPositions(weights.d_sae, k=top_k, require_active=require_active, device=dev)
-    s = torch.zeros(weights.d_sae, dtype=torch.float64, device=dev)
-    sq = torch.zeros_like(s)
-    nnz = torch.zeros(weights.d_sae, dtype=torch.int64, device=dev)
-    for start, _stop, codes in iter_code_chunks(residual, weights, chunk_size=chunk_size):
-        tracker.update(codes, start)
-        c64 = codes.double()
-        s += c64.sum(0)
-        sq += (c64 * c64).sum(0)
-        nnz += (codes != 0).sum(0)
-    return EncodePass(top_positions=tracker.result(), sum=s, sum_sq=sq, nnz=nnz, n_positions=int(residual.shape[0]))
+    return SaeCodes(residual, weights, chunk_size=chunk_size, top_k=top_k, require_active=require_active).summary()
+
+
+class SaeCodes:
+    """Codes of one SAE over one space's residuals, never stored whole (issue 12).
+
+    ``residual`` (N, d_in) float32 on the device the encoding runs on (the rows are the
+    space's positions, already masked / permuted). Codes are encoded on demand on the fixed
+    chunk grid of :class:`ChunkedEncoder` (bit-identical on every pass):
+
+    - :meth:`source`: a :class:`harness.pairing.exact.CodeSource` for the exact pairing;
+    - :meth:`summary`: one encode pass -> top-k positions per feature and non-zero counts
+      (cached); for ``topk`` codes the pass also keeps each position's k (index, value) entries
+      on the device ((N, k) int64 + float32: 7.7 MB at 30,000 x 32);
+    - :meth:`columns`: (N, m) float64 codes of ``m`` selected features on the device (semantic
+      subsets, the Hungarian sub-matrix): ``topk`` codes are gathered exactly from the kept entries;
+      ``relu_pre_topk`` codes are re-encoded for the selected latents only
+      (``relu((x - b_dec) @ W_enc[:, idx] + b_enc[idx])``, m / d_sae of the full cost). That
+      product may differ from the full one in the last bit (another GEMM shape); every
+      consumer of :meth:`columns` (semantic pairing, its Test 2, the Hungarian matrix) uses it
+      alone, so they stay consistent with each other.
+    """
+
+    def __init__(self, residual: torch.Tensor, weights: SaeWeights | ModuleEncoder, *, chunk_size: int = 1024,
+                 top_k: int = 5, require_active: bool = True) -> None:
+        self.encoder = ChunkedEncoder(residual, weights, chunk_size=chunk_size)
+        self.top_k = int(top_k)
+        self.require_active = bool(require_active)
+        self._summary: EncodePass | None = None
+        self._topk_entries: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    @property
+    def residual(self) -> torch.Tensor:
+        return self.encoder.residual
+
+    @property
+    def weights(self) -> SaeWeights | ModuleEncoder:
+        return self.encoder.weights
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (int(self.residual.shape[0]), self.weights.d_sae)
+
+    def source(self, *, materialize_bytes: int | None = None) -> Any:
+        """A :class:`harness.pairing.exact.CodeSource` of the codes. When the whole (N, d_sae)
+        float32 matrix fits in ``materialize_bytes`` (default: an eighth of the free device
+        memory on cuda, 256 MB on the cpu) it is encoded once here (same chunk grid, same bits)
+        and served from memory, so the pairing's passes do not re-encode; else every block is
+        encoded on request. Nothing is kept after the caller drops the source."""
+        from harness.pairing.exact import CodeSource
+
+        dev = self.weights.device
+        if materialize_bytes is None:
+            materialize_bytes = (torch.cuda.mem_get_info(dev)[0] // 8 if dev.type == "cuda" else 1 << 28)
+        if self.shape[0] * self.shape[1] * 4 <= materialize_bytes:
+            return CodeSource.from_dense(torch.cat([c for _s, _e, c in iter_code_chunks(
+                self.residual, self.weights, chunk_size=self.encoder.chunk_size)]))
+        return self.encoder.source()
+
+    def permuted(self, perm: np.ndarray) -> SaeCodes:
+        """The same SAE on the positions reordered by ``perm`` (row i = old row perm[i])."""
+        idx = torch.as_tensor(np.asarray(perm, dtype=np.int64), device=self.residual.device)
+        return SaeCodes(self.residual[idx], self.weights, chunk_size=self.encoder.chunk_size, top_k=self.top_k,
+                        require_active=self.require_active)
+
+    def summary(self) -> EncodePass:
+        """Top positions, column sums and non-zero counts of one encode pass (cached)."""
+        if self._summary is None:
+            w = self.weights
+            dev = w.device
+            tracker = TopPositions(w.d_sae, k=self.top_k, require_active=self.require_active, device=dev)
+            s = torch.zeros(w.d_sae, dtype=torch.float64, device=dev)
+            sq = torch.zeros_like(s)
+            nnz = torch.zeros(w.d_sae, dtype=torch.int64, device=dev)
+            ent_i: list[torch.Tensor] = []
+            ent_v: list[torch.Tensor] = []
+            for start, _stop, codes in iter_code_chunks(self.residual, w, chunk_size=self.encoder.chunk_size):
+                tracker.update(codes, start)
+                c64 = codes.double()
+                s += c64.sum(0)
+                sq += (c64 * c64).sum(0)
+                nnz += (codes != 0).sum(0)
+                if w.activation == "topk":
+                    vals, idx = torch.topk(codes, int(w.k), dim=1)  # type: ignore[union-attr, arg-type]  # topk: SaeWeights with k
+                    ent_i.append(idx)
+                    ent_v.append(vals)
+            self._summary = EncodePass(top_positions=tracker.result(), sum=s, sum_sq=sq, nnz=nnz,
+                                       n_positions=self.shape[0])
+            if w.activation == "topk":
+                self._topk_entries = (torch.cat(ent_i), torch.cat(ent_v))
+        return self._summary
+
+    @property
+    def is_topk(self) -> bool:
+        """TopK codes (at most k non-zeros per position)."""
+        return getattr(self.weights, "activation", None) == "topk"
+
+    def to_csr(self) -> Any:
+        """(N, d_sae) float32 ``scipy.sparse.csr_matrix`` of TopK codes, from the entries kept by
+        :meth:`summary` (N x k non-zeros at most: 1 M at 30,000 x 32); for the exact sparse pairing."""
+        import scipy.sparse as sp
+
+        if not self.is_topk:
+            raise ConfigError("to_csr is for TopK codes; dense pre-TopK codes are paired from the encoder.")
+        self.summary()
+        ent_i, ent_v = self._topk_entries  # type: ignore[misc]  # set by summary() for TopK codes, checked just above
+        n, k = ent_i.shape
+        rows = np.repeat(np.arange(n, dtype=np.int64), k)
+        vals = ent_v.reshape(-1).cpu().numpy()
+        keep = vals != 0
+        return sp.csr_matrix((vals[keep], (rows[keep], ent_i.reshape(-1).cpu().numpy()[keep])), shape=self.shape,
+                             dtype=np.float32)
+
+    def columns(self, idx: np.ndarray) -> torch.Tensor:
+        """(N, len(idx)) float64 codes of features ``idx`` on the encoder's device (see class
+        docstring)."""
+        idx_np = np.asarray(idx, dtype=np.int64).reshape(-1)
+        if idx_np.size and (idx_np.min() < 0 or idx_np.max() >= self.shape[1]):
+            raise ShapeError(f"Feature ids must be in 0..{self.shape[1] - 1}; got {idx_np.min()}..{idx_np.max()}.")
+        w = self.weights
+        dev = w.device
+        m = idx_np.size
+        t_idx = torch.as_tensor(idx_np, device=dev)
+        if isinstance(w, ModuleEncoder):  # no cheaper exact way: whole chunks, selected columns kept
+            parts = [c[:, t_idx].double() for _s, _e, c in iter_code_chunks(self.residual, w,
+                                                                           chunk_size=self.encoder.chunk_size)]
+            return torch.cat(parts) if parts else torch.zeros((0, m), dtype=torch.float64, device=dev)
+        if w.activation == "topk":
+            self.summary()
+            ent_i, ent_v = self._topk_entries  # type: ignore[misc]  # set by summary() for TopK codes, checked just above
+            where = torch.full((w.d_sae,), m, dtype=torch.int64, device=dev)
+            where[torch.as_tensor(idx_np, device=dev)] = torch.arange(m, device=dev)
+            out = torch.zeros((self.shape[0], m + 1), dtype=torch.float32, device=dev)
+            out.scatter_(1, where[ent_i], ent_v)  # entries of unselected features land in column m
+            return out[:, :m].double()
+        sub = SaeWeights(w_enc=w.w_enc[:, t_idx], b_enc=w.b_enc[t_idx], b_dec=w.b_dec, activation="relu_pre_topk",
+                         apply_b_dec_to_input=w.apply_b_dec_to_input)
+        parts = [c.double() for _s, _e, c in iter_code_chunks(self.residual, sub, chunk_size=self.encoder.chunk_size)]
+        return torch.cat(parts) if parts else torch.zeros((0, m), dtype=torch.float64, device=dev)

@@ -176,8 +176,8 @@ def _knobs(plan: ClaimPlan, base: WorldKnobs, changes: Mapping[str, Any], streng
 def grid_records(world: SyntheticWorld, procedure: Procedure) -> dict[str, Any]:
     """{"grid", "control_grid"}: the layer grid and its shuffled-positions control with the
     real cells' top-correlated pair counts, exactly as the claims' ``grids`` fixture builds them."""
-    grid = run_grid(world, procedure)  # type: ignore[arg-type]
-    control = run_grid(world, procedure, control=True, match_pairs=pair_counts(grid))  # type: ignore[arg-type]
+    grid = run_grid(world, procedure)  # type: ignore[arg-type]  # a SyntheticWorld stands in for a World
+    control = run_grid(world, procedure, control=True, match_pairs=pair_counts(grid))  # type: ignore[arg-type]  # a SyntheticWorld stands in for a World
     return {"grid": grid, "control_grid": control}
 
 
@@ -190,9 +190,9 @@ def semantic_records(world: SyntheticWorld, procedure: Procedure) -> dict[str, A
     for control, out in ((False, tables), (True, controls)):
         for la in prof.semantic_layers_a:
             for lb in prof.semantic_layers_b:
-                out[(la, lb)] = run_semantic(world, procedure, la, lb, control=control)  # type: ignore[arg-type]
+                out[(la, lb)] = run_semantic(world, procedure, la, lb, control=control)  # type: ignore[arg-type]  # a SyntheticWorld stands in for a World
         if prof.semantic_table not in out:
-            out[prof.semantic_table] = run_semantic(world, procedure, *prof.semantic_table,  # type: ignore[arg-type]
+            out[prof.semantic_table] = run_semantic(world, procedure, *prof.semantic_table,  # type: ignore[arg-type]  # a SyntheticWorld stands in for a World
                                                     control=control)
     grid_keys = [(a, b) for a in prof.semantic_layers_a for b in prof.semantic_layers_b]
     return {"table": tables[prof.semantic_table], "control_table": controls[prof.semantic_table],

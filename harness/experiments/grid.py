@@ -10,17 +10,19 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from tqdm.auto import tqdm
 
-from harness.pairing.concepts import CONCEPT_KEYWORDS, vocab_strings
 from harness.config import Procedure
 from harness.errors import ConfigError
 from harness.experiments.spaces import FeatureSpace, compare_concept, compare_spaces
+from harness.pairing.concepts import CONCEPT_KEYWORDS, vocab_strings
 from harness.profiles import Profile
 
 log = logging.getLogger(__name__)
@@ -28,15 +30,31 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class World:
-    """Loaded models, tokenizer and tokens of one profile, plus a FeatureSpace cache."""
+    """Loaded models, tokenizer and tokens of one profile, its cached residual streams, and a
+    small LRU of FeatureSpaces (issue 12).
+
+    Residuals: on the first space of a model, one forward pass per site takes every profile
+    layer of that model at every site in ``sites`` (:func:`harness.activations.residuals.model_residuals`,
+    cached on disk under ``cache_dir`` keyed by the model's full weights); they stay in host
+    memory (1.1 GB per site for the Pythia paper tier). A FeatureSpace holds the masked
+    residuals on ``device`` and encodes SAE codes from them on demand
+    (:class:`harness.activations.encode.SaeCodes`); at most ``max_spaces`` spaces are kept
+    (least recently used dropped; default: one model's layers + 1, which a grid's A-outer /
+    B-inner loop reuses without rebuilding).
+    """
 
     profile: Profile
     cache_dir: Path | None = None
     device: str = "cpu"
+    sites: tuple[str, ...] | None = None
+    """Residual sites taken in the forward pass (default: those of the built-in procedures)."""
+    max_spaces: int | None = None
     _models: dict[str, Any] = field(default_factory=dict)
     _tokens: Any = None
     _vocab: list[str] | None = None
-    _spaces: dict[tuple[str, int, str], FeatureSpace] = field(default_factory=dict)
+    _spaces: OrderedDict[tuple[str, int, str], FeatureSpace] = field(default_factory=OrderedDict)
+    _residuals: dict[tuple[str, int, str], Any] = field(default_factory=dict)
+    _hashes: dict[str, str] = field(default_factory=dict)
     preflight: list[dict[str, Any]] = field(default_factory=list)
 
     def model(self, which: str, processing: dict[str, bool] | None = None) -> Any:
@@ -87,37 +105,90 @@ class World:
             junk += tuple(self.tokenizer.all_special_tokens)
         return junk
 
+    @property
+    def space_capacity(self) -> int:
+        prof = self.profile
+        return self.max_spaces or max(len(prof.layers_a), len(prof.layers_b)) + 1
+
+    def residual(self, which: str, layer: int, site: str, model: Any, model_key: str) -> Any:
+        """(n_samples * seq_len, d_model) float32 host residuals of ``model`` at (layer, site);
+        the first request of a model runs its forward pass for all profile layers and sites."""
+        from harness.activations.residuals import model_residuals, weights_hash
+        from harness.config import PROCEDURES
+
+        key = (model_key, int(layer), site)
+        if key not in self._residuals:
+            if model_key not in self._hashes:
+                self._hashes[model_key] = weights_hash(model)
+            layers = sorted(set(self.profile.layers_a if which == "a" else self.profile.layers_b) | {int(layer)})
+            sites = set(self.sites or {p.activation_site for p in PROCEDURES.values()}) | {site}
+            got = model_residuals(model, self.tokens, layers, sites, batch_size=self.profile.batch_size,
+                                  cache_dir=self.cache_dir, model_hash=self._hashes[model_key])
+            self._residuals.update({(model_key, lay, st): t for (lay, st), t in got.items()})
+        return self._residuals[key]
+
+    def _model_and_key(self, which: str, sae: Any) -> tuple[Any, str]:
+        """The model as ``sae`` asks for it and the key of its residuals (model + applied flags)."""
+        from harness.load.models import PROCESSING_FLAGS
+
+        applied = sorted(k for k, v in (sae.meta.model_from_pretrained_kwargs or {}).items()
+                         if v and k in PROCESSING_FLAGS)
+        return self.model_for(which, sae), f"{which}|{','.join(applied)}"
+
+    def warm_residuals(self, which: str, site: str) -> None:
+        """Run (or read from the cache) the forward pass of model ``which`` now: every profile
+        layer at every site (as the SAE of its first layer asks the model to be processed)."""
+        from harness.load.saes import load_sae
+
+        layer = (self.profile.layers_a if which == "a" else self.profile.layers_b)[0]
+        model, model_key = self._model_and_key(which, load_sae(self.profile.sae_spec(which, layer),
+                                                               device=self.device))
+        self.residual(which, layer, site, model, model_key)
+
     def space(self, which: str, layer: int, procedure: Procedure) -> FeatureSpace:
-        """FeatureSpace of model ``which`` ("a"/"b") at ``layer`` under ``procedure`` (cached)."""
-        from harness.activations.codes import compute_feature_activations
+        """FeatureSpace of model ``which`` ("a"/"b") at ``layer`` under ``procedure`` (LRU-cached)."""
+        from harness.activations.encode import ModuleEncoder, SaeCodes, SaeWeights
         from harness.activations.preflight import preflight
         from harness.load.saes import load_sae
 
         key = (which, layer, procedure.name)
-        if key not in self._spaces:
-            sae = load_sae(self.profile.sae_spec(which, layer), device=self.device)
-            model = self.model_for(which, sae)
-            from harness.load.models import PROCESSING_FLAGS
+        if key in self._spaces:
+            self._spaces.move_to_end(key)
+            return self._spaces[key]
+        sae = load_sae(self.profile.sae_spec(which, layer), device=self.device)
+        model, model_key = self._model_and_key(which, sae)
+        tok = self.tokens
+        if not any(p["model"] == self.profile.model_name(which) and p["layer"] == layer for p in self.preflight):
+            pf = preflight(model, sae, tok, layer, site="block_output", batch_size=self.profile.batch_size)
+            self.preflight.append({"model": self.profile.model_name(which), "layer": layer,
+                                   "model_from_pretrained_kwargs": dict(sae.meta.model_from_pretrained_kwargs),
+                                   **pf.to_dict()})
+        flat = self.residual(which, layer, procedure.activation_site, model, model_key)
+        n, seq = tok.tokens.shape
+        keep = (~tok.special_mask if procedure.mask_special_positions else torch.ones_like(tok.special_mask))
+        keep = keep.reshape(-1)
+        if sae.is_topk:
+            weights: Any = SaeWeights.from_loaded(sae, code=procedure.sae_code)
+        else:
+            def encode_fn(x: torch.Tensor, s: Any = sae, c: str = procedure.sae_code) -> torch.Tensor:
+                return s.encode(x, code=c)
 
-            applied = sorted(k for k, v in (sae.meta.model_from_pretrained_kwargs or {}).items()
-                             if v and k in PROCESSING_FLAGS)
-            model_id = self.profile.model_name(which) + (f"|processing={','.join(applied)}" if applied else "")
-            tok = self.tokens
-            if not any(p["model"] == self.profile.model_name(which) and p["layer"] == layer for p in self.preflight):
-                pf = preflight(model, sae, tok, layer, site="block_output", batch_size=self.profile.batch_size)
-                self.preflight.append({"model": self.profile.model_name(which), "layer": layer,
-                                       "model_from_pretrained_kwargs": dict(sae.meta.model_from_pretrained_kwargs),
-                                       **pf.to_dict()})
-            fa = compute_feature_activations(model, sae, tok, layer, procedure=procedure,
-                                             batch_size=self.profile.batch_size, cache_dir=self.cache_dir,
-                                             model_id=model_id)
-            self._spaces[key] = FeatureSpace(
-                name=f"{self.profile.model_name(which)}/L{layer}", codes=fa.codes, decoder=fa.decoder,
-                tokens=tok.tokens.cpu().numpy(), sample_index=np.asarray(fa.sample_index),
-                position_index=np.asarray(fa.position_index), vocab=self.vocab,
-                junk_tokens=self.junk_tokens(procedure), top_k=procedure.top_k_positions,
-                require_active=procedure.top_positions_require_active)
-        return self._spaces[key]
+            weights = ModuleEncoder(fn=encode_fn,
+                                    d_in=int(sae.meta.d_in), d_sae=int(sae.meta.d_sae), device=sae.device)
+        codes = SaeCodes(flat[keep].to(self.device), weights, top_k=procedure.top_k_positions,
+                         require_active=procedure.top_positions_require_active)
+        sample_grid, pos_grid = np.meshgrid(np.arange(n), np.arange(seq), indexing="ij")
+        keep_np = keep.numpy()
+        space = FeatureSpace(
+            name=f"{self.profile.model_name(which)}/L{layer}", codes=codes, decoder=sae.decoder_rows(),
+            tokens=tok.tokens.cpu().numpy(), sample_index=sample_grid.reshape(-1)[keep_np].astype(np.int64),
+            position_index=pos_grid.reshape(-1)[keep_np].astype(np.int64), vocab=self.vocab,
+            junk_tokens=self.junk_tokens(procedure), top_k=procedure.top_k_positions,
+            require_active=procedure.top_positions_require_active)
+        self._spaces[key] = space
+        while len(self._spaces) > self.space_capacity:
+            self._spaces.popitem(last=False)
+        return space
 
 
 #: Per-score fields copied from the 1-1 record into a grid cell: raw score, null mean, the
@@ -221,12 +292,13 @@ def run_grid(world: World, procedure: Procedure, *, control: bool = False,
                 sb = sb.with_shuffled_positions(seed=procedure.seed + 17 * layer_b + 1)
             n_top = None if match_pairs is None else match_pairs.get((layer_a, layer_b))
             rec = compare_spaces(sa, sb, procedure, n_permutations=prof.n_permutations(procedure), device=world.device,
-                                 n_top_correlated=n_top, split_halves=not control, random_partners=not control)
+                                 null_device=world.device, n_top_correlated=n_top, split_halves=not control,
+                                 random_partners=not control)
             cells.append(_cell(rec, layer_a, layer_b))
     return {"kind": "grid", "model_a": prof.model_name("a"), "model_b": prof.model_name("b"), "layers_a": list(la),
             "layers_b": list(lb), "procedure": procedure.name, "control": control, "cells": cells,
             "n_permutations": prof.n_permutations(procedure), "paper_pair_range": prof.paper_pair_range,
-            "n_tokens": int(world.space("a", la[0], procedure).codes.shape[0]),
+            "n_tokens": int(world.space("a", la[0], procedure).n_positions),
             "elapsed_s": round(time.perf_counter() - t0, 2)}
 
 
@@ -244,7 +316,7 @@ def run_semantic(world: World, procedure: Procedure, layer_a: int, layer_b: int,
     for category, keywords in CONCEPT_KEYWORDS.items():
         rec = compare_concept(sa, sb, category, keywords, procedure,
                               n_permutations=prof.n_permutations_semantic(procedure),
-                              n_random_subsets=prof.n_random_subsets(procedure))
+                              n_random_subsets=prof.n_random_subsets(procedure), null_device=world.device)
         paper = (paper_table or {}).get(category, {})
         rec.update(paper_n=paper.get("n", math.nan), paper_svcca=paper.get("svcca", math.nan))
         cells.append(rec)

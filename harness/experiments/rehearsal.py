@@ -28,10 +28,20 @@ from typing import Any
 
 from harness.errors import HarnessError
 
-__all__ = ["SUMMARY_NAME", "run_rehearsal"]
+__all__ = ["BENCHMARK_NAME", "SUMMARY_NAME", "run_rehearsal"]
 
 SUMMARY_NAME: str = "summary.json"
 """File the rehearsal writes into ``out_dir``."""
+
+BENCHMARK_NAME: str = "benchmark.json"
+"""Per-stage times and memory peaks (:mod:`harness.experiments.benchmark`), also in ``out_dir``."""
+
+ALIGNMENT_SAMPLES: int = 8
+"""Token rows of the HF-vs-transformer-lens layer alignment check (a wiring check; at paper
+size the whole token set would cost an HF forward pass of both models on the host)."""
+
+SPACE_CHECK_POSITIONS: int = 1024
+"""Positions whose codes the space check recomputes with sae-lens (bounded at paper size)."""
 
 
 # --------------------------------------------------------------------------------------
@@ -41,23 +51,23 @@ SUMMARY_NAME: str = "summary.json"
 
 @contextlib.contextmanager
 def _record_backends(log: list[dict[str, Any]]) -> Iterator[None]:
-    """Record the backend and shapes of every max-correlation call the experiments make."""
+    """Record the backend and shapes of every whole-space pairing the experiments make."""
     import harness.experiments.spaces as experiments
 
-    original = experiments.max_correlation
+    original = experiments.space_max_correlation
 
-    def spy(acts_a: Any, acts_b: Any, **kwargs: Any) -> Any:
+    def spy(space_a: Any, space_b: Any, procedure: Any, **kwargs: Any) -> Any:
         t0 = time.perf_counter()
-        mc = original(acts_a, acts_b, **kwargs)
-        log.append({"backend": mc.backend, "shape_a": list(acts_a.shape), "shape_b": list(acts_b.shape),
+        mc = original(space_a, space_b, procedure, **kwargs)
+        log.append({"backend": mc.backend, "shape_a": list(space_a.codes.shape), "shape_b": list(space_b.codes.shape),
                     "dead_policy": mc.dead_policy, "seconds": round(time.perf_counter() - t0, 3)})
         return mc
 
-    experiments.max_correlation = spy
+    experiments.space_max_correlation = spy
     try:
         yield
     finally:
-        experiments.max_correlation = original
+        experiments.space_max_correlation = original
 
 
 def _resolved(repo_id: str, filename: str, *, repo_type: str = "model", revision: str | None = None) -> str | None:
@@ -81,7 +91,7 @@ def _alignment(world: Any, which: str, layers: Sequence[int]) -> dict[str, Any]:
     from harness.load.models import residual_activations
 
     name = world.profile.models[which]["name"]
-    tokens = world.tokens.tokens
+    tokens = world.tokens.tokens[:ALIGNMENT_SAMPLES]
     hf = AutoModelForCausalLM.from_pretrained(name, dtype=torch.float32).eval()
     with torch.inference_mode():
         hs = hf(tokens, output_hidden_states=True).hidden_states
@@ -101,8 +111,9 @@ def _alignment(world: Any, which: str, layers: Sequence[int]) -> dict[str, Any]:
 
 
 def _space_check(world: Any, which: str, layer: int, procedure: Any) -> dict[str, Any]:
-    """Recompute one FeatureSpace's codes from scratch at the procedure's site with its code
-    and compare with what World built (proves site, code and masking are wired through)."""
+    """Recompute the first :data:`SPACE_CHECK_POSITIONS` code rows of one FeatureSpace with
+    sae-lens from a fresh forward pass at the procedure's site with its code, and compare with
+    what World encodes from its residual cache (proves site, code and masking are wired)."""
     import numpy as np
     import torch
 
@@ -113,21 +124,22 @@ def _space_check(world: Any, which: str, layer: int, procedure: Any) -> dict[str
     tok = world.tokens
     sae = load_sae(world.profile.sae_spec(which, layer), device=world.device)
     acts = residual_activations(world.model(which), tok.tokens, [layer], site=procedure.activation_site,
-                                batch_size=len(tok.tokens), attention_mask=tok.attention_mask)[layer]
+                                batch_size=world.profile.batch_size, attention_mask=tok.attention_mask)[layer]
     keep = (~tok.special_mask if procedure.mask_special_positions else torch.ones_like(tok.special_mask)).reshape(-1)
-    flat = acts.reshape(-1, acts.shape[-1])[keep]
+    m = min(SPACE_CHECK_POSITIONS, space.n_positions)
+    flat = acts.reshape(-1, acts.shape[-1])[keep][:m]
     ref = sae.encode(flat, code=procedure.sae_code).float().cpu().numpy()
     other = sae.encode(flat, code="sparse" if procedure.sae_code == "pre_topk" else "pre_topk").float().cpu().numpy()
-    got = space.codes.toarray()
-    nnz_rows = np.diff(space.codes.indptr)
+    got = space.source().block(0, m).float().cpu().numpy()
+    nnz_rows = (got != 0).sum(axis=1)
     return {
         "codes_shape": list(space.codes.shape), "decoder_shape": list(space.decoder.shape),
-        "n_positions": int(space.codes.shape[0]), "n_special_positions": int(tok.special_mask.sum()),
-        "density": float(space.codes.nnz / max(1, space.codes.shape[0] * space.codes.shape[1])),
+        "n_positions": int(space.n_positions), "n_special_positions": int(tok.special_mask.sum()),
+        "positions_checked": int(m), "density": float((got != 0).mean()),
         "max_nnz_per_position": int(nnz_rows.max()), "min_nnz_per_position": int(nnz_rows.min()),
         "max_abs_diff_recomputed": float(np.abs(got - ref).max()),
         "max_abs_diff_other_code": float(np.abs(got - other).max()),
-        "finite": bool(np.isfinite(space.codes.data).all() and np.isfinite(space.decoder).all()),
+        "finite": bool(np.isfinite(got).all() and np.isfinite(space.decoder).all()),
     }
 
 
@@ -175,12 +187,18 @@ def run_rehearsal(
     procedures: Sequence[str] = ("paper", "corrected"),
     semantic: bool = True,
     control: Sequence[str] | bool = True,
+    meter: Any = None,
+    scale: str | None = None,
 ) -> dict[str, Any]:
     """Run the gpu-tier code path of ``profile`` and write ``out_dir/summary.json``, the
-    report (``out_dir/report``) and the activation cache (``out_dir/cache``).
+    report (``out_dir/report``), the residual cache (``out_dir/cache``) and
+    ``out_dir/benchmark.json`` (per-stage seconds and memory peaks, :mod:`harness.experiments.benchmark`).
 
-    ``control``: procedures (or True = all, False = none) whose negative-control grid (B's
-    positions shuffled) is run too.
+    Per procedure: the whole grid, the negative-control grid (``control``: procedures, or True =
+    all, False = none), the semantic tables of every semantic layer pair of the profile and
+    the control of the profile's table pair (``semantic``). ``meter``: a
+    :class:`harness.experiments.benchmark.StageMeter` that already holds earlier stages (e.g.
+    staging the hub); ``scale``: the label written into benchmark.json (default: the profile).
 
     Must run in a process whose huggingface_hub was imported under the staged hub's
     environment (see :func:`main`). Returns the summary.
@@ -189,6 +207,7 @@ def run_rehearsal(
     import torch
 
     from harness.config import get_procedure
+    from harness.experiments.benchmark import StageMeter, tree_bytes
     from harness.provenance import provenance
     from harness.profiles import get_profile
     from harness.report.markdown import write_report
@@ -197,10 +216,15 @@ def run_rehearsal(
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    meter = meter if meter is not None else StageMeter(device=device)
     timings: dict[str, float] = {}
     t_all = time.perf_counter()
 
-    def timed(label: str, t0: float) -> None:
+    @contextlib.contextmanager
+    def stage(label: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        with meter.stage(label):
+            yield
         timings[label] = round(timings.get(label, 0.0) + time.perf_counter() - t0, 3)
 
     prof = get_profile(profile)
@@ -218,9 +242,8 @@ def run_rehearsal(
     # models: by hub name through harness.load.models.load_model (World.model)
     models: dict[str, Any] = {}
     for which in ("a", "b"):
-        t0 = time.perf_counter()
-        model = world.model(which)
-        timed(f"load_model_{which}", t0)
+        with stage(f"load_model_{which}"):
+            model = world.model(which)
         name = prof.models[which]["name"]
         models[which] = {
             "name": name, "cfg_model_name": model.cfg.model_name, "n_layers": int(model.cfg.n_layers),
@@ -234,9 +257,8 @@ def run_rehearsal(
     summary["models"] = models
 
     # tokens: hub dataset id + parquet revision + data file, via harness.load.data.load_tokens
-    t0 = time.perf_counter()
-    tok = world.tokens
-    timed("load_tokens", t0)
+    with stage("load_tokens"):
+        tok = world.tokens
     manifest = {k: v for k, v in tok.manifest.items() if k != "document_sha256"}
     summary["tokens"] = {
         "shape": list(tok.tokens.shape), "dtype": str(tok.tokens.dtype),
@@ -248,89 +270,99 @@ def run_rehearsal(
 
     # SAEs: sparsify format by hub repo + hookpoint, via harness.load.saes.load_sae
     saes: dict[str, Any] = {}
-    for which, layers in (("a", prof.layers_a), ("b", prof.layers_b)):
-        for layer in layers:
-            spec = prof.sae_spec(which, layer)
-            t0 = time.perf_counter()
-            sae = load_sae(spec, device=device)
-            timed("load_sae", t0)
-            saes[f"{which}/{layer}"] = {
-                "repo_id": spec.repo_id, "hookpoint": spec.hookpoint, "meta": sae.meta.to_dict(),
-                "W_enc": list(sae.sae.W_enc.shape), "W_dec": list(sae.sae.W_dec.shape),
-                "b_enc": list(sae.sae.b_enc.shape), "b_dec": list(sae.sae.b_dec.shape),
-                "resolved_cfg": _resolved(str(spec.repo_id), f"{spec.hookpoint}/cfg.json"),
-                "resolved_weights": _resolved(str(spec.repo_id), f"{spec.hookpoint}/sae.safetensors"),
-            }
-            del sae
+    with stage("load_sae"):
+        for which, layers in (("a", prof.layers_a), ("b", prof.layers_b)):
+            for layer in layers:
+                spec = prof.sae_spec(which, layer)
+                sae = load_sae(spec, device=device)
+                saes[f"{which}/{layer}"] = {
+                    "repo_id": spec.repo_id, "hookpoint": spec.hookpoint, "meta": sae.meta.to_dict(),
+                    "W_enc": list(sae.sae.W_enc.shape), "W_dec": list(sae.sae.W_dec.shape),
+                    "b_enc": list(sae.sae.b_enc.shape), "b_dec": list(sae.sae.b_dec.shape),
+                    "resolved_cfg": _resolved(str(spec.repo_id), f"{spec.hookpoint}/cfg.json"),
+                    "resolved_weights": _resolved(str(spec.repo_id), f"{spec.hookpoint}/sae.safetensors"),
+                }
+                del sae
     summary["saes"] = saes
 
     # layer alignment: TL block output/input vs HF hidden states of the same staged checkpoint
-    t0 = time.perf_counter()
-    summary["alignment"] = {which: _alignment(world, which, layers)
-                            for which, layers in (("a", prof.layers_a), ("b", prof.layers_b))}
-    timed("alignment", t0)
+    with stage("alignment"):
+        summary["alignment"] = {which: _alignment(world, which, layers)
+                                for which, layers in (("a", prof.layers_a), ("b", prof.layers_b))}
 
-    # the pipeline under each procedure: spaces (+ pre-flight), grid, control grid, semantic
+    # the pipeline under each procedure: spaces (+ pre-flight, + forward passes the first
+    # time), grid, control grid, semantic tables
     per_proc: dict[str, Any] = {}
     experiments: dict[str, Any] = {}
+    with stage("forward_residuals"):
+        for which in ("a", "b"):
+            world.warm_residuals(which, get_procedure(procedures[0]).activation_site)
     for pname in procedures:
         proc = get_procedure(pname)
         rec: dict[str, Any] = {"procedure": proc.to_dict()}
-        t0 = time.perf_counter()
-        for which, layers in (("a", prof.layers_a), ("b", prof.layers_b)):
-            for layer in layers:
-                world.space(which, layer, proc)
-        timed(f"spaces_{pname}", t0)
-        t0 = time.perf_counter()
-        rec["space_checks"] = {f"{which}/{layer}": _space_check(world, which, layer, proc)
-                               for which, layer in (("a", prof.layers_a[-1]), ("b", prof.layers_b[-1]))}
-        timed("space_checks", t0)
+        with stage(f"spaces_{pname}"):
+            for which, layers in (("a", prof.layers_a), ("b", prof.layers_b)):
+                for layer in layers:
+                    world.space(which, layer, proc).top  # noqa: B018 -- the encode pass
+        with stage("space_checks"):
+            rec["space_checks"] = {f"{which}/{layer}": _space_check(world, which, layer, proc)
+                                   for which, layer in (("a", prof.layers_a[-1]), ("b", prof.layers_b[-1]))}
         backends: list[dict[str, Any]] = []
         with _record_backends(backends):
-            t0 = time.perf_counter()
-            grid = run_grid(world, proc)
-            timed(f"grid_{pname}", t0)
+            with stage(f"grid_{pname}"):
+                grid = run_grid(world, proc)
             rec["grid_backends"] = list(backends)
             experiments[f"grid {pname}"] = grid
             rec["grid"] = grid
             if pname in control_for:
-                t0 = time.perf_counter()
-                ctrl = run_grid(world, proc, control=True, match_pairs=pair_counts(grid))
-                timed(f"grid_control_{pname}", t0)
+                with stage(f"grid_control_{pname}"):
+                    ctrl = run_grid(world, proc, control=True, match_pairs=pair_counts(grid))
                 experiments[f"grid {pname} (control: B positions shuffled)"] = ctrl
                 rec["grid_control"] = ctrl
             if semantic:
                 la, lb = prof.semantic_table
-                t0 = time.perf_counter()
-                sem = run_semantic(world, proc, la, lb, paper_table=prof.paper_semantic_table)
-                timed(f"semantic_{pname}", t0)
-                experiments[f"semantic A{la} x B{lb} {pname}"] = sem
-                rec["semantic"] = sem
+                tables = []
+                with stage(f"semantic_{pname}"):
+                    pairs = sorted({(a, b) for a in prof.semantic_layers_a for b in prof.semantic_layers_b}
+                                   | {(la, lb)})
+                    for a, b in pairs:
+                        sem = run_semantic(world, proc, a, b,
+                                           paper_table=prof.paper_semantic_table if (a, b) == (la, lb) else None)
+                        experiments[f"semantic A{a} x B{b} {pname}"] = sem
+                        tables.append(sem)
+                        if (a, b) == (la, lb):
+                            rec["semantic"] = sem
+                with stage(f"semantic_control_{pname}"):
+                    sem_ctrl = run_semantic(world, proc, la, lb, control=True)
+                experiments[f"semantic A{la} x B{lb} {pname} (control)"] = sem_ctrl
+                rec["semantic_tables"] = [(t["layer_a"], t["layer_b"]) for t in tables]
+                rec["semantic_control"] = sem_ctrl
         per_proc[pname] = rec
     summary["procedures"] = per_proc
     summary["preflight"] = list(world.preflight)
     experiments["preflight"] = {"kind": "preflight", "sites": world.preflight}
 
-    t0 = time.perf_counter()
-    summary["negative_preflight"] = _negative_preflight(world)
-    timed("negative_preflight", t0)
+    with stage("negative_preflight"):
+        summary["negative_preflight"] = _negative_preflight(world)
 
     # report
-    t0 = time.perf_counter()
-    prov = provenance()
-    prov.update(profile=prof.name, procedures=list(procedures), staged_hub=os.environ.get("HF_HOME"))
-    report_dir = out / "report"
-    md = write_report(report_dir, profile=prof.name, claim_results=_not_run_claims(procedures),
-                      experiments=experiments, provenance=prov)
-    timed("report", t0)
+    with stage("report"):
+        prov = provenance()
+        prov.update(profile=prof.name, procedures=list(procedures), staged_hub=os.environ.get("HF_HOME"))
+        report_dir = out / "report"
+        md = write_report(report_dir, profile=prof.name, claim_results=_not_run_claims(procedures),
+                          experiments=experiments, provenance=prov)
     summary["report"] = {
         "dir": str(report_dir), "markdown": str(md),
         "files": sorted(str(p.relative_to(report_dir)) for p in report_dir.rglob("*") if p.is_file()),
     }
-    summary["cache_files"] = sorted(p.name for p in (out / "cache").glob("*.npz"))
+    summary["cache_files"] = sorted(str(p.relative_to(out / "cache")) for p in (out / "cache").rglob("*.pt"))
     timings["total"] = round(time.perf_counter() - t_all, 3)
     summary["timings"] = timings
     summary["torch_threads"] = torch.get_num_threads()
+    bench = meter.benchmark(scale=scale or prof.name, cache_bytes=tree_bytes(out / "cache"))
+    summary["benchmark"] = bench
+    (out / BENCHMARK_NAME).write_text(json.dumps(bench, indent=1))
     (out / SUMMARY_NAME).write_text(json.dumps(summary, indent=1, default=_json_default, allow_nan=True))
     return summary
 

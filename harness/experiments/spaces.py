@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 from numpy.typing import NDArray
 
 from harness.pairing.concepts import (
@@ -34,15 +35,20 @@ from harness.pairing.concepts import (
     top_strings,
 )
 from harness.config import Procedure
+from harness.activations.encode import SaeCodes
 from harness.errors import ConfigError, DegenerateInputError, ResourceError, ShapeError
+from harness.pairing.exact import CodeSource, exact_max_correlation
 from harness.pairing.matching import (
     MaxCorrelation,
     Pairs,
+    MAX_DENSE_SUBMATRIX,
+    SPARSE_DENSITY_LIMIT,
     correlation_submatrix,
     many_to_one_pairs,
     max_correlation,
     one_to_one,
-    pair_within,
+    pair_from_correlation,
+    subset_order,
     threshold_pairs,
     top_pairs,
 )
@@ -57,7 +63,10 @@ class FeatureSpace:
 
     Attributes:
         name: label, e.g. "pythia-70m/L3".
-        codes: (positions, F) sparse codes on the shared positions.
+        codes: (positions, F) codes on the shared positions: a sparse matrix (synthetic worlds,
+            seed experiments), or a :class:`harness.activations.encode.SaeCodes` that encodes
+            them on demand from the cached residuals (model worlds: nothing of size positions x
+            F is ever stored).
         decoder: (F, d_model) decoder rows, float64.
         tokens: (n_samples, seq_len) token ids of the run.
         sample_index, position_index: (positions,) location of each flattened position.
@@ -68,7 +77,7 @@ class FeatureSpace:
     """
 
     name: str
-    codes: sp.csr_matrix
+    codes: sp.csr_matrix | SaeCodes
     decoder: NDArray[np.float64]
     tokens: NDArray[np.int64]
     sample_index: NDArray[np.int64]
@@ -78,10 +87,12 @@ class FeatureSpace:
     top_k: int = 5
     require_active: bool = True
     _top: NDArray[np.int64] | None = field(default=None, repr=False)
+    _live: NDArray[np.bool_] | None = field(default=None, repr=False)
     _strings: list[tuple[str, ...]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        self.codes = sp.csr_matrix(self.codes)
+        if not isinstance(self.codes, SaeCodes):
+            self.codes = sp.csr_matrix(self.codes)
         self.decoder = np.asarray(self.decoder, dtype=np.float64)
         if self.codes.shape[1] != self.decoder.shape[0]:
             raise ShapeError(
@@ -90,17 +101,49 @@ class FeatureSpace:
             )
         if self.sample_index.shape[0] != self.codes.shape[0]:
             raise ShapeError(f"{self.name}: {self.codes.shape[0]} code rows vs {self.sample_index.shape[0]} positions.")
+        if isinstance(self.codes, SaeCodes) and (self.codes.top_k, self.codes.require_active) != (
+                self.top_k, self.require_active):
+            raise ShapeError(f"{self.name}: SaeCodes were built with top_k={self.codes.top_k}, require_active="
+                             f"{self.codes.require_active}; the space asks for {self.top_k}, {self.require_active}.")
 
     @property
     def n_features(self) -> int:
         return int(self.codes.shape[1])
 
     @property
+    def n_positions(self) -> int:
+        return int(self.codes.shape[0])
+
+    def source(self) -> CodeSource:
+        """The codes as a position-block source for :func:`harness.pairing.exact.exact_max_correlation`."""
+        return self.codes.source() if isinstance(self.codes, SaeCodes) else CodeSource.from_dense(self.codes)
+
+    @property
     def top(self) -> NDArray[np.int64]:
         """(F, top_k) top activating flattened positions (cached)."""
         if self._top is None:
-            self._top = top_positions(self.codes, k=self.top_k, require_active=self.require_active)
+            if isinstance(self.codes, SaeCodes):
+                self._top = self.codes.summary().top_positions
+            else:
+                self._top = top_positions(self.codes, k=self.top_k, require_active=self.require_active)
         return self._top
+
+    @property
+    def live(self) -> NDArray[np.bool_]:
+        """(F,) features active (non-zero) at least once on the run's positions."""
+        if self._live is None:
+            if isinstance(self.codes, SaeCodes):
+                self._live = self.codes.summary().nnz.cpu().numpy() > 0
+            else:
+                self._live = self.codes.getnnz(axis=0) > 0
+        return self._live
+
+    def columns(self, idx: NDArray[np.int64]) -> torch.Tensor:
+        """(positions, len(idx)) float64 codes of the features ``idx`` (only those are encoded),
+        on the encoder's device (cpu for a sparse matrix)."""
+        if isinstance(self.codes, SaeCodes):
+            return self.codes.columns(idx)
+        return torch.from_numpy(self.codes[:, np.asarray(idx, dtype=np.int64)].toarray().astype(np.float64))
 
     @property
     def strings(self) -> list[tuple[str, ...]]:
@@ -113,11 +156,13 @@ class FeatureSpace:
     def with_shuffled_positions(self, seed: int) -> FeatureSpace:
         """Negative control: the same features, misaligned with the other model's positions.
 
-        Rows of ``codes`` are permuted together with the position bookkeeping, so each
-        feature keeps its own top tokens but row i no longer is the token the other model saw.
+        Rows of ``codes`` (for :class:`SaeCodes`: of the residuals) are permuted together with
+        the position bookkeeping, so each feature keeps its own top tokens but row i no longer
+        is the token the other model saw.
         """
         perm = np.random.default_rng(seed).permutation(self.codes.shape[0])
-        return FeatureSpace(name=f"{self.name} (positions shuffled)", codes=self.codes[perm], decoder=self.decoder,
+        codes = self.codes.permuted(perm) if isinstance(self.codes, SaeCodes) else self.codes[perm]
+        return FeatureSpace(name=f"{self.name} (positions shuffled)", codes=codes, decoder=self.decoder,
                             tokens=self.tokens, sample_index=self.sample_index[perm],
                             position_index=self.position_index[perm], vocab=self.vocab,
                             junk_tokens=self.junk_tokens, top_k=self.top_k, require_active=self.require_active)
@@ -139,8 +184,104 @@ class FeatureSpace:
         feats = concept_features(self.top, tokens=self.tokens, sample_index=self.sample_index,
                                  position_index=self.position_index, vocab=self.vocab, keywords=keywords,
                                  rule=rule, order=order)
-        live = sp.csr_matrix(self.codes).getnnz(axis=0) > 0
-        return feats[live[feats]]
+        return feats[self.live[feats]]
+
+
+def subset_correlation(space_a: FeatureSpace, space_b: FeatureSpace, idx_a: NDArray[np.int64],
+                       idx_b: NDArray[np.int64]) -> NDArray[np.float64]:
+    """(len(idx_a), len(idx_b)) fp64 Pearson correlation of the selected features, from their
+    columns only (:meth:`FeatureSpace.columns`), computed where the columns are (the GPU in the
+    gpu tier: only the small matrix comes back). The arithmetic of
+    :func:`harness.pairing.matching.correlation_submatrix` (population statistics, the same
+    dead-column guard, dead columns correlate 0) in torch fp64."""
+    if idx_a.size * idx_b.size > MAX_DENSE_SUBMATRIX:
+        raise ResourceError(f"A {idx_a.size} x {idx_b.size} correlation sub-matrix exceeds the dense limit "
+                            f"({MAX_DENSE_SUBMATRIX} entries).")
+    ca = space_a.columns(idx_a)
+    cb = space_b.columns(idx_b).to(ca.device)
+    if ca.device.type == "cpu":
+        # numpy's summation order, as before: mathematically tied correlations (e.g. every feature
+        # active at exactly one position, not co-active with the partner, has the same one) are
+        # split by rounding, so another order would pick other partners among those ties
+        every_a, every_b = np.arange(ca.shape[1]), np.arange(cb.shape[1])
+        return correlation_submatrix(ca.numpy(), cb.numpy(), every_a, every_b)
+    n = ca.shape[0]
+
+    def zscore(x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(0)
+        var = ((x * x).sum(0) / n - mean * mean).clamp_min(0.0)
+        std = var.sqrt()
+        std[var <= 1e-12 * (mean * mean).clamp_min(1e-300)] = 0.0
+        return (x - mean) * torch.where(std > 0, 1.0 / torch.where(std > 0, std, 1.0), 0.0)
+
+    return ((zscore(ca).T @ zscore(cb)) / n).cpu().numpy()
+
+
+def paired_correlation(space_a: FeatureSpace, space_b: FeatureSpace, idx_a: NDArray[np.int64],
+                       idx_b: NDArray[np.int64], *, chunk: int = 1024) -> NDArray[np.float64]:
+    """(n,) fp64 Pearson correlation of feature ``idx_a[i]`` of A with ``idx_b[i]`` of B (population
+    statistics; a dead column correlates 0, as :func:`harness.pairing.matching.correlation_submatrix`),
+    from their columns only, ``chunk`` pairs at a time, where the columns are."""
+    out = np.zeros(idx_a.size, dtype=np.float64)
+    for s in range(0, idx_a.size, chunk):
+        ca = space_a.columns(idx_a[s:s + chunk]).double()
+        cb = space_b.columns(idx_b[s:s + chunk]).to(ca.device).double()
+        za, zb = ca - ca.mean(0), cb - cb.mean(0)
+        den = za.pow(2).mean(0).sqrt() * zb.pow(2).mean(0).sqrt()
+        r = torch.where(den > 0, (za * zb).mean(0) / torch.where(den > 0, den, 1.0), 0.0)
+        out[s:s + chunk] = r.clamp(-1.0, 1.0).cpu().numpy()
+    return out
+
+
+def pair_subsets(space_a: FeatureSpace, space_b: FeatureSpace, idx_a: NDArray[np.int64], idx_b: NDArray[np.int64],
+                 *, rule: str, order: str = "sorted") -> Pairs:
+    """:func:`harness.pairing.matching.pair_within` on two spaces, encoding only the subset columns."""
+    ia, ib = subset_order(idx_a, idx_b, order=order)  # type: ignore[arg-type]  # order: a ColumnWalk value
+    corr = subset_correlation(space_a, space_b, ia, ib) if ia.size and ib.size else np.zeros((ia.size, ib.size))
+    return pair_from_correlation(corr, ia, ib, rule=rule, order=order)  # type: ignore[arg-type]  # the procedure's vocabularies
+
+
+#: Dense pairings above this many multiply-adds (positions x F_A x F_B) use the TF32 screen
+#: on the cpu too: same partners (the screen's bound + fp64 recheck, harness.pairing.exact),
+#: about half the time of the fp64 Gram. Below it the plain fp64 Gram is as fast.
+SCREEN_ABOVE_MACS: int = 1 << 33
+
+#: Host memory for the fp64 Gram block of the exact pairing on the cpu (F_A x b_group x 8 bytes).
+CPU_GRAM_BYTES: int = 1 << 28
+
+
+def _sparse_codes(space: FeatureSpace) -> sp.csr_matrix | None:
+    """The space's codes as CSR when the exact sparse pairing applies (TopK codes, or a sparse
+    matrix below :data:`harness.pairing.matching.SPARSE_DENSITY_LIMIT`), else None."""
+    if isinstance(space.codes, SaeCodes):
+        return space.codes.to_csr() if space.codes.is_topk else None
+    density = space.codes.nnz / max(1, space.codes.shape[0] * space.codes.shape[1])
+    return space.codes if density < SPARSE_DENSITY_LIMIT else None
+
+
+def space_max_correlation(space_a: FeatureSpace, space_b: FeatureSpace, procedure: Procedure, *,
+                          device: str = "cpu") -> MaxCorrelation:
+    """Exact (fp64-equal) max-correlation partners of two whole spaces.
+
+    On the cpu, sparse codes (TopK, or a sparse matrix below the density limit): the exact fp64
+    sparse path of :func:`harness.pairing.matching.max_correlation` on the CSR codes (k non-zeros
+    per position: a few million products instead of positions x F_A x F_B). Dense codes, and
+    every pairing on cuda (the sparse path is host scipy; the screened GEMM is faster there):
+    :func:`harness.pairing.exact.exact_max_correlation` on ``device`` from the on-the-fly encoder, with the TF32 screen + fp64 recheck on cuda (and on the cpu above
+    :data:`SCREEN_ABOVE_MACS`), the whole fp64 Gram at once on cuda when a quarter of the free
+    device memory holds it, else in B groups of :data:`CPU_GRAM_BYTES` / that budget."""
+    cuda = str(device).startswith("cuda")
+    # The sparse path runs in scipy on the host: ~4 s per Pythia layer pair on one core, 144 pairs
+    # ~10 min; on a GPU the dense TF32-screened path does the same pair in well under a second.
+    ca, cb = (None, None) if cuda else (_sparse_codes(space_a), _sparse_codes(space_b))
+    if ca is not None and cb is not None:
+        return max_correlation(ca, cb, backend="sparse", dead=procedure.dead_features)
+    fa, fb, n = space_a.n_features, space_b.n_features, space_a.n_positions
+    screen = "tf32" if cuda or n * fa * fb > SCREEN_ABOVE_MACS else None
+    budget = torch.cuda.mem_get_info(torch.device(device))[0] // 4 if cuda else CPU_GRAM_BYTES
+    b_group = max(1, min(fb, int(budget) // (8 * fa)))
+    return exact_max_correlation(space_a.source(), space_b.source(), screen=screen,  # type: ignore[arg-type]  # screen: None or a Screen value
+                                 dead=procedure.dead_features, device=device, b_group=b_group).max_correlation
 
 
 def _positive(value: int, name: str) -> int:
@@ -265,7 +406,7 @@ def random_partner_pairs(space_a: FeatureSpace, space_b: FeatureSpace, pairs: Pa
     choosing by correlation is the pairing itself (on a clean world only the real partner passes
     it). A features with no eligible partner are dropped (counted in the history)."""
     rng = np.random.default_rng(seed)
-    ok_b = sp.csr_matrix(space_b.codes).getnnz(axis=0) > 0
+    ok_b = space_b.live.copy()
     if procedure.filter_nonconcept:
         ok_b &= ~space_b.junk_mask()
     eligible = np.flatnonzero(ok_b)
@@ -292,8 +433,7 @@ def random_partner_pairs(space_a: FeatureSpace, space_b: FeatureSpace, pairs: Pa
         out_a.append(a)
         out_b.append(j)
     ia, ib = np.asarray(out_a, dtype=np.int64), np.asarray(out_b, dtype=np.int64)
-    corr = np.array([correlation_submatrix(space_a.codes, space_b.codes, ia[k:k + 1], ib[k:k + 1])[0, 0]
-                     for k in range(ia.size)], dtype=np.float64)
+    corr = paired_correlation(space_a, space_b, ia, ib)
     return Pairs(ia, ib, corr, (f"random partner passing the token filters: {ia.size} of {a_feats.size} A features",))
 
 
@@ -309,7 +449,7 @@ def pair_spaces(
     """Whole-space pairs under ``procedure`` (Sec. 3), optionally overriding the 1-1 rule
     (``"none"`` = many-to-1, App. E) or switching the token filters off (App. F)."""
     if mc is None:
-        mc = max_correlation(space_a.codes, space_b.codes, dead=procedure.dead_features)
+        mc = space_max_correlation(space_a, space_b, procedure)
     pairs = many_to_one_pairs(mc)
     if token_filters and procedure.filter_nonconcept:
         pairs = filter_nonconcept(pairs, space_a.junk_mask(), space_b.junk_mask())
@@ -319,7 +459,7 @@ def pair_spaces(
     if rule == "hungarian":
         ua, ub = np.unique(pairs.a_idx), np.unique(pairs.b_idx)
         pairs = one_to_one(pairs, rule="hungarian",
-                           corr_matrix=correlation_submatrix(space_a.codes, space_b.codes, ua, ub))
+                           corr_matrix=subset_correlation(space_a, space_b, ua, ub))
     else:
         pairs = one_to_one(pairs, rule=rule)
     pairs = threshold_pairs(pairs, min_corr=procedure.corr_threshold)
@@ -364,8 +504,8 @@ def compare_spaces(
     the variant ``random_partner`` (:func:`random_partner_pairs`, a filter-aware control).
     """
     n_perm = procedure.n_permutations if n_permutations is None else _positive(n_permutations, "n_permutations")
-    # device: the dense pairing path runs on the GPU in the gpu tier (64 TFLOP per Pythia pair)
-    mc = max_correlation(space_a.codes, space_b.codes, dead=procedure.dead_features, device=device)
+    # device: the exact pairing runs on the GPU in the gpu tier (64 TFLOP per Pythia pair)
+    mc = space_max_correlation(space_a, space_b, procedure, device=device)
     out: dict[str, Any] = {
         "a": space_a.name, "b": space_b.name, "procedure": procedure.name,
         "mean_max_corr": mc.mean_max_corr_b, "n_features_a": space_a.n_features,
@@ -448,6 +588,33 @@ def size_matched(space_a: FeatureSpace, space_b: FeatureSpace, pairs: Pairs, obs
             "holdout_p_plus_one": p_plus_one(k_hold, int(res.draws.size) - 1), "n_draws": int(res.draws.size)}
 
 
+def _test2_batched(space_a: FeatureSpace, space_b: FeatureSpace, procedure: Procedure, observed: float, *, rule: str,
+                   sizes: tuple[int, int], pools: tuple[NDArray[np.int64], NDArray[np.int64]], n_draws: int, seed: int,
+                   device: str) -> Any:
+    """Test 2 with the draws of :func:`harness.scoring.nulls.random_subset_test` (same seed, same
+    subsets, same pairing), their SVCCAs batched on ``device`` by pair count
+    (:func:`harness.scoring.device_nulls.svcca_subsets`, equal to the per-draw numpy SVCCA to
+    ~1e-13): at paper scale one host SVD per draw would cost 20-40 minutes in all."""
+    from harness.scoring.device_nulls import svcca_subsets
+    from harness.scoring.nulls import random_subset_draws, subset_test_result
+
+    draws = random_subset_draws(size_a=sizes[0], size_b=sizes[1], pool_a=pools[0], pool_b=pools[1],
+                                n_draws=n_draws, seed=seed)
+    pairs = [pair_subsets(space_a, space_b, ia, ib, rule=rule) for ia, ib in draws]
+    scores = np.full(n_draws, np.nan)
+    by_n: dict[int, list[int]] = {}
+    for i, p in enumerate(pairs):
+        if len(p) >= max(procedure.min_subspace_size, 3):
+            by_n.setdefault(len(p), []).append(i)
+    for n, rows in by_n.items():
+        a_rows = np.concatenate([pairs[i].a_idx for i in rows])
+        b_rows = np.concatenate([pairs[i].b_idx for i in rows])
+        idx = np.arange(len(rows) * n).reshape(len(rows), n)
+        scores[rows] = svcca_subsets(space_a.decoder[a_rows], space_b.decoder[b_rows], idx,
+                                     keep=procedure.svcca_keep, max_k=_max_k(procedure, n), device=device)
+    return subset_test_result(observed, scores, seed=seed, p_rule=procedure.p_rule)
+
+
 def compare_concept(
     space_a: FeatureSpace,
     space_b: FeatureSpace,
@@ -457,12 +624,14 @@ def compare_concept(
     *,
     n_permutations: int | None = None,
     n_random_subsets: int | None = None,
+    null_device: str | None = None,
 ) -> dict[str, Any]:
     """Semantic-subspace comparison for one concept category (Tables 1, 2, 9).
 
     Test 1: shuffled pairing within the subspace. Test 2: random feature subsets of the same
     sizes (from all live features), paired by correlation within the subsets with the same
-    1-1 rule, scored the same way.
+    1-1 rule, scored the same way. ``null_device``: Test 1's nulls (see :func:`score_pairs`) and
+    Test 2's SVCCAs batched on that device (same draws and pairs).
     """
     if n_permutations is not None:
         _positive(n_permutations, "n_permutations")  # before any work
@@ -478,19 +647,19 @@ def compare_concept(
         return rec
     rule = procedure.one_to_one
     # Paper: columns in the authors' list(set) order, and "first seen" walks B in that order.
-    pairs = pair_within(space_a.codes, space_b.codes, feats_a, feats_b, rule=rule,
-                        order="given" if python_set else "sorted")
+    pairs = pair_subsets(space_a, space_b, feats_a, feats_b, rule=rule, order="given" if python_set else "sorted")
     n_perm = procedure.n_permutations_semantic if n_permutations is None else n_permutations
-    rec.update(score_pairs(space_a, space_b, pairs, procedure, n_permutations=n_perm, identity=("semantic", category)))
+    rec.update(score_pairs(space_a, space_b, pairs, procedure, n_permutations=n_perm, identity=("semantic", category),
+                           null_device=null_device))
     if "skipped" in rec or not np.isfinite(rec.get("svcca", math.nan)):
         return rec
-    live_a = np.flatnonzero(space_a.codes.getnnz(axis=0) > 0)
-    live_b = np.flatnonzero(space_b.codes.getnnz(axis=0) > 0)
+    live_a = np.flatnonzero(space_a.live)
+    live_b = np.flatnonzero(space_b.live)
     n = len(pairs)
     max_k = _max_k(procedure, n)
 
     def score_subsets(ia: NDArray[np.int64], ib: NDArray[np.int64]) -> float:
-        p = pair_within(space_a.codes, space_b.codes, ia, ib, rule=rule)
+        p = pair_subsets(space_a, space_b, ia, ib, rule=rule)
         if len(p) < max(procedure.min_subspace_size, 3):
             return math.nan
         from harness.scoring.metrics import svcca
@@ -501,10 +670,15 @@ def compare_concept(
         except DegenerateInputError:
             return math.nan
 
-    t2 = random_subset_test(rec["svcca"], score_subsets, size_a=int(feats_a.size), size_b=int(feats_b.size),
-                            pool_a=live_a, pool_b=live_b, n_draws=n_random_subsets or procedure.n_random_subsets,
-                            seed=cell_seed(procedure.seed, "test 2", category, space_a.name, space_b.name),
-                            p_rule=procedure.p_rule)
+    n_draws = n_random_subsets or procedure.n_random_subsets
+    seed = cell_seed(procedure.seed, "test 2", category, space_a.name, space_b.name)
+    if null_device is None:
+        t2 = random_subset_test(rec["svcca"], score_subsets, size_a=int(feats_a.size), size_b=int(feats_b.size),
+                                pool_a=live_a, pool_b=live_b, n_draws=n_draws, seed=seed, p_rule=procedure.p_rule)
+    else:
+        t2 = _test2_batched(space_a, space_b, procedure, rec["svcca"], rule=rule, sizes=(int(feats_a.size),
+                            int(feats_b.size)), pools=(live_a, live_b), n_draws=n_draws, seed=seed,
+                            device=null_device)
     k2 = int(np.sum(t2.null >= t2.observed))
     rec.update(test2_null_mean=float(t2.null.mean()), test2_p=t2.p_value, test2_failed=t2.n_failed,
                test2_n=int(t2.null.size), test2_p_plus_one=p_plus_one(k2, int(t2.null.size)),

@@ -550,17 +550,42 @@ def pair_within(
     see :func:`harness.pairing.concepts.python_set_order`): an exact correlation tie goes to the
     first A column, and ``first_seen`` walks B's columns in that order.
     """
+    idx_a, idx_b = subset_order(idx_a, idx_b, order=order)
+    if idx_a.size == 0 or idx_b.size == 0:
+        return pair_from_correlation(np.zeros((idx_a.size, idx_b.size)), idx_a, idx_b, rule=rule, order=order)
+    return pair_from_correlation(correlation_submatrix(acts_a, acts_b, idx_a, idx_b), idx_a, idx_b, rule=rule,
+                                 order=order)
+
+
+def subset_order(idx_a: Int64, idx_b: Int64, *, order: ColumnWalk) -> tuple[Int64, Int64]:
+    """The column order of :func:`pair_within` (validated): sorted ids, or as given (no repeats)."""
     if order not in ("sorted", "given"):
         raise ConfigError(f"order={order!r}: use 'sorted' or 'given'.")
     idx_a = np.asarray(idx_a, dtype=np.int64)
     idx_b = np.asarray(idx_b, dtype=np.int64)
     if order == "sorted":
-        idx_a, idx_b = np.sort(idx_a), np.sort(idx_b)
-    elif np.unique(idx_a).size != idx_a.size or np.unique(idx_b).size != idx_b.size:
+        return np.sort(idx_a), np.sort(idx_b)
+    if np.unique(idx_a).size != idx_a.size or np.unique(idx_b).size != idx_b.size:
         raise ConfigError("order='given' needs subsets without repeated feature ids.")
+    return idx_a, idx_b
+
+
+def pair_from_correlation(
+    corr: Float64,
+    idx_a: Int64,
+    idx_b: Int64,
+    *,
+    rule: OneToOneRule,
+    order: ColumnWalk = "sorted",
+) -> Pairs:
+    """:func:`pair_within` on a given (len(idx_a), len(idx_b)) correlation sub-matrix whose rows
+    and columns follow ``idx_a`` / ``idx_b`` (already in :func:`subset_order`)."""
+    idx_a = np.asarray(idx_a, dtype=np.int64)
+    idx_b = np.asarray(idx_b, dtype=np.int64)
     if idx_a.size == 0 or idx_b.size == 0:
         return Pairs(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), ("empty subset",))
-    corr = correlation_submatrix(acts_a, acts_b, idx_a, idx_b)
+    if corr.shape != (idx_a.size, idx_b.size):
+        raise ShapeError(f"corr has shape {corr.shape}; expected ({idx_a.size}, {idx_b.size}) for the subsets.")
     if rule == "hungarian":
         from scipy.optimize import linear_sum_assignment
 

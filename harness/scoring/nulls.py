@@ -236,6 +236,16 @@ def random_subset_test(
     1-1 rule as the observed subspace) and return the score, or NaN when too few pairs remain.
     ``pool_a``/``pool_b`` are the candidate features (an int means ``range(pool)``).
     """
+    draws = random_subset_draws(size_a=size_a, size_b=size_b, pool_a=pool_a, pool_b=pool_b, n_draws=n_draws,
+                                seed=seed)
+    scores = np.array([score_subsets(ia, ib) for ia, ib in draws], dtype=np.float64)
+    return subset_test_result(observed, scores, seed=seed, p_rule=p_rule)
+
+
+def random_subset_draws(*, size_a: int, size_b: int, pool_a: int | NDArray[np.int64], pool_b: int | NDArray[np.int64],
+                        n_draws: int, seed: int) -> list[tuple[NDArray[np.int64], NDArray[np.int64]]]:
+    """The (idx_a, idx_b) sorted subsets of :func:`random_subset_test` for ``seed``, in order
+    (for callers that score all draws at once, e.g. batched on a device)."""
     pa = np.arange(pool_a) if isinstance(pool_a, (int, np.integer)) else np.asarray(pool_a)
     pb = np.arange(pool_b) if isinstance(pool_b, (int, np.integer)) else np.asarray(pool_b)
     if size_a > pa.size or size_b > pb.size:
@@ -243,11 +253,17 @@ def random_subset_test(
             f"Subset sizes ({size_a}, {size_b}) exceed the pools ({pa.size}, {pb.size})."
         )
     rng = np.random.default_rng(seed)
-    scores = np.empty(n_draws, dtype=np.float64)
-    for i in range(n_draws):
+    draws = []
+    for _ in range(n_draws):
         ia = np.sort(rng.choice(pa, size=size_a, replace=False))
         ib = np.sort(rng.choice(pb, size=size_b, replace=False))
-        scores[i] = score_subsets(ia, ib)
+        draws.append((ia, ib))
+    return draws
+
+
+def subset_test_result(observed: float, scores: NDArray[np.float64], *, seed: int,
+                       p_rule: PValueRule = "plus_one") -> SubsetTestResult:
+    """Test 2's result from the (n_draws,) draw scores (NaN = a failed draw)."""
     ok = np.isfinite(scores)
     null = scores[ok]
     if null.size == 0:
@@ -257,7 +273,7 @@ def random_subset_test(
         null=null,
         p_value=p_value(observed, null, rule=p_rule),
         p_rule=p_rule,
-        n_draws=n_draws,
+        n_draws=int(scores.size),
         n_failed=int((~ok).sum()),
         seed=seed,
     )

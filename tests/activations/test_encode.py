@@ -117,3 +117,49 @@ def test_bad_inputs() -> None:
         t.update(torch.zeros(3, 6), 2)
     with pytest.raises(ConfigError, match="float32"):
         t.update(torch.zeros(3, 6, dtype=torch.float64), 0)
+
+
+@pytest.mark.parametrize("code", ["sparse", "pre_topk"])
+def test_sae_codes_columns_summary_and_permutation(code: str) -> None:
+    """SaeCodes: selected columns == the full codes' columns (topk gathered exactly; pre-TopK
+    re-encoded for the subset only, equal to fp32 rounding), summary == top_positions, and a
+    permuted SaeCodes == the permuted codes."""
+    from harness.activations.encode import SaeCodes
+
+    loaded, _ = toy_sae(seed=8)
+    x = torch.randn(211, 16, generator=torch.Generator().manual_seed(9))
+    w = SaeWeights.from_loaded(loaded, code=code)  # type: ignore[arg-type]
+    full = torch.cat([c for _, _, c in iter_code_chunks(x, w, chunk_size=50)]).double().numpy()
+    sc = SaeCodes(x, w, chunk_size=50, top_k=5, require_active=False)
+    idx = np.array([40, 3, 17, 3 + 1, 47, 0])
+    cols = sc.columns(idx).numpy()
+    assert cols.shape == (211, idx.size) and cols.dtype == np.float64
+    if code == "sparse":
+        np.testing.assert_array_equal(cols, full[:, idx])
+    else:
+        np.testing.assert_allclose(cols, full[:, idx], rtol=0, atol=1e-5)
+        assert (cols >= 0).all()
+    np.testing.assert_array_equal(sc.summary().top_positions, top_positions(full.astype(np.float32), k=5,
+                                                                           require_active=False))
+    perm = np.random.default_rng(0).permutation(211)
+    p = sc.permuted(perm)
+    np.testing.assert_array_equal(p.columns(idx).numpy(), cols[perm]) if code == "sparse" else \
+        np.testing.assert_allclose(p.columns(idx).numpy(), cols[perm], rtol=0, atol=1e-5)
+    pm = torch.cat([p.source().block(s, e) for s, e in ((0, 100), (100, 211))]).double().numpy()
+    np.testing.assert_allclose(pm, full[perm], rtol=0, atol=1e-5)
+    with pytest.raises(ShapeError, match="Feature ids"):
+        sc.columns(np.array([48]))
+
+
+def test_module_encoder_matches_weights() -> None:
+    """Any SAE's encode function (ModuleEncoder) gives the same codes, top positions and columns."""
+    from harness.activations.encode import ModuleEncoder, SaeCodes
+
+    loaded, _ = toy_sae(seed=10)
+    x = torch.randn(120, 16, generator=torch.Generator().manual_seed(11))
+    w = SaeWeights.from_loaded(loaded, code="sparse")
+    mod = ModuleEncoder(fn=lambda t: loaded.encode(t, code="sparse"), d_in=16, d_sae=48, device=torch.device("cpu"))
+    a, b = SaeCodes(x, w, chunk_size=40), SaeCodes(x, mod, chunk_size=40)
+    np.testing.assert_array_equal(a.summary().top_positions, b.summary().top_positions)
+    idx = np.array([5, 1, 30])
+    assert torch.equal(a.columns(idx), b.columns(idx))

@@ -108,14 +108,14 @@ def test_paper_semantic_subset_uses_the_authors_set_order(monkeypatch: pytest.Mo
     a, b = synthetic_pair(seed=4)
     words = [w.strip() for w in a.vocab[:120] if w.strip()][:20]  # small set: ids exceed its table size
     seen: list[tuple[list[int], list[int], str]] = []
-    real = ex.pair_within
+    real = ex.pair_subsets
 
-    def spy(acts_a, acts_b, idx_a, idx_b, **kw):  # type: ignore[no-untyped-def]
+    def spy(space_a, space_b, idx_a, idx_b, **kw):  # type: ignore[no-untyped-def]
         if not seen or len(seen) < 2:
             seen.append((list(idx_a), list(idx_b), kw.get("order", "sorted")))
-        return real(acts_a, acts_b, idx_a, idx_b, **kw)
+        return real(space_a, space_b, idx_a, idx_b, **kw)
 
-    monkeypatch.setattr(ex, "pair_within", spy)
+    monkeypatch.setattr(ex, "pair_subsets", spy)
     compare_concept(a, b, "w", words, PAPER, n_permutations=9, n_random_subsets=2)
     ia, ib, order = seen[0]
     assert order == "given" and PAPER.semantic_column_order == "python_set"
@@ -191,3 +191,69 @@ def test_zero_permutations_is_an_error() -> None:
         compare_spaces(a, b, CORRECTED, n_permutations=0)
     with pytest.raises(ConfigError, match="n_permutations=-1"):
         compare_concept(a, b, "x", ("x",), CORRECTED, n_permutations=-1)
+
+
+@pytest.mark.parametrize("procedure", [PAPER, CORRECTED], ids=lambda p: p.name)
+def test_spaces_encoded_from_residuals_equal_materialised_codes(procedure) -> None:  # type: ignore[no-untyped-def]
+    """A FeatureSpace that encodes its codes on demand (SaeCodes, the World's path) gives the
+    same whole-space and semantic records as the same codes materialised as a sparse matrix."""
+    import scipy.sparse as sp
+    import torch
+
+    from harness.activations.encode import SaeCodes, SaeWeights, iter_code_chunks
+
+    rng = np.random.default_rng(3)
+    n_samples, seq, d_in, d_sae = 20, 30, 12, 64
+    tokens = rng.integers(0, 50, size=(n_samples, seq))
+    vocab = [f" w{i}" for i in range(48)] + [".", "\n"]
+    shared = torch.as_tensor(rng.standard_normal((n_samples * seq, 6)), dtype=torch.float32)
+
+    def space(name: str, seed: int) -> tuple[FeatureSpace, FeatureSpace]:
+        g = torch.Generator().manual_seed(seed)
+        x = shared @ torch.randn(6, d_in, generator=g) + 0.5 * torch.randn(n_samples * seq, d_in, generator=g)
+        w = SaeWeights(w_enc=torch.randn(d_in, d_sae, generator=g), b_enc=torch.randn(d_sae, generator=g) - 1.0,
+                       b_dec=torch.zeros(d_in), activation="topk" if procedure.sae_code == "sparse" else "relu_pre_topk",
+                       k=8)
+        dec = rng.standard_normal((d_sae, 10))
+        common = dict(decoder=dec, tokens=tokens, sample_index=np.repeat(np.arange(n_samples), seq),
+                      position_index=np.tile(np.arange(seq), n_samples), vocab=vocab, junk_tokens=(".",),
+                      top_k=procedure.top_k_positions, require_active=procedure.top_positions_require_active)
+        full = torch.cat([c for _, _, c in iter_code_chunks(x, w, chunk_size=64)]).numpy()
+        enc = FeatureSpace(name=name, codes=SaeCodes(x, w, chunk_size=64, top_k=procedure.top_k_positions,
+                                                     require_active=procedure.top_positions_require_active), **common)
+        return enc, FeatureSpace(name=name, codes=sp.csr_matrix(full), **common)
+
+    (ea, ra), (eb, rb) = space("A", 1), space("B", 2)
+    got = compare_spaces(ea, eb, procedure, n_permutations=19, null_device="cpu")
+    ref = compare_spaces(ra, rb, procedure, n_permutations=19)
+    for v in ("one_to_one", "many_to_one", "unfiltered"):
+        assert got[v]["n_pairs"] == ref[v]["n_pairs"] and got[v]["pairs_history"] == ref[v]["pairs_history"]
+        for k in ("svcca", "rsa", "svcca_p", "rsa_p"):
+            assert got[v][k] == pytest.approx(ref[v][k], abs=1e-10, nan_ok=True)
+    assert got["mean_max_corr"] == pytest.approx(ref["mean_max_corr"], abs=1e-6)
+    np.testing.assert_array_equal(ea.top, ra.top)
+    words = [w.strip() for w in vocab[:30]]
+    sg = compare_concept(ea, eb, "w", words, procedure, n_permutations=9, n_random_subsets=5)
+    sr = compare_concept(ra, rb, "w", words, procedure, n_permutations=9, n_random_subsets=5)
+    assert sg["n_concept_a"] == sr["n_concept_a"] > 0 and sg["n_pairs"] == sr["n_pairs"]
+    for k in ("svcca", "test2_null_mean", "test2_p"):
+        assert sg.get(k) == pytest.approx(sr.get(k), abs=1e-9, nan_ok=True)
+    # the shuffled control: permuted residuals == permuted codes
+    cg = compare_spaces(ea, eb.with_shuffled_positions(5), procedure, n_permutations=9)
+    cr = compare_spaces(ra, rb.with_shuffled_positions(5), procedure, n_permutations=9)
+    assert cg["one_to_one"]["n_pairs"] == cr["one_to_one"]["n_pairs"]
+    assert cg["mean_max_corr"] == pytest.approx(cr["mean_max_corr"], abs=1e-6)
+
+
+@pytest.mark.parametrize("procedure", [PAPER, CORRECTED], ids=lambda p: p.name)
+def test_semantic_test2_batched_on_device_equals_per_draw(procedure) -> None:  # type: ignore[no-untyped-def]
+    """compare_concept(null_device=...) batches Test 2's SVCCAs by pair count: same draws, same
+    pairs, null equal to the per-draw numpy SVCCA to 1e-10, same p-value and failures."""
+    a, b = synthetic_pair(seed=4)
+    words = [w.strip() for w in a.vocab[:150] if w.strip()][:40]
+    ref = compare_concept(a, b, "w", words, procedure, n_permutations=19, n_random_subsets=12)
+    got = compare_concept(a, b, "w", words, procedure, n_permutations=19, n_random_subsets=12, null_device="cpu")
+    assert "skipped" not in ref and ref["n_pairs"] == got["n_pairs"] >= 3
+    assert got["test2_null_mean"] == pytest.approx(ref["test2_null_mean"], abs=1e-10)
+    assert got["test2_p"] == ref["test2_p"] and got["test2_failed"] == ref["test2_failed"]
+    assert got["svcca"] == pytest.approx(ref["svcca"], abs=1e-10) and got["svcca_p"] == ref["svcca_p"]

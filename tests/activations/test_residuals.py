@@ -1,0 +1,83 @@
+"""harness.activations.residuals: the residual cache (full-weight keys, recovery) and codes
+encoded from it == the cached-code reference (harness.activations.codes)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+import numpy as np
+import pytest
+import torch
+
+import fixtures
+from harness.activations.codes import compute_feature_activations
+from harness.activations.encode import SaeCodes, SaeWeights
+from harness.activations.residuals import model_residuals, weights_hash
+from harness.config import CORRECTED, PAPER
+from harness.load.data import DataSpec, load_tokens
+from harness.load.models import residual_activations
+from harness.load.saes import SaeSpec, load_sae
+
+pytestmark = pytest.mark.smoke
+
+LAYER = 2
+
+
+@pytest.fixture(scope="module")
+def token_set(model_a):
+    return load_tokens(DataSpec(source=str(fixtures.corpus_path()), n_samples=12, seq_len=48), model_a.tokenizer,
+                       prepend_bos=True)
+
+
+def test_residuals_equal_forward_pass_and_cache(model_a, token_set, tmp_path) -> None:
+    got = model_residuals(model_a, token_set, [1, LAYER], ["block_output", "block_input"], batch_size=5,
+                          cache_dir=tmp_path)
+    assert set(got) == {(1, "block_output"), (LAYER, "block_output"), (1, "block_input"), (LAYER, "block_input")}
+    ref = residual_activations(model_a, token_set.tokens, [LAYER], site="block_output", batch_size=12,
+                               attention_mask=token_set.attention_mask)[LAYER]
+    res = got[(LAYER, "block_output")]
+    assert res.dtype == torch.float32 and res.shape == (12 * 48, model_a.cfg.d_model)
+    torch.testing.assert_close(res, ref.reshape(12 * 48, -1), rtol=0, atol=1e-5)
+    files = sorted((tmp_path / "residuals").glob("*.pt"))
+    assert len(files) == 4
+    again = model_residuals(model_a, token_set, [LAYER], ["block_output"], cache_dir=tmp_path)
+    assert torch.equal(again[(LAYER, "block_output")], res)
+    # a corrupted cache file is recomputed, not trusted or crashed on
+    for f in files:
+        f.write_bytes(b"not a tensor")
+    fixed = model_residuals(model_a, token_set, [LAYER], ["block_output"], cache_dir=tmp_path)
+    assert torch.equal(fixed[(LAYER, "block_output")], res)
+
+
+def test_weights_hash_sees_every_parameter(model_a) -> None:
+    """A change deep inside one weight (beyond any prefix a cheap fingerprint reads) changes the key."""
+    before = weights_hash(model_a)
+    p = model_a.blocks[-1].mlp.W_out
+    flat = p.data.view(-1)
+    old = flat[-1].item()
+    try:
+        flat[-1] = old + 1.0
+        assert weights_hash(model_a) != before
+    finally:
+        flat[-1] = old
+    assert weights_hash(model_a) == before
+
+
+@pytest.mark.parametrize("procedure", [CORRECTED, PAPER], ids=["corrected", "paper"])
+def test_codes_from_residuals_equal_cached_codes(model_a, token_set, procedure) -> None:
+    """Codes encoded on the fly from the residual cache == the code cache's codes (same site,
+    code and masking), top positions included."""
+    sae = load_sae(SaeSpec.from_sparsify(fixtures.sae_repo_dir(fixtures.MODEL_A), f"layers.{LAYER}"))
+    ref = compute_feature_activations(model_a, sae, token_set, LAYER, procedure=procedure, batch_size=5)
+    flat = model_residuals(model_a, token_set, [LAYER], [procedure.activation_site])[(LAYER, procedure.activation_site)]
+    keep = (~token_set.special_mask if procedure.mask_special_positions
+            else torch.ones_like(token_set.special_mask)).reshape(-1)
+    sc = SaeCodes(flat[keep], SaeWeights.from_loaded(sae, code=procedure.sae_code), chunk_size=100,
+                  top_k=procedure.top_k_positions, require_active=procedure.top_positions_require_active)
+    assert sc.shape == ref.codes.shape
+    got = torch.cat([sc.source().block(s, min(s + 100, sc.shape[0])) for s in range(0, sc.shape[0], 100)])
+    np.testing.assert_allclose(got.numpy(), ref.codes.toarray(), rtol=0, atol=2e-5)
+    np.testing.assert_array_equal(sc.summary().nnz.numpy() > 0, ~ref.dead)
