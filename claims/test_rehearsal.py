@@ -48,7 +48,9 @@ K = {"a": 16, "b": 32}
 D_SAE = 32768
 SAE_REPO = {"a": "EleutherAI/sae-pythia-70m-32k", "b": "EleutherAI/sae-pythia-160m-32k"}
 MODEL = {"a": "EleutherAI/pythia-70m", "b": "EleutherAI/pythia-160m"}
-SUBPROCESS_TIMEOUT_S = 900
+#: The tiny rehearsal took ~12 min on one idle core of this 2-core machine (the whole profile,
+#: both procedures with their control grids); the limit leaves room for a slower CI machine.
+SUBPROCESS_TIMEOUT_S = 1800
 
 
 def _finite(x: Any) -> bool:
@@ -234,7 +236,7 @@ def test_procedures_drive_site_code_masking_and_pairing_backend(summary: dict[st
     n_all = prof.data.n_samples * prof.data.seq_len
     n_kept = n_all - summary["tokens"]["n_special"]
     assert summary["procedures_run"] == list(PROCEDURES)
-    expected = {"paper": ("block_input", "pre_topk", False, "exact-tf32", n_all),
+    expected = {"paper": ("block_input", "pre_topk", False, "exact-tf32-nearest", n_all),
                 "corrected": ("block_output", "sparse", True, "sparse", n_kept)}
     for name, (site, code, mask, backend, n_pos) in expected.items():
         rec = summary["procedures"][name]
@@ -296,9 +298,11 @@ def test_grid_records_have_every_cell_and_field(summary: dict[str, Any]) -> None
                 assert (k_a, k_b) == (1, 1)  # the paper code's k = 1 threshold bug, as configured
             else:
                 assert 1 < k_a <= c["n_pairs"] // 4 and 1 < k_b <= c["n_pairs"] // 4  # 99 % variance, cap n/4
-    ctrl = summary["procedures"]["corrected"]["grid_control"]
-    assert ctrl["control"] is True and len(ctrl["cells"]) == 4
-    assert summary["control_procedures"] == ["corrected"] and "grid_control" not in summary["procedures"]["paper"]
+    # --scale tiny runs the whole profile: the control grid of every procedure (as the gpu tier does)
+    assert summary["control_procedures"] == sorted(PROCEDURES)
+    for name in PROCEDURES:
+        ctrl = summary["procedures"][name]["grid_control"]
+        assert ctrl["control"] is True and len(ctrl["cells"]) == 4
 
 
 def test_semantic_tables_cover_every_category(summary: dict[str, Any]) -> None:
