@@ -84,10 +84,13 @@ def test_pairing(benchmark, screen) -> None:  # type: ignore[no-untyped-def]
     np.testing.assert_array_equal(mc.b_for_a, ref.b_for_a)
     np.testing.assert_allclose(mc.corr_for_b, ref.corr_for_b, atol=1e-12, rtol=0)
     flips32 = int(np.sum(ref32.a_for_b != ref.a_for_b))
-    benchmark.extra_info.update(fp32_reference_s=ref32_s, fp32_partner_flips=flips32,
-                                candidate_pairs=out.n_candidate_pairs)
-    print(f"\n  today's fp32 dense path {ref32_s:.3f} s ({flips32} partners differ from fp64); "
-          f"candidates rechecked: {out.n_candidate_pairs}")
+    benchmark.extra_info.update(
+        fp32_reference_s=ref32_s, fp32_partner_flips=flips32, candidate_pairs=out.n_candidate_pairs
+    )
+    print(
+        f"\n  today's fp32 dense path {ref32_s:.3f} s ({flips32} partners differ from fp64); "
+        f"candidates rechecked: {out.n_candidate_pairs}"
+    )
     report(benchmark, f"pairing fp64 reference vs exact ({screen or 'fp64'})", reference_s, fast_s)
 
 
@@ -102,12 +105,15 @@ def test_svcca_null(benchmark, setting) -> None:  # type: ignore[no-untyped-def]
     t0 = time.perf_counter()
     ref = permutation_test(a, b, metric="svcca", n_permutations=200, seed=1, workers=1, **opts)
     reference_s = time.perf_counter() - t0
-    out, fast_s = timed(benchmark, lambda: permutation_test_device(a, b, metric="svcca", n_permutations=200, seed=1,
-                                                                   device=DEVICE, **opts))
+    out, fast_s = timed(
+        benchmark,
+        lambda: permutation_test_device(a, b, metric="svcca", n_permutations=200, seed=1, device=DEVICE, **opts),
+    )
     np.testing.assert_allclose(out.null, ref.null, atol=1e-10, rtol=0)
     assert out.observed == ref.observed
-    report(benchmark, f"SVCCA null ({setting}, k_a={ref.details['k_a']}, k_b={ref.details['k_b']})", reference_s,
-           fast_s)
+    report(
+        benchmark, f"SVCCA null ({setting}, k_a={ref.details['k_a']}, k_b={ref.details['k_b']})", reference_s, fast_s
+    )
 
 
 def test_rsa_null(benchmark) -> None:  # type: ignore[no-untyped-def]
@@ -119,8 +125,9 @@ def test_rsa_null(benchmark) -> None:  # type: ignore[no-untyped-def]
     t0 = time.perf_counter()
     ref = permutation_test(a, b, metric="rsa", n_permutations=100, seed=2, workers=1)
     reference_s = time.perf_counter() - t0
-    out, fast_s = timed(benchmark, lambda: permutation_test_device(a, b, metric="rsa", n_permutations=100, seed=2,
-                                                                   device=DEVICE))
+    out, fast_s = timed(
+        benchmark, lambda: permutation_test_device(a, b, metric="rsa", n_permutations=100, seed=2, device=DEVICE)
+    )
     np.testing.assert_allclose(out.null, ref.null, atol=1e-10, rtol=0)
     assert out.observed == pytest.approx(ref.observed, abs=1e-12)
     report(benchmark, "RSA null", reference_s, fast_s)
@@ -140,8 +147,10 @@ def test_size_matched(benchmark) -> None:  # type: ignore[no-untyped-def]
     t0 = time.perf_counter()
     ref = size_matched_test(0.5, score_rows, n=n, n_superset=1500, n_draws=40, seed=3)
     reference_s = time.perf_counter() - t0
-    out, fast_s = timed(benchmark, lambda: size_matched_test_device(0.5, a, b, n=n, n_draws=40, seed=3, keep=0.99,
-                                                                    max_k=max_k, device=DEVICE))
+    out, fast_s = timed(
+        benchmark,
+        lambda: size_matched_test_device(0.5, a, b, n=n, n_draws=40, seed=3, keep=0.99, max_k=max_k, device=DEVICE),
+    )
     np.testing.assert_allclose(out.draws, ref.draws, atol=1e-10, rtol=0)
     report(benchmark, "size-matched SVCCA draws", reference_s, fast_s)
 
@@ -156,7 +165,7 @@ def test_top_positions(benchmark, density) -> None:  # type: ignore[no-untyped-d
     t0 = time.perf_counter()
     ref = top_positions(codes, k=5, require_active=True)
     reference_s = time.perf_counter() - t0
-    chunks = [torch.as_tensor(dense[s:s + 1024]) for s in range(0, 4000, 1024)]
+    chunks = [torch.as_tensor(dense[s : s + 1024]) for s in range(0, 4000, 1024)]
 
     def run() -> np.ndarray:
         t = TopPositions(4096, k=5, device=DEVICE)

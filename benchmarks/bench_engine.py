@@ -35,8 +35,10 @@ def report(benchmark, name: str, reference_s: float, target: float) -> float:  #
     ratio = reference_s / fast_s
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     benchmark.extra_info.update(reference_s=reference_s, fast_s=fast_s, ratio=ratio, peak_rss_gb=peak_gb)
-    print(f"\n[{name}] reference {reference_s:.2f} s, fast {fast_s:.3f} s, ratio {ratio:.1f}x "
-          f"(target >= {target}x), peak RSS {peak_gb:.2f} GB")
+    print(
+        f"\n[{name}] reference {reference_s:.2f} s, fast {fast_s:.3f} s, ratio {ratio:.1f}x "
+        f"(target >= {target}x), peak RSS {peak_gb:.2f} GB"
+    )
     return ratio
 
 
@@ -68,9 +70,11 @@ def test_svcca_null_fast_vs_recompute(benchmark) -> None:  # type: ignore[no-unt
     prng = np.random.default_rng(0)
     slow = [svcca(a, b[prng.permutation(5000)], keep=0.99).score for _ in range(sub)]
     reference_s = (time.perf_counter() - t0) * n_perm / sub
-    res = benchmark.pedantic(lambda: permutation_test(a, b, metric="svcca", n_permutations=n_perm, seed=0, keep=0.99,
-                                                             workers=1),
-                             rounds=1, iterations=1)
+    res = benchmark.pedantic(
+        lambda: permutation_test(a, b, metric="svcca", n_permutations=n_perm, seed=0, keep=0.99, workers=1),
+        rounds=1,
+        iterations=1,
+    )
     np.testing.assert_allclose(res.null[:sub], slow, atol=1e-9)
     benchmark.extra_info["reference_extrapolated_from_draws"] = sub
     assert report(benchmark, "SVCCA null 1000 x n=5000", reference_s, 10) >= 10
@@ -88,8 +92,9 @@ def test_rsa_null_fast_vs_scipy(benchmark) -> None:  # type: ignore[no-untyped-d
     prng = np.random.default_rng(0)
     slow = [spearmanr(sim_a, similarity_upper(b[prng.permutation(3000)], inner="correlation"))[0] for _ in range(sub)]
     reference_s = (time.perf_counter() - t0) * n_perm / sub
-    res = benchmark.pedantic(lambda: permutation_test(a, b, metric="rsa", n_permutations=n_perm, seed=0, workers=1),
-                             rounds=1, iterations=1)
+    res = benchmark.pedantic(
+        lambda: permutation_test(a, b, metric="rsa", n_permutations=n_perm, seed=0, workers=1), rounds=1, iterations=1
+    )
     np.testing.assert_allclose(res.null[:sub], slow, atol=1e-9)
     assert report(benchmark, "RSA null 100 x n=3000", reference_s, 5) >= 5
 
@@ -106,8 +111,11 @@ def test_rsa_null_threaded_draws(benchmark) -> None:  # type: ignore[no-untyped-
     serial = permutation_test(a, b, metric="rsa", n_permutations=200, seed=0, workers=1)
     reference_s = time.perf_counter() - t0
     workers = null_workers()
-    res = benchmark.pedantic(lambda: permutation_test(a, b, metric="rsa", n_permutations=200, seed=0, workers=workers),
-                             rounds=1, iterations=1)
+    res = benchmark.pedantic(
+        lambda: permutation_test(a, b, metric="rsa", n_permutations=200, seed=0, workers=workers),
+        rounds=1,
+        iterations=1,
+    )
     np.testing.assert_array_equal(res.null, serial.null)
     benchmark.extra_info["workers"] = workers
     if workers == 1:

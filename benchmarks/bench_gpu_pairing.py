@@ -41,12 +41,21 @@ def test_dense_pairing_gpu_vs_cpu_at_paper_shape(benchmark) -> None:  # type: ig
     t0 = time.perf_counter()
     cpu = max_correlation(a, b[:, :CHUNK], backend="dense", dtype="float32", chunk_size=CHUNK, device="cpu")
     reference_s = (time.perf_counter() - t0) * F / CHUNK  # all of B's columns, extrapolated
-    gpu = benchmark.pedantic(lambda: max_correlation(a, b, backend="dense", dtype="float32", chunk_size=CHUNK,
-                                                     device="cuda"), rounds=1, iterations=1)
+    gpu = benchmark.pedantic(
+        lambda: max_correlation(a, b, backend="dense", dtype="float32", chunk_size=CHUNK, device="cuda"),
+        rounds=1,
+        iterations=1,
+    )
     assert np.mean(gpu.a_for_b[:CHUNK] == cpu.a_for_b) > 0.99  # float32 near-ties aside
     np.testing.assert_allclose(gpu.corr_for_b[:CHUNK], cpu.corr_for_b, atol=1e-4)
-    benchmark.extra_info.update(n=N, f_a=F, f_b=F, reference="cpu, one chunk extrapolated", threads=torch.get_num_threads(),
-                                device=torch.cuda.get_device_name(0))
+    benchmark.extra_info.update(
+        n=N,
+        f_a=F,
+        f_b=F,
+        reference="cpu, one chunk extrapolated",
+        threads=torch.get_num_threads(),
+        device=torch.cuda.get_device_name(0),
+    )
     report(benchmark, f"dense pairing {N} x {F} x {F} (paper codes), cuda vs cpu", reference_s, 1)
 
 

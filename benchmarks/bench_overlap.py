@@ -73,28 +73,49 @@ def run_case(n: int, method: str, seed: int = 0) -> dict[str, Any]:
     seconds = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     digest = hashlib.sha256(np.concatenate([r.enc_partner, r.dec_partner]).tobytes()).hexdigest()[:16]
-    return dict(n=n, method=method, seconds=seconds, peak_rss_gb=peak / 2**30,
-                rss_after_inputs_gb=rss_inputs / 2**30, fraction_shared=r.fraction_shared,
-                mean_matched_decoder_cosine=r.mean_matched_decoder_cosine,
-                certified=r.certified, n_unmatched=r.n_unmatched, partners_sha=digest,
-                torch_threads=torch.get_num_threads())
+    return dict(
+        n=n,
+        method=method,
+        seconds=seconds,
+        peak_rss_gb=peak / 2**30,
+        rss_after_inputs_gb=rss_inputs / 2**30,
+        fraction_shared=r.fraction_shared,
+        mean_matched_decoder_cosine=r.mean_matched_decoder_cosine,
+        certified=r.certified,
+        n_unmatched=r.n_unmatched,
+        partners_sha=digest,
+        torch_threads=torch.get_num_threads(),
+    )
 
 
 def measure(n: int, method: str) -> dict[str, Any]:
     threads = os.environ.get("SAE_BENCH_THREADS", "1")
-    env = dict(os.environ, OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads, MKL_NUM_THREADS=threads,
-               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--case", str(n), method],
-                         cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS=threads,
+        OPENBLAS_NUM_THREADS=threads,
+        MKL_NUM_THREADS=threads,
+        PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    )
+    out = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--case", str(n), method],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if out.returncode != 0:
         raise RuntimeError(f"benchmark case n={n} {method} failed:\n{out.stderr[-4000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def _line(r: dict[str, Any]) -> str:
-    return (f"{r['method']:>6} n={r['n']:>6}: {r['seconds']:8.2f} s, peak RSS {r['peak_rss_gb']:.2f} GB "
-            f"(inputs {r['rss_after_inputs_gb']:.2f} GB), shared {r['fraction_shared']:.4f}, "
-            f"PW-MCC {r['mean_matched_decoder_cosine']:.4f}, certified {r['certified']}")
+    return (
+        f"{r['method']:>6} n={r['n']:>6}: {r['seconds']:8.2f} s, peak RSS {r['peak_rss_gb']:.2f} GB "
+        f"(inputs {r['rss_after_inputs_gb']:.2f} GB), shared {r['fraction_shared']:.4f}, "
+        f"PW-MCC {r['mean_matched_decoder_cosine']:.4f}, certified {r['certified']}"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -112,8 +133,7 @@ def test_sparse_vs_dense_4096(  # type: ignore[no-untyped-def]
     assert sparse["fraction_shared"] == dense["fraction_shared"]
     ratio = dense["seconds"] / sparse["seconds"]
     benchmark.extra_info.update(dense=dense, sparse=sparse, dense_over_sparse=ratio)
-    print(f"\n{_line(dense_small[2048])}\n{_line(dense)}\n{_line(sparse)}\n"
-          f"dense/sparse time at 4096: {ratio:.2f}x")
+    print(f"\n{_line(dense_small[2048])}\n{_line(dense)}\n{_line(sparse)}\ndense/sparse time at 4096: {ratio:.2f}x")
 
 
 def _want_32k(config: pytest.Config) -> bool:
@@ -121,8 +141,11 @@ def _want_32k(config: pytest.Config) -> bool:
 
 
 @pytest.mark.slow
-def test_sparse_32k_within_budget(benchmark, request: pytest.FixtureRequest,  # type: ignore[no-untyped-def]
-                                  dense_small: dict[int, dict[str, Any]]) -> None:
+def test_sparse_32k_within_budget(
+    benchmark,
+    request: pytest.FixtureRequest,  # type: ignore[no-untyped-def]
+    dense_small: dict[int, dict[str, Any]],
+) -> None:
     if not _want_32k(request.config):
         pytest.skip("32k case is opt-in: pass --benchmark-enable or set SAE_BENCH_32K=1")
     d8 = measure(8192, "dense")
@@ -134,20 +157,27 @@ def test_sparse_32k_within_budget(benchmark, request: pytest.FixtureRequest,  # 
     dense_32k_s_measured_law = d8["seconds"] * scale**exponent
     # Dense memory: the n^2 part (cosine matrices) scales by 16, the inputs by 4.
     dense_mem_gb = (d8["peak_rss_gb"] - d8["rss_after_inputs_gb"]) * scale**2 + d8["rss_after_inputs_gb"] * scale
-    info = dict(sparse_32k=sparse, dense_2048=d2, dense_4096=d4, dense_8192=d8,
-                dense_exponent_4096_to_8192=exponent,
-                dense_32k_extrapolated_s_n3=dense_32k_s,
-                dense_32k_extrapolated_s_measured_exponent=dense_32k_s_measured_law,
-                dense_32k_extrapolated_peak_gb_n2=dense_mem_gb,
-                extrapolated_dense_over_sparse_n3=dense_32k_s / sparse["seconds"],
-                extrapolated_dense_over_sparse_measured_exponent=dense_32k_s_measured_law / sparse["seconds"])
+    info = dict(
+        sparse_32k=sparse,
+        dense_2048=d2,
+        dense_4096=d4,
+        dense_8192=d8,
+        dense_exponent_4096_to_8192=exponent,
+        dense_32k_extrapolated_s_n3=dense_32k_s,
+        dense_32k_extrapolated_s_measured_exponent=dense_32k_s_measured_law,
+        dense_32k_extrapolated_peak_gb_n2=dense_mem_gb,
+        extrapolated_dense_over_sparse_n3=dense_32k_s / sparse["seconds"],
+        extrapolated_dense_over_sparse_measured_exponent=dense_32k_s_measured_law / sparse["seconds"],
+    )
     benchmark.extra_info.update(info)
-    print(f"\n{_line(d2)}\n{_line(d4)}\n{_line(d8)}\n{_line(sparse)}\n"
-          f"dense time exponent 4096->8192: {exponent:.2f}\n"
-          f"dense at 32k extrapolated from 8192: {dense_32k_s:.0f} s by the n^3 law "
-          f"({dense_32k_s / sparse['seconds']:.1f}x the sparse time), {dense_32k_s_measured_law:.0f} s by the "
-          f"measured exponent ({dense_32k_s_measured_law / sparse['seconds']:.1f}x); peak ~{dense_mem_gb:.1f} GB "
-          f"by the n^2 law (sparse measured {sparse['peak_rss_gb']:.2f} GB)")
+    print(
+        f"\n{_line(d2)}\n{_line(d4)}\n{_line(d8)}\n{_line(sparse)}\n"
+        f"dense time exponent 4096->8192: {exponent:.2f}\n"
+        f"dense at 32k extrapolated from 8192: {dense_32k_s:.0f} s by the n^3 law "
+        f"({dense_32k_s / sparse['seconds']:.1f}x the sparse time), {dense_32k_s_measured_law:.0f} s by the "
+        f"measured exponent ({dense_32k_s_measured_law / sparse['seconds']:.1f}x); peak ~{dense_mem_gb:.1f} GB "
+        f"by the n^2 law (sparse measured {sparse['peak_rss_gb']:.2f} GB)"
+    )
     assert sparse["certified"] is True and sparse["n_unmatched"] == 0
     assert abs(sparse["fraction_shared"] - SHARED) < 0.02
     assert sparse["seconds"] < MAX_SECONDS_32K

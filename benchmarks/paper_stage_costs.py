@@ -28,8 +28,10 @@ D = {"a": 512, "b": 768}
 LAYERS = {"a": 6, "b": 12}
 CELLS = 72
 EFFICIENCY = 0.5
-GPU = {"H100": {"fp32": 67e12, "tf32": 495e12, "fp64": 67e12, "bw": 3.35e12},
-       "H200": {"fp32": 67e12, "tf32": 495e12, "fp64": 67e12, "bw": 4.8e12}}
+GPU = {
+    "H100": {"fp32": 67e12, "tf32": 495e12, "fp64": 67e12, "bw": 3.35e12},
+    "H200": {"fp32": 67e12, "tf32": 495e12, "fp64": 67e12, "bw": 4.8e12},
+}
 
 
 def timed(fn, repeat: int = 1) -> float:  # type: ignore[no-untyped-def]
@@ -46,8 +48,12 @@ def measure_encode(f_sub: int) -> dict[str, float]:
 
     g = torch.Generator().manual_seed(0)
     x = torch.randn(N, D["b"], generator=g)
-    w = SaeWeights(w_enc=torch.randn(D["b"], f_sub, generator=g) / 30, b_enc=torch.zeros(f_sub),
-                   b_dec=torch.zeros(D["b"]), activation="relu_pre_topk")
+    w = SaeWeights(
+        w_enc=torch.randn(D["b"], f_sub, generator=g) / 30,
+        b_enc=torch.zeros(f_sub),
+        b_dec=torch.zeros(D["b"]),
+        activation="relu_pre_topk",
+    )
     s = timed(lambda: encode_pass(x, w, top_k=5, chunk_size=1024))
     return {"seconds": s, "flops": 2.0 * N * D["b"] * f_sub}
 
@@ -63,14 +69,22 @@ def measure_pairing(f_sub: int) -> dict[str, float]:
     srcs = []
     for d in (D["a"], D["b"]):
         x = shared @ torch.randn(64, d, generator=g) + torch.randn(N, d, generator=g)
-        w = SaeWeights(w_enc=torch.randn(d, f_sub, generator=g) / math.sqrt(d), b_enc=torch.zeros(f_sub) - 0.5,
-                       b_dec=torch.zeros(d), activation="relu_pre_topk")
+        w = SaeWeights(
+            w_enc=torch.randn(d, f_sub, generator=g) / math.sqrt(d),
+            b_enc=torch.zeros(f_sub) - 0.5,
+            b_dec=torch.zeros(d),
+            activation="relu_pre_topk",
+        )
         srcs.append(SaeCodes(x, w).source())
     t0 = time.perf_counter()
     res = exact_max_correlation(srcs[0], srcs[1], screen="tf32", dead="paper")
     s = time.perf_counter() - t0
-    return {"seconds": s, "flops": 2.0 * N * f_sub * f_sub, "max_candidates_per_b": res.max_candidates_per_b,
-            "n_candidate_pairs": res.n_candidate_pairs}
+    return {
+        "seconds": s,
+        "flops": 2.0 * N * f_sub * f_sub,
+        "max_candidates_per_b": res.max_candidates_per_b,
+        "n_candidate_pairs": res.n_candidate_pairs,
+    }
 
 
 def measure_sparse_pairing() -> dict[str, float]:
@@ -98,8 +112,9 @@ def measure_svcca_null(n: int, n_perm: int) -> dict[str, float]:
     rng = np.random.default_rng(3)
     a, b = rng.standard_normal((n, D["a"])), rng.standard_normal((n, D["b"]))
     t0 = time.perf_counter()
-    permutation_test_device(a, b, metric="svcca", n_permutations=n_perm, seed=0, keep=0.99, max_k=n // 4,
-                            device="cpu", basis_on_device=True)
+    permutation_test_device(
+        a, b, metric="svcca", n_permutations=n_perm, seed=0, keep=0.99, max_k=n // 4, device="cpu", basis_on_device=True
+    )
     s = time.perf_counter() - t0
     k = min(D["a"], n // 4)
     return {"seconds": s, "flops": float(n_perm) * (2.0 * n * k * k * 2 + 10.0 * k**3)}
@@ -127,11 +142,24 @@ def measure_test2_draw(m: int) -> dict[str, float]:
     spaces = []
     for d in (D["a"], D["b"]):
         x = torch.randn(N, d, generator=g)
-        w = SaeWeights(w_enc=torch.randn(d, F, generator=g) / math.sqrt(d), b_enc=torch.zeros(F) - 0.5,
-                       b_dec=torch.zeros(d), activation="relu_pre_topk")
-        spaces.append(FeatureSpace(name="x", codes=SaeCodes(x, w), decoder=np.random.default_rng(6).standard_normal((F, d)),
-                                   tokens=np.zeros((100, 300), np.int64), sample_index=np.repeat(np.arange(100), 300),
-                                   position_index=np.tile(np.arange(300), 100), vocab=["a"], junk_tokens=()))
+        w = SaeWeights(
+            w_enc=torch.randn(d, F, generator=g) / math.sqrt(d),
+            b_enc=torch.zeros(F) - 0.5,
+            b_dec=torch.zeros(d),
+            activation="relu_pre_topk",
+        )
+        spaces.append(
+            FeatureSpace(
+                name="x",
+                codes=SaeCodes(x, w),
+                decoder=np.random.default_rng(6).standard_normal((F, d)),
+                tokens=np.zeros((100, 300), np.int64),
+                sample_index=np.repeat(np.arange(100), 300),
+                position_index=np.tile(np.arange(300), 100),
+                vocab=["a"],
+                junk_tokens=(),
+            )
+        )
     rng = np.random.default_rng(7)
 
     def draw() -> None:
@@ -157,38 +185,66 @@ def main() -> None:
     # each side once (SaeCodes.source materialises the codes); every space's top-token pass (18
     # per procedure + 72 control B spaces); semantic tables rebuild their spaces (LRU misses)
     n_encodes = 2 * CELLS * 2 * 2 + 2 * (18 + CELLS) + 2 * 26 * 2  # codes materialised once per pairing side
-    rows["encode (per pass, one space)"] = {"cpu_measured_s": enc["seconds"], "measured_at": f"{N} x 768 x {f_enc}",
-                                            "cpu_full_s": enc["seconds"] * F / f_enc,
-                                            "tier_flops": full_enc_flops * n_encodes, "precision": "fp32",
-                                            "count": n_encodes}
+    rows["encode (per pass, one space)"] = {
+        "cpu_measured_s": enc["seconds"],
+        "measured_at": f"{N} x 768 x {f_enc}",
+        "cpu_full_s": enc["seconds"] * F / f_enc,
+        "tier_flops": full_enc_flops * n_encodes,
+        "precision": "fp32",
+        "count": n_encodes,
+    }
     pair = measure_pairing(f_pair)
     rows["pairing paper (dense, per layer pair)"] = {
-        "cpu_measured_s": pair["seconds"], "measured_at": f"{N} x {f_pair} x {f_pair}",
-        "cpu_full_s": pair["seconds"] * (F / f_pair) ** 2, "tier_flops": 2.0 * N * F * F * CELLS * 2 * 2,
-        "precision": "tf32", "count": CELLS * 2 * 2, "max_candidates_per_b": pair["max_candidates_per_b"]}
+        "cpu_measured_s": pair["seconds"],
+        "measured_at": f"{N} x {f_pair} x {f_pair}",
+        "cpu_full_s": pair["seconds"] * (F / f_pair) ** 2,
+        "tier_flops": 2.0 * N * F * F * CELLS * 2 * 2,
+        "precision": "tf32",
+        "count": CELLS * 2 * 2,
+        "max_candidates_per_b": pair["max_candidates_per_b"],
+    }
     sparse = measure_sparse_pairing()
     rows["pairing corrected (sparse TopK, per layer pair)"] = {
-        "cpu_measured_s": sparse["seconds"], "measured_at": f"{N} x {F} x {F}, k 16/32 (full shape)",
-        "cpu_full_s": sparse["seconds"], "tier_cpu_s": sparse["seconds"] * CELLS * 2, "count": CELLS * 2}
+        "cpu_measured_s": sparse["seconds"],
+        "measured_at": f"{N} x {F} x {F}, k 16/32 (full shape)",
+        "cpu_full_s": sparse["seconds"],
+        "tier_cpu_s": sparse["seconds"] * CELLS * 2,
+        "count": CELLS * 2,
+    }
     sv = measure_svcca_null(2000, 20)
-    n_svcca_draws = CELLS * 2 * 2 * (3 * 100 + 2 * 99)  # grid+control, procs, 3 variants x 100 perms + 2 x 99 size-matched
+    n_svcca_draws = (
+        CELLS * 2 * 2 * (3 * 100 + 2 * 99)
+    )  # grid+control, procs, 3 variants x 100 perms + 2 x 99 size-matched
     rows["SVCCA nulls (per 20 draws at n = 2,000)"] = {
-        "cpu_measured_s": sv["seconds"], "measured_at": "n = 2,000 pairs, 512 / 768 dims, 20 permutations",
-        "cpu_full_s": sv["seconds"] * n_svcca_draws / 20, "tier_flops": sv["flops"] / 20 * n_svcca_draws,
-        "precision": "fp64", "count": n_svcca_draws}
+        "cpu_measured_s": sv["seconds"],
+        "measured_at": "n = 2,000 pairs, 512 / 768 dims, 20 permutations",
+        "cpu_full_s": sv["seconds"] * n_svcca_draws / 20,
+        "tier_flops": sv["flops"] / 20 * n_svcca_draws,
+        "precision": "fp64",
+        "count": n_svcca_draws,
+    }
     rs = measure_rsa_null(3000, 10)
     n_big = 26_600
     n_rsa = CELLS * 2 * 2 * 3 * 100
     scale = (n_big / 3000) ** 2  # worst case: every RSA at the many-to-1 size
     rows["RSA nulls (per 10 draws at n = 3,000)"] = {
-        "cpu_measured_s": rs["seconds"], "measured_at": "n = 3,000, 10 permutations",
+        "cpu_measured_s": rs["seconds"],
+        "measured_at": "n = 3,000, 10 permutations",
         "cpu_full_s": rs["seconds"] / 10 * n_rsa * scale / 3,  # a third of the RSAs at the many-to-1 size
-        "tier_bytes": rs["bytes"] / 10 * n_rsa * scale / 3, "precision": "memory", "count": n_rsa}
+        "tier_bytes": rs["bytes"] / 10 * n_rsa * scale / 3,
+        "precision": "memory",
+        "count": n_rsa,
+    }
     t2 = measure_test2_draw(500)
     n_t2 = 2 * 25 * 8 * 101 + 2 * 8 * 101  # procs x tables x categories x (1 + 100 draws) + table-pair controls
     rows["semantic Test 2 (per draw, 500 x 500 latents)"] = {
-        "cpu_measured_s": t2["seconds"], "measured_at": f"{N} positions, 500 + 500 latents (full shape)",
-        "cpu_full_s": t2["seconds"] * n_t2, "tier_flops": t2["flops"] * n_t2, "precision": "fp64", "count": n_t2}
+        "cpu_measured_s": t2["seconds"],
+        "measured_at": f"{N} positions, 500 + 500 latents (full shape)",
+        "cpu_full_s": t2["seconds"] * n_t2,
+        "tier_flops": t2["flops"] * n_t2,
+        "precision": "fp64",
+        "count": n_t2,
+    }
     for row in rows.values():
         for gpu, r in GPU.items():
             if "tier_flops" in row:

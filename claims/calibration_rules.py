@@ -24,14 +24,19 @@ def _outcome(j: ClaimJudgement) -> RuleOutcome:
     """A registered rule's judgement as the calibration runner's outcome (an inconclusive
     verdict is never a pass)."""
     c = j.control
-    return RuleOutcome(rule_holds=bool(j.claim.holds), control_holds=None if c is None else c.holds,
-                       control_scored=True if c is None else c.scored, measured=dict(j.claim.measured),
-                       inconclusive=j.conclusion().verdict == "inconclusive")
+    return RuleOutcome(
+        rule_holds=bool(j.claim.holds),
+        control_holds=None if c is None else c.holds,
+        control_scored=True if c is None else c.scored,
+        measured=dict(j.claim.measured),
+        inconclusive=j.conclusion().verdict == "inconclusive",
+    )
 
 
 def _registered(claim_id: str, roles: Callable[[Records], dict[str, Any]]) -> Evaluator:
     def evaluate(r: Records, procedure: Procedure) -> RuleOutcome:
         return _outcome(judge(claim_id, roles(r), procedure, profile="calibration"))
+
     return evaluate
 
 
@@ -44,8 +49,10 @@ def _table(r: Records) -> dict[str, Any]:
 
 
 def _semantic_grid(r: Records) -> dict[str, Any]:
-    return {"semantic_grid": {"kind": "semantic_grid", "tables": r["tables"]},
-            "control_semantic_grid": {"kind": "semantic_grid", "tables": r["control_tables"]}}
+    return {
+        "semantic_grid": {"kind": "semantic_grid", "tables": r["tables"]},
+        "control_semantic_grid": {"kind": "semantic_grid", "tables": r["control_tables"]},
+    }
 
 
 def _lan(r: Records) -> dict[str, Any]:
@@ -53,8 +60,12 @@ def _lan(r: Records) -> dict[str, Any]:
 
 
 def _p1(r: Records, procedure: Procedure) -> RuleOutcome:
-    return RuleOutcome(seeds.p1(r["overlap"]["fraction_shared"]), seeds.p1(r["cross_layer_overlap"]["fraction_shared"]),
-                       True, {"fraction_shared": r["overlap"]["fraction_shared"]})
+    return RuleOutcome(
+        seeds.p1(r["overlap"]["fraction_shared"]),
+        seeds.p1(r["cross_layer_overlap"]["fraction_shared"]),
+        True,
+        {"fraction_shared": r["overlap"]["fraction_shared"]},
+    )
 
 
 def _p2(r: Records, procedure: Procedure) -> RuleOutcome:

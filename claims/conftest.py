@@ -81,8 +81,11 @@ def _check_options(config: pytest.Config) -> None:
         _usage(parse_layers_option, config.getoption(opt), option=opt)
     if config.getoption("--device"):
         _usage(check_device, config.getoption("--device"))
-    _usage(check_writable_dir, Path(config.getoption("--cache-dir") or REPO_ROOT / ".cache" / "activations"),
-           what="--cache-dir")
+    _usage(
+        check_writable_dir,
+        Path(config.getoption("--cache-dir") or REPO_ROOT / ".cache" / "activations"),
+        what="--cache-dir",
+    )
     if not config.getoption("--no-report"):
         report_dir = config.getoption("--report-dir")
         # the report is written next to its folder and swapped in (or into <dir>-partial): the
@@ -137,8 +140,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         except UnknownIdError:
             continue
         for opt, have in (("--layers-a", prof.layers_a), ("--layers-b", prof.layers_b)):
-            _usage(check_layers_option, parse_layers_option(c.getoption(opt), option=opt), available=have,
-                   option=opt, profile=profile)
+            _usage(
+                check_layers_option,
+                parse_layers_option(c.getoption(opt), option=opt),
+                available=have,
+                option=opt,
+                profile=profile,
+            )
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -170,29 +178,43 @@ def _selection(config: pytest.Config, profile: str, exitstatus: int) -> Any:
         if path != CLAIMS_DIR and CLAIMS_DIR in path.parents:
             narrowed.append(arg)
     return _PROGRESS.selection(
-        profile, procedures=tuple(procedures(config)),
+        profile,
+        procedures=tuple(procedures(config)),
         layers_a=parse_layers_option(config.getoption("--layers-a"), option="--layers-a"),
         layers_b=parse_layers_option(config.getoption("--layers-b"), option="--layers-b"),
-        keyword=config.getoption("keyword") or "", markexpr=config.getoption("markexpr") or "",
-        args=tuple(config.invocation_params.args), paths=tuple(narrowed),
-        interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
+        keyword=config.getoption("keyword") or "",
+        markexpr=config.getoption("markexpr") or "",
+        args=tuple(config.invocation_params.args),
+        paths=tuple(narrowed),
+        interrupted=exitstatus == pytest.ExitCode.INTERRUPTED,
+    )
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("claims")
-    g.addoption("--procedure", default="both", choices=["both", "paper", "corrected"],
-                help="run claims under this procedure (default: both)")
+    g.addoption(
+        "--procedure",
+        default="both",
+        choices=["both", "paper", "corrected"],
+        help="run claims under this procedure (default: both)",
+    )
     g.addoption("--device", default=None, help="torch device for the gpu tier (default: cuda if available)")
     g.addoption("--report-dir", default=None, help="where to write the report (default: reports/<profile>)")
     g.addoption("--cache-dir", default=None, help="activation cache directory (default: .cache/activations)")
     g.addoption("--layers-a", default=None, help="comma-separated A layers, to restrict a quick run")
     g.addoption("--layers-b", default=None, help="comma-separated B layers, to restrict a quick run")
     g.addoption("--no-report", action="store_true", help="do not write the report")
-    g.addoption("--no-progress", action="store_true",
-                help="do not print progress lines (grid rows, semantic tables) during the run")
-    g.addoption("--threads", type=int, default=1,
-                help="CPU threads for torch and BLAS (default 1: the same numbers whatever the core count; "
-                     "harness/threads.py)")
+    g.addoption(
+        "--no-progress",
+        action="store_true",
+        help="do not print progress lines (grid rows, semantic tables) during the run",
+    )
+    g.addoption(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads for torch and BLAS (default 1: the same numbers whatever the core count; harness/threads.py)",
+    )
 
 
 def procedures(config: pytest.Config) -> list[str]:
@@ -202,8 +224,9 @@ def procedures(config: pytest.Config) -> list[str]:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "procedure" in metafunc.fixturenames:
-        metafunc.parametrize("procedure", [get_procedure(p) for p in procedures(metafunc.config)],
-                             ids=lambda p: p.name, scope="session")
+        metafunc.parametrize(
+            "procedure", [get_procedure(p) for p in procedures(metafunc.config)], ids=lambda p: p.name, scope="session"
+        )
 
 
 def _layers(opt: str | None, option: str) -> list[int] | None:
@@ -258,16 +281,22 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     report_dir = session.config.getoption("--report-dir")
     for profile in profiles:
         # --report-dir holds one profile's report; with several profiles, one folder each inside it
-        out = Path(report_dir) / (profile if len(profiles) > 1 else "") if report_dir else REPO_ROOT / "reports" / profile
+        out = (
+            Path(report_dir) / (profile if len(profiles) > 1 else "") if report_dir else REPO_ROOT / "reports" / profile
+        )
         w = _WORLDS.get(profile)
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         try:
             written = write_run_report(
-                out, profile=profile, store=_STORE, procedures=procedures(session.config),
+                out,
+                profile=profile,
+                store=_STORE,
+                procedures=procedures(session.config),
                 wall_s=time.time() - session.config._claims_t0,  # type: ignore[attr-defined]
                 device=None if w is None else w.device,
                 token_manifest=None if w is None or w._tokens is None else w._tokens.manifest,
-                selection=_selection(session.config, profile, exitstatus))
+                selection=_selection(session.config, profile, exitstatus),
+            )
         except OSError as exc:  # e.g. the disk filled up: say so, keep the test summary, fail the run
             if reporter is not None:
                 reporter.write_line(f"claims report ({profile}) NOT written to {out}: {exc}", red=True)
@@ -288,8 +317,10 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 #: Profiles every claim test runs under: the fixture world, and the paper's two model pairs
 #: (Pythia-70m x 160m; Gemma-1-2B x Gemma-2-2B, gated) in the gpu tier.
 GPU_PROFILES = ("paper", "gemma")
-PROFILE_PARAMS = [pytest.param("smoke", marks=pytest.mark.smoke),
-                  *(pytest.param(p, marks=pytest.mark.gpu) for p in GPU_PROFILES)]
+PROFILE_PARAMS = [
+    pytest.param("smoke", marks=pytest.mark.smoke),
+    *(pytest.param(p, marks=pytest.mark.gpu) for p in GPU_PROFILES),
+]
 
 
 @pytest.fixture(scope="session", params=PROFILE_PARAMS)
@@ -304,8 +335,10 @@ def gpu_tier_unavailable(device: str | None) -> str | None:
     if (device or "cuda").startswith("cuda") and not torch.cuda.is_available():
         return "gpu/large tier: no CUDA device (run on a GPU machine, or pass --device cpu to force the CPU)"
     if os.environ.get("HF_HUB_OFFLINE") == "1" and not os.environ.get("SAE_CLAIMS_STAGED_HUB"):
-        return ("gpu tier: HF_HUB_OFFLINE=1 (no hub access); unset it on a machine with hub access, or set "
-                "SAE_CLAIMS_STAGED_HUB=1 with HF_HUB_CACHE pointing at a staged cache")
+        return (
+            "gpu tier: HF_HUB_OFFLINE=1 (no hub access); unset it on a machine with hub access, or set "
+            "SAE_CLAIMS_STAGED_HUB=1 with HF_HUB_CACHE pointing at a staged cache"
+        )
     return None
 
 
@@ -378,8 +411,14 @@ def grids(world: Any, claim_options: dict[str, Any], recorder: ClaimRecorder):  
         if key not in _CACHE:
             # the control scores, per cell, as many top-correlated misaligned pairs as the real cell kept
             match = pair_counts(get(procedure)) if control else None
-            _CACHE[key] = run_grid(world, procedure, control=control, layers_a=claim_options["layers_a"],
-                                   layers_b=claim_options["layers_b"], match_pairs=match)
+            _CACHE[key] = run_grid(
+                world,
+                procedure,
+                control=control,
+                layers_a=claim_options["layers_a"],
+                layers_b=claim_options["layers_b"],
+                match_pairs=match,
+            )
             recorder.experiment(f"{world.profile.name}:{grid_name(procedure, control=control)}", _CACHE[key])
             recorder.experiment(f"{world.profile.name}:preflight", {"kind": "preflight", "sites": world.preflight})
         return _CACHE[key]
@@ -397,8 +436,9 @@ def semantic(world: Any, recorder: ClaimRecorder):  # type: ignore[no-untyped-de
         la, lb = world.profile.semantic_table
         key = ("semantic", world.profile.name, procedure.name, control, la, lb)
         if key not in _CACHE:
-            _CACHE[key] = run_semantic(world, procedure, la, lb, control=control,
-                                       paper_table=world.profile.paper_semantic_table)
+            _CACHE[key] = run_semantic(
+                world, procedure, la, lb, control=control, paper_table=world.profile.paper_semantic_table
+            )
             recorder.experiment(f"{world.profile.name}:{table_name(procedure, la, lb, control=control)}", _CACHE[key])
         return _CACHE[key]
 
@@ -418,9 +458,10 @@ def semantic_grid(world: Any, semantic: Any, recorder: ClaimRecorder):  # type: 
                 if key not in _CACHE:
                     _CACHE[key] = run_semantic(world, procedure, la, lb, control=control)
                 tables.append(_CACHE[key])
-        recorder.experiment(f"{world.profile.name}:{semantic_grid_name(procedure, control=control)}",
-                            {"kind": "semantic_grid", "procedure": procedure.name, "control": control,
-                             "tables": tables})
+        recorder.experiment(
+            f"{world.profile.name}:{semantic_grid_name(procedure, control=control)}",
+            {"kind": "semantic_grid", "procedure": procedure.name, "control": control, "tables": tables},
+        )
         return tables
 
     return get

@@ -41,9 +41,16 @@ def test_calibration_tier() -> None:
     assert not set(PLANS) & set(NOT_PLANTED)
     t0 = time.time()
     results = calibrate(EVALUATORS, seeds=FULL_SEEDS, procedure=CORRECTED, progress=print)
-    meta = {"procedure": CORRECTED.name, "seeds": list(FULL_SEEDS), "n_permutations": 99,
-            "n_permutations_semantic": 99, "n_random_subsets": 30, "world": dataclasses.asdict(WorldKnobs()),
-            "seed_world": dataclasses.asdict(SeedKnobs()), "wall_s": round(time.time() - t0, 1)}
+    meta = {
+        "procedure": CORRECTED.name,
+        "seeds": list(FULL_SEEDS),
+        "n_permutations": 99,
+        "n_permutations_semantic": 99,
+        "n_random_subsets": 30,
+        "world": dataclasses.asdict(WorldKnobs()),
+        "seed_world": dataclasses.asdict(SeedKnobs()),
+        "wall_s": round(time.time() - t0, 1),
+    }
     write_calibration(CALIBRATION_DIR, results, meta=meta)
     assert {r.claim_id for r in results} == set(PLANS)
     for r in results:
@@ -54,8 +61,9 @@ def test_calibration_tier() -> None:
 # ----------------------------------------------------------------------------- CI check
 #: A small world for CI: 4 x 4 layers, no concept subspaces, fewer features and positions
 #: (~6 s per grid and its control on one core).
-CI_WORLD = WorldKnobs(n_features=256, concepts=(), n_junk=8, n_samples=40, shared_fraction=0.5, n_layers_a=4,
-                      n_layers_b=4)
+CI_WORLD = WorldKnobs(
+    n_features=256, concepts=(), n_junk=8, n_samples=40, shared_fraction=0.5, n_layers_a=4, n_layers_b=4
+)
 CI_SEEDS = range(3)
 #: U4's layer-label permutation test cannot reach alpha on a 4 x 4 grid (3 x 3 non-zero layers:
 #: 9 placements of the middle block, smallest p 1/9), so it has no power at CI size; the full
@@ -96,8 +104,15 @@ def ci_calibration() -> dict[str, Any]:
     evaluators = {**EVALUATORS, "U1 broken": broken_with_control, "U1 broken, no control": broken_without_control}
     ids = [*CI_CLAIMS, "U1 broken", "U1 broken, no control"]
     strengths = {c: (0.0, plans[c].paper_strength) for c in ids}
-    results = calibrate(evaluators, claims=ids, seeds=CI_SEEDS, world=CI_WORLD,
-                        seed_world=SeedKnobs(n_latents=160, n_samples=24), strengths=strengths, plans=plans)
+    results = calibrate(
+        evaluators,
+        claims=ids,
+        seeds=CI_SEEDS,
+        world=CI_WORLD,
+        seed_world=SeedKnobs(n_latents=160, n_samples=24),
+        strengths=strengths,
+        plans=plans,
+    )
     return {r.claim_id: r for r in results}
 
 

@@ -28,5 +28,8 @@ def test_W2_llama_layer25(procedure: Any, claim_options: dict[str, Any]) -> None
     # control: B's positions shuffled; as many top-correlated misaligned pairs as the real cell kept
     control = run_grid(world, procedure, control=True, match_pairs=pair_counts(grid))
     recorder.experiment(f"llama:grid {procedure.name} (control: B positions shuffled)", control)
-    recorder.judge("W2", procedure, {"grid": f"grid {procedure.name}",
-                                     "control_grid": f"grid {procedure.name} (control: B positions shuffled)"})
+    recorder.judge(
+        "W2",
+        procedure,
+        {"grid": f"grid {procedure.name}", "control_grid": f"grid {procedure.name} (control: B positions shuffled)"},
+    )

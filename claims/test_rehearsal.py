@@ -65,11 +65,20 @@ def _blas_env() -> dict[str, str]:
 def _run_rehearsal(home: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     from fixtures.stage_hub import hub_env
 
-    env = {**os.environ, **hub_env(home), **_blas_env(), "PYTHONPATH": str(REPO_ROOT),
-           "TOKENIZERS_PARALLELISM": "false"}
+    env = {
+        **os.environ,
+        **hub_env(home),
+        **_blas_env(),
+        "PYTHONPATH": str(REPO_ROOT),
+        "TOKENIZERS_PARALLELISM": "false",
+    }
     return subprocess.run(
         [sys.executable, "-m", "fixtures.rehearse", "--hub", str(home), "--out", str(out), *extra],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT_S,
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT_S,
     )
 
 
@@ -97,8 +106,9 @@ def staged_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path,
 
 
 @pytest.fixture(scope="session")
-def rehearsal(staged_hub: tuple[Path, float], tmp_path_factory: pytest.TempPathFactory
-              ) -> Iterator[tuple[dict[str, Any], Path]]:
+def rehearsal(
+    staged_hub: tuple[Path, float], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[dict[str, Any], Path]]:
     """Run the gpu-tier code path in a subprocess; return (summary.json, out dir)."""
     from harness.experiments.rehearsal import SUMMARY_NAME
 
@@ -110,8 +120,9 @@ def rehearsal(staged_hub: tuple[Path, float], tmp_path_factory: pytest.TempPathF
     assert proc.returncode == 0, f"rehearsal failed (rc {proc.returncode}):\n{proc.stderr[-6000:]}"
     summary = json.loads((out / SUMMARY_NAME).read_text())
     summary["_test_timings"] = {"stage_s": round(stage_seconds, 1), "subprocess_wall_s": round(wall, 1)}
-    print(f"\nrehearsal: staging {stage_seconds:.1f} s, subprocess {wall:.1f} s, "
-          f"stages {json.dumps(summary['timings'])}")
+    print(
+        f"\nrehearsal: staging {stage_seconds:.1f} s, subprocess {wall:.1f} s, stages {json.dumps(summary['timings'])}"
+    )
     yield summary, out
     shutil.rmtree(out, ignore_errors=True)  # ~1.5 GB of activation cache
 
@@ -149,10 +160,14 @@ def test_everything_resolves_from_the_staged_hub_by_hub_name(summary: dict[str, 
     tok = summary["tokens"]
     commit = fake_commit_hash("dataset", OWT_REPO_ID, OWT_REVISION)
     assert Path(tok["resolved_file"]).resolve() == (
-        hub / "datasets--Skylion007--openwebtext" / "snapshots" / commit / "plain_text/train/0000.parquet")
+        hub / "datasets--Skylion007--openwebtext" / "snapshots" / commit / "plain_text/train/0000.parquet"
+    )
     manifest = tok["manifest"]
     assert (manifest["source"], manifest["revision"], manifest["data_file"]) == (
-        "Skylion007/openwebtext", "refs/convert/parquet", "plain_text/train/0000.parquet")
+        "Skylion007/openwebtext",
+        "refs/convert/parquet",
+        "plain_text/train/0000.parquet",
+    )
 
 
 def test_models_load_unprocessed_at_the_real_shapes(summary: dict[str, Any]) -> None:
@@ -209,8 +224,9 @@ def test_preflight_runs_for_every_sae_and_rejects_mismatches(summary: dict[str, 
     prof = get_profile("rehearsal")
     pf = summary["preflight"]
     covered = {(p["model"], p["layer"]) for p in pf}
-    assert covered == {(MODEL[w], layer) for w, layers in (("a", prof.layers_a), ("b", prof.layers_b))
-                       for layer in layers}
+    assert covered == {
+        (MODEL[w], layer) for w, layers in (("a", prof.layers_a), ("b", prof.layers_b)) for layer in layers
+    }
     n_positions = prof.data.n_samples * prof.data.seq_len - summary["tokens"]["n_special"]
     for p in pf:
         assert p["site"] == "block_output" and p["hook_name"] == f"blocks.{p['layer']}.hook_resid_post"
@@ -236,13 +252,19 @@ def test_procedures_drive_site_code_masking_and_pairing_backend(summary: dict[st
     n_all = prof.data.n_samples * prof.data.seq_len
     n_kept = n_all - summary["tokens"]["n_special"]
     assert summary["procedures_run"] == list(PROCEDURES)
-    expected = {"paper": ("block_input", "pre_topk", False, "exact-tf32-nearest", n_all),
-                "corrected": ("block_output", "sparse", True, "sparse", n_kept)}
+    expected = {
+        "paper": ("block_input", "pre_topk", False, "exact-tf32-nearest", n_all),
+        "corrected": ("block_output", "sparse", True, "sparse", n_kept),
+    }
     for name, (site, code, mask, backend, n_pos) in expected.items():
         rec = summary["procedures"][name]
         proc = rec["procedure"]
         assert (proc["name"], proc["activation_site"], proc["sae_code"], proc["mask_special_positions"]) == (
-            name, site, code, mask)
+            name,
+            site,
+            code,
+            mask,
+        )
         assert rec["grid"]["procedure"] == name and rec["grid"]["n_tokens"] == n_pos
         assert [b["backend"] for b in rec["grid_backends"]] == [backend] * 4, rec["grid_backends"]
         for b in rec["grid_backends"]:
@@ -336,8 +358,12 @@ def test_report_and_cache_are_written(rehearsal: tuple[dict[str, Any], Path]) ->
     assert all((report / f).is_file() and (report / f).stat().st_size > 0 for f in files)
     from harness.report.figures import safe_name
 
-    for grid in ("grid paper", "grid corrected", "grid paper (control: B positions shuffled)",
-                 "grid corrected (control: B positions shuffled)"):
+    for grid in (
+        "grid paper",
+        "grid corrected",
+        "grid paper (control: B positions shuffled)",
+        "grid corrected (control: B positions shuffled)",
+    ):
         values = ["svcca", "svcca_excess", "svcca_p", "rsa", "rsa_p"] + ([] if "control" in grid else ["svcca_m21"])
         for value in values:
             assert f"figures/{safe_name(grid)}-{safe_name(value)}.png" in files
@@ -347,9 +373,16 @@ def test_report_and_cache_are_written(rehearsal: tuple[dict[str, Any], Path]) ->
     assert results["provenance"]["profile"] == "rehearsal" and results["provenance"]["procedures"] == list(PROCEDURES)
     assert results["provenance"]["library_versions"]["sae-lens"]
     assert set(results["experiments"]) == {
-        "grid paper", "grid corrected", "grid paper (control: B positions shuffled)",
-        "grid corrected (control: B positions shuffled)", "semantic A1 x B1 paper", "semantic A1 x B1 corrected",
-        "semantic A1 x B1 paper (control)", "semantic A1 x B1 corrected (control)", "preflight"}
+        "grid paper",
+        "grid corrected",
+        "grid paper (control: B positions shuffled)",
+        "grid corrected (control: B positions shuffled)",
+        "semantic A1 x B1 paper",
+        "semantic A1 x B1 corrected",
+        "semantic A1 x B1 paper (control)",
+        "semantic A1 x B1 corrected (control)",
+        "preflight",
+    }
     assert results["claims"] and {c["verdict"] for c in results["claims"]} == {"not run"}
     assert {c["procedure"] for c in results["claims"]} == set(PROCEDURES)
     md = (report / "REPORT.md").read_text()
@@ -368,14 +401,21 @@ def test_benchmark_json_lists_every_stage(rehearsal: tuple[dict[str, Any], Path]
 
     summary, out = rehearsal
     bench = json.loads((out / BENCHMARK_NAME).read_text())
-    assert {"scale", "device", "total_seconds", "peak_host_bytes", "peak_device_bytes", "cache_bytes",
-            "stages"} <= set(bench)
+    assert {"scale", "device", "total_seconds", "peak_host_bytes", "peak_device_bytes", "cache_bytes", "stages"} <= set(
+        bench
+    )
     assert bench["scale"] == "tiny" and isinstance(bench["device"], str) and bench["device"]
     names = [st["name"] for st in bench["stages"]]
     expected = ["load_model_a", "load_model_b", "load_tokens", "load_sae", "alignment", "forward_residuals"]
     for p in PROCEDURES:
-        expected += [f"spaces_{p}", "space_checks", f"grid_{p}", f"grid_control_{p}", f"semantic_{p}",
-                     f"semantic_control_{p}"]
+        expected += [
+            f"spaces_{p}",
+            "space_checks",
+            f"grid_{p}",
+            f"grid_control_{p}",
+            f"semantic_{p}",
+            f"semantic_control_{p}",
+        ]
     expected += ["negative_preflight", "report"]
     assert names == expected, names
     for st in bench["stages"]:
@@ -397,10 +437,16 @@ def test_rehearsal_profile_uses_the_paper_hub_names_at_toy_sizes() -> None:
     for which in ("a", "b"):
         for layer in (0, 1):
             p, r = paper.sae_spec(which, layer), reh.sae_spec(which, layer)
-            assert (r.source, r.repo_id, r.hookpoint) == (p.source, p.repo_id, p.hookpoint) == (
-                "sparsify", SAE_REPO[which], f"layers.{layer}")
+            assert (
+                (r.source, r.repo_id, r.hookpoint)
+                == (p.source, p.repo_id, p.hookpoint)
+                == ("sparsify", SAE_REPO[which], f"layers.{layer}")
+            )
     assert (reh.data.source, reh.data.revision, reh.data.data_files) == (
-        paper.data.source, paper.data.revision, paper.data.data_files)
+        paper.data.source,
+        paper.data.revision,
+        paper.data.data_files,
+    )
     assert reh.data.n_samples * reh.data.seq_len <= 256 < paper.data.n_samples * paper.data.seq_len
     assert set(reh.layers_a) == set(reh.layers_b) == {0, 1}
     assert max(reh.permutations or 0, reh.permutations_semantic or 0) <= 5
@@ -421,8 +467,14 @@ def test_paper_pair_ids_resolve_without_downloads(pair_name: str) -> None:
         assert check_tl_model_name(name) == name
     assert check_tl_model_name(prof.paper_tokenizer) in models.values()
     releases = prof.releases()
-    used = {(w, layer) for w, layers in (("a", (*prof.layers_a, *prof.semantic_layers_a)),
-                                         ("b", (*prof.layers_b, *prof.semantic_layers_b))) for layer in layers}
+    used = {
+        (w, layer)
+        for w, layers in (
+            ("a", (*prof.layers_a, *prof.semantic_layers_a)),
+            ("b", (*prof.layers_b, *prof.semantic_layers_b)),
+        )
+        for layer in layers
+    }
     assert used <= {(which, layer) for which, _, _, layer in releases}
     for which, release, sae_id, layer in releases:
         entry = check_saelens_release(release, sae_id)
@@ -441,8 +493,10 @@ def test_gemma_entry_matches_the_paper_setup() -> None:
     assert (gemma.model_name("a"), gemma.model_name("b")) == ("google/gemma-2b", "google/gemma-2-2b")
     by_side = {w: {layer: (rel, sid) for side, rel, sid, layer in gemma.releases() if side == w} for w in "ab"}
     assert by_side["a"] == {L: ("gemma-2b-res-jb", f"blocks.{L}.hook_resid_post") for L in (0, 6, 10, 12, 17)}
-    assert by_side["b"] == {L: ("gemma-scope-2b-pt-res-canonical", f"layer_{L}/width_16k/canonical")
-                            for L in (0, 2, 6, 10, 14, 17, 18, 22, 25)}
+    assert by_side["b"] == {
+        L: ("gemma-scope-2b-pt-res-canonical", f"layer_{L}/width_16k/canonical")
+        for L in (0, 2, 6, 10, 14, 17, 18, 22, 25)
+    }
     assert (gemma.data.n_samples, gemma.data.seq_len, gemma.semantic_table) == (150, 150, (12, 14))
     assert gemma.gated and gemma.tier == "gpu" and gemma.paper_tokenizer == "google/gemma-2-2b"
     # Table 2 of the paper
@@ -502,13 +556,18 @@ def test_cli_stages_and_runs_in_one_call(tmp_path: Path) -> None:
 
     home, out = tmp_path / "home", tmp_path / "out"
     try:
-        proc = _run_rehearsal(home, out, "--stage", "--procedures", "corrected", "--no-semantic",
-                              "--control-procedures")
+        proc = _run_rehearsal(
+            home, out, "--stage", "--procedures", "corrected", "--no-semantic", "--control-procedures"
+        )
         assert proc.returncode == 0, proc.stderr[-6000:]
         calibration = json.loads((home / CALIBRATION_NAME).read_text())
-        live = {repo: {hp: v["live_latents"] for hp, v in layers.items()} for repo, layers in calibration["saes"].items()}
-        assert live == {SAE_REPO["a"]: {"layers.0": D_SAE, "layers.1": D_SAE},
-                        SAE_REPO["b"]: {"layers.0": LIVE_LATENTS_B, "layers.1": LIVE_LATENTS_B}}
+        live = {
+            repo: {hp: v["live_latents"] for hp, v in layers.items()} for repo, layers in calibration["saes"].items()
+        }
+        assert live == {
+            SAE_REPO["a"]: {"layers.0": D_SAE, "layers.1": D_SAE},
+            SAE_REPO["b"]: {"layers.0": LIVE_LATENTS_B, "layers.1": LIVE_LATENTS_B},
+        }
         s = json.loads((out / SUMMARY_NAME).read_text())
         assert list(s["procedures"]) == ["corrected"] and s["control_procedures"] == [] and s["semantic"] is False
         assert "semantic" not in s["procedures"]["corrected"]

@@ -35,14 +35,32 @@ pytestmark = pytest.mark.slow
 #: Seed-pair configurations per profile. The overlap depends strongly on training tokens
 #: (PB: 0.07 at 0.8B tokens, 0.42 at 8B for 32k latents); the report states the budget.
 SEED_CONFIG: dict[str, dict[str, Any]] = {
-    "smoke": {"layer": "middle", "control_layer": "first", "k": 8, "widths": (128, 256, 512), "main_width": 256,
-              "n_steps": 1500, "train_docs": 800, "eval_docs": 150, "seq_len": 64},
-    "paper": {"model": "EleutherAI/pythia-70m", "layer": 3, "control_layer": 1, "k": 32,
-              "widths": (4096, 16384, 32768), "main_width": 32768, "n_steps": 50_000, "train_docs": 20_000,
-              "eval_docs": 100, "seq_len": 256,
-              # not trained yet: W1 runs on the Pythia TopK pair above as a substitute
-              "w1_appendix_a_recipe": "TinyStories-1Layer-21M, 16384 latents, ReLU+L1 coefficient 5, lr 1e-5, "
-                                      "30k steps, batch 4096 tokens (App. A)"},
+    "smoke": {
+        "layer": "middle",
+        "control_layer": "first",
+        "k": 8,
+        "widths": (128, 256, 512),
+        "main_width": 256,
+        "n_steps": 1500,
+        "train_docs": 800,
+        "eval_docs": 150,
+        "seq_len": 64,
+    },
+    "paper": {
+        "model": "EleutherAI/pythia-70m",
+        "layer": 3,
+        "control_layer": 1,
+        "k": 32,
+        "widths": (4096, 16384, 32768),
+        "main_width": 32768,
+        "n_steps": 50_000,
+        "train_docs": 20_000,
+        "eval_docs": 100,
+        "seq_len": 256,
+        # not trained yet: W1 runs on the Pythia TopK pair above as a substitute
+        "w1_appendix_a_recipe": "TinyStories-1Layer-21M, 16384 latents, ReLU+L1 coefficient 5, lr 1e-5, "
+        "30k steps, batch 4096 tokens (App. A)",
+    },
 }
 
 _SETUPS: dict[tuple[str, str], Any] = {}
@@ -85,8 +103,12 @@ def build_setup(profile: str, which_layer: str) -> Any:
         layer = cfg["layer"] if which_layer == "main" else cfg["control_layer"]
     model = load_model(spec)
     n_docs = cfg["train_docs"] + cfg["eval_docs"]
-    data = DataSpec(source=source, n_samples=n_docs, seq_len=cfg["seq_len"],
-                    **({} if profile == "smoke" else {"data_files": "plain_text/train/0000.parquet"}))
+    data = DataSpec(
+        source=source,
+        n_samples=n_docs,
+        seq_len=cfg["seq_len"],
+        **({} if profile == "smoke" else {"data_files": "plain_text/train/0000.parquet"}),
+    )
     tok = load_tokens(data, model.tokenizer, prepend_bos=bool(model.cfg.default_prepend_bos))
     acts = residual_activations(model, tok.tokens, [layer], site="block_output", batch_size=32)[layer]
     keep = ~tok.special_mask
@@ -97,9 +119,17 @@ def build_setup(profile: str, which_layer: str) -> Any:
     eval_tokens = tok.tokens[eval_rows].numpy()
     s_idx, p_idx = np.nonzero(keep[eval_rows].numpy())
     junk = CORRECTED.junk_tokens + tuple(model.tokenizer.all_special_tokens)
-    setup = SeedSetup(name=f"{spec.name}/L{layer}", train=train, eval=ev, tokens=eval_tokens, sample_index=s_idx,
-                      position_index=p_idx, vocab=vocab_strings(model.tokenizer), junk_tokens=junk,
-                      key=f"{spec.name}|{layer}|{tok.key}")
+    setup = SeedSetup(
+        name=f"{spec.name}/L{layer}",
+        train=train,
+        eval=ev,
+        tokens=eval_tokens,
+        sample_index=s_idx,
+        position_index=p_idx,
+        vocab=vocab_strings(model.tokenizer),
+        junk_tokens=junk,
+        key=f"{spec.name}|{layer}|{tok.key}",
+    )
     _SETUPS[key] = setup
     return setup
 
@@ -114,14 +144,29 @@ def pair(profile: str, setup: Any, architecture: str, width: int, *, seeds: tupl
     key = (profile, setup.key, architecture, width, seeds)
     if key not in _PAIRS:
         if architecture == "topk":
-            _PAIRS[key] = trained_pair(setup, architecture="topk", d_sae=width, seeds=seeds, k=cfg["k"],
-                                       n_steps=cfg["n_steps"], cache_dir=cache)
+            _PAIRS[key] = trained_pair(
+                setup,
+                architecture="topk",
+                d_sae=width,
+                seeds=seeds,
+                k=cfg["k"],
+                n_steps=cfg["n_steps"],
+                cache_dir=cache,
+            )
         else:
             # the L1 coefficient is matched once, on the main layer, and reused (control layer too)
-            coef, _ = matched_l1(build_setup(profile, "main"), target_l0=cfg["k"], d_sae=width,
-                                 n_steps=cfg["n_steps"], cache_dir=cache)
-            _PAIRS[key] = trained_pair(setup, architecture="relu_l1", d_sae=width, seeds=seeds, l1_coefficient=coef,
-                                       n_steps=cfg["n_steps"], cache_dir=cache)
+            coef, _ = matched_l1(
+                build_setup(profile, "main"), target_l0=cfg["k"], d_sae=width, n_steps=cfg["n_steps"], cache_dir=cache
+            )
+            _PAIRS[key] = trained_pair(
+                setup,
+                architecture="relu_l1",
+                d_sae=width,
+                seeds=seeds,
+                l1_coefficient=coef,
+                n_steps=cfg["n_steps"],
+                cache_dir=cache,
+            )
     return _PAIRS[key]
 
 
@@ -147,12 +192,28 @@ def cross_layer_overlap(profile: str, architecture: str, width: int) -> dict[str
     return _PAIRS[key]
 
 
-def conclude(claim_id: str, procedure: str, profile: str, ok: bool, measured: dict[str, Any],
-             control: dict[str, Any], control_holds: bool, *, control_scored: bool = True) -> None:
+def conclude(
+    claim_id: str,
+    procedure: str,
+    profile: str,
+    ok: bool,
+    measured: dict[str, Any],
+    control: dict[str, Any],
+    control_holds: bool,
+    *,
+    control_scored: bool = True,
+) -> None:
     from claims.conftest import ClaimRecorder
 
-    ClaimRecorder(profile).conclude(claim_id, procedure, rule_holds=ok, measured=measured, control=control,
-                                    control_holds=control_holds, control_scored=control_scored)
+    ClaimRecorder(profile).conclude(
+        claim_id,
+        procedure,
+        rule_holds=ok,
+        measured=measured,
+        control=control,
+        control_holds=control_holds,
+        control_scored=control_scored,
+    )
 
 
 PB = "PB method"
@@ -179,8 +240,10 @@ def by_criterion(claim_id: str, **overlaps: Any) -> dict[str, Any]:
     def get(ov: Any, c: str) -> Any:
         return [o["fraction_by_criterion"][c] for o in ov] if isinstance(ov, list) else ov["fraction_by_criterion"][c]
 
-    return {"judged_with": crit,
-            **{c: {label: get(ov, c) for label, ov in overlaps.items()} for c in dict.fromkeys((HEADLINE_CRITERION, crit))}}
+    return {
+        "judged_with": crit,
+        **{c: {label: get(ov, c) for label, ov in overlaps.items()} for c in dict.fromkeys((HEADLINE_CRITERION, crit))},
+    }
 
 
 def p1(fraction: float) -> bool:
@@ -191,9 +254,15 @@ def test_P1_seeds_share_a_fraction(seed_profile: str) -> None:
     width = SEED_CONFIG[seed_profile]["main_width"]
     ov = overlap(seed_profile, "main", "topk", width)
     ctrl = cross_layer_overlap(seed_profile, "topk", width)  # control: SAEs of different layers
-    conclude("P1", PB, seed_profile, p1(judged("P1", ov)),
-             {"shared_fraction_by_criterion": by_criterion("P1", topk=ov), "width": width, **ov},
-             {"different_layer_fraction": judged("P1", ctrl)}, p1(judged("P1", ctrl)))
+    conclude(
+        "P1",
+        PB,
+        seed_profile,
+        p1(judged("P1", ov)),
+        {"shared_fraction_by_criterion": by_criterion("P1", topk=ov), "width": width, **ov},
+        {"different_layer_fraction": judged("P1", ctrl)},
+        p1(judged("P1", ctrl)),
+    )
 
 
 def p2(relu: dict[str, Any], topk: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
@@ -202,8 +271,12 @@ def p2(relu: dict[str, Any], topk: dict[str, Any]) -> tuple[bool, dict[str, Any]
     matched = 0.75 <= l0_ratio <= 1.25
     r, t = judged("P2", relu), judged("P2", topk)
     return bool(matched and r > t), {
-        "criterion": criterion("P2"), "relu_l1": r, "topk": t, "l0_ratio_relu_over_topk": l0_ratio,
-        "l0_matched": matched}
+        "criterion": criterion("P2"),
+        "relu_l1": r,
+        "topk": t,
+        "l0_ratio_relu_over_topk": l0_ratio,
+        "l0_matched": matched,
+    }
 
 
 def test_P2_relu_more_stable_than_topk(seed_profile: str) -> None:
@@ -215,8 +288,15 @@ def test_P2_relu_more_stable_than_topk(seed_profile: str) -> None:
     cross = cross_layer_overlap(seed_profile, "relu_l1", width)
     ctrl_ok, ctrl = p2(cross, topk)
     ctrl["relu_l1_headline"] = cross["fraction_by_criterion"][HEADLINE_CRITERION]
-    conclude("P2", PB, seed_profile, ok,
-             {"shared_fraction_by_criterion": by_criterion("P2", relu_l1=relu, topk=topk), **measured}, ctrl, ctrl_ok)
+    conclude(
+        "P2",
+        PB,
+        seed_profile,
+        ok,
+        {"shared_fraction_by_criterion": by_criterion("P2", relu_l1=relu, topk=topk), **measured},
+        ctrl,
+        ctrl_ok,
+    )
 
 
 def p3(fracs: list[float]) -> bool:
@@ -236,11 +316,20 @@ def test_P3_overlap_falls_with_width(seed_profile: str) -> None:
         a = pair(seed_profile, build_setup(seed_profile, "main"), "topk", w)[0]
         perm = np.random.default_rng(w).permutation(a["dec"].shape[0])
         ctrl.append(judged("P3", overlap_record(a, {**a, "enc": a["enc"][perm], "dec": a["dec"][perm]})))
-    conclude("P3", PB, seed_profile, p3(fracs),
-             {"shared_fraction_by_criterion": by_criterion("P3", topk=ovs), "widths": list(widths),
-              "fraction_shared": fracs,
-              "fraction_by_criterion_paper_float32": [ov["fraction_by_criterion_paper_float32"] for ov in ovs]},
-             {"permuted_self_fraction_shared": ctrl}, p3(ctrl))
+    conclude(
+        "P3",
+        PB,
+        seed_profile,
+        p3(fracs),
+        {
+            "shared_fraction_by_criterion": by_criterion("P3", topk=ovs),
+            "widths": list(widths),
+            "fraction_shared": fracs,
+            "fraction_by_criterion_paper_float32": [ov["fraction_by_criterion_paper_float32"] for ov in ovs],
+        },
+        {"permuted_self_fraction_shared": ctrl},
+        p3(ctrl),
+    )
 
 
 def _lan(profile: str, procedure: Any, *, shuffle_b: bool = False) -> dict[str, Any]:
@@ -267,11 +356,14 @@ def _record_lan(profile: str, procedure: Any) -> dict[str, str]:
     from claims.conftest import ClaimRecorder
 
     recorder = ClaimRecorder(profile)
-    names = {"lan": f"seed pair {procedure.name}",
-             "control_lan": f"seed pair {procedure.name} (control: B positions shuffled)"}
+    names = {
+        "lan": f"seed pair {procedure.name}",
+        "control_lan": f"seed pair {procedure.name} (control: B positions shuffled)",
+    }
     recorder.experiment(f"{profile}:{names['lan']}", {"kind": "seed_pair", **_lan(profile, procedure)})
-    recorder.experiment(f"{profile}:{names['control_lan']}",
-                        {"kind": "seed_pair", **_lan(profile, procedure, shuffle_b=True)})
+    recorder.experiment(
+        f"{profile}:{names['control_lan']}", {"kind": "seed_pair", **_lan(profile, procedure, shuffle_b=True)}
+    )
     return names
 
 
@@ -287,8 +379,9 @@ def test_X1_both_papers_on_one_pair(seed_profile: str, procedure: Any) -> None:
     width = SEED_CONFIG[seed_profile]["main_width"]
     recorder = ClaimRecorder(seed_profile)
     name = f"seed overlap topk {width}"
-    recorder.experiment(f"{seed_profile}:{name}", {"kind": "seed_overlap",
-                                                   **overlap(seed_profile, "main", "topk", width)})
+    recorder.experiment(
+        f"{seed_profile}:{name}", {"kind": "seed_overlap", **overlap(seed_profile, "main", "topk", width)}
+    )
     recorder.judge("X1", procedure, {**_record_lan(seed_profile, procedure), "overlap": name})
 
 

@@ -43,8 +43,10 @@ def test_S2_gemma_table2(semantic, world, procedure, recorder) -> None:  # type:
 def _grid_inputs(semantic_grid: Any, procedure: Any) -> dict[str, str]:
     semantic_grid(procedure, control=False)
     semantic_grid(procedure, control=True)
-    return {"semantic_grid": semantic_grid_name(procedure),
-            "control_semantic_grid": semantic_grid_name(procedure, control=True)}
+    return {
+        "semantic_grid": semantic_grid_name(procedure),
+        "control_semantic_grid": semantic_grid_name(procedure, control=True),
+    }
 
 
 def test_S3_test2_all_pass(semantic_grid, procedure, recorder) -> None:  # type: ignore[no-untyped-def]

@@ -56,8 +56,19 @@ def run_demo(out_dir: Path, *, n_permutations: int = 200) -> dict[str, object]:
             records.append(rec)
             for variant in ("one_to_one", "many_to_one", "unfiltered"):
                 v = rec[variant]
-                rows.append([space_b.name, name, variant, v["n_pairs"], v["svcca"], v["svcca_null_mean"],
-                             v["svcca_p"], v["rsa"], v["rsa_p"]])
+                rows.append(
+                    [
+                        space_b.name,
+                        name,
+                        variant,
+                        v["n_pairs"],
+                        v["svcca"],
+                        v["svcca_null_mean"],
+                        v["svcca_p"],
+                        v["rsa"],
+                        v["rsa_p"],
+                    ]
+                )
     headers = ["B", "procedure", "pairs", "n", "SVCCA", "null mean", "p", "RSA", "p (RSA)"]
     table = tabulate([[_fmt(c) for c in r] for r in rows], headers=headers, tablefmt="github")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -77,12 +88,17 @@ def run_demo(out_dir: Path, *, n_permutations: int = 200) -> dict[str, object]:
 #: (library-facts.md); Gemma computed from shapes (no listing here): SAEs = encoder + decoder
 #: of 16,384 x d_model in float32 per layer; models = parameter count x 4 bytes (an upper
 #: bound: the hub may store them in 16-bit).
-DOWNLOAD_MB = {"EleutherAI/pythia-70m": 166, "EleutherAI/pythia-160m": 375,
-               "EleutherAI/sae-pythia-70m-32k": 134, "EleutherAI/sae-pythia-160m-32k": 201,
-               "Skylion007/openwebtext": 300,
-               "google/gemma-2b": 10_000, "google/gemma-2-2b": 10_500,
-               "gemma-2b-res-jb": 2 * 16_384 * 2_048 * 4 // 2**20,
-               "gemma-scope-2b-pt-res-canonical": 2 * 16_384 * 2_304 * 4 // 2**20}
+DOWNLOAD_MB = {
+    "EleutherAI/pythia-70m": 166,
+    "EleutherAI/pythia-160m": 375,
+    "EleutherAI/sae-pythia-70m-32k": 134,
+    "EleutherAI/sae-pythia-160m-32k": 201,
+    "Skylion007/openwebtext": 300,
+    "google/gemma-2b": 10_000,
+    "google/gemma-2-2b": 10_500,
+    "gemma-2b-res-jb": 2 * 16_384 * 2_048 * 4 // 2**20,
+    "gemma-scope-2b-pt-res-canonical": 2 * 16_384 * 2_304 * 4 // 2**20,
+}
 
 
 def plan(profile_name: str) -> str:
@@ -101,17 +117,20 @@ def plan(profile_name: str) -> str:
         repo = specs[0].repo_id or specs[0].release or specs[0].path
         per_layer = DOWNLOAD_MB.get(str(repo), 0)
         disk += per_layer * len(layers)
-        lines.append(f"  model {which.upper()}: {name}; SAEs {repo} at layers {list(layers)} "
-                     f"(~{per_layer} MB each)")
+        lines.append(f"  model {which.upper()}: {name}; SAEs {repo} at layers {list(layers)} (~{per_layer} MB each)")
     data = prof.data
-    lines.append(f"  tokens: {data.n_samples} samples x {data.seq_len} = {data.n_samples * data.seq_len} positions "
-                 f"from {data.source} (revision {getattr(data, 'revision', None)})")
+    lines.append(
+        f"  tokens: {data.n_samples} samples x {data.seq_len} = {data.n_samples * data.seq_len} positions "
+        f"from {data.source} (revision {getattr(data, 'revision', None)})"
+    )
     n_cells = len(la) * len(lb)
     for name, proc in PROCEDURES.items():
-        lines.append(f"  procedure {name}: {n_cells} layer pairs x 3 variants, {prof.n_permutations(proc)} permutations "
-                     f"(grid); semantic {len(prof.semantic_layers_a) * len(prof.semantic_layers_b)} layer pairs x 8 "
-                     f"categories, {prof.n_permutations_semantic(proc)} permutations, "
-                     f"{prof.n_random_subsets(proc)} Test-2 draws")
+        lines.append(
+            f"  procedure {name}: {n_cells} layer pairs x 3 variants, {prof.n_permutations(proc)} permutations "
+            f"(grid); semantic {len(prof.semantic_layers_a) * len(prof.semantic_layers_b)} layer pairs x 8 "
+            f"categories, {prof.n_permutations_semantic(proc)} permutations, "
+            f"{prof.n_random_subsets(proc)} Test-2 draws"
+        )
     lines.append(f"  estimated download: ~{disk / 1024:.1f} GB (hub cache)")
     lines.append("  estimated time: see README 'Paper tier' (per-stage CPU measurements, GPU extrapolation)")
     return "\n".join(lines)
@@ -150,16 +169,28 @@ def judge_results(path: Path) -> list[dict[str, object]]:
     out = []
     for row in data.get("claims", []):
         inputs = row.get("inputs")
-        new: dict[str, object] = {"id": row["id"], "procedure": row["procedure"], "stored": row["verdict"],
-                                  "stored_control": row.get("control_outcome"), "rejudged": None, "control": None}
+        new: dict[str, object] = {
+            "id": row["id"],
+            "procedure": row["procedure"],
+            "stored": row["verdict"],
+            "stored_control": row.get("control_outcome"),
+            "rejudged": None,
+            "control": None,
+        }
         if inputs and row["id"] in RULES:
             missing = [n for n in inputs.values() if n not in exps]
             if missing:
-                raise SystemExit(f"{path}: {row['id']}/{row['procedure']} needs experiments {missing}, which the "
-                                 "file does not hold; re-run the claims to regenerate it.")
+                raise SystemExit(
+                    f"{path}: {row['id']}/{row['procedure']} needs experiments {missing}, which the "
+                    "file does not hold; re-run the claims to regenerate it."
+                )
             proc = _procedure_of(row["procedure"], data.get("provenance", {}))
-            j = judge(row["id"], {role: exps[name] for role, name in inputs.items()}, proc,
-                      profile=str(row.get("profile", profile)))
+            j = judge(
+                row["id"],
+                {role: exps[name] for role, name in inputs.items()},
+                proc,
+                profile=str(row.get("profile", profile)),
+            )
             c = j.conclusion()
             new.update(rejudged=c.verdict, control=c.control_outcome, detail=c.detail)
         out.append(new)
@@ -172,14 +203,30 @@ def compare(args: argparse.Namespace) -> Path:
     from harness.report.run import check_device, parse_layers_option
 
     check_device(args.device)
-    sides = [CompareSide(model=getattr(args, f"model_{s}"), saes=getattr(args, f"saes_{s}"),
-                         layers=parse_layers_option(getattr(args, f"layers_{s}"), option=f"--layers-{s}") or ())
-             for s in ("a", "b")]
+    sides = [
+        CompareSide(
+            model=getattr(args, f"model_{s}"),
+            saes=getattr(args, f"saes_{s}"),
+            layers=parse_layers_option(getattr(args, f"layers_{s}"), option=f"--layers-{s}") or (),
+        )
+        for s in ("a", "b")
+    ]
     procedures = ("paper", "corrected") if args.procedure == "both" else (args.procedure,)
-    return run_compare(sides[0], sides[1], out=args.out, data=args.data, data_files=args.data_files,
-                       n_samples=args.samples, seq_len=args.seq_len, procedures=procedures,
-                       n_permutations=args.permutations, device=args.device, cache_dir=args.cache_dir,
-                       batch_size=args.batch_size, control=not args.no_control)
+    return run_compare(
+        sides[0],
+        sides[1],
+        out=args.out,
+        data=args.data,
+        data_files=args.data_files,
+        n_samples=args.samples,
+        seq_len=args.seq_len,
+        procedures=procedures,
+        n_permutations=args.permutations,
+        device=args.device,
+        cache_dir=args.cache_dir,
+        batch_size=args.batch_size,
+        control=not args.no_control,
+    )
 
 
 def _positive_int(text: str) -> int:
@@ -218,8 +265,10 @@ def external_command(name: str) -> Any:
 
     found = [ep for ep in entry_points(group=COMMAND_GROUP) if ep.name == name]
     if not found:
-        raise ConfigError(f"No '{name}' command is installed (entry point group {COMMAND_GROUP!r}); reinstall the "
-                          "package (pip install -e .) or run `python -m fixtures.rehearse` from the repository.")
+        raise ConfigError(
+            f"No '{name}' command is installed (entry point group {COMMAND_GROUP!r}); reinstall the "
+            "package (pip install -e .) or run `python -m fixtures.rehearse` from the repository."
+        )
     return found[0].load()
 
 
@@ -231,43 +280,54 @@ def main(argv: list[str] | None = None) -> int:
         # its own process-level setup (hub environment before huggingface_hub is imported,
         # BLAS threads before numpy) happens in the command itself: hand over the raw arguments
         return int(external_command("rehearse")(argv[1:]) or 0)
-    parser = argparse.ArgumentParser(prog="sae-claims", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="sae-claims", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--version", action="version", version=version_string())
-    parser.add_argument("-v", "--verbose", action="count", default=0,
-                        help="show progress logging (-v: INFO, -vv: DEBUG)")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="show progress logging (-v: INFO, -vv: DEBUG)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="engine demo on synthetic data")
     demo.add_argument("--out", type=Path, default=Path("reports/demo"))
-    demo.add_argument("--permutations", type=_positive_int, default=200,
-                      help="permutations of each null (positive; default 200)")
+    demo.add_argument(
+        "--permutations", type=_positive_int, default=200, help="permutations of each null (positive; default 200)"
+    )
     plan_cmd = sub.add_parser("plan", help="dry run: what a profile would download and compute")
     plan_cmd.add_argument("--profile", default="paper", help="a built-in profile name or a path to a profile .toml")
     judge_cmd = sub.add_parser("judge", help="judge a saved results.json again with the current rules (no compute)")
     judge_cmd.add_argument("results", type=Path)
-    judge_cmd.add_argument("--check", action="store_true",
-                           help="exit 1 when a re-judged outcome differs from the stored one")
+    judge_cmd.add_argument(
+        "--check", action="store_true", help="exit 1 when a re-judged outcome differs from the stored one"
+    )
     cmp_cmd = sub.add_parser("compare", help="the pipeline on your own two (model, SAE set) pairs")
     for side in ("a", "b"):
         cmp_cmd.add_argument(f"--model-{side}", required=True, help="hub name or local save_pretrained folder")
-        cmp_cmd.add_argument(f"--saes-{side}", required=True,
-                             help="sparsify:<repo|folder> | release:<release>:<id with {layer}> | disk:<folder with {layer}>")
+        cmp_cmd.add_argument(
+            f"--saes-{side}",
+            required=True,
+            help="sparsify:<repo|folder> | release:<release>:<id with {layer}> | disk:<folder with {layer}>",
+        )
         cmp_cmd.add_argument(f"--layers-{side}", required=True, help="comma-separated layers, e.g. 1,3")
     cmp_cmd.add_argument("--data", required=True, help="hub dataset id or local text/json/parquet file or folder")
     cmp_cmd.add_argument("--data-files", default=None, help="one file inside a hub dataset (e.g. a parquet shard)")
     cmp_cmd.add_argument("--samples", type=_positive_int, default=100, help="documents (default 100)")
     cmp_cmd.add_argument("--seq-len", type=_positive_int, default=128, help="tokens per document (default 128)")
     cmp_cmd.add_argument("--procedure", default="both", choices=["both", "paper", "corrected"])
-    cmp_cmd.add_argument("--permutations", type=_positive_int, default=None,
-                         help="permutations per null (default: the procedure's)")
+    cmp_cmd.add_argument(
+        "--permutations", type=_positive_int, default=None, help="permutations per null (default: the procedure's)"
+    )
     cmp_cmd.add_argument("--device", default="cpu")
     cmp_cmd.add_argument("--batch-size", type=_positive_int, default=8)
     cmp_cmd.add_argument("--cache-dir", type=Path, default=Path(".cache/activations"))
     cmp_cmd.add_argument("--no-control", action="store_true", help="skip the shuffled-positions negative controls")
     cmp_cmd.add_argument("--out", type=Path, default=Path("reports/compare"))
-    sub.add_parser("rehearse", help="stage the real-shape hub and run the whole profile, writing benchmark.json "
-                                    "(sae-claims rehearse --scale tiny|paper --device cpu|cuda --out DIR; "
-                                    "see fixtures/rehearse.py)")
+    sub.add_parser(
+        "rehearse",
+        help="stage the real-shape hub and run the whole profile, writing benchmark.json "
+        "(sae-claims rehearse --scale tiny|paper --device cpu|cuda --out DIR; "
+        "see fixtures/rehearse.py)",
+    )
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     log = logging.getLogger("harness.cli")
@@ -283,15 +343,34 @@ def main(argv: list[str] | None = None) -> int:
             if not args.results.exists():
                 raise SystemExit(f"{args.results}: no such file; pass the results.json of a report directory.")
             rows = judge_results(args.results)
-            table = [[r["id"], r["procedure"], r["stored"], r["stored_control"],
-                      "-" if r["rejudged"] is None else r["rejudged"], r["control"]] for r in rows]
-            print(tabulate(table, headers=["claim", "procedure", "stored", "control", "re-judged", "control"],
-                           tablefmt="github"))
-            changed = [r for r in rows if r["rejudged"] is not None
-                       and (r["rejudged"], r["control"]) != (r["stored"], r["stored_control"])]
+            table = [
+                [
+                    r["id"],
+                    r["procedure"],
+                    r["stored"],
+                    r["stored_control"],
+                    "-" if r["rejudged"] is None else r["rejudged"],
+                    r["control"],
+                ]
+                for r in rows
+            ]
+            print(
+                tabulate(
+                    table,
+                    headers=["claim", "procedure", "stored", "control", "re-judged", "control"],
+                    tablefmt="github",
+                )
+            )
+            changed = [
+                r
+                for r in rows
+                if r["rejudged"] is not None and (r["rejudged"], r["control"]) != (r["stored"], r["stored_control"])
+            ]
             if changed:
-                print(f"{len(changed)} outcome(s) differ from the stored ones: "
-                      + ", ".join(f"{r['id']}/{r['procedure']}" for r in changed))
+                print(
+                    f"{len(changed)} outcome(s) differ from the stored ones: "
+                    + ", ".join(f"{r['id']}/{r['procedure']}" for r in changed)
+                )
             return 1 if (args.check and changed) else 0
     except HarnessError as exc:  # bad input: the message says what to do; no traceback
         print(f"sae-claims {args.command}: error: {exc}", file=sys.stderr)

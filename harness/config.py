@@ -32,15 +32,38 @@ from harness.vocab import (
     check_choice,
 )
 
-__all__ = ["CORRECTED", "PAPER", "PAPER_JUNK_TOKENS", "PROCEDURES", "ActivationSite", "DeadPolicy", "OneToOneRule",
-           "PValueRule", "Procedure", "RsaInner", "SaeCode", "get_procedure"]
+__all__ = [
+    "CORRECTED",
+    "PAPER",
+    "PAPER_JUNK_TOKENS",
+    "PROCEDURES",
+    "ActivationSite",
+    "DeadPolicy",
+    "OneToOneRule",
+    "PValueRule",
+    "Procedure",
+    "RsaInner",
+    "SaeCode",
+    "get_procedure",
+]
 
 #: Appendix F non-concept list, as the authors' code spelled it. ``'\\n'`` is the two
 #: characters backslash + n (a literal in some tokenizers' decodings); ``'\n'`` a newline.
 #: ``'<pad>'`` is not in it: the authors added it for Gemma only (see
 #: :data:`MODEL_JUNK_TOKENS`).
 PAPER_JUNK_TOKENS: tuple[str, ...] = (
-    ".", "\\n", "\n", "", " ", "-", "<bos>", ",", "!", "?", "<|endoftext|>", "|bos|",
+    ".",
+    "\\n",
+    "\n",
+    "",
+    " ",
+    "-",
+    "<bos>",
+    ",",
+    "!",
+    "?",
+    "<|endoftext|>",
+    "|bos|",
 )
 
 #: Non-concept strings the authors' code added for some model families only, as
@@ -129,9 +152,16 @@ class Procedure:
         def bad(option: str, value: object, allowed: str) -> ConfigError:
             return ConfigError(f"Procedure {self.name!r}: {option}={value!r} is invalid; use {allowed}.")
 
-        vocabularies = {"activation_site": ActivationSite, "sae_code": SaeCode, "dead_features": DeadPolicy,
-                        "one_to_one": OneToOneRule, "rsa_inner": RsaInner, "p_rule": PValueRule,
-                        "whole_word_rule": WholeWordRule, "semantic_column_order": ColumnOrder}
+        vocabularies = {
+            "activation_site": ActivationSite,
+            "sae_code": SaeCode,
+            "dead_features": DeadPolicy,
+            "one_to_one": OneToOneRule,
+            "rsa_inner": RsaInner,
+            "p_rule": PValueRule,
+            "whole_word_rule": WholeWordRule,
+            "semantic_column_order": ColumnOrder,
+        }
         for option, vocab in vocabularies.items():
             check_choice(option, getattr(self, option), vocab, where=f"Procedure {self.name!r}: ")
         keep = self.svcca_keep
@@ -206,7 +236,4 @@ def get_procedure(name: str) -> Procedure:
     try:
         return PROCEDURES[name]
     except KeyError:
-        raise ConfigError(
-            f"Unknown procedure {name!r}; known presets: {', '.join(sorted(PROCEDURES))}."
-        ) from None
-
+        raise ConfigError(f"Unknown procedure {name!r}; known presets: {', '.join(sorted(PROCEDURES))}.") from None

@@ -66,9 +66,13 @@ def compute_environment() -> dict[str, Any]:
     try:
         from threadpoolctl import threadpool_info
 
-        env["thread_pools"] = [{k: p.get(k) for k in ("user_api", "internal_api", "version", "architecture",
-                                                      "num_threads", "threading_layer")}
-                               for p in threadpool_info()]
+        env["thread_pools"] = [
+            {
+                k: p.get(k)
+                for k in ("user_api", "internal_api", "version", "architecture", "num_threads", "threading_layer")
+            }
+            for p in threadpool_info()
+        ]
     except ImportError:  # pragma: no cover - threadpoolctl is a dependency
         env["thread_pools"] = None
     return env

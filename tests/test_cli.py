@@ -76,6 +76,9 @@ def test_no_harness_module_imports_fixtures_at_module_level() -> None:
     for path in (ROOT / "harness").rglob("*.py"):
         tree = ast.parse(path.read_text())
         for node in tree.body:
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else ([node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            )
             assert not any(n == "fixtures" or n.startswith("fixtures.") for n in names), path

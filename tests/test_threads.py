@@ -31,4 +31,3 @@ def test_provenance_records_the_numeric_environment() -> None:
     comp = provenance()["compute"]
     assert comp == compute_environment() or comp.keys() == compute_environment().keys()
     assert "torch_threads" in comp and "thread_pools" in comp and comp["cpu"]
-

@@ -11,7 +11,10 @@ WITH_REASON = re.compile(r"# type: ignore\[[a-z-]+(, [a-z-]+)*\]  # \S")
 
 
 def test_every_type_ignore_has_a_code_and_a_reason() -> None:
-    bare = [f"{path.relative_to(HARNESS.parent)}:{i}" for path in sorted(HARNESS.rglob("*.py"))
-            for i, line in enumerate(path.read_text().splitlines(), 1)
-            if "# type: ignore" in line and not WITH_REASON.search(line)]
+    bare = [
+        f"{path.relative_to(HARNESS.parent)}:{i}"
+        for path in sorted(HARNESS.rglob("*.py"))
+        for i, line in enumerate(path.read_text().splitlines(), 1)
+        if "# type: ignore" in line and not WITH_REASON.search(line)
+    ]
     assert bare == [], "write `# type: ignore[code]  # why` (or fix the type)"

@@ -23,9 +23,17 @@ def test_choices_are_the_literal_values() -> None:
         vocab.choices(int)
 
 
-@pytest.mark.parametrize(("option", "vocabulary"), [
-    ("activation_site", vocab.ActivationSite), ("sae_code", vocab.SaeCode), ("dead_features", vocab.DeadPolicy),
-    ("one_to_one", vocab.OneToOneRule), ("rsa_inner", vocab.RsaInner), ("p_rule", vocab.PValueRule)])
+@pytest.mark.parametrize(
+    ("option", "vocabulary"),
+    [
+        ("activation_site", vocab.ActivationSite),
+        ("sae_code", vocab.SaeCode),
+        ("dead_features", vocab.DeadPolicy),
+        ("one_to_one", vocab.OneToOneRule),
+        ("rsa_inner", vocab.RsaInner),
+        ("p_rule", vocab.PValueRule),
+    ],
+)
 def test_procedure_accepts_exactly_the_vocabulary(option: str, vocabulary: object) -> None:
     for value in typing.get_args(vocabulary):
         assert getattr(CORRECTED.replace(**{option: value}), option) == value
@@ -66,9 +74,16 @@ def _dead(v: str) -> None:
     max_correlation(np.eye(3), np.eye(3), dead=v)  # type: ignore[arg-type]  # bad on purpose
 
 
-@pytest.mark.parametrize(("call", "option", "vocabulary"), [
-    (_one_to_one, "rule", vocab.OneToOneRule), (_p_value, "p_rule", vocab.PValueRule),
-    (_inner, "inner", vocab.RsaInner), (_site, "site", vocab.ActivationSite), (_dead, "dead", vocab.DeadPolicy)])
+@pytest.mark.parametrize(
+    ("call", "option", "vocabulary"),
+    [
+        (_one_to_one, "rule", vocab.OneToOneRule),
+        (_p_value, "p_rule", vocab.PValueRule),
+        (_inner, "inner", vocab.RsaInner),
+        (_site, "site", vocab.ActivationSite),
+        (_dead, "dead", vocab.DeadPolicy),
+    ],
+)
 def test_library_checks_name_every_allowed_value(call: Callable[[str], None], option: str, vocabulary: object) -> None:
     allowed = " or ".join(repr(v) for v in typing.get_args(vocabulary))
     with pytest.raises(ConfigError, match=f"{option}='bogus' is invalid; use {allowed}"):
@@ -83,8 +98,10 @@ def test_library_checks_name_every_allowed_value(call: Callable[[str], None], op
 
 
 def test_no_vocabulary_is_spelt_out_twice() -> None:
-    spelt = {name: 'Literal["' + '", "'.join(typing.get_args(getattr(vocab, name))) + '"]'
-             for name in ("ActivationSite", "SaeCode", "OneToOneRule", "RsaInner", "PValueRule", "DeadPolicy")}
+    spelt = {
+        name: 'Literal["' + '", "'.join(typing.get_args(getattr(vocab, name))) + '"]'
+        for name in ("ActivationSite", "SaeCode", "OneToOneRule", "RsaInner", "PValueRule", "DeadPolicy")
+    }
     for path in sorted((REPO_ROOT / "harness").rglob("*.py")):
         if path.name == "vocab.py":
             continue

@@ -12,8 +12,20 @@ import re
 from importlib.metadata import PackageNotFoundError, requires, version
 
 ROOTS = ("sae-lens", "transformer-lens", "datasets", "transformers", "tabulate", "matplotlib", "pandas", "scipy")
-TORCH_BRINGS = {"torch", "numpy", "triton", "sympy", "mpmath", "networkx", "jinja2", "markupsafe", "filelock",
-                "typing-extensions", "fsspec", "setuptools"}
+TORCH_BRINGS = {
+    "torch",
+    "numpy",
+    "triton",
+    "sympy",
+    "mpmath",
+    "networkx",
+    "jinja2",
+    "markupsafe",
+    "filelock",
+    "typing-extensions",
+    "fsspec",
+    "setuptools",
+}
 
 
 def closure(roots: tuple[str, ...], skip: set[str]) -> list[str]:

@@ -187,13 +187,27 @@ def compute_feature_activations(
     mid = f"{model_id or model.cfg.model_name}#{model_fingerprint(model)}"
     sid = f"{loaded_sae.meta.hook_name}#{loaded_sae.fingerprint()}"
     key = activation_key(
-        model_id=mid, sae_id=sid, layer=layer, site=site, code=code,
-        mask_special_positions=mask, tokens_key=token_set.key,
+        model_id=mid,
+        sae_id=sid,
+        layer=layer,
+        site=site,
+        code=code,
+        mask_special_positions=mask,
+        tokens_key=token_set.key,
     )
     meta = {
-        "model_id": mid, "sae_id": sid, "sae_source": loaded_sae.meta.source, "layer": int(layer), "site": site, "code": code,
-        "mask_special_positions": bool(mask), "tokens_key": token_set.key, "attention": ATTENTION,
-        "n_samples": int(tokens.shape[0]), "seq_len": int(tokens.shape[1]), "cache_version": CACHE_VERSION,
+        "model_id": mid,
+        "sae_id": sid,
+        "sae_source": loaded_sae.meta.source,
+        "layer": int(layer),
+        "site": site,
+        "code": code,
+        "mask_special_positions": bool(mask),
+        "tokens_key": token_set.key,
+        "attention": ATTENTION,
+        "n_samples": int(tokens.shape[0]),
+        "seq_len": int(tokens.shape[1]),
+        "cache_version": CACHE_VERSION,
     }
     path = Path(cache_dir) / f"{key}.npz" if cache_dir is not None else None
     if path is not None and path.is_file():
@@ -220,8 +234,14 @@ def compute_feature_activations(
         starts = tqdm(starts, desc=f"codes L{layer} {site}/{code}", unit="batch")
     for start in starts:
         batch = tokens[start : start + batch_size]
-        acts = residual_activations(model, batch, [layer], site=site, batch_size=batch.shape[0],
-                                    attention_mask=attn_mask[start : start + batch_size])[layer]
+        acts = residual_activations(
+            model,
+            batch,
+            [layer],
+            site=site,
+            batch_size=batch.shape[0],
+            attention_mask=attn_mask[start : start + batch_size],
+        )[layer]
         flat = acts.reshape(-1, acts.shape[-1])[keep_all[start : start + batch_size].reshape(-1)]
         for c0 in range(0, flat.shape[0], chunk):
             z = loaded_sae.encode(flat[c0 : c0 + chunk], code=code).float()
@@ -267,11 +287,17 @@ def _save(path: Path, fa: FeatureActivations) -> None:
         with open(tmp, "wb") as fh:
             np.savez(
                 fh,
-                data=fa.codes.data, indices=fa.codes.indices, indptr=fa.codes.indptr,
+                data=fa.codes.data,
+                indices=fa.codes.indices,
+                indptr=fa.codes.indptr,
                 shape=np.asarray(fa.codes.shape, dtype=np.int64),
-                token_ids=fa.token_ids, sample_index=fa.sample_index, position_index=fa.position_index,
-                mean=fa.mean, std=fa.std,
-                key=np.asarray(fa.key), meta=np.asarray(json.dumps(fa.meta, sort_keys=True)),
+                token_ids=fa.token_ids,
+                sample_index=fa.sample_index,
+                position_index=fa.position_index,
+                mean=fa.mean,
+                std=fa.std,
+                key=np.asarray(fa.key),
+                meta=np.asarray(json.dumps(fa.meta, sort_keys=True)),
             )
         os.replace(tmp, path)
     finally:
@@ -290,9 +316,15 @@ def _load(path: Path, key: str, *, decoder: np.ndarray) -> FeatureActivations | 
             shape = tuple(int(s) for s in z["shape"])
             codes = sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=shape)
             return FeatureActivations(
-                codes=codes, token_ids=z["token_ids"], sample_index=z["sample_index"],
-                position_index=z["position_index"], mean=z["mean"], std=z["std"],
-                decoder=decoder, key=key, meta={**json.loads(str(z["meta"])), "from_cache": True},
+                codes=codes,
+                token_ids=z["token_ids"],
+                sample_index=z["sample_index"],
+                position_index=z["position_index"],
+                mean=z["mean"],
+                std=z["std"],
+                decoder=decoder,
+                key=key,
+                meta={**json.loads(str(z["meta"])), "from_cache": True},
             )
     except _UNREADABLE as exc:
         # unreadable cache: say which file, recompute, and overwrite it
@@ -362,8 +394,12 @@ def contexts(
         tid = int(arr[s, p])
         out.append(
             TokenContext(
-                sample=int(s), position=int(p), token_id=tid, token=piece(tid),
-                window_tokens=tuple(piece(t) for t in ids), window=tokenizer.decode(ids),
+                sample=int(s),
+                position=int(p),
+                token_id=tid,
+                token=piece(tid),
+                window_tokens=tuple(piece(t) for t in ids),
+                window=tokenizer.decode(ids),
             )
         )
     return out

@@ -66,8 +66,10 @@ class SaeWeights:
             raise ShapeError(f"w_enc must be (d_in, d_sae); got shape {tuple(self.w_enc.shape)}.")
         d_in, d_sae = self.w_enc.shape
         if self.b_enc.shape != (d_sae,) or self.b_dec.shape != (d_in,):
-            raise ShapeError(f"b_enc must be ({d_sae},) and b_dec ({d_in},) for w_enc {tuple(self.w_enc.shape)}; got "
-                             f"{tuple(self.b_enc.shape)} and {tuple(self.b_dec.shape)}. Is W_enc transposed?")
+            raise ShapeError(
+                f"b_enc must be ({d_sae},) and b_dec ({d_in},) for w_enc {tuple(self.w_enc.shape)}; got "
+                f"{tuple(self.b_enc.shape)} and {tuple(self.b_dec.shape)}. Is W_enc transposed?"
+            )
         if self.activation not in ("relu_pre_topk", "topk"):
             raise ConfigError(f"activation={self.activation!r}: use 'relu_pre_topk' or 'topk'.")
         if self.activation == "topk" and (self.k is None or not 1 <= int(self.k) <= d_sae):
@@ -91,13 +93,19 @@ class SaeWeights:
         ``sae_code``)."""
         sae = loaded.sae
         if not loaded.is_topk:
-            raise ConfigError("SaeWeights.from_loaded supports TopK SAEs only; encode other architectures "
-                              "with LoadedSae.encode.")
+            raise ConfigError(
+                "SaeWeights.from_loaded supports TopK SAEs only; encode other architectures with LoadedSae.encode."
+            )
         if getattr(sae.cfg, "rescale_acts_by_decoder_norm", False):
             raise ConfigError("rescale_acts_by_decoder_norm SAEs are not supported here; use LoadedSae.encode.")
-        return cls(w_enc=sae.W_enc.detach(), b_enc=sae.b_enc.detach(), b_dec=sae.b_dec.detach(),
-                   activation="topk" if code == "sparse" else "relu_pre_topk", k=int(loaded.meta.k),
-                   apply_b_dec_to_input=bool(sae.cfg.apply_b_dec_to_input))
+        return cls(
+            w_enc=sae.W_enc.detach(),
+            b_enc=sae.b_enc.detach(),
+            b_dec=sae.b_dec.detach(),
+            activation="topk" if code == "sparse" else "relu_pre_topk",
+            k=int(loaded.meta.k),
+            apply_b_dec_to_input=bool(sae.cfg.apply_b_dec_to_input),
+        )
 
 
 @dataclass(frozen=True)
@@ -129,8 +137,10 @@ def deterministic_matmul() -> Iterator[None]:
 def encode_block(x: torch.Tensor, weights: SaeWeights | ModuleEncoder) -> torch.Tensor:
     """(m, d_in) residuals -> (m, d_sae) codes in the weights' dtype (see module docstring)."""
     if x.ndim != 2 or x.shape[1] != weights.d_in:
-        raise ShapeError(f"Residuals must be (positions, d_in={weights.d_in}); got {tuple(x.shape)}. Is it the SAE "
-                         "of a different model or layer?")
+        raise ShapeError(
+            f"Residuals must be (positions, d_in={weights.d_in}); got {tuple(x.shape)}. Is it the SAE "
+            "of a different model or layer?"
+        )
     if isinstance(weights, ModuleEncoder):
         with deterministic_matmul():
             return weights.fn(x.to(weights.device)).float()
@@ -148,8 +158,9 @@ def encode_block(x: torch.Tensor, weights: SaeWeights | ModuleEncoder) -> torch.
     return out
 
 
-def iter_code_chunks(residual: torch.Tensor, weights: SaeWeights | ModuleEncoder, *,
-                     chunk_size: int = 1024) -> Iterator[tuple[int, int, torch.Tensor]]:
+def iter_code_chunks(
+    residual: torch.Tensor, weights: SaeWeights | ModuleEncoder, *, chunk_size: int = 1024
+) -> Iterator[tuple[int, int, torch.Tensor]]:
     """Yield (start, stop, codes (stop - start, d_sae)) over the fixed chunk grid."""
     if int(chunk_size) < 1:
         raise ConfigError(f"chunk_size={chunk_size}: need at least 1 position per chunk.")
@@ -178,8 +189,8 @@ class ChunkedEncoder:
         c = self.chunk_size
         parts = []
         for c0 in range((start // c) * c, stop, c):
-            codes = encode_block(self.residual[c0:c0 + c], self.weights)
-            parts.append(codes[max(start - c0, 0):stop - c0])
+            codes = encode_block(self.residual[c0 : c0 + c], self.weights)
+            parts.append(codes[max(start - c0, 0) : stop - c0])
         return torch.cat(parts) if len(parts) > 1 else parts[0]
 
     def source(self) -> Any:
@@ -196,8 +207,9 @@ class TopPositions:
     :func:`harness.pairing.concepts.top_positions` on the stacked codes.
     """
 
-    def __init__(self, n_features: int, *, k: int = 5, require_active: bool = True,
-                 device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self, n_features: int, *, k: int = 5, require_active: bool = True, device: str | torch.device = "cpu"
+    ) -> None:
         if int(k) < 1:
             raise ConfigError(f"k={k}: need at least 1 top position.")
         self.k = int(k)
@@ -212,11 +224,14 @@ class TopPositions:
         if codes.ndim != 2 or codes.shape[1] != self.n_features:
             raise ShapeError(f"codes must be (positions, {self.n_features}); got {tuple(codes.shape)}.")
         if start != self.next_start:
-            raise ConfigError(f"Chunks must come in ascending order without gaps: expected start={self.next_start}, "
-                              f"got {start}.")
+            raise ConfigError(
+                f"Chunks must come in ascending order without gaps: expected start={self.next_start}, got {start}."
+            )
         if codes.dtype == torch.float64:
-            raise ConfigError("TopPositions packs float32 values into its keys; pass float32 codes (the SAE's output "
-                              "dtype), not float64.")
+            raise ConfigError(
+                "TopPositions packs float32 values into its keys; pass float32 codes (the SAE's output "
+                "dtype), not float64."
+            )
         m = int(codes.shape[0])
         if start + m > _LOW32:
             raise ConfigError("More than 2^32 - 1 positions are not supported.")
@@ -261,8 +276,14 @@ class EncodePass:
     n_positions: int
 
 
-def encode_pass(residual: torch.Tensor, weights: SaeWeights | ModuleEncoder, *, top_k: int = 5,
-                require_active: bool = True, chunk_size: int = 1024) -> EncodePass:
+def encode_pass(
+    residual: torch.Tensor,
+    weights: SaeWeights | ModuleEncoder,
+    *,
+    top_k: int = 5,
+    require_active: bool = True,
+    chunk_size: int = 1024,
+) -> EncodePass:
     """One pass over (N, d_in) residuals: top-k positions per feature and column sums, without
     keeping the codes (positions x d_sae never exists beyond one chunk)."""
     return SaeCodes(residual, weights, chunk_size=chunk_size, top_k=top_k, require_active=require_active).summary()
@@ -288,8 +309,15 @@ class SaeCodes:
       alone, so they stay consistent with each other.
     """
 
-    def __init__(self, residual: torch.Tensor, weights: SaeWeights | ModuleEncoder, *, chunk_size: int = 1024,
-                 top_k: int = 5, require_active: bool = True) -> None:
+    def __init__(
+        self,
+        residual: torch.Tensor,
+        weights: SaeWeights | ModuleEncoder,
+        *,
+        chunk_size: int = 1024,
+        top_k: int = 5,
+        require_active: bool = True,
+    ) -> None:
         self.encoder = ChunkedEncoder(residual, weights, chunk_size=chunk_size)
         self.top_k = int(top_k)
         self.require_active = bool(require_active)
@@ -318,17 +346,30 @@ class SaeCodes:
 
         dev = self.weights.device
         if materialize_bytes is None:
-            materialize_bytes = (torch.cuda.mem_get_info(dev)[0] // 8 if dev.type == "cuda" else 1 << 28)
+            materialize_bytes = torch.cuda.mem_get_info(dev)[0] // 8 if dev.type == "cuda" else 1 << 28
         if self.shape[0] * self.shape[1] * 4 <= materialize_bytes:
-            return CodeSource.from_dense(torch.cat([c for _s, _e, c in iter_code_chunks(
-                self.residual, self.weights, chunk_size=self.encoder.chunk_size)]))
+            return CodeSource.from_dense(
+                torch.cat(
+                    [
+                        c
+                        for _s, _e, c in iter_code_chunks(
+                            self.residual, self.weights, chunk_size=self.encoder.chunk_size
+                        )
+                    ]
+                )
+            )
         return self.encoder.source()
 
     def permuted(self, perm: np.ndarray) -> SaeCodes:
         """The same SAE on the positions reordered by ``perm`` (row i = old row perm[i])."""
         idx = torch.as_tensor(np.asarray(perm, dtype=np.int64), device=self.residual.device)
-        return SaeCodes(self.residual[idx], self.weights, chunk_size=self.encoder.chunk_size, top_k=self.top_k,
-                        require_active=self.require_active)
+        return SaeCodes(
+            self.residual[idx],
+            self.weights,
+            chunk_size=self.encoder.chunk_size,
+            top_k=self.top_k,
+            require_active=self.require_active,
+        )
 
     def summary(self) -> EncodePass:
         """Top positions, column sums and non-zero counts of one encode pass (cached)."""
@@ -351,8 +392,9 @@ class SaeCodes:
                     vals, idx = torch.topk(codes, int(w.k), dim=1)  # type: ignore[union-attr, arg-type]  # topk: SaeWeights with k
                     ent_i.append(idx)
                     ent_v.append(vals)
-            self._summary = EncodePass(top_positions=tracker.result(), sum=s, sum_sq=sq, nnz=nnz,
-                                       n_positions=self.shape[0])
+            self._summary = EncodePass(
+                top_positions=tracker.result(), sum=s, sum_sq=sq, nnz=nnz, n_positions=self.shape[0]
+            )
             if w.activation == "topk":
                 self._topk_entries = (torch.cat(ent_i), torch.cat(ent_v))
         return self._summary
@@ -375,8 +417,9 @@ class SaeCodes:
         rows = np.repeat(np.arange(n, dtype=np.int64), k)
         vals = ent_v.reshape(-1).cpu().numpy()
         keep = vals != 0
-        return sp.csr_matrix((vals[keep], (rows[keep], ent_i.reshape(-1).cpu().numpy()[keep])), shape=self.shape,
-                             dtype=np.float32)
+        return sp.csr_matrix(
+            (vals[keep], (rows[keep], ent_i.reshape(-1).cpu().numpy()[keep])), shape=self.shape, dtype=np.float32
+        )
 
     def columns(self, idx: np.ndarray) -> torch.Tensor:
         """(N, len(idx)) float64 codes of features ``idx`` on the encoder's device (see class
@@ -389,8 +432,10 @@ class SaeCodes:
         m = idx_np.size
         t_idx = torch.as_tensor(idx_np, device=dev)
         if isinstance(w, ModuleEncoder):  # no cheaper exact way: whole chunks, selected columns kept
-            parts = [c[:, t_idx].double() for _s, _e, c in iter_code_chunks(self.residual, w,
-                                                                           chunk_size=self.encoder.chunk_size)]
+            parts = [
+                c[:, t_idx].double()
+                for _s, _e, c in iter_code_chunks(self.residual, w, chunk_size=self.encoder.chunk_size)
+            ]
             return torch.cat(parts) if parts else torch.zeros((0, m), dtype=torch.float64, device=dev)
         if w.activation == "topk":
             self.summary()
@@ -400,7 +445,12 @@ class SaeCodes:
             out = torch.zeros((self.shape[0], m + 1), dtype=torch.float32, device=dev)
             out.scatter_(1, where[ent_i], ent_v)  # entries of unselected features land in column m
             return out[:, :m].double()
-        sub = SaeWeights(w_enc=w.w_enc[:, t_idx], b_enc=w.b_enc[t_idx], b_dec=w.b_dec, activation="relu_pre_topk",
-                         apply_b_dec_to_input=w.apply_b_dec_to_input)
+        sub = SaeWeights(
+            w_enc=w.w_enc[:, t_idx],
+            b_enc=w.b_enc[t_idx],
+            b_dec=w.b_dec,
+            activation="relu_pre_topk",
+            apply_b_dec_to_input=w.apply_b_dec_to_input,
+        )
         parts = [c.double() for _s, _e, c in iter_code_chunks(self.residual, sub, chunk_size=self.encoder.chunk_size)]
         return torch.cat(parts) if parts else torch.zeros((0, m), dtype=torch.float64, device=dev)

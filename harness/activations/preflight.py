@@ -143,8 +143,9 @@ def preflight(
     neighbour = _other(site)
     scores: dict[str, tuple[float, float]] = {}
     for s in (site, neighbour):
-        acts = residual_activations(model, tokens, [layer], site=s, batch_size=batch_size,
-                                    attention_mask=attention_mask)[layer]
+        acts = residual_activations(
+            model, tokens, [layer], site=s, batch_size=batch_size, attention_mask=attention_mask
+        )[layer]
         x = acts.reshape(-1, d_model)[flat_keep]
         scores[s] = fvu_and_l0(loaded_sae, x)
     fvu, l0 = scores[site]

@@ -53,8 +53,14 @@ def weights_hash(model: HookedTransformer) -> str:
 
 def residual_key(*, model_hash: str, layer: int, site: str, tokens_key: str, attention: str = ATTENTION) -> str:
     """sha256 (24 hex chars) over exactly what determines one cached residual tensor."""
-    payload = {"v": RESIDUAL_CACHE_VERSION, "model": model_hash, "layer": int(layer), "site": site,
-               "tokens": tokens_key, "attention": attention}
+    payload = {
+        "v": RESIDUAL_CACHE_VERSION,
+        "model": model_hash,
+        "layer": int(layer),
+        "site": site,
+        "tokens": tokens_key,
+        "attention": attention,
+    }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
 
 
@@ -79,16 +85,18 @@ def model_residuals(
     sites = sorted(set(sites))
     tokens = token_set.tokens
     if token_set.attention_mask.shape != tokens.shape:
-        raise ShapeError(f"attention_mask {tuple(token_set.attention_mask.shape)} and tokens {tuple(tokens.shape)} "
-                         "differ in shape.")
+        raise ShapeError(
+            f"attention_mask {tuple(token_set.attention_mask.shape)} and tokens {tuple(tokens.shape)} differ in shape."
+        )
     mh = model_hash or weights_hash(model)
     d_model = int(model.cfg.d_model)
     n_pos = int(tokens.shape[0] * tokens.shape[1])
     root = Path(cache_dir) / "residuals" if cache_dir is not None else None
     out: dict[tuple[int, str], torch.Tensor] = {}
     for site in sites:
-        keys = {layer: residual_key(model_hash=mh, layer=layer, site=site, tokens_key=token_set.key)
-                for layer in wanted}
+        keys = {
+            layer: residual_key(model_hash=mh, layer=layer, site=site, tokens_key=token_set.key) for layer in wanted
+        }
         missing = []
         for layer in wanted:
             hit = _load(root / f"{keys[layer]}.pt", keys[layer], (n_pos, d_model)) if root is not None else None
@@ -98,15 +106,31 @@ def model_residuals(
                 out[(layer, site)] = hit
         if not missing:
             continue
-        acts = residual_activations(model, tokens, missing, site=site, batch_size=batch_size,  # type: ignore[arg-type]  # sites are checked by the caller
-                                    attention_mask=token_set.attention_mask)
+        acts = residual_activations(
+            model,
+            tokens,
+            missing,
+            site=site,  # type: ignore[arg-type]  # sites are checked by the caller
+            batch_size=batch_size,
+            attention_mask=token_set.attention_mask,
+        )
         for layer in missing:
             flat = acts.pop(layer).reshape(n_pos, d_model).contiguous()
             out[(layer, site)] = flat
             if root is not None:
-                _save(root / f"{keys[layer]}.pt", keys[layer], flat,
-                      meta={"model_hash": mh, "layer": layer, "site": site, "tokens_key": token_set.key,
-                            "attention": ATTENTION, "model_name": str(model.cfg.model_name)})
+                _save(
+                    root / f"{keys[layer]}.pt",
+                    keys[layer],
+                    flat,
+                    meta={
+                        "model_hash": mh,
+                        "layer": layer,
+                        "site": site,
+                        "tokens_key": token_set.key,
+                        "attention": ATTENTION,
+                        "model_name": str(model.cfg.model_name),
+                    },
+                )
     return out
 
 

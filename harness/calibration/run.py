@@ -103,10 +103,11 @@ class ClaimPlan:
 
 GRID_STRENGTHS = (0.0, 0.15, 0.3, 0.5, 0.7)
 _GRID = "peak planted canonical correlation of paired shared decoder rows (WorldKnobs.strength)"
-_GRID_NOTE = ("0.7 plants canonical correlations 0.49-0.70 in the middle block (A1-3 x B2-3) and >= 0.19 in every "
-              "non-zero cell, like the paper's Pythia grid (middle block 1-1 SVCCA .40-.68, almost every cell p < .05)")
-_SEM_NOTE = ("0.7 plants 0.70 at the table pair (A2 x B2); Table 1's subspace SVCCA is .50-.83 (Pythia, "
-             "paper procedure)")
+_GRID_NOTE = (
+    "0.7 plants canonical correlations 0.49-0.70 in the middle block (A1-3 x B2-3) and >= 0.19 in every "
+    "non-zero cell, like the paper's Pythia grid (middle block 1-1 SVCCA .40-.68, almost every cell p < .05)"
+)
+_SEM_NOTE = "0.7 plants 0.70 at the table pair (A2 x B2); Table 1's subspace SVCCA is .50-.83 (Pythia, paper procedure)"
 #: One claim-false world for U3-U6 at once (flat profile with layer 0 as related as the rest,
 #: no many-to-1 splits, no junk features), one for U7 (activation tracks the profile), and the
 #: flat profile for S5.
@@ -117,48 +118,141 @@ _TRACKING = {"activation_tracks_profile": True, "depth_drift": 0.0}
 SEMANTIC_WORLD = {"n_features": 384, "n_per_concept": 24, "n_samples": 64, "shared_fraction": 0.15}
 _NOT_COUNTRIES = {"concepts": tuple((c, 0.0 if c == "Countries" else 1.0) for c, _ in WorldKnobs().concepts)}
 
-PLANS: dict[str, ClaimPlan] = {p.claim_id: p for p in (
-    ClaimPlan("U1", "grid", _GRID, GRID_STRENGTHS, 0.7, _GRID_NOTE),
-    ClaimPlan("U2", "grid", _GRID, GRID_STRENGTHS, 0.7, _GRID_NOTE),
-    ClaimPlan("U3", "grid", _GRID, GRID_STRENGTHS, 0.7, _GRID_NOTE, false_worlds={_PLAIN_NAME: _PLAIN}),
-    ClaimPlan("U4", "grid", _GRID, GRID_STRENGTHS, 0.7, _GRID_NOTE, false_worlds={_PLAIN_NAME: _PLAIN}),
-    ClaimPlan("U5", "grid", _GRID, GRID_STRENGTHS, 0.7, _GRID_NOTE + "; 30% of B's shared features split (many-to-1)",
-              false_worlds={_PLAIN_NAME: _PLAIN}),
-    ClaimPlan("U6", "grid", _GRID, GRID_STRENGTHS, 0.7, _GRID_NOTE + "; 12 co-firing junk features per SAE",
-              false_worlds={_PLAIN_NAME: _PLAIN}),
-    ClaimPlan("U7", "grid", _GRID, GRID_STRENGTHS, 0.7, _GRID_NOTE, null_twin_false=False,
-              false_worlds={"activation tracks the profile": _TRACKING}),
-    ClaimPlan("S1", "semantic", _GRID, GRID_STRENGTHS, 0.7, _SEM_NOTE + "; every category shared",
-              world=SEMANTIC_WORLD, false_worlds={"Countries not shared": _NOT_COUNTRIES}),
-    ClaimPlan("S2", "semantic", _GRID, (0.0, 0.3, 0.5, 0.7), 0.7, _SEM_NOTE + "; Countries not shared (Table 2)",
-              world={**SEMANTIC_WORLD, **_NOT_COUNTRIES},
-              false_worlds={"Countries shared": {"concepts": WorldKnobs().concepts}}),
-    ClaimPlan("S3", "semantic", _GRID, GRID_STRENGTHS, 0.7, _SEM_NOTE + "; concept subspaces of rank 3",
-              world=SEMANTIC_WORLD),
-    ClaimPlan("S4", "semantic", _GRID, GRID_STRENGTHS, 0.7, _SEM_NOTE + "; every category shared",
-              world=SEMANTIC_WORLD, false_worlds={"Countries not shared": _NOT_COUNTRIES}),
-    ClaimPlan("S5", "semantic", _GRID, GRID_STRENGTHS, 0.7, _SEM_NOTE,
-              world=SEMANTIC_WORLD, false_worlds={"flat profile": {"profile": "flat", "depth_drift": 0.0}}),
-    ClaimPlan("W1", "seeds", "fraction of latents shared by the two seeds (SeedKnobs.shared_fraction)",
-              (0.0, 0.2, 0.4, 0.6, 0.8), 0.8, "PB 2025: ReLU+L1 seed pairs share ~0.82 (App. A's pair is ReLU+L1)"),
-    ClaimPlan("X1", "seeds", "fraction of latents shared by the two seeds (SeedKnobs.shared_fraction)",
-              (0.0, 0.1, 0.2, 0.4), 0.4, "PB 2025: ~0.42 shared for 32k latents (Pythia-160m)"),
-    ClaimPlan("P1", "seeds", "fraction of latents shared by the two seeds (SeedKnobs.shared_fraction)",
-              (0.0, 0.1, 0.2, 0.4), 0.4, "PB 2025: ~0.42 shared for 32k latents (Pythia-160m)",
-              false_worlds={"all latents shared": {"shared_fraction": 1.0}}),
-    ClaimPlan("P2", "seeds", "shared fraction of the ReLU+L1 pair minus that of the TopK pair (TopK at 0.74)",
-              (0.0, 0.02, 0.04, 0.08), 0.08, "PB 2025 abstract: ReLU+L1 0.82 vs TopK 0.74"),
-    ClaimPlan("P3", "seeds", "drop of the shared fraction per width doubling (0.8 at the narrowest of 3 widths)",
-              (0.0, 0.02, 0.05, 0.1), 0.1, "PB 2025 width figure: 0.70 (4k) -> 0.42 (32k), ~0.09 per doubling"),
-)}
+PLANS: dict[str, ClaimPlan] = {
+    p.claim_id: p
+    for p in (
+        ClaimPlan("U1", "grid", _GRID, GRID_STRENGTHS, 0.7, _GRID_NOTE),
+        ClaimPlan("U2", "grid", _GRID, GRID_STRENGTHS, 0.7, _GRID_NOTE),
+        ClaimPlan("U3", "grid", _GRID, GRID_STRENGTHS, 0.7, _GRID_NOTE, false_worlds={_PLAIN_NAME: _PLAIN}),
+        ClaimPlan("U4", "grid", _GRID, GRID_STRENGTHS, 0.7, _GRID_NOTE, false_worlds={_PLAIN_NAME: _PLAIN}),
+        ClaimPlan(
+            "U5",
+            "grid",
+            _GRID,
+            GRID_STRENGTHS,
+            0.7,
+            _GRID_NOTE + "; 30% of B's shared features split (many-to-1)",
+            false_worlds={_PLAIN_NAME: _PLAIN},
+        ),
+        ClaimPlan(
+            "U6",
+            "grid",
+            _GRID,
+            GRID_STRENGTHS,
+            0.7,
+            _GRID_NOTE + "; 12 co-firing junk features per SAE",
+            false_worlds={_PLAIN_NAME: _PLAIN},
+        ),
+        ClaimPlan(
+            "U7",
+            "grid",
+            _GRID,
+            GRID_STRENGTHS,
+            0.7,
+            _GRID_NOTE,
+            null_twin_false=False,
+            false_worlds={"activation tracks the profile": _TRACKING},
+        ),
+        ClaimPlan(
+            "S1",
+            "semantic",
+            _GRID,
+            GRID_STRENGTHS,
+            0.7,
+            _SEM_NOTE + "; every category shared",
+            world=SEMANTIC_WORLD,
+            false_worlds={"Countries not shared": _NOT_COUNTRIES},
+        ),
+        ClaimPlan(
+            "S2",
+            "semantic",
+            _GRID,
+            (0.0, 0.3, 0.5, 0.7),
+            0.7,
+            _SEM_NOTE + "; Countries not shared (Table 2)",
+            world={**SEMANTIC_WORLD, **_NOT_COUNTRIES},
+            false_worlds={"Countries shared": {"concepts": WorldKnobs().concepts}},
+        ),
+        ClaimPlan(
+            "S3",
+            "semantic",
+            _GRID,
+            GRID_STRENGTHS,
+            0.7,
+            _SEM_NOTE + "; concept subspaces of rank 3",
+            world=SEMANTIC_WORLD,
+        ),
+        ClaimPlan(
+            "S4",
+            "semantic",
+            _GRID,
+            GRID_STRENGTHS,
+            0.7,
+            _SEM_NOTE + "; every category shared",
+            world=SEMANTIC_WORLD,
+            false_worlds={"Countries not shared": _NOT_COUNTRIES},
+        ),
+        ClaimPlan(
+            "S5",
+            "semantic",
+            _GRID,
+            GRID_STRENGTHS,
+            0.7,
+            _SEM_NOTE,
+            world=SEMANTIC_WORLD,
+            false_worlds={"flat profile": {"profile": "flat", "depth_drift": 0.0}},
+        ),
+        ClaimPlan(
+            "W1",
+            "seeds",
+            "fraction of latents shared by the two seeds (SeedKnobs.shared_fraction)",
+            (0.0, 0.2, 0.4, 0.6, 0.8),
+            0.8,
+            "PB 2025: ReLU+L1 seed pairs share ~0.82 (App. A's pair is ReLU+L1)",
+        ),
+        ClaimPlan(
+            "X1",
+            "seeds",
+            "fraction of latents shared by the two seeds (SeedKnobs.shared_fraction)",
+            (0.0, 0.1, 0.2, 0.4),
+            0.4,
+            "PB 2025: ~0.42 shared for 32k latents (Pythia-160m)",
+        ),
+        ClaimPlan(
+            "P1",
+            "seeds",
+            "fraction of latents shared by the two seeds (SeedKnobs.shared_fraction)",
+            (0.0, 0.1, 0.2, 0.4),
+            0.4,
+            "PB 2025: ~0.42 shared for 32k latents (Pythia-160m)",
+            false_worlds={"all latents shared": {"shared_fraction": 1.0}},
+        ),
+        ClaimPlan(
+            "P2",
+            "seeds",
+            "shared fraction of the ReLU+L1 pair minus that of the TopK pair (TopK at 0.74)",
+            (0.0, 0.02, 0.04, 0.08),
+            0.08,
+            "PB 2025 abstract: ReLU+L1 0.82 vs TopK 0.74",
+        ),
+        ClaimPlan(
+            "P3",
+            "seeds",
+            "drop of the shared fraction per width doubling (0.8 at the narrowest of 3 widths)",
+            (0.0, 0.02, 0.05, 0.1),
+            0.1,
+            "PB 2025 width figure: 0.70 (4k) -> 0.42 (32k), ~0.09 per doubling",
+        ),
+    )
+}
 
 #: Claims of the inventory (harness/verdicts/records.py) without a calibration row, and why.
 NOT_PLANTED: dict[str, str] = {
     "U8": "a count, not a detection: the gpu rule compares pair counts with the paper's Tables 5-8 range (a "
-          "property of the paper's data and SAEs, no effect size to plant), the smoke rule (0 < 1-1 < many-to-1) "
-          "is a plumbing check that any world with co-firing features satisfies.",
+    "property of the paper's data and SAEs, no effect size to plant), the smoke rule (0 < 1-1 < many-to-1) "
+    "is a plumbing check that any world with co-firing features satisfies.",
     "W2": "Llama-3-8B vs 3.1-8B at one layer (App. B): a single value band ([0.15, 0.6]) around the paper's 0.3, "
-          "whose truth depends on those models; its significance half is W1's and U1's statistic, calibrated there.",
+    "whose truth depends on those models; its significance half is W1's and U1's statistic, calibrated there.",
 }
 
 
@@ -192,15 +286,31 @@ def semantic_records(world: SyntheticWorld, procedure: Procedure) -> dict[str, A
             for lb in prof.semantic_layers_b:
                 out[(la, lb)] = run_semantic(world, procedure, la, lb, control=control)  # type: ignore[arg-type]  # a SyntheticWorld stands in for a World
         if prof.semantic_table not in out:
-            out[prof.semantic_table] = run_semantic(world, procedure, *prof.semantic_table,  # type: ignore[arg-type]  # a SyntheticWorld stands in for a World
-                                                    control=control)
+            out[prof.semantic_table] = run_semantic(
+                world,  # type: ignore[arg-type]  # a SyntheticWorld stands in for a World
+                procedure,
+                *prof.semantic_table,
+                control=control,
+            )
     grid_keys = [(a, b) for a in prof.semantic_layers_a for b in prof.semantic_layers_b]
-    return {"table": tables[prof.semantic_table], "control_table": controls[prof.semantic_table],
-            "tables": [tables[k] for k in grid_keys], "control_tables": [controls[k] for k in grid_keys]}
+    return {
+        "table": tables[prof.semantic_table],
+        "control_table": controls[prof.semantic_table],
+        "tables": [tables[k] for k in grid_keys],
+        "control_tables": [controls[k] for k in grid_keys],
+    }
 
 
-def seed_records(claim_id: str, strength: float, seed: int, procedure: Procedure, *,
-                 base: SeedKnobs, n_permutations: int, changes: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def seed_records(
+    claim_id: str,
+    strength: float,
+    seed: int,
+    procedure: Procedure,
+    *,
+    base: SeedKnobs,
+    n_permutations: int,
+    changes: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """Records of one seed claim (the shapes claims/test_seeds.py builds): ``overlap``,
     ``cross_layer_overlap`` (seed 0 of the main layer vs seed 1 of another layer), ``lan`` and
     ``lan_control`` (B's positions shuffled, top-correlated sets of the real sizes), and for P2
@@ -221,24 +331,31 @@ def seed_records(claim_id: str, strength: float, seed: int, procedure: Procedure
             real = lan_record(setup, a, b, proc, n_permutations=n_permutations)
             match = {v: real[v]["n_pairs"] for v in ("many_to_one_filtered", "one_to_one_filtered")}
             out["lan"] = real
-            out["lan_control"] = lan_record(setup, a, b, proc, n_permutations=n_permutations, shuffle_b=True,
-                                            match_pairs=match)
+            out["lan_control"] = lan_record(
+                setup, a, b, proc, n_permutations=n_permutations, shuffle_b=True, match_pairs=match
+            )
         return out
     if claim_id == "P2":
         topk_fraction = 0.74
         _, (ta, tb) = seed_pair(k.replace(shared_fraction=topk_fraction, architecture="topk"))
-        relu_k = k.replace(shared_fraction=min(1.0, topk_fraction + strength), architecture="relu_l1",
-                           seed=seed + 1000)
+        relu_k = k.replace(shared_fraction=min(1.0, topk_fraction + strength), architecture="relu_l1", seed=seed + 1000)
         _, (ra, rb) = seed_pair(relu_k)
         _, (_, rb_other) = seed_pair(relu_k, layer_key="control")
-        return {"topk": overlap_record(ta, tb), "relu": overlap_record(ra, rb),
-                "relu_cross_layer": overlap_record(ra, rb_other)}
+        return {
+            "topk": overlap_record(ta, tb),
+            "relu": overlap_record(ra, rb),
+            "relu_cross_layer": overlap_record(ra, rb_other),
+        }
     if claim_id == "P3":
         widths = (128, 256, 512)
         fractions, permuted = [], []
         for i, w in enumerate(widths):
-            kw = k.replace(n_latents=w, shared_fraction=max(0.0, 0.8 - i * strength), seed=seed * 10 + i,
-                           n_samples=max(k.n_samples, int(w * k.occurrences / (0.8 * k.seq_len)) + 1))
+            kw = k.replace(
+                n_latents=w,
+                shared_fraction=max(0.0, 0.8 - i * strength),
+                seed=seed * 10 + i,
+                n_samples=max(k.n_samples, int(w * k.occurrences / (0.8 * k.seq_len)) + 1),
+            )
             _, (a, b) = seed_pair(kw)
             fractions.append(overlap_record(a, b)["fraction_shared"])
             perm = np.random.default_rng(w).permutation(a["dec"].shape[0])
@@ -265,8 +382,11 @@ class Trial:
 
 
 def _scalars(measured: Mapping[str, Any]) -> dict[str, float]:
-    return {k: float(v) for k, v in measured.items()
-            if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)}
+    return {
+        k: float(v)
+        for k, v in measured.items()
+        if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+    }
 
 
 @dataclass(frozen=True)
@@ -351,8 +471,10 @@ def calibrate(
     unknown = [c for c in ids if c not in plans]
     missing = [c for c in ids if c not in evaluators]
     if unknown:
-        raise ConfigError(f"no calibration plan for {unknown}; planned claims: {sorted(plans)} "
-                          f"(not plantable: {sorted(NOT_PLANTED)}).")
+        raise ConfigError(
+            f"no calibration plan for {unknown}; planned claims: {sorted(plans)} "
+            f"(not plantable: {sorted(NOT_PLANTED)})."
+        )
     if missing:
         raise ConfigError(f"no evaluator (rule) supplied for {missing}; pass one per claim id.")
     base = world or WorldKnobs()
@@ -364,16 +486,20 @@ def calibrate(
         if plan.family == "seeds":
             key = ("seeds", plan.claim_id, tuple(sorted(changes.items())), strength, seed)
             if key not in cache.records:
-                cache.records[key] = seed_records(plan.claim_id, strength, seed, procedure, base=sbase,
-                                                  n_permutations=n_permutations, changes=changes)
+                cache.records[key] = seed_records(
+                    plan.claim_id, strength, seed, procedure, base=sbase, n_permutations=n_permutations, changes=changes
+                )
             return cache.records[key]
         knobs = _knobs(plan, base, changes, strength, seed)
         if strength == 0.0:  # share factors only scale the strength: every null twin of one seed is the same world
             knobs = knobs.replace(concepts=base.concepts)
         if knobs not in cache.worlds:
-            cache.worlds[knobs] = SyntheticWorld(knobs, n_permutations=n_permutations,
-                                                 n_permutations_semantic=n_permutations_semantic,
-                                                 n_random_subsets=n_random_subsets)
+            cache.worlds[knobs] = SyntheticWorld(
+                knobs,
+                n_permutations=n_permutations,
+                n_permutations_semantic=n_permutations_semantic,
+                n_random_subsets=n_random_subsets,
+            )
         gkey = (plan.family, knobs)
         if gkey not in cache.records:
             w = cache.worlds[knobs]
@@ -381,17 +507,28 @@ def calibrate(
             t0 = time.perf_counter()
             cache.records[gkey] = (grid_records if plan.family == "grid" else semantic_records)(w, proc)
             if progress:
-                progress(f"{plan.family} strength={strength} seed={seed} {dict(changes) or ''}: "
-                         f"{time.perf_counter() - t0:.1f}s")
+                progress(
+                    f"{plan.family} strength={strength} seed={seed} {dict(changes) or ''}: "
+                    f"{time.perf_counter() - t0:.1f}s"
+                )
         return cache.records[gkey]
 
     def trial(plan: ClaimPlan, name: str, changes: Mapping[str, Any], strength: float, seed: int) -> Trial:
         out = evaluators[plan.claim_id](records(plan, changes, strength, seed), procedure)
-        c = conclude(rule_holds=bool(out.rule_holds), control_holds=out.control_holds,
-                     control_scored=out.control_scored)
+        c = conclude(
+            rule_holds=bool(out.rule_holds), control_holds=out.control_holds, control_scored=out.control_scored
+        )
         verdict = "inconclusive" if out.inconclusive else c.verdict
-        return Trial(plan.claim_id, name, strength, seed, verdict, bool(out.rule_holds), c.control_outcome,
-                     _scalars(out.measured))
+        return Trial(
+            plan.claim_id,
+            name,
+            strength,
+            seed,
+            verdict,
+            bool(out.rule_holds),
+            c.control_outcome,
+            _scalars(out.measured),
+        )
 
     results = []
     for cid in ids:
@@ -402,14 +539,24 @@ def calibrate(
         trials = [trial(plan, "planted", {}, s, sd) for s in grid for sd in seeds]
         for name, changes in plan.false_worlds.items():
             trials += [trial(plan, name, changes, plan.paper_strength, sd) for sd in seeds]
-        results.append(summarise(plan, grid, trials, procedure=procedure, alpha=procedure.alpha,
-                                 rule=CLAIMS[cid].rule if cid in CLAIMS else ""))
+        results.append(
+            summarise(
+                plan,
+                grid,
+                trials,
+                procedure=procedure,
+                alpha=procedure.alpha,
+                rule=CLAIMS[cid].rule if cid in CLAIMS else "",
+            )
+        )
     return results
 
 
-def summarise(plan: ClaimPlan, grid: Sequence[float], trials: Sequence[Trial], *, procedure: Procedure,
-              alpha: float, rule: str) -> ClaimCalibration:
+def summarise(
+    plan: ClaimPlan, grid: Sequence[float], trials: Sequence[Trial], *, procedure: Procedure, alpha: float, rule: str
+) -> ClaimCalibration:
     """Rates, power, minimum detectable effect and flags of one claim from its trials."""
+
     def rate(ts: list[Trial], attr: str = "verdict") -> float:
         if not ts:
             return math.nan
@@ -430,34 +577,68 @@ def summarise(plan: ClaimPlan, grid: Sequence[float], trials: Sequence[Trial], *
     if power < POWER_TARGET:
         flags.append(f"power {power:.2f} < {POWER_TARGET} at the paper-like strength {plan.paper_strength}")
     false_sets = ([("null twin", by_s.get(0.0, []))] if plan.null_twin_false else []) + [
-        (name, [t for t in trials if t.world == name]) for name in plan.false_worlds]
+        (name, [t for t in trials if t.world == name]) for name in plan.false_worlds
+    ]
     for name, ts in false_sets:
         k = sum(t.verdict == "reproduced" for t in ts)
         if too_many_false_passes(k, len(ts), alpha=alpha):
             flags.append(f"false-positive rate {k}/{len(ts)} in the {name} (too many for alpha = {alpha})")
-    return ClaimCalibration(plan.claim_id, rule, procedure.name, plan.strength, tuple(grid), plan.paper_strength,
-                            plan.paper_note, n, pass_rate, rule_rate, fpr, fw, power, mde, tuple(flags),
-                            tuple(trials))
+    return ClaimCalibration(
+        plan.claim_id,
+        rule,
+        procedure.name,
+        plan.strength,
+        tuple(grid),
+        plan.paper_strength,
+        plan.paper_note,
+        n,
+        pass_rate,
+        rule_rate,
+        fpr,
+        fw,
+        power,
+        mde,
+        tuple(flags),
+        tuple(trials),
+    )
 
 
 # ----------------------------------------------------------------------------- output
 def table_rows(results: Sequence[ClaimCalibration]) -> list[list[str]]:
     """Rows of the calibration table: claim, procedure, rule, false-positive rates, power,
     minimum detectable effect, status."""
+
     def pct(x: float | None) -> str:
         return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.2f}"
 
     rows = []
     for r in results:
         fw = "; ".join(f"{k}: {pct(v)}" for k, v in r.false_world_rates.items()) or "—"
-        rows.append([r.claim_id, r.procedure, r.rule, pct(r.false_positive_rate), fw,
-                     f"{pct(r.power)} (at {r.paper_strength})", "—" if r.min_detectable is None else f"{r.min_detectable}",
-                     "ok" if r.calibrated else "FLAGGED: " + "; ".join(r.flags)])
+        rows.append(
+            [
+                r.claim_id,
+                r.procedure,
+                r.rule,
+                pct(r.false_positive_rate),
+                fw,
+                f"{pct(r.power)} (at {r.paper_strength})",
+                "—" if r.min_detectable is None else f"{r.min_detectable}",
+                "ok" if r.calibrated else "FLAGGED: " + "; ".join(r.flags),
+            ]
+        )
     return rows
 
 
-TABLE_HEADERS = ["claim", "procedure", "rule", "false-positive rate (null twin)", "pass rate in claim-false worlds",
-                 "power (paper-like strength)", "min. detectable strength", "status"]
+TABLE_HEADERS = [
+    "claim",
+    "procedure",
+    "rule",
+    "false-positive rate (null twin)",
+    "pass rate in claim-false worlds",
+    "power (paper-like strength)",
+    "min. detectable strength",
+    "status",
+]
 
 
 def write_calibration(out_dir: Path, results: Sequence[ClaimCalibration], *, meta: Mapping[str, Any]) -> Path:
@@ -465,21 +646,36 @@ def write_calibration(out_dir: Path, results: Sequence[ClaimCalibration], *, met
     from tabulate import tabulate
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    payload = {"schema_version": 1, "meta": dict(meta), "power_target": POWER_TARGET,
-               "not_planted": NOT_PLANTED, "claims": [r.to_dict() for r in results]}
+    payload = {
+        "schema_version": 1,
+        "meta": dict(meta),
+        "power_target": POWER_TARGET,
+        "not_planted": NOT_PLANTED,
+        "claims": [r.to_dict() for r in results],
+    }
     (out_dir / "calibration.json").write_text(json.dumps(payload, indent=1, default=str))
-    md = ["# Calibration of the claim rules on known-answer worlds", "",
-          ("Pass rate = fraction of seeds whose verdict is *reproduced* (rule holds and the negative control does "
-           "not). Null twin = strength 0 (same codes and marginals, cross-model decoder structure destroyed). "
-           "Targets: false-positive rate <= ~alpha (flagged when the false passes are too many for alpha, one-sided "
-           f"binomial test at 0.05), power >= {POWER_TARGET}. Generated by `claims/test_calibration.py` "
-           "(`-m calibration`)."), "",
-          tabulate(table_rows(results), headers=TABLE_HEADERS, tablefmt="github"), "",
-          "## Pass rate by planted strength", ""]
+    md = [
+        "# Calibration of the claim rules on known-answer worlds",
+        "",
+        (
+            "Pass rate = fraction of seeds whose verdict is *reproduced* (rule holds and the negative control does "
+            "not). Null twin = strength 0 (same codes and marginals, cross-model decoder structure destroyed). "
+            "Targets: false-positive rate <= ~alpha (flagged when the false passes are too many for alpha, one-sided "
+            f"binomial test at 0.05), power >= {POWER_TARGET}. Generated by `claims/test_calibration.py` "
+            "(`-m calibration`)."
+        ),
+        "",
+        tabulate(table_rows(results), headers=TABLE_HEADERS, tablefmt="github"),
+        "",
+        "## Pass rate by planted strength",
+        "",
+    ]
     for r in results:
-        md.append(f"- **{r.claim_id}** ({r.strength}; paper-like {r.paper_strength}: {r.paper_note}): "
-                  + ", ".join(f"{s}: {r.pass_rate[s]:.2f} (rule alone {r.rule_rate[s]:.2f})" for s in r.strengths)
-                  + f" — [curve](power_{r.claim_id}.png)")
+        md.append(
+            f"- **{r.claim_id}** ({r.strength}; paper-like {r.paper_strength}: {r.paper_note}): "
+            + ", ".join(f"{s}: {r.pass_rate[s]:.2f} (rule alone {r.rule_rate[s]:.2f})" for s in r.strengths)
+            + f" — [curve](power_{r.claim_id}.png)"
+        )
     md += ["", "![power curves](power_curves.png)"]
     md += ["", "## Claims without a calibration row", ""]
     md += [f"- **{k}**: {v}" for k, v in NOT_PLANTED.items()]
@@ -512,10 +708,11 @@ def summary_figure(json_path: Path, path: Path) -> None:
         ax.axhline(0.05, color="r", lw=0.7, ls=":")
         ax.axvline(c["paper_strength"], color="grey", lw=0.7, ls=":")
         ax.set_ylim(-0.05, 1.05)
-        ax.set_title(c["claim_id"] + ("" if c["calibrated"] else " (flagged)"), fontsize=8,
-                     color="k" if c["calibrated"] else "r")
+        ax.set_title(
+            c["claim_id"] + ("" if c["calibrated"] else " (flagged)"), fontsize=8, color="k" if c["calibrated"] else "r"
+        )
         ax.tick_params(labelsize=6)
-    for ax in axes.ravel()[len(claims):]:
+    for ax in axes.ravel()[len(claims) :]:
         ax.axis("off")
     axes[0, 0].legend(fontsize=5)
     fig.supxlabel("planted strength (grey: paper-like; red x: claim-false world)", fontsize=7)
@@ -564,8 +761,7 @@ def calibration_notes(path: Path = DEFAULT_CALIBRATION_FILE) -> dict[str, str]:
         fw = c.get("false_world_rates") or {}
         worst = max([v for v in [fpr, *fw.values()] if v is not None and not math.isnan(v)], default=math.nan)
         head = f"power {c['power']:.2f}, false passes <= {worst:.2f} ({c['procedure']}, n = {c['n_seeds']})"
-        notes[c["claim_id"]] = (f"ok: {head}" if c.get("calibrated") else
-                                f"FLAGGED: {'; '.join(c.get('flags', []))}")
+        notes[c["claim_id"]] = f"ok: {head}" if c.get("calibrated") else f"FLAGGED: {'; '.join(c.get('flags', []))}"
     for cid in data.get("not_planted") or {}:
         notes.setdefault(cid, "not plantable (see reports/calibration/)")
     return notes

@@ -60,8 +60,15 @@ SPECIALS: tuple[str, ...] = ("<|endoftext|>",)
 
 #: Table 1 / Table 9 categories, all shared at full strength (the S1/S4 world).
 ALL_SHARED: tuple[tuple[str, float], ...] = (
-    ("Calendar", 1.0), ("Time", 1.0), ("Nature", 1.0), ("Countries", 1.0), ("People/Roles", 1.0),
-    ("Emotions", 1.0), ("MonthNames", 1.0), ("Biology", 1.0))
+    ("Calendar", 1.0),
+    ("Time", 1.0),
+    ("Nature", 1.0),
+    ("Countries", 1.0),
+    ("People/Roles", 1.0),
+    ("Emotions", 1.0),
+    ("MonthNames", 1.0),
+    ("Biology", 1.0),
+)
 
 
 @dataclass(frozen=True)
@@ -133,15 +140,25 @@ class WorldKnobs:
         def bad(option: str, allowed: str) -> ConfigError:
             return ConfigError(f"WorldKnobs: {option}={getattr(self, option)!r} is invalid; use {allowed}.")
 
-        for unit in ("strength", "profile_floor", "depth_drift", "shared_fraction", "split_fraction", "fire_prob",
-                     "junk_token_fraction", "concept_coherence"):
+        for unit in (
+            "strength",
+            "profile_floor",
+            "depth_drift",
+            "shared_fraction",
+            "split_fraction",
+            "fire_prob",
+            "junk_token_fraction",
+            "concept_coherence",
+        ):
             if not 0.0 <= float(getattr(self, unit)) <= 1.0:
                 raise bad(unit, "a number in [0, 1]")
         if self.profile not in ("flat", "middle"):
             raise bad("profile", "'flat' or 'middle'")
         for cat, share in self.concepts:
             if cat not in CONCEPT_KEYWORDS:
-                raise ConfigError(f"WorldKnobs: unknown concept category {cat!r}; use one of {sorted(CONCEPT_KEYWORDS)}.")
+                raise ConfigError(
+                    f"WorldKnobs: unknown concept category {cat!r}; use one of {sorted(CONCEPT_KEYWORDS)}."
+                )
             if not 0.0 <= share <= 1.0:
                 raise ConfigError(f"WorldKnobs: share factor of {cat!r} is {share}; use a number in [0, 1].")
         if min(self.n_layers_a, self.n_layers_b) < 2:
@@ -149,12 +166,15 @@ class WorldKnobs:
         if self.n_private < 0:
             raise ConfigError(
                 f"WorldKnobs: {self.n_features} features cannot hold {self.n_shared} shared + {self.n_split} split + "
-                f"{self.n_concept} concept + {self.n_junk} junk features; raise n_features or lower the others.")
+                f"{self.n_concept} concept + {self.n_junk} junk features; raise n_features or lower the others."
+            )
         n_pos = self.n_samples * self.seq_len
         need = (self.n_shared + self.n_concept) * self.occurrences + int(self.junk_token_fraction * n_pos)
         if need > 0.9 * n_pos:
-            raise ConfigError(f"WorldKnobs: {need} trigger/junk positions do not fit in {n_pos} positions; "
-                              f"raise n_samples or seq_len, or lower occurrences.")
+            raise ConfigError(
+                f"WorldKnobs: {need} trigger/junk positions do not fit in {n_pos} positions; "
+                f"raise n_samples or seq_len, or lower occurrences."
+            )
 
     # derived sizes
     @property
@@ -172,7 +192,9 @@ class WorldKnobs:
         used: set[str] = set()
         out = {}
         for cat, _share in self.concepts:
-            words = tuple(w for w in dict.fromkeys(CONCEPT_KEYWORDS[cat]) if w.lower() not in used)[: self.n_per_concept]
+            words = tuple(w for w in dict.fromkeys(CONCEPT_KEYWORDS[cat]) if w.lower() not in used)[
+                : self.n_per_concept
+            ]
             used.update(w.lower() for w in words)
             out[cat] = words
         return out
@@ -266,8 +288,9 @@ class SyntheticWorld:
     semantic_layers_b: tuple[int, ...] | None = None
     device: str = "cpu"
     preflight: list[dict[str, Any]] = field(default_factory=list)
-    _raw: dict[tuple[str, int], tuple[sp.csr_matrix, NDArray[np.float64], Roles]] = field(default_factory=dict,
-                                                                                         repr=False)
+    _raw: dict[tuple[str, int], tuple[sp.csr_matrix, NDArray[np.float64], Roles]] = field(
+        default_factory=dict, repr=False
+    )
     _spaces: dict[tuple[str, int, str], FeatureSpace] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -277,11 +300,19 @@ class SyntheticWorld:
         sem_a = self.semantic_layers_a or la[1:-1]
         sem_b = self.semantic_layers_b or (lb[len(lb) // 2],)
         self.profile = Profile(
-            name="calibration", models={"a": {"name": "synthetic-A"}, "b": {"name": "synthetic-B"}},
-            saes={}, data=None, layers_a=la, layers_b=lb,  # type: ignore[arg-type]  # no SAEs or tokens: spaces are built directly
-            semantic_table=(la[len(la) // 2], lb[len(lb) // 2]), semantic_layers_a=tuple(sem_a),
-            semantic_layers_b=tuple(sem_b), permutations=self.n_permutations,
-            permutations_semantic=self.n_permutations_semantic, random_subsets=self.n_random_subsets)
+            name="calibration",
+            models={"a": {"name": "synthetic-A"}, "b": {"name": "synthetic-B"}},
+            saes={},
+            data=None,  # type: ignore[arg-type]  # no SAEs or tokens: spaces are built directly
+            layers_a=la,
+            layers_b=lb,
+            semantic_table=(la[len(la) // 2], lb[len(lb) // 2]),
+            semantic_layers_a=tuple(sem_a),
+            semantic_layers_b=tuple(sem_b),
+            permutations=self.n_permutations,
+            permutations_semantic=self.n_permutations_semantic,
+            random_subsets=self.n_random_subsets,
+        )
         self._build_shared()
 
     # ------------------------------------------------------------------ shared draws
@@ -310,7 +341,7 @@ class SyntheticWorld:
         for t in range(n_trig):
             flat[self.trigger_positions[t]] = first_trigger + t
         n_junk_pos = int(k.junk_token_fraction * n_pos)
-        junk_pos = order[n_trig * k.occurrences: n_trig * k.occurrences + n_junk_pos]
+        junk_pos = order[n_trig * k.occurrences : n_trig * k.occurrences + n_junk_pos]
         flat[junk_pos] = first_junk + np.arange(junk_pos.size) % len(JUNK_STRINGS)
         self.junk_groups = np.array_split(rng.permutation(junk_pos), max(k.n_junk, 1))
         self.flat_tokens = flat
@@ -319,8 +350,8 @@ class SyntheticWorld:
         #: shared, junk or other model's private feature by accident (with a 64-word filler
         #: vocabulary, chance co-firing pairs would also pass the shared-top-token filter): every
         #: extra many-to-1 or unfiltered pair is one the knobs planted
-        fill = rng.permutation(order[n_trig * k.occurrences + n_junk_pos:])
-        self.filler_positions = {"a": np.sort(fill[: fill.size // 2]), "b": np.sort(fill[fill.size // 2:])}
+        fill = rng.permutation(order[n_trig * k.occurrences + n_junk_pos :])
+        self.filler_positions = {"a": np.sort(fill[: fill.size // 2]), "b": np.sort(fill[fill.size // 2 :])}
         self.tokens = flat.reshape(k.n_samples, k.seq_len).astype(np.int64)
         self.sample_index = np.repeat(np.arange(k.n_samples), k.seq_len).astype(np.int64)
         self.position_index = np.tile(np.arange(k.seq_len), k.n_samples).astype(np.int64)
@@ -335,16 +366,20 @@ class SyntheticWorld:
             lo = starts[i]
             basis = rng.standard_normal((k.concept_rank, _N_BUMPS + 1, k.d_true)) / math.sqrt(k.d_true)
             mix = rng.standard_normal((size, k.concept_rank)) / math.sqrt(k.concept_rank)
-            self.latent[lo: lo + size] = (math.sqrt(k.concept_coherence) * np.einsum("gr,rkd->gkd", mix, basis)
-                                          + math.sqrt(1 - k.concept_coherence) * self.latent[lo: lo + size])
-        self.share = np.concatenate([np.ones(k.n_shared)] + [np.full(n, s) for n, (_, s) in
-                                                             zip(k.concept_sizes, k.concepts, strict=True)])
+            self.latent[lo : lo + size] = (
+                math.sqrt(k.concept_coherence) * np.einsum("gr,rkd->gkd", mix, basis)
+                + math.sqrt(1 - k.concept_coherence) * self.latent[lo : lo + size]
+            )
+        self.share = np.concatenate(
+            [np.ones(k.n_shared)] + [np.full(n, s) for n, (_, s) in zip(k.concept_sizes, k.concepts, strict=True)]
+        )
 
     def direction(self, depth: float) -> NDArray[np.float64]:
         """(n_latent, d_true) latent directions of the shared features at relative ``depth``."""
         k = self.knobs
-        return (math.sqrt(1 - k.depth_drift) * self.latent[:, 0]
-                + math.sqrt(k.depth_drift) * np.einsum("k,gkd->gd", _bumps(depth), self.latent[:, 1:]))
+        return math.sqrt(1 - k.depth_drift) * self.latent[:, 0] + math.sqrt(k.depth_drift) * np.einsum(
+            "k,gkd->gd", _bumps(depth), self.latent[:, 1:]
+        )
 
     # ------------------------------------------------------------------ one SAE
     def raw(self, which: str, layer: int) -> tuple[sp.csr_matrix, NDArray[np.float64], Roles]:
@@ -392,12 +427,15 @@ class SyntheticWorld:
         for j in range(k.n_junk):
             fire(n_lat + n_split + j, self.junk_groups[j], big=True)
         for p in range(n_private):
-            fire(n_lat + n_split + k.n_junk + p, rng.choice(self.filler_positions[which], size=k.occurrences,
-                                                          replace=False),
-                 big=False)
+            fire(
+                n_lat + n_split + k.n_junk + p,
+                rng.choice(self.filler_positions[which], size=k.occurrences, replace=False),
+                big=False,
+            )
         rows = np.concatenate(rows_l)
-        codes = sp.coo_matrix((np.concatenate(vals_l), (rows, np.concatenate(cols_l))),
-                              shape=(n_pos, k.n_features)).tocsr()
+        codes = sp.coo_matrix(
+            (np.concatenate(vals_l), (rows, np.concatenate(cols_l))), shape=(n_pos, k.n_features)
+        ).tocsr()
         codes.sum_duplicates()
         # decoder: latent x -> d_model by this SAE's random map, plus isotropic noise, unit rows
         own = rng.standard_normal((k.n_features, k.d_true)) / math.sqrt(k.d_true)  # independent redraws
@@ -418,10 +456,13 @@ class SyntheticWorld:
         decoder = np.empty_like(y)
         decoder[cols] = y
         ranges = np.cumsum([0, k.n_shared, *k.concept_sizes])
-        roles = Roles(shared=cols[:n_lat],
-                      concept={cat: cols[ranges[i + 1]: ranges[i + 2]] for i, (cat, _) in enumerate(k.concepts)},
-                      split=cols[n_lat: n_lat + n_split], junk=cols[n_lat + n_split: n_lat + n_split + k.n_junk],
-                      private=cols[n_lat + n_split + k.n_junk:])
+        roles = Roles(
+            shared=cols[:n_lat],
+            concept={cat: cols[ranges[i + 1] : ranges[i + 2]] for i, (cat, _) in enumerate(k.concepts)},
+            split=cols[n_lat : n_lat + n_split],
+            junk=cols[n_lat + n_split : n_lat + n_split + k.n_junk],
+            private=cols[n_lat + n_split + k.n_junk :],
+        )
         return codes, decoder, roles
 
     def space(self, which: str, layer: int, procedure: Procedure) -> FeatureSpace:
@@ -431,10 +472,17 @@ class SyntheticWorld:
             codes, decoder, _ = self.raw(which, layer)
             junk = tuple(procedure.junk_tokens) + (SPECIALS if procedure.junk_include_tokenizer_specials else ())
             self._spaces[key] = FeatureSpace(
-                name=f"{self.profile.model_name(which)}/L{layer}", codes=codes, decoder=decoder, tokens=self.tokens,
-                sample_index=self.sample_index, position_index=self.position_index, vocab=self.vocab,
-                junk_tokens=junk, top_k=procedure.top_k_positions,
-                require_active=procedure.top_positions_require_active)
+                name=f"{self.profile.model_name(which)}/L{layer}",
+                codes=codes,
+                decoder=decoder,
+                tokens=self.tokens,
+                sample_index=self.sample_index,
+                position_index=self.position_index,
+                vocab=self.vocab,
+                junk_tokens=junk,
+                top_k=procedure.top_k_positions,
+                require_active=procedure.top_positions_require_active,
+            )
         return self._spaces[key]
 
 
@@ -519,15 +567,34 @@ def seed_pair(knobs: SeedKnobs, *, layer_key: str = "main") -> tuple[Any, list[d
             rows.append(keep)
             cols.append(np.full(keep.size, order[g]))
             vals.append(1.0 + k.value_noise * rs.exponential(size=keep.size))
-        codes = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                              shape=(n_pos, k.n_latents))
+        codes = sp.csr_matrix(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_pos, k.n_latents)
+        )
         dec_o, enc_o = np.empty_like(dec), np.empty_like(enc)
         dec_o[order], enc_o[order] = dec, enc
         l0 = float(codes.getnnz() / n_pos)
-        items.append({"enc": enc_o, "dec": dec_o, "codes": codes, "l0": l0, "ev": math.nan, "dead": 0.0, "seed": s,
-                      "architecture": k.architecture, "d_sae": k.n_latents})
-    setup = SeedSetup(name=f"synthetic-seed/{layer_key}", train=torch.empty(0), eval=torch.empty(0), tokens=tokens,
-                      sample_index=np.repeat(np.arange(k.n_samples), k.seq_len),
-                      position_index=np.tile(np.arange(k.seq_len), k.n_samples), vocab=vocab,
-                      junk_tokens=CORRECTED.junk_tokens + SPECIALS, key=f"synthetic|{k}|{layer_key}")
+        items.append(
+            {
+                "enc": enc_o,
+                "dec": dec_o,
+                "codes": codes,
+                "l0": l0,
+                "ev": math.nan,
+                "dead": 0.0,
+                "seed": s,
+                "architecture": k.architecture,
+                "d_sae": k.n_latents,
+            }
+        )
+    setup = SeedSetup(
+        name=f"synthetic-seed/{layer_key}",
+        train=torch.empty(0),
+        eval=torch.empty(0),
+        tokens=tokens,
+        sample_index=np.repeat(np.arange(k.n_samples), k.seq_len),
+        position_index=np.tile(np.arange(k.seq_len), k.n_samples),
+        vocab=vocab,
+        junk_tokens=CORRECTED.junk_tokens + SPECIALS,
+        key=f"synthetic|{k}|{layer_key}",
+    )
     return setup, items

@@ -114,11 +114,22 @@ class StageMeter:
             sampler.join()
             peak[0] = max(peak[0], host_rss_bytes())
             dev_peak = int(torch.cuda.max_memory_allocated(self.device)) if self._cuda() else 0
-            self.stages.append(StageRecord(name=name, seconds=round(seconds, 3), peak_host_bytes=int(peak[0]),
-                                           peak_device_bytes=dev_peak, in_total=in_total))
+            self.stages.append(
+                StageRecord(
+                    name=name,
+                    seconds=round(seconds, 3),
+                    peak_host_bytes=int(peak[0]),
+                    peak_device_bytes=dev_peak,
+                    in_total=in_total,
+                )
+            )
             # progress for long runs (the GPU script's log): one line per finished stage
-            print(f"[stage] {name}: {seconds:.1f} s, host peak {peak[0] / 2**30:.2f} GiB, device peak "
-                  f"{dev_peak / 2**30:.2f} GiB", file=sys.stderr, flush=True)
+            print(
+                f"[stage] {name}: {seconds:.1f} s, host peak {peak[0] / 2**30:.2f} GiB, device peak "
+                f"{dev_peak / 2**30:.2f} GiB",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def benchmark(self, *, scale: str, cache_bytes: int) -> dict[str, Any]:
         """The ``benchmark.json`` record (module docstring); totals over the ``in_total`` stages."""

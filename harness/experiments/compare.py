@@ -54,24 +54,41 @@ def parse_sae_set(text: str) -> SaeSet:
     kind, _, rest = str(text).partition(":")
     if kind == "sparsify" and rest:
         local = Path(rest).exists()
-        return SaeSet(source="sparsify", hookpoint="layers.{layer}", path=rest if local else None,
-                      repo_id=None if local else rest)
+        return SaeSet(
+            source="sparsify", hookpoint="layers.{layer}", path=rest if local else None, repo_id=None if local else rest
+        )
     if kind == "release" and rest.count(":") >= 1:
         release, _, sae_id = rest.partition(":")
         if "{layer}" not in sae_id:
-            raise ConfigError(f"SAE set {text!r}: the sae id needs a {{layer}} placeholder, e.g. "
-                              "release:gemma-scope-2b-pt-res-canonical:layer_{layer}/width_16k/canonical.")
+            raise ConfigError(
+                f"SAE set {text!r}: the sae id needs a {{layer}} placeholder, e.g. "
+                "release:gemma-scope-2b-pt-res-canonical:layer_{layer}/width_16k/canonical."
+            )
         return SaeSet(source="release", release=release, sae_id=sae_id)
     if kind == "disk" and "{layer}" in rest:
         return SaeSet(source="disk", path=rest)
-    raise ConfigError(f"SAE set {text!r} not understood; use sparsify:<hub repo or folder>, "
-                      "release:<release>:<sae id with {layer}>, or disk:<folder with {layer}>.")
+    raise ConfigError(
+        f"SAE set {text!r} not understood; use sparsify:<hub repo or folder>, "
+        "release:<release>:<sae id with {layer}>, or disk:<folder with {layer}>."
+    )
 
 
-def run_compare(a: CompareSide, b: CompareSide, *, out: Path, data: str, n_samples: int, seq_len: int,
-                procedures: tuple[str, ...] = ("paper", "corrected"), n_permutations: int | None = None,
-                data_files: str | None = None, device: str = "cpu", cache_dir: Path | None = None,
-                batch_size: int = 8, control: bool = True) -> Path:
+def run_compare(
+    a: CompareSide,
+    b: CompareSide,
+    *,
+    out: Path,
+    data: str,
+    n_samples: int,
+    seq_len: int,
+    procedures: tuple[str, ...] = ("paper", "corrected"),
+    n_permutations: int | None = None,
+    data_files: str | None = None,
+    device: str = "cpu",
+    cache_dir: Path | None = None,
+    batch_size: int = 8,
+    control: bool = True,
+) -> Path:
     """Run the grids of every procedure (and their controls) and write the report to ``out``;
     return ``out``. Inputs are checked before any model is loaded."""
     from harness.config import get_procedure
@@ -93,12 +110,18 @@ def run_compare(a: CompareSide, b: CompareSide, *, out: Path, data: str, n_sampl
         check_writable_dir(cache_dir, what="--cache-dir")
     layers = sorted(set(a.layers)), sorted(set(b.layers))
     profile = Profile(
-        name="compare", models={"a": a.model_entry(), "b": b.model_entry()},
+        name="compare",
+        models={"a": a.model_entry(), "b": b.model_entry()},
         saes=sae_sets,
         data=DataSpec(source=data, n_samples=n_samples, seq_len=seq_len, data_files=data_files),
-        layers_a=tuple(layers[0]), layers_b=tuple(layers[1]),
-        semantic_table=(layers[0][0], layers[1][0]), semantic_layers_a=(), semantic_layers_b=(),
-        permutations=n_permutations, batch_size=batch_size)
+        layers_a=tuple(layers[0]),
+        layers_b=tuple(layers[1]),
+        semantic_table=(layers[0][0], layers[1][0]),
+        semantic_layers_a=(),
+        semantic_layers_b=(),
+        permutations=n_permutations,
+        batch_size=batch_size,
+    )
     world = World(profile, cache_dir=cache_dir, device=device)
     experiments: dict[str, Any] = {}
     for proc in procs:
@@ -106,17 +129,31 @@ def run_compare(a: CompareSide, b: CompareSide, *, out: Path, data: str, n_sampl
         experiments[f"grid {proc.name}"] = grid
         if control:
             experiments[f"grid {proc.name} (control: B positions shuffled)"] = run_grid(
-                world, proc, control=True, match_pairs=pair_counts(grid))
+                world, proc, control=True, match_pairs=pair_counts(grid)
+            )
     experiments["preflight"] = {"kind": "preflight", "sites": world.preflight}
     prov = provenance()
-    prov.update(profile="compare", session_wall_s=round(time.time() - t0, 1), device=device,
-                procedures=[p.name for p in procs], procedure_settings={p.name: procedure_settings(p.name) for p in procs},
-                compare={"a": {"model": a.model, "saes": a.saes, "layers": list(layers[0])},
-                         "b": {"model": b.model, "saes": b.saes, "layers": list(layers[1])},
-                         "data": data, "data_files": data_files, "n_samples": n_samples, "seq_len": seq_len,
-                         "n_permutations": n_permutations, "control": control})
+    prov.update(
+        profile="compare",
+        session_wall_s=round(time.time() - t0, 1),
+        device=device,
+        procedures=[p.name for p in procs],
+        procedure_settings={p.name: procedure_settings(p.name) for p in procs},
+        compare={
+            "a": {"model": a.model, "saes": a.saes, "layers": list(layers[0])},
+            "b": {"model": b.model, "saes": b.saes, "layers": list(layers[1])},
+            "data": data,
+            "data_files": data_files,
+            "n_samples": n_samples,
+            "seq_len": seq_len,
+            "n_permutations": n_permutations,
+            "control": control,
+        },
+    )
     if world._tokens is not None:
         prov["token_manifest"] = world._tokens.manifest
-    replace_dir(Path(out), lambda tmp: write_report(tmp, profile="compare", claim_results=[], experiments=experiments,
-                                                    provenance=prov))
+    replace_dir(
+        Path(out),
+        lambda tmp: write_report(tmp, profile="compare", claim_results=[], experiments=experiments, provenance=prov),
+    )
     return Path(out)

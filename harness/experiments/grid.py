@@ -122,8 +122,15 @@ class World:
                 self._hashes[model_key] = weights_hash(model)
             layers = sorted(set(self.profile.layers_a if which == "a" else self.profile.layers_b) | {int(layer)})
             sites = set(self.sites or {p.activation_site for p in PROCEDURES.values()}) | {site}
-            got = model_residuals(model, self.tokens, layers, sites, batch_size=self.profile.batch_size,
-                                  cache_dir=self.cache_dir, model_hash=self._hashes[model_key])
+            got = model_residuals(
+                model,
+                self.tokens,
+                layers,
+                sites,
+                batch_size=self.profile.batch_size,
+                cache_dir=self.cache_dir,
+                model_hash=self._hashes[model_key],
+            )
             self._residuals.update({(model_key, lay, st): t for (lay, st), t in got.items()})
         return self._residuals[key]
 
@@ -131,8 +138,9 @@ class World:
         """The model as ``sae`` asks for it and the key of its residuals (model + applied flags)."""
         from harness.load.models import PROCESSING_FLAGS
 
-        applied = sorted(k for k, v in (sae.meta.model_from_pretrained_kwargs or {}).items()
-                         if v and k in PROCESSING_FLAGS)
+        applied = sorted(
+            k for k, v in (sae.meta.model_from_pretrained_kwargs or {}).items() if v and k in PROCESSING_FLAGS
+        )
         return self.model_for(which, sae), f"{which}|{','.join(applied)}"
 
     def warm_residuals(self, which: str, site: str) -> None:
@@ -141,8 +149,7 @@ class World:
         from harness.load.saes import load_sae
 
         layer = (self.profile.layers_a if which == "a" else self.profile.layers_b)[0]
-        model, model_key = self._model_and_key(which, load_sae(self.profile.sae_spec(which, layer),
-                                                               device=self.device))
+        model, model_key = self._model_and_key(which, load_sae(self.profile.sae_spec(which, layer), device=self.device))
         self.residual(which, layer, site, model, model_key)
 
     def space(self, which: str, layer: int, procedure: Procedure) -> FeatureSpace:
@@ -160,31 +167,46 @@ class World:
         tok = self.tokens
         if not any(p["model"] == self.profile.model_name(which) and p["layer"] == layer for p in self.preflight):
             pf = preflight(model, sae, tok, layer, site="block_output", batch_size=self.profile.batch_size)
-            self.preflight.append({"model": self.profile.model_name(which), "layer": layer,
-                                   "model_from_pretrained_kwargs": dict(sae.meta.model_from_pretrained_kwargs),
-                                   **pf.to_dict()})
+            self.preflight.append(
+                {
+                    "model": self.profile.model_name(which),
+                    "layer": layer,
+                    "model_from_pretrained_kwargs": dict(sae.meta.model_from_pretrained_kwargs),
+                    **pf.to_dict(),
+                }
+            )
         flat = self.residual(which, layer, procedure.activation_site, model, model_key)
         n, seq = tok.tokens.shape
-        keep = (~tok.special_mask if procedure.mask_special_positions else torch.ones_like(tok.special_mask))
+        keep = ~tok.special_mask if procedure.mask_special_positions else torch.ones_like(tok.special_mask)
         keep = keep.reshape(-1)
         if sae.is_topk:
             weights: Any = SaeWeights.from_loaded(sae, code=procedure.sae_code)
         else:
+
             def encode_fn(x: torch.Tensor, s: Any = sae, c: str = procedure.sae_code) -> torch.Tensor:
                 return s.encode(x, code=c)
 
-            weights = ModuleEncoder(fn=encode_fn,
-                                    d_in=int(sae.meta.d_in), d_sae=int(sae.meta.d_sae), device=sae.device)
-        codes = SaeCodes(flat[keep].to(self.device), weights, top_k=procedure.top_k_positions,
-                         require_active=procedure.top_positions_require_active)
+            weights = ModuleEncoder(fn=encode_fn, d_in=int(sae.meta.d_in), d_sae=int(sae.meta.d_sae), device=sae.device)
+        codes = SaeCodes(
+            flat[keep].to(self.device),
+            weights,
+            top_k=procedure.top_k_positions,
+            require_active=procedure.top_positions_require_active,
+        )
         sample_grid, pos_grid = np.meshgrid(np.arange(n), np.arange(seq), indexing="ij")
         keep_np = keep.numpy()
         space = FeatureSpace(
-            name=f"{self.profile.model_name(which)}/L{layer}", codes=codes, decoder=sae.decoder_rows(),
-            tokens=tok.tokens.cpu().numpy(), sample_index=sample_grid.reshape(-1)[keep_np].astype(np.int64),
-            position_index=pos_grid.reshape(-1)[keep_np].astype(np.int64), vocab=self.vocab,
-            junk_tokens=self.junk_tokens(procedure), top_k=procedure.top_k_positions,
-            require_active=procedure.top_positions_require_active)
+            name=f"{self.profile.model_name(which)}/L{layer}",
+            codes=codes,
+            decoder=sae.decoder_rows(),
+            tokens=tok.tokens.cpu().numpy(),
+            sample_index=sample_grid.reshape(-1)[keep_np].astype(np.int64),
+            position_index=pos_grid.reshape(-1)[keep_np].astype(np.int64),
+            vocab=self.vocab,
+            junk_tokens=self.junk_tokens(procedure),
+            top_k=procedure.top_k_positions,
+            require_active=procedure.top_positions_require_active,
+        )
         self._spaces[key] = space
         while len(self._spaces) > self.space_capacity:
             self._spaces.popitem(last=False)
@@ -194,8 +216,11 @@ class World:
 #: Per-score fields copied from the 1-1 record into a grid cell: raw score, null mean, the
 #: procedure's p, the judging +1 p, the paper's "k/N", and the effect over chance (excess,
 #: null sd, z; harness.scoring.effects).
-SCORE_FIELDS = tuple(f"{m}{f}" for m in ("svcca", "rsa") for f in (
-    "", "_null_mean", "_p", "_p_plus_one", "_p_paper", "_excess", "_null_std", "_z"))
+SCORE_FIELDS = tuple(
+    f"{m}{f}"
+    for m in ("svcca", "rsa")
+    for f in ("", "_null_mean", "_p", "_p_plus_one", "_p_paper", "_excess", "_null_std", "_z")
+)
 
 
 def _scores(rec: dict[str, Any], suffix: str = "") -> dict[str, Any]:
@@ -205,15 +230,23 @@ def _scores(rec: dict[str, Any], suffix: str = "") -> dict[str, Any]:
 def _cell(rec: dict[str, Any], layer_a: int, layer_b: int) -> dict[str, Any]:
     one, m21, unf = rec["one_to_one"], rec["many_to_one"], rec["unfiltered"]
     cell = {
-        "layer_a": layer_a, "layer_b": layer_b, "mean_max_corr": rec["mean_max_corr"],
-        "n_pairs": one["n_pairs"], **_scores(one),
+        "layer_a": layer_a,
+        "layer_b": layer_b,
+        "mean_max_corr": rec["mean_max_corr"],
+        "n_pairs": one["n_pairs"],
+        **_scores(one),
         "svcca_k": f"{one.get('svcca_k_a', '-')},{one.get('svcca_k_b', '-')}",
         "n_permutations": one.get("n_permutations", math.nan),
-        "n_pairs_m21": m21["n_pairs"], "svcca_m21": m21["svcca"], "svcca_m21_p": m21["svcca_p"],
+        "n_pairs_m21": m21["n_pairs"],
+        "svcca_m21": m21["svcca"],
+        "svcca_m21_p": m21["svcca_p"],
         "svcca_m21_excess": m21.get("svcca_excess", math.nan),
-        "n_pairs_unfiltered": unf["n_pairs"], "svcca_unfiltered": unf["svcca"],
+        "n_pairs_unfiltered": unf["n_pairs"],
+        "svcca_unfiltered": unf["svcca"],
         "svcca_unfiltered_excess": unf.get("svcca_excess", math.nan),
-        "pairs_history": one["pairs_history"], "dead_a": rec["dead_a"], "dead_b": rec["dead_b"],
+        "pairs_history": one["pairs_history"],
+        "dead_a": rec["dead_a"],
+        "dead_b": rec["dead_b"],
         "svcca_m21_null_mean": m21.get("svcca_null_mean", math.nan),
         "svcca_unfiltered_null_mean": unf.get("svcca_null_mean", math.nan),
         "svcca_excess_half1": one.get("svcca_excess_half1", math.nan),
@@ -249,8 +282,10 @@ def top_correlated_view(control_grid: dict[str, Any]) -> dict[str, Any]:
     cells = []
     for c in control_grid["cells"]:
         if "svcca_top" not in c:
-            raise ConfigError("This control grid has no top-correlated sets: build it with run_grid(..., "
-                              "control=True, match_pairs=pair_counts(real_grid)).")
+            raise ConfigError(
+                "This control grid has no top-correlated sets: build it with run_grid(..., "
+                "control=True, match_pairs=pair_counts(real_grid))."
+            )
         cells.append({**c, **{k: c[f"{k}_top"] for k in keys}, "n_pairs_filtered": c["n_pairs"]})
     return {**control_grid, "cells": cells}
 
@@ -268,9 +303,15 @@ def random_partner_view(grid: dict[str, Any]) -> dict[str, Any]:
     return {**grid, "cells": cells}
 
 
-def run_grid(world: World, procedure: Procedure, *, control: bool = False,
-             layers_a: list[int] | None = None, layers_b: list[int] | None = None,
-             match_pairs: dict[tuple[int, int], int] | None = None) -> dict[str, Any]:
+def run_grid(
+    world: World,
+    procedure: Procedure,
+    *,
+    control: bool = False,
+    layers_a: list[int] | None = None,
+    layers_b: list[int] | None = None,
+    match_pairs: dict[tuple[int, int], int] | None = None,
+) -> dict[str, Any]:
     """Layer x layer whole-space comparison (Figs. 5-8, 11-14). ``control`` shuffles B's
     positions (negative control); ``match_pairs`` ((layer_a, layer_b) -> pair count of the
     real cell) adds each cell's ``top_correlated`` set of that size (``*_top`` fields), which a
@@ -283,27 +324,52 @@ def run_grid(world: World, procedure: Procedure, *, control: bool = False,
     what = f"{prof.name}: grid {procedure.name}{' control' if control else ''}"
     for row, layer_a in enumerate(tqdm(la, desc=what, leave=False)):
         # progress for long runs: pytest captures tqdm; the claims session shows these lines
-        log.info("%s: A layer %d (%d of %d rows), %.0f s so far", what, layer_a, row + 1, len(la),
-                 time.perf_counter() - t0)
+        log.info(
+            "%s: A layer %d (%d of %d rows), %.0f s so far", what, layer_a, row + 1, len(la), time.perf_counter() - t0
+        )
         for layer_b in lb:
             sa = world.space("a", layer_a, procedure)
             sb = world.space("b", layer_b, procedure)
             if control:
                 sb = sb.with_shuffled_positions(seed=procedure.seed + 17 * layer_b + 1)
             n_top = None if match_pairs is None else match_pairs.get((layer_a, layer_b))
-            rec = compare_spaces(sa, sb, procedure, n_permutations=prof.n_permutations(procedure), device=world.device,
-                                 null_device=world.device, n_top_correlated=n_top, split_halves=not control,
-                                 random_partners=not control)
+            rec = compare_spaces(
+                sa,
+                sb,
+                procedure,
+                n_permutations=prof.n_permutations(procedure),
+                device=world.device,
+                null_device=world.device,
+                n_top_correlated=n_top,
+                split_halves=not control,
+                random_partners=not control,
+            )
             cells.append(_cell(rec, layer_a, layer_b))
-    return {"kind": "grid", "model_a": prof.model_name("a"), "model_b": prof.model_name("b"), "layers_a": list(la),
-            "layers_b": list(lb), "procedure": procedure.name, "control": control, "cells": cells,
-            "n_permutations": prof.n_permutations(procedure), "paper_pair_range": prof.paper_pair_range,
-            "n_tokens": int(world.space("a", la[0], procedure).n_positions),
-            "elapsed_s": round(time.perf_counter() - t0, 2)}
+    return {
+        "kind": "grid",
+        "model_a": prof.model_name("a"),
+        "model_b": prof.model_name("b"),
+        "layers_a": list(la),
+        "layers_b": list(lb),
+        "procedure": procedure.name,
+        "control": control,
+        "cells": cells,
+        "n_permutations": prof.n_permutations(procedure),
+        "paper_pair_range": prof.paper_pair_range,
+        "n_tokens": int(world.space("a", la[0], procedure).n_positions),
+        "elapsed_s": round(time.perf_counter() - t0, 2),
+    }
 
 
-def run_semantic(world: World, procedure: Procedure, layer_a: int, layer_b: int, *, control: bool = False,
-                 paper_table: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
+def run_semantic(
+    world: World,
+    procedure: Procedure,
+    layer_a: int,
+    layer_b: int,
+    *,
+    control: bool = False,
+    paper_table: dict[str, dict[str, float]] | None = None,
+) -> dict[str, Any]:
     """Semantic subspaces of one layer pair, every Table 4 category (Tables 1, 2, 9)."""
     t0 = time.perf_counter()
     prof = world.profile
@@ -314,11 +380,25 @@ def run_semantic(world: World, procedure: Procedure, layer_a: int, layer_b: int,
     log.info("%s: semantic A%d x B%d %s%s", prof.name, layer_a, layer_b, procedure.name, " control" if control else "")
     cells = []
     for category, keywords in CONCEPT_KEYWORDS.items():
-        rec = compare_concept(sa, sb, category, keywords, procedure,
-                              n_permutations=prof.n_permutations_semantic(procedure),
-                              n_random_subsets=prof.n_random_subsets(procedure), null_device=world.device)
+        rec = compare_concept(
+            sa,
+            sb,
+            category,
+            keywords,
+            procedure,
+            n_permutations=prof.n_permutations_semantic(procedure),
+            n_random_subsets=prof.n_random_subsets(procedure),
+            null_device=world.device,
+        )
         paper = (paper_table or {}).get(category, {})
         rec.update(paper_n=paper.get("n", math.nan), paper_svcca=paper.get("svcca", math.nan))
         cells.append(rec)
-    return {"kind": "semantic", "layer_a": layer_a, "layer_b": layer_b, "procedure": procedure.name,
-            "control": control, "cells": cells, "elapsed_s": round(time.perf_counter() - t0, 2)}
+    return {
+        "kind": "semantic",
+        "layer_a": layer_a,
+        "layer_b": layer_b,
+        "procedure": procedure.name,
+        "control": control,
+        "cells": cells,
+        "elapsed_s": round(time.perf_counter() - t0, 2),
+    }

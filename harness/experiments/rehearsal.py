@@ -59,8 +59,15 @@ def _record_backends(log: list[dict[str, Any]]) -> Iterator[None]:
     def spy(space_a: Any, space_b: Any, procedure: Any, **kwargs: Any) -> Any:
         t0 = time.perf_counter()
         mc = original(space_a, space_b, procedure, **kwargs)
-        log.append({"backend": mc.backend, "shape_a": list(space_a.codes.shape), "shape_b": list(space_b.codes.shape),
-                    "dead_policy": mc.dead_policy, "seconds": round(time.perf_counter() - t0, 3)})
+        log.append(
+            {
+                "backend": mc.backend,
+                "shape_a": list(space_a.codes.shape),
+                "shape_b": list(space_b.codes.shape),
+                "dead_policy": mc.dead_policy,
+                "seconds": round(time.perf_counter() - t0, 3),
+            }
+        )
         return mc
 
     experiments.space_max_correlation = spy
@@ -123,8 +130,14 @@ def _space_check(world: Any, which: str, layer: int, procedure: Any) -> dict[str
     space = world.space(which, layer, procedure)
     tok = world.tokens
     sae = load_sae(world.profile.sae_spec(which, layer), device=world.device)
-    acts = residual_activations(world.model(which), tok.tokens, [layer], site=procedure.activation_site,
-                                batch_size=world.profile.batch_size, attention_mask=tok.attention_mask)[layer]
+    acts = residual_activations(
+        world.model(which),
+        tok.tokens,
+        [layer],
+        site=procedure.activation_site,
+        batch_size=world.profile.batch_size,
+        attention_mask=tok.attention_mask,
+    )[layer]
     keep = (~tok.special_mask if procedure.mask_special_positions else torch.ones_like(tok.special_mask)).reshape(-1)
     m = min(SPACE_CHECK_POSITIONS, space.n_positions)
     flat = acts.reshape(-1, acts.shape[-1])[keep][:m]
@@ -133,10 +146,14 @@ def _space_check(world: Any, which: str, layer: int, procedure: Any) -> dict[str
     got = space.source().block(0, m).float().cpu().numpy()
     nnz_rows = (got != 0).sum(axis=1)
     return {
-        "codes_shape": list(space.codes.shape), "decoder_shape": list(space.decoder.shape),
-        "n_positions": int(space.n_positions), "n_special_positions": int(tok.special_mask.sum()),
-        "positions_checked": int(m), "density": float((got != 0).mean()),
-        "max_nnz_per_position": int(nnz_rows.max()), "min_nnz_per_position": int(nnz_rows.min()),
+        "codes_shape": list(space.codes.shape),
+        "decoder_shape": list(space.decoder.shape),
+        "n_positions": int(space.n_positions),
+        "n_special_positions": int(tok.special_mask.sum()),
+        "positions_checked": int(m),
+        "density": float((got != 0).mean()),
+        "max_nnz_per_position": int(nnz_rows.max()),
+        "min_nnz_per_position": int(nnz_rows.min()),
         "max_abs_diff_recomputed": float(np.abs(got - ref).max()),
         "max_abs_diff_other_code": float(np.abs(got - other).max()),
         "finite": bool(np.isfinite(got).all() and np.isfinite(space.decoder).all()),
@@ -171,12 +188,28 @@ def _negative_preflight(world: Any) -> dict[str, str]:
 def _not_run_claims(procedures: Sequence[str]) -> list[dict[str, Any]]:
     from harness.verdicts.records import CLAIMS
 
-    detail = ("rehearsal tier: random-weight stand-ins under the real hub names; the pipeline ran (see "
-              "experiments) but a verdict on random weights means nothing")
-    return [{"id": rec.id, "statement": rec.statement, "source": rec.source, "paper_values": rec.paper_values,
-             "rule": rec.rule, "procedure": p, "profile": "rehearsal", "verdict": "not run", "measured": {},
-             "detail": detail, "expected": None}
-            for rec in CLAIMS.values() if "gpu" in rec.tiers for p in procedures]
+    detail = (
+        "rehearsal tier: random-weight stand-ins under the real hub names; the pipeline ran (see "
+        "experiments) but a verdict on random weights means nothing"
+    )
+    return [
+        {
+            "id": rec.id,
+            "statement": rec.statement,
+            "source": rec.source,
+            "paper_values": rec.paper_values,
+            "rule": rec.rule,
+            "procedure": p,
+            "profile": "rehearsal",
+            "verdict": "not run",
+            "measured": {},
+            "detail": detail,
+            "expected": None,
+        }
+        for rec in CLAIMS.values()
+        if "gpu" in rec.tiers
+        for p in procedures
+    ]
 
 
 def run_rehearsal(
@@ -231,12 +264,19 @@ def run_rehearsal(
     control_for = set(procedures) if control is True else set() if control is False else set(control)
     world = World(prof, cache_dir=out / "cache", device=device)
     summary: dict[str, Any] = {
-        "profile": prof.name, "device": device, "notes": list(prof.notes), "procedures_run": list(procedures),
-        "control_procedures": sorted(control_for), "semantic": bool(semantic),
-        "env": {"HF_HOME": os.environ.get("HF_HOME"), "HF_HUB_CACHE": os.environ.get("HF_HUB_CACHE"),
-                "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE"),
-                "constants_hub_cache": str(hf_constants.HF_HUB_CACHE),
-                "constants_offline": bool(hf_constants.HF_HUB_OFFLINE)},
+        "profile": prof.name,
+        "device": device,
+        "notes": list(prof.notes),
+        "procedures_run": list(procedures),
+        "control_procedures": sorted(control_for),
+        "semantic": bool(semantic),
+        "env": {
+            "HF_HOME": os.environ.get("HF_HOME"),
+            "HF_HUB_CACHE": os.environ.get("HF_HUB_CACHE"),
+            "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE"),
+            "constants_hub_cache": str(hf_constants.HF_HUB_CACHE),
+            "constants_offline": bool(hf_constants.HF_HUB_OFFLINE),
+        },
     }
 
     # models: by hub name through harness.load.models.load_model (World.model)
@@ -246,9 +286,13 @@ def run_rehearsal(
             model = world.model(which)
         name = prof.models[which]["name"]
         models[which] = {
-            "name": name, "cfg_model_name": model.cfg.model_name, "n_layers": int(model.cfg.n_layers),
-            "d_model": int(model.cfg.d_model), "d_vocab": int(model.cfg.d_vocab),
-            "dtype": str(model.cfg.dtype), "default_prepend_bos": bool(model.cfg.default_prepend_bos),
+            "name": name,
+            "cfg_model_name": model.cfg.model_name,
+            "n_layers": int(model.cfg.n_layers),
+            "d_model": int(model.cfg.d_model),
+            "d_vocab": int(model.cfg.d_vocab),
+            "dtype": str(model.cfg.dtype),
+            "default_prepend_bos": bool(model.cfg.default_prepend_bos),
             "normalization_type": str(model.cfg.normalization_type),
             "tokenizer": type(model.tokenizer).__name__,
             "resolved_config": _resolved(name, "config.json"),
@@ -261,11 +305,15 @@ def run_rehearsal(
         tok = world.tokens
     manifest = {k: v for k, v in tok.manifest.items() if k != "document_sha256"}
     summary["tokens"] = {
-        "shape": list(tok.tokens.shape), "dtype": str(tok.tokens.dtype),
-        "n_special": int(tok.special_mask.sum()), "key": tok.key, "manifest": manifest,
+        "shape": list(tok.tokens.shape),
+        "dtype": str(tok.tokens.dtype),
+        "n_special": int(tok.special_mask.sum()),
+        "key": tok.key,
+        "manifest": manifest,
         "n_documents_hashed": len(tok.manifest["document_sha256"]),
-        "resolved_file": _resolved(prof.data.source, str(prof.data.data_files), repo_type="dataset",
-                                   revision=prof.data.effective_revision),
+        "resolved_file": _resolved(
+            prof.data.source, str(prof.data.data_files), repo_type="dataset", revision=prof.data.effective_revision
+        ),
     }
 
     # SAEs: sparsify format by hub repo + hookpoint, via harness.load.saes.load_sae
@@ -276,9 +324,13 @@ def run_rehearsal(
                 spec = prof.sae_spec(which, layer)
                 sae = load_sae(spec, device=device)
                 saes[f"{which}/{layer}"] = {
-                    "repo_id": spec.repo_id, "hookpoint": spec.hookpoint, "meta": sae.meta.to_dict(),
-                    "W_enc": list(sae.sae.W_enc.shape), "W_dec": list(sae.sae.W_dec.shape),
-                    "b_enc": list(sae.sae.b_enc.shape), "b_dec": list(sae.sae.b_dec.shape),
+                    "repo_id": spec.repo_id,
+                    "hookpoint": spec.hookpoint,
+                    "meta": sae.meta.to_dict(),
+                    "W_enc": list(sae.sae.W_enc.shape),
+                    "W_dec": list(sae.sae.W_dec.shape),
+                    "b_enc": list(sae.sae.b_enc.shape),
+                    "b_dec": list(sae.sae.b_dec.shape),
                     "resolved_cfg": _resolved(str(spec.repo_id), f"{spec.hookpoint}/cfg.json"),
                     "resolved_weights": _resolved(str(spec.repo_id), f"{spec.hookpoint}/sae.safetensors"),
                 }
@@ -287,8 +339,9 @@ def run_rehearsal(
 
     # layer alignment: TL block output/input vs HF hidden states of the same staged checkpoint
     with stage("alignment"):
-        summary["alignment"] = {which: _alignment(world, which, layers)
-                                for which, layers in (("a", prof.layers_a), ("b", prof.layers_b))}
+        summary["alignment"] = {
+            which: _alignment(world, which, layers) for which, layers in (("a", prof.layers_a), ("b", prof.layers_b))
+        }
 
     # the pipeline under each procedure: spaces (+ pre-flight, + forward passes the first
     # time), grid, control grid, semantic tables
@@ -305,8 +358,10 @@ def run_rehearsal(
                 for layer in layers:
                     world.space(which, layer, proc).top  # noqa: B018 -- the encode pass
         with stage("space_checks"):
-            rec["space_checks"] = {f"{which}/{layer}": _space_check(world, which, layer, proc)
-                                   for which, layer in (("a", prof.layers_a[-1]), ("b", prof.layers_b[-1]))}
+            rec["space_checks"] = {
+                f"{which}/{layer}": _space_check(world, which, layer, proc)
+                for which, layer in (("a", prof.layers_a[-1]), ("b", prof.layers_b[-1]))
+            }
         backends: list[dict[str, Any]] = []
         with _record_backends(backends):
             with stage(f"grid_{pname}"):
@@ -323,11 +378,13 @@ def run_rehearsal(
                 la, lb = prof.semantic_table
                 tables = []
                 with stage(f"semantic_{pname}"):
-                    pairs = sorted({(a, b) for a in prof.semantic_layers_a for b in prof.semantic_layers_b}
-                                   | {(la, lb)})
+                    pairs = sorted(
+                        {(a, b) for a in prof.semantic_layers_a for b in prof.semantic_layers_b} | {(la, lb)}
+                    )
                     for a, b in pairs:
-                        sem = run_semantic(world, proc, a, b,
-                                           paper_table=prof.paper_semantic_table if (a, b) == (la, lb) else None)
+                        sem = run_semantic(
+                            world, proc, a, b, paper_table=prof.paper_semantic_table if (a, b) == (la, lb) else None
+                        )
                         experiments[f"semantic A{a} x B{b} {pname}"] = sem
                         tables.append(sem)
                         if (a, b) == (la, lb):
@@ -350,10 +407,16 @@ def run_rehearsal(
         prov = provenance()
         prov.update(profile=prof.name, procedures=list(procedures), staged_hub=os.environ.get("HF_HOME"))
         report_dir = out / "report"
-        md = write_report(report_dir, profile=prof.name, claim_results=_not_run_claims(procedures),
-                          experiments=experiments, provenance=prov)
+        md = write_report(
+            report_dir,
+            profile=prof.name,
+            claim_results=_not_run_claims(procedures),
+            experiments=experiments,
+            provenance=prov,
+        )
     summary["report"] = {
-        "dir": str(report_dir), "markdown": str(md),
+        "dir": str(report_dir),
+        "markdown": str(md),
         "files": sorted(str(p.relative_to(report_dir)) for p in report_dir.rglob("*") if p.is_file()),
     }
     summary["cache_files"] = sorted(str(p.relative_to(out / "cache")) for p in (out / "cache").rglob("*.pt"))
@@ -377,5 +440,3 @@ def _json_default(x: Any) -> Any:
     if isinstance(x, (tuple, set)):
         return list(x)
     return str(x)
-
-

@@ -102,9 +102,13 @@ class FeatureSpace:
         if self.sample_index.shape[0] != self.codes.shape[0]:
             raise ShapeError(f"{self.name}: {self.codes.shape[0]} code rows vs {self.sample_index.shape[0]} positions.")
         if isinstance(self.codes, SaeCodes) and (self.codes.top_k, self.codes.require_active) != (
-                self.top_k, self.require_active):
-            raise ShapeError(f"{self.name}: SaeCodes were built with top_k={self.codes.top_k}, require_active="
-                             f"{self.codes.require_active}; the space asks for {self.top_k}, {self.require_active}.")
+            self.top_k,
+            self.require_active,
+        ):
+            raise ShapeError(
+                f"{self.name}: SaeCodes were built with top_k={self.codes.top_k}, require_active="
+                f"{self.codes.require_active}; the space asks for {self.top_k}, {self.require_active}."
+            )
 
     @property
     def n_features(self) -> int:
@@ -162,16 +166,25 @@ class FeatureSpace:
         """
         perm = np.random.default_rng(seed).permutation(self.codes.shape[0])
         codes = self.codes.permuted(perm) if isinstance(self.codes, SaeCodes) else self.codes[perm]
-        return FeatureSpace(name=f"{self.name} (positions shuffled)", codes=codes, decoder=self.decoder,
-                            tokens=self.tokens, sample_index=self.sample_index[perm],
-                            position_index=self.position_index[perm], vocab=self.vocab,
-                            junk_tokens=self.junk_tokens, top_k=self.top_k, require_active=self.require_active)
+        return FeatureSpace(
+            name=f"{self.name} (positions shuffled)",
+            codes=codes,
+            decoder=self.decoder,
+            tokens=self.tokens,
+            sample_index=self.sample_index[perm],
+            position_index=self.position_index[perm],
+            vocab=self.vocab,
+            junk_tokens=self.junk_tokens,
+            top_k=self.top_k,
+            require_active=self.require_active,
+        )
 
     def junk_mask(self) -> NDArray[np.bool_]:
         return nonconcept_mask(self.strings, self.junk_tokens)
 
-    def concept(self, keywords: Sequence[str], *, rule: str = "punctuation",
-                order: str = "ascending") -> NDArray[np.int64]:
+    def concept(
+        self, keywords: Sequence[str], *, rule: str = "punctuation", order: str = "ascending"
+    ) -> NDArray[np.int64]:
         """Concept features (Sec. 4.3) among the features active at least once on the run's
         tokens. A never-active feature has no top positions of its own (under the paper's
         topk-over-all-positions they are arbitrary ones), so it is left out under both
@@ -181,22 +194,32 @@ class FeatureSpace:
         ``python_set`` the set is built from all matching ids (never-active ones included, as
         the authors' set held them) and those are dropped afterwards, so the remaining ids keep
         the relative order they had in the authors' list."""
-        feats = concept_features(self.top, tokens=self.tokens, sample_index=self.sample_index,
-                                 position_index=self.position_index, vocab=self.vocab, keywords=keywords,
-                                 rule=rule, order=order)
+        feats = concept_features(
+            self.top,
+            tokens=self.tokens,
+            sample_index=self.sample_index,
+            position_index=self.position_index,
+            vocab=self.vocab,
+            keywords=keywords,
+            rule=rule,
+            order=order,
+        )
         return feats[self.live[feats]]
 
 
-def subset_correlation(space_a: FeatureSpace, space_b: FeatureSpace, idx_a: NDArray[np.int64],
-                       idx_b: NDArray[np.int64]) -> NDArray[np.float64]:
+def subset_correlation(
+    space_a: FeatureSpace, space_b: FeatureSpace, idx_a: NDArray[np.int64], idx_b: NDArray[np.int64]
+) -> NDArray[np.float64]:
     """(len(idx_a), len(idx_b)) fp64 Pearson correlation of the selected features, from their
     columns only (:meth:`FeatureSpace.columns`), computed where the columns are (the GPU in the
     gpu tier: only the small matrix comes back). The arithmetic of
     :func:`harness.pairing.matching.correlation_submatrix` (population statistics, the same
     dead-column guard, dead columns correlate 0) in torch fp64."""
     if idx_a.size * idx_b.size > MAX_DENSE_SUBMATRIX:
-        raise ResourceError(f"A {idx_a.size} x {idx_b.size} correlation sub-matrix exceeds the dense limit "
-                            f"({MAX_DENSE_SUBMATRIX} entries).")
+        raise ResourceError(
+            f"A {idx_a.size} x {idx_b.size} correlation sub-matrix exceeds the dense limit "
+            f"({MAX_DENSE_SUBMATRIX} entries)."
+        )
     ca = space_a.columns(idx_a)
     cb = space_b.columns(idx_b).to(ca.device)
     if ca.device.type == "cpu":
@@ -217,24 +240,37 @@ def subset_correlation(space_a: FeatureSpace, space_b: FeatureSpace, idx_a: NDAr
     return ((zscore(ca).T @ zscore(cb)) / n).cpu().numpy()
 
 
-def paired_correlation(space_a: FeatureSpace, space_b: FeatureSpace, idx_a: NDArray[np.int64],
-                       idx_b: NDArray[np.int64], *, chunk: int = 1024) -> NDArray[np.float64]:
+def paired_correlation(
+    space_a: FeatureSpace,
+    space_b: FeatureSpace,
+    idx_a: NDArray[np.int64],
+    idx_b: NDArray[np.int64],
+    *,
+    chunk: int = 1024,
+) -> NDArray[np.float64]:
     """(n,) fp64 Pearson correlation of feature ``idx_a[i]`` of A with ``idx_b[i]`` of B (population
     statistics; a dead column correlates 0, as :func:`harness.pairing.matching.correlation_submatrix`),
     from their columns only, ``chunk`` pairs at a time, where the columns are."""
     out = np.zeros(idx_a.size, dtype=np.float64)
     for s in range(0, idx_a.size, chunk):
-        ca = space_a.columns(idx_a[s:s + chunk]).double()
-        cb = space_b.columns(idx_b[s:s + chunk]).to(ca.device).double()
+        ca = space_a.columns(idx_a[s : s + chunk]).double()
+        cb = space_b.columns(idx_b[s : s + chunk]).to(ca.device).double()
         za, zb = ca - ca.mean(0), cb - cb.mean(0)
         den = za.pow(2).mean(0).sqrt() * zb.pow(2).mean(0).sqrt()
         r = torch.where(den > 0, (za * zb).mean(0) / torch.where(den > 0, den, 1.0), 0.0)
-        out[s:s + chunk] = r.clamp(-1.0, 1.0).cpu().numpy()
+        out[s : s + chunk] = r.clamp(-1.0, 1.0).cpu().numpy()
     return out
 
 
-def pair_subsets(space_a: FeatureSpace, space_b: FeatureSpace, idx_a: NDArray[np.int64], idx_b: NDArray[np.int64],
-                 *, rule: str, order: str = "sorted") -> Pairs:
+def pair_subsets(
+    space_a: FeatureSpace,
+    space_b: FeatureSpace,
+    idx_a: NDArray[np.int64],
+    idx_b: NDArray[np.int64],
+    *,
+    rule: str,
+    order: str = "sorted",
+) -> Pairs:
     """:func:`harness.pairing.matching.pair_within` on two spaces, encoding only the subset columns."""
     ia, ib = subset_order(idx_a, idx_b, order=order)  # type: ignore[arg-type]  # order: a ColumnWalk value
     corr = subset_correlation(space_a, space_b, ia, ib) if ia.size and ib.size else np.zeros((ia.size, ib.size))
@@ -259,8 +295,9 @@ def _sparse_codes(space: FeatureSpace) -> sp.csr_matrix | None:
     return space.codes if density < SPARSE_DENSITY_LIMIT else None
 
 
-def space_max_correlation(space_a: FeatureSpace, space_b: FeatureSpace, procedure: Procedure, *,
-                          device: str = "cpu") -> MaxCorrelation:
+def space_max_correlation(
+    space_a: FeatureSpace, space_b: FeatureSpace, procedure: Procedure, *, device: str = "cpu"
+) -> MaxCorrelation:
     """Exact (fp64-equal) max-correlation partners of two whole spaces.
 
     On the cpu, sparse codes (TopK, or a sparse matrix below the density limit): the exact fp64
@@ -280,8 +317,14 @@ def space_max_correlation(space_a: FeatureSpace, space_b: FeatureSpace, procedur
     screen = "tf32" if cuda or n * fa * fb > SCREEN_ABOVE_MACS else None
     budget = torch.cuda.mem_get_info(torch.device(device))[0] // 4 if cuda else CPU_GRAM_BYTES
     b_group = max(1, min(fb, int(budget) // (8 * fa)))
-    return exact_max_correlation(space_a.source(), space_b.source(), screen=screen,  # type: ignore[arg-type]  # screen: None or a Screen value
-                                 dead=procedure.dead_features, device=device, b_group=b_group).max_correlation
+    return exact_max_correlation(
+        space_a.source(),
+        space_b.source(),
+        screen=screen,  # type: ignore[arg-type]  # screen: None or a Screen value
+        dead=procedure.dead_features,
+        device=device,
+        b_group=b_group,
+    ).max_correlation
 
 
 def _positive(value: int, name: str) -> int:
@@ -328,8 +371,16 @@ def score_pairs(
     rec: dict[str, Any] = {"n_pairs": n, "pairs_history": list(pairs.history)}
     nan_fields = {f"{m}_{f}": math.nan for m in ("svcca", "rsa") for f in ("excess", "null_std", "z", "p_plus_one")}
     if n < max(procedure.min_subspace_size, 3):
-        rec.update(svcca=math.nan, rsa=math.nan, svcca_p=math.nan, rsa_p=math.nan,
-                   svcca_null_mean=math.nan, rsa_null_mean=math.nan, **nan_fields, skipped=f"only {n} pairs")
+        rec.update(
+            svcca=math.nan,
+            rsa=math.nan,
+            svcca_p=math.nan,
+            rsa_p=math.nan,
+            svcca_null_mean=math.nan,
+            rsa_null_mean=math.nan,
+            **nan_fields,
+            skipped=f"only {n} pairs",
+        )
         return rec
     ident = (*(identity if identity is not None else ("offset", seed_offset)), space_a.name, space_b.name)
     a = space_a.decoder[pairs.a_idx]
@@ -344,21 +395,45 @@ def score_pairs(
         test = partial(permutation_test_device, device=null_device)
     svcca_device_options = {} if null_device is None else {"basis_on_device": True}
     try:
-        sv = test(a, b, metric="svcca", n_permutations=n_permutations,
-                  seed=cell_seed(procedure.seed, *ident, "svcca"),
-                  p_rule=procedure.p_rule, keep=procedure.svcca_keep, max_k=_max_k(procedure, n),
-                  **svcca_device_options)
-        rec.update(svcca=sv.observed, svcca_null_mean=sv.null_mean, svcca_p=sv.p_value,
-                   svcca_k_a=sv.details["k_a"], svcca_k_b=sv.details["k_b"], svcca_seed=sv.seed,
-                   **effect_fields("svcca", sv.observed, sv.null))
+        sv = test(
+            a,
+            b,
+            metric="svcca",
+            n_permutations=n_permutations,
+            seed=cell_seed(procedure.seed, *ident, "svcca"),
+            p_rule=procedure.p_rule,
+            keep=procedure.svcca_keep,
+            max_k=_max_k(procedure, n),
+            **svcca_device_options,
+        )
+        rec.update(
+            svcca=sv.observed,
+            svcca_null_mean=sv.null_mean,
+            svcca_p=sv.p_value,
+            svcca_k_a=sv.details["k_a"],
+            svcca_k_b=sv.details["k_b"],
+            svcca_seed=sv.seed,
+            **effect_fields("svcca", sv.observed, sv.null),
+        )
     except DegenerateInputError as exc:
         rec.update(svcca=math.nan, svcca_null_mean=math.nan, svcca_p=math.nan, svcca_error=str(exc))
     try:
-        rs = test(a, b, metric="rsa", n_permutations=n_permutations,
-                  seed=cell_seed(procedure.seed, *ident, "rsa"),
-                  p_rule=procedure.p_rule, inner=procedure.rsa_inner)
-        rec.update(rsa=rs.observed, rsa_null_mean=rs.null_mean, rsa_p=rs.p_value, rsa_seed=rs.seed,
-                   **effect_fields("rsa", rs.observed, rs.null))
+        rs = test(
+            a,
+            b,
+            metric="rsa",
+            n_permutations=n_permutations,
+            seed=cell_seed(procedure.seed, *ident, "rsa"),
+            p_rule=procedure.p_rule,
+            inner=procedure.rsa_inner,
+        )
+        rec.update(
+            rsa=rs.observed,
+            rsa_null_mean=rs.null_mean,
+            rsa_p=rs.p_value,
+            rsa_seed=rs.seed,
+            **effect_fields("rsa", rs.observed, rs.null),
+        )
     except ResourceError as exc:  # too many pairs for an n x n RDM: reported, not crashed
         rec.update(rsa=math.nan, rsa_null_mean=math.nan, rsa_p=math.nan, rsa_error=str(exc))
     rec.update(n_permutations=n_permutations, p_rule=procedure.p_rule)
@@ -366,8 +441,15 @@ def score_pairs(
     return rec
 
 
-def split_half(space_a: FeatureSpace, space_b: FeatureSpace, pairs: Pairs, procedure: Procedure, *,
-               n_permutations: int, identity: Sequence[object]) -> dict[str, Any]:
+def split_half(
+    space_a: FeatureSpace,
+    space_b: FeatureSpace,
+    pairs: Pairs,
+    procedure: Procedure,
+    *,
+    n_permutations: int,
+    identity: Sequence[object],
+) -> dict[str, Any]:
     """SVCCA excess over chance of two random disjoint halves of ``pairs`` (each against its own
     shuffled-pairing null), for the split-half reliability of a grid of scores (U7): a grid whose
     halves disagree cannot say what does or does not track it. Halves too small to score give NaN."""
@@ -376,25 +458,31 @@ def split_half(space_a: FeatureSpace, space_b: FeatureSpace, pairs: Pairs, proce
     out: dict[str, Any] = {"split_half_n": half}
     rng = np.random.default_rng(cell_seed(procedure.seed, "split half", *identity, space_a.name, space_b.name))
     order = rng.permutation(n)
-    for i, idx in enumerate((order[:half], order[half:2 * half]), start=1):
+    for i, idx in enumerate((order[:half], order[half : 2 * half]), start=1):
         sub = Pairs(pairs.a_idx[idx], pairs.b_idx[idx], pairs.corr[idx], (*pairs.history, f"half {i}: {half}"))
         out[f"svcca_excess_half{i}"] = math.nan
         if half < max(procedure.min_subspace_size, 3):
             continue
         try:
-            sv = permutation_test(space_a.decoder[sub.a_idx], space_b.decoder[sub.b_idx], metric="svcca",
-                                  n_permutations=n_permutations,
-                                  seed=cell_seed(procedure.seed, "split half null", i, *identity, space_a.name,
-                                                 space_b.name),
-                                  p_rule=procedure.p_rule, keep=procedure.svcca_keep, max_k=_max_k(procedure, half))
+            sv = permutation_test(
+                space_a.decoder[sub.a_idx],
+                space_b.decoder[sub.b_idx],
+                metric="svcca",
+                n_permutations=n_permutations,
+                seed=cell_seed(procedure.seed, "split half null", i, *identity, space_a.name, space_b.name),
+                p_rule=procedure.p_rule,
+                keep=procedure.svcca_keep,
+                max_k=_max_k(procedure, half),
+            )
             out[f"svcca_excess_half{i}"] = excess_over_chance(sv.observed, sv.null_mean)
         except DegenerateInputError:
             pass
     return out
 
 
-def random_partner_pairs(space_a: FeatureSpace, space_b: FeatureSpace, pairs: Pairs, procedure: Procedure, *,
-                         seed: int) -> Pairs:
+def random_partner_pairs(
+    space_a: FeatureSpace, space_b: FeatureSpace, pairs: Pairs, procedure: Procedure, *, seed: int
+) -> Pairs:
     """Filter-aware negative control (U1/U2): for each A feature of ``pairs``, a *random* B partner
     that passes the same token filters as a real partner -- live, not a non-concept feature, sharing
     a top-token string with the A feature (each as the procedure enables it) -- other than its real
@@ -458,21 +546,33 @@ def pair_spaces(
     rule = one_to_one_rule or procedure.one_to_one
     if rule == "hungarian":
         ua, ub = np.unique(pairs.a_idx), np.unique(pairs.b_idx)
-        pairs = one_to_one(pairs, rule="hungarian",
-                           corr_matrix=subset_correlation(space_a, space_b, ua, ub))
+        pairs = one_to_one(pairs, rule="hungarian", corr_matrix=subset_correlation(space_a, space_b, ua, ub))
     else:
         pairs = one_to_one(pairs, rule=rule)
     pairs = threshold_pairs(pairs, min_corr=procedure.corr_threshold)
     return pairs, mc
 
 
-def top_correlated_pairs(space_a: FeatureSpace, space_b: FeatureSpace, procedure: Procedure, *,
-                         mc: MaxCorrelation, n: int, one_to_one_rule: OneToOneRule | None = None) -> Pairs:
+def top_correlated_pairs(
+    space_a: FeatureSpace,
+    space_b: FeatureSpace,
+    procedure: Procedure,
+    *,
+    mc: MaxCorrelation,
+    n: int,
+    one_to_one_rule: OneToOneRule | None = None,
+) -> Pairs:
     """The ``n`` most correlated pairs of the procedure's pairing with token filters and the
     correlation threshold off (negative controls: on misaligned tokens nothing passes them,
     and this set still exercises the statistic at the real pair count)."""
-    pairs, _ = pair_spaces(space_a, space_b, procedure.replace(corr_threshold=-1.0), mc=mc,
-                           one_to_one_rule=one_to_one_rule, token_filters=False)
+    pairs, _ = pair_spaces(
+        space_a,
+        space_b,
+        procedure.replace(corr_threshold=-1.0),
+        mc=mc,
+        one_to_one_rule=one_to_one_rule,
+        token_filters=False,
+    )
     return top_pairs(pairs, n=int(n))
 
 
@@ -507,10 +607,16 @@ def compare_spaces(
     # device: the exact pairing runs on the GPU in the gpu tier (64 TFLOP per Pythia pair)
     mc = space_max_correlation(space_a, space_b, procedure, device=device)
     out: dict[str, Any] = {
-        "a": space_a.name, "b": space_b.name, "procedure": procedure.name,
-        "mean_max_corr": mc.mean_max_corr_b, "n_features_a": space_a.n_features,
-        "n_features_b": space_b.n_features, "dead_a": int(mc.dead_a.sum()), "dead_b": int(mc.dead_b.sum()),
-        "n_tokens": mc.n_tokens, "backend": mc.backend,
+        "a": space_a.name,
+        "b": space_b.name,
+        "procedure": procedure.name,
+        "mean_max_corr": mc.mean_max_corr_b,
+        "n_features_a": space_a.n_features,
+        "n_features_b": space_b.n_features,
+        "dead_a": int(mc.dead_a.sum()),
+        "dead_b": int(mc.dead_b.sum()),
+        "n_tokens": mc.n_tokens,
+        "backend": mc.backend,
     }
     settings = {
         "one_to_one": {"one_to_one_rule": None, "token_filters": True},
@@ -521,35 +627,85 @@ def compare_spaces(
     for variant in variants:
         pairs, _ = pair_spaces(space_a, space_b, procedure, mc=mc, **settings[variant])  # type: ignore[arg-type]  # settings hold pair_spaces keywords of mixed types
         kept[variant] = pairs
-        out[variant] = score_pairs(space_a, space_b, pairs, procedure, n_permutations=n_perm,
-                                   identity=("whole space", variant), null_device=null_device)
+        out[variant] = score_pairs(
+            space_a,
+            space_b,
+            pairs,
+            procedure,
+            n_permutations=n_perm,
+            identity=("whole space", variant),
+            null_device=null_device,
+        )
     if split_halves and "one_to_one" in kept:  # U7's split-half reliability
-        out["one_to_one"].update(split_half(space_a, space_b, kept["one_to_one"], procedure, n_permutations=n_perm,
-                                            identity=("whole space", "one_to_one")))
+        out["one_to_one"].update(
+            split_half(
+                space_a,
+                space_b,
+                kept["one_to_one"],
+                procedure,
+                n_permutations=n_perm,
+                identity=("whole space", "one_to_one"),
+            )
+        )
     if random_partners and "one_to_one" in kept:  # U1/U2's filter-aware control
-        rp = random_partner_pairs(space_a, space_b, kept["one_to_one"], procedure,
-                                  seed=cell_seed(procedure.seed, "random partner", space_a.name, space_b.name))
-        out["random_partner"] = score_pairs(space_a, space_b, rp, procedure, n_permutations=n_perm,
-                                            identity=("whole space", "random_partner"), null_device=null_device)
+        rp = random_partner_pairs(
+            space_a,
+            space_b,
+            kept["one_to_one"],
+            procedure,
+            seed=cell_seed(procedure.seed, "random partner", space_a.name, space_b.name),
+        )
+        out["random_partner"] = score_pairs(
+            space_a,
+            space_b,
+            rp,
+            procedure,
+            n_permutations=n_perm,
+            identity=("whole space", "random_partner"),
+            null_device=null_device,
+        )
     if n_top_correlated is not None:
         pairs = top_correlated_pairs(space_a, space_b, procedure, mc=mc, n=n_top_correlated)
-        out["top_correlated"] = score_pairs(space_a, space_b, pairs, procedure, n_permutations=n_perm,
-                                            identity=("whole space", "top_correlated"), null_device=null_device)
+        out["top_correlated"] = score_pairs(
+            space_a,
+            space_b,
+            pairs,
+            procedure,
+            n_permutations=n_perm,
+            identity=("whole space", "top_correlated"),
+            null_device=null_device,
+        )
     # App. E and F compare pair sets of different sizes; SVCCA rises as n falls, so the 1-1
     # (filtered) score is also compared with same-size random subsets of the larger set.
     if "one_to_one" in kept:
         for superset in ("many_to_one", "unfiltered"):
             if superset in kept:
                 out[f"one_to_one_vs_{superset}_size_matched"] = size_matched(
-                    space_a, space_b, kept["one_to_one"], out["one_to_one"].get("svcca", math.nan), kept[superset],
-                    procedure, n_draws=n_size_matched,
+                    space_a,
+                    space_b,
+                    kept["one_to_one"],
+                    out["one_to_one"].get("svcca", math.nan),
+                    kept[superset],
+                    procedure,
+                    n_draws=n_size_matched,
                     seed=cell_seed(procedure.seed, "size matched", superset, space_a.name, space_b.name),
-                    null_device=null_device)
+                    null_device=null_device,
+                )
     return out
 
 
-def size_matched(space_a: FeatureSpace, space_b: FeatureSpace, pairs: Pairs, observed: float, superset: Pairs,
-                 procedure: Procedure, *, n_draws: int, seed: int, null_device: str | None = None) -> dict[str, Any]:
+def size_matched(
+    space_a: FeatureSpace,
+    space_b: FeatureSpace,
+    pairs: Pairs,
+    observed: float,
+    superset: Pairs,
+    procedure: Procedure,
+    *,
+    n_draws: int,
+    seed: int,
+    null_device: str | None = None,
+) -> dict[str, Any]:
     """SVCCA of ``pairs`` versus random subsets of ``superset`` with as many pairs (control
     for the pair-count bias of SVCCA; see :class:`harness.scoring.nulls.SizeMatchedResult`).
     ``null_device``: None = numpy draws one by one; a torch device = batched draws
@@ -562,35 +718,71 @@ def size_matched(space_a: FeatureSpace, space_b: FeatureSpace, pairs: Pairs, obs
         from harness.scoring.metrics import svcca
 
         try:
-            return svcca(space_a.decoder[superset.a_idx[idx]], space_b.decoder[superset.b_idx[idx]],
-                         keep=procedure.svcca_keep, max_k=_max_k(procedure, idx.size)).score
+            return svcca(
+                space_a.decoder[superset.a_idx[idx]],
+                space_b.decoder[superset.b_idx[idx]],
+                keep=procedure.svcca_keep,
+                max_k=_max_k(procedure, idx.size),
+            ).score
         except DegenerateInputError:
             return math.nan
 
     try:
         if null_device is None:
-            res = size_matched_test(observed, score_rows, n=len(pairs), n_superset=len(superset), n_draws=n_draws,
-                                    seed=seed, p_rule=procedure.p_rule)
+            res = size_matched_test(
+                observed,
+                score_rows,
+                n=len(pairs),
+                n_superset=len(superset),
+                n_draws=n_draws,
+                seed=seed,
+                p_rule=procedure.p_rule,
+            )
         else:
             from harness.scoring.device_nulls import size_matched_test_device
 
-            res = size_matched_test_device(observed, space_a.decoder[superset.a_idx], space_b.decoder[superset.b_idx],
-                                           n=len(pairs), n_draws=n_draws, seed=seed, keep=procedure.svcca_keep,
-                                           max_k=_max_k(procedure, len(pairs)), p_rule=procedure.p_rule,
-                                           device=null_device)
+            res = size_matched_test_device(
+                observed,
+                space_a.decoder[superset.a_idx],
+                space_b.decoder[superset.b_idx],
+                n=len(pairs),
+                n_draws=n_draws,
+                seed=seed,
+                keep=procedure.svcca_keep,
+                max_k=_max_k(procedure, len(pairs)),
+                p_rule=procedure.p_rule,
+                device=null_device,
+            )
     except DegenerateInputError as exc:
         return {**rec, "skipped": str(exc)}
     k = int(np.sum(res.draws >= res.observed))
     k_hold = int(np.sum(res.draws[1:] >= res.draws[0]))
-    return {**rec, "observed": res.observed, "draws_mean": float(res.draws.mean()),
-            "draws_std": float(res.draws.std(ddof=1)), "p": res.p_value, "holdout_p": res.holdout_p,
-            "p_plus_one": p_plus_one(k, int(res.draws.size)),
-            "holdout_p_plus_one": p_plus_one(k_hold, int(res.draws.size) - 1), "n_draws": int(res.draws.size)}
+    return {
+        **rec,
+        "observed": res.observed,
+        "draws_mean": float(res.draws.mean()),
+        "draws_std": float(res.draws.std(ddof=1)),
+        "p": res.p_value,
+        "holdout_p": res.holdout_p,
+        "p_plus_one": p_plus_one(k, int(res.draws.size)),
+        "holdout_p_plus_one": p_plus_one(k_hold, int(res.draws.size) - 1),
+        "n_draws": int(res.draws.size),
+    }
 
 
-def _test2_batched(space_a: FeatureSpace, space_b: FeatureSpace, procedure: Procedure, observed: float, *, rule: str,
-                   sizes: tuple[int, int], pools: tuple[NDArray[np.int64], NDArray[np.int64]], n_draws: int, seed: int,
-                   device: str) -> Any:
+def _test2_batched(
+    space_a: FeatureSpace,
+    space_b: FeatureSpace,
+    procedure: Procedure,
+    observed: float,
+    *,
+    rule: str,
+    sizes: tuple[int, int],
+    pools: tuple[NDArray[np.int64], NDArray[np.int64]],
+    n_draws: int,
+    seed: int,
+    device: str,
+) -> Any:
     """Test 2 with the draws of :func:`harness.scoring.nulls.random_subset_test` (same seed, same
     subsets, same pairing), their SVCCAs batched on ``device`` by pair count
     (:func:`harness.scoring.device_nulls.svcca_subsets`, equal to the per-draw numpy SVCCA to
@@ -598,8 +790,9 @@ def _test2_batched(space_a: FeatureSpace, space_b: FeatureSpace, procedure: Proc
     from harness.scoring.device_nulls import svcca_subsets
     from harness.scoring.nulls import random_subset_draws, subset_test_result
 
-    draws = random_subset_draws(size_a=sizes[0], size_b=sizes[1], pool_a=pools[0], pool_b=pools[1],
-                                n_draws=n_draws, seed=seed)
+    draws = random_subset_draws(
+        size_a=sizes[0], size_b=sizes[1], pool_a=pools[0], pool_b=pools[1], n_draws=n_draws, seed=seed
+    )
     pairs = [pair_subsets(space_a, space_b, ia, ib, rule=rule) for ia, ib in draws]
     scores = np.full(n_draws, np.nan)
     by_n: dict[int, list[int]] = {}
@@ -610,8 +803,14 @@ def _test2_batched(space_a: FeatureSpace, space_b: FeatureSpace, procedure: Proc
         a_rows = np.concatenate([pairs[i].a_idx for i in rows])
         b_rows = np.concatenate([pairs[i].b_idx for i in rows])
         idx = np.arange(len(rows) * n).reshape(len(rows), n)
-        scores[rows] = svcca_subsets(space_a.decoder[a_rows], space_b.decoder[b_rows], idx,
-                                     keep=procedure.svcca_keep, max_k=_max_k(procedure, n), device=device)
+        scores[rows] = svcca_subsets(
+            space_a.decoder[a_rows],
+            space_b.decoder[b_rows],
+            idx,
+            keep=procedure.svcca_keep,
+            max_k=_max_k(procedure, n),
+            device=device,
+        )
     return subset_test_result(observed, scores, seed=seed, p_rule=procedure.p_rule)
 
 
@@ -639,9 +838,14 @@ def compare_concept(
     order = "python_set" if python_set else "ascending"
     feats_a = space_a.concept(keywords, rule=procedure.whole_word_rule, order=order)
     feats_b = space_b.concept(keywords, rule=procedure.whole_word_rule, order=order)
-    rec: dict[str, Any] = {"category": category, "a": space_a.name, "b": space_b.name,
-                           "procedure": procedure.name, "n_concept_a": int(feats_a.size),
-                           "n_concept_b": int(feats_b.size)}
+    rec: dict[str, Any] = {
+        "category": category,
+        "a": space_a.name,
+        "b": space_b.name,
+        "procedure": procedure.name,
+        "n_concept_a": int(feats_a.size),
+        "n_concept_b": int(feats_b.size),
+    }
     if min(feats_a.size, feats_b.size) < procedure.min_subspace_size:
         rec.update(skipped=f"too few concept features ({feats_a.size}, {feats_b.size})", n_pairs=0)
         return rec
@@ -649,8 +853,17 @@ def compare_concept(
     # Paper: columns in the authors' list(set) order, and "first seen" walks B in that order.
     pairs = pair_subsets(space_a, space_b, feats_a, feats_b, rule=rule, order="given" if python_set else "sorted")
     n_perm = procedure.n_permutations_semantic if n_permutations is None else n_permutations
-    rec.update(score_pairs(space_a, space_b, pairs, procedure, n_permutations=n_perm, identity=("semantic", category),
-                           null_device=null_device))
+    rec.update(
+        score_pairs(
+            space_a,
+            space_b,
+            pairs,
+            procedure,
+            n_permutations=n_perm,
+            identity=("semantic", category),
+            null_device=null_device,
+        )
+    )
     if "skipped" in rec or not np.isfinite(rec.get("svcca", math.nan)):
         return rec
     live_a = np.flatnonzero(space_a.live)
@@ -665,23 +878,51 @@ def compare_concept(
         from harness.scoring.metrics import svcca
 
         try:
-            return svcca(space_a.decoder[p.a_idx], space_b.decoder[p.b_idx], keep=procedure.svcca_keep,
-                         max_k=_max_k(procedure, len(p))).score
+            return svcca(
+                space_a.decoder[p.a_idx],
+                space_b.decoder[p.b_idx],
+                keep=procedure.svcca_keep,
+                max_k=_max_k(procedure, len(p)),
+            ).score
         except DegenerateInputError:
             return math.nan
 
     n_draws = n_random_subsets or procedure.n_random_subsets
     seed = cell_seed(procedure.seed, "test 2", category, space_a.name, space_b.name)
     if null_device is None:
-        t2 = random_subset_test(rec["svcca"], score_subsets, size_a=int(feats_a.size), size_b=int(feats_b.size),
-                                pool_a=live_a, pool_b=live_b, n_draws=n_draws, seed=seed, p_rule=procedure.p_rule)
+        t2 = random_subset_test(
+            rec["svcca"],
+            score_subsets,
+            size_a=int(feats_a.size),
+            size_b=int(feats_b.size),
+            pool_a=live_a,
+            pool_b=live_b,
+            n_draws=n_draws,
+            seed=seed,
+            p_rule=procedure.p_rule,
+        )
     else:
-        t2 = _test2_batched(space_a, space_b, procedure, rec["svcca"], rule=rule, sizes=(int(feats_a.size),
-                            int(feats_b.size)), pools=(live_a, live_b), n_draws=n_draws, seed=seed,
-                            device=null_device)
+        t2 = _test2_batched(
+            space_a,
+            space_b,
+            procedure,
+            rec["svcca"],
+            rule=rule,
+            sizes=(int(feats_a.size), int(feats_b.size)),
+            pools=(live_a, live_b),
+            n_draws=n_draws,
+            seed=seed,
+            device=null_device,
+        )
     k2 = int(np.sum(t2.null >= t2.observed))
-    rec.update(test2_null_mean=float(t2.null.mean()), test2_p=t2.p_value, test2_failed=t2.n_failed,
-               test2_n=int(t2.null.size), test2_p_plus_one=p_plus_one(k2, int(t2.null.size)),
-               test2_p_paper=f"{k2}/{t2.null.size}", test2_excess=excess_over_chance(t2.observed, float(t2.null.mean())),
-               svcca_max_k=max_k)
+    rec.update(
+        test2_null_mean=float(t2.null.mean()),
+        test2_p=t2.p_value,
+        test2_failed=t2.n_failed,
+        test2_n=int(t2.null.size),
+        test2_p_plus_one=p_plus_one(k2, int(t2.null.size)),
+        test2_p_paper=f"{k2}/{t2.null.size}",
+        test2_excess=excess_over_chance(t2.observed, float(t2.null.mean())),
+        svcca_max_k=max_k,
+    )
     return rec

@@ -63,13 +63,26 @@ def synthetic_pair(
         decoder[order[:n_shared]] += noise * rs.standard_normal((n_shared, d_model))
         decoder[n_shared:] = rs.standard_normal((n_private, d_model))
         decoder /= np.linalg.norm(decoder, axis=1, keepdims=True)
-        return FeatureSpace(name=name, codes=codes, decoder=decoder, tokens=tokens, sample_index=sample_index,
-                            position_index=position_index, vocab=vocab, junk_tokens=PAPER_JUNK_TOKENS)
+        return FeatureSpace(
+            name=name,
+            codes=codes,
+            decoder=decoder,
+            tokens=tokens,
+            sample_index=sample_index,
+            position_index=position_index,
+            vocab=vocab,
+            junk_tokens=PAPER_JUNK_TOKENS,
+        )
 
     order_a = np.arange(n_shared)
     order_b = rng.permutation(n_shared)
     space_a = space("synthetic-A", d_a, order_a, flat, np.random.default_rng(seed + 1))
     tok_b = flat[rng.permutation(n_pos)] if shuffle_b_positions else flat
-    space_b = space("synthetic-B" + (" (positions shuffled)" if shuffle_b_positions else ""), d_b, order_b, tok_b,
-                    np.random.default_rng(seed + 2))
+    space_b = space(
+        "synthetic-B" + (" (positions shuffled)" if shuffle_b_positions else ""),
+        d_b,
+        order_b,
+        tok_b,
+        np.random.default_rng(seed + 2),
+    )
     return space_a, space_b

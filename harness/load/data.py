@@ -141,11 +141,11 @@ def _offline() -> bool:
 
 def _hub_failure(spec: DataSpec, target: str, exc: BaseException) -> HubAccessError:
     offline = _offline()
-    parts = [f"Could not read dataset {target!r} (revision {spec.effective_revision!r}) from the hub ({type(exc).__name__}: {exc})."]
+    parts = [
+        f"Could not read dataset {target!r} (revision {spec.effective_revision!r}) from the hub ({type(exc).__name__}: {exc})."
+    ]
     if offline:
-        parts.append(
-            "HF_HUB_OFFLINE / HF_DATASETS_OFFLINE is set and the file is not in the local hub cache."
-        )
+        parts.append("HF_HUB_OFFLINE / HF_DATASETS_OFFLINE is set and the file is not in the local hub cache.")
     parts.append(
         "Fix: run once with network access, or stage the parquet shard in a local hub cache "
         "(`python -m fixtures.stage_hub`, then HF_HOME=<dir>) and pass data_files=<path in repo>, "
@@ -171,7 +171,7 @@ def _local_loader(path: Path) -> tuple[str, list[str]]:
         )
     if len(kinds) > 1:
         raise HarnessError(f"{str(path)!r} mixes file types {sorted(kinds)}; point at one type of file.")
-    (builder, data_files), = kinds.items()
+    ((builder, data_files),) = kinds.items()
     return builder, data_files
 
 
@@ -186,7 +186,12 @@ def load_documents(spec: DataSpec) -> tuple[list[str], dict[str, Any]]:
     import datasets
 
     n = int(spec.n_samples)
-    info: dict[str, Any] = {"source": spec.source, "revision": spec.effective_revision, "data_file": None, "split": spec.split}
+    info: dict[str, Any] = {
+        "source": spec.source,
+        "revision": spec.effective_revision,
+        "data_file": None,
+        "split": spec.split,
+    }
     source_path = Path(spec.source)
     if source_path.exists():
         info["source"] = str(source_path.resolve())
@@ -202,7 +207,9 @@ def load_documents(spec: DataSpec) -> tuple[list[str], dict[str, Any]]:
         else:
             builder, files = _local_loader(source_path)
             ds = datasets.load_dataset(builder, data_files=files, split="train", streaming=True)
-            info["data_file"] = [str(Path(f).relative_to(source_path)) if source_path.is_dir() else Path(f).name for f in files]
+            info["data_file"] = [
+                str(Path(f).relative_to(source_path)) if source_path.is_dir() else Path(f).name for f in files
+            ]
     elif spec.data_files is not None:
         from huggingface_hub import hf_hub_download
 

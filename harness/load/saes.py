@@ -85,9 +85,7 @@ class SaeSpec:
             if bool(self.path) == bool(self.repo_id):
                 raise ConfigError("SaeSpec(source='sparsify') needs exactly one of path or repo_id.")
             if self.repo_id and not self.hookpoint:
-                raise ConfigError(
-                    f"SaeSpec for hub repo {self.repo_id!r} needs a hookpoint (e.g. 'layers.3')."
-                )
+                raise ConfigError(f"SaeSpec for hub repo {self.repo_id!r} needs a hookpoint (e.g. 'layers.3').")
         else:
             raise ConfigError(f"SaeSpec.source={self.source!r} is invalid; use 'release', 'disk' or 'sparsify'.")
         if self.dtype not in ("float32", "float64", "float16", "bfloat16"):
@@ -359,9 +357,11 @@ def _load_disk(spec: SaeSpec, device: str) -> SAE:
     try:
         return SAE.load_from_disk(path, device=device, dtype=spec.dtype)
     except Exception as exc:  # safetensors' SafetensorError, JSONDecodeError, ...: name the folder
-        raise HarnessError(f"sae-lens SAE folder {str(path)!r} cannot be loaded ({type(exc).__name__}: {exc}); "
-                           "cfg.json or sae_weights.safetensors is damaged or truncated. Copy or save it "
-                           "again.") from exc
+        raise HarnessError(
+            f"sae-lens SAE folder {str(path)!r} cannot be loaded ({type(exc).__name__}: {exc}); "
+            "cfg.json or sae_weights.safetensors is damaged or truncated. Copy or save it "
+            "again."
+        ) from exc
 
 
 def _sparsify_local_folder(spec: SaeSpec) -> tuple[Path, str]:
@@ -380,8 +380,7 @@ def _sparsify_local_folder(spec: SaeSpec) -> tuple[Path, str]:
         if (root / "cfg.json").is_file() and root.name == spec.hookpoint:
             return root, spec.hookpoint
         raise UnknownIdError(
-            f"Hookpoint {spec.hookpoint!r} not found in {str(root)!r}. "
-            f"Hookpoints there: {_list_hookpoints(root)}."
+            f"Hookpoint {spec.hookpoint!r} not found in {str(root)!r}. Hookpoints there: {_list_hookpoints(root)}."
         )
     return folder, spec.hookpoint
 
@@ -406,9 +405,7 @@ def _sparsify_hub_folder(spec: SaeSpec, cache_dir: str | None) -> Path:
     paths = {}
     for fname in ("cfg.json", "sae.safetensors"):
         try:
-            paths[fname] = hf_hub_download(
-                repo, f"{hookpoint}/{fname}", revision=spec.revision, cache_dir=cache_dir
-            )
+            paths[fname] = hf_hub_download(repo, f"{hookpoint}/{fname}", revision=spec.revision, cache_dir=cache_dir)
         except hf_errors.RemoteEntryNotFoundError as exc:  # online, the file does not exist
             raise UnknownIdError(
                 f"Hookpoint {hookpoint!r} not found in hub repo {repo!r} ({exc}). "
@@ -463,13 +460,17 @@ def _load_sparsify(spec: SaeSpec, device: str, cache_dir: str | None) -> LoadedS
     try:
         cfg = json.loads(cfg_path.read_text())
     except (OSError, ValueError) as exc:
-        raise HarnessError(f"SAE config {cfg_path} cannot be read ({type(exc).__name__}: {exc}); it is damaged "
-                           "or truncated. Download or copy it again.") from exc
+        raise HarnessError(
+            f"SAE config {cfg_path} cannot be read ({type(exc).__name__}: {exc}); it is damaged "
+            "or truncated. Download or copy it again."
+        ) from exc
     try:
         state = load_file(str(weights_path), device="cpu")
     except Exception as exc:  # safetensors raises its own SafetensorError (not an OSError) on damaged files
-        raise HarnessError(f"SAE weights {weights_path} cannot be read ({type(exc).__name__}: {exc}); the file is "
-                           "damaged or truncated. Delete it and download or copy it again.") from exc
+        raise HarnessError(
+            f"SAE weights {weights_path} cannot be read ({type(exc).__name__}: {exc}); the file is "
+            "damaged or truncated. Delete it and download or copy it again."
+        ) from exc
     hook = sparsify_hookpoint_to_hook_name(hookpoint)
     sae = sparsify_to_saelens(cfg, state, hook_name=hook, device=device, dtype=spec.dtype)
     return LoadedSae(sae, _meta_from_saelens(sae, spec.label if spec.hookpoint else f"{spec.label}{hookpoint}"))

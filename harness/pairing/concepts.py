@@ -66,8 +66,7 @@ CONCEPT_KEYWORDS: dict[str, tuple[str, ...]] = {
         "shy, brave, proud, glad, mad, sad, tense, free, kind"
     ),
     "MonthNames": _words(
-        "January, February, March, April, May, June, July, August, September, October, "
-        "November, December"
+        "January, February, March, April, May, June, July, August, September, October, November, December"
     ),
     "Countries": _words(
         "USA, Canada, Brazil, Mexico, Germany, France, Italy, Spain, UK, Australia, China, "
@@ -134,9 +133,7 @@ def filter_nonconcept(pairs: Pairs, junk_a: NDArray[np.bool_], junk_b: NDArray[n
     return pairs.select(~(junk_a[pairs.a_idx] | junk_b[pairs.b_idx]), "non-concept filter")
 
 
-def filter_shared_token(
-    pairs: Pairs, strings_a: Sequence[Iterable[str]], strings_b: Sequence[Iterable[str]]
-) -> Pairs:
+def filter_shared_token(pairs: Pairs, strings_a: Sequence[Iterable[str]], strings_b: Sequence[Iterable[str]]) -> Pairs:
     """Keep pairs whose top-token string sets intersect (exact match, leading space kept)."""
     keep = np.array(
         [bool(set(strings_a[i]) & set(strings_b[j])) for i, j in zip(pairs.a_idx, pairs.b_idx, strict=True)], dtype=bool

@@ -144,8 +144,11 @@ class CodeSource:
 
         if sp.issparse(codes):
             csr = sp.csr_matrix(codes)
-            return cls(block=lambda s, e: torch.from_numpy(csr[s:e].toarray()), n_positions=int(csr.shape[0]),
-                       n_features=int(csr.shape[1]))
+            return cls(
+                block=lambda s, e: torch.from_numpy(csr[s:e].toarray()),
+                n_positions=int(csr.shape[0]),
+                n_features=int(csr.shape[1]),
+            )
         t = codes if isinstance(codes, torch.Tensor) else torch.as_tensor(np.asarray(codes))
         if t.ndim != 2:
             raise ShapeError(f"codes must be 2-D (positions, features); got shape {tuple(t.shape)}.")
@@ -234,11 +237,15 @@ def _fetch(src: CodeSource, b0: int, b1: int, device: torch.device) -> torch.Ten
     if not isinstance(x, torch.Tensor):
         x = torch.as_tensor(np.asarray(x))
     if x.shape != (b1 - b0, src.n_features):
-        raise ShapeError(f"A code block for positions [{b0}, {b1}) has shape {tuple(x.shape)}; expected "
-                         f"({b1 - b0}, {src.n_features}). Check the encoder's output layout (positions, features).")
+        raise ShapeError(
+            f"A code block for positions [{b0}, {b1}) has shape {tuple(x.shape)}; expected "
+            f"({b1 - b0}, {src.n_features}). Check the encoder's output layout (positions, features)."
+        )
     x = x.to(device=device, dtype=torch.float64)
     if not bool(torch.isfinite(x).all()):
-        raise DegenerateInputError(f"Codes for positions [{b0}, {b1}) contain NaN or inf; check the SAE and model dtype.")
+        raise DegenerateInputError(
+            f"Codes for positions [{b0}, {b1}) contain NaN or inf; check the SAE and model dtype."
+        )
     return x
 
 
@@ -292,8 +299,10 @@ def exact_max_correlation(
     src_a, src_b = _as_source(codes_a, "codes_a"), _as_source(codes_b, "codes_b")
     n = src_a.n_positions
     if src_b.n_positions != n:
-        raise ShapeError(f"codes_a has {n} positions and codes_b has {src_b.n_positions}: both models must be run on "
-                         "the same tokens (same samples, sequence length and mask).")
+        raise ShapeError(
+            f"codes_a has {n} positions and codes_b has {src_b.n_positions}: both models must be run on "
+            "the same tokens (same samples, sequence length and mask)."
+        )
     if n < 2:
         raise DegenerateInputError("Need at least 2 token positions to correlate features.")
     fa, fb = src_a.n_features, src_b.n_features
@@ -402,8 +411,20 @@ def exact_max_correlation(
         pi, pj = keys // fb, keys % fb
         ok = ~block_a[pi] & ~block_b[pj]
         pi, pj = pi[ok], pj[ok]
-        exact = _recheck(src_a, src_b, pi, pj, mean_a, inv_a, mean_b, inv_b, n=n, block_positions=bp,
-                         budget=int(recheck_elements), device=dev)
+        exact = _recheck(
+            src_a,
+            src_b,
+            pi,
+            pj,
+            mean_a,
+            inv_a,
+            mean_b,
+            inv_b,
+            n=n,
+            block_positions=bp,
+            budget=int(recheck_elements),
+            device=dev,
+        )
         a_for_b, corr_for_b = _best_of(pj, pi, exact, n_targets=fb)
         b_for_a, corr_for_a = _best_of(pi, pj, exact, n_targets=fa)
         n_pairs = int(pi.numel())
@@ -427,17 +448,40 @@ def exact_max_correlation(
             idx[dead_target] = 0
             val[dead_target] = 0.0
     mc = MaxCorrelation(
-        a_for_b=a_for_b_np, corr_for_b=corr_for_b_np, b_for_a=b_for_a_np, corr_for_a=corr_for_a_np,
-        dead_a=dead_a_np, dead_b=dead_b_np, n_tokens=int(n),
-        backend="exact-fp64" if screen is None else f"exact-{screen}-{rounding}", dead_policy=dead,
+        a_for_b=a_for_b_np,
+        corr_for_b=corr_for_b_np,
+        b_for_a=b_for_a_np,
+        corr_for_a=corr_for_a_np,
+        dead_a=dead_a_np,
+        dead_b=dead_b_np,
+        n_tokens=int(n),
+        backend="exact-fp64" if screen is None else f"exact-{screen}-{rounding}",
+        dead_policy=dead,
     )
-    return ExactPairing(max_correlation=mc, screen="fp64" if screen is None else f"{screen}-{rounding}", eps=eps,
-                        n_candidate_pairs=n_pairs, max_candidates_per_b=max_per_b)
+    return ExactPairing(
+        max_correlation=mc,
+        screen="fp64" if screen is None else f"{screen}-{rounding}",
+        eps=eps,
+        n_candidate_pairs=n_pairs,
+        max_candidates_per_b=max_per_b,
+    )
 
 
-def _recheck(src_a: CodeSource, src_b: CodeSource, pi: torch.Tensor, pj: torch.Tensor, mean_a: torch.Tensor,
-             inv_a: torch.Tensor, mean_b: torch.Tensor, inv_b: torch.Tensor, *, n: int, block_positions: int,
-             budget: int, device: torch.device) -> torch.Tensor:
+def _recheck(
+    src_a: CodeSource,
+    src_b: CodeSource,
+    pi: torch.Tensor,
+    pj: torch.Tensor,
+    mean_a: torch.Tensor,
+    inv_a: torch.Tensor,
+    mean_b: torch.Tensor,
+    inv_b: torch.Tensor,
+    *,
+    n: int,
+    block_positions: int,
+    budget: int,
+    device: torch.device,
+) -> torch.Tensor:
     """(P,) fp64 correlations of the candidate pairs (pi[k], pj[k]): one more pass over the same
     position blocks, products gathered per block and summed in fp64 (a fixed order per pair,
     so duplicated columns tie exactly)."""
@@ -454,8 +498,9 @@ def _recheck(src_a: CodeSource, src_b: CodeSource, pi: torch.Tensor, pj: torch.T
     return out
 
 
-def _best_of(target: torch.Tensor, source: torch.Tensor, value: torch.Tensor, *,
-             n_targets: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _best_of(
+    target: torch.Tensor, source: torch.Tensor, value: torch.Tensor, *, n_targets: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per target, the source of maximal value (ties -> lowest source index); -inf / index 0
     for targets without candidates."""
     dev = value.device

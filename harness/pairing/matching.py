@@ -160,18 +160,25 @@ def max_correlation(
         raise DegenerateInputError("Need at least 2 token positions to correlate features.")
     for side, m in (("acts_a", a), ("acts_b", b)):
         if m.shape[1] == 0:
-            raise DegenerateInputError(f"{side} has 0 features (shape {tuple(m.shape)}): there is nothing to pair. "
-                                       "Check the SAE (d_sae) and any feature selection applied before pairing.")
+            raise DegenerateInputError(
+                f"{side} has 0 features (shape {tuple(m.shape)}): there is nothing to pair. "
+                "Check the SAE (d_sae) and any feature selection applied before pairing."
+            )
     if backend == "auto":
         both_sparse = _is_sparse(a) and _is_sparse(b)
-        dense_enough = _is_sparse(a) and _is_sparse(b) and max(
-            a.nnz / max(a.shape[0] * a.shape[1], 1), b.nnz / max(b.shape[0] * b.shape[1], 1)
-        ) >= SPARSE_DENSITY_LIMIT
+        dense_enough = (
+            _is_sparse(a)
+            and _is_sparse(b)
+            and max(a.nnz / max(a.shape[0] * a.shape[1], 1), b.nnz / max(b.shape[0] * b.shape[1], 1))
+            >= SPARSE_DENSITY_LIMIT
+        )
         backend = "sparse" if both_sparse and not dense_enough and device == "cpu" else "dense"
     mean_a, std_a = column_stats(a)
     mean_b, std_b = column_stats(b)
     if backend == "dense":
-        best = _dense_best(a, b, mean_a, std_a, mean_b, std_b, dead=dead, chunk_size=chunk_size, device=device, dtype=dtype)
+        best = _dense_best(
+            a, b, mean_a, std_a, mean_b, std_b, dead=dead, chunk_size=chunk_size, device=device, dtype=dtype
+        )
     elif backend == "sparse":
         best = _sparse_best(sp.csc_matrix(a), sp.csc_matrix(b), mean_a, std_a, mean_b, std_b, dead=dead)
     else:
@@ -182,8 +189,15 @@ def max_correlation(
     corr_for_b = np.clip(corr_for_b, -1.0, 1.0)
     corr_for_a = np.clip(corr_for_a, -1.0, 1.0)
     return MaxCorrelation(
-        a_for_b=a_for_b, corr_for_b=corr_for_b, b_for_a=b_for_a, corr_for_a=corr_for_a,
-        dead_a=std_a == 0, dead_b=std_b == 0, n_tokens=int(a.shape[0]), backend=backend, dead_policy=dead,
+        a_for_b=a_for_b,
+        corr_for_b=corr_for_b,
+        b_for_a=b_for_a,
+        corr_for_a=corr_for_a,
+        dead_a=std_a == 0,
+        dead_b=std_b == 0,
+        n_tokens=int(a.shape[0]),
+        backend=backend,
+        dead_policy=dead,
     )
 
 
@@ -207,8 +221,9 @@ def _dense_best(a, b, mean_a, std_a, mean_b, std_b, *, dead, chunk_size, device,
     on_device = torch.device(device).type != "cpu"
 
     def zscore(x, mean, std, cols):
-        return _zscore_block(x[:, cols], mean[cols], std[cols], n_tokens=n, device=device, dtype=tdtype,
-                             densify_on_device=on_device)
+        return _zscore_block(
+            x[:, cols], mean[cols], std[cols], n_tokens=n, device=device, dtype=tdtype, densify_on_device=on_device
+        )
 
     fa, fb = a.shape[1], b.shape[1]
     za = zscore(a, mean_a, std_a, slice(None))
@@ -330,7 +345,9 @@ def _zscore_block(block, mean, std, *, n_tokens, device, dtype, densify_on_devic
         dense = block.toarray() if sp.issparse(block) else np.asarray(block)
         return torch.as_tensor((dense - mean) * inv, dtype=dtype, device=device)
     dense = _to_device_dense(block, device=device, dtype=dtype)
-    return (dense - torch.as_tensor(mean, dtype=dtype, device=device)) * torch.as_tensor(inv, dtype=dtype, device=device)
+    return (dense - torch.as_tensor(mean, dtype=dtype, device=device)) * torch.as_tensor(
+        inv, dtype=dtype, device=device
+    )
 
 
 def _to_device_dense(x, *, device, dtype):
@@ -346,8 +363,10 @@ def _to_device_dense(x, *, device, dtype):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
         t = torch.sparse_csr_tensor(
-            torch.from_numpy(csc.indptr.astype(itype)), torch.from_numpy(csc.indices.astype(itype)),
-            torch.from_numpy(values), size=(csc.shape[1], csc.shape[0]),
+            torch.from_numpy(csc.indptr.astype(itype)),
+            torch.from_numpy(csc.indices.astype(itype)),
+            torch.from_numpy(values),
+            size=(csc.shape[1], csc.shape[0]),
             check_invariants=False,
         ).to(device)
     return t.to_dense().T
@@ -439,8 +458,12 @@ class Pairs:
         return int(self.a_idx.size)
 
     def select(self, mask: NDArray[np.bool_], step: str) -> Pairs:
-        return Pairs(self.a_idx[mask], self.b_idx[mask], self.corr[mask],
-                     self.history + (f"{step}: {len(self)} -> {int(np.sum(mask))}",))
+        return Pairs(
+            self.a_idx[mask],
+            self.b_idx[mask],
+            self.corr[mask],
+            self.history + (f"{step}: {len(self)} -> {int(np.sum(mask))}",),
+        )
 
 
 def many_to_one_pairs(mc: MaxCorrelation) -> Pairs:
@@ -521,8 +544,9 @@ def one_to_one(
         rows, cols = linear_sum_assignment(corr_matrix, maximize=True)
         out = Pairs(ua[rows], ub[cols], corr_matrix[rows, cols])
         o = np.argsort(out.b_idx, kind="stable")
-        return Pairs(out.a_idx[o], out.b_idx[o], out.corr[o],
-                     pairs.history + (f"1-1 hungarian: {len(pairs)} -> {rows.size}",))
+        return Pairs(
+            out.a_idx[o], out.b_idx[o], out.corr[o], pairs.history + (f"1-1 hungarian: {len(pairs)} -> {rows.size}",)
+        )
     else:
         check_choice("rule", rule, OneToOneRule)
         raise AssertionError(f"one_to_one has no branch for rule {rule!r}")  # every vocabulary value has a branch
@@ -553,8 +577,9 @@ def pair_within(
     idx_a, idx_b = subset_order(idx_a, idx_b, order=order)
     if idx_a.size == 0 or idx_b.size == 0:
         return pair_from_correlation(np.zeros((idx_a.size, idx_b.size)), idx_a, idx_b, rule=rule, order=order)
-    return pair_from_correlation(correlation_submatrix(acts_a, acts_b, idx_a, idx_b), idx_a, idx_b, rule=rule,
-                                 order=order)
+    return pair_from_correlation(
+        correlation_submatrix(acts_a, acts_b, idx_a, idx_b), idx_a, idx_b, rule=rule, order=order
+    )
 
 
 def subset_order(idx_a: Int64, idx_b: Int64, *, order: ColumnWalk) -> tuple[Int64, Int64]:

@@ -49,8 +49,16 @@ BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
 
 #: Keys of a profile file that are not Profile fields.
 _FILE_KEYS = {"extends", "root"}
-_REQUIRED = ("models", "saes", "data", "layers_a", "layers_b", "semantic_table", "semantic_layers_a",
-             "semantic_layers_b")
+_REQUIRED = (
+    "models",
+    "saes",
+    "data",
+    "layers_a",
+    "layers_b",
+    "semantic_table",
+    "semantic_layers_a",
+    "semantic_layers_b",
+)
 _INT_TUPLES = ("layers_a", "layers_b", "semantic_layers_a", "semantic_layers_b")
 _INT_PAIRS = ("semantic_table", "paper_pair_range")
 _OPTIONAL_INTS = ("permutations", "paper_grid_permutations", "permutations_semantic", "random_subsets")
@@ -74,15 +82,22 @@ def get_profile(name_or_path: str | Path) -> Profile:
     if text.endswith(".toml"):
         path = Path(text)
         if not path.is_file():
-            raise UnknownIdError(f"Profile file {text!r} does not exist; give a path to a .toml profile or one of "
-                                 f"the built-in names {builtin_profiles()}.")
+            raise UnknownIdError(
+                f"Profile file {text!r} does not exist; give a path to a .toml profile or one of "
+                f"the built-in names {builtin_profiles()}."
+            )
         return load_profile(path)
     path = BUILTIN_DIR / f"{text}.toml"
     if not path.is_file():
-        hint = (" The fixture world's profile is fixtures/smoke.toml (fixtures.profile.smoke_profile())."
-                if text == "smoke" else "")
-        raise UnknownIdError(f"Unknown profile {text!r}; built-in: {', '.join(builtin_profiles())}, or give a "
-                             f"path to a .toml profile file.{hint}")
+        hint = (
+            " The fixture world's profile is fixtures/smoke.toml (fixtures.profile.smoke_profile())."
+            if text == "smoke"
+            else ""
+        )
+        raise UnknownIdError(
+            f"Unknown profile {text!r}; built-in: {', '.join(builtin_profiles())}, or give a "
+            f"path to a .toml profile file.{hint}"
+        )
     return load_profile(path)
 
 
@@ -97,14 +112,20 @@ def _read(path: Path) -> dict[str, Any]:
 def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in over.items():
-        out[key] = _merge(out[key], value) if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) \
-            else value
+        out[key] = (
+            _merge(out[key], value) if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) else value
+        )
     return out
 
 
 #: Local paths of a profile file: (table, side, key) or (table, key).
-_LOCAL_PATHS = (("models", "a", "local_path"), ("models", "b", "local_path"), ("saes", "a", "path"),
-                ("saes", "b", "path"), ("data", _DATA_PATH_KEY))
+_LOCAL_PATHS = (
+    ("models", "a", "local_path"),
+    ("models", "b", "local_path"),
+    ("saes", "a", "path"),
+    ("saes", "b", "path"),
+    ("data", _DATA_PATH_KEY),
+)
 
 
 def _absolutize(raw: dict[str, Any], root: Path) -> None:
@@ -133,8 +154,10 @@ def _resolve_file(path: Path, seen: tuple[Path, ...] = (), *, root: Path | None 
         base_path = path.parent / base_path
     base_path = base_path.resolve()
     if not base_path.is_file():
-        raise ConfigError(f"Profile file {path}: extends = {parent!r} names no built-in profile or file; use one of "
-                          f"{builtin_profiles()} or a path to a .toml file.")
+        raise ConfigError(
+            f"Profile file {path}: extends = {parent!r} names no built-in profile or file; use one of "
+            f"{builtin_profiles()} or a path to a .toml file."
+        )
     if base_path in seen:
         raise ConfigError(f"Profile file {path}: extends {parent!r} forms a cycle; remove one extends.")
     base = _resolve_file(base_path, (*seen, path.resolve()))
@@ -163,8 +186,9 @@ def _fail(source: str, message: str) -> ConfigError:
 def _check_keys(source: str, where: str, got: Mapping[str, Any], allowed: set[str]) -> None:
     unknown = sorted(set(got) - allowed)
     if unknown:
-        raise _fail(source, f"unknown key(s) {unknown} in {where}; allowed: {sorted(allowed)}. Fix the spelling or "
-                            "remove them.")
+        raise _fail(
+            source, f"unknown key(s) {unknown} in {where}; allowed: {sorted(allowed)}. Fix the spelling or remove them."
+        )
 
 
 def _ints(source: str, key: str, value: Any) -> tuple[int, ...]:
@@ -186,25 +210,35 @@ def _sae_set(source: str, side: str, raw: Any, root: Path) -> SaeSet:
     _check_keys(source, f"[saes.{side}]", raw, allowed)
     kw = dict(raw)
     if kw.get("source") not in typing.get_args(SaeSetSource):
-        raise _fail(source, f"saes.{side}.source = {kw.get('source')!r}; use one of {list(typing.get_args(SaeSetSource))}.")
+        raise _fail(
+            source, f"saes.{side}.source = {kw.get('source')!r}; use one of {list(typing.get_args(SaeSetSource))}."
+        )
     if "layers" in kw:
         kw["layers"] = _ints(source, f"saes.{side}.layers", kw["layers"])
     if "ids" in kw:
         try:
             kw["ids"] = {int(k): str(v) for k, v in dict(kw["ids"]).items()}
         except ValueError:
-            raise _fail(source, f"saes.{side}.ids keys must be layer numbers, e.g. \"12\" = \"...\".") from None
+            raise _fail(source, f'saes.{side}.ids keys must be layer numbers, e.g. "12" = "...".') from None
     if kw.get("path") and kw["source"] in ("sparsify", "disk"):
         kw["path"] = _local(root, str(kw["path"]))
-    need = {"release": ("release", "sae_id or ids"), "sparsify": ("repo_id or path", "hookpoint"),
-            "disk": ("path",)}[kw["source"]]
-    present = {"release": bool(kw.get("release")), "sae_id or ids": bool(kw.get("sae_id") or kw.get("ids")),
-               "repo_id or path": bool(kw.get("repo_id")) != bool(kw.get("path")), "hookpoint": bool(kw.get("hookpoint")),
-               "path": bool(kw.get("path"))}
+    need = {"release": ("release", "sae_id or ids"), "sparsify": ("repo_id or path", "hookpoint"), "disk": ("path",)}[
+        kw["source"]
+    ]
+    present = {
+        "release": bool(kw.get("release")),
+        "sae_id or ids": bool(kw.get("sae_id") or kw.get("ids")),
+        "repo_id or path": bool(kw.get("repo_id")) != bool(kw.get("path")),
+        "hookpoint": bool(kw.get("hookpoint")),
+        "path": bool(kw.get("path")),
+    }
     missing = [k for k in need if not present[k]]
     if missing:
-        raise _fail(source, f"saes.{side} (source {kw['source']!r}) needs {' and '.join(missing)}"
-                            f"{' (exactly one of repo_id, path)' if 'repo_id or path' in missing else ''}.")
+        raise _fail(
+            source,
+            f"saes.{side} (source {kw['source']!r}) needs {' and '.join(missing)}"
+            f"{' (exactly one of repo_id, path)' if 'repo_id or path' in missing else ''}.",
+        )
     return SaeSet(**kw)
 
 
@@ -223,8 +257,11 @@ def profile_from_dict(table: Mapping[str, Any], *, source: str = "<dict>", root:
     _check_keys(source, "the top level", table, fields | _FILE_KEYS)
     missing = [k for k in _REQUIRED if k not in table]
     if missing:
-        raise _fail(source, f"missing required key(s) {missing}; add them (see harness/profiles/builtin/paper.toml "
-                            "for an example of each).")
+        raise _fail(
+            source,
+            f"missing required key(s) {missing}; add them (see harness/profiles/builtin/paper.toml "
+            "for an example of each).",
+        )
     kw: dict[str, Any] = {k: v for k, v in table.items() if k in fields}
     for key in _INT_TUPLES:
         kw[key] = _ints(source, key, kw[key])
@@ -252,7 +289,9 @@ def profile_from_dict(table: Mapping[str, Any], *, source: str = "<dict>", root:
         model = dict(models[side])
         _check_keys(source, f"[models.{side}]", model, _MODEL_KEYS)
         if "name" not in model:
-            raise _fail(source, f"[models.{side}] needs name (a hub / transformer-lens name, or a label with local_path).")
+            raise _fail(
+                source, f"[models.{side}] needs name (a hub / transformer-lens name, or a label with local_path)."
+            )
         if "local_path" in model:
             model["local_path"] = _local(root, str(model["local_path"]))
         kw["models"][side] = model

@@ -67,8 +67,14 @@ class SaeSet:
             sae_id = self.ids[layer] if self.ids else fill(self.sae_id)
             return SaeSpec(source="release", release=self.release, sae_id=sae_id, dtype=self.dtype)
         if self.source == "sparsify":
-            return SaeSpec(source="sparsify", repo_id=self.repo_id, path=self.path, hookpoint=fill(self.hookpoint),
-                           revision=self.revision, dtype=self.dtype)
+            return SaeSpec(
+                source="sparsify",
+                repo_id=self.repo_id,
+                path=self.path,
+                hookpoint=fill(self.hookpoint),
+                revision=self.revision,
+                dtype=self.dtype,
+            )
         return SaeSpec(source="disk", path=fill(self.path), dtype=self.dtype)
 
     def releases(self) -> list[tuple[str, str, int]]:
@@ -137,7 +143,8 @@ class Profile:
         if saes is None or (available is not None and layer not in available):
             raise UnknownIdError(
                 f"{self.name}: no SAE for model {which.upper()} layer {layer}; layers with SAEs: "
-                f"{list(available or [])}.")
+                f"{list(available or [])}."
+            )
         return saes.spec(layer)
 
     def releases(self) -> list[tuple[str, str, str, int]]:
@@ -162,11 +169,14 @@ class Profile:
             ConfigError: naming the layers without SAEs.
         """
         table_a, table_b = self.semantic_table
-        for side, layers in (("a", (*self.layers_a, *self.semantic_layers_a, table_a)),
-                             ("b", (*self.layers_b, *self.semantic_layers_b, table_b))):
+        for side, layers in (
+            ("a", (*self.layers_a, *self.semantic_layers_a, table_a)),
+            ("b", (*self.layers_b, *self.semantic_layers_b, table_b)),
+        ):
             available = self.saes[side].available()
             missing = [] if available is None else sorted({layer for layer in layers if layer not in available})
             if missing:
                 raise ConfigError(
                     f"Profile {self.name!r}: layers {missing} of model {side.upper()} (grid, semantic or "
-                    f"semantic_table) have no SAE in saes.{side}; add them to its layers/ids or drop them.")
+                    f"semantic_table) have no SAE in saes.{side}; add them to its layers/ids or drop them."
+                )

@@ -88,6 +88,7 @@ GRID_PANELS: tuple[tuple[str, str, str], ...] = (
 def _cell_value(cell: dict[str, Any], field: str, *, control: bool) -> float:
     """The cell's ``field``; for a control with top-correlated sets, the ``*_top`` value that its
     verdict used. ``svcca_excess`` = SVCCA minus the cell's null mean."""
+
     def get(name: str) -> float:
         if control and f"{name}_top" in cell:
             name = f"{name}_top"
@@ -141,8 +142,16 @@ def _heatmap(grid: dict[str, Any], field: str, kind: str, path: Path, title: str
             bold = kind == "p" and v < ALPHA
             r, g, b_, _ = cmap(norm(np.clip(v, P_FLOOR, 1.0) if kind == "p" else v))
             color = "black" if 0.299 * r + 0.587 * g + 0.114 * b_ > 0.5 else "white"  # readable on the cell
-            ax.text(j, i, label + ("*" if bold else ""), ha="center", va="center", fontsize=8, color=color,
-                    fontweight="bold" if bold else "normal")
+            ax.text(
+                j,
+                i,
+                label + ("*" if bold else ""),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color=color,
+                fontweight="bold" if bold else "normal",
+            )
     cbar = fig.colorbar(im, ax=ax)
     if kind == "p":
         cbar.ax.axhline(ALPHA, color="red", lw=2)
@@ -193,8 +202,9 @@ def semantic_figure(exp: dict[str, Any], name: str, fig_dir: Path, *, rel: str =
         p = _num(c.get("svcca_p"))
         n = c.get("n_pairs")
         note = "n/a" if not np.isfinite(sv[i]) else (f"p {p:.3f}" + ("*" if p < ALPHA else ""))
-        ax.text(x[i] - 0.2, np.nanmax([sv[i], null[i], 0.0]) + 0.02, f"{note}\nn={n}", ha="center",
-                va="bottom", fontsize=7)
+        ax.text(
+            x[i] - 0.2, np.nanmax([sv[i], null[i], 0.0]) + 0.02, f"{note}\nn={n}", ha="center", va="bottom", fontsize=7
+        )
     ax.set_xticks(x, cats, rotation=30, ha="right")
     ax.set_ylim(0, 1.1)
     ax.set_ylabel("score (fixed scale)")
@@ -235,12 +245,25 @@ def seed_figures(claim_results: list[dict[str, Any]], fig_dir: Path, *, rel: str
             variants = [(k, v) for k, v in r["measured"].items() if isinstance(v, dict) and "svcca" in v]
             x = np.arange(len(variants))
             ax.bar(x, [np.nan_to_num(_num(v["svcca"])) for _, v in variants], 0.6, color="#3b75af", label="SVCCA")
-            ax.scatter(x, [_num(v.get("null_mean")) for _, v in variants], marker="_", s=600,
-                       color="red", zorder=3, label="null mean (chance)")
+            ax.scatter(
+                x,
+                [_num(v.get("null_mean")) for _, v in variants],
+                marker="_",
+                s=600,
+                color="red",
+                zorder=3,
+                label="null mean (chance)",
+            )
             for i, (_, v) in enumerate(variants):
                 p = _num(v.get("p"))
-                ax.text(x[i], np.nan_to_num(_num(v["svcca"])) + 0.02, f"p {p:.3f}{'*' if p < ALPHA else ''}\nn={v.get('n')}",
-                        ha="center", va="bottom", fontsize=7)
+                ax.text(
+                    x[i],
+                    np.nan_to_num(_num(v["svcca"])) + 0.02,
+                    f"p {p:.3f}{'*' if p < ALPHA else ''}\nn={v.get('n')}",
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                )
             ax.set_xticks(x, [k.replace("_", " ") for k, _ in variants], rotation=25, ha="right", fontsize=8)
             ax.set_ylim(0, 1.1)
             ax.legend(fontsize=8, loc="upper right")

@@ -46,8 +46,10 @@ def render_html(markdown_path: Path) -> str:
             child.attrs["src"] = f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
     body = md.renderer.render(tokens, md.options, {})
     title = html.escape(markdown_path.read_text().splitlines()[0].lstrip("# ") if markdown_path.stat().st_size else "")
-    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title>"
-            f"<style>{_CSS}</style></head><body>\n{body}</body></html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{title}</title>'
+        f"<style>{_CSS}</style></head><body>\n{body}</body></html>\n"
+    )
 
 
 def write_html(markdown_path: Path, out: Path) -> Path:

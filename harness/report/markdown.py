@@ -26,7 +26,6 @@ from harness.verdicts.recorder import VERDICTS
 from harness.verdicts.records import CLAIMS, HEADLINE_CRITERION
 
 
-
 def _fmt(x: Any) -> str:
     if isinstance(x, (float, np.floating)):
         return "NaN" if math.isnan(float(x)) else f"{float(x):.3f}"
@@ -79,9 +78,16 @@ def _image(alt: str, rel: str) -> str:
     return f"![{alt.replace('[', '(').replace(']', ')')}]({rel})"
 
 
-def write_report(out_dir: Path, *, profile: str, claim_results: list[dict[str, Any]],
-                 experiments: dict[str, Any], provenance: dict[str, Any], partial: list[str] | None = None,
-                 calibration: dict[str, str] | None = None) -> Path:
+def write_report(
+    out_dir: Path,
+    *,
+    profile: str,
+    claim_results: list[dict[str, Any]],
+    experiments: dict[str, Any],
+    provenance: dict[str, Any],
+    partial: list[str] | None = None,
+    calibration: dict[str, str] | None = None,
+) -> Path:
     """Write REPORT.md, results.json and figures under ``out_dir``; return the Markdown path.
 
     ``partial``: why this run is not the complete report (None: complete); a partial report
@@ -95,13 +101,20 @@ def write_report(out_dir: Path, *, profile: str, claim_results: list[dict[str, A
     for old in (out_dir / "figures").glob("*.png"):
         old.unlink()
     if partial:
-        lines = [f"# PARTIAL reproduction report — profile `{profile}` (not the complete report)", "",
-                 "**Partial run**: " + "; ".join(partial) + ". Only the claims and cells this run computed are "
-                 "shown; the complete report is written only by a complete run.", ""]
+        lines = [
+            f"# PARTIAL reproduction report — profile `{profile}` (not the complete report)",
+            "",
+            "**Partial run**: " + "; ".join(partial) + ". Only the claims and cells this run computed are "
+            "shown; the complete report is written only by a complete run.",
+            "",
+        ]
     else:
         lines = [f"# Reproduction report — profile `{profile}`", ""]
-    lines += [f"Commit `{provenance.get('git_commit')}`, created {provenance.get('created_utc')}; "
-              f"libraries: {_fmt(provenance.get('library_versions', {}))}.", ""]
+    lines += [
+        f"Commit `{provenance.get('git_commit')}`, created {provenance.get('created_utc')}; "
+        f"libraries: {_fmt(provenance.get('library_versions', {}))}.",
+        "",
+    ]
     # summary
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     r: dict[str, Any] | None  # a claim row; None where a claim lacks a procedure
@@ -111,9 +124,12 @@ def write_report(out_dir: Path, *, profile: str, claim_results: list[dict[str, A
     summary_rows = [[p, *(c.get(v, 0) for v in VERDICTS)] for p, c in sorted(counts.items())]
     lines += [tabulate(summary_rows, headers=["procedure", *VERDICTS], tablefmt="github"), ""]
     if profile == "smoke":
-        lines += ["Smoke profile: small fixture models stand in for the paper's LLMs. A verdict here says "
-                  "whether the claim's rule holds *on the fixture world*; the test checks it against the "
-                  "reviewed expected verdict (`claims/expected/`), so any change of outcome fails CI.", ""]
+        lines += [
+            "Smoke profile: small fixture models stand in for the paper's LLMs. A verdict here says "
+            "whether the claim's rule holds *on the fixture world*; the test checks it against the "
+            "reviewed expected verdict (`claims/expected/`), so any change of outcome fails CI.",
+            "",
+        ]
     # claims table
     by_claim: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     for r in claim_results:
@@ -121,35 +137,54 @@ def write_report(out_dir: Path, *, profile: str, claim_results: list[dict[str, A
     procs = sorted({r["procedure"] for r in claim_results})
     # every claim of the inventory appears, also those this run did not reach (e.g. W2 and S2 in smoke)
     ran = set(by_claim)  # claims with at least one row (by_claim is a defaultdict: look-ups add keys)
-    order = sorted(ran | set(CLAIMS),
-                   key=lambda c: (c[0], int("".join(ch for ch in c[1:] if ch.isdigit()) or 0)))
-    short = {"reproduced": "reproduced", "not reproduced": "NOT reproduced", "inconclusive": "inconclusive",
-             "not run": "not run"}
+    order = sorted(ran | set(CLAIMS), key=lambda c: (c[0], int("".join(ch for ch in c[1:] if ch.isdigit()) or 0)))
+    short = {
+        "reproduced": "reproduced",
+        "not reproduced": "NOT reproduced",
+        "inconclusive": "inconclusive",
+        "not run": "not run",
+    }
     glance = []
     for cid in order:
         row = [cid, CLAIMS[cid].statement]
         for p in procs:
             r = by_claim[cid].get(p)
-            ctrl = "" if r is None or r.get("control_outcome") in (None, "other way") else f" (control: {r['control_outcome']})"
+            ctrl = (
+                ""
+                if r is None or r.get("control_outcome") in (None, "other way")
+                else f" (control: {r['control_outcome']})"
+            )
             # "—": the claim ran under other procedures (e.g. P1-P3 under "PB method")
-            row.append(("—" if cid in ran else "not run (not in this run's tiers)") if r is None
-                       else short[r["verdict"]] + ctrl)
+            row.append(
+                ("—" if cid in ran else "not run (not in this run's tiers)")
+                if r is None
+                else short[r["verdict"]] + ctrl
+            )
         if calibration:
             row.append(calibration.get(cid, "not calibrated"))
         glance.append(row)
-    lines += ["## Verdicts at a glance", "",
-              tabulate(glance, headers=["id", "claim", *procs, *(["rule calibration"] if calibration else [])],
-                       tablefmt="github"), "",
-              "A claim is reproduced only when its rule holds and its negative control does not; "
-              "'control: same way' marks a rule that could not discriminate on this data; 'control: empty' "
-              "a control that had nothing to score (e.g. no misaligned pair survived the filters), so the "
-              "rule's power is untested and the claim is not counted as reproduced; 'inconclusive' a claim whose data "
-              "cannot decide (too few pairs, too few permutations for alpha, a control that cannot be judged). Details, "
-              "numbers and the reviewed reason for each smoke verdict follow.", ""]
+    lines += [
+        "## Verdicts at a glance",
+        "",
+        tabulate(
+            glance, headers=["id", "claim", *procs, *(["rule calibration"] if calibration else [])], tablefmt="github"
+        ),
+        "",
+        "A claim is reproduced only when its rule holds and its negative control does not; "
+        "'control: same way' marks a rule that could not discriminate on this data; 'control: empty' "
+        "a control that had nothing to score (e.g. no misaligned pair survived the filters), so the "
+        "rule's power is untested and the claim is not counted as reproduced; 'inconclusive' a claim whose data "
+        "cannot decide (too few pairs, too few permutations for alpha, a control that cannot be judged). Details, "
+        "numbers and the reviewed reason for each smoke verdict follow.",
+        "",
+    ]
     if calibration:
-        lines += ["'rule calibration': the rule's power and false-positive rate on known-answer worlds "
-                  "(`reports/calibration/`); a FLAGGED rule misses a target there, so its verdict here is weak "
-                  "evidence either way.", ""]
+        lines += [
+            "'rule calibration': the rule's power and false-positive rate on known-answer worlds "
+            "(`reports/calibration/`); a FLAGGED rule misses a target there, so its verdict here is weak "
+            "evidence either way.",
+            "",
+        ]
     lines += ["## Claims", ""]
     rows = []
     for cid in order:
@@ -158,8 +193,11 @@ def write_report(out_dir: Path, *, profile: str, claim_results: list[dict[str, A
         for p in procs:
             r = by_claim[cid].get(p)
             if r is None:
-                row.append("—" if cid in ran else
-                           f"**not run**: not in this run's tiers (tiers of {cid}: {', '.join(rec.tiers)})")
+                row.append(
+                    "—"
+                    if cid in ran
+                    else f"**not run**: not in this run's tiers (tiers of {cid}: {', '.join(rec.tiers)})"
+                )
                 continue
             outcome = r.get("control_outcome")
             note = "" if outcome is None else f" (negative control: {outcome})"
@@ -184,38 +222,126 @@ def write_report(out_dir: Path, *, profile: str, claim_results: list[dict[str, A
             lines.append("")
             # raw score next to its effect over chance (excess = (s - null mean) / (1 - null mean), z);
             # p = the judging +1 rule, with the paper's own rule as k/N
-            cell_rows = [[c["layer_a"], c["layer_b"], c.get("n_pairs_m21"), c.get("n_pairs"), c.get("mean_max_corr"),
-                          c.get("svcca"), c.get("svcca_null_mean"), c.get("svcca_excess"), c.get("svcca_z"),
-                          _p(c, "svcca"), c.get("svcca_k"), c.get("rsa"), c.get("rsa_excess"), _p(c, "rsa"),
-                          c.get("svcca_m21"), c.get("svcca_m21_excess"), c.get("size_matched_m21_p"),
-                          c.get("svcca_unfiltered"), c.get("svcca_unfiltered_excess"),
-                          c.get("size_matched_unfiltered_p")]
-                         for c in exp["cells"]]
-            lines += [tabulate([[_fmt(v) for v in r] for r in cell_rows],
-                               headers=["A", "B", "pairs m-1", "pairs 1-1", "mean max corr", "SVCCA", "null",
-                                        "SVCCA excess", "z", "p (k/N)", "k (a,b)", "RSA", "RSA excess",
-                                        "p (RSA) (k/N)", "SVCCA m-1", "excess m-1", "p vs same-size m-1",
-                                        "SVCCA unfilt.", "excess unfilt.", "p vs same-size unfilt."],
-                               tablefmt="github"), ""]
+            cell_rows = [
+                [
+                    c["layer_a"],
+                    c["layer_b"],
+                    c.get("n_pairs_m21"),
+                    c.get("n_pairs"),
+                    c.get("mean_max_corr"),
+                    c.get("svcca"),
+                    c.get("svcca_null_mean"),
+                    c.get("svcca_excess"),
+                    c.get("svcca_z"),
+                    _p(c, "svcca"),
+                    c.get("svcca_k"),
+                    c.get("rsa"),
+                    c.get("rsa_excess"),
+                    _p(c, "rsa"),
+                    c.get("svcca_m21"),
+                    c.get("svcca_m21_excess"),
+                    c.get("size_matched_m21_p"),
+                    c.get("svcca_unfiltered"),
+                    c.get("svcca_unfiltered_excess"),
+                    c.get("size_matched_unfiltered_p"),
+                ]
+                for c in exp["cells"]
+            ]
+            lines += [
+                tabulate(
+                    [[_fmt(v) for v in r] for r in cell_rows],
+                    headers=[
+                        "A",
+                        "B",
+                        "pairs m-1",
+                        "pairs 1-1",
+                        "mean max corr",
+                        "SVCCA",
+                        "null",
+                        "SVCCA excess",
+                        "z",
+                        "p (k/N)",
+                        "k (a,b)",
+                        "RSA",
+                        "RSA excess",
+                        "p (RSA) (k/N)",
+                        "SVCCA m-1",
+                        "excess m-1",
+                        "p vs same-size m-1",
+                        "SVCCA unfilt.",
+                        "excess unfilt.",
+                        "p vs same-size unfilt.",
+                    ],
+                    tablefmt="github",
+                ),
+                "",
+            ]
         elif exp.get("kind") == "semantic":
-            sem_rows = [[c["category"], c.get("paper_n"), c.get("n_pairs"), c.get("paper_svcca"), c.get("svcca"),
-                         c.get("svcca_null_mean"), c.get("svcca_excess"), c.get("svcca_z"), _p(c, "svcca"),
-                         c.get("rsa"), c.get("rsa_excess"), _p(c, "rsa"), c.get("test2_excess"),
-                         c.get("test2_p_plus_one", c.get("test2_p")), c.get("skipped", "")] for c in exp["cells"]]
+            sem_rows = [
+                [
+                    c["category"],
+                    c.get("paper_n"),
+                    c.get("n_pairs"),
+                    c.get("paper_svcca"),
+                    c.get("svcca"),
+                    c.get("svcca_null_mean"),
+                    c.get("svcca_excess"),
+                    c.get("svcca_z"),
+                    _p(c, "svcca"),
+                    c.get("rsa"),
+                    c.get("rsa_excess"),
+                    _p(c, "rsa"),
+                    c.get("test2_excess"),
+                    c.get("test2_p_plus_one", c.get("test2_p")),
+                    c.get("skipped", ""),
+                ]
+                for c in exp["cells"]
+            ]
             lines += [f"Layers A{exp['layer_a']} x B{exp['layer_b']}.", ""]
             lines += [_image(alt, rel) for alt, rel in semantic_figure(exp, name, out_dir / "figures")] + [""]
             lines += [
-                      tabulate([[_fmt(v) for v in r] for r in sem_rows],
-                               headers=["category", "paper n", "n", "paper SVCCA", "SVCCA", "null mean",
-                                        "SVCCA excess", "z", "p (T1) (k/N)", "RSA", "RSA excess", "p (RSA) (k/N)",
-                                        "excess over T2", "p (T2)", "note"], tablefmt="github"), ""]
+                tabulate(
+                    [[_fmt(v) for v in r] for r in sem_rows],
+                    headers=[
+                        "category",
+                        "paper n",
+                        "n",
+                        "paper SVCCA",
+                        "SVCCA",
+                        "null mean",
+                        "SVCCA excess",
+                        "z",
+                        "p (T1) (k/N)",
+                        "RSA",
+                        "RSA excess",
+                        "p (RSA) (k/N)",
+                        "excess over T2",
+                        "p (T2)",
+                        "note",
+                    ],
+                    tablefmt="github",
+                ),
+                "",
+            ]
         elif exp.get("kind") == "semantic_grid":  # the tables themselves are listed above or in results.json
-            sg_rows = [[t["layer_a"], t["layer_b"], sum("skipped" not in c for c in t["cells"]),
-                        _mean([c.get("svcca_excess") for c in t["cells"]]),
-                        _mean([c.get("rsa_excess") for c in t["cells"]])] for t in exp["tables"]]
-            lines += [tabulate([[_fmt(v) for v in r] for r in sg_rows],
-                               headers=["A", "B", "categories scored", "mean SVCCA excess", "mean RSA excess"],
-                               tablefmt="github"), ""]
+            sg_rows = [
+                [
+                    t["layer_a"],
+                    t["layer_b"],
+                    sum("skipped" not in c for c in t["cells"]),
+                    _mean([c.get("svcca_excess") for c in t["cells"]]),
+                    _mean([c.get("rsa_excess") for c in t["cells"]]),
+                ]
+                for t in exp["tables"]
+            ]
+            lines += [
+                tabulate(
+                    [[_fmt(v) for v in r] for r in sg_rows],
+                    headers=["A", "B", "categories scored", "mean SVCCA excess", "mean RSA excess"],
+                    tablefmt="github",
+                ),
+                "",
+            ]
         else:
             lines += ["```", json.dumps(exp, indent=1, default=str, allow_nan=True)[:4000], "```", ""]
     seed = seed_figures(claim_results, out_dir / "figures")
@@ -224,7 +350,12 @@ def write_report(out_dir: Path, *, profile: str, claim_results: list[dict[str, A
     md = out_dir / "REPORT.md"
     md.write_text("\n".join(lines))
     write_html(md, out_dir / "REPORT.html")
-    payload = {"schema_version": SCHEMA_VERSION, "profile": profile, "provenance": provenance,
-               "claims": claim_results, "experiments": experiments}
+    payload = {
+        "schema_version": SCHEMA_VERSION,
+        "profile": profile,
+        "provenance": provenance,
+        "claims": claim_results,
+        "experiments": experiments,
+    }
     (out_dir / "results.json").write_text(dumps(payload, indent=1))
     return md

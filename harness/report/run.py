@@ -33,9 +33,20 @@ from harness.provenance import provenance
 from harness.report.markdown import write_report
 from harness.verdicts.recorder import RunStore
 
-__all__ = ["ALL_PROCEDURES", "PARTIAL_SUFFIX", "RunProgress", "RunSelection", "check_device", "check_layers_option",
-           "check_writable_dir", "parse_layers_option", "procedure_settings", "replace_dir", "report_dir_for",
-           "write_run_report"]
+__all__ = [
+    "ALL_PROCEDURES",
+    "PARTIAL_SUFFIX",
+    "RunProgress",
+    "RunSelection",
+    "check_device",
+    "check_layers_option",
+    "check_writable_dir",
+    "parse_layers_option",
+    "procedure_settings",
+    "replace_dir",
+    "report_dir_for",
+    "write_run_report",
+]
 
 ALL_PROCEDURES: tuple[str, ...] = ("paper", "corrected")
 """The procedures a complete run covers."""
@@ -86,14 +97,19 @@ class RunSelection:
         if self.interrupted:
             reasons.append("the run was interrupted")
         if self.deselected:
-            reasons.append(f"{len(self.deselected)} claim test(s) deselected"
-                           + (f" by -k {self.keyword!r}" if self.keyword else "")
-                           + (f" / -m {self.markexpr!r}" if self.markexpr else ""))
+            reasons.append(
+                f"{len(self.deselected)} claim test(s) deselected"
+                + (f" by -k {self.keyword!r}" if self.keyword else "")
+                + (f" / -m {self.markexpr!r}" if self.markexpr else "")
+            )
         if self.paths:
             reasons.append("collection limited to " + ", ".join(self.paths))
         if self.unfinished:
-            reasons.append(f"{len(self.unfinished)} claim test(s) did not reach a verdict: "
-                           + ", ".join(self.unfinished[:8]) + (" ..." if len(self.unfinished) > 8 else ""))
+            reasons.append(
+                f"{len(self.unfinished)} claim test(s) did not reach a verdict: "
+                + ", ".join(self.unfinished[:8])
+                + (" ..." if len(self.unfinished) > 8 else "")
+            )
         if self.layers_a is not None:
             reasons.append(f"A layers restricted to {list(self.layers_a)}")
         if self.layers_b is not None:
@@ -167,15 +183,18 @@ def check_writable_dir(path: Path, *, what: str) -> Path:
             break
         probe = probe.parent
     if not probe.is_dir():
-        raise ConfigError(f"{what} {path} cannot be created: {probe} is not a folder. Pass a folder path "
-                          "you can write to.")
+        raise ConfigError(
+            f"{what} {path} cannot be created: {probe} is not a folder. Pass a folder path you can write to."
+        )
     try:
         fd, name = tempfile.mkstemp(dir=probe, prefix=".write-probe-")
         os.close(fd)
         os.remove(name)
     except OSError as exc:
-        raise ConfigError(f"{what} {path} is not writable ({exc.strerror or exc}: {probe}). Pass a folder you "
-                          "can write to, or fix its permissions.") from None
+        raise ConfigError(
+            f"{what} {path} is not writable ({exc.strerror or exc}: {probe}). Pass a folder you "
+            "can write to, or fix its permissions."
+        ) from None
     return path
 
 
@@ -190,8 +209,10 @@ def parse_layers_option(text: str | None, *, option: str) -> tuple[int, ...] | N
         try:
             layer = int(p)
         except ValueError:
-            raise ConfigError(f"{option} {text!r}: {p!r} is not a layer number; give comma-separated "
-                              f"non-negative integers, e.g. {option} 1,3.") from None
+            raise ConfigError(
+                f"{option} {text!r}: {p!r} is not a layer number; give comma-separated "
+                f"non-negative integers, e.g. {option} 1,3."
+            ) from None
         if layer < 0:
             raise ConfigError(f"{option} {text!r}: layer {layer} is negative; layers count from 0.")
         layers.append(layer)
@@ -201,16 +222,16 @@ def parse_layers_option(text: str | None, *, option: str) -> tuple[int, ...] | N
     return tuple(layers)
 
 
-def check_layers_option(layers: tuple[int, ...] | None, *, available: Iterable[int], option: str,
-                        profile: str) -> None:
+def check_layers_option(layers: tuple[int, ...] | None, *, available: Iterable[int], option: str, profile: str) -> None:
     """Raise :class:`ConfigError` when ``layers`` holds a layer the profile does not have."""
     if layers is None:
         return
     have = list(available)
     bad = [x for x in layers if x not in have]
     if bad:
-        raise ConfigError(f"{option}: layer(s) {bad} not in profile {profile!r}, which has layers {have}; "
-                          f"choose among those.")
+        raise ConfigError(
+            f"{option}: layer(s) {bad} not in profile {profile!r}, which has layers {have}; choose among those."
+        )
 
 
 def check_device(device: str) -> None:
@@ -224,9 +245,11 @@ def check_device(device: str) -> None:
         raise ConfigError(f"--device {device!r} is not a torch device ({exc}); use cpu, cuda or cuda:N.") from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise ConfigError(f"--device {device}: no CUDA device is available here (torch "
-                              f"{torch.__version__}, CUDA build {torch.version.cuda}); run on a GPU machine "
-                              "or pass --device cpu.")
+            raise ConfigError(
+                f"--device {device}: no CUDA device is available here (torch "
+                f"{torch.__version__}, CUDA build {torch.version.cuda}); run on a GPU machine "
+                "or pass --device cpu."
+            )
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise ConfigError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here.")
     elif dev.type == "mps" and not torch.backends.mps.is_available():
@@ -280,15 +303,27 @@ def _outside_tier_rows(profile: str, results: list[dict[str, Any]], procedures: 
         if cid in have or tier in rec.tiers:
             continue
         for p in procedures:
-            recorder.not_run(cid, p, f"runs only in the {'/'.join(rec.tiers)} tier (pytest claims -m "
-                                     f"{rec.tiers[0]}), not under profile {profile!r}")
+            recorder.not_run(
+                cid,
+                p,
+                f"runs only in the {'/'.join(rec.tiers)} tier (pytest claims -m "
+                f"{rec.tiers[0]}), not under profile {profile!r}",
+            )
     return extra.results
 
 
-def write_run_report(out: Path, *, profile: str, store: RunStore, procedures: Iterable[str], wall_s: float,
-                     device: str | None = None, token_manifest: dict[str, Any] | None = None,
-                     selection: RunSelection | None = None,
-                     calibration_file: Path = DEFAULT_CALIBRATION_FILE) -> Path:
+def write_run_report(
+    out: Path,
+    *,
+    profile: str,
+    store: RunStore,
+    procedures: Iterable[str],
+    wall_s: float,
+    device: str | None = None,
+    token_manifest: dict[str, Any] | None = None,
+    selection: RunSelection | None = None,
+    calibration_file: Path = DEFAULT_CALIBRATION_FILE,
+) -> Path:
     """REPORT.md + REPORT.html + results.json + figures for ``profile``'s rows of ``store``.
 
     ``out`` is where a complete run's report goes; a partial ``selection`` writes to
@@ -312,7 +347,16 @@ def write_run_report(out: Path, *, profile: str, store: RunStore, procedures: It
     prov["selection"] = selection.to_dict()
     target = report_dir_for(Path(out), selection)
     partial = selection.partial_reasons() or None
-    replace_dir(target, lambda tmp: write_report(tmp, profile=profile, claim_results=results, experiments=exps,
-                                                 provenance=prov, partial=partial,
-                                                 calibration=calibration_notes(calibration_file)))
+    replace_dir(
+        target,
+        lambda tmp: write_report(
+            tmp,
+            profile=profile,
+            claim_results=results,
+            experiments=exps,
+            provenance=prov,
+            partial=partial,
+            calibration=calibration_notes(calibration_file),
+        ),
+    )
     return target

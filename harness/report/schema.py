@@ -28,9 +28,23 @@ from typing_extensions import NotRequired, TypedDict  # pydantic needs typing_ex
 from harness.config import Procedure
 from harness.verdicts.recorder import ControlOutcome, Verdict
 
-__all__ = ["SCHEMA_PATH", "SCHEMA_VERSION", "ClaimRow", "Grid", "GridCell", "Preflight", "PreflightSite",
-           "Results", "SeedOverlapRecord", "SemanticCell", "SemanticTable", "dumps", "json_schema", "nan_if_null",
-           "strict"]
+__all__ = [
+    "SCHEMA_PATH",
+    "SCHEMA_VERSION",
+    "ClaimRow",
+    "Grid",
+    "GridCell",
+    "Preflight",
+    "PreflightSite",
+    "Results",
+    "SeedOverlapRecord",
+    "SemanticCell",
+    "SemanticTable",
+    "dumps",
+    "json_schema",
+    "nan_if_null",
+    "strict",
+]
 
 SCHEMA_VERSION = 1
 SCHEMA_PATH = Path(__file__).resolve().parent / "results.schema.json"

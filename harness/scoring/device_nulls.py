@@ -121,9 +121,18 @@ def canonical_correlations_batched(m: torch.Tensor, *, method: Method = "auto") 
 
 
 def svcca_null_device(
-    a: object, b: object, *, n_permutations: int | None = None, seed: int | None = None, perms: object | None = None,
-    keep: float | int = 0.99, max_k: int | None = None, device: str | torch.device = "cpu", method: Method = "auto",
-    max_elements: int = MAX_ELEMENTS, basis_on_device: bool = False,
+    a: object,
+    b: object,
+    *,
+    n_permutations: int | None = None,
+    seed: int | None = None,
+    perms: object | None = None,
+    keep: float | int = 0.99,
+    max_k: int | None = None,
+    device: str | torch.device = "cpu",
+    method: Method = "auto",
+    max_elements: int = MAX_ELEMENTS,
+    basis_on_device: bool = False,
 ) -> tuple[float, Float64, dict[str, object]]:
     """Observed SVCCA and its shuffled-pairing null, batched on ``device``.
 
@@ -164,8 +173,13 @@ def svcca_null_device(
         g = ub[pt[s0:s1].T].reshape(n, nb_ * ub.shape[1])  # (n, B k_b): U_b[p] side by side
         m = (ua.T @ g).reshape(ua.shape[1], nb_, ub.shape[1]).transpose(0, 1)  # (B, k_a, k_b), one GEMM
         null[s0:s1] = canonical_correlations_batched(m, method=method).mean(dim=1)
-    details = {"k_a": observed.k_a, "k_b": observed.k_b, "n": n,
-               "variance_kept_a": observed.variance_kept_a, "variance_kept_b": observed.variance_kept_b}
+    details = {
+        "k_a": observed.k_a,
+        "k_b": observed.k_b,
+        "n": n,
+        "variance_kept_a": observed.variance_kept_a,
+        "variance_kept_b": observed.variance_kept_b,
+    }
     return observed.score, null.cpu().numpy(), details
 
 
@@ -240,8 +254,15 @@ def centred_doubled_ranks(x: torch.Tensor, *, inner: str) -> tuple[torch.Tensor,
 
 
 def rsa_null_device(
-    a: object, b: object, *, n_permutations: int | None = None, seed: int | None = None, perms: object | None = None,
-    inner: str = "correlation", device: str | torch.device = "cpu", max_elements: int = MAX_ELEMENTS,
+    a: object,
+    b: object,
+    *,
+    n_permutations: int | None = None,
+    seed: int | None = None,
+    perms: object | None = None,
+    inner: str = "correlation",
+    device: str | torch.device = "cpu",
+    max_elements: int = MAX_ELEMENTS,
 ) -> tuple[float, Float64, dict[str, object]]:
     """Observed RSA (Spearman of the similarity upper triangles) and its shuffled-pairing null
     on ``device``; returns (observed, null (N,), details) like :func:`harness.scoring.nulls.rsa_null`.
@@ -278,8 +299,15 @@ def rsa_null_device(
 
 
 def permutation_test_device(
-    a: object, b: object, *, metric: Literal["svcca", "rsa"], n_permutations: int, seed: int,
-    p_rule: PRule = "plus_one", device: str | torch.device = "cpu", **metric_options: object,
+    a: object,
+    b: object,
+    *,
+    metric: Literal["svcca", "rsa"],
+    n_permutations: int,
+    seed: int,
+    p_rule: PRule = "plus_one",
+    device: str | torch.device = "cpu",
+    **metric_options: object,
 ) -> PermutationResult:
     """:func:`harness.scoring.nulls.permutation_test` with the nulls computed on ``device`` (same
     permutations, same result record). Options: svcca ``keep``, ``max_k``, ``method``; rsa
@@ -289,20 +317,41 @@ def permutation_test_device(
     if metric == "svcca":
         unknown = set(metric_options) - {"keep", "max_k", "method", "max_elements", "basis_on_device"}
         if unknown:
-            raise ConfigError(f"Unknown SVCCA options {sorted(unknown)}; use keep, max_k, method, max_elements, "
-                              "basis_on_device.")
-        observed, null, details = svcca_null_device(a, b, n_permutations=int(n_permutations), seed=seed,
-                                                    device=device, **metric_options)  # type: ignore[arg-type]  # options checked above
+            raise ConfigError(
+                f"Unknown SVCCA options {sorted(unknown)}; use keep, max_k, method, max_elements, basis_on_device."
+            )
+        observed, null, details = svcca_null_device(
+            a,
+            b,
+            n_permutations=int(n_permutations),
+            seed=seed,
+            device=device,
+            **metric_options,  # type: ignore[arg-type]  # options checked above
+        )
     elif metric == "rsa":
         unknown = set(metric_options) - {"inner", "max_elements"}
         if unknown:
             raise ConfigError(f"Unknown RSA options {sorted(unknown)}; use inner, max_elements.")
-        observed, null, details = rsa_null_device(a, b, n_permutations=int(n_permutations), seed=seed, device=device,
-                                                  **metric_options)  # type: ignore[arg-type]  # options checked above
+        observed, null, details = rsa_null_device(
+            a,
+            b,
+            n_permutations=int(n_permutations),
+            seed=seed,
+            device=device,
+            **metric_options,  # type: ignore[arg-type]  # options checked above
+        )
     else:
         raise ConfigError(f"metric={metric!r}: use 'svcca' or 'rsa'.")
-    return PermutationResult(observed=observed, null=null, p_value=p_value(observed, null, rule=p_rule), p_rule=p_rule,
-                             n_permutations=int(n_permutations), seed=seed, metric=metric, details=details)
+    return PermutationResult(
+        observed=observed,
+        null=null,
+        p_value=p_value(observed, null, rule=p_rule),
+        p_rule=p_rule,
+        n_permutations=int(n_permutations),
+        seed=seed,
+        metric=metric,
+        details=details,
+    )
 
 
 # ----------------------------------------------------------------------------- size-matched
@@ -332,8 +381,15 @@ def _k_of(s: torch.Tensor, *, keep: float | int, max_k: int | None) -> tuple[int
 
 
 def svcca_subsets(
-    a: object, b: object, idx: object, *, keep: float | int, max_k: int | None, device: str | torch.device = "cpu",
-    method: Method = "auto", max_elements: int = MAX_ELEMENTS,
+    a: object,
+    b: object,
+    idx: object,
+    *,
+    keep: float | int,
+    max_k: int | None,
+    device: str | torch.device = "cpu",
+    method: Method = "auto",
+    max_elements: int = MAX_ELEMENTS,
 ) -> Float64:
     """SVCCA of the row subsets ``a[idx[t]]``, ``b[idx[t]]`` for each draw t, batched.
 
@@ -377,8 +433,18 @@ def svcca_subsets(
 
 
 def size_matched_test_device(
-    observed: float, a_superset: object, b_superset: object, *, n: int, n_draws: int, seed: int, keep: float | int,
-    max_k: int | None, p_rule: PRule = "plus_one", device: str | torch.device = "cpu", method: Method = "auto",
+    observed: float,
+    a_superset: object,
+    b_superset: object,
+    *,
+    n: int,
+    n_draws: int,
+    seed: int,
+    keep: float | int,
+    max_k: int | None,
+    p_rule: PRule = "plus_one",
+    device: str | torch.device = "cpu",
+    method: Method = "auto",
 ) -> SizeMatchedResult:
     """:func:`harness.scoring.nulls.size_matched_test` with SVCCA as ``score_rows``, draws batched on
     ``device``: ``observed`` (a score of ``n`` pairs) against the SVCCA of ``n_draws`` random
@@ -390,8 +456,9 @@ def size_matched_test_device(
     a64, b64 = check_paired(a_superset, b_superset)
     n_superset = a64.shape[0]
     if not 0 < n < n_superset:
-        raise DegenerateInputError(f"Need 0 < n < n_superset for a size-matched draw; got n={n}, "
-                                   f"n_superset={n_superset}.")
+        raise DegenerateInputError(
+            f"Need 0 < n < n_superset for a size-matched draw; got n={n}, n_superset={n_superset}."
+        )
     if n_draws < 2:
         raise ConfigError("size_matched_test needs n_draws >= 2 (one is held out as the control).")
     if n < 3:
@@ -401,5 +468,11 @@ def size_matched_test_device(
     draws = scores[np.isfinite(scores)]
     if draws.size < 2:
         raise DegenerateInputError("Fewer than two size-matched draws produced a score.")
-    return SizeMatchedResult(observed=float(observed), draws=draws, p_value=p_value(observed, draws, rule=p_rule),
-                             holdout_p=p_value(float(draws[0]), draws[1:], rule=p_rule), n=n, n_superset=n_superset)
+    return SizeMatchedResult(
+        observed=float(observed),
+        draws=draws,
+        p_value=p_value(observed, draws, rule=p_rule),
+        holdout_p=p_value(float(draws[0]), draws[1:], rule=p_rule),
+        n=n,
+        n_superset=n_superset,
+    )

@@ -29,8 +29,16 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["LayerLabelTest", "cell_seed", "effect_fields", "excess_over_chance", "layer_label_test", "min_permutations",
-           "p_plus_one", "powered"]
+__all__ = [
+    "LayerLabelTest",
+    "cell_seed",
+    "effect_fields",
+    "excess_over_chance",
+    "layer_label_test",
+    "min_permutations",
+    "p_plus_one",
+    "powered",
+]
 
 
 def excess_over_chance(observed: float, null_mean: float) -> float:
@@ -70,8 +78,14 @@ def effect_fields(prefix: str, observed: float, null: NDArray[np.float64]) -> di
     sd = float(null.std(ddof=1)) if n > 1 else math.nan
     k = int(np.sum(null >= observed)) if n else 0
     z = (observed - mean) / sd if math.isfinite(sd) and sd > 0 else math.nan
-    return {f"{prefix}_excess": excess_over_chance(observed, mean), f"{prefix}_null_std": sd, f"{prefix}_z": z,
-            f"{prefix}_exceed": k, f"{prefix}_p_plus_one": p_plus_one(k, n), f"{prefix}_p_paper": f"{k}/{n}"}
+    return {
+        f"{prefix}_excess": excess_over_chance(observed, mean),
+        f"{prefix}_null_std": sd,
+        f"{prefix}_z": z,
+        f"{prefix}_exceed": k,
+        f"{prefix}_p_plus_one": p_plus_one(k, n),
+        f"{prefix}_p_paper": f"{k}/{n}",
+    }
 
 
 def cell_seed(base: int, *identity: object) -> int:
@@ -99,8 +113,15 @@ class LayerLabelTest:
     """The smallest p-value this grid can give: 1 / (number of distinct block placements)."""
 
 
-def layer_label_test(values: NDArray[np.float64], rows_in: NDArray[np.bool_], cols_in: NDArray[np.bool_], *,
-                     seed: int, n_permutations: int = 999, max_exact: int = 20_000) -> LayerLabelTest:
+def layer_label_test(
+    values: NDArray[np.float64],
+    rows_in: NDArray[np.bool_],
+    cols_in: NDArray[np.bool_],
+    *,
+    seed: int,
+    n_permutations: int = 999,
+    max_exact: int = 20_000,
+) -> LayerLabelTest:
     """Is the block ``rows_in x cols_in`` of ``values`` (n_rows, n_cols: e.g. excess over chance
     per layer pair, rows A layers, columns B layers) higher than the rest, beyond what any
     placement of a block of the same shape would give? Layer labels are exchangeable under "no
@@ -145,5 +166,6 @@ def layer_label_test(values: NDArray[np.float64], rows_in: NDArray[np.bool_], co
     rng = np.random.default_rng(seed)
     draws = np.array([stat(rng.permutation(r), rng.permutation(c)) for _ in range(n_permutations)])
     exceed = int(np.sum(draws[np.isfinite(draws)] >= observed))
-    return LayerLabelTest(observed, p_plus_one(exceed, n_permutations), n_permutations, False,
-                          max(min_p, 1.0 / (1 + n_permutations)))
+    return LayerLabelTest(
+        observed, p_plus_one(exceed, n_permutations), n_permutations, False, max(min_p, 1.0 / (1 + n_permutations))
+    )

@@ -55,9 +55,7 @@ def check_paired(a: object, b: object) -> tuple[Float64, Float64]:
     a64 = as_float64(a, name="a")
     b64 = as_float64(b, name="b")
     if a64.ndim != 2 or b64.ndim != 2:
-        raise ShapeError(
-            f"Expected 2-D matrices (n_pairs, d_model); got shapes {a64.shape} and {b64.shape}."
-        )
+        raise ShapeError(f"Expected 2-D matrices (n_pairs, d_model); got shapes {a64.shape} and {b64.shape}.")
     if a64.shape[0] != b64.shape[0]:
         raise ShapeError(
             f"Rows must be paired: a has {a64.shape[0]} rows, b has {b64.shape[0]}. Pass the "
@@ -101,8 +99,10 @@ def resolve_max_k(max_k: MaxK, n: int) -> int | None:
             raise ConfigError(f"max_k={max_k!r}: use a positive int, 'n/4' (the default) or None (no cap).")
         return max(1, int(n) // 4)
     if isinstance(max_k, bool) or not isinstance(max_k, (int, np.integer)) or int(max_k) < 1:
-        raise ConfigError(f"max_k={max_k!r}: SVCCA keeps at least one direction; use a positive int, 'n/4' "
-                          "(the default) or None (no cap).")
+        raise ConfigError(
+            f"max_k={max_k!r}: SVCCA keeps at least one direction; use a positive int, 'n/4' "
+            "(the default) or None (no cap)."
+        )
     return int(max_k)
 
 

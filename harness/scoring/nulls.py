@@ -100,8 +100,9 @@ def null_workers() -> int:
     return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
-def _draws(draw: Callable[[NDArray[np.int64]], float], perms: Iterable[NDArray[np.int64]], *,
-           workers: int | None) -> Float64:
+def _draws(
+    draw: Callable[[NDArray[np.int64]], float], perms: Iterable[NDArray[np.int64]], *, workers: int | None
+) -> Float64:
     """(N,) null scores ``draw(perm)`` in permutation order; the permutations are drawn before
     any thread starts, so the null does not depend on ``workers``."""
     perms = list(perms)
@@ -115,8 +116,14 @@ def _draws(draw: Callable[[NDArray[np.int64]], float], perms: Iterable[NDArray[n
 
 
 def svcca_null(
-    a: object, b: object, *, n_permutations: int, seed: int, keep: float | int = 0.99,
-    max_k: MaxK = DEFAULT_MAX_K, workers: int | None = None,
+    a: object,
+    b: object,
+    *,
+    n_permutations: int,
+    seed: int,
+    keep: float | int = 0.99,
+    max_k: MaxK = DEFAULT_MAX_K,
+    workers: int | None = None,
 ) -> tuple[float, Float64, dict[str, object]]:
     """Observed SVCCA and its shuffled-pairing null via the fixed-basis fast path; ``workers``
     threads draw the null (default :func:`null_workers`; the numbers do not depend on it)."""
@@ -127,10 +134,18 @@ def svcca_null(
     basis_b = svd_basis(b64, keep=keep, max_k=max_k)
     observed = svcca_from_bases(basis_a, basis_b, n)
     ua_t = np.ascontiguousarray(basis_a.u.T)
-    null = _draws(lambda perm: float(canonical_correlations(ua_t.T, basis_b.u[perm]).mean()),
-                  _permutations(n, n_permutations, seed), workers=workers)
-    details = {"k_a": observed.k_a, "k_b": observed.k_b, "n": n,
-               "variance_kept_a": observed.variance_kept_a, "variance_kept_b": observed.variance_kept_b}
+    null = _draws(
+        lambda perm: float(canonical_correlations(ua_t.T, basis_b.u[perm]).mean()),
+        _permutations(n, n_permutations, seed),
+        workers=workers,
+    )
+    details = {
+        "k_a": observed.k_a,
+        "k_b": observed.k_b,
+        "n": n,
+        "variance_kept_a": observed.variance_kept_a,
+        "variance_kept_b": observed.variance_kept_b,
+    }
     return observed.score, null, details
 
 
@@ -153,8 +168,11 @@ def rsa_null(
     # The permuted condensed vector of b is RB[p_i, p_j] over i < j; its ranks are the
     # permuted ranks, so the null draw is a dot product with a's centred ranks.
     rows, cols = iu
-    null = _draws(lambda perm: float(rank_matrix[perm[rows], perm[cols]] @ ra),
-                  _permutations(n, n_permutations, seed), workers=workers)
+    null = _draws(
+        lambda perm: float(rank_matrix[perm[rows], perm[cols]] @ ra),
+        _permutations(n, n_permutations, seed),
+        workers=workers,
+    )
     return observed, null, {"n": n, "inner": inner}
 
 
@@ -236,22 +254,26 @@ def random_subset_test(
     1-1 rule as the observed subspace) and return the score, or NaN when too few pairs remain.
     ``pool_a``/``pool_b`` are the candidate features (an int means ``range(pool)``).
     """
-    draws = random_subset_draws(size_a=size_a, size_b=size_b, pool_a=pool_a, pool_b=pool_b, n_draws=n_draws,
-                                seed=seed)
+    draws = random_subset_draws(size_a=size_a, size_b=size_b, pool_a=pool_a, pool_b=pool_b, n_draws=n_draws, seed=seed)
     scores = np.array([score_subsets(ia, ib) for ia, ib in draws], dtype=np.float64)
     return subset_test_result(observed, scores, seed=seed, p_rule=p_rule)
 
 
-def random_subset_draws(*, size_a: int, size_b: int, pool_a: int | NDArray[np.int64], pool_b: int | NDArray[np.int64],
-                        n_draws: int, seed: int) -> list[tuple[NDArray[np.int64], NDArray[np.int64]]]:
+def random_subset_draws(
+    *,
+    size_a: int,
+    size_b: int,
+    pool_a: int | NDArray[np.int64],
+    pool_b: int | NDArray[np.int64],
+    n_draws: int,
+    seed: int,
+) -> list[tuple[NDArray[np.int64], NDArray[np.int64]]]:
     """The (idx_a, idx_b) sorted subsets of :func:`random_subset_test` for ``seed``, in order
     (for callers that score all draws at once, e.g. batched on a device)."""
     pa = np.arange(pool_a) if isinstance(pool_a, (int, np.integer)) else np.asarray(pool_a)
     pb = np.arange(pool_b) if isinstance(pool_b, (int, np.integer)) else np.asarray(pool_b)
     if size_a > pa.size or size_b > pb.size:
-        raise DegenerateInputError(
-            f"Subset sizes ({size_a}, {size_b}) exceed the pools ({pa.size}, {pb.size})."
-        )
+        raise DegenerateInputError(f"Subset sizes ({size_a}, {size_b}) exceed the pools ({pa.size}, {pb.size}).")
     rng = np.random.default_rng(seed)
     draws = []
     for _ in range(n_draws):
@@ -261,8 +283,9 @@ def random_subset_draws(*, size_a: int, size_b: int, pool_a: int | NDArray[np.in
     return draws
 
 
-def subset_test_result(observed: float, scores: NDArray[np.float64], *, seed: int,
-                       p_rule: PValueRule = "plus_one") -> SubsetTestResult:
+def subset_test_result(
+    observed: float, scores: NDArray[np.float64], *, seed: int, p_rule: PValueRule = "plus_one"
+) -> SubsetTestResult:
     """Test 2's result from the (n_draws,) draw scores (NaN = a failed draw)."""
     ok = np.isfinite(scores)
     null = scores[ok]
@@ -312,8 +335,9 @@ def size_matched_test(
     """Compare ``observed`` (a score of ``n`` pairs) with ``score_rows(idx)`` on ``n_draws``
     random size-``n`` subsets ``idx`` of the ``n_superset`` rows of a larger pair set."""
     if not 0 < n < n_superset:
-        raise DegenerateInputError(f"Need 0 < n < n_superset for a size-matched draw; got n={n}, "
-                                   f"n_superset={n_superset}.")
+        raise DegenerateInputError(
+            f"Need 0 < n < n_superset for a size-matched draw; got n={n}, n_superset={n_superset}."
+        )
     if n_draws < 2:
         raise ConfigError("size_matched_test needs n_draws >= 2 (one is held out as the control).")
     rng = np.random.default_rng(seed)
@@ -321,5 +345,11 @@ def size_matched_test(
     draws = scores[np.isfinite(scores)]
     if draws.size < 2:
         raise DegenerateInputError("Fewer than two size-matched draws produced a score.")
-    return SizeMatchedResult(observed=float(observed), draws=draws, p_value=p_value(observed, draws, rule=p_rule),
-                             holdout_p=p_value(float(draws[0]), draws[1:], rule=p_rule), n=n, n_superset=n_superset)
+    return SizeMatchedResult(
+        observed=float(observed),
+        draws=draws,
+        p_value=p_value(observed, draws, rule=p_rule),
+        holdout_p=p_value(float(draws[0]), draws[1:], rule=p_rule),
+        n=n,
+        n_superset=n_superset,
+    )

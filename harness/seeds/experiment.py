@@ -60,25 +60,58 @@ def _cache_path(cache_dir: Path | None, payload: dict[str, Any]) -> Path | None:
     return cache_dir / f"seed-sae-{key}.pt"
 
 
-def trained_pair(setup: SeedSetup, *, architecture: Architecture, d_sae: int, seeds: tuple[int, int], k: int | None = None,
-                 l1_coefficient: float | None = None, n_steps: int, cache_dir: Path | None = None) -> list[Any]:
+def trained_pair(
+    setup: SeedSetup,
+    *,
+    architecture: Architecture,
+    d_sae: int,
+    seeds: tuple[int, int],
+    k: int | None = None,
+    l1_coefficient: float | None = None,
+    n_steps: int,
+    cache_dir: Path | None = None,
+) -> list[Any]:
     """Two SAEs (sae-lens objects) trained on ``setup.train`` with the given seeds (cached)."""
     out = []
     for seed in seeds:
-        payload = {"v": 1, "acts": setup.key, "arch": architecture, "d_sae": d_sae, "seed": seed, "k": k,
-                   "l1": l1_coefficient, "steps": n_steps}
+        payload = {
+            "v": 1,
+            "acts": setup.key,
+            "arch": architecture,
+            "d_sae": d_sae,
+            "seed": seed,
+            "k": k,
+            "l1": l1_coefficient,
+            "steps": n_steps,
+        }
         path = _cache_path(cache_dir, payload)
         if path is not None and path.exists():
             out.append(torch.load(path, weights_only=False))
             continue
-        trained = train_seed_sae(setup.train, architecture=architecture, d_sae=d_sae, seed=seed, k=k,
-                                 l1_coefficient=l1_coefficient, n_steps=n_steps, eval_activations=setup.eval)
+        trained = train_seed_sae(
+            setup.train,
+            architecture=architecture,
+            d_sae=d_sae,
+            seed=seed,
+            k=k,
+            l1_coefficient=l1_coefficient,
+            n_steps=n_steps,
+            eval_activations=setup.eval,
+        )
         enc, dec = encoder_decoder_rows(trained.sae)
         # Only arrays are cached (sae-lens objects do not pickle): encoder/decoder rows and the
         # codes of the held-out activations, which is all the statistics need.
-        item = {"enc": enc, "dec": dec, "codes": _codes(trained.sae, setup.eval), "l0": trained.metrics.l0,
-                "ev": trained.metrics.explained_variance, "dead": trained.metrics.dead_fraction, "seed": seed,
-                "architecture": architecture, "d_sae": d_sae}
+        item = {
+            "enc": enc,
+            "dec": dec,
+            "codes": _codes(trained.sae, setup.eval),
+            "l0": trained.metrics.l0,
+            "ev": trained.metrics.explained_variance,
+            "dead": trained.metrics.dead_fraction,
+            "seed": seed,
+            "architecture": architecture,
+            "d_sae": d_sae,
+        }
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             torch.save(item, path.with_suffix(".tmp"))
@@ -87,14 +120,24 @@ def trained_pair(setup: SeedSetup, *, architecture: Architecture, d_sae: int, se
     return out
 
 
-def matched_l1(setup: SeedSetup, *, target_l0: float, d_sae: int, n_steps: int, cache_dir: Path | None) -> tuple[float, float]:
+def matched_l1(
+    setup: SeedSetup, *, target_l0: float, d_sae: int, n_steps: int, cache_dir: Path | None
+) -> tuple[float, float]:
     """L1 coefficient giving a ReLU+L1 SAE with L0 near ``target_l0`` (cached); (coef, L0)."""
     path = _cache_path(cache_dir, {"v": 1, "acts": setup.key, "match_l0": target_l0, "d_sae": d_sae, "steps": n_steps})
     if path is not None and path.exists():
         coef, l0 = torch.load(path)
         return float(coef), float(l0)
-    m = match_l0(setup.train, target_l0=target_l0, d_sae=d_sae, seed=0, n_steps=n_steps, eval_activations=setup.eval,
-                 max_probes=6, rel_tol=0.15)
+    m = match_l0(
+        setup.train,
+        target_l0=target_l0,
+        d_sae=d_sae,
+        seed=0,
+        n_steps=n_steps,
+        eval_activations=setup.eval,
+        max_probes=6,
+        rel_tol=0.15,
+    )
     coef, l0 = float(m.l1_coefficient), float(m.trained.metrics.l0)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -109,11 +152,18 @@ def _codes(sae: Any, x: torch.Tensor) -> sp.csr_matrix:
 
 
 def feature_space(setup: SeedSetup, item: dict[str, Any], procedure: Procedure) -> FeatureSpace:
-    return FeatureSpace(name=f"{setup.name}/{item['architecture']}-{item['d_sae']}-seed{item['seed']}",
-                        codes=item["codes"], decoder=item["dec"], tokens=setup.tokens,
-                        sample_index=setup.sample_index, position_index=setup.position_index, vocab=setup.vocab,
-                        junk_tokens=setup.junk_tokens, top_k=procedure.top_k_positions,
-                        require_active=procedure.top_positions_require_active)
+    return FeatureSpace(
+        name=f"{setup.name}/{item['architecture']}-{item['d_sae']}-seed{item['seed']}",
+        codes=item["codes"],
+        decoder=item["dec"],
+        tokens=setup.tokens,
+        sample_index=setup.sample_index,
+        position_index=setup.position_index,
+        vocab=setup.vocab,
+        junk_tokens=setup.junk_tokens,
+        top_k=procedure.top_k_positions,
+        require_active=procedure.top_positions_require_active,
+    )
 
 
 def overlap_record(item_a: dict[str, Any], item_b: dict[str, Any]) -> SeedOverlapRecord:
@@ -127,18 +177,41 @@ def overlap_record(item_a: dict[str, Any], item_b: dict[str, Any]) -> SeedOverla
     """
     ov = seed_overlap(item_a["enc"], item_a["dec"], item_b["enc"], item_b["dec"], threshold=0.7)
     n_pairs = item_a["dec"].shape[0] * item_b["dec"].shape[0]
-    paper = (seed_overlap(item_a["enc"], item_a["dec"], item_b["enc"], item_b["dec"], threshold=0.7,
-                          convention="paper").fraction_by_criterion if n_pairs <= DENSE_AUTO_MAX_PAIRS else None)
-    return {"fraction_shared": ov.fraction_shared, "fraction_by_criterion": ov.fraction_by_criterion,
-            "fraction_by_criterion_paper_float32": paper, "fraction_same_partner": ov.fraction_same_partner,
-            "pw_mcc_decoder": ov.mean_matched_decoder_cosine, "mean_matched_encoder_cosine": ov.mean_matched_encoder_cosine,
-            "n_latents": ov.n_latents, "method": ov.method, "l0_a": item_a["l0"], "l0_b": item_b["l0"],
-            "explained_variance_a": item_a["ev"], "explained_variance_b": item_b["ev"],
-            "dead_a": item_a["dead"], "dead_b": item_b["dead"]}
+    paper = (
+        seed_overlap(
+            item_a["enc"], item_a["dec"], item_b["enc"], item_b["dec"], threshold=0.7, convention="paper"
+        ).fraction_by_criterion
+        if n_pairs <= DENSE_AUTO_MAX_PAIRS
+        else None
+    )
+    return {
+        "fraction_shared": ov.fraction_shared,
+        "fraction_by_criterion": ov.fraction_by_criterion,
+        "fraction_by_criterion_paper_float32": paper,
+        "fraction_same_partner": ov.fraction_same_partner,
+        "pw_mcc_decoder": ov.mean_matched_decoder_cosine,
+        "mean_matched_encoder_cosine": ov.mean_matched_encoder_cosine,
+        "n_latents": ov.n_latents,
+        "method": ov.method,
+        "l0_a": item_a["l0"],
+        "l0_b": item_b["l0"],
+        "explained_variance_a": item_a["ev"],
+        "explained_variance_b": item_b["ev"],
+        "dead_a": item_a["dead"],
+        "dead_b": item_b["dead"],
+    }
 
 
-def lan_record(setup: SeedSetup, item_a: dict[str, Any], item_b: dict[str, Any], procedure: Procedure, *,
-               n_permutations: int, shuffle_b: bool = False, match_pairs: dict[str, int] | None = None) -> dict[str, Any]:
+def lan_record(
+    setup: SeedSetup,
+    item_a: dict[str, Any],
+    item_b: dict[str, Any],
+    procedure: Procedure,
+    *,
+    n_permutations: int,
+    shuffle_b: bool = False,
+    match_pairs: dict[str, int] | None = None,
+) -> dict[str, Any]:
     """Lan et al. App. A statistics of one pair: SVCCA under several pairings, with nulls.
 
     ``match_pairs`` (for the shuffled-positions control: variant -> pair count of the real
@@ -156,8 +229,10 @@ def lan_record(setup: SeedSetup, item_a: dict[str, Any], item_b: dict[str, Any],
         "one_to_one_filtered": pair_spaces(sa, sb, procedure, mc=mc)[0],
     }
     if match_pairs is not None:
-        overrides: tuple[tuple[str, OneToOneRule | None], ...] = (("many_to_one_filtered", "none"),
-                                                                  ("one_to_one_filtered", None))
+        overrides: tuple[tuple[str, OneToOneRule | None], ...] = (
+            ("many_to_one_filtered", "none"),
+            ("one_to_one_filtered", None),
+        )
         for name, rule in overrides:
             variants[name] = top_correlated_pairs(sa, sb, procedure, mc=mc, n=match_pairs[name], one_to_one_rule=rule)
     o2m = one_to_many_pairs(mc)
@@ -171,8 +246,27 @@ def lan_record(setup: SeedSetup, item_a: dict[str, Any], item_b: dict[str, Any],
     for name, pairs in variants.items():
         pairs = one_to_one(pairs, rule="none")
         r = score_pairs(sa, sb, pairs, procedure, n_permutations=n_permutations, identity=("seed pair", name))
-        rec[name] = {k: r.get(k) for k in ("n_pairs", "svcca", "svcca_null_mean", "svcca_p", "svcca_k_a",
-                                           "svcca_k_b", "rsa", "rsa_p", "n_permutations", "svcca_excess",
-                                           "svcca_null_std", "svcca_z", "svcca_p_plus_one", "svcca_p_paper",
-                                           "rsa_null_mean", "rsa_excess", "rsa_p_plus_one", "rsa_p_paper")}
+        rec[name] = {
+            k: r.get(k)
+            for k in (
+                "n_pairs",
+                "svcca",
+                "svcca_null_mean",
+                "svcca_p",
+                "svcca_k_a",
+                "svcca_k_b",
+                "rsa",
+                "rsa_p",
+                "n_permutations",
+                "svcca_excess",
+                "svcca_null_std",
+                "svcca_z",
+                "svcca_p_plus_one",
+                "svcca_p_paper",
+                "rsa_null_mean",
+                "rsa_excess",
+                "rsa_p_plus_one",
+                "rsa_p_paper",
+            )
+        }
     return rec

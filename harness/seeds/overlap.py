@@ -217,8 +217,10 @@ def unit_rows(x: object, *, name: str) -> Float64:
     else:
         arr = np.asarray(x, dtype=np.float64)
     if arr.ndim != 2:
-        raise ShapeError(f"{name} must be a 2-D (n_latents, d_in) array; got shape {arr.shape}. "
-                         "Pass one row per latent (encoder rows = W_enc.T, decoder rows = W_dec).")
+        raise ShapeError(
+            f"{name} must be a 2-D (n_latents, d_in) array; got shape {arr.shape}. "
+            "Pass one row per latent (encoder rows = W_enc.T, decoder rows = W_dec)."
+        )
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ShapeError(f"{name} is empty (shape {arr.shape}); pass at least one latent of dimension >= 1.")
     bad = np.flatnonzero(~np.isfinite(arr).all(axis=1))
@@ -254,15 +256,23 @@ def match_rows(
     ua, ub = unit_rows(a, name="a"), unit_rows(b, name="b")
     _check_pair(ua, ub, "a", "b")
     _check_options(method, candidates, max_refine_rounds)
-    return _match_unit(ua, ub, method=_resolve(method, ua.shape[0], ub.shape[0]),
-                       candidates=candidates, certify=certify, max_refine_rounds=max_refine_rounds)
+    return _match_unit(
+        ua,
+        ub,
+        method=_resolve(method, ua.shape[0], ub.shape[0]),
+        candidates=candidates,
+        certify=certify,
+        max_refine_rounds=max_refine_rounds,
+    )
 
 
 def check_criterion(criterion: object) -> str:
     """``criterion`` if it is one of :data:`CRITERIA`, else a :class:`ConfigError`."""
     if not isinstance(criterion, str) or criterion not in CRITERIA:
-        raise ConfigError(f"criterion={criterion!r} is invalid; use one of {', '.join(map(repr, CRITERIA))} "
-                          "(headline rule; model/architecture figures; per-layer figure).")
+        raise ConfigError(
+            f"criterion={criterion!r} is invalid; use one of {', '.join(map(repr, CRITERIA))} "
+            "(headline rule; model/architecture figures; per-layer figure)."
+        )
     return criterion
 
 
@@ -318,13 +328,17 @@ def seed_overlap(
     eb, db = unit_rows(enc_b, name="enc_b"), unit_rows(dec_b, name="dec_b")
     for (x, nx), (y, ny) in (((ea, "enc_a"), (da, "dec_a")), ((eb, "enc_b"), (db, "dec_b"))):
         if x.shape != y.shape:
-            raise ShapeError(f"{nx} {x.shape} and {ny} {y.shape} must have the same shape (one encoder and one "
-                             "decoder row per latent); pass W_enc.T and W_dec of the same SAE.")
+            raise ShapeError(
+                f"{nx} {x.shape} and {ny} {y.shape} must have the same shape (one encoder and one "
+                "decoder row per latent); pass W_enc.T and W_dec of the same SAE."
+            )
     _check_pair(ea, eb, "enc_a", "enc_b")
     if convention == "paper":
         if method == "sparse":
-            raise ConfigError("convention='paper' is the authors' dense float32 Hungarian; use method='dense' "
-                              "or 'auto' (the sparse solver works on exact float64 cosines).")
+            raise ConfigError(
+                "convention='paper' is the authors' dense float32 Hungarian; use method='dense' "
+                "or 'auto' (the sparse solver works on exact float64 cosines)."
+            )
         raw = [_float32_rows(x) for x in (enc_a, dec_a, enc_b, dec_b)]
         return _paper_overlap(*raw, threshold=float(threshold), criterion=criterion)
     n_a, n_b = ea.shape[0], eb.shape[0]
@@ -340,8 +354,11 @@ def seed_overlap(
     with np.errstate(invalid="ignore"):
         enc_ok = (enc.partner >= 0) & (enc.cos > threshold)
         dec_ok = dm & (dec.cos > threshold)
-        masks = {"both": enc_ok & dec_ok, "decoder_only": dec_ok,
-                 "decoder_partner_both": dec_ok & (enc_at_dec > threshold)}
+        masks = {
+            "both": enc_ok & dec_ok,
+            "decoder_only": dec_ok,
+            "decoder_partner_both": dec_ok & (enc_at_dec > threshold),
+        }
     assert set(masks) == set(CRITERIA)
     shared = masks[criterion]
     same = (enc.partner >= 0) & (enc.partner == dec.partner)
@@ -351,7 +368,7 @@ def seed_overlap(
             n_unmatched = int(((enc.partner < 0) | (dec.partner < 0)).sum())
         else:
             covered = np.zeros(n_b, dtype=bool)
-            ok = (enc.partner >= 0)
+            ok = enc.partner >= 0
             covered[enc.partner[ok]] = True
             covered_dec = np.zeros(n_b, dtype=bool)
             covered_dec[dec.partner[dec.partner >= 0]] = True
@@ -394,8 +411,15 @@ def _float32_rows(x: object) -> NDArray[np.float32]:
     return arr / np.linalg.norm(arr, axis=1, keepdims=True)
 
 
-def _paper_overlap(ea: NDArray[np.float32], da: NDArray[np.float32], eb: NDArray[np.float32],
-                   db: NDArray[np.float32], *, threshold: float, criterion: str) -> OverlapResult:
+def _paper_overlap(
+    ea: NDArray[np.float32],
+    da: NDArray[np.float32],
+    eb: NDArray[np.float32],
+    db: NDArray[np.float32],
+    *,
+    threshold: float,
+    criterion: str,
+) -> OverlapResult:
     """The authors' computation (``convention="paper"``, module docstring), for every
     criterion: float32 cosine matrices, dense Hungarian, strict ``>`` against the float32
     threshold, denominator min(n_a, n_b), conditions combined by assignment position."""
@@ -404,7 +428,8 @@ def _paper_overlap(ea: NDArray[np.float32], da: NDArray[np.float32], eb: NDArray
         raise ResourceError(
             f"convention='paper' builds two dense {n_a} x {n_b} float32 cosine matrices "
             f"({2 * n_a * n_b * 4 / 2**30:.1f} GiB, O(n^3) Hungarian); use convention='corrected', which can "
-            "solve sparsely.")
+            "solve sparsely."
+        )
     t32 = np.float32(threshold)
     c_enc = ea @ eb.T  # (n_a, n_b) float32
     c_dec = da @ db.T
@@ -414,8 +439,11 @@ def _paper_overlap(ea: NDArray[np.float32], da: NDArray[np.float32], eb: NDArray
     m = int(r_dec.size)  # min(n_a, n_b): the number of matched pairs
     enc_ok = c_enc[r_enc, k_enc] > t32  # by position
     dec_ok = c_dec[r_dec, k_dec] > t32
-    by_position = {"both": enc_ok & dec_ok, "decoder_only": dec_ok,
-                   "decoder_partner_both": dec_ok & (c_enc[r_dec, k_dec] > t32)}
+    by_position = {
+        "both": enc_ok & dec_ok,
+        "decoder_only": dec_ok,
+        "decoder_partner_both": dec_ok & (c_enc[r_dec, k_dec] > t32),
+    }
     assert set(by_position) == set(CRITERIA)
     shared = np.zeros(n_a, dtype=bool)
     shared[r_dec[by_position[criterion]]] = True
@@ -462,8 +490,10 @@ def _nanmean(x: Float64) -> float:
 
 def _check_pair(a: Float64, b: Float64, name_a: str, name_b: str) -> None:
     if a.shape[1] != b.shape[1]:
-        raise ShapeError(f"{name_a} has d_in={a.shape[1]} but {name_b} has d_in={b.shape[1]}; seed overlap "
-                         "compares SAEs trained on the same activations, so d_in must agree.")
+        raise ShapeError(
+            f"{name_a} has d_in={a.shape[1]} but {name_b} has d_in={b.shape[1]}; seed overlap "
+            "compares SAEs trained on the same activations, so d_in must agree."
+        )
 
 
 def _check_options(method: object, candidates: object, max_refine_rounds: object) -> None:
@@ -482,8 +512,9 @@ def _resolve(method: str, n_a: int, n_b: int) -> str:
     return method
 
 
-def _match_unit(a: Float64, b: Float64, *, method: str, candidates: int, certify: bool,
-                max_refine_rounds: int) -> RowMatching:
+def _match_unit(
+    a: Float64, b: Float64, *, method: str, candidates: int, certify: bool, max_refine_rounds: int
+) -> RowMatching:
     if method == "dense":
         return _dense_match(a, b)
     if a.shape[0] <= b.shape[0]:
@@ -512,8 +543,15 @@ def _dense_match(a: Float64, b: Float64) -> RowMatching:
     cos = np.full(n_a, np.nan)
     partner[rows] = cols
     cos[rows] = c[rows, cols]
-    return RowMatching(partner=partner, cos=cos, method="dense", n_unmatched=0, certified=None,
-                       refine_rounds=0, n_candidate_edges=n_a * n_b)
+    return RowMatching(
+        partner=partner,
+        cos=cos,
+        method="dense",
+        n_unmatched=0,
+        certified=None,
+        refine_rounds=0,
+        n_candidate_edges=n_a * n_b,
+    )
 
 
 @contextlib.contextmanager
@@ -545,7 +583,7 @@ def _candidate_graph(a32: torch.Tensor, b32: torch.Tensor, k: int) -> _Candidate
     sigma = torch.full((n_b,), -torch.inf)
     bt = b32.T.contiguous()
     for s in range(0, n_a, chunk):
-        c = a32[s:s + chunk] @ bt  # (m, n_b)
+        c = a32[s : s + chunk] @ bt  # (m, n_b)
         top = torch.topk(c, k, dim=1, sorted=False)
         cols.append(np.sort(top.indices.numpy().astype(np.int64), axis=1).ravel())
         taus.append(top.values.min(dim=1).values.numpy())
@@ -555,7 +593,8 @@ def _candidate_graph(a32: torch.Tensor, b32: torch.Tensor, k: int) -> _Candidate
         del c
     rows = np.repeat(np.arange(n_a, dtype=np.int64), k)
     return _Candidates(
-        rows=rows, cols=np.concatenate(cols),
+        rows=rows,
+        cols=np.concatenate(cols),
         tau=np.concatenate(taus).astype(np.float64),
         sigma=sigma.numpy().astype(np.float64),
         complete=k >= n_b,
@@ -581,8 +620,11 @@ def _edge_cos(a: Float64, b: Float64, rows: Int64, cols: Int64) -> Float64:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
         pattern = torch.sparse_csr_tensor(
-            torch.from_numpy(crow), torch.from_numpy(np.ascontiguousarray(cols)),
-            torch.zeros(rows.size, dtype=torch.float64), size=(n_a, b.shape[0]), check_invariants=False,
+            torch.from_numpy(crow),
+            torch.from_numpy(np.ascontiguousarray(cols)),
+            torch.zeros(rows.size, dtype=torch.float64),
+            size=(n_a, b.shape[0]),
+            check_invariants=False,
         )
         out = torch.sparse.sampled_addmm(pattern, torch.from_numpy(a), torch.from_numpy(b).T, beta=0.0)
     return out.values().numpy().copy()
@@ -627,8 +669,9 @@ def _column_prices(n_b: int, src: Int64, dst: Int64, w: Float64) -> Float64 | No
     return None
 
 
-def _certificate(a: Float64, b: Float64, cand: _Candidates, cos: Float64, partner: Int64,
-                 keys: Int64, per_row: int) -> tuple[bool, Int64, Int64]:
+def _certificate(
+    a: Float64, b: Float64, cand: _Candidates, cos: Float64, partner: Int64, keys: Int64, per_row: int
+) -> tuple[bool, Int64, Int64]:
     """LP-duality check that ``partner`` (all rows matched) is an optimal dense assignment.
 
     Dual of min sum(-cos) over row-covering matchings: row prices a_i, column prices
@@ -672,7 +715,7 @@ def _certificate(a: Float64, b: Float64, cand: _Candidates, cos: Float64, partne
     bad_r, bad_c = [], []
     step = max(1, _CHUNK_PAIRS // (2 * n_b))
     for s in range(0, check.size, step):
-        r = check[s:s + step]
+        r = check[s : s + step]
         slack = a[r] @ b.T + prices[None, :] - u[r, None]
         if per_row < n_b:  # keep only the most violating columns of each row
             top = np.argpartition(-slack, per_row - 1, axis=1)[:, :per_row]
@@ -695,7 +738,7 @@ def _top_columns(a: Float64, b: Float64, rows: Int64, k: int) -> tuple[Int64, In
     out_r, out_c = [], []
     step = max(1, _CHUNK_PAIRS // (2 * n_b))
     for s in range(0, rows.size, step):
-        r = rows[s:s + step]
+        r = rows[s : s + step]
         c = a[r] @ b.T
         top = np.argpartition(-c, k - 1, axis=1)[:, :k] if k < n_b else np.tile(np.arange(n_b), (r.size, 1))
         out_r.append(np.repeat(r, top.shape[1]))
@@ -731,8 +774,9 @@ def _sparse_match(a: Float64, b: Float64, *, candidates: int, certify: bool, max
                     break
                 widen = min(n_b, 2 * widen)
         else:
-            ok, vr, vc = _certificate(a, b, cand._replace(rows=rows, cols=cols), cos, partner, keys,
-                                      per_row=min(candidates, n_b))
+            ok, vr, vc = _certificate(
+                a, b, cand._replace(rows=rows, cols=cols), cos, partner, keys, per_row=min(candidates, n_b)
+            )
             if ok:
                 certified = True
                 break
@@ -750,5 +794,12 @@ def _sparse_match(a: Float64, b: Float64, *, candidates: int, certify: bool, max
     out_cos = np.full(n_a, np.nan)
     keys = rows * np.int64(n_b) + cols
     out_cos[matched] = cos[np.searchsorted(keys, np.flatnonzero(matched) * np.int64(n_b) + partner[matched])]
-    return RowMatching(partner=partner, cos=out_cos, method="sparse", n_unmatched=int((~matched).sum()),
-                       certified=certified, refine_rounds=rounds, n_candidate_edges=int(rows.size))
+    return RowMatching(
+        partner=partner,
+        cos=out_cos,
+        method="sparse",
+        n_unmatched=int((~matched).sum()),
+        certified=certified,
+        refine_rounds=rounds,
+        n_candidate_edges=int(rows.size),
+    )

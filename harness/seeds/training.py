@@ -142,7 +142,7 @@ def sparse_dictionary_activations(
         x = coef @ g
         if noise > 0:
             x += noise * rng.standard_normal(x.shape)
-        out[s:s + m] = x
+        out[s : s + m] = x
         active += int(mask.sum())
     return SyntheticActivations(
         activations=torch.from_numpy(out),
@@ -181,16 +181,20 @@ def _batches(x: torch.Tensor, batch_size: int, seed: int) -> Iterator[torch.Tens
     while True:
         perm = torch.randperm(n, generator=gen)
         for s in range(0, n - batch_size + 1, batch_size):
-            yield x[perm[s:s + batch_size]]
+            yield x[perm[s : s + batch_size]]
 
 
 def _check_activations(activations: object) -> torch.Tensor:
     if not isinstance(activations, torch.Tensor):
-        raise ShapeError(f"activations must be a torch.Tensor (n_tokens, d_in); got {type(activations).__name__}. "
-                         "Use torch.as_tensor(array, dtype=torch.float32).")
+        raise ShapeError(
+            f"activations must be a torch.Tensor (n_tokens, d_in); got {type(activations).__name__}. "
+            "Use torch.as_tensor(array, dtype=torch.float32)."
+        )
     if activations.ndim != 2:
-        raise ShapeError(f"activations must be 2-D (n_tokens, d_in); got shape {tuple(activations.shape)}. "
-                         "Flatten batch and position dimensions first.")
+        raise ShapeError(
+            f"activations must be 2-D (n_tokens, d_in); got shape {tuple(activations.shape)}. "
+            "Flatten batch and position dimensions first."
+        )
     if not torch.isfinite(activations).all():
         raise DegenerateInputError("activations contain NaN/inf; drop or fix those rows before training.")
     return activations.detach().to(torch.float32)
@@ -209,7 +213,7 @@ def evaluate_sae(sae: SAE[Any], activations: torch.Tensor, *, batch_size: int = 
     was_training = sae.training
     sae.eval()
     for s in range(0, n, batch_size):
-        x = x_all[s:s + batch_size].to(device)
+        x = x_all[s : s + batch_size].to(device)
         acts = sae.encode(x)
         recon = sae.decode(acts)
         active = acts != 0
@@ -292,11 +296,16 @@ def train_seed_sae(
         torch.manual_seed(init_seed)
         sae: TrainingSAE[Any]
         if architecture == "topk":
-            sae = TopKTrainingSAE(
-                TopKTrainingSAEConfig(d_in=d_in, d_sae=d_sae, k=int(k), device=device))  # type: ignore[arg-type]  # k is checked not None above
+            sae = TopKTrainingSAE(TopKTrainingSAEConfig(d_in=d_in, d_sae=d_sae, k=int(k), device=device))  # type: ignore[arg-type]  # k is checked not None above
         else:
-            sae = StandardTrainingSAE(StandardTrainingSAEConfig(
-                d_in=d_in, d_sae=d_sae, l1_coefficient=float(l1_coefficient), device=device))  # type: ignore[arg-type]  # checked not None above
+            sae = StandardTrainingSAE(
+                StandardTrainingSAEConfig(
+                    d_in=d_in,
+                    d_sae=d_sae,
+                    l1_coefficient=float(l1_coefficient),  # type: ignore[arg-type]  # checked not None above
+                    device=device,
+                )
+            )
         trainer_cfg = SAETrainerConfig(
             total_training_samples=n_steps * batch_size,
             train_batch_size_samples=batch_size,
@@ -320,9 +329,18 @@ def train_seed_sae(
     losses = {name: float(v.detach()) for name, v in out.losses.items()}
     metrics = evaluate_sae(sae, x if eval_activations is None else eval_activations)
     return TrainedSae(
-        sae=sae, architecture=architecture, seed=seed, d_in=d_in, d_sae=d_sae,
-        k=None if k is None else int(k), l1_coefficient=None if l1_coefficient is None else float(l1_coefficient),
-        n_steps=n_steps, batch_size=batch_size, lr=lr, metrics=metrics, final_losses=losses,
+        sae=sae,
+        architecture=architecture,
+        seed=seed,
+        d_in=d_in,
+        d_sae=d_sae,
+        k=None if k is None else int(k),
+        l1_coefficient=None if l1_coefficient is None else float(l1_coefficient),
+        n_steps=n_steps,
+        batch_size=batch_size,
+        lr=lr,
+        metrics=metrics,
+        final_losses=losses,
     )
 
 

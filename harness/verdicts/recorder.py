@@ -18,10 +18,27 @@ from typing import Any, Literal, get_args
 
 from harness.verdicts.records import CLAIMS
 
-__all__ = ["CONTROL_EMPTY", "CONTROL_INCONCLUSIVE", "CONTROL_OTHER_WAY", "CONTROL_SAME_WAY", "CONTROL_OUTCOMES",
-           "ClaimRecorder", "Conclusion", "ControlOutcome", "Expectations", "INCONCLUSIVE", "NOT_REPRODUCED",
-           "NOT_RUN", "REPRODUCED", "RunStore", "VERDICTS", "Verdict", "check_control_outcome", "check_verdict",
-           "conclude"]
+__all__ = [
+    "CONTROL_EMPTY",
+    "CONTROL_INCONCLUSIVE",
+    "CONTROL_OTHER_WAY",
+    "CONTROL_SAME_WAY",
+    "CONTROL_OUTCOMES",
+    "ClaimRecorder",
+    "Conclusion",
+    "ControlOutcome",
+    "Expectations",
+    "INCONCLUSIVE",
+    "NOT_REPRODUCED",
+    "NOT_RUN",
+    "REPRODUCED",
+    "RunStore",
+    "VERDICTS",
+    "Verdict",
+    "check_control_outcome",
+    "check_verdict",
+    "conclude",
+]
 
 ControlOutcome = Literal["other way", "same way", "empty", "inconclusive"]
 """How a claim's negative control came out under the claim's own rule: ``other way`` (the rule
@@ -44,7 +61,11 @@ NOT_REPRODUCED: Verdict = "not reproduced"
 INCONCLUSIVE: Verdict = "inconclusive"
 NOT_RUN: Verdict = "not run"
 if (CONTROL_OTHER_WAY, CONTROL_SAME_WAY, CONTROL_EMPTY, CONTROL_INCONCLUSIVE) != CONTROL_OUTCOMES or (
-        REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_RUN) != VERDICTS:
+    REPRODUCED,
+    NOT_REPRODUCED,
+    INCONCLUSIVE,
+    NOT_RUN,
+) != VERDICTS:
     raise RuntimeError("The named verdict constants must list their Literal vocabularies in order.")
 
 
@@ -58,8 +79,9 @@ def check_verdict(verdict: str) -> Verdict:
 def check_control_outcome(outcome: str | None) -> ControlOutcome | None:
     """``outcome`` if it is None or belongs to :data:`ControlOutcome`, else a ValueError."""
     if outcome is not None and outcome not in CONTROL_OUTCOMES:
-        raise ValueError(f"Unknown control outcome {outcome!r}; use one of {', '.join(map(repr, CONTROL_OUTCOMES))} "
-                         "or None.")
+        raise ValueError(
+            f"Unknown control outcome {outcome!r}; use one of {', '.join(map(repr, CONTROL_OUTCOMES))} or None."
+        )
     return outcome  # type: ignore[return-value]  # checked against CONTROL_OUTCOMES just above
 
 
@@ -80,9 +102,16 @@ class Conclusion:
             raise ValueError("An inconclusive verdict needs its reason, and only it has one.")
 
 
-def conclude(*, rule_holds: bool | None, control_holds: bool | None, control_scored: bool = True,
-             control: dict[str, Any] | None = None, detail: str = "", inconclusive: str | None = None,
-             control_inconclusive: str | None = None) -> Conclusion:
+def conclude(
+    *,
+    rule_holds: bool | None,
+    control_holds: bool | None,
+    control_scored: bool = True,
+    control: dict[str, Any] | None = None,
+    detail: str = "",
+    inconclusive: str | None = None,
+    control_inconclusive: str | None = None,
+) -> Conclusion:
     """The verdict rule.
 
     ``inconclusive`` (a reason) when the claim's own data cannot decide: the verdict is
@@ -105,17 +134,20 @@ def conclude(*, rule_holds: bool | None, control_holds: bool | None, control_sco
         outcome = CONTROL_OTHER_WAY if control_scored else CONTROL_EMPTY
     if outcome == CONTROL_SAME_WAY:
         detail = (detail + "; " if detail else "") + (
-            f"the negative control also satisfies the rule ({control}): the rule does not discriminate here")
+            f"the negative control also satisfies the rule ({control}): the rule does not discriminate here"
+        )
     elif outcome == CONTROL_EMPTY:
         detail = (detail + "; " if detail else "") + (
-            f"the negative control had nothing to score ({control}): the rule's power is untested")
+            f"the negative control had nothing to score ({control}): the rule's power is untested"
+        )
     elif outcome == CONTROL_INCONCLUSIVE:
         detail = (detail + "; " if detail else "") + f"the negative control cannot decide: {control_inconclusive}"
     if inconclusive is None and rule_holds and outcome == CONTROL_INCONCLUSIVE:
         inconclusive = f"the rule holds but its negative control cannot decide ({control_inconclusive})"
     if inconclusive is not None:
-        return Conclusion(INCONCLUSIVE, outcome, (f"inconclusive: {inconclusive}; " + detail).rstrip("; "),
-                          inconclusive)
+        return Conclusion(
+            INCONCLUSIVE, outcome, (f"inconclusive: {inconclusive}; " + detail).rstrip("; "), inconclusive
+        )
     reproduced = bool(rule_holds) and outcome in (None, CONTROL_OTHER_WAY)
     return Conclusion(REPRODUCED if reproduced else NOT_REPRODUCED, outcome, detail)
 
@@ -155,21 +187,29 @@ class Expectations:
         e = self.load(profile).get(claim_id, {}).get(procedure)
         return e if isinstance(e, dict) else None
 
-    def mismatch(self, profile: str, claim_id: str, procedure: str, verdict: str, control: str | None,
-                 detail: str) -> str | None:
+    def mismatch(
+        self, profile: str, claim_id: str, procedure: str, verdict: str, control: str | None, detail: str
+    ) -> str | None:
         """Why this outcome fails, or None. Outside ``smoke`` the claim itself must reproduce;
         in ``smoke`` the outcome must equal the reviewed expectation."""
         if profile != "smoke":
-            return None if verdict in (REPRODUCED, INCONCLUSIVE) else (
-                f"{claim_id} not reproduced under {procedure}: {detail}")
+            return (
+                None
+                if verdict in (REPRODUCED, INCONCLUSIVE)
+                else (f"{claim_id} not reproduced under {procedure}: {detail}")
+            )
         want = self.entry(profile, claim_id, procedure)
         if want is None:
-            return (f"No reviewed expectation for {claim_id}/{procedure} in {self.directory.name}/{profile}.json "
-                    f"(obtained: {verdict}, control {control}; see {profile}.json.obtained). "
-                    "A person must review and add it.")
+            return (
+                f"No reviewed expectation for {claim_id}/{procedure} in {self.directory.name}/{profile}.json "
+                f"(obtained: {verdict}, control {control}; see {profile}.json.obtained). "
+                "A person must review and add it."
+            )
         if (verdict, control) != (want["verdict"], want.get("control")):
-            return (f"{claim_id}/{procedure} on the fixture world changed outcome: expected {want['verdict']} "
-                    f"(control {want.get('control')}), got {verdict} (control {control}). {detail}")
+            return (
+                f"{claim_id}/{procedure} on the fixture world changed outcome: expected {want['verdict']} "
+                f"(control {want.get('control')}), got {verdict} (control {control}). {detail}"
+            )
         return None
 
     def write_obtained_if_changed(self, profile: str, obtained: dict[str, dict[str, dict[str, str | None]]]) -> bool:
@@ -177,7 +217,9 @@ class Expectations:
         in) the expectations; return whether it did."""
         changed = any(
             (e := self.entry(profile, c, p)) is None or (e["verdict"], e.get("control")) != (v["verdict"], v["control"])
-            for c, ps in obtained.items() for p, v in ps.items())
+            for c, ps in obtained.items()
+            for p, v in ps.items()
+        )
         if changed:
             self.directory.mkdir(parents=True, exist_ok=True)
             (self.directory / f"{profile}.json.obtained").write_text(json.dumps(obtained, indent=1, sort_keys=True))
@@ -197,31 +239,60 @@ class ClaimRecorder:
     def experiment(self, name: str, record: dict[str, Any]) -> None:
         self.store.experiments[name] = record
 
-    def conclude(self, claim_id: str, procedure: str, *, rule_holds: bool | None, measured: dict[str, Any],
-                 control: dict[str, Any] | None, control_holds: bool | None, control_scored: bool = True,
-                 detail: str = "", inconclusive: str | None = None, control_inconclusive: str | None = None,
-                 inputs: dict[str, str] | None = None) -> str | None:
+    def conclude(
+        self,
+        claim_id: str,
+        procedure: str,
+        *,
+        rule_holds: bool | None,
+        measured: dict[str, Any],
+        control: dict[str, Any] | None,
+        control_holds: bool | None,
+        control_scored: bool = True,
+        detail: str = "",
+        inconclusive: str | None = None,
+        control_inconclusive: str | None = None,
+        inputs: dict[str, str] | None = None,
+    ) -> str | None:
         """Apply :func:`conclude`, store the report row, and return why the outcome fails its
         expectation (:meth:`Expectations.mismatch`) or None. ``inputs`` (role -> experiment name
         in this run's store) lets ``sae-claims judge`` re-judge the row from results.json."""
         rec = CLAIMS[claim_id]
-        c = conclude(rule_holds=rule_holds, control_holds=control_holds, control_scored=control_scored,
-                     control=control, detail=detail, inconclusive=inconclusive,
-                     control_inconclusive=control_inconclusive)
+        c = conclude(
+            rule_holds=rule_holds,
+            control_holds=control_holds,
+            control_scored=control_scored,
+            control=control,
+            detail=detail,
+            inconclusive=inconclusive,
+            control_inconclusive=control_inconclusive,
+        )
         self.last = c
         if control is not None:
             measured = {**measured, "control": control}
-        self.store.results.append({
-            "id": claim_id, "statement": rec.statement, "source": rec.source, "paper_values": rec.paper_values,
-            "rule": rec.rule, "procedure": procedure, "profile": self.profile, "verdict": c.verdict,
-            "rule_holds": None if rule_holds is None else bool(rule_holds), "control_outcome": c.control_outcome,
-            "inconclusive": c.inconclusive, "measured": measured, "detail": c.detail,
-            "expected": self.expectations.entry(self.profile, claim_id, procedure),
-            **({"inputs": dict(inputs)} if inputs else {}),
-        })
+        self.store.results.append(
+            {
+                "id": claim_id,
+                "statement": rec.statement,
+                "source": rec.source,
+                "paper_values": rec.paper_values,
+                "rule": rec.rule,
+                "procedure": procedure,
+                "profile": self.profile,
+                "verdict": c.verdict,
+                "rule_holds": None if rule_holds is None else bool(rule_holds),
+                "control_outcome": c.control_outcome,
+                "inconclusive": c.inconclusive,
+                "measured": measured,
+                "detail": c.detail,
+                "expected": self.expectations.entry(self.profile, claim_id, procedure),
+                **({"inputs": dict(inputs)} if inputs else {}),
+            }
+        )
         self.store.obtained.setdefault(claim_id, {})[procedure] = {"verdict": c.verdict, "control": c.control_outcome}
-        return self.expectations.mismatch(self.profile, claim_id, procedure, c.verdict, c.control_outcome,
-                                          f"{c.detail} {measured}")
+        return self.expectations.mismatch(
+            self.profile, claim_id, procedure, c.verdict, c.control_outcome, f"{c.detail} {measured}"
+        )
 
     def judge(self, claim_id: str, procedure: Any, inputs: dict[str, str]) -> str | None:
         """Judge ``claim_id`` with its registered rule (:mod:`harness.verdicts.rules`) on this
@@ -239,7 +310,18 @@ class ClaimRecorder:
 
     def not_run(self, claim_id: str, procedure: str, reason: str) -> None:
         rec = CLAIMS[claim_id]
-        self.store.results.append({"id": claim_id, "statement": rec.statement, "source": rec.source,
-                                   "paper_values": rec.paper_values, "rule": rec.rule, "procedure": procedure,
-                                   "profile": self.profile, "verdict": NOT_RUN, "measured": {}, "detail": reason,
-                                   "expected": None})
+        self.store.results.append(
+            {
+                "id": claim_id,
+                "statement": rec.statement,
+                "source": rec.source,
+                "paper_values": rec.paper_values,
+                "rule": rec.rule,
+                "procedure": procedure,
+                "profile": self.profile,
+                "verdict": NOT_RUN,
+                "measured": {},
+                "detail": reason,
+                "expected": None,
+            }
+        )

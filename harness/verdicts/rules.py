@@ -97,10 +97,16 @@ class ClaimJudgement:
         """Keyword arguments of :meth:`harness.verdicts.recorder.ClaimRecorder.conclude`."""
         c = self.control
         shown = self.control_measured if self.control_measured is not None else (None if c is None else c.measured)
-        return {"rule_holds": self.claim.holds, "measured": self.claim.measured, "control": shown,
-                "control_holds": None if c is None else c.holds, "control_scored": True if c is None else c.scored,
-                "detail": self.detail, "inconclusive": self.claim.inconclusive,
-                "control_inconclusive": None if c is None else c.inconclusive}
+        return {
+            "rule_holds": self.claim.holds,
+            "measured": self.claim.measured,
+            "control": shown,
+            "control_holds": None if c is None else c.holds,
+            "control_scored": True if c is None else c.scored,
+            "detail": self.detail,
+            "inconclusive": self.claim.inconclusive,
+            "control_inconclusive": None if c is None else c.inconclusive,
+        }
 
     def conclusion(self) -> Conclusion:
         kw = self.recorder_kwargs()
@@ -200,8 +206,10 @@ def needs_power(counts: Sequence[float], alpha: float, what: str = "permutations
     short = sorted({int(n) for n in counts if _finite(n) and not powered(n, alpha)})
     if not short:
         return None
-    return (f"{short} {what} cannot give p < alpha = {alpha} under the +1 rule (needs >= {min_permutations(alpha)}; "
-            "p >= 1/(N + 1))")
+    return (
+        f"{short} {what} cannot give p < alpha = {alpha} under the +1 rule (needs >= {min_permutations(alpha)}; "
+        "p >= 1/(N + 1))"
+    )
 
 
 def grid_power(grid: Mapping[str, Any], cells: Sequence[Record], alpha: float) -> str | None:
@@ -225,8 +233,9 @@ def control_scored(view: Mapping[str, Any], ctrl: dict[str, Any]) -> bool:
     return ctrl["n_cells_scored"] >= 0.5 * len(cells)
 
 
-def _with_control(claim: Judgement, control: Judgement | None, *, shown: dict[str, Any] | None = None,
-                  detail: str = "") -> ClaimJudgement:
+def _with_control(
+    claim: Judgement, control: Judgement | None, *, shown: dict[str, Any] | None = None, detail: str = ""
+) -> ClaimJudgement:
     return ClaimJudgement(claim, control, detail, shown)
 
 
@@ -242,8 +251,13 @@ def _u1(grid: Mapping[str, Any], alpha: float) -> Judgement:
     return decided(m["fraction_significant"] >= 0.8, m)
 
 
-def _grid_claim(rule: Callable[[Mapping[str, Any], float], Judgement], records: Mapping[str, Any],
-                procedure: Procedure, *, random_partners: bool = False) -> ClaimJudgement:
+def _grid_claim(
+    rule: Callable[[Mapping[str, Any], float], Judgement],
+    records: Mapping[str, Any],
+    procedure: Procedure,
+    *,
+    random_partners: bool = False,
+) -> ClaimJudgement:
     """A rule on the grid and, as its control, on the shuffled-positions grid's top-correlated
     sets of the real cells' sizes. Almost no misaligned pair passes the filters and the
     threshold (the paper's shared-top-token filter removes all of them), so each cell's
@@ -288,11 +302,14 @@ def _u2(grid: Mapping[str, Any], alpha: float) -> Judgement:
     f_sig = frac([sig(c, "rsa", alpha) for c in cells])
     both = [c for c in cells if math.isfinite(excess(c, "rsa")) and math.isfinite(excess(c, "svcca"))]
     f_lower = frac([excess(c, "rsa") < excess(c, "svcca") for c in both])
-    m = {"rsa_fraction_significant": f_sig, "rsa_excess_below_svcca_excess": f_lower,
-         "mean_rsa": nanmean([c.get("rsa", math.nan) for c in cells]),
-         "mean_svcca": nanmean([c.get("svcca", math.nan) for c in cells]),
-         "mean_rsa_excess": nanmean([excess(c, "rsa") for c in cells]),
-         "mean_svcca_excess": nanmean([excess(c, "svcca") for c in cells])}
+    m = {
+        "rsa_fraction_significant": f_sig,
+        "rsa_excess_below_svcca_excess": f_lower,
+        "mean_rsa": nanmean([c.get("rsa", math.nan) for c in cells]),
+        "mean_svcca": nanmean([c.get("svcca", math.nan) for c in cells]),
+        "mean_rsa_excess": nanmean([excess(c, "rsa") for c in cells]),
+        "mean_svcca_excess": nanmean([excess(c, "svcca") for c in cells]),
+    }
     reason = grid_power(grid, cells, alpha)
     if reason:
         return undecided(reason, m)
@@ -333,16 +350,24 @@ def _equivalent(cells: Sequence[Record], margin: float, alpha: float, what: str)
     n_eq = sum(u < margin for u in ucb if math.isfinite(u))
     n_undecided = sum(not math.isfinite(u) for u in ucb)
     need = EQUIVALENT_SHARE * len(cells)
-    m = {f"n_cells_{what}": len(cells), "n_equivalent": n_eq, "n_unscorable": n_undecided,
-         "equivalence_margin": margin, "max_upper_bound": max((u for u in ucb if math.isfinite(u)), default=math.nan)}
+    m = {
+        f"n_cells_{what}": len(cells),
+        "n_equivalent": n_eq,
+        "n_unscorable": n_undecided,
+        "equivalence_margin": margin,
+        "max_upper_bound": max((u for u in ucb if math.isfinite(u)), default=math.nan),
+    }
     if not cells:
         return decided(False, m, scored=False)
     if n_eq >= need:
         return decided(True, m)
     if n_eq + n_undecided >= need:
         few = sorted({int(c.get("n_pairs", 0)) for c, u in zip(cells, ucb, strict=True) if not math.isfinite(u)})
-        return undecided(f"{n_undecided} of {len(cells)} {what} cells have too few pairs to score ({few} pairs) "
-                         f"and could decide the {EQUIVALENT_SHARE:.0%} share", m)
+        return undecided(
+            f"{n_undecided} of {len(cells)} {what} cells have too few pairs to score ({few} pairs) "
+            f"and could decide the {EQUIVALENT_SHARE:.0%} share",
+            m,
+        )
     return decided(False, m)
 
 
@@ -402,20 +427,30 @@ def _u4(grid: Mapping[str, Any], alpha: float, *, seed: int) -> Judgement:
     # Relative depth maps the paper's blocks (70m L1-3 of 1..5; 160m L4-7 of 1..11) onto any grid:
     # A: first 60% of non-zero layers; B: non-zero layers from 25% to 60% depth.
     mid_a = la[: math.ceil(0.6 * len(la))]
-    mid_b = lb[math.floor(0.25 * len(lb)): math.ceil(0.6 * len(lb))]
+    mid_b = lb[math.floor(0.25 * len(lb)) : math.ceil(0.6 * len(lb))]
     ex = _excess_matrix(grid, la, lb)
     t = layer_label_test(ex, np.isin(la, mid_a), np.isin(lb, mid_b), seed=seed)
     last = ex[-1] if len(la) else np.array([])
     best_b = lb[int(np.nanargmax(last))] if last.size and np.isfinite(last).any() else None
     late = _late(lb, best_b)
-    m = {"middle_block_excess_advantage": t.statistic, "layer_label_p": t.p_value,
-         "layer_label_placements": t.n_permutations, "layer_label_exact": t.exact, "middle_a": list(mid_a),
-         "middle_b": list(mid_b), "best_b_for_last_a": best_b, "best_b_is_late": late}
+    m = {
+        "middle_block_excess_advantage": t.statistic,
+        "layer_label_p": t.p_value,
+        "layer_label_placements": t.n_permutations,
+        "layer_label_exact": t.exact,
+        "middle_a": list(mid_a),
+        "middle_b": list(mid_b),
+        "best_b_for_last_a": best_b,
+        "best_b_is_late": late,
+    }
     if not math.isfinite(t.statistic):
         return undecided("no scored cells inside or outside the middle block", m)
     if t.min_p >= alpha:
-        return undecided(f"a {len(la)} x {len(lb)} grid has only {round(1 / t.min_p)} placements of the middle "
-                         f"block: its smallest p ({t.min_p:.3f}) is not below alpha = {alpha}", m)
+        return undecided(
+            f"a {len(la)} x {len(lb)} grid has only {round(1 / t.min_p)} placements of the middle "
+            f"block: its smallest p ({t.min_p:.3f}) is not below alpha = {alpha}",
+            m,
+        )
     return decided(bool(t.p_value < alpha and late), m)
 
 
@@ -434,8 +469,9 @@ def rule_u4(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
     return _grid_claim(lambda g, a: _u4(g, a, seed=seed), records, procedure)
 
 
-def _size_matched(grid: Mapping[str, Any], superset: str, raw_key: str, alpha: float, *,
-                  holdout: bool = False) -> Judgement:
+def _size_matched(
+    grid: Mapping[str, Any], superset: str, raw_key: str, alpha: float, *, holdout: bool = False
+) -> Judgement:
     """Fraction of non-zero cells where the 1-1 (filtered) SVCCA beats random subsets of the
     ``superset`` pairs of the same size (p < alpha); ``holdout`` scores a held-out random subset
     instead (the negative control: it must not beat its siblings)."""
@@ -450,9 +486,10 @@ def _size_matched(grid: Mapping[str, Any], superset: str, raw_key: str, alpha: f
     raw = [c for c in nonzero(grid) if _finite(c.get("svcca")) and _finite(c.get(raw_key))]
     m = {"fraction_beats_same_size_random": f, "n_cells": len(cells)}
     if not holdout:
-        m.update(paper_statistic_fraction_raw_higher=frac([c["svcca"] > c[raw_key] for c in raw]),
-                 paper_statistic_mean_raw_gain=float(np.mean([c["svcca"] - c[raw_key] for c in raw])) if raw
-                 else math.nan)
+        m.update(
+            paper_statistic_fraction_raw_higher=frac([c["svcca"] > c[raw_key] for c in raw]),
+            paper_statistic_mean_raw_gain=float(np.mean([c["svcca"] - c[raw_key] for c in raw])) if raw else math.nan,
+        )
     draws = [c.get(f"size_matched_{superset}_n_draws") for c in cells]
     reason = needs_power([d - (1 if holdout else 0) for d in draws if _finite(d)], alpha, "size-matched draws")
     if reason:
@@ -465,8 +502,10 @@ def rule_u5(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
     """1-1 beats same-size random subsets of the many-to-1 pairs in >= 60% of cells; control: a
     held-out random subset must not beat its siblings."""
     grid = records["grid"]
-    return _with_control(_size_matched(grid, "m21", "svcca_m21", procedure.alpha),
-                         _size_matched(grid, "m21", "svcca_m21", procedure.alpha, holdout=True))
+    return _with_control(
+        _size_matched(grid, "m21", "svcca_m21", procedure.alpha),
+        _size_matched(grid, "m21", "svcca_m21", procedure.alpha, holdout=True),
+    )
 
 
 @register_rule("U6", "grid")
@@ -474,8 +513,10 @@ def rule_u6(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
     """Filtered 1-1 beats same-size random subsets of the unfiltered 1-1 pairs in >= 60% of cells;
     control: a held-out random subset must not beat its siblings."""
     grid = records["grid"]
-    return _with_control(_size_matched(grid, "unfiltered", "svcca_unfiltered", procedure.alpha),
-                         _size_matched(grid, "unfiltered", "svcca_unfiltered", procedure.alpha, holdout=True))
+    return _with_control(
+        _size_matched(grid, "unfiltered", "svcca_unfiltered", procedure.alpha),
+        _size_matched(grid, "unfiltered", "svcca_unfiltered", procedure.alpha, holdout=True),
+    )
 
 
 #: U7: the split-half reliability (Spearman-Brown corrected) the SVCCA excess grid needs before
@@ -502,7 +543,9 @@ def _tracks(x: Sequence[float], y: Sequence[float]) -> tuple[bool, dict[str, Any
     bottom_y = set(np.argsort(y)[:third].tolist())
     dissociated = sorted(top_x & bottom_y)
     return bool(math.isfinite(rho) and abs(rho) < 0.9 and dissociated), {
-        "spearman": rho, "n_dissociated_cells": len(dissociated)}
+        "spearman": rho,
+        "n_dissociated_cells": len(dissociated),
+    }
 
 
 def _u7(grid: Mapping[str, Any]) -> tuple[Judgement, Judgement]:
@@ -513,8 +556,10 @@ def _u7(grid: Mapping[str, Any]) -> tuple[Judgement, Judgement]:
         reason = f"a rank correlation needs >= 3 scored cells; got {len(cells)}"
         return undecided(reason, m), undecided(reason, {})
     if not (math.isfinite(rel) and rel >= MIN_RELIABILITY):
-        reason = (f"the SVCCA excess grid's split-half reliability is {rel:.2f} (< {MIN_RELIABILITY}, {n_rel} cells "
-                  "with both halves): too noisy to say what does or does not track it")
+        reason = (
+            f"the SVCCA excess grid's split-half reliability is {rel:.2f} (< {MIN_RELIABILITY}, {n_rel} cells "
+            "with both halves): too noisy to say what does or does not track it"
+        )
         return undecided(reason, m), undecided(reason, {"split_half_reliability": rel})
     holds, t = _tracks([c["mean_max_corr"] for c in cells], [excess(c, "svcca") for c in cells])
     m.update({f"meancorr_vs_svcca_excess_{k}": v for k, v in t.items()})
@@ -546,8 +591,12 @@ def _u8(grid: Mapping[str, Any], profile: str) -> Judgement:
         return decided(False, {}, scored=False)
     n11 = [c["n_pairs"] for c in cells]
     m21 = [c["n_pairs_m21"] for c in cells]
-    m = {"pairs_1to1_min": int(min(n11)), "pairs_1to1_max": int(max(n11)),
-         "pairs_many_to_1_min": int(min(m21)), "pairs_many_to_1_max": int(max(m21))}
+    m = {
+        "pairs_1to1_min": int(min(n11)),
+        "pairs_1to1_max": int(max(n11)),
+        "pairs_many_to_1_min": int(min(m21)),
+        "pairs_many_to_1_max": int(max(m21)),
+    }
     if profile != "smoke":
         lo, hi = grid["paper_pair_range"]
         ok = all(0.5 * lo <= n <= 2 * hi for n in n11)
@@ -589,8 +638,15 @@ def _all_significant(table: Mapping[str, Any], metric: str, alpha: float) -> Jud
     every = scored(table)
     cells = [c for c in every if c["category"] in judged_names]
     unscorable = sorted(set(judged_names) - {c["category"] for c in cells})
-    per = {c["category"]: {"n": c["n_pairs"], "score": c[metric], "p": judging_p(c, metric),
-                           **({} if c in cells else {"judged": False})} for c in every}
+    per = {
+        c["category"]: {
+            "n": c["n_pairs"],
+            "score": c[metric],
+            "p": judging_p(c, metric),
+            **({} if c in cells else {"judged": False}),
+        }
+        for c in every
+    }
     n_sig = sum(sig(c, metric, alpha) for c in cells)
     m = {"n_scored": len(cells), "n_significant": n_sig, "unscorable": unscorable, "categories": per}
     if n_sig < len(cells):  # a scored category is not significant: decided, whatever the others
@@ -603,8 +659,9 @@ def _all_significant(table: Mapping[str, Any], metric: str, alpha: float) -> Jud
     return decided(True, m)
 
 
-def _table_claim(metric: str, records: Mapping[str, Any], procedure: Procedure, profile: str,
-                 claim_id: str) -> ClaimJudgement:
+def _table_claim(
+    metric: str, records: Mapping[str, Any], procedure: Procedure, profile: str, claim_id: str
+) -> ClaimJudgement:
     claim = _all_significant(records["table"], metric, procedure.alpha)
     ctrl = _all_significant(records["control_table"], metric, procedure.alpha)
     return _with_control(claim, ctrl, shown={k: ctrl.measured[k] for k in ("n_significant", "n_scored")})
@@ -625,8 +682,12 @@ def rule_s4(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
 def _s2(table: Mapping[str, Any], alpha: float) -> Judgement:
     cells = {c["category"]: c for c in scored(table)}
     others = [c for k, c in cells.items() if k not in ("Countries", "MonthNames", "Biology")]
-    ok = "Countries" in cells and judging_p(cells["Countries"], "svcca") >= alpha and bool(others) and all(
-        sig(c, "svcca", alpha) for c in others)
+    ok = (
+        "Countries" in cells
+        and judging_p(cells["Countries"], "svcca") >= alpha
+        and bool(others)
+        and all(sig(c, "svcca", alpha) for c in others)
+    )
     m = {k: {"n": c["n_pairs"], "svcca": c["svcca"], "p": judging_p(c, "svcca")} for k, c in cells.items()}
     reason = needs_power([n_perm(c) for c in cells.values()], alpha)
     return undecided(reason, m) if reason else decided(bool(ok), m)
@@ -658,8 +719,10 @@ def _s3(tables: Sequence[Mapping[str, Any]], alpha: float) -> Judgement:
 @register_rule("S3", "semantic_grid", "control_semantic_grid")
 def rule_s3(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
     """Test 2 passes in >= 90% of scored (layer pair, category) cells."""
-    return _with_control(_s3(_tables(records, "semantic_grid"), procedure.alpha),
-                         _s3(_tables(records, "control_semantic_grid"), procedure.alpha))
+    return _with_control(
+        _s3(_tables(records, "semantic_grid"), procedure.alpha),
+        _s3(_tables(records, "control_semantic_grid"), procedure.alpha),
+    )
 
 
 def _s5(tables: Sequence[Mapping[str, Any]], alpha: float, *, seed: int) -> Judgement:
@@ -674,13 +737,22 @@ def _s5(tables: Sequence[Mapping[str, Any]], alpha: float, *, seed: int) -> Judg
     values = np.array([[per.get((a, b), math.nan) for b in lb] for a in la])
     rows, cols = np.isin(la, la[1:-1]), np.isin(lb, lb[1:-1])
     t = layer_label_test(values, rows, cols, seed=seed)
-    m.update(interior_minus_edge_excess=t.statistic, layer_label_p=t.p_value, layer_label_placements=t.n_permutations,
-             layer_label_exact=t.exact, interior_a=la[1:-1], interior_b=lb[1:-1])
+    m.update(
+        interior_minus_edge_excess=t.statistic,
+        layer_label_p=t.p_value,
+        layer_label_placements=t.n_permutations,
+        layer_label_exact=t.exact,
+        interior_a=la[1:-1],
+        interior_b=lb[1:-1],
+    )
     if not math.isfinite(t.statistic):
         return undecided("no scored semantic tables inside or outside the interior", m)
     if t.min_p >= alpha:
-        return undecided(f"a {len(la)} x {len(lb)} semantic grid has only {round(1 / t.min_p)} placements of its "
-                         f"interior: its smallest p ({t.min_p:.3f}) is not below alpha = {alpha}", m)
+        return undecided(
+            f"a {len(la)} x {len(lb)} semantic grid has only {round(1 / t.min_p)} placements of its "
+            f"interior: its smallest p ({t.min_p:.3f}) is not below alpha = {alpha}",
+            m,
+        )
     return decided(bool(t.p_value < alpha), m)
 
 
@@ -716,8 +788,9 @@ def _w1(rec: Mapping[str, Any], procedure: Procedure) -> Judgement:
     reason = needs_power([n_perm(filt)], procedure.alpha)
     if reason:
         return undecided(reason, m)
-    return decided(bool(math.isfinite(e) and p < procedure.alpha and e >= HIGH_EXCESS), m,
-                   scored=_finite(filt["svcca"]))
+    return decided(
+        bool(math.isfinite(e) and p < procedure.alpha and e >= HIGH_EXCESS), m, scored=_finite(filt["svcca"])
+    )
 
 
 @register_rule("W1", "lan", "control_lan")
@@ -729,16 +802,31 @@ def rule_w1(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
     so a pairing near chance passed and the control passed in 2 of 12 shuffle seeds."""
     rec, ctrl_rec = records["lan"], records["control_lan"]
     claim = _w1(rec, procedure)
-    measured = {k: {"n": v["n_pairs"], "svcca": v["svcca"], "null_mean": v["svcca_null_mean"],
-                    "excess": excess(v, "svcca"), "p": judging_p(v, "svcca")}
-                for k, v in rec.items() if isinstance(v, Mapping)}
+    measured = {
+        k: {
+            "n": v["n_pairs"],
+            "svcca": v["svcca"],
+            "null_mean": v["svcca_null_mean"],
+            "excess": excess(v, "svcca"),
+            "p": judging_p(v, "svcca"),
+        }
+        for k, v in rec.items()
+        if isinstance(v, Mapping)
+    }
     measured["decoder_cosine_mean"] = rec.get("decoder_cosine_mean")
     claim = Judgement(claim.holds, measured, claim.inconclusive, claim.scored)
     ctrl = _w1(ctrl_rec, procedure)
     c = ctrl_rec["many_to_one_filtered"]
-    return _with_control(claim, ctrl, shown={"shuffled_n": c["n_pairs"], "shuffled_svcca": c["svcca"],
-                                             "shuffled_excess": excess(c, "svcca"),
-                                             "shuffled_p": judging_p(c, "svcca")})
+    return _with_control(
+        claim,
+        ctrl,
+        shown={
+            "shuffled_n": c["n_pairs"],
+            "shuffled_svcca": c["svcca"],
+            "shuffled_excess": excess(c, "svcca"),
+            "shuffled_p": judging_p(c, "svcca"),
+        },
+    )
 
 
 #: W2's band for the excess over chance: a factor 2 around App. B's ~0.3. The paper's nulls sit
@@ -749,15 +837,21 @@ W2_BAND = (0.15, 0.6)
 def _w2(grid: Mapping[str, Any], alpha: float) -> Judgement:
     cell = grid["cells"][0]
     s, p, e = cell["svcca"], judging_p(cell, "svcca"), excess(cell, "svcca")
-    m = {"svcca": s, "svcca_excess": e, "svcca_p": p, "n_pairs": cell["n_pairs"],
-         "svcca_null_mean": cell["svcca_null_mean"], "rsa": cell["rsa"], "rsa_excess": excess(cell, "rsa"),
-         "rsa_p": judging_p(cell, "rsa")}
+    m = {
+        "svcca": s,
+        "svcca_excess": e,
+        "svcca_p": p,
+        "n_pairs": cell["n_pairs"],
+        "svcca_null_mean": cell["svcca_null_mean"],
+        "rsa": cell["rsa"],
+        "rsa_excess": excess(cell, "rsa"),
+        "rsa_p": judging_p(cell, "rsa"),
+    }
     reason = needs_power([n_perm(cell, grid)], alpha)
     if reason:
         return undecided(reason, m)
     lo, hi = W2_BAND
-    return decided(bool(math.isfinite(e) and lo <= e <= hi and math.isfinite(p) and p < alpha), m,
-                   scored=_finite(s))
+    return decided(bool(math.isfinite(e) and lo <= e <= hi and math.isfinite(p) and p < alpha), m, scored=_finite(s))
 
 
 @register_rule("W2", "grid", "control_grid")
@@ -766,20 +860,28 @@ def rule_w2(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
 
     Judged on the excess: a raw band [0.15, 0.6] contains SVCCA's chance level under `corrected`
     (~0.3-0.44 at these pair counts), so a pairing at chance could land in it."""
-    return _with_control(_w2(records["grid"], procedure.alpha), _w2(top_view(records["control_grid"]),
-                                                                   procedure.alpha))
+    return _with_control(_w2(records["grid"], procedure.alpha), _w2(top_view(records["control_grid"]), procedure.alpha))
 
 
 def _x1(fraction_shared: float, rec: Mapping[str, Any], alpha: float) -> Judgement:
     one = rec["one_to_one_filtered"]
     p, e = judging_p(one, "svcca"), excess(one, "svcca")
-    m = {"pb_fraction_shared": fraction_shared, "lan_svcca_corr_pairing": one["svcca"], "lan_p_corr_pairing": p,
-         "lan_null_mean": one["svcca_null_mean"], "lan_excess_corr_pairing": e, "n_pairs": one["n_pairs"]}
+    m = {
+        "pb_fraction_shared": fraction_shared,
+        "lan_svcca_corr_pairing": one["svcca"],
+        "lan_p_corr_pairing": p,
+        "lan_null_mean": one["svcca_null_mean"],
+        "lan_excess_corr_pairing": e,
+        "n_pairs": one["n_pairs"],
+    }
     reason = needs_power([n_perm(one)], alpha)
     if reason:
         return undecided(reason, m)
-    return decided(bool(fraction_shared < 0.9 and math.isfinite(e) and p < alpha and e >= HIGH_EXCESS), m,
-                   scored=_finite(one["svcca"]))
+    return decided(
+        bool(fraction_shared < 0.9 and math.isfinite(e) and p < alpha and e >= HIGH_EXCESS),
+        m,
+        scored=_finite(one["svcca"]),
+    )
 
 
 @register_rule("X1", "lan", "control_lan", "overlap")
@@ -793,10 +895,20 @@ def rule_x1(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
     ov, rec, ctrl_rec = records["overlap"], records["lan"], records["control_lan"]
     claim = _x1(ov["fraction_shared"], rec, procedure.alpha)
     cos = rec["decoder_cosine"]
-    claim.measured.update(pb_pw_mcc=ov.get("pw_mcc_decoder"), lan_svcca_cos_pairing=cos["svcca"],
-                          lan_p_cos_pairing=judging_p(cos, "svcca"))
+    claim.measured.update(
+        pb_pw_mcc=ov.get("pw_mcc_decoder"),
+        lan_svcca_cos_pairing=cos["svcca"],
+        lan_p_cos_pairing=judging_p(cos, "svcca"),
+    )
     ctrl = _x1(ov["fraction_shared"], ctrl_rec, procedure.alpha)
     c = ctrl_rec["one_to_one_filtered"]
-    return _with_control(claim, ctrl, shown={"shuffled_n": c["n_pairs"], "shuffled_svcca": c["svcca"],
-                                             "shuffled_excess": excess(c, "svcca"),
-                                             "shuffled_p": judging_p(c, "svcca")})
+    return _with_control(
+        claim,
+        ctrl,
+        shown={
+            "shuffled_n": c["n_pairs"],
+            "shuffled_svcca": c["svcca"],
+            "shuffled_excess": excess(c, "svcca"),
+            "shuffled_p": judging_p(c, "svcca"),
+        },
+    )

@@ -34,7 +34,9 @@ def sae():
 
 @pytest.fixture(scope="module")
 def token_set(model_a):
-    return load_tokens(DataSpec(source=str(fixtures.corpus_path()), n_samples=20, seq_len=64), model_a.tokenizer, prepend_bos=True)
+    return load_tokens(
+        DataSpec(source=str(fixtures.corpus_path()), n_samples=20, seq_len=64), model_a.tokenizer, prepend_bos=True
+    )
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +71,9 @@ def test_corrected_codes_are_the_sparse_topk_code_at_block_output(corrected, mod
 
 
 def test_paper_codes_are_dense_pre_topk_at_block_input(paper, model_a, sae, token_set):
-    acts = residual_activations(model_a, token_set.tokens, [LAYER], site="block_input",
-                                attention_mask=token_set.attention_mask)[LAYER]
+    acts = residual_activations(
+        model_a, token_set.tokens, [LAYER], site="block_input", attention_mask=token_set.attention_mask
+    )[LAYER]
     expected = sae.encode(acts.reshape(-1, acts.shape[-1]), code="pre_topk").numpy()
     np.testing.assert_allclose(paper.codes.toarray(), expected, rtol=1e-6, atol=1e-6)
     assert paper.codes.nnz / paper.n_positions > sae.meta.k  # denser than any TopK code
@@ -108,11 +111,26 @@ def test_key_depends_on_exactly_the_inputs(corrected, paper, model_a, sae, token
     assert corrected.key != paper.key
     again = compute_feature_activations(model_a, sae, token_set, LAYER, procedure=CORRECTED, batch_size=3)
     assert again.key == corrected.key  # batch size does not change the result, nor the key
-    base = dict(model_id="m", sae_id="s", layer=1, site="block_output", code="sparse", mask_special_positions=True, tokens_key="t")
+    base = dict(
+        model_id="m",
+        sae_id="s",
+        layer=1,
+        site="block_output",
+        code="sparse",
+        mask_special_positions=True,
+        tokens_key="t",
+    )
     keys = {activation_key(**base)}
-    for field, value in [("model_id", "m2"), ("sae_id", "s2"), ("layer", 2), ("site", "block_input"),
-                         ("code", "pre_topk"), ("mask_special_positions", False), ("tokens_key", "t2"),
-                         ("attention", "causal_only")]:
+    for field, value in [
+        ("model_id", "m2"),
+        ("sae_id", "s2"),
+        ("layer", 2),
+        ("site", "block_input"),
+        ("code", "pre_topk"),
+        ("mask_special_positions", False),
+        ("tokens_key", "t2"),
+        ("attention", "causal_only"),
+    ]:
         keys.add(activation_key(**{**base, field: value}))
     assert len(keys) == 9
     only_site = CORRECTED.replace(name="x", activation_site="block_input", n_permutations=7)
@@ -141,9 +159,12 @@ def test_changed_weights_recompute(tmp_path: Path, token_set):
 
     model = load_model(ModelSpec(name="fixture/model-a", local_path=str(fixtures.model_dir(fixtures.MODEL_A))))
     sae = load_sae(SaeSpec.from_sparsify(fixtures.sae_repo_dir(fixtures.MODEL_A), f"layers.{LAYER}"))
+
     def run():  # type: ignore[no-untyped-def]
-        return compute_feature_activations(model, sae, token_set, LAYER, procedure=CORRECTED, cache_dir=tmp_path,
-                                           model_id="fixture/model-a")  # the World passes a name, as here
+        return compute_feature_activations(
+            model, sae, token_set, LAYER, procedure=CORRECTED, cache_dir=tmp_path, model_id="fixture/model-a"
+        )  # the World passes a name, as here
+
     first = run()
     assert run().meta.get("from_cache") is True
     with torch.no_grad():
@@ -158,8 +179,9 @@ def test_changed_weights_recompute(tmp_path: Path, token_set):
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip_byte"])
-def test_damaged_cache_file_is_named_and_recomputed(tmp_path: Path, model_a, sae, token_set, corrected, caplog,
-                                                    damage: str):
+def test_damaged_cache_file_is_named_and_recomputed(
+    tmp_path: Path, model_a, sae, token_set, corrected, caplog, damage: str
+):
     """Issue 14, finding 3: a truncated file (BadZipFile/EOFError) or bad CRC crashed every
     later run without naming the file."""
     compute_feature_activations(model_a, sae, token_set, LAYER, procedure=CORRECTED, cache_dir=tmp_path)
@@ -174,8 +196,12 @@ def test_damaged_cache_file_is_named_and_recomputed(tmp_path: Path, model_a, sae
         again = compute_feature_activations(model_a, sae, token_set, LAYER, procedure=CORRECTED, cache_dir=tmp_path)
     assert not again.meta.get("from_cache") and (again.codes != corrected.codes).nnz == 0
     assert str(path) in caplog.text and "unreadable" in caplog.text
-    assert compute_feature_activations(model_a, sae, token_set, LAYER, procedure=CORRECTED,
-                                       cache_dir=tmp_path).meta.get("from_cache") is True  # rewritten whole
+    assert (
+        compute_feature_activations(model_a, sae, token_set, LAYER, procedure=CORRECTED, cache_dir=tmp_path).meta.get(
+            "from_cache"
+        )
+        is True
+    )  # rewritten whole
 
 
 def test_d_in_mismatch(model_a, token_set):

@@ -27,8 +27,12 @@ def toy_sae(d_in: int = 16, d_sae: int = 48, k: int = 4, seed: int = 0):  # type
     from harness.load.saes import LoadedSae, _meta_from_saelens, sparsify_to_saelens
 
     g = torch.Generator().manual_seed(seed)
-    raw = {"encoder.weight": torch.randn(d_sae, d_in, generator=g), "encoder.bias": torch.randn(d_sae, generator=g) * 0.3,
-           "W_dec": torch.randn(d_sae, d_in, generator=g), "b_dec": torch.randn(d_in, generator=g) * 0.1}
+    raw = {
+        "encoder.weight": torch.randn(d_sae, d_in, generator=g),
+        "encoder.bias": torch.randn(d_sae, generator=g) * 0.3,
+        "W_dec": torch.randn(d_sae, d_in, generator=g),
+        "b_dec": torch.randn(d_in, generator=g) * 0.1,
+    }
     sae = sparsify_to_saelens({"k": k, "d_in": d_in, "num_latents": d_sae}, raw)
     return LoadedSae(sae, _meta_from_saelens(sae, "toy")), raw
 
@@ -42,8 +46,9 @@ def test_encode_equals_loaded_sae(code: str) -> None:
     ref = loaded.encode(x, code=code)  # type: ignore[arg-type]
     assert torch.equal(encode_block(x, w), ref)
     # from raw tensors, the way the suite's sparsify SAEs are defined
-    w_raw = SaeWeights(w_enc=raw["encoder.weight"].T, b_enc=raw["encoder.bias"], b_dec=raw["b_dec"],
-                       activation=w.activation, k=4)
+    w_raw = SaeWeights(
+        w_enc=raw["encoder.weight"].T, b_enc=raw["encoder.bias"], b_dec=raw["b_dec"], activation=w.activation, k=4
+    )
     torch.testing.assert_close(encode_block(x, w_raw), ref, rtol=0, atol=1e-6)
     if code == "sparse":
         assert int((ref > 0).sum(1).max()) <= 4
@@ -85,7 +90,7 @@ def test_top_positions_equal_concepts(require_active: bool, chunk: int) -> None:
     ref = top_positions(sp.csr_matrix(c), k=5, require_active=require_active)
     t = TopPositions(c.shape[1], k=5, require_active=require_active)
     for s in range(0, c.shape[0], chunk):
-        t.update(torch.as_tensor(c[s:s + chunk]), s)
+        t.update(torch.as_tensor(c[s : s + chunk]), s)
     np.testing.assert_array_equal(t.result(), ref)
     assert ref[2].tolist() == [0, 1, 2, 3, 4]  # all tied: lowest positions first
     assert (ref[0] == -1).all() if require_active else ref[0].tolist() == [0, 1, 2, 3, 4]
@@ -139,12 +144,14 @@ def test_sae_codes_columns_summary_and_permutation(code: str) -> None:
     else:
         np.testing.assert_allclose(cols, full[:, idx], rtol=0, atol=1e-5)
         assert (cols >= 0).all()
-    np.testing.assert_array_equal(sc.summary().top_positions, top_positions(full.astype(np.float32), k=5,
-                                                                           require_active=False))
+    np.testing.assert_array_equal(
+        sc.summary().top_positions, top_positions(full.astype(np.float32), k=5, require_active=False)
+    )
     perm = np.random.default_rng(0).permutation(211)
     p = sc.permuted(perm)
-    np.testing.assert_array_equal(p.columns(idx).numpy(), cols[perm]) if code == "sparse" else \
-        np.testing.assert_allclose(p.columns(idx).numpy(), cols[perm], rtol=0, atol=1e-5)
+    np.testing.assert_array_equal(
+        p.columns(idx).numpy(), cols[perm]
+    ) if code == "sparse" else np.testing.assert_allclose(p.columns(idx).numpy(), cols[perm], rtol=0, atol=1e-5)
     pm = torch.cat([p.source().block(s, e) for s, e in ((0, 100), (100, 211))]).double().numpy()
     np.testing.assert_allclose(pm, full[perm], rtol=0, atol=1e-5)
     with pytest.raises(ShapeError, match="Feature ids"):

@@ -28,16 +28,19 @@ LAYER = 2
 
 @pytest.fixture(scope="module")
 def token_set(model_a):
-    return load_tokens(DataSpec(source=str(fixtures.corpus_path()), n_samples=12, seq_len=48), model_a.tokenizer,
-                       prepend_bos=True)
+    return load_tokens(
+        DataSpec(source=str(fixtures.corpus_path()), n_samples=12, seq_len=48), model_a.tokenizer, prepend_bos=True
+    )
 
 
 def test_residuals_equal_forward_pass_and_cache(model_a, token_set, tmp_path) -> None:
-    got = model_residuals(model_a, token_set, [1, LAYER], ["block_output", "block_input"], batch_size=5,
-                          cache_dir=tmp_path)
+    got = model_residuals(
+        model_a, token_set, [1, LAYER], ["block_output", "block_input"], batch_size=5, cache_dir=tmp_path
+    )
     assert set(got) == {(1, "block_output"), (LAYER, "block_output"), (1, "block_input"), (LAYER, "block_input")}
-    ref = residual_activations(model_a, token_set.tokens, [LAYER], site="block_output", batch_size=12,
-                               attention_mask=token_set.attention_mask)[LAYER]
+    ref = residual_activations(
+        model_a, token_set.tokens, [LAYER], site="block_output", batch_size=12, attention_mask=token_set.attention_mask
+    )[LAYER]
     res = got[(LAYER, "block_output")]
     assert res.dtype == torch.float32 and res.shape == (12 * 48, model_a.cfg.d_model)
     torch.testing.assert_close(res, ref.reshape(12 * 48, -1), rtol=0, atol=1e-5)
@@ -73,10 +76,16 @@ def test_codes_from_residuals_equal_cached_codes(model_a, token_set, procedure) 
     sae = load_sae(SaeSpec.from_sparsify(fixtures.sae_repo_dir(fixtures.MODEL_A), f"layers.{LAYER}"))
     ref = compute_feature_activations(model_a, sae, token_set, LAYER, procedure=procedure, batch_size=5)
     flat = model_residuals(model_a, token_set, [LAYER], [procedure.activation_site])[(LAYER, procedure.activation_site)]
-    keep = (~token_set.special_mask if procedure.mask_special_positions
-            else torch.ones_like(token_set.special_mask)).reshape(-1)
-    sc = SaeCodes(flat[keep], SaeWeights.from_loaded(sae, code=procedure.sae_code), chunk_size=100,
-                  top_k=procedure.top_k_positions, require_active=procedure.top_positions_require_active)
+    keep = (
+        ~token_set.special_mask if procedure.mask_special_positions else torch.ones_like(token_set.special_mask)
+    ).reshape(-1)
+    sc = SaeCodes(
+        flat[keep],
+        SaeWeights.from_loaded(sae, code=procedure.sae_code),
+        chunk_size=100,
+        top_k=procedure.top_k_positions,
+        require_active=procedure.top_positions_require_active,
+    )
     assert sc.shape == ref.codes.shape
     got = torch.cat([sc.source().block(s, min(s + 100, sc.shape[0])) for s in range(0, sc.shape[0], 100)])
     np.testing.assert_allclose(got.numpy(), ref.codes.toarray(), rtol=0, atol=2e-5)

@@ -21,8 +21,17 @@ def _trials(rates: dict[float, int], n: int, world: str = "planted", strength: f
     for s, k in rates.items():
         for seed in range(n):
             ok = seed < k
-            out.append(Trial("U1", world, s if strength is None else strength, seed,
-                             "reproduced" if ok else "not reproduced", ok, "other way"))
+            out.append(
+                Trial(
+                    "U1",
+                    world,
+                    s if strength is None else strength,
+                    seed,
+                    "reproduced" if ok else "not reproduced",
+                    ok,
+                    "other way",
+                )
+            )
     return out
 
 
@@ -34,8 +43,9 @@ def test_summarise_rates_power_mde_and_flags() -> None:
     assert r.false_positive_rate == 0.0 and r.power == 1.0 and r.min_detectable == 0.3
     assert r.false_world_rates == {"flat": 0.6}
     assert r.flags == ("false-positive rate 3/5 in the flat (too many for alpha = 0.05)",) and not r.calibrated
-    weak = summarise(plan, plan.strengths, _trials({0.0: 1, 0.3: 1, 0.7: 3}, 5), procedure=CORRECTED, alpha=0.05,
-                     rule="r")
+    weak = summarise(
+        plan, plan.strengths, _trials({0.0: 1, 0.3: 1, 0.7: 3}, 5), procedure=CORRECTED, alpha=0.05, rule="r"
+    )
     assert weak.min_detectable is None and weak.flags == ("power 0.60 < 0.8 at the paper-like strength 0.7",)
 
 

@@ -28,12 +28,27 @@ def test_sae_set_strings() -> None:
 
 
 def test_compare_runs_the_pipeline_and_writes_the_report(tmp_path: Path) -> None:
-    a = CompareSide(model=str(fixtures.model_dir(fixtures.MODEL_A)),
-                    saes=f"sparsify:{fixtures.sae_repo_dir(fixtures.MODEL_A)}", layers=(2,))
-    b = CompareSide(model=str(fixtures.model_dir(fixtures.MODEL_B)),
-                    saes=f"sparsify:{fixtures.sae_repo_dir(fixtures.MODEL_B)}", layers=(3,))
-    out = run_compare(a, b, out=tmp_path / "cmp", data=str(fixtures.corpus_path()), n_samples=40, seq_len=64,
-                      procedures=("corrected",), n_permutations=19, cache_dir=tmp_path / "cache")
+    a = CompareSide(
+        model=str(fixtures.model_dir(fixtures.MODEL_A)),
+        saes=f"sparsify:{fixtures.sae_repo_dir(fixtures.MODEL_A)}",
+        layers=(2,),
+    )
+    b = CompareSide(
+        model=str(fixtures.model_dir(fixtures.MODEL_B)),
+        saes=f"sparsify:{fixtures.sae_repo_dir(fixtures.MODEL_B)}",
+        layers=(3,),
+    )
+    out = run_compare(
+        a,
+        b,
+        out=tmp_path / "cmp",
+        data=str(fixtures.corpus_path()),
+        n_samples=40,
+        seq_len=64,
+        procedures=("corrected",),
+        n_permutations=19,
+        cache_dir=tmp_path / "cache",
+    )
     data = json.loads((out / "results.json").read_text())
     grid = data["experiments"]["grid corrected"]
     cell = grid["cells"][0]
@@ -45,10 +60,21 @@ def test_compare_runs_the_pipeline_and_writes_the_report(tmp_path: Path) -> None
 
 
 def test_compare_cli_rejects_bad_input_before_compute(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    base = ["compare", "--model-a", str(fixtures.model_dir(fixtures.MODEL_A)), "--saes-a", "nope:x",
-            "--model-b", str(fixtures.model_dir(fixtures.MODEL_B)),
-            "--saes-b", f"sparsify:{fixtures.sae_repo_dir(fixtures.MODEL_B)}", "--data", str(fixtures.corpus_path()),
-            "--out", str(tmp_path / "out")]
+    base = [
+        "compare",
+        "--model-a",
+        str(fixtures.model_dir(fixtures.MODEL_A)),
+        "--saes-a",
+        "nope:x",
+        "--model-b",
+        str(fixtures.model_dir(fixtures.MODEL_B)),
+        "--saes-b",
+        f"sparsify:{fixtures.sae_repo_dir(fixtures.MODEL_B)}",
+        "--data",
+        str(fixtures.corpus_path()),
+        "--out",
+        str(tmp_path / "out"),
+    ]
     assert main([*base, "--layers-a", "2", "--layers-b", "3"]) == 2
     assert "SAE set 'nope:x' not understood" in capsys.readouterr().err
     base[4] = f"sparsify:{fixtures.sae_repo_dir(fixtures.MODEL_A)}"

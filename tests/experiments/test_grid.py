@@ -17,8 +17,9 @@ def test_model_for_applies_the_saes_processing_flags() -> None:
     world = World(smoke_profile())
     plain = world.model("a")
     assert world.model_for("a", SimpleNamespace(meta=SimpleNamespace(model_from_pretrained_kwargs={}))) is plain
-    asks = SimpleNamespace(meta=SimpleNamespace(model_from_pretrained_kwargs={"center_writing_weights": True,
-                                                                             "prepend_bos": True}))
+    asks = SimpleNamespace(
+        meta=SimpleNamespace(model_from_pretrained_kwargs={"center_writing_weights": True, "prepend_bos": True})
+    )
     centred = world.model_for("a", asks)
     assert centred is not plain and world.model_for("a", asks) is centred  # loaded once
     # center_writing_weights removes the mean over d_model of every matrix writing to the residual stream

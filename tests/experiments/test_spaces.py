@@ -67,8 +67,16 @@ def test_concept_comparison_and_shape_errors() -> None:
     assert rec["svcca_p"] < 0.05
     assert np.isfinite(rec["test2_p"]) and rec["test2_failed"] <= 20
     with pytest.raises(ShapeError, match="same SAE"):
-        FeatureSpace(name="bad", codes=a.codes, decoder=a.decoder[:-1], tokens=a.tokens,
-                     sample_index=a.sample_index, position_index=a.position_index, vocab=a.vocab, junk_tokens=())
+        FeatureSpace(
+            name="bad",
+            codes=a.codes,
+            decoder=a.decoder[:-1],
+            tokens=a.tokens,
+            sample_index=a.sample_index,
+            position_index=a.position_index,
+            vocab=a.vocab,
+            junk_tokens=(),
+        )
 
 
 def test_shuffled_positions_control_keeps_features_but_breaks_alignment() -> None:
@@ -79,7 +87,8 @@ def test_shuffled_positions_control_keeps_features_but_breaks_alignment() -> Non
     from harness.pairing.matching import max_correlation
 
     assert np.nanmean(max_correlation(a.codes, c.codes).corr_for_b) < 0.5 * np.nanmean(
-        max_correlation(a.codes, b.codes).corr_for_b)
+        max_correlation(a.codes, b.codes).corr_for_b
+    )
 
 
 def test_dead_features_never_join_a_concept() -> None:
@@ -91,9 +100,18 @@ def test_dead_features_never_join_a_concept() -> None:
     first_word = a.vocab[int(a.tokens[0, 1])].strip()
     codes = sp.lil_matrix(a.codes)
     codes[:, 0] = 0  # feature 0 is dead
-    dead = FeatureSpace(name="dead0", codes=sp.csr_matrix(codes), decoder=a.decoder, tokens=a.tokens,
-                        sample_index=a.sample_index, position_index=a.position_index, vocab=a.vocab,
-                        junk_tokens=(), top_k=5, require_active=False)
+    dead = FeatureSpace(
+        name="dead0",
+        codes=sp.csr_matrix(codes),
+        decoder=a.decoder,
+        tokens=a.tokens,
+        sample_index=a.sample_index,
+        position_index=a.position_index,
+        vocab=a.vocab,
+        junk_tokens=(),
+        top_k=5,
+        require_active=False,
+    )
     assert 1 in set(dead.top[0])  # the padded positions of the dead feature include position 1
     members = dead.concept([first_word])
     assert members.size > 0 and 0 not in set(members.tolist())
@@ -122,8 +140,15 @@ def test_paper_semantic_subset_uses_the_authors_set_order(monkeypatch: pytest.Mo
     per_kw = [[f for f in sorted(b.concept([w], rule="spaces").tolist())] for w in words]
     assert ib == python_set_order(per_kw).tolist() and ib != sorted(ib)
     seen.clear()
-    compare_concept(a, b, "w", words, PAPER.replace(name="p-sorted", semantic_column_order="sorted"),
-                    n_permutations=9, n_random_subsets=2)
+    compare_concept(
+        a,
+        b,
+        "w",
+        words,
+        PAPER.replace(name="p-sorted", semantic_column_order="sorted"),
+        n_permutations=9,
+        n_random_subsets=2,
+    )
     assert seen[0][2] == "sorted" and seen[0][1] == sorted(ib)
 
 
@@ -211,16 +236,36 @@ def test_spaces_encoded_from_residuals_equal_materialised_codes(procedure) -> No
     def space(name: str, seed: int) -> tuple[FeatureSpace, FeatureSpace]:
         g = torch.Generator().manual_seed(seed)
         x = shared @ torch.randn(6, d_in, generator=g) + 0.5 * torch.randn(n_samples * seq, d_in, generator=g)
-        w = SaeWeights(w_enc=torch.randn(d_in, d_sae, generator=g), b_enc=torch.randn(d_sae, generator=g) - 1.0,
-                       b_dec=torch.zeros(d_in), activation="topk" if procedure.sae_code == "sparse" else "relu_pre_topk",
-                       k=8)
+        w = SaeWeights(
+            w_enc=torch.randn(d_in, d_sae, generator=g),
+            b_enc=torch.randn(d_sae, generator=g) - 1.0,
+            b_dec=torch.zeros(d_in),
+            activation="topk" if procedure.sae_code == "sparse" else "relu_pre_topk",
+            k=8,
+        )
         dec = rng.standard_normal((d_sae, 10))
-        common = dict(decoder=dec, tokens=tokens, sample_index=np.repeat(np.arange(n_samples), seq),
-                      position_index=np.tile(np.arange(seq), n_samples), vocab=vocab, junk_tokens=(".",),
-                      top_k=procedure.top_k_positions, require_active=procedure.top_positions_require_active)
+        common = dict(
+            decoder=dec,
+            tokens=tokens,
+            sample_index=np.repeat(np.arange(n_samples), seq),
+            position_index=np.tile(np.arange(seq), n_samples),
+            vocab=vocab,
+            junk_tokens=(".",),
+            top_k=procedure.top_k_positions,
+            require_active=procedure.top_positions_require_active,
+        )
         full = torch.cat([c for _, _, c in iter_code_chunks(x, w, chunk_size=64)]).numpy()
-        enc = FeatureSpace(name=name, codes=SaeCodes(x, w, chunk_size=64, top_k=procedure.top_k_positions,
-                                                     require_active=procedure.top_positions_require_active), **common)
+        enc = FeatureSpace(
+            name=name,
+            codes=SaeCodes(
+                x,
+                w,
+                chunk_size=64,
+                top_k=procedure.top_k_positions,
+                require_active=procedure.top_positions_require_active,
+            ),
+            **common,
+        )
         return enc, FeatureSpace(name=name, codes=sp.csr_matrix(full), **common)
 
     (ea, ra), (eb, rb) = space("A", 1), space("B", 2)

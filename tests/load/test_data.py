@@ -88,8 +88,12 @@ def test_local_text_parquet_and_save_to_disk_sources_agree(tmp_path: Path, token
     ds.to_parquet(str(tmp_path / "docs.parquet"))
     ds.save_to_disk(str(tmp_path / "saved"))
     d_txt, info_txt = load_documents(DataSpec(source=str(tmp_path / "docs.txt"), n_samples=8, seq_len=16))
-    d_pq, _ = load_documents(DataSpec(source=str(tmp_path / "docs.parquet"), n_samples=8, seq_len=16, text_column="body"))
-    d_disk, info_disk = load_documents(DataSpec(source=str(tmp_path / "saved"), n_samples=8, seq_len=16, text_column="body"))
+    d_pq, _ = load_documents(
+        DataSpec(source=str(tmp_path / "docs.parquet"), n_samples=8, seq_len=16, text_column="body")
+    )
+    d_disk, info_disk = load_documents(
+        DataSpec(source=str(tmp_path / "saved"), n_samples=8, seq_len=16, text_column="body")
+    )
     assert d_txt == d_pq == d_disk == docs
     assert info_txt["revision"] is None and info_disk["data_file"] == "save_to_disk"
 
@@ -97,7 +101,9 @@ def test_local_text_parquet_and_save_to_disk_sources_agree(tmp_path: Path, token
 def test_too_few_documents_names_both_sizes(tmp_path: Path, tokenizer):
     (tmp_path / "small.jsonl").write_text("".join(json.dumps({"text": f"doc {i}"}) + "\n" for i in range(3)))
     with pytest.raises(DegenerateInputError, match=r"only 3 documents.*n_samples=5"):
-        load_tokens(DataSpec(source=str(tmp_path / "small.jsonl"), n_samples=5, seq_len=8), tokenizer, prepend_bos=False)
+        load_tokens(
+            DataSpec(source=str(tmp_path / "small.jsonl"), n_samples=5, seq_len=8), tokenizer, prepend_bos=False
+        )
 
 
 def test_missing_column_and_bad_paths(tmp_path: Path, tokenizer):
@@ -115,8 +121,11 @@ def test_missing_column_and_bad_paths(tmp_path: Path, tokenizer):
 
 def test_offline_hub_shard_missing_names_offline_and_file(tmp_path: Path):
     s = DataSpec(
-        source="Skylion007/openwebtext", n_samples=2, seq_len=8,
-        data_files="plain_text/train/0000.parquet", cache_dir=str(tmp_path / "empty-cache"),
+        source="Skylion007/openwebtext",
+        n_samples=2,
+        seq_len=8,
+        data_files="plain_text/train/0000.parquet",
+        cache_dir=str(tmp_path / "empty-cache"),
     )
     assert s.effective_revision == HUB_DEFAULT_REVISION
     with pytest.raises(HubAccessError) as err:
@@ -142,8 +151,13 @@ def test_staged_hub_shard_is_read_offline(tmp_path: Path, tokenizer, corpus_docs
     ref = repo / "refs" / "refs" / "convert" / "parquet"
     ref.parent.mkdir(parents=True)
     ref.write_text(rev)
-    s = DataSpec(source="org/owt", n_samples=4, seq_len=16, data_files="plain_text/train/0000.parquet",
-                 cache_dir=str(tmp_path / "hub"))
+    s = DataSpec(
+        source="org/owt",
+        n_samples=4,
+        seq_len=16,
+        data_files="plain_text/train/0000.parquet",
+        cache_dir=str(tmp_path / "hub"),
+    )
     ts = load_tokens(s, tokenizer, prepend_bos=False)
     assert ts.manifest["data_file"] == "plain_text/train/0000.parquet"
     assert ts.manifest["revision"] == HUB_DEFAULT_REVISION

@@ -44,8 +44,7 @@ def test_gemma1_jb_release_resolves(layer: int) -> None:
 
 @pytest.mark.parametrize("layer", GEMMA2_LAYERS)
 def test_gemma_scope_canonical_release_resolves(layer: int) -> None:
-    entry = check_saelens_release("gemma-scope-2b-pt-res-canonical",
-                                  f"layer_{layer}/width_16k/canonical")
+    entry = check_saelens_release("gemma-scope-2b-pt-res-canonical", f"layer_{layer}/width_16k/canonical")
     assert entry.repo_id == "google/gemma-scope-2b-pt-res"
     assert entry.tl_model_name == "google/gemma-2-2b"
     assert entry.path.startswith(f"layer_{layer}/width_16k/average_l0_")
@@ -114,8 +113,7 @@ def test_unknown_release_lists_close_releases() -> None:
     ("release", "bad_id", "suggested"),
     [
         ("gemma-2b-res-jb", "blocks.7.hook_resid_post", "blocks.6.hook_resid_post"),
-        ("gemma-scope-2b-pt-res-canonical", "layer_26/width_16k/canonical",
-         "layer_25/width_16k/canonical"),
+        ("gemma-scope-2b-pt-res-canonical", "layer_26/width_16k/canonical", "layer_25/width_16k/canonical"),
         ("llama_scope_lxr_8x", "l25r_32x", "l25r_8x"),
     ],
 )

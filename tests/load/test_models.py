@@ -145,8 +145,11 @@ def test_fingerprint_covers_every_weight_and_sees_in_place_edits():
 
 def test_processing_flags_are_honoured_only_when_asked(model_a, tokens):
     centred = load_model(
-        ModelSpec(name="fixture/model-a", local_path=str(fixtures.model_dir(fixtures.MODEL_A)),
-                  processing={"center_writing_weights": True})
+        ModelSpec(
+            name="fixture/model-a",
+            local_path=str(fixtures.model_dir(fixtures.MODEL_A)),
+            processing={"center_writing_weights": True},
+        )
     )
     raw = residual_activations(model_a, tokens, [1])[1]
     cen = residual_activations(centred, tokens, [1])[1]

@@ -18,7 +18,14 @@ from safetensors.torch import load_file
 
 import fixtures
 from harness.errors import ConfigError, HarnessError, HubAccessError, ShapeError, UnknownIdError
-from harness.load.saes import LoadedSae, SaeSpec, load_sae, parse_hook_name, sparsify_hookpoint_to_hook_name, sparsify_to_saelens
+from harness.load.saes import (
+    LoadedSae,
+    SaeSpec,
+    load_sae,
+    parse_hook_name,
+    sparsify_hookpoint_to_hook_name,
+    sparsify_to_saelens,
+)
 
 pytestmark = pytest.mark.smoke
 
@@ -171,7 +178,11 @@ def test_truncated_sae_file_error_names_the_file(tmp_path: Path, fmt: str):
     """Issue 14, finding 8: a truncated SAE file raised the library's error without its path."""
     import shutil
 
-    src = fixtures.sae_dir(fixtures.MODEL_A, LAYER) if fmt == "sparsify" else fixtures.saelens_sae_dir(fixtures.MODEL_A, LAYER)
+    src = (
+        fixtures.sae_dir(fixtures.MODEL_A, LAYER)
+        if fmt == "sparsify"
+        else fixtures.saelens_sae_dir(fixtures.MODEL_A, LAYER)
+    )
     folder = tmp_path / "layers.2"
     shutil.copytree(src, folder)
     weights = folder / ("sae.safetensors" if fmt == "sparsify" else "sae_weights.safetensors")
@@ -189,7 +200,10 @@ def test_sparsify_hub_repo_resolves_from_a_staged_cache(tmp_path: Path, sae, x):
     torch.testing.assert_close(hub.encode(x), sae.encode(x))
     # the identity used in cache keys follows the weights, not where they were loaded from
     assert hub.fingerprint() == sae.fingerprint()
-    assert load_sae(SaeSpec.from_sparsify("org/sae-fixture", "layers.1"), cache_dir=str(cache)).fingerprint() != sae.fingerprint()
+    assert (
+        load_sae(SaeSpec.from_sparsify("org/sae-fixture", "layers.1"), cache_dir=str(cache)).fingerprint()
+        != sae.fingerprint()
+    )
     with pytest.raises(UnknownIdError) as err:
         load_sae(SaeSpec.from_sparsify("org/sae-fixture", "layers.7"), cache_dir=str(cache))
     assert "layers.7" in str(err.value) and "['layers.1', 'layers.2']" in str(err.value)

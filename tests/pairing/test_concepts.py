@@ -125,8 +125,14 @@ def test_concept_features_in_the_authors_set_order() -> None:
     sample_index, position_index = np.zeros(6, dtype=np.int64), np.arange(6)
     top = np.full((1001, 1), -1)
     top[40, 0], top[8, 0], top[1000, 0], top[33, 0] = 1, 3, 3, 5  # dad: 40; king: 8, 1000; queen: 33
-    args = dict(tokens=tokens, sample_index=sample_index, position_index=position_index, vocab=vocab,
-                keywords=CONCEPT_KEYWORDS["People/Roles"], rule="spaces")
+    args = dict(
+        tokens=tokens,
+        sample_index=sample_index,
+        position_index=position_index,
+        vocab=vocab,
+        keywords=CONCEPT_KEYWORDS["People/Roles"],
+        rule="spaces",
+    )
     assert concept_features(top, order="python_set", **args).tolist() == [40, 8, 1000, 33]
     assert concept_features(top, order="ascending", **args).tolist() == [8, 33, 40, 1000]
     with pytest.raises(ConfigError):
@@ -140,11 +146,23 @@ def test_concept_features_with_context_rule() -> None:
     # feature 0 fires on "king" inside "seeking" (pos 2), feature 1 on " king" (pos 6),
     # feature 2 on " March" (pos 8), feature 3 on "." only
     top = np.array([[2, -1], [6, 2], [8, -1], [9, 4]])
-    people = concept_features(top, tokens=tokens, sample_index=sample_index, position_index=position_index,
-                              vocab=VOCAB, keywords=CONCEPT_KEYWORDS["People/Roles"])
+    people = concept_features(
+        top,
+        tokens=tokens,
+        sample_index=sample_index,
+        position_index=position_index,
+        vocab=VOCAB,
+        keywords=CONCEPT_KEYWORDS["People/Roles"],
+    )
     assert people.tolist() == [1]
-    months = concept_features(top, tokens=tokens, sample_index=sample_index, position_index=position_index,
-                              vocab=VOCAB, keywords=CONCEPT_KEYWORDS["MonthNames"])
+    months = concept_features(
+        top,
+        tokens=tokens,
+        sample_index=sample_index,
+        position_index=position_index,
+        vocab=VOCAB,
+        keywords=CONCEPT_KEYWORDS["MonthNames"],
+    )
     assert months.tolist() == [2]
     strings = top_strings(top, tokens.ravel(), VOCAB)
     assert strings[3] == ("\n", ".")
@@ -154,8 +172,16 @@ def test_table4_keyword_lists_as_printed() -> None:
     counts = {k: len(v) for k, v in CONCEPT_KEYWORDS.items()}
     # Table 4 as printed in the paper; the authors' code lists had a few duplicates on top
     # (Time 86, Calendar 37, People/Roles 28 entries with repeats), which change no membership.
-    assert counts == {"Time": 83, "Calendar": 35, "People/Roles": 27, "Nature": 46, "Emotions": 49,
-                      "MonthNames": 12, "Countries": 19, "Biology": 29}
+    assert counts == {
+        "Time": 83,
+        "Calendar": 35,
+        "People/Roles": 27,
+        "Nature": 46,
+        "Emotions": 49,
+        "MonthNames": 12,
+        "Countries": 19,
+        "Biology": 29,
+    }
     assert set(CONCEPT_KEYWORDS["Calendar"]) <= set(CONCEPT_KEYWORDS["Time"])
 
 

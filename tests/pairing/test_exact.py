@@ -26,8 +26,9 @@ from harness.pairing.matching import max_correlation
 @pytest.mark.parametrize("rounding", ["nearest", "truncate"])
 def test_round_mantissa_first_principles(dtype: torch.dtype, bits: int, rounding: str) -> None:
     g = torch.Generator().manual_seed(1)
-    x = (torch.randn(4000, generator=g, dtype=torch.float64) * torch.exp(3 * torch.randn(4000, generator=g,
-                                                                                          dtype=torch.float64)))
+    x = torch.randn(4000, generator=g, dtype=torch.float64) * torch.exp(
+        3 * torch.randn(4000, generator=g, dtype=torch.float64)
+    )
     x = x.to(dtype)
     r = round_mantissa(x, bits=bits, rounding=rounding)  # type: ignore[arg-type]
     assert r.dtype == dtype
@@ -50,7 +51,9 @@ def test_round_mantissa_first_principles(dtype: torch.dtype, bits: int, rounding
 def test_round_mantissa_ties_to_even_specials_and_bf16() -> None:
     one = 1.0
     half_ulp = 2.0**-11  # TF32 (10 bits): ulp at 1 is 2^-10
-    x = torch.tensor([one + half_ulp, one + 3 * half_ulp, -(one + half_ulp), -(one + 3 * half_ulp)], dtype=torch.float64)
+    x = torch.tensor(
+        [one + half_ulp, one + 3 * half_ulp, -(one + half_ulp), -(one + 3 * half_ulp)], dtype=torch.float64
+    )
     # 1 + 2^-11 lies half-way between 1 (even) and 1 + 2^-10 (odd); 1 + 3 2^-11 half-way
     # between 1 + 2^-10 (odd) and 1 + 2^-9 (even)
     assert round_mantissa(x, bits=10).tolist() == [1.0, 1.0 + 2**-9, -1.0, -(1.0 + 2**-9)]
@@ -121,13 +124,21 @@ def assert_same(mc, ref) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("dead", ["paper", "exclude"])
-@pytest.mark.parametrize("screen,rounding", [(None, "nearest"), ("tf32", "nearest"), ("tf32", "truncate"),
-                                             ("bf16", "nearest")])
+@pytest.mark.parametrize(
+    "screen,rounding", [(None, "nearest"), ("tf32", "nearest"), ("tf32", "truncate"), ("bf16", "nearest")]
+)
 def test_partners_equal_matching_fp64(dead: str, screen: str | None, rounding: str) -> None:
     a, b = random_world()
     ref = max_correlation(a, b, backend="dense", dtype="float64", dead=dead)  # type: ignore[arg-type]
-    out = exact_max_correlation(a, b, screen=screen, rounding=rounding, dead=dead,  # type: ignore[arg-type]
-                                block_positions=128, b_group=32)
+    out = exact_max_correlation(
+        a,
+        b,
+        screen=screen,
+        rounding=rounding,
+        dead=dead,  # type: ignore[arg-type]
+        block_positions=128,
+        b_group=32,
+    )
     assert_same(out.max_correlation, ref)
     mc = out.max_correlation
     # duplicated A columns 10 == 11: the tie goes to the lowest index, as in matching
@@ -140,21 +151,32 @@ def test_partners_equal_matching_fp64(dead: str, screen: str | None, rounding: s
         assert not np.any(mc.a_for_b == 3)
 
 
-@pytest.mark.parametrize("screen,bits,rounding", [("tf32", 10, "nearest"), ("tf32", 10, "truncate"),
-                                                  ("bf16", 7, "nearest")])
+@pytest.mark.parametrize(
+    "screen,bits,rounding", [("tf32", 10, "nearest"), ("tf32", 10, "truncate"), ("bf16", 7, "nearest")]
+)
 def test_adversarial_near_ties(screen: str, bits: int, rounding: str) -> None:
     a, b, _ = near_tie_world()
     ref = max_correlation(a, b, backend="dense", dtype="float64", dead="paper")
     eps = screen_eps(screen=screen, rounding=rounding, block_positions=128, n_positions=a.shape[0])  # type: ignore[arg-type]
     # the construction really is adversarial: most gaps lie below the screen's error bound, and
     # a plain low-precision argmax picks the wrong partner for some columns
-    true_gap = np.array([abs(np.corrcoef(a[:, 2 * j], b[:, j])[0, 1] - np.corrcoef(a[:, 2 * j + 1], b[:, j])[0, 1])
-                         for j in range(b.shape[1])])
+    true_gap = np.array(
+        [
+            abs(np.corrcoef(a[:, 2 * j], b[:, j])[0, 1] - np.corrcoef(a[:, 2 * j + 1], b[:, j])[0, 1])
+            for j in range(b.shape[1])
+        ]
+    )
     assert np.mean(true_gap < eps) > 0.5
     if rounding == "nearest":
         assert np.any(plain_screen_partners(a, b, bits) != ref.a_for_b)
-    exact = exact_max_correlation(a, b, screen=screen, rounding=rounding, dead="paper",  # type: ignore[arg-type]
-                                  block_positions=128)
+    exact = exact_max_correlation(
+        a,
+        b,
+        screen=screen,
+        rounding=rounding,
+        dead="paper",  # type: ignore[arg-type]
+        block_positions=128,
+    )
     assert_same(exact.max_correlation, ref)
     fp64 = exact_max_correlation(a, b, screen=None, dead="paper", block_positions=128)
     np.testing.assert_array_equal(exact.max_correlation.a_for_b, fp64.max_correlation.a_for_b)
@@ -220,7 +242,7 @@ def test_screen_error_within_bound(screen: str, rounding: str) -> None:
     bits = {"tf32": 10, "bf16": 7}[screen]
     ra = round_mantissa(za, bits=bits, rounding=rounding).float()  # type: ignore[arg-type]
     rb = round_mantissa(zb, bits=bits, rounding=rounding).float()  # type: ignore[arg-type]
-    screened = sum((ra[s:s + m].T @ rb[s:s + m]).double() for s in range(0, a.shape[0], m))
+    screened = sum((ra[s : s + m].T @ rb[s : s + m]).double() for s in range(0, a.shape[0], m))
     exact = za.T @ zb
     eps = screen_eps(screen=screen, rounding=rounding, block_positions=m, n_positions=a.shape[0])  # type: ignore[arg-type]
     norms = torch.linalg.vector_norm(ra.double(), dim=0)[:, None] * torch.linalg.vector_norm(rb.double(), dim=0)[None]

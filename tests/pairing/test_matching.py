@@ -72,8 +72,8 @@ def test_sparse_path_exact_when_best_partner_never_coactivates() -> None:
     a = np.zeros((n, 3))
     b = np.zeros((n, 2))
     a[:200, 0] = 1.0  # feature a0 on in the first half
-    a[::2, 1] = 1.0   # a1 on every other token
-    a[5, 2] = 3.0     # a2 rare
+    a[::2, 1] = 1.0  # a1 on every other token
+    a[5, 2] = 3.0  # a2 rare
     b[200:, 0] = 1.0  # b0 on in the second half: never co-active with a0 or... (co-active with a1)
     b[:100, 1] = 2.0  # b1 overlaps a0
     dense = max_correlation(a, b, backend="dense", dtype="float64")
@@ -238,7 +238,7 @@ def test_both_standardisation_routes_give_the_same_block() -> None:
     dev = _zscore_block(x, mean, std, densify_on_device=True, **kw).numpy()
     np.testing.assert_allclose(dev, cpu, rtol=0, atol=1e-15)
     assert np.all(cpu[:, 5] == 0)
-    np.testing.assert_allclose((cpu ** 2).sum(0)[std > 0], 1.0)  # unit norm: z @ z = correlation
+    np.testing.assert_allclose((cpu**2).sum(0)[std > 0], 1.0)  # unit norm: z @ z = correlation
 
 
 def test_top_pairs_keeps_the_most_correlated_in_order() -> None:

@@ -64,8 +64,9 @@ def test_paper_profile_values() -> None:
     assert prof.model_name("a") == "EleutherAI/pythia-70m" and prof.model_name("b") == "EleutherAI/pythia-160m"
     assert prof.layers_a == tuple(range(6)) and prof.layers_b == tuple(range(12))
     assert prof.semantic_table == (3, 5) and prof.paper_pair_range == (1879, 7553)
-    assert prof.sae_spec("b", 7) == SaeSpec(source="sparsify", repo_id="EleutherAI/sae-pythia-160m-32k",
-                                            hookpoint="layers.7")
+    assert prof.sae_spec("b", 7) == SaeSpec(
+        source="sparsify", repo_id="EleutherAI/sae-pythia-160m-32k", hookpoint="layers.7"
+    )
     # Table 1 rows carry SVCCA; MonthNames comes from Table 9 (RSA only)
     assert prof.paper_semantic_table["Time"] == {"n": 228, "svcca": 0.59, "null": 0.05}
     assert prof.paper_semantic_table["MonthNames"] == {"n": 32, "rsa": 0.76}
@@ -76,7 +77,11 @@ def test_rehearsal_extends_paper() -> None:
     assert reh.models == paper.models and reh.saes == paper.saes
     assert reh.paper_semantic_table == paper.paper_semantic_table and reh.paper_pair_range == paper.paper_pair_range
     assert (reh.data.source, reh.data.data_files, reh.data.n_samples, reh.data.seq_len) == (
-        paper.data.source, paper.data.data_files, 4, 32)
+        paper.data.source,
+        paper.data.data_files,
+        4,
+        32,
+    )
     assert reh.notes != paper.notes and reh.tier == "rehearsal"
 
 
@@ -98,8 +103,11 @@ def test_extends_a_file_by_relative_path(tmp_path: Path) -> None:
     _write(tmp_path, MINIMAL, "base.toml")
     sub = tmp_path / "sub"
     sub.mkdir()
-    prof = load_profile(_write(sub, 'extends = "../base.toml"\nname = "small"\n[data]\nn_samples = 1\n'
-                                    '[models.a]\nlocal_path = "mine"\n'))
+    prof = load_profile(
+        _write(
+            sub, 'extends = "../base.toml"\nname = "small"\n[data]\nn_samples = 1\n[models.a]\nlocal_path = "mine"\n'
+        )
+    )
     assert prof.name == "small" and prof.data.n_samples == 1 and prof.data.seq_len == 8
     # inherited local paths stay relative to the base's folder, the file's own to its folder
     assert prof.data.source == str(tmp_path / "docs.jsonl")
@@ -108,13 +116,15 @@ def test_extends_a_file_by_relative_path(tmp_path: Path) -> None:
 
 
 EDITS: list[tuple[Callable[[str], str], str]] = [
-    (lambda t: 'layer_a = [0]\n' + t, r"pair\.toml: unknown key\(s\) \['layer_a'\] in the top level"),
+    (lambda t: "layer_a = [0]\n" + t, r"pair\.toml: unknown key\(s\) \['layer_a'\] in the top level"),
     (lambda t: t.replace('hookpoint = "layers.{layer}"', 'hook = "x"'), r"unknown key\(s\) \['hook'\] in \[saes.a\]"),
     (lambda t: t.replace('name = "my-a"', 'name = "my-a"\nlabl = "x"'), r"unknown key\(s\) \['labl'\] in \[models.a\]"),
     (lambda t: t.replace("seq_len = 8", "seq_len = 8\nsamples = 2"), r"unknown key\(s\) \['samples'\] in \[data\]"),
     (lambda t: t.replace("semantic_table = [1, 2]\n", ""), r"missing required key\(s\) \['semantic_table'\]; add"),
-    (lambda t: t.replace("semantic_layers_b = [2]", "semantic_layers_b = [2, 5]"),
-     r"layers \[5\] of model B .* have no SAE in saes.b"),
+    (
+        lambda t: t.replace("semantic_layers_b = [2]", "semantic_layers_b = [2, 5]"),
+        r"layers \[5\] of model B .* have no SAE in saes.b",
+    ),
     (lambda t: t.replace('source = "release"', 'source = "hub"'), r"saes.b.source = 'hub'; use one of"),
     (lambda t: t.replace('path = "saes/a"', ""), r"saes.a \(source 'sparsify'\) needs repo_id or path"),
     (lambda t: t.replace("layers_a = [0, 1]", 'layers_a = "0,1"'), r"layers_a = '0,1' must be a list of integers"),
@@ -160,8 +170,13 @@ def test_no_harness_module_imports_fixtures() -> None:
     offenders = []
     for path in sorted((REPO_ROOT / "harness").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             if any(n == "fixtures" or n.startswith("fixtures.") for n in names):
                 offenders.append(f"{path.relative_to(REPO_ROOT)}:{node.lineno}")
     assert offenders == []

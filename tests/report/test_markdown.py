@@ -12,8 +12,27 @@ from harness.report.markdown import write_report
 
 
 def test_inventory_complete_and_duplicates_refused() -> None:
-    ids = {"U1", "U2", "U3", "U4", "U5", "U6", "U7", "U8", "S1", "S2", "S3", "S4", "S5", "W1", "W2",
-           "P1", "P2", "P3", "X1"}
+    ids = {
+        "U1",
+        "U2",
+        "U3",
+        "U4",
+        "U5",
+        "U6",
+        "U7",
+        "U8",
+        "S1",
+        "S2",
+        "S3",
+        "S4",
+        "S5",
+        "W1",
+        "W2",
+        "P1",
+        "P2",
+        "P3",
+        "X1",
+    }
     assert ids <= set(CLAIMS)
     for rec in CLAIMS.values():
         assert rec.statement and rec.source and rec.rule and rec.reason and rec.negative_control and rec.tiers
@@ -22,15 +41,46 @@ def test_inventory_complete_and_duplicates_refused() -> None:
 
 
 def test_report_writes_markdown_json_and_heatmaps(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    grid = {"kind": "grid", "model_a": "A", "model_b": "B", "layers_a": [0, 1], "layers_b": [0, 1, 2],
-            "cells": [{"layer_a": a, "layer_b": b, "svcca": 0.1 * (a + b), "svcca_p": 0.01, "rsa": math.nan,
-                       "rsa_p": 0.5, "svcca_m21": 0.0, "n_pairs": 10} for a in (0, 1) for b in (0, 1, 2)]}
-    results = [{"id": "U1", "procedure": "paper", "verdict": "reproduced", "measured": {"fraction": 0.9}},
-               {"id": "U1", "procedure": "corrected", "verdict": "not reproduced", "measured": {"fraction": 0.4},
-                "control_outcome": "same way", "expected": {"verdict": "not reproduced", "reason": "tiny world"}},
-               {"id": "S2", "procedure": "paper", "verdict": "not run", "measured": {}, "detail": "no GPU"}]
-    md = write_report(tmp_path, profile="smoke", claim_results=results, experiments={"grid paper": grid},
-                      provenance={"git_commit": "abc"})
+    grid = {
+        "kind": "grid",
+        "model_a": "A",
+        "model_b": "B",
+        "layers_a": [0, 1],
+        "layers_b": [0, 1, 2],
+        "cells": [
+            {
+                "layer_a": a,
+                "layer_b": b,
+                "svcca": 0.1 * (a + b),
+                "svcca_p": 0.01,
+                "rsa": math.nan,
+                "rsa_p": 0.5,
+                "svcca_m21": 0.0,
+                "n_pairs": 10,
+            }
+            for a in (0, 1)
+            for b in (0, 1, 2)
+        ],
+    }
+    results = [
+        {"id": "U1", "procedure": "paper", "verdict": "reproduced", "measured": {"fraction": 0.9}},
+        {
+            "id": "U1",
+            "procedure": "corrected",
+            "verdict": "not reproduced",
+            "measured": {"fraction": 0.4},
+            "control_outcome": "same way",
+            "expected": {"verdict": "not reproduced", "reason": "tiny world"},
+        },
+        {"id": "S2", "procedure": "paper", "verdict": "not run", "measured": {}, "detail": "no GPU"},
+    ]
+    md = write_report(
+        tmp_path,
+        profile="smoke",
+        claim_results=results,
+        experiments={"grid paper": grid},
+        provenance={"git_commit": "abc"},
+    )
     text = md.read_text()
     assert "| paper       |            1 |                0 |              0 |         1 |" in text
     assert "| W2 " in text and "not in this run's tiers" in text  # every claim of the inventory appears
@@ -62,32 +112,71 @@ def test_pb_claims_name_figure_and_criterion() -> None:
     with pytest.raises(ConfigError, match="criterion"):
         PaperFigure("fig", "0.5", "encoder_only")
     with pytest.raises(ValueError, match="no quoted figure"):
-        ClaimRecord("Z9", "x", "x", "x", "x", "x", "x", ("smoke",), "x",
-                    paper_figures=(PaperFigure("fig", "0.5", "both"),), criterion="decoder_only")
+        ClaimRecord(
+            "Z9",
+            "x",
+            "x",
+            "x",
+            "x",
+            "x",
+            "x",
+            ("smoke",),
+            "x",
+            paper_figures=(PaperFigure("fig", "0.5", "both"),),
+            criterion="decoder_only",
+        )
 
 
 def test_report_shows_headline_and_figure_criterion_fractions(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    fractions = {"judged_with": "decoder_only", "both": {"relu_l1": 0.5, "topk": 0.25},
-                 "decoder_only": {"relu_l1": 0.75, "topk": 0.4}}
-    results = [{"id": "P2", "procedure": "PB method", "verdict": "reproduced", "control_outcome": "other way",
-                "measured": {"shared_fraction_by_criterion": fractions, "l0_matched": True}},
-               {"id": "P3", "procedure": "PB method", "verdict": "reproduced",
-                "measured": {"shared_fraction_by_criterion": {"judged_with": "both",
-                                                              "both": {"topk": [0.5, 0.25]}}}}]
-    text = write_report(tmp_path, profile="smoke", claim_results=results, experiments={},
-                        provenance={}).read_text()
-    assert ("shared fraction: `both` (headline) relu_l1=0.500, topk=0.250; `decoder_only` (architecture figure; "
-            "judged) relu_l1=0.750, topk=0.400. l0_matched=True") in text
+    fractions = {
+        "judged_with": "decoder_only",
+        "both": {"relu_l1": 0.5, "topk": 0.25},
+        "decoder_only": {"relu_l1": 0.75, "topk": 0.4},
+    }
+    results = [
+        {
+            "id": "P2",
+            "procedure": "PB method",
+            "verdict": "reproduced",
+            "control_outcome": "other way",
+            "measured": {"shared_fraction_by_criterion": fractions, "l0_matched": True},
+        },
+        {
+            "id": "P3",
+            "procedure": "PB method",
+            "verdict": "reproduced",
+            "measured": {"shared_fraction_by_criterion": {"judged_with": "both", "both": {"topk": [0.5, 0.25]}}},
+        },
+    ]
+    text = write_report(tmp_path, profile="smoke", claim_results=results, experiments={}, provenance={}).read_text()
+    assert (
+        "shared fraction: `both` (headline) relu_l1=0.500, topk=0.250; `decoder_only` (architecture figure; "
+        "judged) relu_l1=0.750, topk=0.400. l0_matched=True"
+    ) in text
     assert "shared fraction: `both` (width figure; headline; judged) topk=[0.500, 0.250]. " in text
 
 
 def test_report_shows_excess_next_to_raw_and_p_as_k_of_n(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    cell = {"layer_a": 1, "layer_b": 1, "svcca": 0.68, "svcca_null_mean": 0.435, "svcca_excess": 0.4336,
-            "svcca_z": 9.0, "svcca_p": 0.0, "svcca_p_plus_one": 0.0099, "svcca_p_paper": "0/100", "rsa": 0.1,
-            "rsa_excess": 0.1, "rsa_p_plus_one": 0.0099, "rsa_p_paper": "0/100", "n_pairs": 200}
+    cell = {
+        "layer_a": 1,
+        "layer_b": 1,
+        "svcca": 0.68,
+        "svcca_null_mean": 0.435,
+        "svcca_excess": 0.4336,
+        "svcca_z": 9.0,
+        "svcca_p": 0.0,
+        "svcca_p_plus_one": 0.0099,
+        "svcca_p_paper": "0/100",
+        "rsa": 0.1,
+        "rsa_excess": 0.1,
+        "rsa_p_plus_one": 0.0099,
+        "rsa_p_paper": "0/100",
+        "n_pairs": 200,
+    }
     grid = {"kind": "grid", "model_a": "A", "model_b": "B", "layers_a": [1], "layers_b": [1], "cells": [cell]}
-    text = write_report(tmp_path, profile="smoke", claim_results=[], experiments={"grid paper": grid},
-                        provenance={}).read_text()
+    text = write_report(
+        tmp_path, profile="smoke", claim_results=[], experiments={"grid paper": grid}, provenance={}
+    ).read_text()
     assert "SVCCA excess" in text and "0.434" in text and "0.010 (0/100)" in text
 
 
@@ -95,15 +184,42 @@ def _grid(control: bool = False) -> dict:  # type: ignore[type-arg]
     cells = []
     for a in (0, 1, 2):
         for b in (0, 1):
-            c = {"layer_a": a, "layer_b": b, "svcca": 0.465 + 0.01 * (a + b), "svcca_null_mean": 0.44,
-                 "svcca_p": 0.01, "rsa": 0.1, "rsa_null_mean": 0.0, "rsa_p": 0.01, "svcca_m21": 0.48,
-                 "svcca_m21_null_mean": 0.43, "n_pairs": 10}
+            c = {
+                "layer_a": a,
+                "layer_b": b,
+                "svcca": 0.465 + 0.01 * (a + b),
+                "svcca_null_mean": 0.44,
+                "svcca_p": 0.01,
+                "rsa": 0.1,
+                "rsa_null_mean": 0.0,
+                "rsa_p": 0.01,
+                "svcca_m21": 0.48,
+                "svcca_m21_null_mean": 0.43,
+                "n_pairs": 10,
+            }
             if control:  # filtered set empty, as on misaligned tokens; the verdict used the top set
-                c.update(svcca=math.nan, svcca_p=math.nan, rsa=math.nan, rsa_p=math.nan, svcca_null_mean=math.nan,
-                         svcca_top=0.44, svcca_p_top=0.6, svcca_null_mean_top=0.44, rsa_top=0.0, rsa_p_top=0.5)
+                c.update(
+                    svcca=math.nan,
+                    svcca_p=math.nan,
+                    rsa=math.nan,
+                    rsa_p=math.nan,
+                    svcca_null_mean=math.nan,
+                    svcca_top=0.44,
+                    svcca_p_top=0.6,
+                    svcca_null_mean_top=0.44,
+                    rsa_top=0.0,
+                    rsa_p_top=0.5,
+                )
             cells.append(c)
-    return {"kind": "grid", "model_a": "A", "model_b": "B", "layers_a": [0, 1, 2], "layers_b": [0, 1],
-            "control": control, "cells": cells}
+    return {
+        "kind": "grid",
+        "model_a": "A",
+        "model_b": "B",
+        "layers_a": [0, 1, 2],
+        "layers_b": [0, 1],
+        "control": control,
+        "cells": cells,
+    }
 
 
 def test_report_renders_in_commonmark_with_every_image(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -111,17 +227,44 @@ def test_report_renders_in_commonmark_with_every_image(tmp_path) -> None:  # typ
     showed 0 of 20 images. Every image must resolve to a file, and REPORT.html must embed them."""
     from markdown_it import MarkdownIt
 
-    semantic = {"kind": "semantic", "layer_a": 1, "layer_b": 2, "cells": [
-        {"category": "Time", "n_pairs": 12, "svcca": 0.6, "svcca_null_mean": 0.4, "svcca_p": 0.01, "rsa": 0.2},
-        {"category": "Nature", "n_pairs": 0, "svcca": None, "svcca_null_mean": None, "svcca_p": None, "rsa": None}]}
-    results = [{"id": "P3", "procedure": "PB method", "verdict": "reproduced",
-                "measured": {"widths": [128, 256], "fraction_shared": [0.3, 0.2],
-                             "control": {"permuted_self_fraction_shared": [1.0, 1.0]}}},
-               {"id": "W1", "procedure": "corrected", "verdict": "reproduced",
-                "measured": {"one_to_one_filtered": {"n": 10, "svcca": 0.6, "null_mean": 0.4, "p": 0.01}}}]
-    md = write_report(tmp_path, profile="smoke", claim_results=results, provenance={},
-                      experiments={"grid paper": _grid(), "grid paper (control: B positions shuffled)": _grid(True),
-                                   "semantic A1 x B2 paper": semantic})
+    semantic = {
+        "kind": "semantic",
+        "layer_a": 1,
+        "layer_b": 2,
+        "cells": [
+            {"category": "Time", "n_pairs": 12, "svcca": 0.6, "svcca_null_mean": 0.4, "svcca_p": 0.01, "rsa": 0.2},
+            {"category": "Nature", "n_pairs": 0, "svcca": None, "svcca_null_mean": None, "svcca_p": None, "rsa": None},
+        ],
+    }
+    results = [
+        {
+            "id": "P3",
+            "procedure": "PB method",
+            "verdict": "reproduced",
+            "measured": {
+                "widths": [128, 256],
+                "fraction_shared": [0.3, 0.2],
+                "control": {"permuted_self_fraction_shared": [1.0, 1.0]},
+            },
+        },
+        {
+            "id": "W1",
+            "procedure": "corrected",
+            "verdict": "reproduced",
+            "measured": {"one_to_one_filtered": {"n": 10, "svcca": 0.6, "null_mean": 0.4, "p": 0.01}},
+        },
+    ]
+    md = write_report(
+        tmp_path,
+        profile="smoke",
+        claim_results=results,
+        provenance={},
+        experiments={
+            "grid paper": _grid(),
+            "grid paper (control: B positions shuffled)": _grid(True),
+            "semantic A1 x B2 paper": semantic,
+        },
+    )
     tokens = MarkdownIt("commonmark").enable("table").parse(md.read_text())
     images = [c.attrs["src"] for t in tokens for c in (t.children or []) if c.type == "image"]
     assert len(images) == 6 + 5 + 1 + 2  # grid panels; control without many-to-1; semantic; seeds
@@ -142,7 +285,12 @@ def test_heatmaps_use_fixed_scales_and_controls_show_what_the_verdict_used(tmp_p
 
     def keep(fig, path):  # type: ignore[no-untyped-def]
         ax = fig.axes[0]
-        seen[path.name] = (ax.images[0].norm, ax.images[0].get_array(), ax.get_title(), fig.get_size_inches() * figures.DPI)
+        seen[path.name] = (
+            ax.images[0].norm,
+            ax.images[0].get_array(),
+            ax.get_title(),
+            fig.get_size_inches() * figures.DPI,
+        )
         figures._plt().close(fig)
 
     monkeypatch.setattr(figures, "_save", keep)
@@ -159,10 +307,18 @@ def test_heatmaps_use_fixed_scales_and_controls_show_what_the_verdict_used(tmp_p
 
 
 def test_report_shows_rule_calibration_next_to_verdicts(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    results = [{"id": "U1", "procedure": "corrected", "verdict": "reproduced", "measured": {}},
-               {"id": "U7", "procedure": "corrected", "verdict": "reproduced", "measured": {}}]
-    md = write_report(tmp_path, profile="smoke", claim_results=results, experiments={}, provenance={},
-                      calibration={"U7": "FLAGGED: false-positive rate 5/5"})
+    results = [
+        {"id": "U1", "procedure": "corrected", "verdict": "reproduced", "measured": {}},
+        {"id": "U7", "procedure": "corrected", "verdict": "reproduced", "measured": {}},
+    ]
+    md = write_report(
+        tmp_path,
+        profile="smoke",
+        claim_results=results,
+        experiments={},
+        provenance={},
+        calibration={"U7": "FLAGGED: false-positive rate 5/5"},
+    )
     glance = md.read_text().split("## Verdicts at a glance")[1].split("## Claims")[0]
     assert "rule calibration" in glance
     assert "FLAGGED: false-positive rate 5/5" in glance and "not calibrated" in glance
@@ -172,12 +328,35 @@ def test_calibration_notes_from_file(tmp_path) -> None:  # type: ignore[no-untyp
     from harness.calibration.run import calibration_notes
 
     assert calibration_notes(tmp_path / "missing.json") == {}
-    (tmp_path / "c.json").write_text(json.dumps({"claims": [
-        {"claim_id": "U1", "calibrated": True, "power": 1.0, "false_positive_rate": 0.0, "false_world_rates": {},
-         "procedure": "corrected", "n_seeds": 5, "flags": []},
-        {"claim_id": "U7", "calibrated": False, "power": 1.0, "false_positive_rate": None,
-         "false_world_rates": {"tracking": 1.0}, "procedure": "corrected", "n_seeds": 5, "flags": ["fpr 5/5"]}],
-        "not_planted": {"U8": "a count"}}))
+    (tmp_path / "c.json").write_text(
+        json.dumps(
+            {
+                "claims": [
+                    {
+                        "claim_id": "U1",
+                        "calibrated": True,
+                        "power": 1.0,
+                        "false_positive_rate": 0.0,
+                        "false_world_rates": {},
+                        "procedure": "corrected",
+                        "n_seeds": 5,
+                        "flags": [],
+                    },
+                    {
+                        "claim_id": "U7",
+                        "calibrated": False,
+                        "power": 1.0,
+                        "false_positive_rate": None,
+                        "false_world_rates": {"tracking": 1.0},
+                        "procedure": "corrected",
+                        "n_seeds": 5,
+                        "flags": ["fpr 5/5"],
+                    },
+                ],
+                "not_planted": {"U8": "a count"},
+            }
+        )
+    )
     notes = calibration_notes(tmp_path / "c.json")
     assert notes["U1"].startswith("ok: power 1.00, false passes <= 0.00")
     assert notes["U7"] == "FLAGGED: fpr 5/5" and notes["U8"].startswith("not plantable")

@@ -13,8 +13,17 @@ import pytest
 
 from harness.errors import ConfigError
 from harness.report import run as run_mod
-from harness.report.run import (RunProgress, RunSelection, check_device, check_layers_option, check_writable_dir,
-                                parse_layers_option, replace_dir, report_dir_for, write_run_report)
+from harness.report.run import (
+    RunProgress,
+    RunSelection,
+    check_device,
+    check_layers_option,
+    check_writable_dir,
+    parse_layers_option,
+    replace_dir,
+    report_dir_for,
+    write_run_report,
+)
 from harness.verdicts.recorder import RunStore
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -22,30 +31,54 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 def _store() -> RunStore:
     store = RunStore()
-    grid = {"kind": "grid", "model_a": "A", "model_b": "B", "layers_a": [0, 1], "layers_b": [0, 1],
-            "cells": [{"layer_a": a, "layer_b": b, "svcca": 0.5, "svcca_p": 0.01, "rsa": 0.1, "rsa_p": 0.5,
-                       "svcca_m21": 0.4, "n_pairs": 10} for a in (0, 1) for b in (0, 1)]}
+    grid = {
+        "kind": "grid",
+        "model_a": "A",
+        "model_b": "B",
+        "layers_a": [0, 1],
+        "layers_b": [0, 1],
+        "cells": [
+            {
+                "layer_a": a,
+                "layer_b": b,
+                "svcca": 0.5,
+                "svcca_p": 0.01,
+                "rsa": 0.1,
+                "rsa_p": 0.5,
+                "svcca_m21": 0.4,
+                "n_pairs": 10,
+            }
+            for a in (0, 1)
+            for b in (0, 1)
+        ],
+    }
     store.experiments["smoke:grid paper"] = grid
-    store.results.append({"id": "U8", "procedure": "paper", "profile": "smoke", "verdict": "reproduced",
-                          "measured": {"n": 1}})
+    store.results.append(
+        {"id": "U8", "procedure": "paper", "profile": "smoke", "verdict": "reproduced", "measured": {"n": 1}}
+    )
     return store
 
 
 def _complete_report(out: Path) -> None:
-    write_run_report(out, profile="smoke", store=_store(), procedures=["paper", "corrected"], wall_s=1.0,
-                     selection=RunSelection())
+    write_run_report(
+        out, profile="smoke", store=_store(), procedures=["paper", "corrected"], wall_s=1.0, selection=RunSelection()
+    )
 
 
-@pytest.mark.parametrize("selection, reason", [
-    (RunSelection(interrupted=True), "interrupted"),
-    (RunSelection(deselected=("claims/test_whole_space.py::test_U1[smoke-paper]",), keyword="U8"), "-k 'U8'"),
-    (RunSelection(layers_a=(1,), layers_b=(1,)), "A layers restricted to [1]"),
-    (RunSelection(procedures=("paper",)), "procedure(s) corrected not run"),
-    (RunSelection(unfinished=("t1",)), "did not reach a verdict"),
-    (RunSelection(paths=("claims/test_whole_space.py",)), "collection limited to"),
-])
-def test_partial_runs_write_elsewhere_and_leave_the_complete_report(tmp_path: Path, selection: RunSelection,
-                                                                     reason: str) -> None:
+@pytest.mark.parametrize(
+    "selection, reason",
+    [
+        (RunSelection(interrupted=True), "interrupted"),
+        (RunSelection(deselected=("claims/test_whole_space.py::test_U1[smoke-paper]",), keyword="U8"), "-k 'U8'"),
+        (RunSelection(layers_a=(1,), layers_b=(1,)), "A layers restricted to [1]"),
+        (RunSelection(procedures=("paper",)), "procedure(s) corrected not run"),
+        (RunSelection(unfinished=("t1",)), "did not reach a verdict"),
+        (RunSelection(paths=("claims/test_whole_space.py",)), "collection limited to"),
+    ],
+)
+def test_partial_runs_write_elsewhere_and_leave_the_complete_report(
+    tmp_path: Path, selection: RunSelection, reason: str
+) -> None:
     out = tmp_path / "smoke"
     _complete_report(out)
     before = {p.name: p.read_bytes() for p in (out / "figures").iterdir()}
@@ -53,8 +86,9 @@ def test_partial_runs_write_elsewhere_and_leave_the_complete_report(tmp_path: Pa
     assert before and not md_before.startswith("# PARTIAL")
     store = _store()
     store.experiments["smoke:grid paper"]["cells"] = store.experiments["smoke:grid paper"]["cells"][:1]
-    written = write_run_report(out, profile="smoke", store=store, procedures=list(selection.procedures), wall_s=1.0,
-                               selection=selection)
+    written = write_run_report(
+        out, profile="smoke", store=store, procedures=list(selection.procedures), wall_s=1.0, selection=selection
+    )
     assert written == tmp_path / "smoke-partial"
     # the complete report and every figure it had are untouched
     assert (out / "REPORT.md").read_text() == md_before
@@ -67,9 +101,12 @@ def test_partial_runs_write_elsewhere_and_leave_the_complete_report(tmp_path: Pa
 
 
 def test_provenance_records_the_selection(tmp_path: Path) -> None:
-    sel = RunSelection(keyword="U8", markexpr="smoke", layers_a=(1,), args=("claims", "-k", "U8"), procedures=("paper",))
-    out = write_run_report(tmp_path / "r", profile="smoke", store=_store(), procedures=["paper"], wall_s=0.0,
-                           selection=sel)
+    sel = RunSelection(
+        keyword="U8", markexpr="smoke", layers_a=(1,), args=("claims", "-k", "U8"), procedures=("paper",)
+    )
+    out = write_run_report(
+        tmp_path / "r", profile="smoke", store=_store(), procedures=["paper"], wall_s=0.0, selection=sel
+    )
     got = json.loads((out / "results.json").read_text())["provenance"]["selection"]
     assert got["keyword"] == "U8" and got["markexpr"] == "smoke" and got["layers_a"] == [1]
     assert got["layers_b"] is None and got["procedures"] == ["paper"] and got["args"] == ["claims", "-k", "U8"]
@@ -180,9 +217,26 @@ def test_claims_session_rejects_bad_options_before_collection_runs_anything(tmp_
     if not torch.cuda.is_available():
         cases.append((["--device", "cuda"], "no CUDA device"))
     for extra, message in cases:
-        proc = subprocess.run([sys.executable, "-m", "pytest", "claims", "-m", "smoke", "-q", "--collect-only",
-                               "-p", "no:cacheprovider", *extra], cwd=REPO_ROOT, env=env, capture_output=True,
-                              text=True, timeout=300)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "claims",
+                "-m",
+                "smoke",
+                "-q",
+                "--collect-only",
+                "-p",
+                "no:cacheprovider",
+                *extra,
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert proc.returncode == 4, (extra, proc.stdout[-2000:], proc.stderr[-2000:])
         assert message in proc.stderr + proc.stdout, (extra, proc.stderr[-2000:])
 
@@ -196,16 +250,44 @@ def test_partial_claims_run_writes_elsewhere_and_shows_progress(tmp_path: Path) 
     report = tmp_path / "smoke"
     report.mkdir()
     (report / "REPORT.md").write_text("complete report\n")
-    proc = subprocess.run([sys.executable, "-m", "pytest", "claims", "-m", "smoke", "-q", "-k", "U8",
-                           "--layers-a", "1", "--layers-b", "1", "--report-dir", str(report),
-                           "--cache-dir", str(tmp_path / "cache")],
-                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "claims",
+            "-m",
+            "smoke",
+            "-q",
+            "-k",
+            "U8",
+            "--layers-a",
+            "1",
+            "--layers-b",
+            "1",
+            "--report-dir",
+            str(report),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     # 1: a verdict on the 1 x 1 grid may differ from the full grid's expectation; no errors either way
-    assert proc.returncode in (0, 1) and " error" not in proc.stdout.splitlines()[-1], proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.returncode in (0, 1) and " error" not in proc.stdout.splitlines()[-1], (
+        proc.stdout[-3000:] + proc.stderr[-3000:]
+    )
     assert (report / "REPORT.md").read_text() == "complete report\n" and sorted(os.listdir(report)) == ["REPORT.md"]
     partial = tmp_path / "smoke-partial"
     lines = (partial / "REPORT.md").read_text().splitlines()
-    assert lines[0].startswith("# PARTIAL") and "deselected by -k 'U8'" in lines[2] and "A layers restricted to [1]" in lines[2]
+    assert (
+        lines[0].startswith("# PARTIAL")
+        and "deselected by -k 'U8'" in lines[2]
+        and "A layers restricted to [1]" in lines[2]
+    )
     sel = json.loads((partial / "results.json").read_text())["provenance"]["selection"]
     assert sel["keyword"] == "U8" and sel["layers_a"] == [1] and sel["partial"]
     assert "[claims" in proc.stdout and "grid paper: A layer 1 (1 of 1 rows)" in proc.stdout
@@ -213,8 +295,9 @@ def test_partial_claims_run_writes_elsewhere_and_shows_progress(tmp_path: Path) 
 
 def test_claims_outside_the_profiles_tier_are_listed_as_not_run(tmp_path: Path) -> None:
     """Issue 14, finding 8: W2 (large tier only) was missing from the smoke report."""
-    out = write_run_report(tmp_path / "smoke", profile="smoke", store=_store(), procedures=["paper", "corrected"],
-                           wall_s=0.0)
+    out = write_run_report(
+        tmp_path / "smoke", profile="smoke", store=_store(), procedures=["paper", "corrected"], wall_s=0.0
+    )
     claims = json.loads((out / "results.json").read_text())["claims"]
     w2 = [c for c in claims if c["id"] == "W2"]
     assert [c["procedure"] for c in w2] == ["paper", "corrected"]

@@ -42,7 +42,7 @@ def paired(n: int = 120, da: int = 24, db: int = 32, seed: int = 0, dup: int = 0
     b = z @ rng.normal(size=(4, db)) + 0.7 * rng.normal(size=(n, db))
     if dup:
         src = rng.integers(0, n - dup, size=dup)
-        a[n - dup:] = a[src]
+        a[n - dup :] = a[src]
     return a, b
 
 
@@ -56,8 +56,9 @@ def test_svcca_null_equals_stats(setting: str, method: str) -> None:
     a, b = paired()
     opts = PAPER if setting == "paper" else corrected(a.shape[0])
     ref = permutation_test(a, b, metric="svcca", n_permutations=60, seed=4, workers=1, **opts)
-    dev = permutation_test_device(a, b, metric="svcca", n_permutations=60, seed=4, method=method,
-                                  max_elements=5000, **opts)  # several batches
+    dev = permutation_test_device(
+        a, b, metric="svcca", n_permutations=60, seed=4, method=method, max_elements=5000, **opts
+    )  # several batches
     if setting == "corrected":
         assert dev.details["k_a"] > 1 and dev.details["k_b"] > 1  # the Gram / svd routes are exercised
     assert dev.observed == ref.observed
@@ -85,8 +86,14 @@ def test_svcca_null_degenerate_like_stats() -> None:
     with pytest.raises(DegenerateInputError, match="trivially"):
         svcca_null_device(a, b, n_permutations=3, seed=0, keep=7, basis_on_device=True)
     with pytest.raises(DegenerateInputError, match="constant"):
-        svcca_null_device(np.ones((10, 4)), np.random.default_rng(0).normal(size=(10, 4)), n_permutations=3, seed=0,
-                          keep=1, basis_on_device=True)
+        svcca_null_device(
+            np.ones((10, 4)),
+            np.random.default_rng(0).normal(size=(10, 4)),
+            n_permutations=3,
+            seed=0,
+            keep=1,
+            basis_on_device=True,
+        )
 
 
 def test_gram_route_falls_back_for_tiny_singular_values() -> None:

@@ -96,8 +96,10 @@ def test_threaded_null_draws_equal_the_serial_ones(metric: str, monkeypatch) -> 
     np.testing.assert_array_equal(threaded.null, serial.null)
     assert threaded.p_value == serial.p_value
     monkeypatch.setenv("HARNESS_NULL_WORKERS", "2")
-    np.testing.assert_array_equal(permutation_test(a, b, metric=metric, n_permutations=23, seed=5).null,  # type: ignore[arg-type]
-                                  serial.null)
+    np.testing.assert_array_equal(
+        permutation_test(a, b, metric=metric, n_permutations=23, seed=5).null,  # type: ignore[arg-type]
+        serial.null,
+    )
     monkeypatch.setenv("HARNESS_NULL_WORKERS", "two")
     with pytest.raises(ConfigError, match="HARNESS_NULL_WORKERS"):
         permutation_test(a, b, metric=metric, n_permutations=3, seed=5)  # type: ignore[arg-type]
@@ -157,8 +159,7 @@ def test_size_matched_test_finds_a_planted_subset_and_its_holdout_is_calibrated(
     assert res.p_value == pytest.approx(1 / 100)
     assert res.draws.size == 99 and res.n == n
     # a random subset is no better than its siblings: over many seeds its p is ~uniform
-    holdouts = [size_matched_test(0.0, score, n=n, n_superset=n_super, n_draws=20, seed=s).holdout_p
-                for s in range(40)]
+    holdouts = [size_matched_test(0.0, score, n=n, n_superset=n_super, n_draws=20, seed=s).holdout_p for s in range(40)]
     assert 0.3 < float(np.mean(holdouts)) < 0.7
     assert float(np.mean(np.array(holdouts) < 0.05)) < 0.2
     with pytest.raises(DegenerateInputError, match="n < n_superset"):

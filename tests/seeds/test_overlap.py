@@ -92,7 +92,7 @@ def test_sparse_equals_dense_rectangular(shape: tuple[int, int]) -> None:
     a = rng.standard_normal((n_a, 48))
     b = rng.standard_normal((n_b, 48))
     m = min(n_a, n_b)
-    b[:m // 2] = a[:m // 2] + 0.3 * rng.standard_normal((m // 2, 48))
+    b[: m // 2] = a[: m // 2] + 0.3 * rng.standard_normal((m // 2, 48))
     dense = match_rows(a, b, method="dense")
     sparse = match_rows(a, b, method="sparse", candidates=16)
     assert sparse.certified is True
@@ -119,8 +119,14 @@ def test_rows_without_a_full_candidate_matching_are_unmatched() -> None:
     """All four rows of A point at B0 (e1), so with one candidate per row only one of them
     can be matched within candidates; the other three stay unmatched unless refined."""
     eye = np.eye(8)
-    a = np.stack([eye[0] + 0.3 * eye[1] + 0.31 * eye[2] + 0.32 * eye[3],
-                  eye[0] + 0.01 * eye[4], eye[0] + 0.02 * eye[5], eye[0] + 0.03 * eye[6]])
+    a = np.stack(
+        [
+            eye[0] + 0.3 * eye[1] + 0.31 * eye[2] + 0.32 * eye[3],
+            eye[0] + 0.01 * eye[4],
+            eye[0] + 0.02 * eye[5],
+            eye[0] + 0.03 * eye[6],
+        ]
+    )
     b = eye[:4]
     r = seed_overlap(a, a, b, b, method="sparse", candidates=1, max_refine_rounds=0)
     assert r.n_unmatched == 3 and r.certified is False
@@ -247,8 +253,11 @@ def test_bad_inputs() -> None:
 
 @settings(max_examples=40, deadline=None)
 @given(
-    n_a=st.integers(1, 40), n_b=st.integers(1, 40), d=st.integers(2, 8),
-    candidates=st.integers(1, 6), seed=st.integers(0, 2**31 - 1),
+    n_a=st.integers(1, 40),
+    n_b=st.integers(1, 40),
+    d=st.integers(2, 8),
+    candidates=st.integers(1, 6),
+    seed=st.integers(0, 2**31 - 1),
 )
 def test_certified_sparse_optimum_equals_dense(n_a: int, n_b: int, d: int, candidates: int, seed: int) -> None:
     """Property: with refinement the sparse solver is certified and its total cosine is the
@@ -285,28 +294,39 @@ def three_criteria_pair() -> tuple[np.ndarray, ...]:
     """
     e = basis()
     dec_a = e[[0, 1, 2, 3]]
-    dec_b = np.stack([e[0], 0.9 * e[1] + np.sqrt(0.19) * e[4], 0.9 * e[2] + np.sqrt(0.19) * e[5],
-                      0.3 * e[3] + np.sqrt(0.91) * e[6]])
+    dec_b = np.stack(
+        [e[0], 0.9 * e[1] + np.sqrt(0.19) * e[4], 0.9 * e[2] + np.sqrt(0.19) * e[5], 0.3 * e[3] + np.sqrt(0.91) * e[6]]
+    )
     f = e[8:12]  # encoder directions of A
     g = e[12:16]  # private directions of B's encoders
     enc_a = f.copy()
-    enc_b = np.stack([f[0], 0.5 * f[1] + np.sqrt(0.75) * g[1],
-                      0.2 * f[2] + 0.1 * f[3] + np.sqrt(0.95) * g[2], 0.8 * f[2] + 0.6 * g[3]])
+    enc_b = np.stack(
+        [
+            f[0],
+            0.5 * f[1] + np.sqrt(0.75) * g[1],
+            0.2 * f[2] + 0.1 * f[3] + np.sqrt(0.95) * g[2],
+            0.8 * f[2] + 0.6 * g[3],
+        ]
+    )
     return enc_a, dec_a, enc_b, dec_b
 
 
 @pytest.mark.parametrize("method", ["dense", "sparse"])
 def test_three_criteria_give_three_fractions(method: str) -> None:
     enc_a, dec_a, enc_b, dec_b = three_criteria_pair()
-    want = {"both": [True, False, True, False], "decoder_only": [True, True, True, False],
-            "decoder_partner_both": [True, False, False, False]}
+    want = {
+        "both": [True, False, True, False],
+        "decoder_only": [True, True, True, False],
+        "decoder_partner_both": [True, False, False, False],
+    }
     for criterion, mask in want.items():
         r = seed_overlap(enc_a, dec_a, enc_b, dec_b, criterion=criterion, method=method, candidates=2)  # type: ignore[arg-type]
         assert r.criterion == criterion and r.convention == "corrected" and r.denominator == 4
         np.testing.assert_array_equal(r.shared, mask)
         assert r.fraction_shared == pytest.approx(sum(mask) / 4)
-        assert r.fraction_by_criterion == pytest.approx({"both": 0.5, "decoder_only": 0.75,
-                                                         "decoder_partner_both": 0.25})
+        assert r.fraction_by_criterion == pytest.approx(
+            {"both": 0.5, "decoder_only": 0.75, "decoder_partner_both": 0.25}
+        )
     np.testing.assert_array_equal(r.enc_partner, [0, 1, 3, 2])
     np.testing.assert_array_equal(r.dec_partner, [0, 1, 2, 3])
     np.testing.assert_allclose(r.enc_cos, [1, 0.5, 0.8, 0.1], atol=1e-12)
@@ -344,15 +364,15 @@ def test_unequal_widths_suite_denominator_n_a_paper_min_and_position() -> None:
     np.testing.assert_array_equal(suite.dec_partner, [-1, 0, 1])
     assert suite.denominator == 3 and suite.n_shared == 1
     np.testing.assert_array_equal(suite.shared, [False, True, False])
-    assert suite.fraction_by_criterion == pytest.approx({"both": 1 / 3, "decoder_only": 2 / 3,
-                                                         "decoder_partner_both": 0.0})
+    assert suite.fraction_by_criterion == pytest.approx(
+        {"both": 1 / 3, "decoder_only": 2 / 3, "decoder_partner_both": 0.0}
+    )
     paper = seed_overlap(enc_a, dec_a, enc_b, dec_b, convention="paper")
     assert paper.convention == "paper" and paper.denominator == 2  # min(n_a, n_b)
     assert paper.n_shared == 2 and paper.fraction_shared == 1.0  # positions combine A0/A1 and A1/A2
     np.testing.assert_array_equal(paper.shared, [False, True, True])  # the decoder rows of those positions
     # decoder_only: the same two latents, only the denominator differs (2/3 vs 2/2)
-    assert paper.fraction_by_criterion == pytest.approx({"both": 1.0, "decoder_only": 1.0,
-                                                         "decoder_partner_both": 0.0})
+    assert paper.fraction_by_criterion == pytest.approx({"both": 1.0, "decoder_only": 1.0, "decoder_partner_both": 0.0})
     # n_a <= n_b: positions are latents, denominators agree, the conventions agree
     back = seed_overlap(enc_b, dec_b, enc_a, dec_a)
     back_paper = seed_overlap(enc_b, dec_b, enc_a, dec_a, convention="paper")
@@ -366,8 +386,14 @@ def test_paper_float32_differs_only_at_a_cosine_within_1e7_of_threshold() -> Non
     c = 0.7 + 5e-9
     e = basis(8)
     a = e[[0, 2, 3, 5]]
-    b = np.stack([c * e[0] + np.sqrt(1 - c * c) * e[1], e[2], 0.3 * e[3] + np.sqrt(0.91) * e[4],
-                  0.95 * e[5] + np.sqrt(1 - 0.95**2) * e[6]])
+    b = np.stack(
+        [
+            c * e[0] + np.sqrt(1 - c * c) * e[1],
+            e[2],
+            0.3 * e[3] + np.sqrt(0.91) * e[4],
+            0.95 * e[5] + np.sqrt(1 - 0.95**2) * e[6],
+        ]
+    )
     for criterion in ("both", "decoder_only", "decoder_partner_both"):
         f64 = seed_overlap(a, a, b, b, criterion=criterion)  # type: ignore[arg-type]
         f32 = seed_overlap(a, a, b, b, criterion=criterion, convention="paper")  # type: ignore[arg-type]
@@ -385,16 +411,24 @@ def test_paper_float32_differs_only_at_a_cosine_within_1e7_of_threshold() -> Non
 def test_paper_convention_matches_corrected_on_equal_widths(criterion: str) -> None:
     enc_a, dec_a, enc_b, dec_b, _, _ = planted_pair(400, 64, 0.5, noise=0.6, seed=13)
     r = seed_overlap(enc_a, dec_a, enc_b, dec_b, criterion=criterion)  # type: ignore[arg-type]
-    p = seed_overlap(torch.from_numpy(enc_a).float(), dec_a, enc_b, dec_b, criterion=criterion,  # type: ignore[arg-type]
-                     convention="paper")
+    p = seed_overlap(
+        torch.from_numpy(enc_a).float(),
+        dec_a,
+        enc_b,
+        dec_b,
+        criterion=criterion,  # type: ignore[arg-type]
+        convention="paper",
+    )
     assert p.denominator == r.denominator == 400 and p.method == "dense"
     near = (np.abs(r.enc_cos - 0.7) < 1e-5) | (np.abs(r.dec_cos - 0.7) < 1e-5)
     assert not near.any()
     assert p.fraction_by_criterion == r.fraction_by_criterion
     np.testing.assert_array_equal(p.shared, r.shared)
     # always nested in decoder_only (decoder_partner_both is not nested in both in general)
-    assert max(r.fraction_by_criterion["decoder_partner_both"], r.fraction_by_criterion["both"]) \
+    assert (
+        max(r.fraction_by_criterion["decoder_partner_both"], r.fraction_by_criterion["both"])
         <= r.fraction_by_criterion["decoder_only"]
+    )
 
 
 def test_criterion_and_convention_vocabularies() -> None:
@@ -421,8 +455,9 @@ def test_decoder_partner_both_is_not_nested_in_both() -> None:
     passes in both spaces (0.9 and 0.72) -> decoder_partner_both counts it."""
     e = basis(8)
     enc_a = e[[0, 1]]
-    enc_b = np.stack([0.72 * e[0] + 0.69 * e[1] + np.sqrt(1 - 0.72**2 - 0.69**2) * e[2],
-                      0.1 * e[0] + np.sqrt(0.99) * e[3]])
+    enc_b = np.stack(
+        [0.72 * e[0] + 0.69 * e[1] + np.sqrt(1 - 0.72**2 - 0.69**2) * e[2], 0.1 * e[0] + np.sqrt(0.99) * e[3]]
+    )
     dec_a = e[[4, 5]]
     dec_b = np.stack([0.9 * e[4] + np.sqrt(0.19) * e[6], 0.9 * e[5] + np.sqrt(0.19) * e[7]])
     r = seed_overlap(enc_a, dec_a, enc_b, dec_b)

@@ -63,8 +63,17 @@ def test_different_seeds_different_weights(world: SyntheticActivations, architec
 
 def test_topk_learns_the_dictionary(world: SyntheticActivations) -> None:
     train, held_out = world.activations[:18_000], world.activations[18_000:]
-    trained = train_seed_sae(train, architecture="topk", d_sae=512, k=8, seed=0,
-                             n_steps=500, batch_size=512, lr=3e-3, eval_activations=held_out)
+    trained = train_seed_sae(
+        train,
+        architecture="topk",
+        d_sae=512,
+        k=8,
+        seed=0,
+        n_steps=500,
+        batch_size=512,
+        lr=3e-3,
+        eval_activations=held_out,
+    )
     m = trained.metrics
     assert m.n_eval_tokens == 2_000  # metrics on held-out tokens of the same world
     assert m.explained_variance > 0.85, m
@@ -79,8 +88,9 @@ def test_topk_learns_the_dictionary(world: SyntheticActivations) -> None:
 
 
 def test_match_l0_reaches_target(world: SyntheticActivations) -> None:
-    res = match_l0(world.activations[:8192], target_l0=6.0, d_sae=256, seed=0, rel_tol=0.15,
-                   n_steps=150, batch_size=256, lr=3e-3)
+    res = match_l0(
+        world.activations[:8192], target_l0=6.0, d_sae=256, seed=0, rel_tol=0.15, n_steps=150, batch_size=256, lr=3e-3
+    )
     assert res.within_tolerance, res.history
     assert abs(res.l0 - 6.0) <= 0.15 * 6.0
     assert res.trained.architecture == "relu_l1" and res.trained.l1_coefficient == res.l1_coefficient

@@ -12,15 +12,22 @@ import pytest
 from harness.verdicts.recorder import ClaimRecorder, Expectations, RunStore, conclude
 
 
-@pytest.mark.parametrize("control_holds,control_scored,outcome,verdict", [
-    (False, True, "other way", "reproduced"),
-    (True, True, "same way", "not reproduced"),
-    (False, False, "empty", "not reproduced"),
-    (None, True, None, "reproduced"),
-])
+@pytest.mark.parametrize(
+    "control_holds,control_scored,outcome,verdict",
+    [
+        (False, True, "other way", "reproduced"),
+        (True, True, "same way", "not reproduced"),
+        (False, False, "empty", "not reproduced"),
+        (None, True, None, "reproduced"),
+    ],
+)
 def test_control_outcome_decides_the_verdict(control_holds, control_scored, outcome, verdict) -> None:  # type: ignore[no-untyped-def]
-    c = conclude(rule_holds=True, control_holds=control_holds, control_scored=control_scored,
-                 control={"n_cells_scored": int(control_scored)})
+    c = conclude(
+        rule_holds=True,
+        control_holds=control_holds,
+        control_scored=control_scored,
+        control={"n_cells_scored": int(control_scored)},
+    )
     assert (c.control_outcome, c.verdict) == (outcome, verdict)
     if outcome == "empty":
         assert "nothing to score" in c.detail
@@ -92,12 +99,23 @@ def test_expectations_refuse_a_verdict_outside_the_vocabulary(tmp_path: Path) ->
 
 def test_inconclusive_is_not_a_failure_outside_smoke_and_pinned_in_smoke(tmp_path: Path) -> None:
     rec, store = _recorder(tmp_path, "paper")
-    assert rec.conclude("U1", "paper", rule_holds=None, measured={}, control={}, control_holds=False,
-                        inconclusive="too few permutations") is None
+    assert (
+        rec.conclude(
+            "U1",
+            "paper",
+            rule_holds=None,
+            measured={},
+            control={},
+            control_holds=False,
+            inconclusive="too few permutations",
+        )
+        is None
+    )
     assert rec.last is not None and rec.last.verdict == "inconclusive"
     assert store.results[-1]["inconclusive"] == "too few permutations"
     want = {"U1": {"paper": {"verdict": "not reproduced", "control": "other way", "reason": "r"}}}
     rec, _ = _recorder(tmp_path, "smoke", want)
-    failure = rec.conclude("U1", "paper", rule_holds=None, measured={}, control={}, control_holds=False,
-                           inconclusive="too few pairs")
+    failure = rec.conclude(
+        "U1", "paper", rule_holds=None, measured={}, control={}, control_holds=False, inconclusive="too few pairs"
+    )
     assert failure is not None and "changed outcome" in failure

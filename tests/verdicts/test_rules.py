@@ -15,44 +15,103 @@ from harness.verdicts.records import CLAIMS
 from harness.verdicts.rules import ROLES, RULES, judge, register_rule
 
 
-
 # ----------------------------------------------------------------------------- builders
 
 
-def scores(svcca: float, svcca_null: float, p: float, *, rsa: float = 0.1, rsa_null: float = 0.0,
-           rsa_p: float = 0.01, suffix: str = "") -> dict[str, Any]:
+def scores(
+    svcca: float,
+    svcca_null: float,
+    p: float,
+    *,
+    rsa: float = 0.1,
+    rsa_null: float = 0.0,
+    rsa_p: float = 0.01,
+    suffix: str = "",
+) -> dict[str, Any]:
     """Score fields of one cell as score_pairs/_cell write them (judging p = ``p``)."""
-    f = {"svcca": svcca, "svcca_null_mean": svcca_null, "svcca_p": p, "svcca_p_plus_one": p,
-         "svcca_excess": excess_over_chance(svcca, svcca_null), "svcca_null_std": 0.02, "svcca_z": math.nan,
-         "svcca_p_paper": "k/N", "rsa": rsa, "rsa_null_mean": rsa_null, "rsa_p": rsa_p, "rsa_p_plus_one": rsa_p,
-         "rsa_excess": excess_over_chance(rsa, rsa_null), "rsa_null_std": 0.01, "rsa_z": math.nan,
-         "rsa_p_paper": "k/N"}
+    f = {
+        "svcca": svcca,
+        "svcca_null_mean": svcca_null,
+        "svcca_p": p,
+        "svcca_p_plus_one": p,
+        "svcca_excess": excess_over_chance(svcca, svcca_null),
+        "svcca_null_std": 0.02,
+        "svcca_z": math.nan,
+        "svcca_p_paper": "k/N",
+        "rsa": rsa,
+        "rsa_null_mean": rsa_null,
+        "rsa_p": rsa_p,
+        "rsa_p_plus_one": rsa_p,
+        "rsa_excess": excess_over_chance(rsa, rsa_null),
+        "rsa_null_std": 0.01,
+        "rsa_z": math.nan,
+        "rsa_p_paper": "k/N",
+    }
     return {f"{k}{suffix}": v for k, v in f.items()}
 
 
-def cell(la: int, lb: int, *, svcca: float = 0.7, null: float = 0.44, p: float = 0.01, n_perm: int = 99,
-         mean_max_corr: float = 0.5, top: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
-    c = {"layer_a": la, "layer_b": lb, "n_pairs": 200, "n_pairs_m21": 300, "n_pairs_unfiltered": 250,
-         "mean_max_corr": mean_max_corr, "n_permutations": n_perm, "svcca_m21": 0.6, "svcca_unfiltered": 0.6,
-         **scores(svcca, null, p, rsa=extra.pop("rsa", 0.1), rsa_p=extra.pop("rsa_p", p)),
-         "size_matched_m21_p": 0.01, "size_matched_m21_p_plus_one": 0.01, "size_matched_m21_holdout_p": 0.5,
-         "size_matched_m21_holdout_p_plus_one": 0.5, "size_matched_m21_n_draws": 99,
-         "size_matched_unfiltered_p": 0.01, "size_matched_unfiltered_p_plus_one": 0.01,
-         "size_matched_unfiltered_holdout_p": 0.5, "size_matched_unfiltered_holdout_p_plus_one": 0.5,
-         "size_matched_unfiltered_n_draws": 99}
+def cell(
+    la: int,
+    lb: int,
+    *,
+    svcca: float = 0.7,
+    null: float = 0.44,
+    p: float = 0.01,
+    n_perm: int = 99,
+    mean_max_corr: float = 0.5,
+    top: dict[str, Any] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    c = {
+        "layer_a": la,
+        "layer_b": lb,
+        "n_pairs": 200,
+        "n_pairs_m21": 300,
+        "n_pairs_unfiltered": 250,
+        "mean_max_corr": mean_max_corr,
+        "n_permutations": n_perm,
+        "svcca_m21": 0.6,
+        "svcca_unfiltered": 0.6,
+        **scores(svcca, null, p, rsa=extra.pop("rsa", 0.1), rsa_p=extra.pop("rsa_p", p)),
+        "size_matched_m21_p": 0.01,
+        "size_matched_m21_p_plus_one": 0.01,
+        "size_matched_m21_holdout_p": 0.5,
+        "size_matched_m21_holdout_p_plus_one": 0.5,
+        "size_matched_m21_n_draws": 99,
+        "size_matched_unfiltered_p": 0.01,
+        "size_matched_unfiltered_p_plus_one": 0.01,
+        "size_matched_unfiltered_holdout_p": 0.5,
+        "size_matched_unfiltered_holdout_p_plus_one": 0.5,
+        "size_matched_unfiltered_n_draws": 99,
+    }
     if top is not None:
-        c.update(n_pairs_top=200, **scores(top["svcca"], top.get("null", 0.44), top["p"], rsa=top.get("rsa", 0.0),
-                                           rsa_p=top.get("rsa_p", top["p"]), suffix="_top"))
+        c.update(
+            n_pairs_top=200,
+            **scores(
+                top["svcca"],
+                top.get("null", 0.44),
+                top["p"],
+                rsa=top.get("rsa", 0.0),
+                rsa_p=top.get("rsa_p", top["p"]),
+                suffix="_top",
+            ),
+        )
     c.update(extra)
     return c
 
 
-def grid(fn: Any, *, la: tuple[int, ...] = (0, 1, 2, 3), lb: tuple[int, ...] = (0, 1, 2, 3, 4, 5),
-         n_perm: int = 99) -> dict[str, Any]:
+def grid(
+    fn: Any, *, la: tuple[int, ...] = (0, 1, 2, 3), lb: tuple[int, ...] = (0, 1, 2, 3, 4, 5), n_perm: int = 99
+) -> dict[str, Any]:
     """A grid whose cell (a, b) is ``fn(a, b)`` (a dict of cell() keyword arguments)."""
-    return {"kind": "grid", "layers_a": list(la), "layers_b": list(lb), "n_permutations": n_perm,
-            "paper_pair_range": (150, 250),
-            "cells": [cell(a, b, n_perm=n_perm, **fn(a, b)) for a in la for b in lb]}
+    return {
+        "kind": "grid",
+        "layers_a": list(la),
+        "layers_b": list(lb),
+        "n_permutations": n_perm,
+        "paper_pair_range": (150, 250),
+        "cells": [cell(a, b, n_perm=n_perm, **fn(a, b)) for a in la for b in lb],
+    }
 
 
 NOISE_TOP = {"svcca": 0.44, "p": 0.5, "rsa": 0.0, "rsa_p": 0.5}
@@ -72,8 +131,9 @@ def verdict(claim_id: str, records: dict[str, Any], procedure: Any = CORRECTED, 
 
 
 def test_every_lan_claim_has_a_rule_and_duplicates_are_refused() -> None:
-    assert {"U1", "U2", "U3", "U4", "U5", "U6", "U7", "U8", "S1", "S2", "S3", "S4", "S5", "W1", "W2",
-            "X1"} <= set(RULES)
+    assert {"U1", "U2", "U3", "U4", "U5", "U6", "U7", "U8", "S1", "S2", "S3", "S4", "S5", "W1", "W2", "X1"} <= set(
+        RULES
+    )
     assert set(RULES) <= set(CLAIMS)
     with pytest.raises(ValueError, match="Duplicate"):
         register_rule("U1")(lambda *a, **k: None)
@@ -109,8 +169,17 @@ def test_u1_true_false_underpowered_and_a_control_that_comes_out_the_same_way() 
 def with_rp(g: dict[str, Any], rp: dict[str, Any]) -> dict[str, Any]:
     """Add random-partner scores (``*_rp``) to every cell of ``g``."""
     for c in g["cells"]:
-        c.update(n_pairs_rp=180, **scores(rp["svcca"], rp.get("null", 0.44), rp["p"], rsa=rp.get("rsa", 0.0),
-                                          rsa_p=rp.get("rsa_p", rp["p"]), suffix="_rp"))
+        c.update(
+            n_pairs_rp=180,
+            **scores(
+                rp["svcca"],
+                rp.get("null", 0.44),
+                rp["p"],
+                rsa=rp.get("rsa", 0.0),
+                rsa_p=rp.get("rsa_p", rp["p"]),
+                suffix="_rp",
+            ),
+        )
     return g
 
 
@@ -120,8 +189,9 @@ def test_u1_u2_filter_aware_control_can_come_out_the_same_way(claim_id: str) -> 
     noise = control_grid(NOISE_TOP)
     assert verdict(claim_id, {"grid": with_rp(ok, NOISE_TOP), "control_grid": noise}) == ("reproduced", "other way")
     # broken input: random partners that merely pass the token filters score as well as the real pairs
-    j = judge(claim_id, {"grid": with_rp(grid(lambda a, b: {}), SIG_TOP), "control_grid": noise}, CORRECTED,
-              profile="smoke")
+    j = judge(
+        claim_id, {"grid": with_rp(grid(lambda a, b: {}), SIG_TOP), "control_grid": noise}, CORRECTED, profile="smoke"
+    )
     assert (j.verdict, j.control_outcome) == ("not reproduced", "same way")
     assert set(j.control.measured) == {"shuffled_positions", "random_partner"}
 
@@ -157,7 +227,7 @@ def blocky(a: int, b: int, *, la: tuple[int, ...], lb: tuple[int, ...]) -> dict[
     """Excess 0.5 in the middle block (first 60% of A, 25-60% of B), 0.1 elsewhere; the last A
     layer peaks at B's last layer."""
     na, nb = [x for x in la if x], [x for x in lb if x]
-    mid = a in na[: math.ceil(0.6 * len(na))] and b in nb[math.floor(0.25 * len(nb)): math.ceil(0.6 * len(nb))]
+    mid = a in na[: math.ceil(0.6 * len(na))] and b in nb[math.floor(0.25 * len(nb)) : math.ceil(0.6 * len(nb))]
     e = 0.5 if mid else (0.3 if (a == na[-1] and b == nb[-1]) else 0.1 + 0.01 * ((a + b) % 3))
     return {"null": 0.4, "svcca": 0.4 + 0.6 * e}
 
@@ -179,11 +249,18 @@ def test_u4_layer_label_test_true_false_underpowered_and_broken_control() -> Non
     assert verdict("U4", {"grid": shuffled, "control_grid": flat})[0] == "not reproduced"
     # a 2 x 3 non-zero grid has 3 x 3 placements of its block: p >= 1/9 whatever the data
     small = dict(la=(0, 1, 2), lb=(0, 1, 2, 3))
-    assert verdict("U4", {"grid": grid(lambda a, b: blocky(a, b, **small), **small),
-                          "control_grid": control_grid(NOISE_TOP, **small)})[0] == "inconclusive"
+    assert (
+        verdict(
+            "U4",
+            {
+                "grid": grid(lambda a, b: blocky(a, b, **small), **small),
+                "control_grid": control_grid(NOISE_TOP, **small),
+            },
+        )[0]
+        == "inconclusive"
+    )
     # broken input: the control grid has the same layer structure
-    ctrl = grid(lambda a, b: {"svcca": math.nan, "p": math.nan,
-                              "top": {**blocky(a, b, **PYTHIA), "p": 0.01}}, **PYTHIA)
+    ctrl = grid(lambda a, b: {"svcca": math.nan, "p": math.nan, "top": {**blocky(a, b, **PYTHIA), "p": 0.01}}, **PYTHIA)
     assert verdict("U4", {"grid": real, "control_grid": ctrl}) == ("not reproduced", "same way")
 
 
@@ -208,10 +285,17 @@ def test_u7_true_false_unreliable_and_broken_control() -> None:
     tracked = grid(lambda a, b: u7_cell(a, b, mmc=0.1 * b + 0.01 * a, e=0.04 * b + 0.004 * a))
     assert verdict("U7", {"grid": tracked})[0] == "not reproduced"
     # halves that disagree: the grid cannot say what tracks it
-    noisy = grid(lambda a, b: u7_cell(a, b, mmc=0.1 * b, e=0.1,
-                                      h={"svcca_excess_half1": 0.01 * ((a * 7 + b) % 5),
-                                         "svcca_excess_half2": 0.01 * ((a + b * 3) % 5)}))
+    noisy = grid(
+        lambda a, b: u7_cell(
+            a,
+            b,
+            mmc=0.1 * b,
+            e=0.1,
+            h={"svcca_excess_half1": 0.01 * ((a * 7 + b) % 5), "svcca_excess_half2": 0.01 * ((a + b * 3) % 5)},
+        )
+    )
     assert verdict("U7", {"grid": noisy})[0] == "inconclusive"
+
     # broken input: reliable overall, but the halves also "dissociate" in one cell and rank-correlate < 0.9:
     # the rule cannot tell a measure that tracks SVCCA from one that does not
     def leaky(a: int, b: int) -> dict[str, float]:
@@ -288,8 +372,10 @@ def test_u8_true_false_and_a_control_that_keeps_pairs() -> None:
     assert verdict("U8", {"grid": grid(lambda a, b: {"n_pairs": 300}), "control_grid": empty})[0] == "not reproduced"
     assert verdict("U8", {"grid": g, "control_grid": g}) == ("not reproduced", "same way")
     assert verdict("U8", {"grid": g, "control_grid": empty}, profile="paper")[0] == "reproduced"
-    assert verdict("U8", {"grid": grid(lambda a, b: {"n_pairs": 1000}), "control_grid": empty},
-                   profile="paper")[0] == "not reproduced"
+    assert (
+        verdict("U8", {"grid": grid(lambda a, b: {"n_pairs": 1000}), "control_grid": empty}, profile="paper")[0]
+        == "not reproduced"
+    )
 
 
 # ----------------------------------------------------------------------------- S1-S4
@@ -301,10 +387,23 @@ def table(cats: dict[str, dict[str, Any]], *, n_perm: int = 199) -> dict[str, An
         if kw.get("skipped"):
             cells.append({"category": name, "skipped": "too few concept features", "n_pairs": 0})
             continue
-        cells.append({"category": name, "n_pairs": kw.get("n", 30), "n_permutations": n_perm,
-                      **scores(kw.get("svcca", 0.8), kw.get("null", 0.4), kw.get("p", 0.01), rsa=kw.get("rsa", 0.3),
-                               rsa_p=kw.get("rsa_p", kw.get("p", 0.01))),
-                      "test2_p": kw.get("t2", 0.01), "test2_p_plus_one": kw.get("t2", 0.01), "test2_n": 30})
+        cells.append(
+            {
+                "category": name,
+                "n_pairs": kw.get("n", 30),
+                "n_permutations": n_perm,
+                **scores(
+                    kw.get("svcca", 0.8),
+                    kw.get("null", 0.4),
+                    kw.get("p", 0.01),
+                    rsa=kw.get("rsa", 0.3),
+                    rsa_p=kw.get("rsa_p", kw.get("p", 0.01)),
+                ),
+                "test2_p": kw.get("t2", 0.01),
+                "test2_p_plus_one": kw.get("t2", 0.01),
+                "test2_n": 30,
+            }
+        )
     return {"kind": "semantic", "layer_a": kw.get("la", 2), "layer_b": 3, "cells": cells}
 
 
@@ -316,8 +415,9 @@ def test_s1_s4_true_false_underpowered(claim_id: str) -> None:
     good = table({c: {} for c in TABLE9})
     noise = table({c: {"p": 0.4, "rsa_p": 0.4} for c in TABLE9})
     assert verdict(claim_id, {"table": good, "control_table": noise}) == ("reproduced", "other way")
-    one_miss = table({c: {"p": 0.3 if c == "Nature" else 0.01, "rsa_p": 0.3 if c == "Nature" else 0.01}
-                      for c in TABLE9})
+    one_miss = table(
+        {c: {"p": 0.3 if c == "Nature" else 0.01, "rsa_p": 0.3 if c == "Nature" else 0.01} for c in TABLE9}
+    )
     assert verdict(claim_id, {"table": one_miss, "control_table": noise})[0] == "not reproduced"
     # a category with too few concept features cannot be judged: the claim cannot be decided
     missing = table({c: ({"skipped": True} if c == "Emotions" else {}) for c in TABLE9})
@@ -331,8 +431,10 @@ def test_s2_true_false() -> None:
     cats = {c: ({"p": 0.2} if c == "Countries" else {}) for c in TABLE9[:6]}
     noise = table({c: {"p": 0.4} for c in TABLE9[:6]})
     assert verdict("S2", {"table": table(cats), "control_table": noise}, profile="gemma")[0] == "reproduced"
-    assert verdict("S2", {"table": table({c: {} for c in TABLE9[:6]}), "control_table": noise},
-                   profile="gemma")[0] == "not reproduced"
+    assert (
+        verdict("S2", {"table": table({c: {} for c in TABLE9[:6]}), "control_table": noise}, profile="gemma")[0]
+        == "not reproduced"
+    )
 
 
 def sem_grid(fn: Any, layers_a: tuple[int, ...] = (1, 2, 3), layers_b: tuple[int, ...] = (1, 2, 3, 4)) -> dict:
@@ -377,8 +479,13 @@ def test_s5_layer_label_test_true_false_underpowered_and_broken_control() -> Non
 
 def lan(svcca: float, null: float, p: float, *, n_perm: int = 99) -> dict[str, Any]:
     v = {"n_pairs": 150, "n_permutations": n_perm, **scores(svcca, null, p)}
-    return {"kind": "seed_pair", "many_to_one_filtered": v, "one_to_one_filtered": v, "decoder_cosine": v,
-            "decoder_cosine_mean": 0.5}
+    return {
+        "kind": "seed_pair",
+        "many_to_one_filtered": v,
+        "one_to_one_filtered": v,
+        "decoder_cosine": v,
+        "decoder_cosine_mean": 0.5,
+    }
 
 
 @pytest.mark.parametrize("procedure", [PAPER, CORRECTED], ids=lambda p: p.name)
@@ -389,35 +496,60 @@ def test_w1_judges_the_excess_not_the_raw_score(procedure: Any) -> None:
     assert verdict("W1", {"lan": lan(0.63, 0.45, 0.01), "control_lan": noise}, procedure)[0] == "not reproduced"
     assert verdict("W1", {"lan": lan(0.9, 0.44, 0.1, n_perm=9), "control_lan": noise}, procedure)[0] == "inconclusive"
     # broken input: the control is as far above its null as the real pair
-    assert verdict("W1", {"lan": lan(0.9, 0.44, 0.01), "control_lan": lan(0.9, 0.44, 0.01)},
-                   procedure) == ("not reproduced", "same way")
+    assert verdict("W1", {"lan": lan(0.9, 0.44, 0.01), "control_lan": lan(0.9, 0.44, 0.01)}, procedure) == (
+        "not reproduced",
+        "same way",
+    )
 
 
 def test_x1_true_false_underpowered_and_broken_control() -> None:
     ov, noise = {"fraction_shared": 0.2}, lan(0.45, 0.44, 0.5)
     assert verdict("X1", {"lan": lan(0.9, 0.44, 0.01), "control_lan": noise, "overlap": ov}) == (
-        "reproduced", "other way")
+        "reproduced",
+        "other way",
+    )
     # significant but only 0.43 of the way from chance: not the "high" similarity the claim states
     assert verdict("X1", {"lan": lan(0.68, 0.435, 0.01), "control_lan": noise, "overlap": ov})[0] == "not reproduced"
     assert verdict("X1", {"lan": lan(0.9, 0.44, 0.01), "control_lan": lan(0.9, 0.44, 0.01), "overlap": ov}) == (
-        "not reproduced", "same way")
-    assert verdict("X1", {"lan": lan(0.9, 0.44, 0.1, n_perm=9), "control_lan": lan(0.44, 0.44, 0.5),
-                          "overlap": ov})[0] == "inconclusive"
-    assert verdict("X1", {"lan": lan(0.9, 0.44, 0.01), "control_lan": lan(0.44, 0.44, 0.5),
-                          "overlap": {"fraction_shared": 0.95}})[0] == "not reproduced"
+        "not reproduced",
+        "same way",
+    )
+    assert (
+        verdict("X1", {"lan": lan(0.9, 0.44, 0.1, n_perm=9), "control_lan": lan(0.44, 0.44, 0.5), "overlap": ov})[0]
+        == "inconclusive"
+    )
+    assert (
+        verdict(
+            "X1",
+            {"lan": lan(0.9, 0.44, 0.01), "control_lan": lan(0.44, 0.44, 0.5), "overlap": {"fraction_shared": 0.95}},
+        )[0]
+        == "not reproduced"
+    )
 
 
 def test_w2_judges_the_excess_in_its_band() -> None:
     one = dict(la=(25,), lb=(25,))
     noise = control_grid(NOISE_TOP, **one)
-    assert verdict("W2", {"grid": grid(lambda a, b: {"svcca": 0.3, "null": 0.0}, **one), "control_grid": noise},
-                   profile="llama") == ("reproduced", "other way")
+    assert verdict(
+        "W2", {"grid": grid(lambda a, b: {"svcca": 0.3, "null": 0.0}, **one), "control_grid": noise}, profile="llama"
+    ) == ("reproduced", "other way")
     # raw 0.45 sits in the old raw band, but against a null of 0.44 it is chance
-    assert verdict("W2", {"grid": grid(lambda a, b: {"svcca": 0.45, "null": 0.44}, **one), "control_grid": noise},
-                   profile="llama")[0] == "not reproduced"
-    assert verdict("W2", {"grid": grid(lambda a, b: {"svcca": 0.3, "null": 0.0}, **one),
-                          "control_grid": control_grid({"svcca": 0.3, "null": 0.0, "p": 0.01}, **one)},
-                   profile="llama") == ("not reproduced", "same way")
+    assert (
+        verdict(
+            "W2",
+            {"grid": grid(lambda a, b: {"svcca": 0.45, "null": 0.44}, **one), "control_grid": noise},
+            profile="llama",
+        )[0]
+        == "not reproduced"
+    )
+    assert verdict(
+        "W2",
+        {
+            "grid": grid(lambda a, b: {"svcca": 0.3, "null": 0.0}, **one),
+            "control_grid": control_grid({"svcca": 0.3, "null": 0.0, "p": 0.01}, **one),
+        },
+        profile="llama",
+    ) == ("not reproduced", "same way")
 
 
 def test_w2_underpowered_is_inconclusive() -> None:
@@ -436,14 +568,31 @@ def test_judge_command_rejudges_a_saved_run_without_recomputation(tmp_path, caps
     from harness.cli import judge_results, main
 
     g, c = grid(lambda a, b: {}), control_grid(NOISE_TOP)
-    rows = [{"id": "U1", "procedure": "corrected", "profile": "smoke", "verdict": "reproduced",
-             "control_outcome": "other way", "inputs": {"grid": "grid corrected", "control_grid": "grid ctrl"}},
-            {"id": "U3", "procedure": "corrected", "profile": "smoke", "verdict": "reproduced",
-             "control_outcome": "other way", "inputs": {"grid": "grid corrected"}},
-            {"id": "P1", "procedure": "PB method", "profile": "smoke", "verdict": "reproduced"}]
+    rows = [
+        {
+            "id": "U1",
+            "procedure": "corrected",
+            "profile": "smoke",
+            "verdict": "reproduced",
+            "control_outcome": "other way",
+            "inputs": {"grid": "grid corrected", "control_grid": "grid ctrl"},
+        },
+        {
+            "id": "U3",
+            "procedure": "corrected",
+            "profile": "smoke",
+            "verdict": "reproduced",
+            "control_outcome": "other way",
+            "inputs": {"grid": "grid corrected"},
+        },
+        {"id": "P1", "procedure": "PB method", "profile": "smoke", "verdict": "reproduced"},
+    ]
     path = tmp_path / "results.json"
-    path.write_text(json.dumps({"profile": "smoke", "provenance": {}, "claims": rows,
-                                "experiments": {"grid corrected": g, "grid ctrl": c}}))
+    path.write_text(
+        json.dumps(
+            {"profile": "smoke", "provenance": {}, "claims": rows, "experiments": {"grid corrected": g, "grid ctrl": c}}
+        )
+    )
     out = {(r["id"], r["procedure"]): r for r in judge_results(path)}
     assert out[("U1", "corrected")]["rejudged"] == "reproduced"
     assert out[("U3", "corrected")]["rejudged"] == "not reproduced"  # every layer-0 cell is significant here

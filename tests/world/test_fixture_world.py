@@ -113,7 +113,12 @@ def test_tokenizer_special_tokens_and_compound_splits(tokenizer, manifest):
             pieces = [tokenizer.decode([t]) for t in tokenizer(" " + word, add_special_tokens=False)["input_ids"]]
             assert len(pieces) == 2 and keyword in {p.strip().lower() for p in pieces}, (word, pieces)
     assert manifest["tokenizer"]["compound_splits"]["seeking"] == [" see", "king"]
-    single = [w for ws in CONCEPT_KEYWORDS.values() for w in ws if len(tokenizer(" " + w, add_special_tokens=False)["input_ids"]) == 1]
+    single = [
+        w
+        for ws in CONCEPT_KEYWORDS.values()
+        for w in ws
+        if len(tokenizer(" " + w, add_special_tokens=False)["input_ids"]) == 1
+    ]
     assert len(single) == sum(len(ws) for ws in CONCEPT_KEYWORDS.values())
     assert manifest["tokenizer"]["multi_token_keywords"] == []
 

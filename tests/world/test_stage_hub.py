@@ -48,6 +48,7 @@ PYTHIA_160M = "EleutherAI/pythia-160m"
 # Fast, in-process
 # ------------------------------------------------------------------------------------
 
+
 def test_synthetic_documents_are_seeded_varied_and_keyword_rich() -> None:
     docs = synthetic_documents(40, seed=3)
     assert len(docs) == 40
@@ -71,9 +72,7 @@ def test_cache_layout_keeps_slashes_of_the_revision(tmp_path: Path) -> None:
     assert snap == ref.parents[3] / "snapshots" / commit
     assert commit == fake_commit_hash("dataset", OWT_REPO_ID, OWT_REVISION)
     assert commit != fake_commit_hash("model", OWT_REPO_ID, OWT_REVISION)
-    assert repo_folder_name("model", "EleutherAI/sae-pythia-70m-32k") == (
-        "models--EleutherAI--sae-pythia-70m-32k"
-    )
+    assert repo_folder_name("model", "EleutherAI/sae-pythia-70m-32k") == ("models--EleutherAI--sae-pythia-70m-32k")
     with pytest.raises(ConfigError):
         repo_folder_name("space", "a/b")
 
@@ -93,9 +92,7 @@ def test_stand_in_tokenizer_is_deterministic_and_pythia_like(tmp_path: Path) -> 
 
     write_tokenizer(tmp_path / "a")
     write_tokenizer(tmp_path / "b")
-    assert (tmp_path / "a" / "tokenizer.json").read_bytes() == (
-        tmp_path / "b" / "tokenizer.json"
-    ).read_bytes()
+    assert (tmp_path / "a" / "tokenizer.json").read_bytes() == (tmp_path / "b" / "tokenizer.json").read_bytes()
     tok = AutoTokenizer.from_pretrained(str(tmp_path / "a"))
     assert type(tok).__name__ == "GPTNeoXTokenizer"
     assert tok.eos_token == tok.bos_token == "<|endoftext|>"
@@ -116,12 +113,20 @@ def test_sae_layer_has_real_shapes_and_sensible_random_weights(tmp_path: Path) -
     folder = write_eleuther_sae_layer(tmp_path, repo, 2, seed=5)
     assert folder.name == "layers.2"
     cfg = json.loads((folder / "cfg.json").read_text())
-    assert cfg == {"expansion_factor": 32, "normalize_decoder": True, "num_latents": 32768,
-                   "k": 16, "signed": False, "d_in": 512}
+    assert cfg == {
+        "expansion_factor": 32,
+        "normalize_decoder": True,
+        "num_latents": 32768,
+        "k": 16,
+        "signed": False,
+        "d_in": 512,
+    }
     sd = load_file(str(folder / "sae.safetensors"))
     assert {k: tuple(v.shape) for k, v in sd.items()} == {
-        "encoder.weight": (32768, 512), "encoder.bias": (32768,),
-        "W_dec": (32768, 512), "b_dec": (512,),
+        "encoder.weight": (32768, 512),
+        "encoder.bias": (32768,),
+        "W_dec": (32768, 512),
+        "b_dec": (512,),
     }
     assert all(v.dtype == torch.float32 for v in sd.values())
     torch.testing.assert_close(sd["W_dec"].norm(dim=1), torch.ones(32768), atol=1e-5, rtol=0)
@@ -157,17 +162,14 @@ def test_hf_hub_download_resolves_staged_sae_and_parquet(tmp_path: Path) -> None
     with pytest.raises(LocalEntryNotFoundError):  # only the requested layers are staged
         hf_hub_download(repo.repo_id, "layers.5/cfg.json", **kw)
 
-    shard = hf_hub_download(OWT_REPO_ID, OWT_PARQUET_FILE, repo_type="dataset",
-                            revision=OWT_REVISION, **kw)
+    shard = hf_hub_download(OWT_REPO_ID, OWT_PARQUET_FILE, repo_type="dataset", revision=OWT_REVISION, **kw)
     with pytest.raises(LocalEntryNotFoundError):  # the revision matters: not on "main"
         hf_hub_download(OWT_REPO_ID, OWT_PARQUET_FILE, repo_type="dataset", **kw)
-    ds = datasets.load_dataset("parquet", data_files=shard, split="train",
-                               cache_dir=str(tmp_path / "datasets_cache"))
+    ds = datasets.load_dataset("parquet", data_files=shard, split="train", cache_dir=str(tmp_path / "datasets_cache"))
     assert ds.column_names == ["text"]
     assert ds["text"] == synthetic_documents(7, seed=2)
     for alias in OWT_PARQUET_ALIASES:
-        other = hf_hub_download(OWT_REPO_ID, alias, repo_type="dataset",
-                                revision=OWT_REVISION, **kw)
+        other = hf_hub_download(OWT_REPO_ID, alias, repo_type="dataset", revision=OWT_REVISION, **kw)
         assert Path(other).read_bytes() == Path(shard).read_bytes()
 
 
@@ -227,18 +229,29 @@ print("PROBE " + json.dumps(out))
 
 def _probe(home: Path, args: dict[str, Any]) -> dict[str, Any]:
     env = {**os.environ, **hub_env(home), "PYTHONPATH": str(REPO_ROOT)}
-    proc = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(args)], env=env,
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE, json.dumps(args)],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("PROBE ")][-1]
-    return json.loads(line[len("PROBE "):])
+    return json.loads(line[len("PROBE ") :])
 
 
 def _stage_with_cli(home: Path, *cli_args: str) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "fixtures.stage_hub", "--out", str(home),
-                           *cli_args], env=env, cwd=REPO_ROOT, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "fixtures.stage_hub", "--out", str(home), *cli_args],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
@@ -247,13 +260,16 @@ def _check_probe(out: dict[str, Any], model: str, layer: int) -> None:
     sae = SAE_REPOS[model]
     d = real["hidden_size"]
     assert out["tl"] == {
-        "d_model": d, "n_layers": real["num_hidden_layers"],
-        "n_heads": real["num_attention_heads"], "d_mlp": real["intermediate_size"],
-        "d_vocab": 50304, "n_ctx": 2048, "rotary_dim": int(0.25 * d // real["num_attention_heads"]),
+        "d_model": d,
+        "n_layers": real["num_hidden_layers"],
+        "n_heads": real["num_attention_heads"],
+        "d_mlp": real["intermediate_size"],
+        "d_vocab": 50304,
+        "n_ctx": 2048,
+        "rotary_dim": int(0.25 * d // real["num_attention_heads"]),
         "default_prepend_bos": False,
     }
-    assert out["hf_cfg"] == {"hidden_size": d, "num_hidden_layers": real["num_hidden_layers"],
-                             "vocab_size": 50304}
+    assert out["hf_cfg"] == {"hidden_size": d, "num_hidden_layers": real["num_hidden_layers"], "vocab_size": 50304}
     assert out["tok"]["eos"] == out["tok"]["bos"] == "<|endoftext|>" and out["tok"]["eos_id"] == 0
     assert out["roundtrip"]
     # The library fact the procedures rely on: TL blocks.L.hook_resid_post (unprocessed)
@@ -262,8 +278,12 @@ def _check_probe(out: dict[str, Any], model: str, layer: int) -> None:
     assert out["diff_block_output"] < 1e-3 * max(1.0, out["resid_norm"])
     assert out["diff_block_input"] > 1e-2
     assert out["sae_cfg"]["d_in"] == d and out["sae_cfg"]["k"] == sae.k
-    assert out["sae_shapes"] == {"encoder.weight": [32768, d], "encoder.bias": [32768],
-                                 "W_dec": [32768, d], "b_dec": [d]}
+    assert out["sae_shapes"] == {
+        "encoder.weight": [32768, d],
+        "encoder.bias": [32768],
+        "W_dec": [32768, d],
+        "b_dec": [d],
+    }
     assert out["unstaged_layer_found"] is False
 
 
@@ -283,8 +303,9 @@ def test_cli_stages_pythia70m_that_loads_offline_by_hub_name(tmp_path_factory: p
         assert on_disk["rotary_pct"] == 0.25 and on_disk["torch_dtype"] == "float16"
         assert {k: on_disk[k] for k in PYTHIA_CONFIGS[PYTHIA_70M]} == PYTHIA_CONFIGS[PYTHIA_70M]
         assert not (snap / "generation_config.json").exists()
-        out = _probe(home, {"model": PYTHIA_70M, "layer": 1,
-                            "sae_repo": "EleutherAI/sae-pythia-70m-32k", "sae_layer": 1})
+        out = _probe(
+            home, {"model": PYTHIA_70M, "layer": 1, "sae_repo": "EleutherAI/sae-pythia-70m-32k", "sae_layer": 1}
+        )
         _check_probe(out, PYTHIA_70M, 1)
     finally:
         shutil.rmtree(home, ignore_errors=True)
@@ -296,8 +317,9 @@ def test_stage_hub_pythia160m_loads_offline_by_hub_name(tmp_path_factory: pytest
     try:
         hub = stage_hub(home, pythia_layers={PYTHIA_160M: [3]}, n_docs=3, seed=1)
         assert hub == home / "hub"
-        out = _probe(home, {"model": PYTHIA_160M, "layer": 3,
-                            "sae_repo": "EleutherAI/sae-pythia-160m-32k", "sae_layer": 3})
+        out = _probe(
+            home, {"model": PYTHIA_160M, "layer": 3, "sae_repo": "EleutherAI/sae-pythia-160m-32k", "sae_layer": 3}
+        )
         _check_probe(out, PYTHIA_160M, 3)
     finally:
         shutil.rmtree(home, ignore_errors=True)
