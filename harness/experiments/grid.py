@@ -266,6 +266,14 @@ def _cell(rec: dict[str, Any], layer_a: int, layer_b: int) -> dict[str, Any]:
         cell[f"size_matched_{short}_p_plus_one"] = sm.get("p_plus_one", math.nan)
         cell[f"size_matched_{short}_holdout_p_plus_one"] = sm.get("holdout_p_plus_one", math.nan)
         cell[f"size_matched_{short}_n_draws"] = sm.get("n_draws", 0)
+    po = rec.get("placebo_one_to_one")
+    if po is not None:  # U5's placebo 1-1 rule (see placebo_one_to_one)
+        cell.update({k: v for k, v in po.items() if k != "placebo_one_to_one_skipped"})
+        sm = rec.get("one_to_one_vs_many_to_one_size_matched", {})
+        cell["placebo_one_to_one_vs_siblings_p_plus_one"] = sm.get("placebo_p_plus_one", math.nan)
+    pf = rec.get("placebo_filter")
+    if pf is not None:  # U6's placebo filter (see placebo_filter)
+        cell.update({k: v for k, v in pf.items() if k != "placebo_filter_skipped"})
     return cell
 
 
@@ -343,6 +351,7 @@ def run_grid(
                 n_top_correlated=n_top,
                 split_halves=not control,
                 random_partners=not control,
+                placebos=not control,
             )
             cells.append(_cell(rec, layer_a, layer_b))
     return {

@@ -52,7 +52,7 @@ from harness.pairing.matching import (
     threshold_pairs,
     top_pairs,
 )
-from harness.scoring.effects import cell_seed, effect_fields, excess_over_chance, p_plus_one
+from harness.scoring.effects import cell_seed, effect_fields, excess_over_chance, p_plus_one, rank_sum_p
 from harness.scoring.nulls import permutation_test, random_subset_test, size_matched_test
 from harness.vocab import OneToOneRule
 
@@ -525,6 +525,183 @@ def random_partner_pairs(
     return Pairs(ia, ib, corr, (f"random partner passing the token filters: {ia.size} of {a_feats.size} A features",))
 
 
+def svcca_of_sets(
+    space_a: FeatureSpace,
+    space_b: FeatureSpace,
+    sets: Sequence[tuple[NDArray[np.int64], NDArray[np.int64]]],
+    procedure: Procedure,
+    *,
+    device: str | None = None,
+) -> NDArray[np.float64]:
+    """(len(sets),) SVCCA of the paired decoder rows of each (a_idx, b_idx) set, batched by pair
+    count (:func:`harness.scoring.device_nulls.svcca_subsets` on ``device``, default cpu; equal to
+    the per-set numpy SVCCA to ~1e-13). NaN for a set too small to score or degenerate."""
+    from harness.scoring.device_nulls import svcca_subsets
+
+    out = np.full(len(sets), np.nan)
+    by_n: dict[int, list[int]] = {}
+    for i, (ia, _) in enumerate(sets):
+        if ia.size >= max(procedure.min_subspace_size, 3):
+            by_n.setdefault(int(ia.size), []).append(i)
+    for n, rows in by_n.items():
+        a_rows = np.concatenate([sets[i][0] for i in rows])
+        b_rows = np.concatenate([sets[i][1] for i in rows])
+        idx = np.arange(len(rows) * n).reshape(len(rows), n)
+        out[rows] = svcca_subsets(
+            space_a.decoder[a_rows],
+            space_b.decoder[b_rows],
+            idx,
+            keep=procedure.svcca_keep,
+            max_k=_max_k(procedure, n),
+            device=device or "cpu",
+        )
+    return out
+
+
+def placebo_one_to_one(
+    space_a: FeatureSpace,
+    space_b: FeatureSpace,
+    one: Pairs,
+    many: Pairs,
+    procedure: Procedure,
+    *,
+    n_draws: int,
+    seed: int,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """U5's placebo 1-1 rule (App. E): for each A feature of the real 1-1 set ``one``, ONE RANDOM
+    partner among its many-to-1 candidates (the pairs of ``many`` -- the filtered, thresholded
+    many-to-1 set -- with that A feature), instead of the procedure's choice; same A features,
+    same count. ``n_draws + 1`` placebo sets: set 0 is held out (the control scores it against the
+    real set's size-matched siblings, :func:`size_matched`'s ``others``), sets 1..n_draws are the
+    real set's placebo null.
+
+    Returns ``placebo_one_to_one_*`` fields: ``svcca`` (held-out set), ``mean`` (the null's mean),
+    ``p_plus_one`` (the real 1-1 SVCCA against the null, +1 rule; a draw identical to the real set
+    counts as a tie, i.e. as at or above it), ``n_draws``, ``n_with_choice`` (A features with more
+    than one candidate: with none, every placebo is the real set and nothing is judged: NaN p)."""
+    pre = "placebo_one_to_one"
+    rng = np.random.default_rng(seed)
+    a_feats = np.asarray(one.a_idx, dtype=np.int64)
+    cands = [np.flatnonzero(many.a_idx == a) for a in a_feats.tolist()]  # rows of ``many``
+    real_rows = []
+    for b, rows in zip(np.asarray(one.b_idx).tolist(), cands, strict=True):
+        hit = rows[many.b_idx[rows] == b]
+        real_rows.append(int(hit[0]) if hit.size else -1)
+    n_choice = sum(r.size > 1 for r in cands)
+    rec: dict[str, Any] = {
+        f"{pre}_n_with_choice": int(n_choice),
+        f"{pre}_n_draws": 0,
+        f"{pre}_svcca": math.nan,
+        f"{pre}_mean": math.nan,
+        f"{pre}_p_plus_one": math.nan,
+    }
+    if not a_feats.size or any(r.size == 0 for r in cands):
+        rec[f"{pre}_skipped"] = "an A feature of the 1-1 set has no many-to-1 candidate"
+        return rec
+    picks = np.stack([np.array([r[int(rng.integers(r.size))] for r in cands]) for _ in range(n_draws + 1)])
+    sets = [(many.a_idx[p], many.b_idx[p]) for p in picks]
+    real = np.asarray(real_rows)
+    scores = svcca_of_sets(space_a, space_b, [(a_feats, np.asarray(one.b_idx)), *sets], procedure, device=device)
+    observed, held, null = scores[0], scores[1], scores[2:]
+    same = np.all(picks[1:] == real[None, :], axis=1)
+    ok = np.isfinite(null)
+    rec.update({f"{pre}_svcca": float(held), f"{pre}_n_draws": int(ok.sum())})
+    if ok.any():
+        rec[f"{pre}_mean"] = float(null[ok].mean())
+    if n_choice and ok.any() and np.isfinite(observed):
+        k = int(np.sum((null[ok] >= observed) | same[ok]))
+        rec[f"{pre}_p_plus_one"] = p_plus_one(k, int(ok.sum()))
+    return rec
+
+
+#: U6's placebo (App. F): tokens filtered instead of the non-concept list, and runs.
+PLACEBO_FILTER_TOKENS = 7
+PLACEBO_FILTER_RUNS = 10
+#: Random same-size subsets of the unfiltered 1-1 pairs each placebo run is ranked among.
+PLACEBO_FILTER_SIBLINGS = 9
+
+
+def placebo_filter(
+    space_a: FeatureSpace,
+    space_b: FeatureSpace,
+    procedure: Procedure,
+    *,
+    mc: MaxCorrelation,
+    unfiltered: Pairs,
+    seed: int,
+    n_runs: int = PLACEBO_FILTER_RUNS,
+    n_tokens: int = PLACEBO_FILTER_TOKENS,
+    n_siblings: int = PLACEBO_FILTER_SIBLINGS,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """U6's placebo, the paper's own (App. A/F: "for 10 random runs where we randomly choose 7
+    tokens that are not part of the non-concept tokens, the filtering ... does not change the
+    unfiltered SVCCA score"): the filtered 1-1 set rebuilt with ``n_tokens`` random non-junk
+    tokens in place of the non-concept list (every other stage as in the real filtered set: the
+    shared-top-token filter, the 1-1 rule, the threshold), ``n_runs`` times.
+
+    Tokens are drawn without replacement from the non-junk strings among the live features' top
+    tokens (both spaces), with probability proportional to how many features list them, so a
+    placebo removes a share of pairs comparable to a list of common tokens (uniform draws from the
+    vocabulary would remove almost nothing and could never raise the score).
+
+    "Does not change the score", judged without the pair-count bias: each run's SVCCA is ranked
+    among ``n_siblings`` random subsets of the ``unfiltered`` 1-1 pairs of the run's size;
+    ``placebo_filter_p`` is the exact rank-sum p over the runs
+    (:func:`harness.scoring.effects.rank_sum_p`): small when the random filter raises the score
+    as well."""
+    pre = "placebo_filter"
+    rng = np.random.default_rng(seed)
+    junk = set(space_a.junk_tokens) | set(space_b.junk_tokens)
+    counts: dict[str, int] = {}
+    for space in (space_a, space_b):
+        for f in np.flatnonzero(space.live).tolist():
+            for t in set(space.strings[f]):
+                if t not in junk:
+                    counts[t] = counts.get(t, 0) + 1
+    pool = sorted(counts)
+    rec: dict[str, Any] = {
+        f"{pre}_runs": 0,
+        f"{pre}_siblings": int(n_siblings),
+        f"{pre}_mean": math.nan,
+        f"{pre}_siblings_mean": math.nan,
+        f"{pre}_n_pairs_mean": math.nan,
+        f"{pre}_p": math.nan,
+    }
+    if len(pool) < n_tokens or len(unfiltered) < 2:
+        rec[f"{pre}_skipped"] = f"{len(pool)} non-junk top-token strings, {len(unfiltered)} unfiltered pairs"
+        return rec
+    weights = np.array([counts[t] for t in pool], dtype=np.float64)
+    below, placebo_scores, sibling_scores, sizes = [], [], [], []
+    for _ in range(n_runs):
+        tokens = [pool[i] for i in rng.choice(len(pool), size=n_tokens, replace=False, p=weights / weights.sum())]
+        masks = (nonconcept_mask(space_a.strings, tokens), nonconcept_mask(space_b.strings, tokens))
+        pairs, _ = pair_spaces(space_a, space_b, procedure, mc=mc, junk_masks=masks)
+        n = len(pairs)
+        sizes.append(n)
+        if not 0 < n < len(unfiltered):
+            continue
+        subsets = [np.sort(rng.choice(len(unfiltered), size=n, replace=False)) for _ in range(n_siblings)]
+        sets = [(pairs.a_idx, pairs.b_idx)] + [(unfiltered.a_idx[i], unfiltered.b_idx[i]) for i in subsets]
+        scores = svcca_of_sets(space_a, space_b, sets, procedure, device=device)
+        if not np.isfinite(scores).all():
+            continue
+        below.append(int(np.sum(scores[1:] < scores[0])))
+        placebo_scores.append(float(scores[0]))
+        sibling_scores.extend(scores[1:].tolist())
+    rec.update({f"{pre}_runs": len(below), f"{pre}_n_pairs_mean": float(np.mean(sizes))})
+    if below:
+        rec.update(
+            {
+                f"{pre}_mean": float(np.mean(placebo_scores)),
+                f"{pre}_siblings_mean": float(np.mean(sibling_scores)),
+                f"{pre}_p": rank_sum_p(below, n_siblings),
+            }
+        )
+    return rec
+
+
 def pair_spaces(
     space_a: FeatureSpace,
     space_b: FeatureSpace,
@@ -533,14 +710,18 @@ def pair_spaces(
     mc: MaxCorrelation | None = None,
     one_to_one_rule: OneToOneRule | None = None,
     token_filters: bool = True,
+    junk_masks: tuple[NDArray[np.bool_], NDArray[np.bool_]] | None = None,
 ) -> tuple[Pairs, MaxCorrelation]:
     """Whole-space pairs under ``procedure`` (Sec. 3), optionally overriding the 1-1 rule
-    (``"none"`` = many-to-1, App. E) or switching the token filters off (App. F)."""
+    (``"none"`` = many-to-1, App. E) or switching the token filters off (App. F).
+    ``junk_masks``: (F_A,), (F_B,) non-concept masks used instead of the spaces' own (U6's
+    placebo filters random tokens instead of the non-concept list)."""
     if mc is None:
         mc = space_max_correlation(space_a, space_b, procedure)
     pairs = many_to_one_pairs(mc)
     if token_filters and procedure.filter_nonconcept:
-        pairs = filter_nonconcept(pairs, space_a.junk_mask(), space_b.junk_mask())
+        ja, jb = junk_masks if junk_masks is not None else (space_a.junk_mask(), space_b.junk_mask())
+        pairs = filter_nonconcept(pairs, ja, jb)
     if token_filters and procedure.filter_shared_token:
         pairs = filter_shared_token(pairs, space_a.strings, space_b.strings)
     rule = one_to_one_rule or procedure.one_to_one
@@ -587,6 +768,7 @@ def compare_spaces(
     n_top_correlated: int | None = None,
     split_halves: bool = False,
     random_partners: bool = False,
+    placebos: bool = False,
     device: str = "cpu",
     null_device: str | None = None,
 ) -> dict[str, Any]:
@@ -602,6 +784,10 @@ def compare_spaces(
     ``null_device``: see :func:`score_pairs` (also used for the size-matched draws).
     ``split_halves`` adds the 1-1 set's split-half excesses (:func:`split_half`); ``random_partners``
     the variant ``random_partner`` (:func:`random_partner_pairs`, a filter-aware control).
+    ``placebos`` adds U5's and U6's placebo controls: ``placebo_one_to_one`` (one random many-to-1
+    partner per A feature, ``n_size_matched`` draws + 1 held out; :func:`placebo_one_to_one`) and
+    ``placebo_filter`` (random tokens filtered instead of the non-concept list; :func:`placebo_filter`),
+    each seeded from the cell's identity.
     """
     n_perm = procedure.n_permutations if n_permutations is None else _positive(n_permutations, "n_permutations")
     # device: the exact pairing runs on the GPU in the gpu tier (64 TFLOP per Pythia pair)
@@ -675,6 +861,29 @@ def compare_spaces(
             identity=("whole space", "top_correlated"),
             null_device=null_device,
         )
+    others: dict[str, dict[str, float]] = {}
+    if placebos and "one_to_one" in kept and "many_to_one" in kept:  # U5's placebo 1-1 rule
+        out["placebo_one_to_one"] = placebo_one_to_one(
+            space_a,
+            space_b,
+            kept["one_to_one"],
+            kept["many_to_one"],
+            procedure,
+            n_draws=n_size_matched,
+            seed=cell_seed(procedure.seed, "placebo one to one", space_a.name, space_b.name),
+            device=null_device,
+        )
+        others["many_to_one"] = {"placebo": out["placebo_one_to_one"]["placebo_one_to_one_svcca"]}
+    if placebos and "unfiltered" in kept:  # U6's placebo filter (App. F)
+        out["placebo_filter"] = placebo_filter(
+            space_a,
+            space_b,
+            procedure,
+            mc=mc,
+            unfiltered=kept["unfiltered"],
+            seed=cell_seed(procedure.seed, "placebo filter", space_a.name, space_b.name),
+            device=null_device,
+        )
     # App. E and F compare pair sets of different sizes; SVCCA rises as n falls, so the 1-1
     # (filtered) score is also compared with same-size random subsets of the larger set.
     if "one_to_one" in kept:
@@ -690,6 +899,7 @@ def compare_spaces(
                     n_draws=n_size_matched,
                     seed=cell_seed(procedure.seed, "size matched", superset, space_a.name, space_b.name),
                     null_device=null_device,
+                    others=others.get(superset),
                 )
     return out
 
@@ -705,11 +915,14 @@ def size_matched(
     n_draws: int,
     seed: int,
     null_device: str | None = None,
+    others: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """SVCCA of ``pairs`` versus random subsets of ``superset`` with as many pairs (control
     for the pair-count bias of SVCCA; see :class:`harness.scoring.nulls.SizeMatchedResult`).
     ``null_device``: None = numpy draws one by one; a torch device = batched draws
-    (:func:`harness.scoring.device_nulls.size_matched_test_device`, same subsets and numbers)."""
+    (:func:`harness.scoring.device_nulls.size_matched_test_device`, same subsets and numbers).
+    ``others``: name -> SVCCA of another set of the same size (e.g. U5's placebo 1-1 set), each
+    judged against the same draws: ``<name>_p_plus_one`` (+1 rule)."""
     rec: dict[str, Any] = {"n": len(pairs), "n_superset": len(superset)}
     if not np.isfinite(observed):
         return {**rec, "skipped": "observed score is NaN"}
@@ -767,6 +980,12 @@ def size_matched(
         "p_plus_one": p_plus_one(k, int(res.draws.size)),
         "holdout_p_plus_one": p_plus_one(k_hold, int(res.draws.size) - 1),
         "n_draws": int(res.draws.size),
+        **{
+            f"{name}_p_plus_one": p_plus_one(int(np.sum(res.draws >= v)), int(res.draws.size))
+            if np.isfinite(v)
+            else math.nan
+            for name, v in (others or {}).items()
+        },
     }
 
 

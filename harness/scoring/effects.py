@@ -38,6 +38,7 @@ __all__ = [
     "min_permutations",
     "p_plus_one",
     "powered",
+    "rank_sum_p",
 ]
 
 
@@ -86,6 +87,27 @@ def effect_fields(prefix: str, observed: float, null: NDArray[np.float64]) -> di
         f"{prefix}_p_plus_one": p_plus_one(k, n),
         f"{prefix}_p_paper": f"{k}/{n}",
     }
+
+
+def rank_sum_p(below: list[int] | NDArray[np.int64], n_siblings: int) -> float:
+    """Exact one-sided p that placebo sets sit above their siblings, pooled over independent runs.
+
+    Run r scores one placebo set and ``n_siblings`` sibling sets drawn the same way it would be
+    if the placebo did nothing (e.g. random same-size subsets of the unfiltered pairs);
+    ``below[r]`` counts the siblings scoring strictly below the placebo. Under exchangeability each
+    count is uniform on ``0..n_siblings`` and the runs are independent, so the null of
+    ``S = sum(below)`` is the convolution of those uniforms; returns ``P(S_null >= S)``
+    (ties count against the placebo, i.e. towards "not above"). NaN without runs."""
+    counts = [int(b) for b in below]
+    if not counts or n_siblings < 1:
+        return math.nan
+    if any(not 0 <= b <= n_siblings for b in counts):
+        raise ValueError(f"below counts must lie in 0..{n_siblings}; got {counts}.")
+    dist = np.ones(1, dtype=np.float64)
+    one = np.full(n_siblings + 1, 1.0 / (n_siblings + 1), dtype=np.float64)
+    for _ in counts:
+        dist = np.convolve(dist, one)
+    return float(min(1.0, dist[sum(counts) :].sum()))
 
 
 def cell_seed(base: int, *identity: object) -> int:

@@ -71,3 +71,22 @@ def test_layer_label_test_exact_and_sampled() -> None:
     assert not s.exact and s.n_permutations == 999 and s.p_value == pytest.approx(1 / 1000)
     with pytest.raises(ValueError, match="999"):
         layer_label_test(big, r12, r12, seed=1, n_permutations=99)
+
+
+def test_rank_sum_p_is_the_exact_tail_of_a_sum_of_uniform_ranks() -> None:
+    import itertools
+
+    from harness.scoring.effects import rank_sum_p
+
+    assert rank_sum_p([9], 9) == pytest.approx(0.1)
+    assert rank_sum_p([0], 9) == pytest.approx(1.0)
+    assert rank_sum_p([9, 9], 9) == pytest.approx(0.01)
+    # brute force over every outcome of three runs with 4 siblings each
+    sums = [sum(t) for t in itertools.product(range(5), repeat=3)]
+    for s in range(13):
+        got = rank_sum_p([s // 3, s // 3, s - 2 * (s // 3)], 4) if s - 2 * (s // 3) <= 4 else None
+        if got is not None:
+            assert got == pytest.approx(sum(x >= s for x in sums) / len(sums))
+    assert math.isnan(rank_sum_p([], 9))
+    with pytest.raises(ValueError):
+        rank_sum_p([10], 9)
