@@ -83,6 +83,16 @@ def cell(
         "size_matched_unfiltered_holdout_p": 0.5,
         "size_matched_unfiltered_holdout_p_plus_one": 0.5,
         "size_matched_unfiltered_n_draws": 99,
+        "placebo_one_to_one_p_plus_one": 0.01,
+        "placebo_one_to_one_n_with_choice": 50,
+        "placebo_one_to_one_n_draws": 99,
+        "placebo_one_to_one_mean": 0.6,
+        "placebo_one_to_one_vs_siblings_p_plus_one": 0.5,
+        "placebo_filter_p": 0.5,
+        "placebo_filter_runs": 10,
+        "placebo_filter_siblings": 9,
+        "placebo_filter_mean": 0.6,
+        "placebo_filter_siblings_mean": 0.6,
     }
     if top is not None:
         c.update(
@@ -360,9 +370,35 @@ def test_u5_u6_true_false_underpowered(claim_id: str, short: str) -> None:
     assert verdict(claim_id, {"grid": lose})[0] == "not reproduced"
     weak = grid(lambda a, b: {f"size_matched_{short}_n_draws": 9})
     assert verdict(claim_id, {"grid": weak})[0] == "inconclusive"
-    # broken input: the held-out random subset "beats" its siblings everywhere
-    broken = grid(lambda a, b: {f"size_matched_{short}_holdout_p_plus_one": 0.01})
-    assert verdict(claim_id, {"grid": broken}) == ("not reproduced", "same way")
+
+
+def test_u5_needs_the_one_to_one_set_to_beat_its_placebo() -> None:
+    # the 1-1 set beats the size-matched subsets but not a random one-partner-per-A rule
+    same = grid(lambda a, b: {"placebo_one_to_one_p_plus_one": 0.4})
+    j = judge("U5", {"grid": same}, CORRECTED, profile="smoke")
+    assert j.verdict == "not reproduced" and j.measured["fraction_beats_same_size_random"] == 1.0
+    # no A feature has a choice of partner: the 1-1 rule chose nothing, so it cannot have helped
+    no_choice = grid(lambda a, b: {"placebo_one_to_one_n_with_choice": 0, "placebo_one_to_one_p_plus_one": math.nan})
+    j = judge("U5", {"grid": no_choice}, CORRECTED, profile="smoke")
+    assert j.verdict == "not reproduced" and j.measured["n_cells_without_choice"] == 15
+    few = grid(lambda a, b: {"placebo_one_to_one_n_draws": 9, "placebo_one_to_one_p_plus_one": 0.1})
+    assert verdict("U5", {"grid": few})[0] == "inconclusive"
+
+
+def test_u5_placebo_control_comes_out_the_same_way_on_a_broken_input() -> None:
+    # broken pipeline (e.g. a random 1-1 choice): any one-partner-per-A set beats the siblings
+    broken = grid(lambda a, b: {"placebo_one_to_one_vs_siblings_p_plus_one": 0.01})
+    assert verdict("U5", {"grid": broken}) == ("not reproduced", "same way")
+    # a record written before the placebo existed: the control cannot decide
+    old = grid(lambda a, b: {})
+    for c in old["cells"]:
+        del c["placebo_one_to_one_vs_siblings_p_plus_one"], c["placebo_one_to_one_p_plus_one"]
+    assert verdict("U5", {"grid": old}) == ("inconclusive", "inconclusive")
+
+
+def test_u6_holdout_control_comes_out_the_same_way_on_a_broken_input() -> None:
+    broken = grid(lambda a, b: {"size_matched_unfiltered_holdout_p_plus_one": 0.01})
+    assert verdict("U6", {"grid": broken}) == ("not reproduced", "same way")
 
 
 def test_u8_true_false_and_a_control_that_keeps_pairs() -> None:
