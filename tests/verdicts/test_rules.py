@@ -396,9 +396,16 @@ def test_u5_placebo_control_comes_out_the_same_way_on_a_broken_input() -> None:
     assert verdict("U5", {"grid": old}) == ("inconclusive", "inconclusive")
 
 
-def test_u6_holdout_control_comes_out_the_same_way_on_a_broken_input() -> None:
-    broken = grid(lambda a, b: {"size_matched_unfiltered_holdout_p_plus_one": 0.01})
+def test_u6_paper_placebo_comes_out_the_same_way_on_a_broken_input() -> None:
+    # broken: filtering 7 random tokens raises the score as much as the non-concept list does
+    broken = grid(lambda a, b: {"placebo_filter_p": 0.001})
     assert verdict("U6", {"grid": broken}) == ("not reproduced", "same way")
+    # a random filter that raises the score in a few cells only: the control still fails the rule
+    some = grid(lambda a, b: {"placebo_filter_p": 0.001 if b == 1 else 0.5})
+    assert verdict("U6", {"grid": some}) == ("reproduced", "other way")
+    # one run with 9 siblings cannot reach p < alpha: the control cannot decide
+    weak = grid(lambda a, b: {"placebo_filter_p": 0.1, "placebo_filter_runs": 1})
+    assert verdict("U6", {"grid": weak}) == ("inconclusive", "inconclusive")
 
 
 def test_u8_true_false_and_a_control_that_keeps_pairs() -> None:
