@@ -31,6 +31,8 @@ from numpy.typing import NDArray
 
 __all__ = [
     "LayerLabelTest",
+    "bh_discoveries",
+    "binomial_excess_p",
     "cell_seed",
     "effect_fields",
     "excess_over_chance",
@@ -87,6 +89,30 @@ def effect_fields(prefix: str, observed: float, null: NDArray[np.float64]) -> di
         f"{prefix}_p_plus_one": p_plus_one(k, n),
         f"{prefix}_p_paper": f"{k}/{n}",
     }
+
+
+def bh_discoveries(p_values: list[float] | NDArray[np.float64], alpha: float) -> int:
+    """Number of Benjamini-Hochberg discoveries at false-discovery rate ``alpha`` among ``p_values``
+    (NaN counts as a test that found nothing, p = 1): the largest k with ``p_(k) <= k * alpha / m``.
+    Among the cells it counts, the expected share of false ones is at most ``alpha`` (for
+    independent or positively dependent tests)."""
+    p = np.sort(np.nan_to_num(np.asarray(p_values, dtype=np.float64), nan=1.0))
+    m = p.size
+    if not m:
+        return 0
+    ok = np.flatnonzero(p <= alpha * np.arange(1, m + 1) / m)
+    return int(ok[-1] + 1) if ok.size else 0
+
+
+def binomial_excess_p(k: int, n: int, alpha: float) -> float:
+    """One-sided binomial p that ``k`` of ``n`` cells significant at ``alpha`` is more than chance
+    gives: ``P(Binomial(n, alpha) >= k)`` (1 for k = 0; NaN for n = 0). A control that should be
+    significant in about an alpha share of its cells is judged with it, not with a raw fraction."""
+    from scipy.stats import binom
+
+    if n < 1:
+        return math.nan
+    return float(binom.sf(int(k) - 1, int(n), float(alpha)))
 
 
 def rank_sum_p(below: list[int] | NDArray[np.int64], n_siblings: int) -> float:

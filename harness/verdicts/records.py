@@ -93,15 +93,21 @@ register(
         "Sec. 4.2, Figs. 2, 3, 5-8, 11-14",
         "Pythia and Gemma: p between 0.00 and 0.01 for almost all non-zero layer pairs. Original code: all p = 0 "
         "except Pythia A4/B1 (0.20), A5/B1 (0.50).",
-        "fraction of non-zero layer pairs with SVCCA p < alpha >= 0.8 (p by the +1 rule; a null too small to reach "
-        "alpha makes the claim inconclusive)",
-        "'almost all' read as at least 80% of the grid. p = (1 + k)/(1 + N) for every procedure (the paper's own k/N, "
-        "which can be 0, is reported, not judged).",
+        "at least 80% of the non-zero layer pairs have SVCCA significant, counted as Benjamini-Hochberg discoveries at "
+        "FDR alpha over the family of non-zero cells (p by the +1 rule; a null too small to reach BH's bar at the "
+        "needed rank makes the claim inconclusive)",
+        "'almost all' read as at least 80% of the grid. A count of many cells' tests needs a stated family and "
+        "correction: BH bounds the expected share of false cells among those counted by alpha; Holm (each counted "
+        "cell certain) would need n/alpha permutations per cell (1,100 for Pythia's 55 cells) and asks more than a "
+        "share. p = (1 + k)/(1 + N) for every procedure (the paper's own k/N, which can be 0, is reported, not "
+        "judged).",
         ALL_TIERS,
         "two, both must fail the rule: (1) B's token positions shuffled (each cell's top-correlated misaligned 1-1 set "
         "of the real size, filters off); (2) filter-aware: each A feature of the real 1-1 set with a random other B "
         "partner that passes the same token filters (live, not non-concept, sharing a top token), 1-1 -- if the "
-        "filters alone made decoders similar (App. F credits them), it would be significant too (expected ~alpha).",
+        "filters alone made decoders similar (App. F credits them), it would be significant too; it should be "
+        "significant in about an alpha share of cells and comes out the same way when its count of p < alpha cells "
+        "is more than alpha explains (one-sided binomial test at alpha).",
     )
 )
 register(
@@ -111,14 +117,16 @@ register(
         "RSA also passes many p-tests but its values are much lower than SVCCA's for the same pairs.",
         "Sec. 4.2, Figs. 2-3",
         "e.g. Pythia 1-1: SVCCA .40-.68 vs RSA .09-.21 in the middle block (original code printout).",
-        "fraction of non-zero layer pairs with RSA p < alpha (+1 rule) >= 0.5 AND RSA's excess over its null below "
-        "SVCCA's excess over its null in >= 80% of pairs (excess = (s - null mean) / (1 - null mean))",
+        "at least half the non-zero layer pairs have RSA significant (+1 rule; Benjamini-Hochberg discoveries at FDR "
+        "alpha over the non-zero cells) AND RSA's excess over its null below SVCCA's excess over its null in >= 80% of "
+        "pairs (excess = (s - null mean) / (1 - null mean); an ordering, not a test per cell, so nothing to correct)",
         "'many' p-tests = at least half; 'much lower' as a consistent ordering rather than a ratio, since "
         "SVCCA's scale depends on k (k = 1 under the paper procedure). Excesses, not raw values: raw RSA (chance ~0) "
         "sits below raw SVCCA (chance ~0.44 under corrected) even on pure noise.",
         ALL_TIERS,
-        "as U1: shuffled positions (top-correlated misaligned sets of the real sizes) and random partners passing the "
-        "same token filters: the rule must fail on both.",
+        "as U1: shuffled positions (top-correlated misaligned sets of the real sizes; the rule must fail) and random "
+        "partners passing the same token filters (RSA significant in no more cells than alpha explains: one-sided "
+        "binomial test).",
     )
 )
 register(

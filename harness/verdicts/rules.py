@@ -12,7 +12,15 @@ Statistics, the same for every rule:
 - significance is judged with the +1 rule, ``p = (1 + k) / (1 + N)`` (``*_p_plus_one``), at
   ``procedure.alpha``; a rule that needs ``p < alpha`` from a null of fewer than
   ``1/alpha - 1`` draws is *inconclusive* (no p-value could pass; :func:`needs_power`);
-- the records' ``*_p`` (the procedure's own rule, ``k/N`` under ``paper``) is reported, not judged.
+- the records' ``*_p`` (the procedure's own rule, ``k/N`` under ``paper``) is reported, not judged;
+- a rule that counts significant cells ("almost all", "most", ">= 90%") counts Benjamini-Hochberg
+  discoveries at false-discovery rate ``alpha`` over its stated family of cells
+  (:func:`count_significant`): among the cells counted, the expected share of false ones is at most
+  alpha. Holm (every counted cell certain) would need ``n / alpha`` null draws per cell (1,100 for
+  Pythia's 55 non-zero cells) and asks more than a share claim. An all-must-pass conjunction
+  (S1, S2, S4) needs no correction: it is false as soon as one member is null, and that member
+  passes with probability <= alpha. A control that should be significant in about an alpha share
+  of its cells (U1/U2's random partners) is judged with a one-sided binomial test of its count.
 
 The registry (:data:`RULES`) maps a claim id to its rule and refuses duplicates; :data:`ROLES`
 says which records each rule reads.
@@ -29,7 +37,15 @@ import numpy as np
 from scipy.stats import norm, spearmanr
 
 from harness.config import Procedure
-from harness.scoring.effects import cell_seed, excess_over_chance, layer_label_test, min_permutations, powered
+from harness.scoring.effects import (
+    bh_discoveries,
+    binomial_excess_p,
+    cell_seed,
+    excess_over_chance,
+    layer_label_test,
+    min_permutations,
+    powered,
+)
 from harness.verdicts.recorder import Conclusion, conclude
 from harness.verdicts.records import CLAIMS
 
@@ -212,6 +228,36 @@ def needs_power(counts: Sequence[float], alpha: float, what: str = "permutations
     )
 
 
+def need_of(share: float, n: int) -> int:
+    """Cells a ``share`` of ``n`` requires (``ceil``, robust to 0.8 * 15 = 12.000000000000002)."""
+    return int(math.ceil(share * n - 1e-9))
+
+
+def count_significant(
+    p_values: Sequence[float], share: float, alpha: float, counts: Sequence[float], what: str = "permutations"
+) -> tuple[bool, dict[str, Any], str | None]:
+    """A share claim over a family of cells: at least ``share`` of the cells are Benjamini-Hochberg
+    discoveries at FDR ``alpha`` (:func:`harness.scoring.effects.bh_discoveries`; NaN p = nothing
+    found). Returns (holds, measured, why the data cannot decide or None): with ``N`` null draws a p
+    is >= 1/(N + 1), and BH's threshold at the needed rank is ``need * alpha / n``; a null size
+    that cannot reach it makes the count inconclusive."""
+    n = len(p_values)
+    need = need_of(share, n)
+    k_raw = sum(bool(_finite(p) and p < alpha) for p in p_values)
+    k_bh = bh_discoveries([float(p) if _finite(p) else math.nan for p in p_values], alpha)
+    m = {"n_family": n, "n_needed": need, "n_significant_raw": k_raw, "n_discoveries_bh": k_bh}
+    reason = needs_power(counts, alpha, what)
+    if reason is None and n:
+        bar = alpha * max(need, 1) / n
+        short = sorted({int(c) for c in counts if _finite(c) and 1.0 / (c + 1) > bar})
+        if short:
+            reason = (
+                f"{short} {what} cannot give p <= {bar:.4f}, Benjamini-Hochberg's bar at rank {need} of {n} "
+                f"(alpha = {alpha}; p >= 1/(N + 1))"
+            )
+    return bool(n and k_bh >= need), m, reason
+
+
 def grid_power(grid: Mapping[str, Any], cells: Sequence[Record], alpha: float) -> str | None:
     return needs_power([n_perm(c, grid) for c in cells], alpha)
 
@@ -244,11 +290,35 @@ def _with_control(
 
 def _u1(grid: Mapping[str, Any], alpha: float) -> Judgement:
     cells = nonzero(grid)
-    m = {"fraction_significant": frac([sig(c, "svcca", alpha) for c in cells]), "n_cells": len(cells)}
+    holds, counted, reason = count_significant(
+        [judging_p(c, "svcca") for c in cells], 0.8, alpha, [n_perm(c, grid) for c in cells]
+    )
+    m = {"fraction_significant": frac([sig(c, "svcca", alpha) for c in cells]), "n_cells": len(cells), **counted}
+    if reason:
+        return undecided(reason, m)
+    return decided(holds, m)
+
+
+def _significant_share_control(grid: Mapping[str, Any], metric: str, alpha: float) -> Judgement:
+    """A control that should be significant in about an alpha share of its cells: it comes out the
+    same way when its count of cells with p < alpha is more than alpha explains (one-sided
+    binomial test at alpha, :func:`harness.scoring.effects.binomial_excess_p`), not only when it
+    passes the claim's own share."""
+    cells = nonzero(grid)
+    k = sum(sig(c, metric, alpha) for c in cells)
+    bp = binomial_excess_p(k, len(cells), alpha)
+    m = {
+        "n_cells": len(cells),
+        "n_significant": k,
+        "fraction_significant": k / len(cells) if cells else math.nan,
+        "binomial_p": bp,
+    }
     reason = grid_power(grid, cells, alpha)
     if reason:
         return undecided(reason, m)
-    return decided(m["fraction_significant"] >= 0.8, m)
+    if not cells:
+        return decided(False, m, scored=False)
+    return decided(bool(bp < alpha), m)
 
 
 def _grid_claim(
@@ -256,7 +326,7 @@ def _grid_claim(
     records: Mapping[str, Any],
     procedure: Procedure,
     *,
-    random_partners: bool = False,
+    random_partners: str | None = None,
 ) -> ClaimJudgement:
     """A rule on the grid and, as its control, on the shuffled-positions grid's top-correlated
     sets of the real cells' sizes. Almost no misaligned pair passes the filters and the
@@ -264,11 +334,13 @@ def _grid_claim(
     top-correlated 1-1 set of the real cell's size (filters and threshold off) exercises the
     same statistic at the same pair count.
 
-    ``random_partners``: a second control, filter-aware: each A feature of the real 1-1 set with a
-    random other B partner that passes the same token filters (``*_rp`` fields of the real grid;
-    :func:`harness.experiments.spaces.random_partner_pairs`). The first control switches the
-    filters off, while App. F credits the filters for the high scores; this one keeps them. The
-    control comes out the same way when the rule holds on either."""
+    ``random_partners`` (a metric, "svcca" or "rsa"): a second control, filter-aware: each A feature
+    of the real 1-1 set with a random other B partner that passes the same token filters (``*_rp``
+    fields of the real grid; :func:`harness.experiments.spaces.random_partner_pairs`). The first
+    control switches the filters off, while App. F credits the filters for the high scores; this
+    one keeps them. It should be significant in about an alpha share of the cells, and is judged so
+    (:func:`_significant_share_control` on ``random_partners``' p). The control comes out the same
+    way when either does."""
     claim = rule(records["grid"], procedure.alpha)
     view = top_view(records["control_grid"])
     ctrl = rule(view, procedure.alpha)
@@ -278,7 +350,7 @@ def _grid_claim(
     if random_partners and all("svcca_rp" in c for c in records["grid"]["cells"]):
         from harness.experiments.grid import random_partner_view
 
-        rp = rule(random_partner_view(dict(records["grid"])), procedure.alpha)
+        rp = _significant_share_control(random_partner_view(dict(records["grid"])), random_partners, procedure.alpha)
         both = {"shuffled_positions": ctrl.measured, "random_partner": rp.measured}
         if ctrl.holds or rp.holds:
             ctrl = decided(True, both)
@@ -291,15 +363,19 @@ def _grid_claim(
 
 @register_rule("U1", "grid", "control_grid")
 def rule_u1(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
-    """Fraction of non-zero layer pairs with 1-1 SVCCA p < alpha >= 0.8 ('almost all'); controls:
-    shuffled positions, and random partners passing the same token filters (must be significant in
-    about alpha of the cells)."""
-    return _grid_claim(_u1, records, procedure, random_partners=True)
+    """At least 80% of the non-zero layer pairs ('almost all') have 1-1 SVCCA significant, counted as
+    Benjamini-Hochberg discoveries at FDR alpha over the family of non-zero cells; controls:
+    shuffled positions (the same rule), and random partners passing the same token filters (must
+    be significant in about an alpha share of the cells: one-sided binomial test of the count)."""
+    return _grid_claim(_u1, records, procedure, random_partners="svcca")
 
 
 def _u2(grid: Mapping[str, Any], alpha: float) -> Judgement:
     cells = nonzero(grid)
     f_sig = frac([sig(c, "rsa", alpha) for c in cells])
+    many, counted, reason = count_significant(
+        [judging_p(c, "rsa") for c in cells], 0.5, alpha, [n_perm(c, grid) for c in cells]
+    )
     both = [c for c in cells if math.isfinite(excess(c, "rsa")) and math.isfinite(excess(c, "svcca"))]
     f_lower = frac([excess(c, "rsa") < excess(c, "svcca") for c in both])
     m = {
@@ -309,21 +385,22 @@ def _u2(grid: Mapping[str, Any], alpha: float) -> Judgement:
         "mean_svcca": nanmean([c.get("svcca", math.nan) for c in cells]),
         "mean_rsa_excess": nanmean([excess(c, "rsa") for c in cells]),
         "mean_svcca_excess": nanmean([excess(c, "svcca") for c in cells]),
+        **counted,
     }
-    reason = grid_power(grid, cells, alpha)
     if reason:
         return undecided(reason, m)
-    return decided(bool(f_sig >= 0.5 and f_lower >= 0.8), m)
+    return decided(bool(many and f_lower >= 0.8), m)
 
 
 @register_rule("U2", "grid", "control_grid")
 def rule_u2(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
-    """RSA significant in >= half the non-zero cells AND RSA's excess over its null below SVCCA's
-    in >= 80% of them.
+    """RSA significant in >= half the non-zero cells (Benjamini-Hochberg discoveries at FDR alpha over
+    the non-zero cells) AND RSA's excess over its null below SVCCA's in >= 80% of them (an ordering,
+    not a test per cell: nothing to correct). Controls as U1's, the random-partner one on RSA.
 
     The ordering compares excesses: raw RSA (chance ~0) is below raw SVCCA (chance ~0.44 under
     corrected) in 100% of the *control* cells, so the raw ordering held on pure noise."""
-    return _grid_claim(_u2, records, procedure, random_partners=True)
+    return _grid_claim(_u2, records, procedure, random_partners="rsa")
 
 
 #: U3's equivalence margin, as a fraction of the median non-zero cell's SVCCA excess: a layer-0

@@ -90,3 +90,18 @@ def test_rank_sum_p_is_the_exact_tail_of_a_sum_of_uniform_ranks() -> None:
     assert math.isnan(rank_sum_p([], 9))
     with pytest.raises(ValueError):
         rank_sum_p([10], 9)
+
+
+def test_bh_discoveries_and_binomial_excess() -> None:
+    from harness.scoring.effects import bh_discoveries, binomial_excess_p
+
+    assert bh_discoveries([0.01] * 15, 0.05) == 15
+    # 12 cells at 0.045: each below alpha, but p_(12) = 0.045 > 12/15 * 0.05 = 0.04 -> nothing survives
+    assert bh_discoveries([0.045] * 12 + [0.5] * 3, 0.05) == 0
+    assert bh_discoveries([0.001, 0.03, 0.5, math.nan], 0.05) == 1  # 0.03 > 2/4 * 0.05
+    assert bh_discoveries([0.001, 0.02, 0.03, 0.04], 0.05) == 4
+    assert bh_discoveries([], 0.05) == 0
+    assert binomial_excess_p(0, 15, 0.05) == pytest.approx(1.0)
+    assert binomial_excess_p(1, 15, 0.05) == pytest.approx(1 - 0.95**15)
+    assert binomial_excess_p(3, 15, 0.05) < 0.05 < binomial_excess_p(2, 15, 0.05)
+    assert math.isnan(binomial_excess_p(0, 0, 0.05))

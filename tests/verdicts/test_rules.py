@@ -206,6 +206,38 @@ def test_u1_u2_filter_aware_control_can_come_out_the_same_way(claim_id: str) -> 
     assert set(j.control.measured) == {"shuffled_positions", "random_partner"}
 
 
+def test_u1_counts_benjamini_hochberg_discoveries_not_raw_p_below_alpha() -> None:
+    noise = control_grid(NOISE_TOP)
+    # 12 of 15 cells at p = 0.045: 80% below alpha, but none survives BH (p_(12) > 12/15 * alpha)
+    border = grid(lambda a, b: {"p": 0.045 if b < 5 else 0.5})
+    j = judge("U1", {"grid": border, "control_grid": noise}, CORRECTED, profile="smoke")
+    assert j.measured["fraction_significant"] == pytest.approx(0.8) and j.measured["n_discoveries_bh"] == 0
+    assert j.verdict == "not reproduced"
+    # 21 permutations reach alpha (p >= 1/22) but not BH's bar at rank 12 of 15 (0.04): inconclusive
+    short = grid(lambda a, b: {"p": 1 / 22}, n_perm=21)
+    assert verdict("U1", {"grid": short, "control_grid": noise})[0] == "inconclusive"
+
+
+@pytest.mark.parametrize("claim_id,metric", [("U1", "p"), ("U2", "rsa_p")])
+def test_random_partner_control_is_a_binomial_test_of_its_count(claim_id: str, metric: str) -> None:
+    """Random partners should be significant in about an alpha share of cells: 3 of 15 is already
+    more than alpha explains (P(Bin(15, 0.05) >= 3) ~ 0.036), though far below the claim's share."""
+    noise = control_grid(NOISE_TOP)
+    real = grid(lambda a, b: {})
+
+    def rp_in(k: int) -> dict[str, Any]:
+        g = with_rp(grid(lambda a, b: {}), NOISE_TOP)
+        for c in [c for c in g["cells"] if c["layer_a"] and c["layer_b"]][:k]:
+            c["svcca_p_plus_one_rp" if metric == "p" else "rsa_p_plus_one_rp"] = 0.01
+        return g
+
+    assert verdict(claim_id, {"grid": rp_in(1), "control_grid": noise}) == ("reproduced", "other way")
+    j = judge(claim_id, {"grid": rp_in(3), "control_grid": noise}, CORRECTED, profile="smoke")
+    assert (j.verdict, j.control_outcome) == ("not reproduced", "same way")
+    assert j.control.measured["random_partner"]["binomial_p"] < 0.05
+    assert verdict(claim_id, {"grid": real, "control_grid": noise})[0] == "reproduced"
+
+
 def test_alpha_is_read_from_the_procedure() -> None:
     g = grid(lambda a, b: {"p": 0.03})
     c = control_grid(NOISE_TOP)
