@@ -178,9 +178,10 @@ register(
         "Pythia 70m L2 x 160m L3: ~0.03 (many-to-1) -> ~0.35 (1-1).",
         "per non-zero layer pair, '1-1 helps' = the 1-1 SVCCA beats random subsets of the many-to-1 pairs of the same "
         "size (p < alpha, 99 draws) AND beats a placebo 1-1 rule -- one random many-to-1 candidate per A feature, same A "
-        "features and count (p < alpha, 99 placebo draws); it must hold in >= 60% of non-zero layer pairs (a pair where "
-        "no A feature has a choice of partner does not show it); the paper's raw comparison (1-1 > many-to-1) is "
-        "reported next to it",
+        "features and count (p < alpha, 99 placebo draws) -- an intersection-union test, the cell's p the larger of the "
+        "two; it must hold in >= 60% of non-zero layer pairs, counted as Benjamini-Hochberg discoveries at FDR alpha "
+        "over them (a pair where no A feature has a choice of partner does not show it); the paper's raw comparison "
+        "(1-1 > many-to-1) is reported next to it",
         "'most' = a clear majority. Size-matched, not raw: the 1-1 set is smaller than the many-to-1 set, and SVCCA of "
         "paired rows rises as the number of pairs falls, so a raw gain can be pure pair-count bias. The placebo asks "
         "whether the rule's choice of partner matters rather than merely keeping one partner per A feature: random "
@@ -202,7 +203,8 @@ register(
         "App. F; App. A (0.73 -> 0.94)",
         "Appendix A: many-to-1 SVCCA 0.73 unfiltered -> 0.94 filtered.",
         "filtered 1-1 SVCCA beats random subsets of the unfiltered 1-1 pairs of the same size (p < alpha, 99 draws) in "
-        ">= 60% of non-zero layer pairs; the paper's raw comparison (filtered > unfiltered) is reported next to it",
+        ">= 60% of non-zero layer pairs, counted as Benjamini-Hochberg discoveries at FDR alpha over them; the paper's "
+        "raw comparison (filtered > unfiltered) is reported next to it",
         "'substantially' is not quantified in the main text; we require a size-matched gain on a clear majority. Rule "
         "changed from the raw comparison because the filters shrink the pair set and SVCCA rises as pairs fall (see U5); "
         "the first control (shuffled positions) showed it: the filters left a handful of pairs whose raw SVCCA 'rose' "

@@ -556,44 +556,48 @@ def _cell_p(c: Mapping[str, Any], base: str) -> float:
 
 
 def _size_matched(grid: Mapping[str, Any], superset: str, raw_key: str, alpha: float) -> Judgement:
-    """Fraction of non-zero cells where the 1-1 (filtered) SVCCA beats random subsets of the
-    ``superset`` pairs of the same size (p < alpha), with the paper's raw comparison reported."""
+    """The 1-1 (filtered) SVCCA beats random subsets of the ``superset`` pairs of the same size in
+    >= 60% of the scored non-zero cells, counted as Benjamini-Hochberg discoveries at FDR alpha over
+    them; the raw share with p < alpha and the paper's raw comparison are reported."""
     base = f"size_matched_{superset}_p"
     cells = [c for c in nonzero(grid) if math.isfinite(_cell_p(c, base))]
-    f = frac([_cell_p(c, base) < alpha for c in cells])
+    ps = [_cell_p(c, base) for c in cells]
+    draws = [n_perm(c, key=f"size_matched_{superset}_n_draws") for c in cells]
+    holds, counted, reason = count_significant(ps, 0.6, alpha, draws, "size-matched draws")
     raw = [c for c in nonzero(grid) if _finite(c.get("svcca")) and _finite(c.get(raw_key))]
     m = {
-        "fraction_beats_same_size_random": f,
+        "fraction_beats_same_size_random": frac([p < alpha for p in ps]),
         "n_cells": len(cells),
+        **counted,
         "paper_statistic_fraction_raw_higher": frac([c["svcca"] > c[raw_key] for c in raw]),
         "paper_statistic_mean_raw_gain": float(np.mean([c["svcca"] - c[raw_key] for c in raw])) if raw else math.nan,
     }
-    draws = [c.get(f"size_matched_{superset}_n_draws") for c in cells]
-    reason = needs_power([d for d in draws if _finite(d)], alpha, "size-matched draws")
     if reason:
         return undecided(reason, m)
-    return decided(bool(math.isfinite(f) and f >= 0.6), m)
+    return decided(holds, m)
 
 
 def _placebo_beats_siblings(
     grid: Mapping[str, Any], p_key: str, n_key: str | None, alpha: float, what: str, **extra: Any
 ) -> Judgement:
-    """A placebo control: the fraction of non-zero cells where the placebo set beats the real
-    set's comparison sets (``p_key`` < alpha), judged with the claim's own >= 0.6 rule. Records
-    without the placebo fields (written before it existed) make the control inconclusive."""
+    """A placebo control through the claim's own rule: the placebo set beats the real set's
+    comparison sets (``p_key``) in >= 60% of the non-zero cells, counted as Benjamini-Hochberg
+    discoveries at FDR alpha. Records without the placebo fields (written before it existed) make
+    the control inconclusive."""
     every = nonzero(grid)
     if not every or not all(p_key in c for c in every):
         return undecided(f"the grid has no {what} scores (a record written before the placebo existed)", {})
-    cells = [c for c in every if math.isfinite(_cell_p(c, p_key.removesuffix("_plus_one")))]
-    f = frac([_cell_p(c, p_key.removesuffix("_plus_one")) < alpha for c in cells])
-    m = {f"fraction_{what}_beats_siblings": f, "n_cells": len(cells), **extra}
+    base = p_key.removesuffix("_plus_one")
+    cells = [c for c in every if math.isfinite(_cell_p(c, base))]
+    ps = [_cell_p(c, base) for c in cells]
+    counts = [n_perm(c, key=n_key) for c in cells] if n_key is not None else []
+    holds, counted, reason = count_significant(ps, 0.6, alpha, counts, f"{what} sibling draws")
+    m = {f"fraction_{what}_beats_siblings": frac([p < alpha for p in ps]), "n_cells": len(cells), **counted, **extra}
     if not cells:
         return decided(False, m, scored=False)
-    if n_key is not None:
-        reason = needs_power([n_perm(c, key=n_key) for c in cells], alpha, f"{what} sibling draws")
-        if reason:
-            return undecided(reason, m)
-    return decided(bool(f >= 0.6), m)
+    if reason:
+        return undecided(reason, m)
+    return decided(holds, m)
 
 
 #: U5: the per-cell p of the real 1-1 set against placebo 1-1 sets (one random many-to-1 partner per
@@ -604,9 +608,10 @@ U5_PLACEBO_SIBLINGS_P = "placebo_one_to_one_vs_siblings_p_plus_one"
 
 def _u5(grid: Mapping[str, Any], alpha: float) -> Judgement:
     """Per non-zero cell, "1-1 helps" = the 1-1 set beats same-size random subsets of the many-to-1
-    pairs (p < alpha) AND beats the placebo 1-1 sets (p < alpha); a cell where no A feature has a
-    choice of partner (every placebo is the real set) does not show it. Holds in >= 60% of the
-    cells judged."""
+    pairs AND beats the placebo 1-1 sets (intersection-union: the cell's p is the larger of the
+    two); a cell where no A feature has a choice of partner (every placebo is the real set) does
+    not show it (p = 1). Holds in >= 60% of the cells judged, counted as Benjamini-Hochberg
+    discoveries at FDR alpha."""
     sm = _size_matched(grid, "m21", "svcca_m21", alpha)
     cells = [c for c in nonzero(grid) if math.isfinite(_cell_p(c, "size_matched_m21_p"))]
     m = dict(sm.measured)
@@ -615,33 +620,32 @@ def _u5(grid: Mapping[str, Any], alpha: float) -> Judgement:
         return undecided(why, m) if cells else decided(False, m, scored=False)
     no_choice = [c for c in cells if c.get("placebo_one_to_one_n_with_choice", 0) == 0]
     judged = [c for c in cells if c in no_choice or _finite(c.get(U5_PLACEBO_P))]
-    helps = [
-        c not in no_choice and _cell_p(c, "size_matched_m21_p") < alpha and float(c[U5_PLACEBO_P]) < alpha
-        for c in judged
+    # a cell's "1-1 helps" is an intersection-union test: its p is the larger of its two p's
+    ps = [1.0 if c in no_choice else max(_cell_p(c, "size_matched_m21_p"), float(c[U5_PLACEBO_P])) for c in judged]
+    counts = [n_perm(c, key="size_matched_m21_n_draws") for c in judged] + [
+        n_perm(c, key="placebo_one_to_one_n_draws") for c in judged if c not in no_choice
     ]
-    f = frac(helps)
+    holds, counted, reason = count_significant(ps, 0.6, alpha, counts, "size-matched or placebo draws")
     m.update(
         fraction_beats_placebo=frac([_finite(c.get(U5_PLACEBO_P)) and c[U5_PLACEBO_P] < alpha for c in cells]),
-        fraction_one_to_one_helps=f,
+        fraction_one_to_one_helps=frac([p < alpha for p in ps]),
         n_cells_judged=len(judged),
         n_cells_without_choice=len(no_choice),
         mean_placebo_svcca=nanmean([c.get("placebo_one_to_one_mean", math.nan) for c in cells]),
+        **{f"helps_{k}": v for k, v in counted.items()},
     )
     if sm.inconclusive:
         return undecided(sm.inconclusive, m)
-    reason = needs_power(
-        [n_perm(c, key="placebo_one_to_one_n_draws") for c in judged if c not in no_choice], alpha, "placebo 1-1 draws"
-    )
     if reason:
         return undecided(reason, m)
-    return decided(bool(math.isfinite(f) and f >= 0.6), m)
+    return decided(holds, m)
 
 
 @register_rule("U5", "grid")
 def rule_u5(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
-    """1-1 helps in >= 60% of non-zero cells: the 1-1 SVCCA beats same-size random subsets of the
-    many-to-1 pairs AND a placebo 1-1 rule (one random many-to-1 candidate per A feature, same A
-    features and count; 99 draws), each at p < alpha.
+    """1-1 helps in >= 60% of non-zero cells (Benjamini-Hochberg discoveries at FDR alpha over them):
+    the 1-1 SVCCA beats same-size random subsets of the many-to-1 pairs AND a placebo 1-1 rule (one
+    random many-to-1 candidate per A feature, same A features and count; 99 draws).
 
     Control: the held-out placebo 1-1 set against the real set's size-matched siblings, through
     the same >= 60% rule; it comes out the same way when any one-partner-per-A reduction beats the
@@ -655,8 +659,8 @@ def rule_u5(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
 
 @register_rule("U6", "grid")
 def rule_u6(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
-    """Filtered 1-1 beats same-size random subsets of the unfiltered 1-1 pairs (p < alpha) in >= 60%
-    of non-zero cells.
+    """Filtered 1-1 beats same-size random subsets of the unfiltered 1-1 pairs in >= 60% of non-zero
+    cells (Benjamini-Hochberg discoveries at FDR alpha over them).
 
     Control, the paper's own placebo (App. A/F): the filtered set rebuilt with 7 random non-junk
     top tokens filtered instead of the non-concept list (shared-token filter, 1-1 rule and

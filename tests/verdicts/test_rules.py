@@ -402,6 +402,12 @@ def test_u5_u6_true_false_underpowered(claim_id: str, short: str) -> None:
     assert verdict(claim_id, {"grid": lose})[0] == "not reproduced"
     weak = grid(lambda a, b: {f"size_matched_{short}_n_draws": 9})
     assert verdict(claim_id, {"grid": weak})[0] == "inconclusive"
+    # 12 of 15 cells at p = 0.045, 3 at 0.5: 80% below alpha, but counted as BH discoveries (bar at
+    # rank 12 of 15 is 0.04) there are none
+    border = grid(lambda a, b: {f"size_matched_{short}_p_plus_one": 0.045 if b < 5 else 0.5})
+    j = judge(claim_id, {"grid": border}, CORRECTED, profile="smoke")
+    assert j.measured["fraction_beats_same_size_random"] == pytest.approx(0.8)
+    assert j.verdict == "not reproduced"
 
 
 def test_u5_needs_the_one_to_one_set_to_beat_its_placebo() -> None:
