@@ -138,7 +138,8 @@ register(
         "Pythia B0 row degenerate (n = 6..15 pairs); Gemma A10/B0 p 0.9, A17/B0 0.5, but A6/B0 and A12/B0 p = 0.",
         "equivalence test per layer-0 cell: the one-sided (1 - alpha) upper confidence bound of its SVCCA excess over "
         "chance (null sd as the score's sd) lies below half the median non-zero cell's excess, in >= 80% of the "
-        "layer-0 cells; cells with too few pairs to score are undecided, and where they could tip the count the claim "
+        "layer-0 cells, counted as Benjamini-Hochberg discoveries at FDR alpha among the layer-0 cells' equivalence "
+        "tests; cells with too few pairs to score are undecided, and where they could tip the count the claim "
         "is inconclusive",
         "'high p-value' is absence of evidence: a median p >= alpha passed when layer-0 cells were merely underpowered "
         "(6-15 pairs in the paper's B0 row) and tolerated half the cells being significant. 'No similarity' is shown "
@@ -262,7 +263,8 @@ register(
         "every category of Table 1 (Time, Calendar, Nature, Countries, People/Roles, Emotions) has SVCCA p < alpha "
         "(Test 1, +1 rule); a scored category that is not significant decides 'not reproduced'; a category with too few "
         "concept features to score makes an otherwise passing table inconclusive; MonthNames and Biology are scored "
-        "and reported but not judged",
+        "and reported but not judged. An all-must-pass conjunction: no multiplicity correction (the claim is false as "
+        "soon as one category is null, and that category passes with probability <= alpha)",
         "the paper reports these six categories, all significant (changed: the rule first judged all eight "
         "Table 4 categories, two of which Table 1 does not report).",
         ALL_TIERS,
@@ -290,9 +292,10 @@ register(
         "For all layers and categories, the semantic subspace beats random subsets of the same size (Test 2).",
         "Sec. 4.3",
         "all pass.",
-        "fraction of scored (layer pair, category) cells with Test-2 p < alpha (+1 rule) >= 0.9; too few Test-2 "
-        "draws for alpha: inconclusive",
-        "'all' with room for one miss in ten, since Test 2 with 100 draws is noisy.",
+        "at least 90% of the scored (layer pair, category) cells pass Test 2 (+1 rule), counted as Benjamini-Hochberg "
+        "discoveries at FDR alpha over that family; too few Test-2 draws for BH's bar at the needed rank: inconclusive",
+        "'all' with room for one miss in ten, since Test 2 with 100 draws is noisy. A count over many cells' tests: BH "
+        "bounds the expected share of false passes among those counted by alpha.",
         ALL_TIERS,
         "shuffled positions: fraction < 0.9.",
     )
@@ -306,7 +309,8 @@ register(
         "Time .10, Calendar .09, Nature .22, MonthNames (32) .76, Countries .10 (p .03), People/Roles .18 (p .01), "
         "Emotions .46; shuffle means .00.",
         "every category of Table 9 (Table 1's six and MonthNames) has RSA p < alpha (+1 rule); unscorable "
-        "categories as in S1 (inconclusive); Biology is scored and reported but not judged",
+        "categories as in S1 (inconclusive); Biology is scored and reported but not judged. An all-must-pass "
+        "conjunction: no multiplicity correction",
         "the table reports these seven categories, all significant (changed: the rule first judged all eight "
         "Table 4 categories; Table 9 has no Biology row).",
         ALL_TIERS,

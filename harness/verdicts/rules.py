@@ -420,16 +420,31 @@ def excess_upper_bound(c: Mapping[str, Any], alpha: float) -> float:
     return excess_over_chance(float(s) + float(norm.ppf(1 - alpha)) * float(sd), float(m))
 
 
+def equivalence_p(c: Mapping[str, Any], margin: float) -> float:
+    """One-sided p of the equivalence test "this cell's SVCCA excess is below ``margin``" (the null
+    "excess >= margin" rejected), with the null's sd as the score's sd:
+    ``P(Z >= (margin_score - s) / sd)`` where ``margin_score`` is the raw score of excess ``margin``.
+    ``p < alpha`` exactly when :func:`excess_upper_bound` is below ``margin``. NaN when unscored."""
+    s, m, sd = c.get("svcca"), c.get("svcca_null_mean"), c.get("svcca_null_std")
+    if not (_finite(s) and _finite(m) and _finite(sd)) or float(sd) <= 0:
+        return math.nan
+    bound = float(m) + margin * (1.0 - float(m))
+    return float(norm.sf((bound - float(s)) / float(sd)))
+
+
 def _equivalent(cells: Sequence[Record], margin: float, alpha: float, what: str) -> Judgement:
-    """>= EQUIVALENT_SHARE of ``cells`` have an excess upper bound below ``margin``; cells too small to
+    """>= EQUIVALENT_SHARE of ``cells`` are shown equivalent (excess below ``margin``), counted as
+    Benjamini-Hochberg discoveries at FDR alpha among their equivalence tests; cells too small to
     score are undecided, and when they could tip the count the judgement is inconclusive."""
     ucb = [excess_upper_bound(c, alpha) for c in cells]
-    n_eq = sum(u < margin for u in ucb if math.isfinite(u))
+    ps = [equivalence_p(c, margin) for c in cells]
+    n_eq = bh_discoveries(ps, alpha)
     n_undecided = sum(not math.isfinite(u) for u in ucb)
-    need = EQUIVALENT_SHARE * len(cells)
+    need = need_of(EQUIVALENT_SHARE, len(cells))
     m = {
         f"n_cells_{what}": len(cells),
         "n_equivalent": n_eq,
+        "n_equivalent_raw": sum(u < margin for u in ucb if math.isfinite(u)),
         "n_unscorable": n_undecided,
         "equivalence_margin": margin,
         "max_upper_bound": max((u for u in ucb if math.isfinite(u)), default=math.nan),
@@ -452,7 +467,8 @@ def _equivalent(cells: Sequence[Record], margin: float, alpha: float, what: str)
 def rule_u3(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
     """Equivalence test per layer-0 cell: the one-sided (1 - alpha) upper confidence bound of its
     SVCCA excess lies below EQUIVALENCE_FRACTION of the median non-zero cell's excess, in at least
-    EQUIVALENT_SHARE of the layer-0 cells; cells with too few pairs are undecided.
+    EQUIVALENT_SHARE of the layer-0 cells, counted as Benjamini-Hochberg discoveries at FDR alpha
+    among the layer-0 cells' equivalence tests; cells with too few pairs are undecided.
 
     Why: "high p-value" is absence of evidence -- the old rule (median p of the layer-0 cells >=
     alpha) passed when the layer-0 cells were merely underpowered (6-15 pairs in the paper's B0
@@ -846,13 +862,15 @@ def _table_claim(
 
 @register_rule("S1", "table", "control_table")
 def rule_s1(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
-    """Every category of Table 1 has SVCCA p < alpha (Test 1)."""
+    """Every category of Table 1 has SVCCA p < alpha (Test 1). An all-must-pass conjunction: no
+    multiplicity correction (one null category already makes the claim false and passes with
+    probability <= alpha)."""
     return _table_claim("svcca", records, procedure, profile, "S1")
 
 
 @register_rule("S4", "table", "control_table")
 def rule_s4(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
-    """Every category of Table 9 has RSA p < alpha."""
+    """Every category of Table 9 has RSA p < alpha (an all-must-pass conjunction: no correction)."""
     return _table_claim("rsa", records, procedure, profile, "S4")
 
 
@@ -887,15 +905,18 @@ def _s3(tables: Sequence[Mapping[str, Any]], alpha: float) -> Judgement:
         return float(v) if _finite(v) else float(c.get("test2_p", math.nan))
 
     cells = [c for t in tables for c in scored(t) if math.isfinite(p(c))]
-    f = frac([p(c) < alpha for c in cells])
-    m = {"fraction_test2_pass": f, "n_cells": len(cells)}
-    reason = needs_power([c["test2_n"] for c in cells if "test2_n" in c], alpha, "Test-2 draws")
-    return undecided(reason, m) if reason else decided(bool(math.isfinite(f) and f >= 0.9), m)
+    ps = [p(c) for c in cells]
+    holds, counted, reason = count_significant(
+        ps, 0.9, alpha, [float(c["test2_n"]) for c in cells if "test2_n" in c], "Test-2 draws"
+    )
+    m = {"fraction_test2_pass": frac([x < alpha for x in ps]), "n_cells": len(cells), **counted}
+    return undecided(reason, m) if reason else decided(holds, m)
 
 
 @register_rule("S3", "semantic_grid", "control_semantic_grid")
 def rule_s3(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
-    """Test 2 passes in >= 90% of scored (layer pair, category) cells."""
+    """Test 2 passes in >= 90% of scored (layer pair, category) cells, counted as Benjamini-Hochberg
+    discoveries at FDR alpha over that family."""
     return _with_control(
         _s3(_tables(records, "semantic_grid"), procedure.alpha),
         _s3(_tables(records, "control_semantic_grid"), procedure.alpha),

@@ -391,6 +391,15 @@ def test_u3_equivalence_true_false_underpowered_and_broken_control() -> None:
     # broken input: the weakest non-zero layers are as empty as layer 0 -- layer 0 is not special
     flat_edge = grid(lambda a, b: u3_cell(0.0 if 0 in (a, b) or 1 in (a, b) else 0.2))
     assert verdict("U3", {"grid": flat_edge}) == ("not reproduced", "same way")
+    # 8 of 9 layer-0 cells just inside the margin (each equivalence p ~0.045), one clearly similar: the
+    # raw count reaches 80%, the BH count over the layer-0 family does not (bar at rank 8 of 9 ~0.044)
+    from scipy.stats import norm
+
+    e_edge = (0.1 * 0.6 - norm.isf(0.045) * 0.01) / 0.6
+    edge = grid(lambda a, b: u3_cell(0.2 if (a, b) == (0, 5) else e_edge) if 0 in (a, b) else u3_cell(0.2))
+    j = judge("U3", {"grid": edge}, CORRECTED, profile="smoke")
+    assert j.measured["n_equivalent_raw"] == 8 and j.measured["n_equivalent"] == 0
+    assert j.verdict == "not reproduced"
     # no excess anywhere: nothing to be equivalent to a fraction of
     assert verdict("U3", {"grid": grid(lambda a, b: u3_cell(0.0))})[0] == "inconclusive"
 
@@ -533,6 +542,11 @@ def test_s3_true_false() -> None:
     assert verdict("S3", {"semantic_grid": good, "control_semantic_grid": noise}) == ("reproduced", "other way")
     assert verdict("S3", {"semantic_grid": noise, "control_semantic_grid": noise})[0] == "not reproduced"
     assert verdict("S3", {"semantic_grid": good, "control_semantic_grid": good}) == ("not reproduced", "same way")
+    # 77 of 84 cells at p = 0.048: 92% below alpha, but BH's bar at rank 76 of 84 is ~0.045: no discoveries
+    border = sem_grid(lambda a, b: {"t2": 0.5 if (a, b) == (1, 1) else 0.048})
+    j = judge("S3", {"semantic_grid": border, "control_semantic_grid": noise}, CORRECTED, profile="smoke")
+    assert j.measured["fraction_test2_pass"] > 0.9 and j.measured["n_discoveries_bh"] == 0
+    assert j.verdict == "not reproduced"
 
 
 def test_s5_layer_label_test_true_false_underpowered_and_broken_control() -> None:
