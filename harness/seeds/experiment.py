@@ -24,8 +24,15 @@ import torch
 
 from harness.config import Procedure
 from harness.vocab import OneToOneRule
-from harness.experiments.spaces import FeatureSpace, pair_spaces, score_pairs, top_correlated_pairs
+from harness.experiments.spaces import (
+    FeatureSpace,
+    pair_spaces,
+    random_partner_pairs,
+    score_pairs,
+    top_correlated_pairs,
+)
 from harness.pairing.matching import Pairs, max_correlation, one_to_many_pairs, one_to_one
+from harness.scoring.effects import cell_seed
 from harness.seeds.overlap import DENSE_AUTO_MAX_PAIRS, match_rows, seed_overlap
 from harness.seeds.training import Architecture, encoder_decoder_rows, match_l0, train_seed_sae
 
@@ -217,7 +224,12 @@ def lan_record(
     ``match_pairs`` (for the shuffled-positions control: variant -> pair count of the real
     record) replaces the filtered correlation pairings by their top-correlated sets of that
     size with filters and threshold off (:func:`harness.experiments.spaces.top_correlated_pairs`), since no
-    misaligned pair passes the filters and an empty control tests nothing."""
+    misaligned pair passes the filters and an empty control tests nothing.
+
+    A real record (no ``shuffle_b``, no ``match_pairs``) adds the filter-aware control of W1 and X1:
+    ``many_to_one_filtered_random_partner`` and ``one_to_one_filtered_random_partner``, each A feature
+    of that filtered set with a random other B partner passing the same token filters (App. F
+    credits the filters for the high scores), seeded from the pair's identity."""
     sa, sb = feature_space(setup, item_a, procedure), feature_space(setup, item_b, procedure)
     if shuffle_b:
         sb = sb.with_shuffled_positions(seed=procedure.seed + 5)
@@ -235,6 +247,17 @@ def lan_record(
         )
         for name, rule in overrides:
             variants[name] = top_correlated_pairs(sa, sb, procedure, mc=mc, n=match_pairs[name], one_to_one_rule=rule)
+    if match_pairs is None and not shuffle_b:
+        # the filter-aware control (W1, X1): each A feature of the filtered set with a random other B
+        # partner that passes the same token filters (harness.experiments.spaces.random_partner_pairs)
+        for name in ("many_to_one_filtered", "one_to_one_filtered"):
+            variants[f"{name}_random_partner"] = random_partner_pairs(
+                sa,
+                sb,
+                variants[name],
+                procedure,
+                seed=cell_seed(procedure.seed, "seed pair random partner", name, sa.name, sb.name),
+            )
     o2m = one_to_many_pairs(mc)
     variants["one_to_many_unfiltered"] = o2m
     # decoder-cosine pairing (App. A): Hungarian on decoder cosines, no activations involved

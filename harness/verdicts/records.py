@@ -352,8 +352,10 @@ register(
         "at the gpu tier, the Pythia-70m L3 TopK 32k pair -- substitutes for App. A's TinyStories ReLU+L1 pair, "
         "which is not trained yet.",
         ALL_TIERS,
-        "B's token positions shuffled against A's, the top-correlated misaligned set of the same size: the rule must "
-        "fail (excess ~0).",
+        "two, both must fail the rule: (1) B's token positions shuffled against A's, the top-correlated misaligned set "
+        "of the same size (excess ~0); (2) filter-aware: each A feature of the filtered many-to-1 set with a random "
+        "other B partner that passes the same token filters -- if the filters alone made decoders highly similar "
+        "(App. F credits them), it would pass too.",
     )
 )
 register(
@@ -449,8 +451,9 @@ register(
         "shows how 'different features' and 'similar spaces' can both be true. 'High' similarity as in W1: at least "
         "half the way from chance to identical; p < alpha alone says only 'above chance'.",
         ALL_TIERS,
-        "B's token positions shuffled against A's, the top-correlated misaligned set of the same size: the rule must "
-        "fail (paired SVCCA at chance).",
+        "two, both must fail the rule: (1) B's token positions shuffled against A's, the top-correlated misaligned set "
+        "of the same size (paired SVCCA at chance); (2) filter-aware: each A feature of the filtered 1-1 set with a "
+        "random other B partner that passes the same token filters.",
         paper="this suite",
         paper_figures=(PaperFigure("abstract; width figure", "~0.3 (131k) to ~0.8 (768)", "both"),),
         criterion="both",

@@ -979,8 +979,21 @@ def rule_s5(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
 HIGH_EXCESS = 0.5
 
 
-def _w1(rec: Mapping[str, Any], procedure: Procedure) -> Judgement:
-    filt = rec["many_to_one_filtered"]
+def _either(ctrl: Judgement, rp: Judgement | None) -> Judgement:
+    """Two controls of one claim: the same way when either holds; undecided when neither holds and
+    one is undecided."""
+    if rp is None:
+        return ctrl
+    both = {"shuffled_positions": ctrl.measured, "random_partner": rp.measured}
+    if ctrl.holds or rp.holds:
+        return decided(True, both)
+    if ctrl.inconclusive or rp.inconclusive:
+        return undecided("; ".join(r for r in (ctrl.inconclusive, rp.inconclusive) if r), both)
+    return decided(False, both, scored=ctrl.scored)
+
+
+def _w1(rec: Mapping[str, Any], procedure: Procedure, key: str = "many_to_one_filtered") -> Judgement:
+    filt = rec[key]
     p, e = judging_p(filt, "svcca"), excess(filt, "svcca")
     m = {"n": filt["n_pairs"], "svcca": filt["svcca"], "null_mean": filt["svcca_null_mean"], "excess": e, "p": p}
     reason = needs_power([n_perm(filt)], procedure.alpha)
@@ -994,6 +1007,11 @@ def _w1(rec: Mapping[str, Any], procedure: Procedure) -> Judgement:
 @register_rule("W1", "lan", "control_lan")
 def rule_w1(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
     """Filtered many-to-1 SVCCA of the seed pair: p < alpha and excess over its null >= HIGH_EXCESS.
+
+    Controls, through the same rule, both must fail: B's positions shuffled (the top-correlated
+    misaligned set of the real size), and filter-aware random partners (each A feature of the
+    filtered many-to-1 set with a random other B partner passing the same token filters,
+    ``many_to_one_filtered_random_partner``; records without it judge the first control only).
 
     Judged on the excess, one threshold for both procedures: the raw thresholds (> 0.5 under
     corrected, > 0.7 under k = 1) sat barely above SVCCA's chance level (~0.44 under corrected),
@@ -1015,16 +1033,17 @@ def rule_w1(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
     claim = Judgement(claim.holds, measured, claim.inconclusive, claim.scored)
     ctrl = _w1(ctrl_rec, procedure)
     c = ctrl_rec["many_to_one_filtered"]
-    return _with_control(
-        claim,
-        ctrl,
-        shown={
-            "shuffled_n": c["n_pairs"],
-            "shuffled_svcca": c["svcca"],
-            "shuffled_excess": excess(c, "svcca"),
-            "shuffled_p": judging_p(c, "svcca"),
-        },
-    )
+    shown = {
+        "shuffled_n": c["n_pairs"],
+        "shuffled_svcca": c["svcca"],
+        "shuffled_excess": excess(c, "svcca"),
+        "shuffled_p": judging_p(c, "svcca"),
+    }
+    rp_key = "many_to_one_filtered_random_partner"
+    rp = _w1(rec, procedure, rp_key) if isinstance(rec.get(rp_key), Mapping) else None
+    if rp is not None:
+        shown.update({f"random_partner_{k}": v for k, v in rp.measured.items() if k in ("n", "excess", "p")})
+    return _with_control(claim, _either(ctrl, rp), shown=shown)
 
 
 #: W2's band for the excess over chance: a factor 2 around App. B's ~0.3. The paper's nulls sit
@@ -1061,8 +1080,8 @@ def rule_w2(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
     return _with_control(_w2(records["grid"], procedure.alpha), _w2(top_view(records["control_grid"]), procedure.alpha))
 
 
-def _x1(fraction_shared: float, rec: Mapping[str, Any], alpha: float) -> Judgement:
-    one = rec["one_to_one_filtered"]
+def _x1(fraction_shared: float, rec: Mapping[str, Any], alpha: float, key: str = "one_to_one_filtered") -> Judgement:
+    one = rec[key]
     p, e = judging_p(one, "svcca"), excess(one, "svcca")
     m = {
         "pb_fraction_shared": fraction_shared,
@@ -1089,7 +1108,8 @@ def rule_x1(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
 
     The claim's second half is *high* similarity; p < alpha alone only said "above chance" (0.68
     against a null mean of 0.435 is 0.43 of the way from chance to identical; App. A reports 0.94
-    against 0.004), so the excess is required as in W1."""
+    against 0.004), so the excess is required as in W1. Controls as W1's, on the 1-1 filtered set
+    (``one_to_one_filtered_random_partner``)."""
     ov, rec, ctrl_rec = records["overlap"], records["lan"], records["control_lan"]
     claim = _x1(ov["fraction_shared"], rec, procedure.alpha)
     cos = rec["decoder_cosine"]
@@ -1100,13 +1120,18 @@ def rule_x1(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
     )
     ctrl = _x1(ov["fraction_shared"], ctrl_rec, procedure.alpha)
     c = ctrl_rec["one_to_one_filtered"]
-    return _with_control(
-        claim,
-        ctrl,
-        shown={
-            "shuffled_n": c["n_pairs"],
-            "shuffled_svcca": c["svcca"],
-            "shuffled_excess": excess(c, "svcca"),
-            "shuffled_p": judging_p(c, "svcca"),
-        },
-    )
+    shown = {
+        "shuffled_n": c["n_pairs"],
+        "shuffled_svcca": c["svcca"],
+        "shuffled_excess": excess(c, "svcca"),
+        "shuffled_p": judging_p(c, "svcca"),
+    }
+    rp_key = "one_to_one_filtered_random_partner"
+    rp = _x1(ov["fraction_shared"], rec, procedure.alpha, rp_key) if isinstance(rec.get(rp_key), Mapping) else None
+    if rp is not None:
+        shown.update(
+            random_partner_n=rp.measured["n_pairs"],
+            random_partner_excess=rp.measured["lan_excess_corr_pairing"],
+            random_partner_p=rp.measured["lan_p_corr_pairing"],
+        )
+    return _with_control(claim, _either(ctrl, rp), shown=shown)

@@ -622,6 +622,28 @@ def test_x1_true_false_underpowered_and_broken_control() -> None:
     )
 
 
+def with_lan_rp(rec: dict[str, Any], svcca: float, null: float, p: float) -> dict[str, Any]:
+    """A seed-pair record with filter-aware random-partner sets (as lan_record writes for a real pair)."""
+    v = {"n_pairs": 140, "n_permutations": 99, **scores(svcca, null, p)}
+    return {**rec, "many_to_one_filtered_random_partner": v, "one_to_one_filtered_random_partner": v}
+
+
+@pytest.mark.parametrize("claim_id", ["W1", "X1"])
+def test_w1_x1_filter_aware_control_can_come_out_the_same_way(claim_id: str) -> None:
+    noise, ov = lan(0.45, 0.44, 0.5), {"fraction_shared": 0.2}
+    real = lan(0.9, 0.44, 0.01)
+    ok = {"lan": with_lan_rp(real, 0.46, 0.44, 0.4), "control_lan": noise, "overlap": ov}
+    j = judge(claim_id, ok, CORRECTED, profile="smoke")
+    assert (j.verdict, j.control_outcome) == ("reproduced", "other way")
+    assert set(j.control.measured) == {"shuffled_positions", "random_partner"}
+    # broken input: partners that merely pass the token filters are as highly similar as the real ones
+    broken = {"lan": with_lan_rp(real, 0.9, 0.44, 0.01), "control_lan": noise, "overlap": ov}
+    assert verdict(claim_id, broken) == ("not reproduced", "same way")
+    # significant but far below "highly similar": the control fails the rule, as it should
+    small = {"lan": with_lan_rp(real, 0.5, 0.44, 0.01), "control_lan": noise, "overlap": ov}
+    assert verdict(claim_id, small) == ("reproduced", "other way")
+
+
 def test_w2_judges_the_excess_in_its_band() -> None:
     one = dict(la=(25,), lb=(25,))
     noise = control_grid(NOISE_TOP, **one)
