@@ -852,12 +852,87 @@ def _all_significant(table: Mapping[str, Any], metric: str, alpha: float) -> Jud
     return decided(True, m)
 
 
+#: Agreement with a published semantic table, in excess over chance: our category's (1 - alpha)
+#: confidence interval must overlap the paper's excess +/- this. It stands for what a re-run on
+#: another sample of the same corpus may move; the paper's own two model pairs differ by 0.12-0.14
+#: in excess on their most stable categories (Time, Calendar: Tables 1 and 2), and by more on the
+#: smaller ones, so a tighter band would reject the paper against itself.
+PAPER_EXCESS_TOLERANCE = 0.15
+
+#: The profile whose models each table claim quotes: paper agreement is judged there only.
+PAPER_TABLE_PROFILE = {"S2": "gemma", "S4": "paper"}
+
+
+def excess_ci(c: Mapping[str, Any], metric: str, alpha: float) -> tuple[float, float]:
+    """Two-sided (1 - alpha) confidence interval of a cell's excess over chance, taking the null's sd
+    as the score's sampling sd (as :func:`excess_upper_bound`): ``excess +/- z * sd / (1 - null
+    mean)``; NaNs when unscored."""
+    e, m, sd = excess(c, metric), c.get(f"{metric}_null_mean"), c.get(f"{metric}_null_std")
+    if not (math.isfinite(e) and _finite(m) and _finite(sd)) or float(m) >= 1:
+        return math.nan, math.nan
+    h = float(norm.ppf(1 - alpha / 2)) * float(sd) / (1.0 - float(m))
+    return e - h, e + h
+
+
+def paper_excess(row: Mapping[str, Any], metric: str) -> float:
+    """The published value's excess over its published null: SVCCA rows carry ``null``; RSA rows
+    ``rsa_null`` (Table 9's shuffle means are 0.00)."""
+    v = row.get(metric)
+    null = row.get("null" if metric == "svcca" else "rsa_null", math.nan)
+    return excess_over_chance(float(v), float(null)) if _finite(v) and _finite(null) else math.nan
+
+
+def paper_agreement(
+    cells: Sequence[Record], table: Mapping[str, Mapping[str, Any]], metric: str, alpha: float
+) -> dict[str, dict[str, Any]]:
+    """Per category with a published value: our excess, its CI, the paper's excess and whether the
+    CI overlaps the paper's excess +/- PAPER_EXCESS_TOLERANCE."""
+    out: dict[str, dict[str, Any]] = {}
+    for c in cells:
+        pe = paper_excess(table.get(c["category"], {}), metric)
+        if not math.isfinite(pe):
+            continue
+        lo, hi = excess_ci(c, metric, alpha)
+        agrees = math.isfinite(lo) and lo <= pe + PAPER_EXCESS_TOLERANCE and hi >= pe - PAPER_EXCESS_TOLERANCE
+        out[c["category"]] = {"excess": excess(c, metric), "ci": [lo, hi], "paper_excess": pe, "agrees": bool(agrees)}
+    return out
+
+
+def _with_paper(
+    j: Judgement, cells: Sequence[Record], claim_id: str, metric: str, profile: str, alpha: float
+) -> Judgement:
+    """Add the paper-agreement half of S2/S4: judged on the profile whose models the table quotes
+    (:data:`PAPER_TABLE_PROFILE`), reported only elsewhere (e.g. smoke: the fixture world is not the
+    paper's models, so its numbers are shown next to the paper's, not held to them)."""
+    from harness.profiles import get_profile
+
+    quoted = PAPER_TABLE_PROFILE[claim_id]
+    agree = paper_agreement(cells, get_profile(quoted).paper_semantic_table, metric, alpha)
+    judged = profile == quoted
+    m = {
+        **j.measured,
+        "paper_agreement": agree,
+        "paper_agreement_judged": judged,
+        "paper_excess_tolerance": PAPER_EXCESS_TOLERANCE,
+    }
+    if not judged or j.holds is not True:
+        return Judgement(j.holds, m, j.inconclusive, j.scored)
+    return decided(bool(agree) and all(a["agrees"] for a in agree.values()), m)
+
+
 def _table_claim(
     metric: str, records: Mapping[str, Any], procedure: Procedure, profile: str, claim_id: str
 ) -> ClaimJudgement:
-    claim = _all_significant(records["table"], metric, procedure.alpha)
-    ctrl = _all_significant(records["control_table"], metric, procedure.alpha)
-    return _with_control(claim, ctrl, shown={k: ctrl.measured[k] for k in ("n_significant", "n_scored")})
+    def one(table: Mapping[str, Any]) -> Judgement:
+        j = _all_significant(table, metric, procedure.alpha)
+        if claim_id not in PAPER_TABLE_PROFILE:
+            return j
+        return _with_paper(j, scored(table), claim_id, metric, profile, procedure.alpha)
+
+    ctrl = one(records["control_table"])
+    return _with_control(
+        one(records["table"]), ctrl, shown={k: ctrl.measured[k] for k in ("n_significant", "n_scored")}
+    )
 
 
 @register_rule("S1", "table", "control_table")
@@ -870,28 +945,46 @@ def rule_s1(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
 
 @register_rule("S4", "table", "control_table")
 def rule_s4(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
-    """Every category of Table 9 has RSA p < alpha (an all-must-pass conjunction: no correction)."""
+    """Every category of Table 9 has RSA p < alpha (an all-must-pass conjunction: no correction) AND,
+    on the Pythia profile (``paper``), each category's RSA excess agrees with Table 9's: its
+    (1 - alpha) CI overlaps the paper's excess +/- PAPER_EXCESS_TOLERANCE. Elsewhere (smoke,
+    calibration) the agreement is reported, not judged.
+
+    Why: significance alone (the old rule) passed on any above-chance RSA; the claim quotes numbers,
+    and Table 9's p = 0.03 and 0.01 made the seven-way conjunction hinge on borderline p's."""
     return _table_claim("rsa", records, procedure, profile, "S4")
 
 
-def _s2(table: Mapping[str, Any], alpha: float) -> Judgement:
+def _s2(table: Mapping[str, Any], alpha: float, profile: str) -> Judgement:
     cells = {c["category"]: c for c in scored(table)}
     others = [c for k, c in cells.items() if k not in ("Countries", "MonthNames", "Biology")]
-    ok = (
-        "Countries" in cells
-        and judging_p(cells["Countries"], "svcca") >= alpha
-        and bool(others)
-        and all(sig(c, "svcca", alpha) for c in others)
-    )
-    m = {k: {"n": c["n_pairs"], "svcca": c["svcca"], "p": judging_p(c, "svcca")} for k, c in cells.items()}
+    countries = cells.get("Countries")
+    lo = excess_ci(countries, "svcca", alpha)[0] if countries is not None else math.nan
+    reaches_null = countries is not None and ((math.isfinite(lo) and lo <= 0) or judging_p(countries, "svcca") >= alpha)
+    ok = reaches_null and bool(others) and all(sig(c, "svcca", alpha) for c in others)
+    m: dict[str, Any] = {
+        k: {"n": c["n_pairs"], "svcca": c["svcca"], "p": judging_p(c, "svcca")} for k, c in cells.items()
+    }
+    m["countries_excess_ci_low"] = lo
+    m["countries_reaches_null"] = bool(reaches_null)
     reason = needs_power([n_perm(c) for c in cells.values()], alpha)
-    return undecided(reason, m) if reason else decided(bool(ok), m)
+    j = undecided(reason, m) if reason else decided(bool(ok), m)
+    judged = [c for k, c in cells.items() if k not in ("MonthNames", "Biology")]
+    return _with_paper(j, judged, "S2", "svcca", profile, alpha)
 
 
 @register_rule("S2", "table", "control_table")
 def rule_s2(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
-    """All categories but Countries have p < alpha; Countries has p >= alpha (Table 2)."""
-    return _with_control(_s2(records["table"], procedure.alpha), _s2(records["control_table"], procedure.alpha))
+    """All categories but Countries have p < alpha (an all-must-pass conjunction: no correction);
+    Countries "reaches the null": its (1 - alpha) CI on the excess includes 0, or its +1-rule p >=
+    alpha from a null large enough to reach alpha; AND, on the Gemma profile, each category's excess
+    agrees with Table 2's (CI overlapping the paper's excess +/- PAPER_EXCESS_TOLERANCE).
+
+    Why: "Countries p >= 0.05" asked a replication to land on the same side of alpha as the paper's
+    borderline 0.07; what Table 2 shows is that Countries is not distinguishable from chance while the
+    others are, at values the table states."""
+    alpha = procedure.alpha
+    return _with_control(_s2(records["table"], alpha, profile), _s2(records["control_table"], alpha, profile))
 
 
 def _tables(records: Mapping[str, Any], role: str) -> list[Record]:

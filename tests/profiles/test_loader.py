@@ -68,8 +68,8 @@ def test_paper_profile_values() -> None:
         source="sparsify", repo_id="EleutherAI/sae-pythia-160m-32k", hookpoint="layers.7"
     )
     # Table 1 rows carry SVCCA; MonthNames comes from Table 9 (RSA only)
-    assert prof.paper_semantic_table["Time"] == {"n": 228, "svcca": 0.59, "null": 0.05}
-    assert prof.paper_semantic_table["MonthNames"] == {"n": 32, "rsa": 0.76}
+    assert prof.paper_semantic_table["Time"] == {"n": 228, "svcca": 0.59, "null": 0.05, "rsa": 0.10, "rsa_null": 0.0}
+    assert prof.paper_semantic_table["MonthNames"] == {"n": 32, "rsa": 0.76, "rsa_null": 0.0}
 
 
 def test_rehearsal_extends_paper() -> None:

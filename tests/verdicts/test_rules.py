@@ -517,14 +517,55 @@ def test_s1_s4_true_false_underpowered(claim_id: str) -> None:
     assert verdict(claim_id, {"table": good, "control_table": good}) == ("not reproduced", "same way")
 
 
+def paper_like(profile: str, **per: dict[str, Any]) -> dict[str, Any]:
+    """A table whose categories score the published values of ``profile``'s table (SVCCA and, where
+    given, RSA, with their nulls), updated per category by ``per``."""
+    from harness.profiles import get_profile
+
+    rows = get_profile(profile).paper_semantic_table
+    cats = {}
+    for name, row in rows.items():
+        kw: dict[str, Any] = {"svcca": row.get("svcca", 0.8), "null": row.get("null", 0.4), "rsa": row.get("rsa", 0.3)}
+        kw.update(per.get(name.replace("/", "_"), {}))
+        cats[name] = kw
+    return table(cats)
+
+
 def test_s2_true_false() -> None:
-    cats = {c: ({"p": 0.2} if c == "Countries" else {}) for c in TABLE9[:6]}
     noise = table({c: {"p": 0.4} for c in TABLE9[:6]})
-    assert verdict("S2", {"table": table(cats), "control_table": noise}, profile="gemma")[0] == "reproduced"
-    assert (
-        verdict("S2", {"table": table({c: {} for c in TABLE9[:6]}), "control_table": noise}, profile="gemma")[0]
-        == "not reproduced"
+    good = paper_like("gemma", Countries={"p": 0.2})
+    assert verdict("S2", {"table": good, "control_table": noise}, profile="gemma") == ("reproduced", "other way")
+    # Countries significant with a CI that excludes 0: it does not reach the null
+    assert verdict("S2", {"table": paper_like("gemma"), "control_table": noise}, profile="gemma")[0] == (
+        "not reproduced"
     )
+    # Countries p < alpha, but its excess CI includes 0 (a wide null): it reaches the null
+    wide = paper_like("gemma", Countries={"svcca": 0.2, "null": 0.17, "p": 0.04})
+    next(c for c in wide["cells"] if c["category"] == "Countries")["svcca_null_std"] = 0.1
+    j = judge("S2", {"table": wide, "control_table": noise}, CORRECTED, profile="gemma")
+    assert j.measured["countries_reaches_null"] and j.verdict == "reproduced"
+    # every category significant and Countries at chance, but twice the paper's excess everywhere
+    far = {c: {"svcca": 0.95, "null": 0.1} for c in TABLE9[:6]}
+    far["Countries"] = {"p": 0.2}
+    j = judge("S2", {"table": table(far), "control_table": noise}, CORRECTED, profile="gemma")
+    assert j.verdict == "not reproduced" and not j.measured["paper_agreement"]["Time"]["agrees"]
+    # elsewhere (e.g. smoke) the agreement is reported, not judged
+    j = judge("S2", {"table": table(far), "control_table": noise}, CORRECTED, profile="smoke")
+    assert j.verdict == "reproduced" and j.measured["paper_agreement_judged"] is False
+
+
+def test_s4_compares_each_category_with_table9_on_the_pythia_profile() -> None:
+    noise = table({c: {"p": 0.4, "rsa_p": 0.4} for c in TABLE9})
+    good = paper_like("paper")
+    for c in good["cells"]:  # Table 9's shuffle means are 0.00
+        c.update(rsa_null_mean=0.0, rsa_excess=c["rsa"])
+    assert verdict("S4", {"table": good, "control_table": noise}, profile="paper") == ("reproduced", "other way")
+    # all significant, but RSA 0.3 everywhere: Time and Calendar (0.10, 0.09) are far off
+    off = table({c: {} for c in TABLE9})
+    j = judge("S4", {"table": off, "control_table": noise}, CORRECTED, profile="paper")
+    assert j.verdict == "not reproduced" and not j.measured["paper_agreement"]["Time"]["agrees"]
+    assert j.measured["paper_agreement"]["Nature"]["agrees"]
+    assert verdict("S4", {"table": off, "control_table": noise}, profile="smoke")[0] == "reproduced"
 
 
 def sem_grid(fn: Any, layers_a: tuple[int, ...] = (1, 2, 3), layers_b: tuple[int, ...] = (1, 2, 3, 4)) -> dict:
