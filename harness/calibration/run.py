@@ -248,7 +248,7 @@ PLANS: dict[str, ClaimPlan] = {
 
 #: Claims of the inventory (harness/verdicts/records.py) without a calibration row, and why.
 NOT_PLANTED: dict[str, str] = {
-    "U8": "a count, not a detection: the gpu rule compares pair counts with the paper's Tables 5-8 range (a "
+    "U8": "a count, not a detection: the gpu rule compares each cell's pair counts with the paper's Tables 5-8 (a "
     "property of the paper's data and SAEs, no effect size to plant), the smoke rule (0 < 1-1 < many-to-1) "
     "is a plumbing check that any world with co-firing features satisfies.",
     "W2": "Llama-3-8B vs 3.1-8B at one layer (App. B): a single value band ([0.15, 0.6]) around the paper's 0.3, "

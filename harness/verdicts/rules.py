@@ -778,36 +778,71 @@ def rule_u7(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
     return _with_control(claim, ctrl)
 
 
-def _u8(grid: Mapping[str, Any], profile: str) -> Judgement:
+#: U8: our pair count over the paper's, per cell and pair set, must lie in this band (a factor 2).
+PAIR_RATIO_BAND = (0.5, 2.0)
+
+
+def _u8(grid: Mapping[str, Any], profile: str, procedure: str) -> Judgement:
+    """Under ``paper`` on a profile with published counts (Tables 5-8): every non-zero cell with a
+    printed count has ours / paper's within PAIR_RATIO_BAND, for the 1-1 and the many-to-1 set.
+    Otherwise (smoke; or ``corrected``, whose masking, dead-feature and 1-1 choices are meant to
+    change the counts): the 1-1 rule removes pairs and keeps some (0 < 1-1 < many-to-1) in every
+    non-zero cell, with the ratios to the paper reported where there are any."""
+    from harness.verdicts.paper_tables import VARIANTS, paper_pair_counts
+
     cells = nonzero(grid)
     if not cells:
         return decided(False, {}, scored=False)
     n11 = [c["n_pairs"] for c in cells]
     m21 = [c["n_pairs_m21"] for c in cells]
-    m = {
+    m: dict[str, Any] = {
         "pairs_1to1_min": int(min(n11)),
         "pairs_1to1_max": int(max(n11)),
         "pairs_many_to_1_min": int(min(m21)),
         "pairs_many_to_1_max": int(max(m21)),
     }
-    if profile != "smoke":
-        lo, hi = grid["paper_pair_range"]
-        ok = all(0.5 * lo <= n <= 2 * hi for n in n11)
-    else:
-        ok = all(0 < a < b for a, b in zip(n11, m21, strict=True))
-    return decided(ok, m)
+    printed = paper_pair_counts(profile)
+    ratios = {
+        f"{variant} A{c['layer_a']}/B{c['layer_b']}": c[field] / printed[(variant, c["layer_a"], c["layer_b"])]
+        for c in cells
+        for variant, field in VARIANTS.items()
+        if (variant, c["layer_a"], c["layer_b"]) in printed
+    }
+    structural = all(0 < a < b for a, b in zip(n11, m21, strict=True))
+    if not printed:
+        return decided(structural, m)
+    lo, hi = PAIR_RATIO_BAND
+    m.update(
+        ratio_to_paper=ratios,
+        ratio_to_paper_min=min(ratios.values(), default=math.nan),
+        ratio_to_paper_max=max(ratios.values(), default=math.nan),
+        n_cells_outside_band=sum(not lo <= r <= hi for r in ratios.values()),
+        ratio_judged=procedure == "paper",
+    )
+    if procedure != "paper":
+        return decided(structural, m)
+    if not ratios:
+        return undecided("no non-zero cell of this grid has a count in the paper's Tables 5-8", m)
+    return decided(all(lo <= r <= hi for r in ratios.values()), m)
 
 
 @register_rule("U8", "grid", "control_grid")
 def rule_u8(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
-    """gpu: every non-zero cell within [0.5x, 2x] of the paper's range; smoke: 0 < 1-1 < many-to-1
-    in every non-zero cell. Control: shuffled positions leave (almost) nothing."""
+    """Under the `paper` procedure on a profile the paper printed counts for (Pythia: Tables 5-6;
+    Gemma: Tables 7-8): every non-zero cell's 1-1 and many-to-1 counts within a factor 2 of the
+    printed ones (PAIR_RATIO_BAND, per cell); under `corrected` the ratios are reported and the
+    structural rule judged (0 < 1-1 < many-to-1 in every non-zero cell), as on smoke.
+
+    Why per cell and `paper` only: one band over the whole printed range (801-7553) accepted any
+    cell 16x off its own printed count, and under `corrected` the counts are meant to differ
+    (BOS masked, dead features excluded, best-correlation 1-1). Control: shuffled positions leave
+    (almost) nothing, so it must fail."""
     grid = records["grid"]
-    claim = _u8(grid, profile)
+    claim = _u8(grid, profile, procedure.name)
     unf = [c["n_pairs_unfiltered"] for c in nonzero(grid)]
     if unf:
         claim.measured.update(unfiltered_1to1_min=int(min(unf)), unfiltered_1to1_max=int(max(unf)))
-    return _with_control(claim, _u8(records["control_grid"], profile))
+    return _with_control(claim, _u8(records["control_grid"], profile, procedure.name))
 
 
 # ----------------------------------------------------------------------------- S: semantic subspaces

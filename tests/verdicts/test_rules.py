@@ -461,11 +461,45 @@ def test_u8_true_false_and_a_control_that_keeps_pairs() -> None:
     assert verdict("U8", {"grid": g, "control_grid": empty}) == ("reproduced", "other way")
     assert verdict("U8", {"grid": grid(lambda a, b: {"n_pairs": 300}), "control_grid": empty})[0] == "not reproduced"
     assert verdict("U8", {"grid": g, "control_grid": g}) == ("not reproduced", "same way")
-    assert verdict("U8", {"grid": g, "control_grid": empty}, profile="paper")[0] == "reproduced"
-    assert (
-        verdict("U8", {"grid": grid(lambda a, b: {"n_pairs": 1000}), "control_grid": empty}, profile="paper")[0]
-        == "not reproduced"
-    )
+
+
+def test_u8_per_cell_ratio_to_tables_5_8_under_the_paper_procedure_only() -> None:
+    from harness.verdicts.paper_tables import paper_pair_counts
+
+    printed = paper_pair_counts("paper")
+    assert len(printed) == 2 * 5 * 11 and printed[("one_to_one", 1, 1)] == 7553
+    assert printed[("many_to_one", 5, 11)] == 6037 and len(paper_pair_counts("gemma")) == 2 * 4 * 6
+    assert paper_pair_counts("smoke") == {}
+    pythia = dict(la=tuple(range(6)), lb=tuple(range(12)))
+
+    def like(factor: float, odd: tuple[int, int] | None = None, odd_factor: float = 3.0) -> dict[str, Any]:
+        def fn(a: int, b: int) -> dict[str, Any]:
+            if 0 in (a, b):
+                return {}
+            f = odd_factor if (a, b) == odd else factor
+            return {
+                "n_pairs": round(f * printed[("one_to_one", a, b)]),
+                "n_pairs_m21": round(f * printed[("many_to_one", a, b)]),
+            }
+
+        return grid(fn, **pythia)
+
+    empty = grid(lambda a, b: {"n_pairs": 0, "n_pairs_m21": 0}, **pythia)
+    ok = like(1.3)
+    assert verdict("U8", {"grid": ok, "control_grid": empty}, PAPER, profile="paper") == ("reproduced", "other way")
+    # one cell 3x its printed count fails, although it lies inside the old whole-table range
+    odd = like(1.3, odd=(3, 5))
+    j = judge("U8", {"grid": odd, "control_grid": empty}, PAPER, profile="paper")
+    assert j.verdict == "not reproduced" and j.measured["n_cells_outside_band"] == 2
+    # under corrected the counts are meant to differ: ratios reported, the structural rule judged
+    j = judge("U8", {"grid": like(0.2), "control_grid": empty}, CORRECTED, profile="paper")
+    assert j.verdict == "reproduced" and j.measured["ratio_judged"] is False
+    assert verdict("U8", {"grid": like(0.2), "control_grid": empty}, PAPER, profile="paper")[0] == "not reproduced"
+    # broken input: a control that keeps as many pairs as the real grid
+    assert verdict("U8", {"grid": ok, "control_grid": ok}, PAPER, profile="paper") == ("not reproduced", "same way")
+    # a grid with no printed cell (e.g. layers outside Tables 7-8) cannot be judged
+    g = grid(lambda a, b: {}, la=(0, 1, 2), lb=(0, 1, 3))
+    assert verdict("U8", {"grid": g, "control_grid": g}, PAPER, profile="gemma")[0] == "inconclusive"
 
 
 # ----------------------------------------------------------------------------- S1-S4
