@@ -524,9 +524,10 @@ def test_gemma_profile_constructs_from_release_specs() -> None:
         prof.sae_spec("a", 3)
     assert isinstance(prof.data, DataSpec) and (prof.data.n_samples, prof.data.seq_len) == (150, 150)
     assert prof.data.revision == "refs/convert/parquet"
-    # The authors' Gemma grids used a 10-permutation null; only the paper procedure inherits it.
-    assert prof.paper_grid_permutations == 10
-    assert prof.n_permutations(PAPER) == 10
+    # The authors' Gemma grids used a 10-permutation null: under the paper procedure it is the
+    # reported k/N, the judging null has 999 draws (no +1 p from 10 draws can pass alpha).
+    assert prof.paper_grid_permutations == 10 and prof.paper_permutations(PAPER) == 10
+    assert prof.n_permutations(PAPER) == 999 and prof.paper_permutations(CORRECTED) is None
     assert prof.n_permutations(CORRECTED) == CORRECTED.n_permutations > 10
     llama = get_profile("llama")
     assert llama.sae_spec("a", 25) == SaeSpec.from_release("llama-3-8b-it-res-jh", "blocks.25.hook_resid_post")

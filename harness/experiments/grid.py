@@ -352,6 +352,7 @@ def run_grid(
                 split_halves=not control,
                 random_partners=not control,
                 placebos=not control,
+                paper_permutations=prof.paper_permutations(procedure),
             )
             cells.append(_cell(rec, layer_a, layer_b))
     return {
@@ -364,6 +365,7 @@ def run_grid(
         "control": control,
         "cells": cells,
         "n_permutations": prof.n_permutations(procedure),
+        "paper_permutations": prof.paper_permutations(procedure),
         "paper_pair_range": prof.paper_pair_range,
         "n_tokens": int(world.space("a", la[0], procedure).n_positions),
         "elapsed_s": round(time.perf_counter() - t0, 2),

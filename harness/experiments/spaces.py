@@ -350,6 +350,7 @@ def score_pairs(
     seed_offset: int = 0,
     identity: Sequence[object] | None = None,
     null_device: str | None = None,
+    paper_permutations: int | None = None,
 ) -> dict[str, Any]:
     """SVCCA and RSA of the paired decoder rows with shuffled-pairing nulls (Test 1).
 
@@ -365,7 +366,8 @@ def score_pairs(
     The nulls are seeded from the cell's identity (:func:`harness.scoring.effects.cell_seed` of
     ``identity`` -- e.g. ``("grid", variant)`` -- plus both space names, which carry model and
     layer), so no two cells share their permutations; ``seed_offset`` only separates variants
-    of callers that pass no ``identity``.
+    of callers that pass no ``identity``. ``paper_permutations``: the authors' smaller null size,
+    for the reported ``"k/N"`` only (:func:`harness.scoring.effects.effect_fields`).
     """
     n = len(pairs)
     rec: dict[str, Any] = {"n_pairs": n, "pairs_history": list(pairs.history)}
@@ -413,7 +415,7 @@ def score_pairs(
             svcca_k_a=sv.details["k_a"],
             svcca_k_b=sv.details["k_b"],
             svcca_seed=sv.seed,
-            **effect_fields("svcca", sv.observed, sv.null),
+            **effect_fields("svcca", sv.observed, sv.null, paper_n=paper_permutations),
         )
     except DegenerateInputError as exc:
         rec.update(svcca=math.nan, svcca_null_mean=math.nan, svcca_p=math.nan, svcca_error=str(exc))
@@ -432,7 +434,7 @@ def score_pairs(
             rsa_null_mean=rs.null_mean,
             rsa_p=rs.p_value,
             rsa_seed=rs.seed,
-            **effect_fields("rsa", rs.observed, rs.null),
+            **effect_fields("rsa", rs.observed, rs.null, paper_n=paper_permutations),
         )
     except ResourceError as exc:  # too many pairs for an n x n RDM: reported, not crashed
         rec.update(rsa=math.nan, rsa_null_mean=math.nan, rsa_p=math.nan, rsa_error=str(exc))
@@ -771,6 +773,7 @@ def compare_spaces(
     placebos: bool = False,
     device: str = "cpu",
     null_device: str | None = None,
+    paper_permutations: int | None = None,
 ) -> dict[str, Any]:
     """Whole-space comparison of two SAEs (Figs. 2-3, 5-14): one record per variant.
 
@@ -787,7 +790,7 @@ def compare_spaces(
     ``placebos`` adds U5's and U6's placebo controls: ``placebo_one_to_one`` (one random many-to-1
     partner per A feature, ``n_size_matched`` draws + 1 held out; :func:`placebo_one_to_one`) and
     ``placebo_filter`` (random tokens filtered instead of the non-concept list; :func:`placebo_filter`),
-    each seeded from the cell's identity.
+    each seeded from the cell's identity. ``paper_permutations``: see :func:`score_pairs`.
     """
     n_perm = procedure.n_permutations if n_permutations is None else _positive(n_permutations, "n_permutations")
     # device: the exact pairing runs on the GPU in the gpu tier (64 TFLOP per Pythia pair)
@@ -821,6 +824,7 @@ def compare_spaces(
             n_permutations=n_perm,
             identity=("whole space", variant),
             null_device=null_device,
+            paper_permutations=paper_permutations,
         )
     if split_halves and "one_to_one" in kept:  # U7's split-half reliability
         out["one_to_one"].update(
@@ -849,6 +853,7 @@ def compare_spaces(
             n_permutations=n_perm,
             identity=("whole space", "random_partner"),
             null_device=null_device,
+            paper_permutations=paper_permutations,
         )
     if n_top_correlated is not None:
         pairs = top_correlated_pairs(space_a, space_b, procedure, mc=mc, n=n_top_correlated)
@@ -860,6 +865,7 @@ def compare_spaces(
             n_permutations=n_perm,
             identity=("whole space", "top_correlated"),
             null_device=null_device,
+            paper_permutations=paper_permutations,
         )
     others: dict[str, dict[str, float]] = {}
     if placebos and "one_to_one" in kept and "many_to_one" in kept:  # U5's placebo 1-1 rule

@@ -23,6 +23,12 @@ SaeSetSource = Literal["release", "sparsify", "disk"]
 Tier = Literal["smoke", "rehearsal", "gpu", "large"]
 
 
+#: Fewest grid permutations behind a judged p when a profile pins the authors' smaller count
+#: (issue 13): 999 gives p down to 0.001, enough for alpha = 0.05 and for a Benjamini-Hochberg
+#: count over a few dozen cells.
+MIN_GRID_PERMUTATIONS = 999
+
+
 @dataclass(frozen=True)
 class SaeSet:
     """The SAEs of one model, one per layer, named by a template or a per-layer table.
@@ -105,8 +111,9 @@ class Profile:
     permutations: int | None = None
     """Override of the grid null size for every procedure (None = the procedure's)."""
     paper_grid_permutations: int | None = None
-    """Grid null size of the authors' code for this pair, used under the ``paper`` procedure
-    only (the corrected procedure keeps its own, larger null)."""
+    """Grid null size of the authors' code for this pair, under the ``paper`` procedure only: the
+    reported ``k/N`` uses it, the judging null has at least :data:`MIN_GRID_PERMUTATIONS` draws
+    (:meth:`n_permutations`)."""
     permutations_semantic: int | None = None
     random_subsets: int | None = None
     batch_size: int = 16
@@ -152,9 +159,21 @@ class Profile:
         return [(side, *entry) for side in ("a", "b") for entry in self.saes[side].releases()]
 
     def n_permutations(self, procedure: Procedure) -> int:
+        """Grid null size. Where the authors' grids used fewer than :data:`MIN_GRID_PERMUTATIONS`
+        (``paper_grid_permutations`` under ``paper``, e.g. Gemma's 10, with which no +1-rule p can
+        pass alpha = 0.05, let alone a corrected count), the null gets that many; the authors' own
+        count survives as the reported ``k/N`` (:meth:`paper_permutations`)."""
         if self.paper_grid_permutations and procedure.name == "paper":
-            return self.paper_grid_permutations
+            return max(self.paper_grid_permutations, MIN_GRID_PERMUTATIONS)
         return self.permutations or procedure.n_permutations
+
+    def paper_permutations(self, procedure: Procedure) -> int | None:
+        """The authors' grid null size under ``paper`` where the profile pins one: the reported
+        ``k/N`` counts the first N draws of the (larger) null, the draws the authors' N-permutation
+        run would have made with the same seed. None: ``k/N`` is over the whole null."""
+        if self.paper_grid_permutations and procedure.name == "paper":
+            return int(self.paper_grid_permutations)
+        return None
 
     def n_permutations_semantic(self, procedure: Procedure) -> int:
         return self.permutations_semantic or procedure.n_permutations_semantic

@@ -138,6 +138,9 @@ class Grid(TypedDict):
     control: bool
     cells: list[GridCell]
     n_permutations: int
+    paper_permutations: NotRequired[int | None]
+    """The authors' smaller grid null size where a profile pins one (the cells' ``k/N`` counts the
+    first that many draws; the judging p uses all ``n_permutations``)."""
     paper_pair_range: list[int] | None
     """[low, high] 1-1 pair counts of the paper's grid cells, or null."""
     n_tokens: int

@@ -71,23 +71,28 @@ def powered(n_permutations: int | float, alpha: float) -> bool:
     return bool(np.isfinite(n_permutations) and int(n_permutations) >= min_permutations(alpha))
 
 
-def effect_fields(prefix: str, observed: float, null: NDArray[np.float64]) -> dict[str, Any]:
+def effect_fields(
+    prefix: str, observed: float, null: NDArray[np.float64], *, paper_n: int | None = None
+) -> dict[str, Any]:
     """Effect-size and p-value fields of one score against its (N,) null draws:
     ``<prefix>_excess``, ``<prefix>_null_std``, ``<prefix>_z``, ``<prefix>_exceed`` (k),
-    ``<prefix>_p_plus_one`` (judging) and ``<prefix>_p_paper`` (the paper's rule as ``"k/N"``)."""
+    ``<prefix>_p_plus_one`` (judging) and ``<prefix>_p_paper`` (the paper's rule as ``"k/N"``).
+    ``paper_n``: the authors' smaller null size; ``"k/N"`` then counts the first ``paper_n`` draws
+    (what their N-permutation run would print), while everything judged uses all N."""
     null = np.asarray(null, dtype=np.float64)
     n = int(null.size)
     mean = float(null.mean()) if n else math.nan
     sd = float(null.std(ddof=1)) if n > 1 else math.nan
     k = int(np.sum(null >= observed)) if n else 0
     z = (observed - mean) / sd if math.isfinite(sd) and sd > 0 else math.nan
+    head = null[: min(int(paper_n), n)] if paper_n is not None else null
     return {
         f"{prefix}_excess": excess_over_chance(observed, mean),
         f"{prefix}_null_std": sd,
         f"{prefix}_z": z,
         f"{prefix}_exceed": k,
         f"{prefix}_p_plus_one": p_plus_one(k, n),
-        f"{prefix}_p_paper": f"{k}/{n}",
+        f"{prefix}_p_paper": f"{int(np.sum(head >= observed))}/{int(head.size)}",
     }
 
 

@@ -185,3 +185,14 @@ def test_no_harness_module_imports_fixtures() -> None:
 def test_builtin_files_are_packaged() -> None:
     text = (REPO_ROOT / "pyproject.toml").read_text()
     assert '"profiles/builtin/*.toml"' in text and all(p.suffix == ".toml" for p in BUILTIN_DIR.iterdir())
+
+
+def test_a_pinned_small_paper_null_is_judged_with_999_draws_and_reported_as_k_over_n() -> None:
+    from harness.config import CORRECTED, PAPER
+    from harness.profiles import get_profile
+    from harness.profiles.profile import MIN_GRID_PERMUTATIONS
+
+    gemma, pythia = get_profile("gemma"), get_profile("paper")
+    assert gemma.n_permutations(PAPER) == MIN_GRID_PERMUTATIONS == 999 and gemma.paper_permutations(PAPER) == 10
+    assert gemma.n_permutations(CORRECTED) == CORRECTED.n_permutations and gemma.paper_permutations(CORRECTED) is None
+    assert pythia.n_permutations(PAPER) == PAPER.n_permutations and pythia.paper_permutations(PAPER) is None

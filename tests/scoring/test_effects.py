@@ -105,3 +105,11 @@ def test_bh_discoveries_and_binomial_excess() -> None:
     assert binomial_excess_p(1, 15, 0.05) == pytest.approx(1 - 0.95**15)
     assert binomial_excess_p(3, 15, 0.05) < 0.05 < binomial_excess_p(2, 15, 0.05)
     assert math.isnan(binomial_excess_p(0, 0, 0.05))
+
+
+def test_effect_fields_report_the_papers_k_over_n_from_the_first_draws() -> None:
+    null = np.array([0.1, 0.9, 0.2, 0.3, 0.95, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1])
+    full = effect_fields("svcca", 0.8, null)
+    head = effect_fields("svcca", 0.8, null, paper_n=4)
+    assert full["svcca_p_paper"] == "2/12" and head["svcca_p_paper"] == "1/4"
+    assert head["svcca_p_plus_one"] == full["svcca_p_plus_one"] == pytest.approx(3 / 13)
