@@ -422,3 +422,17 @@ def test_seed_setup_is_what_it_claims(seed_profile: str) -> None:
     assert not np.allclose(a["dec"], b["dec"])
     assert min(a["ev"], b["ev"]) > 0.7, f"seed SAEs reconstruct poorly: {a['ev']:.3f}, {b['ev']:.3f}"
     assert math.isfinite(a["l0"]) and abs(a["l0"] - SEED_CONFIG[seed_profile]["k"]) < 1.5
+
+
+@pytest.mark.smoke
+def test_seed_pair_sets_are_independent_replicates() -> None:
+    """Guard: within a condition's set no seed appears twice (pairs are independent), the second
+    TopK set (P2's control) shares no seed with the main one, and P3's control pool holds three
+    pairs per width label."""
+    for pairs in (SEED_PAIRS, CONTROL_SEED_PAIRS, P3_CONTROL_SEED_PAIRS):
+        seeds = [s for p in pairs for s in p]
+        assert len(seeds) == len(set(seeds)), pairs
+    assert not {s for p in SEED_PAIRS for s in p} & {s for p in CONTROL_SEED_PAIRS for s in p}
+    for cfg in SEED_CONFIG.values():
+        assert len(cfg["p3_control_seed_pairs"]) >= 3 * len(cfg["widths"])
+        assert min(len(cfg["seed_pairs"]), len(cfg["control_seed_pairs"])) >= 3
