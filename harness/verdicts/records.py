@@ -353,6 +353,16 @@ _ARCH_NOTE = (
     "row-normalised decoders at the decoder matching)."
 )
 
+#: The seed SAEs' training budget against the paper's (every P record also states it, ``condition.training``).
+_BUDGET_NOTE = (
+    "Training budget: smoke 1500 steps x 1024 = 1.5M activations (~34 epochs of ~45k tokens of the fixture "
+    "corpus); gpu (config) 50k steps x 1024 = 51M activations (~10 epochs of ~5M OpenWebText tokens), 6% of "
+    "the 0.8B tokens at which PB's 32k-latent SAEs shared only 0.07 (0.42 at 8B, 0.61 at 80B), so the gpu tier "
+    "measures seed stability much earlier in training than the quoted numbers. Seed plan per tier: pairs "
+    "(0, 1), (2, 3), (4, 5) per condition; TopK (6, 7), (8, 9), (10, 11) for P2's control; TopK (12, 13), "
+    "(14, 15), (16, 17) more at the main width for P3's (18 main-width TopK SAEs in all)."
+)
+
 register(
     ClaimRecord(
         "P1",
@@ -376,6 +386,7 @@ register(
             PaperFigure("abstract", "~30% at 131k latents (Llama-3-8B MLP)", "both"),
             PaperFigure("width figure", "0.42 at 32k latents (Pythia-160m MLP L6)", "both"),
         ),
+        notes=(_BUDGET_NOTE,),
         criterion="both",
     )
 )
@@ -398,7 +409,7 @@ register(
         "the rule must not pass (interval including 0). ReLU+L1 SAEs of different layers are shown as a sanity "
         "check, not counted as evidence.",
         paper="Paulo & Belrose 2025",
-        notes=(_ARCH_NOTE,),
+        notes=(_ARCH_NOTE, _BUDGET_NOTE),
         paper_figures=(PaperFigure("architecture figure", "Gated 0.86, ReLU-L1 0.82, TopK 0.74", "decoder_only"),),
         criterion="decoder_only",
     )
@@ -422,6 +433,7 @@ register(
         paper_figures=(
             PaperFigure("width figure", "0.81 (32), 0.79 (768), 0.70 (4k), 0.42 (32k), 0.28 (131k)", "both"),
         ),
+        notes=(_BUDGET_NOTE,),
         criterion="both",
     )
 )
