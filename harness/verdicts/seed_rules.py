@@ -43,7 +43,7 @@ import numpy as np
 from scipy.stats import t as student_t
 
 from harness.config import Procedure
-from harness.verdicts.records import CLAIMS
+from harness.verdicts.records import CLAIMS, HEADLINE_CRITERION
 from harness.verdicts.rules import ClaimJudgement, Judgement, decided, register_rule, undecided
 
 __all__ = [
@@ -202,6 +202,22 @@ def _criterion(claim_id: str) -> str:
     return crit
 
 
+def _by_criterion(crit: str, **conditions: Record | Sequence[Record]) -> dict[str, Any]:
+    """Mean shared fractions of the named conditions (a sweep: a list of conditions) under the
+    claim's criterion and the headline one (``shared_fraction_by_criterion``: the report shows
+    both, tagged with the figure each belongs to)."""
+
+    def mean(rec: Record | Sequence[Record], c: str) -> float | list[float]:
+        if isinstance(rec, Mapping):
+            return fraction_estimate(rec, c).mean
+        return [fraction_estimate(r, c).mean for r in rec]
+
+    return {
+        "judged_with": crit,
+        **{c: {k: mean(v, c) for k, v in conditions.items()} for c in dict.fromkeys((HEADLINE_CRITERION, crit))},
+    }
+
+
 def _condition(rec: Record) -> dict[str, Any]:
     return dict(rec.get("condition", {}))
 
@@ -221,9 +237,13 @@ def _p1(rec: Record, alpha: float, *, control: bool = False) -> Judgement:
     crit = _criterion("P1")
     est = fraction_estimate(rec, crit)
     lo, hi = mean_interval(est, alpha)
-    m = {"criterion": crit, "condition": _condition(rec), "band": list(P1_BAND), **est.summary(alpha)}
-    headline = fraction_estimate(rec, "both")
-    m["mean_headline_both"] = headline.mean
+    m = {
+        "shared_fraction_by_criterion": _by_criterion(crit, topk=rec),
+        "criterion": crit,
+        "condition": _condition(rec),
+        "band": list(P1_BAND),
+        **est.summary(alpha),
+    }
     reason = too_few_pairs({"overlaps": est})
     if reason:
         return undecided(reason, m)
@@ -279,6 +299,7 @@ def _gap(
     ratio = _mean_l0(more) / _mean_l0(less)
     matched = bool(math.isfinite(ratio) and abs(ratio - 1.0) <= P2_L0_TOLERANCE)
     m: dict[str, Any] = {
+        "shared_fraction_by_criterion": _by_criterion(crit, **{more_name: more, less_name: less}),
         "criterion": crit,
         more_name: a.summary(alpha),
         less_name: b.summary(alpha),
@@ -286,10 +307,6 @@ def _gap(
         "difference_ci": diff["ci"],
         "difference_se": diff["se"],
         "difference_df": diff["df"],
-        "headline_both": {
-            more_name: fraction_estimate(more, "both").mean,
-            less_name: fraction_estimate(less, "both").mean,
-        },
         f"l0_ratio_{more_name}_over_{less_name}": ratio,
         "l0_matched": matched,
     }
@@ -337,13 +354,13 @@ def _p3(sweep: Record, alpha: float, *, control: bool = False) -> Judgement:
     ests = [fraction_estimate(sweep["groups"][i], crit) for i in order]
     steps = [difference_interval(a, b, alpha) for a, b in zip(ests, ests[1:], strict=False)]
     m: dict[str, Any] = {
+        "shared_fraction_by_criterion": _by_criterion(crit, topk=[sweep["groups"][i] for i in order]),
         "criterion": crit,
         "axis": sweep.get("axis", "width"),
         "levels": levels,
         "labels_shuffled": bool(sweep.get("labels_shuffled", False)),
         "by_level": [e.summary(alpha) for e in ests],
         "mean_fraction": [e.mean for e in ests],
-        "mean_headline_both": [fraction_estimate(sweep["groups"][i], "both").mean for i in order],
         "steps": [
             {"from": levels[i], "to": levels[i + 1], "drop": s["difference"], "ci": s["ci"]}
             for i, s in enumerate(steps)
