@@ -3,10 +3,9 @@
 THE one place that says where the rules come from: the registered rules of
 :mod:`harness.verdicts.rules` (the same functions the claim tests and ``sae-claims judge``
 use), applied to the calibration world's records under the roles each rule reads, together
-with its negative control exactly as the rule defines it. P1-P3 still decide inside
-``claims/test_seeds.py`` (their rules are not registered pure functions yet), so their
-evaluators call those functions. ``harness.calibration.run.calibrate`` takes this mapping as
-input and never imports rules itself.
+with its negative control exactly as the rule defines it (P1-P3 too: their rules are in
+:mod:`harness.verdicts.seed_rules`, registered with the others). ``harness.calibration.run.calibrate``
+takes this mapping as input and never imports rules itself.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from claims import test_seeds as seeds
 from harness.calibration.run import Evaluator, Records, RuleOutcome
 from harness.config import Procedure
 from harness.verdicts.rules import ClaimJudgement, judge
@@ -59,23 +57,16 @@ def _lan(r: Records) -> dict[str, Any]:
     return {"lan": r["lan"], "control_lan": r["lan_control"], "overlap": r.get("overlap", {})}
 
 
-def _p1(r: Records, procedure: Procedure) -> RuleOutcome:
-    return RuleOutcome(
-        seeds.p1(r["overlap"]["fraction_shared"]),
-        seeds.p1(r["cross_layer_overlap"]["fraction_shared"]),
-        True,
-        {"fraction_shared": r["overlap"]["fraction_shared"]},
-    )
+def _p1(r: Records) -> dict[str, Any]:
+    return {"overlaps": r["overlaps"], "control_overlaps": r["control_overlaps"]}
 
 
-def _p2(r: Records, procedure: Procedure) -> RuleOutcome:
-    ok, measured = seeds.p2(r["relu"], r["topk"])
-    ctrl_ok, _ = seeds.p2(r["relu_cross_layer"], r["topk"])
-    return RuleOutcome(ok, ctrl_ok, True, measured)
+def _p2(r: Records) -> dict[str, Any]:
+    return {"relu_l1": r["relu_l1"], "topk": r["topk"], "control_topk": r["control_topk"]}
 
 
-def _p3(r: Records, procedure: Procedure) -> RuleOutcome:
-    return RuleOutcome(seeds.p3(r["fractions"]), seeds.p3(r["permuted_self"]), True, {"fractions": r["fractions"]})
+def _p3(r: Records) -> dict[str, Any]:
+    return {"width_sweep": r["width_sweep"], "control_width_sweep": r["control_width_sweep"]}
 
 
 #: claim id -> evaluator(records, procedure) -> RuleOutcome
@@ -85,7 +76,7 @@ EVALUATORS: dict[str, Evaluator] = {
     **{cid: _registered(cid, _semantic_grid) for cid in ("S3", "S5")},
     "W1": _registered("W1", _lan),
     "X1": _registered("X1", _lan),
-    "P1": _p1,
-    "P2": _p2,
-    "P3": _p3,
+    "P1": _registered("P1", _p1),
+    "P2": _registered("P2", _p2),
+    "P3": _registered("P3", _p3),
 }

@@ -140,9 +140,11 @@ def _procedure_of(name: str, provenance: dict[str, Any]) -> Any:
     """The procedure a saved run used: its recorded settings (provenance) if present, else the preset."""
     from harness.config import Procedure, get_procedure
 
+    from harness.verdicts.seed_rules import PB_METHOD
+
     settings = dict(provenance.get("procedure_settings") or {}).get(name)
     if not isinstance(settings, dict):
-        return get_procedure(name)
+        return PB_METHOD if name == PB_METHOD.name else get_procedure(name)
     fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
     return Procedure(**fields)
 
@@ -159,8 +161,7 @@ def _nan_for_null(x: Any) -> Any:
 def judge_results(path: Path) -> list[dict[str, object]]:
     """Judge every claim row of a saved ``results.json`` again with the registered rules
     (harness/verdicts/rules.py), from its recorded experiment records, without recomputing
-    anything. Rows without recorded ``inputs`` (not run, or claims whose rule is not yet a pure
-    function, e.g. P1-P3) are returned with ``rejudged`` None."""
+    anything. Rows without recorded ``inputs`` (not run) are returned with ``rejudged`` None."""
     from harness.verdicts.rules import RULES, judge
 
     data = json.loads(Path(path).read_text())

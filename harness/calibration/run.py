@@ -301,6 +301,20 @@ def semantic_records(world: SyntheticWorld, procedure: Procedure) -> dict[str, A
     }
 
 
+#: Seed pairs per condition in the seed worlds (as the claims: harness.verdicts.seed_rules.MIN_SEED_PAIRS).
+SEED_PAIRS_PER_CONDITION = 3
+
+
+def _seed_set(knobs: SeedKnobs, tag: int, n_pairs: int = SEED_PAIRS_PER_CONDITION) -> list[tuple[Any, Any]]:
+    """``n_pairs`` independent seed pairs of one condition (each its own world draw: which latents
+    are shared is a binomial draw per pair, as PB's fraction varies from seed pair to seed pair)."""
+    out = []
+    for j in range(n_pairs):
+        _, (a, b) = seed_pair(knobs.replace(seed=knobs.seed * 1000 + tag * 10 + j))
+        out.append((a, b))
+    return out
+
+
 def seed_records(
     claim_id: str,
     strength: float,
@@ -311,56 +325,68 @@ def seed_records(
     n_permutations: int,
     changes: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Records of one seed claim (the shapes claims/test_seeds.py builds): ``overlap``,
-    ``cross_layer_overlap`` (seed 0 of the main layer vs seed 1 of another layer), ``lan`` and
-    ``lan_control`` (B's positions shuffled, top-correlated sets of the real sizes), and for P2
-    ``relu``/``topk``/``relu_cross_layer``, for P3 ``widths``/``fractions``/``permuted_self``."""
-    from harness.seeds.experiment import lan_record, overlap_record
+    """Records of one seed claim, in the shapes claims/test_seeds.py records them. W1/X1:
+    ``overlap``, ``lan`` and ``lan_control`` (B's positions shuffled, top-correlated sets of the
+    real sizes). P1: ``overlaps`` (``seed_overlaps``, SEED_PAIRS_PER_CONDITION pairs) and
+    ``control_overlaps`` (the same pairs with B rotated); P2: ``relu_l1``, ``topk`` and
+    ``control_topk`` (a second TopK set); P3: ``width_sweep`` and ``control_width_sweep`` (pairs of
+    the middle width dealt into the width labels)."""
+    from harness.scoring.effects import cell_seed
+    from harness.seeds.experiment import (
+        lan_record,
+        overlap_record,
+        overlap_set,
+        overlap_sweep,
+        rotated,
+        shuffled_label_sweep,
+    )
 
     k = base.replace(seed=seed, **(changes or {}))
-    if claim_id in ("W1", "X1", "P1"):
+    if claim_id in ("W1", "X1"):
         if not (changes and "shared_fraction" in changes):
             k = k.replace(shared_fraction=strength)
         setup, (a, b) = seed_pair(k)
-        out: dict[str, Any] = {"overlap": overlap_record(a, b)}
-        if claim_id == "P1":
-            _, (_, b_other) = seed_pair(k, layer_key="control")
-            out["cross_layer_overlap"] = overlap_record(a, b_other)
-        else:
-            proc = procedure.replace(seed=procedure.seed + seed)
-            real = lan_record(setup, a, b, proc, n_permutations=n_permutations)
-            match = {v: real[v]["n_pairs"] for v in ("many_to_one_filtered", "one_to_one_filtered")}
-            out["lan"] = real
-            out["lan_control"] = lan_record(
+        proc = procedure.replace(seed=procedure.seed + seed)
+        real = lan_record(setup, a, b, proc, n_permutations=n_permutations)
+        match = {v: real[v]["n_pairs"] for v in ("many_to_one_filtered", "one_to_one_filtered")}
+        return {
+            "overlap": overlap_record(a, b),
+            "lan": real,
+            "lan_control": lan_record(
                 setup, a, b, proc, n_permutations=n_permutations, shuffle_b=True, match_pairs=match
-            )
-        return out
+            ),
+        }
+    if claim_id == "P1":
+        if not (changes and "shared_fraction" in changes):
+            k = k.replace(shared_fraction=strength)
+        pairs = _seed_set(k, 0)
+        unrelated = [(a, rotated(b, cell_seed(seed, "P1 rotation", j))) for j, (a, b) in enumerate(pairs)]
+        return {"overlaps": overlap_set({}, pairs), "control_overlaps": overlap_set({"b": "rotated"}, unrelated)}
     if claim_id == "P2":
         topk_fraction = 0.74
-        _, (ta, tb) = seed_pair(k.replace(shared_fraction=topk_fraction, architecture="topk"))
-        relu_k = k.replace(shared_fraction=min(1.0, topk_fraction + strength), architecture="relu_l1", seed=seed + 1000)
-        _, (ra, rb) = seed_pair(relu_k)
-        _, (_, rb_other) = seed_pair(relu_k, layer_key="control")
+        topk = k.replace(shared_fraction=topk_fraction, architecture="topk")
+        relu = k.replace(shared_fraction=min(1.0, topk_fraction + strength), architecture="relu_l1")
         return {
-            "topk": overlap_record(ta, tb),
-            "relu": overlap_record(ra, rb),
-            "relu_cross_layer": overlap_record(ra, rb_other),
+            "topk": overlap_set({"architecture": "topk"}, _seed_set(topk, 0)),
+            "relu_l1": overlap_set({"architecture": "relu_l1"}, _seed_set(relu, 1)),
+            "control_topk": overlap_set({"architecture": "topk", "set": 2}, _seed_set(topk, 2)),
         }
     if claim_id == "P3":
-        widths = (128, 256, 512)
-        fractions, permuted = [], []
-        for i, w in enumerate(widths):
-            kw = k.replace(
+        widths = [128, 256, 512]
+
+        def at(i: int, w: int) -> SeedKnobs:
+            return k.replace(
                 n_latents=w,
                 shared_fraction=max(0.0, 0.8 - i * strength),
-                seed=seed * 10 + i,
                 n_samples=max(k.n_samples, int(w * k.occurrences / (0.8 * k.seq_len)) + 1),
             )
-            _, (a, b) = seed_pair(kw)
-            fractions.append(overlap_record(a, b)["fraction_shared"])
-            perm = np.random.default_rng(w).permutation(a["dec"].shape[0])
-            permuted.append(overlap_record(a, {**a, "enc": a["enc"][perm], "dec": a["dec"][perm]})["fraction_shared"])
-        return {"widths": widths, "fractions": fractions, "permuted_self": permuted}
+
+        groups = [overlap_set({"width": w}, _seed_set(at(i, w), i)) for i, w in enumerate(widths)]
+        pool = overlap_set({"width": widths[1]}, _seed_set(at(1, widths[1]), 5, 3 * SEED_PAIRS_PER_CONDITION))
+        return {
+            "width_sweep": overlap_sweep("width", widths, groups),
+            "control_width_sweep": shuffled_label_sweep(pool, "width", widths, seed=cell_seed(seed, "P3 width labels")),
+        }
     raise ConfigError(f"no seed-record builder for claim {claim_id!r}")
 
 

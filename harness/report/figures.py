@@ -220,19 +220,29 @@ def seed_figures(claim_results: list[dict[str, Any]], fig_dir: Path, *, rel: str
     (P3, with its control), and W1's SVCCA per pairing against its null mean per procedure."""
     plt = _plt()
     out = []
-    p3 = next((r for r in claim_results if r["id"] == "P3" and r.get("measured", {}).get("widths")), None)
+    p3 = next((r for r in claim_results if r["id"] == "P3" and r.get("measured", {}).get("by_level")), None)
     if p3 is not None:
         m = p3["measured"]
+        levels = [float(w) for w in m["levels"]]
         fig, ax = plt.subplots(figsize=(6.5, 4.5))
-        ax.plot(m["widths"], m["fraction_shared"], "o-", label="seed 0 vs seed 1")
-        ctrl = (m.get("control") or {}).get("permuted_self_fraction_shared")
-        if ctrl:
-            ax.plot(m["widths"], ctrl, "s--", color="grey", label="control: seed 0 vs itself, permuted")
+
+        def draw(view: dict[str, Any], shift: float, **style: Any) -> None:
+            means = np.array([_num(b["mean"]) for b in view["by_level"]], dtype=np.float64)
+            ci = np.array([[_num(x) for x in b["ci"]] for b in view["by_level"]], dtype=np.float64)
+            x = np.array(levels) * shift
+            ax.errorbar(x, means, yerr=np.abs(ci.T - means), capsize=4, **style)
+            for lv, b in zip(x, view["by_level"], strict=True):
+                ax.scatter([lv] * len(b["fractions"]), b["fractions"], s=10, color=style.get("color"), alpha=0.5)
+
+        draw(m, 1.0, fmt="o-", color="#3b75af", label=f"mean over seed pairs, {1 - ALPHA:.0%} CI")
+        ctrl = (m.get("control") or {}).get("shuffled_width_labels")
+        if ctrl and ctrl.get("by_level"):
+            draw(ctrl, 1.06, fmt="s--", color="grey", label="control: one width, labels shuffled")
         ax.set_xscale("log", base=2)
-        ax.set_xticks(m["widths"], [str(w) for w in m["widths"]])
+        ax.set_xticks(levels, [str(int(w)) for w in levels])
         ax.set_ylim(0, 1.05)
         ax.set_xlabel("SAE width (latents)")
-        ax.set_ylabel("fraction of latents shared")
+        ax.set_ylabel(f"fraction of latents shared ({m.get('criterion', 'both')})")
         ax.legend(fontsize=8)
         _title(ax, "P3: shared fraction across seeds over SAE width (Paulo & Belrose method)")
         fname = "seeds-p3-shared-fraction-by-width.png"

@@ -31,6 +31,8 @@ def _fmt(x: Any) -> str:
         return "NaN" if math.isnan(float(x)) else f"{float(x):.3f}"
     if isinstance(x, dict):
         return ", ".join(f"{k}={_fmt(v)}" for k, v in x.items())
+    if isinstance(x, (list, tuple)):
+        return "[" + ", ".join(_fmt(v) for v in x) + "]"
     return str(x)
 
 

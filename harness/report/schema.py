@@ -221,11 +221,13 @@ class Preflight(TypedDict):
 
 class SeedPairRecord(TypedDict):
     """Lan et al.'s statistics of one seed pair (``kind`` ``seed_pair``: :func:`harness.seeds.experiment.lan_record`)
-    or Paulo & Belrose's (``seed_overlap``: :func:`harness.seeds.experiment.overlap_record`); their
-    variant keys are claim-specific, so the record is open past ``kind``."""
+    or Paulo & Belrose's (``seed_overlap``: :func:`harness.seeds.experiment.overlap_record`), a
+    condition's seed pairs (``seed_overlaps``: :func:`harness.seeds.experiment.overlap_set`) or
+    conditions along an axis (``seed_overlap_sweep``: :func:`harness.seeds.experiment.overlap_sweep`);
+    their variant keys are claim-specific, so the record is open past ``kind``."""
 
     __pydantic_config__ = {"extra": "allow"}  # type: ignore[misc]  # read by pydantic's schema generator only
-    kind: Literal["seed_pair", "seed_overlap"]
+    kind: Literal["seed_pair", "seed_overlap", "seed_overlaps", "seed_overlap_sweep"]
 
 
 class SemanticGrid(TypedDict):

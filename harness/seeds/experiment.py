@@ -77,11 +77,17 @@ def trained_pair(
     l1_coefficient: float | None = None,
     n_steps: int,
     cache_dir: Path | None = None,
+    keep_codes: bool = True,
 ) -> list[Any]:
-    """Two SAEs (sae-lens objects) trained on ``setup.train`` with the given seeds (cached)."""
+    """SAEs trained on ``setup.train``, one per seed of ``seeds`` (cached), as dicts of arrays.
+
+    ``keep_codes`` False: the held-out codes (``codes``, the bulk of a cached file; only Lan et
+    al.'s statistics read them) are not kept (``None``), for pairs that only feed Paulo &
+    Belrose's overlap, which reads encoder and decoder rows. Such entries have their own cache
+    key (``"codes": False``), so a pair with codes is never served from one without."""
     out = []
     for seed in seeds:
-        payload = {
+        payload: dict[str, Any] = {
             "v": 1,
             "acts": setup.key,
             "arch": architecture,
@@ -91,6 +97,8 @@ def trained_pair(
             "l1": l1_coefficient,
             "steps": n_steps,
         }
+        if not keep_codes:
+            payload["codes"] = False
         path = _cache_path(cache_dir, payload)
         if path is not None and path.exists():
             out.append(torch.load(path, weights_only=False))
@@ -111,7 +119,7 @@ def trained_pair(
         item = {
             "enc": enc,
             "dec": dec,
-            "codes": _codes(trained.sae, setup.eval),
+            "codes": _codes(trained.sae, setup.eval) if keep_codes else None,
             "l0": trained.metrics.l0,
             "ev": trained.metrics.explained_variance,
             "dead": trained.metrics.dead_fraction,
@@ -293,3 +301,69 @@ def lan_record(
             )
         }
     return rec
+
+
+# ----------------------------------------------------------------------------- seed-pair sets (P1-P3)
+
+
+def pair_record(item_a: dict[str, Any], item_b: dict[str, Any]) -> dict[str, Any]:
+    """:func:`overlap_record` of one pair with the seeds it compares (``seeds``: [a, b])."""
+    return {**overlap_record(item_a, item_b), "seeds": [int(item_a["seed"]), int(item_b["seed"])]}
+
+
+def overlap_set(condition: dict[str, Any], pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> dict[str, Any]:
+    """A ``seed_overlaps`` record: one condition (architecture, width, layer, ...) and the overlap
+    of each of its seed pairs (:mod:`harness.verdicts.seed_rules` reads it). The pairs should be
+    disjoint in seeds, so that they are independent replicates."""
+    return {"kind": "seed_overlaps", "condition": dict(condition), "pairs": [pair_record(a, b) for a, b in pairs]}
+
+
+def rotated(item: dict[str, Any], seed: int) -> dict[str, Any]:
+    """``item`` with its encoder and decoder rows turned by one Haar-random rotation of the input
+    space (float64, seeded): same norms, same cosines between its own latents, no direction in
+    common with another SAE beyond chance. P1's control: the shared fraction of unrelated SAEs."""
+    d = int(item["dec"].shape[1])
+    g = np.random.default_rng(seed).standard_normal((d, d))
+    q, r = np.linalg.qr(g)
+    q = q * np.sign(np.diag(r))[None, :]  # sign fix: Haar-distributed (Mezzadri 2007)
+    return {
+        **item,
+        "enc": np.asarray(item["enc"], dtype=np.float64) @ q,
+        "dec": np.asarray(item["dec"], dtype=np.float64) @ q,
+        "codes": None,
+    }
+
+
+def overlap_sweep(
+    axis: str, levels: list[Any], groups: list[dict[str, Any]], *, labels_shuffled: bool = False
+) -> dict[str, Any]:
+    """A ``seed_overlap_sweep`` record: ``groups[i]`` (``seed_overlaps`` records) carry the label
+    ``levels[i]`` along ``axis`` (P3: width)."""
+    if len(levels) != len(groups):
+        raise ValueError(f"{len(levels)} levels for {len(groups)} groups")
+    return {
+        "kind": "seed_overlap_sweep",
+        "axis": axis,
+        "levels": list(levels),
+        "groups": list(groups),
+        "labels_shuffled": bool(labels_shuffled),
+    }
+
+
+def shuffled_label_sweep(same_condition: dict[str, Any], axis: str, levels: list[Any], seed: int) -> dict[str, Any]:
+    """P3's control: the pairs of one ``seed_overlaps`` record (one width) dealt at random
+    (seeded) into ``len(levels)`` equal groups carrying the sweep's labels; the labels say nothing
+    about the pairs, so any trend over them is noise. Pairs beyond a multiple of the group count
+    are left out."""
+    pairs = list(same_condition["pairs"])
+    per = len(pairs) // len(levels)
+    order = np.random.default_rng(seed).permutation(len(pairs))
+    groups = [
+        {
+            "kind": "seed_overlaps",
+            "condition": {**same_condition.get("condition", {}), "label": level, "label_shuffled": True},
+            "pairs": [pairs[int(j)] for j in order[i * per : (i + 1) * per]],
+        }
+        for i, level in enumerate(levels)
+    ]
+    return overlap_sweep(axis, levels, groups, labels_shuffled=True)

@@ -1263,3 +1263,8 @@ def rule_x1(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
             random_partner_p=rp.measured["lan_p_corr_pairing"],
         )
     return _with_control(claim, _either(ctrl, rp), shown=shown)
+
+
+# ----------------------------------------------------------------------------- P: seed stability
+# The seed-stability rules (P1-P3) live in their own module and register themselves on import.
+from harness.verdicts import seed_rules as _seed_rules  # noqa: E402, F401  # registers P1-P3; needs register_rule above

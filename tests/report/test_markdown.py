@@ -242,9 +242,20 @@ def test_report_renders_in_commonmark_with_every_image(tmp_path) -> None:  # typ
             "procedure": "PB method",
             "verdict": "reproduced",
             "measured": {
-                "widths": [128, 256],
-                "fraction_shared": [0.3, 0.2],
-                "control": {"permuted_self_fraction_shared": [1.0, 1.0]},
+                "criterion": "both",
+                "levels": [128, 256],
+                "by_level": [
+                    {"mean": 0.3, "ci": [0.25, 0.35], "fractions": [0.28, 0.3, 0.32]},
+                    {"mean": 0.2, "ci": [0.15, 0.25], "fractions": [0.18, 0.2, 0.22]},
+                ],
+                "control": {
+                    "shuffled_width_labels": {
+                        "by_level": [
+                            {"mean": 0.25, "ci": [0.2, 0.3], "fractions": [0.24, 0.25, 0.26]},
+                            {"mean": 0.24, "ci": [0.19, 0.29], "fractions": [0.23, 0.24, 0.25]},
+                        ]
+                    }
+                },
             },
         },
         {

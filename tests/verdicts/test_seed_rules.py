@@ -1,0 +1,255 @@
+"""Seed-stability rules P1-P3 (harness/verdicts/seed_rules.py) on constructed seed-pair records:
+for each rule a record where the claim is true, one where it is false, one where the data cannot
+decide (too few pairs, an interval that includes 0), and for each control a broken input on
+which it comes out the same way; the intervals against first principles."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from harness.verdicts.rules import ROLES, RULES, judge
+from harness.verdicts.seed_rules import (
+    MIN_SEED_PAIRS,
+    PB_METHOD,
+    difference_interval,
+    fraction_estimate,
+    mean_interval,
+)
+
+CRITERIA = ("both", "decoder_only", "decoder_partner_both")
+
+
+def overlaps(fractions: list[float], *, n: int = 256, l0: float = 8.0, **by: list[float]) -> dict[str, Any]:
+    """A ``seed_overlaps`` record whose pairs share ``fractions`` under every criterion (``by``
+    overrides one criterion's fractions)."""
+    pairs = []
+    for i, f in enumerate(fractions):
+        per = {c: float(by[c][i]) if c in by else float(f) for c in CRITERIA}
+        pairs.append(
+            {
+                "fraction_shared": per["both"],
+                "fraction_by_criterion": per,
+                "n_latents": n,
+                "l0_a": l0,
+                "l0_b": l0,
+                "seeds": [2 * i, 2 * i + 1],
+            }
+        )
+    return {"kind": "seed_overlaps", "condition": {}, "pairs": pairs}
+
+
+def sweep(levels: list[int], groups: list[list[float]], *, shuffled: bool = False) -> dict[str, Any]:
+    return {
+        "kind": "seed_overlap_sweep",
+        "axis": "width",
+        "levels": levels,
+        "groups": [overlaps(g) for g in groups],
+        "labels_shuffled": shuffled,
+    }
+
+
+def verdict(claim_id: str, records: dict[str, Any]) -> tuple[str, str | None]:
+    c = judge(claim_id, records, PB_METHOD, profile="smoke").conclusion()
+    return c.verdict, c.control_outcome
+
+
+# ----------------------------------------------------------------------------- statistics
+
+
+def test_interval_is_welch_t_when_the_spread_over_pairs_dominates() -> None:
+    a, b = [0.80, 0.86, 0.74, 0.83], [0.70, 0.60, 0.75]
+    ea, eb = fraction_estimate(overlaps(a, n=100_000), "both"), fraction_estimate(overlaps(b, n=100_000), "both")
+    assert ea.se == ea.se_between > ea.se_binomial
+    d = difference_interval(ea, eb, 0.05)
+    ref = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert d["ci"] == pytest.approx([ref.low, ref.high], rel=1e-9)
+    lo, hi = mean_interval(ea, 0.05)
+    ref1 = stats.ttest_1samp(a, 0.0).confidence_interval(0.95)
+    assert (lo, hi) == pytest.approx((ref1.low, ref1.high), rel=1e-9)
+
+
+def test_binomial_floor_when_the_pairs_happen_to_agree() -> None:
+    e = fraction_estimate(overlaps([0.2, 0.2, 0.2], n=256), "both")
+    assert e.se_between == pytest.approx(0.0, abs=1e-15)
+    assert e.se == pytest.approx(math.sqrt(3 * 0.2 * 0.8 / 256) / 3, rel=1e-12)
+    lo, hi = mean_interval(e, 0.05)
+    assert lo < 0.2 < hi and hi - lo == pytest.approx(2 * stats.t.ppf(0.975, 2) * e.se, rel=1e-12)
+
+
+def test_fewer_than_two_pairs_give_an_unbounded_interval() -> None:
+    one = fraction_estimate(overlaps([0.3]), "both")
+    assert mean_interval(one, 0.05) == (-math.inf, math.inf)
+    assert difference_interval(one, one, 0.05)["ci"] == [-math.inf, math.inf]
+
+
+def test_interval_coverage_over_simulated_seed_pairs() -> None:
+    """Fractions drawn binomially around one true value per condition: the difference interval
+    of two equal conditions excludes 0 in about alpha of draws (not far above), and the rule's
+    interval is never narrower than the binomial noise allows."""
+    rng = np.random.default_rng(0)
+    n, m, reps, excl = 256, MIN_SEED_PAIRS, 2000, 0
+    for _ in range(reps):
+        a = rng.binomial(n, 0.3, m) / n
+        b = rng.binomial(n, 0.3, m) / n
+        d = difference_interval(
+            fraction_estimate(overlaps(list(a), n=n), "both"), fraction_estimate(overlaps(list(b), n=n), "both"), 0.05
+        )
+        excl += d["ci"][0] > 0 or d["ci"][1] < 0
+    assert excl / reps < 0.05 + 3 * math.sqrt(0.05 * 0.95 / reps)
+
+
+# ----------------------------------------------------------------------------- P1
+
+
+RANDOM = [0.0, 0.004, 0.0]  # rotated B: chance matches rarely pass both 0.7 thresholds
+
+
+def test_p1_true_false_underpowered() -> None:
+    assert verdict("P1", {"overlaps": overlaps([0.20, 0.22, 0.21]), "control_overlaps": overlaps(RANDOM)}) == (
+        "reproduced",
+        "other way",
+    )
+    # none shared, or all shared: not "only a fraction"
+    assert verdict("P1", {"overlaps": overlaps([0.0, 0.004, 0.0]), "control_overlaps": overlaps(RANDOM)})[0] == (
+        "not reproduced"
+    )
+    assert verdict("P1", {"overlaps": overlaps([1.0, 1.0, 0.996]), "control_overlaps": overlaps(RANDOM)})[0] == (
+        "not reproduced"
+    )
+    # one pair per condition, or an interval straddling the band's floor
+    assert verdict("P1", {"overlaps": overlaps([0.2, 0.21]), "control_overlaps": overlaps(RANDOM)})[0] == "inconclusive"
+    assert verdict("P1", {"overlaps": overlaps([0.02, 0.06, 0.10]), "control_overlaps": overlaps(RANDOM)})[0] == (
+        "inconclusive"
+    )
+
+
+def test_p1_control_comes_out_the_same_way_when_chance_matching_passes_the_floor() -> None:
+    """Broken input: rotated (unrelated) SAEs that still 'share' a fifth of their latents, as
+    with too few dimensions for the latents or a broken threshold."""
+    assert verdict(
+        "P1", {"overlaps": overlaps([0.20, 0.22, 0.21]), "control_overlaps": overlaps([0.18, 0.21, 0.2])}
+    ) == ("not reproduced", "same way")
+    # a control with too few pairs cannot show that the rule discriminates
+    assert verdict("P1", {"overlaps": overlaps([0.20, 0.22, 0.21]), "control_overlaps": overlaps([0.0])}) == (
+        "inconclusive",
+        "inconclusive",
+    )
+
+
+def test_p1_judges_its_figures_criterion_and_shows_the_sanity_check_unjudged() -> None:
+    j = judge(
+        "P1",
+        {
+            "overlaps": overlaps([0.2, 0.22, 0.21], decoder_only=[0.99, 0.99, 0.99]),
+            "control_overlaps": overlaps(RANDOM),
+            "sanity_different_layers": overlaps([0.9]),
+        },
+        PB_METHOD,
+        profile="smoke",
+    )
+    assert j.verdict == "reproduced" and j.measured["criterion"] == "both"
+    shown = j.recorder_kwargs()["control"]
+    assert shown["sanity_different_layers"]["what"] == "sanity check, not evidence"
+
+
+# ----------------------------------------------------------------------------- P2
+
+
+RELU, TOPK, TOPK2 = [0.80, 0.83, 0.81], [0.70, 0.72, 0.69], [0.71, 0.69, 0.72]
+
+
+def p2(relu: list[float], topk: list[float], topk2: list[float], **kw: Any) -> dict[str, Any]:
+    return {"relu_l1": overlaps(relu, **kw), "topk": overlaps(topk), "control_topk": overlaps(topk2)}
+
+
+def test_p2_true_false_underpowered() -> None:
+    assert verdict("P2", p2(RELU, TOPK, TOPK2)) == ("reproduced", "other way")
+    assert verdict("P2", p2(TOPK, RELU, RELU))[0] == "not reproduced"  # TopK shown more stable
+    assert verdict("P2", p2([0.72, 0.69, 0.73], TOPK, TOPK2))[0] == "inconclusive"  # interval includes 0
+    assert verdict("P2", p2(RELU[:2], TOPK, TOPK2))[0] == "inconclusive"  # two pairs
+    assert verdict("P2", p2(RELU, TOPK, TOPK2, l0=20.0))[0] == "inconclusive"  # L0 not matched
+
+
+def test_p2_judges_the_decoder_only_criterion() -> None:
+    # under `both` ReLU+L1 would be lower; the architecture figure counts the decoder only
+    rec = p2(RELU, TOPK, TOPK2)
+    rec["relu_l1"] = overlaps([0.3, 0.3, 0.3], decoder_only=RELU)
+    assert verdict("P2", rec) == ("reproduced", "other way")
+
+
+def test_p2_control_comes_out_the_same_way_on_a_second_topk_set_with_a_gap() -> None:
+    """Broken input: the second TopK set shares far more than the first (e.g. its seeds were not
+    varied), so TopK against TopK shows the architecture 'gap'."""
+    assert verdict("P2", p2(RELU, TOPK, [0.95, 0.96, 0.95])) == ("not reproduced", "same way")
+    assert verdict("P2", p2(RELU, TOPK, TOPK2[:1])) == ("inconclusive", "inconclusive")
+
+
+# ----------------------------------------------------------------------------- P3
+
+
+W = [128, 256, 512]
+FALLING = [[0.50, 0.52, 0.49], [0.41, 0.40, 0.42], [0.30, 0.31, 0.29]]
+SHUFFLED = [[0.40, 0.42, 0.39], [0.41, 0.39, 0.42], [0.40, 0.41, 0.38]]
+
+
+def p3(groups: list[list[float]], control: list[list[float]], levels: list[int] = W) -> dict[str, Any]:
+    return {"width_sweep": sweep(levels, groups), "control_width_sweep": sweep(levels, control, shuffled=True)}
+
+
+def test_p3_true_false_underpowered() -> None:
+    assert verdict("P3", p3(FALLING, SHUFFLED)) == ("reproduced", "other way")
+    assert verdict("P3", p3(FALLING[::-1], SHUFFLED))[0] == "not reproduced"  # rises with width
+    # one step shown to rise refutes "falls with width" even when the ends fall
+    bump = [[0.50, 0.52, 0.49], [0.70, 0.71, 0.69], [0.30, 0.31, 0.29]]
+    assert verdict("P3", p3(bump, SHUFFLED))[0] == "not reproduced"
+    assert verdict("P3", p3([g[:2] for g in FALLING], SHUFFLED))[0] == "inconclusive"  # two pairs per width
+    flat = [[0.40, 0.45, 0.35], [0.41, 0.36, 0.44], [0.38, 0.43, 0.36]]
+    assert verdict("P3", p3(flat, SHUFFLED))[0] == "inconclusive"  # interval includes 0
+    assert verdict("P3", p3(FALLING[:1], SHUFFLED[:1], W[:1]))[0] == "inconclusive"  # one width
+
+
+def test_p3_sorts_its_levels() -> None:
+    assert verdict("P3", p3(FALLING[::-1], SHUFFLED, W[::-1])) == ("reproduced", "other way")
+
+
+def test_p3_control_comes_out_the_same_way_when_shuffled_labels_still_show_a_trend() -> None:
+    """Broken input: same-width pairs whose groups still fall with the shuffled labels (e.g. the
+    groups were dealt by seed and later seeds trained differently)."""
+    assert verdict("P3", p3(FALLING, FALLING)) == ("not reproduced", "same way")
+    assert verdict("P3", p3(FALLING, [g[:1] for g in SHUFFLED])) == ("inconclusive", "inconclusive")
+
+
+# ----------------------------------------------------------------------------- registry, judge command
+
+
+def test_p_rules_are_registered_with_the_records_they_read() -> None:
+    assert {"P1", "P2", "P3"} <= set(RULES)
+    assert ROLES["P1"] == ("overlaps", "control_overlaps")
+    assert ROLES["P2"] == ("relu_l1", "topk", "control_topk")
+    assert ROLES["P3"] == ("width_sweep", "control_width_sweep")
+
+
+def test_judge_command_rejudges_saved_p_rows(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from harness.cli import judge_results
+
+    exps = {"o": overlaps([0.2, 0.22, 0.21]), "c": overlaps(RANDOM), "r": overlaps(RELU), "t": overlaps(TOPK)}
+    exps["t2"] = overlaps(TOPK2)
+    exps["s"], exps["sc"] = sweep(W, FALLING), sweep(W, SHUFFLED, shuffled=True)
+    row = {"procedure": "PB method", "profile": "smoke", "verdict": "reproduced", "control_outcome": "other way"}
+    rows = [
+        {"id": "P1", **row, "inputs": {"overlaps": "o", "control_overlaps": "c"}},
+        {"id": "P2", **row, "inputs": {"relu_l1": "r", "topk": "t", "control_topk": "t2"}},
+        {"id": "P3", **row, "inputs": {"width_sweep": "s", "control_width_sweep": "sc"}},
+    ]
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"profile": "smoke", "provenance": {}, "claims": rows, "experiments": exps}))
+    out = {r["id"]: r for r in judge_results(path)}
+    assert {k: (v["rejudged"], v["control"]) for k, v in out.items()} == {
+        k: ("reproduced", "other way") for k in ("P1", "P2", "P3")
+    }
