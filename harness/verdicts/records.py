@@ -1,16 +1,39 @@
-"""The claim inventory as data (shared/reference/claims.md): one record per claim.
+"""The claim inventory (shared/reference/claims.md) as typed records, read from a data file.
 
-A record states the claim in one sentence, where the paper makes it, the paper's numbers,
-the comparison rule and the reason for that rule, and the tiers it runs in. Tests in
-``claims/`` evaluate the rule on measured results; the report prints records next to
-verdicts. IDs are stable: reports and users refer to them.
+``harness/verdicts/claims.toml`` holds one table per claim: the claim in one sentence, where the
+paper makes it, the paper's numbers, the comparison rule and the reason for it, the tiers it
+runs in and its negative control (like SAELens's ``pretrained_saes.yaml`` or an
+lm-evaluation-harness task file). :func:`load_claims` reads and checks it; rules stay code
+(:mod:`harness.verdicts.rules`, registered by claim id). Tests in ``claims/`` evaluate the rule
+on measured results; the report prints records next to verdicts. Ids are stable: reports and
+users refer to them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
 
+from harness.errors import ConfigError
 from harness.seeds.overlap import CRITERIA, check_criterion
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 (the tomli backport, a declared dependency there)
+    import tomli as tomllib
+
+__all__ = ["ALL_TIERS", "CLAIMS", "CLAIMS_FILE", "TIERS", "ClaimRecord", "PaperFigure", "load_claims", "register"]
+
+CLAIMS_FILE = Path(__file__).with_name("claims.toml")
+"""The built-in claim inventory."""
+
+TIERS = ("smoke", "gpu", "large")
+"""Tiers a claim can run in: ``smoke`` (fixture world, CPU), ``gpu`` (paper scale), ``large``
+(gated 8B models, optional)."""
+
+ALL_TIERS = ("smoke", "gpu")
 
 
 @dataclass(frozen=True)
@@ -56,6 +79,9 @@ class ClaimRecord:
     -- that of the figure whose number it is compared with (one of ``paper_figures``)."""
 
     def __post_init__(self) -> None:
+        unknown = [t for t in self.tiers if t not in TIERS]
+        if unknown:
+            raise ValueError(f"{self.id}: unknown tiers {unknown}; use {', '.join(TIERS)}.")
         if self.criterion is not None:
             check_criterion(self.criterion)
             if self.criterion not in {f.criterion for f in self.paper_figures}:
@@ -71,362 +97,65 @@ class ClaimRecord:
 #: The headline criterion of Paulo & Belrose (reported next to every figure's own criterion).
 HEADLINE_CRITERION = CRITERIA[0]
 
+_REQUIRED = ("slug", "statement", "source", "paper_values", "rule", "reason", "tiers", "negative_control")
+_FIELDS = {f.name for f in fields(ClaimRecord)} - {"id"}
+_FIGURE_FIELDS = {f.name for f in fields(PaperFigure)}
 
-CLAIMS: dict[str, ClaimRecord] = {}
+
+def _record(claim_id: str, entry: Any, path: Path) -> ClaimRecord:
+    where = f"{path}: [{claim_id}]"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where} must be a table of fields ({', '.join(_REQUIRED)}).")
+    missing = [k for k in _REQUIRED if k not in entry]
+    if missing:
+        raise ConfigError(f"{where} lacks {missing}; every claim states {', '.join(_REQUIRED)}.")
+    unknown = sorted(set(entry) - _FIELDS)
+    if unknown:
+        raise ConfigError(f"{where} has unknown fields {unknown}; known: {', '.join(sorted(_FIELDS))}.")
+    for key, value in entry.items():
+        ok = (
+            isinstance(value, list) and all(isinstance(v, dict if key == "paper_figures" else str) for v in value)
+            if key in ("tiers", "notes", "paper_figures")
+            else isinstance(value, str)
+        )
+        if not ok:
+            raise ConfigError(f"{where}.{key} has the wrong type ({type(value).__name__}).")
+    figures = []
+    for i, fig in enumerate(entry.get("paper_figures", [])):
+        if set(fig) != _FIGURE_FIELDS or not all(isinstance(v, str) for v in fig.values()):
+            raise ConfigError(
+                f"{where}.paper_figures[{i}] must have exactly the string fields {sorted(_FIGURE_FIELDS)}."
+            )
+        figures.append(PaperFigure(**fig))
+    values = dict(entry, tiers=tuple(entry["tiers"]), notes=tuple(entry.get("notes", ())), paper_figures=tuple(figures))
+    try:
+        return ClaimRecord(id=claim_id, **values)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def load_claims(path: str | Path = CLAIMS_FILE) -> dict[str, ClaimRecord]:
+    """Read a claim inventory file (TOML, one table per claim id, in report order).
+
+    Raises:
+        ConfigError: a missing, unknown or mistyped field, an unknown tier or criterion (naming
+            the file and the claim)."""
+    path = Path(path)
+    with path.open("rb") as fh:
+        try:
+            data = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}.") from None
+    return {claim_id: _record(claim_id, entry, path) for claim_id, entry in data.items()}
+
+
+CLAIMS: dict[str, ClaimRecord] = load_claims()
+"""The built-in inventory, by id, in report order."""
 
 
 def register(record: ClaimRecord) -> ClaimRecord:
-    """Add a record; duplicate ids are refused."""
+    """Add a record to :data:`CLAIMS` (e.g. a test's own claim); duplicate ids are refused."""
     if record.id in CLAIMS:
         raise ValueError(f"Duplicate claim id {record.id!r}.")
     CLAIMS[record.id] = record
     return record
-
-
-ALL_TIERS = ("smoke", "gpu")
-
-register(
-    ClaimRecord(
-        "U1",
-        "significant-nonzero-layers",
-        "1-1 paired SVCCA beats the shuffled-pairing null (p < 0.05) for almost all layer pairs excluding layer 0.",
-        "Sec. 4.2, Figs. 2, 3, 5-8, 11-14",
-        "Pythia and Gemma: p between 0.00 and 0.01 for almost all non-zero layer pairs. Original code: all p = 0 "
-        "except Pythia A4/B1 (0.20), A5/B1 (0.50).",
-        "fraction of non-zero layer pairs with SVCCA p < alpha >= 0.8 (p by the +1 rule; a null too small to reach "
-        "alpha makes the claim inconclusive)",
-        "'almost all' read as at least 80% of the grid. p = (1 + k)/(1 + N) for every procedure (the paper's own k/N, "
-        "which can be 0, is reported, not judged).",
-        ALL_TIERS,
-        "two, both must fail the rule: (1) B's token positions shuffled (each cell's top-correlated misaligned 1-1 set "
-        "of the real size, filters off); (2) filter-aware: each A feature of the real 1-1 set with a random other B "
-        "partner that passes the same token filters (live, not non-concept, sharing a top token), 1-1 -- if the "
-        "filters alone made decoders similar (App. F credits them), it would be significant too (expected ~alpha).",
-    )
-)
-register(
-    ClaimRecord(
-        "U2",
-        "rsa-weaker-than-svcca",
-        "RSA also passes many p-tests but its values are much lower than SVCCA's for the same pairs.",
-        "Sec. 4.2, Figs. 2-3",
-        "e.g. Pythia 1-1: SVCCA .40-.68 vs RSA .09-.21 in the middle block (original code printout).",
-        "fraction of non-zero layer pairs with RSA p < alpha (+1 rule) >= 0.5 AND RSA's excess over its null below "
-        "SVCCA's excess over its null in >= 80% of pairs (excess = (s - null mean) / (1 - null mean))",
-        "'many' p-tests = at least half; 'much lower' as a consistent ordering rather than a ratio, since "
-        "SVCCA's scale depends on k (k = 1 under the paper procedure). Excesses, not raw values: raw RSA (chance ~0) "
-        "sits below raw SVCCA (chance ~0.44 under corrected) even on pure noise.",
-        ALL_TIERS,
-        "as U1: shuffled positions (top-correlated misaligned sets of the real sizes) and random partners passing the "
-        "same token filters: the rule must fail on both.",
-    )
-)
-register(
-    ClaimRecord(
-        "U3",
-        "layer0-not-significant",
-        "Layer 0 of every model has a high p-value against every other layer.",
-        "Sec. 4.2 ('excluding Layers 0'), Figs. 11-14",
-        "Pythia B0 row degenerate (n = 6..15 pairs); Gemma A10/B0 p 0.9, A17/B0 0.5, but A6/B0 and A12/B0 p = 0.",
-        "equivalence test per layer-0 cell: the one-sided (1 - alpha) upper confidence bound of its SVCCA excess over "
-        "chance (null sd as the score's sd) lies below half the median non-zero cell's excess, in >= 80% of the "
-        "layer-0 cells; cells with too few pairs to score are undecided, and where they could tip the count the claim "
-        "is inconclusive",
-        "'high p-value' is absence of evidence: a median p >= alpha passed when layer-0 cells were merely underpowered "
-        "(6-15 pairs in the paper's B0 row) and tolerated half the cells being significant. 'No similarity' is shown "
-        "by an equivalence test against a stated fraction of what the other cells have; 80% leaves room for the "
-        "paper's own Gemma exceptions.",
-        ALL_TIERS,
-        "the same rule on the non-zero layers most like layer 0 (the A and B layers with the lowest mean excess, "
-        "their row and column): they must not be 'equivalent to nothing' too, else layer 0 is not special here.",
-    )
-)
-register(
-    ClaimRecord(
-        "U4",
-        "middle-layers-most-similar",
-        "Middle layers are the most similar; the last layer of the smaller model is most similar to later layers of the larger.",
-        "Sec. 4.2, Figs. 5, 7",
-        "Pythia: 70m L1-3 x 160m L4-7 high; 70m L5 closest to later 160m layers. Gemma: middle best; Gemma-1 L17 "
-        "closer to later Gemma-2 layers; Gemma-2 L2 low.",
-        "layer-label permutation test: the middle block's mean SVCCA excess over chance minus the rest of the non-zero "
-        "grid's is higher than under all but an alpha share of independent relabellings of A and B layers (exact over "
-        "all block placements when there are few, else 999 draws; a grid too small to reach alpha is inconclusive), "
-        "AND the last A layer's best B layer (by excess) lies in B's top third",
-        "Relative depth maps the paper's blocks onto other models (A: first 60% of non-zero layers; B: 25-60%). A "
-        "permutation test, because the raw rule (block mean - rest > 0.02) passed on the paper's printed grids with "
-        "their layer labels permuted ~20% of the time; excesses, because raw means mix chance levels that move with the "
-        "pair count.",
-        ALL_TIERS,
-        "shuffled positions (top-correlated misaligned sets of the real sizes): no layer structure, the rule must fail.",
-    )
-)
-register(
-    ClaimRecord(
-        "U5",
-        "one-to-one-helps",
-        "1-1 scores are slightly higher than many-to-1 scores for most layer pairs.",
-        "Sec. 3, App. E, Figs. 5/6",
-        "Pythia 70m L2 x 160m L3: ~0.03 (many-to-1) -> ~0.35 (1-1).",
-        "1-1 SVCCA beats random subsets of the many-to-1 pairs of the same size (p < alpha, 99 draws) in >= 60% of "
-        "non-zero layer pairs; the paper's raw comparison (1-1 > many-to-1) is reported next to it",
-        "'most' = a clear majority. Rule changed from the raw comparison: the 1-1 set is smaller than the many-to-1 set, "
-        "and SVCCA of paired rows rises as the number of pairs falls (same directions, fewer rows; e.g. the fixture "
-        "null mean goes from ~0.43 at 85 pairs to ~0.45 at 244 and the raw score with it), so a raw gain can be pure "
-        "pair-count bias. The size-matched comparison keeps the paper's question (does the 1-1 rule help?) without it.",
-        ALL_TIERS,
-        "a held-out random same-size subset scored against its siblings the same way: it must not beat them in >= 60% "
-        "of cells (its p is uniform, ~5% of cells).",
-    )
-)
-register(
-    ClaimRecord(
-        "U6",
-        "nonconcept-filter-helps",
-        "Removing non-concept features raises the scores substantially.",
-        "App. F; App. A (0.73 -> 0.94)",
-        "Appendix A: many-to-1 SVCCA 0.73 unfiltered -> 0.94 filtered.",
-        "filtered 1-1 SVCCA beats random subsets of the unfiltered 1-1 pairs of the same size (p < alpha, 99 draws) in "
-        ">= 60% of non-zero layer pairs; the paper's raw comparison (filtered > unfiltered) is reported next to it",
-        "'substantially' is not quantified in the main text; we require a size-matched gain on a clear majority. Rule "
-        "changed from the raw comparison because the filters shrink the pair set and SVCCA rises as pairs fall (see U5); "
-        "the first control (shuffled positions) showed it: the filters left a handful of pairs whose raw SVCCA 'rose' "
-        "by 0.23 on pure noise.",
-        ALL_TIERS,
-        "a held-out random same-size subset of the unfiltered pairs must not beat its siblings in >= 60% of cells.",
-    )
-)
-register(
-    ClaimRecord(
-        "U7",
-        "mean-corr-not-predictive",
-        "Mean max activation correlation does not track SVCCA.",
-        "Sec. 4.2, Figs. 9, 10",
-        "e.g. mean corr ~0.6 with SVCCA ~0.03.",
-        "only if the 1-1 SVCCA excess grid is reliable (split-half, Spearman-Brown corrected, >= 0.8; else "
-        "inconclusive): |Spearman(mean max corr, SVCCA excess)| over the non-zero grid < 0.9 AND a dissociation (a cell "
-        "in the top third by mean max corr and the bottom third by SVCCA excess)",
-        "'does not track' = no near-monotone relation across layer pairs, and the paper's kind of cell (mean corr ~0.6, "
-        "SVCCA ~0.03) exists. On an unreliable grid any measure 'does not track' it, so reliability gates the claim. "
-        "The excess, not raw SVCCA, because SVCCA's chance level moves with the pair count from cell to cell.",
-        ALL_TIERS,
-        "the same rule with mean max corr replaced by the other half's SVCCA excess (a measure that does track it): "
-        "the rule must fail. It comes out the same way when the halves disagree enough to rank-correlate < 0.9 and "
-        "dissociate.",
-    )
-)
-register(
-    ClaimRecord(
-        "U8",
-        "pair-counts",
-        "Numbers of pairs kept after filtering, side by side with Tables 5-8.",
-        "App. H, Tables 5-8",
-        "Pythia 1-1: 1,879..7,553 pairs per cell; Gemma 1-1: 801..4,650.",
-        "gpu: every non-zero cell within [0.5x, 2x] of the paper's range; smoke: the 1-1 rule removes pairs and "
-        "keeps some (0 < 1-1 count < many-to-1 count) in every non-zero cell",
-        "Counts depend on data and filters; a factor-2 band, not equality.",
-        ALL_TIERS,
-        "shuffled positions: (almost) no pair survives the filters, so the rule must fail.",
-    )
-)
-register(
-    ClaimRecord(
-        "S1",
-        "pythia-table1",
-        "Semantic subspaces of Pythia-70m L3 x Pythia-160m L5 are far more similar than shuffled pairings (Test 1, p < 0.05).",
-        "Sec. 4.3, Table 1",
-        "Time 228 .59/.05; Calendar 126 .65/.07; Nature 46 .50/.12; Countries 32 .72/.14; People/Roles 31 .50/.15; "
-        "Emotions 24 .83/.15.",
-        "every category of Table 1 (Time, Calendar, Nature, Countries, People/Roles, Emotions) has SVCCA p < alpha "
-        "(Test 1, +1 rule); a scored category that is not significant decides 'not reproduced'; a category with too few "
-        "concept features to score makes an otherwise passing table inconclusive; MonthNames and Biology are scored "
-        "and reported but not judged",
-        "the paper reports these six categories, all significant (changed: the rule first judged all eight "
-        "Table 4 categories, two of which Table 1 does not report).",
-        ALL_TIERS,
-        "shuffled positions: not every category significant.",
-    )
-)
-register(
-    ClaimRecord(
-        "S2",
-        "gemma-table2",
-        "Gemma-1-2B L12 x Gemma-2-2B L14 semantic subspaces are significant except Countries (p 0.07).",
-        "Sec. 4.3, Table 2",
-        "Time 228 .46/.06; Calendar 105 .54/.07; Nature 51 .30/.11 (p .01); Countries 21 .39/.17 (p .07); "
-        "People/Roles 36 .66/.15; Emotions 35 .60/.12.",
-        "all categories but Countries have p < alpha (+1 rule); Countries has p >= alpha",
-        "the table's own pattern.",
-        ("gpu",),
-        "shuffled positions: not every category significant.",
-    )
-)
-register(
-    ClaimRecord(
-        "S3",
-        "test2-all-pass",
-        "For all layers and categories, the semantic subspace beats random subsets of the same size (Test 2).",
-        "Sec. 4.3",
-        "all pass.",
-        "fraction of scored (layer pair, category) cells with Test-2 p < alpha (+1 rule) >= 0.9; too few Test-2 "
-        "draws for alpha: inconclusive",
-        "'all' with room for one miss in ten, since Test 2 with 100 draws is noisy.",
-        ALL_TIERS,
-        "shuffled positions: fraction < 0.9.",
-    )
-)
-register(
-    ClaimRecord(
-        "S4",
-        "pythia-table9-rsa",
-        "RSA of S1's semantic subspaces is significant.",
-        "App. H, Table 9",
-        "Time .10, Calendar .09, Nature .22, MonthNames (32) .76, Countries .10 (p .03), People/Roles .18 (p .01), "
-        "Emotions .46; shuffle means .00.",
-        "every category of Table 9 (Table 1's six and MonthNames) has RSA p < alpha (+1 rule); unscorable "
-        "categories as in S1 (inconclusive); Biology is scored and reported but not judged",
-        "the table reports these seven categories, all significant (changed: the rule first judged all eight "
-        "Table 4 categories; Table 9 has no Biology row).",
-        ALL_TIERS,
-        "shuffled positions: not every category significant.",
-    )
-)
-register(
-    ClaimRecord(
-        "S5",
-        "middle-layers-semantic",
-        "Semantic subspaces are most similar in middle layers.",
-        "Sec. 4.3, Figs. 15-22",
-        "qualitative.",
-        "layer-label permutation test: the interior semantic layer pairs (neither the first nor the last semantic "
-        "layer, in both models) have a higher mean SVCCA excess over chance (over scored categories) than the edge "
-        "pairs beyond all but an alpha share of relabellings of A and B layers (exact over placements, else 999 "
-        "draws); a grid too small to reach alpha (e.g. 3 x 3: 9 placements) is inconclusive",
-        "'middle' = interior of both models' semantic layer ranges. Excess over the null, not the raw score, because "
-        "subspace sizes differ by layer and raw SVCCA rises as pairs fall (see U5). A permutation test, because an "
-        "argmax of a flat grid lands in the interior by chance (the old rule passed a flat grid ~60% of the time).",
-        ALL_TIERS,
-        "shuffled positions: the excess is ~0 everywhere, so the rule must fail.",
-    )
-)
-register(
-    ClaimRecord(
-        "W1",
-        "tinystories-seeds",
-        "Two SAEs of one model differing in seed have highly similar feature spaces.",
-        "App. A",
-        "many-to-1 SVCCA 0.73 -> 0.94 filtered (9930 pairs); 1-to-many 0.80 -> 0.94; random pairing 0.004; cosine "
-        "pairing mean cos 0.9, SVCCA 0.92.",
-        "filtered many-to-1 SVCCA p < alpha (+1 rule) AND its excess over the shuffled-pairing null, "
-        "(s - null mean) / (1 - null mean), >= 0.5 (one threshold for both procedures)",
-        "'highly similar' = at least half the way from chance to identical (App. A: 0.94 against a random-pairing "
-        "0.004, an excess of ~0.94). Judged on the excess because SVCCA's chance level depends on k and on the pair "
-        "count (~0.44 on the fixture world under corrected), so a raw threshold near it passes a pairing at chance. "
-        "Setup: the smoke seed pair (fixture model, TopK) and, "
-        "at the gpu tier, the Pythia-70m L3 TopK 32k pair -- substitutes for App. A's TinyStories ReLU+L1 pair, "
-        "which is not trained yet.",
-        ALL_TIERS,
-        "B's token positions shuffled against A's, the top-correlated misaligned set of the same size: the rule must "
-        "fail (excess ~0).",
-    )
-)
-register(
-    ClaimRecord(
-        "W2",
-        "llama-appendixB",
-        "Llama-3-8B vs Llama-3.1-8B layer 25 residual SAEs: SVCCA ~0.3 after filtering.",
-        "App. B",
-        "SVCCA ~0.3.",
-        "SVCCA excess over the shuffled-pairing null, (s - null mean) / (1 - null mean), within [0.15, 0.6] AND "
-        "p < alpha (+1 rule)",
-        "a factor-2 band around the reported value; the paper's nulls sit near 0 (App. A: 0.004), so its raw ~0.3 is "
-        "an excess of ~0.3. On the excess because a raw band would contain SVCCA's chance level under corrected.",
-        ("large",),
-        "shuffled positions (top-correlated misaligned set of the same size): the rule must fail.",
-    )
-)
-_HEADLINE_RULE = "headline rule `both`: encoder AND decoder matching cosine > 0.7"
-_ARCH_NOTE = (
-    "Architecture figure (authors' notebook, 2025): decoder cosine only, the encoder condition commented "
-    "out; its cells also read that cosine at the encoder matching's indices and do not row-normalise "
-    "the decoders -- those two quirks are not reproduced here (harness.seeds.overlap, `decoder_only` on "
-    "row-normalised decoders at the decoder matching)."
-)
-
-register(
-    ClaimRecord(
-        "P1",
-        "seeds-share-a-fraction",
-        "SAEs that differ only in seed share only a fraction of their latents.",
-        "Paulo & Belrose 2025, abstract; width figure",
-        "~30% for 131k latents (Llama-3-8B MLP; abstract) and ~0.42 for 32k on Pythia-160m MLP L6 (width figure); "
-        f"both with the {_HEADLINE_RULE}.",
-        "0.05 < shared fraction (criterion `both`) < 0.95",
-        "'only a fraction': neither all nor none; judged with the criterion of the quoted numbers (headline).",
-        ALL_TIERS,
-        "SAEs of different layers (same recipe): the rule must fail (fraction <= 0.05).",
-        paper="Paulo & Belrose 2025",
-        paper_figures=(
-            PaperFigure("abstract", "~30% at 131k latents (Llama-3-8B MLP)", "both"),
-            PaperFigure("width figure", "0.42 at 32k latents (Pythia-160m MLP L6)", "both"),
-        ),
-        criterion="both",
-    )
-)
-register(
-    ClaimRecord(
-        "P2",
-        "relu-more-stable-than-topk",
-        "At matched sparsity, ReLU+L1 SAEs share more latents across seeds than TopK SAEs.",
-        "Paulo & Belrose 2025, abstract; architecture figure",
-        "architecture figure (setting unlabelled; decoder cosine only, `decoder_only`): Gated 0.86, ReLU-L1 0.82, "
-        "TopK 0.74. The abstract states the ordering without a number.",
-        "shared fraction under `decoder_only`: ReLU+L1 > TopK with L0 within 25%; the headline `both` fractions are "
-        "reported next to it",
-        "the abstract's ordering at matched L0, judged with the criterion of the figure whose numbers it quotes "
-        "(changed: judged with the headline rule `both` before, which is not how 0.82 and 0.74 were computed).",
-        ALL_TIERS,
-        "the ReLU+L1 seed pair replaced by ReLU+L1 SAEs of different layers: the rule must fail.",
-        paper="Paulo & Belrose 2025",
-        notes=(_ARCH_NOTE,),
-        paper_figures=(PaperFigure("architecture figure", "Gated 0.86, ReLU-L1 0.82, TopK 0.74", "decoder_only"),),
-        criterion="decoder_only",
-    )
-)
-register(
-    ClaimRecord(
-        "P3",
-        "overlap-falls-with-width",
-        "Wider SAEs share a smaller fraction of latents across seeds.",
-        "Paulo & Belrose 2025, width figure",
-        f"width figure ({_HEADLINE_RULE}): 0.81 at 32, 0.79 at 768 -> 0.70 at 4k -> 0.42 at 32k -> 0.28 at 131k.",
-        "shared fraction (criterion `both`) strictly decreasing over the widths tried",
-        "the figure's monotone trend, with the figure's criterion.",
-        ALL_TIERS,
-        "seed 0 against itself with permuted latents at every width (fraction 1.0 throughout): the rule must fail.",
-        paper="Paulo & Belrose 2025",
-        paper_figures=(
-            PaperFigure("width figure", "0.81 (32), 0.79 (768), 0.70 (4k), 0.42 (32k), 0.28 (131k)", "both"),
-        ),
-        criterion="both",
-    )
-)
-register(
-    ClaimRecord(
-        "X1",
-        "both-papers-on-one-pair",
-        "On one seed pair, a low shared fraction and a high paired-subspace SVCCA coexist.",
-        "this suite",
-        f"PB: fraction ~0.3-0.8 (abstract and width figure, {_HEADLINE_RULE}); Lan App. A: SVCCA 0.92-0.94.",
-        "shared fraction (criterion `both`) < 0.9 AND correlation-paired 1-1 SVCCA p < alpha (+1 rule) AND its "
-        "excess over the shuffled-pairing null >= 0.5",
-        "shows how 'different features' and 'similar spaces' can both be true. 'High' similarity as in W1: at least "
-        "half the way from chance to identical; p < alpha alone says only 'above chance'.",
-        ALL_TIERS,
-        "B's token positions shuffled against A's, the top-correlated misaligned set of the same size: the rule must "
-        "fail (paired SVCCA at chance).",
-        paper="this suite",
-        paper_figures=(PaperFigure("abstract; width figure", "~0.3 (131k) to ~0.8 (768)", "both"),),
-        criterion="both",
-    )
-)
