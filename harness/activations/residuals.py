@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Iterable
@@ -24,9 +25,14 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from harness.activations.codes import ATTENTION
 from harness.errors import ShapeError
 from harness.load.models import check_layers, residual_activations
+
+ATTENTION: str = "tokenizer_mask"
+"""How forward passes attend (part of the cache key): causal with the padding keys of the
+tokenizer's ``attention_mask`` masked out, as the authors' code ran its models."""
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from transformer_lens import HookedTransformer
@@ -35,8 +41,9 @@ if TYPE_CHECKING:
 
 __all__ = ["RESIDUAL_CACHE_VERSION", "model_residuals", "residual_key", "weights_hash"]
 
-RESIDUAL_CACHE_VERSION: int = 1
-"""Bump when the meaning or layout of cached residuals changes."""
+RESIDUAL_CACHE_VERSION: int = 2
+"""Bump when the meaning or layout of cached residuals changes (2: files carry a checksum of
+the tensor bytes, verified on load)."""
 
 
 def weights_hash(model: HookedTransformer) -> str:
@@ -140,16 +147,23 @@ def _save(path: Path, key: str, residual: torch.Tensor, *, meta: dict[str, Any])
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".pt.tmp")
     os.close(fd)
     try:
-        torch.save({"key": key, "residual": residual, "meta": meta}, tmp)
+        blob = {"key": key, "residual": residual, "meta": meta, "checksum": _checksum(residual)}
+        torch.save(blob, tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
 
 
+def _checksum(residual: torch.Tensor) -> str:
+    """BLAKE2b of the tensor's bytes: ``torch.load`` does not check the zip's CRCs, so a flipped
+    bit inside the data would otherwise load as a silently wrong residual."""
+    return hashlib.blake2b(residual.contiguous().numpy().tobytes(), digest_size=16).hexdigest()
+
+
 def _load(path: Path, key: str, shape: tuple[int, int]) -> torch.Tensor | None:
-    """A cached residual, or None when absent, unreadable, of another key or shape (then it is
-    recomputed and overwritten)."""
+    """A cached residual, or None when absent, unreadable, damaged (checksum), of another key or
+    shape (then it is recomputed and overwritten)."""
     if not path.is_file():
         return None
     try:
@@ -157,6 +171,9 @@ def _load(path: Path, key: str, shape: tuple[int, int]) -> torch.Tensor | None:
         res = blob["residual"]
         if blob["key"] != key or tuple(res.shape) != shape or res.dtype != torch.float32:
             return None
+        if blob.get("checksum") != _checksum(res):
+            raise ValueError("checksum mismatch (damaged or written before checksums)")
         return res
-    except Exception:  # noqa: BLE001 -- any unreadable file (truncated, foreign) is recomputed
+    except Exception as exc:  # noqa: BLE001 -- any unreadable file (truncated, bad CRC, foreign) is recomputed
+        log.warning("Residual cache file %s is unreadable (%s: %s); recomputing it.", path, type(exc).__name__, exc)
         return None

@@ -246,7 +246,7 @@ PLANS: dict[str, ClaimPlan] = {
     )
 }
 
-#: Claims of the inventory (harness/verdicts/records.py) without a calibration row, and why.
+#: Claims of the inventory (harness/verdicts/claims.toml) without a calibration row, and why.
 NOT_PLANTED: dict[str, str] = {
     "U8": "a count, not a detection: the gpu rule compares each cell's pair counts with the paper's Tables 5-8 (a "
     "property of the paper's data and SAEs, no effect size to plant), the smoke rule (0 < 1-1 < many-to-1) "

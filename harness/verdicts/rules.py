@@ -149,7 +149,7 @@ def register_rule(claim_id: str, *roles: str) -> Callable[[Rule], Rule]:
         if claim_id in RULES:
             raise ValueError(f"Duplicate rule for claim {claim_id!r}.")
         if claim_id not in CLAIMS:
-            raise ValueError(f"Rule for unknown claim {claim_id!r}; add its record to harness/verdicts/records.py.")
+            raise ValueError(f"Rule for unknown claim {claim_id!r}; add its record to harness/verdicts/claims.toml.")
         RULES[claim_id] = fn
         ROLES[claim_id] = tuple(roles)
         return fn

@@ -1,5 +1,5 @@
 """harness.activations.residuals: the residual cache (full-weight keys, recovery) and codes
-encoded from it == the cached-code reference (harness.activations.codes)."""
+encoded from it == the independent batch-by-batch reference (tests/activations/reference_codes.py)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ import pytest
 import torch
 
 import fixtures
-from harness.activations.codes import compute_feature_activations
 from harness.activations.encode import SaeCodes, SaeWeights
-from harness.activations.residuals import model_residuals, weights_hash
+from harness.activations.residuals import model_residuals, residual_key, weights_hash
 from harness.config import CORRECTED, PAPER
 from harness.load.data import DataSpec, load_tokens
 from harness.load.models import residual_activations
 from harness.load.saes import SaeSpec, load_sae
+from tests.activations.reference_codes import reference_codes
 
 pytestmark = pytest.mark.smoke
 
@@ -55,6 +55,44 @@ def test_residuals_equal_forward_pass_and_cache(model_a, token_set, tmp_path) ->
     assert torch.equal(fixed[(LAYER, "block_output")], res)
 
 
+@pytest.mark.parametrize("damage", ["truncate", "flip_byte", "foreign"])
+def test_damaged_residual_file_is_named_and_recomputed(model_a, token_set, tmp_path, caplog, damage: str) -> None:
+    """Issue 14, finding 3: a truncated, bit-flipped or foreign cache file is reported with its
+    path and recomputed (never trusted, never a crash)."""
+    ref = model_residuals(model_a, token_set, [LAYER], ["block_output"], cache_dir=tmp_path)[(LAYER, "block_output")]
+    (path,) = sorted((tmp_path / "residuals").glob("*.pt"))
+    raw = bytearray(path.read_bytes())
+    if damage == "truncate":
+        path.write_bytes(bytes(raw[: len(raw) // 2]))
+    elif damage == "flip_byte":  # inside the tensor's zip member: its CRC check fails on reading
+        raw[len(raw) // 2] ^= 0xFF
+        path.write_bytes(bytes(raw))
+    else:
+        torch.save({"something": "else"}, path)
+    with caplog.at_level("WARNING", logger="harness.activations.residuals"):
+        again = model_residuals(model_a, token_set, [LAYER], ["block_output"], cache_dir=tmp_path)
+    assert torch.equal(again[(LAYER, "block_output")], ref)
+    assert str(path) in caplog.text and "unreadable" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="harness.activations.residuals"):  # rewritten whole
+        model_residuals(model_a, token_set, [LAYER], ["block_output"], cache_dir=tmp_path)
+    assert caplog.text == ""
+
+
+def test_residual_key_depends_on_exactly_the_inputs() -> None:
+    base = dict(model_hash="m", layer=1, site="block_output", tokens_key="t", attention="tokenizer_mask")
+    assert residual_key(**base) == residual_key(**dict(base))
+    changed = [
+        ("model_hash", "m2"),
+        ("layer", 2),
+        ("site", "block_input"),
+        ("tokens_key", "t2"),
+        ("attention", "causal"),
+    ]
+    keys = {residual_key(**base)} | {residual_key(**{**base, field: value}) for field, value in changed}
+    assert len(keys) == 1 + len(changed)
+
+
 def test_weights_hash_sees_every_parameter(model_a) -> None:
     """A change deep inside one weight (beyond any prefix a cheap fingerprint reads) changes the key."""
     before = weights_hash(model_a)
@@ -70,11 +108,11 @@ def test_weights_hash_sees_every_parameter(model_a) -> None:
 
 
 @pytest.mark.parametrize("procedure", [CORRECTED, PAPER], ids=["corrected", "paper"])
-def test_codes_from_residuals_equal_cached_codes(model_a, token_set, procedure) -> None:
-    """Codes encoded on the fly from the residual cache == the code cache's codes (same site,
-    code and masking), top positions included."""
+def test_codes_from_residuals_equal_the_reference(model_a, token_set, procedure) -> None:
+    """Codes encoded on the fly from the residual cache == the independent batch-by-batch
+    reference (tests/activations/reference_codes.py; same site, code and masking)."""
     sae = load_sae(SaeSpec.from_sparsify(fixtures.sae_repo_dir(fixtures.MODEL_A), f"layers.{LAYER}"))
-    ref = compute_feature_activations(model_a, sae, token_set, LAYER, procedure=procedure, batch_size=5)
+    ref = reference_codes(model_a, sae, token_set, LAYER, procedure=procedure, batch_size=5)
     flat = model_residuals(model_a, token_set, [LAYER], [procedure.activation_site])[(LAYER, procedure.activation_site)]
     keep = (
         ~token_set.special_mask if procedure.mask_special_positions else torch.ones_like(token_set.special_mask)
@@ -89,4 +127,4 @@ def test_codes_from_residuals_equal_cached_codes(model_a, token_set, procedure) 
     assert sc.shape == ref.codes.shape
     got = torch.cat([sc.source().block(s, min(s + 100, sc.shape[0])) for s in range(0, sc.shape[0], 100)])
     np.testing.assert_allclose(got.numpy(), ref.codes.toarray(), rtol=0, atol=2e-5)
-    np.testing.assert_array_equal(sc.summary().nnz.numpy() > 0, ~ref.dead)
+    np.testing.assert_array_equal(sc.summary().nnz.numpy() > 0, ref.std != 0.0)
