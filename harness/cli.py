@@ -4,6 +4,8 @@
   control, under both procedures; writes a Markdown + JSON report.
 - ``plan``: what a profile would download and compute (no download).
 - ``judge results.json``: judges a saved run again with the current rules, without recomputation.
+- ``stability``: the seed sweep of the smoke claims (fixtures/stability.py): each verdict and its
+  control's outcome over base seeds, written to ``reports/stability/``.
 - ``compare``: the matching-and-metrics pipeline on your own two (model, SAE set) pairs,
   under the chosen procedures, with negative controls; writes the same report
   (harness/experiments/compare.py). Example on the offline fixture world::
@@ -267,7 +269,7 @@ def external_command(name: str) -> Any:
     if not found:
         raise ConfigError(
             f"No '{name}' command is installed (entry point group {COMMAND_GROUP!r}); reinstall the "
-            "package (pip install -e .) or run `python -m fixtures.rehearse` from the repository."
+            f"package (pip install -e .) or run `python -m fixtures.{name}` from the repository."
         )
     return found[0].load()
 
@@ -276,10 +278,10 @@ def main(argv: list[str] | None = None) -> int:
     from harness.errors import HarnessError
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["rehearse"]:
+    if argv[:1] in (["rehearse"], ["stability"]):
         # its own process-level setup (hub environment before huggingface_hub is imported,
         # BLAS threads before numpy) happens in the command itself: hand over the raw arguments
-        return int(external_command("rehearse")(argv[1:]) or 0)
+        return int(external_command(argv[0])(argv[1:]) or 0)
     parser = argparse.ArgumentParser(
         prog="sae-claims", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -327,6 +329,11 @@ def main(argv: list[str] | None = None) -> int:
         help="stage the real-shape hub and run the whole profile, writing benchmark.json "
         "(sae-claims rehearse --scale tiny|paper --device cpu|cuda --out DIR; "
         "see fixtures/rehearse.py)",
+    )
+    sub.add_parser(
+        "stability",
+        help="seed sweep of the smoke claims: each verdict and control outcome over base seeds "
+        "(sae-claims stability --seeds N --seeds-expensive M --out reports/stability; see fixtures/stability.py)",
     )
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
