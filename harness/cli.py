@@ -164,6 +164,7 @@ def judge_results(path: Path) -> list[dict[str, object]]:
     anything. Rows without recorded ``inputs`` (not run, or claims whose rule is not yet a pure
     function, e.g. P1-P3) are returned with ``rejudged`` None."""
     from harness.verdicts.rules import RULES, judge
+    from harness.verdicts.stability import apply_stability
 
     data = json.loads(Path(path).read_text())
     # results.json is strict JSON: an undefined score is null; the rules read it as NaN again
@@ -193,7 +194,8 @@ def judge_results(path: Path) -> list[dict[str, object]]:
                 proc,
                 profile=str(row.get("profile", profile)),
             )
-            c = j.conclusion()
+            # a claim the committed seed sweep found unstable was stored inconclusive: judge it so again
+            c = apply_stability(j.conclusion(), row.get("seed_stability"))
             new.update(rejudged=c.verdict, control=c.control_outcome, detail=c.detail)
         out.append(new)
     return out

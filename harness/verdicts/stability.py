@@ -54,8 +54,12 @@ __all__ = [
     "apply_stability",
     "check_expectations",
     "load_stability",
+    "row_summary",
     "run_sweep",
+    "rewrite_stability",
+    "seeds_for",
     "stability_markdown",
+    "stability_notes",
     "summarize",
     "write_stability",
 ]
@@ -140,6 +144,7 @@ def run_sweep(
     seed_pair_records: Callable[[Any], dict[str, Any]] | None = None,
     checkpoint: Callable[[dict[str, Any]], None] | None = None,
     log: Callable[[str], None] | None = None,
+    previous: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Judge every swept claim at every seed; the sweep record (see :func:`write_stability`).
 
@@ -148,7 +153,8 @@ def run_sweep(
     group up to about the same seed. ``seed_pair_records(procedure)`` returns W1/X1's records
     (roles ``lan``, ``control_lan``, ``overlap``; built by the caller, which owns the seed-pair
     setup). ``checkpoint(record)`` is called after every (seed, procedure, group) step with the
-    sweep so far (``complete`` False until the end).
+    sweep so far (``complete`` False until the end). ``previous``: a saved sweep of the same
+    profile to extend (its outcomes are kept and its (seed, procedure, group) steps not rerun).
     """
     from harness.verdicts.rules import judge
 
@@ -169,13 +175,26 @@ def run_sweep(
     for g in seeds:
         if g not in CLAIM_GROUPS:
             raise ValueError(f"Unknown record group {g!r}; use one of {', '.join(CLAIM_GROUPS)}.")
-    t_start = time.perf_counter()
+    done: set[tuple[int, str, str]] = set()
+    if previous is not None:
+        if previous.get("profile") != profile or previous.get("reference_seed", REFERENCE_SEED) != REFERENCE_SEED:
+            raise ValueError("previous: a sweep of another profile or reference seed cannot be extended")
+        data["outcomes"] = json.loads(json.dumps(previous.get("outcomes") or {}))
+        data["cost_s"] = json.loads(json.dumps(previous.get("cost_s") or {}))
+        for group, claims in CLAIM_GROUPS.items():
+            for proc in data["procedures"]:
+                have = [{int(r["seed"]) for r in data["outcomes"].get(c, {}).get(proc, [])} for c in claims]
+                done |= {(s, proc, group) for s in set.intersection(*have)} if have else set()
+        for g, v in (previous.get("seeds_requested") or {}).items():  # what the file holds stays requested
+            data["seeds_requested"][g] = sorted(set(data["seeds_requested"].get(g, [])) | set(v))
+            data["min_seeds"].setdefault(g, MIN_SEEDS[g])
+    t_start = time.perf_counter() - float((previous or {}).get("wall_s", 0.0))
     all_seeds = sorted({int(s) for v in seeds.values() for s in v})
     for seed in all_seeds:
         for base in procedures:
             procedure = replace(base, seed=seed)
             for group, claims in CLAIM_GROUPS.items():
-                if seed not in {int(s) for s in seeds.get(group, ())}:
+                if seed not in {int(s) for s in seeds.get(group, ())} or (seed, base.name, group) in done:
                     continue
                 t0 = time.perf_counter()
                 records = _group_records(world, procedure, group, seed_pair_records)
@@ -283,13 +302,35 @@ def summarize(data: Mapping[str, Any]) -> dict[tuple[str, str], ClaimStability]:
     return out
 
 
-def apply_stability(conclusion: Conclusion, entry: ClaimStability | None) -> Conclusion:
+def row_summary(entry: ClaimStability) -> dict[str, Any]:
+    """What a claim row of results.json keeps of its stability (``seed_stability``; the schema's
+    ``SeedStability``): enough for ``sae-claims judge`` to apply :func:`apply_stability` again."""
+    return {
+        "n_seeds": entry.n_seeds,
+        "min_seeds": entry.min_seeds,
+        "same_outcome": entry.agreeing,
+        "same_verdict": entry.verdict_agreeing,
+        "fraction": None if math.isnan(entry.fraction) else round(entry.fraction, 4),
+        "stable": entry.stable,
+        "note": entry.describe(),
+    }
+
+
+def apply_stability(conclusion: Conclusion, entry: ClaimStability | Mapping[str, Any] | None) -> Conclusion:
     """``conclusion`` of the reference run, made **inconclusive** when the sweep shows the claim's
     outcome is not stable over seeds (``entry.stable`` False); unchanged otherwise (stable, not
-    swept, or too few seeds to say). The control outcome is kept: it is the reference run's."""
-    if entry is None or entry.stable is not False or conclusion.verdict == INCONCLUSIVE:
+    swept, or too few seeds to say). The control outcome is kept: it is the reference run's.
+    ``entry``: a :class:`ClaimStability` or its :func:`row_summary` (from a saved results.json)."""
+    if entry is None:
         return conclusion
-    reason = f"{UNSTABLE_REASON}: {entry.describe()}"
+    stable, note = (
+        (entry.stable, entry.describe())
+        if isinstance(entry, ClaimStability)
+        else (entry.get("stable"), str(entry.get("note", "")))
+    )
+    if stable is not False or conclusion.verdict == INCONCLUSIVE:
+        return conclusion
+    reason = f"{UNSTABLE_REASON}: {note}"
     return Conclusion(
         INCONCLUSIVE,
         conclusion.control_outcome,
@@ -405,7 +446,7 @@ def stability_markdown(data: Mapping[str, Any]) -> str:
         "",
         *(
             [
-                "**Partial**: the sweep was stopped before every requested seed ran; seeds done per record "
+                "**Partial**: not every requested seed has run (the sweep was still running or was stopped); seeds done per record "
                 "group: " + "; ".join(f"{g} {len(v)} ({min(v)}-{max(v)})" for g, v in seeds_done.items() if v) + ".",
                 "",
             ]
@@ -473,6 +514,16 @@ def write_stability(out_dir: Path, data: Mapping[str, Any], *, provenance: Mappi
         tmp.write_text(text)
         tmp.replace(target)
     return path
+
+
+def rewrite_stability(path: Path) -> Path:
+    """Rewrite a saved ``stability.json``'s summary and ``stability.md`` from its outcomes with the
+    current code (no recomputation); the JSON path."""
+    path = Path(path)
+    data = json.loads(path.read_text())
+    prov = data.pop("provenance", None)
+    data.pop("summary", None)
+    return write_stability(path.parent, data, provenance=prov)
 
 
 def seeds_for(n_cheap: int, n_expensive: int, groups: Iterable[str] = CLAIM_GROUPS) -> dict[str, list[int]]:
