@@ -319,7 +319,8 @@ def row_summary(entry: ClaimStability) -> dict[str, Any]:
 def apply_stability(conclusion: Conclusion, entry: ClaimStability | Mapping[str, Any] | None) -> Conclusion:
     """``conclusion`` of the reference run, made **inconclusive** when the sweep shows the claim's
     outcome is not stable over seeds (``entry.stable`` False); unchanged otherwise (stable, not
-    swept, or too few seeds to say). The control outcome is kept: it is the reference run's.
+    swept, or too few seeds to say). The control outcome is kept: it is the reference run's; a
+    conclusion already inconclusive keeps its own reason after the seed one.
     ``entry``: a :class:`ClaimStability` or its :func:`row_summary` (from a saved results.json)."""
     if entry is None:
         return conclusion
@@ -328,14 +329,15 @@ def apply_stability(conclusion: Conclusion, entry: ClaimStability | Mapping[str,
         if isinstance(entry, ClaimStability)
         else (entry.get("stable"), str(entry.get("note", "")))
     )
-    if stable is not False or conclusion.verdict == INCONCLUSIVE:
+    if stable is not False:
         return conclusion
     reason = f"{UNSTABLE_REASON}: {note}"
+    detail = conclusion.detail
+    if conclusion.inconclusive is not None:  # already inconclusive at seed 0: say both reasons
+        reason = f"{reason}; {conclusion.inconclusive}"
+        detail = detail.removeprefix(f"inconclusive: {conclusion.inconclusive}").lstrip("; ")
     return Conclusion(
-        INCONCLUSIVE,
-        conclusion.control_outcome,
-        (f"inconclusive: {reason}; " + conclusion.detail).rstrip("; "),
-        reason,
+        INCONCLUSIVE, conclusion.control_outcome, (f"inconclusive: {reason}; " + detail).rstrip("; "), reason
     )
 
 

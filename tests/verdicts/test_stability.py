@@ -127,6 +127,11 @@ def test_apply_stability_makes_an_unstable_claim_inconclusive_and_keeps_the_cont
     assert u.inconclusive.startswith(UNSTABLE_REASON)
     assert apply_stability(c, table[("W1", "corrected")]) == c  # stable: unchanged
     assert apply_stability(c, None) == c  # not swept: unchanged
+    # inconclusive at seed 0 already, and unstable: both reasons, the seed one first
+    c0 = conclude(rule_holds=None, control_holds=None, inconclusive="too few pairs")
+    u0 = apply_stability(c0, table[("W1", "paper")])
+    assert u0.inconclusive is not None and u0.inconclusive.startswith(UNSTABLE_REASON)
+    assert u0.inconclusive.endswith("too few pairs") and u0.detail.count("too few pairs") == 1
 
 
 def test_recorder_concludes_unstable_claims_inconclusive_at_the_reference_seed(tmp_path: Path) -> None:
