@@ -285,3 +285,10 @@ def test_rewrite_recomputes_summary_and_markdown_from_the_saved_outcomes(tmp_pat
     again = json.loads((tmp_path / "stability.json").read_text())
     assert again["summary"]["X1/paper"]["stable"] is True and again["provenance"] == {"git_commit": "abc"}
     assert "X1" in (tmp_path / "stability.md").read_text()
+
+
+def test_the_reference_seed_is_the_seed_the_claims_run_at() -> None:
+    from harness.config import PROCEDURES
+    from harness.verdicts.stability import REFERENCE_SEED
+
+    assert {p.seed for p in PROCEDURES.values()} == {REFERENCE_SEED}
