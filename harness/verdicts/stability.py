@@ -414,7 +414,7 @@ def stability_notes(path: Path = DEFAULT_STABILITY_FILE, *, profile: str = "smok
     for key, s in summarize(data).items():
         status = {True: "stable", False: "UNSTABLE", None: "too few seeds"}[s.stable]
         frac = "—" if s.reference is None else f"{s.agreeing}/{s.n_seeds}"
-        notes[key] = f"{status}: {frac} seeds give this outcome"
+        notes[key] = f"{status}: {frac} seeds give seed {data.get('reference_seed', REFERENCE_SEED)}'s outcome"
     for cid, why in (data.get("not_swept") or {}).items():
         notes[(cid, "*")] = why
     if not data.get("complete"):
