@@ -364,20 +364,46 @@ def test_P3_overlap_falls_with_width(seed_profile: str) -> None:
 def _lan(profile: str, procedure: Any, *, shuffle_b: bool = False) -> dict[str, Any]:
     """Lan et al.'s statistics of the main seed pair; ``shuffle_b``: the negative control (B's
     positions shuffled; the filtered pairings replaced by top-correlated sets of the real sizes)."""
-    from harness.seeds.experiment import lan_record
-
     key = ("lan", profile, procedure.name, shuffle_b)
     if key not in _PAIRS:
-        width = SEED_CONFIG[profile]["main_width"]
-        setup = build_setup(profile, "main")
-        a, b = pair(profile, setup, "topk", width)
-        n_perm = 99 if profile == "smoke" else procedure.n_permutations
         match = None
         if shuffle_b:
-            real = _lan(profile, procedure)
-            match = {v: real[v]["n_pairs"] for v in ("many_to_one_filtered", "one_to_one_filtered")}
-        _PAIRS[key] = lan_record(setup, a, b, procedure, n_permutations=n_perm, shuffle_b=shuffle_b, match_pairs=match)
+            match = lan_match_pairs(_lan(profile, procedure))
+        _PAIRS[key] = compute_lan(profile, procedure, shuffle_b=shuffle_b, match_pairs=match)
     return _PAIRS[key]
+
+
+def lan_match_pairs(real: dict[str, Any]) -> dict[str, int]:
+    """Pair counts of the real record's filtered pairings: the control's top-correlated sets get these sizes."""
+    return {v: real[v]["n_pairs"] for v in ("many_to_one_filtered", "one_to_one_filtered")}
+
+
+def compute_lan(
+    profile: str, procedure: Any, *, shuffle_b: bool = False, match_pairs: dict[str, int] | None = None
+) -> dict[str, Any]:
+    """Lan et al.'s statistics of the main TopK seed pair under ``procedure`` (its seed included),
+    uncached; the claims cache it per procedure name (:func:`_lan`), the seed sweep
+    (harness/verdicts/stability.py) calls it once per seed."""
+    from harness.seeds.experiment import lan_record
+
+    width = SEED_CONFIG[profile]["main_width"]
+    setup = build_setup(profile, "main")
+    a, b = pair(profile, setup, "topk", width)
+    n_perm = 99 if profile == "smoke" else procedure.n_permutations
+    return lan_record(setup, a, b, procedure, n_permutations=n_perm, shuffle_b=shuffle_b, match_pairs=match_pairs)
+
+
+def seed_pair_records(profile: str, procedure: Any) -> dict[str, dict[str, Any]]:
+    """W1/X1's records (roles ``lan``, ``control_lan``, ``overlap``) at ``procedure``, uncached
+    (the overlap is seed-free and cached): what the seed sweep judges W1 and X1 on."""
+    real = compute_lan(profile, procedure)
+    ctrl = compute_lan(profile, procedure, shuffle_b=True, match_pairs=lan_match_pairs(real))
+    width = SEED_CONFIG[profile]["main_width"]
+    return {
+        "lan": {"kind": "seed_pair", **real},
+        "control_lan": {"kind": "seed_pair", **ctrl},
+        "overlap": {"kind": "seed_overlap", **overlap(profile, "main", "topk", width)},
+    }
 
 
 def _record_lan(profile: str, procedure: Any) -> dict[str, str]:

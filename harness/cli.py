@@ -4,6 +4,8 @@
   control, under both procedures; writes a Markdown + JSON report.
 - ``plan``: what a profile would download and compute (no download).
 - ``judge results.json``: judges a saved run again with the current rules, without recomputation.
+- ``stability``: the seed sweep of the smoke claims (fixtures/stability.py): each verdict and its
+  control's outcome over base seeds, written to ``reports/stability/``.
 - ``compare``: the matching-and-metrics pipeline on your own two (model, SAE set) pairs,
   under the chosen procedures, with negative controls; writes the same report
   (harness/experiments/compare.py). Example on the offline fixture world::
@@ -163,6 +165,7 @@ def judge_results(path: Path) -> list[dict[str, object]]:
     (harness/verdicts/rules.py), from its recorded experiment records, without recomputing
     anything. Rows without recorded ``inputs`` (not run) are returned with ``rejudged`` None."""
     from harness.verdicts.rules import RULES, judge
+    from harness.verdicts.stability import apply_stability
 
     data = json.loads(Path(path).read_text())
     # results.json is strict JSON: an undefined score is null; the rules read it as NaN again
@@ -192,7 +195,8 @@ def judge_results(path: Path) -> list[dict[str, object]]:
                 proc,
                 profile=str(row.get("profile", profile)),
             )
-            c = j.conclusion()
+            # a claim the committed seed sweep found unstable was stored inconclusive: judge it so again
+            c = apply_stability(j.conclusion(), row.get("seed_stability"))
             new.update(rejudged=c.verdict, control=c.control_outcome, detail=c.detail)
         out.append(new)
     return out
@@ -268,7 +272,7 @@ def external_command(name: str) -> Any:
     if not found:
         raise ConfigError(
             f"No '{name}' command is installed (entry point group {COMMAND_GROUP!r}); reinstall the "
-            "package (pip install -e .) or run `python -m fixtures.rehearse` from the repository."
+            f"package (pip install -e .) or run `python -m fixtures.{name}` from the repository."
         )
     return found[0].load()
 
@@ -277,10 +281,10 @@ def main(argv: list[str] | None = None) -> int:
     from harness.errors import HarnessError
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["rehearse"]:
+    if argv[:1] in (["rehearse"], ["stability"]):
         # its own process-level setup (hub environment before huggingface_hub is imported,
         # BLAS threads before numpy) happens in the command itself: hand over the raw arguments
-        return int(external_command("rehearse")(argv[1:]) or 0)
+        return int(external_command(argv[0])(argv[1:]) or 0)
     parser = argparse.ArgumentParser(
         prog="sae-claims", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -328,6 +332,11 @@ def main(argv: list[str] | None = None) -> int:
         help="stage the real-shape hub and run the whole profile, writing benchmark.json "
         "(sae-claims rehearse --scale tiny|paper --device cpu|cuda --out DIR; "
         "see fixtures/rehearse.py)",
+    )
+    sub.add_parser(
+        "stability",
+        help="seed sweep of the smoke claims: each verdict and control outcome over base seeds "
+        "(sae-claims stability --seeds N --seeds-expensive M --out reports/stability; see fixtures/stability.py)",
     )
     args = parser.parse_args(argv)
     setup_logging(args.verbose)

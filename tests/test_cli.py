@@ -82,3 +82,16 @@ def test_no_harness_module_imports_fixtures_at_module_level() -> None:
                 else ([node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             )
             assert not any(n == "fixtures" or n.startswith("fixtures.") for n in names), path
+
+
+def test_stability_is_registered_and_dispatches_raw_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert meta["entry-points"][cli.COMMAND_GROUP]["stability"] == "fixtures.stability:main"
+    seen: list[list[str]] = []
+    ep = SimpleNamespace(name="stability", load=lambda: lambda argv: seen.append(argv) or 0)
+    monkeypatch.setattr("importlib.metadata.entry_points", lambda group: [ep] if group == cli.COMMAND_GROUP else [])
+    assert cli.main(["stability", "--seeds", "20", "--out", "x"]) == 0
+    assert seen == [["--seeds", "20", "--out", "x"]]
+    monkeypatch.setattr("importlib.metadata.entry_points", lambda group: [])
+    with pytest.raises(ConfigError, match="fixtures.stability"):
+        cli.main(["stability"])

@@ -89,6 +89,7 @@ def write_report(
     provenance: dict[str, Any],
     partial: list[str] | None = None,
     calibration: dict[str, str] | None = None,
+    stability: dict[tuple[str, str], str] | None = None,
 ) -> Path:
     """Write REPORT.md, results.json and figures under ``out_dir``; return the Markdown path.
 
@@ -97,6 +98,9 @@ def write_report(
     ``calibration``: claim id -> status of its rule on the known-answer worlds
     (:func:`harness.calibration.run.calibration_notes`); shown next to the verdicts, so a
     verdict from a rule that misses its power or false-positive target is read as such.
+    ``stability``: (claim id, procedure) -> how the claim's outcome held over the committed seed
+    sweep (:func:`harness.verdicts.stability.stability_notes`; ``(claim, "*")``: why a claim was not
+    swept); shown per claim x procedure next to the verdicts.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "figures").mkdir(exist_ok=True)
@@ -164,12 +168,23 @@ def write_report(
             )
         if calibration:
             row.append(calibration.get(cid, "not calibrated"))
+        if stability:
+            notes = [f"{p}: {stability[(cid, p)]}" for p in procs if (cid, p) in stability]
+            row.append("; ".join(notes) or stability.get((cid, "*"), "not swept"))
         glance.append(row)
     lines += [
         "## Verdicts at a glance",
         "",
         tabulate(
-            glance, headers=["id", "claim", *procs, *(["rule calibration"] if calibration else [])], tablefmt="github"
+            glance,
+            headers=[
+                "id",
+                "claim",
+                *procs,
+                *(["rule calibration"] if calibration else []),
+                *(["seed stability"] if stability else []),
+            ],
+            tablefmt="github",
         ),
         "",
         "A claim is reproduced only when its rule holds and its negative control does not; "
@@ -185,6 +200,15 @@ def write_report(
             "'rule calibration': the rule's power and false-positive rate on known-answer worlds "
             "(`reports/calibration/`); a FLAGGED rule misses a target there, so its verdict here is weak "
             "evidence either way.",
+            "",
+        ]
+    if stability:
+        lines += [
+            "'seed stability': over the committed seed sweep (`reports/stability/`; base seeds 0, 1, ... of every "
+            "null, control shuffle, random partner and Test-2 draw), the number of seeds giving seed 0's verdict "
+            "and control outcome (the outcome this run reports); a claim is stable when at least 90% of at least "
+            "20 seeds (5 for the expensive grid claims) agree, and one that is not is reported inconclusive "
+            "('unstable over seeds').",
             "",
         ]
     lines += ["## Claims", ""]

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.calibration.run import DEFAULT_CALIBRATION_FILE, calibration_notes
+from harness.verdicts.stability import DEFAULT_STABILITY_FILE, stability_notes
 from harness.config import get_procedure
 from harness.errors import ConfigError
 from harness.provenance import provenance
@@ -323,12 +324,14 @@ def write_run_report(
     token_manifest: dict[str, Any] | None = None,
     selection: RunSelection | None = None,
     calibration_file: Path = DEFAULT_CALIBRATION_FILE,
+    stability_file: Path = DEFAULT_STABILITY_FILE,
 ) -> Path:
     """REPORT.md + REPORT.html + results.json + figures for ``profile``'s rows of ``store``.
 
     ``out`` is where a complete run's report goes; a partial ``selection`` writes to
     ``<out>-partial`` instead (:func:`report_dir_for`). Returns the folder written. Each verdict is
-    shown next to its rule's calibration on the known-answer worlds (``calibration_file``, when it exists).
+    shown next to its rule's calibration on the known-answer worlds (``calibration_file``, when it exists)
+    and its stability over the committed seed sweep (``stability_file``, when it exists).
     """
     procedures = list(procedures)
     selection = selection or RunSelection(procedures=tuple(procedures))
@@ -357,6 +360,7 @@ def write_run_report(
             provenance=prov,
             partial=partial,
             calibration=calibration_notes(calibration_file),
+            stability=stability_notes(stability_file, profile=profile),
         ),
     )
     return target

@@ -61,6 +61,20 @@ class Expected(TypedDict):
     reason: str
 
 
+class SeedStability(TypedDict):
+    """How the claim's outcome held over the committed seed sweep (harness/verdicts/stability.py)."""
+
+    n_seeds: int
+    min_seeds: int
+    same_outcome: int
+    """Seeds giving the reference seed's verdict and control outcome."""
+    same_verdict: int
+    fraction: Score
+    stable: bool | None
+    """None: fewer seeds than ``min_seeds``."""
+    note: str
+
+
 class ClaimRow(TypedDict):
     """One (claim, procedure) verdict."""
 
@@ -79,6 +93,8 @@ class ClaimRow(TypedDict):
     """Why the data cannot decide (verdict ``inconclusive``), else None."""
     inputs: NotRequired[dict[str, str]]
     """Role -> experiment name: the records the rule read (``sae-claims judge`` re-judges from them)."""
+    seed_stability: NotRequired[SeedStability]
+    """The claim's outcome over the committed seed sweep; an unstable one is ``inconclusive``."""
     measured: dict[str, Any]
     """The claim's own numbers (claim-specific keys; ``control`` holds its negative control's)."""
     detail: str

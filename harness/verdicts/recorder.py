@@ -2,7 +2,8 @@
 
 A claim is **reproduced** iff its rule holds AND its negative control, run through the same
 rule, does not (:func:`conclude`); **inconclusive** when the data cannot decide (too few pairs,
-too few permutations for alpha, a control that cannot be judged); **not run** with a reason. The store (:class:`RunStore`) collects every verdict and
+too few permutations for alpha, a control that cannot be judged, an outcome not stable over seeds:
+harness/verdicts/stability.py); **not run** with a reason. The store (:class:`RunStore`) collects every verdict and
 experiment record of a run for the report; :class:`Expectations` reads the reviewed golden
 verdicts of the smoke profile (``claims/expected/<profile>.json``) and says when an outcome
 differs from them (:meth:`Expectations.mismatch`). pytest glue (turning a mismatch into a test
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, Literal, get_args
 
 from harness.verdicts.records import CLAIMS
@@ -229,10 +231,21 @@ class Expectations:
 class ClaimRecorder:
     """Records one verdict per (claim, procedure) of one profile into a :class:`RunStore`."""
 
-    def __init__(self, profile: str, *, store: RunStore, expectations: Expectations) -> None:
+    def __init__(
+        self,
+        profile: str,
+        *,
+        store: RunStore,
+        expectations: Expectations,
+        stability: Mapping[tuple[str, str], Any] | None = None,
+    ) -> None:
         self.profile = profile
         self.store = store
         self.expectations = expectations
+        self.stability = dict(stability or {})
+        """(claim, procedure) -> :class:`harness.verdicts.stability.ClaimStability` of the committed
+        seed sweep: a claim whose outcome is not stable over seeds is concluded inconclusive
+        ("unstable over seeds") when this run used the sweep's reference seed."""
         self.last: Conclusion | None = None
         """The latest :class:`Conclusion` (pytest glue turns an inconclusive one into a skip)."""
 
@@ -253,10 +266,15 @@ class ClaimRecorder:
         inconclusive: str | None = None,
         control_inconclusive: str | None = None,
         inputs: dict[str, str] | None = None,
+        seed: int | None = None,
     ) -> str | None:
         """Apply :func:`conclude`, store the report row, and return why the outcome fails its
         expectation (:meth:`Expectations.mismatch`) or None. ``inputs`` (role -> experiment name
-        in this run's store) lets ``sae-claims judge`` re-judge the row from results.json."""
+        in this run's store) lets ``sae-claims judge`` re-judge the row from results.json.
+        ``seed``: the procedure's base seed; at the seed sweep's reference seed (or None) a claim
+        the sweep found unstable is concluded inconclusive (:func:`harness.verdicts.stability.apply_stability`)."""
+        from harness.verdicts.stability import REFERENCE_SEED, apply_stability, row_summary
+
         rec = CLAIMS[claim_id]
         c = conclude(
             rule_holds=rule_holds,
@@ -267,6 +285,8 @@ class ClaimRecorder:
             inconclusive=inconclusive,
             control_inconclusive=control_inconclusive,
         )
+        stab = self.stability.get((claim_id, procedure)) if seed in (None, REFERENCE_SEED) else None
+        c = apply_stability(c, stab)
         self.last = c
         if control is not None:
             measured = {**measured, "control": control}
@@ -287,6 +307,7 @@ class ClaimRecorder:
                 "detail": c.detail,
                 "expected": self.expectations.entry(self.profile, claim_id, procedure),
                 **({"inputs": dict(inputs)} if inputs else {}),
+                **({"seed_stability": row_summary(stab)} if stab is not None else {}),
             }
         )
         self.store.obtained.setdefault(claim_id, {})[procedure] = {"verdict": c.verdict, "control": c.control_outcome}
@@ -306,7 +327,9 @@ class ClaimRecorder:
             raise KeyError(f"{claim_id}: experiments {missing} were not recorded in this run (recorder.experiment).")
         records = {role: self.store.experiments[f"{self.profile}:{name}"] for role, name in inputs.items()}
         j = judge(claim_id, records, procedure, profile=self.profile)
-        return self.conclude(claim_id, procedure.name, **j.recorder_kwargs(), inputs=inputs)
+        return self.conclude(
+            claim_id, procedure.name, **j.recorder_kwargs(), inputs=inputs, seed=getattr(procedure, "seed", None)
+        )
 
     def not_run(self, claim_id: str, procedure: str, reason: str) -> None:
         rec = CLAIMS[claim_id]
