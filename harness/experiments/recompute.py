@@ -51,6 +51,8 @@ __all__ = [
     "main",
     "parse_cells",
     "recompute_cells",
+    "recompute_semantic",
+    "semantic_name",
     "saved_cells",
 ]
 
@@ -114,6 +116,27 @@ def recompute_cells(
             for la, lb in cells:
                 ctrl += run_grid(world, proc, control=True, layers_a=[la], layers_b=[lb], match_pairs=counts)["cells"]
             out[grid_name(name, control=True)] = {"cells": ctrl}
+    return out
+
+
+def semantic_name(procedure: str, layer_a: int, layer_b: int) -> str:
+    """The name of a semantic-table record in a report's ``results.json`` ``experiments``."""
+    return f"semantic A{layer_a} x B{layer_b} {procedure}"
+
+
+def recompute_semantic(
+    world: Any, layer_a: int, layer_b: int, procedures: Sequence[str] = ("paper", "corrected")
+) -> dict[str, dict[str, Any]]:
+    """The semantic table of one layer pair (every Table 4 category; Lan et al. Tables 1, 9)
+    under each procedure, as :func:`harness.experiments.grid.run_semantic` computes it:
+    ``{semantic_name(proc, a, b): {"cells": [category record, ...]}}``."""
+    from harness.config import get_procedure
+    from harness.experiments.grid import run_semantic
+
+    out: dict[str, dict[str, Any]] = {}
+    for name in procedures:
+        rec = run_semantic(world, get_procedure(name), layer_a, layer_b)
+        out[semantic_name(name, layer_a, layer_b)] = {"cells": rec["cells"]}
     return out
 
 
@@ -227,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cells", required=True, help="layer pairs A:B, comma-separated (e.g. 1:1,2:3)")
     parser.add_argument("--procedures", default="paper,corrected")
     parser.add_argument("--no-control", action="store_true")
+    parser.add_argument("--semantic", default=None, help="also the semantic table of this layer pair A:B")
     parser.add_argument("--cache-dir", type=Path, default=None, help="residual cache (default: none)")
     parser.add_argument(
         "--torch-threads",
@@ -251,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
         [p.strip() for p in args.procedures.split(",") if p.strip()],
         control=not args.no_control,
     )
+    if args.semantic:
+        ((sa, sb),) = parse_cells(args.semantic)
+        recs.update(recompute_semantic(world, sa, sb, [p.strip() for p in args.procedures.split(",") if p.strip()]))
     out = {"environment": compute_environment(), "experiments": _strict(recs)}
     args.out.write_text(json.dumps(out, allow_nan=False, indent=1))
     return 0
