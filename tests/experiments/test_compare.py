@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,16 @@ from harness.errors import ConfigError
 from harness.experiments.compare import CompareSide, parse_sae_set, run_compare
 
 pytestmark = pytest.mark.smoke
+
+
+def _schema_errors(data: dict[str, Any]) -> list[str]:
+    """Violations of harness/report/results.schema.json: compare writes the claims' report format."""
+    import jsonschema
+
+    from harness.report.schema import SCHEMA_PATH
+
+    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
+    return [f"{list(e.absolute_path)}: {e.message[:200]}" for e in validator.iter_errors(data)]
 
 
 def test_sae_set_strings() -> None:
@@ -56,6 +67,7 @@ def test_compare_runs_the_pipeline_and_writes_the_report(tmp_path: Path) -> None
     assert cell["svcca_p"] >= 1 / 20  # p from 19 permutations: (1 + #null >= observed) / 20
     assert "svcca_top" in data["experiments"]["grid corrected (control: B positions shuffled)"]["cells"][0]
     assert data["provenance"]["compare"]["a"]["layers"] == [2]
+    assert _schema_errors(data) == []
     assert (out / "REPORT.html").is_file() and list((out / "figures").glob("grid-corrected-*.png"))
 
 
@@ -99,6 +111,7 @@ def test_compare_from_a_profile_file(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert (grid["layers_a"], grid["layers_b"]) == ([2], [1, 3])
     assert grid["n_permutations"] == 19 and data["provenance"]["compare"]["n_samples"] == 40
     assert data["provenance"]["compare"]["seq_len"] == 64  # the file's, not the hand-given default
+    assert data["provenance"]["compare"]["profile"] == str(SMOKE_TOML) and _schema_errors(data) == []
     by_hand = tmp_path / "by-hand"
     hand = [
         "compare",
