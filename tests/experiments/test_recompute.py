@@ -1,7 +1,8 @@
 """The same numbers on every machine (issue 14, finding 5): harness.experiments.recompute.
 
 - :func:`test_thread_settings_do_not_change_a_single_bit`: grid cells of the fixture world
-  (both procedures, real grid and control grid) computed in two processes that differ in torch
+  (both procedures, real grid and control grid) and the semantic table of the A2 x B3 pair
+  (Test 1, Test 2) computed in two processes that differ in torch
   intra-op threads (1 vs 2), BLAS/OpenMP threads (1 vs 2) and ``PYTHONHASHSEED`` are identical,
   every float compared by exact value. Without the scoring stage's fixed threads
   (harness.threads.fixed_threads) SVCCA values and everything derived from them differ here in
@@ -36,6 +37,7 @@ from harness.experiments.recompute import (
     grid_name,
     parse_cells,
     saved_cells,
+    semantic_name,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,6 +45,8 @@ COMMITTED = REPO / "reports" / "smoke" / "results.json"
 #: A layer-0 cell (too few pairs: scores undefined, written as null), the semantic table's
 #: layer pair, and the deepest pair.
 CELLS = "0:0,2:3,3:5"
+#: The semantic table's layer pair (every Table 4 category, Test 1 and Test 2), in the thread test.
+SEMANTIC = "2:3"
 #: (torch threads, BLAS/OpenMP threads, PYTHONHASHSEED) of the two processes.
 SETTINGS = {"one": (1, 1, "0"), "two": (2, 2, "4321")}
 
@@ -111,7 +115,7 @@ def _spawn(out: Path, cache: Path, torch_threads: int, blas_threads: int, hash_s
         sys.executable,
         "-m",
         "harness.experiments.recompute",
-        *("--profile", str(REPO / "fixtures" / "smoke.toml"), "--cells", CELLS),
+        *("--profile", str(REPO / "fixtures" / "smoke.toml"), "--cells", CELLS, "--semantic", SEMANTIC),
         *("--torch-threads", str(torch_threads), "--cache-dir", str(cache), "--out", str(out)),
     ]
     return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -140,14 +144,17 @@ def test_thread_settings_do_not_change_a_single_bit(recomputed: dict[str, dict[s
     assert one["environment"]["torch_threads"] == 1 and two["environment"]["torch_threads"] == 2
     assert {p["num_threads"] for p in two["environment"]["thread_pools"] if p["user_api"] == "blas"} == {2}
     names = [grid_name(p, control=c) for p in ("paper", "corrected") for c in (False, True)]
+    names += [semantic_name(p, *parse_cells(SEMANTIC)[0]) for p in ("paper", "corrected")]
     assert sorted(one["experiments"]) == sorted(names)
-    assert sum(len(g["cells"]) for g in one["experiments"].values()) == 4 * len(parse_cells(CELLS))
+    grids = [g for name, g in one["experiments"].items() if name.startswith("grid")]
+    assert sum(len(g["cells"]) for g in grids) == 4 * len(parse_cells(CELLS))
+    assert all(len(one["experiments"][n]["cells"]) == 8 for n in names if n.startswith("semantic"))
     assert compare_records(one["experiments"], two["experiments"]) == []
 
 
 @pytest.mark.smoke
 def test_recomputed_cells_match_the_committed_report(recomputed: dict[str, dict[str, Any]]) -> None:
-    ours = recomputed["one"]["experiments"]
+    ours = {name: g for name, g in recomputed["one"]["experiments"].items() if name.startswith("grid")}
     committed = json.loads(COMMITTED.read_text())
     theirs = saved_cells(committed, parse_cells(CELLS), ours)
     # the check has something to compare: defined scores and pairs in the non-zero cells
