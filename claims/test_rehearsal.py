@@ -573,7 +573,7 @@ def test_cli_stages_and_runs_in_one_call(tmp_path: Path) -> None:
             SAE_REPO["a"]: {"layers.0": D_SAE, "layers.1": D_SAE},
             SAE_REPO["b"]: {"layers.0": LIVE_LATENTS_B, "layers.1": LIVE_LATENTS_B},
         }
-        s = json.loads((out / SUMMARY_NAME).read_text())
+        s = json.loads((out / SUMMARY_NAME).read_text(), parse_constant=_no_nan)
         assert list(s["procedures"]) == ["corrected"] and s["control_procedures"] == [] and s["semantic"] is False
         assert "semantic" not in s["procedures"]["corrected"]
     finally:
