@@ -105,6 +105,11 @@ def staged_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path,
     shutil.rmtree(home, ignore_errors=True)  # ~1 GB: do not leave it to pytest's tmp rotation
 
 
+def _no_nan(name: str) -> Any:
+    """``json.loads`` hook: a bare NaN / Infinity in a rehearsal file is invalid JSON (issue 14, finding 8)."""
+    raise AssertionError(f"non-strict JSON constant {name} (write null)")
+
+
 @pytest.fixture(scope="session")
 def rehearsal(
     staged_hub: tuple[Path, float], tmp_path_factory: pytest.TempPathFactory
@@ -118,7 +123,7 @@ def rehearsal(
     proc = _run_rehearsal(home, out, "--scale", "tiny")
     wall = time.perf_counter() - t0
     assert proc.returncode == 0, f"rehearsal failed (rc {proc.returncode}):\n{proc.stderr[-6000:]}"
-    summary = json.loads((out / SUMMARY_NAME).read_text())
+    summary = json.loads((out / SUMMARY_NAME).read_text(), parse_constant=_no_nan)
     summary["_test_timings"] = {"stage_s": round(stage_seconds, 1), "subprocess_wall_s": round(wall, 1)}
     print(
         f"\nrehearsal: staging {stage_seconds:.1f} s, subprocess {wall:.1f} s, stages {json.dumps(summary['timings'])}"
@@ -368,7 +373,7 @@ def test_report_and_cache_are_written(rehearsal: tuple[dict[str, Any], Path]) ->
         for value in values:
             assert f"figures/{safe_name(grid)}-{safe_name(value)}.png" in files
     assert "REPORT.html" in files
-    results = json.loads((report / "results.json").read_text())
+    results = json.loads((report / "results.json").read_text(), parse_constant=_no_nan)
     assert results["schema_version"] == 1 and results["profile"] == "rehearsal"
     assert results["provenance"]["profile"] == "rehearsal" and results["provenance"]["procedures"] == list(PROCEDURES)
     assert results["provenance"]["library_versions"]["sae-lens"]
@@ -400,7 +405,7 @@ def test_benchmark_json_lists_every_stage(rehearsal: tuple[dict[str, Any], Path]
     from harness.experiments.rehearsal import BENCHMARK_NAME
 
     summary, out = rehearsal
-    bench = json.loads((out / BENCHMARK_NAME).read_text())
+    bench = json.loads((out / BENCHMARK_NAME).read_text(), parse_constant=_no_nan)
     assert {"scale", "device", "total_seconds", "peak_host_bytes", "peak_device_bytes", "cache_bytes", "stages"} <= set(
         bench
     )
@@ -569,7 +574,7 @@ def test_cli_stages_and_runs_in_one_call(tmp_path: Path) -> None:
             SAE_REPO["a"]: {"layers.0": D_SAE, "layers.1": D_SAE},
             SAE_REPO["b"]: {"layers.0": LIVE_LATENTS_B, "layers.1": LIVE_LATENTS_B},
         }
-        s = json.loads((out / SUMMARY_NAME).read_text())
+        s = json.loads((out / SUMMARY_NAME).read_text(), parse_constant=_no_nan)
         assert list(s["procedures"]) == ["corrected"] and s["control_procedures"] == [] and s["semantic"] is False
         assert "semantic" not in s["procedures"]["corrected"]
     finally:

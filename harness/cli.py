@@ -14,6 +14,11 @@
           --model-b fixtures/world/models/model-b --saes-b sparsify:fixtures/world/saes/model-b \
           --layers-a 2 --layers-b 3 --data fixtures/world/corpus/documents.jsonl.gz --samples 50 --seq-len 64
 
+  or on the (model, SAE set) pair of a profile file (models, SAEs, data, layers, null sizes from
+  the file; ``--layers-a/-b`` narrow them)::
+
+      sae-claims compare --profile fixtures/smoke.toml --layers-a 2 --layers-b 3 --out reports/compare
+
 ``--version`` prints the version and commit; ``-v`` / ``-vv`` show the library's logging
 (INFO / DEBUG; warnings, such as a damaged cache file being recomputed, always show).
 """
@@ -202,34 +207,74 @@ def judge_results(path: Path) -> list[dict[str, object]]:
     return out
 
 
+#: ``compare`` options that name a side or the data; a profile file gives them instead.
+_SIDE_OPTIONS = ("model_a", "saes_a", "model_b", "saes_b", "data", "data_files")
+
+
 def compare(args: argparse.Namespace) -> Path:
-    """``sae-claims compare``: parse the options (errors before any compute) and run."""
-    from harness.experiments.compare import CompareSide, run_compare
+    """``sae-claims compare``: parse the options (errors before any compute) and run.
+
+    Either ``--profile path/to/pair.toml`` (models, SAE sets, data, layers and null sizes from
+    the file; ``--layers-a/-b``, ``--samples``, ``--seq-len``, ``--permutations`` narrow or
+    override them), or both sides given as ``--model-a/--saes-a/--layers-a``,
+    ``--model-b/--saes-b/--layers-b`` and ``--data``."""
+    from harness.experiments.compare import CompareSide, run_compare, run_compare_profile
     from harness.report.run import check_device, parse_layers_option
 
     check_device(args.device)
-    sides = [
-        CompareSide(
-            model=getattr(args, f"model_{s}"),
-            saes=getattr(args, f"saes_{s}"),
-            layers=parse_layers_option(getattr(args, f"layers_{s}"), option=f"--layers-{s}") or (),
+    procedures = ("paper", "corrected") if args.procedure == "both" else (args.procedure,)
+    layers = {s: parse_layers_option(getattr(args, f"layers_{s}"), option=f"--layers-{s}") for s in ("a", "b")}
+    given = ["--" + o.replace("_", "-") for o in _SIDE_OPTIONS if getattr(args, o) is not None]
+    if args.profile is not None:
+        if given:
+            raise ConfigError(
+                f"compare --profile {args.profile}: the profile file gives the models, SAE sets and data; "
+                f"drop {', '.join(given)} (or drop --profile and give both sides)."
+            )
+        if args.batch_size is not None:
+            raise ConfigError(
+                f"compare --profile {args.profile}: the batch size comes from the file; drop --batch-size."
+            )
+        return run_compare_profile(
+            args.profile,
+            out=args.out,
+            procedures=procedures,
+            layers_a=layers["a"],
+            layers_b=layers["b"],
+            n_permutations=args.permutations,
+            n_samples=args.samples,
+            seq_len=args.seq_len,
+            device=args.device,
+            cache_dir=args.cache_dir,
+            control=not args.no_control,
         )
+    missing = [
+        "--" + o.replace("_", "-")
+        for o in ("model_a", "saes_a", "layers_a", "model_b", "saes_b", "layers_b", "data")
+        if getattr(args, o) is None
+    ]
+    if missing:
+        raise ConfigError(
+            f"compare: missing {', '.join(missing)}; give both sides (--model-a/--saes-a/--layers-a, "
+            "--model-b/--saes-b/--layers-b) and --data, or a profile file with --profile path/to/pair.toml."
+        )
+    sides = [
+        CompareSide(model=getattr(args, f"model_{s}"), saes=getattr(args, f"saes_{s}"), layers=layers[s] or ())
         for s in ("a", "b")
     ]
-    procedures = ("paper", "corrected") if args.procedure == "both" else (args.procedure,)
     return run_compare(
         sides[0],
         sides[1],
         out=args.out,
         data=args.data,
         data_files=args.data_files,
-        n_samples=args.samples,
-        seq_len=args.seq_len,
+        n_samples=100 if args.samples is None else args.samples,
+        seq_len=128 if args.seq_len is None else args.seq_len,
         procedures=procedures,
         n_permutations=args.permutations,
         device=args.device,
         cache_dir=args.cache_dir,
-        batch_size=args.batch_size,
+        batch_size=8 if args.batch_size is None else args.batch_size,
         control=not args.no_control,
     )
 
@@ -305,25 +350,48 @@ def main(argv: list[str] | None = None) -> int:
     judge_cmd.add_argument(
         "--check", action="store_true", help="exit 1 when a re-judged outcome differs from the stored one"
     )
-    cmp_cmd = sub.add_parser("compare", help="the pipeline on your own two (model, SAE set) pairs")
+    cmp_cmd = sub.add_parser(
+        "compare",
+        help="the pipeline on your own two (model, SAE set) pairs, or on the pair of a profile file",
+    )
+    cmp_cmd.add_argument(
+        "--profile",
+        default=None,
+        help="a profile .toml (or built-in name) giving both models, SAE sets, data and layers; "
+        "replaces --model-*/--saes-*/--data",
+    )
     for side in ("a", "b"):
-        cmp_cmd.add_argument(f"--model-{side}", required=True, help="hub name or local save_pretrained folder")
+        cmp_cmd.add_argument(f"--model-{side}", default=None, help="hub name or local save_pretrained folder")
         cmp_cmd.add_argument(
             f"--saes-{side}",
-            required=True,
+            default=None,
             help="sparsify:<repo|folder> | release:<release>:<id with {layer}> | disk:<folder with {layer}>",
         )
-        cmp_cmd.add_argument(f"--layers-{side}", required=True, help="comma-separated layers, e.g. 1,3")
-    cmp_cmd.add_argument("--data", required=True, help="hub dataset id or local text/json/parquet file or folder")
+        cmp_cmd.add_argument(
+            f"--layers-{side}", default=None, help="comma-separated layers, e.g. 1,3 (with --profile: a subset)"
+        )
+    cmp_cmd.add_argument("--data", default=None, help="hub dataset id or local text/json/parquet file or folder")
     cmp_cmd.add_argument("--data-files", default=None, help="one file inside a hub dataset (e.g. a parquet shard)")
-    cmp_cmd.add_argument("--samples", type=_positive_int, default=100, help="documents (default 100)")
-    cmp_cmd.add_argument("--seq-len", type=_positive_int, default=128, help="tokens per document (default 128)")
+    cmp_cmd.add_argument(
+        "--samples", type=_positive_int, default=None, help="documents (default 100, or the profile's)"
+    )
+    cmp_cmd.add_argument(
+        "--seq-len", type=_positive_int, default=None, help="tokens per document (default 128, or the profile's)"
+    )
     cmp_cmd.add_argument("--procedure", default="both", choices=["both", "paper", "corrected"])
     cmp_cmd.add_argument(
-        "--permutations", type=_positive_int, default=None, help="permutations per null (default: the procedure's)"
+        "--permutations",
+        type=_positive_int,
+        default=None,
+        help="permutations per null (default: the profile's, else the procedure's)",
     )
     cmp_cmd.add_argument("--device", default="cpu")
-    cmp_cmd.add_argument("--batch-size", type=_positive_int, default=8)
+    cmp_cmd.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=None,
+        help="forward-pass batch (default 8; with --profile: the file's)",
+    )
     cmp_cmd.add_argument("--cache-dir", type=Path, default=Path(".cache/activations"))
     cmp_cmd.add_argument("--no-control", action="store_true", help="skip the shuffled-positions negative controls")
     cmp_cmd.add_argument("--out", type=Path, default=Path("reports/compare"))

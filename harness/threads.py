@@ -18,16 +18,79 @@ and kernel architecture, CPU, torch threads) in every report's provenance, so a 
 between two reports can be traced to it. Across CPU architectures the stated tolerance is
 float rounding (relative ~1e-12 in float64 stages, ~1e-6 in float32 ones) for a fixed pair
 set; a pair set that changes through a near-tie changes the scores beyond that.
+
+:func:`fixed_threads` goes further for the scoring stage: SVCCA's SVDs (LAPACK in numpy, and
+torch's on the cpu) split their inner products across threads, so 2 threads instead of 1 moved
+SVCCA values, their nulls and everything derived from them in the 13th-15th digit (measured on
+the fixture world; RSA, p-values, pair counts and partners did not move). Every scoring entry
+point (:mod:`harness.scoring.metrics` ``svcca`` / ``rsa``, the numpy and device nulls, the
+size-matched and Test 2 draws) runs with one torch and one BLAS thread, whatever the session's
+``--threads``, so the scores are the same bits for any thread setting on one machine
+(``tests/experiments/test_recompute.py``). The pairing keeps the session's threads: it is
+float64 along a fixed chunk grid, which no thread count changes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import platform
-from typing import Any
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar, cast
 
-__all__ = ["compute_environment", "pin_threads"]
+__all__ = ["compute_environment", "fixed_threads", "pin_threads", "single_threaded"]
 
 _LIMITER: Any = None  # keeps threadpoolctl's limits alive for the process
+_CONTROLLER: Any = None  # threadpoolctl's view of the loaded BLAS/OpenMP libraries (built once)
+_STATE = threading.local()  # nesting depth of fixed_threads in this thread
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@contextlib.contextmanager
+def fixed_threads(n: int = 1) -> Iterator[None]:
+    """Run the body with ``n`` torch intra-op threads and ``n`` threads in every BLAS pool,
+    then restore both: the reduction order of the body's linear algebra is then the same
+    whatever the process's thread settings. Nested uses keep the outermost setting (cheap)."""
+    global _CONTROLLER
+    depth = getattr(_STATE, "depth", 0)
+    if depth:
+        _STATE.depth = depth + 1
+        try:
+            yield
+        finally:
+            _STATE.depth -= 1
+        return
+    import torch
+
+    if _CONTROLLER is None:
+        import numpy  # noqa: F401  (load numpy's and scipy's BLAS before listing the pools)
+        import scipy.linalg  # noqa: F401
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER = ThreadpoolController()
+    old = torch.get_num_threads()
+    _STATE.depth = 1
+    try:
+        if old != n:
+            torch.set_num_threads(n)
+        with _CONTROLLER.limit(limits=n, user_api="blas"):
+            yield
+    finally:
+        _STATE.depth = 0
+        if torch.get_num_threads() != old:
+            torch.set_num_threads(old)
+
+
+def single_threaded(fn: F) -> F:
+    """Decorator: ``fn`` runs inside :func:`fixed_threads` (one thread)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with fixed_threads(1):
+            return fn(*args, **kwargs)
+
+    return cast(F, wrapper)
 
 
 def pin_threads(n: int = 1) -> dict[str, Any]:

@@ -19,6 +19,7 @@ results.json, figures) is the same as the claims' report, without claim rows, an
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ from typing import Any
 from harness.errors import ConfigError
 from harness.profiles import Profile, SaeSet
 
-__all__ = ["CompareSide", "parse_sae_set", "run_compare"]
+__all__ = ["CompareSide", "parse_sae_set", "run_compare", "run_compare_profile"]
 
 
 @dataclass(frozen=True)
@@ -92,11 +93,8 @@ def run_compare(
     """Run the grids of every procedure (and their controls) and write the report to ``out``;
     return ``out``. Inputs are checked before any model is loaded."""
     from harness.config import get_procedure
-    from harness.experiments.grid import World, pair_counts, run_grid
     from harness.load.data import DataSpec
-    from harness.provenance import provenance
-    from harness.report.markdown import write_report
-    from harness.report.run import check_writable_dir, procedure_settings, replace_dir
+    from harness.report.run import check_writable_dir
 
     t0 = time.time()
     procs = [get_procedure(p) for p in procedures]
@@ -122,6 +120,101 @@ def run_compare(
         permutations=n_permutations,
         batch_size=batch_size,
     )
+    info = {
+        "a": {"model": a.model, "saes": a.saes, "layers": list(layers[0])},
+        "b": {"model": b.model, "saes": b.saes, "layers": list(layers[1])},
+        "data": data,
+        "data_files": data_files,
+        "n_samples": n_samples,
+        "seq_len": seq_len,
+        "n_permutations": n_permutations,
+        "control": control,
+    }
+    return _run(profile, procs, out=Path(out), device=device, cache_dir=cache_dir, control=control, info=info, t0=t0)
+
+
+def run_compare_profile(
+    profile: str | Path | Profile,
+    *,
+    out: Path,
+    procedures: tuple[str, ...] = ("paper", "corrected"),
+    layers_a: tuple[int, ...] | None = None,
+    layers_b: tuple[int, ...] | None = None,
+    n_permutations: int | None = None,
+    n_samples: int | None = None,
+    seq_len: int | None = None,
+    device: str = "cpu",
+    cache_dir: Path | None = None,
+    control: bool = True,
+) -> Path:
+    """The same pipeline on the (model, SAE set) pair of a profile file (``--profile
+    path/to/pair.toml``, :func:`harness.profiles.get_profile`; a built-in name works too):
+    its models, SAE sets, data and layers, null sizes from the file unless given here.
+    ``layers_a`` / ``layers_b`` narrow the grid to some of the profile's layers. Inputs are
+    checked before any model is loaded; returns ``out``."""
+    from harness.config import get_procedure
+    from harness.profiles import get_profile
+    from harness.report.run import check_layers_option, check_writable_dir
+
+    t0 = time.time()
+    prof = profile if isinstance(profile, Profile) else get_profile(profile)
+    procs = [get_procedure(p) for p in procedures]
+    for option, value in (("n_permutations", n_permutations), ("n_samples", n_samples), ("seq_len", seq_len)):
+        if value is not None and (isinstance(value, bool) or int(value) < 1):
+            raise ConfigError(f"{option}={value!r}: use a positive number.")
+    for option, layers, have in (("--layers-a", layers_a, prof.layers_a), ("--layers-b", layers_b, prof.layers_b)):
+        if layers is not None and not layers:
+            raise ConfigError(f"{option}: give at least one layer, or leave it out for the profile's layers.")
+        check_layers_option(layers, available=have, option=option, profile=prof.name)
+    check_writable_dir(Path(out).absolute().parent, what=f"--out {out}: its folder")
+    if cache_dir is not None:
+        check_writable_dir(cache_dir, what="--cache-dir")
+    la = tuple(sorted(layers_a)) if layers_a else prof.layers_a
+    lb = tuple(sorted(layers_b)) if layers_b else prof.layers_b
+    data = dataclasses.replace(
+        prof.data,
+        n_samples=prof.data.n_samples if n_samples is None else int(n_samples),
+        seq_len=prof.data.seq_len if seq_len is None else int(seq_len),
+    )
+    run_prof = dataclasses.replace(
+        prof,
+        layers_a=la,
+        layers_b=lb,
+        data=data,
+        permutations=prof.permutations if n_permutations is None else int(n_permutations),
+        paper_grid_permutations=prof.paper_grid_permutations if n_permutations is None else None,
+    )
+    info = {
+        "profile": str(profile) if not isinstance(profile, Profile) else profile.name,
+        "a": {"model": prof.model_name("a"), "saes": dataclasses.asdict(prof.saes["a"]), "layers": list(la)},
+        "b": {"model": prof.model_name("b"), "saes": dataclasses.asdict(prof.saes["b"]), "layers": list(lb)},
+        "data": data.source,
+        "data_files": data.data_files,
+        "n_samples": data.n_samples,
+        "seq_len": data.seq_len,
+        "n_permutations": n_permutations,
+        "control": control,
+    }
+    return _run(run_prof, procs, out=Path(out), device=device, cache_dir=cache_dir, control=control, info=info, t0=t0)
+
+
+def _run(
+    profile: Profile,
+    procs: list[Any],
+    *,
+    out: Path,
+    device: str,
+    cache_dir: Path | None,
+    control: bool,
+    info: dict[str, Any],
+    t0: float,
+) -> Path:
+    """Grids (and controls) of every procedure on ``profile``'s world; the report to ``out``."""
+    from harness.experiments.grid import World, pair_counts, run_grid
+    from harness.provenance import provenance
+    from harness.report.markdown import write_report
+    from harness.report.run import procedure_settings, replace_dir
+
     world = World(profile, cache_dir=cache_dir, device=device)
     experiments: dict[str, Any] = {}
     for proc in procs:
@@ -139,16 +232,7 @@ def run_compare(
         device=device,
         procedures=[p.name for p in procs],
         procedure_settings={p.name: procedure_settings(p.name) for p in procs},
-        compare={
-            "a": {"model": a.model, "saes": a.saes, "layers": list(layers[0])},
-            "b": {"model": b.model, "saes": b.saes, "layers": list(layers[1])},
-            "data": data,
-            "data_files": data_files,
-            "n_samples": n_samples,
-            "seq_len": seq_len,
-            "n_permutations": n_permutations,
-            "control": control,
-        },
+        compare=info,
     )
     if world._tokens is not None:
         prov["token_manifest"] = world._tokens.manifest

@@ -425,18 +425,24 @@ def run_rehearsal(
     summary["torch_threads"] = torch.get_num_threads()
     bench = meter.benchmark(scale=scale or prof.name, cache_bytes=tree_bytes(out / "cache"))
     summary["benchmark"] = bench
-    (out / BENCHMARK_NAME).write_text(json.dumps(bench, indent=1))
-    (out / SUMMARY_NAME).write_text(json.dumps(summary, indent=1, default=_json_default, allow_nan=True))
+    write_json(out / BENCHMARK_NAME, bench)
+    write_json(out / SUMMARY_NAME, summary)
     return summary
 
 
-def _json_default(x: Any) -> Any:
-    import numpy as np
+def write_json(path: Path, payload: Any) -> None:
+    """``payload`` as strict JSON (issue 14, finding 8): NaN / inf as null, numpy scalars and
+    arrays as Python values, tuples and sets as lists, other objects as their ``str``."""
+    path.write_text(json.dumps(_strict_json(payload), indent=1, allow_nan=False, default=str))
 
-    if isinstance(x, (np.floating, np.integer, np.bool_)):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, (tuple, set)):
-        return list(x)
-    return str(x)
+
+def _strict_json(x: Any) -> Any:
+    from harness.report.schema import strict
+
+    if isinstance(x, dict):
+        return {str(k): _strict_json(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_strict_json(v) for v in x]
+    if isinstance(x, (set, frozenset)):
+        return [_strict_json(v) for v in sorted(x, key=repr)]
+    return strict(x)

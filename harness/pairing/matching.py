@@ -45,6 +45,24 @@ MAX_DENSE_SUBMATRIX = 8192 * 8192
 #: auto backend picks ``sparse`` for scipy.sparse input below this density.
 SPARSE_DENSITY_LIMIT = 0.05
 
+#: Correlations within this of a maximum count as tied in the semantic subset pairing
+#: (:func:`pair_from_correlation`), and the tie goes to the first candidate (the first A row
+#: in column order; the lowest B index in the 1-1 ``best`` rule). Mathematically tied
+#: correlations are common there: every feature active at exactly one position, not co-active
+#: with its partner, has the same correlation with it whatever its activation value; computed in
+#: float64 from float32 codes they differ by rounding (~1e-16), which another CPU's kernels
+#: round the other way. 1e-10 is far above that rounding and far below any difference a
+#: float32 code can express as a real one (~1e-7).
+SUBSET_TIE_TOL = 1e-10
+
+
+def argmax_first(values: Float64, *, tol: float = 0.0) -> Int64:
+    """Per column of ``values`` (m, n), the first row whose value is within ``tol`` of the
+    column's maximum (``tol = 0``: ``values.argmax(axis=0)``). Shape (n,)."""
+    if tol == 0.0:
+        return np.asarray(values.argmax(axis=0), dtype=np.int64)
+    return np.asarray(np.argmax(values >= values.max(axis=0, keepdims=True) - tol, axis=0), dtype=np.int64)
+
 
 def _to_codes(x: object, *, name: str) -> NDArray[np.floating] | sp.csc_matrix:
     """Accept numpy, torch (dense or sparse COO/CSR) or scipy.sparse (tokens, features)."""
@@ -502,6 +520,7 @@ def one_to_one(
     rule: OneToOneRule,
     corr_matrix: Float64 | None = None,
     walk: Literal["b_index", "given"] = "b_index",
+    tie_tol: float = 0.0,
 ) -> Pairs:
     """Reduce many-to-1 pairs to 1-1 pairs (Sec. 3 "Filter Many-to-1 Mappings").
 
@@ -509,7 +528,8 @@ def one_to_one(
       walking the pairs in ``walk`` order: ``b_index`` (ascending B index, the whole-space
       code: the lowest B index wins, whatever its correlation) or ``given`` (the order of
       ``pairs``, e.g. a semantic subset's column order).
-    - ``best``: per A feature keep the highest-correlation pair (lowest B index on ties).
+    - ``best``: per A feature keep the highest-correlation pair (lowest B index on ties;
+      correlations within ``tie_tol`` of the feature's best count as tied).
     - ``hungarian``: maximum-total-correlation one-to-one assignment between the distinct A
       and B features appearing in ``pairs``; needs ``corr_matrix`` of shape
       (len(unique a), len(unique b)) over sorted unique indices (see correlation_submatrix).
@@ -527,7 +547,14 @@ def one_to_one(
         keep = np.zeros(a.size, bool)
         keep[first] = True
     elif rule == "best":
-        by_a_best = np.lexsort((b, -c, a))  # group by a, best corr first, then lowest b
+        if tie_tol > 0 and c.size:
+            ua, inv = np.unique(a, return_inverse=True)
+            best_c = np.full(ua.size, -np.inf)
+            np.maximum.at(best_c, inv, c)
+            near = c >= best_c[inv] - tie_tol  # ties within tie_tol all rank first; then lowest b
+            by_a_best = np.lexsort((b, ~near, a))
+        else:
+            by_a_best = np.lexsort((b, -c, a))  # group by a, best corr first, then lowest b
         is_first = np.ones(by_a_best.size, bool)
         is_first[1:] = a[by_a_best][1:] != a[by_a_best][:-1]
         keep = np.zeros(a.size, bool)
@@ -604,7 +631,8 @@ def pair_from_correlation(
     order: ColumnWalk = "sorted",
 ) -> Pairs:
     """:func:`pair_within` on a given (len(idx_a), len(idx_b)) correlation sub-matrix whose rows
-    and columns follow ``idx_a`` / ``idx_b`` (already in :func:`subset_order`)."""
+    and columns follow ``idx_a`` / ``idx_b`` (already in :func:`subset_order`). Correlations
+    within :data:`SUBSET_TIE_TOL` of a maximum are ties (first A row; lowest B in ``best``)."""
     idx_a = np.asarray(idx_a, dtype=np.int64)
     idx_b = np.asarray(idx_b, dtype=np.int64)
     if idx_a.size == 0 or idx_b.size == 0:
@@ -617,6 +645,6 @@ def pair_from_correlation(
         rows, cols = linear_sum_assignment(corr, maximize=True)
         o = np.argsort(idx_b[cols], kind="stable")
         return Pairs(idx_a[rows][o], idx_b[cols][o], corr[rows, cols][o], (f"hungarian within: {rows.size}",))
-    best = corr.argmax(axis=0)
+    best = argmax_first(corr, tol=SUBSET_TIE_TOL)
     pairs = Pairs(idx_a[best], idx_b, corr[best, np.arange(idx_b.size)], (f"many-to-1 within: {idx_b.size}",))
-    return one_to_one(pairs, rule=rule, walk="b_index" if order == "sorted" else "given")
+    return one_to_one(pairs, rule=rule, walk="b_index" if order == "sorted" else "given", tie_tol=SUBSET_TIE_TOL)

@@ -286,6 +286,9 @@ class Provenance(TypedDict):
     that is not the whole suite is a partial report."""
     compute: NotRequired[dict[str, Any]]
     """The numeric environment (threads, BLAS, torch settings) the numbers were computed in."""
+    compare: NotRequired[dict[str, Any]]
+    """``sae-claims compare`` only: both sides (model, SAE set, layers), data, null size and
+    controls of the comparison, and the profile file when given (harness/experiments/compare.py)."""
 
 
 class Results(TypedDict):

@@ -40,6 +40,7 @@ import torch
 from numpy.typing import NDArray
 
 from harness.errors import ConfigError, DegenerateInputError
+from harness.threads import single_threaded
 from harness.scoring.metrics import (
     RANK_RTOL,
     SpaceBasis,
@@ -298,6 +299,7 @@ def rsa_null_device(
     return observed, null.cpu().numpy(), {"n": n, "inner": inner}
 
 
+@single_threaded
 def permutation_test_device(
     a: object,
     b: object,
@@ -380,6 +382,7 @@ def _k_of(s: torch.Tensor, *, keep: float | int, max_k: int | None) -> tuple[int
     return min(k, rank), rank
 
 
+@single_threaded
 def svcca_subsets(
     a: object,
     b: object,
@@ -432,6 +435,7 @@ def svcca_subsets(
     return out
 
 
+@single_threaded
 def size_matched_test_device(
     observed: float,
     a_superset: object,

@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from harness.errors import ConfigError, DegenerateInputError, ResourceError, ShapeError
+from harness.threads import single_threaded
 from harness.vocab import RsaInner, check_choice
 
 Float64 = NDArray[np.float64]
@@ -187,6 +188,7 @@ def svcca_from_bases(basis_a: SpaceBasis, basis_b: SpaceBasis, n: int) -> SvccaR
     )
 
 
+@single_threaded
 def svcca(a: object, b: object, *, keep: float | int = 0.99, max_k: MaxK = DEFAULT_MAX_K) -> SvccaResult:
     """Singular-vector CCA between paired rows (Lan et al. Sec. 3; Raghu et al. 2017).
 
@@ -260,6 +262,7 @@ def centred_ranks(v: Float64) -> Float64:
     return r / norm
 
 
+@single_threaded
 def rsa(
     a: object,
     b: object,

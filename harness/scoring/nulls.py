@@ -28,6 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from harness.errors import ConfigError, DegenerateInputError
+from harness.threads import single_threaded
 from harness.vocab import PValueRule, RsaInner, check_choice
 from harness.scoring.metrics import (
     DEFAULT_MAX_K,
@@ -176,6 +177,7 @@ def rsa_null(
     return observed, null, {"n": n, "inner": inner}
 
 
+@single_threaded
 def permutation_test(
     a: object,
     b: object,
@@ -236,6 +238,7 @@ class SubsetTestResult:
     seed: int
 
 
+@single_threaded
 def random_subset_test(
     observed: float,
     score_subsets: Callable[[NDArray[np.int64], NDArray[np.int64]], float],
@@ -322,6 +325,7 @@ class SizeMatchedResult:
     n_superset: int
 
 
+@single_threaded
 def size_matched_test(
     observed: float,
     score_rows: Callable[[NDArray[np.int64]], float],

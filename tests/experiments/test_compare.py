@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,16 @@ from harness.errors import ConfigError
 from harness.experiments.compare import CompareSide, parse_sae_set, run_compare
 
 pytestmark = pytest.mark.smoke
+
+
+def _schema_errors(data: dict[str, Any]) -> list[str]:
+    """Violations of harness/report/results.schema.json: compare writes the claims' report format."""
+    import jsonschema
+
+    from harness.report.schema import SCHEMA_PATH
+
+    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
+    return [f"{list(e.absolute_path)}: {e.message[:200]}" for e in validator.iter_errors(data)]
 
 
 def test_sae_set_strings() -> None:
@@ -56,6 +67,7 @@ def test_compare_runs_the_pipeline_and_writes_the_report(tmp_path: Path) -> None
     assert cell["svcca_p"] >= 1 / 20  # p from 19 permutations: (1 + #null >= observed) / 20
     assert "svcca_top" in data["experiments"]["grid corrected (control: B positions shuffled)"]["cells"][0]
     assert data["provenance"]["compare"]["a"]["layers"] == [2]
+    assert _schema_errors(data) == []
     assert (out / "REPORT.html").is_file() and list((out / "figures").glob("grid-corrected-*.png"))
 
 
@@ -81,3 +93,56 @@ def test_compare_cli_rejects_bad_input_before_compute(tmp_path: Path, capsys: py
     assert main([*base, "--layers-a", "2,2", "--layers-b", "3"]) == 2
     assert "given more than once" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_compare_from_a_profile_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``sae-claims compare --profile fixtures/smoke.toml``: models, SAE sets and data from the
+    file, layers narrowed on the command line; the same scores as the two sides given by hand."""
+    from fixtures.profile import SMOKE_TOML
+
+    fixtures.require_world()
+    opts = ["--procedure", "corrected", "--permutations", "19", "--samples", "40", "--no-control"]
+    out = tmp_path / "from-profile"
+    argv = ["compare", "--profile", str(SMOKE_TOML), "--layers-a", "2", "--layers-b", "1,3", *opts]
+    assert main([*argv, "--cache-dir", str(tmp_path / "cache"), "--out", str(out)]) == 0
+    assert f"report: {out / 'REPORT.md'}" in capsys.readouterr().out
+    data = json.loads((out / "results.json").read_text())
+    grid = data["experiments"]["grid corrected"]
+    assert (grid["layers_a"], grid["layers_b"]) == ([2], [1, 3])
+    assert grid["n_permutations"] == 19 and data["provenance"]["compare"]["n_samples"] == 40
+    assert data["provenance"]["compare"]["seq_len"] == 64  # the file's, not the hand-given default
+    assert data["provenance"]["compare"]["profile"] == str(SMOKE_TOML) and _schema_errors(data) == []
+    by_hand = tmp_path / "by-hand"
+    hand = [
+        "compare",
+        *("--model-a", str(fixtures.model_dir(fixtures.MODEL_A))),
+        *("--saes-a", f"sparsify:{fixtures.sae_repo_dir(fixtures.MODEL_A)}"),
+        *("--model-b", str(fixtures.model_dir(fixtures.MODEL_B))),
+        *("--saes-b", f"sparsify:{fixtures.sae_repo_dir(fixtures.MODEL_B)}"),
+        *("--layers-a", "2", "--layers-b", "1,3", "--data", str(fixtures.corpus_path())),
+        *("--seq-len", "64", "--batch-size", "32", *opts),
+    ]
+    assert main([*hand, "--cache-dir", str(tmp_path / "cache2"), "--out", str(by_hand)]) == 0
+    cells = json.loads((by_hand / "results.json").read_text())["experiments"]["grid corrected"]["cells"]
+    # nulls are seeded from the models' names (label vs folder name), the observed scores are not
+    for ours, theirs in zip(grid["cells"], cells, strict=True):
+        for key in ("layer_a", "layer_b", "n_pairs", "pairs_history", "mean_max_corr", "svcca", "rsa", "svcca_k"):
+            assert ours[key] == theirs[key], key
+    assert grid["cells"][0]["n_pairs"] > 0
+
+
+def test_compare_profile_rejects_conflicting_or_bad_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from fixtures.profile import SMOKE_TOML
+
+    out = tmp_path / "out"
+    base = ["compare", "--profile", str(SMOKE_TOML), "--out", str(out)]
+    assert main([*base, "--data", str(fixtures.corpus_path())]) == 2
+    assert "drop --data" in capsys.readouterr().err
+    assert main([*base, "--layers-a", "9"]) == 2  # the smoke world's model A has layers 0-3
+    assert "--layers-a: layer(s) [9] not in profile 'smoke'" in capsys.readouterr().err
+    assert main([*base, "--layers-b", "1,1"]) == 2
+    assert "given more than once" in capsys.readouterr().err
+    assert main(["compare", "--profile", str(tmp_path / "missing.toml"), "--out", str(out)]) == 2
+    assert main(["compare", "--layers-a", "1", "--out", str(out)]) == 2  # neither a profile nor both sides
+    assert "missing --model-a" in capsys.readouterr().err
+    assert not out.exists()

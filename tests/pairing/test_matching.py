@@ -289,3 +289,35 @@ def test_cpu_default_pairs_near_ties_as_the_exact_reference() -> None:
     dense = max_correlation(a, b, backend="dense")  # the default dtype on the CPU
     np.testing.assert_array_equal(dense.a_for_b, exact.a_for_b)
     np.testing.assert_array_equal(dense.b_for_a, exact.b_for_a)
+
+
+def test_subset_pairing_resolves_rounding_ties_the_same_way_on_every_machine() -> None:
+    """Issue 14, finding 5: tied correlations that differ only by float64 rounding (which
+    another CPU's kernels round the other way) pair the same features; a real difference wins."""
+    from harness.pairing.matching import SUBSET_TIE_TOL, argmax_first, pair_from_correlation
+
+    tie = -0.0123456789
+    here = np.array([[tie, 0.2], [np.nextafter(tie, 1.0), 0.1], [-0.5, 0.2 + 1e-6]])
+    there = here.copy()
+    there[0, 0], there[1, 0] = np.nextafter(tie, 1.0), tie  # the other rounding of the same tie
+    assert argmax_first(here).tolist() == [1, 2] and argmax_first(there).tolist() == [0, 2]  # plain argmax
+    assert argmax_first(here, tol=SUBSET_TIE_TOL).tolist() == argmax_first(there, tol=SUBSET_TIE_TOL).tolist() == [0, 2]
+    idx_a, idx_b = np.array([10, 11, 12]), np.array([20, 21])
+    for rule in ("best", "first_seen"):
+        p_here = pair_from_correlation(here, idx_a, idx_b, rule=rule)  # type: ignore[arg-type]  # vocabulary values
+        p_there = pair_from_correlation(there, idx_a, idx_b, rule=rule)  # type: ignore[arg-type]  # vocabulary values
+        assert p_here.a_idx.tolist() == p_there.a_idx.tolist() == [10, 12]  # 0.2 + 1e-6 beats 0.2: a real gap
+        assert p_here.b_idx.tolist() == p_there.b_idx.tolist() == [20, 21]
+
+
+def test_best_rule_tie_tolerance_keeps_the_lowest_b() -> None:
+    from harness.pairing.matching import Pairs
+
+    c = 0.3
+    pairs = Pairs(np.array([1, 1, 2]), np.array([7, 5, 6]), np.array([c, np.nextafter(c, 0.0), 0.9]))
+    exact = one_to_one(pairs, rule="best")
+    tolerant = one_to_one(pairs, rule="best", tie_tol=1e-10)
+    assert sorted(zip(exact.a_idx.tolist(), exact.b_idx.tolist(), strict=True)) == [(1, 7), (2, 6)]  # rounding decides
+    assert sorted(zip(tolerant.a_idx.tolist(), tolerant.b_idx.tolist(), strict=True)) == [(1, 5), (2, 6)]  # lowest b
+    gap = Pairs(np.array([1, 1]), np.array([7, 5]), np.array([c, c - 1e-6]))
+    assert one_to_one(gap, rule="best", tie_tol=1e-10).b_idx.tolist() == [7]  # a real difference still wins
