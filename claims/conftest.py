@@ -360,10 +360,10 @@ def profile_named(name: str) -> Any:
 
 
 def make_world(profile_name: str, claim_options: dict[str, Any]) -> Any:
-    """The World of ``profile_name`` (one per session), or a pytest skip saying what is
+    """The LoadedPair of ``profile_name`` (one per session), or a pytest skip saying what is
     missing (CUDA, hub access, a token for gated models)."""
     from harness.errors import HubAccessError
-    from harness.experiments.grid import World
+    from harness.experiments.grid import LoadedPair
     from harness.load.models import check_gated
 
     if profile_name != "smoke":
@@ -378,7 +378,7 @@ def make_world(profile_name: str, claim_options: dict[str, Any]) -> Any:
         except HubAccessError as exc:
             pytest.skip(f"{profile_name} profile: {exc}")
         device = claim_options["device"] or ("cpu" if profile_name == "smoke" else "cuda")
-        _WORLDS[profile_name] = World(profile, cache_dir=claim_options["cache_dir"], device=device)
+        _WORLDS[profile_name] = LoadedPair(profile, cache_dir=claim_options["cache_dir"], device=device)
     return _WORLDS[profile_name]
 
 

@@ -279,7 +279,7 @@ def test_procedures_drive_site_code_masking_and_pairing_backend(summary: dict[st
             which = key.split("/")[0]
             assert chk["codes_shape"] == [n_pos, D_SAE] and chk["decoder_shape"] == [D_SAE, D_MODEL[which]]
             assert chk["finite"]
-            # World's codes equal a from-scratch encode at the procedure's site with its code ...
+            # LoadedPair's codes equal a from-scratch encode at the procedure's site with its code ...
             assert chk["max_abs_diff_recomputed"] < 1e-5, chk
             # ... and differ from the other code (so the comparison can fail)
             assert chk["max_abs_diff_other_code"] > 1e-3, chk

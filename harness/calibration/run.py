@@ -270,8 +270,8 @@ def _knobs(plan: ClaimPlan, base: WorldKnobs, changes: Mapping[str, Any], streng
 def grid_records(world: SyntheticWorld, procedure: Procedure) -> dict[str, Any]:
     """{"grid", "control_grid"}: the layer grid and its shuffled-positions control with the
     real cells' top-correlated pair counts, exactly as the claims' ``grids`` fixture builds them."""
-    grid = run_grid(world, procedure)  # type: ignore[arg-type]  # a SyntheticWorld stands in for a World
-    control = run_grid(world, procedure, control=True, match_pairs=pair_counts(grid))  # type: ignore[arg-type]  # a SyntheticWorld stands in for a World
+    grid = run_grid(world, procedure)  # type: ignore[arg-type]  # a SyntheticWorld stands in for a LoadedPair
+    control = run_grid(world, procedure, control=True, match_pairs=pair_counts(grid))  # type: ignore[arg-type]  # a SyntheticWorld stands in for a LoadedPair
     return {"grid": grid, "control_grid": control}
 
 
@@ -284,10 +284,10 @@ def semantic_records(world: SyntheticWorld, procedure: Procedure) -> dict[str, A
     for control, out in ((False, tables), (True, controls)):
         for la in prof.semantic_layers_a:
             for lb in prof.semantic_layers_b:
-                out[(la, lb)] = run_semantic(world, procedure, la, lb, control=control)  # type: ignore[arg-type]  # a SyntheticWorld stands in for a World
+                out[(la, lb)] = run_semantic(world, procedure, la, lb, control=control)  # type: ignore[arg-type]  # a SyntheticWorld stands in for a LoadedPair
         if prof.semantic_table not in out:
             out[prof.semantic_table] = run_semantic(
-                world,  # type: ignore[arg-type]  # a SyntheticWorld stands in for a World
+                world,  # type: ignore[arg-type]  # a SyntheticWorld stands in for a LoadedPair
                 procedure,
                 *prof.semantic_table,
                 control=control,

@@ -271,7 +271,7 @@ class Roles:
 @dataclass
 class SyntheticWorld:
     """A two-model known-answer world that :func:`harness.experiments.grid.run_grid` and
-    :func:`~harness.experiments.grid.run_semantic` accept in place of a loaded ``World``
+    :func:`~harness.experiments.grid.run_semantic` accept in place of a loaded ``LoadedPair``
     (same ``profile`` / ``device`` / ``space`` interface), so records come out of the exact
     pipeline code.
 
@@ -466,7 +466,7 @@ class SyntheticWorld:
         return codes, decoder, roles
 
     def space(self, which: str, layer: int, procedure: Procedure) -> FeatureSpace:
-        """FeatureSpace of model ``which`` at ``layer`` under ``procedure`` (the ``World.space`` interface)."""
+        """FeatureSpace of model ``which`` at ``layer`` under ``procedure`` (the ``LoadedPair.space`` interface)."""
         key = (which, layer, procedure.name)
         if key not in self._spaces:
             codes, decoder, _ = self.raw(which, layer)

@@ -210,12 +210,12 @@ def _run(
     t0: float,
 ) -> Path:
     """Grids (and controls) of every procedure on ``profile``'s world; the report to ``out``."""
-    from harness.experiments.grid import World, pair_counts, run_grid
+    from harness.experiments.grid import LoadedPair, pair_counts, run_grid
     from harness.provenance import provenance
     from harness.report.markdown import write_report
     from harness.report.run import procedure_settings, replace_dir
 
-    world = World(profile, cache_dir=cache_dir, device=device)
+    world = LoadedPair(profile, cache_dir=cache_dir, device=device)
     experiments: dict[str, Any] = {}
     for proc in procs:
         grid = run_grid(world, proc)

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class World:
+class LoadedPair:
     """Loaded models, tokenizer and tokens of one profile, its cached residual streams, and a
     small LRU of FeatureSpaces (issue 12).
 
@@ -312,7 +312,7 @@ def random_partner_view(grid: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_grid(
-    world: World,
+    world: LoadedPair,
     procedure: Procedure,
     *,
     control: bool = False,
@@ -373,7 +373,7 @@ def run_grid(
 
 
 def run_semantic(
-    world: World,
+    world: LoadedPair,
     procedure: Procedure,
     layer_a: int,
     layer_b: int,

@@ -262,13 +262,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import torch
 
-    from harness.experiments.grid import World
+    from harness.experiments.grid import LoadedPair
     from harness.profiles import get_profile
     from harness.threads import compute_environment
 
     if args.torch_threads is not None:
         torch.set_num_threads(args.torch_threads)
-    world = World(get_profile(args.profile), cache_dir=args.cache_dir)
+    world = LoadedPair(get_profile(args.profile), cache_dir=args.cache_dir)
     recs = recompute_cells(
         world,
         parse_cells(args.cells),

@@ -4,7 +4,7 @@ The ``paper`` profile names its inputs by hub id (``EleutherAI/pythia-70m``,
 ``EleutherAI/sae-pythia-70m-32k`` / ``layers.L``, ``Skylion007/openwebtext`` at
 ``refs/convert/parquet``). :mod:`fixtures.rehearsal_hub` stages random-weight stand-ins at the
 real shapes under those names into a local hub cache. This module runs the same code a GPU
-run runs — :class:`harness.experiments.grid.World`, :func:`harness.experiments.grid.run_grid`,
+run runs — :class:`harness.experiments.grid.LoadedPair`, :func:`harness.experiments.grid.run_grid`,
 :func:`harness.experiments.grid.run_semantic`, :func:`harness.report.markdown.write_report` — with the
 ``rehearsal`` profile (the paper's hub names at 4 x 32 tokens, layers {0, 1}), under both
 procedures, and writes ``summary.json``: what resolved from where, shapes, layer alignment,
@@ -120,7 +120,7 @@ def _alignment(world: Any, which: str, layers: Sequence[int]) -> dict[str, Any]:
 def _space_check(world: Any, which: str, layer: int, procedure: Any) -> dict[str, Any]:
     """Recompute the first :data:`SPACE_CHECK_POSITIONS` code rows of one FeatureSpace with
     sae-lens from a fresh forward pass at the procedure's site with its code, and compare with
-    what World encodes from its residual cache (proves site, code and masking are wired)."""
+    what LoadedPair encodes from its residual cache (proves site, code and masking are wired)."""
     import numpy as np
     import torch
 
@@ -244,7 +244,7 @@ def run_rehearsal(
     from harness.provenance import provenance
     from harness.profiles import get_profile
     from harness.report.markdown import write_report
-    from harness.experiments.grid import World, pair_counts, run_grid, run_semantic
+    from harness.experiments.grid import LoadedPair, pair_counts, run_grid, run_semantic
     from harness.load.saes import load_sae
 
     out = Path(out_dir)
@@ -262,7 +262,7 @@ def run_rehearsal(
 
     prof = get_profile(profile)
     control_for = set(procedures) if control is True else set() if control is False else set(control)
-    world = World(prof, cache_dir=out / "cache", device=device)
+    world = LoadedPair(prof, cache_dir=out / "cache", device=device)
     summary: dict[str, Any] = {
         "profile": prof.name,
         "device": device,
@@ -279,7 +279,7 @@ def run_rehearsal(
         },
     }
 
-    # models: by hub name through harness.load.models.load_model (World.model)
+    # models: by hub name through harness.load.models.load_model (LoadedPair.model)
     models: dict[str, Any] = {}
     for which in ("a", "b"):
         with stage(f"load_model_{which}"):

@@ -4,7 +4,7 @@ The TypedDicts below describe what the report writes (:func:`harness.report.mark
 claim rows (:class:`ClaimRow`, from :mod:`harness.verdicts.recorder`) and experiment records
 (:class:`Grid` / :class:`GridCell` from :func:`harness.experiments.grid.run_grid`,
 :class:`SemanticTable` / :class:`SemanticCell` from :func:`harness.experiments.grid.run_semantic`,
-:class:`Preflight` / :class:`PreflightSite` from the World's pre-flight checks). The seed
+:class:`Preflight` / :class:`PreflightSite` from the LoadedPair's pre-flight checks). The seed
 experiment's overlap records (:class:`SeedOverlapRecord`) reach the report through claim rows'
 ``measured``.
 

@@ -10,7 +10,7 @@ semantic table pair and its control, the semantic grid and its control, W1/X1's 
 records) with ``dataclasses.replace(procedure, seed=s)``, judges every claim with its registered
 rule (:func:`harness.verdicts.rules.judge`), and collects (verdict, control outcome) per claim x
 procedure x seed. The fixture models and SAEs stay fixed: only the seeded parts recompute (the
-World's residuals and FeatureSpaces are seed-free and reused across seeds).
+LoadedPair's residuals and FeatureSpaces are seed-free and reused across seeds).
 
 **Stable** (:func:`summarize`): at least :data:`STABLE_FRACTION` (90 %) of the swept seeds give
 the outcome (verdict AND control outcome) of the reference seed, and at least the claim's

@@ -1,4 +1,4 @@
-"""World: models are loaded the way each SAE asks (sae-lens model_from_pretrained_kwargs)."""
+"""LoadedPair: models are loaded the way each SAE asks (sae-lens model_from_pretrained_kwargs)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ pytestmark = pytest.mark.smoke
 
 def test_model_for_applies_the_saes_processing_flags() -> None:
     from fixtures.profile import smoke_profile
-    from harness.experiments.grid import World
+    from harness.experiments.grid import LoadedPair
 
-    world = World(smoke_profile())
+    world = LoadedPair(smoke_profile())
     plain = world.model("a")
     assert world.model_for("a", SimpleNamespace(meta=SimpleNamespace(model_from_pretrained_kwargs={}))) is plain
     asks = SimpleNamespace(

@@ -222,7 +222,7 @@ def test_zero_permutations_is_an_error() -> None:
 
 @pytest.mark.parametrize("procedure", [PAPER, CORRECTED], ids=lambda p: p.name)
 def test_spaces_encoded_from_residuals_equal_materialised_codes(procedure) -> None:  # type: ignore[no-untyped-def]
-    """A FeatureSpace that encodes its codes on demand (SaeCodes, the World's path) gives the
+    """A FeatureSpace that encodes its codes on demand (SaeCodes, the LoadedPair's path) gives the
     same whole-space and semantic records as the same codes materialised as a sparse matrix."""
     import scipy.sparse as sp
     import torch

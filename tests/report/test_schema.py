@@ -80,13 +80,13 @@ def fresh_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A report written by the real pipeline on the fixture world (one layer pair, small nulls)."""
     from fixtures.profile import smoke_profile
     from harness.config import CORRECTED
-    from harness.experiments.grid import World, pair_counts, run_grid, run_semantic
+    from harness.experiments.grid import LoadedPair, pair_counts, run_grid, run_semantic
     from harness.report.run import write_run_report
     from harness.verdicts.recorder import ClaimRecorder, Expectations, RunStore
 
     tmp = tmp_path_factory.mktemp("fresh")
     prof = dataclasses.replace(smoke_profile(), permutations=9, permutations_semantic=9, random_subsets=3)
-    world = World(prof, cache_dir=tmp / "cache")
+    world = LoadedPair(prof, cache_dir=tmp / "cache")
     store = RunStore()
     rec = ClaimRecorder("smoke", store=store, expectations=Expectations(tmp / "expected"))
     grid = run_grid(world, CORRECTED, layers_a=[1], layers_b=[1])
