@@ -29,10 +29,12 @@ from harness.verdicts.recorder import Expectations, RunStore
 
 EXPECTED_DIR = Path(__file__).parent / "expected"
 REPO_ROOT = Path(__file__).resolve().parents[1]
+_T0 = pytest.StashKey[float]()
+"""The session's start time (progress lines, the report's wall time)."""
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config._claims_t0 = time.time()  # type: ignore[attr-defined]
+    config.stash[_T0] = time.time()
     _check_options(config)
     if not config.getoption("--no-progress"):
         _show_progress(config)
@@ -52,7 +54,7 @@ class _ProgressLines(logging.Handler):
         if reporter is None:
             return
         with capman.global_and_fixture_disabled() if capman is not None else contextlib.nullcontext():
-            reporter.write_line(f"[claims {time.time() - self.config._claims_t0:6.0f} s] {record.getMessage()}")  # type: ignore[attr-defined]
+            reporter.write_line(f"[claims {time.time() - self.config.stash[_T0]:6.0f} s] {record.getMessage()}")
 
 
 def _show_progress(config: pytest.Config) -> None:
@@ -262,7 +264,7 @@ class ClaimRecorder(_LibraryRecorder):
         # is not stable over seeds is inconclusive ("unstable over seeds"), as its expectation says
         super().__init__(profile, store=_STORE, expectations=_EXPECTATIONS, stability=load_stability(profile=profile))
 
-    def conclude(self, claim_id: str, procedure: str, **kwargs: Any) -> None:  # type: ignore[override]
+    def conclude(self, claim_id: str, procedure: str, **kwargs: Any) -> None:
         failure = super().conclude(claim_id, procedure, **kwargs)
         assert failure is None, failure
         # inconclusive is its own outcome, never a pass: a skip whose reason says so (design.md).
@@ -296,7 +298,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 profile=profile,
                 store=_STORE,
                 procedures=procedures(session.config),
-                wall_s=time.time() - session.config._claims_t0,  # type: ignore[attr-defined]
+                wall_s=time.time() - session.config.stash[_T0],
                 device=None if w is None else w.device,
                 token_manifest=None if w is None or w._tokens is None else w._tokens.manifest,
                 selection=_selection(session.config, profile, exitstatus),
@@ -406,7 +408,7 @@ def semantic_grid_name(procedure: Any, *, control: bool = False) -> str:
 
 
 @pytest.fixture(scope="session")
-def grids(world: Any, claim_options: dict[str, Any], recorder: ClaimRecorder):  # type: ignore[no-untyped-def]
+def grids(world: Any, claim_options: dict[str, Any], recorder: ClaimRecorder):
     """grids(procedure, control=False) -> the layer-grid record, computed once per session."""
     from harness.experiments.grid import pair_counts, run_grid
 
@@ -431,7 +433,7 @@ def grids(world: Any, claim_options: dict[str, Any], recorder: ClaimRecorder):  
 
 
 @pytest.fixture(scope="session")
-def semantic(world: Any, recorder: ClaimRecorder):  # type: ignore[no-untyped-def]
+def semantic(world: Any, recorder: ClaimRecorder):
     """semantic(procedure, control=False) -> the semantic table of the profile's table pair
     (Table 1 for ``paper``, Table 2 for ``gemma``)."""
     from harness.experiments.grid import run_semantic
@@ -450,7 +452,7 @@ def semantic(world: Any, recorder: ClaimRecorder):  # type: ignore[no-untyped-de
 
 
 @pytest.fixture(scope="session")
-def semantic_grid(world: Any, semantic: Any, recorder: ClaimRecorder):  # type: ignore[no-untyped-def]
+def semantic_grid(world: Any, semantic: Any, recorder: ClaimRecorder):
     """semantic_grid(procedure, control=False) -> semantic tables for every semantic layer pair."""
     from harness.experiments.grid import run_semantic
 

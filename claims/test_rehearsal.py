@@ -140,7 +140,7 @@ def summary(rehearsal: tuple[dict[str, Any], Path]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- resolution
 
 
-def test_everything_resolves_from_the_staged_hub_by_hub_name(summary: dict[str, Any], staged_hub) -> None:  # type: ignore[no-untyped-def]
+def test_everything_resolves_from_the_staged_hub_by_hub_name(summary: dict[str, Any], staged_hub) -> None:
     from fixtures.stage_hub import OWT_REPO_ID, OWT_REVISION, fake_commit_hash
 
     home = staged_hub[0].resolve()
@@ -470,6 +470,7 @@ def test_paper_pair_ids_resolve_without_downloads(pair_name: str) -> None:
     models = {"a": prof.models["a"]["name"], "b": prof.models["b"]["name"]}
     for name in models.values():
         assert check_tl_model_name(name) == name
+    assert prof.paper_tokenizer is not None
     assert check_tl_model_name(prof.paper_tokenizer) in models.values()
     releases = prof.releases()
     used = {

@@ -141,6 +141,7 @@ def build_setup(profile: str, which_layer: str) -> Any:
     ev = acts[eval_rows][keep[eval_rows]].float()
     eval_tokens = tok.tokens[eval_rows].numpy()
     s_idx, p_idx = np.nonzero(keep[eval_rows].numpy())
+    assert model.tokenizer is not None
     junk = CORRECTED.junk_tokens + tuple(model.tokenizer.all_special_tokens)
     setup = SeedSetup(
         name=f"{spec.name}/L{layer}",

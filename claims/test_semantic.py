@@ -24,7 +24,7 @@ def _table_inputs(semantic: Any, world: Any, procedure: Any) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("claim_id", ["S1", "S4"])
-def test_S1_S4_table_pair_all_categories_significant(claim_id, semantic, world, procedure, recorder) -> None:  # type: ignore[no-untyped-def]
+def test_S1_S4_table_pair_all_categories_significant(claim_id, semantic, world, procedure, recorder) -> None:
     if recorder.profile == "gemma":
         reason = f"{claim_id} is about Pythia's Tables 1/9; the Gemma table is S2"
         recorder.not_run(claim_id, procedure.name, reason)
@@ -32,7 +32,7 @@ def test_S1_S4_table_pair_all_categories_significant(claim_id, semantic, world, 
     recorder.judge(claim_id, procedure, _table_inputs(semantic, world, procedure))
 
 
-def test_S2_gemma_table2(semantic, world, procedure, recorder) -> None:  # type: ignore[no-untyped-def]
+def test_S2_gemma_table2(semantic, world, procedure, recorder) -> None:
     if recorder.profile != "gemma":
         reason = "S2 is about Gemma-1-2B x Gemma-2-2B (Table 2): it runs under the gpu-tier profile 'gemma' only"
         recorder.not_run("S2", procedure.name, reason)
@@ -49,9 +49,9 @@ def _grid_inputs(semantic_grid: Any, procedure: Any) -> dict[str, str]:
     }
 
 
-def test_S3_test2_all_pass(semantic_grid, procedure, recorder) -> None:  # type: ignore[no-untyped-def]
+def test_S3_test2_all_pass(semantic_grid, procedure, recorder) -> None:
     recorder.judge("S3", procedure, _grid_inputs(semantic_grid, procedure))
 
 
-def test_S5_middle_layers_semantic(semantic_grid, procedure, recorder) -> None:  # type: ignore[no-untyped-def]
+def test_S5_middle_layers_semantic(semantic_grid, procedure, recorder) -> None:
     recorder.judge("S5", procedure, _grid_inputs(semantic_grid, procedure))

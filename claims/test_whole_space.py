@@ -23,33 +23,33 @@ def _judge(claim_id: str, grids: Any, procedure: Any, recorder: Any) -> None:
     recorder.judge(claim_id, procedure, inputs)
 
 
-def test_U1_significant_nonzero_layers(grids, procedure, recorder) -> None:  # type: ignore[no-untyped-def]
+def test_U1_significant_nonzero_layers(grids, procedure, recorder) -> None:
     _judge("U1", grids, procedure, recorder)
 
 
-def test_U2_rsa_weaker_than_svcca(grids, procedure, recorder) -> None:  # type: ignore[no-untyped-def]
+def test_U2_rsa_weaker_than_svcca(grids, procedure, recorder) -> None:
     _judge("U2", grids, procedure, recorder)
 
 
-def test_U3_layer0_not_significant(grids, procedure, recorder) -> None:  # type: ignore[no-untyped-def]
+def test_U3_layer0_not_significant(grids, procedure, recorder) -> None:
     _judge("U3", grids, procedure, recorder)
 
 
-def test_U4_middle_layers_most_similar(grids, procedure, recorder) -> None:  # type: ignore[no-untyped-def]
+def test_U4_middle_layers_most_similar(grids, procedure, recorder) -> None:
     _judge("U4", grids, procedure, recorder)
 
 
-def test_U5_one_to_one_helps(grids, procedure, recorder) -> None:  # type: ignore[no-untyped-def]
+def test_U5_one_to_one_helps(grids, procedure, recorder) -> None:
     _judge("U5", grids, procedure, recorder)
 
 
-def test_U6_nonconcept_filter_helps(grids, procedure, recorder) -> None:  # type: ignore[no-untyped-def]
+def test_U6_nonconcept_filter_helps(grids, procedure, recorder) -> None:
     _judge("U6", grids, procedure, recorder)
 
 
-def test_U7_mean_corr_not_predictive(grids, procedure, recorder) -> None:  # type: ignore[no-untyped-def]
+def test_U7_mean_corr_not_predictive(grids, procedure, recorder) -> None:
     _judge("U7", grids, procedure, recorder)
 
 
-def test_U8_pair_counts(grids, procedure, recorder) -> None:  # type: ignore[no-untyped-def]
+def test_U8_pair_counts(grids, procedure, recorder) -> None:
     _judge("U8", grids, procedure, recorder)

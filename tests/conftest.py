@@ -18,7 +18,7 @@ def _one_torch_thread() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def model_a():  # type: ignore[no-untyped-def]
+def model_a():
     """Fixture model A, loaded once through the offline local-folder path."""
     import fixtures
     from harness.load.models import ModelSpec, load_model

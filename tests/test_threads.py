@@ -24,7 +24,7 @@ def test_pin_threads_limits_torch_and_blas() -> None:
         torch.set_num_threads(old)
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ConfigError, match="threads"):
-            pin_threads(bad)  # type: ignore[arg-type]
+            pin_threads(bad)
 
 
 def test_provenance_records_the_numeric_environment() -> None:

@@ -47,31 +47,31 @@ def test_procedure_accepts_exactly_the_vocabulary(option: str, vocabulary: objec
 def _one_to_one(v: str) -> None:
     from harness.pairing.matching import Pairs, one_to_one
 
-    one_to_one(Pairs(np.array([0]), np.array([0]), np.array([0.5])), rule=v)  # type: ignore[arg-type]  # bad on purpose
+    one_to_one(Pairs(np.array([0]), np.array([0]), np.array([0.5])), rule=v)
 
 
 def _p_value(v: str) -> None:
     from harness.scoring.nulls import p_value
 
-    p_value(0.5, np.array([0.1, 0.9]), rule=v)  # type: ignore[arg-type]  # bad on purpose
+    p_value(0.5, np.array([0.1, 0.9]), rule=v)
 
 
 def _inner(v: str) -> None:
     from harness.scoring.metrics import similarity_upper
 
-    similarity_upper(np.eye(3), inner=v)  # type: ignore[arg-type]  # bad on purpose
+    similarity_upper(np.eye(3), inner=v)
 
 
 def _site(v: str) -> None:
     from harness.load.models import hook_name
 
-    hook_name(0, v)  # type: ignore[arg-type]  # bad on purpose
+    hook_name(0, v)
 
 
 def _dead(v: str) -> None:
     from harness.pairing.matching import max_correlation
 
-    max_correlation(np.eye(3), np.eye(3), dead=v)  # type: ignore[arg-type]  # bad on purpose
+    max_correlation(np.eye(3), np.eye(3), dead=v)
 
 
 @pytest.mark.parametrize(

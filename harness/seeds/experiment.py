@@ -72,7 +72,7 @@ def trained_pair(
     *,
     architecture: Architecture,
     d_sae: int,
-    seeds: tuple[int, int],
+    seeds: tuple[int, ...],
     k: int | None = None,
     l1_coefficient: float | None = None,
     n_steps: int,

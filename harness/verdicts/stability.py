@@ -142,7 +142,7 @@ def run_sweep(
     seeds: Mapping[str, Sequence[int]],
     *,
     seed_pair_records: Callable[[Any], dict[str, Any]] | None = None,
-    checkpoint: Callable[[dict[str, Any]], None] | None = None,
+    checkpoint: Callable[[dict[str, Any]], object] | None = None,
     log: Callable[[str], None] | None = None,
     previous: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from harness.pairing.exact import exact_max_correlation
 from harness.pairing.matching import max_correlation
 
 
-def toy_sae(d_in: int = 16, d_sae: int = 48, k: int = 4, seed: int = 0):  # type: ignore[no-untyped-def]
+def toy_sae(d_in: int = 16, d_sae: int = 48, k: int = 4, seed: int = 0):
     """A LoadedSae (sae-lens TopKSAE via the sparsify conversion) and its raw tensors."""
     from harness.load.saes import LoadedSae, _meta_from_saelens, sparsify_to_saelens
 
@@ -41,9 +41,9 @@ def toy_sae(d_in: int = 16, d_sae: int = 48, k: int = 4, seed: int = 0):  # type
 def test_encode_equals_loaded_sae(code: str) -> None:
     loaded, raw = toy_sae()
     x = torch.randn(100, 16, generator=torch.Generator().manual_seed(1))
-    w = SaeWeights.from_loaded(loaded, code=code)  # type: ignore[arg-type]
+    w = SaeWeights.from_loaded(loaded, code=code)
     assert w.activation == ("topk" if code == "sparse" else "relu_pre_topk") and w.k == 4
-    ref = loaded.encode(x, code=code)  # type: ignore[arg-type]
+    ref = loaded.encode(x, code=code)
     assert torch.equal(encode_block(x, w), ref)
     # from raw tensors, the way the suite's sparsify SAEs are defined
     w_raw = SaeWeights(
@@ -100,8 +100,8 @@ def test_encode_pass_top_positions_and_sums() -> None:
     loaded, _ = toy_sae(seed=6)
     x = torch.randn(300, 16, generator=torch.Generator().manual_seed(7))
     for code in ("sparse", "pre_topk"):
-        w = SaeWeights.from_loaded(loaded, code=code)  # type: ignore[arg-type]
-        codes = loaded.encode(x, code=code).numpy()  # type: ignore[arg-type]
+        w = SaeWeights.from_loaded(loaded, code=code)
+        codes = loaded.encode(x, code=code).numpy()
         for req in (True, False):
             res = encode_pass(x, w, top_k=5, require_active=req, chunk_size=37)
             np.testing.assert_array_equal(res.top_positions, top_positions(codes, k=5, require_active=req))
@@ -133,7 +133,7 @@ def test_sae_codes_columns_summary_and_permutation(code: str) -> None:
 
     loaded, _ = toy_sae(seed=8)
     x = torch.randn(211, 16, generator=torch.Generator().manual_seed(9))
-    w = SaeWeights.from_loaded(loaded, code=code)  # type: ignore[arg-type]
+    w = SaeWeights.from_loaded(loaded, code=code)
     full = torch.cat([c for _, _, c in iter_code_chunks(x, w, chunk_size=50)]).double().numpy()
     sc = SaeCodes(x, w, chunk_size=50, top_k=5, require_active=False)
     idx = np.array([40, 3, 17, 3 + 1, 47, 0])

@@ -55,7 +55,7 @@ def test_calibrate_refuses_unknown_claims_missing_rules_and_bad_strengths() -> N
     with pytest.raises(ConfigError, match="no evaluator"):
         calibrate({}, claims=["U1"])
     with pytest.raises(ConfigError, match="must include 0"):
-        calibrate({"U1": lambda r, p: None}, claims=["U1"], strengths={"U1": (0.3, 0.7)})  # type: ignore[arg-type, return-value]
+        calibrate({"U1": lambda r, p: None}, claims=["U1"], strengths={"U1": (0.3, 0.7)})
     with pytest.raises(ConfigError, match="paper_strength"):
         ClaimPlan("U1", "grid", "x", (0.0, 0.5), 0.7, "note")
 

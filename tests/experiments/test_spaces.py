@@ -14,7 +14,7 @@ from harness.experiments.synthetic import synthetic_pair
 
 
 @pytest.mark.parametrize("procedure", [PAPER, CORRECTED], ids=lambda p: p.name)
-def test_planted_pair_is_significant_and_shuffled_control_is_not(procedure) -> None:  # type: ignore[no-untyped-def]
+def test_planted_pair_is_significant_and_shuffled_control_is_not(procedure) -> None:
     a, b = synthetic_pair()
     rec = compare_spaces(a, b, procedure, n_permutations=99)
     one = rec["one_to_one"]
@@ -27,7 +27,7 @@ def test_planted_pair_is_significant_and_shuffled_control_is_not(procedure) -> N
 
 
 @pytest.mark.parametrize("procedure", [PAPER, CORRECTED], ids=lambda p: p.name)
-def test_top_correlated_control_set_is_scored_at_the_requested_size(procedure) -> None:  # type: ignore[no-untyped-def]
+def test_top_correlated_control_set_is_scored_at_the_requested_size(procedure) -> None:
     """The negative control's top-correlated set (filters and threshold off) has exactly the
     requested number of pairs, is scored, and is not significant on misaligned positions,
     while on aligned positions the same set is."""
@@ -130,7 +130,7 @@ def test_paper_semantic_subset_uses_the_authors_set_order(monkeypatch: pytest.Mo
     seen: list[tuple[list[int], list[int], str]] = []
     real = ex.pair_subsets
 
-    def spy(space_a, space_b, idx_a, idx_b, **kw):  # type: ignore[no-untyped-def]
+    def spy(space_a, space_b, idx_a, idx_b, **kw):
         if not seen or len(seen) < 2:
             seen.append((list(idx_a), list(idx_b), kw.get("order", "sorted")))
         return real(space_a, space_b, idx_a, idx_b, **kw)
@@ -179,7 +179,7 @@ def test_split_halves_agree_on_a_planted_pair() -> None:
 
 
 @pytest.mark.parametrize("procedure", [PAPER, CORRECTED], ids=lambda p: p.name)
-def test_random_partners_pass_the_filters_and_are_not_significant(procedure) -> None:  # type: ignore[no-untyped-def]
+def test_random_partners_pass_the_filters_and_are_not_significant(procedure) -> None:
     """The filter-aware control: random partners (not the real one) that pass the same token
     filters, 1-1; on the synthetic world (filters unrelated to decoders) it is not significant."""
     from harness.experiments.spaces import random_partner_pairs
@@ -221,7 +221,7 @@ def test_zero_permutations_is_an_error() -> None:
 
 
 @pytest.mark.parametrize("procedure", [PAPER, CORRECTED], ids=lambda p: p.name)
-def test_spaces_encoded_from_residuals_equal_materialised_codes(procedure) -> None:  # type: ignore[no-untyped-def]
+def test_spaces_encoded_from_residuals_equal_materialised_codes(procedure) -> None:
     """A FeatureSpace that encodes its codes on demand (SaeCodes, the LoadedPair's path) gives the
     same whole-space and semantic records as the same codes materialised as a sparse matrix."""
     import scipy.sparse as sp
@@ -293,7 +293,7 @@ def test_spaces_encoded_from_residuals_equal_materialised_codes(procedure) -> No
 
 
 @pytest.mark.parametrize("procedure", [PAPER, CORRECTED], ids=lambda p: p.name)
-def test_semantic_test2_batched_on_device_equals_per_draw(procedure) -> None:  # type: ignore[no-untyped-def]
+def test_semantic_test2_batched_on_device_equals_per_draw(procedure) -> None:
     """compare_concept(null_device=...) batches Test 2's SVCCAs by pair count: same draws, same
     pairs, null equal to the per-draw numpy SVCCA to 1e-10, same p-value and failures."""
     a, b = synthetic_pair(seed=4)

@@ -110,7 +110,7 @@ def test_hook_names():
     assert hook_name(3, "block_output") == "blocks.3.hook_resid_post"
     assert hook_name(3, "block_input") == "blocks.3.hook_resid_pre"
     with pytest.raises(ConfigError):
-        hook_name(3, "mlp_out")  # type: ignore[arg-type]
+        hook_name(3, "mlp_out")
 
 
 def test_layer_out_of_range_names_n_layers(model_a, tokens):

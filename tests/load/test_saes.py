@@ -123,7 +123,7 @@ def test_wrong_input_width_is_a_shape_error(sae):
     with pytest.raises(ShapeError):
         sae.decode(torch.zeros(3, 7))
     with pytest.raises(ConfigError):
-        sae.encode(torch.zeros(3, 64), code="dense")  # type: ignore[arg-type]
+        sae.encode(torch.zeros(3, 64), code="dense")
 
 
 def test_unknown_release_and_sae_id():
@@ -224,7 +224,7 @@ def test_spec_validation_and_hook_parsing():
     with pytest.raises(ConfigError):
         SaeSpec(source="disk")
     with pytest.raises(ConfigError):
-        SaeSpec(source="hub")  # type: ignore[arg-type]
+        SaeSpec(source="hub")
     with pytest.raises(HarnessError, match="sparsify format"):
         load_sae(SaeSpec.from_disk(fixtures.sae_dir(fixtures.MODEL_A, 0)))
     assert parse_hook_name("blocks.12.hook_resid_post") == ("block_output", 12)

@@ -30,7 +30,7 @@ def test_round_mantissa_first_principles(dtype: torch.dtype, bits: int, rounding
         3 * torch.randn(4000, generator=g, dtype=torch.float64)
     )
     x = x.to(dtype)
-    r = round_mantissa(x, bits=bits, rounding=rounding)  # type: ignore[arg-type]
+    r = round_mantissa(x, bits=bits, rounding=rounding)
     assert r.dtype == dtype
     xd, rd = x.double(), r.double()
     _, e = np.frexp(np.abs(xd.numpy()))  # |x| = m 2^e, m in [0.5, 1)
@@ -44,7 +44,7 @@ def test_round_mantissa_first_principles(dtype: torch.dtype, bits: int, rounding
     else:
         assert np.all(err < ulp) and np.all(np.abs(rd.numpy()) <= np.abs(xd.numpy()))
     assert np.all(np.sign(rd.numpy()) == np.sign(xd.numpy()))
-    u = unit_roundoff(bits=bits, rounding=rounding)  # type: ignore[arg-type]
+    u = unit_roundoff(bits=bits, rounding=rounding)
     assert np.all(err <= u * np.abs(xd.numpy()))
 
 
@@ -111,7 +111,7 @@ def plain_screen_partners(a: np.ndarray, b: np.ndarray, bits: int) -> np.ndarray
     return (ra.T @ rb).argmax(0).numpy()
 
 
-def assert_same(mc, ref) -> None:  # type: ignore[no-untyped-def]
+def assert_same(mc, ref) -> None:
     np.testing.assert_array_equal(mc.a_for_b, ref.a_for_b)
     np.testing.assert_array_equal(mc.b_for_a, ref.b_for_a)
     np.testing.assert_allclose(mc.corr_for_b, ref.corr_for_b, atol=1e-12, rtol=0)
@@ -129,13 +129,13 @@ def assert_same(mc, ref) -> None:  # type: ignore[no-untyped-def]
 )
 def test_partners_equal_matching_fp64(dead: str, screen: str | None, rounding: str) -> None:
     a, b = random_world()
-    ref = max_correlation(a, b, backend="dense", dtype="float64", dead=dead)  # type: ignore[arg-type]
+    ref = max_correlation(a, b, backend="dense", dtype="float64", dead=dead)
     out = exact_max_correlation(
         a,
         b,
         screen=screen,
         rounding=rounding,
-        dead=dead,  # type: ignore[arg-type]
+        dead=dead,
         block_positions=128,
         b_group=32,
     )
@@ -157,7 +157,7 @@ def test_partners_equal_matching_fp64(dead: str, screen: str | None, rounding: s
 def test_adversarial_near_ties(screen: str, bits: int, rounding: str) -> None:
     a, b, _ = near_tie_world()
     ref = max_correlation(a, b, backend="dense", dtype="float64", dead="paper")
-    eps = screen_eps(screen=screen, rounding=rounding, block_positions=128, n_positions=a.shape[0])  # type: ignore[arg-type]
+    eps = screen_eps(screen=screen, rounding=rounding, block_positions=128, n_positions=a.shape[0])
     # the construction really is adversarial: most gaps lie below the screen's error bound, and
     # a plain low-precision argmax picks the wrong partner for some columns
     true_gap = np.array(
@@ -174,7 +174,7 @@ def test_adversarial_near_ties(screen: str, bits: int, rounding: str) -> None:
         b,
         screen=screen,
         rounding=rounding,
-        dead="paper",  # type: ignore[arg-type]
+        dead="paper",
         block_positions=128,
     )
     assert_same(exact.max_correlation, ref)
@@ -207,7 +207,7 @@ def test_bad_input_messages() -> None:
     with pytest.raises(ShapeError, match="same tokens"):
         exact_max_correlation(a, b[:40])
     with pytest.raises(ConfigError, match="screen="):
-        exact_max_correlation(a, b, screen="fp8")  # type: ignore[arg-type]
+        exact_max_correlation(a, b, screen="fp8")
     with pytest.raises(ConfigError, match="block_positions"):
         exact_max_correlation(a, b, block_positions=8192)
     with pytest.raises(ConfigError, match="CodeSource"):
@@ -240,11 +240,11 @@ def test_screen_error_within_bound(screen: str, rounding: str) -> None:
     za = torch.as_tensor((a - a.mean(0)) / (a.std(0) * math.sqrt(a.shape[0])))
     zb = torch.as_tensor((b - b.mean(0)) / (b.std(0) * math.sqrt(b.shape[0])))
     bits = {"tf32": 10, "bf16": 7}[screen]
-    ra = round_mantissa(za, bits=bits, rounding=rounding).float()  # type: ignore[arg-type]
-    rb = round_mantissa(zb, bits=bits, rounding=rounding).float()  # type: ignore[arg-type]
+    ra = round_mantissa(za, bits=bits, rounding=rounding).float()
+    rb = round_mantissa(zb, bits=bits, rounding=rounding).float()
     screened = sum((ra[s : s + m].T @ rb[s : s + m]).double() for s in range(0, a.shape[0], m))
     exact = za.T @ zb
-    eps = screen_eps(screen=screen, rounding=rounding, block_positions=m, n_positions=a.shape[0])  # type: ignore[arg-type]
+    eps = screen_eps(screen=screen, rounding=rounding, block_positions=m, n_positions=a.shape[0])
     norms = torch.linalg.vector_norm(ra.double(), dim=0)[:, None] * torch.linalg.vector_norm(rb.double(), dim=0)[None]
     ratio = float(((screened - exact).abs() / (eps * norms)).max())
     assert 0.01 < ratio <= 1.0  # within the bound, and the bound is not vacuous (within 100x)

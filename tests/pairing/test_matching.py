@@ -304,8 +304,8 @@ def test_subset_pairing_resolves_rounding_ties_the_same_way_on_every_machine() -
     assert argmax_first(here, tol=SUBSET_TIE_TOL).tolist() == argmax_first(there, tol=SUBSET_TIE_TOL).tolist() == [0, 2]
     idx_a, idx_b = np.array([10, 11, 12]), np.array([20, 21])
     for rule in ("best", "first_seen"):
-        p_here = pair_from_correlation(here, idx_a, idx_b, rule=rule)  # type: ignore[arg-type]  # vocabulary values
-        p_there = pair_from_correlation(there, idx_a, idx_b, rule=rule)  # type: ignore[arg-type]  # vocabulary values
+        p_here = pair_from_correlation(here, idx_a, idx_b, rule=rule)
+        p_there = pair_from_correlation(there, idx_a, idx_b, rule=rule)
         assert p_here.a_idx.tolist() == p_there.a_idx.tolist() == [10, 12]  # 0.2 + 1e-6 beats 0.2: a real gap
         assert p_here.b_idx.tolist() == p_there.b_idx.tolist() == [20, 21]
 

@@ -40,7 +40,7 @@ def test_inventory_complete_and_duplicates_refused() -> None:
         register(ClaimRecord("U1", "x", "x", "x", "x", "x", "x", ("smoke",), "x"))
 
 
-def test_report_writes_markdown_json_and_heatmaps(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_report_writes_markdown_json_and_heatmaps(tmp_path) -> None:
     grid = {
         "kind": "grid",
         "model_a": "A",
@@ -127,7 +127,7 @@ def test_pb_claims_name_figure_and_criterion() -> None:
         )
 
 
-def test_report_shows_headline_and_figure_criterion_fractions(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_report_shows_headline_and_figure_criterion_fractions(tmp_path) -> None:
     fractions = {
         "judged_with": "decoder_only",
         "both": {"relu_l1": 0.5, "topk": 0.25},
@@ -156,7 +156,7 @@ def test_report_shows_headline_and_figure_criterion_fractions(tmp_path) -> None:
     assert "shared fraction: `both` (width figure; headline; judged) topk=[0.500, 0.250]. " in text
 
 
-def test_report_shows_excess_next_to_raw_and_p_as_k_of_n(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_report_shows_excess_next_to_raw_and_p_as_k_of_n(tmp_path) -> None:
     cell = {
         "layer_a": 1,
         "layer_b": 1,
@@ -180,7 +180,7 @@ def test_report_shows_excess_next_to_raw_and_p_as_k_of_n(tmp_path) -> None:  # t
     assert "SVCCA excess" in text and "0.434" in text and "0.010 (0/100)" in text
 
 
-def _grid(control: bool = False) -> dict:  # type: ignore[type-arg]
+def _grid(control: bool = False) -> dict:
     cells = []
     for a in (0, 1, 2):
         for b in (0, 1):
@@ -222,7 +222,7 @@ def _grid(control: bool = False) -> dict:  # type: ignore[type-arg]
     }
 
 
-def test_report_renders_in_commonmark_with_every_image(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_report_renders_in_commonmark_with_every_image(tmp_path) -> None:
     """Issue 14, finding 4: image links had spaces and parentheses, so a CommonMark renderer
     showed 0 of 20 images. Every image must resolve to a file, and REPORT.html must embed them."""
     from markdown_it import MarkdownIt
@@ -287,14 +287,14 @@ def test_report_renders_in_commonmark_with_every_image(tmp_path) -> None:  # typ
     assert page.count('src="data:image/png;base64,') == len(images) and 'src="figures/' not in page
 
 
-def test_heatmaps_use_fixed_scales_and_controls_show_what_the_verdict_used(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_heatmaps_use_fixed_scales_and_controls_show_what_the_verdict_used(tmp_path, monkeypatch) -> None:
     """Issue 14, finding 4: scales were auto-fitted (0.465-0.50 filled the SVCCA scale; p = 0.01
     everywhere got a 0.009-0.011 scale) and the control maps were blank (filtered set: all NaN)."""
     from harness.report import figures
 
     seen = {}
 
-    def keep(fig, path):  # type: ignore[no-untyped-def]
+    def keep(fig, path):
         ax = fig.axes[0]
         seen[path.name] = (
             ax.images[0].norm,
@@ -317,7 +317,7 @@ def test_heatmaps_use_fixed_scales_and_controls_show_what_the_verdict_used(tmp_p
     assert not arr.mask.any() and float(arr.min()) == 0.6 and "what the verdict used" in title
 
 
-def test_report_shows_rule_calibration_next_to_verdicts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_report_shows_rule_calibration_next_to_verdicts(tmp_path) -> None:
     results = [
         {"id": "U1", "procedure": "corrected", "verdict": "reproduced", "measured": {}},
         {"id": "U7", "procedure": "corrected", "verdict": "reproduced", "measured": {}},
@@ -335,7 +335,7 @@ def test_report_shows_rule_calibration_next_to_verdicts(tmp_path) -> None:  # ty
     assert "FLAGGED: false-positive rate 5/5" in glance and "not calibrated" in glance
 
 
-def test_calibration_notes_from_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_calibration_notes_from_file(tmp_path) -> None:
     from harness.calibration.run import calibration_notes
 
     assert calibration_notes(tmp_path / "missing.json") == {}

@@ -159,7 +159,7 @@ def test_unwritable_dirs_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert check_writable_dir(tmp_path / "new" / "deeper", what="--cache-dir") == tmp_path / "new" / "deeper"
     assert not (tmp_path / "new").exists()  # the check creates nothing
 
-    def denied(*a, **k):  # type: ignore[no-untyped-def]
+    def denied(*a, **k):
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(run_mod.tempfile, "mkstemp", denied)

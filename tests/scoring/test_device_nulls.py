@@ -155,12 +155,12 @@ def test_size_matched_equals_stats(setting: str) -> None:
 
     def score_rows(idx: np.ndarray) -> float:
         try:
-            return svcca(a[idx], b[idx], **opts).score  # type: ignore[arg-type]
+            return svcca(a[idx], b[idx], **opts).score
         except DegenerateInputError:
             return math.nan
 
     ref = size_matched_test(0.3, score_rows, n=n, n_superset=150, n_draws=25, seed=9)
-    dev = size_matched_test_device(0.3, a, b, n=n, n_draws=25, seed=9, **opts)  # type: ignore[arg-type]
+    dev = size_matched_test_device(0.3, a, b, n=n, n_draws=25, seed=9, **opts)
     np.testing.assert_allclose(dev.draws, ref.draws, atol=1e-10, rtol=0)
     assert (dev.p_value, dev.holdout_p, dev.n, dev.n_superset) == (ref.p_value, ref.holdout_p, ref.n, ref.n_superset)
 
@@ -183,13 +183,13 @@ def test_numpy_similarity_ties_duplicates_exactly(inner: str) -> None:
     x[29] = x[4]
     n = x.shape[0]
     full = np.zeros((n, n))
-    full[np.triu_indices(n, k=1)] = similarity_upper(x, inner=inner)  # type: ignore[arg-type]
+    full[np.triu_indices(n, k=1)] = similarity_upper(x, inner=inner)
     full += full.T
     others = [j for j in range(n) if j not in (4, 29)]
     np.testing.assert_array_equal(full[4, others], full[29, others])
     assert full[4, 29] == (1.0 if inner == "correlation" else 0.0)
     dev = similarity_matrix(torch.as_tensor(x), inner=inner).numpy()
-    np.testing.assert_allclose(dev[np.triu_indices(n, k=1)], similarity_upper(x, inner=inner), atol=1e-12)  # type: ignore[arg-type]
+    np.testing.assert_allclose(dev[np.triu_indices(n, k=1)], similarity_upper(x, inner=inner), atol=1e-12)
 
 
 @pytest.mark.parametrize("procedure_name", ["paper", "corrected"])

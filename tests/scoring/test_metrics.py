@@ -117,7 +117,7 @@ def test_svcca_refuses_trivial_k_and_bad_input() -> None:
         svcca(bad, b, keep=2)
     for keep in (0, 1.5, True, "all"):
         with pytest.raises(ConfigError):
-            svcca(a, b, keep=keep)  # type: ignore[arg-type]
+            svcca(a, b, keep=keep)
 
 
 def test_svcca_accepts_torch_tensors() -> None:
@@ -146,7 +146,7 @@ def test_svcca_default_caps_k_at_a_quarter_of_n_and_refuses_zero() -> None:
     assert default.score < uncapped.score - 0.2
     for bad in (0, -3, 2.5, True, "n/2"):
         with pytest.raises(ConfigError, match="max_k"):
-            svcca(a, b, max_k=bad)  # type: ignore[arg-type]
+            svcca(a, b, max_k=bad)
 
 
 def test_rsa_euclidean_equals_scipy_spearman_of_pdist() -> None:
@@ -174,6 +174,6 @@ def test_rsa_identity_invariance_and_pairing_sensitivity() -> None:
     assert rsa(a[perm], (2 * a)[perm]) == pytest.approx(1.0)
     assert abs(rsa(a, a[perm])) < 0.3
     with pytest.raises(ConfigError):
-        rsa(a, a, inner="cosine")  # type: ignore[arg-type]
+        rsa(a, a, inner="cosine")
     with pytest.raises(DegenerateInputError, match="constant"):
         rsa(np.ones((5, 3)), a[:5])

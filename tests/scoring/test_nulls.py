@@ -33,9 +33,9 @@ def test_rsa_fast_null_equals_recompute(inner: str) -> None:
     a, b = planted(40, 6, 2.0, seed=1)
     res = permutation_test(a, b, metric="rsa", n_permutations=20, seed=3, inner=inner)
     rng = np.random.default_rng(3)
-    slow = [rsa(a, b[rng.permutation(40)], inner=inner) for _ in range(20)]  # type: ignore[arg-type]
+    slow = [rsa(a, b[rng.permutation(40)], inner=inner) for _ in range(20)]
     np.testing.assert_allclose(res.null, slow, atol=1e-10)
-    assert res.observed == pytest.approx(rsa(a, b, inner=inner))  # type: ignore[arg-type]
+    assert res.observed == pytest.approx(rsa(a, b, inner=inner))
 
 
 def test_p_value_rules() -> None:
@@ -46,7 +46,7 @@ def test_p_value_rules() -> None:
     assert p_value(0.5, null, rule="plus_one") == pytest.approx(1 / 5)
     assert p_value(0.3, null, rule="paper") == 0.5  # ties count as exceedances
     with pytest.raises(ConfigError):
-        p_value(0.3, null, rule="two-sided")  # type: ignore[arg-type]
+        p_value(0.3, null, rule="two-sided")
 
 
 @pytest.mark.parametrize("metric,options", [("svcca", {"keep": 3}), ("rsa", {"inner": "correlation"})])
@@ -81,30 +81,30 @@ def test_permutation_test_is_seeded_and_validates() -> None:
     with pytest.raises(ConfigError, match="Unknown SVCCA options"):
         permutation_test(a, b, metric="svcca", n_permutations=5, seed=0, inner="euclidean")
     with pytest.raises(ConfigError):
-        permutation_test(a, b, metric="cka", n_permutations=5, seed=0)  # type: ignore[arg-type]
+        permutation_test(a, b, metric="cka", n_permutations=5, seed=0)
     with pytest.raises(ConfigError):
         permutation_test(a, b, metric="rsa", n_permutations=0, seed=0)
 
 
 @pytest.mark.parametrize("metric", ["svcca", "rsa"])
-def test_threaded_null_draws_equal_the_serial_ones(metric: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_threaded_null_draws_equal_the_serial_ones(metric: str, monkeypatch) -> None:
     """Null draws run in a thread pool; the permutations are drawn first, so the null is the
     same array whatever the number of workers (and whatever the environment says)."""
     a, b = planted(80, 6, 1.0, seed=4)
-    serial = permutation_test(a, b, metric=metric, n_permutations=23, seed=5, workers=1)  # type: ignore[arg-type]
-    threaded = permutation_test(a, b, metric=metric, n_permutations=23, seed=5, workers=3)  # type: ignore[arg-type]
+    serial = permutation_test(a, b, metric=metric, n_permutations=23, seed=5, workers=1)
+    threaded = permutation_test(a, b, metric=metric, n_permutations=23, seed=5, workers=3)
     np.testing.assert_array_equal(threaded.null, serial.null)
     assert threaded.p_value == serial.p_value
     monkeypatch.setenv("HARNESS_NULL_WORKERS", "2")
     np.testing.assert_array_equal(
-        permutation_test(a, b, metric=metric, n_permutations=23, seed=5).null,  # type: ignore[arg-type]
+        permutation_test(a, b, metric=metric, n_permutations=23, seed=5).null,
         serial.null,
     )
     monkeypatch.setenv("HARNESS_NULL_WORKERS", "two")
     with pytest.raises(ConfigError, match="HARNESS_NULL_WORKERS"):
-        permutation_test(a, b, metric=metric, n_permutations=3, seed=5)  # type: ignore[arg-type]
+        permutation_test(a, b, metric=metric, n_permutations=3, seed=5)
     with pytest.raises(ConfigError, match="workers=0"):
-        permutation_test(a, b, metric=metric, n_permutations=3, seed=5, workers=0)  # type: ignore[arg-type]
+        permutation_test(a, b, metric=metric, n_permutations=3, seed=5, workers=0)
 
 
 def test_random_subset_test_counts_draws_and_failures() -> None:
@@ -120,7 +120,7 @@ def test_random_subset_test_counts_draws_and_failures() -> None:
     assert res.p_value == pytest.approx((1 + np.sum(res.null >= 0.9)) / (1 + res.null.size))
 
 
-def test_rsa_refuses_more_rows_than_the_memory_guard(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_rsa_refuses_more_rows_than_the_memory_guard(monkeypatch) -> None:
     import harness.scoring.metrics as m
     from harness.errors import ResourceError
 

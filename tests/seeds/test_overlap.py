@@ -18,7 +18,7 @@ def unit(x: np.ndarray) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-def planted_pair(n: int, d: int, shared: float, *, noise: float = 0.05, seed: int = 0):  # type: ignore[no-untyped-def]
+def planted_pair(n: int, d: int, shared: float, *, noise: float = 0.05, seed: int = 0):
     """SAE A (enc, dec) and SAE B = A with a `shared` fraction of latents kept (permuted,
     slightly noised) and the rest replaced by random rows. Returns keep mask and perm:
     B row perm_inv[i] is A's latent i."""
@@ -244,7 +244,7 @@ def test_bad_inputs() -> None:
         with pytest.raises(ConfigError, match="threshold"):
             seed_overlap(a, a, a, a, threshold=bad)
     with pytest.raises(ConfigError, match="method"):
-        seed_overlap(a, a, a, a, method="greedy")  # type: ignore[arg-type]
+        seed_overlap(a, a, a, a, method="greedy")
     with pytest.raises(ConfigError, match="candidates"):
         seed_overlap(a, a, a, a, method="sparse", candidates=0)
     with pytest.raises(ConfigError, match="max_refine_rounds"):
@@ -320,7 +320,7 @@ def test_three_criteria_give_three_fractions(method: str) -> None:
         "decoder_partner_both": [True, False, False, False],
     }
     for criterion, mask in want.items():
-        r = seed_overlap(enc_a, dec_a, enc_b, dec_b, criterion=criterion, method=method, candidates=2)  # type: ignore[arg-type]
+        r = seed_overlap(enc_a, dec_a, enc_b, dec_b, criterion=criterion, method=method, candidates=2)
         assert r.criterion == criterion and r.convention == "corrected" and r.denominator == 4
         np.testing.assert_array_equal(r.shared, mask)
         assert r.fraction_shared == pytest.approx(sum(mask) / 4)
@@ -395,8 +395,8 @@ def test_paper_float32_differs_only_at_a_cosine_within_1e7_of_threshold() -> Non
         ]
     )
     for criterion in ("both", "decoder_only", "decoder_partner_both"):
-        f64 = seed_overlap(a, a, b, b, criterion=criterion)  # type: ignore[arg-type]
-        f32 = seed_overlap(a, a, b, b, criterion=criterion, convention="paper")  # type: ignore[arg-type]
+        f64 = seed_overlap(a, a, b, b, criterion=criterion)
+        f32 = seed_overlap(a, a, b, b, criterion=criterion, convention="paper")
         assert 0 < f64.dec_cos[0] - 0.7 < 1e-7
         assert f32.dec_cos[0] <= np.float32(0.7)
         np.testing.assert_array_equal(f64.shared, [True, True, False, True])
@@ -410,13 +410,13 @@ def test_paper_float32_differs_only_at_a_cosine_within_1e7_of_threshold() -> Non
 @pytest.mark.parametrize("criterion", ["both", "decoder_only", "decoder_partner_both"])
 def test_paper_convention_matches_corrected_on_equal_widths(criterion: str) -> None:
     enc_a, dec_a, enc_b, dec_b, _, _ = planted_pair(400, 64, 0.5, noise=0.6, seed=13)
-    r = seed_overlap(enc_a, dec_a, enc_b, dec_b, criterion=criterion)  # type: ignore[arg-type]
+    r = seed_overlap(enc_a, dec_a, enc_b, dec_b, criterion=criterion)
     p = seed_overlap(
         torch.from_numpy(enc_a).float(),
         dec_a,
         enc_b,
         dec_b,
-        criterion=criterion,  # type: ignore[arg-type]
+        criterion=criterion,
         convention="paper",
     )
     assert p.denominator == r.denominator == 400 and p.method == "dense"
@@ -439,13 +439,13 @@ def test_criterion_and_convention_vocabularies() -> None:
     a = np.eye(4)
     for bad in ("decoder", "Both", None, 1):
         with pytest.raises(ConfigError, match="criterion"):
-            seed_overlap(a, a, a, a, criterion=bad)  # type: ignore[arg-type]
+            seed_overlap(a, a, a, a, criterion=bad)
     with pytest.raises(ConfigError, match="convention"):
-        seed_overlap(a, a, a, a, convention="authors")  # type: ignore[arg-type]
+        seed_overlap(a, a, a, a, convention="authors")
     with pytest.raises(ConfigError, match="dense"):
         seed_overlap(a, a, a, a, convention="paper", method="sparse")
     with pytest.raises(TypeError):
-        seed_overlap(a, a, a, a, 0.7, "both")  # type: ignore[misc]  # keyword-only
+        seed_overlap(a, a, a, a, 0.7, "both")
     assert overlap.check_criterion("decoder_only") == "decoder_only"
 
 

@@ -38,7 +38,7 @@ def test_synthetic_activations_are_deterministic(world: SyntheticActivations) ->
 def small(world: SyntheticActivations, seed: int, **kw: object) -> object:
     opts: dict[str, object] = dict(architecture="topk", d_sae=128, k=4, n_steps=30, batch_size=256, lr=3e-3)
     opts.update(kw)
-    return train_seed_sae(world.activations[:4096], seed=seed, **opts)  # type: ignore[arg-type]
+    return train_seed_sae(world.activations[:4096], seed=seed, **opts)
 
 
 def test_same_seed_same_weights_and_global_rng_untouched(world: SyntheticActivations) -> None:
@@ -46,8 +46,8 @@ def test_same_seed_same_weights_and_global_rng_untouched(world: SyntheticActivat
     a, b = small(world, 7), small(world, 7)
     assert torch.equal(torch.random.get_rng_state(), before)
     for name in ("W_enc", "W_dec", "b_enc", "b_dec"):
-        assert torch.equal(getattr(a.sae, name), getattr(b.sae, name)), name  # type: ignore[attr-defined]
-    assert a.metrics == b.metrics  # type: ignore[attr-defined]
+        assert torch.equal(getattr(a.sae, name), getattr(b.sae, name)), name
+    assert a.metrics == b.metrics
 
 
 @pytest.mark.parametrize("architecture", ["topk", "relu_l1"])
@@ -56,9 +56,9 @@ def test_different_seeds_different_weights(world: SyntheticActivations, architec
     if architecture == "relu_l1":
         kw.update(k=None, l1_coefficient=0.5)
     a, b = small(world, 0, **kw), small(world, 1, **kw)
-    diff = (a.sae.W_dec - b.sae.W_dec).abs().max()  # type: ignore[attr-defined]
+    diff = (a.sae.W_dec - b.sae.W_dec).abs().max()
     assert diff > 1e-3
-    assert a.architecture == architecture and a.seed == 0 and b.seed == 1  # type: ignore[attr-defined]
+    assert a.architecture == architecture and a.seed == 0 and b.seed == 1
 
 
 def test_topk_learns_the_dictionary(world: SyntheticActivations) -> None:
@@ -120,7 +120,7 @@ def test_bad_training_inputs(world: SyntheticActivations) -> None:
     with pytest.raises(ConfigError, match="l1_coefficient"):
         train_seed_sae(x, architecture="relu_l1", d_sae=32, seed=0, n_steps=1)
     with pytest.raises(ConfigError, match="architecture"):
-        train_seed_sae(x, architecture="gated", d_sae=32, seed=0, n_steps=1)  # type: ignore[arg-type]
+        train_seed_sae(x, architecture="gated", d_sae=32, seed=0, n_steps=1)
     with pytest.raises(ConfigError, match="not both"):
         train_seed_sae(x, architecture="topk", d_sae=32, k=2, seed=0, n_steps=1, epochs=1)
     with pytest.raises(ConfigError, match="batch_size"):
@@ -128,7 +128,7 @@ def test_bad_training_inputs(world: SyntheticActivations) -> None:
     with pytest.raises(ShapeError, match="2-D"):
         train_seed_sae(x[0], architecture="topk", d_sae=32, k=2, seed=0)
     with pytest.raises(ShapeError, match="torch.Tensor"):
-        train_seed_sae(x.numpy(), architecture="topk", d_sae=32, k=2, seed=0)  # type: ignore[arg-type]
+        train_seed_sae(x.numpy(), architecture="topk", d_sae=32, k=2, seed=0)
     bad = x.clone()
     bad[5, 3] = float("nan")
     with pytest.raises(DegenerateInputError, match="NaN"):

@@ -21,7 +21,7 @@ from harness.verdicts.recorder import ClaimRecorder, Expectations, RunStore, con
         (None, True, None, "reproduced"),
     ],
 )
-def test_control_outcome_decides_the_verdict(control_holds, control_scored, outcome, verdict) -> None:  # type: ignore[no-untyped-def]
+def test_control_outcome_decides_the_verdict(control_holds, control_scored, outcome, verdict) -> None:
     c = conclude(
         rule_holds=True,
         control_holds=control_holds,
@@ -36,7 +36,7 @@ def test_control_outcome_decides_the_verdict(control_holds, control_scored, outc
 
 
 @pytest.mark.parametrize("control_holds", [None, False, True])
-def test_a_failing_rule_is_never_reproduced(control_holds) -> None:  # type: ignore[no-untyped-def]
+def test_a_failing_rule_is_never_reproduced(control_holds) -> None:
     assert conclude(rule_holds=False, control_holds=control_holds).verdict == "not reproduced"
 
 

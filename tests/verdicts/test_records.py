@@ -60,7 +60,7 @@ def test_a_good_file_loads(tmp_path: Path) -> None:
         (lambda t: t.replace("[Z1]", "[Z1"), "not valid TOML"),
     ],
 )
-def test_bad_files_name_the_file_and_the_problem(tmp_path: Path, edit, message: str) -> None:  # type: ignore[no-untyped-def]
+def test_bad_files_name_the_file_and_the_problem(tmp_path: Path, edit, message: str) -> None:
     path = _write(tmp_path, edit(GOOD))
     with pytest.raises((ConfigError, ValueError)) as err:
         load_claims(path)

@@ -754,7 +754,7 @@ def test_roles_name_the_records_each_rule_reads() -> None:
     assert ROLES["U1"] == ("grid", "control_grid") and ROLES["X1"] == ("lan", "control_lan", "overlap")
 
 
-def test_judge_command_rejudges_a_saved_run_without_recomputation(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_judge_command_rejudges_a_saved_run_without_recomputation(tmp_path, capsys) -> None:
     import json
 
     from harness.cli import judge_results, main

@@ -235,7 +235,7 @@ def test_p_rules_are_registered_with_the_records_they_read() -> None:
     assert ROLES["P3"] == ("width_sweep", "control_width_sweep")
 
 
-def test_judge_command_rejudges_saved_p_rows(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_judge_command_rejudges_saved_p_rows(tmp_path) -> None:
     from harness.cli import judge_results
 
     exps = {"o": overlaps([0.2, 0.22, 0.21]), "c": overlaps(RANDOM), "r": overlaps(RELU), "t": overlaps(TOPK)}
