@@ -310,6 +310,9 @@ def test_grid_records_have_every_cell_and_field(summary: dict[str, Any]) -> None
             assert _finite(c["mean_max_corr"]) and -1.0 <= c["mean_max_corr"] <= 1.0
             assert 3 <= c["n_pairs"] <= c["n_pairs_m21"]  # 1-1 pairs are a subset of many-to-1 pairs
             assert c["n_pairs_unfiltered"] >= 3
+            # the profile's draw counts reach the cells (placebos run, at the rehearsal's small counts)
+            assert 0 < c["size_matched_m21_n_draws"] <= prof.size_matched_draws
+            assert c["placebo_filter_runs"] <= prof.placebo_filter_runs
             for key in ("svcca", "svcca_null_mean", "rsa", "rsa_null_mean", "svcca_m21", "svcca_unfiltered"):
                 assert _finite(c[key]), (name, key, c[key])
             for key in ("svcca_p", "rsa_p", "svcca_m21_p"):

@@ -21,7 +21,13 @@ from tqdm.auto import tqdm
 
 from harness.config import Procedure
 from harness.errors import ConfigError
-from harness.experiments.spaces import FeatureSpace, compare_concept, compare_spaces
+from harness.experiments.spaces import (
+    PLACEBO_FILTER_RUNS,
+    SIZE_MATCHED_DRAWS,
+    FeatureSpace,
+    compare_concept,
+    compare_spaces,
+)
 from harness.pairing.concepts import CONCEPT_KEYWORDS, vocab_strings
 from harness.profiles import Profile
 
@@ -353,6 +359,8 @@ def run_grid(
                 random_partners=not control,
                 placebos=not control,
                 paper_permutations=prof.paper_permutations(procedure),
+                n_size_matched=prof.size_matched_draws or SIZE_MATCHED_DRAWS,
+                placebo_filter_runs=prof.placebo_filter_runs or PLACEBO_FILTER_RUNS,
             )
             cells.append(_cell(rec, layer_a, layer_b))
     return {

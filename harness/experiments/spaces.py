@@ -617,6 +617,9 @@ def placebo_one_to_one(
     return rec
 
 
+SIZE_MATCHED_DRAWS = 99
+"""Random same-size subsets per grid cell that the 1-1 set is ranked among (p >= 1/100)."""
+
 #: U6's placebo (App. F): tokens filtered instead of the non-concept list, and runs.
 PLACEBO_FILTER_TOKENS = 7
 PLACEBO_FILTER_RUNS = 10
@@ -766,11 +769,12 @@ def compare_spaces(
     *,
     variants: Sequence[str] = ("one_to_one", "many_to_one", "unfiltered"),
     n_permutations: int | None = None,
-    n_size_matched: int = 99,
+    n_size_matched: int = SIZE_MATCHED_DRAWS,
     n_top_correlated: int | None = None,
     split_halves: bool = False,
     random_partners: bool = False,
     placebos: bool = False,
+    placebo_filter_runs: int = PLACEBO_FILTER_RUNS,
     device: str = "cpu",
     null_device: str | None = None,
     paper_permutations: int | None = None,
@@ -889,6 +893,7 @@ def compare_spaces(
             unfiltered=kept["unfiltered"],
             seed=cell_seed(procedure.seed, "placebo filter", space_a.name, space_b.name),
             device=null_device,
+            n_runs=placebo_filter_runs,
         )
     # App. E and F compare pair sets of different sizes; SVCCA rises as n falls, so the 1-1
     # (filtered) score is also compared with same-size random subsets of the larger set.

@@ -61,7 +61,14 @@ _REQUIRED = (
 )
 _INT_TUPLES = ("layers_a", "layers_b", "semantic_layers_a", "semantic_layers_b")
 _INT_PAIRS = ("semantic_table", "paper_pair_range")
-_OPTIONAL_INTS = ("permutations", "paper_grid_permutations", "permutations_semantic", "random_subsets")
+_OPTIONAL_INTS = (
+    "permutations",
+    "paper_grid_permutations",
+    "permutations_semantic",
+    "random_subsets",
+    "size_matched_draws",
+    "placebo_filter_runs",
+)
 _MODEL_KEYS = {"name", "local_path", "dtype", "processing", "label"}
 _DATA_PATH_KEY = "path"
 

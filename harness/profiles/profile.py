@@ -116,6 +116,12 @@ class Profile:
     (:meth:`n_permutations`)."""
     permutations_semantic: int | None = None
     random_subsets: int | None = None
+    size_matched_draws: int | None = None
+    """Random same-size subsets (and U5 placebo 1-1 sets) per grid cell (None = 99,
+    :func:`harness.experiments.spaces.compare_spaces`); the rehearsal shrinks it (wiring only)."""
+    placebo_filter_runs: int | None = None
+    """Runs of U6's placebo filter per grid cell (None = the paper's 10,
+    :data:`harness.experiments.spaces.PLACEBO_FILTER_RUNS`)."""
     batch_size: int = 16
     paper_semantic_table: dict[str, dict[str, float]] = field(default_factory=dict)
     """The paper's semantic-subspace values for this pair, category -> {n, svcca, null, rsa}

@@ -196,3 +196,12 @@ def test_a_pinned_small_paper_null_is_judged_with_999_draws_and_reported_as_k_ov
     assert gemma.n_permutations(PAPER) == MIN_GRID_PERMUTATIONS == 999 and gemma.paper_permutations(PAPER) == 10
     assert gemma.n_permutations(CORRECTED) == CORRECTED.n_permutations and gemma.paper_permutations(CORRECTED) is None
     assert pythia.n_permutations(PAPER) == PAPER.n_permutations and pythia.paper_permutations(PAPER) is None
+
+
+def test_draw_counts_default_to_the_papers_and_the_rehearsal_shrinks_them() -> None:
+    from harness.experiments.spaces import PLACEBO_FILTER_RUNS, SIZE_MATCHED_DRAWS
+
+    assert (SIZE_MATCHED_DRAWS, PLACEBO_FILTER_RUNS) == (99, 10)
+    paper, rehearsal = get_profile("paper"), get_profile("rehearsal")
+    assert paper.size_matched_draws is None and paper.placebo_filter_runs is None
+    assert (rehearsal.size_matched_draws, rehearsal.placebo_filter_runs) == (3, 2)
