@@ -18,6 +18,7 @@ TESTED_ELSEWHERE: dict[str, str] = {
     "harness/report/figures.py": "tests/report/test_markdown.py (figures rendered into REPORT.md)",
     "harness/report/html.py": "tests/report/test_markdown.py (the self-contained REPORT.html)",
     "harness/verdicts/paper_tables.py": "tests/verdicts/test_rules.py (U8 against Tables 5-8)",
+    "harness/calibration/run.py": "tests/calibration/test_calibration_run.py (basename unique: see below)",
 }
 
 
@@ -39,3 +40,9 @@ def test_every_module_has_its_tests() -> None:
 def test_tested_elsewhere_lists_only_modules_without_a_mirror() -> None:
     stale = [m for m in TESTED_ELSEWHERE if not (ROOT / m).is_file() or _mirror(ROOT / m).is_file()]
     assert stale == []
+
+
+def test_test_file_basenames_are_unique() -> None:
+    # tests/ is not a package: pytest imports its files by basename, so two test_run.py clash
+    names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
+    assert sorted({n for n in names if names.count(n) > 1}) == []
