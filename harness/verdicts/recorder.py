@@ -275,7 +275,7 @@ class ClaimRecorder:
         the sweep found unstable is concluded inconclusive (:func:`harness.verdicts.stability.apply_stability`)."""
         from harness.verdicts.stability import REFERENCE_SEED, apply_stability, row_summary
 
-        rec = CLAIMS[claim_id]
+        head = self._row_head(claim_id, procedure)  # an unknown claim id fails before anything is recorded
         c = conclude(
             rule_holds=rule_holds,
             control_holds=control_holds,
@@ -292,13 +292,7 @@ class ClaimRecorder:
             measured = {**measured, "control": control}
         self.store.results.append(
             {
-                "id": claim_id,
-                "statement": rec.statement,
-                "source": rec.source,
-                "paper_values": rec.paper_values,
-                "rule": rec.rule,
-                "procedure": procedure,
-                "profile": self.profile,
+                **head,
                 "verdict": c.verdict,
                 "rule_holds": None if rule_holds is None else bool(rule_holds),
                 "control_outcome": c.control_outcome,
@@ -331,17 +325,23 @@ class ClaimRecorder:
             claim_id, procedure.name, **j.recorder_kwargs(), inputs=inputs, seed=getattr(procedure, "seed", None)
         )
 
-    def not_run(self, claim_id: str, procedure: str, reason: str) -> None:
+    def _row_head(self, claim_id: str, procedure: str) -> dict[str, Any]:
+        """The fields every results.json claim row starts with: the claim's record and the run."""
         rec = CLAIMS[claim_id]
+        return {
+            "id": claim_id,
+            "statement": rec.statement,
+            "source": rec.source,
+            "paper_values": rec.paper_values,
+            "rule": rec.rule,
+            "procedure": procedure,
+            "profile": self.profile,
+        }
+
+    def not_run(self, claim_id: str, procedure: str, reason: str) -> None:
         self.store.results.append(
             {
-                "id": claim_id,
-                "statement": rec.statement,
-                "source": rec.source,
-                "paper_values": rec.paper_values,
-                "rule": rec.rule,
-                "procedure": procedure,
-                "profile": self.profile,
+                **self._row_head(claim_id, procedure),
                 "verdict": NOT_RUN,
                 "measured": {},
                 "detail": reason,

@@ -50,7 +50,16 @@ def test_committed_smoke_report_validates() -> None:
     assert _errors(data) == []
     kinds = {e["kind"] for e in data["experiments"].values()}
     assert {"grid", "semantic", "preflight"} <= kinds  # the smoke run records every experiment the rules read
-    assert kinds <= {"grid", "semantic", "preflight", "semantic_grid", "seed_pair", "seed_overlap"}
+    assert kinds <= {
+        "grid",
+        "semantic",
+        "preflight",
+        "semantic_grid",
+        "seed_pair",
+        "seed_overlap",
+        "seed_overlaps",
+        "seed_overlap_sweep",
+    }
 
 
 def test_strict_json_writes_null_for_nan_and_inf() -> None:
