@@ -188,9 +188,10 @@ def write_report(
         ),
         "",
         "A claim is reproduced only when its rule holds and its negative control does not; "
-        "'control: same way' marks a rule that could not discriminate on this data; 'control: empty' "
-        "a control that had nothing to score (e.g. no misaligned pair survived the filters), so the "
-        "rule's power is untested and the claim is not counted as reproduced; 'inconclusive' a claim whose data "
+        "'control: same way' marks a rule that could not discriminate on this data; 'control: not run' "
+        "a control that was not run or had nothing to score (e.g. no misaligned pair survived the filters), so "
+        "the rule's power is untested and a claim whose rule holds is inconclusive, never reproduced; "
+        "'inconclusive' a claim whose data "
         "cannot decide (too few pairs, too few permutations for alpha, a control that cannot be judged). Details, "
         "numbers and the reviewed reason for each smoke verdict follow.",
         "",

@@ -23,6 +23,7 @@ from harness.verdicts.records import CLAIMS
 __all__ = [
     "CONTROL_EMPTY",
     "CONTROL_INCONCLUSIVE",
+    "CONTROL_NOT_RUN",
     "CONTROL_OTHER_WAY",
     "CONTROL_SAME_WAY",
     "CONTROL_OUTCOMES",
@@ -42,16 +43,20 @@ __all__ = [
     "conclude",
 ]
 
-ControlOutcome = Literal["other way", "same way", "empty", "inconclusive"]
+ControlOutcome = Literal["other way", "same way", "empty", "inconclusive", "not run"]
 """How a claim's negative control came out under the claim's own rule: ``other way`` (the rule
 fails on it: the rule discriminates), ``same way`` (it passes too: the rule cannot tell the effect
-from its absence), ``empty`` (nothing to score), ``inconclusive`` (the control's data cannot
-decide, e.g. too few pairs or too few permutations for alpha)."""
+from its absence), ``inconclusive`` (the control's data cannot decide, e.g. too few pairs or too
+few permutations for alpha), ``not run`` (no control record, an empty one, or one with nothing to
+score: e.g. a results file built from the paper's printed numbers -- the paper ran no controls).
+``empty`` is read from files written before ``not run`` existed (it meant "nothing to score");
+:func:`conclude` no longer writes it."""
 CONTROL_OUTCOMES: tuple[str, ...] = get_args(ControlOutcome)
 CONTROL_OTHER_WAY: ControlOutcome = "other way"
 CONTROL_SAME_WAY: ControlOutcome = "same way"
 CONTROL_EMPTY: ControlOutcome = "empty"
 CONTROL_INCONCLUSIVE: ControlOutcome = "inconclusive"
+CONTROL_NOT_RUN: ControlOutcome = "not run"
 
 Verdict = Literal["reproduced", "not reproduced", "inconclusive", "not run"]
 """The closed verdict vocabulary. ``inconclusive``: the data cannot decide (too few pairs, too
@@ -62,7 +67,7 @@ REPRODUCED: Verdict = "reproduced"
 NOT_REPRODUCED: Verdict = "not reproduced"
 INCONCLUSIVE: Verdict = "inconclusive"
 NOT_RUN: Verdict = "not run"
-if (CONTROL_OTHER_WAY, CONTROL_SAME_WAY, CONTROL_EMPTY, CONTROL_INCONCLUSIVE) != CONTROL_OUTCOMES or (
+if (CONTROL_OTHER_WAY, CONTROL_SAME_WAY, CONTROL_EMPTY, CONTROL_INCONCLUSIVE, CONTROL_NOT_RUN) != CONTROL_OUTCOMES or (
     REPRODUCED,
     NOT_REPRODUCED,
     INCONCLUSIVE,
@@ -113,6 +118,7 @@ def conclude(
     detail: str = "",
     inconclusive: str | None = None,
     control_inconclusive: str | None = None,
+    control_not_run: str | None = None,
 ) -> Conclusion:
     """The verdict rule.
 
@@ -120,32 +126,38 @@ def conclude(
     ``inconclusive`` whatever the control did. ``control_holds`` is whether the negative control
     satisfies the claim's rule (``None``: the claim has no control of its own, only guards). When
     the control passes too, the rule cannot tell the effect from its absence on this data: not
-    reproduced. A control that fails the rule only because it had nothing to score
-    (``control_scored`` False: e.g. no misaligned pair survived the filters) is ``empty``: it
-    never exercised the statistic, so the rule's power is untested and the claim is not counted
-    as reproduced either. A control whose data cannot decide (``control_inconclusive``) makes a
-    claim whose rule holds ``inconclusive``: that the rule discriminates is not shown.
+    reproduced. A control that was not run (``control_not_run``: why, e.g. the file holds no
+    control record or an empty one) or that fails the rule only because it had nothing to score
+    (``control_scored`` False: e.g. no misaligned pair survived the filters) is ``not run``: it
+    never exercised the statistic, so that the rule discriminates is not shown and a claim whose
+    rule holds is ``inconclusive`` -- never reproduced. A control whose data cannot decide
+    (``control_inconclusive``) makes a claim whose rule holds ``inconclusive`` too. A rule that
+    fails on the claim's own data is not reproduced whatever its control did.
     """
-    if control_inconclusive is not None:
-        outcome: ControlOutcome | None = CONTROL_INCONCLUSIVE
+    if control_not_run is None and control_holds is False and not control_scored:
+        control_not_run = f"the negative control had nothing to score ({control})"
+    if control_not_run is not None:
+        outcome: ControlOutcome | None = CONTROL_NOT_RUN
+    elif control_inconclusive is not None:
+        outcome = CONTROL_INCONCLUSIVE
     elif control_holds is None:
         outcome = None
     elif control_holds:
         outcome = CONTROL_SAME_WAY
     else:
-        outcome = CONTROL_OTHER_WAY if control_scored else CONTROL_EMPTY
+        outcome = CONTROL_OTHER_WAY
     if outcome == CONTROL_SAME_WAY:
         detail = (detail + "; " if detail else "") + (
             f"the negative control also satisfies the rule ({control}): the rule does not discriminate here"
         )
-    elif outcome == CONTROL_EMPTY:
-        detail = (detail + "; " if detail else "") + (
-            f"the negative control had nothing to score ({control}): the rule's power is untested"
-        )
+    elif outcome == CONTROL_NOT_RUN:
+        detail = (detail + "; " if detail else "") + f"control not run: {control_not_run}"
     elif outcome == CONTROL_INCONCLUSIVE:
         detail = (detail + "; " if detail else "") + f"the negative control cannot decide: {control_inconclusive}"
     if inconclusive is None and rule_holds and outcome == CONTROL_INCONCLUSIVE:
         inconclusive = f"the rule holds but its negative control cannot decide ({control_inconclusive})"
+    if inconclusive is None and rule_holds and outcome == CONTROL_NOT_RUN:
+        inconclusive = f"the rule holds but its negative control was not run ({control_not_run})"
     if inconclusive is not None:
         return Conclusion(
             INCONCLUSIVE, outcome, (f"inconclusive: {inconclusive}; " + detail).rstrip("; "), inconclusive
@@ -195,11 +207,9 @@ class Expectations:
         """Why this outcome fails, or None. Outside ``smoke`` the claim itself must reproduce;
         in ``smoke`` the outcome must equal the reviewed expectation."""
         if profile != "smoke":
-            return (
-                None
-                if verdict in (REPRODUCED, INCONCLUSIVE)
-                else (f"{claim_id} not reproduced under {procedure}: {detail}")
-            )
+            if verdict in (REPRODUCED, INCONCLUSIVE):
+                return None
+            return f"{claim_id} {'not run' if verdict == NOT_RUN else 'not reproduced'} under {procedure}: {detail}"
         want = self.entry(profile, claim_id, procedure)
         if want is None:
             return (
@@ -265,6 +275,8 @@ class ClaimRecorder:
         detail: str = "",
         inconclusive: str | None = None,
         control_inconclusive: str | None = None,
+        control_not_run: str | None = None,
+        not_run: str | None = None,
         inputs: dict[str, str] | None = None,
         seed: int | None = None,
     ) -> str | None:
@@ -272,10 +284,17 @@ class ClaimRecorder:
         expectation (:meth:`Expectations.mismatch`) or None. ``inputs`` (role -> experiment name
         in this run's store) lets ``sae-claims judge`` re-judge the row from results.json.
         ``seed``: the procedure's base seed; at the seed sweep's reference seed (or None) a claim
-        the sweep found unstable is concluded inconclusive (:func:`harness.verdicts.stability.apply_stability`)."""
+        the sweep found unstable is concluded inconclusive (:func:`harness.verdicts.stability.apply_stability`).
+        ``not_run``: why the claim could not be judged (an input it needs is missing): a *not run*
+        row, checked against the expectation like any outcome."""
         from harness.verdicts.stability import REFERENCE_SEED, apply_stability, row_summary
 
         head = self._row_head(claim_id, procedure)  # an unknown claim id fails before anything is recorded
+        if not_run is not None:  # an input the rule cannot do without is missing: nothing was judged
+            self.not_run(claim_id, procedure, f"not run: {not_run}")
+            self.last = Conclusion(NOT_RUN, None, f"not run: {not_run}")
+            self.store.obtained.setdefault(claim_id, {})[procedure] = {"verdict": NOT_RUN, "control": None}
+            return self.expectations.mismatch(self.profile, claim_id, procedure, NOT_RUN, None, not_run)
         c = conclude(
             rule_holds=rule_holds,
             control_holds=control_holds,
@@ -284,6 +303,7 @@ class ClaimRecorder:
             detail=detail,
             inconclusive=inconclusive,
             control_inconclusive=control_inconclusive,
+            control_not_run=control_not_run,
         )
         stab = self.stability.get((claim_id, procedure)) if seed in (None, REFERENCE_SEED) else None
         c = apply_stability(c, stab)
@@ -321,6 +341,16 @@ class ClaimRecorder:
             raise KeyError(f"{claim_id}: experiments {missing} were not recorded in this run (recorder.experiment).")
         records = {role: self.store.experiments[f"{self.profile}:{name}"] for role, name in inputs.items()}
         j = judge(claim_id, records, procedure, profile=self.profile)
+        if j.not_run is not None:  # a record lacks a field the rule cannot do without
+            return self.conclude(
+                claim_id,
+                procedure.name,
+                rule_holds=None,
+                measured={},
+                control=None,
+                control_holds=None,
+                not_run=j.not_run,
+            )
         return self.conclude(
             claim_id, procedure.name, **j.recorder_kwargs(), inputs=inputs, seed=getattr(procedure, "seed", None)
         )

@@ -24,10 +24,18 @@ Statistics, the same for every rule:
 
 The registry (:data:`RULES`) maps a claim id to its rule and refuses duplicates; :data:`ROLES`
 says which records each rule reads.
+
+Missing inputs (a results file not written by this suite, e.g. one built from the paper's printed
+numbers): a record the claim itself needs, or a field it cannot do without, makes the claim
+**not run** ("needs X": :func:`missing`, :class:`MissingInput`); a field marked missing (null) that
+could decide makes it **inconclusive** ("X missing"); never "not reproduced". A negative control
+whose record is absent or empty (:func:`empty_record`) is **not run**, and a claim whose rule holds
+without it is inconclusive, never reproduced (:func:`judge`, :func:`judge_available`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,10 +54,22 @@ from harness.scoring.effects import (
     min_permutations,
     powered,
 )
-from harness.verdicts.recorder import Conclusion, conclude
+from harness.verdicts.recorder import NOT_RUN, Conclusion, conclude
 from harness.verdicts.records import CLAIMS
 
-__all__ = ["ClaimJudgement", "Judgement", "ROLES", "RULES", "judge", "judging_p", "register_rule"]
+__all__ = [
+    "ClaimJudgement",
+    "Judgement",
+    "MissingInput",
+    "ROLES",
+    "RULES",
+    "empty_record",
+    "judge",
+    "judge_available",
+    "judging_p",
+    "missing",
+    "register_rule",
+]
 
 Record = dict[str, Any]
 
@@ -62,16 +82,21 @@ class Judgement:
     """One application of a claim's rule to one set of records (the real ones or the control).
 
     ``holds`` is None exactly when ``inconclusive`` gives the reason the data cannot decide.
-    ``scored`` False: the records had nothing to score (a control that is ``empty``)."""
+    ``scored`` False: the records had nothing to score (a control that was in effect not run).
+    ``not_run``: an input the rule cannot do without is missing ("needs X", :func:`missing`): the
+    claim is *not run* (a control: *not run*), not merely undecided."""
 
     holds: bool | None
     measured: dict[str, Any]
     inconclusive: str | None = None
     scored: bool = True
+    not_run: str | None = None
 
     def __post_init__(self) -> None:
         if (self.holds is None) != (self.inconclusive is not None):
             raise ValueError("A judgement is either decided (holds True/False) or inconclusive with a reason.")
+        if self.not_run is not None and self.holds is not None:
+            raise ValueError("A judgement whose input is missing decides nothing (holds None).")
 
 
 def decided(holds: bool, measured: dict[str, Any], *, scored: bool = True) -> Judgement:
@@ -80,6 +105,17 @@ def decided(holds: bool, measured: dict[str, Any], *, scored: bool = True) -> Ju
 
 def undecided(reason: str, measured: dict[str, Any]) -> Judgement:
     return Judgement(None, measured, reason)
+
+
+def missing(reason: str, measured: dict[str, Any] | None = None) -> Judgement:
+    """A judgement that could not be made: an input the rule cannot do without is missing
+    (``reason``: "needs X ..."); the claim (or control) is *not run*."""
+    return Judgement(None, dict(measured or {}), reason, scored=False, not_run=reason)
+
+
+class MissingInput(ValueError):
+    """A rule met a record without a field it cannot do without; the message says which ("needs
+    X"). :func:`judge_available` turns it into a *not run* claim."""
 
 
 @dataclass(frozen=True)
@@ -92,10 +128,18 @@ class ClaimJudgement:
     detail: str = ""
     control_measured: dict[str, Any] | None = field(default=None)
     """What the report shows of the control (default: the control judgement's measurements)."""
+    control_not_run: str | None = None
+    """Why the negative control was not run (absent or empty record), else None: a claim whose
+    rule holds is then inconclusive, never reproduced."""
 
     @property
     def rule_holds(self) -> bool | None:
         return self.claim.holds
+
+    @property
+    def not_run(self) -> str | None:
+        """Why the claim itself could not be judged (an input it needs is missing), else None."""
+        return self.claim.not_run
 
     @property
     def measured(self) -> dict[str, Any]:
@@ -113,18 +157,22 @@ class ClaimJudgement:
         """Keyword arguments of :meth:`harness.verdicts.recorder.ClaimRecorder.conclude`."""
         c = self.control
         shown = self.control_measured if self.control_measured is not None else (None if c is None else c.measured)
+        ctrl_not_run = self.control_not_run or (None if c is None else c.not_run)
         return {
             "rule_holds": self.claim.holds,
             "measured": self.claim.measured,
             "control": shown,
-            "control_holds": None if c is None else c.holds,
+            "control_holds": None if c is None or ctrl_not_run else c.holds,
             "control_scored": True if c is None else c.scored,
             "detail": self.detail,
             "inconclusive": self.claim.inconclusive,
-            "control_inconclusive": None if c is None else c.inconclusive,
+            "control_inconclusive": None if c is None or ctrl_not_run else c.inconclusive,
+            "control_not_run": ctrl_not_run,
         }
 
     def conclusion(self) -> Conclusion:
+        if self.claim.not_run is not None:
+            return Conclusion(NOT_RUN, None, f"not run: {self.claim.not_run}")
         kw = self.recorder_kwargs()
         kw.pop("measured")
         return conclude(**kw)
@@ -157,14 +205,92 @@ def register_rule(claim_id: str, *roles: str) -> Callable[[Rule], Rule]:
     return add
 
 
+#: Roles of negative-control records start with this (``control_grid``, ``control_table``, ...); the
+#: claim's own record of the same kind is the role without it.
+CONTROL_PREFIX = "control_"
+
+
+def empty_record(record: Any) -> str | None:
+    """Why ``record`` holds nothing to judge (no cells, tables, seed pairs, conditions or pair
+    sets), or None. A control record this empty was not run."""
+    if not isinstance(record, Mapping):
+        return f"it is not a record (a {type(record).__name__})"
+    for key in ("cells", "tables", "pairs"):
+        if key in record:
+            return None if record[key] else f"it has no {key}"
+    if "groups" in record:
+        groups = record["groups"] or []
+        return None if any(isinstance(g, Mapping) and g.get("pairs") for g in groups) else "it has no seed pairs"
+    if record.get("kind") == "seed_pair":
+        return None if any(isinstance(v, Mapping) for v in record.values()) else "it has no pair sets"
+    return None
+
+
+def _empty_like(record: Any) -> dict[str, Any]:
+    """A record of ``record``'s kind with nothing in it (stands in for an absent control, whose half
+    of the judgement is then replaced by "not run")."""
+    rec = dict(record) if isinstance(record, Mapping) else {}
+    for key in ("cells", "tables", "pairs"):
+        if key in rec:
+            return {**rec, key: []}
+    if "groups" in rec:
+        return {**rec, "groups": [{**g, "pairs": []} for g in rec["groups"] if isinstance(g, Mapping)]}
+    return {k: v for k, v in rec.items() if not isinstance(v, Mapping)}
+
+
 def judge(claim_id: str, records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
-    """Apply ``claim_id``'s registered rule to ``records`` (role -> record)."""
+    """Apply ``claim_id``'s registered rule to ``records`` (role -> record). A control record that
+    holds nothing (:func:`empty_record`) makes the control *not run*: its half of the rule is not
+    evidence that the rule discriminates."""
     if claim_id not in RULES:
         raise KeyError(f"No rule registered for claim {claim_id!r}; known: {', '.join(sorted(RULES))}.")
-    missing = [r for r in ROLES[claim_id] if r not in records]
-    if missing:
-        raise KeyError(f"{claim_id} needs the records {list(ROLES[claim_id])}; missing {missing}.")
-    return RULES[claim_id](records, procedure, profile=profile)
+    absent = [r for r in ROLES[claim_id] if r not in records]
+    if absent:
+        raise KeyError(f"{claim_id} needs the records {list(ROLES[claim_id])}; missing {absent}.")
+    empty = {
+        r: why
+        for r in ROLES[claim_id]
+        if r.startswith(CONTROL_PREFIX) and (why := empty_record(records[r])) is not None
+    }
+    j = RULES[claim_id](records, procedure, profile=profile)
+    if not empty:
+        return j
+    reason = "; ".join(f"the {r} record is empty ({why})" for r, why in empty.items())
+    return dataclasses.replace(j, control_not_run=reason)
+
+
+def judge_available(claim_id: str, records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
+    """:func:`judge` for records this suite did not write (``sae-claims judge FILE``): a record the
+    claim itself needs that is absent makes it *not run* ("needs the ``grid`` record"); an absent
+    control record makes the control *not run* (a claim whose rule holds is then inconclusive,
+    never reproduced); a rule that meets a record without a field it cannot do without
+    (:class:`MissingInput`) makes the claim *not run*, naming the field. Other errors propagate
+    (the caller reports them per claim)."""
+    if claim_id not in RULES:
+        raise KeyError(f"No rule registered for claim {claim_id!r}; known: {', '.join(sorted(RULES))}.")
+    roles = ROLES[claim_id]
+    own = [r for r in roles if not r.startswith(CONTROL_PREFIX)]
+    need = [r for r in own if r not in records]
+    if need:
+        why = f"needs the {' and '.join(repr(r) for r in need)} record{'s' if len(need) > 1 else ''} (rule reads {list(roles)})"
+        return ClaimJudgement(missing(why), None)
+    absent = [r for r in roles if r.startswith(CONTROL_PREFIX) and r not in records]
+    filled = dict(records)
+    for r in absent:
+        filled[r] = _empty_like(records.get(r.removeprefix(CONTROL_PREFIX), {}))
+    try:
+        j = judge(claim_id, filled, procedure, profile=profile)
+    except MissingInput as exc:
+        return ClaimJudgement(missing(str(exc)), None)
+    if not absent:
+        return j
+    reasons = [f"no {r} record: no negative control was run" for r in absent]
+    reasons += [
+        f"the {r} record is empty ({empty})"
+        for r in roles
+        if r.startswith(CONTROL_PREFIX) and r not in absent and (empty := empty_record(records[r])) is not None
+    ]
+    return dataclasses.replace(j, control_not_run="; ".join(reasons))
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -200,6 +326,23 @@ def sig(rec: Mapping[str, Any], metric: str, alpha: float) -> bool:
 
 def nonzero(grid: Mapping[str, Any]) -> list[Record]:
     return [c for c in grid["cells"] if c["layer_a"] != 0 and c["layer_b"] != 0]
+
+
+def why_no_excess(cells: Sequence[Mapping[str, Any]], metric: str = "svcca", where: str = "cells") -> str:
+    """The real cause when no cell of ``cells`` has a finite ``metric`` excess over chance: no cells,
+    no scores, or no null means (a record built from printed numbers has scores without nulls)."""
+    if not cells:
+        return f"no {where}"
+    if not any(_finite(c.get(metric)) for c in cells):
+        return f"no {metric} scores in the {where} ({metric} missing)"
+    if not any(_finite(c.get(f"{metric}_null_mean")) or _finite(c.get(f"{metric}_excess")) for c in cells):
+        return f"no null means in the {where} ({metric}_null_mean missing): the excess over chance cannot be computed"
+    return f"no {where} with both a {metric} score and its null mean"
+
+
+def absent_everywhere(cells: Sequence[Mapping[str, Any]], key: str) -> bool:
+    """No cell of ``cells`` holds a finite ``key`` (absent or marked missing, null, in every cell)."""
+    return bool(cells) and not any(_finite(c.get(key)) for c in cells)
 
 
 def frac(values: Sequence[bool]) -> float:
@@ -389,6 +532,11 @@ def _u2(grid: Mapping[str, Any], alpha: float) -> Judgement:
     }
     if reason:
         return undecided(reason, m)
+    if cells and not both:
+        why = why_no_excess(cells, "rsa", "non-zero cells")
+        if any(math.isfinite(excess(c, "rsa")) for c in cells):
+            why = why_no_excess(cells, "svcca", "non-zero cells")
+        return undecided(f"RSA's excess cannot be compared with SVCCA's: {why}", m)
     return decided(bool(many and f_lower >= 0.8), m)
 
 
@@ -454,9 +602,18 @@ def _equivalent(cells: Sequence[Record], margin: float, alpha: float, what: str)
     if n_eq >= need:
         return decided(True, m)
     if n_eq + n_undecided >= need:
-        few = sorted({int(c.get("n_pairs", 0)) for c, u in zip(cells, ucb, strict=True) if not math.isfinite(u)})
+        unscored = [c for c, u in zip(cells, ucb, strict=True) if not math.isfinite(u)]
+        no_null = [c for c in unscored if _finite(c.get("svcca"))]
+        if no_null:  # a score without its null (e.g. a printed grid): the interval needs the null's spread
+            lacking = sorted(
+                {k for c in no_null for k in ("svcca_null_mean", "svcca_null_std") if not _finite(c.get(k))}
+            )
+            cause = f"{len(no_null)} have a score but no null spread ({', '.join(lacking) or 'null sd'} missing)"
+        else:
+            few = sorted({int(c["n_pairs"]) for c in unscored if _finite(c.get("n_pairs"))})
+            cause = f"{len(unscored)} have too few pairs to score ({few} pairs)"
         return undecided(
-            f"{n_undecided} of {len(cells)} {what} cells have too few pairs to score ({few} pairs) "
+            f"{n_undecided} of {len(cells)} {what} cells are unscorable -- {cause} -- "
             f"and could decide the {EQUIVALENT_SHARE:.0%} share",
             m,
         )
@@ -482,6 +639,12 @@ def rule_u3(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
     nz_excess = [e for e in (excess(c, "svcca") for c in nz) if math.isfinite(e)]
     ref = float(np.median(nz_excess)) if nz_excess else math.nan
     zero = [c for c in grid["cells"] if c["layer_a"] == 0 or c["layer_b"] == 0]
+    if not zero:
+        why = f"needs layer-0 cells (the grid's layers: A {grid.get('layers_a')}, B {grid.get('layers_b')})"
+        return _with_control(missing(why), missing(why))
+    if not nz_excess:
+        reason = f"no excess over chance to compare layer 0 with: {why_no_excess(nz, 'svcca', 'non-zero cells')}"
+        return _with_control(undecided(reason, {"median_nonzero_excess": ref}), undecided(reason, {}))
     if not (math.isfinite(ref) and ref > 0):
         reason = f"the non-zero cells show no excess over chance to compare layer 0 with (median {ref:.3f})"
         return _with_control(undecided(reason, {"median_nonzero_excess": ref}), undecided(reason, {}))
@@ -537,7 +700,13 @@ def _u4(grid: Mapping[str, Any], alpha: float, *, seed: int) -> Judgement:
         "best_b_is_late": late,
     }
     if not math.isfinite(t.statistic):
-        return undecided("no scored cells inside or outside the middle block", m)
+        cells = nonzero(grid)
+        cause = (
+            why_no_excess(cells, "svcca", "non-zero cells")
+            if not any(math.isfinite(excess(c, "svcca")) for c in cells)
+            else "no scored cells inside or outside the middle block"
+        )
+        return undecided(cause, m)
     if t.min_p >= alpha:
         return undecided(
             f"a {len(la)} x {len(lb)} grid has only {round(1 / t.min_p)} placements of the middle "
@@ -576,7 +745,13 @@ def _size_matched(grid: Mapping[str, Any], superset: str, raw_key: str, alpha: f
     >= 60% of the scored non-zero cells, counted as Benjamini-Hochberg discoveries at FDR alpha over
     them; the raw share with p < alpha and the paper's raw comparison are reported."""
     base = f"size_matched_{superset}_p"
-    cells = [c for c in nonzero(grid) if math.isfinite(_cell_p(c, base))]
+    every = nonzero(grid)
+    if absent_everywhere(every, base) and absent_everywhere(every, f"{base}_plus_one"):
+        return missing(
+            f"needs {base} (the 1-1 set ranked among same-size random subsets of the {superset} pairs), "
+            "missing in every non-zero cell"
+        )
+    cells = [c for c in every if math.isfinite(_cell_p(c, base))]
     ps = [_cell_p(c, base) for c in cells]
     draws = [n_perm(c, key=f"size_matched_{superset}_n_draws") for c in cells]
     holds, counted, reason = count_significant(ps, 0.6, alpha, draws, "size-matched draws")
@@ -598,11 +773,17 @@ def _placebo_beats_siblings(
 ) -> Judgement:
     """A placebo control through the claim's own rule: the placebo set beats the real set's
     comparison sets (``p_key``) in >= 60% of the non-zero cells, counted as Benjamini-Hochberg
-    discoveries at FDR alpha. Records without the placebo fields (written before it existed) make
-    the control inconclusive."""
+    discoveries at FDR alpha. A grid without the placebo scores in any cell (an older run, or a file
+    built from printed numbers) has the control *not run*; one lacking them in some cells only makes it
+    inconclusive."""
     every = nonzero(grid)
-    if not every or not all(p_key in c for c in every):
-        return undecided(f"the grid has no {what} scores (a record written before the placebo existed)", {})
+    if not every:
+        return missing("no non-zero cells")
+    if absent_everywhere(every, p_key):
+        return missing(f"the grid has no {what} scores ({p_key} missing in every non-zero cell)")
+    if not all(p_key in c for c in every):
+        lacking = sum(p_key not in c for c in every)
+        return undecided(f"{lacking} of {len(every)} non-zero cells lack {p_key}", {})
     base = p_key.removesuffix("_plus_one")
     cells = [c for c in every if math.isfinite(_cell_p(c, base))]
     ps = [_cell_p(c, base) for c in cells]
@@ -631,9 +812,14 @@ def _u5(grid: Mapping[str, Any], alpha: float) -> Judgement:
     sm = _size_matched(grid, "m21", "svcca_m21", alpha)
     cells = [c for c in nonzero(grid) if math.isfinite(_cell_p(c, "size_matched_m21_p"))]
     m = dict(sm.measured)
+    if sm.not_run is not None:
+        return sm
     if not cells or not all(U5_PLACEBO_P in c for c in cells):
-        why = "the grid has no placebo 1-1 scores (a record written before the placebo existed)"
-        return undecided(why, m) if cells else decided(False, m, scored=False)
+        if not cells:
+            return decided(False, m, scored=False)
+        if absent_everywhere(cells, U5_PLACEBO_P):
+            return missing(f"needs {U5_PLACEBO_P} (the 1-1 set against placebo 1-1 sets), missing in every cell", m)
+        return undecided(f"some non-zero cells lack {U5_PLACEBO_P}", m)
     no_choice = [c for c in cells if c.get("placebo_one_to_one_n_with_choice", 0) == 0]
     judged = [c for c in cells if c in no_choice or _finite(c.get(U5_PLACEBO_P))]
     # a cell's "1-1 helps" is an intersection-union test: its p is the larger of its two p's
@@ -742,12 +928,24 @@ def _tracks(x: Sequence[float], y: Sequence[float]) -> tuple[bool, dict[str, Any
 
 
 def _u7(grid: Mapping[str, Any]) -> tuple[Judgement, Judgement]:
-    cells = [c for c in nonzero(grid) if math.isfinite(excess(c, "svcca")) and _finite(c.get("mean_max_corr"))]
+    every = nonzero(grid)
+    cells = [c for c in every if math.isfinite(excess(c, "svcca")) and _finite(c.get("mean_max_corr"))]
     rel, n_rel = _split_half_reliability(cells)
     m: dict[str, Any] = {"split_half_reliability": rel, "n_cells": len(cells)}
+    if absent_everywhere(every, "mean_max_corr"):
+        why = "needs mean_max_corr (the mean max activation correlation per cell), missing in every non-zero cell"
+        return missing(why, m), missing(why)
     if len(cells) < 3:
-        reason = f"a rank correlation needs >= 3 scored cells; got {len(cells)}"
+        cause = (
+            why_no_excess(every, "svcca", "non-zero cells")
+            if not any(math.isfinite(excess(c, "svcca")) for c in every)
+            else f"got {len(cells)} cells with both an SVCCA excess and a mean max correlation"
+        )
+        reason = f"a rank correlation needs >= 3 scored cells: {cause}"
         return undecided(reason, m), undecided(reason, {})
+    if absent_everywhere(cells, "svcca_excess_half1") or absent_everywhere(cells, "svcca_excess_half2"):
+        why = "needs svcca_excess_half1/half2 (split-half SVCCA excesses, for the reliability gate and the control)"
+        return undecided(f"{why}: missing in every scored cell", m), missing(why)
     if not (math.isfinite(rel) and rel >= MIN_RELIABILITY):
         reason = (
             f"the SVCCA excess grid's split-half reliability is {rel:.2f} (< {MIN_RELIABILITY}, {n_rel} cells "
@@ -790,9 +988,13 @@ def _u8(grid: Mapping[str, Any], profile: str, procedure: str) -> Judgement:
     non-zero cell, with the ratios to the paper reported where there are any."""
     from harness.verdicts.paper_tables import VARIANTS, paper_pair_counts
 
-    cells = nonzero(grid)
-    if not cells:
+    every = nonzero(grid)
+    if not every:
         return decided(False, {}, scored=False)
+    # a count marked missing (null) is not judged; a cell counts where both its counts are given
+    cells = [c for c in every if _finite(c.get("n_pairs")) and _finite(c.get("n_pairs_m21"))]
+    if not cells:
+        return missing("needs n_pairs and n_pairs_m21 (1-1 and many-to-1 pair counts), missing in every non-zero cell")
     n11 = [c["n_pairs"] for c in cells]
     m21 = [c["n_pairs_m21"] for c in cells]
     m: dict[str, Any] = {
@@ -801,6 +1003,8 @@ def _u8(grid: Mapping[str, Any], profile: str, procedure: str) -> Judgement:
         "pairs_many_to_1_min": int(min(m21)),
         "pairs_many_to_1_max": int(max(m21)),
     }
+    if len(cells) < len(every):
+        m["cells_without_counts"] = [f"A{c['layer_a']}/B{c['layer_b']}" for c in every if c not in cells]
     printed = paper_pair_counts(profile)
     ratios = {
         f"{variant} A{c['layer_a']}/B{c['layer_b']}": c[field] / printed[(variant, c["layer_a"], c["layer_b"])]
@@ -810,6 +1014,8 @@ def _u8(grid: Mapping[str, Any], profile: str, procedure: str) -> Judgement:
     }
     structural = all(0 < a < b for a, b in zip(n11, m21, strict=True))
     if not printed:
+        if len(cells) < len(every) and structural:
+            return undecided(f"pair counts missing in {len(every) - len(cells)} non-zero cells", m)
         return decided(structural, m)
     lo, hi = PAIR_RATIO_BAND
     m.update(
@@ -839,8 +1045,8 @@ def rule_u8(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
     (almost) nothing, so it must fail."""
     grid = records["grid"]
     claim = _u8(grid, profile, procedure.name)
-    unf = [c["n_pairs_unfiltered"] for c in nonzero(grid)]
-    if unf:
+    unf = [c["n_pairs_unfiltered"] for c in nonzero(grid) if _finite(c.get("n_pairs_unfiltered"))]
+    if unf:  # reported, not judged: a record may mark it missing (the paper never prints it)
         claim.measured.update(unfiltered_1to1_min=int(min(unf)), unfiltered_1to1_max=int(max(unf)))
     return _with_control(claim, _u8(records["control_grid"], profile, procedure.name))
 
@@ -859,6 +1065,23 @@ def _table1_categories() -> dict[str, tuple[str, ...]]:
 
 def scored(table: Mapping[str, Any]) -> list[Record]:
     return [c for c in table["cells"] if "skipped" not in c and _finite(c.get("svcca"))]
+
+
+def why_unscored(table: Mapping[str, Any], categories: Sequence[str]) -> str:
+    """Why each of ``categories`` is not among the table's :func:`scored` cells: the cell's own
+    ``skipped`` reason (too few concept features or pairs), no SVCCA score (e.g. Table 9 prints
+    MonthNames' RSA only), or no cell at all."""
+    by = {c.get("category"): c for c in table.get("cells", [])}
+    out = []
+    for k in categories:
+        c = by.get(k)
+        if c is None:
+            out.append(f"{k} has no cell in the table")
+        elif "skipped" in c:
+            out.append(f"{k} was skipped ({c['skipped']})")
+        else:
+            out.append(f"{k} has no SVCCA score (svcca missing; scored cells need one)")
+    return "; ".join(out)
 
 
 def _all_significant(table: Mapping[str, Any], metric: str, alpha: float) -> Judgement:
@@ -883,7 +1106,7 @@ def _all_significant(table: Mapping[str, Any], metric: str, alpha: float) -> Jud
     if not cells:
         return decided(False, m, scored=False)
     if unscorable:
-        return undecided(f"categories {unscorable} have too few concept features to score", m)
+        return undecided(f"categories {unscorable} are not scored: {why_unscored(table, unscorable)}", m)
     return decided(True, m)
 
 
@@ -928,8 +1151,13 @@ def paper_agreement(
         if not math.isfinite(pe):
             continue
         lo, hi = excess_ci(c, metric, alpha)
-        agrees = math.isfinite(lo) and lo <= pe + PAPER_EXCESS_TOLERANCE and hi >= pe - PAPER_EXCESS_TOLERANCE
-        out[c["category"]] = {"excess": excess(c, metric), "ci": [lo, hi], "paper_excess": pe, "agrees": bool(agrees)}
+        # no interval (no null spread given, e.g. the paper's own printed table): undecided, not a disagreement
+        agrees = (
+            None
+            if not math.isfinite(lo)
+            else bool(lo <= pe + PAPER_EXCESS_TOLERANCE and hi >= pe - PAPER_EXCESS_TOLERANCE)
+        )
+        out[c["category"]] = {"excess": excess(c, metric), "ci": [lo, hi], "paper_excess": pe, "agrees": agrees}
     return out
 
 
@@ -951,8 +1179,18 @@ def _with_paper(
         "paper_excess_tolerance": PAPER_EXCESS_TOLERANCE,
     }
     if not judged or j.holds is not True:
-        return Judgement(j.holds, m, j.inconclusive, j.scored)
-    return decided(bool(agree) and all(a["agrees"] for a in agree.values()), m)
+        return Judgement(j.holds, m, j.inconclusive, j.scored, j.not_run)
+    if any(a["agrees"] is False for a in agree.values()):
+        return decided(False, m)
+    open_ = sorted(k for k, a in agree.items() if a["agrees"] is None)
+    if open_:
+        lacking = f"{metric}_null_mean / {metric}_null_std" if metric == "svcca" else f"{metric}_null_std"
+        return undecided(
+            f"agreement with the paper's values undecided for {open_}: no null spread ({lacking} missing) "
+            "to put an interval on the excess",
+            m,
+        )
+    return decided(bool(agree), m)
 
 
 def _table_claim(
@@ -1003,6 +1241,9 @@ def _s2(table: Mapping[str, Any], alpha: float, profile: str) -> Judgement:
     m["countries_excess_ci_low"] = lo
     m["countries_reaches_null"] = bool(reaches_null)
     reason = needs_power([n_perm(c) for c in cells.values()], alpha)
+    if reason is None and table.get("cells") and (countries is None or not others):
+        judged_names = [k for k in _table1_categories()["svcca"] if k not in cells]
+        reason = f"categories {judged_names} are not scored: {why_unscored(table, judged_names)}"
     j = undecided(reason, m) if reason else decided(bool(ok), m)
     judged = [c for k, c in cells.items() if k not in ("MonthNames", "Biology")]
     return _with_paper(j, judged, "S2", "svcca", profile, alpha)
@@ -1032,7 +1273,12 @@ def _s3(tables: Sequence[Mapping[str, Any]], alpha: float) -> Judgement:
         v = c.get("test2_p_plus_one")
         return float(v) if _finite(v) else float(c.get("test2_p", math.nan))
 
-    cells = [c for t in tables for c in scored(t) if math.isfinite(p(c))]
+    every = [c for t in tables for c in scored(t)]
+    cells = [c for c in every if math.isfinite(p(c))]
+    if absent_everywhere(every, "test2_p") and absent_everywhere(every, "test2_p_plus_one"):
+        return missing(
+            "needs test2_p (Test 2: each subspace against random same-size subsets), missing in every scored cell"
+        )
     ps = [p(c) for c in cells]
     holds, counted, reason = count_significant(
         ps, 0.9, alpha, [float(c["test2_n"]) for c in cells if "test2_n" in c], "Test-2 draws"
@@ -1072,7 +1318,13 @@ def _s5(tables: Sequence[Mapping[str, Any]], alpha: float, *, seed: int) -> Judg
         interior_b=lb[1:-1],
     )
     if not math.isfinite(t.statistic):
-        return undecided("no scored semantic tables inside or outside the interior", m)
+        every = [c for t_ in tables for c in scored(t_)]
+        cause = (
+            why_no_excess(every, "svcca", "scored semantic cells")
+            if not any(math.isfinite(excess(c, "svcca")) for c in every)
+            else "no scored semantic tables inside or outside the interior"
+        )
+        return undecided(cause, m)
     if t.min_p >= alpha:
         return undecided(
             f"a {len(la)} x {len(lb)} semantic grid has only {round(1 / t.min_p)} placements of its "
@@ -1120,15 +1372,43 @@ def _either(ctrl: Judgement, rp: Judgement | None) -> Judgement:
     return decided(False, both, scored=ctrl.scored)
 
 
+def _pair_set(rec: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """``rec[key]``, one pair set of a seed-pair record; :class:`MissingInput` naming it when absent."""
+    v = rec.get(key)
+    if not isinstance(v, Mapping):
+        raise MissingInput(f"needs the {key!r} pair set of the seed-pair record (it has {sorted(rec)})")
+    return v
+
+
+def _missing_score(rec: Mapping[str, Any], metric: str = "svcca") -> str | None:
+    """Why a single pair set's ``metric`` cannot be judged for significance and excess (a field
+    marked missing), or None."""
+    if not _finite(rec.get(metric)):
+        return f"{metric} missing"
+    if not math.isfinite(judging_p(rec, metric)):
+        return f"{metric}_p missing (no p-value given)"
+    if not math.isfinite(excess(rec, metric)):
+        return f"{metric}_null_mean missing (no null to measure the excess over chance against)"
+    return None
+
+
 def _w1(rec: Mapping[str, Any], procedure: Procedure, key: str = "many_to_one_filtered") -> Judgement:
-    filt = rec[key]
+    filt = _pair_set(rec, key)
     p, e = judging_p(filt, "svcca"), excess(filt, "svcca")
-    m = {"n": filt["n_pairs"], "svcca": filt["svcca"], "null_mean": filt["svcca_null_mean"], "excess": e, "p": p}
+    m = {
+        "n": filt.get("n_pairs"),
+        "svcca": filt.get("svcca"),
+        "null_mean": filt.get("svcca_null_mean"),
+        "excess": e,
+        "p": p,
+    }
     reason = needs_power([n_perm(filt)], procedure.alpha)
     if reason:
         return undecided(reason, m)
+    if _finite(filt.get("svcca")) and (gap := _missing_score(filt)) is not None:
+        return undecided(f"{key}: {gap}", m)
     return decided(
-        bool(math.isfinite(e) and p < procedure.alpha and e >= HIGH_EXCESS), m, scored=_finite(filt["svcca"])
+        bool(math.isfinite(e) and p < procedure.alpha and e >= HIGH_EXCESS), m, scored=_finite(filt.get("svcca"))
     )
 
 
@@ -1148,9 +1428,9 @@ def rule_w1(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
     claim = _w1(rec, procedure)
     measured = {
         k: {
-            "n": v["n_pairs"],
-            "svcca": v["svcca"],
-            "null_mean": v["svcca_null_mean"],
+            "n": v.get("n_pairs"),
+            "svcca": v.get("svcca"),
+            "null_mean": v.get("svcca_null_mean"),
             "excess": excess(v, "svcca"),
             "p": judging_p(v, "svcca"),
         }
@@ -1159,11 +1439,13 @@ def rule_w1(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
     }
     measured["decoder_cosine_mean"] = rec.get("decoder_cosine_mean")
     claim = Judgement(claim.holds, measured, claim.inconclusive, claim.scored)
+    if not isinstance(ctrl_rec.get("many_to_one_filtered"), Mapping):  # an empty control record
+        return _with_control(claim, missing("the control record has no 'many_to_one_filtered' pair set"))
     ctrl = _w1(ctrl_rec, procedure)
     c = ctrl_rec["many_to_one_filtered"]
     shown = {
-        "shuffled_n": c["n_pairs"],
-        "shuffled_svcca": c["svcca"],
+        "shuffled_n": c.get("n_pairs"),
+        "shuffled_svcca": c.get("svcca"),
         "shuffled_excess": excess(c, "svcca"),
         "shuffled_p": judging_p(c, "svcca"),
     }
@@ -1180,21 +1462,25 @@ W2_BAND = (0.15, 0.6)
 
 
 def _w2(grid: Mapping[str, Any], alpha: float) -> Judgement:
+    if not grid["cells"]:
+        return decided(False, {}, scored=False)
     cell = grid["cells"][0]
-    s, p, e = cell["svcca"], judging_p(cell, "svcca"), excess(cell, "svcca")
+    s, p, e = cell.get("svcca"), judging_p(cell, "svcca"), excess(cell, "svcca")
     m = {
         "svcca": s,
         "svcca_excess": e,
         "svcca_p": p,
-        "n_pairs": cell["n_pairs"],
-        "svcca_null_mean": cell["svcca_null_mean"],
-        "rsa": cell["rsa"],
+        "n_pairs": cell.get("n_pairs"),
+        "svcca_null_mean": cell.get("svcca_null_mean"),
+        "rsa": cell.get("rsa"),
         "rsa_excess": excess(cell, "rsa"),
         "rsa_p": judging_p(cell, "rsa"),
     }
     reason = needs_power([n_perm(cell, grid)], alpha)
     if reason:
         return undecided(reason, m)
+    if _finite(s) and (gap := _missing_score(cell)) is not None:
+        return undecided(gap, m)
     lo, hi = W2_BAND
     return decided(bool(math.isfinite(e) and lo <= e <= hi and math.isfinite(p) and p < alpha), m, scored=_finite(s))
 
@@ -1209,23 +1495,27 @@ def rule_w2(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
 
 
 def _x1(fraction_shared: float, rec: Mapping[str, Any], alpha: float, key: str = "one_to_one_filtered") -> Judgement:
-    one = rec[key]
+    one = _pair_set(rec, key)
     p, e = judging_p(one, "svcca"), excess(one, "svcca")
     m = {
         "pb_fraction_shared": fraction_shared,
-        "lan_svcca_corr_pairing": one["svcca"],
+        "lan_svcca_corr_pairing": one.get("svcca"),
         "lan_p_corr_pairing": p,
-        "lan_null_mean": one["svcca_null_mean"],
+        "lan_null_mean": one.get("svcca_null_mean"),
         "lan_excess_corr_pairing": e,
-        "n_pairs": one["n_pairs"],
+        "n_pairs": one.get("n_pairs"),
     }
     reason = needs_power([n_perm(one)], alpha)
     if reason:
         return undecided(reason, m)
+    if not _finite(fraction_shared):
+        return undecided("fraction_shared missing (Paulo & Belrose's shared fraction of the seed pair)", m)
+    if _finite(one.get("svcca")) and (gap := _missing_score(one)) is not None:
+        return undecided(f"{key}: {gap}", m)
     return decided(
         bool(fraction_shared < 0.9 and math.isfinite(e) and p < alpha and e >= HIGH_EXCESS),
         m,
-        scored=_finite(one["svcca"]),
+        scored=_finite(one.get("svcca")),
     )
 
 
@@ -1239,18 +1529,21 @@ def rule_x1(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
     against 0.004), so the excess is required as in W1. Controls as W1's, on the 1-1 filtered set
     (``one_to_one_filtered_random_partner``)."""
     ov, rec, ctrl_rec = records["overlap"], records["lan"], records["control_lan"]
-    claim = _x1(ov["fraction_shared"], rec, procedure.alpha)
-    cos = rec["decoder_cosine"]
+    shared = ov.get("fraction_shared", math.nan)
+    claim = _x1(shared, rec, procedure.alpha)
+    cos = rec.get("decoder_cosine") if isinstance(rec.get("decoder_cosine"), Mapping) else {}
     claim.measured.update(
         pb_pw_mcc=ov.get("pw_mcc_decoder"),
-        lan_svcca_cos_pairing=cos["svcca"],
+        lan_svcca_cos_pairing=cos.get("svcca"),
         lan_p_cos_pairing=judging_p(cos, "svcca"),
     )
-    ctrl = _x1(ov["fraction_shared"], ctrl_rec, procedure.alpha)
+    if not isinstance(ctrl_rec.get("one_to_one_filtered"), Mapping):  # an empty control record
+        return _with_control(claim, missing("the control record has no 'one_to_one_filtered' pair set"))
+    ctrl = _x1(shared, ctrl_rec, procedure.alpha)
     c = ctrl_rec["one_to_one_filtered"]
     shown = {
-        "shuffled_n": c["n_pairs"],
-        "shuffled_svcca": c["svcca"],
+        "shuffled_n": c.get("n_pairs"),
+        "shuffled_svcca": c.get("svcca"),
         "shuffled_excess": excess(c, "svcca"),
         "shuffled_p": judging_p(c, "svcca"),
     }

@@ -44,7 +44,7 @@ from scipy.stats import t as student_t
 
 from harness.config import Procedure
 from harness.verdicts.records import CLAIMS, HEADLINE_CRITERION
-from harness.verdicts.rules import ClaimJudgement, Judgement, decided, register_rule, undecided
+from harness.verdicts.rules import ClaimJudgement, Judgement, MissingInput, decided, register_rule, undecided
 
 __all__ = [
     "MIN_SEED_PAIRS",
@@ -114,15 +114,22 @@ def pair_fraction(pair: Record, criterion: str) -> float:
     by = pair.get("fraction_by_criterion") or {}
     if criterion in by:
         return float(by[criterion])
-    if criterion == "both":
-        return float(pair["fraction_shared"])
-    raise KeyError(f"seed-pair record has no fraction under criterion {criterion!r}")
+    if criterion == "both" and "fraction_shared" in pair:
+        return math.nan if pair["fraction_shared"] is None else float(pair["fraction_shared"])
+    raise MissingInput(
+        f"needs each seed pair's shared fraction under criterion {criterion!r} "
+        f"(fraction_by_criterion[{criterion!r}]{' or fraction_shared' if criterion == 'both' else ''})"
+    )
 
 
 def fraction_estimate(rec: Record, criterion: str) -> FractionEstimate:
     """:class:`FractionEstimate` of a ``seed_overlaps`` record under ``criterion``."""
+    if "pairs" not in rec:
+        raise MissingInput(f"needs a seed_overlaps record with 'pairs' (it has {sorted(rec)})")
     pairs = list(rec["pairs"])
     f = np.asarray([pair_fraction(p, criterion) for p in pairs], dtype=np.float64)
+    if any(not isinstance(p.get("n_latents"), (int, np.integer)) for p in pairs):
+        raise MissingInput("needs each seed pair's n_latents (the shared fraction's denominator)")
     n = np.asarray([int(p["n_latents"]) for p in pairs], dtype=np.int64)
     m = f.size
     if m == 0:

@@ -17,7 +17,7 @@ from harness.verdicts.recorder import ClaimRecorder, Expectations, RunStore, con
     [
         (False, True, "other way", "reproduced"),
         (True, True, "same way", "not reproduced"),
-        (False, False, "empty", "not reproduced"),
+        (False, False, "not run", "inconclusive"),
         (None, True, None, "reproduced"),
     ],
 )
@@ -29,8 +29,8 @@ def test_control_outcome_decides_the_verdict(control_holds, control_scored, outc
         control={"n_cells_scored": int(control_scored)},
     )
     assert (c.control_outcome, c.verdict) == (outcome, verdict)
-    if outcome == "empty":
-        assert "nothing to score" in c.detail
+    if outcome == "not run":
+        assert "nothing to score" in c.detail and "control not run" in c.detail
     if outcome == "same way":
         assert "does not discriminate" in c.detail
 
@@ -38,6 +38,19 @@ def test_control_outcome_decides_the_verdict(control_holds, control_scored, outc
 @pytest.mark.parametrize("control_holds", [None, False, True])
 def test_a_failing_rule_is_never_reproduced(control_holds) -> None:
     assert conclude(rule_holds=False, control_holds=control_holds).verdict == "not reproduced"
+
+
+def test_a_control_not_run_makes_a_holding_rule_inconclusive_never_reproduced() -> None:
+    c = conclude(rule_holds=True, control_holds=None, control_not_run="no control_grid record")
+    assert (c.verdict, c.control_outcome) == ("inconclusive", "not run")
+    assert c.inconclusive is not None and "control was not run (no control_grid record)" in c.inconclusive
+    # the control's own outcome is not read when it was not run (an empty control used to count as "other way")
+    c = conclude(rule_holds=True, control_holds=False, control_not_run="the control_table record is empty")
+    assert (c.verdict, c.control_outcome) == ("inconclusive", "not run")
+    # a rule refuted on the claim's own data stays refuted; an undecided one stays inconclusive
+    assert conclude(rule_holds=False, control_holds=None, control_not_run="x").verdict == "not reproduced"
+    c = conclude(rule_holds=None, control_holds=None, inconclusive="too few pairs", control_not_run="x")
+    assert (c.verdict, c.inconclusive) == ("inconclusive", "too few pairs")
 
 
 def _recorder(tmp_path: Path, profile: str, expected: dict | None = None) -> tuple[ClaimRecorder, RunStore]:
@@ -119,3 +132,16 @@ def test_inconclusive_is_not_a_failure_outside_smoke_and_pinned_in_smoke(tmp_pat
         "U1", "paper", rule_holds=None, measured={}, control={}, control_holds=False, inconclusive="too few pairs"
     )
     assert failure is not None and "changed outcome" in failure
+
+
+def test_recorder_judge_records_a_claim_whose_input_lacks_a_needed_field_as_not_run(tmp_path: Path) -> None:
+    from harness.config import CORRECTED
+
+    rec, store = _recorder(tmp_path, "paper")
+    g = {"kind": "grid", "layers_a": [1], "layers_b": [1], "cells": [{"layer_a": 1, "layer_b": 1, "svcca": 0.5}]}
+    rec.experiment("paper:grid corrected", g)
+    failure = rec.judge("U5", CORRECTED, {"grid": "grid corrected"})
+    row = store.results[-1]
+    assert (row["id"], row["verdict"]) == ("U5", "not run") and "needs size_matched_m21_p" in row["detail"]
+    assert store.obtained["U5"]["corrected"] == {"verdict": "not run", "control": None}
+    assert failure is not None and failure.startswith("U5 not run under corrected: needs size_matched_m21_p")

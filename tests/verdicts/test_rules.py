@@ -436,11 +436,19 @@ def test_u5_placebo_control_comes_out_the_same_way_on_a_broken_input() -> None:
     # broken pipeline (e.g. a random 1-1 choice): any one-partner-per-A set beats the siblings
     broken = grid(lambda a, b: {"placebo_one_to_one_vs_siblings_p_plus_one": 0.01})
     assert verdict("U5", {"grid": broken}) == ("not reproduced", "same way")
-    # a record written before the placebo existed: the control cannot decide
+    # a record without the placebo fields (an older run, or an outside file): the claim needs them
     old = grid(lambda a, b: {})
     for c in old["cells"]:
         del c["placebo_one_to_one_vs_siblings_p_plus_one"], c["placebo_one_to_one_p_plus_one"]
-    assert verdict("U5", {"grid": old}) == ("inconclusive", "inconclusive")
+    j = judge("U5", {"grid": old}, CORRECTED, profile="smoke")
+    assert (j.verdict, j.control_outcome) == ("not run", None)
+    assert "needs placebo_one_to_one_p_plus_one" in j.conclusion().detail
+    # only the control's placebo is missing: the control was not run, and a holding rule is inconclusive
+    for c in old["cells"]:
+        c["placebo_one_to_one_p_plus_one"] = 0.001
+    j = judge("U5", {"grid": old}, CORRECTED, profile="smoke")
+    assert (j.verdict, j.control_outcome) == ("inconclusive", "not run")
+    assert "placebo_one_to_one_vs_siblings_p_plus_one missing" in j.conclusion().detail
 
 
 def test_u6_paper_placebo_comes_out_the_same_way_on_a_broken_input() -> None:
@@ -792,3 +800,215 @@ def test_judge_command_rejudges_a_saved_run_without_recomputation(tmp_path, caps
     assert main(["judge", str(path)]) == 0
     assert main(["judge", str(path), "--check"]) == 1  # U3's stored outcome differs
     assert "U3/corrected" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------- missing inputs
+# A record not written by this suite (e.g. the paper's printed numbers) may lack fields or mark
+# them missing (null, read back as NaN): the rule says "not run: needs X" or "inconclusive: X
+# missing", never "not reproduced" and never a traceback; an absent or empty control is "not run"
+# and a rule that holds without it is inconclusive, never reproduced.
+
+
+def judged(claim_id: str, records: dict[str, Any], procedure: Any = CORRECTED, profile: str = "smoke") -> Any:
+    from harness.verdicts.rules import judge_available
+
+    return judge_available(claim_id, records, procedure, profile=profile)
+
+
+def strip(rec: dict[str, Any], *keys: str, null: bool = False) -> dict[str, Any]:
+    """``rec`` with ``keys`` removed from (or, ``null``, set to NaN in) every cell."""
+    out = {**rec, "cells": [dict(c) for c in rec["cells"]]}
+    for c in out["cells"]:
+        for k in keys:
+            if null:
+                c[k] = math.nan
+            else:
+                c.pop(k, None)
+    return out
+
+
+def no_nulls(rec: dict[str, Any]) -> dict[str, Any]:
+    """A printed grid: scores and p's, no null means, spreads or excesses."""
+    keys = [k for k in rec["cells"][0] if k.endswith(("_null_mean", "_null_std", "_excess"))]
+    return strip(rec, *keys, null=True)
+
+
+@pytest.mark.parametrize("claim_id", ["U1", "U2", "U4", "U8"])
+def test_grid_claims_with_an_empty_or_absent_control_are_never_reproduced(claim_id: str) -> None:
+    la, lb = (0, 1, 2, 3, 4, 5), (0, 1, 2, 3, 4, 5, 6, 7)
+    real = grid(lambda a, b: blocky(a, b, la=la, lb=lb), la=la, lb=lb) if claim_id == "U4" else grid(lambda a, b: {})
+    ctrl = (
+        grid(lambda a, b: {"n_pairs": 0, "n_pairs_m21": 0})  # U8's shuffled positions keep no pairs
+        if claim_id == "U8"
+        else control_grid(NOISE_TOP, la=la, lb=lb)
+    )
+    assert verdict(claim_id, {"grid": real, "control_grid": ctrl}) == ("reproduced", "other way")
+    # an empty control used to count as "other way" and gave a silent "reproduced"
+    empty = {**real, "cells": []}
+    j = judge(claim_id, {"grid": real, "control_grid": empty}, CORRECTED, profile="smoke")
+    assert (j.verdict, j.control_outcome) == ("inconclusive", "not run")
+    assert "control_grid record is empty" in j.conclusion().detail
+    j = judged(claim_id, {"grid": real})
+    assert (j.verdict, j.control_outcome) == ("inconclusive", "not run")
+    assert "no control_grid record" in str(j.inconclusive)
+
+
+def test_judge_available_names_an_absent_record_the_claim_itself_needs() -> None:
+    j = judged("U1", {"control_grid": control_grid(NOISE_TOP)})
+    assert j.verdict == "not run" and "needs the 'grid' record" in j.conclusion().detail
+    j = judged("X1", {"lan": lan(0.9, 0.44, 0.01)})
+    assert j.verdict == "not run" and "needs the 'overlap' record" in j.conclusion().detail
+
+
+def test_u1_u2_u4_missing_null_means_are_named_not_reported_as_no_scored_cells() -> None:
+    la, lb = (0, 1, 2, 3, 4, 5), (0, 1, 2, 3, 4, 5, 6, 7)
+    printed = no_nulls(grid(lambda a, b: blocky(a, b, la=la, lb=lb), la=la, lb=lb))
+    j = judged("U4", {"grid": printed})
+    assert j.verdict == "inconclusive" and "svcca_null_mean missing" in str(j.inconclusive)
+    assert "no scored cells" not in str(j.inconclusive)
+    j = judged("U2", {"grid": no_nulls(grid(lambda a, b: {}))})
+    assert j.verdict == "inconclusive" and "null_mean missing" in str(j.inconclusive)
+    # U1 judges p-values only: its printed p's decide, and the absent control makes it inconclusive
+    j = judged("U1", {"grid": no_nulls(grid(lambda a, b: {}))})
+    assert (j.verdict, j.control_outcome) == ("inconclusive", "not run")
+
+
+def test_u3_without_layer_0_cells_is_not_run_and_without_nulls_is_inconclusive() -> None:
+    no_zero = grid(lambda a, b: {}, la=(1, 2, 3), lb=(1, 2, 3, 4, 5))
+    j = judged("U3", {"grid": no_zero})
+    assert j.verdict == "not run" and "needs layer-0 cells" in j.conclusion().detail
+    j = judged("U3", {"grid": no_nulls(grid(lambda a, b: {}))})
+    assert j.verdict == "inconclusive" and "svcca_null_mean missing" in str(j.inconclusive)
+    # nulls for the non-zero cells but no null spread for layer 0: unscorable, and the reason says why
+    g = grid(lambda a, b: u3_cell(0.0 if 0 in (a, b) else 0.5))
+    for c in g["cells"]:
+        if 0 in (c["layer_a"], c["layer_b"]):
+            c["svcca_null_std"] = math.nan
+    j = judged("U3", {"grid": g})
+    assert j.verdict == "inconclusive" and "no null spread (svcca_null_std missing)" in str(j.inconclusive)
+    assert "too few pairs" not in str(j.inconclusive)
+
+
+@pytest.mark.parametrize("claim_id,key", [("U5", "size_matched_m21_p"), ("U6", "size_matched_unfiltered_p")])
+def test_u5_u6_without_size_matched_comparisons_are_not_run(claim_id: str, key: str) -> None:
+    g = strip(grid(lambda a, b: {}), key, f"{key}_plus_one")
+    j = judged(claim_id, {"grid": g})
+    assert j.verdict == "not run" and f"needs {key}" in j.conclusion().detail
+    # marked missing (null) everywhere: the same
+    assert judged(claim_id, {"grid": strip(grid(lambda a, b: {}), key, f"{key}_plus_one", null=True)}).verdict == (
+        "not run"
+    )
+
+
+def test_u6_without_its_placebo_has_its_control_not_run() -> None:
+    g = strip(grid(lambda a, b: {}), "placebo_filter_p")
+    j = judged("U6", {"grid": g})
+    assert (j.verdict, j.control_outcome) == ("inconclusive", "not run")
+    assert "placebo_filter_p missing" in j.conclusion().detail
+    assert "written before the placebo existed" not in j.conclusion().detail
+
+
+def test_u7_without_mean_max_corr_or_split_halves() -> None:
+    g = strip(grid(lambda a, b: {}), "mean_max_corr")
+    j = judged("U7", {"grid": g})
+    assert j.verdict == "not run" and "needs mean_max_corr" in j.conclusion().detail
+    g = grid(lambda a, b: {"mean_max_corr": 0.1 * a + 0.01 * b})
+    j = judged("U7", {"grid": g})  # the builder's cells carry no split-half excesses
+    assert j.verdict == "inconclusive" and "svcca_excess_half1/half2" in str(j.inconclusive)
+    assert j.control_outcome == "not run"
+
+
+def test_u8_reads_counts_marked_missing_without_failing() -> None:
+    g = strip(grid(lambda a, b: {}), "n_pairs_unfiltered")
+    assert verdict("U8", {"grid": g, "control_grid": {**g, "cells": []}}) == ("inconclusive", "not run")
+    g = strip(grid(lambda a, b: {}), "n_pairs_unfiltered", null=True)
+    j = judged("U8", {"grid": g})
+    assert j.rule_holds is True and "unfiltered_1to1_min" not in j.measured
+    # counts missing in some cells: judged on the others, the rest named
+    for c in g["cells"][:8]:
+        c["n_pairs"] = math.nan
+    j = judged("U8", {"grid": g})
+    assert j.verdict == "inconclusive" and j.measured["cells_without_counts"]
+    j = judged("U8", {"grid": strip(g, "n_pairs", null=True)})
+    assert j.verdict == "not run" and "needs n_pairs and n_pairs_m21" in j.conclusion().detail
+
+
+def test_s1_s4_name_the_real_cause_of_an_unscored_category() -> None:
+    cats = {c: {} for c in TABLE9}
+    t = table(cats)
+    month = next(c for c in t["cells"] if c["category"] == "MonthNames")
+    month["svcca"] = math.nan  # Table 9 prints MonthNames' RSA only
+    j = judged("S4", {"table": t})
+    assert j.verdict == "inconclusive" and "MonthNames has no SVCCA score" in str(j.inconclusive)
+    assert "too few concept features" not in str(j.inconclusive)
+    skipped = table({c: ({"skipped": True} if c == "Emotions" else {}) for c in TABLE9})
+    j = judged("S1", {"table": skipped})
+    assert "Emotions was skipped (too few concept features)" in str(j.inconclusive)
+    # an empty control table used to count as "other way"
+    j = judge("S1", {"table": t, "control_table": {**t, "cells": []}}, CORRECTED, profile="smoke")
+    assert (j.verdict, j.control_outcome) == ("inconclusive", "not run")
+
+
+def test_s2_s4_agreement_without_a_null_spread_is_undecided_not_a_disagreement() -> None:
+    # the paper's own Table 2: its values, Countries at p = 0.07, no null spread given
+    t2 = paper_like("gemma", Countries={"p": 0.0709})
+    for c in t2["cells"]:
+        c["svcca_null_std"] = math.nan
+    j = judged("S2", {"table": t2}, profile="gemma")
+    assert j.verdict == "inconclusive" and "no null spread" in str(j.inconclusive)
+    assert all(a["agrees"] is None for a in j.measured["paper_agreement"].values())
+    t9 = paper_like("paper")
+    for c in t9["cells"]:
+        c.update(rsa_null_mean=0.0, rsa_excess=c["rsa"], rsa_null_std=math.nan)
+    j = judged("S4", {"table": t9}, profile="paper")
+    assert j.verdict == "inconclusive" and "rsa_null_std missing" in str(j.inconclusive)
+    # a decided disagreement still refutes, whatever is undecided elsewhere
+    off = table({c: {} for c in TABLE9})
+    off["cells"][-1]["rsa_null_std"] = math.nan  # MonthNames: undecided
+    noise = table({c: {"p": 0.4, "rsa_p": 0.4} for c in TABLE9})
+    j = judge("S4", {"table": off, "control_table": noise}, CORRECTED, profile="paper")
+    assert j.verdict == "not reproduced" and j.measured["paper_agreement"]["Time"]["agrees"] is False
+    assert j.measured["paper_agreement"]["MonthNames"]["agrees"] is None
+
+
+def test_s2_without_countries_is_inconclusive_not_refuted() -> None:
+    noise = table({c: {"p": 0.4} for c in TABLE9[:6]})
+    t = paper_like("gemma", Countries={"p": 0.2})
+    t["cells"] = [c for c in t["cells"] if c["category"] != "Countries"]
+    j = judge("S2", {"table": t, "control_table": noise}, CORRECTED, profile="gemma")
+    assert j.verdict == "inconclusive" and "Countries has no cell" in str(j.inconclusive)
+
+
+def test_s3_without_test2_is_not_run_and_s5_without_nulls_names_them() -> None:
+    sg = sem_grid(lambda a, b: {})
+    for t in sg["tables"]:
+        for c in t["cells"]:
+            del c["test2_p"], c["test2_p_plus_one"]
+    j = judged("S3", {"semantic_grid": sg})
+    assert j.verdict == "not run" and "needs test2_p" in j.conclusion().detail
+    la, lb = (1, 2, 3, 4, 5), (1, 3, 5, 7, 9)
+    sg = sem_grid(lambda a, b: {}, la, lb)
+    for t in sg["tables"]:
+        for c in t["cells"]:
+            c.update(svcca_null_mean=math.nan, svcca_excess=math.nan)
+    j = judged("S5", {"semantic_grid": sg})
+    assert j.verdict == "inconclusive" and "svcca_null_mean missing" in str(j.inconclusive)
+
+
+def test_w1_w2_x1_with_missing_p_null_or_pair_set() -> None:
+    rec = lan(0.94, 0.004, 0.01)
+    rec["many_to_one_filtered"] = {**rec["many_to_one_filtered"], "svcca_p": math.nan, "svcca_p_plus_one": math.nan}
+    j = judged("W1", {"lan": rec})
+    assert (j.verdict, j.control_outcome) == ("inconclusive", "not run")
+    assert "svcca_p missing" in str(j.inconclusive)
+    j = judged("W1", {"lan": {"kind": "seed_pair", "one_to_one_filtered": rec["one_to_one_filtered"]}})
+    assert j.verdict == "not run" and "needs the 'many_to_one_filtered' pair set" in j.conclusion().detail
+    # an empty control seed-pair record
+    j = judge("W1", {"lan": lan(0.9, 0.44, 0.01), "control_lan": {"kind": "seed_pair"}}, CORRECTED, profile="smoke")
+    assert (j.verdict, j.control_outcome) == ("inconclusive", "not run")
+    g = grid(lambda a, b: {"svcca": 0.3, "null": 0.0}, la=(25,), lb=(25,))
+    g["cells"][0].update(svcca_null_mean=math.nan, svcca_excess=math.nan)
+    j = judged("W2", {"grid": g}, profile="llama")
+    assert j.verdict == "inconclusive" and "svcca_null_mean missing" in str(j.inconclusive)
+    j = judged("X1", {"lan": lan(0.9, 0.1, 0.01), "overlap": {"kind": "seed_overlap"}})
+    assert j.verdict == "inconclusive" and "fraction_shared missing" in str(j.inconclusive)

@@ -253,3 +253,49 @@ def test_judge_command_rejudges_saved_p_rows(tmp_path) -> None:
     assert {k: (v["rejudged"], v["control"]) for k, v in out.items()} == {
         k: ("reproduced", "other way") for k in ("P1", "P2", "P3")
     }
+
+
+# ----------------------------------------------------------------------------- missing inputs
+
+
+def test_p_rules_with_an_absent_or_empty_control_are_never_reproduced() -> None:
+    from harness.verdicts.rules import judge_available
+
+    good = overlaps([0.2, 0.22, 0.21])
+    j = judge_available("P1", {"overlaps": good}, PB_METHOD, profile="smoke")
+    assert (j.verdict, j.control_outcome) == ("inconclusive", "not run")
+    assert "no control_overlaps record" in str(j.inconclusive)
+    empty = {**good, "pairs": []}
+    assert verdict("P1", {"overlaps": good, "control_overlaps": empty}) == ("inconclusive", "not run")
+    j = judge(
+        "P2", {"relu_l1": overlaps(RELU), "topk": overlaps(TOPK), "control_topk": empty}, PB_METHOD, profile="smoke"
+    )
+    assert (j.verdict, j.control_outcome) == ("inconclusive", "not run")
+    shuffled = sweep(W, SHUFFLED, shuffled=True)
+    no_pairs = {**shuffled, "groups": [{**g, "pairs": []} for g in shuffled["groups"]]}
+    j = judge("P3", {"width_sweep": sweep(W, FALLING), "control_width_sweep": no_pairs}, PB_METHOD, profile="smoke")
+    assert j.control_outcome == "not run"
+
+
+def test_p_rules_name_a_missing_record_or_field() -> None:
+    from harness.verdicts.rules import judge_available
+
+    j = judge_available("P2", {"topk": overlaps(TOPK)}, PB_METHOD, profile="smoke")
+    assert j.verdict == "not run" and "needs the 'relu_l1' record" in j.conclusion().detail
+    rec = overlaps([0.2, 0.22, 0.21])
+    for p in rec["pairs"]:
+        del p["n_latents"]
+    j = judge_available("P1", {"overlaps": rec, "control_overlaps": overlaps(RANDOM)}, PB_METHOD, profile="smoke")
+    assert j.verdict == "not run" and "needs each seed pair's n_latents" in j.conclusion().detail
+    rec = overlaps([0.2, 0.22, 0.21])
+    for p in rec["pairs"]:
+        del p["fraction_by_criterion"]["decoder_only"]
+    j = judge_available(
+        "P2", {"relu_l1": rec, "topk": overlaps(TOPK), "control_topk": overlaps(TOPK2)}, PB_METHOD, profile="smoke"
+    )
+    assert j.verdict == "not run" and "criterion 'decoder_only'" in j.conclusion().detail
+    # a shared fraction marked missing (null, read as NaN): inconclusive, naming it
+    rec = overlaps([0.2, 0.22, 0.21])
+    rec["pairs"][0]["fraction_by_criterion"]["both"] = math.nan
+    c = judge_available("P1", {"overlaps": rec, "control_overlaps": overlaps(RANDOM)}, PB_METHOD, profile="smoke")
+    assert c.verdict == "inconclusive" and "without a finite shared fraction" in str(c.inconclusive)
