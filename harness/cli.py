@@ -26,7 +26,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import sys
@@ -143,68 +142,81 @@ def plan(profile_name: str) -> str:
     return "\n".join(lines)
 
 
-def _procedure_of(name: str, provenance: dict[str, Any]) -> Any:
-    """The procedure a saved run used: its recorded settings (provenance) if present, else the preset."""
-    from harness.config import Procedure, get_procedure
-
-    from harness.verdicts.seed_rules import PB_METHOD
-
-    settings = dict(provenance.get("procedure_settings") or {}).get(name)
-    if not isinstance(settings, dict):
-        return PB_METHOD if name == PB_METHOD.name else get_procedure(name)
-    fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
-    return Procedure(**fields)
-
-
-def _nan_for_null(x: Any) -> Any:
-    """``x`` with every null leaf of its dicts and lists read back as NaN (the report writes NaN as null)."""
-    if isinstance(x, dict):
-        return {k: _nan_for_null(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_nan_for_null(v) for v in x]
-    return math.nan if x is None else x
-
-
 def judge_results(path: Path) -> list[dict[str, object]]:
-    """Judge every claim row of a saved ``results.json`` again with the registered rules
-    (harness/verdicts/rules.py), from its recorded experiment records, without recomputing
-    anything. Rows without recorded ``inputs`` (not run) are returned with ``rejudged`` None."""
-    from harness.verdicts.rules import RULES, judge
-    from harness.verdicts.stability import apply_stability
+    """Judge every claim row of a saved ``results.json`` again with the registered rules, from its
+    recorded experiment records, without recomputing anything (:func:`harness.report.judge.judge_results`;
+    rows as dicts: ``id``, ``procedure``, ``stored``, ``stored_control``, ``rejudged`` (None: the row
+    names no inputs), ``control``, ``detail`` (the reason), ``error``)."""
+    from harness.report.judge import judge_results as judge_rows
 
-    data = json.loads(Path(path).read_text())
-    # results.json is strict JSON: an undefined score is null; the rules read it as NaN again
-    profile, exps = data.get("profile"), _nan_for_null(data.get("experiments", {}))
-    out = []
-    for row in data.get("claims", []):
-        inputs = row.get("inputs")
-        new: dict[str, object] = {
-            "id": row["id"],
-            "procedure": row["procedure"],
-            "stored": row["verdict"],
-            "stored_control": row.get("control_outcome"),
-            "rejudged": None,
-            "control": None,
-        }
-        if inputs and row["id"] in RULES:
-            missing = [n for n in inputs.values() if n not in exps]
-            if missing:
-                raise SystemExit(
-                    f"{path}: {row['id']}/{row['procedure']} needs experiments {missing}, which the "
-                    "file does not hold; re-run the claims to regenerate it."
-                )
-            proc = _procedure_of(row["procedure"], data.get("provenance", {}))
-            j = judge(
-                row["id"],
-                {role: exps[name] for role, name in inputs.items()},
-                proc,
-                profile=str(row.get("profile", profile)),
+    return [r.as_dict() for r in judge_rows(path)]
+
+
+#: ``sae-claims judge --help``: what it does and its exit codes.
+JUDGE_HELP = """\
+Judge a results file again with the current rules, without recomputing anything.
+
+The file may be a report's results.json or any file in the documented schema
+(harness/report/results.schema.json), e.g. examples/paper-printed-numbers.json. It is first
+checked against the schema: every problem is named (file, JSON path, what is missing or wrong,
+which claim rows read the record) and nothing is judged. A field the source does not give is
+marked missing with null. Then every claim row is judged and printed (claim, procedure, verdict,
+control, reason): a record the claim needs that is absent -> "not run: needs X"; a missing
+control -> "control not run", and a rule that holds without its control is inconclusive, never
+reproduced; a rule that fails on one row does not stop the others."""
+
+JUDGE_EXIT_CODES = """\
+exit codes:
+  0  every row judged (outcomes that differ from the stored ones are listed)
+  1  --check and some re-judged outcome differs from the stored one
+  2  invalid input: no such file, not JSON, or schema problems (listed on stderr; nothing judged)
+  3  judged, but a rule failed on some row (that row says "not run: the rule failed ..."; a bug)"""
+
+
+def run_judge(path: Path, *, check: bool = False, validate_schema: bool = True) -> int:
+    """``sae-claims judge``: validate, judge, print the table; returns the exit code (JUDGE_EXIT_CODES)."""
+    import textwrap
+
+    from harness.report.judge import judge_results as judge_rows
+    from harness.report.judge import grouped, load_results, validate
+
+    data = load_results(path)  # ResultsFileError (a HarnessError): exit 2 with its message
+    if validate_schema:
+        problems = grouped(validate(data))
+        if problems:
+            print(
+                f"sae-claims judge: {path} does not match the results schema ({len(problems)} problem(s)):",
+                file=sys.stderr,
             )
-            # a claim the committed seed sweep found unstable was stored inconclusive: judge it so again
-            c = apply_stability(j.conclusion(), row.get("seed_stability"))
-            new.update(rejudged=c.verdict, control=c.control_outcome, detail=c.detail)
-        out.append(new)
-    return out
+            for pr in problems:
+                print("  " + pr.describe(path), file=sys.stderr)
+            print(
+                "Fix them (a field the source does not give is marked null), or pass --no-validate to judge anyway.",
+                file=sys.stderr,
+            )
+            return 2
+    rows = judge_rows(path, data)
+    table = [
+        [r.id, r.profile, r.procedure, r.verdict, r.control or "-", textwrap.fill(r.reason, 80) or "-"] for r in rows
+    ]
+    headers = ["claim", "profile", "procedure", "verdict", "control", "reason"]
+    print(tabulate(table, headers=headers, tablefmt="grid"))
+    changed = [r for r in rows if r.changed]
+    if changed:
+        print(f"{len(changed)} outcome(s) differ from the stored ones:")
+        for r in changed:
+            print(
+                f"  {r.id}/{r.procedure}: stored {r.stored} (control {r.stored_control}), now {r.verdict} (control {r.control})"
+            )
+    failed = [r for r in rows if r.error]
+    if failed:
+        print(
+            f"{len(failed)} rule(s) failed on their records (a bug; please report): "
+            + ", ".join(f"{r.id}/{r.procedure} ({r.error})" for r in failed),
+            file=sys.stderr,
+        )
+        return 3
+    return 1 if (check and changed) else 0
 
 
 #: ``compare`` options that name a side or the data; a profile file gives them instead.
@@ -345,10 +357,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     plan_cmd = sub.add_parser("plan", help="dry run: what a profile would download and compute")
     plan_cmd.add_argument("--profile", default="paper", help="a built-in profile name or a path to a profile .toml")
-    judge_cmd = sub.add_parser("judge", help="judge a saved results.json again with the current rules (no compute)")
-    judge_cmd.add_argument("results", type=Path)
+    judge_cmd = sub.add_parser(
+        "judge",
+        help="judge a results file again with the current rules (no compute); exit codes in its --help",
+        description=JUDGE_HELP,
+        epilog=JUDGE_EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    judge_cmd.add_argument("results", type=Path, help="a results.json (of a report, or any file in the schema)")
     judge_cmd.add_argument(
         "--check", action="store_true", help="exit 1 when a re-judged outcome differs from the stored one"
+    )
+    judge_cmd.add_argument(
+        "--no-validate", action="store_true", help="judge without checking the file against the schema first"
     )
     cmp_cmd = sub.add_parser(
         "compare",
@@ -418,38 +439,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "compare":
             print(f"report: {compare(args) / 'REPORT.md'}")
         elif args.command == "judge":
-            if not args.results.exists():
-                raise SystemExit(f"{args.results}: no such file; pass the results.json of a report directory.")
-            rows = judge_results(args.results)
-            table = [
-                [
-                    r["id"],
-                    r["procedure"],
-                    r["stored"],
-                    r["stored_control"],
-                    "-" if r["rejudged"] is None else r["rejudged"],
-                    r["control"],
-                ]
-                for r in rows
-            ]
-            print(
-                tabulate(
-                    table,
-                    headers=["claim", "procedure", "stored", "control", "re-judged", "control"],
-                    tablefmt="github",
-                )
-            )
-            changed = [
-                r
-                for r in rows
-                if r["rejudged"] is not None and (r["rejudged"], r["control"]) != (r["stored"], r["stored_control"])
-            ]
-            if changed:
-                print(
-                    f"{len(changed)} outcome(s) differ from the stored ones: "
-                    + ", ".join(f"{r['id']}/{r['procedure']}" for r in changed)
-                )
-            return 1 if (args.check and changed) else 0
+            return run_judge(args.results, check=args.check, validate_schema=not args.no_validate)
     except HarnessError as exc:  # bad input: the message says what to do; no traceback
         print(f"sae-claims {args.command}: error: {exc}", file=sys.stderr)
         return 2

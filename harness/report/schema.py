@@ -14,6 +14,12 @@ experiment's overlap records (:class:`SeedOverlapRecord`) reach the report throu
 Strict JSON: an undefined or infinite score (NaN, +-inf in Python) is written as ``null``
 (:func:`dumps`), so every JSON parser reads the file. A reader gets ``None`` where the run
 had NaN (:func:`nan_if_null` turns it back).
+
+Missing values: a field typed ``X | None`` (:data:`Missing`) may be ``null`` where the source of the
+record does not give it -- e.g. a record built from the paper's printed numbers
+(``examples/paper-printed-numbers.json``) has no unfiltered pair counts, dead-feature counts,
+concept-feature counts or timings. The field must still be present (``null`` says "missing",
+an absent key says the file is malformed); a rule that needs it says so ("not run: needs X").
 """
 
 from __future__ import annotations
@@ -51,6 +57,10 @@ SCHEMA_PATH = Path(__file__).resolve().parent / "results.schema.json"
 
 Score = float | None
 """A float that is ``null`` in the file where the value is undefined (NaN) or infinite."""
+MissingInt = int | None
+"""A count that is ``null`` where the record's source does not give it (e.g. the paper never prints it)."""
+MissingFloat = float | None
+"""A measurement (e.g. seconds) that is ``null`` where the record's source does not give it."""
 
 
 class Expected(TypedDict):
@@ -108,23 +118,23 @@ class GridCell(TypedDict):
     layer_a: int
     layer_b: int
     mean_max_corr: Score
-    n_pairs: int
+    n_pairs: MissingInt
     svcca: Score
     svcca_null_mean: Score
     svcca_p: Score
-    svcca_k: str
-    """``"k_a,k_b"`` (``-`` where not scored)."""
+    svcca_k: str | None
+    """``"k_a,k_b"`` (``-`` where not scored; null where the source does not say)."""
     rsa: Score
     rsa_null_mean: Score
     rsa_p: Score
-    n_pairs_m21: int
+    n_pairs_m21: MissingInt
     svcca_m21: Score
     svcca_m21_p: Score
-    n_pairs_unfiltered: int
+    n_pairs_unfiltered: MissingInt
     svcca_unfiltered: Score
-    pairs_history: list[str]
-    dead_a: int
-    dead_b: int
+    pairs_history: list[str] | None
+    dead_a: MissingInt
+    dead_b: MissingInt
     svcca_m21_null_mean: Score
     svcca_unfiltered_null_mean: Score
     size_matched_m21_mean: Score
@@ -153,14 +163,14 @@ class Grid(TypedDict):
     procedure: str
     control: bool
     cells: list[GridCell]
-    n_permutations: int
+    n_permutations: MissingInt
     paper_permutations: NotRequired[int | None]
     """The authors' smaller grid null size where a profile pins one (the cells' ``k/N`` counts the
     first that many draws; the judging p uses all ``n_permutations``)."""
     paper_pair_range: list[int] | None
     """[low, high] 1-1 pair counts of the paper's grid cells, or null."""
-    n_tokens: int
-    elapsed_s: float
+    n_tokens: MissingInt
+    elapsed_s: MissingFloat
 
 
 class SemanticCell(TypedDict):
@@ -170,9 +180,9 @@ class SemanticCell(TypedDict):
     a: str
     b: str
     procedure: str
-    n_concept_a: int
-    n_concept_b: int
-    n_pairs: int
+    n_concept_a: MissingInt
+    n_concept_b: MissingInt
+    n_pairs: MissingInt
     paper_n: Score
     paper_svcca: Score
     skipped: NotRequired[str]
@@ -208,7 +218,7 @@ class SemanticTable(TypedDict):
     procedure: str
     control: bool
     cells: list[SemanticCell]
-    elapsed_s: float
+    elapsed_s: MissingFloat
 
 
 class PreflightSite(TypedDict):
@@ -267,10 +277,11 @@ SCORE_KEY_PATTERN = r"^(svcca|rsa|test2|size_matched|n_pairs|split_half|placebo)
 class Provenance(TypedDict):
     """Where and how the run happened (:func:`harness.provenance.provenance` plus the run's settings)."""
 
-    git_commit: str
-    library_versions: dict[str, str | None]
-    python: str
-    machine: str
+    git_commit: str | None
+    """None: the file was not written by a run of this suite (e.g. built from the paper's printed numbers)."""
+    library_versions: dict[str, str | None] | None
+    python: str | None
+    machine: str | None
     created_utc: str
     profile: str
     procedures: list[str]
