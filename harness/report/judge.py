@@ -55,6 +55,33 @@ KIND_DEFS = {
 }
 
 
+#: What the rules use a field for (named next to a problem with it); fields not listed are reported only.
+FIELD_USES = {
+    "layer_a": "every grid and semantic rule (which cells are layer 0, U4/S5's layer blocks)",
+    "layer_b": "every grid and semantic rule (which cells are layer 0, U4/S5's layer blocks)",
+    "cells": "every rule that reads the record",
+    "tables": "S3, S5",
+    "kind": "which schema the record follows",
+    "n_pairs": "U8 (1-1 counts against Tables 6/8) and the semantic tables' sizes",
+    "n_pairs_m21": "U8 (many-to-1 counts against Tables 5/7)",
+    "n_pairs_unfiltered": "U8 (reported, not judged)",
+    "svcca": "every SVCCA rule (U1-U7, S1-S5, W1, W2, X1)",
+    "svcca_null_mean": "the excess over chance (U2-U4, U7, S2, S4, S5, W1, W2, X1)",
+    "svcca_p": "significance (U1, S1, S2, W1, W2, X1)",
+    "rsa": "U2, S4",
+    "rsa_null_mean": "U2, S4 (RSA's excess over chance)",
+    "rsa_p": "U2, S4 (RSA significance)",
+    "mean_max_corr": "U7",
+    "svcca_m21": "U5 (the paper's raw many-to-1 comparison, reported)",
+    "size_matched_m21_p": "U5",
+    "size_matched_unfiltered_p": "U6",
+    "n_permutations": "every significance rule (whether p < alpha is reachable)",
+    "category": "S1, S2, S4 (which table row)",
+    "verdict": "the stored outcome that --check compares with",
+    "inputs": "which records the row's rule reads",
+}
+
+
 class ResultsFileError(HarnessError):
     """The results file cannot be read at all (absent, not JSON, not an object)."""
 
@@ -149,7 +176,8 @@ def _message(error: Any, schema_defs: dict[str, Any]) -> str:
         prop = (error.schema.get("properties") or {}).get(field, {})
         nullable = any(t.get("type") == "null" for t in prop.get("anyOf", [])) or prop.get("type") == "null"
         hint = "; mark it null if the source does not give it" if nullable else "; it cannot be null: give its value"
-        return f"missing field {field!r}{hint}"
+        use = FIELD_USES.get(field)
+        return f"missing field {field!r}{hint}" + (f" (used by {use})" if use else " (reported only)")
     if error.validator == "additionalProperties":
         return f"{error.message} (the schema has no such field: check its spelling, or drop it)"
     return error.message if len(error.message) <= 300 else error.message[:300] + "..."

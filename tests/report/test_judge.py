@@ -146,8 +146,12 @@ def test_a_missing_field_says_whether_it_may_be_marked_null() -> None:
     _drop(data, ("experiments", PYTHIA_GRID, "cells", 0, "dead_b"))
     _drop(data, ("experiments", PYTHIA_GRID, "cells", 0, "layer_a"))
     msgs = {pr.message for pr in validate(data)}
-    assert "missing field 'dead_b'; mark it null if the source does not give it" in msgs
-    assert "missing field 'layer_a'; it cannot be null: give its value" in msgs
+    assert "missing field 'dead_b'; mark it null if the source does not give it (reported only)" in msgs
+    assert any(
+        m.startswith("missing field 'layer_a'; it cannot be null: give its value (used by every grid") for m in msgs
+    )
+    _drop(data, ("experiments", PYTHIA_GRID, "cells", 1, "mean_max_corr"))
+    assert any("'mean_max_corr'" in m and "(used by U7)" in m for m in (pr.message for pr in validate(data)))
 
 
 def test_the_same_problem_in_many_cells_is_named_once() -> None:
