@@ -64,7 +64,7 @@ FIELD_USES = {
     "kind": "which schema the record follows",
     "n_pairs": "U8 (1-1 counts against Tables 6/8) and the semantic tables' sizes",
     "n_pairs_m21": "U8 (many-to-1 counts against Tables 5/7)",
-    "n_pairs_unfiltered": "U8 (reported, not judged)",
+    "n_pairs_unfiltered": "U8's report, not its judgement",
     "svcca": "every SVCCA rule (U1-U7, S1-S5, W1, W2, X1)",
     "svcca_null_mean": "the excess over chance (U2-U4, U7, S2, S4, S5, W1, W2, X1)",
     "svcca_p": "significance (U1, S1, S2, W1, W2, X1)",
