@@ -3,7 +3,9 @@
 - ``demo``: the engine on a synthetic world with planted shared features and its negative
   control, under both procedures; writes a Markdown + JSON report.
 - ``plan``: what a profile would download and compute (no download).
-- ``judge results.json``: judges a saved run again with the current rules, without recomputation.
+- ``judge results.json``: judges a saved run (or any file in the results schema, e.g.
+  ``examples/paper-printed-numbers.json``) again with the current rules, without recomputation;
+  schema problems first, then a table of verdicts and reasons (exit codes: ``judge --help``).
 - ``stability``: the seed sweep of the smoke claims (fixtures/stability.py): each verdict and its
   control's outcome over base seeds, written to ``reports/stability/``.
 - ``compare``: the matching-and-metrics pipeline on your own two (model, SAE set) pairs,
