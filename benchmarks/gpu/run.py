@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -52,6 +53,9 @@ CALIBRATION_LIMIT_S = 150.0
 """Most seconds the kernel calibration may take of the budget."""
 
 
+_STEP_START = re.compile(r"\[step\] (\S+) \(.*\): start")
+
+
 class Log:
     """Lines to stdout and ``run.log``, each flushed as written (a run cut off keeps its log)."""
 
@@ -59,9 +63,16 @@ class Log:
         self.fh: IO[str] = open(path, "a", buffering=1)
         self.t0 = t0
         self.lock = threading.Lock()
+        self.running_step: str | None = None
+        """The measured step that started and has not ended (what a cut run was doing)."""
 
     def __call__(self, line: str) -> None:
         stamped = f"[{time.time() - self.t0:7.1f} s] {line.rstrip()}"
+        started = _STEP_START.match(line)
+        if started:
+            self.running_step = started.group(1)
+        elif self.running_step and line.startswith(f"[step] {self.running_step}: "):
+            self.running_step = None
         with self.lock:
             print(stamped, flush=True)
             self.fh.write(stamped + "\n")
@@ -79,7 +90,9 @@ def write_json(path: Path, payload: Any) -> None:
     os.replace(tmp, path)
 
 
-def stream(cmd: Sequence[str], log: Log, *, env: dict[str, str], stop_at: float, stdout: Path | None = None) -> str:
+def stream(
+    cmd: Sequence[str], log: Log, *, env: dict[str, str], stop_at: float, stdout: Path | None = None, name: str = ""
+) -> str:
     """Run ``cmd`` in its own process group, streaming its lines into ``log`` (stdout into the
     file ``stdout`` instead, when given); stop it (SIGTERM, then SIGKILL) at ``stop_at``
     (time.time()). Returns "ok", "failed (rc N)" or "cut"."""
@@ -103,7 +116,7 @@ def stream(cmd: Sequence[str], log: Log, *, env: dict[str, str], stop_at: float,
         proc.wait(timeout=max(stop_at - time.time(), 0.0))
     except subprocess.TimeoutExpired:
         cut = True
-        log(f"time budget reached: stopping {cmd[2] if len(cmd) > 2 else cmd[0]} (pid {proc.pid})")
+        log(f"time budget reached: stopping {name or cmd[0]} (pid {proc.pid})")
         os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=STOP_GRACE_S)
@@ -183,6 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             summary["steps"] = [{"name": s["name"], "kind": s["kind"], "seconds": s["seconds"]} for s in res["steps"]]
             summary["skipped_for_time"] = [s["name"] for s in res["skipped"]]
             summary["stages_status"] = res["status"]
+        if status == "cut":
+            summary["cut_during"] = log.running_step
         write_json(out / "summary.json", summary)
         log(f"summary: {status}, {summary['wall_s']} s; files in {out}: {sorted(p.name for p in out.iterdir())}")
         return rc
@@ -239,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         site = work / "site"
         pip = [args.python, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps", "--no-compile"]
         pip += ["--disable-pip-version-check", "--upgrade", "--target", str(site), *map(str, wheels)]
-        if stream(pip, log, env=env, stop_at=t0 + args.budget) != "ok":
+        if stream(pip, log, env=env, stop_at=t0 + args.budget, name="pip install") != "ok":
             return finish("install failed", 3)
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(site), *filter(None, [os.environ.get("PYTHONPATH")])])
         missing = missing_module(args.python, env)
@@ -266,7 +281,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         cmd += ["--json"] if "--json" in helped.stdout else []
         log(f"calibration: {' '.join(cmd[2:])}")
         stop = min(t + CALIBRATION_LIMIT_S, t0 + args.budget - SUMMARY_MARGIN_S)
-        summary["calibration"] = stream(cmd, log, env=env, stop_at=stop, stdout=out / "calibration.json")
+        summary["calibration"] = stream(
+            cmd, log, env=env, stop_at=stop, stdout=out / "calibration.json", name="calibration"
+        )
     summary["phases"]["calibration_s"] = round(time.time() - t, 1)
 
     # 4. measured steps until the deadline
@@ -274,7 +291,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     deadline = t0 + args.budget - SUMMARY_MARGIN_S
     cmd = [args.python, "-u", "-m", "benchmarks.gpu.stages", "--scale", args.scale, "--device", args.device]
     cmd += ["--work", str(work), "--out", str(out), "--deadline", f"{deadline:.3f}", "--threads", str(args.threads)]
-    outcome = stream(cmd, log, env=env, stop_at=deadline + SUMMARY_MARGIN_S - STOP_GRACE_S - 2.0)
+    outcome = stream(
+        cmd, log, env=env, stop_at=deadline + SUMMARY_MARGIN_S - STOP_GRACE_S - 2.0, name="the measured steps"
+    )
     summary["phases"]["stages_s"] = round(time.time() - t, 1)
     if outcome == "ok":
         done = json.loads((out / "results.json").read_text())["status"] if (out / "results.json").is_file() else "?"

@@ -129,8 +129,10 @@ def wheel_tags_fit(filename: str) -> bool:
     if len(parts) < 5:
         return False
     py, abi, plat = parts[-3], parts[-2], parts[-1]
-    py_ok = any(t in ("py3", "py312", "cp312") for t in py.split("."))
-    abi_ok = any(t in ("none", "abi3", "cp312") for t in abi.split("."))
+    abis = abi.split(".")
+    stable = [int(t[3:]) for t in py.split(".") if re.fullmatch(r"cp3\d+", t)] if "abi3" in abis else []
+    py_ok = any(t in ("py3", "py312", "cp312") for t in py.split(".")) or any(minor <= 12 for minor in stable)
+    abi_ok = any(t in ("none", "abi3", "cp312") for t in abis)
     plat_ok = any(t == "any" or (t.startswith("manylinux") and t.endswith("_x86_64")) for t in plat.split("."))
     return py_ok and abi_ok and plat_ok
 
