@@ -9,7 +9,9 @@ keyed by what went in.
 
 Sources: a hub dataset id (streamed; default revision ``refs/convert/parquet`` because
 script-based datasets such as ``Skylion007/openwebtext`` no longer load), one hub parquet
-shard (``data_files``, fetched with ``hf_hub_download``), a local text/json/jsonl/parquet file
+shard (``data_files``, fetched with ``hf_hub_download``; when the hub has it under another name
+of its parquet conversion, :func:`shard_aliases`, or -- online -- as the first listed shard of
+the split, :func:`first_split_shard`, that file is read and recorded), a local text/json/jsonl/parquet file
 (optionally gzipped) or folder of them, or a ``Dataset.save_to_disk`` folder.
 """
 
