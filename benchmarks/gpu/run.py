@@ -267,10 +267,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # 3. kernel calibration (the cost model's throughput table), when this tree has the verb
     t = time.time()
-    helped = subprocess.run(
-        [args.python, "-m", "harness.cli", "cost", "--help"], env=env, cwd=ROOT, capture_output=True, text=True
+    helped = (
+        subprocess.run(
+            [args.python, "-m", "harness.cli", "cost", "--help"], env=env, cwd=ROOT, capture_output=True, text=True
+        )
+        if not args.no_calibrate
+        else None
     )
-    if args.no_calibrate:
+    if helped is None:
         summary["calibration"] = "skipped (--no-calibrate)"
         log("calibration: skipped (--no-calibrate)")
     elif helped.returncode != 0 or "--calibrate" not in helped.stdout:
