@@ -7,8 +7,10 @@ authors ran their models); each (model, layer, site) is kept as a float32 tensor
 applied by the caller -- and cached on disk as ``residuals/<key>.pt``. The key hashes the
 model's *full* weights (every parameter's bytes, :func:`weights_hash`), the layer, the site,
 the token set's key and the attention handling, so a changed checkpoint never reuses a stale
-cache. At the Pythia paper size that is 30,000 x 512 / 768 x 4 bytes = 61 / 92 MB per layer,
-1.1 GB for both models at one site -- instead of ~71 GB of dense pre-TopK codes. SAE codes are
+cache, and the device, dtype and TF32 settings of the forward pass (:func:`forward_numerics`),
+so a CPU cache is never read as a GPU result or the reverse (issue 20: their fp32 sums differ
+in order, and ties in later correlations can break differently). At the Pythia paper size that
+is 30,000 x 512 / 768 x 4 bytes = 61 / 92 MB per layer, 1.1 GB for both models at one site -- instead of ~71 GB of dense pre-TopK codes. SAE codes are
 encoded from these on the device when needed (:class:`harness.activations.encode.SaeCodes`).
 """
 
@@ -39,11 +41,12 @@ if TYPE_CHECKING:
 
     from harness.load.data import TokenSet
 
-__all__ = ["RESIDUAL_CACHE_VERSION", "model_residuals", "residual_key", "weights_hash"]
+__all__ = ["RESIDUAL_CACHE_VERSION", "forward_numerics", "model_residuals", "residual_key", "weights_hash"]
 
-RESIDUAL_CACHE_VERSION: int = 2
+RESIDUAL_CACHE_VERSION: int = 3
 """Bump when the meaning or layout of cached residuals changes (2: files carry a checksum of
-the tensor bytes, verified on load)."""
+the tensor bytes, verified on load; 3: the key holds the forward pass's device and numerics,
+:func:`forward_numerics`)."""
 
 
 def weights_hash(model: HookedTransformer) -> str:
@@ -58,8 +61,33 @@ def weights_hash(model: HookedTransformer) -> str:
     return h.hexdigest()[:24]
 
 
-def residual_key(*, model_hash: str, layer: int, site: str, tokens_key: str, attention: str = ATTENTION) -> str:
-    """sha256 (24 hex chars) over exactly what determines one cached residual tensor."""
+def forward_numerics(model: HookedTransformer) -> dict[str, Any]:
+    """What decides the bits of a forward pass besides weights and tokens: the device it runs on
+    (``cpu``, or ``cuda`` with the GPU's name: kernels differ between devices and GPU models),
+    the model's dtype, and on cuda the TF32 switches of matmuls and convolutions and torch's
+    float32 matmul precision (they change fp32 products by up to ~1e-3 relative). On the cpu the
+    TF32 switches have no effect and are left out, so CPU caches do not depend on them."""
+    device = torch.device(str(model.cfg.device or "cpu"))
+    out: dict[str, Any] = {"device": device.type, "dtype": str(model.cfg.dtype)}
+    if device.type == "cuda":
+        out["device_name"] = torch.cuda.get_device_name(device)
+        out["tf32_matmul"] = bool(torch.backends.cuda.matmul.allow_tf32)
+        out["tf32_cudnn"] = bool(torch.backends.cudnn.allow_tf32)
+        out["float32_matmul_precision"] = torch.get_float32_matmul_precision()
+    return out
+
+
+def residual_key(
+    *,
+    model_hash: str,
+    layer: int,
+    site: str,
+    tokens_key: str,
+    numerics: dict[str, Any],
+    attention: str = ATTENTION,
+) -> str:
+    """sha256 (24 hex chars) over exactly what determines one cached residual tensor:
+    ``numerics`` is :func:`forward_numerics` of the model that runs the forward pass."""
     payload = {
         "v": RESIDUAL_CACHE_VERSION,
         "model": model_hash,
@@ -67,6 +95,7 @@ def residual_key(*, model_hash: str, layer: int, site: str, tokens_key: str, att
         "site": site,
         "tokens": tokens_key,
         "attention": attention,
+        "numerics": dict(numerics),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
 
@@ -96,13 +125,15 @@ def model_residuals(
             f"attention_mask {tuple(token_set.attention_mask.shape)} and tokens {tuple(tokens.shape)} differ in shape."
         )
     mh = model_hash or weights_hash(model)
+    numerics = forward_numerics(model)
     d_model = int(model.cfg.d_model)
     n_pos = int(tokens.shape[0] * tokens.shape[1])
     root = Path(cache_dir) / "residuals" if cache_dir is not None else None
     out: dict[tuple[int, str], torch.Tensor] = {}
     for site in sites:
         keys = {
-            layer: residual_key(model_hash=mh, layer=layer, site=site, tokens_key=token_set.key) for layer in wanted
+            layer: residual_key(model_hash=mh, layer=layer, site=site, tokens_key=token_set.key, numerics=numerics)
+            for layer in wanted
         }
         missing = []
         for layer in wanted:
@@ -135,6 +166,7 @@ def model_residuals(
                         "site": site,
                         "tokens_key": token_set.key,
                         "attention": ATTENTION,
+                        "numerics": numerics,
                         "model_name": str(model.cfg.model_name),
                     },
                 )

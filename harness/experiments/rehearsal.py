@@ -246,7 +246,9 @@ def run_rehearsal(
     from harness.report.markdown import write_report
     from harness.experiments.grid import LoadedPair, pair_counts, run_grid, run_semantic
     from harness.load.saes import load_sae
+    from harness.report.run import check_device
 
+    check_device(device)  # a clear ConfigError naming the fix, before any loading
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     meter = meter if meter is not None else StageMeter(device=device)
@@ -432,8 +434,20 @@ def run_rehearsal(
 
 def write_json(path: Path, payload: Any) -> None:
     """``payload`` as strict JSON (issue 14, finding 8): NaN / inf as null, numpy scalars and
-    arrays as Python values, tuples and sets as lists, other objects as their ``str``."""
-    path.write_text(json.dumps(_strict_json(payload), indent=1, allow_nan=False, default=str))
+    arrays as Python values, tuples and sets as lists, other objects as their ``str``. Written to
+    a sibling temporary file, flushed and renamed over ``path`` (issue 20): a run killed at any
+    moment leaves the previous whole file or the new one, never half of either."""
+    text = json.dumps(_strict_json(payload), indent=1, allow_nan=False, default=str)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def _strict_json(x: Any) -> Any:

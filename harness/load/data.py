@@ -9,7 +9,9 @@ keyed by what went in.
 
 Sources: a hub dataset id (streamed; default revision ``refs/convert/parquet`` because
 script-based datasets such as ``Skylion007/openwebtext`` no longer load), one hub parquet
-shard (``data_files``, fetched with ``hf_hub_download``), a local text/json/jsonl/parquet file
+shard (``data_files``, fetched with ``hf_hub_download``; when the hub has it under another name
+of its parquet conversion, :func:`shard_aliases`, or -- online -- as the first listed shard of
+the split, :func:`first_split_shard`, that file is read and recorded), a local text/json/jsonl/parquet file
 (optionally gzipped) or folder of them, or a ``Dataset.save_to_disk`` folder.
 """
 
@@ -26,7 +28,16 @@ import torch
 
 from harness.errors import ConfigError, DegenerateInputError, HarnessError, HubAccessError
 
-__all__ = ["HUB_DEFAULT_REVISION", "DataSpec", "TokenSet", "load_documents", "load_tokens", "manifest_hash"]
+__all__ = [
+    "HUB_DEFAULT_REVISION",
+    "DataSpec",
+    "TokenSet",
+    "first_split_shard",
+    "load_documents",
+    "load_tokens",
+    "manifest_hash",
+    "shard_aliases",
+]
 
 HUB_DEFAULT_REVISION: str = "refs/convert/parquet"
 """Revision of the hub's automatic parquet conversion (works for script-based datasets)."""
@@ -154,6 +165,77 @@ def _hub_failure(spec: DataSpec, target: str, exc: BaseException) -> HubAccessEr
     return HubAccessError(" ".join(parts))
 
 
+def shard_aliases(data_file: str) -> list[str]:
+    """Other names the hub's parquet conversion has given the same shard: ``C/S/N.parquet``
+    (config C, split S; conversions since 2024) was ``C/partial-S/N.parquet`` for datasets above
+    5 GB (OpenWebText among them) and ``C/partial/S/N.parquet`` before that. Empty for other names."""
+    parts = data_file.split("/")
+    if len(parts) != 3 or not parts[2].endswith(".parquet"):
+        return []
+    config, split, name = parts
+    if split.startswith("partial-"):
+        base = split[len("partial-") :]
+        return [f"{config}/{base}/{name}", f"{config}/partial/{base}/{name}"]
+    return [f"{config}/partial-{split}/{name}", f"{config}/partial/{split}/{name}"]
+
+
+def first_split_shard(repo_files: list[str], *, split: str, config: str | None = None) -> str | None:
+    """The first parquet shard of ``split`` (and of ``config`` when given) among a dataset repo's
+    file names (sorted; ``S/``, ``partial-S/`` and ``partial/S/`` folders all count), or None."""
+    shards = []
+    for name in repo_files:
+        parts = name.split("/")
+        if not name.endswith(".parquet") or len(parts) < 2:
+            continue
+        if config is not None and parts[0] != config:
+            continue
+        folders = parts[:-1]
+        if split in folders or f"partial-{split}" in folders:
+            shards.append(name)
+    return sorted(shards)[0] if shards else None
+
+
+def _download_shard(spec: DataSpec) -> tuple[str, str]:
+    """(local path, repo file name) of the parquet shard ``spec.data_files``: the name as given,
+    else one of its :func:`shard_aliases` (the hub renamed shards between conversions), else --
+    online only -- the first parquet shard of ``spec.split`` (same config) that the repo lists at
+    that revision. Raises :class:`HubAccessError` naming every name tried."""
+    from huggingface_hub import hf_hub_download
+
+    assert spec.data_files is not None
+    cache_dir = spec.cache_dir or os.environ.get("HF_HUB_CACHE")
+
+    def fetch(name: str) -> str:
+        return str(
+            hf_hub_download(
+                spec.source, name, repo_type="dataset", revision=spec.effective_revision, cache_dir=cache_dir
+            )
+        )
+
+    tried: list[str] = []
+    first_exc: BaseException | None = None
+    for name in [spec.data_files, *shard_aliases(spec.data_files)]:
+        tried.append(name)
+        try:
+            return fetch(name), name
+        except Exception as exc:  # huggingface_hub raises several unrelated types
+            first_exc = first_exc or exc
+    if not _offline():
+        try:
+            from huggingface_hub import HfApi
+
+            listed = HfApi().list_repo_files(spec.source, repo_type="dataset", revision=spec.effective_revision)
+            config = spec.data_files.split("/")[0] if "/" in spec.data_files else None
+            pick = first_split_shard(list(listed), split=spec.split, config=config)
+            if pick is not None and pick not in tried:
+                tried.append(pick)
+                return fetch(pick), pick
+        except Exception as exc:
+            first_exc = first_exc or exc
+    assert first_exc is not None
+    raise _hub_failure(spec, f"{spec.source}/{' or '.join(tried)}", first_exc) from first_exc
+
+
 def _local_loader(path: Path) -> tuple[str, list[str]]:
     """(datasets builder name, data files) for a local file or folder of files."""
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
@@ -211,21 +293,12 @@ def load_documents(spec: DataSpec) -> tuple[list[str], dict[str, Any]]:
                 str(Path(f).relative_to(source_path)) if source_path.is_dir() else Path(f).name for f in files
             ]
     elif spec.data_files is not None:
-        from huggingface_hub import hf_hub_download
-
-        try:
-            local = hf_hub_download(
-                spec.source,
-                spec.data_files,
-                repo_type="dataset",
-                revision=spec.effective_revision,
-                cache_dir=spec.cache_dir or os.environ.get("HF_HUB_CACHE"),
-            )
-        except Exception as exc:  # huggingface_hub raises several unrelated types
-            raise _hub_failure(spec, f"{spec.source}/{spec.data_files}", exc) from exc
+        local, found = _download_shard(spec)
         builder, files = _local_loader(Path(local))
         ds = datasets.load_dataset(builder, data_files=files, split="train", streaming=True)
-        info["data_file"] = spec.data_files
+        info["data_file"] = found
+        if found != spec.data_files:
+            info["data_file_requested"] = spec.data_files
     else:
         if spec.source.startswith((".", "/", "~")) or spec.source.endswith(tuple(_LOADERS)):
             raise HarnessError(f"Local dataset path {spec.source!r} does not exist.")

@@ -14,7 +14,7 @@ import torch
 
 import fixtures
 from harness.activations.encode import SaeCodes, SaeWeights
-from harness.activations.residuals import model_residuals, residual_key, weights_hash
+from harness.activations.residuals import forward_numerics, model_residuals, residual_key, weights_hash
 from harness.config import CORRECTED, PAPER
 from harness.load.data import DataSpec, load_tokens
 from harness.load.models import residual_activations
@@ -80,17 +80,54 @@ def test_damaged_residual_file_is_named_and_recomputed(model_a, token_set, tmp_p
 
 
 def test_residual_key_depends_on_exactly_the_inputs() -> None:
-    base = dict(model_hash="m", layer=1, site="block_output", tokens_key="t", attention="tokenizer_mask")
+    cpu = {"device": "cpu", "dtype": "torch.float32"}
+    base = dict(model_hash="m", layer=1, site="block_output", tokens_key="t", attention="tokenizer_mask", numerics=cpu)
     assert residual_key(**base) == residual_key(**dict(base))
+    cuda = {"device": "cuda", "dtype": "torch.float32", "device_name": "H100", "tf32_matmul": False}
     changed = [
         ("model_hash", "m2"),
         ("layer", 2),
         ("site", "block_input"),
         ("tokens_key", "t2"),
         ("attention", "causal"),
+        ("numerics", {**cpu, "dtype": "torch.float64"}),
+        ("numerics", cuda),
+        ("numerics", {**cuda, "tf32_matmul": True}),
+        ("numerics", {**cuda, "device_name": "A100"}),
     ]
     keys = {residual_key(**base)} | {residual_key(**{**base, field: value}) for field, value in changed}
     assert len(keys) == 1 + len(changed)
+
+
+def test_forward_numerics_hold_device_dtype_and_tf32_on_cuda_only(model_a, monkeypatch) -> None:
+    assert forward_numerics(model_a) == {"device": "cpu", "dtype": str(model_a.cfg.dtype)}
+    old = torch.backends.cuda.matmul.allow_tf32
+    try:  # TF32 does not touch cpu products: a cpu cache must not depend on the switch
+        torch.backends.cuda.matmul.allow_tf32 = not old
+        assert forward_numerics(model_a) == {"device": "cpu", "dtype": str(model_a.cfg.dtype)}
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = old
+    monkeypatch.setattr(model_a.cfg, "device", "cuda")
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Fake GPU")
+    got = forward_numerics(model_a)
+    assert got["device"] == "cuda" and got["device_name"] == "Fake GPU"
+    assert got["tf32_matmul"] == bool(torch.backends.cuda.matmul.allow_tf32)
+    assert {"tf32_cudnn", "float32_matmul_precision"} <= set(got)
+
+
+def test_cache_of_one_device_is_not_read_on_another(model_a, token_set, tmp_path, monkeypatch) -> None:
+    import harness.activations.residuals as residuals
+
+    model_residuals(model_a, token_set, [LAYER], ["block_output"], cache_dir=tmp_path)
+    files = sorted((tmp_path / "residuals").glob("*.pt"))
+    assert len(files) == 1
+    on_gpu = {"device": "cuda", "dtype": str(model_a.cfg.dtype), "device_name": "Fake GPU", "tf32_matmul": False}
+    monkeypatch.setattr(residuals, "forward_numerics", lambda model: on_gpu)
+    model_residuals(model_a, token_set, [LAYER], ["block_output"], cache_dir=tmp_path)
+    again = sorted((tmp_path / "residuals").glob("*.pt"))
+    assert len(again) == 2, "the other device's numerics must miss the cpu file and write their own"
+    meta = {str(torch.load(f, weights_only=True)["meta"]["numerics"]["device"]) for f in again}
+    assert meta == {"cpu", "cuda"}
 
 
 def test_weights_hash_sees_every_parameter(model_a) -> None:

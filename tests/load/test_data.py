@@ -163,3 +163,92 @@ def test_staged_hub_shard_is_read_offline(tmp_path: Path, tokenizer, corpus_docs
     assert ts.manifest["revision"] == HUB_DEFAULT_REVISION
     ids = tokenizer(corpus_docs[3], add_special_tokens=False)["input_ids"][:16]
     assert ts.tokens[3, : len(ids)].tolist() == ids
+
+
+def _stage_shard(hub: Path, repo_id: str, name: str, docs: list[str]) -> None:
+    """A parquet shard ``name`` in a fake local hub cache at revision refs/convert/parquet."""
+    import datasets
+
+    rev = "1" * 40
+    repo = hub / f"datasets--{repo_id.replace('/', '--')}"
+    shard = repo / "snapshots" / rev / name
+    shard.parent.mkdir(parents=True, exist_ok=True)
+    datasets.Dataset.from_dict({"text": docs}).to_parquet(str(shard))
+    ref = repo / "refs" / "refs" / "convert" / "parquet"
+    ref.parent.mkdir(parents=True, exist_ok=True)
+    ref.write_text(rev)
+
+
+def test_shard_aliases_and_first_split_shard() -> None:
+    from harness.load.data import first_split_shard, shard_aliases
+
+    assert shard_aliases("plain_text/train/0000.parquet") == [
+        "plain_text/partial-train/0000.parquet",
+        "plain_text/partial/train/0000.parquet",
+    ]
+    assert shard_aliases("plain_text/partial-train/0003.parquet")[0] == "plain_text/train/0003.parquet"
+    assert shard_aliases("data.parquet") == [] and shard_aliases("a/b/c.json") == []
+    listed = [
+        "README.md",
+        "plain_text/test/0000.parquet",
+        "plain_text/train/00001-of-00080.parquet",
+        "plain_text/train/00000-of-00080.parquet",
+        "other/train/0000.parquet",
+    ]
+    assert first_split_shard(listed, split="train", config="plain_text") == "plain_text/train/00000-of-00080.parquet"
+    assert first_split_shard(listed, split="train") == "other/train/0000.parquet"
+    assert first_split_shard(["plain_text/partial-train/0007.parquet"], split="train") == (
+        "plain_text/partial-train/0007.parquet"
+    )
+    assert first_split_shard(listed, split="validation") is None
+
+
+@pytest.mark.parametrize("staged", ["plain_text/partial-train/0000.parquet", "plain_text/partial/train/0000.parquet"])
+def test_profile_shard_name_falls_back_to_its_aliases_offline(tmp_path: Path, tokenizer, corpus_docs, staged) -> None:
+    """The hub has named OpenWebText's first shard three ways; the loader finds any of them."""
+    _stage_shard(tmp_path / "hub", "org/owt", staged, corpus_docs[:5])
+    s = DataSpec(
+        source="org/owt",
+        n_samples=4,
+        seq_len=16,
+        data_files="plain_text/train/0000.parquet",
+        cache_dir=str(tmp_path / "hub"),
+    )
+    ts = load_tokens(s, tokenizer, prepend_bos=False)
+    assert ts.manifest["data_file"] == staged
+    assert ts.manifest["data_file_requested"] == "plain_text/train/0000.parquet"
+    ids = tokenizer(corpus_docs[2], add_special_tokens=False)["input_ids"][:16]
+    assert ts.tokens[2, : len(ids)].tolist() == ids
+
+
+def test_online_fallback_takes_the_first_listed_train_shard(tmp_path: Path, tokenizer, corpus_docs, monkeypatch):
+    """No known name exists: online, the repo's listing at that revision names the first
+    parquet shard of the split (the download itself resolves from the staged cache here)."""
+    import huggingface_hub
+
+    import harness.load.data as data
+
+    _stage_shard(tmp_path / "hub", "org/owt", "plain_text/train/00000-of-00080.parquet", corpus_docs[:5])
+    asked: list[tuple[str, str | None]] = []
+
+    def list_repo_files(self, repo_id, *, repo_type=None, revision=None, **kw):
+        asked.append((repo_id, revision))
+        return ["README.md", "plain_text/train/00001-of-00080.parquet", "plain_text/train/00000-of-00080.parquet"]
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "list_repo_files", list_repo_files)
+    monkeypatch.setattr(data, "_offline", lambda: False)
+    s = DataSpec(
+        source="org/owt",
+        n_samples=3,
+        seq_len=16,
+        data_files="plain_text/train/0000.parquet",
+        cache_dir=str(tmp_path / "hub"),
+    )
+    docs, info = load_documents(s)
+    assert asked == [("org/owt", HUB_DEFAULT_REVISION)]
+    assert info["data_file"] == "plain_text/train/00000-of-00080.parquet"
+    assert docs == corpus_docs[:3]
+    monkeypatch.setattr(data, "_offline", lambda: True)  # offline: no listing, every tried name in the error
+    with pytest.raises(HubAccessError) as err:
+        load_documents(s)
+    assert "plain_text/partial-train/0000.parquet" in str(err.value) and "HF_HUB_OFFLINE" in str(err.value)
