@@ -17,7 +17,7 @@ rule) -> pairing restricted to the concept features -> 1-1 rule -> SVCCA/RSA wit
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -340,6 +340,10 @@ def _max_k(procedure: Procedure, n: int) -> int | None:
     return max(1, int(math.floor(procedure.svcca_max_k_fraction * n)))
 
 
+RSA_NOT_READ = "not computed: no rule or report reads this set's RSA"
+"""``rsa_skipped`` of a pair set whose RSA was not asked for (:func:`score_pairs` ``rsa=False``)."""
+
+
 def score_pairs(
     space_a: FeatureSpace,
     space_b: FeatureSpace,
@@ -351,6 +355,7 @@ def score_pairs(
     identity: Sequence[object] | None = None,
     null_device: str | None = None,
     paper_permutations: int | None = None,
+    rsa: bool = True,
 ) -> dict[str, Any]:
     """SVCCA and RSA of the paired decoder rows with shuffled-pairing nulls (Test 1).
 
@@ -368,6 +373,9 @@ def score_pairs(
     layer), so no two cells share their permutations; ``seed_offset`` only separates variants
     of callers that pass no ``identity``. ``paper_permutations``: the authors' smaller null size,
     for the reported ``"k/N"`` only (:func:`harness.scoring.effects.effect_fields`).
+    ``rsa=False``: RSA and its null are not computed (no rule or report reads them for this set:
+    at paper scale the many-to-1 and unfiltered sets' RSA nulls were ~30 GB of device memory and
+    15-60 min, never read); the ``rsa*`` fields stay NaN and ``rsa_skipped`` says why.
     """
     n = len(pairs)
     rec: dict[str, Any] = {"n_pairs": n, "pairs_history": list(pairs.history)}
@@ -419,25 +427,28 @@ def score_pairs(
         )
     except DegenerateInputError as exc:
         rec.update(svcca=math.nan, svcca_null_mean=math.nan, svcca_p=math.nan, svcca_error=str(exc))
-    try:
-        rs = test(
-            a,
-            b,
-            metric="rsa",
-            n_permutations=n_permutations,
-            seed=cell_seed(procedure.seed, *ident, "rsa"),
-            p_rule=procedure.p_rule,
-            inner=procedure.rsa_inner,
-        )
-        rec.update(
-            rsa=rs.observed,
-            rsa_null_mean=rs.null_mean,
-            rsa_p=rs.p_value,
-            rsa_seed=rs.seed,
-            **effect_fields("rsa", rs.observed, rs.null, paper_n=paper_permutations),
-        )
-    except ResourceError as exc:  # too many pairs for an n x n RDM: reported, not crashed
-        rec.update(rsa=math.nan, rsa_null_mean=math.nan, rsa_p=math.nan, rsa_error=str(exc))
+    if not rsa:
+        rec.update(rsa=math.nan, rsa_null_mean=math.nan, rsa_p=math.nan, rsa_skipped=RSA_NOT_READ)
+    else:
+        try:
+            rs = test(
+                a,
+                b,
+                metric="rsa",
+                n_permutations=n_permutations,
+                seed=cell_seed(procedure.seed, *ident, "rsa"),
+                p_rule=procedure.p_rule,
+                inner=procedure.rsa_inner,
+            )
+            rec.update(
+                rsa=rs.observed,
+                rsa_null_mean=rs.null_mean,
+                rsa_p=rs.p_value,
+                rsa_seed=rs.seed,
+                **effect_fields("rsa", rs.observed, rs.null, paper_n=paper_permutations),
+            )
+        except ResourceError as exc:  # too many pairs for an n x n RDM: reported, not crashed
+            rec.update(rsa=math.nan, rsa_null_mean=math.nan, rsa_p=math.nan, rsa_error=str(exc))
     rec.update(n_permutations=n_permutations, p_rule=procedure.p_rule)
     rec["mean_pair_corr"] = float(np.mean(pairs.corr))
     return rec
@@ -778,6 +789,7 @@ def compare_spaces(
     device: str = "cpu",
     null_device: str | None = None,
     paper_permutations: int | None = None,
+    rsa_variants: Collection[str] | None = None,
 ) -> dict[str, Any]:
     """Whole-space comparison of two SAEs (Figs. 2-3, 5-14): one record per variant.
 
@@ -795,6 +807,10 @@ def compare_spaces(
     partner per A feature, ``n_size_matched`` draws + 1 held out; :func:`placebo_one_to_one`) and
     ``placebo_filter`` (random tokens filtered instead of the non-concept list; :func:`placebo_filter`),
     each seeded from the cell's identity. ``paper_permutations``: see :func:`score_pairs`.
+    ``rsa_variants``: the pair sets (variant names, ``random_partner``, ``top_correlated``) whose RSA
+    and RSA null are computed; None = every set. A grid passes the sets its cells read
+    (:data:`harness.experiments.grid.RSA_VARIANTS`); the others' ``rsa*`` fields are NaN with
+    ``rsa_skipped`` (:func:`score_pairs` ``rsa=False``).
     """
     n_perm = procedure.n_permutations if n_permutations is None else _positive(n_permutations, "n_permutations")
     # device: the exact pairing runs on the GPU in the gpu tier (64 TFLOP per Pythia pair)
@@ -829,6 +845,7 @@ def compare_spaces(
             identity=("whole space", variant),
             null_device=null_device,
             paper_permutations=paper_permutations,
+            rsa=rsa_variants is None or variant in rsa_variants,
         )
     if split_halves and "one_to_one" in kept:  # U7's split-half reliability
         out["one_to_one"].update(
@@ -858,6 +875,7 @@ def compare_spaces(
             identity=("whole space", "random_partner"),
             null_device=null_device,
             paper_permutations=paper_permutations,
+            rsa=rsa_variants is None or "random_partner" in rsa_variants,
         )
     if n_top_correlated is not None:
         pairs = top_correlated_pairs(space_a, space_b, procedure, mc=mc, n=n_top_correlated)
@@ -870,6 +888,7 @@ def compare_spaces(
             identity=("whole space", "top_correlated"),
             null_device=null_device,
             paper_permutations=paper_permutations,
+            rsa=rsa_variants is None or "top_correlated" in rsa_variants,
         )
     others: dict[str, dict[str, float]] = {}
     if placebos and "one_to_one" in kept and "many_to_one" in kept:  # U5's placebo 1-1 rule

@@ -371,3 +371,44 @@ def test_compare_spaces_placebos_are_seeded_per_cell() -> None:
     sm = r1["one_to_one_vs_many_to_one_size_matched"]
     assert 0 < sm["placebo_p_plus_one"] <= 1
     assert "placebo_one_to_one" not in compare_spaces(a, b, CORRECTED, n_permutations=9, n_size_matched=19)
+
+
+@pytest.mark.parametrize("null_device", [None, "cpu"])
+def test_grid_computes_rsa_only_for_the_sets_its_cells_read(monkeypatch, null_device) -> None:
+    """compare_spaces(rsa_variants=grid.RSA_VARIANTS) computes one RSA null per set a grid cell reads
+    (1-1, random partner, top-correlated) and none for the many-to-1 / unfiltered sets; the grid
+    cell built from it equals the cell built with every RSA computed, field for field."""
+    import harness.scoring.device_nulls as device_nulls
+    import harness.scoring.nulls as nulls
+    from harness.experiments.grid import RSA_VARIANTS, _cell
+    from harness.experiments.spaces import RSA_NOT_READ
+
+    calls: list[int] = []
+    for module, name in ((nulls, "rsa_null"), (device_nulls, "rsa_null_device")):
+        original = getattr(module, name)
+
+        def counted(a, b, *args, _original=original, **kwargs):  # type: ignore[no-untyped-def]
+            calls.append(len(a))
+            return _original(a, b, *args, **kwargs)
+
+        monkeypatch.setattr(module, name, counted)
+    a, b = synthetic_pair()
+    opts = dict(n_permutations=9, n_size_matched=9, random_partners=True, null_device=null_device, n_top_correlated=40)
+    every = compare_spaces(a, b, CORRECTED, **opts)
+    assert len(calls) == 5  # one_to_one, many_to_one, unfiltered, random_partner, top_correlated
+    calls.clear()
+    read = compare_spaces(a, b, CORRECTED, rsa_variants=RSA_VARIANTS, **opts)
+    assert sorted(calls) == sorted(read[v]["n_pairs"] for v in ("one_to_one", "random_partner", "top_correlated"))
+    for variant in ("many_to_one", "unfiltered"):
+        assert math.isnan(read[variant]["rsa"]) and read[variant]["rsa_skipped"] == RSA_NOT_READ
+        assert read[variant]["svcca"] == every[variant]["svcca"]
+    cell_every, cell_read = _cell(every, 1, 1), _cell(read, 1, 1)
+    assert cell_every.keys() == cell_read.keys()
+    for key, value in cell_every.items():
+        same = value == cell_read[key] or (
+            isinstance(value, float) and math.isnan(value) and math.isnan(cell_read[key])
+        )
+        assert same, key
+    assert (
+        math.isfinite(cell_read["rsa"]) and math.isfinite(cell_read["rsa_rp"]) and math.isfinite(cell_read["rsa_top"])
+    )
