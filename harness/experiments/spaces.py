@@ -462,22 +462,32 @@ def split_half(
     *,
     n_permutations: int,
     identity: Sequence[object],
+    null_device: str | None = None,
 ) -> dict[str, Any]:
     """SVCCA excess over chance of two random disjoint halves of ``pairs`` (each against its own
     shuffled-pairing null), for the split-half reliability of a grid of scores (U7): a grid whose
-    halves disagree cannot say what does or does not track it. Halves too small to score give NaN."""
+    halves disagree cannot say what does or does not track it. Halves too small to score give NaN.
+    ``null_device``: as :func:`score_pairs` (None: numpy; a torch device: the batched fixed-basis
+    null of :func:`harness.scoring.device_nulls.permutation_test_device`, same permutations)."""
     n = len(pairs)
     half = n // 2
     out: dict[str, Any] = {"split_half_n": half}
     rng = np.random.default_rng(cell_seed(procedure.seed, "split half", *identity, space_a.name, space_b.name))
     order = rng.permutation(n)
+    test: Any = permutation_test
+    device_options: dict[str, Any] = {}
+    if null_device is not None:
+        from harness.scoring.device_nulls import permutation_test_device
+
+        test = permutation_test_device
+        device_options = {"device": null_device, "basis_on_device": True}
     for i, idx in enumerate((order[:half], order[half : 2 * half]), start=1):
         sub = Pairs(pairs.a_idx[idx], pairs.b_idx[idx], pairs.corr[idx], (*pairs.history, f"half {i}: {half}"))
         out[f"svcca_excess_half{i}"] = math.nan
         if half < max(procedure.min_subspace_size, 3):
             continue
         try:
-            sv = permutation_test(
+            sv = test(
                 space_a.decoder[sub.a_idx],
                 space_b.decoder[sub.b_idx],
                 metric="svcca",
@@ -486,6 +496,7 @@ def split_half(
                 p_rule=procedure.p_rule,
                 keep=procedure.svcca_keep,
                 max_k=_max_k(procedure, half),
+                **device_options,
             )
             out[f"svcca_excess_half{i}"] = excess_over_chance(sv.observed, sv.null_mean)
         except DegenerateInputError:
@@ -856,6 +867,7 @@ def compare_spaces(
                 procedure,
                 n_permutations=n_perm,
                 identity=("whole space", "one_to_one"),
+                null_device=null_device,
             )
         )
     if random_partners and "one_to_one" in kept:  # U1/U2's filter-aware control

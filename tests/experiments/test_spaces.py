@@ -412,3 +412,13 @@ def test_grid_computes_rsa_only_for_the_sets_its_cells_read(monkeypatch, null_de
     assert (
         math.isfinite(cell_read["rsa"]) and math.isfinite(cell_read["rsa_rp"]) and math.isfinite(cell_read["rsa_top"])
     )
+
+
+def test_split_half_nulls_on_the_device_equal_numpy() -> None:
+    """split_halves with null_device="cpu" (batched fixed-basis nulls) == the numpy nulls to 1e-10."""
+    a, b = synthetic_pair()
+    ref = compare_spaces(a, b, CORRECTED, n_permutations=19, split_halves=True)["one_to_one"]
+    dev = compare_spaces(a, b, CORRECTED, n_permutations=19, split_halves=True, null_device="cpu")["one_to_one"]
+    for key in ("svcca_excess_half1", "svcca_excess_half2"):
+        assert math.isfinite(ref[key])
+        assert dev[key] == pytest.approx(ref[key], rel=1e-10, abs=1e-12)
