@@ -522,31 +522,61 @@ def random_partner_pairs(
     if procedure.filter_nonconcept:
         ok_b &= ~space_b.junk_mask()
     eligible = np.flatnonzero(ok_b)
-    by_string: dict[str, set[int]] = {}
-    if procedure.filter_shared_token:
-        for e in eligible.tolist():
-            for t in space_b.strings[e]:
-                by_string.setdefault(t, set()).add(int(e))
     a_feats = np.asarray(pairs.a_idx, dtype=np.int64)
     real = np.asarray(pairs.b_idx, dtype=np.int64)
-    used: set[int] = set()
+    # (len(a_feats), F_B) candidates as CSR, columns ascending: the eligible B features that share
+    # a top-token string with the A feature (one sparse product of string incidences), or all of them
+    if procedure.filter_shared_token:
+        cands = _shared_string_candidates([space_a.strings[a] for a in a_feats.tolist()], space_b.strings, eligible)
+    else:
+        cands = sp.csr_matrix(
+            (
+                np.ones(a_feats.size * eligible.size, dtype=bool),
+                np.tile(eligible, a_feats.size),
+                np.arange(a_feats.size + 1) * eligible.size,
+            ),
+            shape=(a_feats.size, space_b.n_features),
+        )
+    used = np.zeros(space_b.n_features, dtype=bool)
     out_a, out_b = [], []
+    # the 1-1 draw is sequential (each pick removes a B feature): one numpy step per A feature
     for i in rng.permutation(a_feats.size):
-        a = int(a_feats[i])
-        if procedure.filter_shared_token:
-            cands = set().union(*(by_string.get(t, set()) for t in space_a.strings[a]))
-        else:
-            cands = set(eligible.tolist())
-        options = sorted(cands - used - {int(real[i])})
-        if not options:
+        row = cands.indices[cands.indptr[i] : cands.indptr[i + 1]]
+        options = row[~used[row] & (row != real[i])]
+        if not options.size:
             continue
-        j = int(options[int(rng.integers(len(options)))])
-        used.add(j)
-        out_a.append(a)
+        j = int(options[int(rng.integers(options.size))])
+        used[j] = True
+        out_a.append(int(a_feats[i]))
         out_b.append(j)
     ia, ib = np.asarray(out_a, dtype=np.int64), np.asarray(out_b, dtype=np.int64)
     corr = paired_correlation(space_a, space_b, ia, ib)
     return Pairs(ia, ib, corr, (f"random partner passing the token filters: {ia.size} of {a_feats.size} A features",))
+
+
+def _shared_string_candidates(
+    strings_a: Sequence[tuple[str, ...]], strings_b: Sequence[tuple[str, ...]], eligible_b: NDArray[np.int64]
+) -> sp.csr_matrix:
+    """(len(strings_a), len(strings_b)) bool CSR with sorted column indices: entry (i, j) when B
+    feature j is in ``eligible_b`` and shares a top-token string with ``strings_a[i]``: the product
+    of the two string-incidence matrices (rows x distinct strings)."""
+    vocab: dict[str, int] = {}
+    for strings in (*(strings_b[j] for j in eligible_b.tolist()), *strings_a):
+        for t in strings:
+            vocab.setdefault(t, len(vocab))
+
+    def incidence(rows: Sequence[tuple[str, ...]], row_ids: NDArray[np.int64], n_rows: int) -> sp.csr_matrix:
+        r = [int(i) for i, strings in zip(row_ids.tolist(), rows, strict=True) for _ in strings]
+        c = [vocab[t] for strings in rows for t in strings]
+        return sp.csr_matrix((np.ones(len(r), dtype=np.int32), (r, c)), shape=(n_rows, max(1, len(vocab))))
+
+    inc_a = incidence(strings_a, np.arange(len(strings_a)), len(strings_a))
+    inc_b = incidence([strings_b[j] for j in eligible_b.tolist()], eligible_b, len(strings_b))
+    shared = (inc_a @ inc_b.T).tocsr()
+    shared.data = shared.data > 0
+    shared.eliminate_zeros()
+    shared.sort_indices()
+    return shared
 
 
 def svcca_of_sets(

@@ -422,3 +422,46 @@ def test_split_half_nulls_on_the_device_equal_numpy() -> None:
     for key in ("svcca_excess_half1", "svcca_excess_half2"):
         assert math.isfinite(ref[key])
         assert dev[key] == pytest.approx(ref[key], rel=1e-10, abs=1e-12)
+
+
+def reference_random_partners(space_a, space_b, pairs, procedure, *, seed):  # type: ignore[no-untyped-def]
+    """The previous random_partner_pairs draw (Python set unions and sorts), as the reference."""
+    rng = np.random.default_rng(seed)
+    ok_b = space_b.live.copy()
+    if procedure.filter_nonconcept:
+        ok_b &= ~space_b.junk_mask()
+    eligible = np.flatnonzero(ok_b)
+    by_string: dict[str, set[int]] = {}
+    if procedure.filter_shared_token:
+        for e in eligible.tolist():
+            for t in space_b.strings[e]:
+                by_string.setdefault(t, set()).add(int(e))
+    a_feats, real = np.asarray(pairs.a_idx), np.asarray(pairs.b_idx)
+    used: set[int] = set()
+    out = []
+    for i in rng.permutation(a_feats.size):
+        a = int(a_feats[i])
+        if procedure.filter_shared_token:
+            cands = set().union(*(by_string.get(t, set()) for t in space_a.strings[a]))
+        else:
+            cands = set(eligible.tolist())
+        options = sorted(cands - used - {int(real[i])})
+        if options:
+            j = int(options[int(rng.integers(len(options)))])
+            used.add(j)
+            out.append((a, j))
+    return out
+
+
+@pytest.mark.parametrize("procedure", [PAPER, CORRECTED, CORRECTED.replace(filter_shared_token=False)], ids=str)
+def test_random_partners_are_the_reference_draw(procedure) -> None:
+    """The sparse-incidence draw picks exactly the partners of the previous set-based draw."""
+    from harness.experiments.spaces import pair_spaces, random_partner_pairs
+
+    a, b = synthetic_pair()
+    pairs, _ = pair_spaces(a, b, procedure)
+    for seed in (0, 1, 2):
+        got = random_partner_pairs(a, b, pairs, procedure, seed=seed)
+        ref = reference_random_partners(a, b, pairs, procedure, seed=seed)
+        assert len(ref) > 10
+        assert list(zip(got.a_idx.tolist(), got.b_idx.tolist(), strict=True)) == ref
