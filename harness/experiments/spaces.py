@@ -1075,33 +1075,16 @@ def _test2_batched(
     device: str,
 ) -> Any:
     """Test 2 with the draws of :func:`harness.scoring.nulls.random_subset_test` (same seed, same
-    subsets, same pairing), their SVCCAs batched on ``device`` by pair count
-    (:func:`harness.scoring.device_nulls.svcca_subsets`, equal to the per-draw numpy SVCCA to
-    ~1e-13): at paper scale one host SVD per draw would cost 20-40 minutes in all."""
-    from harness.scoring.device_nulls import svcca_subsets
+    subsets, the same pairs), paired and scored in batches on ``device``
+    (:func:`harness.experiments.subset_pairing.score_test2_draws`: batched correlations and 1-1 rule,
+    SVCCAs batched by pair count, equal to the per-draw numpy path to 1e-10)."""
+    from harness.experiments.subset_pairing import score_test2_draws
     from harness.scoring.nulls import random_subset_draws, subset_test_result
 
     draws = random_subset_draws(
         size_a=sizes[0], size_b=sizes[1], pool_a=pools[0], pool_b=pools[1], n_draws=n_draws, seed=seed
     )
-    pairs = [pair_subsets(space_a, space_b, ia, ib, rule=rule) for ia, ib in draws]
-    scores = np.full(n_draws, np.nan)
-    by_n: dict[int, list[int]] = {}
-    for i, p in enumerate(pairs):
-        if len(p) >= max(procedure.min_subspace_size, 3):
-            by_n.setdefault(len(p), []).append(i)
-    for n, rows in by_n.items():
-        a_rows = np.concatenate([pairs[i].a_idx for i in rows])
-        b_rows = np.concatenate([pairs[i].b_idx for i in rows])
-        idx = np.arange(len(rows) * n).reshape(len(rows), n)
-        scores[rows] = svcca_subsets(
-            space_a.decoder[a_rows],
-            space_b.decoder[b_rows],
-            idx,
-            keep=procedure.svcca_keep,
-            max_k=_max_k(procedure, n),
-            device=device,
-        )
+    scores = score_test2_draws(space_a, space_b, procedure, draws, rule=rule, device=device)
     return subset_test_result(observed, scores, seed=seed, p_rule=procedure.p_rule)
 
 
