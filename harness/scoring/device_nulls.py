@@ -1,4 +1,5 @@
-"""Permutation nulls on the device (issue 12): SVCCA, RSA and size-matched draws in batches.
+"""Nulls and subset draws on the device (issues 12, 20): SVCCA and RSA permutation nulls and the
+SVCCAs of row-subset draws (size-matched, placebo, Test 2), in batches.
 
 Same numbers as :mod:`harness.scoring.nulls` (to ~1e-13) given the same permutations / draws, which
 are generated here with the same seeded ``numpy.random.default_rng`` sequence; one torch code
@@ -31,7 +32,9 @@ GEMM), used where :func:`gram_route_ok` bounds its error (else, and for n <= d, 
 that draw). k per draw exactly as :func:`harness.scoring.metrics.svd_basis` (:func:`ks_of_spectra`,
 one (B, d) host transfer per side and batch); all draws' canonical correlations from one batched
 GEMM and ``eigvalsh`` whatever their k (:func:`mean_canonical_correlations`). Equal to the per-draw
-numpy SVCCA to 1e-10 relative with the same k (tests/scoring/test_device_nulls.py).
+numpy SVCCA to 1e-10 relative with the same k (tests/scoring/test_device_nulls.py). Draws of
+different sizes share a batch (``lengths``: each draw centred over its own rows, the rest zeroed).
+The host transfers of a batch do not grow with its draws (tests/scoring/test_host_transfers.py).
 """
 
 from __future__ import annotations
