@@ -120,10 +120,11 @@ def ci_calibration() -> dict[str, Any]:
 @pytest.mark.parametrize("claim_id", CI_CLAIMS)
 def test_ci_rule_meets_calibration_targets(ci_calibration: dict[str, Any], claim_id: str) -> None:
     r = ci_calibration[claim_id]
-    assert r.calibrated, f"{claim_id}: {r.flags}"
-    # stricter than the flag (which allows one false pass in few seeds): none here
+    # 3 seeds cannot meet the targets on the 95% bounds (0/3 bounds the false-positive rate only by
+    # 0.71): the CI check asks for every seed right and no flag but "too few seeds"
     assert r.false_positive_rate == 0.0, r.to_dict()
     assert r.power == 1.0
+    assert r.flags and all("too few seeds" in f for f in r.flags), r.flags
 
 
 @pytest.mark.smoke
@@ -135,4 +136,5 @@ def test_ci_broken_rule_fails_calibration(ci_calibration: dict[str, Any]) -> Non
     assert with_control.rule_rate[0.0] == 1.0  # the rule alone holds on the null twin
     without = ci_calibration["U1 broken, no control"]
     assert not without.calibrated
-    assert without.false_positive_rate == 1.0 and any("false-positive" in f for f in without.flags)
+    assert without.false_positive_rate == 1.0
+    assert any("false passes in the null twin" in f and "above the target" in f for f in without.flags)
