@@ -84,6 +84,8 @@ class ClaimPlan:
         null_twin_false: whether the claim is false in the null twin (U7 "does not track" is
             true there, so its false-positive rate comes from its false world only).
         paper_note: where the paper-like strength comes from.
+        rule_id: the claim whose rule (evaluator) this plan calibrates, when the plan is a variant
+            of it in another world (e.g. "U1 token" runs U1's rule on the token-structured world).
     """
 
     claim_id: str
@@ -95,6 +97,12 @@ class ClaimPlan:
     world: Mapping[str, Any] = field(default_factory=dict)
     false_worlds: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     null_twin_false: bool = True
+    rule_id: str | None = None
+
+    @property
+    def rule(self) -> str:
+        """The claim id whose rule runs."""
+        return self.rule_id or self.claim_id
 
     def __post_init__(self) -> None:
         if self.paper_strength not in self.strengths:
@@ -120,11 +128,61 @@ _TRACKING = {"activation_tracks_profile": True, "depth_drift": 0.0}
 SEMANTIC_WORLD = {"n_features": 384, "n_per_concept": 24, "n_samples": 64, "shared_fraction": 0.15}
 _NOT_COUNTRIES = {"concepts": tuple((c, 0.0 if c == "Countries" else 1.0) for c, _ in WorldKnobs().concepts)}
 
+#: The token-structured world (WorldKnobs.features_per_token ...): 4 generic shared features per
+#: trigger token, 60% of a feature's latent direction its token group's, the group part correlated
+#: 0.8 across models whatever the strength. Its null twin (strength 0) is the world in which the
+#: token filters alone make partners alike: real partners and filter-passing random partners are
+#: equally similar (measured: 1-1 SVCCA 0.53 vs 0.54 within the token group, 0.45 across groups;
+#: tests/calibration/test_worlds.py), so U1/U2's filter-aware control is what must refute it.
+TOKEN_WORLD = {"features_per_token": 4, "token_coherence": 0.6, "group_strength": 0.8}
+_TOKEN_NOTE = "4 features per trigger token sharing 60% of their direction, group part correlated 0.8 across models"
+#: The X1 world: shared latents in one half of the coordinates, the others in the other half, 40%
+#: shared (PB's ~0.42); the strength rotates the non-shared latents' half in the second seed.
+X1_WORLD = {"shared_fraction": 0.4, "subspaces": True}
+
+#: Paper-shaped world shapes (on top of :class:`WorldKnobs`): the Pythia grid (70m x 160m: 6 x 12
+#: layers, 5 x 11 non-zero) with the paper profile's semantic layers and table, and Gemma's
+#: semantic layer sets (Gemma-1-2B 18 layers x Gemma-2-2B 26). ``paper_pairs`` scales the latent
+#: count so that the 1-1 pair counts (~2,000 per cell) reach the low end of Tables 6 and 8
+#: (Pythia 1,880-7,553, Gemma 1,266-4,650).
+WORLD_SHAPES: dict[str, dict[str, Any]] = {
+    "small": {},
+    "pythia": {
+        "n_layers_a": 6,
+        "n_layers_b": 12,
+        "semantic_layers_a": (1, 2, 3, 4, 5),
+        "semantic_layers_b": (3, 5, 7, 9, 11),
+        "semantic_table": (3, 5),
+    },
+    "gemma-semantic": {
+        "n_layers_a": 18,
+        "n_layers_b": 26,
+        "semantic_layers_a": (6, 10, 12, 17),
+        "semantic_layers_b": (6, 10, 14, 17),
+        "semantic_table": (12, 14),
+    },
+}
+#: Latent counts of the paper's pair counts (1-1 pairs ~ shared_fraction x n_features = 2,048).
+PAPER_PAIRS = {"n_features": 8192, "n_samples": 400, "n_junk": 256}
+
 PLANS: dict[str, ClaimPlan] = {
     p.claim_id: p
     for p in (
         ClaimPlan("U1", "grid", _GRID, GRID_STRENGTHS, 0.7, _GRID_NOTE),
         ClaimPlan("U2", "grid", _GRID, GRID_STRENGTHS, 0.7, _GRID_NOTE),
+        *(
+            ClaimPlan(
+                f"{cid} token",
+                "grid",
+                _GRID + "; token-structured world (its null twin: the filters alone make partners alike)",
+                GRID_STRENGTHS,
+                0.7,
+                _GRID_NOTE + "; " + _TOKEN_NOTE,
+                world=TOKEN_WORLD,
+                rule_id=cid,
+            )
+            for cid in ("U1", "U2")
+        ),
         ClaimPlan("U3", "grid", _GRID, GRID_STRENGTHS, 0.7, _GRID_NOTE, false_worlds={_PLAIN_NAME: _PLAIN}),
         ClaimPlan("U4", "grid", _GRID, GRID_STRENGTHS, 0.7, _GRID_NOTE, false_worlds={_PLAIN_NAME: _PLAIN}),
         ClaimPlan(
@@ -215,10 +273,14 @@ PLANS: dict[str, ClaimPlan] = {
         ClaimPlan(
             "X1",
             "seeds",
-            "fraction of latents shared by the two seeds (SeedKnobs.shared_fraction)",
-            (0.0, 0.1, 0.2, 0.4),
-            0.4,
-            "PB 2025: ~0.42 shared for 32k latents (Pythia-160m)",
+            "fraction of the non-shared latents that the second seed learned as a linear image of the first's "
+            "(SeedKnobs.unshared_linear; shared fraction 0.4)",
+            (0.0, 0.25, 0.5, 0.75, 1.0),
+            1.0,
+            "PB 2025: ~0.42 shared for 32k latents, while Lan et al.'s paired SVCCA is high: the non-shared "
+            "latents span the same geometry (at 1.0 the 1-1 SVCCA excess is ~0.87, at 0 ~0.18)",
+            world=X1_WORLD,
+            false_worlds={"all latents shared": {"shared_fraction": 1.0}},
         ),
         ClaimPlan(
             "P1",
@@ -260,7 +322,7 @@ NOT_PLANTED: dict[str, str] = {
 
 # ----------------------------------------------------------------------------- records
 def _knobs(plan: ClaimPlan, base: WorldKnobs, changes: Mapping[str, Any], strength: float, seed: int) -> WorldKnobs:
-    return base.replace(**{**plan.world, **changes, "strength": strength, "seed": seed})
+    return base.replace(**{**plan.world, "strength": strength, **changes, "seed": seed})
 
 
 def grid_records(world: SyntheticWorld, procedure: Procedure) -> dict[str, Any]:
@@ -339,7 +401,9 @@ def seed_records(
 
     k = base.replace(seed=seed, **(changes or {}))
     if claim_id in ("W1", "X1"):
-        if not (changes and "shared_fraction" in changes):
+        if claim_id == "X1":  # the strength is the linear share of the non-shared latents
+            k = k.replace(unshared_linear=strength) if k.subspaces else k.replace(shared_fraction=strength)
+        elif not (changes and "shared_fraction" in changes):
             k = k.replace(shared_fraction=strength)
         setup, (a, b) = seed_pair(k)
         proc = procedure.replace(seed=procedure.seed + seed)
@@ -508,9 +572,9 @@ def calibrate(
     from harness.calibration.cells import CellStore, run_cells
 
     seeds = tuple(seeds)
-    ids = list(claims) if claims is not None else [c for c in plans if c in evaluators]
+    ids = list(claims) if claims is not None else [c for c in plans if plans[c].rule in evaluators]
     unknown = [c for c in ids if c not in plans]
-    missing = [c for c in ids if c not in evaluators]
+    missing = [c for c in ids if c in plans and plans[c].rule not in evaluators]
     if unknown:
         raise ConfigError(
             f"no calibration plan for {unknown}; planned claims: {sorted(plans)} "
@@ -550,7 +614,11 @@ def calibrate(
         trials = [_trial_from_dict(results_by_key[c.key]) for c in cells if c.claim_id == cid]
         results.append(
             summarise(
-                plans[cid], grids[cid], trials, procedure=procedure, rule=CLAIMS[cid].rule if cid in CLAIMS else ""
+                plans[cid],
+                grids[cid],
+                trials,
+                procedure=procedure,
+                rule=CLAIMS[plans[cid].rule].rule if plans[cid].rule in CLAIMS else "",
             )
         )
     return results
@@ -597,7 +665,7 @@ class _Job:
             "procedure": asdict(self.procedure),
             "nulls": self.nulls,
             "library": library_version(),
-            "evaluator": evaluator_version(self.evaluators[cid]),
+            "evaluator": evaluator_version(self.evaluators[plan.rule]),
         }
         return Cell(cid, name, dict(changes), strength, seed, group, cell_key(fields))
 
@@ -631,7 +699,7 @@ class _Job:
         return out
 
     def trial(self, cell: Any, records: Records) -> Trial:
-        r = self.evaluators[cell.claim_id](records, self.procedure)
+        r = self.evaluators[self.plans[cell.claim_id].rule](records, self.procedure)
         c = conclude(rule_holds=bool(r.rule_holds), control_holds=r.control_holds, control_scored=r.control_scored)
         verdict = "inconclusive" if r.inconclusive else c.verdict
         return Trial(

@@ -117,3 +117,4 @@ def test_calibrate_refuses_unknown_claims_missing_rules_and_bad_strengths() -> N
 def test_every_plan_is_consistent() -> None:
     for cid, plan in PLANS.items():
         assert plan.claim_id == cid and plan.strengths[0] == 0.0
+    assert PLANS["U1 token"].rule == "U1" and PLANS["U1"].rule == "U1"
