@@ -7,6 +7,8 @@
   ``--out`` with how it was run.
 - ``recompute [FILE]``: rates, 95% intervals and flags re-derived from a written
   ``calibration.json``'s stored trials (no world rebuilt), report rewritten next to it.
+- ``readme``: rewrite README.md's calibration block from the committed data
+  (:func:`harness.calibration.run.readme_summary`).
 """
 
 from __future__ import annotations
@@ -19,14 +21,17 @@ import sys
 import time
 from pathlib import Path
 
-from harness.calibration.cells import DEFAULT_CELL_CACHE
+from harness.calibration.cells import DEFAULT_CELL_CACHE, REPO_ROOT
 from harness.calibration.run import (
     DEFAULT_CALIBRATION_FILE,
     PAPER_PAIRS,
     PLANS,
+    README_BEGIN,
+    README_END,
     WORLD_SHAPES,
     ClaimCalibration,
     calibrate,
+    readme_summary,
     recompute,
     write_calibration,
 )
@@ -111,10 +116,26 @@ def main(argv: list[str] | None = None) -> int:
     rc = sub.add_parser("recompute", help="re-judge a written calibration.json from its stored trials")
     rc.add_argument("file", nargs="?", type=Path, default=DEFAULT_CALIBRATION_FILE)
     rc.add_argument("--no-figures", action="store_true", help="rewrite the JSON and Markdown only")
+    sub.add_parser("readme", help="rewrite README.md's calibration block from reports/calibration/")
     args = parser.parse_args(argv)
     args.argv = argv
     if args.verb == "run":
         return _run(args)
+    if args.verb == "readme":
+        readme = REPO_ROOT / "README.md"
+        text = readme.read_text()
+        if README_BEGIN in text:
+            text = (
+                text[: text.index(README_BEGIN)]
+                + "CALIBRATION_BLOCK"
+                + text[text.index(README_END) + len(README_END) :]
+            )
+        if "CALIBRATION_BLOCK" not in text:
+            print(f"error: {readme} has no calibration block ({README_BEGIN!r}).", file=sys.stderr)
+            return 2
+        readme.write_text(text.replace("CALIBRATION_BLOCK", readme_summary()))
+        print(readme)
+        return 0
     if not args.file.exists():
         print(f"error: {args.file} does not exist; run the calibration tier first.", file=sys.stderr)
         return 2
