@@ -17,6 +17,7 @@ import argparse
 import dataclasses
 import os
 import platform
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -54,6 +55,11 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     world = WorldKnobs().replace(**WORLD_SHAPES[args.shape], **(PAPER_PAIRS if args.paper_pairs else {}))
     seed_world = SeedKnobs()
+    if args.seed_latents:  # a wider seed world: room in the token stream for every trigger
+        n_samples = max(
+            seed_world.n_samples, -(-args.seed_latents * seed_world.occurrences // (0.8 * seed_world.seq_len))
+        )
+        seed_world = seed_world.replace(n_latents=args.seed_latents, n_samples=int(n_samples))
     strengths = None
     if args.strengths == "ends":  # the null twin and the paper-like strength only
         strengths = {c: tuple(s for s in PLANS[c].strengths if s in (0.0, PLANS[c].paper_strength)) for c in claims}
@@ -76,7 +82,7 @@ def _run(args: argparse.Namespace) -> int:
             workers=args.workers,
         )
     meta = {
-        "command": "python -m harness.calibration " + " ".join(sys.argv[1:] if args.argv is None else args.argv),
+        "command": "python -m harness.calibration " + shlex.join(sys.argv[1:] if args.argv is None else args.argv),
         "procedures": names,
         "seeds": args.seeds,
         "strengths": "null twin and paper-like only" if strengths else "every planned strength",
@@ -107,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--strengths", choices=("all", "ends"), default="all", help="'ends': null twin and paper-like strength only"
     )
+    run.add_argument("--seed-latents", type=int, help="latents per SAE of the seed worlds (default 256)")
     run.add_argument("--n-permutations", type=int, default=99)
     run.add_argument("--n-random-subsets", type=int, default=30)
     run.add_argument("--workers", type=int, default=1)

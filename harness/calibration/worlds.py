@@ -513,9 +513,10 @@ class SyntheticWorld:
         else:  # strength 0 leaves B's rows at their independent redraws (but for the token-group part)
             u, grp = self.direction_parts(depth)
             c = self.coherence
-            f = k.strength * self.share * amp * np.sqrt(1 - c)  # coefficient of the feature's own direction
-            g = k.group_strength * amp * np.sqrt(c)  # coefficient of its token group's direction
-            x[:n_lat] = f[:, None] * u + g[:, None] * grp + np.sqrt(1 - f**2 - g**2)[:, None] * own[:n_lat]
+            own_coef = k.strength * self.share * amp * np.sqrt(1 - c)  # of the feature's own direction
+            group_coef = k.group_strength * amp * np.sqrt(c)  # of its token group's direction
+            rest = np.sqrt(1 - own_coef**2 - group_coef**2)
+            x[:n_lat] = own_coef[:, None] * u + group_coef[:, None] * grp + rest[:, None] * own[:n_lat]
         d_model = k.d_model_a if which == "a" else k.d_model_b
         m = rng.standard_normal((k.d_true, d_model))
         y = x @ m

@@ -88,7 +88,7 @@ def test_written_calibration_reloads_to_the_same_judgement(tmp_path) -> None:
     assert back.flags == r.flags and back.pass_count == r.pass_count and back.false_world_count == r.false_world_count
     note = calibration_notes(path)["U1"]
     assert note.startswith(
-        "FLAGGED: power 48/50 (95% lower bound 0.86), false passes 1/50 (95% upper bound 0.11) (corrected, n = 50)"
+        "FLAGGED (too few seeds): power 48/50 (95% lower bound 0.86), false passes 1/50 (95% upper bound 0.11) (corrected, n = 50)"
     )
 
 

@@ -77,13 +77,13 @@ def test_calibrate_resumes_from_its_cells(tmp_path) -> None:
         procedure=CORRECTED,
     )
     lines: list[str] = []
-    (first,) = calibrate(EVALUATORS, progress=lines.append, **kw)  # type: ignore[arg-type]
+    (first,) = calibrate(EVALUATORS, progress=lines.append, **kw)
     assert lines[0] == "calibration: 4 cells, 0 from cache, 4 record groups to run"
     lines.clear()
-    (second,) = calibrate(EVALUATORS, progress=lines.append, workers=2, **kw)  # type: ignore[arg-type]
+    (second,) = calibrate(EVALUATORS, progress=lines.append, workers=2, **kw)
     assert lines == ["calibration: 4 cells, 4 from cache, 0 record groups to run"]
     assert first.trials == second.trials and first.flags == second.flags
     # another procedure is another cell
     lines.clear()
-    calibrate(EVALUATORS, progress=lines.append, **{**kw, "procedure": CORRECTED.replace(seed=5)})  # type: ignore[arg-type]
+    calibrate(EVALUATORS, progress=lines.append, **{**kw, "procedure": CORRECTED.replace(seed=5)})
     assert lines[0].startswith("calibration: 4 cells, 0 from cache")
