@@ -174,7 +174,7 @@ WORLD_SHAPES: dict[str, dict[str, Any]] = {
     },
 }
 #: Latent counts of the paper's pair counts (1-1 pairs ~ shared_fraction x n_features = 2,048).
-PAPER_PAIRS = {"n_features": 8192, "n_samples": 400, "n_junk": 256}
+PAPER_PAIRS = {"n_features": 8192, "n_samples": 480, "n_junk": 256}
 
 PLANS: dict[str, ClaimPlan] = {
     p.claim_id: p

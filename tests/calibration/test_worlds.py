@@ -180,3 +180,17 @@ def test_x1_world_has_a_low_shared_fraction_and_a_high_paired_svcca() -> None:
     assert out[1.0][1] > 0.8 and out[0.0][1] < 0.6
     with pytest.raises(ConfigError, match="subspaces=True"):
         SeedKnobs(unshared_linear=0.5)
+
+
+def test_paper_shaped_worlds_have_the_papers_layers() -> None:
+    from harness.calibration.run import PAPER_PAIRS, WORLD_SHAPES
+
+    pythia = SyntheticWorld(WorldKnobs().replace(**WORLD_SHAPES["pythia"]))
+    p = pythia.profile
+    assert (len(p.layers_a), len(p.layers_b)) == (6, 12)  # Pythia-70m x 160m, 5 x 11 non-zero
+    assert p.semantic_layers_a == (1, 2, 3, 4, 5) and p.semantic_layers_b == (3, 5, 7, 9, 11)
+    assert p.semantic_table == (3, 5)
+    gemma = SyntheticWorld(WorldKnobs().replace(**WORLD_SHAPES["gemma-semantic"])).profile
+    assert gemma.semantic_layers_a == (6, 10, 12, 17) and gemma.semantic_layers_b == (6, 10, 14, 17)
+    big = WorldKnobs().replace(**PAPER_PAIRS)
+    assert 1880 <= big.n_shared + big.n_concept  # at least the smallest 1-1 count of Table 6
