@@ -5,10 +5,15 @@ there. Here the truth is planted. Each claim's rule and its negative control (fr
 ``claims/calibration_rules.py``, the one place that says where the rules come from) run on
 worlds with planted strengths from 0 (the null twin) to paper-like, over several seeds:
 
-- ``-m calibration`` (its own tier, not in the default run, ~23 min on the shared 2-core CPU): every
-  plantable claim; writes ``reports/calibration/`` (calibration.json, calibration.md, one
-  power curve per claim). Flags are measurements, reported next to the verdicts; the tier
-  fails only when the calibration itself is incomplete.
+- ``-m calibration`` (its own tier, not in the default run): every plan, both procedures,
+  ``SAE_CLAIMS_CALIBRATION_SEEDS`` seeds (default 50) per strength and world, on the Pythia-shaped
+  world (6 x 12 layers; ``SAE_CLAIMS_CALIBRATION_SHAPE``), with ``SAE_CLAIMS_CALIBRATION_WORKERS``
+  processes (default: every core) and every cell cached under its full key in
+  ``.cache/calibration`` (an interrupted run continues); writes ``reports/calibration/``
+  (calibration.json, calibration.md, one power curve per claim). Hours on a few cores: it has
+  not been run at this size yet (the committed report is the 5-seed run of the small world, plus
+  reduced sub-runs at 50 seeds; see README). Flags are measurements, reported next to the
+  verdicts; the tier fails only when the calibration itself is incomplete.
 - ``-m smoke`` (CI, < 1 min): a small world, three claims (U1, U4, W1) must meet both targets,
   and a deliberately broken rule (raw SVCCA above a fixed value: it ignores its null) must be
   flagged -- so a rule change that breaks power or size fails CI.
@@ -17,6 +22,7 @@ worlds with planted strengths from 0 (the null twin) to paper-like, over several
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from typing import Any
 
@@ -25,34 +31,52 @@ import pytest
 
 from claims.calibration_rules import EVALUATORS
 from claims.conftest import REPO_ROOT
-from harness.calibration.run import NOT_PLANTED, PLANS, RuleOutcome, calibrate, write_calibration
+from harness.calibration.cells import DEFAULT_CELL_CACHE
+from harness.calibration.run import NOT_PLANTED, PLANS, WORLD_SHAPES, RuleOutcome, calibrate, write_calibration
 from harness.calibration.worlds import SeedKnobs, WorldKnobs
-from harness.config import CORRECTED
+from harness.config import CORRECTED, PAPER
 from harness.verdicts.records import CLAIMS
 
 CALIBRATION_DIR = REPO_ROOT / "reports" / "calibration"
-FULL_SEEDS = range(5)
+FULL_SEEDS = range(int(os.environ.get("SAE_CLAIMS_CALIBRATION_SEEDS", "50")))
+FULL_SHAPE = os.environ.get("SAE_CLAIMS_CALIBRATION_SHAPE", "pythia")
+FULL_WORKERS = int(os.environ.get("SAE_CLAIMS_CALIBRATION_WORKERS", str(os.cpu_count() or 1)))
 
 
 @pytest.mark.calibration
 def test_calibration_tier() -> None:
     """Every plantable claim of the inventory calibrated; the report written for the README."""
-    assert set(PLANS) | set(NOT_PLANTED) == set(CLAIMS), "every claim is either planned or listed as not plantable"
-    assert not set(PLANS) & set(NOT_PLANTED)
+    rules = {p.rule for p in PLANS.values()}
+    assert rules | set(NOT_PLANTED) == set(CLAIMS), "every claim is either planned or listed as not plantable"
+    assert not rules & set(NOT_PLANTED)
     t0 = time.time()
-    results = calibrate(EVALUATORS, seeds=FULL_SEEDS, procedure=CORRECTED, progress=print)
+    world = WorldKnobs().replace(**WORLD_SHAPES[FULL_SHAPE])
+    results = []
+    for procedure in (CORRECTED, PAPER):
+        results += calibrate(
+            EVALUATORS,
+            seeds=FULL_SEEDS,
+            procedure=procedure,
+            world=world,
+            progress=print,
+            cache_dir=DEFAULT_CELL_CACHE,
+            workers=FULL_WORKERS,
+        )
     meta = {
-        "procedure": CORRECTED.name,
-        "seeds": list(FULL_SEEDS),
+        "procedures": [CORRECTED.name, PAPER.name],
+        "seeds": len(FULL_SEEDS),
+        "shape": FULL_SHAPE,
         "n_permutations": 99,
         "n_permutations_semantic": 99,
         "n_random_subsets": 30,
-        "world": dataclasses.asdict(WorldKnobs()),
+        "world": dataclasses.asdict(world),
         "seed_world": dataclasses.asdict(SeedKnobs()),
+        "workers": FULL_WORKERS,
         "wall_s": round(time.time() - t0, 1),
     }
     write_calibration(CALIBRATION_DIR, results, meta=meta)
     assert {r.claim_id for r in results} == set(PLANS)
+    assert {r.procedure for r in results} == {CORRECTED.name, PAPER.name}
     for r in results:
         assert len(r.trials) == len(r.strengths) * len(FULL_SEEDS) + len(r.false_world_rates) * len(FULL_SEEDS)
         assert all(np.isfinite(v) for v in r.pass_rate.values()), r.claim_id
@@ -120,10 +144,11 @@ def ci_calibration() -> dict[str, Any]:
 @pytest.mark.parametrize("claim_id", CI_CLAIMS)
 def test_ci_rule_meets_calibration_targets(ci_calibration: dict[str, Any], claim_id: str) -> None:
     r = ci_calibration[claim_id]
-    assert r.calibrated, f"{claim_id}: {r.flags}"
-    # stricter than the flag (which allows one false pass in few seeds): none here
+    # 3 seeds cannot meet the targets on the 95% bounds (0/3 bounds the false-positive rate only by
+    # 0.71): the CI check asks for every seed right and no flag but "too few seeds"
     assert r.false_positive_rate == 0.0, r.to_dict()
     assert r.power == 1.0
+    assert r.flags and all("too few seeds" in f for f in r.flags), r.flags
 
 
 @pytest.mark.smoke
@@ -135,4 +160,5 @@ def test_ci_broken_rule_fails_calibration(ci_calibration: dict[str, Any]) -> Non
     assert with_control.rule_rate[0.0] == 1.0  # the rule alone holds on the null twin
     without = ci_calibration["U1 broken, no control"]
     assert not without.calibrated
-    assert without.false_positive_rate == 1.0 and any("false-positive" in f for f in without.flags)
+    assert without.false_positive_rate == 1.0
+    assert any("false passes in the null twin" in f and "above the target" in f for f in without.flags)

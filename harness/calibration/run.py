@@ -13,24 +13,29 @@ own verdict rule (:func:`harness.verdicts.recorder.conclude`).
 Per claim it records the pass rate ("reproduced") at every strength, the false-positive rate
 (pass rate in the null twin, strength 0, and in each claim-false world), the power (pass rate
 at the paper-like strength) and the minimum detectable effect (the smallest strength whose
-pass rate reaches :data:`POWER_TARGET`). A rule is flagged when its power is below the target
-or when its false passes are too many to be consistent with a rate of alpha
-(:func:`too_many_false_passes`).
+pass rate reaches :data:`POWER_TARGET`), every rate with its exact 95% interval. A rule is
+flagged unless its power's lower bound reaches the target and every false-positive rate's upper
+bound stays under its target (:mod:`harness.calibration.rates`).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from scipy.stats import binomtest
-
+from harness.calibration.rates import (
+    FALSE_POSITIVE_TARGET,
+    POWER_TARGET,
+    Rate,
+    clopper_pearson,
+    false_positive_flag,
+    power_flag,
+)
 from harness.calibration.worlds import SeedKnobs, SyntheticWorld, WorldKnobs, seed_pair
 from harness.config import CORRECTED, Procedure
 from harness.errors import ConfigError
@@ -39,9 +44,6 @@ from harness.verdicts.recorder import conclude
 
 Family = Literal["grid", "semantic", "seeds"]
 Records = Mapping[str, Any]
-
-#: Target power at the paper-like strength.
-POWER_TARGET = 0.8
 
 #: Where the calibration tier writes its results (committed; read by the run report).
 DEFAULT_CALIBRATION_FILE = Path(__file__).resolve().parents[2] / "reports" / "calibration" / "calibration.json"
@@ -82,6 +84,8 @@ class ClaimPlan:
         null_twin_false: whether the claim is false in the null twin (U7 "does not track" is
             true there, so its false-positive rate comes from its false world only).
         paper_note: where the paper-like strength comes from.
+        rule_id: the claim whose rule (evaluator) this plan calibrates, when the plan is a variant
+            of it in another world (e.g. "U1 token" runs U1's rule on the token-structured world).
     """
 
     claim_id: str
@@ -93,6 +97,12 @@ class ClaimPlan:
     world: Mapping[str, Any] = field(default_factory=dict)
     false_worlds: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     null_twin_false: bool = True
+    rule_id: str | None = None
+
+    @property
+    def rule(self) -> str:
+        """The claim id whose rule runs."""
+        return self.rule_id or self.claim_id
 
     def __post_init__(self) -> None:
         if self.paper_strength not in self.strengths:
@@ -118,11 +128,72 @@ _TRACKING = {"activation_tracks_profile": True, "depth_drift": 0.0}
 SEMANTIC_WORLD = {"n_features": 384, "n_per_concept": 24, "n_samples": 64, "shared_fraction": 0.15}
 _NOT_COUNTRIES = {"concepts": tuple((c, 0.0 if c == "Countries" else 1.0) for c, _ in WorldKnobs().concepts)}
 
+#: The token-structured world (WorldKnobs.features_per_token ...): 4 generic shared features per
+#: trigger token, 60% of a feature's latent direction its token group's, the group part correlated
+#: 0.8 across models whatever the strength. Its null twin (strength 0) is the world in which the
+#: token filters alone make partners alike: real partners and filter-passing random partners are
+#: equally similar (measured: 1-1 SVCCA 0.53 vs 0.54 within the token group, 0.45 across groups;
+#: tests/calibration/test_worlds.py), so U1/U2's filter-aware control is what must refute it.
+TOKEN_WORLD = {"features_per_token": 4, "token_coherence": 0.6, "group_strength": 0.8}
+_TOKEN_NOTE = "4 features per trigger token sharing 60% of their direction, group part correlated 0.8 across models"
+#: The X1 world: shared latents in one half of the coordinates, the others in the other half, 40%
+#: shared (PB's ~0.42); the strength rotates the non-shared latents' half in the second seed.
+X1_WORLD = {"shared_fraction": 0.4, "subspaces": True}
+
+#: Paper-shaped world shapes (on top of :class:`WorldKnobs`): the Pythia grid (70m x 160m: 6 x 12
+#: layers, 5 x 11 non-zero) with the paper profile's semantic layers and table, and Gemma's
+#: semantic layer sets (Gemma-1-2B 18 layers x Gemma-2-2B 26). ``paper_pairs`` scales the latent
+#: count so that the 1-1 pair counts (~2,000 per cell) reach the low end of Tables 6 and 8
+#: (Pythia 1,880-7,553, Gemma 1,266-4,650).
+WORLD_SHAPES: dict[str, dict[str, Any]] = {
+    "small": {},
+    # a reduced world for runs that must fit a few CPU minutes: 3 x 3 layers (2 x 2 non-zero), 160
+    # features, no concept subspaces (grid claims only; ~5 s per grid and its control on one core)
+    "tiny": {
+        "n_layers_a": 3,
+        "n_layers_b": 3,
+        "n_features": 160,
+        "concepts": (),
+        "n_junk": 8,
+        "n_samples": 32,
+        "shared_fraction": 0.5,
+    },
+    "pythia": {
+        "n_layers_a": 6,
+        "n_layers_b": 12,
+        "semantic_layers_a": (1, 2, 3, 4, 5),
+        "semantic_layers_b": (3, 5, 7, 9, 11),
+        "semantic_table": (3, 5),
+    },
+    "gemma-semantic": {
+        "n_layers_a": 18,
+        "n_layers_b": 26,
+        "semantic_layers_a": (6, 10, 12, 17),
+        "semantic_layers_b": (6, 10, 14, 17),
+        "semantic_table": (12, 14),
+    },
+}
+#: Latent counts of the paper's pair counts (1-1 pairs ~ shared_fraction x n_features = 2,048).
+PAPER_PAIRS = {"n_features": 8192, "n_samples": 480, "n_junk": 256}
+
 PLANS: dict[str, ClaimPlan] = {
     p.claim_id: p
     for p in (
         ClaimPlan("U1", "grid", _GRID, GRID_STRENGTHS, 0.7, _GRID_NOTE),
         ClaimPlan("U2", "grid", _GRID, GRID_STRENGTHS, 0.7, _GRID_NOTE),
+        *(
+            ClaimPlan(
+                f"{cid} token",
+                "grid",
+                _GRID + "; token-structured world (its null twin: the filters alone make partners alike)",
+                GRID_STRENGTHS,
+                0.7,
+                _GRID_NOTE + "; " + _TOKEN_NOTE,
+                world=TOKEN_WORLD,
+                rule_id=cid,
+            )
+            for cid in ("U1", "U2")
+        ),
         ClaimPlan("U3", "grid", _GRID, GRID_STRENGTHS, 0.7, _GRID_NOTE, false_worlds={_PLAIN_NAME: _PLAIN}),
         ClaimPlan("U4", "grid", _GRID, GRID_STRENGTHS, 0.7, _GRID_NOTE, false_worlds={_PLAIN_NAME: _PLAIN}),
         ClaimPlan(
@@ -213,10 +284,14 @@ PLANS: dict[str, ClaimPlan] = {
         ClaimPlan(
             "X1",
             "seeds",
-            "fraction of latents shared by the two seeds (SeedKnobs.shared_fraction)",
-            (0.0, 0.1, 0.2, 0.4),
-            0.4,
-            "PB 2025: ~0.42 shared for 32k latents (Pythia-160m)",
+            "fraction of the non-shared latents that the second seed learned as a linear image of the first's "
+            "(SeedKnobs.unshared_linear; shared fraction 0.4)",
+            (0.0, 0.25, 0.5, 0.75, 1.0),
+            1.0,
+            "PB 2025: ~0.42 shared for 32k latents, while Lan et al.'s paired SVCCA is high: the non-shared "
+            "latents span the same geometry (at 1.0 the 1-1 SVCCA excess is ~0.87, at 0 ~0.18)",
+            world=X1_WORLD,
+            false_worlds={"all latents shared": {"shared_fraction": 1.0}},
         ),
         ClaimPlan(
             "P1",
@@ -257,14 +332,8 @@ NOT_PLANTED: dict[str, str] = {
 
 
 # ----------------------------------------------------------------------------- records
-@dataclass
-class _Cache:
-    worlds: dict[Any, SyntheticWorld] = field(default_factory=dict)
-    records: dict[Any, dict[str, Any]] = field(default_factory=dict)
-
-
 def _knobs(plan: ClaimPlan, base: WorldKnobs, changes: Mapping[str, Any], strength: float, seed: int) -> WorldKnobs:
-    return base.replace(**{**plan.world, **changes, "strength": strength, "seed": seed})
+    return base.replace(**{**plan.world, "strength": strength, **changes, "seed": seed})
 
 
 def grid_records(world: SyntheticWorld, procedure: Procedure) -> dict[str, Any]:
@@ -343,7 +412,9 @@ def seed_records(
 
     k = base.replace(seed=seed, **(changes or {}))
     if claim_id in ("W1", "X1"):
-        if not (changes and "shared_fraction" in changes):
+        if claim_id == "X1":  # the strength is the linear share of the non-shared latents
+            k = k.replace(unshared_linear=strength) if k.subspaces else k.replace(shared_fraction=strength)
+        elif not (changes and "shared_fraction" in changes):
             k = k.replace(shared_fraction=strength)
         setup, (a, b) = seed_pair(k)
         proc = procedure.replace(seed=procedure.seed + seed)
@@ -426,7 +497,10 @@ class ClaimCalibration:
         false_world_rates: claim-false world -> pass rate at the paper-like strength.
         power: pass rate at the paper-like strength.
         min_detectable: smallest strength whose pass rate >= POWER_TARGET (None: none does).
-        flags: why the rule misses a target (empty: calibrated).
+        flags: why the rule does not meet a target on the 95% bounds (empty: calibrated); each says
+            whether the target is missed or there were too few seeds to meet it.
+        pass_count: strength -> passes with the Clopper-Pearson interval.
+        false_world_count: claim-false world -> passes with the interval.
     """
 
     claim_id: str
@@ -445,26 +519,34 @@ class ClaimCalibration:
     min_detectable: float | None
     flags: tuple[str, ...]
     trials: tuple[Trial, ...]
+    pass_count: dict[float, Rate] = field(default_factory=dict)
+    false_world_count: dict[str, Rate] = field(default_factory=dict)
 
     @property
     def calibrated(self) -> bool:
         return not self.flags
 
+    @property
+    def power_count(self) -> Rate:
+        """Passes at the paper-like strength with their interval."""
+        return self.pass_count[self.paper_strength]
+
+    @property
+    def null_twin_count(self) -> Rate | None:
+        """False passes in the null twin with their interval (None when the claim is true there)."""
+        return self.pass_count.get(0.0) if self.false_positive_rate is not None else None
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["pass_rate"] = {str(k): v for k, v in self.pass_rate.items()}
         d["rule_rate"] = {str(k): v for k, v in self.rule_rate.items()}
+        d["pass_count"] = {str(k): v._asdict() for k, v in self.pass_count.items()}
+        d["false_world_count"] = {k: v._asdict() for k, v in self.false_world_count.items()}
+        d["power_interval"] = [self.power_count.low, self.power_count.high]
+        nt = self.null_twin_count
+        d["false_positive_interval"] = None if nt is None else [nt.low, nt.high]
         d["calibrated"] = self.calibrated
         return d
-
-
-def too_many_false_passes(n_pass: int, n: int, *, alpha: float) -> bool:
-    """True when ``n_pass`` false passes out of ``n`` are too many for a false-positive rate of
-    ``alpha`` (one-sided exact binomial test at level 0.05). With few seeds a single false pass
-    is not evidence of a bad rule (1 of 5 has p = 0.23 at alpha 0.05), two are (p = 0.02)."""
-    if n == 0:
-        return False
-    return bool(binomtest(n_pass, n, alpha, alternative="greater").pvalue < 0.05)
 
 
 def calibrate(
@@ -481,6 +563,8 @@ def calibrate(
     n_random_subsets: int = 30,
     plans: Mapping[str, ClaimPlan] = PLANS,
     progress: Callable[[str], None] | None = None,
+    cache_dir: Path | None = None,
+    workers: int = 1,
 ) -> list[ClaimCalibration]:
     """Calibrate the rules of ``claims`` (default: every planned claim with an evaluator).
 
@@ -491,11 +575,17 @@ def calibrate(
         strengths: claim id -> strengths to run instead of the plan's (must keep 0 and the
             paper-like strength when the plan has them), e.g. to make a CI check fast.
         n_permutations, n_permutations_semantic, n_random_subsets: null sizes of the run.
+        cache_dir: where each cell's result is stored under its full key
+            (:mod:`harness.calibration.cells`), so an interrupted run continues; None: not stored.
+        workers: processes that build records and judge cells in parallel (forked).
+        progress: called with a progress line after each group of cells.
     """
+    from harness.calibration.cells import CellStore, run_cells
+
     seeds = tuple(seeds)
-    ids = list(claims) if claims is not None else [c for c in plans if c in evaluators]
+    ids = list(claims) if claims is not None else [c for c in plans if plans[c].rule in evaluators]
     unknown = [c for c in ids if c not in plans]
-    missing = [c for c in ids if c not in evaluators]
+    missing = [c for c in ids if c in plans and plans[c].rule not in evaluators]
     if unknown:
         raise ConfigError(
             f"no calibration plan for {unknown}; planned claims: {sorted(plans)} "
@@ -503,116 +593,174 @@ def calibrate(
         )
     if missing:
         raise ConfigError(f"no evaluator (rule) supplied for {missing}; pass one per claim id.")
-    base = world or WorldKnobs()
-    sbase = seed_world or SeedKnobs()
-    cache = _Cache()
-    from harness.verdicts.records import CLAIMS
-
-    def records(plan: ClaimPlan, changes: Mapping[str, Any], strength: float, seed: int) -> dict[str, Any]:
-        if plan.family == "seeds":
-            key = ("seeds", plan.claim_id, tuple(sorted(changes.items())), strength, seed)
-            if key not in cache.records:
-                cache.records[key] = seed_records(
-                    plan.claim_id, strength, seed, procedure, base=sbase, n_permutations=n_permutations, changes=changes
-                )
-            return cache.records[key]
-        knobs = _knobs(plan, base, changes, strength, seed)
-        if strength == 0.0:  # share factors only scale the strength: every null twin of one seed is the same world
-            knobs = knobs.replace(concepts=base.concepts)
-        if knobs not in cache.worlds:
-            cache.worlds[knobs] = SyntheticWorld(
-                knobs,
-                n_permutations=n_permutations,
-                n_permutations_semantic=n_permutations_semantic,
-                n_random_subsets=n_random_subsets,
-            )
-        gkey = (plan.family, knobs)
-        if gkey not in cache.records:
-            w = cache.worlds[knobs]
-            proc = procedure.replace(seed=procedure.seed + seed)
-            t0 = time.perf_counter()
-            cache.records[gkey] = (grid_records if plan.family == "grid" else semantic_records)(w, proc)
-            if progress:
-                progress(
-                    f"{plan.family} strength={strength} seed={seed} {dict(changes) or ''}: "
-                    f"{time.perf_counter() - t0:.1f}s"
-                )
-        return cache.records[gkey]
-
-    def trial(plan: ClaimPlan, name: str, changes: Mapping[str, Any], strength: float, seed: int) -> Trial:
-        out = evaluators[plan.claim_id](records(plan, changes, strength, seed), procedure)
-        c = conclude(
-            rule_holds=bool(out.rule_holds), control_holds=out.control_holds, control_scored=out.control_scored
-        )
-        verdict = "inconclusive" if out.inconclusive else c.verdict
-        return Trial(
-            plan.claim_id,
-            name,
-            strength,
-            seed,
-            verdict,
-            bool(out.rule_holds),
-            c.control_outcome,
-            _scalars(out.measured),
-        )
-
-    results = []
+    grids = {}
     for cid in ids:
         plan = plans[cid]
         grid = tuple(strengths[cid]) if strengths and cid in strengths else plan.strengths
         if plan.paper_strength not in grid or (plan.null_twin_false and 0.0 not in grid):
             raise ConfigError(f"{cid}: strengths {grid} must include 0 and the paper-like {plan.paper_strength}.")
-        trials = [trial(plan, "planted", {}, s, sd) for s in grid for sd in seeds]
-        for name, changes in plan.false_worlds.items():
-            trials += [trial(plan, name, changes, plan.paper_strength, sd) for sd in seeds]
+        grids[cid] = grid
+    job = _Job(
+        evaluators=evaluators,
+        plans=plans,
+        procedure=procedure,
+        base=world or WorldKnobs(),
+        sbase=seed_world or SeedKnobs(),
+        nulls=(n_permutations, n_permutations_semantic, n_random_subsets),
+    )
+    cells = [
+        job.cell(cid, name, changes, s, sd)
+        for cid in ids
+        for name, changes, ss in [("planted", {}, grids[cid])]
+        + [(n, ch, (plans[cid].paper_strength,)) for n, ch in plans[cid].false_worlds.items()]
+        for s in ss
+        for sd in seeds
+    ]
+    store = CellStore(cache_dir)
+    results_by_key = run_cells(cells, job.run_group, store=store, workers=workers, progress=progress)
+    from harness.verdicts.records import CLAIMS
+
+    results = []
+    for cid in ids:
+        trials = [_trial_from_dict(results_by_key[c.key]) for c in cells if c.claim_id == cid]
         results.append(
             summarise(
-                plan,
-                grid,
+                plans[cid],
+                grids[cid],
                 trials,
                 procedure=procedure,
-                alpha=procedure.alpha,
-                rule=CLAIMS[cid].rule if cid in CLAIMS else "",
+                rule=CLAIMS[plans[cid].rule].rule if plans[cid].rule in CLAIMS else "",
             )
         )
     return results
 
 
-def summarise(
-    plan: ClaimPlan, grid: Sequence[float], trials: Sequence[Trial], *, procedure: Procedure, alpha: float, rule: str
-) -> ClaimCalibration:
-    """Rates, power, minimum detectable effect and flags of one claim from its trials."""
+@dataclass
+class _Job:
+    """Everything a calibration's cells depend on besides their own fields; builds cell keys and
+    runs one group of cells (records built once, every cell of the group judged on them)."""
 
-    def rate(ts: list[Trial], attr: str = "verdict") -> float:
-        if not ts:
-            return math.nan
-        if attr == "verdict":
-            return float(np.mean([t.verdict == "reproduced" for t in ts]))
-        return float(np.mean([t.rule_holds for t in ts]))
+    evaluators: Mapping[str, Evaluator]
+    plans: Mapping[str, ClaimPlan]
+    procedure: Procedure
+    base: WorldKnobs
+    sbase: SeedKnobs
+    nulls: tuple[int, int, int]
+
+    def knobs(self, cid: str, changes: Mapping[str, Any], strength: float, seed: int) -> WorldKnobs | SeedKnobs:
+        plan = self.plans[cid]
+        if plan.family == "seeds":
+            return self.sbase.replace(seed=seed, **{**plan.world, **changes})
+        knobs = _knobs(plan, self.base, changes, strength, seed)
+        if strength == 0.0:  # share factors only scale the strength: every null twin of one seed is the same world
+            knobs = knobs.replace(concepts=self.base.concepts)
+        return knobs
+
+    def cell(self, cid: str, name: str, changes: Mapping[str, Any], strength: float, seed: int) -> Any:
+        from harness.calibration.cells import Cell, cell_key, evaluator_version, library_version
+
+        plan = self.plans[cid]
+        knobs = self.knobs(cid, changes, strength, seed)
+        if plan.family == "seeds":  # seed records are built per claim
+            group: Any = ("seeds", cid, json.dumps(dict(changes), sort_keys=True, default=str), strength, seed)
+        else:
+            group = (plan.family, knobs, seed)
+        fields = {
+            "claim": cid,
+            "family": plan.family,
+            "world": name,
+            "changes": dict(changes),
+            "knobs": asdict(knobs),
+            "strength": strength,
+            "seed": seed,
+            "procedure": asdict(self.procedure),
+            "nulls": self.nulls,
+            "library": library_version(),
+            "evaluator": evaluator_version(self.evaluators[plan.rule]),
+        }
+        return Cell(cid, name, dict(changes), strength, seed, group, cell_key(fields))
+
+    def records(self, cell: Any) -> dict[str, Any]:
+        plan = self.plans[cell.claim_id]
+        n_perm, n_perm_sem, n_sub = self.nulls
+        if plan.family == "seeds":
+            return seed_records(
+                cell.claim_id,
+                cell.strength,
+                cell.seed,
+                self.procedure,
+                base=self.sbase.replace(**plan.world),
+                n_permutations=n_perm,
+                changes=cell.changes,
+            )
+        knobs = self.knobs(cell.claim_id, cell.changes, cell.strength, cell.seed)
+        assert isinstance(knobs, WorldKnobs)
+        w = SyntheticWorld(knobs, n_permutations=n_perm, n_permutations_semantic=n_perm_sem, n_random_subsets=n_sub)
+        proc = self.procedure.replace(seed=self.procedure.seed + cell.seed)
+        return (grid_records if plan.family == "grid" else semantic_records)(w, proc)
+
+    def run_group(self, group: Any, cells: Sequence[Any]) -> list[dict[str, Any]]:
+        """Trial dicts of ``cells`` (one group: the records are built once)."""
+        recs: dict[str, dict[str, Any]] = {}
+        out = []
+        for c in cells:
+            fam = self.plans[c.claim_id].family
+            if fam not in recs:
+                recs[fam] = self.records(c)
+            out.append(asdict(self.trial(c, recs[fam])))
+        return out
+
+    def trial(self, cell: Any, records: Records) -> Trial:
+        r = self.evaluators[self.plans[cell.claim_id].rule](records, self.procedure)
+        c = conclude(rule_holds=bool(r.rule_holds), control_holds=r.control_holds, control_scored=r.control_scored)
+        verdict = "inconclusive" if r.inconclusive else c.verdict
+        return Trial(
+            cell.claim_id,
+            cell.world,
+            cell.strength,
+            cell.seed,
+            verdict,
+            bool(r.rule_holds),
+            c.control_outcome,
+            _scalars(r.measured),
+        )
+
+
+def summarise(
+    plan: ClaimPlan, grid: Sequence[float], trials: Sequence[Trial], *, procedure: Procedure | str, rule: str
+) -> ClaimCalibration:
+    """Rates (with Clopper-Pearson intervals), power, minimum detectable effect and flags of one
+    claim from its trials. Targets are judged on the 95% bounds (:mod:`harness.calibration.rates`):
+    power's lower bound >= POWER_TARGET, each false-positive rate's upper bound <= FALSE_POSITIVE_TARGET."""
+
+    def count(ts: list[Trial], attr: str = "verdict") -> Rate:
+        ok = [t.verdict == "reproduced" if attr == "verdict" else t.rule_holds for t in ts]
+        return clopper_pearson(int(sum(ok)), len(ok))
 
     planted = [t for t in trials if t.world == "planted"]
     by_s = {s: [t for t in planted if t.strength == s] for s in grid}
-    pass_rate = {s: rate(ts) for s, ts in by_s.items()}
-    rule_rate = {s: rate(ts, "rule") for s, ts in by_s.items()}
+    pass_count = {s: count(ts) for s, ts in by_s.items()}
+    pass_rate = {s: c.value for s, c in pass_count.items()}
+    rule_rate = {s: count(ts, "rule").value for s, ts in by_s.items()}
     n = len(by_s[grid[0]])
     fpr = pass_rate.get(0.0) if plan.null_twin_false else None
-    fw = {name: rate([t for t in trials if t.world == name]) for name in plan.false_worlds}
+    fw_count = {name: count([t for t in trials if t.world == name]) for name in plan.false_worlds}
+    fw = {name: c.value for name, c in fw_count.items()}
     power = pass_rate[plan.paper_strength]
     mde = next((s for s in grid if s > 0 and pass_rate[s] >= POWER_TARGET), None)
     flags = []
-    if power < POWER_TARGET:
-        flags.append(f"power {power:.2f} < {POWER_TARGET} at the paper-like strength {plan.paper_strength}")
-    false_sets = ([("null twin", by_s.get(0.0, []))] if plan.null_twin_false else []) + [
-        (name, [t for t in trials if t.world == name]) for name in plan.false_worlds
-    ]
-    for name, ts in false_sets:
-        k = sum(t.verdict == "reproduced" for t in ts)
-        if too_many_false_passes(k, len(ts), alpha=alpha):
-            flags.append(f"false-positive rate {k}/{len(ts)} in the {name} (too many for alpha = {alpha})")
+    pf = power_flag(pass_count[plan.paper_strength], plan.paper_strength)
+    if pf:
+        flags.append(pf)
+    false_sets = ([("null twin", pass_count[0.0])] if plan.null_twin_false else []) + list(fw_count.items())
+    for name, c in false_sets:
+        ff = false_positive_flag(c, name)
+        if ff:
+            flags.append(ff)
     return ClaimCalibration(
         plan.claim_id,
         rule,
-        procedure.name,
+        procedure if isinstance(procedure, str) else procedure.name,
         plan.strength,
         tuple(grid),
         plan.paper_strength,
@@ -626,30 +774,37 @@ def summarise(
         mde,
         tuple(flags),
         tuple(trials),
+        pass_count,
+        fw_count,
     )
 
 
 # ----------------------------------------------------------------------------- output
+def _rate_text(c: Rate | None) -> str:
+    return "—" if c is None else c.text()
+
+
+def status_text(r: ClaimCalibration) -> str:
+    """ "meets both targets on the 95% bounds" or "FLAGGED: " and the reasons."""
+    return "meets both targets on the 95% bounds" if r.calibrated else "FLAGGED: " + "; ".join(r.flags)
+
+
 def table_rows(results: Sequence[ClaimCalibration]) -> list[list[str]]:
-    """Rows of the calibration table: claim, procedure, rule, false-positive rates, power,
-    minimum detectable effect, status."""
-
-    def pct(x: float | None) -> str:
-        return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.2f}"
-
+    """Rows of the calibration table: claim, procedure, rule, false passes (null twin, claim-false
+    worlds) and power as "k/n = rate [95% interval]", minimum detectable effect, status."""
     rows = []
     for r in results:
-        fw = "; ".join(f"{k}: {pct(v)}" for k, v in r.false_world_rates.items()) or "—"
+        fw = "; ".join(f"{k}: {c.text()}" for k, c in r.false_world_count.items()) or "—"
         rows.append(
             [
                 r.claim_id,
                 r.procedure,
                 r.rule,
-                pct(r.false_positive_rate),
+                _rate_text(r.null_twin_count),
                 fw,
-                f"{pct(r.power)} (at {r.paper_strength})",
+                f"{r.power_count.text()} (at {r.paper_strength})",
                 "—" if r.min_detectable is None else f"{r.min_detectable}",
-                "ok" if r.calibrated else "FLAGGED: " + "; ".join(r.flags),
+                status_text(r),
             ]
         )
     return rows
@@ -659,23 +814,26 @@ TABLE_HEADERS = [
     "claim",
     "procedure",
     "rule",
-    "false-positive rate (null twin)",
-    "pass rate in claim-false worlds",
-    "power (paper-like strength)",
-    "min. detectable strength",
+    "false passes: null twin, k/n = rate [95% CI]",
+    "false passes in claim-false worlds",
+    "power at the paper-like strength",
+    "min. detectable strength (point estimate)",
     "status",
 ]
 
 
-def write_calibration(out_dir: Path, results: Sequence[ClaimCalibration], *, meta: Mapping[str, Any]) -> Path:
-    """Write ``calibration.json``, ``calibration.md`` and ``power_<claim>.png`` under ``out_dir``."""
+def write_calibration(
+    out_dir: Path, results: Sequence[ClaimCalibration], *, meta: Mapping[str, Any], figures: bool = True
+) -> Path:
+    """Write ``calibration.json``, ``calibration.md`` and (``figures``) ``power_<claim>.png`` under ``out_dir``."""
     from tabulate import tabulate
 
     out_dir.mkdir(parents=True, exist_ok=True)
     payload = {
-        "schema_version": 1,
+        "schema_version": 2,
         "meta": dict(meta),
         "power_target": POWER_TARGET,
+        "false_positive_target": FALSE_POSITIVE_TARGET,
         "not_planted": NOT_PLANTED,
         "claims": [r.to_dict() for r in results],
     }
@@ -685,10 +843,13 @@ def write_calibration(out_dir: Path, results: Sequence[ClaimCalibration], *, met
         "",
         (
             "Pass rate = fraction of seeds whose verdict is *reproduced* (rule holds and the negative control does "
-            "not). Null twin = strength 0 (same codes and marginals, cross-model decoder structure destroyed). "
-            "Targets: false-positive rate <= ~alpha (flagged when the false passes are too many for alpha, one-sided "
-            f"binomial test at 0.05), power >= {POWER_TARGET}. Generated by `claims/test_calibration.py` "
-            "(`-m calibration`)."
+            "not), shown as k/n = rate [exact 95% Clopper-Pearson interval]. Null twin = strength 0 (same codes and "
+            "marginals, cross-model decoder structure destroyed). Targets, judged on the bounds: every false-positive "
+            f"rate's upper bound <= {FALSE_POSITIVE_TARGET}, power's lower bound >= {POWER_TARGET} "
+            "(`harness/calibration/rates.py`; 0 false passes need >= 36 seeds to show the first). A rule that does "
+            "not meet both is FLAGGED, and the flag says whether the interval misses the target or there were too "
+            "few seeds to meet it. Generated by `claims/test_calibration.py` (`-m calibration`) or "
+            "`python -m harness.calibration`."
         ),
         "",
         tabulate(table_rows(results), headers=TABLE_HEADERS, tablefmt="github"),
@@ -698,40 +859,97 @@ def write_calibration(out_dir: Path, results: Sequence[ClaimCalibration], *, met
     ]
     for r in results:
         md.append(
-            f"- **{r.claim_id}** ({r.strength}; paper-like {r.paper_strength}: {r.paper_note}): "
-            + ", ".join(f"{s}: {r.pass_rate[s]:.2f} (rule alone {r.rule_rate[s]:.2f})" for s in r.strengths)
-            + f" — [curve](power_{r.claim_id}.png)"
+            f"- **{r.claim_id}** ({r.procedure}; {r.strength}; paper-like {r.paper_strength}: {r.paper_note}): "
+            + ", ".join(f"{s}: {r.pass_count[s].text()} (rule alone {r.rule_rate[s]:.2f})" for s in r.strengths)
+            + f" — [curve](power_{r.claim_id}{'' if r.procedure == CORRECTED.name else '_' + r.procedure}.png)"
         )
     md += ["", "![power curves](power_curves.png)"]
     md += ["", "## Claims without a calibration row", ""]
     md += [f"- **{k}**: {v}" for k, v in NOT_PLANTED.items()]
     md += ["", f"Run: {json.dumps(dict(meta), default=str)}", ""]
     (out_dir / "calibration.md").write_text("\n".join(md))
-    for r in results:
-        power_curve(r, out_dir / f"power_{r.claim_id}.png")
-    summary_figure(out_dir / "calibration.json", out_dir / "power_curves.png")
+    if figures:
+        for r in results:
+            suffix = "" if r.procedure == CORRECTED.name else f"_{r.procedure}"
+            power_curve(r, out_dir / f"power_{r.claim_id}{suffix}.png")
+        summary_figure(out_dir / "calibration.json", out_dir / "power_curves.png")
     return out_dir / "calibration.json"
 
 
+def _trial_from_dict(d: Mapping[str, Any]) -> Trial:
+    return Trial(
+        d["claim_id"],
+        d["world"],
+        float(d["strength"]),
+        int(d["seed"]),
+        d["verdict"],
+        bool(d["rule_holds"]),
+        d.get("control_outcome"),
+        {k: float(v) for k, v in (d.get("measured") or {}).items()},
+    )
+
+
+def load_calibration(path: Path = DEFAULT_CALIBRATION_FILE) -> list[ClaimCalibration]:
+    """Every claim calibration of a written ``calibration.json``, re-summarised from its stored
+    trials (so rates, intervals and flags follow the current judging of the targets, whatever
+    version wrote the file). The plan is rebuilt from the file (strengths, paper-like strength,
+    claim-false worlds), not from today's :data:`PLANS`."""
+    data = json.loads(Path(path).read_text())
+    out = []
+    for c in data["claims"]:
+        cid = c["claim_id"]
+        plan = ClaimPlan(
+            cid,
+            PLANS[cid].family if cid in PLANS else "grid",
+            c["strength"],
+            tuple(float(s) for s in c["strengths"]),
+            float(c["paper_strength"]),
+            c["paper_note"],
+            false_worlds={name: {} for name in c.get("false_world_rates") or {}},
+            null_twin_false=c.get("false_positive_rate") is not None,
+        )
+        trials = [_trial_from_dict(t) for t in c["trials"]]
+        out.append(summarise(plan, plan.strengths, trials, procedure=c["procedure"], rule=c["rule"]))
+    return out
+
+
+def recompute(path: Path = DEFAULT_CALIBRATION_FILE, *, figures: bool = True) -> Path:
+    """Re-judge a written calibration from its stored trials (no world is rebuilt): rewrites
+    ``calibration.json`` / ``calibration.md`` (and the figures) next to it with the current
+    intervals and flags; the run's ``meta`` is kept, with ``recomputed`` added."""
+    data = json.loads(Path(path).read_text())
+    meta = dict(data.get("meta") or {})
+    meta["recomputed"] = "rates, 95% Clopper-Pearson intervals and flags re-derived from the stored trials"
+    return write_calibration(Path(path).parent, load_calibration(path), meta=meta, figures=figures)
+
+
 def summary_figure(json_path: Path, path: Path) -> None:
-    """All claims' power curves in one figure (from ``calibration.json``), for the README."""
+    """All claims' power curves in one figure (from ``calibration.json``), with 95% intervals, for the README."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    claims = json.loads(Path(json_path).read_text())["claims"]
+    claims = [c for c in json.loads(Path(json_path).read_text())["claims"] if c["procedure"] == CORRECTED.name]
+    claims = claims or json.loads(Path(json_path).read_text())["claims"]
     n_col = 5
     n_row = math.ceil(len(claims) / n_col)
     fig, axes = plt.subplots(n_row, n_col, figsize=(2.6 * n_col, 2.1 * n_row), squeeze=False)
     for ax, c in zip(axes.ravel(), claims, strict=False):  # the last row may have spare axes
         s = [float(x) for x in c["strengths"]]
-        ax.plot(s, [c["pass_rate"][str(x)] for x in s], "o-", ms=3, label="verdict")
+        y = [c["pass_rate"][str(x)] for x in s]
+        counts = c.get("pass_count") or {}
+        if counts:
+            lo = [y[i] - counts[str(x)]["low"] for i, x in enumerate(s)]
+            hi = [counts[str(x)]["high"] - y[i] for i, x in enumerate(s)]
+            ax.errorbar(s, y, yerr=[lo, hi], fmt="o-", ms=3, capsize=2, label="verdict (95% CI)")
+        else:
+            ax.plot(s, y, "o-", ms=3, label="verdict")
         ax.plot(s, [c["rule_rate"][str(x)] for x in s], "s--", ms=3, alpha=0.5, label="rule alone")
         for v in (c.get("false_world_rates") or {}).values():
             ax.plot([c["paper_strength"]], [v], "rx", ms=7)
         ax.axhline(POWER_TARGET, color="g", lw=0.7, ls=":")
-        ax.axhline(0.05, color="r", lw=0.7, ls=":")
+        ax.axhline(FALSE_POSITIVE_TARGET, color="r", lw=0.7, ls=":")
         ax.axvline(c["paper_strength"], color="grey", lw=0.7, ls=":")
         ax.set_ylim(-0.05, 1.05)
         ax.set_title(
@@ -749,7 +967,7 @@ def summary_figure(json_path: Path, path: Path) -> None:
 
 
 def power_curve(r: ClaimCalibration, path: Path) -> None:
-    """Pass rate against planted strength (verdict and rule alone), with the targets."""
+    """Pass rate against planted strength (verdict with its 95% interval, and rule alone), with the targets."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -757,12 +975,15 @@ def power_curve(r: ClaimCalibration, path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(4.2, 3.0))
     s = list(r.strengths)
-    ax.plot(s, [r.pass_rate[x] for x in s], "o-", label="verdict: reproduced")
+    y = [r.pass_rate[x] for x in s]
+    lo = [y[i] - r.pass_count[x].low for i, x in enumerate(s)]
+    hi = [r.pass_count[x].high - y[i] for i, x in enumerate(s)]
+    ax.errorbar(s, y, yerr=[lo, hi], fmt="o-", capsize=3, label="verdict: reproduced (95% CI)")
     ax.plot(s, [r.rule_rate[x] for x in s], "s--", alpha=0.6, label="rule alone")
     for name, v in r.false_world_rates.items():
         ax.plot([r.paper_strength], [v], "x", markersize=9, label=f"false world: {name}"[:40])
     ax.axhline(POWER_TARGET, color="g", lw=0.8, ls=":")
-    ax.axhline(0.05, color="r", lw=0.8, ls=":")
+    ax.axhline(FALSE_POSITIVE_TARGET, color="r", lw=0.8, ls=":")
     ax.axvline(r.paper_strength, color="grey", lw=0.8, ls=":")
     ax.set_ylim(-0.05, 1.05)
     ax.set_xlabel("planted strength")
@@ -774,20 +995,128 @@ def power_curve(r: ClaimCalibration, path: Path) -> None:
     plt.close(fig)
 
 
-def calibration_notes(path: Path = DEFAULT_CALIBRATION_FILE) -> dict[str, str]:
-    """Claim id -> one-line calibration status of its rule (for the report, next to the
-    verdict): "ok" with power and false-positive rate, or "FLAGGED" with the reasons. Empty
-    when no calibration has been written (the report then says nothing about it)."""
-    if not Path(path).exists():
-        return {}
-    data = json.loads(Path(path).read_text())
-    notes = {}
-    for c in data.get("claims", []):
+def _note(c: Mapping[str, Any]) -> str:
+    """One procedure's calibration of one claim, as the report's "rule calibration" column shows it."""
+    if "pass_count" not in c:  # a file written before the intervals (schema 1): its own summary
         fpr = c.get("false_positive_rate")
         fw = c.get("false_world_rates") or {}
         worst = max([v for v in [fpr, *fw.values()] if v is not None and not math.isnan(v)], default=math.nan)
         head = f"power {c['power']:.2f}, false passes <= {worst:.2f} ({c['procedure']}, n = {c['n_seeds']})"
-        notes[c["claim_id"]] = f"ok: {head}" if c.get("calibrated") else f"FLAGGED: {'; '.join(c.get('flags', []))}"
+        return f"ok: {head}" if c.get("calibrated") else f"FLAGGED: {'; '.join(c.get('flags', []))}"
+    power = Rate(**c["pass_count"][str(float(c["paper_strength"]))])
+    false_sets = list((c.get("false_world_count") or {}).values())
+    if c.get("false_positive_rate") is not None:
+        false_sets.append(c["pass_count"][str(0.0)])
+    worst = max((Rate(**f) for f in false_sets), key=lambda f: f.high, default=None)
+    head = f"power {power.k}/{power.n} (95% lower bound {power.low:.2f})"
+    if worst is not None:
+        head += f", false passes {worst.k}/{worst.n} (95% upper bound {worst.high:.2f})"
+    variant = c["claim_id"].partition(" ")[2]
+    head += f" ({c['procedure']}{', ' + variant + ' world' if variant else ''}, n = {power.n})"
+    return f"ok: {head}" if c.get("calibrated") else f"FLAGGED ({_standing(c)}): {head}"
+
+
+def calibration_notes(path: Path = DEFAULT_CALIBRATION_FILE) -> dict[str, str]:
+    """Claim id -> one-line calibration status of its rule (for the report, next to the
+    verdict), per calibrated procedure: "ok" with power and the worst false-positive count and
+    their 95% bounds, or "FLAGGED" with the reasons. Empty when no calibration has been written
+    (the report then says nothing about it)."""
+    if not Path(path).exists():
+        return {}
+    data = json.loads(Path(path).read_text())
+    best: dict[tuple[str, str], Mapping[str, Any]] = {}
+    for c in _best_entries(Path(path)):
+        best[(c["claim_id"], c["procedure"])] = c
+    by_claim: dict[str, list[str]] = {}
+    for (cid, _proc), c in best.items():  # a variant ("U1 token") goes with its claim's row
+        by_claim.setdefault(cid.partition(" ")[0], []).append(_note(c))
+    notes = {cid: " | ".join(v) for cid, v in by_claim.items()}
     for cid in data.get("not_planted") or {}:
         notes.setdefault(cid, "not plantable (see reports/calibration/)")
     return notes
+
+
+def _best_entries(path: Path) -> list[Mapping[str, Any]]:
+    """Claim entries of ``path`` and of every ``*/calibration.json`` next to it (runs of some claims
+    with more seeds), keeping per (claim, procedure) the entry with the most seeds (ties: ``path``)."""
+    files = [path, *sorted(path.parent.glob("*/calibration.json"))]
+    best: dict[tuple[str, str], Mapping[str, Any]] = {}
+    for f in files:
+        for c in json.loads(f.read_text()).get("claims", []):
+            key = (c["claim_id"], c["procedure"])
+            if key not in best or c.get("n_seeds", 0) > best[key].get("n_seeds", 0):
+                best[key] = c
+    return list(best.values())
+
+
+#: Markers of the README block generated by :func:`readme_summary` (checked by a test).
+README_BEGIN = "<!-- calibration summary: generated by harness.calibration.run.readme_summary -->"
+README_END = "<!-- end of calibration summary -->"
+
+
+def _standing(c: Mapping[str, Any]) -> str:
+    """ "meets both", "misses a target" (an interval on the wrong side) or "too few seeds"."""
+    if c.get("calibrated"):
+        return "meets both"
+    flags = c.get("flags") or []
+    return (
+        "misses a target"
+        if any("below the target" in f or "above the target" in f for f in flags)
+        else ("too few seeds")
+    )
+
+
+def readme_summary(path: Path = DEFAULT_CALIBRATION_FILE) -> str:
+    """The README's calibration block, from the committed data: every entry of the main report and
+    its sub-runs -- false passes with the 95% upper bound, power with the 95% lower bound, whether it
+    meets both targets on the bounds -- then the lists of rules that do and do not, per (plan,
+    procedure) from the run with the most seeds (:func:`_best_entries`), and how each run was made."""
+
+    def order(c: Mapping[str, Any]) -> tuple[int, str]:
+        return (list(PLANS).index(c["claim_id"]) if c["claim_id"] in PLANS else 99, c["procedure"])
+
+    entries = sorted(_best_entries(Path(path)), key=order)
+    files = [Path(path), *sorted(Path(path).parent.glob("*/calibration.json"))]
+    rows = []
+    for f in files:
+        run = "main" if f == Path(path) else f.parent.name
+        for c in sorted(json.loads(f.read_text()).get("claims", []), key=order):
+            power = Rate(**c["pass_count"][str(float(c["paper_strength"]))])
+            false_sets = {name: Rate(**r) for name, r in (c.get("false_world_count") or {}).items()}
+            if c.get("false_positive_rate") is not None:
+                false_sets = {"null twin": Rate(**c["pass_count"]["0.0"]), **false_sets}
+            fp = "; ".join(f"{name} {r.k}/{r.n} (≤ {r.high:.2f})" for name, r in false_sets.items()) or "—"
+            rows.append(
+                f"| {c['claim_id']} | {c['procedure']} | {run} | {c['n_seeds']} | {fp} | "
+                f"{power.k}/{power.n} (≥ {power.low:.2f}) at {c['paper_strength']} | {_standing(c)} |"
+            )
+    runs = []
+    for f in files:
+        meta = json.loads(f.read_text()).get("meta") or {}
+        how = meta.get("command") or "pytest claims/test_calibration.py -m calibration"
+        where = f" on {meta['machine']}" if meta.get("machine") else ""
+        runs.append(
+            f"- `{f.relative_to(Path(path).parent.parent.parent)}`: `{how}`, {meta.get('wall_s', '?')} s wall{where}"
+        )
+    groups: dict[str, list[str]] = {"meets both": [], "misses a target": [], "too few seeds": []}
+    for c in entries:
+        groups[_standing(c)].append(f"{c['claim_id']} ({c['procedure']}, n = {c['n_seeds']})")
+    lines = [
+        README_BEGIN,
+        "| plan | procedure | run | seeds | false passes (95% upper bound) | power (95% lower bound) | on the bounds |",
+        "|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+        "Per plan and procedure, the run with the most seeds decides (ties: the main report, then the sub-runs "
+        "in name order):",
+        "",
+        f"- **Meet both targets on the 95% bounds** (false-positive upper bound ≤ {FALSE_POSITIVE_TARGET}, power "
+        f"lower bound ≥ {POWER_TARGET}): {', '.join(groups['meets both']) or 'none'}.",
+        f"- **Miss a target** (the whole interval on the wrong side): {', '.join(groups['misses a target']) or 'none'}.",
+        f"- **Too few seeds to tell**: {', '.join(groups['too few seeds']) or 'none'}.",
+        "",
+        "Runs:",
+        *runs,
+        README_END,
+    ]
+    return "\n".join(lines)

@@ -134,6 +134,25 @@ class WorldKnobs:
     occurrences: int = 10
     """Occurrences of each trigger token in the token stream."""
     junk_token_fraction: float = 0.1
+    features_per_token: int = 1
+    """Generic shared features per trigger token. 1: each has its own token. More: consecutive
+    features share one token and fire on disjoint occurrences of it (so max-correlation pairing
+    still tells them apart), and they pass the shared-top-token filter with each other: the
+    token-structured world in which a filter-aware random partner is a real candidate."""
+    token_coherence: float = 0.0
+    """Share of a token-sharing feature's latent direction that is its token group's (common to
+    the features of one trigger token), in [0, 1]; 0 with ``features_per_token`` 1."""
+    semantic_layers_a: tuple[int, ...] | None = None
+    """A's layers of the semantic grid (None: every interior layer)."""
+    semantic_layers_b: tuple[int, ...] | None = None
+    """B's layers of the semantic grid (None: the middle layer)."""
+    semantic_table: tuple[int, int] | None = None
+    """(A layer, B layer) of the semantic table (Tables 1-2; None: both middle layers)."""
+    group_strength: float = 0.0
+    """Cross-model correlation of the token-group part of the decoders, in [0, 1]: B's token-sharing
+    rows carry their group's direction with this coefficient whatever ``strength`` is, so at
+    strength 0 the real partners are no more alike than random partners sharing their token (the
+    filters alone make paired decoders similar: U1/U2/W1's filter-aware control must bite)."""
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -149,6 +168,8 @@ class WorldKnobs:
             "fire_prob",
             "junk_token_fraction",
             "concept_coherence",
+            "token_coherence",
+            "group_strength",
         ):
             if not 0.0 <= float(getattr(self, unit)) <= 1.0:
                 raise bad(unit, "a number in [0, 1]")
@@ -161,8 +182,22 @@ class WorldKnobs:
                 )
             if not 0.0 <= share <= 1.0:
                 raise ConfigError(f"WorldKnobs: share factor of {cat!r} is {share}; use a number in [0, 1].")
+        if self.features_per_token < 1:
+            raise bad("features_per_token", "an integer >= 1")
+        if (self.token_coherence > 0 or self.group_strength > 0) and self.features_per_token == 1:
+            raise ConfigError(
+                "WorldKnobs: token_coherence / group_strength plant structure shared by features of one trigger "
+                "token; set features_per_token > 1 too."
+            )
         if min(self.n_layers_a, self.n_layers_b) < 2:
             raise ConfigError("WorldKnobs: each model needs at least 2 layers (layer 0 and one more).")
+        table = self.semantic_table or (0, 0)
+        for option, layers, n in (
+            ("semantic_layers_a", (*(self.semantic_layers_a or ()), table[0]), self.n_layers_a),
+            ("semantic_layers_b", (*(self.semantic_layers_b or ()), table[1]), self.n_layers_b),
+        ):
+            if any(not 0 <= la < n for la in layers):
+                raise bad(option, f"layers (and semantic_table's) within the model's 0..{n - 1}")
         if self.n_private < 0:
             raise ConfigError(
                 f"WorldKnobs: {self.n_features} features cannot hold {self.n_shared} shared + {self.n_split} split + "
@@ -180,6 +215,11 @@ class WorldKnobs:
     @property
     def n_shared(self) -> int:
         return int(round(self.shared_fraction * self.n_features))
+
+    @property
+    def n_trigger_tokens(self) -> int:
+        """Trigger tokens of the generic shared features (``features_per_token`` features each)."""
+        return math.ceil(self.n_shared / self.features_per_token)
 
     @property
     def n_split(self) -> int:
@@ -297,8 +337,8 @@ class SyntheticWorld:
         k = self.knobs
         la = tuple(range(k.n_layers_a))
         lb = tuple(range(k.n_layers_b))
-        sem_a = self.semantic_layers_a or la[1:-1]
-        sem_b = self.semantic_layers_b or (lb[len(lb) // 2],)
+        sem_a = self.semantic_layers_a or k.semantic_layers_a or la[1:-1]
+        sem_b = self.semantic_layers_b or k.semantic_layers_b or (lb[len(lb) // 2],)
         self.profile = Profile(
             name="calibration",
             models={"a": {"name": "synthetic-A"}, "b": {"name": "synthetic-B"}},
@@ -306,7 +346,7 @@ class SyntheticWorld:
             data=None,  # type: ignore[arg-type]  # no SAEs or tokens: spaces are built directly
             layers_a=la,
             layers_b=lb,
-            semantic_table=(la[len(la) // 2], lb[len(lb) // 2]),
+            semantic_table=k.semantic_table or (la[len(la) // 2], lb[len(lb) // 2]),
             semantic_layers_a=tuple(sem_a),
             semantic_layers_b=tuple(sem_b),
             permutations=self.n_permutations,
@@ -326,7 +366,7 @@ class SyntheticWorld:
         rng = self._rng("tokens")
         # vocabulary: fillers, generic triggers, concept keywords, junk, specials
         fillers = [f" f{i}" for i in range(64)]
-        triggers = [f" s{g}" for g in range(k.n_shared)]
+        triggers = [f" s{g}" for g in range(k.n_trigger_tokens)]
         self.concept_keywords: dict[str, list[str]] = {c: list(w) for c, w in k.concept_words.items()}
         keyword_tokens = [f" {w}" for cat, _ in k.concepts for w in self.concept_keywords[cat]]
         self.vocab: list[str] = fillers + triggers + keyword_tokens + list(JUNK_STRINGS) + list(SPECIALS)
@@ -335,11 +375,15 @@ class SyntheticWorld:
         n_pos = k.n_samples * k.seq_len
         order = rng.permutation(n_pos)
         flat = rng.integers(0, len(fillers), size=n_pos)
-        n_trig = len(triggers) + len(keyword_tokens)
-        #: (n_trig, occurrences) positions of each trigger (generic triggers first, then keywords)
+        n_trig = k.n_shared + len(keyword_tokens)
+        #: (n_trig, occurrences) positions of each shared feature's trigger (generic features first,
+        #: then keywords); with features_per_token > 1, feature g's positions hold token g // features_per_token
         self.trigger_positions = order[: n_trig * k.occurrences].reshape(n_trig, k.occurrences)
+        #: generic shared feature -> its trigger token group
+        self.token_group = np.arange(k.n_shared) // k.features_per_token
         for t in range(n_trig):
-            flat[self.trigger_positions[t]] = first_trigger + t
+            tok = self.token_group[t] if t < k.n_shared else k.n_trigger_tokens + (t - k.n_shared)
+            flat[self.trigger_positions[t]] = first_trigger + tok
         n_junk_pos = int(k.junk_token_fraction * n_pos)
         junk_pos = order[n_trig * k.occurrences : n_trig * k.occurrences + n_junk_pos]
         flat[junk_pos] = first_junk + np.arange(junk_pos.size) % len(JUNK_STRINGS)
@@ -373,13 +417,36 @@ class SyntheticWorld:
         self.share = np.concatenate(
             [np.ones(k.n_shared)] + [np.full(n, s) for n, (_, s) in zip(k.concept_sizes, k.concepts, strict=True)]
         )
+        # token groups: a direction per trigger token (drawn from its own generator, so a world without
+        # token structure draws exactly what it drew before), and each feature's share of it
+        grng = self._rng("token groups")
+        self.group_latent = grng.standard_normal((k.n_trigger_tokens, _N_BUMPS + 1, k.d_true)) / math.sqrt(k.d_true)
+        self.coherence = np.zeros(n_lat)
+        if k.features_per_token > 1:
+            self.coherence[: k.n_shared] = k.token_coherence
+
+    def _at_depth(self, latent: NDArray[np.float64], depth: float) -> NDArray[np.float64]:
+        k = self.knobs
+        return math.sqrt(1 - k.depth_drift) * latent[:, 0] + math.sqrt(k.depth_drift) * np.einsum(
+            "k,gkd->gd", _bumps(depth), latent[:, 1:]
+        )
+
+    def direction_parts(self, depth: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """(own, group), each (n_latent, d_true): a shared feature's own latent direction at relative
+        ``depth`` and its token group's (zeros for features without a token group)."""
+        k = self.knobs
+        own = self._at_depth(self.latent, depth)
+        group = np.zeros_like(own)
+        if k.features_per_token > 1:
+            group[: k.n_shared] = self._at_depth(self.group_latent, depth)[self.token_group]
+        return own, group
 
     def direction(self, depth: float) -> NDArray[np.float64]:
-        """(n_latent, d_true) latent directions of the shared features at relative ``depth``."""
-        k = self.knobs
-        return math.sqrt(1 - k.depth_drift) * self.latent[:, 0] + math.sqrt(k.depth_drift) * np.einsum(
-            "k,gkd->gd", _bumps(depth), self.latent[:, 1:]
-        )
+        """(n_latent, d_true) latent directions of the shared features at relative ``depth`` (own part
+        and token-group part mixed by ``token_coherence``)."""
+        own, group = self.direction_parts(depth)
+        c = self.coherence[:, None]
+        return np.sqrt(1 - c) * own + np.sqrt(c) * group
 
     # ------------------------------------------------------------------ one SAE
     def raw(self, which: str, layer: int) -> tuple[sp.csr_matrix, NDArray[np.float64], Roles]:
@@ -440,12 +507,16 @@ class SyntheticWorld:
         # decoder: latent x -> d_model by this SAE's random map, plus isotropic noise, unit rows
         own = rng.standard_normal((k.n_features, k.d_true)) / math.sqrt(k.d_true)  # independent redraws
         x = own.copy()
-        t = self.direction(depth)
         if which == "a":
             coef = np.full(n_lat, amp)
-        else:  # strength 0 leaves B's rows at their independent redraws: the null twin
-            coef = k.strength * self.share * amp
-        x[:n_lat] = coef[:, None] * t + np.sqrt(1 - coef**2)[:, None] * own[:n_lat]
+            x[:n_lat] = coef[:, None] * self.direction(depth) + np.sqrt(1 - coef**2)[:, None] * own[:n_lat]
+        else:  # strength 0 leaves B's rows at their independent redraws (but for the token-group part)
+            u, grp = self.direction_parts(depth)
+            c = self.coherence
+            own_coef = k.strength * self.share * amp * np.sqrt(1 - c)  # of the feature's own direction
+            group_coef = k.group_strength * amp * np.sqrt(c)  # of its token group's direction
+            rest = np.sqrt(1 - own_coef**2 - group_coef**2)
+            x[:n_lat] = own_coef[:, None] * u + group_coef[:, None] * grp + rest[:, None] * own[:n_lat]
         d_model = k.d_model_a if which == "a" else k.d_model_b
         m = rng.standard_normal((k.d_true, d_model))
         y = x @ m
@@ -508,11 +579,25 @@ class SeedKnobs:
     n_samples: int = 40
     seq_len: int = 64
     occurrences: int = 8
+    subspaces: bool = False
+    """Shared latents' true rows lie in the first half of the ``d_model`` coordinates, the others'
+    in the second half, so that a linear map of the second half leaves the shared latents alone
+    (the X1 world; off: rows anywhere, as before)."""
+    unshared_linear: float = 0.0
+    """Fraction of the non-shared latents whose second-seed rows are the first seed's true rows
+    under one fixed rotation of the second half of the coordinates (a linear image: cosine, and so
+    the shared criterion, says unrelated; SVCCA, invariant to linear maps, says the same) instead of
+    independent redraws. Needs ``subspaces``. With a low shared fraction, the world in which X1
+    (low shared fraction and high paired SVCCA coexist) is true."""
     seed: int = 0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.shared_fraction <= 1.0:
             raise ConfigError(f"SeedKnobs: shared_fraction={self.shared_fraction!r}; use a number in [0, 1].")
+        if not 0.0 <= self.unshared_linear <= 1.0:
+            raise ConfigError(f"SeedKnobs: unshared_linear={self.unshared_linear!r}; use a number in [0, 1].")
+        if self.unshared_linear > 0 and not self.subspaces:
+            raise ConfigError("SeedKnobs: unshared_linear rotates the non-shared latents' half; set subspaces=True.")
         if self.n_latents * self.occurrences > 0.9 * self.n_samples * self.seq_len:
             raise ConfigError("SeedKnobs: the triggers do not fit in the token stream; raise n_samples or seq_len.")
 
@@ -547,6 +632,18 @@ def seed_pair(knobs: SeedKnobs, *, layer_key: str = "main") -> tuple[Any, list[d
     # which latents a seed pair shares is a draw (binomial count): the sampling noise of the
     # shared fraction that PB's statistic sees when comparing architectures or widths
     shared = base.random(k.n_latents) < k.shared_fraction
+    # the X1 world: shared latents in the first half of the coordinates, the others in the second,
+    # and a share of the others learned by the second seed as a rotation of the second half
+    linear = np.zeros(k.n_latents, dtype=bool)
+    rotation = np.eye(k.d_model)
+    if k.subspaces:
+        half = k.d_model // 2
+        truth[shared, half:] = 0.0
+        truth[~shared, :half] = 0.0
+        xrng = np.random.default_rng([k.seed, 17, sum(map(ord, layer_key))])
+        linear = ~shared & (xrng.random(k.n_latents) < k.unshared_linear)
+        q, r = np.linalg.qr(xrng.standard_normal((k.d_model - half, k.d_model - half)))
+        rotation[half:, half:] = q * np.sign(np.diag(r))
 
     def unit(x: NDArray[np.float64]) -> NDArray[np.float64]:
         return x / np.linalg.norm(x, axis=1, keepdims=True)
@@ -558,6 +655,9 @@ def seed_pair(knobs: SeedKnobs, *, layer_key: str = "main") -> tuple[Any, list[d
         noise = rs.standard_normal((k.n_latents, k.d_model))
         scale = 2 * k.row_noise * rs.random((k.n_latents, 1))  # per-latent noise in [0, 2 row_noise)
         dec = np.where(shared[:, None], unit(truth) + scale * unit(noise), unit(own))
+        if linear.any():  # seed 0 learned the true rows, seed 1 their rotated image
+            image = unit(truth[linear] @ (rotation if s == 1 else np.eye(k.d_model)))
+            dec[linear] = image + scale[linear] * unit(noise[linear])
         dec = unit(dec)
         enc = unit(dec + k.encoder_noise * unit(rs.standard_normal((k.n_latents, k.d_model))))
         order = rs.permutation(k.n_latents)

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from harness.calibration.run import PLANS, ClaimPlan, Trial, calibrate, summarise, too_many_false_passes
+from harness.calibration.run import (
+    DEFAULT_CALIBRATION_FILE,
+    PLANS,
+    ClaimPlan,
+    Trial,
+    calibrate,
+    calibration_notes,
+    load_calibration,
+    summarise,
+    write_calibration,
+)
 from harness.config import CORRECTED
 from harness.errors import ConfigError
-
-
-def test_false_pass_test_allows_one_in_five_not_two() -> None:
-    assert not too_many_false_passes(0, 5, alpha=0.05)
-    assert not too_many_false_passes(1, 5, alpha=0.05)  # p = 0.23
-    assert too_many_false_passes(2, 5, alpha=0.05)  # p = 0.02
-    assert not too_many_false_passes(0, 0, alpha=0.05)
 
 
 def _trials(rates: dict[float, int], n: int, world: str = "planted", strength: float | None = None) -> list[Trial]:
@@ -35,18 +38,73 @@ def _trials(rates: dict[float, int], n: int, world: str = "planted", strength: f
     return out
 
 
-def test_summarise_rates_power_mde_and_flags() -> None:
+def test_summarise_rates_power_mde_and_flags_on_the_bounds() -> None:
     plan = ClaimPlan("U1", "grid", "x", (0.0, 0.3, 0.7), 0.7, "note", false_worlds={"flat": {}})
-    trials = _trials({0.0: 0, 0.3: 4, 0.7: 5}, 5) + _trials({0.7: 3}, 5, world="flat")
-    r = summarise(plan, plan.strengths, trials, procedure=CORRECTED, alpha=0.05, rule="r")
+    trials = _trials({0.0: 0, 0.3: 40, 0.7: 50}, 50) + _trials({0.7: 30}, 50, world="flat")
+    r = summarise(plan, plan.strengths, trials, procedure=CORRECTED, rule="r")
     assert r.pass_rate == {0.0: 0.0, 0.3: 0.8, 0.7: 1.0}
     assert r.false_positive_rate == 0.0 and r.power == 1.0 and r.min_detectable == 0.3
+    assert (r.power_count.k, r.power_count.n) == (50, 50) and r.power_count.low > 0.9
     assert r.false_world_rates == {"flat": 0.6}
-    assert r.flags == ("false-positive rate 3/5 in the flat (too many for alpha = 0.05)",) and not r.calibrated
-    weak = summarise(
-        plan, plan.strengths, _trials({0.0: 1, 0.3: 1, 0.7: 3}, 5), procedure=CORRECTED, alpha=0.05, rule="r"
+    assert len(r.flags) == 1 and r.flags[0].startswith("30/50 false passes in the flat, 95% upper bound 0.74: above")
+    assert not r.calibrated
+    clean = summarise(
+        plan,
+        plan.strengths,
+        _trials({0.0: 0, 0.3: 40, 0.7: 50}, 50) + _trials({0.7: 0}, 50, world="flat"),
+        procedure=CORRECTED,
+        rule="r",
     )
-    assert weak.min_detectable is None and weak.flags == ("power 0.60 < 0.8 at the paper-like strength 0.7",)
+    assert clean.calibrated and clean.flags == ()
+    # the same rates from 5 seeds are not evidence enough: flagged, never ok
+    few = summarise(
+        plan,
+        plan.strengths,
+        _trials({0.0: 0, 0.3: 4, 0.7: 5}, 5) + _trials({0.7: 0}, 5, world="flat"),
+        procedure=CORRECTED,
+        rule="r",
+    )
+    assert not few.calibrated and len(few.flags) == 3
+    assert all("too few seeds" in f for f in few.flags)
+    weak = summarise(plan, plan.strengths, _trials({0.0: 1, 0.3: 1, 0.7: 3}, 5), procedure=CORRECTED, rule="r")
+    assert weak.min_detectable is None
+    assert (
+        weak.flags[0]
+        == "power 3/5 at the paper-like strength 0.7, 95% lower bound 0.15: too few seeds to meet the target 0.8"
+    )
+
+
+def test_written_calibration_reloads_to_the_same_judgement(tmp_path) -> None:
+    plan = ClaimPlan("U1", "grid", "x", (0.0, 0.7), 0.7, "note", false_worlds={"flat": {}})
+    r = summarise(
+        plan,
+        plan.strengths,
+        _trials({0.0: 0, 0.7: 48}, 50) + _trials({0.7: 1}, 50, world="flat"),
+        procedure=CORRECTED,
+        rule="r",
+    )
+    path = write_calibration(tmp_path, [r], meta={"seeds": 50}, figures=False)
+    (back,) = load_calibration(path)
+    assert back.flags == r.flags and back.pass_count == r.pass_count and back.false_world_count == r.false_world_count
+    note = calibration_notes(path)["U1"]
+    assert note.startswith(
+        "FLAGGED (too few seeds): power 48/50 (95% lower bound 0.86), false passes 1/50 (95% upper bound 0.11) (corrected, n = 50)"
+    )
+
+
+def test_committed_calibration_report_is_judged_on_the_bounds() -> None:
+    """The committed report's flags are what today's judging derives from its own trials (so a
+    report written before the intervals, or by hand, fails here), and no rule is 'ok' on too few seeds."""
+    import json
+
+    files = [DEFAULT_CALIBRATION_FILE, *sorted(DEFAULT_CALIBRATION_FILE.parent.glob("*/calibration.json"))]
+    for f in files:
+        stored = json.loads(f.read_text())["claims"]
+        for c, r in zip(stored, load_calibration(f), strict=True):
+            assert tuple(c["flags"]) == r.flags, (f, c["claim_id"])
+            assert c["calibrated"] == r.calibrated
+            if r.calibrated:
+                assert r.power_count.low >= 0.8 and r.power_count.n >= 36
 
 
 def test_calibrate_refuses_unknown_claims_missing_rules_and_bad_strengths() -> None:
@@ -63,3 +121,16 @@ def test_calibrate_refuses_unknown_claims_missing_rules_and_bad_strengths() -> N
 def test_every_plan_is_consistent() -> None:
     for cid, plan in PLANS.items():
         assert plan.claim_id == cid and plan.strengths[0] == 0.0
+    assert PLANS["U1 token"].rule == "U1" and PLANS["U1"].rule == "U1"
+
+
+def test_readme_calibration_block_is_generated_from_the_committed_data() -> None:
+    """README's list of rules that meet both targets on the bounds is the committed data's
+    (regenerate with ``python -m harness.calibration readme``)."""
+    from harness.calibration.cells import REPO_ROOT
+    from harness.calibration.run import README_BEGIN, README_END, readme_summary
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    block = readme[readme.index(README_BEGIN) : readme.index(README_END) + len(README_END)]
+    assert block == readme_summary()
+    assert "Meet both targets on the 95% bounds" in block
