@@ -47,11 +47,14 @@ Float64 = NDArray[np.float64]
 
 
 def p_value(observed: float, null: Float64, *, rule: PValueRule) -> float:
-    """One-sided p-value of ``observed`` against ``null`` (N draws) under ``rule``."""
+    """One-sided p-value of ``observed`` against ``null`` (N draws) under ``rule``; draws within
+    :data:`harness.scoring.effects.TIE_ATOL` of ``observed`` are ties and count as at or above."""
     null = np.asarray(null, dtype=np.float64)
     if null.size == 0:
         raise ConfigError("The null distribution is empty; use n_permutations >= 1.")
-    exceed = int(np.sum(null >= observed))
+    from harness.scoring.effects import count_at_or_above
+
+    exceed = count_at_or_above(null, observed)  # a draw within TIE_ATOL is a tie: same count on every machine
     if rule == "paper":
         return exceed / null.size
     if rule == "plus_one":
