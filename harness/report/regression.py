@@ -130,7 +130,12 @@ def compare_reports(ours: dict[str, Any], committed: dict[str, Any], *, committe
     for key in [k for k in rows_theirs if k not in rows_ours] + [k for k in rows_ours if k not in rows_theirs]:
         side = "committed" if key in rows_theirs else "this run"
         diffs.append(Mismatch(f"claim {key}", "<absent>", "<row>", f"claim row only in the {side} report"))
-    tol = {"rel_tol": CROSS_MACHINE_REL_TOL, "abs_tol": CROSS_MACHINE_ABS_TOL, "skip": SKIP_KEYS}
+
+    def compare(ours_: Any, theirs_: Any) -> list[Mismatch]:
+        return compare_records(
+            ours_, theirs_, rel_tol=CROSS_MACHINE_REL_TOL, abs_tol=CROSS_MACHINE_ABS_TOL, skip=SKIP_KEYS
+        )
+
     # verdicts first, so the listing starts with what matters most
     shared = [k for k in rows_theirs if k in rows_ours]
     for key in shared:
@@ -140,10 +145,10 @@ def compare_reports(ours: dict[str, Any], committed: dict[str, Any], *, committe
     for key in shared:
         diffs += [
             Mismatch(f"claim {key}.{m.path}", m.ours, m.theirs, m.why)
-            for m in compare_records(rows_ours[key], rows_theirs[key], **tol)  # type: ignore[arg-type]  # keyword options
+            for m in compare(rows_ours[key], rows_theirs[key])
             if m.path != "verdict"
         ]
-    diffs += compare_records(ours.get("experiments", {}), committed.get("experiments", {}), **tol)  # type: ignore[arg-type]  # keyword options
+    diffs += compare(ours.get("experiments", {}), committed.get("experiments", {}))
     return ReportComparison(
         committed=str(committed_dir),
         n_claim_rows=len(rows_theirs),
