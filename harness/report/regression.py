@@ -8,7 +8,8 @@ committed ``reports/<profile>/`` is replaced only on an explicit request (pytest
 says whether they agree, followed by the differences (at most :data:`MAX_LINES`).
 
 What "agree" means (the guarantees of :mod:`harness.experiments.recompute`): every verdict,
-count, string and p-value (a count of null draws over N) exactly; every other float within
+count, string and p-value (a count of null draws over N) exactly (a text that quotes floats, such
+as a claim's ``detail``, may differ in those floats within the tolerance); every other float within
 :data:`harness.experiments.recompute.CROSS_MACHINE_REL_TOL` (relative; absolute below
 :data:`harness.experiments.recompute.CROSS_MACHINE_ABS_TOL`). Provenance (commit, versions,
 machine, times) and wall-clock fields are not results and are not compared.
@@ -17,6 +18,8 @@ machine, times) and wall-clock fields are not results and are not compared.
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +53,26 @@ SKIP_KEYS = ("elapsed_s", "session_wall_s", "wall_s")
 
 DIFFERENCES_FILE = "DIFFERENCES.txt"
 """The full list of differences, written into the run's report folder when there are any."""
+
+
+#: A number inside a text field (a claim's ``detail`` quotes its measured dict at full precision).
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+
+
+def _same_text(a: str, b: str) -> bool:
+    """Two texts equal but for the float rounding of the numbers they quote: the words equal, every
+    integer equal, every other number within the cross-machine tolerance."""
+    if _NUMBER.sub("#", a) != _NUMBER.sub("#", b):
+        return False
+    for x, y in zip(_NUMBER.findall(a), _NUMBER.findall(b), strict=True):
+        if x == y:
+            continue
+        if not any(c in x + y for c in ".eE"):  # integers (counts) must be equal
+            return False
+        fx, fy = float(x), float(y)
+        if not math.isclose(fx, fy, rel_tol=CROSS_MACHINE_REL_TOL, abs_tol=CROSS_MACHINE_ABS_TOL):
+            return False
+    return True
 
 
 def local_report_dir(reports: Path, profile: str) -> Path:
@@ -132,9 +155,15 @@ def compare_reports(ours: dict[str, Any], committed: dict[str, Any], *, committe
         diffs.append(Mismatch(f"claim {key}", "<absent>", "<row>", f"claim row only in the {side} report"))
 
     def compare(ours_: Any, theirs_: Any) -> list[Mismatch]:
-        return compare_records(
+        found = compare_records(
             ours_, theirs_, rel_tol=CROSS_MACHINE_REL_TOL, abs_tol=CROSS_MACHINE_ABS_TOL, skip=SKIP_KEYS
         )
+        # a text quoting a float at full precision differs in its last digits, not in what it says
+        return [
+            m
+            for m in found
+            if not (isinstance(m.ours, str) and isinstance(m.theirs, str) and _same_text(m.ours, m.theirs))
+        ]
 
     # verdicts first, so the listing starts with what matters most
     shared = [k for k in rows_theirs if k in rows_ours]

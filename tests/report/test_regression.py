@@ -123,3 +123,16 @@ def test_compare_with_committed_writes_the_full_list_next_to_the_run(tmp_path: P
     # after --force-regen the committed folder is the one written: compared with what it held before
     cmp2 = compare_with_committed(theirs, theirs, committed_results=ours)
     assert cmp2 is not None and not cmp2.agrees and not (theirs / DIFFERENCES_FILE).exists()
+
+
+def test_texts_quoting_floats_differ_only_beyond_the_tolerance(committed: dict[str, Any]) -> None:
+    ours, theirs = copy.deepcopy(committed), copy.deepcopy(committed)
+    theirs["claims"][0]["detail"] = "control ({'mean_svcca': 0.44336880246906796, 'n_family': 15}): no"
+    ours["claims"][0]["detail"] = "control ({'mean_svcca': 0.443368802469068, 'n_family': 15}): no"
+    assert compare_reports(ours, theirs, committed_dir="c").agrees  # last digits of a quoted float
+    ours["claims"][0]["detail"] = "control ({'mean_svcca': 0.443368802469068, 'n_family': 16}): no"
+    assert not compare_reports(ours, theirs, committed_dir="c").agrees  # a quoted count
+    ours["claims"][0]["detail"] = "control ({'mean_svcca': 0.45, 'n_family': 15}): no"
+    assert not compare_reports(ours, theirs, committed_dir="c").agrees  # a quoted float beyond tolerance
+    ours["claims"][0]["detail"] = "control ({'mean_svcca': 0.443368802469068, 'n_family': 15}): yes"
+    assert not compare_reports(ours, theirs, committed_dir="c").agrees  # the words
