@@ -201,7 +201,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run claims under this procedure (default: both)",
     )
     g.addoption("--device", default=None, help="torch device for the gpu tier (default: cuda if available)")
-    g.addoption("--report-dir", default=None, help="where to write the report (default: reports/<profile>)")
+    g.addoption(
+        "--report-dir",
+        default=None,
+        help="where to write the report (default: reports/<profile>-local, git-ignored, compared with the "
+        "committed reports/<profile>)",
+    )
+    g.addoption(
+        "--force-regen",
+        action="store_true",
+        help="replace the committed report reports/<profile>/ with this run's (a complete run only; "
+        "default: write reports/<profile>-local/ and say whether it agrees with the committed one)",
+    )
     g.addoption("--cache-dir", default=None, help="activation cache directory (default: .cache/activations)")
     g.addoption("--layers-a", default=None, help="comma-separated A layers, to restrict a quick run")
     g.addoption("--layers-b", default=None, help="comma-separated B layers, to restrict a quick run")
@@ -281,15 +292,24 @@ def recorder_smoke() -> ClaimRecorder:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not _STORE.results or session.config.getoption("--no-report"):
         return
+    from harness.report.regression import report_target
     from harness.report.run import write_run_report
 
     profiles = sorted({r["profile"] for r in _STORE.results})
     report_dir = session.config.getoption("--report-dir")
+    reports = REPO_ROOT / "reports"
     for profile in profiles:
-        # --report-dir holds one profile's report; with several profiles, one folder each inside it
-        out = (
-            Path(report_dir) / (profile if len(profiles) > 1 else "") if report_dir else REPO_ROOT / "reports" / profile
+        # default: reports/<profile>-local (git-ignored); the committed reports/<profile> only with
+        # --force-regen; --report-dir holds one profile's report (several: one folder each inside it)
+        out = report_target(
+            reports,
+            profile,
+            report_dir=report_dir,
+            force_regen=session.config.getoption("--force-regen"),
+            n_profiles=len(profiles),
         )
+        committed = reports / profile
+        before = _read_json(committed / "results.json")  # read before a --force-regen replaces it
         w = _WORLDS.get(profile)
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         try:
@@ -310,8 +330,60 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 session.exitstatus = 1
         else:
             if reporter is not None:
-                reporter.write_line(f"claims report ({profile}): {written / 'REPORT.md'}")
+                reporter.write_line(f"claims report ({profile}): {_shown(written / 'REPORT.md')}")
+                _say_agreement(reporter, written, out, committed, before)
         _EXPECTATIONS.write_obtained_if_changed(profile, _STORE.obtained)
+    _warn_lock_drift(session)
+
+
+def _warn_lock_drift(session: pytest.Session) -> None:
+    """A console warning when the running library versions differ from constraints.txt (harness/lockfile.py)."""
+    from harness.lockfile import lock_differences
+
+    drift = lock_differences()
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if drift and reporter is not None:
+        reporter.write_line(
+            f"warning: not the locked environment ({len(drift)} package(s) differ from constraints.txt: "
+            + ", ".join(drift[:10])
+            + (", ..." if len(drift) > 10 else "")
+            + "); install with `pip install -c constraints.txt` to reproduce the committed numbers",
+            yellow=True,
+        )
+
+
+def _read_json(path: Path) -> Any:
+    import json
+
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _shown(path: Path) -> str:
+    """A path relative to the repository when it lies inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def _say_agreement(reporter: Any, written: Path, out: Path, committed: Path, before: Any) -> None:
+    """The session's last lines: does this run agree with the committed report (harness/report/regression.py)?"""
+    from harness.report.regression import DIFFERENCES_FILE, compare_with_committed
+
+    if written != out:
+        reporter.write_line(f"partial run: not compared with the committed report {_shown(committed)}")
+        return
+    if before is None:
+        reporter.write_line(f"no committed report {_shown(committed)} to compare with")
+        return
+    cmp = compare_with_committed(written, committed, committed_results=before, label=_shown(committed))
+    if cmp is None:  # pragma: no cover - before is not None here
+        return
+    full = None if written.resolve() == committed.resolve() else Path(_shown(written / DIFFERENCES_FILE))
+    for i, line in enumerate(cmp.summary_lines(full_list=full)):
+        reporter.write_line(line, green=cmp.agrees and i == 0, yellow=not cmp.agrees and i == 0)
+    if written.resolve() == committed.resolve():
+        reporter.write_line(f"the committed report {_shown(committed)} was replaced (--force-regen)")
 
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -39,9 +39,13 @@ def provenance() -> dict[str, object]:
             versions[lib] = importlib.metadata.version(lib)
         except importlib.metadata.PackageNotFoundError:
             versions[lib] = None
+    from harness.lockfile import lock_differences
+
     return {
         "git_commit": git_commit(),
         "library_versions": versions,
+        # every pinned package whose running version differs from constraints.txt (harness/lockfile.py)
+        "lock_differences": lock_differences(),
         "python": platform.python_version(),
         "machine": platform.platform(),
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

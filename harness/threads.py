@@ -34,12 +34,25 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import platform
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar, cast
 
-__all__ = ["compute_environment", "fixed_threads", "pin_threads", "single_threaded"]
+__all__ = ["KERNEL_ENV_VARS", "compute_environment", "fixed_threads", "pin_threads", "single_threaded"]
+
+#: Environment variables that choose CPU kernels (and so the rounding of float reductions):
+#: OpenBLAS's core type, torch's ATen vector width, MKL's code path, oneDNN's instruction set.
+#: Those that are set are recorded in :func:`compute_environment`; the cross-kernel test
+#: (tests/experiments/test_recompute.py) sets them to emulate other CPUs.
+KERNEL_ENV_VARS = (
+    "OPENBLAS_CORETYPE",
+    "ATEN_CPU_CAPABILITY",
+    "MKL_CBWR",
+    "MKL_ENABLE_INSTRUCTIONS",
+    "ONEDNN_MAX_CPU_ISA",
+)
 
 _LIMITER: Any = None  # keeps threadpoolctl's limits alive for the process
 _CONTROLLER: Any = None  # threadpoolctl's view of the loaded BLAS/OpenMP libraries (built once)
@@ -114,13 +127,15 @@ def pin_threads(n: int = 1) -> dict[str, Any]:
 
 
 def compute_environment() -> dict[str, Any]:
-    """Machine-specific numeric settings: CPU, torch threads, BLAS pools (library, version,
-    kernel architecture, threads), CUDA device."""
+    """Machine-specific numeric settings: CPU, torch threads and ATen kernel width
+    (``torch_cpu_capability``), BLAS pools (library, version, kernel architecture, threads),
+    CUDA device, and the kernel-choosing variables of :data:`KERNEL_ENV_VARS` that are set."""
     env: dict[str, Any] = {"cpu": platform.processor() or platform.machine()}
     try:
         import torch
 
         env["torch_threads"] = torch.get_num_threads()
+        env["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
         env["torch_deterministic_algorithms"] = torch.are_deterministic_algorithms_enabled()
         if torch.cuda.is_available():
             env["cuda_device"] = torch.cuda.get_device_name(0)
@@ -138,4 +153,5 @@ def compute_environment() -> dict[str, Any]:
         ]
     except ImportError:  # pragma: no cover - threadpoolctl is a dependency
         env["thread_pools"] = None
+    env["kernel_env"] = {k: os.environ[k] for k in KERNEL_ENV_VARS if k in os.environ}
     return env

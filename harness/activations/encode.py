@@ -202,9 +202,10 @@ class ChunkedEncoder:
 class TopPositions:
     """Running top-k positions per feature over code chunks given in ascending position order.
 
-    ``update(codes, start)`` with codes (m, F) float32 (float16/bfloat16 are widened exactly)
-    for positions start..start+m-1; ``result()`` -> (F, k) int64 numpy array equal to
-    :func:`harness.pairing.concepts.top_positions` on the stacked codes.
+    ``update(codes, start)`` with codes (m, F) float32 (float16/bfloat16 are widened exactly;
+    float64 codes are rounded to float32, so values equal at float32 resolution tie and the lower
+    position wins) for positions start..start+m-1; ``result()`` -> (F, k) int64 numpy array equal
+    to :func:`harness.pairing.concepts.top_positions` on the stacked (float32) codes.
     """
 
     def __init__(
@@ -226,11 +227,6 @@ class TopPositions:
         if start != self.next_start:
             raise ConfigError(
                 f"Chunks must come in ascending order without gaps: expected start={self.next_start}, got {start}."
-            )
-        if codes.dtype == torch.float64:
-            raise ConfigError(
-                "TopPositions packs float32 values into its keys; pass float32 codes (the SAE's output "
-                "dtype), not float64."
             )
         m = int(codes.shape[0])
         if start + m > _LOW32:
@@ -405,7 +401,7 @@ class SaeCodes:
         return getattr(self.weights, "activation", None) == "topk"
 
     def to_csr(self) -> Any:
-        """(N, d_sae) float32 ``scipy.sparse.csr_matrix`` of TopK codes, from the entries kept by
+        """(N, d_sae) ``scipy.sparse.csr_matrix`` of TopK codes (the SAE's dtype), from the entries kept by
         :meth:`summary` (N x k non-zeros at most: 1 M at 30,000 x 32); for the exact sparse pairing."""
         import scipy.sparse as sp
 
@@ -418,7 +414,7 @@ class SaeCodes:
         vals = ent_v.reshape(-1).cpu().numpy()
         keep = vals != 0
         return sp.csr_matrix(
-            (vals[keep], (rows[keep], ent_i.reshape(-1).cpu().numpy()[keep])), shape=self.shape, dtype=np.float32
+            (vals[keep], (rows[keep], ent_i.reshape(-1).cpu().numpy()[keep])), shape=self.shape, dtype=vals.dtype
         )
 
     def columns(self, idx: np.ndarray) -> torch.Tensor:
@@ -442,7 +438,7 @@ class SaeCodes:
             ent_i, ent_v = self._topk_entries  # type: ignore[misc]  # set by summary() for TopK codes, checked just above
             where = torch.full((w.d_sae,), m, dtype=torch.int64, device=dev)
             where[torch.as_tensor(idx_np, device=dev)] = torch.arange(m, device=dev)
-            out = torch.zeros((self.shape[0], m + 1), dtype=torch.float32, device=dev)
+            out = torch.zeros((self.shape[0], m + 1), dtype=ent_v.dtype, device=dev)
             out.scatter_(1, where[ent_i], ent_v)  # entries of unselected features land in column m
             return out[:, :m].double()
         sub = SaeWeights(

@@ -1,29 +1,32 @@
-"""Recompute a few layer-grid cells of a profile and compare them with a saved run (issue 14, finding 5).
+"""Recompute a few layer-grid cells of a profile and compare them with a saved run (issues 14, 23).
 
-Two checks use it (``tests/experiments/test_recompute.py``):
+What is guaranteed, and checked by ``tests/experiments/test_recompute.py``:
 
-- **Same machine, other thread settings** (bit-for-bit): the same cells computed in separate
-  processes with torch intra-op threads 1 vs 2, BLAS/OpenMP threads 1 vs 2 and a different
-  ``PYTHONHASHSEED`` must give identical numbers, every float compared by its exact value
-  (:func:`compare_records` with ``rel_tol=0``).
-- **Another machine** (the cross-machine check CI runs): cells recomputed from the committed
-  fixture world must equal the committed ``reports/smoke/results.json`` within
-  :data:`CROSS_MACHINE_REL_TOL` for floats, exactly for integers and strings (pair counts,
-  filter histories, dead-feature counts, SVCCA k).
+- **Exact on every machine:** integers and strings (pair counts, filter histories, dead-feature
+  counts, SVCCA's k, null sizes, ``"k/N"``) and every p-value (a count of null draws over N, so
+  the count itself): :func:`compare_records` compares fields named by :func:`is_exact_field`
+  by exact value. Counts are machine-independent by construction: draws and subsets are
+  functions of integer seeds (:func:`harness.scoring.effects.cell_seed`), pair sets are
+  integers chosen with stated tie tolerances (:data:`harness.pairing.matching.SUBSET_TIE_TOL`),
+  and a draw is compared with its observed score through
+  :func:`harness.scoring.effects.count_at_or_above`, which counts a draw within
+  :data:`harness.scoring.effects.TIE_ATOL` as a tie (a bare ``>=`` let a 1-ulp difference in a
+  tied draw move a p-value from 90/99 to 75/99 between two machines).
+- **Floats within a stated relative tolerance:** other thread settings on one machine:
+  :data:`THREAD_REL_TOL` (float64 GEMMs split their sums across threads: ~4e-16 measured);
+  other CPU kernels (OpenBLAS core types, torch's ATen vector width, MKL's code path, oneDNN's
+  instruction set -- the test forces them with the variables of
+  :data:`harness.threads.KERNEL_ENV_VARS`) and other machines: :data:`CROSS_MACHINE_REL_TOL`
+  (measured on the float64 fixture world under two forced kernel sets: <= 4e-13 relative; the
+  tolerance also covers a committed report made before it ran in float64).
 
-Why a tolerance across machines and none across thread counts: every stage that can see the
-thread count is either float64 with a fixed reduction order, integer (ranks, counts,
-partners), or reduces along a fixed chunk grid, so the thread count does not change the
-order of additions (measured: bit-identical). Across CPUs, BLAS libraries and torch pick
-different kernels (Haswell / SkylakeX / Zen for OpenBLAS; AVX2 / AVX-512 for torch's ATen
-and MKL), which round float32 forward passes and the float64 GEMMs of SVCCA/RSA differently
-in the last bits. Float64 stages then agree to ~1e-12 relative; the model's float32 forward
-pass moves residuals by ~1e-7 relative, which reaches the scores through the SAE codes and
-correlations at ~1e-6 relative. :data:`CROSS_MACHINE_REL_TOL` (1e-4) leaves two orders of
-magnitude above that, and stays far below any difference that matters to a verdict (the
-report prints three digits). A near-tie between two candidate partners, or two TopK latents,
-that a last-bit difference flips would change an integer (a pair count) and move its cell's
-scores beyond the tolerance: the check reports such a cell rather than hiding it.
+What makes pair sets machine-independent: a pair set, a TopK latent set or a feature's top
+positions is a selection from model activations. The fixture world computes them in float64
+(``fixtures/smoke.toml``), where other kernels differ by ~2e-15; in float32 they differed by
+~1e-6 relative, and a TopK latent whose two pre-activations were 6e-7 apart flipped (with it a
+feature's top positions, its random partners and a placebo filter's pairs). A selection decided
+by a margin below float64 rounding would still go either way: that would change an integer and
+fail the exact comparison, naming the cell, rather than hide.
 
 Run as a script (what the tests spawn)::
 
@@ -36,7 +39,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +48,8 @@ from harness.errors import ConfigError
 
 __all__ = [
     "CROSS_MACHINE_REL_TOL",
+    "THREAD_REL_TOL",
+    "is_exact_field",
     "Mismatch",
     "compare_records",
     "grid_name",
@@ -62,6 +67,20 @@ CROSS_MACHINE_REL_TOL = 1e-4
 
 CROSS_MACHINE_ABS_TOL = 1e-9
 """Absolute floor of the float tolerance (values at or near 0, e.g. an excess of ~1e-17)."""
+
+THREAD_REL_TOL = 1e-12
+"""Relative tolerance for a float recomputed on the same machine with other thread counts: the
+pairing's and scoring's float64 sums either run single-threaded (harness.threads.fixed_threads)
+or are split by BLAS across threads, which moved semantic ``mean_pair_corr`` by 1-2 ulps
+(~4e-16 relative, measured on an AMD EPYC with OpenBLAS SkylakeX kernels)."""
+
+
+def is_exact_field(key: str) -> bool:
+    """Whether the float field ``key`` (the last key of a path) is a p-value, i.e. a count of null
+    draws over N (or an exact function of counts, such as a rank-sum p), which must be equal on
+    every machine (not within a tolerance): every key with a ``p`` part, e.g. ``p``,
+    ``svcca_p``, ``test2_p_plus_one``, ``size_matched_m21_holdout_p``, ``svcca_p_top``."""
+    return "p" in key.split("_")
 
 
 def grid_name(procedure: str, *, control: bool = False) -> str:
@@ -192,6 +211,7 @@ def compare_records(
     rel_tol: float = 0.0,
     abs_tol: float = 0.0,
     skip: Iterable[str] = ("elapsed_s",),
+    exact: Callable[[str], bool] = is_exact_field,
 ) -> list[Mismatch]:
     """Every leaf of ``ours`` against the leaf at the same path of ``theirs``.
 
@@ -199,9 +219,10 @@ def compare_records(
     as a float is a difference); floats equal within
     ``max(rel_tol * max(|a|, |b|), abs_tol)`` (``rel_tol = abs_tol = 0``: bit-for-bit, compared
     by exact value, so ``-0.0`` vs ``0.0`` counts as equal but nothing else does); None and
-    NaN match each other only. Paths (dotted keys, ``[i]`` for list items) whose last key is
-    in ``skip`` (wall-clock times) are not compared, and a leaf present on one side only is
-    a mismatch.
+    NaN match each other only. Floats whose last key satisfies ``exact`` (p-values:
+    :func:`is_exact_field`) must be equal whatever the tolerance. Paths (dotted keys, ``[i]``
+    for list items) whose last key is in ``skip`` (wall-clock times) are not compared, and a
+    leaf present on one side only is a mismatch.
     """
     skip = set(skip)
     a = dict(_leaves(ours))
@@ -224,6 +245,10 @@ def compare_records(
             continue
         fx, fy = float(x), float(y)
         if fx == fy:
+            continue
+        key = path.rsplit(".", 1)[-1].split("[", 1)[0]
+        if exact(key):
+            out.append(Mismatch(path, x, y, "p-value (a count over N) differs"))
             continue
         tol = max(rel_tol * max(abs(fx), abs(fy)), abs_tol)
         if not abs(fx - fy) <= tol:

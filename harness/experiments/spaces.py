@@ -52,7 +52,16 @@ from harness.pairing.matching import (
     threshold_pairs,
     top_pairs,
 )
-from harness.scoring.effects import cell_seed, effect_fields, excess_over_chance, p_plus_one, rank_sum_p
+from harness.scoring.effects import (
+    TIE_ATOL,
+    cell_seed,
+    count_at_or_above,
+    count_below,
+    effect_fields,
+    excess_over_chance,
+    p_plus_one,
+    rank_sum_p,
+)
 from harness.scoring.nulls import permutation_test, random_subset_test, size_matched_test
 from harness.threads import single_threaded
 from harness.vocab import OneToOneRule
@@ -692,7 +701,7 @@ def placebo_one_to_one(
     if ok.any():
         rec[f"{pre}_mean"] = float(null[ok].mean())
     if n_choice and ok.any() and np.isfinite(observed):
-        k = int(np.sum((null[ok] >= observed) | same[ok]))
+        k = int(np.sum((null[ok] >= observed - TIE_ATOL) | same[ok]))
         rec[f"{pre}_p_plus_one"] = p_plus_one(k, int(ok.sum()))
     return rec
 
@@ -772,7 +781,7 @@ def placebo_filter(
         scores = svcca_of_sets(space_a, space_b, sets, procedure, device=device)
         if not np.isfinite(scores).all():
             continue
-        below.append(int(np.sum(scores[1:] < scores[0])))
+        below.append(count_below(scores[1:], float(scores[0])))
         placebo_scores.append(float(scores[0]))
         sibling_scores.extend(scores[1:].tolist())
     rec.update({f"{pre}_runs": len(below), f"{pre}_n_pairs_mean": float(np.mean(sizes))})
@@ -1086,7 +1095,7 @@ def size_matched(
     except DegenerateInputError as exc:
         return {**rec, "skipped": str(exc)}
     k = res.n_at_or_above(res.observed)  # a draw of the observed set itself is a tie
-    k_hold = int(np.sum(res.draws[1:] >= res.draws[0]))
+    k_hold = count_at_or_above(res.draws[1:], float(res.draws[0]))
     return {
         **rec,
         "observed": res.observed,
@@ -1098,7 +1107,7 @@ def size_matched(
         "holdout_p_plus_one": p_plus_one(k_hold, int(res.draws.size) - 1),
         "n_draws": int(res.draws.size),
         **{
-            f"{name}_p_plus_one": p_plus_one(int(np.sum(res.draws >= v)), int(res.draws.size))
+            f"{name}_p_plus_one": p_plus_one(count_at_or_above(res.draws, v), int(res.draws.size))
             if np.isfinite(v)
             else math.nan
             for name, v in (others or {}).items()
@@ -1233,7 +1242,7 @@ def compare_concept(
             seed=seed,
             device=null_device,
         )
-    k2 = int(np.sum(t2.null >= t2.observed))
+    k2 = count_at_or_above(t2.null, t2.observed)
     rec.update(
         test2_null_mean=float(t2.null.mean()),
         test2_p=t2.p_value,

@@ -145,24 +145,34 @@ _PUNCT = re.compile(f"[{re.escape(string.punctuation)}]")
 
 #: What the authors' whole-word check removed from each space-separated piece of the window:
 #: four punctuation marks and the two characters backslash + n (original-procedure.md,
-#: "Semantic subspaces"). Colons, quotes, brackets, apostrophes, hyphens and real newlines
-#: stay, so "schedule:" or "schedule\nThe" is not the word "schedule" there.
+#: "Semantic subspaces"). Colons, quotes, brackets, apostrophes and hyphens stay, so
+#: "schedule:" is not the word "schedule" there. Real newlines become backslash + n first
+#: (:data:`PAPER_NEWLINE`), so they are deleted too.
 PAPER_WORD_STRIP: tuple[str, ...] = (".", ",", "?", "!", "\\n")
+
+#: The authors' code replaced each decoded token's real newlines with the two characters
+#: backslash + n before joining the window (original-procedure.md, "Newlines (corrected
+#: fact)"); :data:`PAPER_WORD_STRIP` then deletes them from each piece: a newline is neither
+#: kept nor a separator (".\nJanuary is" -> "January"; "end\nJanuary" -> "endJanuary").
+PAPER_NEWLINE: tuple[str, str] = ("\n", "\\n")
 
 
 def window_words(window_text: str, *, rule: str = "punctuation") -> list[str]:
     """The lower-cased words of a window under a whole-word ``rule``.
 
-    - ``spaces`` (the paper's code): ``window_text.split(" ")``, then each of
-      :data:`PAPER_WORD_STRIP` removed from each piece. (The reference says these are
+    - ``spaces`` (the paper's code): every real newline becomes the two characters backslash +
+      n (:data:`PAPER_NEWLINE`; the authors did this per decoded token before joining the
+      window, which gives the same text), ``split(" ")``, then each of
+      :data:`PAPER_WORD_STRIP` removed from each piece, so a newline is deleted: ".\\nJanuary
+      is" gives "january", "end\\nJanuary" gives "endjanuary". (The reference says these are
       stripped; they are removed wherever they occur in a piece, which for a keyword made of
       letters only differs from removing them at the ends for pieces like "ma.y".)
     - ``punctuation`` (corrected): every punctuation character becomes a space, then split
-      on any whitespace.
+      on any whitespace (a real newline separates words).
     """
     if rule == "spaces":
         words = []
-        for piece in window_text.split(" "):
+        for piece in window_text.replace(*PAPER_NEWLINE).split(" "):
             for junk in PAPER_WORD_STRIP:
                 piece = piece.replace(junk, "")
             words.append(piece.lower())

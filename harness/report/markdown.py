@@ -121,6 +121,15 @@ def write_report(
         f"libraries: {_fmt(provenance.get('library_versions', {}))}.",
         "",
     ]
+    drift = provenance.get("lock_differences") or []
+    if drift:
+        lines += [
+            f"**Warning: not the locked environment** ({len(drift)} package(s) differ from `constraints.txt`: "
+            + ", ".join(drift[:10])
+            + (", ..." if len(drift) > 10 else "")
+            + "); numbers may differ from a run in the locked one (`pip install -c constraints.txt`).",
+            "",
+        ]
     # summary
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     r: dict[str, Any] | None  # a claim row; None where a claim lacks a procedure

@@ -280,6 +280,9 @@ class Provenance(TypedDict):
     git_commit: str | None
     """None: the file was not written by a run of this suite (e.g. built from the paper's printed numbers)."""
     library_versions: dict[str, str | None] | None
+    lock_differences: NotRequired[list[str]]
+    """Pinned packages whose running version differs from ``constraints.txt`` (harness/lockfile.py);
+    empty when the run used the locked environment."""
     python: str | None
     machine: str | None
     created_utc: str

@@ -47,11 +47,14 @@ Float64 = NDArray[np.float64]
 
 
 def p_value(observed: float, null: Float64, *, rule: PValueRule) -> float:
-    """One-sided p-value of ``observed`` against ``null`` (N draws) under ``rule``."""
+    """One-sided p-value of ``observed`` against ``null`` (N draws) under ``rule``; draws within
+    :data:`harness.scoring.effects.TIE_ATOL` of ``observed`` are ties and count as at or above."""
     null = np.asarray(null, dtype=np.float64)
     if null.size == 0:
         raise ConfigError("The null distribution is empty; use n_permutations >= 1.")
-    exceed = int(np.sum(null >= observed))
+    from harness.scoring.effects import count_at_or_above
+
+    exceed = count_at_or_above(null, observed)  # a draw within TIE_ATOL is a tie: same count on every machine
     if rule == "paper":
         return exceed / null.size
     if rule == "plus_one":
@@ -328,7 +331,9 @@ class SizeMatchedResult:
 
     def n_at_or_above(self, value: float) -> int:
         """Draws >= ``value``, or a draw of the observed set when ``value`` is the observed score."""
-        above = self.draws >= value
+        from harness.scoring.effects import TIE_ATOL
+
+        above = self.draws >= value - TIE_ATOL  # within TIE_ATOL: a tie (effects.count_at_or_above)
         if self.ties is not None and value == self.observed:
             above |= self.ties
         return int(above.sum())
@@ -347,7 +352,9 @@ def tied_p_value(observed: float, draws: Float64, ties: NDArray[np.bool_] | None
     their rounding (Design: "ties decide p-values")."""
     if ties is None or not ties.any():
         return p_value(observed, draws, rule=rule)
-    return p_value(0.0, np.where((draws >= observed) | ties, 1.0, -1.0), rule=rule)
+    from harness.scoring.effects import TIE_ATOL
+
+    return p_value(0.0, np.where((draws >= observed - TIE_ATOL) | ties, 1.0, -1.0), rule=rule)
 
 
 @single_threaded

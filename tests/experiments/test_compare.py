@@ -124,10 +124,13 @@ def test_compare_from_a_profile_file(tmp_path: Path, capsys: pytest.CaptureFixtu
     ]
     assert main([*hand, "--cache-dir", str(tmp_path / "cache2"), "--out", str(by_hand)]) == 0
     cells = json.loads((by_hand / "results.json").read_text())["experiments"]["grid corrected"]["cells"]
-    # nulls are seeded from the models' names (label vs folder name), the observed scores are not
+    # nulls are seeded from the models' names (label vs folder name), the observed scores are not;
+    # the file runs the fixture models in float64 (issue 23), the hand-given sides in float32
     for ours, theirs in zip(grid["cells"], cells, strict=True):
-        for key in ("layer_a", "layer_b", "n_pairs", "pairs_history", "mean_max_corr", "svcca", "rsa", "svcca_k"):
+        for key in ("layer_a", "layer_b", "n_pairs", "pairs_history", "svcca_k"):
             assert ours[key] == theirs[key], key
+        for key in ("mean_max_corr", "svcca", "rsa"):
+            assert ours[key] == pytest.approx(theirs[key], rel=1e-6), key
     assert grid["cells"][0]["n_pairs"] > 0
 
 

@@ -58,15 +58,21 @@ def test_whole_word_rule_rejects_compounds() -> None:
 
 
 # (keyword, window, whole word under the paper's rule, under the corrected rule). The paper's
-# rule (original-procedure.md): split on spaces only; remove only . , ? ! and the two
-# characters backslash-n from each piece.
+# rule (original-procedure.md): each token's real newlines become the two characters
+# backslash-n before the window is joined; split on spaces only; remove only . , ? ! and the
+# two characters backslash-n from each piece -- so a real newline is deleted: neither kept in
+# the piece nor a separator. The corrected rule splits on any whitespace (a newline separates).
 WHOLE_WORD_CASES = [
     ("schedule", " the schedule: now", False, True),  # colon stays attached
     ("king", ' said "king" then', False, True),  # quotes stay
     ("king", " the king's crown", False, True),  # apostrophe stays
     ("sun", " the sun-light was", False, True),  # hyphen stays
     ("sun", " (sun) was", False, True),  # brackets stay
-    ("day", " one day\nThe", False, True),  # a real newline does not split
+    ("day", " one day\nThe", False, True),  # a real newline is deleted, not a separator: "daythe"
+    ("january", ".\nJanuary is", True, True),  # the authors' example: [".\\nJanuary", "is"] -> "january"
+    ("january", "end\nJanuary", False, True),  # "endjanuary" under the paper's rule
+    ("january", " in January 2020", True, True),  # no newline in the window
+    ("january", "\nJanuary\n", True, True),  # newlines on both sides deleted
     ("day", " one day\\n", True, True),  # literal backslash-n removed ...
     ("day", " \\nday was", True, False),  # ... also before the word (corrected: "\\" splits, "nday")
     ("day", " one day.", True, True),
@@ -98,8 +104,35 @@ def test_concept_membership_follows_the_procedures_rule() -> None:
     top = np.array([[1], [5]])  # feature 0 on " schedule" (then ":"), feature 1 on " day" (then "\n")
     kw = CONCEPT_KEYWORDS["Time"]
     args = dict(tokens=tokens, sample_index=sample_index, position_index=position_index, vocab=vocab, keywords=kw)
-    assert concept_features(top, rule="spaces", **args).tolist() == []
+    # paper: the colon stays ("schedule:"), the newline is deleted (" the day\n" -> "day")
+    assert concept_features(top, rule="spaces", **args).tolist() == [1]
     assert concept_features(top, rule="punctuation", **args).tolist() == [0, 1]
+
+
+def test_paper_rule_deletes_each_tokens_newline_before_joining_the_window() -> None:
+    """The authors' window (original-procedure.md, "Newlines (corrected fact)"): tokens "." "\\n"
+    " January" " is" give ".\\nJanuary is" -> the word "January"; "end" "\\n" "January" gives
+    "endJanuary" (no match); a window without a newline is unchanged."""
+    vocab = [".", "\n", "January", " is", "end", " in", " January", " 2020", " .\n"]
+    tokens = np.array(
+        [
+            [0, 1, 2, 3],  # ".\nJanuary is": top position 2 ("January"), window 0..3
+            [4, 1, 2, 3],  # "end\nJanuary is"
+            [5, 6, 7, 0],  # " in January 2020."
+            [4, 8, 2, 3],  # "end .\nJanuary is": one token " .\n" holds the newline
+        ]
+    )
+    sample_index, position_index = np.repeat(np.arange(4), 4), np.tile(np.arange(4), 4)
+    top = np.array([[2], [6], [9], [14]])  # each feature's top position is its row's "January"
+    args = dict(
+        tokens=tokens,
+        sample_index=sample_index,
+        position_index=position_index,
+        vocab=vocab,
+        keywords=CONCEPT_KEYWORDS["MonthNames"],
+    )
+    assert concept_features(top, rule="spaces", **args).tolist() == [0, 2, 3]
+    assert concept_features(top, rule="punctuation", **args).tolist() == [0, 1, 2, 3]
 
 
 def test_python_set_order_is_cpython_list_of_set() -> None:

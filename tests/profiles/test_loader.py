@@ -160,7 +160,11 @@ def test_smoke_profile_lives_with_the_fixtures() -> None:
     prof = smoke_profile()
     assert prof.name == "smoke" and prof.data.source == str(fixtures.corpus_path())
     assert prof.models["a"]["local_path"] == str(fixtures.model_dir(fixtures.MODEL_A))
-    assert prof.sae_spec("b", 5) == SaeSpec.from_sparsify(fixtures.sae_repo_dir(fixtures.MODEL_B), "layers.5")
+    # float64 models and SAE encoders: the same selections on every CPU (issue 23)
+    assert prof.sae_spec("b", 5) == SaeSpec.from_sparsify(
+        fixtures.sae_repo_dir(fixtures.MODEL_B), "layers.5", dtype="float64"
+    )
+    assert prof.models["a"]["dtype"] == prof.models["b"]["dtype"] == "float64"
     assert (prof.permutations, prof.permutations_semantic, prof.random_subsets) == (99, 199, 30)
     if fixtures.WORLD_DIR == SMOKE_TOML.parent / "world":  # `--profile fixtures/smoke.toml` reads the same
         assert get_profile(str(SMOKE_TOML)) == prof

@@ -371,3 +371,16 @@ def test_calibration_notes_from_file(tmp_path) -> None:
     notes = calibration_notes(tmp_path / "c.json")
     assert notes["U1"].startswith("ok: power 1.00, false passes <= 0.00")
     assert notes["U7"] == "FLAGGED: fpr 5/5" and notes["U8"].startswith("not plantable")
+
+
+def test_report_warns_when_the_libraries_differ_from_the_lock(tmp_path) -> None:
+    """Issue 23: a run outside the locked environment (constraints.txt) says so at the top."""
+    prov = {"git_commit": "abc", "lock_differences": ["transformers 5.25.0 (lock: 5.24.0)"]}
+    text = write_report(tmp_path / "a", profile="smoke", claim_results=[], experiments={}, provenance=prov).read_text()
+    assert (
+        "**Warning: not the locked environment** (1 package(s) differ from `constraints.txt`: transformers 5.25.0 (lock: 5.24.0))"
+        in text
+    )
+    prov["lock_differences"] = []
+    text = write_report(tmp_path / "b", profile="smoke", claim_results=[], experiments={}, provenance=prov).read_text()
+    assert "not the locked environment" not in text

@@ -291,6 +291,8 @@ def test_partial_claims_run_writes_elsewhere_and_shows_progress(tmp_path: Path) 
     sel = json.loads((partial / "results.json").read_text())["provenance"]["selection"]
     assert sel["keyword"] == "U8" and sel["layers_a"] == [1] and sel["partial"]
     assert "[claims" in proc.stdout and "grid paper: A layer 1 (1 of 1 rows)" in proc.stdout
+    # a partial run is not compared with the committed report (issue 23), and says so
+    assert "partial run: not compared with the committed report reports/smoke" in proc.stdout
 
 
 def test_claims_outside_the_profiles_tier_are_listed_as_not_run(tmp_path: Path) -> None:

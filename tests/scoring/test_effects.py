@@ -7,7 +7,15 @@ import math
 import numpy as np
 import pytest
 
-from harness.scoring.effects import cell_seed, effect_fields, excess_over_chance, min_permutations, p_plus_one, powered
+from harness.scoring.effects import (
+    cell_seed,
+    count_at_or_above,
+    effect_fields,
+    excess_over_chance,
+    min_permutations,
+    p_plus_one,
+    powered,
+)
 
 
 def test_excess_is_zero_at_chance_and_one_at_ceiling() -> None:
@@ -113,3 +121,61 @@ def test_effect_fields_report_the_papers_k_over_n_from_the_first_draws() -> None
     head = effect_fields("svcca", 0.8, null, paper_n=4)
     assert full["svcca_p_paper"] == "2/12" and head["svcca_p_paper"] == "1/4"
     assert head["svcca_p_plus_one"] == full["svcca_p_plus_one"] == pytest.approx(3 / 13)
+
+
+def test_a_draw_one_ulp_from_the_observed_score_is_a_tie_on_every_machine() -> None:
+    """Issue 23: the observed pair set drawn again is scored along another code path and differs
+    by an ulp, up on one CPU and down on another; both must give the same count and p."""
+    from harness.scoring.effects import TIE_ATOL, count_at_or_above, count_below
+    from harness.scoring.nulls import p_value
+
+    observed = 0.4513998816592797
+    others = [0.2, 0.3, 0.6]
+    up = np.array([*others, math.nextafter(observed, 1.0)])
+    down = np.array([*others, math.nextafter(observed, 0.0)])
+    assert count_at_or_above(up, observed) == count_at_or_above(down, observed) == 2
+    assert count_below(up, observed) == count_below(down, observed) == 2
+    assert p_value(observed, up, rule="paper") == p_value(observed, down, rule="paper") == 0.5
+    assert p_value(observed, down, rule="plus_one") == 3 / 5
+    fx = effect_fields("svcca", observed, down)
+    assert fx["svcca_exceed"] == 2 and fx["svcca_p_paper"] == "2/4"
+    # a different score, however close in the report's digits, is not a tie
+    assert count_at_or_above([observed - 10 * TIE_ATOL], observed) == 0
+    assert count_below([observed - 10 * TIE_ATOL], observed) == 1
+    # NaN draws never count; a NaN observed counts nothing
+    assert count_at_or_above([math.nan, 1.0], 0.5) == 1 and count_at_or_above([1.0], math.nan) == 0
+
+
+@pytest.mark.parametrize("seed", [6, 9, 19, 27, 36, 38])
+def test_rsa_ties_count_the_same_along_both_null_paths(seed: int) -> None:
+    """Issue 23's seed-pair control (4 pairs: RSA takes few values, many draws equal the observed
+    score): the numpy null (float ranks scaled to unit norm) and the device null (exact integer
+    ranks) count the same draws. With a bare ``>=`` these seeds counted 47-60 vs 49-64 of 99."""
+    from harness.scoring.device_nulls import permutation_test_device
+    from harness.scoring.nulls import permutation_test
+
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(size=(4, 8)), rng.normal(size=(4, 8))
+    host = permutation_test(a, b, metric="rsa", n_permutations=99, seed=seed, p_rule="paper")
+    device = permutation_test_device(a, b, metric="rsa", n_permutations=99, seed=seed, p_rule="paper")
+    assert host.p_value == device.p_value
+    assert int(np.sum(host.null >= host.observed)) != int(np.sum(device.null >= device.observed))  # the old count
+
+
+def test_size_matched_draws_equal_to_the_observed_set_are_ties() -> None:
+    """Size-5 subsets of 6 pairs (issue 23's grid cell A3 x B0): a draw that is the observed set
+    itself, scored in a batched SVD, ties with the observed score from the single SVD."""
+    from harness.scoring.device_nulls import size_matched_draws, size_matched_test_device
+    from harness.scoring.metrics import svcca
+
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(6, 16)), rng.normal(size=(6, 16))
+    rows = np.arange(5)  # the observed set: the first 5 pairs
+    observed = svcca(a[rows], b[rows], keep=1).score
+    res = size_matched_test_device(observed, a, b, n=5, n_draws=99, seed=11, keep=1, max_k=None, p_rule="paper")
+    same = int(np.sum(np.all(size_matched_draws(5, 6, 99, 11) == rows, axis=1)))
+    assert same > 5  # about a sixth of the draws are the observed set
+    identical = res.draws[np.all(size_matched_draws(5, 6, 99, 11) == rows, axis=1)]
+    assert np.allclose(identical, observed, rtol=0.0, atol=1e-12)  # equal up to rounding, not bit for bit
+    k = count_at_or_above(res.draws, observed)
+    assert k >= same and res.p_value == k / 99
