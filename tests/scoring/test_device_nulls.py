@@ -26,6 +26,7 @@ from harness.scoring.device_nulls import (
     svcca_subsets_detailed,
 )
 from harness.errors import ConfigError, DegenerateInputError
+from harness.scoring.effects import TIE_ATOL, count_at_or_above
 from harness.scoring.metrics import similarity_upper, svcca
 from harness.scoring.nulls import _permutations, permutation_test, size_matched_test
 
@@ -406,11 +407,12 @@ def test_size_matched_draw_of_the_observed_set_is_a_tie(device_path: bool) -> No
             observed + shift, score_rows, n=7, n_superset=8, n_draws=40, seed=3, observed_idx=observed_idx
         )
 
-    # the observed score nudged above its draws' rounding: ties still count, only via observed_idx
-    nudged = 1e-12 * abs(observed)
+    # the observed score nudged above its draws beyond the tie tolerance (TIE_ATOL): ties still
+    # count, only via observed_idx
+    nudged = 10 * TIE_ATOL
     tied = run(obs_rows[::-1].copy(), nudged)  # order of the observed rows does not matter
     untied = run(None, nudged)
-    others_above = int(np.sum(untied.draws >= observed + nudged))
+    others_above = count_at_or_above(untied.draws, observed + nudged)
     assert tied.n_at_or_above(tied.observed) == others_above + int(same.sum())
     assert tied.p_value == pytest.approx((1 + others_above + int(same.sum())) / 41)
     assert untied.p_value == pytest.approx((1 + others_above) / 41)
