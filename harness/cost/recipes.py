@@ -1,0 +1,353 @@
+"""Each stage's kernel recipe: the kernels the code calls, as functions of the workload's sizes.
+
+One small function per building block (an SVCCA permutation null, a batch of subset SVCCAs, an
+RSA null, a pairing), composed per stage in :func:`cell_stages` / :func:`concept_stages` and per
+run in :func:`run_kernels`. Stage names are those of :mod:`harness.cost.stage`
+(``"<experiment>.<stage>"``), so a counted run and the recipe compare stage by stage. When the
+code changes how a stage computes (a decomposition becomes a Gram GEMM + eigh, a block size
+changes), the block's function is the one place to change; the count test
+(``tests/cost/test_count_kernels.py``) fails until it is.
+
+Constants mirror the code's batching: :data:`MAX_ELEMENTS` (device_nulls' gathered entries per
+batch), :data:`PAIRING_BLOCK` (positions per exact-pairing block), :data:`ENCODE_CHUNK` (positions
+per encoder chunk). Kernels marked ``lib="numpy"`` run on the host whatever the device; the
+``d2h`` / ``python`` kernels are modelled only (not counted: a cpu run has no transfers, and
+Python loops are not kernels).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.config import Procedure
+from harness.cost.kernels import Kernel, decomposition, gemm
+from harness.cost.workload import CellWork, ConceptWork, PairSet, ProcedureWork, Workload, svcca_k
+
+#: Gathered entries per batched step of the device nulls (harness.scoring.device_nulls.MAX_ELEMENTS).
+MAX_ELEMENTS = 1 << 24
+#: Positions per block of the exact pairing (harness.pairing.exact, block_positions default).
+PAIRING_BLOCK = 1024
+#: Positions per encoder chunk (harness.activations.encode chunk_size default).
+ENCODE_CHUNK = 1024
+#: Dense pairings above this many multiply-adds use the TF32 screen on the cpu too (spaces.SCREEN_ABOVE_MACS).
+SCREEN_ABOVE_MACS = 1 << 33
+#: Bytes streamed per Gram entry per position block of the screened pairing: fp32 product write
+#: + read (8), fp64 conversion write (8), Gram read + write (16).
+PAIRING_BYTES_PER_ENTRY = 32
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """What every recipe reads: the workload, the procedure's work and the device kind."""
+
+    wl: Workload
+    pw: ProcedureWork
+    device: str  # "cpu" or "cuda"
+
+    @property
+    def proc(self) -> Procedure:
+        return self.pw.procedure
+
+    def k(self, n: int, side: str) -> int:
+        d = self.wl.d_a if side == "a" else self.wl.d_b
+        return svcca_k(self.proc, n, d, variance_dims=self.wl.variance_dims)
+
+    @property
+    def min_n(self) -> int:
+        return max(self.proc.min_subspace_size, 3)
+
+    @property
+    def on_device(self) -> bool:
+        return self.device != "cpu"
+
+
+def _chunks(total: int, size: int) -> list[int]:
+    return [min(size, total - s) for s in range(0, total, size)]
+
+
+def canonical_correlations(ctx: Ctx, batch: int, ka: int, kb: int) -> list[Kernel]:
+    """device_nulls.canonical_correlations_batched on (batch, ka, kb): a norm when min k = 1,
+    else the small Gram and its eigvalsh (the svdvals fallback for sigma^2 < 1e-6 is data-dependent:
+    not in the recipe)."""
+    if min(ka, kb) == 1:
+        return []
+    if kb <= ka:
+        g = gemm(kb, ka, kb, batch=batch)
+    else:
+        g = gemm(ka, kb, ka, batch=batch)
+    return [g, decomposition("eigvalsh", min(ka, kb), batch=batch)]
+
+
+def svcca_permutation_null(ctx: Ctx, s: PairSet, n_perm: int) -> list[Kernel]:
+    """device_nulls.svcca_null_device with basis_on_device: an SVD per side, the observed
+    canonical correlations on the host (numpy), the permutations batched into GEMMs."""
+    n, d_a, d_b = s.n, ctx.wl.d_a, ctx.wl.d_b
+    out = [decomposition("svd", n, d_a), decomposition("svd", n, d_b)]
+    ka, kb = ctx.k(n, "a"), ctx.k(n, "b")
+    if ka >= n - 1 or kb >= n - 1 or ka == 0 or kb == 0:
+        return out  # degenerate: svcca raises before the null
+    out.append(decomposition("svdvals", ka, kb, lib="numpy"))
+    if ctx.on_device:
+        out.append(Kernel("d2h", "torch", "float64", (8 * n * (ka + kb),)))
+    batch = max(1, MAX_ELEMENTS // (n * kb))
+    for b in _chunks(n_perm, batch):
+        out.append(gemm(ka, n, b * kb))
+        out.extend(canonical_correlations(ctx, b, ka, kb))
+    return out
+
+
+def rsa_permutation_null(ctx: Ctx, s: PairSet, n_perm: int) -> list[Kernel]:
+    """device_nulls.rsa_null_device: similarity GEMMs over each side's unique rows, ranks (a sort
+    of the n(n-1)/2 upper-triangle entries per side), the observed dot product, and the null's
+    gathers (n^2 int32 entries per draw, read with an fp64 weight)."""
+    n = s.n
+    m = n * (n - 1) // 2
+    out = [gemm(s.unique_a, ctx.wl.d_a, s.unique_a), gemm(s.unique_b, ctx.wl.d_b, s.unique_b)]
+    out += [Kernel("sort", "torch", "float64", (m,)), Kernel("sort", "torch", "float64", (m,))]
+    out.append(gemm(1, m, 1))
+    out.append(Kernel("gather", "torch", "int32", (n_perm * n * n,)))
+    out.append(Kernel("gather", "torch", "float64", (n_perm * n * n,)))
+    return out
+
+
+def scores(ctx: Ctx, s: PairSet | None, n_perm: int) -> list[Kernel]:
+    """spaces.score_pairs: SVCCA and RSA with their permutation nulls (nothing below the minimum
+    subspace size)."""
+    if s is None or s.n < ctx.min_n:
+        return []
+    return svcca_permutation_null(ctx, s, n_perm) + rsa_permutation_null(ctx, s, n_perm)
+
+
+def subset_svccas(ctx: Ctx, n: int, n_sets: int) -> list[Kernel]:
+    """device_nulls.svcca_subsets of ``n_sets`` row subsets of ``n`` pairs: per batch a thin SVD of
+    every subset per side (fp64), the k x n x k products of the kept bases, canonical correlations;
+    and per draw, on a device, the singular values copied to the host (k chosen there)."""
+    d_a, d_b = ctx.wl.d_a, ctx.wl.d_b
+    ka, kb = ctx.k(n, "a"), ctx.k(n, "b")
+    out: list[Kernel] = []
+    batch = max(1, MAX_ELEMENTS // (n * max(d_a, d_b)))
+    for b in _chunks(n_sets, batch):
+        out += [decomposition("svd", n, d_a, batch=b), decomposition("svd", n, d_b, batch=b)]
+        if ctx.on_device:
+            out += [Kernel("d2h", "torch", "float64", (8 * min(n, d),)) for d in (d_a, d_b) for _ in range(b)]
+        if ka == 0 or kb == 0 or ka >= n - 1 or kb >= n - 1:
+            continue
+        out.append(gemm(ka, n, kb, batch=b))
+        out += canonical_correlations(ctx, b, ka, kb)
+        if ctx.on_device:
+            out.append(Kernel("d2h", "torch", "float64", (8 * b,)))
+    return out
+
+
+def split_half(ctx: Ctx, s: PairSet, n_perm: int) -> list[Kernel]:
+    """spaces.split_half: the numpy permutation test of each half (host SVDs, one host svdvals
+    of k_a x k_b per permutation and for the observed score)."""
+    half = s.n // 2
+    if half < ctx.min_n:
+        return []
+    out: list[Kernel] = []
+    for _ in range(2):
+        out += [decomposition("svd", half, ctx.wl.d_a, lib="numpy"), decomposition("svd", half, ctx.wl.d_b, lib="numpy")]
+        ka, kb = ctx.k(half, "a"), ctx.k(half, "b")
+        if ka >= half - 1 or kb >= half - 1:
+            continue
+        out += [decomposition("svdvals", ka, kb, lib="numpy")] * (1 + n_perm)
+        out.append(gemm(ka, half, kb, lib="numpy", batch=1 + n_perm))
+    return out
+
+
+def size_matched(ctx: Ctx, one: PairSet, superset: PairSet, n_draws: int) -> list[Kernel]:
+    """spaces.size_matched: ``n_draws`` random size-n subsets of the superset (when the 1-1 set was
+    scored and is smaller than the superset)."""
+    n = one.n
+    if n < ctx.min_n or not 0 < n < superset.n:
+        return []
+    ka, kb = ctx.k(n, "a"), ctx.k(n, "b")
+    if ka >= n - 1 or kb >= n - 1:
+        return []  # the observed score is NaN: skipped
+    return subset_svccas(ctx, n, n_draws)
+
+
+def python_loop(iterations: int) -> list[Kernel]:
+    return [Kernel("python", "python", "-", (int(iterations),))] if iterations > 0 else []
+
+
+def pair_sets(ctx: Ctx, cell: CellWork) -> list[Kernel]:
+    """spaces.pair_spaces for the three variants (+ the control's top-correlated set): the
+    non-concept masks (one Python test per feature) and the shared-token filter (one per
+    many-to-1 pair), host loops."""
+    wl = ctx.wl
+    per_call = wl.f_a + wl.f_b + cell.many_to_one.n
+    return python_loop(per_call * (4 if cell.control else 3))
+
+
+def encode_pass(ctx: Ctx, side: str, n_features: int | None = None) -> list[Kernel]:
+    """One encoder pass of a side over the positions (activations.encode.iter_code_chunks): an
+    (chunk, d) x (d, F) fp32 GEMM per chunk of :data:`ENCODE_CHUNK` positions (then top-k)."""
+    d = ctx.wl.d_a if side == "a" else ctx.wl.d_b
+    f = n_features or (ctx.wl.f_a if side == "a" else ctx.wl.f_b)
+    return [gemm(c, d, f, dtype="float32") for c in _chunks(ctx.pw.n_positions, ENCODE_CHUNK)]
+
+
+def pairing(ctx: Ctx) -> list[Kernel]:
+    """spaces.space_max_correlation of one layer pair: on the cpu with TopK codes the exact sparse
+    co-activation product (scipy, positions x k_a x k_b); otherwise the exact dense pairing
+    (harness.pairing.exact): a stats pass and a screen pass over position blocks (each encodes
+    both sides: an (N, d) x (d, F) fp32 GEMM per pass and side), the block products in TF32 (cuda)
+    or fp32 (cpu screen) -- fp64 when no screen -- and the fp64 Gram updated per block."""
+    wl = ctx.wl
+    n, fa, fb = ctx.pw.n_positions, wl.f_a, wl.f_b
+    topk = wl.topk_a is not None and wl.topk_b is not None and ctx.proc.sae_code != "pre_topk"
+    if not ctx.on_device and topk:
+        return [Kernel("sparse", "scipy", "float64", (n, int(wl.topk_a or 0), int(wl.topk_b or 0)))]
+    screen = ctx.on_device or n * fa * fb > SCREEN_ABOVE_MACS
+    out = (encode_pass(ctx, "a") + encode_pass(ctx, "b")) * 2  # stats pass + screen pass
+    dtype = "tf32" if ctx.on_device else "float32"
+    for b in _chunks(n, PAIRING_BLOCK):
+        out.append(gemm(fa, b, fb, dtype=dtype if screen else "float64"))
+        out.append(Kernel("gather", "torch", "float64", (fa * fb * PAIRING_BYTES_PER_ENTRY // 8,)))
+    return out
+
+
+def random_partner(ctx: Ctx, cell: CellWork) -> list[Kernel]:
+    """spaces.random_partner_pairs: per A feature of the 1-1 set, a Python set union over its top
+    strings' candidates and a sort of the options (host)."""
+    if cell.random_partner is None:
+        return []
+    return python_loop(cell.one_to_one.n * (1 + ctx.wl.f_b // 64))
+
+
+def placebo_one_to_one(ctx: Ctx, cell: CellWork, n_draws: int) -> list[Kernel]:
+    """spaces.placebo_one_to_one: the real 1-1 set, one held-out and ``n_draws`` placebo sets, all
+    of the 1-1 size, in one subset batch."""
+    one = cell.one_to_one
+    if cell.control or one.n == 0:
+        return []
+    if one.n < ctx.min_n:
+        return python_loop(one.n)
+    return python_loop(one.n * (n_draws + 1)) + subset_svccas(ctx, one.n, n_draws + 2)
+
+
+def placebo_filter(ctx: Ctx, cell: CellWork, siblings: int) -> list[Kernel]:
+    """spaces.placebo_filter: per run, the pair sets rebuilt with random tokens (host loops) and,
+    when the run's set is smaller than the unfiltered one, its SVCCA with ``siblings`` random
+    same-size subsets of the unfiltered set in one subset batch."""
+    if cell.control:
+        return []
+    wl = ctx.wl
+    out: list[Kernel] = []
+    for n in cell.placebo_filter_runs:
+        out += python_loop(wl.f_a + wl.f_b + cell.many_to_one.n)
+        if 0 < n < cell.unfiltered.n and n >= ctx.min_n:
+            out += subset_svccas(ctx, n, 1 + siblings)
+    return out
+
+
+def cell_stages(ctx: Ctx, cell: CellWork) -> dict[str, list[Kernel]]:
+    """Kernels of one grid cell (compare_spaces) by stage (without the experiment prefix)."""
+    pw = ctx.pw
+    n_perm = pw.n_permutations
+    stages: dict[str, list[Kernel]] = {
+        "spaces": encode_pass(ctx, "b") if cell.control else [],  # the shuffled B space's codes
+        "pairing": pairing(ctx),
+        "pair_sets": pair_sets(ctx, cell),
+        "scores": scores(ctx, cell.one_to_one, n_perm)
+        + scores(ctx, cell.many_to_one, n_perm)
+        + scores(ctx, cell.unfiltered, n_perm)
+        + scores(ctx, cell.random_partner, n_perm)
+        + scores(ctx, cell.top_correlated, n_perm),
+        "split_half": [] if cell.control else split_half(ctx, cell.one_to_one, n_perm),
+        "random_partner": random_partner(ctx, cell),
+        "placebo_one_to_one": placebo_one_to_one(ctx, cell, pw.n_size_matched),
+        "placebo_filter": placebo_filter(ctx, cell, pw.n_placebo_filter_siblings),
+        "size_matched": size_matched(ctx, cell.one_to_one, cell.many_to_one, pw.n_size_matched)
+        + size_matched(ctx, cell.one_to_one, cell.unfiltered, pw.n_size_matched),
+    }
+    return stages
+
+
+def concept_correlation(ctx: Ctx, m_a: int, m_b: int) -> list[Kernel]:
+    """spaces.subset_correlation of m_a x m_b concept columns: pre-TopK codes re-encode the
+    selected latents (an (chunk, d) x (d, m) fp32 GEMM per encoder chunk and side; TopK codes are
+    gathered); on a device the fp64 correlation GEMM (on the cpu: numpy, modelled as such)."""
+    wl = ctx.wl
+    out: list[Kernel] = []
+    if ctx.proc.sae_code == "pre_topk" or wl.topk_a is None:
+        out += encode_pass(ctx, "a", m_a) + encode_pass(ctx, "b", m_b)
+    out.append(gemm(m_a, ctx.pw.n_positions, m_b, lib="torch" if ctx.on_device else "numpy"))
+    if ctx.on_device:
+        out.append(Kernel("d2h", "torch", "float64", (8 * m_a * m_b,)))
+    return out
+
+
+def concept_stages(ctx: Ctx, c: ConceptWork) -> dict[str, list[Kernel]]:
+    """Kernels of one semantic category (compare_concept) by stage."""
+    pw = ctx.pw
+    out: dict[str, list[Kernel]] = {"concept_pairs": [], "scores": [], "test2": []}
+    if min(c.n_concept_a, c.n_concept_b) < ctx.proc.min_subspace_size:
+        return out
+    out["concept_pairs"] = concept_correlation(ctx, c.n_concept_a, c.n_concept_b)
+    s = PairSet.one_to_one(c.n_pairs)
+    out["scores"] = scores(ctx, s, pw.n_permutations_semantic)
+    for _ in c.test2_pairs:
+        out["test2"] += concept_correlation(ctx, c.n_concept_a, c.n_concept_b)
+    by_n: dict[int, int] = {}
+    for n in c.test2_pairs:
+        if n >= ctx.min_n:
+            by_n[n] = by_n.get(n, 0) + 1
+    for n, count in by_n.items():
+        out["test2"] += subset_svccas(ctx, n, count)
+    return out
+
+
+def forward(wl: Workload) -> dict[str, list[Kernel]]:
+    """One forward pass per model over every token (all layers and sites at once; fp32: 2 x
+    parameters x tokens flops, as one GEMM), and the residuals' host -> device copy of every
+    space (modelled, not counted)."""
+    from harness.cost.workload import MODEL_SIZES
+
+    tokens = max(pw.n_positions for pw in wl.procedures)
+    out: dict[str, list[Kernel]] = {"forward": []}
+    for name, d in ((wl.model_a, wl.d_a), (wl.model_b, wl.d_b)):
+        _layers, params = MODEL_SIZES.get(name, (0, 0))
+        out["forward"].append(gemm(tokens, d, max(1, params // max(1, d)), dtype="float32"))
+    return out
+
+
+StageKernels = dict[str, list[Kernel]]
+
+
+def procedure_kernels(wl: Workload, pw: ProcedureWork, device: str) -> StageKernels:
+    """Every kernel of one procedure's grid, control grid and semantic tables, by stage name
+    (``"<experiment>.<stage>"``)."""
+    ctx = Ctx(wl, pw, "cpu" if device == "cpu" else "cuda")
+    out: StageKernels = {}
+
+    def add(prefix: str, stages: dict[str, list[Kernel]]) -> None:
+        for name, kernels in stages.items():
+            out.setdefault(f"{prefix}.{name}", []).extend(kernels)
+
+    for cell in pw.grid:
+        add("grid", cell_stages(ctx, cell))
+    for cell in pw.control_grid:
+        add("grid_control", cell_stages(ctx, cell))
+    for table in pw.semantic:
+        exp = "semantic_control" if table.control else "semantic"
+        if table.control:  # the shuffled B space's codes
+            add(exp, {"spaces": encode_pass(ctx, "b")})
+        for c in table.concepts:
+            add(exp, concept_stages(ctx, c))
+    builds_a, builds_b = pw.space_builds
+    add("shared", {"spaces": encode_pass(ctx, "a") * builds_a + encode_pass(ctx, "b") * builds_b})
+    return out
+
+
+def run_kernels(wl: Workload, device: str, *, include_forward: bool = True) -> dict[str, StageKernels]:
+    """Kernels of the whole run by procedure (``"<procedure>"`` -> stage -> kernels); the forward and
+    encode passes under ``"shared"``."""
+    out: dict[str, StageKernels] = {}
+    if include_forward:
+        out["shared"] = forward(wl)
+    for pw in wl.procedures:
+        out[pw.procedure.name] = procedure_kernels(wl, pw, device)
+    return out
