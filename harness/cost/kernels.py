@@ -8,10 +8,13 @@ produce, so the two can be compared call for call. Shapes:
   product of two (k,) vectors is (1, 1, k, 1).
 - ``svd`` (thin, with U), ``svdvals``: (batch, m, n) of the decomposed matrices.
 - ``eigh``, ``eigvalsh``: (batch, n, n).
-- ``gather``: (elements,) read through an index (RSA null draws); ``sort``: (elements,).
+- ``gather``: (elements,) int32 entries read through an index, widened, weighted and summed (the
+  RSA null's draws); ``stream``: (bytes,) read and written by an elementwise pass (the
+  pairing's fp32 -> fp64 Gram update); ``sort``: (elements,); ``topk``: (elements,) of codes an
+  encoder pass reduces to its top-k entries and running top positions.
 - ``h2d`` / ``d2h``: (bytes,) copied between host and device.
-- ``python``: (iterations,) of a Python-level loop (per feature, per draw).
-- ``encode``: (positions, d_in, d_sae) of one SAE encoder pass (a GEMM plus top-k).
+- ``python``: (iterations,) of a Python-level loop (per feature, per draw); its ``dtype`` names
+  the loop body the throughput table timed (``filter``, ``concept``).
 - ``sparse``: (positions, k_a, k_b) of the exact sparse co-activation product (scipy, host).
 
 Nominal flops (:func:`nominal_work`) are the textbook operation counts (Golub & Van Loan):
@@ -26,7 +29,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 KernelKind = Literal[
-    "gemm", "svd", "svdvals", "eigh", "eigvalsh", "gather", "sort", "h2d", "d2h", "python", "encode", "sparse"
+    "gemm", "svd", "svdvals", "eigh", "eigvalsh", "gather", "stream", "sort", "topk", "h2d", "d2h", "python", "sparse"
 ]
 Lib = Literal["torch", "numpy", "scipy", "python"]
 
@@ -97,10 +100,8 @@ def per_matrix_work(k: Kernel) -> float:
         return float(s[0]) * DTYPE_BYTES.get(k.dtype, 8)
     if k.kind == "sort":
         return float(s[0]) * max(1.0, math.log2(max(2, s[0])))
-    if k.kind in ("h2d", "d2h", "python"):
+    if k.kind in ("h2d", "d2h", "python", "stream", "topk"):
         return float(s[0])
-    if k.kind == "encode":
-        return 2.0 * s[0] * s[1] * s[2]
     if k.kind == "sparse":
         return float(s[0]) * s[1] * s[2]
     raise ValueError(f"Unknown kernel kind {k.kind!r}.")
@@ -119,6 +120,4 @@ def device_bytes(k: Kernel) -> int:
         return b * s[0] * (s[1] * s[2] + s[2] * s[3] + s[1] * s[3])
     if k.kind in DECOMPOSITIONS:
         return b * s[0] * s[1] * s[2] * (3 if k.kind in ("svd", "eigh") else 1)
-    if k.kind == "encode":
-        return 4 * (s[0] * s[1] + s[1] * s[2])
-    return int(per_matrix_work(k)) if k.kind in ("gather", "h2d", "d2h") else 0
+    return 0  # gathers and streams run in bounded batches: their resident memory is the recipe's

@@ -31,6 +31,8 @@ PAIRING_BLOCK = 1024
 ENCODE_CHUNK = 1024
 #: Dense pairings above this many multiply-adds use the TF32 screen on the cpu too (spaces.SCREEN_ABOVE_MACS).
 SCREEN_ABOVE_MACS = 1 << 33
+#: Host bytes of the fp64 Gram block of the exact pairing on the cpu (spaces.CPU_GRAM_BYTES).
+CPU_GRAM_BYTES = 1 << 28
 #: Bytes streamed per Gram entry per position block of the screened pairing: fp32 product write
 #: + read (8), fp64 conversion write (8), Gram read + write (16).
 PAIRING_BYTES_PER_ENTRY = 32
@@ -99,14 +101,14 @@ def svcca_permutation_null(ctx: Ctx, s: PairSet, n_perm: int) -> list[Kernel]:
 def rsa_permutation_null(ctx: Ctx, s: PairSet, n_perm: int) -> list[Kernel]:
     """device_nulls.rsa_null_device: similarity GEMMs over each side's unique rows, ranks (a sort
     of the n(n-1)/2 upper-triangle entries per side), the observed dot product, and the null's
-    gathers (n^2 int32 entries per draw, read with an fp64 weight)."""
+    gathers (n^2 int32 entries per draw, widened and weighted in fp64)."""
     n = s.n
     m = n * (n - 1) // 2
-    out = [gemm(s.unique_a, ctx.wl.d_a, s.unique_a), gemm(s.unique_b, ctx.wl.d_b, s.unique_b)]
+    out = [Kernel("sort", "torch", "float64", (n * d,)) for d in (ctx.wl.d_a, ctx.wl.d_b)]  # unique rows
+    out += [gemm(s.unique_a, ctx.wl.d_a, s.unique_a), gemm(s.unique_b, ctx.wl.d_b, s.unique_b)]
     out += [Kernel("sort", "torch", "float64", (m,)), Kernel("sort", "torch", "float64", (m,))]
     out.append(gemm(1, m, 1))
     out.append(Kernel("gather", "torch", "int32", (n_perm * n * n,)))
-    out.append(Kernel("gather", "torch", "float64", (n_perm * n * n,)))
     return out
 
 
@@ -168,8 +170,12 @@ def size_matched(ctx: Ctx, one: PairSet, superset: PairSet, n_draws: int) -> lis
     return subset_svccas(ctx, n, n_draws)
 
 
-def python_loop(iterations: int) -> list[Kernel]:
-    return [Kernel("python", "python", "-", (int(iterations),))] if iterations > 0 else []
+def python_loop(iterations: int, body: str = "filter") -> list[Kernel]:
+    """``iterations`` of a host Python loop whose body is like ``body`` (a throughput key:
+    ``filter`` = one feature's top strings tested against a token set, ``concept`` = one top
+    position's token and window matched against a category's keywords, ``concept_row`` = one
+    feature's row of top positions with no filled slot)."""
+    return [Kernel("python", "python", body, (int(iterations),))] if iterations > 0 else []
 
 
 def pair_sets(ctx: Ctx, cell: CellWork) -> list[Kernel]:
@@ -186,7 +192,12 @@ def encode_pass(ctx: Ctx, side: str, n_features: int | None = None) -> list[Kern
     (chunk, d) x (d, F) fp32 GEMM per chunk of :data:`ENCODE_CHUNK` positions (then top-k)."""
     d = ctx.wl.d_a if side == "a" else ctx.wl.d_b
     f = n_features or (ctx.wl.f_a if side == "a" else ctx.wl.f_b)
-    return [gemm(c, d, f, dtype="float32") for c in _chunks(ctx.pw.n_positions, ENCODE_CHUNK)]
+    out = []
+    for c in _chunks(ctx.pw.n_positions, ENCODE_CHUNK):
+        out.append(gemm(c, d, f, dtype="float32"))
+        if n_features is None:  # a whole pass: top-k codes and the running top positions
+            out.append(Kernel("topk", "torch", "float32", (c * f,)))
+    return out
 
 
 def pairing(ctx: Ctx) -> list[Kernel]:
@@ -201,11 +212,17 @@ def pairing(ctx: Ctx) -> list[Kernel]:
     if not ctx.on_device and topk:
         return [Kernel("sparse", "scipy", "float64", (n, int(wl.topk_a or 0), int(wl.topk_b or 0)))]
     screen = ctx.on_device or n * fa * fb > SCREEN_ABOVE_MACS
-    out = (encode_pass(ctx, "a") + encode_pass(ctx, "b")) * 2  # stats pass + screen pass
-    dtype = "tf32" if ctx.on_device else "float32"
-    for b in _chunks(n, PAIRING_BLOCK):
-        out.append(gemm(fa, b, fb, dtype=dtype if screen else "float64"))
-        out.append(Kernel("gather", "torch", "float64", (fa * fb * PAIRING_BYTES_PER_ENTRY // 8,)))
+    # B features per sweep: the fp64 Gram block fits CPU_GRAM_BYTES on the cpu, a quarter of the
+    # device memory on cuda (all of F_B at Pythia / Gemma sizes on an 80 GB GPU)
+    group = fb if ctx.on_device else max(1, min(fb, CPU_GRAM_BYTES // (8 * fa)))
+    out = encode_pass(ctx, "a") + encode_pass(ctx, "b")  # the stats pass
+    dtype = ("tf32" if ctx.on_device else "float32") if screen else "float64"
+    for g in _chunks(fb, group):
+        out += encode_pass(ctx, "a") + encode_pass(ctx, "b")  # each sweep re-encodes both sides
+        for b in _chunks(n, PAIRING_BLOCK):
+            out.append(gemm(fa, b, g, dtype=dtype))
+            if screen:
+                out.append(Kernel("stream", "torch", "float64", (fa * g * PAIRING_BYTES_PER_ENTRY,)))
     return out
 
 
@@ -241,6 +258,13 @@ def placebo_filter(ctx: Ctx, cell: CellWork, siblings: int) -> list[Kernel]:
         if 0 < n < cell.unfiltered.n and n >= ctx.min_n:
             out += subset_svccas(ctx, n, 1 + siblings)
     return out
+
+
+def rsa_sets(cell: CellWork) -> list[PairSet]:
+    """The pair sets of a grid cell whose RSA null is computed (spaces.score_pairs scores RSA for
+    every set it scores)."""
+    sets = [cell.one_to_one, cell.many_to_one, cell.unfiltered, cell.random_partner, cell.top_correlated]
+    return [s for s in sets if s is not None]
 
 
 def cell_stages(ctx: Ctx, cell: CellWork) -> dict[str, list[Kernel]]:
@@ -280,10 +304,25 @@ def concept_correlation(ctx: Ctx, m_a: int, m_b: int) -> list[Kernel]:
     return out
 
 
+def concepts(ctx: Ctx) -> list[Kernel]:
+    """FeatureSpace.concept on both sides (pairing.concepts.concept_features): a Python loop over
+    every feature's row of top positions, and the keyword test at each filled slot. Filled slots:
+    every slot when the procedure fills inactive ones or the codes are dense (pre-TopK); else at
+    most one per active (position, latent) code, positions x TopK k."""
+    wl, proc = ctx.wl, ctx.proc
+    top_k = proc.top_k_positions
+    rows = wl.f_a + wl.f_b
+    slots = 0
+    for f, k in ((wl.f_a, wl.topk_a), (wl.f_b, wl.topk_b)):
+        dense = k is None or proc.sae_code == "pre_topk" or not proc.top_positions_require_active
+        slots += f * top_k if dense else min(f * top_k, ctx.pw.n_positions * int(k or 0))
+    return python_loop(rows, "concept_row") + python_loop(slots, "concept")
+
+
 def concept_stages(ctx: Ctx, c: ConceptWork) -> dict[str, list[Kernel]]:
     """Kernels of one semantic category (compare_concept) by stage."""
     pw = ctx.pw
-    out: dict[str, list[Kernel]] = {"concept_pairs": [], "scores": [], "test2": []}
+    out: dict[str, list[Kernel]] = {"concepts": concepts(ctx), "concept_pairs": [], "scores": [], "test2": []}
     if min(c.n_concept_a, c.n_concept_b) < ctx.proc.min_subspace_size:
         return out
     out["concept_pairs"] = concept_correlation(ctx, c.n_concept_a, c.n_concept_b)
@@ -307,10 +346,10 @@ def forward(wl: Workload) -> dict[str, list[Kernel]]:
     from harness.cost.workload import MODEL_SIZES
 
     tokens = max(pw.n_positions for pw in wl.procedures)
-    out: dict[str, list[Kernel]] = {"forward": []}
+    out: dict[str, list[Kernel]] = {"shared.forward": []}
     for name, d in ((wl.model_a, wl.d_a), (wl.model_b, wl.d_b)):
         _layers, params = MODEL_SIZES.get(name, (0, 0))
-        out["forward"].append(gemm(tokens, d, max(1, params // max(1, d)), dtype="float32"))
+        out["shared.forward"].append(gemm(tokens, d, max(1, params // max(1, d)), dtype="float32"))
     return out
 
 

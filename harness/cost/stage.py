@@ -42,7 +42,7 @@ EXPERIMENTS: dict[tuple[str, str], Callable[[dict[str, Any]], str]] = {
     ("harness.experiments.grid", "run_semantic"): lambda kw: "semantic_control" if kw.get("control") else "semantic",
 }
 
-#: (module, function) -> stage name inside an experiment (the outermost marked call wins).
+#: (module, attribute path) -> stage name inside an experiment (the outermost marked call wins).
 STAGE_MARKS: dict[tuple[str, str], str] = {
     ("harness.experiments.spaces", "space_max_correlation"): "pairing",
     ("harness.experiments.spaces", "pair_spaces"): "pair_sets",
@@ -55,6 +55,7 @@ STAGE_MARKS: dict[tuple[str, str], str] = {
     ("harness.experiments.spaces", "size_matched"): "size_matched",
     ("harness.experiments.spaces", "pair_subsets"): "concept_pairs",
     ("harness.experiments.spaces", "_test2_batched"): "test2",
+    ("harness.experiments.spaces", "FeatureSpace.concept"): "concepts",
 }
 
 #: (module, attribute path) -> stage that holds the call's kernels wherever it is called from
@@ -221,19 +222,15 @@ def counting() -> Iterator[Counted]:
             orig = getattr(mod, fn_name)
             patched.append((mod, fn_name, orig))
             setattr(mod, fn_name, _marked(orig, fn_name, state, counted, experiment=exp))
-        for (mod_name, fn_name), stage in STAGE_MARKS.items():
-            mod = importlib.import_module(mod_name)
-            orig = getattr(mod, fn_name)
-            patched.append((mod, fn_name, orig))
-            setattr(mod, fn_name, _marked(orig, fn_name, state, counted, stage=stage))
-        for (mod_name, path), stage in FORCED_STAGES.items():
-            owner: Any = importlib.import_module(mod_name)
-            *parents, fn_name = path.split(".")
-            for part in parents:
-                owner = getattr(owner, part)
-            orig = getattr(owner, fn_name)
-            patched.append((owner, fn_name, orig))
-            setattr(owner, fn_name, _marked(orig, path, state, counted, stage=stage, forced=True))
+        for marks, forced in ((STAGE_MARKS, False), (FORCED_STAGES, True)):
+            for (mod_name, path), stage in marks.items():
+                owner: Any = importlib.import_module(mod_name)
+                *parents, fn_name = path.split(".")
+                for part in parents:
+                    owner = getattr(owner, part)
+                orig = getattr(owner, fn_name)
+                patched.append((owner, fn_name, orig))
+                setattr(owner, fn_name, _marked(orig, fn_name, state, counted, stage=stage, forced=forced))
         with _numpy_counted(counted, state), KernelCounter(counted, state):
             yield counted
     finally:

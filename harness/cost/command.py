@@ -1,0 +1,68 @@
+"""``sae-claims cost``: arguments and dispatch (projection, calibration, README block)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from harness.errors import ConfigError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", default="paper", help="a built-in profile name or a path to a profile .toml")
+    p.add_argument(
+        "--device-spec",
+        default="h100",
+        help="cpu (this repository's measured CPU table), a100 / h100 / h200 (datasheet-derived), "
+        "or a throughput table file (e.g. a measured cuda table from --calibrate)",
+    )
+    p.add_argument(
+        "--results",
+        type=Path,
+        default=None,
+        help="a run's results.json: pair counts from its records instead of the paper's tables",
+    )
+    p.add_argument(
+        "--procedures", nargs="+", default=["paper", "corrected"], choices=["paper", "corrected"], help="procedures run"
+    )
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="the projection as JSON")
+    out.add_argument("--markdown", action="store_true", help="the README's paper-tier table (paper, gemma)")
+    p.add_argument("--calibrate", action="store_true", help="measure this machine's kernel throughputs instead")
+    p.add_argument("--device", default="cpu", help="with --calibrate: cpu or cuda")
+    p.add_argument("--out", type=Path, default=None, help="with --calibrate: write the table here (JSON)")
+
+
+def run(args: argparse.Namespace) -> str:
+    """The command's output text (the table, JSON, Markdown, or where the calibration went)."""
+    from harness.cost.render import json_text, readme_block, text_table
+
+    if args.calibrate:
+        from harness.cost.calibrate import calibrate
+
+        table = calibrate(args.device)
+        text = json.dumps(table.to_json(), indent=1)
+        if args.out is None:
+            return text
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+        return f"wrote {args.out} ({table.name}, {table.meta.get('calibration_seconds')} s)"
+    if args.markdown:
+        return readme_block()
+    from harness.cost.project import project
+    from harness.cost.throughput import load_table
+    from harness.cost.workload import workload_from_profile, workload_from_results
+    from harness.profiles import get_profile
+
+    prof = get_profile(args.profile)
+    table = load_table(args.device_spec)
+    if args.results is not None:
+        if not args.results.is_file():
+            raise ConfigError(f"--results {args.results}: no such file; give the results.json of a report directory.")
+        data = json.loads(args.results.read_text())
+        wl = workload_from_results(prof, data.get("experiments", data))
+    else:
+        wl = workload_from_profile(prof, procedures=args.procedures)
+    proj = project(wl, table)
+    return json_text(proj) if args.json else text_table(proj)
