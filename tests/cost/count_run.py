@@ -2,8 +2,9 @@
 ``tests/cost/test_count_kernels.py``: huggingface_hub must be imported under the staged hub).
 
 ``python tests/cost/count_run.py --hub DIR --out FILE [--stage]`` writes FILE (JSON): counted
-kernel calls by stage, the facts of the marked calls, wall seconds per stage and in all, and the
-grid / semantic records (the run's ``experiments``).
+kernel calls by stage, the facts of the marked calls, wall seconds per stage and in all, the
+grid / semantic records (the run's ``experiments``) and this machine's throughput table
+(:func:`harness.cost.calibrate.calibrate`, measured right after the run).
 """
 
 from __future__ import annotations
@@ -69,6 +70,9 @@ def main() -> int:
                 control = what == "semantic_control"
                 experiments[f"{what} {pname}"] = grid.run_semantic(world, proc, la, lb, control=control)
     wall = time.perf_counter() - t0
+    from harness.cost.calibrate import calibrate
+
+    table = calibrate("cpu")  # this machine's throughputs, measured under the same conditions
     write_json(
         args.out,
         {
@@ -80,6 +84,7 @@ def main() -> int:
             ],
             "facts": [{"stage": f.stage, "function": f.function, "size": f.size} for f in counted.facts],
             "experiments": experiments,
+            "throughputs": table.to_json(),
             "n_positions": {p: int(world.space("a", la, get_procedure(p)).n_positions) for p in ("paper", "corrected")},
         },
     )

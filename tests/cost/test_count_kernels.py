@@ -1,0 +1,144 @@
+"""The cost model's counts are the kernels a run calls, stage by stage (issue 20).
+
+One subprocess (``tests/cost/count_run.py``) stages the rehearsal hub (random weights at the
+paper's shapes: d 512 / 768, 32,768 latents) for one layer pair, runs the corrected grid cell,
+its control cell, the corrected semantic table and its control, and the paper semantic table
+with every torch / numpy decomposition and torch matrix product counted by stage
+(:func:`harness.cost.stage.counting`), and times the run. The model, fed the run's records and
+counted facts (:func:`harness.cost.workload.workload_from_results`), must predict exactly those
+kernels (kind, library, dtype, shape, number of calls) in every stage -- except the svdvals
+fallback of canonical_correlations_batched, which depends on the data (an eigenvalue below
+1e-6) and is checked to fall inside a predicted eigvalsh batch -- and its CPU projection, with
+throughputs calibrated in the same subprocess right after the run, must be within 2x of the
+measured wall time. ~2 min on one core (staging ~35 s, the run ~35 s, the calibration ~20 s).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.cost.kernels import DECOMPOSITIONS, Kernel
+from harness.cost.project import project
+from harness.cost.recipes import run_kernels
+from harness.cost.stage import Fact
+from harness.cost.throughput import table_from_json
+from harness.cost.workload import Workload, workload_from_results
+from harness.profiles import get_profile
+
+pytestmark = [pytest.mark.rehearsal, pytest.mark.slow]
+
+HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parents[1]
+PROFILE = HERE / "tiny_cost.toml"
+
+
+def countable(k: Kernel) -> bool:
+    """What the counter sees: every decomposition, and torch's matrix products."""
+    return k.kind in DECOMPOSITIONS or (k.kind == "gemm" and k.lib == "torch")
+
+
+@pytest.fixture(scope="module")
+def counted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("cost") / "counted.json"
+    hub = out.parent / "hub"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT),
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        **{v: "1" for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")},
+    }
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "count_run.py"), "--hub", str(hub), "--out", str(out), "--stage"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return json.loads(out.read_text())
+
+
+@pytest.fixture(scope="module")
+def workload(counted: dict[str, Any]) -> Workload:
+    facts = [Fact(**f) for f in counted["facts"]]
+    return workload_from_results(
+        get_profile(PROFILE), counted["experiments"], facts=facts, n_positions=counted["n_positions"]
+    )
+
+
+def _by_stage_counted(counted: dict[str, Any]) -> dict[str, Counter[Kernel]]:
+    out: dict[str, Counter[Kernel]] = {}
+    for c in counted["calls"]:
+        k = Kernel(c["kind"], c["lib"], c["dtype"], tuple(c["shape"]))
+        out.setdefault(c["stage"], Counter())[k] += int(c["count"])
+    return out
+
+
+def _by_stage_predicted(wl: Workload) -> dict[str, Counter[Kernel]]:
+    out: dict[str, Counter[Kernel]] = {}
+    for stages in run_kernels(wl, "cpu", include_forward=False).values():
+        for stage, kernels in stages.items():
+            for k in kernels:
+                if countable(k):
+                    out.setdefault(stage, Counter())[k] += 1
+    return out
+
+
+def _fallback(k: Kernel) -> bool:
+    """canonical_correlations_batched's svdvals of the draws whose Gram eigenvalue was tiny."""
+    return k.kind == "svdvals" and k.lib == "torch"
+
+
+def test_predicted_kernels_equal_the_counted_ones_stage_by_stage(counted: dict[str, Any], workload: Workload) -> None:
+    got = _by_stage_counted(counted)
+    pred = _by_stage_predicted(workload)
+    # the run exercised the stages the model is about (no vacuous pass)
+    for stage in ("grid.scores", "grid.size_matched", "grid.placebo_filter", "grid.placebo_one_to_one",
+                  "grid.split_half", "grid_control.scores", "grid_control.spaces", "semantic.scores",
+                  "semantic.test2", "semantic.concept_pairs", "semantic_control.test2"):  # fmt: skip
+        assert sum(got.get(stage, Counter()).values()) > 0, f"nothing counted in {stage}"
+    assert sum(sum(c.values()) for c in got.values()) > 300
+    mismatches = []
+    for stage in sorted(set(got) | set(pred)):
+        g = Counter({k: n for k, n in got.get(stage, Counter()).items() if not _fallback(k)})
+        p = pred.get(stage, Counter())
+        for k in sorted(set(g) | set(p)):
+            if g[k] != p[k]:
+                mismatches.append(f"{stage}: {k.label()} counted {g[k]}, predicted {p[k]}")
+    assert not mismatches, "\n".join(mismatches)
+
+
+def test_svdvals_fallbacks_fall_inside_predicted_eigensolves(counted: dict[str, Any], workload: Workload) -> None:
+    got = _by_stage_counted(counted)
+    pred = _by_stage_predicted(workload)
+    for stage, kernels in got.items():
+        for k, n in kernels.items():
+            if not _fallback(k):
+                continue
+            batch, m, _ = k.shape
+            room = sum(
+                c * p.shape[0]
+                for p, c in pred.get(stage, Counter()).items()
+                if p.kind == "eigvalsh" and p.shape[1] == m and p.shape[0] >= batch
+            )
+            assert room >= n * batch, f"{stage}: fallback {k.label()} x{n} has no predicted eigvalsh of size {m}"
+
+
+def test_cpu_projection_is_within_2x_of_the_measured_time(counted: dict[str, Any], workload: Workload) -> None:
+    table = table_from_json(counted["throughputs"], origin="calibrated in the same run")
+    proj = project(workload, table, include_forward=False)
+    measured = float(counted["wall_seconds"])
+    ratio = proj.total_seconds / measured
+    print(f"projected {proj.total_seconds:.1f} s, measured {measured:.1f} s (ratio {ratio:.2f})")
+    assert 0.5 <= ratio <= 2.0, f"projected {proj.total_seconds:.1f} s vs measured {measured:.1f} s"
