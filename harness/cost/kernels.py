@@ -25,8 +25,7 @@ they only need to grow the way the kernel's time does, since the throughput tabl
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 KernelKind = Literal[
     "gemm", "svd", "svdvals", "eigh", "eigvalsh", "gather", "stream", "sort", "topk", "h2d", "d2h", "python", "sparse"
@@ -49,9 +48,9 @@ DTYPE_BYTES: dict[str, int] = {
 }
 
 
-@dataclass(frozen=True, order=True)
-class Kernel:
-    """One kernel call: ``kind`` from library ``lib`` in ``dtype`` on a ``shape`` (module docstring)."""
+class Kernel(NamedTuple):
+    """One kernel call: ``kind`` from library ``lib`` in ``dtype`` on a ``shape`` (module docstring).
+    A tuple: hashed and compared by value (the recipes of a paper-scale run hold millions)."""
 
     kind: str
     lib: str

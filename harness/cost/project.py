@@ -41,18 +41,21 @@ class StageCost:
     python_iterations: int = 0
     peak_kernel_bytes: int = 0
 
-    def add(self, procedure: str, kernel: Kernel, seconds: float) -> None:
-        self.seconds += seconds
-        self.seconds_by_procedure[procedure] = self.seconds_by_procedure.get(procedure, 0.0) + seconds
-        self.calls += 1
+    def add(self, procedure: str, kernel: Kernel, seconds: float, count: int = 1) -> None:
+        """``count`` calls of ``kernel`` taking ``seconds`` each."""
+        self.seconds += seconds * count
+        self.seconds_by_procedure[procedure] = self.seconds_by_procedure.get(procedure, 0.0) + seconds * count
+        self.calls += count
         if kernel.kind == "gemm":
-            self.gemm_flops[kernel.dtype] = self.gemm_flops.get(kernel.dtype, 0.0) + nominal_work(kernel)
+            self.gemm_flops[kernel.dtype] = self.gemm_flops.get(kernel.dtype, 0.0) + nominal_work(kernel) * count
         elif kernel.kind in DECOMPOSITIONS:
-            self.decompositions[f"{kernel.lib}.{kernel.kind} {kernel.shape[1]}x{kernel.shape[2]}"] += kernel.batch
+            self.decompositions[f"{kernel.lib}.{kernel.kind} {kernel.shape[1]}x{kernel.shape[2]}"] += (
+                kernel.batch * count
+            )
         elif kernel.kind in ("h2d", "d2h"):
-            self.transfer_bytes += nominal_work(kernel)
+            self.transfer_bytes += nominal_work(kernel) * count
         elif kernel.kind == "python":
-            self.python_iterations += int(kernel.shape[0])
+            self.python_iterations += int(kernel.shape[0]) * count
         if kernel.lib == "torch" and self.stage != "shared.forward":  # the forward pass is one GEMM-equivalent
             self.peak_kernel_bytes = max(self.peak_kernel_bytes, device_bytes(kernel))
 
@@ -140,10 +143,13 @@ def project(wl: Workload, table: ThroughputTable, *, include_forward: bool = Tru
     """Seconds per stage and peak bytes of ``wl`` on ``table``'s machine."""
     device = "cpu" if table.device == "cpu" else "cuda"
     stages: dict[str, StageCost] = {}
+    seconds: dict[Kernel, float] = {}
     for (proc, stage), kernels in stage_kernels(wl, device, include_forward=include_forward).items():
         cost = stages.setdefault(stage, StageCost(stage))
-        for k in kernels:
-            cost.add(proc, k, table.seconds(k))
+        for k, n in Counter(kernels).items():
+            if k not in seconds:
+                seconds[k] = table.seconds(k)
+            cost.add(proc, k, seconds[k], n)
     peak_kernel = max((s.peak_kernel_bytes for s in stages.values()), default=0)
     return Projection(
         profile=wl.profile,

@@ -63,8 +63,10 @@ class Ctx:
         return self.device != "cpu"
 
 
-def _chunks(total: int, size: int) -> list[int]:
-    return [min(size, total - s) for s in range(0, total, size)]
+def _chunks(total: int, size: int) -> list[tuple[int, int]]:
+    """(chunk size, how many chunks of it) covering ``total`` in chunks of ``size``."""
+    full, rest = divmod(int(total), int(size))
+    return [(c, n) for c, n in ((int(size), full), (rest, 1)) if c > 0 and n > 0]
 
 
 def canonical_correlations(ctx: Ctx, batch: int, ka: int, kb: int) -> list[Kernel]:
@@ -92,9 +94,8 @@ def svcca_permutation_null(ctx: Ctx, s: PairSet, n_perm: int) -> list[Kernel]:
     if ctx.on_device:
         out.append(Kernel("d2h", "torch", "float64", (8 * n * (ka + kb),)))
     batch = max(1, MAX_ELEMENTS // (n * kb))
-    for b in _chunks(n_perm, batch):
-        out.append(gemm(ka, n, b * kb))
-        out.extend(canonical_correlations(ctx, b, ka, kb))
+    for b, times in _chunks(n_perm, batch):
+        out += ([gemm(ka, n, b * kb)] + canonical_correlations(ctx, b, ka, kb)) * times
     return out
 
 
@@ -128,16 +129,16 @@ def subset_svccas(ctx: Ctx, n: int, n_sets: int) -> list[Kernel]:
     ka, kb = ctx.k(n, "a"), ctx.k(n, "b")
     out: list[Kernel] = []
     batch = max(1, MAX_ELEMENTS // (n * max(d_a, d_b)))
-    for b in _chunks(n_sets, batch):
-        out += [decomposition("svd", n, d_a, batch=b), decomposition("svd", n, d_b, batch=b)]
+    for b, times in _chunks(n_sets, batch):
+        step = [decomposition("svd", n, d_a, batch=b), decomposition("svd", n, d_b, batch=b)]
         if ctx.on_device:
-            out += [Kernel("d2h", "torch", "float64", (8 * min(n, d),)) for d in (d_a, d_b) for _ in range(b)]
-        if ka == 0 or kb == 0 or ka >= n - 1 or kb >= n - 1:
-            continue
-        out.append(gemm(ka, n, kb, batch=b))
-        out += canonical_correlations(ctx, b, ka, kb)
-        if ctx.on_device:
-            out.append(Kernel("d2h", "torch", "float64", (8 * b,)))
+            step += [Kernel("d2h", "torch", "float64", (8 * min(n, d),)) for d in (d_a, d_b) for _ in range(b)]
+        if not (ka == 0 or kb == 0 or ka >= n - 1 or kb >= n - 1):
+            step.append(gemm(ka, n, kb, batch=b))
+            step += canonical_correlations(ctx, b, ka, kb)
+            if ctx.on_device:
+                step.append(Kernel("d2h", "torch", "float64", (8 * b,)))
+        out += step * times
     return out
 
 
@@ -149,7 +150,10 @@ def split_half(ctx: Ctx, s: PairSet, n_perm: int) -> list[Kernel]:
         return []
     out: list[Kernel] = []
     for _ in range(2):
-        out += [decomposition("svd", half, ctx.wl.d_a, lib="numpy"), decomposition("svd", half, ctx.wl.d_b, lib="numpy")]
+        out += [
+            decomposition("svd", half, ctx.wl.d_a, lib="numpy"),
+            decomposition("svd", half, ctx.wl.d_b, lib="numpy"),
+        ]
         ka, kb = ctx.k(half, "a"), ctx.k(half, "b")
         if ka >= half - 1 or kb >= half - 1:
             continue
@@ -192,11 +196,12 @@ def encode_pass(ctx: Ctx, side: str, n_features: int | None = None) -> list[Kern
     (chunk, d) x (d, F) fp32 GEMM per chunk of :data:`ENCODE_CHUNK` positions (then top-k)."""
     d = ctx.wl.d_a if side == "a" else ctx.wl.d_b
     f = n_features or (ctx.wl.f_a if side == "a" else ctx.wl.f_b)
-    out = []
-    for c in _chunks(ctx.pw.n_positions, ENCODE_CHUNK):
-        out.append(gemm(c, d, f, dtype="float32"))
+    out: list[Kernel] = []
+    for c, times in _chunks(ctx.pw.n_positions, ENCODE_CHUNK):
+        step = [gemm(c, d, f, dtype="float32")]
         if n_features is None:  # a whole pass: top-k codes and the running top positions
-            out.append(Kernel("topk", "torch", "float32", (c * f,)))
+            step.append(Kernel("topk", "torch", "float32", (c * f,)))
+        out += step * times
     return out
 
 
@@ -217,12 +222,14 @@ def pairing(ctx: Ctx) -> list[Kernel]:
     group = fb if ctx.on_device else max(1, min(fb, CPU_GRAM_BYTES // (8 * fa)))
     out = encode_pass(ctx, "a") + encode_pass(ctx, "b")  # the stats pass
     dtype = ("tf32" if ctx.on_device else "float32") if screen else "float64"
-    for g in _chunks(fb, group):
-        out += encode_pass(ctx, "a") + encode_pass(ctx, "b")  # each sweep re-encodes both sides
-        for b in _chunks(n, PAIRING_BLOCK):
-            out.append(gemm(fa, b, g, dtype=dtype))
+    for g, sweeps in _chunks(fb, group):
+        sweep = encode_pass(ctx, "a") + encode_pass(ctx, "b")  # each sweep re-encodes both sides
+        for b, times in _chunks(n, PAIRING_BLOCK):
+            block = [gemm(fa, b, g, dtype=dtype)]
             if screen:
-                out.append(Kernel("stream", "torch", "float64", (fa * g * PAIRING_BYTES_PER_ENTRY,)))
+                block.append(Kernel("stream", "torch", "float64", (fa * g * PAIRING_BYTES_PER_ENTRY,)))
+            sweep += block * times
+        out += sweep * sweeps
     return out
 
 
@@ -328,8 +335,7 @@ def concept_stages(ctx: Ctx, c: ConceptWork) -> dict[str, list[Kernel]]:
     out["concept_pairs"] = concept_correlation(ctx, c.n_concept_a, c.n_concept_b)
     s = PairSet.one_to_one(c.n_pairs)
     out["scores"] = scores(ctx, s, pw.n_permutations_semantic)
-    for _ in c.test2_pairs:
-        out["test2"] += concept_correlation(ctx, c.n_concept_a, c.n_concept_b)
+    out["test2"] += concept_correlation(ctx, c.n_concept_a, c.n_concept_b) * len(c.test2_pairs)
     by_n: dict[int, int] = {}
     for n in c.test2_pairs:
         if n >= ctx.min_n:

@@ -98,7 +98,9 @@ def markdown_table(projections: Sequence[Projection]) -> str:
         out.append("| stage | projected | GEMM | decompositions (largest size) |")
         out.append("|---|---|---|---|")
         for s in stages[:README_TOP_STAGES]:
-            out.append(f"| {s.stage} | {_minutes(s.seconds)} | {_flops(s.gemm_flops)} | {_decompositions(p, s.stage)} |")
+            out.append(
+                f"| {s.stage} | {_minutes(s.seconds)} | {_flops(s.gemm_flops)} | {_decompositions(p, s.stage)} |"
+            )
         rest = stages[README_TOP_STAGES:]
         if rest:
             out.append(f"| {len(rest)} other stages | {_minutes(sum(s.seconds for s in rest))} | | |")

@@ -10,7 +10,6 @@ grid / semantic records (the run's ``experiments``) and this machine's throughpu
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
