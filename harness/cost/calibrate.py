@@ -97,17 +97,17 @@ def _case(key: str, shape: tuple[int, ...], dev: torch.device) -> Callable[[], A
         return lambda: a @ c
     if kind in ("svd", "svdvals", "eigvalsh", "eigh"):
         b, m, n = shape
-        x = torch.randn(b, m, n, generator=gen, dtype=torch.float64)
+        mats = torch.randn(b, m, n, generator=gen, dtype=torch.float64)
         if kind in ("eigvalsh", "eigh"):
-            x = x @ x.transpose(1, 2)
+            mats = mats @ mats.transpose(1, 2)
         if lib == "numpy":
-            xs = [x[i].numpy() for i in range(b)]
+            xs = [mats[i].numpy() for i in range(b)]
             fn = {
                 "svd": lambda t: np.linalg.svd(t, full_matrices=False),
                 "svdvals": lambda t: np.linalg.svd(t, compute_uv=False),
             }[kind]
             return lambda: [fn(t) for t in xs]
-        xd = x.to(dev)
+        xd = mats.to(dev)
         tfn = {
             "svd": lambda t: torch.linalg.svd(t, full_matrices=False),
             "svdvals": torch.linalg.svdvals,

@@ -192,7 +192,7 @@ def builtin_table(name: str) -> ThroughputTable:
         table = datasheet_table(name)
         table.host = builtin_table("cpu")
         return table
-    text = resources.files("harness.cost").joinpath("tables", f"{name}.json").read_text()
+    text = resources.files("harness.cost").joinpath(f"tables/{name}.json").read_text()
     table = table_from_json(_read(name, text), origin=name)
     if table.device != "cpu":
         table.host = builtin_table("cpu")
