@@ -25,8 +25,8 @@ from harness.cost.workload import CellWork, ConceptWork, PairSet, ProcedureWork,
 
 #: Gathered entries per batched step of the device nulls (harness.scoring.device_nulls.MAX_ELEMENTS).
 MAX_ELEMENTS = 1 << 24
-#: Positions per block of the exact pairing (harness.pairing.exact, block_positions default).
-PAIRING_BLOCK = 1024
+#: Positions per block of the exact pairing (harness.pairing.exact.MAX_BLOCK_POSITIONS, the default).
+PAIRING_BLOCK = 4096
 #: Positions per encoder chunk (harness.activations.encode chunk_size default).
 ENCODE_CHUNK = 1024
 #: Dense pairings above this many multiply-adds use the TF32 screen on the cpu too (spaces.SCREEN_ABOVE_MACS).
@@ -113,53 +113,57 @@ def rsa_permutation_null(ctx: Ctx, s: PairSet, n_perm: int) -> list[Kernel]:
     return out
 
 
-def scores(ctx: Ctx, s: PairSet | None, n_perm: int) -> list[Kernel]:
-    """spaces.score_pairs: SVCCA and RSA with their permutation nulls (nothing below the minimum
-    subspace size)."""
+def scores(ctx: Ctx, s: PairSet | None, n_perm: int, *, rsa: bool = True) -> list[Kernel]:
+    """spaces.score_pairs: SVCCA and (``rsa``: for the sets a rule or the report reads) RSA with
+    their permutation nulls; nothing below the minimum subspace size."""
     if s is None or s.n < ctx.min_n:
         return []
-    return svcca_permutation_null(ctx, s, n_perm) + rsa_permutation_null(ctx, s, n_perm)
+    return svcca_permutation_null(ctx, s, n_perm) + (rsa_permutation_null(ctx, s, n_perm) if rsa else [])
+
+
+def subset_bases(ctx: Ctx, n: int, d: int, k: int, batch: int) -> list[Kernel]:
+    """device_nulls.subset_bases of ``batch`` centred (n, d) subsets of one side: for n > d the
+    Gram GEMM (B, d, n) x (B, n, d), its batched eigh and the basis GEMM (B, n, d) x (B, d, K)
+    (every draw assumed to pass gram_route_ok: a draw that fails it gets an SVD of its own, a
+    data-dependent fallback); for n <= d a batched SVD."""
+    if n > d:
+        return [
+            gemm(d, n, d, batch=batch),
+            decomposition("eigh", d, batch=batch),
+            gemm(n, d, min(max(1, k), d), batch=batch),
+        ]
+    return [decomposition("svd", n, d, batch=batch)]
 
 
 def subset_svccas(ctx: Ctx, n: int, n_sets: int) -> list[Kernel]:
-    """device_nulls.svcca_subsets of ``n_sets`` row subsets of ``n`` pairs: per batch a thin SVD of
-    every subset per side (fp64), the k x n x k products of the kept bases, canonical correlations;
-    and per draw, on a device, the singular values copied to the host (k chosen there)."""
+    """device_nulls.svcca_subsets of ``n_sets`` row subsets of ``n`` pairs, per batch: each side's
+    bases (:func:`subset_bases`), then one GEMM M = U_a^T U_b (B, k_a, n) x (B, n, k_b) and the
+    canonical correlations of all draws at once; on a device, each side's spectrum copied to the
+    host once per batch (k chosen there) and the scores once at the end."""
     d_a, d_b = ctx.wl.d_a, ctx.wl.d_b
     ka, kb = ctx.k(n, "a"), ctx.k(n, "b")
     out: list[Kernel] = []
     batch = max(1, MAX_ELEMENTS // (n * max(d_a, d_b)))
     for b, times in _chunks(n_sets, batch):
-        step = [decomposition("svd", n, d_a, batch=b), decomposition("svd", n, d_b, batch=b)]
+        step = subset_bases(ctx, n, d_a, ka, b) + subset_bases(ctx, n, d_b, kb, b)
         if ctx.on_device:
-            step += [Kernel("d2h", "torch", "float64", (8 * min(n, d),)) for d in (d_a, d_b) for _ in range(b)]
+            step += [Kernel("d2h", "torch", "float64", (8 * b * min(n, d),)) for d in (d_a, d_b)]
         if not (ka == 0 or kb == 0 or ka >= n - 1 or kb >= n - 1):
             step.append(gemm(ka, n, kb, batch=b))
             step += canonical_correlations(ctx, b, ka, kb)
-            if ctx.on_device:
-                step.append(Kernel("d2h", "torch", "float64", (8 * b,)))
         out += step * times
+    if ctx.on_device:
+        out.append(Kernel("d2h", "torch", "float64", (8 * n_sets,)))
     return out
 
 
 def split_half(ctx: Ctx, s: PairSet, n_perm: int) -> list[Kernel]:
-    """spaces.split_half: the numpy permutation test of each half (host SVDs, one host svdvals
-    of k_a x k_b per permutation and for the observed score)."""
+    """spaces.split_half on the null device: each half's SVCCA permutation null as
+    :func:`svcca_permutation_null` (bases on the device, permutations batched into GEMMs)."""
     half = s.n // 2
     if half < ctx.min_n:
         return []
-    out: list[Kernel] = []
-    for _ in range(2):
-        out += [
-            decomposition("svd", half, ctx.wl.d_a, lib="numpy"),
-            decomposition("svd", half, ctx.wl.d_b, lib="numpy"),
-        ]
-        ka, kb = ctx.k(half, "a"), ctx.k(half, "b")
-        if ka >= half - 1 or kb >= half - 1:
-            continue
-        out += [decomposition("svdvals", ka, kb, lib="numpy")] * (1 + n_perm)
-        out.append(gemm(ka, half, kb, lib="numpy", batch=1 + n_perm))
-    return out
+    return svcca_permutation_null(ctx, PairSet.one_to_one(half), n_perm) * 2
 
 
 def size_matched(ctx: Ctx, one: PairSet, superset: PairSet, n_draws: int) -> list[Kernel]:
@@ -234,11 +238,12 @@ def pairing(ctx: Ctx) -> list[Kernel]:
 
 
 def random_partner(ctx: Ctx, cell: CellWork) -> list[Kernel]:
-    """spaces.random_partner_pairs: per A feature of the 1-1 set, a Python set union over its top
-    strings' candidates and a sort of the options (host)."""
+    """spaces.random_partner_pairs: the string-incidence matrices (a Python pass over the eligible
+    B features' and the 1-1 A features' top strings), one sparse product, then one numpy mask
+    step per A feature (host)."""
     if cell.random_partner is None:
         return []
-    return python_loop(cell.one_to_one.n * (1 + ctx.wl.f_b // 64))
+    return python_loop(ctx.wl.f_b + 2 * cell.one_to_one.n)
 
 
 def placebo_one_to_one(ctx: Ctx, cell: CellWork, n_draws: int) -> list[Kernel]:
@@ -268,9 +273,9 @@ def placebo_filter(ctx: Ctx, cell: CellWork, siblings: int) -> list[Kernel]:
 
 
 def rsa_sets(cell: CellWork) -> list[PairSet]:
-    """The pair sets of a grid cell whose RSA null is computed (spaces.score_pairs scores RSA for
-    every set it scores)."""
-    sets = [cell.one_to_one, cell.many_to_one, cell.unfiltered, cell.random_partner, cell.top_correlated]
+    """The pair sets of a grid cell whose RSA null is computed (grid.RSA_VARIANTS: the sets a
+    rule or the report reads)."""
+    sets = [cell.one_to_one, cell.random_partner, cell.top_correlated]
     return [s for s in sets if s is not None]
 
 
@@ -283,8 +288,8 @@ def cell_stages(ctx: Ctx, cell: CellWork) -> dict[str, list[Kernel]]:
         "pairing": pairing(ctx),
         "pair_sets": pair_sets(ctx, cell),
         "scores": scores(ctx, cell.one_to_one, n_perm)
-        + scores(ctx, cell.many_to_one, n_perm)
-        + scores(ctx, cell.unfiltered, n_perm)
+        + scores(ctx, cell.many_to_one, n_perm, rsa=False)
+        + scores(ctx, cell.unfiltered, n_perm, rsa=False)
         + scores(ctx, cell.random_partner, n_perm)
         + scores(ctx, cell.top_correlated, n_perm),
         "split_half": [] if cell.control else split_half(ctx, cell.one_to_one, n_perm),
@@ -326,22 +331,43 @@ def concepts(ctx: Ctx) -> list[Kernel]:
     return python_loop(rows, "concept_row") + python_loop(slots, "concept")
 
 
-def concept_stages(ctx: Ctx, c: ConceptWork) -> dict[str, list[Kernel]]:
-    """Kernels of one semantic category (compare_concept) by stage."""
-    pw = ctx.pw
-    out: dict[str, list[Kernel]] = {"concepts": concepts(ctx), "concept_pairs": [], "scores": [], "test2": []}
-    if min(c.n_concept_a, c.n_concept_b) < ctx.proc.min_subspace_size:
-        return out
-    out["concept_pairs"] = concept_correlation(ctx, c.n_concept_a, c.n_concept_b)
-    s = PairSet.one_to_one(c.n_pairs)
-    out["scores"] = scores(ctx, s, pw.n_permutations_semantic)
-    out["test2"] += concept_correlation(ctx, c.n_concept_a, c.n_concept_b) * len(c.test2_pairs)
+def test2(ctx: Ctx, c: ConceptWork) -> list[Kernel]:
+    """subset_pairing.score_test2_draws: per batch of draws, each side's distinct columns encoded
+    (pre-TopK codes: an encoder GEMM per chunk; TopK codes are gathered) and one correlation GEMM:
+    over the distinct features when that is at most FULL_GEMM_RATIO x the draws' blocks, else a
+    batched GEMM of each draw's block; the pairs by batched reductions; then one batch of subset
+    SVCCAs per distinct pair count."""
+    from harness.experiments.subset_pairing import FULL_GEMM_RATIO
+
+    wl, n_pos = ctx.wl, ctx.pw.n_positions
+    sa, sb = c.n_concept_a, c.n_concept_b
+    out: list[Kernel] = []
+    for b, ua, ub in c.test2_batches:
+        if ctx.proc.sae_code == "pre_topk" or wl.topk_a is None:
+            out += encode_pass(ctx, "a", ua) + encode_pass(ctx, "b", ub)
+        if ua * ub <= FULL_GEMM_RATIO * b * sa * sb:
+            out.append(gemm(ua, n_pos, ub))
+        else:
+            out.append(gemm(sa, n_pos, sb, batch=b))
+        if ctx.on_device:
+            out += [Kernel("d2h", "torch", "int64", (8 * b * sb,)), Kernel("d2h", "torch", "bool", (b * sb,))]
     by_n: dict[int, int] = {}
     for n in c.test2_pairs:
         if n >= ctx.min_n:
             by_n[n] = by_n.get(n, 0) + 1
     for n, count in by_n.items():
-        out["test2"] += subset_svccas(ctx, n, count)
+        out += subset_svccas(ctx, n, count)
+    return out
+
+
+def concept_stages(ctx: Ctx, c: ConceptWork) -> dict[str, list[Kernel]]:
+    """Kernels of one semantic category (compare_concept) by stage."""
+    out: dict[str, list[Kernel]] = {"concepts": concepts(ctx), "concept_pairs": [], "scores": [], "test2": []}
+    if min(c.n_concept_a, c.n_concept_b) < ctx.proc.min_subspace_size:
+        return out
+    out["concept_pairs"] = concept_correlation(ctx, c.n_concept_a, c.n_concept_b)
+    out["scores"] = scores(ctx, PairSet.one_to_one(c.n_pairs), ctx.pw.n_permutations_semantic)
+    out["test2"] = test2(ctx, c)
     return out
 
 

@@ -10,8 +10,10 @@ function is wrapped (its module attribute replaced, as callers look it up at cal
   attributed to ``"<experiment>.<stage>"`` (``"grid.size_matched"``), or ``"<experiment>.other"``
   outside every marked stage;
 - every marked call, nested or not, records a *fact*: (stage, function, size of its result
-  when it has a length), e.g. the pair count of each placebo-filter run or Test-2 draw -- the
-  data-dependent sizes a recipe needs and a run's records do not keep.
+  when it has a length, and for :data:`FACT_DETAILS` sizes read from its arguments), e.g. the
+  pair count of each placebo-filter run, the distinct features of each batch of Test-2 draws
+  and the pair count of each batch of their SVCCAs -- the data-dependent sizes a recipe needs
+  and a run's records do not keep.
 
 The counter (:class:`KernelCounter`) sees every ``torch.linalg`` decomposition and torch matrix
 product (a :class:`torch.overrides.TorchFunctionMode`) and every ``numpy.linalg`` decomposition
@@ -64,6 +66,17 @@ FORCED_STAGES: dict[tuple[str, str], str] = {
     ("harness.activations.encode", "SaeCodes.summary"): "spaces",
 }
 
+#: (module, attribute path) -> the detail a fact records about a call (args, kwargs) -> ints: the
+#: data-dependent sizes of batched Test 2 (distinct features per batch, pair count per SVCCA group).
+FACT_DETAILS: dict[tuple[str, str], Callable[[tuple[Any, ...], dict[str, Any]], tuple[int, ...]]] = {
+    ("harness.experiments.subset_pairing", "subset_correlations"): lambda a, kw: (
+        int(np.asarray(a[2]).shape[0]),
+        int(np.unique(np.asarray(a[2])).size),
+        int(np.unique(np.asarray(a[3])).size),
+    ),
+    ("harness.scoring.device_nulls", "svcca_subsets"): lambda a, kw: tuple(int(x) for x in np.asarray(a[2]).shape),
+}
+
 _TORCH_DECOMPOSITIONS: dict[Any, str] = {
     torch.linalg.svd: "svd",
     torch.linalg.svdvals: "svdvals",
@@ -76,11 +89,13 @@ _NUMPY_DECOMPOSITIONS: tuple[str, ...] = ("svd", "eigh", "eigvalsh")
 
 @dataclass(frozen=True)
 class Fact:
-    """A marked call: where it ran, what it was, and the length of its result (None: no length)."""
+    """A marked call: where it ran, what it was, the length of its result (None: no length) and
+    the sizes :data:`FACT_DETAILS` takes from its arguments."""
 
     stage: str
     function: str
     size: int | None
+    detail: tuple[int, ...] = ()
 
 
 @dataclass
@@ -184,8 +199,10 @@ def _marked(
     experiment: Callable[[dict[str, Any]], str] | None = None,
     stage: str | None = None,
     forced: bool = False,
+    detail: Callable[[tuple[Any, ...], dict[str, Any]], tuple[int, ...]] | None = None,
 ) -> Callable[..., Any]:
     def marked_call(*args: Any, **kwargs: Any) -> Any:
+        info = detail(args, kwargs) if detail is not None else ()
         old = (state.experiment, state.stage)
         outer = False
         if experiment is not None and state.experiment is None:
@@ -203,7 +220,7 @@ def _marked(
         size = len(out[0]) if isinstance(out, tuple) and out and hasattr(out[0], "__len__") else None
         if size is None and hasattr(out, "__len__") and not isinstance(out, dict):
             size = len(out)
-        counted.facts.append(Fact(label, name, size))
+        counted.facts.append(Fact(label, name, size, info))
         return out
 
     marked_call.__wrapped__ = fn  # type: ignore[attr-defined]  # functools convention, for introspection
@@ -231,6 +248,11 @@ def counting() -> Iterator[Counted]:
                 orig = getattr(owner, fn_name)
                 patched.append((owner, fn_name, orig))
                 setattr(owner, fn_name, _marked(orig, fn_name, state, counted, stage=stage, forced=forced))
+        for (mod_name, path), extract in FACT_DETAILS.items():
+            owner = importlib.import_module(mod_name)
+            orig = getattr(owner, path)
+            patched.append((owner, path, orig))
+            setattr(owner, path, _marked(orig, path, state, counted, detail=extract))
         with _numpy_counted(counted, state), KernelCounter(counted, state):
             yield counted
     finally:

@@ -83,14 +83,16 @@ class CellWork:
 
 @dataclass(frozen=True)
 class ConceptWork:
-    """One semantic category: concept features per side, the observed pairs, and the pair count
-    of each Test-2 draw."""
+    """One semantic category: concept features per side, the observed pairs, and Test 2's sizes:
+    per batch of draws (draws, distinct A features, distinct B features), and the pair count of
+    each draw that is scored (at least max(min_subspace_size, 3) pairs)."""
 
     category: str
     n_concept_a: int
     n_concept_b: int
     n_pairs: int
     test2_pairs: tuple[int, ...]
+    test2_batches: tuple[tuple[int, int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -180,6 +182,28 @@ def _draws(profile: Profile, procedure: Procedure) -> dict[str, int]:
         "n_placebo_filter_runs": profile.placebo_filter_runs or PLACEBO_FILTER_RUNS,
         "n_placebo_filter_siblings": PLACEBO_FILTER_SIBLINGS,
     }
+
+
+def test2_batch_size(n_positions: int, size_a: int, size_b: int) -> int:
+    """Draws per batch of Test 2 (harness.experiments.subset_pairing.score_test2_draws)."""
+    from harness.experiments.subset_pairing import MAX_CODE_ELEMENTS
+
+    return max(1, MAX_CODE_ELEMENTS // max(1, n_positions * (size_a + size_b)))
+
+
+def expected_test2_batches(
+    n_draws: int, size_a: int, size_b: int, pool_a: int, pool_b: int, n_positions: int
+) -> tuple[tuple[int, int, int], ...]:
+    """(draws, distinct A, distinct B) per batch when each draw takes ``size`` of ``pool``
+    features at random: pool (1 - (1 - size / pool)^draws) distinct ones expected."""
+    batch = test2_batch_size(n_positions, size_a, size_b)
+    out = []
+    for s0 in range(0, n_draws, batch):
+        b = min(batch, n_draws - s0)
+        ua = round(pool_a * (1 - (1 - size_a / pool_a) ** b)) if pool_a else 0
+        ub = round(pool_b * (1 - (1 - size_b / pool_b) ** b)) if pool_b else 0
+        out.append((b, max(size_a, ua), max(size_b, ub)))
+    return tuple(out)
 
 
 def _positions(profile: Profile, procedure: Procedure) -> int:
@@ -301,18 +325,22 @@ def workload_from_profile(
         draws = _draws(profile, proc)
         grid = tuple(cell(la, lb, False) for la in profile.layers_a for lb in profile.layers_b)
         control = tuple(cell(la, lb, True) for la in profile.layers_a for lb in profile.layers_b)
-        concepts = tuple(
-            ConceptWork(
-                category=c,
-                n_concept_a=int(table.get(c, {}).get("n", median_n)),
-                n_concept_b=int(table.get(c, {}).get("n", median_n)),
-                n_pairs=int(table.get(c, {}).get("n", median_n)),
-                test2_pairs=tuple([int(table.get(c, {}).get("n", median_n))] * draws["n_random_subsets"]),
+        n_pos = _positions(profile, proc)
+        concepts = []
+        for c in CONCEPT_KEYWORDS:
+            n = int(table.get(c, {}).get("n", median_n))
+            concepts.append(
+                ConceptWork(
+                    category=c,
+                    n_concept_a=n,
+                    n_concept_b=n,
+                    n_pairs=n,
+                    test2_pairs=tuple([n] * draws["n_random_subsets"]),
+                    test2_batches=expected_test2_batches(draws["n_random_subsets"], n, n, f_a, f_b, n_pos),
+                )
             )
-            for c in CONCEPT_KEYWORDS
-        )
-        semantic = [SemanticWork(a, b, False, concepts) for a, b in _semantic_pairs(profile)]
-        semantic.append(SemanticWork(*profile.semantic_table, True, concepts))
+        semantic = [SemanticWork(a, b, False, tuple(concepts)) for a, b in _semantic_pairs(profile)]
+        semantic.append(SemanticWork(*profile.semantic_table, True, tuple(concepts)))
         work.append(
             ProcedureWork(
                 procedure=proc,
@@ -365,12 +393,30 @@ def workload_from_results(
     d_b, f_b, k_b = _shapes(profile, "b")
     assumptions: list[str] = []
     queues: dict[tuple[str, str], list[int]] = {}
+    test2_facts: dict[str, list[Any]] = {}
     for f in facts:
         queues.setdefault((f.stage, f.function), []).append(f.size)
+        if f.stage.endswith(".test2") and f.function in ("subset_correlations", "svcca_subsets"):
+            test2_facts.setdefault(f.stage, []).append(f)
+
+    def take_test2(stage: str, n_batches: int) -> tuple[tuple[tuple[int, int, int], ...], tuple[int, ...]]:
+        """This category's Test-2 facts: its batches' (draws, distinct A, distinct B), then the pair
+        counts of its SVCCA groups (every svcca_subsets call up to the next category's batches)."""
+        q = test2_facts.get(stage, [])
+        batches: list[tuple[int, int, int]] = []
+        while q and len(batches) < n_batches and q[0].function == "subset_correlations":
+            batches.append(tuple(q.pop(0).detail))  # type: ignore[arg-type]  # (draws, distinct A, distinct B)
+        pairs: list[int] = []
+        while q and q[0].function == "svcca_subsets":
+            rows, n = q.pop(0).detail
+            pairs += [n] * rows
+        return tuple(batches), tuple(pairs)
+
     if not facts:
         assumptions.append(
-            "No counted facts: placebo-filter runs and Test-2 draws get the observed pair counts; the "
-            "many-to-1 set's distinct A features: the 1-1 count."
+            "No counted facts: placebo-filter runs and Test-2 draws get the observed pair counts, Test-2 "
+            "batches the expected distinct features of draws from every latent; the many-to-1 set's "
+            "distinct A features: the 1-1 count."
         )
 
     def take(stage: str, function: str, count: int, default: int) -> tuple[int, ...]:
@@ -412,17 +458,30 @@ def workload_from_results(
         else:
             exp = "semantic_control" if control else "semantic"
             concepts = []
+            n_pos = int((n_positions or {}).get(pname) or _positions(profile, get_procedure(pname)))
             for c in rec["cells"]:
-                n_pairs = _n(c, "n_pairs")
+                n_pairs, size_a, size_b, n_t2 = (
+                    _n(c, "n_pairs"),
+                    _n(c, "n_concept_a"),
+                    _n(c, "n_concept_b"),
+                    _n(c, "test2_n"),
+                )
+                batches: tuple[tuple[int, int, int], ...] = ()
+                pairs: tuple[int, ...] = ()
+                if "test2_n" in c and facts:
+                    n_batches = -(-n_t2 // test2_batch_size(n_pos, size_a, size_b))
+                    batches, pairs = take_test2(f"{exp}.test2", n_batches)
+                elif "test2_n" in c:
+                    batches = expected_test2_batches(n_t2, size_a, size_b, f_a, f_b, n_pos)
+                    pairs = tuple([n_pairs] * n_t2)
                 concepts.append(
                     ConceptWork(
                         category=str(c["category"]),
-                        n_concept_a=_n(c, "n_concept_a"),
-                        n_concept_b=_n(c, "n_concept_b"),
+                        n_concept_a=size_a,
+                        n_concept_b=size_b,
                         n_pairs=n_pairs,
-                        test2_pairs=take(f"{exp}.test2", "pair_subsets", _n(c, "test2_n"), n_pairs)
-                        if "test2_n" in c
-                        else (),
+                        test2_pairs=pairs,
+                        test2_batches=batches,
                     )
                 )
             slot["semantic"].append(SemanticWork(int(rec["layer_a"]), int(rec["layer_b"]), control, tuple(concepts)))

@@ -81,7 +81,10 @@ def main() -> int:
                 {"stage": s, "kind": k.kind, "lib": k.lib, "dtype": k.dtype, "shape": list(k.shape), "count": n}
                 for (s, k), n in sorted(counted.calls.items())
             ],
-            "facts": [{"stage": f.stage, "function": f.function, "size": f.size} for f in counted.facts],
+            "facts": [
+                {"stage": f.stage, "function": f.function, "size": f.size, "detail": list(f.detail)}
+                for f in counted.facts
+            ],
             "experiments": experiments,
             "throughputs": table.to_json(),
             "n_positions": {p: int(world.space("a", la, get_procedure(p)).n_positions) for p in ("paper", "corrected")},
