@@ -25,6 +25,10 @@ from harness.cost.throughput import ThroughputTable
 from harness.cost.workload import MODEL_SIZES, Workload
 
 
+#: Issue 20's targets for the whole tier on one H100: Pythia (``paper``) 15 min, Gemma 45 min.
+TARGET_SECONDS: dict[str, float] = {"paper": 15 * 60.0, "gemma": 45 * 60.0}
+
+
 @dataclass
 class StageCost:
     """One stage's counted work and projected seconds (summed over procedures)."""
@@ -86,6 +90,9 @@ class Projection:
     assumptions: tuple[str, ...]
     table_meta: dict[str, Any]
 
+    by_kind: dict[str, float] = field(default_factory=dict)
+    """Kernel kind ("gemm", "eigh", "python", ...) -> projected seconds over the whole run."""
+
     @property
     def total_seconds(self) -> float:
         return sum(s.seconds for s in self.stages.values())
@@ -96,6 +103,8 @@ class Projection:
             "device": self.device,
             "device_source": self.device_source,
             "total_seconds": self.total_seconds,
+            "target_seconds": TARGET_SECONDS.get(self.profile),
+            "seconds_by_kernel": dict(sorted(self.by_kind.items(), key=lambda kv: -kv[1])),
             "memory_bytes": self.memory,
             "workload_source": self.workload_source,
             "assumptions": list(self.assumptions),
@@ -144,12 +153,15 @@ def project(wl: Workload, table: ThroughputTable, *, include_forward: bool = Tru
     device = "cpu" if table.device == "cpu" else "cuda"
     stages: dict[str, StageCost] = {}
     seconds: dict[Kernel, float] = {}
+    by_kind: dict[str, float] = {}
     for (proc, stage), kernels in stage_kernels(wl, device, include_forward=include_forward).items():
         cost = stages.setdefault(stage, StageCost(stage))
         for k, n in Counter(kernels).items():
             if k not in seconds:
                 seconds[k] = table.seconds(k)
             cost.add(proc, k, seconds[k], n)
+            kind = f"{k.lib}.{k.kind}" if k.lib in ("numpy", "python", "scipy") else k.kind
+            by_kind[kind] = by_kind.get(kind, 0.0) + seconds[k] * n
     peak_kernel = max((s.peak_kernel_bytes for s in stages.values()), default=0)
     return Projection(
         profile=wl.profile,
@@ -160,4 +172,5 @@ def project(wl: Workload, table: ThroughputTable, *, include_forward: bool = Tru
         workload_source=wl.source,
         assumptions=wl.assumptions,
         table_meta={"name": table.name, "source": table.source, **table.meta},
+        by_kind=by_kind,
     )

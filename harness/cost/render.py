@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from tabulate import tabulate
 
-from harness.cost.project import Projection
+from harness.cost.project import TARGET_SECONDS, Projection
 
 README_MARKERS = ("<!-- cost-table:start -->", "<!-- cost-table:end -->")
 
@@ -68,8 +68,14 @@ def text_table(p: Projection) -> str:
         "",
         f"total: {_minutes(p.total_seconds)}; peak host {_gb(p.memory['host'])}, device {_gb(p.memory['device'])}, "
         f"disk {_gb(p.memory['disk'])}",
+        "by kernel: "
+        + ", ".join(f"{k} {_minutes(v)}" for k, v in sorted(p.by_kind.items(), key=lambda kv: -kv[1]) if v >= 1),
         f"sizes from: {p.workload_source}",
     ]
+    target = TARGET_SECONDS.get(p.profile)
+    if target is not None:
+        verdict = "within" if p.total_seconds <= target else "OVER"
+        lines.append(f"target (issue 20, one H100): {_minutes(target)}: {verdict}")
     lines += [f"assumption: {a}" for a in p.assumptions]
     if p.device_source == "datasheet":
         eff = p.table_meta.get("efficiency", {})
@@ -90,9 +96,11 @@ def markdown_table(projections: Sequence[Projection]) -> str:
     ]
     for p in projections:
         stages = sorted(p.stages.values(), key=lambda s: -s.seconds)
+        kinds = sorted(p.by_kind.items(), key=lambda kv: -kv[1])[:4]
         out.append(
             f"**{p.profile} on {p.device}**: {_minutes(p.total_seconds)} in all; peak host "
-            f"{_gb(p.memory['host'])}, device {_gb(p.memory['device'])}, disk {_gb(p.memory['disk'])}."
+            f"{_gb(p.memory['host'])}, device {_gb(p.memory['device'])}, disk {_gb(p.memory['disk'])}. "
+            "Largest kernel kinds: " + ", ".join(f"{k} {_minutes(v)}" for k, v in kinds) + "."
         )
         out.append("")
         out.append("| stage | projected | GEMM | decompositions (largest size) |")

@@ -48,6 +48,11 @@ FALLBACKS: dict[str, tuple[str, ...]] = {
     "torch.svdvals.float64": ("torch.svd.float64",),
     "torch.eigh.float64": ("torch.eigvalsh.float64",),
     "torch.gather.int32": ("torch.gather.float64",),
+    # transfers are counted in bytes whatever the dtype
+    "torch.d2h.int64": ("torch.d2h.float64",),
+    "torch.d2h.bool": ("torch.d2h.float64",),
+    "torch.d2h.float32": ("torch.d2h.float64",),
+    "torch.h2d.float64": ("torch.h2d.float32",),
 }
 
 

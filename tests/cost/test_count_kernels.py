@@ -34,7 +34,6 @@ from harness.cost.throughput import table_from_json
 from harness.cost.workload import Workload, workload_from_results
 from harness.profiles import get_profile
 
-pytestmark = [pytest.mark.rehearsal, pytest.mark.slow]
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]
@@ -129,6 +128,43 @@ def _reconcile(stage: str, pred: Counter[Kernel], got: Counter[Kernel]) -> tuple
     return +out, problems
 
 
+@pytest.mark.rehearsal
+@pytest.mark.slow
+def test_predicted_kernels_equal_the_counted_ones_stage_by_stage(counted: dict[str, Any], workload: Workload) -> None:
+    got = _by_stage_counted(counted)
+    pred = _by_stage_predicted(workload)
+    # the run exercised the stages the model is about (no vacuous pass)
+    for stage in ("grid.scores", "grid.size_matched", "grid.placebo_filter", "grid.placebo_one_to_one",
+                  "grid.split_half", "grid_control.scores", "grid_control.spaces", "semantic.scores",
+                  "semantic.test2", "semantic.concept_pairs", "semantic_control.test2"):  # fmt: skip
+        assert sum(got.get(stage, Counter()).values()) > 0, f"nothing counted in {stage}"
+    assert sum(sum(c.values()) for c in got.values()) > 300
+    mismatches = []
+    for stage in sorted(set(got) | set(pred)):
+        g = got.get(stage, Counter())
+        p, problems = _reconcile(stage, pred.get(stage, Counter()), g)
+        mismatches += problems
+        for k in sorted(set(g) | set(p)):
+            if g[k] != p[k]:
+                mismatches.append(f"{stage}: {k.label()} counted {g[k]}, predicted {p[k]}")
+    assert not mismatches, "\n".join(mismatches)
+
+
+def test_reconcile_applies_only_fallbacks_the_prediction_has_room_for() -> None:
+    eig = Kernel("eigvalsh", "torch", "float64", (3, 137, 137))
+    basis = Kernel("gemm", "torch", "float64", (3, 551, 512, 137))
+    pred = Counter({eig: 1, basis: 1})
+    svd = Kernel("svd", "torch", "float64", (1, 551, 512))
+    got = Counter({eig: 1, Kernel("svdvals", "torch", "float64", (1, 137, 137)): 1, svd: 1})
+    fixed, problems = _reconcile("s", pred, got)
+    assert problems == []
+    assert fixed[svd] == 1 and fixed[Kernel("gemm", "torch", "float64", (2, 551, 512, 137))] == 1 and not fixed[basis]
+    _, problems = _reconcile("s", pred, Counter({Kernel("svdvals", "torch", "float64", (1, 99, 99)): 1}))
+    assert problems  # a fallback of a size nothing predicted is a mismatch
+
+
+@pytest.mark.rehearsal
+@pytest.mark.slow
 def test_cpu_projection_is_within_2x_of_the_measured_time(counted: dict[str, Any], workload: Workload) -> None:
     table = table_from_json(counted["throughputs"], origin="calibrated in the same run")
     proj = project(workload, table, include_forward=False)
