@@ -418,7 +418,7 @@ def workload_from_results(
         q = test2_facts.get(stage, [])
         batches: list[tuple[int, int, int]] = []
         while q and len(batches) < n_batches and q[0].function == "subset_correlations":
-            batches.append(tuple(q.pop(0).detail))  # type: ignore[arg-type]  # (draws, distinct A, distinct B)
+            batches.append(tuple(q.pop(0).detail))  # (draws, distinct A, distinct B)
         pairs: list[int] = []
         while q and q[0].function == "svcca_subsets":
             rows, n = q.pop(0).detail
@@ -441,6 +441,12 @@ def workload_from_results(
             del q[:count]
         return got
 
+    if n_positions is None:  # a grid record names its spaces' positions
+        n_positions = {
+            str(rec["procedure"]): int(rec["n_tokens"])
+            for rec in experiments.values()
+            if isinstance(rec, dict) and rec.get("kind") == "grid" and isinstance(rec.get("n_tokens"), int)
+        }
     by_proc: dict[str, dict[str, list[Any]]] = {}
     for rec in experiments.values():  # in run order: facts are consumed in the order they were recorded
         if not isinstance(rec, dict) or rec.get("kind") not in ("grid", "semantic"):
