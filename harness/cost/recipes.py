@@ -121,39 +121,62 @@ def scores(ctx: Ctx, s: PairSet | None, n_perm: int, *, rsa: bool = True) -> lis
     return svcca_permutation_null(ctx, s, n_perm) + (rsa_permutation_null(ctx, s, n_perm) if rsa else [])
 
 
-def subset_bases(ctx: Ctx, n: int, d: int, k: int, batch: int) -> list[Kernel]:
-    """device_nulls.subset_bases of ``batch`` centred (n, d) subsets of one side: for n > d the
-    Gram GEMM (B, d, n) x (B, n, d), its batched eigh and the basis GEMM (B, n, d) x (B, d, K)
-    (every draw assumed to pass gram_route_ok: a draw that fails it gets an SVD of its own, a
-    data-dependent fallback); for n <= d a batched SVD."""
-    if n > d:
-        return [
-            gemm(d, n, d, batch=batch),
-            decomposition("eigh", d, batch=batch),
-            gemm(n, d, min(max(1, k), d), batch=batch),
-        ]
-    return [decomposition("svd", n, d, batch=batch)]
-
-
-def subset_svccas(ctx: Ctx, n: int, n_sets: int) -> list[Kernel]:
-    """device_nulls.svcca_subsets of ``n_sets`` row subsets of ``n`` pairs, per batch: each side's
-    bases (:func:`subset_bases`), then one GEMM M = U_a^T U_b (B, k_a, n) x (B, n, k_b) and the
-    canonical correlations of all draws at once; on a device, each side's spectrum copied to the
-    host once per batch (k chosen there) and the scores once at the end."""
-    d_a, d_b = ctx.wl.d_a, ctx.wl.d_b
-    ka, kb = ctx.k(n, "a"), ctx.k(n, "b")
+def subset_bases(ctx: Ctx, lengths: list[int], width: int, d: int, side: str) -> tuple[list[Kernel], int]:
+    """device_nulls.subset_bases of one batch of centred subsets (padded to ``width`` rows, draw t
+    using ``lengths[t]``) of one side of width ``d``, and the largest k kept. When a draw has more
+    rows than d: the Gram GEMM (B, d, w) x (B, w, d) and a batched eigh for the whole batch, the
+    basis GEMM (G, w, d) x (G, d, K) for the G draws with more rows than d (each assumed to pass
+    gram_route_ok: a draw that fails it gets an SVD, a data-dependent fallback), a batched SVD of
+    the others; otherwise a batched SVD of all."""
+    b = len(lengths)
+    ks = [ctx.k(n, side) for n in lengths]
+    kmax = max(1, max(ks, default=1))
+    gram = sum(n > d for n in lengths)
     out: list[Kernel] = []
-    batch = max(1, MAX_ELEMENTS // (n * max(d_a, d_b)))
-    for b, times in _chunks(n_sets, batch):
-        step = subset_bases(ctx, n, d_a, ka, b) + subset_bases(ctx, n, d_b, kb, b)
-        if ctx.on_device:
-            step += [Kernel("d2h", "torch", "float64", (8 * b * min(n, d),)) for d in (d_a, d_b)]
-        if not (ka == 0 or kb == 0 or ka >= n - 1 or kb >= n - 1):
-            step.append(gemm(ka, n, kb, batch=b))
-            step += canonical_correlations(ctx, b, ka, kb)
-        out += step * times
+    if gram:
+        out += [gemm(d, width, d, batch=b), decomposition("eigh", d, batch=b)]
+    if b - gram:
+        out.append(decomposition("svd", width, d, batch=b - gram))
+    if gram:
+        out.append(gemm(width, d, min(kmax, d), batch=gram))
     if ctx.on_device:
-        out.append(Kernel("d2h", "torch", "float64", (8 * n_sets,)))
+        out += [Kernel("d2h", "torch", "float64", (8 * b * d,))] * ((1 if gram else 0) + (1 if b - gram else 0))
+    return out, kmax
+
+
+def subset_svccas(ctx: Ctx, lengths: list[int]) -> list[Kernel]:
+    """device_nulls.svcca_subsets of row subsets with ``lengths`` rows each (padded to the
+    longest: one ragged call), per batch of draws: each side's bases (:func:`subset_bases`), then
+    for the draws whose SVCCA is defined one GEMM M = U_a^T U_b (B, K_a, w) x (B, w, K_b) (K: the
+    batch's largest k) and their canonical correlations at once; the scores to the host once."""
+    if not lengths:
+        return []
+    d_a, d_b = ctx.wl.d_a, ctx.wl.d_b
+    width = max(lengths)
+    batch = max(1, MAX_ELEMENTS // (width * max(d_a, d_b)))
+    out: list[Kernel] = []
+    cache: dict[tuple[int, ...], list[Kernel]] = {}
+    for s0 in range(0, len(lengths), batch):
+        lens = lengths[s0 : s0 + batch]
+        key = tuple(lens)
+        if key not in cache:  # equal batches (the usual case) are computed once
+            step_a, _ = subset_bases(ctx, lens, width, d_a, "a")
+            step_b, _ = subset_bases(ctx, lens, width, d_b, "b")
+            step = step_a + step_b
+            ok = [
+                (ka, kb)
+                for n in lens
+                for ka, kb in [(ctx.k(n, "a"), ctx.k(n, "b"))]
+                if 0 < ka < n - 1 and 0 < kb < n - 1 and n >= 3
+            ]
+            if ok:
+                big_a, big_b = max(k for k, _ in ok), max(k for _, k in ok)
+                step.append(gemm(big_a, width, big_b, batch=len(ok)))
+                step += canonical_correlations(ctx, len(ok), big_a, big_b)
+            cache[key] = step
+        out += cache[key]
+    if ctx.on_device:
+        out.append(Kernel("d2h", "torch", "float64", (8 * len(lengths),)))
     return out
 
 
@@ -175,7 +198,7 @@ def size_matched(ctx: Ctx, one: PairSet, superset: PairSet, n_draws: int) -> lis
     ka, kb = ctx.k(n, "a"), ctx.k(n, "b")
     if ka >= n - 1 or kb >= n - 1:
         return []  # the observed score is NaN: skipped
-    return subset_svccas(ctx, n, n_draws)
+    return subset_svccas(ctx, [n] * n_draws)
 
 
 def python_loop(iterations: int, body: str = "filter") -> list[Kernel]:
@@ -254,7 +277,7 @@ def placebo_one_to_one(ctx: Ctx, cell: CellWork, n_draws: int) -> list[Kernel]:
         return []
     if one.n < ctx.min_n:
         return python_loop(one.n)
-    return python_loop(one.n * (n_draws + 1)) + subset_svccas(ctx, one.n, n_draws + 2)
+    return python_loop(one.n * (n_draws + 1)) + subset_svccas(ctx, [one.n] * (n_draws + 2))
 
 
 def placebo_filter(ctx: Ctx, cell: CellWork, siblings: int) -> list[Kernel]:
@@ -268,7 +291,7 @@ def placebo_filter(ctx: Ctx, cell: CellWork, siblings: int) -> list[Kernel]:
     for n in cell.placebo_filter_runs:
         out += python_loop(wl.f_a + wl.f_b + cell.many_to_one.n)
         if 0 < n < cell.unfiltered.n and n >= ctx.min_n:
-            out += subset_svccas(ctx, n, 1 + siblings)
+            out += subset_svccas(ctx, [n] * (1 + siblings))
     return out
 
 
@@ -332,18 +355,24 @@ def concepts(ctx: Ctx) -> list[Kernel]:
 
 
 def test2(ctx: Ctx, c: ConceptWork) -> list[Kernel]:
-    """subset_pairing.score_test2_draws: per batch of draws, each side's distinct columns encoded
-    (pre-TopK codes: an encoder GEMM per chunk; TopK codes are gathered) and one correlation GEMM:
-    over the distinct features when that is at most FULL_GEMM_RATIO x the draws' blocks, else a
-    batched GEMM of each draw's block; the pairs by batched reductions; then one batch of subset
-    SVCCAs per distinct pair count."""
+    """subset_pairing.score_test2_draws: per batch of draws, the z-scored codes of each side's
+    distinct features (FeatureSpace.zscored_rows: pre-TopK codes re-encode their columns, an
+    encoder GEMM per chunk; TopK codes are gathered; small spaces encode every live feature once
+    and keep them -- the counted ``test2_encodes`` when known) and one correlation GEMM: over the
+    distinct features when that is at most FULL_GEMM_RATIO x the draws' blocks, else a batched
+    GEMM of each draw's block; the pairs by batched reductions (two host copies per batch); then
+    one ragged batch of subset SVCCAs of every scored draw."""
     from harness.experiments.subset_pairing import FULL_GEMM_RATIO
 
     wl, n_pos = ctx.wl, ctx.pw.n_positions
     sa, sb = c.n_concept_a, c.n_concept_b
+    dense = ctx.proc.sae_code == "pre_topk" or wl.topk_a is None
     out: list[Kernel] = []
+    if c.test2_encodes is not None and dense:
+        for d, m in c.test2_encodes:
+            out += encode_pass(ctx, "a" if d == wl.d_a else "b", m)
     for b, ua, ub in c.test2_batches:
-        if ctx.proc.sae_code == "pre_topk" or wl.topk_a is None:
+        if c.test2_encodes is None and dense:
             out += encode_pass(ctx, "a", ua) + encode_pass(ctx, "b", ub)
         if ua * ub <= FULL_GEMM_RATIO * b * sa * sb:
             out.append(gemm(ua, n_pos, ub))
@@ -351,13 +380,7 @@ def test2(ctx: Ctx, c: ConceptWork) -> list[Kernel]:
             out.append(gemm(sa, n_pos, sb, batch=b))
         if ctx.on_device:
             out += [Kernel("d2h", "torch", "int64", (8 * b * sb,)), Kernel("d2h", "torch", "bool", (b * sb,))]
-    by_n: dict[int, int] = {}
-    for n in c.test2_pairs:
-        if n >= ctx.min_n:
-            by_n[n] = by_n.get(n, 0) + 1
-    for n, count in by_n.items():
-        out += subset_svccas(ctx, n, count)
-    return out
+    return out + subset_svccas(ctx, [n for n in c.test2_pairs if n >= ctx.min_n])
 
 
 def concept_stages(ctx: Ctx, c: ConceptWork) -> dict[str, list[Kernel]]:

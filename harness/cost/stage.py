@@ -74,7 +74,16 @@ FACT_DETAILS: dict[tuple[str, str], Callable[[tuple[Any, ...], dict[str, Any]], 
         int(np.unique(np.asarray(a[2])).size),
         int(np.unique(np.asarray(a[3])).size),
     ),
-    ("harness.scoring.device_nulls", "svcca_subsets"): lambda a, kw: tuple(int(x) for x in np.asarray(a[2]).shape),
+    # (draws, width, the draws' row counts when ragged)
+    ("harness.scoring.device_nulls", "svcca_subsets"): lambda a, kw: (
+        *(int(x) for x in np.asarray(a[2]).shape),
+        *(int(x) for x in np.asarray(kw.get("lengths") if kw.get("lengths") is not None else [])),
+    ),
+    # (the encoder's d_in, columns encoded)
+    ("harness.activations.encode", "SaeCodes.columns"): lambda a, kw: (
+        int(a[0].encoder.weights.d_in),
+        int(np.asarray(a[1]).size),
+    ),
 }
 
 _TORCH_DECOMPOSITIONS: dict[Any, str] = {
@@ -250,9 +259,12 @@ def counting() -> Iterator[Counted]:
                 setattr(owner, fn_name, _marked(orig, fn_name, state, counted, stage=stage, forced=forced))
         for (mod_name, path), extract in FACT_DETAILS.items():
             owner = importlib.import_module(mod_name)
-            orig = getattr(owner, path)
-            patched.append((owner, path, orig))
-            setattr(owner, path, _marked(orig, path, state, counted, detail=extract))
+            *parents, fn_name = path.split(".")
+            for part in parents:
+                owner = getattr(owner, part)
+            orig = getattr(owner, fn_name)
+            patched.append((owner, fn_name, orig))
+            setattr(owner, fn_name, _marked(orig, fn_name, state, counted, detail=extract))
         with _numpy_counted(counted, state), KernelCounter(counted, state):
             yield counted
     finally:

@@ -97,7 +97,11 @@ class ConceptWork:
     n_concept_b: int
     n_pairs: int
     test2_pairs: tuple[int, ...]
+    """Pair count of each scored draw, in draw order (one ragged batch of SVCCAs)."""
     test2_batches: tuple[tuple[int, int, int], ...] = ()
+    test2_encodes: tuple[tuple[int, int], ...] | None = None
+    """(d_in, columns) of each column encode Test 2 makes (None: one per batch and side, of the
+    batch's distinct features)."""
 
 
 @dataclass(frozen=True)
@@ -409,21 +413,29 @@ def workload_from_results(
     test2_facts: dict[str, list[Any]] = {}
     for f in facts:
         queues.setdefault((f.stage, f.function), []).append(f.size)
-        if f.stage.endswith(".test2") and f.function in ("subset_correlations", "svcca_subsets"):
+        if f.stage.endswith(".test2") and f.function in ("subset_correlations", "svcca_subsets", "columns"):
             test2_facts.setdefault(f.stage, []).append(f)
 
-    def take_test2(stage: str, n_batches: int) -> tuple[tuple[tuple[int, int, int], ...], tuple[int, ...]]:
-        """This category's Test-2 facts: its batches' (draws, distinct A, distinct B), then the pair
-        counts of its SVCCA groups (every svcca_subsets call up to the next category's batches)."""
+    def take_test2(
+        stage: str, n_batches: int
+    ) -> tuple[tuple[tuple[int, int, int], ...], tuple[int, ...], tuple[tuple[int, int], ...]]:
+        """This category's Test-2 facts, in call order: per batch the column encodes and then the
+        batch's (draws, distinct A, distinct B); then the pair counts of its scored draws (the
+        ragged svcca_subsets calls up to the next category's)."""
         q = test2_facts.get(stage, [])
         batches: list[tuple[int, int, int]] = []
-        while q and len(batches) < n_batches and q[0].function == "subset_correlations":
-            batches.append(tuple(q.pop(0).detail))  # (draws, distinct A, distinct B)
+        encodes: list[tuple[int, int]] = []
+        while q and len(batches) < n_batches and q[0].function in ("columns", "subset_correlations"):
+            f = q.pop(0)
+            if f.function == "columns":
+                encodes.append((f.detail[0], f.detail[1]))
+            else:
+                batches.append((f.detail[0], f.detail[1], f.detail[2]))
         pairs: list[int] = []
         while q and q[0].function == "svcca_subsets":
-            rows, n = q.pop(0).detail
-            pairs += [n] * rows
-        return tuple(batches), tuple(pairs)
+            rows, width, *lengths = q.pop(0).detail
+            pairs += list(lengths) if lengths else [width] * rows
+        return tuple(batches), tuple(pairs), tuple(encodes)
 
     if not facts:
         assumptions.append(
@@ -487,9 +499,10 @@ def workload_from_results(
                 )
                 batches: tuple[tuple[int, int, int], ...] = ()
                 pairs: tuple[int, ...] = ()
+                encodes: tuple[tuple[int, int], ...] | None = None
                 if "test2_n" in c and facts:
                     n_batches = -(-n_t2 // test2_batch_size(n_pos, size_a, size_b))
-                    batches, pairs = take_test2(f"{exp}.test2", n_batches)
+                    batches, pairs, encodes = take_test2(f"{exp}.test2", n_batches)
                 elif "test2_n" in c:
                     batches = expected_test2_batches(n_t2, size_a, size_b, f_a, f_b, n_pos)
                     pairs = tuple([n_pairs] * n_t2)
@@ -501,6 +514,7 @@ def workload_from_results(
                         n_pairs=n_pairs,
                         test2_pairs=pairs,
                         test2_batches=batches,
+                        test2_encodes=encodes,
                     )
                 )
             slot["semantic"].append(SemanticWork(int(rec["layer_a"]), int(rec["layer_b"]), control, tuple(concepts)))
