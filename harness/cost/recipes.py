@@ -6,7 +6,7 @@ run in :func:`run_kernels`. Stage names are those of :mod:`harness.cost.stage`
 (``"<experiment>.<stage>"``), so a counted run and the recipe compare stage by stage. When the
 code changes how a stage computes (a decomposition becomes a Gram GEMM + eigh, a block size
 changes), the block's function is the one place to change; the count test
-(``tests/cost/test_count_kernels.py``) fails until it is.
+(``tests/cost/test_recipes.py``) fails until it is.
 
 Constants mirror the code's batching: :data:`MAX_ELEMENTS` (device_nulls' gathered entries per
 batch), :data:`PAIRING_BLOCK` (positions per exact-pairing block), :data:`ENCODE_CHUNK` (positions

@@ -1,5 +1,5 @@
 """Run the tiny rehearsal configuration with every kernel counted (a subprocess of
-``tests/cost/test_count_kernels.py``: huggingface_hub must be imported under the staged hub).
+``tests/cost/test_recipes.py``: huggingface_hub must be imported under the staged hub).
 
 ``python tests/cost/count_run.py --hub DIR --out FILE [--stage]`` writes FILE (JSON): counted
 kernel calls by stage, the facts of the marked calls, wall seconds per stage and in all, the
