@@ -13,6 +13,7 @@ import argparse
 import os
 import sys
 import time
+from typing import Any
 from pathlib import Path
 
 PROFILE = Path(__file__).with_name("tiny_cost.toml")
@@ -57,13 +58,13 @@ def main() -> int:
     experiments: dict[str, object] = {}
     t0 = time.perf_counter()
     with counting() as counted:
-        real: dict[str, object] = {}
+        real: dict[str, Any] = {}
         for pname, what in RUNS:
             proc = get_procedure(pname)
             if what == "grid":
                 real[pname] = experiments[f"grid {pname}"] = grid.run_grid(world, proc)
             elif what == "grid_control":
-                match = grid.pair_counts(real[pname])  # type: ignore[arg-type]
+                match = grid.pair_counts(real[pname])
                 experiments[f"grid {pname} (control)"] = grid.run_grid(world, proc, control=True, match_pairs=match)
             else:
                 control = what == "semantic_control"
