@@ -26,6 +26,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--procedures", nargs="+", default=["paper", "corrected"], choices=["paper", "corrected"], help="procedures run"
     )
+    p.add_argument(
+        "--variance-dims",
+        type=float,
+        default=1.0,
+        help="corrected SVCCA: directions for 99%% variance as a fraction of the rank (default 1: the rank, "
+        "an upper bound; real decoders' value is known only after a run)",
+    )
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="the projection as JSON")
     out.add_argument("--markdown", action="store_true", help="the README's paper-tier table (paper, gemma)")
@@ -55,14 +62,16 @@ def run(args: argparse.Namespace) -> str:
     from harness.cost.workload import workload_from_profile, workload_from_results
     from harness.profiles import get_profile
 
+    if not 0.0 < args.variance_dims <= 1.0:
+        raise ConfigError(f"--variance-dims {args.variance_dims}: use a fraction in (0, 1].")
     prof = get_profile(args.profile)
     table = load_table(args.device_spec)
     if args.results is not None:
         if not args.results.is_file():
             raise ConfigError(f"--results {args.results}: no such file; give the results.json of a report directory.")
         data = json.loads(args.results.read_text())
-        wl = workload_from_results(prof, data.get("experiments", data))
+        wl = workload_from_results(prof, data.get("experiments", data), variance_dims=args.variance_dims)
     else:
-        wl = workload_from_profile(prof, procedures=args.procedures)
+        wl = workload_from_profile(prof, procedures=args.procedures, variance_dims=args.variance_dims)
     proj = project(wl, table)
     return json_text(proj) if args.json else text_table(proj)

@@ -101,3 +101,13 @@ def test_cost_rejects_results_without_records(tmp_path: Path, capsys: pytest.Cap
     empty.write_text('{"experiments": {}}')
     assert main(["cost", "--profile", "paper", "--results", str(empty)]) == 2
     assert "no grid or semantic records" in capsys.readouterr().err
+
+
+def test_fewer_svcca_directions_project_less_work(capsys: pytest.CaptureFixture[str]) -> None:
+    totals = []
+    for v in ("1", "0.25"):
+        assert main(["cost", "--profile", "paper", "--procedures", "corrected", "--variance-dims", v, "--json"]) == 0
+        totals.append(json.loads(capsys.readouterr().out)["total_seconds"])
+    assert totals[1] < totals[0]
+    assert main(["cost", "--profile", "paper", "--variance-dims", "1.5"]) == 2
+    assert "fraction in (0, 1]" in capsys.readouterr().err
