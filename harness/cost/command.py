@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from harness.errors import ConfigError
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> str:
     if args.calibrate:
         from harness.cost.calibrate import calibrate
 
-        table = calibrate(args.device)
+        table = calibrate(args.device, log=lambda line: print(line, file=sys.stderr, flush=True))
         text = json.dumps(table.to_json(), indent=1)
         if args.out is None:
             return text

@@ -61,3 +61,15 @@ def test_bad_specs_fail_with_the_fix(tmp_path: Path) -> None:
         load_table(str(bad))
     with pytest.raises(ConfigError, match="malformed"):
         table_from_json({"name": "x"})
+
+
+def test_a_device_table_that_timed_host_kernels_uses_its_own(tmp_path: Path) -> None:
+    own = KernelRate(points=((1.0, 1.0),))  # 1 work unit per second: unmistakable
+    table = ThroughputTable(name="gpu box", device="cuda", source="measured", rates={"numpy.svd.float64": own})
+    path = tmp_path / "box.json"
+    path.write_text(json.dumps(table.to_json()))
+    loaded = load_table(str(path))
+    svd = decomposition("svd", 20, 10, lib="numpy")
+    assert loaded.seconds(svd) == pytest.approx(per_matrix_work(svd))
+    py = Kernel("python", "python", "filter", (1000,))
+    assert loaded.seconds(py) == builtin_table("cpu").seconds(py)  # not timed there: the repository's CPU table
