@@ -116,7 +116,7 @@ class ThroughputTable:
         """
         key = f"{kernel.lib}.{kernel.kind}.{kernel.dtype}"
         table: ThroughputTable = self
-        if kernel.lib in ("numpy", "scipy", "python") and self.host is not None and self.rate(key) is None:
+        if kernel.lib in ("numpy", "scipy", "python") and self.host is not None and key not in self.rates:
             table = self.host  # host kernels of a device table that did not time them itself
         if kernel.kind in ("h2d", "d2h") and self.device == "cpu":
             return 0.0
