@@ -1000,6 +1000,17 @@ def compare_spaces(
     return out
 
 
+def rows_in(pairs: Pairs, superset: Pairs) -> NDArray[np.int64] | None:
+    """(len(pairs),) rows of ``superset`` holding the (a, b) pairs of ``pairs``, or None when some
+    pair is not in it."""
+    where = {
+        (int(a), int(b)): i
+        for i, (a, b) in enumerate(zip(superset.a_idx.tolist(), superset.b_idx.tolist(), strict=True))
+    }
+    rows = [where.get((int(a), int(b)), -1) for a, b in zip(pairs.a_idx.tolist(), pairs.b_idx.tolist(), strict=True)]
+    return None if -1 in rows else np.asarray(rows, dtype=np.int64)
+
+
 def size_matched(
     space_a: FeatureSpace,
     space_b: FeatureSpace,
@@ -1018,7 +1029,10 @@ def size_matched(
     ``null_device``: None = numpy draws one by one; a torch device = batched draws
     (:func:`harness.scoring.device_nulls.size_matched_test_device`, same subsets and numbers).
     ``others``: name -> SVCCA of another set of the same size (e.g. U5's placebo 1-1 set), each
-    judged against the same draws: ``<name>_p_plus_one`` (+1 rule)."""
+    judged against the same draws: ``<name>_p_plus_one`` (+1 rule).
+    Ties: when ``pairs`` is a subset of ``superset`` (the 1-1 set of the many-to-1 set), a draw of
+    exactly its pairs is counted as at or above the observed score: the two scores come from
+    different code paths (whole-set bases vs batched subset bases) and may differ by rounding."""
     rec: dict[str, Any] = {"n": len(pairs), "n_superset": len(superset)}
     if not np.isfinite(observed):
         return {**rec, "skipped": "observed score is NaN"}
@@ -1036,6 +1050,7 @@ def size_matched(
         except DegenerateInputError:
             return math.nan
 
+    observed_idx = rows_in(pairs, superset)
     try:
         if null_device is None:
             res = size_matched_test(
@@ -1046,6 +1061,7 @@ def size_matched(
                 n_draws=n_draws,
                 seed=seed,
                 p_rule=procedure.p_rule,
+                observed_idx=observed_idx,
             )
         else:
             from harness.scoring.device_nulls import size_matched_test_device
@@ -1061,10 +1077,11 @@ def size_matched(
                 max_k=_max_k(procedure, len(pairs)),
                 p_rule=procedure.p_rule,
                 device=null_device,
+                observed_idx=observed_idx,
             )
     except DegenerateInputError as exc:
         return {**rec, "skipped": str(exc)}
-    k = int(np.sum(res.draws >= res.observed))
+    k = res.n_at_or_above(res.observed)  # a draw of the observed set itself is a tie
     k_hold = int(np.sum(res.draws[1:] >= res.draws[0]))
     return {
         **rec,

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from harness.config import Procedure
     from harness.experiments.spaces import FeatureSpace
 
-#: Code entries (positions x columns, fp64) gathered per batch of draws: 512 MB.
+#: Code entries (positions x columns, fp64) gathered per batch of draws on the cpu: 512 MB.
 MAX_CODE_ELEMENTS = 1 << 26
 
 #: :func:`subset_correlations` multiplies all of a batch's distinct A features with all its distinct
@@ -127,12 +127,16 @@ def score_test2_draws(
     *,
     rule: str,
     device: str,
-    max_elements: int = MAX_CODE_ELEMENTS,
+    max_elements: int | None = None,
 ) -> NDArray[np.float64]:
     """(len(draws),) SVCCA of each Test-2 draw's pairs (NaN: fewer than max(min_subspace_size, 3)
     pairs, or a degenerate SVCCA). ``draws``: the sorted (idx_a, idx_b) subsets of
     :func:`harness.scoring.nulls.random_subset_draws`. Pairs equal those of
-    :func:`harness.experiments.spaces.pair_subsets` (same rule, ties within SUBSET_TIE_TOL)."""
+    :func:`harness.experiments.spaces.pair_subsets` (same rule, ties within SUBSET_TIE_TOL).
+    ``max_elements``: code entries (positions x columns) per batch of draws; None = a sixteenth of the
+    free device memory on cuda (~20 draws of 500 + 500 latents at 30k positions on an H100; the
+    distinct features' z-scored codes and the gathered ones take ~3x that), else
+    :data:`MAX_CODE_ELEMENTS`."""
     n_draws = len(draws)
     scores = np.full(n_draws, np.nan)
     if not n_draws:
@@ -143,6 +147,9 @@ def score_test2_draws(
     if sa == 0 or sb == 0:
         return scores
     n_pos = space_a.n_positions
+    if max_elements is None:  # cuda: a sixteenth of the free memory in fp64 entries; cpu: 512 MB
+        cuda = str(device).startswith("cuda")
+        max_elements = torch.cuda.mem_get_info(torch.device(device))[0] // 128 if cuda else MAX_CODE_ELEMENTS
     batch = max(1, int(max_elements) // max(1, n_pos * (sa + sb)))
     pair_a = np.zeros((n_draws, sb), dtype=np.int64)  # A feature paired with each B column
     kept = np.zeros((n_draws, sb), dtype=bool)

@@ -1,4 +1,5 @@
-"""Permutation nulls on the device (issue 12): SVCCA, RSA and size-matched draws in batches.
+"""Nulls and subset draws on the device (issues 12, 20): SVCCA and RSA permutation nulls and the
+SVCCAs of row-subset draws (size-matched, placebo, Test 2), in batches.
 
 Same numbers as :mod:`harness.scoring.nulls` (to ~1e-13) given the same permutations / draws, which
 are generated here with the same seeded ``numpy.random.default_rng`` sequence; one torch code
@@ -31,7 +32,9 @@ GEMM), used where :func:`gram_route_ok` bounds its error (else, and for n <= d, 
 that draw). k per draw exactly as :func:`harness.scoring.metrics.svd_basis` (:func:`ks_of_spectra`,
 one (B, d) host transfer per side and batch); all draws' canonical correlations from one batched
 GEMM and ``eigvalsh`` whatever their k (:func:`mean_canonical_correlations`). Equal to the per-draw
-numpy SVCCA to 1e-10 relative with the same k (tests/scoring/test_device_nulls.py).
+numpy SVCCA to 1e-10 relative with the same k (tests/scoring/test_device_nulls.py). Draws of
+different sizes share a batch (``lengths``: each draw centred over its own rows, the rest zeroed).
+The host transfers of a batch do not grow with its draws (tests/scoring/test_host_transfers.py).
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ from harness.scoring.metrics import (
     svcca_from_bases,
     svd_basis,
 )
-from harness.scoring.nulls import PermutationResult, SizeMatchedResult, p_value
+from harness.scoring.nulls import PermutationResult, SizeMatchedResult, p_value, size_matched_result
 from harness.vocab import PValueRule as PRule
 
 Float64 = NDArray[np.float64]
@@ -735,6 +738,7 @@ def size_matched_test_device(
     p_rule: PRule = "plus_one",
     device: str | torch.device = "cpu",
     method: Method = "auto",
+    observed_idx: Int64 | None = None,
 ) -> SizeMatchedResult:
     """:func:`harness.scoring.nulls.size_matched_test` with SVCCA as ``score_rows``, draws batched on
     ``device``: ``observed`` (a score of ``n`` pairs) against the SVCCA of ``n_draws`` random
@@ -742,6 +746,8 @@ def size_matched_test_device(
 
     Args:
         a_superset: (n_superset, d_a), b_superset: (n_superset, d_b) paired rows of the superset.
+        observed_idx: the observed set's rows in the superset, if it is a subset of it: a draw of
+            those rows counts as a tie (at or above ``observed``), whatever its rounding.
     """
     a64, b64 = check_paired(a_superset, b_superset)
     n_superset = a64.shape[0]
@@ -755,14 +761,6 @@ def size_matched_test_device(
         raise DegenerateInputError(f"Need at least 3 paired rows per draw, got n={n}.")
     idx = size_matched_draws(n, n_superset, n_draws, seed)
     scores = svcca_subsets(a64, b64, idx, keep=keep, max_k=max_k, device=device, method=method)
-    draws = scores[np.isfinite(scores)]
-    if draws.size < 2:
-        raise DegenerateInputError("Fewer than two size-matched draws produced a score.")
-    return SizeMatchedResult(
-        observed=float(observed),
-        draws=draws,
-        p_value=p_value(observed, draws, rule=p_rule),
-        holdout_p=p_value(float(draws[0]), draws[1:], rule=p_rule),
-        n=n,
-        n_superset=n_superset,
+    return size_matched_result(
+        observed, scores, idx, n=n, n_superset=n_superset, p_rule=p_rule, observed_idx=observed_idx
     )
