@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.cost.kernels import DECOMPOSITIONS, Kernel, device_bytes, nominal_work
-from harness.cost.recipes import MAX_ELEMENTS, rsa_sets, run_kernels
+from harness.cost.recipes import DEFAULT_DEVICE_BYTES, MAX_ELEMENTS, rsa_sets, run_kernels
 from harness.cost.throughput import ThroughputTable
 from harness.cost.workload import MODEL_SIZES, Workload
 
@@ -113,10 +113,12 @@ class Projection:
         }
 
 
-def stage_kernels(wl: Workload, device: str, *, include_forward: bool = True) -> dict[tuple[str, str], list[Kernel]]:
+def stage_kernels(
+    wl: Workload, device: str, *, include_forward: bool = True, device_bytes: float = DEFAULT_DEVICE_BYTES
+) -> dict[tuple[str, str], list[Kernel]]:
     """(procedure or "shared", stage) -> kernels of the whole run."""
     out: dict[tuple[str, str], list[Kernel]] = {}
-    for proc, stages in run_kernels(wl, device, include_forward=include_forward).items():
+    for proc, stages in run_kernels(wl, device, include_forward=include_forward, device_bytes=device_bytes).items():
         for stage, kernels in stages.items():
             out.setdefault((proc, stage), []).extend(kernels)
     return out
@@ -154,7 +156,10 @@ def project(wl: Workload, table: ThroughputTable, *, include_forward: bool = Tru
     stages: dict[str, StageCost] = {}
     seconds: dict[Kernel, float] = {}
     by_kind: dict[str, float] = {}
-    for (proc, stage), kernels in stage_kernels(wl, device, include_forward=include_forward).items():
+    device_bytes = table.memory.get("device_bytes", DEFAULT_DEVICE_BYTES)
+    for (proc, stage), kernels in stage_kernels(
+        wl, device, include_forward=include_forward, device_bytes=device_bytes
+    ).items():
         cost = stages.setdefault(stage, StageCost(stage))
         for k, n in Counter(kernels).items():
             if k not in seconds:

@@ -21,7 +21,15 @@ from dataclasses import dataclass
 
 from harness.config import Procedure
 from harness.cost.kernels import Kernel, decomposition, gemm
-from harness.cost.workload import CellWork, ConceptWork, PairSet, ProcedureWork, Workload, svcca_k
+from harness.cost.workload import (
+    CellWork,
+    ConceptWork,
+    PairSet,
+    ProcedureWork,
+    Workload,
+    expected_test2_batches,
+    svcca_k,
+)
 
 #: Gathered entries per batched step of the device nulls (harness.scoring.device_nulls.MAX_ELEMENTS).
 MAX_ELEMENTS = 1 << 24
@@ -31,6 +39,10 @@ PAIRING_BLOCK = 4096
 ENCODE_CHUNK = 1024
 #: Dense pairings above this many multiply-adds use the TF32 screen on the cpu too (spaces.SCREEN_ABOVE_MACS).
 SCREEN_ABOVE_MACS = 1 << 33
+#: Device memory when a throughput table does not state it (an 80 GB GPU), and the share of it
+#: taken as free when Test 2 sizes its batches.
+DEFAULT_DEVICE_BYTES = 80e9
+FREE_DEVICE_FRACTION = 0.8
 #: Host bytes of the fp64 Gram block of the exact pairing on the cpu (spaces.CPU_GRAM_BYTES).
 CPU_GRAM_BYTES = 1 << 28
 #: Bytes streamed per Gram entry per position block of the screened pairing: fp32 product write
@@ -45,6 +57,15 @@ class Ctx:
     wl: Workload
     pw: ProcedureWork
     device: str  # "cpu" or "cuda"
+    device_bytes: float = DEFAULT_DEVICE_BYTES
+    """Memory of the device (sizes Test 2's batches on cuda)."""
+
+    @property
+    def test2_max_elements(self) -> int | None:
+        """subset_pairing.score_test2_draws' code entries per batch: None (MAX_CODE_ELEMENTS) on the
+        cpu; a sixteenth of the free device memory in fp64 entries on cuda (free taken as
+        :data:`FREE_DEVICE_FRACTION` of the device)."""
+        return int(self.device_bytes * FREE_DEVICE_FRACTION) // 128 if self.on_device else None
 
     @property
     def proc(self) -> Procedure:
@@ -371,7 +392,11 @@ def test2(ctx: Ctx, c: ConceptWork) -> list[Kernel]:
     if c.test2_encodes is not None and dense:
         for d, m in c.test2_encodes:
             out += encode_pass(ctx, "a" if d == wl.d_a else "b", m)
-    for b, ua, ub in c.test2_batches:
+    batches = c.test2_batches
+    if batches is None:
+        n_draws = len(c.test2_pairs)
+        batches = expected_test2_batches(n_draws, sa, sb, wl.f_a, wl.f_b, n_pos, ctx.test2_max_elements)
+    for b, ua, ub in batches:
         if c.test2_encodes is None and dense:
             out += encode_pass(ctx, "a", ua) + encode_pass(ctx, "b", ub)
         if ua * ub <= FULL_GEMM_RATIO * b * sa * sb:
@@ -411,10 +436,12 @@ def forward(wl: Workload) -> dict[str, list[Kernel]]:
 StageKernels = dict[str, list[Kernel]]
 
 
-def procedure_kernels(wl: Workload, pw: ProcedureWork, device: str) -> StageKernels:
+def procedure_kernels(
+    wl: Workload, pw: ProcedureWork, device: str, *, device_bytes: float = DEFAULT_DEVICE_BYTES
+) -> StageKernels:
     """Every kernel of one procedure's grid, control grid and semantic tables, by stage name
     (``"<experiment>.<stage>"``)."""
-    ctx = Ctx(wl, pw, "cpu" if device == "cpu" else "cuda")
+    ctx = Ctx(wl, pw, "cpu" if device == "cpu" else "cuda", device_bytes)
     out: StageKernels = {}
 
     def add(prefix: str, stages: dict[str, list[Kernel]]) -> None:
@@ -436,12 +463,14 @@ def procedure_kernels(wl: Workload, pw: ProcedureWork, device: str) -> StageKern
     return out
 
 
-def run_kernels(wl: Workload, device: str, *, include_forward: bool = True) -> dict[str, StageKernels]:
+def run_kernels(
+    wl: Workload, device: str, *, include_forward: bool = True, device_bytes: float = DEFAULT_DEVICE_BYTES
+) -> dict[str, StageKernels]:
     """Kernels of the whole run by procedure (``"<procedure>"`` -> stage -> kernels); the forward and
     encode passes under ``"shared"``."""
     out: dict[str, StageKernels] = {}
     if include_forward:
         out["shared"] = forward(wl)
     for pw in wl.procedures:
-        out[pw.procedure.name] = procedure_kernels(wl, pw, device)
+        out[pw.procedure.name] = procedure_kernels(wl, pw, device, device_bytes=device_bytes)
     return out

@@ -98,7 +98,9 @@ class ConceptWork:
     n_pairs: int
     test2_pairs: tuple[int, ...]
     """Pair count of each scored draw, in draw order (one ragged batch of SVCCAs)."""
-    test2_batches: tuple[tuple[int, int, int], ...] = ()
+    test2_batches: tuple[tuple[int, int, int], ...] | None = ()
+    """(draws, distinct A, distinct B) per batch; None: expected for the device
+    (:func:`expected_test2_batches`, pools of every latent, one draw per entry of ``test2_pairs``)."""
     test2_encodes: tuple[tuple[int, int], ...] | None = None
     """(d_in, columns) of each column encode Test 2 makes (None: one per batch and side, of the
     batch's distinct features)."""
@@ -193,19 +195,28 @@ def _draws(profile: Profile, procedure: Procedure) -> dict[str, int]:
     }
 
 
-def test2_batch_size(n_positions: int, size_a: int, size_b: int) -> int:
-    """Draws per batch of Test 2 (harness.experiments.subset_pairing.score_test2_draws)."""
+def test2_batch_size(n_positions: int, size_a: int, size_b: int, max_elements: int | None = None) -> int:
+    """Draws per batch of Test 2 (harness.experiments.subset_pairing.score_test2_draws; its
+    ``max_elements`` code entries per batch: MAX_CODE_ELEMENTS on the cpu, a sixteenth of the free
+    device memory on cuda)."""
     from harness.experiments.subset_pairing import MAX_CODE_ELEMENTS
 
-    return max(1, MAX_CODE_ELEMENTS // max(1, n_positions * (size_a + size_b)))
+    cap = MAX_CODE_ELEMENTS if max_elements is None else int(max_elements)
+    return max(1, cap // max(1, n_positions * (size_a + size_b)))
 
 
 def expected_test2_batches(
-    n_draws: int, size_a: int, size_b: int, pool_a: int, pool_b: int, n_positions: int
+    n_draws: int,
+    size_a: int,
+    size_b: int,
+    pool_a: int,
+    pool_b: int,
+    n_positions: int,
+    max_elements: int | None = None,
 ) -> tuple[tuple[int, int, int], ...]:
     """(draws, distinct A, distinct B) per batch when each draw takes ``size`` of ``pool``
     features at random: pool (1 - (1 - size / pool)^draws) distinct ones expected."""
-    batch = test2_batch_size(n_positions, size_a, size_b)
+    batch = test2_batch_size(n_positions, size_a, size_b, max_elements)
     out = []
     for s0 in range(0, n_draws, batch):
         b = min(batch, n_draws - s0)
@@ -342,7 +353,6 @@ def workload_from_profile(
         draws = _draws(profile, proc)
         grid = tuple(cell(la, lb, False) for la in profile.layers_a for lb in profile.layers_b)
         control = tuple(cell(la, lb, True) for la in profile.layers_a for lb in profile.layers_b)
-        n_pos = _positions(profile, proc)
         concepts = []
         for c in CONCEPT_KEYWORDS:
             n = int(table.get(c, {}).get("n", median_n))
@@ -353,7 +363,7 @@ def workload_from_profile(
                     n_concept_b=n,
                     n_pairs=n,
                     test2_pairs=tuple([n] * draws["n_random_subsets"]),
-                    test2_batches=expected_test2_batches(draws["n_random_subsets"], n, n, f_a, f_b, n_pos),
+                    test2_batches=None,  # batched by the device's budget (harness.cost.recipes.test2)
                 )
             )
         semantic = [SemanticWork(a, b, False, tuple(concepts)) for a, b in _semantic_pairs(profile)]
@@ -497,14 +507,14 @@ def workload_from_results(
                     _n(c, "n_concept_b"),
                     _n(c, "test2_n"),
                 )
-                batches: tuple[tuple[int, int, int], ...] = ()
+                batches: tuple[tuple[int, int, int], ...] | None = ()
                 pairs: tuple[int, ...] = ()
                 encodes: tuple[tuple[int, int], ...] | None = None
                 if "test2_n" in c and facts:
                     n_batches = -(-n_t2 // test2_batch_size(n_pos, size_a, size_b))
                     batches, pairs, encodes = take_test2(f"{exp}.test2", n_batches)
                 elif "test2_n" in c:
-                    batches = expected_test2_batches(n_t2, size_a, size_b, f_a, f_b, n_pos)
+                    batches = None
                     pairs = tuple([n_pairs] * n_t2)
                 concepts.append(
                     ConceptWork(
