@@ -241,9 +241,13 @@ def pair_sets(ctx: Ctx, cell: CellWork) -> list[Kernel]:
 
 def encode_pass(ctx: Ctx, side: str, n_features: int | None = None) -> list[Kernel]:
     """One encoder pass of a side over the positions (activations.encode.iter_code_chunks): an
-    (chunk, d) x (d, F) fp32 GEMM per chunk of :data:`ENCODE_CHUNK` positions (then top-k)."""
+    (chunk, d) x (d, F) fp32 GEMM per chunk of :data:`ENCODE_CHUNK` positions (then top-k).
+    ``n_features``: only those latents (SaeCodes.columns of pre-TopK codes); a non-TopK SAE's
+    encoder (ModuleEncoder: sae-lens ReLU / JumpReLU) encodes every latent whatever is asked."""
     d = ctx.wl.d_a if side == "a" else ctx.wl.d_b
-    f = n_features or (ctx.wl.f_a if side == "a" else ctx.wl.f_b)
+    full = ctx.wl.f_a if side == "a" else ctx.wl.f_b
+    module = (ctx.wl.topk_a if side == "a" else ctx.wl.topk_b) is None
+    f = full if module else (n_features or full)
     out: list[Kernel] = []
     for c, times in _chunks(ctx.pw.n_positions, ENCODE_CHUNK):
         step = [gemm(c, d, f, dtype="float32")]
