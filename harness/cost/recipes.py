@@ -8,9 +8,10 @@ code changes how a stage computes (a decomposition becomes a Gram GEMM + eigh, a
 changes), the block's function is the one place to change; the count test
 (``tests/cost/test_recipes.py``) fails until it is.
 
-Constants mirror the code's batching: :data:`MAX_ELEMENTS` (device_nulls' gathered entries per
-batch), :data:`PAIRING_BLOCK` (positions per exact-pairing block), :data:`ENCODE_CHUNK` (positions
-per encoder chunk). Kernels marked ``lib="numpy"`` run on the host whatever the device; the
+The code's own batching constants are imported (device_nulls.MAX_ELEMENTS: gathered entries per
+batch; exact.MAX_BLOCK_POSITIONS: positions per pairing block; spaces.SCREEN_ABOVE_MACS /
+CPU_GRAM_BYTES: the cpu's dense-pairing choices); :data:`ENCODE_CHUNK` mirrors the encoder's
+default chunk. Kernels marked ``lib="numpy"`` run on the host whatever the device; the
 ``d2h`` / ``python`` kernels are modelled only (not counted: a cpu run has no transfers, and
 Python loops are not kernels).
 """
@@ -21,6 +22,9 @@ from dataclasses import dataclass
 
 from harness.config import Procedure
 from harness.cost.kernels import Kernel, decomposition, gemm
+from harness.experiments.spaces import CPU_GRAM_BYTES, SCREEN_ABOVE_MACS
+from harness.pairing.exact import MAX_BLOCK_POSITIONS
+from harness.scoring.device_nulls import MAX_ELEMENTS
 from harness.cost.workload import (
     CellWork,
     ConceptWork,
@@ -31,20 +35,14 @@ from harness.cost.workload import (
     svcca_k,
 )
 
-#: Gathered entries per batched step of the device nulls (harness.scoring.device_nulls.MAX_ELEMENTS).
-MAX_ELEMENTS = 1 << 24
-#: Positions per block of the exact pairing (harness.pairing.exact.MAX_BLOCK_POSITIONS, the default).
-PAIRING_BLOCK = 4096
+#: Positions per block of the exact pairing (its default, the ceiling of the proven bound).
+PAIRING_BLOCK = MAX_BLOCK_POSITIONS
 #: Positions per encoder chunk (harness.activations.encode chunk_size default).
 ENCODE_CHUNK = 1024
-#: Dense pairings above this many multiply-adds use the TF32 screen on the cpu too (spaces.SCREEN_ABOVE_MACS).
-SCREEN_ABOVE_MACS = 1 << 33
 #: Device memory when a throughput table does not state it (an 80 GB GPU), and the share of it
 #: taken as free when Test 2 sizes its batches.
 DEFAULT_DEVICE_BYTES = 80e9
 FREE_DEVICE_FRACTION = 0.8
-#: Host bytes of the fp64 Gram block of the exact pairing on the cpu (spaces.CPU_GRAM_BYTES).
-CPU_GRAM_BYTES = 1 << 28
 #: Bytes streamed per Gram entry per position block of the screened pairing: fp32 product write
 #: + read (8), fp64 conversion write (8), Gram read + write (16).
 PAIRING_BYTES_PER_ENTRY = 32
@@ -260,9 +258,10 @@ def encode_pass(ctx: Ctx, side: str, n_features: int | None = None) -> list[Kern
 def pairing(ctx: Ctx) -> list[Kernel]:
     """spaces.space_max_correlation of one layer pair: on the cpu with TopK codes the exact sparse
     co-activation product (scipy, positions x k_a x k_b); otherwise the exact dense pairing
-    (harness.pairing.exact): a stats pass and a screen pass over position blocks (each encodes
-    both sides: an (N, d) x (d, F) fp32 GEMM per pass and side), the block products in TF32 (cuda)
-    or fp32 (cpu screen) -- fp64 when no screen -- and the fp64 Gram updated per block."""
+    (harness.pairing.exact): a stats pass and, per sweep of B features, a screen pass over
+    position blocks of :data:`PAIRING_BLOCK` (each pass encodes both sides: an (N, d) x (d, F)
+    fp32 GEMM per chunk and side), the block products in TF32 (cuda) or fp32 (cpu screen) -- fp64
+    without a screen -- and the fp64 Gram updated per block (the recheck pass is not counted)."""
     wl = ctx.wl
     n, fa, fb = ctx.pw.n_positions, wl.f_a, wl.f_b
     topk = wl.topk_a is not None and wl.topk_b is not None and ctx.proc.sae_code != "pre_topk"
