@@ -8,6 +8,10 @@
   schema problems first, then a table of verdicts and reasons (exit codes: ``judge --help``).
 - ``stability``: the seed sweep of the smoke claims (fixtures/stability.py): each verdict and its
   control's outcome over base seeds, written to ``reports/stability/``.
+- ``cost``: the cost model (harness/cost): ``sae-claims cost --profile paper --device-spec h100
+  [--json]`` projects each stage's counted work (GEMM flops, decompositions, transfers, Python
+  loops) to seconds and peak bytes; ``--markdown`` prints the README's paper-tier table;
+  ``--calibrate --device cpu|cuda [--out FILE]`` measures a throughput table.
 - ``compare``: the matching-and-metrics pipeline on your own two (model, SAE set) pairs,
   under the chosen procedures, with negative controls; writes the same report
   (harness/experiments/compare.py). Example on the offline fixture world::
@@ -429,6 +433,15 @@ def main(argv: list[str] | None = None) -> int:
         help="seed sweep of the smoke claims: each verdict and control outcome over base seeds "
         "(sae-claims stability --seeds N --seeds-expensive M --out reports/stability; see fixtures/stability.py)",
     )
+    from harness.cost.command import add_arguments as add_cost_arguments
+
+    add_cost_arguments(
+        sub.add_parser(
+            "cost",
+            help="the cost model: a profile's counted work per stage and its projected time and memory "
+            "on a device spec; --calibrate measures this machine's kernel throughputs",
+        )
+    )
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     log = logging.getLogger("harness.cli")
@@ -440,6 +453,10 @@ def main(argv: list[str] | None = None) -> int:
             print(plan(args.profile))
         elif args.command == "compare":
             print(f"report: {compare(args) / 'REPORT.md'}")
+        elif args.command == "cost":
+            from harness.cost.command import run as run_cost
+
+            print(run_cost(args))
         elif args.command == "judge":
             return run_judge(args.results, check=args.check, validate_schema=not args.no_validate)
     except HarnessError as exc:  # bad input: the message says what to do; no traceback
