@@ -7,7 +7,7 @@
   ``--out`` with how it was run.
 - ``recompute [FILE]``: rates, 95% intervals and flags re-derived from a written
   ``calibration.json``'s stored trials (no world rebuilt), report rewritten next to it.
-- ``readme``: rewrite README.md's calibration block from the committed data
+- ``readme``: rewrite docs/calibration.md's calibration block from the committed data
   (:func:`harness.calibration.run.readme_summary`).
 """
 
@@ -123,13 +123,13 @@ def main(argv: list[str] | None = None) -> int:
     rc = sub.add_parser("recompute", help="re-judge a written calibration.json from its stored trials")
     rc.add_argument("file", nargs="?", type=Path, default=DEFAULT_CALIBRATION_FILE)
     rc.add_argument("--no-figures", action="store_true", help="rewrite the JSON and Markdown only")
-    sub.add_parser("readme", help="rewrite README.md's calibration block from reports/calibration/")
+    sub.add_parser("readme", help="rewrite docs/calibration.md's calibration block from reports/calibration/")
     args = parser.parse_args(argv)
     args.argv = argv
     if args.verb == "run":
         return _run(args)
     if args.verb == "readme":
-        readme = REPO_ROOT / "README.md"
+        readme = REPO_ROOT / "docs" / "calibration.md"
         text = readme.read_text()
         if README_BEGIN in text:
             text = (

@@ -130,7 +130,17 @@ def test_readme_calibration_block_is_generated_from_the_committed_data() -> None
     from harness.calibration.cells import REPO_ROOT
     from harness.calibration.run import README_BEGIN, README_END, readme_summary
 
-    readme = (REPO_ROOT / "README.md").read_text()
+    readme = (REPO_ROOT / "docs" / "calibration.md").read_text()
     block = readme[readme.index(README_BEGIN) : readme.index(README_END) + len(README_END)]
     assert block == readme_summary()
     assert "Meet both targets on the 95% bounds" in block
+
+
+def test_command_line_refuses_unknown_plans_and_procedures(capsys: pytest.CaptureFixture[str]) -> None:
+    """``python -m harness.calibration run`` names a bad plan or procedure before any world is built."""
+    from harness.calibration.__main__ import main
+
+    assert main(["run", "--claims", "U1,NOPE"]) == 2
+    assert "no calibration plan for ['NOPE']" in capsys.readouterr().err
+    assert main(["run", "--claims", "U1", "--procedure", "papr"]) == 2
+    assert "--procedure takes corrected and/or paper" in capsys.readouterr().err

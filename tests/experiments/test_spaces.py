@@ -387,7 +387,7 @@ def test_grid_computes_rsa_only_for_the_sets_its_cells_read(monkeypatch, null_de
     for module, name in ((nulls, "rsa_null"), (device_nulls, "rsa_null_device")):
         original = getattr(module, name)
 
-        def counted(a, b, *args, _original=original, **kwargs):  # type: ignore[no-untyped-def]
+        def counted(a, b, *args, _original=original, **kwargs):
             calls.append(len(a))
             return _original(a, b, *args, **kwargs)
 
@@ -424,7 +424,7 @@ def test_split_half_nulls_on_the_device_equal_numpy() -> None:
         assert dev[key] == pytest.approx(ref[key], rel=1e-10, abs=1e-12)
 
 
-def reference_random_partners(space_a, space_b, pairs, procedure, *, seed):  # type: ignore[no-untyped-def]
+def reference_random_partners(space_a, space_b, pairs, procedure, *, seed):
     """The previous random_partner_pairs draw (Python set unions and sorts), as the reference."""
     rng = np.random.default_rng(seed)
     ok_b = space_b.live.copy()

@@ -113,7 +113,7 @@ def test_permutation_nulls_have_no_per_draw_transfer(metric: str) -> None:
 
 
 @pytest.mark.parametrize("procedure", [PAPER, CORRECTED], ids=lambda p: p.name)
-def test_test2_draws_have_no_per_draw_transfer(procedure) -> None:  # type: ignore[no-untyped-def]
+def test_test2_draws_have_no_per_draw_transfer(procedure) -> None:
     """Test 2 (correlations, 1-1 pairing, SVCCAs): a batch of 6 draws and one of 24, same transfers."""
     from harness.experiments.subset_pairing import score_test2_draws
     from harness.experiments.synthetic import synthetic_pair
