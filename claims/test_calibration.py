@@ -12,7 +12,7 @@ worlds with planted strengths from 0 (the null twin) to paper-like, over several
   ``.cache/calibration`` (an interrupted run continues); writes ``reports/calibration/``
   (calibration.json, calibration.md, one power curve per claim). Hours on a few cores: it has
   not been run at this size yet (the committed report is the 5-seed run of the small world, plus
-  reduced sub-runs at 50 seeds; see README). Flags are measurements, reported next to the
+  reduced sub-runs at 50 seeds; see docs/calibration.md). Flags are measurements, reported next to the
   verdicts; the tier fails only when the calibration itself is incomplete.
 - ``-m smoke`` (CI, < 1 min): a small world, three claims (U1, U4, W1) must meet both targets,
   and a deliberately broken rule (raw SVCCA above a fixed value: it ignores its null) must be
@@ -45,7 +45,7 @@ FULL_WORKERS = int(os.environ.get("SAE_CLAIMS_CALIBRATION_WORKERS", str(os.cpu_c
 
 @pytest.mark.calibration
 def test_calibration_tier() -> None:
-    """Every plantable claim of the inventory calibrated; the report written for the README."""
+    """Every plantable claim of the inventory calibrated; the report written for docs/calibration.md."""
     rules = {p.rule for p in PLANS.values()}
     assert rules | set(NOT_PLANTED) == set(CLAIMS), "every claim is either planned or listed as not plantable"
     assert not rules & set(NOT_PLANTED)

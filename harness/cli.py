@@ -10,7 +10,7 @@
   control's outcome over base seeds, written to ``reports/stability/``.
 - ``cost``: the cost model (harness/cost): ``sae-claims cost --profile paper --device-spec h100
   [--json]`` projects each stage's counted work (GEMM flops, decompositions, transfers, Python
-  loops) to seconds and peak bytes; ``--markdown`` prints the README's paper-tier table;
+  loops) to seconds and peak bytes; ``--markdown`` prints the paper-tier table of docs/paper-tier.md;
   ``--calibrate --device cpu|cuda [--out FILE]`` measures a throughput table.
 - ``compare``: the matching-and-metrics pipeline on your own two (model, SAE set) pairs,
   under the chosen procedures, with negative controls; writes the same report
@@ -144,7 +144,7 @@ def plan(profile_name: str) -> str:
             f"{prof.n_random_subsets(proc)} Test-2 draws"
         )
     lines.append(f"  estimated download: ~{disk / 1024:.1f} GB (hub cache)")
-    lines.append("  estimated time: see README 'Paper tier' (per-stage CPU measurements, GPU extrapolation)")
+    lines.append("  estimated time: sae-claims cost --profile NAME --device-spec h100 (counted kernels x throughputs)")
     return "\n".join(lines)
 
 

@@ -36,7 +36,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="the projection as JSON")
-    out.add_argument("--markdown", action="store_true", help="the README's paper-tier table (paper, gemma)")
+    out.add_argument(
+        "--markdown", action="store_true", help="the paper-tier table of docs/paper-tier.md (paper, gemma)"
+    )
     p.add_argument("--calibrate", action="store_true", help="measure this machine's kernel throughputs instead")
     p.add_argument("--device", default="cpu", help="with --calibrate: cpu or cuda")
     p.add_argument("--out", type=Path, default=None, help="with --calibrate: write the table here (JSON)")

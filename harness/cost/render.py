@@ -1,8 +1,8 @@
 """Output of ``sae-claims cost``: a text table, JSON, and the README's Markdown block.
 
-:func:`markdown_table` is what README.md holds between ``<!-- cost-table:start -->`` and
+:func:`markdown_table` is what docs/paper-tier.md holds between ``<!-- cost-table:start -->`` and
 ``<!-- cost-table:end -->`` (:data:`README_MARKERS`); ``tests/cost/test_render.py`` checks that the
-README block equals it, so the paper-tier table is generated, never written by hand.
+docs block equals it, so the paper-tier table is generated, never written by hand.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from harness.cost.project import TARGET_SECONDS, Projection
 
 README_MARKERS = ("<!-- cost-table:start -->", "<!-- cost-table:end -->")
 
-#: (profile, device spec) pairs of the README's paper-tier table.
+#: (profile, device spec) pairs of the paper-tier table of docs/paper-tier.md.
 README_PROJECTIONS: tuple[tuple[str, str], ...] = (("paper", "h100"), ("paper", "a100"), ("gemma", "h100"))
 
 #: Rows of the README table: the stages that cost the most, the rest summed.
