@@ -229,6 +229,11 @@ SCORE_FIELDS = tuple(
 )
 
 
+#: The pair sets whose RSA a grid cell reads (:func:`_cell`: the 1-1 set's, and the control sets'
+#: ``*_top`` / ``*_rp``); the many-to-1 and unfiltered sets' RSA and RSA nulls are not computed.
+RSA_VARIANTS = ("one_to_one", "top_correlated", "random_partner")
+
+
 def _scores(rec: dict[str, Any], suffix: str = "") -> dict[str, Any]:
     return {f"{k}{suffix}": rec.get(k, math.nan) for k in SCORE_FIELDS}
 
@@ -361,6 +366,7 @@ def run_grid(
                 paper_permutations=prof.paper_permutations(procedure),
                 n_size_matched=prof.size_matched_draws or SIZE_MATCHED_DRAWS,
                 placebo_filter_runs=prof.placebo_filter_runs or PLACEBO_FILTER_RUNS,
+                rsa_variants=RSA_VARIANTS,
             )
             cells.append(_cell(rec, layer_a, layer_b))
     return {

@@ -17,7 +17,7 @@ rule) -> pairing restricted to the concept features -> 1-1 rule -> SVCCA/RSA wit
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -340,6 +340,10 @@ def _max_k(procedure: Procedure, n: int) -> int | None:
     return max(1, int(math.floor(procedure.svcca_max_k_fraction * n)))
 
 
+RSA_NOT_READ = "not computed: no rule or report reads this set's RSA"
+"""``rsa_skipped`` of a pair set whose RSA was not asked for (:func:`score_pairs` ``rsa=False``)."""
+
+
 def score_pairs(
     space_a: FeatureSpace,
     space_b: FeatureSpace,
@@ -351,6 +355,7 @@ def score_pairs(
     identity: Sequence[object] | None = None,
     null_device: str | None = None,
     paper_permutations: int | None = None,
+    rsa: bool = True,
 ) -> dict[str, Any]:
     """SVCCA and RSA of the paired decoder rows with shuffled-pairing nulls (Test 1).
 
@@ -368,6 +373,9 @@ def score_pairs(
     layer), so no two cells share their permutations; ``seed_offset`` only separates variants
     of callers that pass no ``identity``. ``paper_permutations``: the authors' smaller null size,
     for the reported ``"k/N"`` only (:func:`harness.scoring.effects.effect_fields`).
+    ``rsa=False``: RSA and its null are not computed (no rule or report reads them for this set:
+    at paper scale the many-to-1 and unfiltered sets' RSA nulls were ~30 GB of device memory and
+    15-60 min, never read); the ``rsa*`` fields stay NaN and ``rsa_skipped`` says why.
     """
     n = len(pairs)
     rec: dict[str, Any] = {"n_pairs": n, "pairs_history": list(pairs.history)}
@@ -419,25 +427,28 @@ def score_pairs(
         )
     except DegenerateInputError as exc:
         rec.update(svcca=math.nan, svcca_null_mean=math.nan, svcca_p=math.nan, svcca_error=str(exc))
-    try:
-        rs = test(
-            a,
-            b,
-            metric="rsa",
-            n_permutations=n_permutations,
-            seed=cell_seed(procedure.seed, *ident, "rsa"),
-            p_rule=procedure.p_rule,
-            inner=procedure.rsa_inner,
-        )
-        rec.update(
-            rsa=rs.observed,
-            rsa_null_mean=rs.null_mean,
-            rsa_p=rs.p_value,
-            rsa_seed=rs.seed,
-            **effect_fields("rsa", rs.observed, rs.null, paper_n=paper_permutations),
-        )
-    except ResourceError as exc:  # too many pairs for an n x n RDM: reported, not crashed
-        rec.update(rsa=math.nan, rsa_null_mean=math.nan, rsa_p=math.nan, rsa_error=str(exc))
+    if not rsa:
+        rec.update(rsa=math.nan, rsa_null_mean=math.nan, rsa_p=math.nan, rsa_skipped=RSA_NOT_READ)
+    else:
+        try:
+            rs = test(
+                a,
+                b,
+                metric="rsa",
+                n_permutations=n_permutations,
+                seed=cell_seed(procedure.seed, *ident, "rsa"),
+                p_rule=procedure.p_rule,
+                inner=procedure.rsa_inner,
+            )
+            rec.update(
+                rsa=rs.observed,
+                rsa_null_mean=rs.null_mean,
+                rsa_p=rs.p_value,
+                rsa_seed=rs.seed,
+                **effect_fields("rsa", rs.observed, rs.null, paper_n=paper_permutations),
+            )
+        except ResourceError as exc:  # too many pairs for an n x n RDM: reported, not crashed
+            rec.update(rsa=math.nan, rsa_null_mean=math.nan, rsa_p=math.nan, rsa_error=str(exc))
     rec.update(n_permutations=n_permutations, p_rule=procedure.p_rule)
     rec["mean_pair_corr"] = float(np.mean(pairs.corr))
     return rec
@@ -451,22 +462,32 @@ def split_half(
     *,
     n_permutations: int,
     identity: Sequence[object],
+    null_device: str | None = None,
 ) -> dict[str, Any]:
     """SVCCA excess over chance of two random disjoint halves of ``pairs`` (each against its own
     shuffled-pairing null), for the split-half reliability of a grid of scores (U7): a grid whose
-    halves disagree cannot say what does or does not track it. Halves too small to score give NaN."""
+    halves disagree cannot say what does or does not track it. Halves too small to score give NaN.
+    ``null_device``: as :func:`score_pairs` (None: numpy; a torch device: the batched fixed-basis
+    null of :func:`harness.scoring.device_nulls.permutation_test_device`, same permutations)."""
     n = len(pairs)
     half = n // 2
     out: dict[str, Any] = {"split_half_n": half}
     rng = np.random.default_rng(cell_seed(procedure.seed, "split half", *identity, space_a.name, space_b.name))
     order = rng.permutation(n)
+    test: Any = permutation_test
+    device_options: dict[str, Any] = {}
+    if null_device is not None:
+        from harness.scoring.device_nulls import permutation_test_device
+
+        test = permutation_test_device
+        device_options = {"device": null_device, "basis_on_device": True}
     for i, idx in enumerate((order[:half], order[half : 2 * half]), start=1):
         sub = Pairs(pairs.a_idx[idx], pairs.b_idx[idx], pairs.corr[idx], (*pairs.history, f"half {i}: {half}"))
         out[f"svcca_excess_half{i}"] = math.nan
         if half < max(procedure.min_subspace_size, 3):
             continue
         try:
-            sv = permutation_test(
+            sv = test(
                 space_a.decoder[sub.a_idx],
                 space_b.decoder[sub.b_idx],
                 metric="svcca",
@@ -475,6 +496,7 @@ def split_half(
                 p_rule=procedure.p_rule,
                 keep=procedure.svcca_keep,
                 max_k=_max_k(procedure, half),
+                **device_options,
             )
             out[f"svcca_excess_half{i}"] = excess_over_chance(sv.observed, sv.null_mean)
         except DegenerateInputError:
@@ -500,31 +522,61 @@ def random_partner_pairs(
     if procedure.filter_nonconcept:
         ok_b &= ~space_b.junk_mask()
     eligible = np.flatnonzero(ok_b)
-    by_string: dict[str, set[int]] = {}
-    if procedure.filter_shared_token:
-        for e in eligible.tolist():
-            for t in space_b.strings[e]:
-                by_string.setdefault(t, set()).add(int(e))
     a_feats = np.asarray(pairs.a_idx, dtype=np.int64)
     real = np.asarray(pairs.b_idx, dtype=np.int64)
-    used: set[int] = set()
+    # (len(a_feats), F_B) candidates as CSR, columns ascending: the eligible B features that share
+    # a top-token string with the A feature (one sparse product of string incidences), or all of them
+    if procedure.filter_shared_token:
+        cands = _shared_string_candidates([space_a.strings[a] for a in a_feats.tolist()], space_b.strings, eligible)
+    else:
+        cands = sp.csr_matrix(
+            (
+                np.ones(a_feats.size * eligible.size, dtype=bool),
+                np.tile(eligible, a_feats.size),
+                np.arange(a_feats.size + 1) * eligible.size,
+            ),
+            shape=(a_feats.size, space_b.n_features),
+        )
+    used = np.zeros(space_b.n_features, dtype=bool)
     out_a, out_b = [], []
+    # the 1-1 draw is sequential (each pick removes a B feature): one numpy step per A feature
     for i in rng.permutation(a_feats.size):
-        a = int(a_feats[i])
-        if procedure.filter_shared_token:
-            cands = set().union(*(by_string.get(t, set()) for t in space_a.strings[a]))
-        else:
-            cands = set(eligible.tolist())
-        options = sorted(cands - used - {int(real[i])})
-        if not options:
+        row = cands.indices[cands.indptr[i] : cands.indptr[i + 1]]
+        options = row[~used[row] & (row != real[i])]
+        if not options.size:
             continue
-        j = int(options[int(rng.integers(len(options)))])
-        used.add(j)
-        out_a.append(a)
+        j = int(options[int(rng.integers(options.size))])
+        used[j] = True
+        out_a.append(int(a_feats[i]))
         out_b.append(j)
     ia, ib = np.asarray(out_a, dtype=np.int64), np.asarray(out_b, dtype=np.int64)
     corr = paired_correlation(space_a, space_b, ia, ib)
     return Pairs(ia, ib, corr, (f"random partner passing the token filters: {ia.size} of {a_feats.size} A features",))
+
+
+def _shared_string_candidates(
+    strings_a: Sequence[tuple[str, ...]], strings_b: Sequence[tuple[str, ...]], eligible_b: NDArray[np.int64]
+) -> sp.csr_matrix:
+    """(len(strings_a), len(strings_b)) bool CSR with sorted column indices: entry (i, j) when B
+    feature j is in ``eligible_b`` and shares a top-token string with ``strings_a[i]``: the product
+    of the two string-incidence matrices (rows x distinct strings)."""
+    vocab: dict[str, int] = {}
+    for strings in (*(strings_b[j] for j in eligible_b.tolist()), *strings_a):
+        for t in strings:
+            vocab.setdefault(t, len(vocab))
+
+    def incidence(rows: Sequence[tuple[str, ...]], row_ids: NDArray[np.int64], n_rows: int) -> sp.csr_matrix:
+        r = [int(i) for i, strings in zip(row_ids.tolist(), rows, strict=True) for _ in strings]
+        c = [vocab[t] for strings in rows for t in strings]
+        return sp.csr_matrix((np.ones(len(r), dtype=np.int32), (r, c)), shape=(n_rows, max(1, len(vocab))))
+
+    inc_a = incidence(strings_a, np.arange(len(strings_a)), len(strings_a))
+    inc_b = incidence([strings_b[j] for j in eligible_b.tolist()], eligible_b, len(strings_b))
+    shared = (inc_a @ inc_b.T).tocsr()
+    shared.data = shared.data > 0
+    shared.eliminate_zeros()
+    shared.sort_indices()
+    return shared
 
 
 def svcca_of_sets(
@@ -778,6 +830,7 @@ def compare_spaces(
     device: str = "cpu",
     null_device: str | None = None,
     paper_permutations: int | None = None,
+    rsa_variants: Collection[str] | None = None,
 ) -> dict[str, Any]:
     """Whole-space comparison of two SAEs (Figs. 2-3, 5-14): one record per variant.
 
@@ -795,6 +848,10 @@ def compare_spaces(
     partner per A feature, ``n_size_matched`` draws + 1 held out; :func:`placebo_one_to_one`) and
     ``placebo_filter`` (random tokens filtered instead of the non-concept list; :func:`placebo_filter`),
     each seeded from the cell's identity. ``paper_permutations``: see :func:`score_pairs`.
+    ``rsa_variants``: the pair sets (variant names, ``random_partner``, ``top_correlated``) whose RSA
+    and RSA null are computed; None = every set. A grid passes the sets its cells read
+    (:data:`harness.experiments.grid.RSA_VARIANTS`); the others' ``rsa*`` fields are NaN with
+    ``rsa_skipped`` (:func:`score_pairs` ``rsa=False``).
     """
     n_perm = procedure.n_permutations if n_permutations is None else _positive(n_permutations, "n_permutations")
     # device: the exact pairing runs on the GPU in the gpu tier (64 TFLOP per Pythia pair)
@@ -829,6 +886,7 @@ def compare_spaces(
             identity=("whole space", variant),
             null_device=null_device,
             paper_permutations=paper_permutations,
+            rsa=rsa_variants is None or variant in rsa_variants,
         )
     if split_halves and "one_to_one" in kept:  # U7's split-half reliability
         out["one_to_one"].update(
@@ -839,6 +897,7 @@ def compare_spaces(
                 procedure,
                 n_permutations=n_perm,
                 identity=("whole space", "one_to_one"),
+                null_device=null_device,
             )
         )
     if random_partners and "one_to_one" in kept:  # U1/U2's filter-aware control
@@ -858,6 +917,7 @@ def compare_spaces(
             identity=("whole space", "random_partner"),
             null_device=null_device,
             paper_permutations=paper_permutations,
+            rsa=rsa_variants is None or "random_partner" in rsa_variants,
         )
     if n_top_correlated is not None:
         pairs = top_correlated_pairs(space_a, space_b, procedure, mc=mc, n=n_top_correlated)
@@ -870,6 +930,7 @@ def compare_spaces(
             identity=("whole space", "top_correlated"),
             null_device=null_device,
             paper_permutations=paper_permutations,
+            rsa=rsa_variants is None or "top_correlated" in rsa_variants,
         )
     others: dict[str, dict[str, float]] = {}
     if placebos and "one_to_one" in kept and "many_to_one" in kept:  # U5's placebo 1-1 rule
@@ -1014,33 +1075,16 @@ def _test2_batched(
     device: str,
 ) -> Any:
     """Test 2 with the draws of :func:`harness.scoring.nulls.random_subset_test` (same seed, same
-    subsets, same pairing), their SVCCAs batched on ``device`` by pair count
-    (:func:`harness.scoring.device_nulls.svcca_subsets`, equal to the per-draw numpy SVCCA to
-    ~1e-13): at paper scale one host SVD per draw would cost 20-40 minutes in all."""
-    from harness.scoring.device_nulls import svcca_subsets
+    subsets, the same pairs), paired and scored in batches on ``device``
+    (:func:`harness.experiments.subset_pairing.score_test2_draws`: batched correlations and 1-1 rule,
+    SVCCAs batched by pair count, equal to the per-draw numpy path to 1e-10)."""
+    from harness.experiments.subset_pairing import score_test2_draws
     from harness.scoring.nulls import random_subset_draws, subset_test_result
 
     draws = random_subset_draws(
         size_a=sizes[0], size_b=sizes[1], pool_a=pools[0], pool_b=pools[1], n_draws=n_draws, seed=seed
     )
-    pairs = [pair_subsets(space_a, space_b, ia, ib, rule=rule) for ia, ib in draws]
-    scores = np.full(n_draws, np.nan)
-    by_n: dict[int, list[int]] = {}
-    for i, p in enumerate(pairs):
-        if len(p) >= max(procedure.min_subspace_size, 3):
-            by_n.setdefault(len(p), []).append(i)
-    for n, rows in by_n.items():
-        a_rows = np.concatenate([pairs[i].a_idx for i in rows])
-        b_rows = np.concatenate([pairs[i].b_idx for i in rows])
-        idx = np.arange(len(rows) * n).reshape(len(rows), n)
-        scores[rows] = svcca_subsets(
-            space_a.decoder[a_rows],
-            space_b.decoder[b_rows],
-            idx,
-            keep=procedure.svcca_keep,
-            max_k=_max_k(procedure, n),
-            device=device,
-        )
+    scores = score_test2_draws(space_a, space_b, procedure, draws, rule=rule, device=device)
     return subset_test_result(observed, scores, seed=seed, p_rule=procedure.p_rule)
 
 
