@@ -19,8 +19,9 @@ Statistics, the same for every rule:
   alpha. Holm (every counted cell certain) would need ``n / alpha`` null draws per cell (1,100 for
   Pythia's 55 non-zero cells) and asks more than a share claim. An all-must-pass conjunction
   (S1, S2, S4) needs no correction: it is false as soon as one member is null, and that member
-  passes with probability <= alpha. A control that should be significant in about an alpha share
-  of its cells (U1/U2's random partners) is judged with a one-sided binomial test of its count.
+  passes with probability <= alpha. A control is judged as a contrast with the claim, by the claim's
+  own statistic and share (U1/U2's random partners: the real pairing ranked among >= 99
+  random-partner sets per cell, BH over the cells), never as a separate threshold outcome.
 
 The registry (:data:`RULES`) maps a claim id to its rule and refuses duplicates; :data:`ROLES`
 says which records each rule reads.
@@ -47,7 +48,6 @@ from scipy.stats import norm, spearmanr
 from harness.config import Procedure
 from harness.scoring.effects import (
     bh_discoveries,
-    binomial_excess_p,
     cell_seed,
     excess_over_chance,
     layer_label_test,
@@ -442,26 +442,49 @@ def _u1(grid: Mapping[str, Any], alpha: float) -> Judgement:
     return decided(holds, m)
 
 
-def _significant_share_control(grid: Mapping[str, Any], metric: str, alpha: float) -> Judgement:
-    """A control that should be significant in about an alpha share of its cells: it comes out the
-    same way when its count of cells with p < alpha is more than alpha explains (one-sided
-    binomial test at alpha, :func:`harness.scoring.effects.binomial_excess_p`), not only when it
-    passes the claim's own share."""
-    cells = nonzero(grid)
-    k = sum(sig(c, metric, alpha) for c in cells)
-    bp = binomial_excess_p(k, len(cells), alpha)
+def _random_partner_contrast(grid: Mapping[str, Any], metric: str, share: float, alpha: float) -> Judgement:
+    """U1/U2's filter-aware control as a contrast, judged by the claim's own statistic and share:
+    per non-zero cell the real 1-1 pairing's ``metric`` ranked among that cell's filter-aware
+    random-partner sets (``<metric>_rp_contrast_p``, +1 rule over ``<metric>_rp_contrast_n`` >= 99
+    sets: :func:`harness.experiments.spaces.random_partner_contrast`), Benjamini-Hochberg at FDR
+    alpha over the family of non-zero cells, and the claim's own ``share`` of discoveries. The
+    judgement is the *control's*: it holds ("same way": the real pairing is not distinguished from
+    partners the token filters alone would accept) when fewer than ``share`` of the cells are
+    discoveries.
+
+    Why a contrast: the rule this replaces judged random partners by their own significance (one
+    draw per cell, a binomial count over dependent cells): at the paper's 2-7k pairs per cell random
+    partners are significant almost everywhere although the real pairing beats them by far (smoke
+    under ``corrected``: excess 0.05-0.10 against 0.02-0.03), and with inter-cell correlation a
+    fully null control came out "the same way" 11-13% of the time at 55 cells, not 5%."""
+    key, n_key = f"{metric}_rp_contrast_p", f"{metric}_rp_contrast_n"
+    every = nonzero(grid)
+    if not every:
+        return missing("no non-zero cells")
+    if absent_everywhere(every, key):
+        return missing(
+            f"needs {key} (the real pairing ranked among filter-aware random-partner sets), missing in every "
+            "non-zero cell"
+        )
+    ps = [float(c[key]) if _finite(c.get(key)) else math.nan for c in every]
+    counts = [n_perm(c, key=n_key) for c in every if _finite(c.get(key))]
+    distinguished, counted, reason = count_significant(ps, share, alpha, counts, "random-partner sets")
+    n_open = sum(not math.isfinite(p) for p in ps)
     m = {
-        "n_cells": len(cells),
-        "n_significant": k,
-        "fraction_significant": k / len(cells) if cells else math.nan,
-        "binomial_p": bp,
+        "n_cells": len(every),
+        "n_distinguished": counted["n_discoveries_bh"],
+        "n_needed": counted["n_needed"],
+        "n_below_alpha_raw": counted["n_significant_raw"],
+        "n_cells_without_contrast": n_open,
+        "random_partner_sets": int(sum(int(c.get("random_partner_sets", 0) or 0) for c in every)),
+        f"mean_{metric}_real": nanmean([c.get(f"{metric}_rp_contrast_observed", math.nan) for c in every]),
+        f"mean_{metric}_random_partner_sets": nanmean([c.get(f"{metric}_rp_sets_mean", math.nan) for c in every]),
     }
-    reason = grid_power(grid, cells, alpha)
     if reason:
         return undecided(reason, m)
-    if not cells:
-        return decided(False, m, scored=False)
-    return decided(bool(bp < alpha), m)
+    if not distinguished and counted["n_discoveries_bh"] + n_open >= counted["n_needed"]:
+        return undecided(f"{n_open} of {len(every)} non-zero cells have no {key} and could decide the contrast", m)
+    return decided(not distinguished, m)
 
 
 def _grid_claim(
@@ -469,7 +492,7 @@ def _grid_claim(
     records: Mapping[str, Any],
     procedure: Procedure,
     *,
-    random_partners: str | None = None,
+    random_partners: tuple[str, float] | None = None,
 ) -> ClaimJudgement:
     """A rule on the grid and, as its control, on the shuffled-positions grid's top-correlated
     sets of the real cells' sizes. Almost no misaligned pair passes the filters and the
@@ -477,40 +500,54 @@ def _grid_claim(
     top-correlated 1-1 set of the real cell's size (filters and threshold off) exercises the
     same statistic at the same pair count.
 
-    ``random_partners`` (a metric, "svcca" or "rsa"): a second control, filter-aware: each A feature
-    of the real 1-1 set with a random other B partner that passes the same token filters (``*_rp``
-    fields of the real grid; :func:`harness.experiments.spaces.random_partner_pairs`). The first
+    ``random_partners`` (metric, share), ("svcca", 0.8) for U1, ("rsa", 0.5) for U2: a second
+    control, filter-aware, judged as a contrast (:func:`_random_partner_contrast`): the real pairing
+    against >= 99 sets of random partners passing the same token filters, in each cell. The first
     control switches the filters off, while App. F credits the filters for the high scores; this
-    one keeps them. It should be significant in about an alpha share of the cells, and is judged so
-    (:func:`_significant_share_control` on ``random_partners``' p). The control comes out the same
-    way when either does."""
+    one keeps them. The control comes out the same way when the shuffled-positions sets pass the
+    rule or the real pairing is not distinguished from the random partners; a grid without the
+    contrast has that control *not run* (a rule that holds is then inconclusive, never reproduced).
+    The detail says "rule holds in X/Y cells; real pairing beats filter-only random partners in
+    Z/Y cells (BH)"."""
     claim = rule(records["grid"], procedure.alpha)
     view = top_view(records["control_grid"])
     ctrl = rule(view, procedure.alpha)
     measured = dict(ctrl.measured)
     scored = control_scored(view, measured)
     ctrl = Judgement(ctrl.holds, measured, ctrl.inconclusive, scored)
-    if random_partners and all("svcca_rp" in c for c in records["grid"]["cells"]):
-        from harness.experiments.grid import random_partner_view
-
-        rp = _significant_share_control(random_partner_view(dict(records["grid"])), random_partners, procedure.alpha)
-        both = {"shuffled_positions": ctrl.measured, "random_partner": rp.measured}
-        if ctrl.holds or rp.holds:
-            ctrl = decided(True, both)
-        elif ctrl.inconclusive or rp.inconclusive:
-            ctrl = undecided("; ".join(r for r in (ctrl.inconclusive, rp.inconclusive) if r), both)
-        else:
-            ctrl = decided(False, both, scored=ctrl.scored)
-    return _with_control(claim, ctrl)
+    if random_partners is None:
+        return _with_control(claim, ctrl)
+    metric, share = random_partners
+    rp = _random_partner_contrast(records["grid"], metric, share, procedure.alpha)
+    both = {"shuffled_positions": ctrl.measured, "random_partner_contrast": rp.measured}
+    y = rp.measured.get("n_cells", len(nonzero(records["grid"])))
+    x = claim.measured.get("n_discoveries_bh")
+    z = rp.measured.get("n_distinguished")
+    detail = (
+        f"rule holds in {x}/{y} cells; real pairing beats filter-only random partners in "
+        f"{'?' if z is None else z}/{y} cells (BH)"
+    )
+    if ctrl.holds:
+        combined = decided(True, both)
+    elif rp.not_run is not None:
+        combined = Judgement(None, both, rp.not_run, scored=False, not_run=f"random-partner contrast: {rp.not_run}")
+    elif rp.holds:
+        combined = decided(True, both)
+    elif ctrl.inconclusive or rp.inconclusive:
+        combined = undecided("; ".join(r for r in (ctrl.inconclusive, rp.inconclusive) if r), both)
+    else:
+        combined = decided(False, both, scored=ctrl.scored)
+    return ClaimJudgement(claim, combined, detail)
 
 
 @register_rule("U1", "grid", "control_grid")
 def rule_u1(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
     """At least 80% of the non-zero layer pairs ('almost all') have 1-1 SVCCA significant, counted as
     Benjamini-Hochberg discoveries at FDR alpha over the family of non-zero cells; controls:
-    shuffled positions (the same rule), and random partners passing the same token filters (must
-    be significant in about an alpha share of the cells: one-sided binomial test of the count)."""
-    return _grid_claim(_u1, records, procedure, random_partners="svcca")
+    shuffled positions (the same rule), and the contrast with filter-aware random partners (the
+    real pairing's SVCCA beats >= 99 random-partner sets per cell in >= 80% of the non-zero cells,
+    BH at FDR alpha; :func:`_random_partner_contrast`)."""
+    return _grid_claim(_u1, records, procedure, random_partners=("svcca", 0.8))
 
 
 def _u2(grid: Mapping[str, Any], alpha: float) -> Judgement:
@@ -544,11 +581,12 @@ def _u2(grid: Mapping[str, Any], alpha: float) -> Judgement:
 def rule_u2(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
     """RSA significant in >= half the non-zero cells (Benjamini-Hochberg discoveries at FDR alpha over
     the non-zero cells) AND RSA's excess over its null below SVCCA's in >= 80% of them (an ordering,
-    not a test per cell: nothing to correct). Controls as U1's, the random-partner one on RSA.
+    not a test per cell: nothing to correct). Controls as U1's, the random-partner contrast on RSA
+    with U2's share (the real pairing's RSA beats the random-partner sets in >= half the cells).
 
     The ordering compares excesses: raw RSA (chance ~0) is below raw SVCCA (chance ~0.44 under
     corrected) in 100% of the *control* cells, so the raw ordering held on pure noise."""
-    return _grid_claim(_u2, records, procedure, random_partners="rsa")
+    return _grid_claim(_u2, records, procedure, random_partners=("rsa", 0.5))
 
 
 #: U3's equivalence margin, as a fraction of the median non-zero cell's SVCCA excess: a layer-0
