@@ -618,20 +618,43 @@ def equivalence_p(c: Mapping[str, Any], margin: float) -> float:
     return float(norm.sf((bound - float(s)) / float(sd)))
 
 
+def similarity_p(c: Mapping[str, Any], margin: float) -> float:
+    """One-sided p of "this cell's SVCCA excess is above ``margin``" (the null "excess <= margin"
+    rejected), with the null's sd as the score's sd: ``P(Z >= (s - margin_score) / sd)``. A small p
+    *refutes* the cell's equivalence (it is shown to have more similarity than the margin allows).
+    NaN when unscored."""
+    s, m, sd = c.get("svcca"), c.get("svcca_null_mean"), c.get("svcca_null_std")
+    if not (_finite(s) and _finite(m) and _finite(sd)) or float(sd) <= 0:
+        return math.nan
+    bound = float(m) + margin * (1.0 - float(m))
+    return float(norm.sf((float(s) - bound) / float(sd)))
+
+
 def _equivalent(cells: Sequence[Record], margin: float, alpha: float, what: str) -> Judgement:
-    """>= EQUIVALENT_SHARE of ``cells`` are shown equivalent (excess below ``margin``), counted as
-    Benjamini-Hochberg discoveries at FDR alpha among their equivalence tests; cells too small to
-    score are undecided, and when they could tip the count the judgement is inconclusive."""
+    """Three outcomes per cell -- shown equivalent (upper confidence bound of its excess below
+    ``margin``), refuted (shown above the margin: :func:`similarity_p`), undecided (its interval
+    straddles the margin, or it is too small to score) -- each count as Benjamini-Hochberg
+    discoveries at FDR alpha over ``cells``. The claim (>= EQUIVALENT_SHARE of the cells equivalent)
+    holds when enough are shown; is refuted only when so many are shown *above* the margin that the
+    share is out of reach whatever the undecided ones are; and is otherwise undecided, with the
+    widest interval named.
+
+    Why: "not equivalent" was read as "not reproduced", but a wide interval (upper bound 1.46 against
+    a margin of 0.017 on the smoke world) excludes nothing: it is absence of evidence either way."""
     ucb = [excess_upper_bound(c, alpha) for c in cells]
     ps = [equivalence_p(c, margin) for c in cells]
     n_eq = bh_discoveries(ps, alpha)
-    n_undecided = sum(not math.isfinite(u) for u in ucb)
+    n_refuted = bh_discoveries([similarity_p(c, margin) for c in cells], alpha)
+    n_unscorable = sum(not math.isfinite(u) for u in ucb)
     need = need_of(EQUIVALENT_SHARE, len(cells))
     m = {
         f"n_cells_{what}": len(cells),
         "n_equivalent": n_eq,
         "n_equivalent_raw": sum(u < margin for u in ucb if math.isfinite(u)),
-        "n_unscorable": n_undecided,
+        "n_refuted": n_refuted,
+        "n_undecided": len(cells) - n_eq - n_refuted,
+        "n_unscorable": n_unscorable,
+        "n_needed": need,
         "equivalence_margin": margin,
         "max_upper_bound": max((u for u in ucb if math.isfinite(u)), default=math.nan),
     }
@@ -639,23 +662,28 @@ def _equivalent(cells: Sequence[Record], margin: float, alpha: float, what: str)
         return decided(False, m, scored=False)
     if n_eq >= need:
         return decided(True, m)
-    if n_eq + n_undecided >= need:
-        unscored = [c for c, u in zip(cells, ucb, strict=True) if not math.isfinite(u)]
-        no_null = [c for c in unscored if _finite(c.get("svcca"))]
-        if no_null:  # a score without its null (e.g. a printed grid): the interval needs the null's spread
-            lacking = sorted(
-                {k for c in no_null for k in ("svcca_null_mean", "svcca_null_std") if not _finite(c.get(k))}
-            )
-            cause = f"{len(no_null)} have a score but no null spread ({', '.join(lacking) or 'null sd'} missing)"
-        else:
-            few = sorted({int(c["n_pairs"]) for c in unscored if _finite(c.get("n_pairs"))})
-            cause = f"{len(unscored)} have too few pairs to score ({few} pairs)"
-        return undecided(
-            f"{n_undecided} of {len(cells)} {what} cells are unscorable -- {cause} -- "
-            f"and could decide the {EQUIVALENT_SHARE:.0%} share",
-            m,
+    if len(cells) - n_refuted < need:
+        return decided(False, m)  # refuted with power: too many cells shown above the margin
+    unscored = [c for c, u in zip(cells, ucb, strict=True) if not math.isfinite(u)]
+    causes = []
+    wide = len(cells) - n_eq - n_refuted - len(unscored)
+    if wide > 0:
+        causes.append(
+            f"{wide} have intervals too wide to decide (largest upper bound {m['max_upper_bound']:.3f} "
+            f"against a margin of {margin:.3f}, none shown above it)"
         )
-    return decided(False, m)
+    no_null = [c for c in unscored if _finite(c.get("svcca"))]
+    if no_null:  # a score without its null (e.g. a printed grid): the interval needs the null's spread
+        lacking = sorted({k for c in no_null for k in ("svcca_null_mean", "svcca_null_std") if not _finite(c.get(k))})
+        causes.append(f"{len(no_null)} have a score but no null spread ({', '.join(lacking) or 'null sd'} missing)")
+    if len(unscored) > len(no_null):
+        few = sorted({int(c["n_pairs"]) for c in unscored if _finite(c.get("n_pairs"))})
+        causes.append(f"{len(unscored) - len(no_null)} have too few pairs to score ({few} pairs)")
+    return undecided(
+        f"{n_eq} of {len(cells)} {what} cells shown equivalent, {n_refuted} shown above the margin, "
+        f"{need} needed; undecided: {'; '.join(causes)}",
+        m,
+    )
 
 
 @register_rule("U3", "grid")
@@ -663,7 +691,9 @@ def rule_u3(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
     """Equivalence test per layer-0 cell: the one-sided (1 - alpha) upper confidence bound of its
     SVCCA excess lies below EQUIVALENCE_FRACTION of the median non-zero cell's excess, in at least
     EQUIVALENT_SHARE of the layer-0 cells, counted as Benjamini-Hochberg discoveries at FDR alpha
-    among the layer-0 cells' equivalence tests; cells with too few pairs are undecided.
+    among the layer-0 cells' equivalence tests. Not reproduced only when enough layer-0 cells are
+    shown *above* the margin that the share is out of reach; cells whose interval straddles the
+    margin, or with too few pairs, are undecided and make the claim inconclusive (:func:`_equivalent`).
 
     Why: "high p-value" is absence of evidence -- the old rule (median p of the layer-0 cells >=
     alpha) passed when the layer-0 cells were merely underpowered (6-15 pairs in the paper's B0

@@ -433,9 +433,19 @@ def test_u3_equivalence_true_false_underpowered_and_broken_control() -> None:
         return u3_cell(0.0 if 0 in (a, b) else (0.15 if 1 in (a, b) else 0.2))
 
     assert verdict("U3", {"grid": grid(layered)}) == ("reproduced", "other way")
-    # layer 0 merely not significant: excess 0.05 with a wide null -- its upper bound is not below the margin
+    # layer 0 merely not significant: excess 0.05 with a wide null -- its upper bound is not below the
+    # margin (0.1), nor is its lower bound above it: undecided, not refuted
     vague = grid(lambda a, b: u3_cell(0.05, sd=0.05) if 0 in (a, b) else u3_cell(0.2))
-    assert verdict("U3", {"grid": vague})[0] == "not reproduced"
+    j = judge("U3", {"grid": vague}, CORRECTED, profile="smoke")
+    assert j.verdict == "inconclusive" and "intervals too wide to decide" in j.inconclusive
+    assert (j.measured["n_equivalent"], j.measured["n_refuted"], j.measured["n_undecided"]) == (0, 0, 9)
+    # false, with power: layer 0 as similar as the rest (excess 0.2, tight null) -- shown above the margin
+    similar = grid(lambda a, b: u3_cell(0.2))
+    j = judge("U3", {"grid": similar}, CORRECTED, profile="smoke")
+    assert j.verdict == "not reproduced" and j.measured["n_refuted"] == 9
+    # two of nine cells shown above the margin: 7 < 8 needed can still be equivalent at most -> refuted
+    two = grid(lambda a, b: u3_cell(0.2 if (a, b) in ((0, 4), (0, 5)) else 0.0) if 0 in (a, b) else u3_cell(0.2))
+    assert verdict("U3", {"grid": two})[0] == "not reproduced"
     # half the layer-0 cells have 4 pairs: the data cannot decide
     few = grid(lambda a, b: u3_cell(0.0, n=2 if (a + b) % 2 else 200) if 0 in (a, b) else u3_cell(0.2))
     assert verdict("U3", {"grid": few})[0] == "inconclusive"
@@ -443,14 +453,15 @@ def test_u3_equivalence_true_false_underpowered_and_broken_control() -> None:
     flat_edge = grid(lambda a, b: u3_cell(0.0 if 0 in (a, b) or 1 in (a, b) else 0.2))
     assert verdict("U3", {"grid": flat_edge}) == ("not reproduced", "same way")
     # 8 of 9 layer-0 cells just inside the margin (each equivalence p ~0.045), one clearly similar: the
-    # raw count reaches 80%, the BH count over the layer-0 family does not (bar at rank 8 of 9 ~0.044)
+    # raw count reaches 80%, the BH count over the layer-0 family does not (bar at rank 8 of 9 ~0.044);
+    # only one cell is shown above the margin, so the 8 needed are still possible: undecided
     from scipy.stats import norm
 
     e_edge = (0.1 * 0.6 - norm.isf(0.045) * 0.01) / 0.6
     edge = grid(lambda a, b: u3_cell(0.2 if (a, b) == (0, 5) else e_edge) if 0 in (a, b) else u3_cell(0.2))
     j = judge("U3", {"grid": edge}, CORRECTED, profile="smoke")
     assert j.measured["n_equivalent_raw"] == 8 and j.measured["n_equivalent"] == 0
-    assert j.verdict == "not reproduced"
+    assert j.verdict == "inconclusive" and j.measured["n_refuted"] == 1
     # no excess anywhere: nothing to be equivalent to a fraction of
     assert verdict("U3", {"grid": grid(lambda a, b: u3_cell(0.0))})[0] == "inconclusive"
 
