@@ -1052,8 +1052,8 @@ def _u8(grid: Mapping[str, Any], profile: str, procedure: str) -> Judgement:
     """Under ``paper`` on a profile with published counts (Tables 5-8): every non-zero cell with a
     printed count has ours / paper's within PAIR_RATIO_BAND, for the 1-1 and the many-to-1 set.
     Otherwise (smoke; or ``corrected``, whose masking, dead-feature and 1-1 choices are meant to
-    change the counts): the 1-1 rule removes pairs and keeps some (0 < 1-1 < many-to-1) in every
-    non-zero cell, with the ratios to the paper reported where there are any."""
+    change the counts): undecided, with the sanity check (0 < 1-1 < many-to-1 in every non-zero
+    cell, :func:`_u8_sanity_only`) and the ratios to the paper reported where there are any."""
     from harness.verdicts.paper_tables import VARIANTS, paper_pair_counts
 
     every = nonzero(grid)
@@ -1081,10 +1081,9 @@ def _u8(grid: Mapping[str, Any], profile: str, procedure: str) -> Judgement:
         if (variant, c["layer_a"], c["layer_b"]) in printed
     }
     structural = all(0 < a < b for a, b in zip(n11, m21, strict=True))
+    m["sanity_check_1to1_between_0_and_many_to_1"] = structural
     if not printed:
-        if len(cells) < len(every) and structural:
-            return undecided(f"pair counts missing in {len(every) - len(cells)} non-zero cells", m)
-        return decided(structural, m)
+        return _u8_sanity_only("the paper printed no pair counts for this profile's models", cells, every, m)
     lo, hi = PAIR_RATIO_BAND
     m.update(
         ratio_to_paper=ratios,
@@ -1094,18 +1093,36 @@ def _u8(grid: Mapping[str, Any], profile: str, procedure: str) -> Judgement:
         ratio_judged=procedure == "paper",
     )
     if procedure != "paper":
-        return decided(structural, m)
+        why = f"under `{procedure}` the counts are meant to differ from Tables 5-8 (ratios reported, not judged)"
+        return _u8_sanity_only(why, cells, every, m)
     if not ratios:
         return undecided("no non-zero cell of this grid has a count in the paper's Tables 5-8", m)
     return decided(all(lo <= r <= hi for r in ratios.values()), m)
+
+
+def _u8_sanity_only(why: str, cells: Sequence[Record], every: Sequence[Record], m: dict[str, Any]) -> Judgement:
+    """U8 where nothing can be compared with the paper's counts: the sanity check (0 < 1-1 <
+    many-to-1 in every non-zero cell) is shown, never counted as reproducing Tables 5-8 -- it holds
+    by construction of the 1-1 rule on any world with a choice of partner. Undecided, with the
+    check's outcome in the reason."""
+    bad = [f"A{c['layer_a']}/B{c['layer_b']}" for c in cells if not 0 < c["n_pairs"] < c["n_pairs_m21"]]
+    check = (
+        f"the sanity check 0 < 1-1 < many-to-1 fails in {bad}"
+        if bad
+        else f"the sanity check 0 < 1-1 < many-to-1 holds in all {len(cells)} non-zero cells with counts"
+    )
+    gap = f"; pair counts missing in {len(every) - len(cells)} non-zero cells" if len(cells) < len(every) else ""
+    return undecided(f"{why}: nothing to compare with; {check} (shown, not counted as reproduced){gap}", m)
 
 
 @register_rule("U8", "grid", "control_grid")
 def rule_u8(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
     """Under the `paper` procedure on a profile the paper printed counts for (Pythia: Tables 5-6;
     Gemma: Tables 7-8): every non-zero cell's 1-1 and many-to-1 counts within a factor 2 of the
-    printed ones (PAIR_RATIO_BAND, per cell); under `corrected` the ratios are reported and the
-    structural rule judged (0 < 1-1 < many-to-1 in every non-zero cell), as on smoke.
+    printed ones (PAIR_RATIO_BAND, per cell). Elsewhere (smoke; `corrected`) nothing can be compared
+    with the paper: the ratios are reported and the sanity check 0 < 1-1 < many-to-1 is shown, and the
+    claim is inconclusive -- the check holds by construction of the 1-1 rule, so it was never evidence
+    for Tables 5-8 (it used to read "reproduced").
 
     Why per cell and `paper` only: one band over the whole printed range (801-7553) accepted any
     cell 16x off its own printed count, and under `corrected` the counts are meant to differ

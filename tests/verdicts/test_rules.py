@@ -525,12 +525,17 @@ def test_u6_paper_placebo_comes_out_the_same_way_on_a_broken_input() -> None:
     assert verdict("U6", {"grid": weak}) == ("inconclusive", "inconclusive")
 
 
-def test_u8_true_false_and_a_control_that_keeps_pairs() -> None:
+def test_u8_without_printed_counts_is_a_sanity_check_never_reproduced() -> None:
+    """Smoke (no printed counts): 0 < 1-1 < many-to-1 is shown as a sanity check, the claim inconclusive
+    -- whether the check holds or fails; it holds by construction of the 1-1 rule."""
     g = grid(lambda a, b: {})
     empty = grid(lambda a, b: {"n_pairs": 0, "n_pairs_m21": 0})
-    assert verdict("U8", {"grid": g, "control_grid": empty}) == ("reproduced", "other way")
-    assert verdict("U8", {"grid": grid(lambda a, b: {"n_pairs": 300}), "control_grid": empty})[0] == "not reproduced"
-    assert verdict("U8", {"grid": g, "control_grid": g}) == ("not reproduced", "same way")
+    j = judge("U8", {"grid": g, "control_grid": empty}, CORRECTED, profile="smoke")
+    assert j.verdict == "inconclusive" and "sanity check 0 < 1-1 < many-to-1 holds in all 15" in j.inconclusive
+    assert "not counted as reproduced" in j.inconclusive and "no pair counts for this profile" in j.inconclusive
+    assert j.measured["sanity_check_1to1_between_0_and_many_to_1"] is True
+    j = judge("U8", {"grid": grid(lambda a, b: {"n_pairs": 300}), "control_grid": empty}, CORRECTED, profile="smoke")
+    assert j.verdict == "inconclusive" and "fails in" in j.inconclusive
 
 
 def test_u8_per_cell_ratio_to_tables_5_8_under_the_paper_procedure_only() -> None:
@@ -561,9 +566,10 @@ def test_u8_per_cell_ratio_to_tables_5_8_under_the_paper_procedure_only() -> Non
     odd = like(1.3, odd=(3, 5))
     j = judge("U8", {"grid": odd, "control_grid": empty}, PAPER, profile="paper")
     assert j.verdict == "not reproduced" and j.measured["n_cells_outside_band"] == 2
-    # under corrected the counts are meant to differ: ratios reported, the structural rule judged
+    # under corrected the counts are meant to differ: ratios reported, the sanity check shown, inconclusive
     j = judge("U8", {"grid": like(0.2), "control_grid": empty}, CORRECTED, profile="paper")
-    assert j.verdict == "reproduced" and j.measured["ratio_judged"] is False
+    assert j.verdict == "inconclusive" and j.measured["ratio_judged"] is False
+    assert "meant to differ" in j.inconclusive
     assert verdict("U8", {"grid": like(0.2), "control_grid": empty}, PAPER, profile="paper")[0] == "not reproduced"
     # broken input: a control that keeps as many pairs as the real grid
     assert verdict("U8", {"grid": ok, "control_grid": ok}, PAPER, profile="paper") == ("not reproduced", "same way")
@@ -901,18 +907,31 @@ def no_nulls(rec: dict[str, Any]) -> dict[str, Any]:
 def test_grid_claims_with_an_empty_or_absent_control_are_never_reproduced(claim_id: str) -> None:
     la, lb = (0, 1, 2, 3, 4, 5), (0, 1, 2, 3, 4, 5, 6, 7)
     real = grid(lambda a, b: blocky(a, b, la=la, lb=lb), la=la, lb=lb) if claim_id == "U4" else grid(lambda a, b: {})
-    ctrl = (
-        grid(lambda a, b: {"n_pairs": 0, "n_pairs_m21": 0})  # U8's shuffled positions keep no pairs
-        if claim_id == "U8"
-        else control_grid(NOISE_TOP, la=la, lb=lb)
-    )
-    assert verdict(claim_id, {"grid": real, "control_grid": ctrl}) == ("reproduced", "other way")
+    ctrl = control_grid(NOISE_TOP, la=la, lb=lb)
+    # U8 is judged against Tables 5-8 (Pythia under `paper`); its shuffled positions keep no pairs
+    proc, profile = (PAPER, "paper") if claim_id == "U8" else (CORRECTED, "smoke")
+    if claim_id == "U8":
+        from harness.verdicts.paper_tables import paper_pair_counts
+
+        printed = paper_pair_counts("paper")
+        la, lb = tuple(range(6)), tuple(range(12))
+        real = grid(
+            lambda a, b: (
+                {}
+                if 0 in (a, b)
+                else {"n_pairs": printed[("one_to_one", a, b)], "n_pairs_m21": printed[("many_to_one", a, b)]}
+            ),
+            la=la,
+            lb=lb,
+        )
+        ctrl = grid(lambda a, b: {"n_pairs": 0, "n_pairs_m21": 0}, la=la, lb=lb)
+    assert verdict(claim_id, {"grid": real, "control_grid": ctrl}, proc, profile) == ("reproduced", "other way")
     # an empty control used to count as "other way" and gave a silent "reproduced"
     empty = {**real, "cells": []}
-    j = judge(claim_id, {"grid": real, "control_grid": empty}, CORRECTED, profile="smoke")
+    j = judge(claim_id, {"grid": real, "control_grid": empty}, proc, profile=profile)
     assert (j.verdict, j.control_outcome) == ("inconclusive", "not run")
     assert "control_grid record is empty" in j.conclusion().detail
-    j = judged(claim_id, {"grid": real})
+    j = judged(claim_id, {"grid": real}, proc, profile)
     assert (j.verdict, j.control_outcome) == ("inconclusive", "not run")
     assert "no control_grid record" in str(j.inconclusive)
 
@@ -987,7 +1006,8 @@ def test_u8_reads_counts_marked_missing_without_failing() -> None:
     assert verdict("U8", {"grid": g, "control_grid": {**g, "cells": []}}) == ("inconclusive", "not run")
     g = strip(grid(lambda a, b: {}), "n_pairs_unfiltered", null=True)
     j = judged("U8", {"grid": g})
-    assert j.rule_holds is True and "unfiltered_1to1_min" not in j.measured
+    assert j.rule_holds is None and j.measured["sanity_check_1to1_between_0_and_many_to_1"] is True
+    assert "unfiltered_1to1_min" not in j.measured
     # counts missing in some cells: judged on the others, the rest named
     for c in g["cells"][:8]:
         c["n_pairs"] = math.nan
