@@ -45,7 +45,7 @@ from typing import Any, TypeGuard
 import numpy as np
 from scipy.stats import norm, spearmanr
 
-from harness.config import Procedure
+from harness.config import PAPER, Procedure
 from harness.scoring.effects import (
     bh_discoveries,
     cell_seed,
@@ -1233,22 +1233,45 @@ def paper_agreement(
     return out
 
 
+def same_statistic_as_printed(metric: str, procedure: Procedure) -> str | None:
+    """Why ``procedure``'s ``metric`` values cannot be held to the paper's printed ones, or None.
+
+    The printed SVCCA values are k = 1 (the authors' variance test kept one direction:
+    original-procedure.md), so a procedure with another ``svcca_keep`` (`corrected`: 99% of the
+    variance) or a cap on k computes another statistic; the printed RSA used the correlation inner
+    similarity. Other corrections (activation site, sparse code, 1-1 rule) change the data, not the
+    statistic: their values are what the method audit compares."""
+    if metric == "svcca" and (procedure.svcca_keep != PAPER.svcca_keep or procedure.svcca_max_k_fraction is not None):
+        return (
+            f"the paper's SVCCA values are k = 1; `{procedure.name}` keeps {procedure.svcca_keep!r} of the variance "
+            "(another statistic): compared, not judged"
+        )
+    if metric == "rsa" and procedure.rsa_inner != PAPER.rsa_inner:
+        return f"the paper's RSA used the correlation inner similarity, `{procedure.name}` {procedure.rsa_inner!r}"
+    return None
+
+
 def _with_paper(
-    j: Judgement, cells: Sequence[Record], claim_id: str, metric: str, profile: str, alpha: float
+    j: Judgement, cells: Sequence[Record], claim_id: str, metric: str, profile: str, procedure: Procedure
 ) -> Judgement:
     """Add the paper-agreement half of S2/S4: judged on the profile whose models the table quotes
-    (:data:`PAPER_TABLE_PROFILE`), reported only elsewhere (e.g. smoke: the fixture world is not the
-    paper's models, so its numbers are shown next to the paper's, not held to them)."""
+    (:data:`PAPER_TABLE_PROFILE`) under a procedure that computes the printed statistic
+    (:func:`same_statistic_as_printed`: never `corrected` SVCCA against the paper's k = 1 values),
+    reported only elsewhere (e.g. smoke: the fixture world is not the paper's models, so its numbers are
+    shown next to the paper's, not held to them)."""
     from harness.profiles import get_profile
 
+    alpha = procedure.alpha
     quoted = PAPER_TABLE_PROFILE[claim_id]
     agree = paper_agreement(cells, get_profile(quoted).paper_semantic_table, metric, alpha)
-    judged = profile == quoted
+    other_statistic = same_statistic_as_printed(metric, procedure)
+    judged = profile == quoted and other_statistic is None
     m = {
         **j.measured,
         "paper_agreement": agree,
         "paper_agreement_judged": judged,
         "paper_excess_tolerance": PAPER_EXCESS_TOLERANCE,
+        **({"paper_agreement_not_judged": other_statistic} if other_statistic and profile == quoted else {}),
     }
     if not judged or j.holds is not True:
         return Judgement(j.holds, m, j.inconclusive, j.scored, j.not_run)
@@ -1272,7 +1295,7 @@ def _table_claim(
         j = _all_significant(table, metric, procedure.alpha)
         if claim_id not in PAPER_TABLE_PROFILE:
             return j
-        return _with_paper(j, scored(table), claim_id, metric, profile, procedure.alpha)
+        return _with_paper(j, scored(table), claim_id, metric, profile, procedure)
 
     ctrl = one(records["control_table"])
     return _with_control(
@@ -1300,7 +1323,8 @@ def rule_s4(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
     return _table_claim("rsa", records, procedure, profile, "S4")
 
 
-def _s2(table: Mapping[str, Any], alpha: float, profile: str) -> Judgement:
+def _s2(table: Mapping[str, Any], procedure: Procedure, profile: str) -> Judgement:
+    alpha = procedure.alpha
     cells = {c["category"]: c for c in scored(table)}
     others = [c for k, c in cells.items() if k not in ("Countries", "MonthNames", "Biology")]
     countries = cells.get("Countries")
@@ -1318,7 +1342,7 @@ def _s2(table: Mapping[str, Any], alpha: float, profile: str) -> Judgement:
         reason = f"categories {judged_names} are not scored: {why_unscored(table, judged_names)}"
     j = undecided(reason, m) if reason else decided(bool(ok), m)
     judged = [c for k, c in cells.items() if k not in ("MonthNames", "Biology")]
-    return _with_paper(j, judged, "S2", "svcca", profile, alpha)
+    return _with_paper(j, judged, "S2", "svcca", profile, procedure)
 
 
 @register_rule("S2", "table", "control_table")
@@ -1331,8 +1355,7 @@ def rule_s2(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
     Why: "Countries p >= 0.05" asked a replication to land on the same side of alpha as the paper's
     borderline 0.07; what Table 2 shows is that Countries is not distinguishable from chance while the
     others are, at values the table states."""
-    alpha = procedure.alpha
-    return _with_control(_s2(records["table"], alpha, profile), _s2(records["control_table"], alpha, profile))
+    return _with_control(_s2(records["table"], procedure, profile), _s2(records["control_table"], procedure, profile))
 
 
 def _tables(records: Mapping[str, Any], role: str) -> list[Record]:
@@ -1533,7 +1556,8 @@ def rule_w1(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
 W2_BAND = (0.15, 0.6)
 
 
-def _w2(grid: Mapping[str, Any], alpha: float) -> Judgement:
+def _w2(grid: Mapping[str, Any], procedure: Procedure) -> Judgement:
+    alpha = procedure.alpha
     if not grid["cells"]:
         return decided(False, {}, scored=False)
     cell = grid["cells"][0]
@@ -1554,7 +1578,14 @@ def _w2(grid: Mapping[str, Any], alpha: float) -> Judgement:
     if _finite(s) and (gap := _missing_score(cell)) is not None:
         return undecided(gap, m)
     lo, hi = W2_BAND
-    return decided(bool(math.isfinite(e) and lo <= e <= hi and math.isfinite(p) and p < alpha), m, scored=_finite(s))
+    significant = math.isfinite(p) and p < alpha
+    other_statistic = same_statistic_as_printed("svcca", procedure)
+    if other_statistic is not None and _finite(s):
+        m["band_judged"] = False
+        if not significant:  # not above chance: no SVCCA of any kind is "~0.3 after filtering"
+            return decided(False, m)
+        return undecided(f"{other_statistic}; the band {W2_BAND} is App. B's k = 1 value", m)
+    return decided(bool(math.isfinite(e) and lo <= e <= hi and significant), m, scored=_finite(s))
 
 
 @register_rule("W2", "grid", "control_grid")
@@ -1562,8 +1593,11 @@ def rule_w2(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
     """Llama layer 25: SVCCA excess over its null within W2_BAND and p < alpha.
 
     Judged on the excess: a raw band [0.15, 0.6] contains SVCCA's chance level under `corrected`
-    (~0.3-0.44 at these pair counts), so a pairing at chance could land in it."""
-    return _with_control(_w2(records["grid"], procedure.alpha), _w2(top_view(records["control_grid"]), procedure.alpha))
+    (~0.3-0.44 at these pair counts), so a pairing at chance could land in it. The band is App. B's
+    k = 1 value: under a procedure that computes another SVCCA (`corrected`, 99% of the variance) it
+    is not judged (:func:`same_statistic_as_printed`): significant -> inconclusive, the values
+    reported; not significant (with power) -> not reproduced."""
+    return _with_control(_w2(records["grid"], procedure), _w2(top_view(records["control_grid"]), procedure))
 
 
 def _x1(fraction_shared: float, rec: Mapping[str, Any], alpha: float, key: str = "one_to_one_filtered") -> Judgement:

@@ -652,13 +652,17 @@ def test_s2_true_false() -> None:
     # Countries p < alpha, but its excess CI includes 0 (a wide null): it reaches the null
     wide = paper_like("gemma", Countries={"svcca": 0.2, "null": 0.17, "p": 0.04})
     next(c for c in wide["cells"] if c["category"] == "Countries")["svcca_null_std"] = 0.1
-    j = judge("S2", {"table": wide, "control_table": noise}, CORRECTED, profile="gemma")
+    j = judge("S2", {"table": wide, "control_table": noise}, PAPER, profile="gemma")
     assert j.measured["countries_reaches_null"] and j.verdict == "reproduced"
     # every category significant and Countries at chance, but twice the paper's excess everywhere
     far = {c: {"svcca": 0.95, "null": 0.1} for c in TABLE9[:6]}
     far["Countries"] = {"p": 0.2}
-    j = judge("S2", {"table": table(far), "control_table": noise}, CORRECTED, profile="gemma")
+    j = judge("S2", {"table": table(far), "control_table": noise}, PAPER, profile="gemma")
     assert j.verdict == "not reproduced" and not j.measured["paper_agreement"]["Time"]["agrees"]
+    # under `corrected` (99% variance) the SVCCA is another statistic than Table 2's k = 1: compared, not judged
+    j = judge("S2", {"table": table(far), "control_table": noise}, CORRECTED, profile="gemma")
+    assert j.verdict == "reproduced" and j.measured["paper_agreement_judged"] is False
+    assert "k = 1" in j.measured["paper_agreement_not_judged"]
     # elsewhere (e.g. smoke) the agreement is reported, not judged
     j = judge("S2", {"table": table(far), "control_table": noise}, CORRECTED, profile="smoke")
     assert j.verdict == "reproduced" and j.measured["paper_agreement_judged"] is False
@@ -799,13 +803,17 @@ def test_w2_judges_the_excess_in_its_band() -> None:
     one = dict(la=(25,), lb=(25,))
     noise = control_grid(NOISE_TOP, **one)
     assert verdict(
-        "W2", {"grid": grid(lambda a, b: {"svcca": 0.3, "null": 0.0}, **one), "control_grid": noise}, profile="llama"
+        "W2",
+        {"grid": grid(lambda a, b: {"svcca": 0.3, "null": 0.0}, **one), "control_grid": noise},
+        PAPER,
+        profile="llama",
     ) == ("reproduced", "other way")
     # raw 0.45 sits in the old raw band, but against a null of 0.44 it is chance
     assert (
         verdict(
             "W2",
             {"grid": grid(lambda a, b: {"svcca": 0.45, "null": 0.44}, **one), "control_grid": noise},
+            PAPER,
             profile="llama",
         )[0]
         == "not reproduced"
@@ -816,8 +824,24 @@ def test_w2_judges_the_excess_in_its_band() -> None:
             "grid": grid(lambda a, b: {"svcca": 0.3, "null": 0.0}, **one),
             "control_grid": control_grid({"svcca": 0.3, "null": 0.0, "p": 0.01}, **one),
         },
+        PAPER,
         profile="llama",
     ) == ("not reproduced", "same way")
+    # under `corrected` the band (App. B's k = 1 value) is not judged: significant -> inconclusive; chance -> refuted
+    j = judge(
+        "W2",
+        {"grid": grid(lambda a, b: {"svcca": 0.3, "null": 0.0}, **one), "control_grid": noise},
+        CORRECTED,
+        profile="llama",
+    )
+    assert j.verdict == "inconclusive" and "k = 1" in j.inconclusive and j.measured["band_judged"] is False
+    j = judge(
+        "W2",
+        {"grid": grid(lambda a, b: {"svcca": 0.45, "null": 0.44, "p": 0.4}, **one), "control_grid": noise},
+        CORRECTED,
+        profile="llama",
+    )
+    assert j.verdict == "not reproduced"
 
 
 def test_w2_underpowered_is_inconclusive() -> None:
@@ -1038,7 +1062,7 @@ def test_s2_s4_agreement_without_a_null_spread_is_undecided_not_a_disagreement()
     t2 = paper_like("gemma", Countries={"p": 0.0709})
     for c in t2["cells"]:
         c["svcca_null_std"] = math.nan
-    j = judged("S2", {"table": t2}, profile="gemma")
+    j = judged("S2", {"table": t2}, PAPER, profile="gemma")
     assert j.verdict == "inconclusive" and "no null spread" in str(j.inconclusive)
     assert all(a["agrees"] is None for a in j.measured["paper_agreement"].values())
     t9 = paper_like("paper")
