@@ -523,10 +523,12 @@ def _grid_claim(
     y = rp.measured.get("n_cells", len(nonzero(records["grid"])))
     x = claim.measured.get("n_discoveries_bh")
     z = rp.measured.get("n_distinguished")
-    detail = (
-        f"rule holds in {x}/{y} cells; real pairing beats filter-only random partners in "
-        f"{'?' if z is None else z}/{y} cells (BH)"
+    contrast = (
+        "random-partner contrast not run"
+        if z is None
+        else f"real pairing beats filter-only random partners in {z}/{y} cells (BH)"
     )
+    detail = f"rule holds in {x}/{y} cells; {contrast}"
     if ctrl.holds:
         combined = decided(True, both)
     elif rp.not_run is not None:
@@ -1507,9 +1509,18 @@ def _w1(rec: Mapping[str, Any], procedure: Procedure, key: str = "many_to_one_fi
     )
 
 
-@register_rule("W1", "lan", "control_lan")
+#: W1's records: the ReLU+L1 seed pair's Lan statistics and their control (App. A's pair is ReLU+L1).
+W1_ROLE = "lan_relu_l1"
+
+
+@register_rule("W1", W1_ROLE, CONTROL_PREFIX + W1_ROLE)
 def rule_w1(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
-    """Filtered many-to-1 SVCCA of the seed pair: p < alpha and excess over its null >= HIGH_EXCESS.
+    """Filtered many-to-1 SVCCA of a ReLU+L1 seed pair (role ``lan_relu_l1``): p < alpha and excess
+    over its null >= HIGH_EXCESS.
+
+    Why ReLU+L1: App. A's two seed SAEs are ReLU+L1 (TinyStories-1L-21M). The TopK pair judged
+    before (the one X1 reads) calibrated to power 0 at shared fractions <= 0.6 -- TopK SAEs share
+    fewer latents across seeds (PB; P2) -- so "not reproduced" was built into the setup.
 
     Controls, through the same rule, both must fail: B's positions shuffled (the top-correlated
     misaligned set of the real size), and filter-aware random partners (each A feature of the
@@ -1519,7 +1530,7 @@ def rule_w1(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
     Judged on the excess, one threshold for both procedures: the raw thresholds (> 0.5 under
     corrected, > 0.7 under k = 1) sat barely above SVCCA's chance level (~0.44 under corrected),
     so a pairing near chance passed and the control passed in 2 of 12 shuffle seeds."""
-    rec, ctrl_rec = records["lan"], records["control_lan"]
+    rec, ctrl_rec = records[W1_ROLE], records[CONTROL_PREFIX + W1_ROLE]
     claim = _w1(rec, procedure)
     measured = {
         k: {

@@ -741,12 +741,23 @@ def lan(svcca: float, null: float, p: float, *, n_perm: int = 99) -> dict[str, A
 @pytest.mark.parametrize("procedure", [PAPER, CORRECTED], ids=lambda p: p.name)
 def test_w1_judges_the_excess_not_the_raw_score(procedure: Any) -> None:
     noise = lan(0.45, 0.44, 0.5)
-    assert verdict("W1", {"lan": lan(0.9, 0.44, 0.01), "control_lan": noise}, procedure) == ("reproduced", "other way")
+    assert verdict("W1", {"lan_relu_l1": lan(0.9, 0.44, 0.01), "control_lan_relu_l1": noise}, procedure) == (
+        "reproduced",
+        "other way",
+    )
     # raw 0.63 passed the old "> 0.5": against a null of 0.45 it is only a third of the way to identical
-    assert verdict("W1", {"lan": lan(0.63, 0.45, 0.01), "control_lan": noise}, procedure)[0] == "not reproduced"
-    assert verdict("W1", {"lan": lan(0.9, 0.44, 0.1, n_perm=9), "control_lan": noise}, procedure)[0] == "inconclusive"
+    assert (
+        verdict("W1", {"lan_relu_l1": lan(0.63, 0.45, 0.01), "control_lan_relu_l1": noise}, procedure)[0]
+        == "not reproduced"
+    )
+    assert (
+        verdict("W1", {"lan_relu_l1": lan(0.9, 0.44, 0.1, n_perm=9), "control_lan_relu_l1": noise}, procedure)[0]
+        == "inconclusive"
+    )
     # broken input: the control is as far above its null as the real pair
-    assert verdict("W1", {"lan": lan(0.9, 0.44, 0.01), "control_lan": lan(0.9, 0.44, 0.01)}, procedure) == (
+    assert verdict(
+        "W1", {"lan_relu_l1": lan(0.9, 0.44, 0.01), "control_lan_relu_l1": lan(0.9, 0.44, 0.01)}, procedure
+    ) == (
         "not reproduced",
         "same way",
     )
@@ -787,16 +798,25 @@ def with_lan_rp(rec: dict[str, Any], svcca: float, null: float, p: float) -> dic
 def test_w1_x1_filter_aware_control_can_come_out_the_same_way(claim_id: str) -> None:
     noise, ov = lan(0.45, 0.44, 0.5), {"fraction_shared": 0.2}
     real = lan(0.9, 0.44, 0.01)
-    ok = {"lan": with_lan_rp(real, 0.46, 0.44, 0.4), "control_lan": noise, "overlap": ov}
-    j = judge(claim_id, ok, CORRECTED, profile="smoke")
+    role = "lan_relu_l1" if claim_id == "W1" else "lan"
+
+    def records(rec: dict[str, Any]) -> dict[str, Any]:
+        return {role: rec, f"control_{role}": noise, "overlap": ov}
+
+    j = judge(claim_id, records(with_lan_rp(real, 0.46, 0.44, 0.4)), CORRECTED, profile="smoke")
     assert (j.verdict, j.control_outcome) == ("reproduced", "other way")
     assert set(j.control.measured) == {"shuffled_positions", "random_partner"}
     # broken input: partners that merely pass the token filters are as highly similar as the real ones
-    broken = {"lan": with_lan_rp(real, 0.9, 0.44, 0.01), "control_lan": noise, "overlap": ov}
-    assert verdict(claim_id, broken) == ("not reproduced", "same way")
+    assert verdict(claim_id, records(with_lan_rp(real, 0.9, 0.44, 0.01))) == ("not reproduced", "same way")
     # significant but far below "highly similar": the control fails the rule, as it should
-    small = {"lan": with_lan_rp(real, 0.5, 0.44, 0.01), "control_lan": noise, "overlap": ov}
-    assert verdict(claim_id, small) == ("reproduced", "other way")
+    assert verdict(claim_id, records(with_lan_rp(real, 0.5, 0.44, 0.01))) == ("reproduced", "other way")
+
+
+def test_w1_reads_the_relu_l1_seed_pair() -> None:
+    """App. A's pair is ReLU+L1: W1 reads ``lan_relu_l1``; the TopK pair (X1's ``lan``) is not W1's input."""
+    assert ROLES["W1"] == ("lan_relu_l1", "control_lan_relu_l1") and ROLES["X1"][0] == "lan"
+    with pytest.raises(KeyError, match="lan_relu_l1"):
+        judge("W1", {"lan": lan(0.9, 0.44, 0.01), "control_lan": lan(0.45, 0.44, 0.5)}, CORRECTED, profile="smoke")
 
 
 def test_w2_judges_the_excess_in_its_band() -> None:
@@ -1106,13 +1126,18 @@ def test_s3_without_test2_is_not_run_and_s5_without_nulls_names_them() -> None:
 def test_w1_w2_x1_with_missing_p_null_or_pair_set() -> None:
     rec = lan(0.94, 0.004, 0.01)
     rec["many_to_one_filtered"] = {**rec["many_to_one_filtered"], "svcca_p": math.nan, "svcca_p_plus_one": math.nan}
-    j = judged("W1", {"lan": rec})
+    j = judged("W1", {"lan_relu_l1": rec})
     assert (j.verdict, j.control_outcome) == ("inconclusive", "not run")
     assert "svcca_p missing" in str(j.inconclusive)
-    j = judged("W1", {"lan": {"kind": "seed_pair", "one_to_one_filtered": rec["one_to_one_filtered"]}})
+    j = judged("W1", {"lan_relu_l1": {"kind": "seed_pair", "one_to_one_filtered": rec["one_to_one_filtered"]}})
     assert j.verdict == "not run" and "needs the 'many_to_one_filtered' pair set" in j.conclusion().detail
     # an empty control seed-pair record
-    j = judge("W1", {"lan": lan(0.9, 0.44, 0.01), "control_lan": {"kind": "seed_pair"}}, CORRECTED, profile="smoke")
+    j = judge(
+        "W1",
+        {"lan_relu_l1": lan(0.9, 0.44, 0.01), "control_lan_relu_l1": {"kind": "seed_pair"}},
+        CORRECTED,
+        profile="smoke",
+    )
     assert (j.verdict, j.control_outcome) == ("inconclusive", "not run")
     g = grid(lambda a, b: {"svcca": 0.3, "null": 0.0}, la=(25,), lb=(25,))
     g["cells"][0].update(svcca_null_mean=math.nan, svcca_excess=math.nan)
