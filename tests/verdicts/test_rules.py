@@ -368,15 +368,22 @@ def u7_cell(a: int, b: int, *, mmc: float, e: float, h: dict[str, float] | None 
     return {"mean_max_corr": mmc, "null": 0.4, "svcca": 0.4 + 0.6 * e, **(h if h is not None else halves(e))}
 
 
-def test_u7_true_false_unreliable_and_broken_control() -> None:
-    # excess varies reliably over cells (both halves agree); mean max corr is high where excess is low
+def test_u7_true_false_underpowered_and_a_tracker_that_comes_out_the_other_way() -> None:
+    """U7 on the disattenuated rank correlation rho / sqrt(reliability) with a bootstrap interval."""
+
+    # true: excess varies reliably over cells (both halves agree); mean max corr unrelated, high where excess is low
     def dissociated(a: int, b: int) -> dict[str, float]:
         e = 0.05 * a + 0.02 * b
         return u7_cell(a, b, mmc=0.5 + 0.02 * ((a * 5 + b * 3) % 7) + (0.3 if (a, b) == (1, 1) else 0.0), e=e)
 
-    assert verdict("U7", {"grid": grid(dissociated)}) == ("reproduced", "other way")
-    tracked = grid(lambda a, b: u7_cell(a, b, mmc=0.1 * b + 0.01 * a, e=0.04 * b + 0.004 * a))
-    assert verdict("U7", {"grid": tracked})[0] == "not reproduced"
+    j = judge("U7", {"grid": grid(dissociated, **PYTHIA)}, CORRECTED, profile="smoke")
+    assert (j.verdict, j.control_outcome) == ("reproduced", None)
+    lo, hi = j.measured["disattenuated_ci"]
+    assert -0.9 < lo < hi < 0.9 and j.measured["bootstrap_draws"] == 999
+    # false (the broken input a control must catch): a measure that tracks the excess -- refuted with its interval
+    tracked = grid(lambda a, b: u7_cell(a, b, mmc=0.1 * b + 0.01 * a, e=0.04 * b + 0.004 * a), **PYTHIA)
+    j = judge("U7", {"grid": tracked}, CORRECTED, profile="smoke")
+    assert j.verdict == "not reproduced" and j.measured["disattenuated_ci"][0] >= 0.9
     # halves that disagree: the grid cannot say what tracks it
     noisy = grid(
         lambda a, b: u7_cell(
@@ -389,18 +396,37 @@ def test_u7_true_false_unreliable_and_broken_control() -> None:
     )
     assert verdict("U7", {"grid": noisy})[0] == "inconclusive"
 
-    # broken input: reliable overall, but the halves also "dissociate" in one cell and rank-correlate < 0.9:
-    # the rule cannot tell a measure that tracks SVCCA from one that does not
-    def leaky(a: int, b: int) -> dict[str, float]:
-        e = 0.05 * a + 0.003 * b
-        h = halves(e, 0.0)
-        if (a, b) == (5, 11):  # the top cell of half 1 is the bottom cell of half 2
-            h = {"svcca_excess_half1": e, "svcca_excess_half2": -0.1}
-        return u7_cell(a, b, mmc=0.5 + 0.02 * ((a * 5 + b * 3) % 7) + (0.3 if (a, b) == (1, 1) else 0.0), e=e, h=h)
+    # underpowered: 15 cells, a measure rank-correlated 0.86 with the excess: the interval includes 0.9
+    def partly(a: int, b: int) -> dict[str, float]:
+        e = 0.05 * a + 0.02 * b
+        return u7_cell(a, b, mmc=e + 0.015 * ((a * 5 + b * 3) % 7), e=e)
 
-    j = judge("U7", {"grid": grid(leaky, **PYTHIA)}, CORRECTED, profile="smoke")
-    assert j.measured["split_half_reliability"] >= 0.8
-    assert (j.verdict, j.control_outcome) == ("not reproduced", "same way")
+    j = judge("U7", {"grid": grid(partly)}, CORRECTED, profile="smoke")
+    assert j.verdict == "inconclusive" and "bootstrap interval" in j.inconclusive
+    lo, hi = j.measured["disattenuated_ci"]
+    assert lo < 0.9 <= hi
+
+
+def test_u7_corrects_for_an_unreliable_grid() -> None:
+    """Raw rho falls with the grid's noise; the disattenuated rho does not: a tracker measured on a noisy
+    grid (raw Spearman 0.83 < 0.9, reliability 0.58) is refuted, not called "does not track"."""
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    la, lb = tuple(range(8)), tuple(range(12))
+    true = {(a, b): 0.02 * a + 0.01 * b for a in la for b in lb}
+    noise = {k: rng.normal(0, 0.06, 2) for k in true}
+
+    def cell(a: int, b: int) -> dict[str, float]:
+        t = true[(a, b)]
+        h = {"svcca_excess_half1": t + noise[(a, b)][0], "svcca_excess_half2": t + noise[(a, b)][1]}
+        return u7_cell(a, b, mmc=t, e=t + 0.5 * float(noise[(a, b)].sum()), h=h)
+
+    j = judge("U7", {"grid": grid(cell, la=la, lb=lb)}, CORRECTED, profile="smoke")
+    m = j.measured
+    assert m["meancorr_vs_svcca_excess_spearman"] < 0.9 and m["split_half_reliability"] < 0.9
+    assert m["disattenuated_spearman"] > m["meancorr_vs_svcca_excess_spearman"]
+    assert j.verdict == "not reproduced" and m["disattenuated_ci"][0] >= 0.9
 
 
 def test_u7_judges_the_excess_not_raw_svcca() -> None:
@@ -1042,7 +1068,7 @@ def test_u7_without_mean_max_corr_or_split_halves() -> None:
     g = grid(lambda a, b: {"mean_max_corr": 0.1 * a + 0.01 * b})
     j = judged("U7", {"grid": g})  # the builder's cells carry no split-half excesses
     assert j.verdict == "inconclusive" and "svcca_excess_half1/half2" in str(j.inconclusive)
-    assert j.control_outcome == "not run"
+    assert j.control_outcome is None  # the control is in the statistic (disattenuation), no separate outcome
 
 
 def test_u8_reads_counts_marked_missing_without_failing() -> None:
