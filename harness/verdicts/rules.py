@@ -1210,7 +1210,26 @@ def why_unscored(table: Mapping[str, Any], categories: Sequence[str]) -> str:
     return "; ".join(out)
 
 
-def _all_significant(table: Mapping[str, Any], metric: str, alpha: float) -> Judgement:
+def excess_upper(c: Mapping[str, Any], metric: str, alpha: float) -> float:
+    """One-sided (1 - alpha) upper confidence bound of a cell's ``metric`` excess, with the null's sd
+    as the score's sampling sd (as :func:`excess_ci`); NaN without a null spread."""
+    e, m, sd = excess(c, metric), c.get(f"{metric}_null_mean"), c.get(f"{metric}_null_std")
+    if not (math.isfinite(e) and _finite(m) and _finite(sd)) or float(m) >= 1:
+        return math.nan
+    return e + float(norm.ppf(1 - alpha)) * float(sd) / (1.0 - float(m))
+
+
+def _all_significant(
+    table: Mapping[str, Any], metric: str, alpha: float, refute_below: Mapping[str, float] | None = None
+) -> Judgement:
+    """Every judged category significant (an all-must-pass conjunction). ``refute_below`` (category ->
+    the paper's excess; S4): three outcomes per category -- shown (p < alpha), refuted (its excess's
+    upper confidence bound lies below the paper's excess: the data exclude the printed effect),
+    undecided (neither: not significant, but the paper's effect is not excluded) -- and the claim is
+    not reproduced only when a category is refuted, inconclusive when one is undecided. Without it
+    (S1) a category that is not significant refutes the claim."""
+    if refute_below is not None:
+        return _all_significant_three_way(table, metric, alpha, refute_below)
     judged_names = _table1_categories()[metric]
     every = scored(table)
     cells = [c for c in every if c["category"] in judged_names]
@@ -1235,6 +1254,65 @@ def _all_significant(table: Mapping[str, Any], metric: str, alpha: float) -> Jud
         return undecided(f"categories {unscorable} are not scored: {why_unscored(table, unscorable)}", m)
     return decided(True, m)
 
+
+def _all_significant_three_way(
+    table: Mapping[str, Any], metric: str, alpha: float, refute_below: Mapping[str, float]
+) -> Judgement:
+    judged_names = _table1_categories()[metric]
+    every = scored(table)
+    cells = [c for c in every if c["category"] in judged_names]
+    unscorable = sorted(set(judged_names) - {c["category"] for c in cells})
+    per: dict[str, dict[str, Any]] = {}
+    for c in every:
+        ub, target = excess_upper(c, metric, alpha), refute_below.get(c["category"], math.nan)
+        if sig(c, metric, alpha):
+            outcome = "shown"
+        elif math.isfinite(ub) and math.isfinite(target) and ub < target:
+            outcome = "refuted"
+        else:
+            outcome = "undecided"
+        per[c["category"]] = {
+            "n": c["n_pairs"],
+            "score": c[metric],
+            "p": judging_p(c, metric),
+            "excess_upper_bound": ub,
+            "paper_excess": target,
+            "outcome": outcome,
+            **({} if c in cells else {"judged": False}),
+        }
+    judged = {c["category"]: per[c["category"]]["outcome"] for c in cells}
+    refuted = sorted(k for k, o in judged.items() if o == "refuted")
+    open_ = sorted(k for k, o in judged.items() if o == "undecided")
+    m = {
+        "n_scored": len(cells),
+        "n_significant": sum(o == "shown" for o in judged.values()),
+        "refuted": refuted,
+        "undecided": open_,
+        "unscorable": unscorable,
+        "categories": per,
+    }
+    reason = needs_power([n_perm(c) for c in cells], alpha)
+    if reason and len(refuted) + len(open_):  # too few permutations: no p, and the null's sd is no interval
+        return undecided(reason, m)
+    if refuted:  # a category whose interval excludes the paper's effect: refuted with power
+        return decided(False, m)
+    if not cells:
+        return decided(False, m, scored=False)
+    if open_:
+        return undecided(
+            f"categories {open_} are not significant, but their {metric} intervals do not exclude the paper's "
+            "effect (upper confidence bound of the excess not below the printed excess): underpowered, not refuted",
+            m,
+        )
+    if unscorable:
+        return undecided(f"categories {unscorable} are not scored: {why_unscored(table, unscorable)}", m)
+    return decided(True, m)
+
+
+#: S2/S4's yardstick for refuting "significant" where the printed values are another statistic (k = 1
+#: SVCCA under `corrected`): a category whose excess's upper confidence bound is below this is shown to
+#: have no similarity beyond what a re-run moves (PAPER_EXCESS_TOLERANCE's reading).
+MIN_MEANINGFUL_EXCESS = 0.15
 
 #: Agreement with a published semantic table, in excess over chance: our category's (1 - alpha)
 #: confidence interval must overlap the paper's excess +/- this. It stands for what a re-run on
@@ -1345,8 +1423,16 @@ def _with_paper(
 def _table_claim(
     metric: str, records: Mapping[str, Any], procedure: Procedure, profile: str, claim_id: str
 ) -> ClaimJudgement:
+    refute_below = None
+    if claim_id == "S4":  # the printed effects a category's interval must exclude to refute it (Table 9)
+        from harness.profiles import get_profile
+
+        rows = get_profile(PAPER_TABLE_PROFILE["S4"]).paper_semantic_table
+        same = same_statistic_as_printed(metric, procedure) is None
+        refute_below = {k: paper_excess(r, metric) if same else MIN_MEANINGFUL_EXCESS for k, r in rows.items()}
+
     def one(table: Mapping[str, Any]) -> Judgement:
-        j = _all_significant(table, metric, procedure.alpha)
+        j = _all_significant(table, metric, procedure.alpha, refute_below)
         if claim_id not in PAPER_TABLE_PROFILE:
             return j
         return _with_paper(j, scored(table), claim_id, metric, profile, procedure)
@@ -1370,7 +1456,15 @@ def rule_s4(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
     """Every category of Table 9 has RSA p < alpha (an all-must-pass conjunction: no correction) AND,
     on the Pythia profile (``paper``), each category's RSA excess agrees with Table 9's: its
     (1 - alpha) CI overlaps the paper's excess +/- PAPER_EXCESS_TOLERANCE. Elsewhere (smoke,
-    calibration) the agreement is reported, not judged.
+    calibration) the agreement is reported, not judged. Three outcomes per category
+    (:func:`_all_significant_three_way`): a category that is not significant refutes the claim only
+    when its excess's upper confidence bound lies below Table 9's excess for it; otherwise it is
+    undecided and the claim inconclusive. The interval takes the null's sd as the score's sampling sd
+    (no bootstrap of the observed score yet).
+
+    Why three outcomes: Table 9 prints p = 0.03 and 0.01 for two categories; even if the table were exact
+    a replication would find all seven significant with probability ~0.30, so "one category not
+    significant" was mostly low power, not evidence against the table.
 
     Why: significance alone (the old rule) passed on any above-chance RSA; the claim quotes numbers,
     and Table 9's p = 0.03 and 0.01 made the seven-way conjunction hinge on borderline p's."""
@@ -1378,23 +1472,64 @@ def rule_s4(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
 
 
 def _s2(table: Mapping[str, Any], procedure: Procedure, profile: str) -> Judgement:
+    """S2 with three outcomes per category (see :func:`rule_s2`)."""
+    from harness.profiles import get_profile
+
     alpha = procedure.alpha
     cells = {c["category"]: c for c in scored(table)}
     others = [c for k, c in cells.items() if k not in ("Countries", "MonthNames", "Biology")]
     countries = cells.get("Countries")
+    rows = get_profile(PAPER_TABLE_PROFILE["S2"]).paper_semantic_table
+    # Table 2's values are yardsticks for refutation only where we compute the same statistic (k = 1)
+    same = same_statistic_as_printed("svcca", procedure) is None
+    printed = {k: paper_excess(r, "svcca") for k, r in rows.items()} if same else {}
+    outcomes: dict[str, str] = {}
+    for c in others:  # significant: shown; upper bound below the yardstick: refuted; else undecided
+        ub = excess_upper(c, "svcca", alpha)
+        target = printed.get(c["category"], math.nan) if same else MIN_MEANINGFUL_EXCESS
+        outcomes[c["category"]] = (
+            "shown"
+            if sig(c, "svcca", alpha)
+            else "refuted"
+            if math.isfinite(ub) and math.isfinite(target) and ub < target
+            else "undecided"
+        )
     lo = excess_ci(countries, "svcca", alpha)[0] if countries is not None else math.nan
     reaches_null = countries is not None and ((math.isfinite(lo) and lo <= 0) or judging_p(countries, "svcca") >= alpha)
-    ok = reaches_null and bool(others) and all(sig(c, "svcca", alpha) for c in others)
+    if countries is not None:  # Countries "reaches the null"; refuted only when shown far above Table 2's value
+        bar = printed.get("Countries", math.nan) + PAPER_EXCESS_TOLERANCE
+        outcomes["Countries"] = (
+            "shown"
+            if reaches_null
+            else "refuted"
+            if math.isfinite(lo) and math.isfinite(bar) and lo > bar
+            else "undecided"
+        )
     m: dict[str, Any] = {
-        k: {"n": c["n_pairs"], "svcca": c["svcca"], "p": judging_p(c, "svcca")} for k, c in cells.items()
+        k: {"n": c["n_pairs"], "svcca": c["svcca"], "p": judging_p(c, "svcca"), "outcome": outcomes.get(k)}
+        for k, c in cells.items()
     }
     m["countries_excess_ci_low"] = lo
     m["countries_reaches_null"] = bool(reaches_null)
+    refuted = sorted(k for k, o in outcomes.items() if o == "refuted")
+    open_ = sorted(k for k, o in outcomes.items() if o == "undecided")
     reason = needs_power([n_perm(c) for c in cells.values()], alpha)
     if reason is None and table.get("cells") and (countries is None or not others):
         judged_names = [k for k in _table1_categories()["svcca"] if k not in cells]
         reason = f"categories {judged_names} are not scored: {why_unscored(table, judged_names)}"
-    j = undecided(reason, m) if reason else decided(bool(ok), m)
+    if reason:
+        j = undecided(reason, m)
+    elif refuted:
+        j = decided(False, m)
+    elif open_:
+        yardstick = "Table 2's excess" if same else f"Table 2's values are k = 1: yardstick {MIN_MEANINGFUL_EXCESS}"
+        j = undecided(
+            f"categories {open_} are neither shown nor refuted (significance vs Countries reaching the null; "
+            f"{yardstick}): underpowered, not refuted",
+            m,
+        )
+    else:
+        j = decided(bool(others), m)
     judged = [c for k, c in cells.items() if k not in ("MonthNames", "Biology")]
     return _with_paper(j, judged, "S2", "svcca", profile, procedure)
 
@@ -1406,9 +1541,17 @@ def rule_s2(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
     alpha from a null large enough to reach alpha; AND, on the Gemma profile, each category's excess
     agrees with Table 2's (CI overlapping the paper's excess +/- PAPER_EXCESS_TOLERANCE).
 
+    Three outcomes per category: a category other than Countries that is not significant refutes the
+    claim only when its excess's upper confidence bound lies below Table 2's excess for it; Countries
+    significant refutes it only when its excess's lower bound lies above Table 2's Countries excess +
+    PAPER_EXCESS_TOLERANCE; anything else is undecided and the claim inconclusive. Table 2's values are
+    such yardsticks only under a procedure computing its k = 1 statistic (:func:`same_statistic_as_printed`).
+    The intervals take the null's sd as the score's sampling sd (no bootstrap of the observed score yet).
+
     Why: "Countries p >= 0.05" asked a replication to land on the same side of alpha as the paper's
-    borderline 0.07; what Table 2 shows is that Countries is not distinguishable from chance while the
-    others are, at values the table states."""
+    borderline 0.07 -- it does so 57-69% of the time even if Table 2 is exact (joint power ~0.38), so
+    a significant Countries was mostly chance, not evidence against the table; what Table 2 shows is
+    that Countries is not distinguishable from chance while the others are, at values the table states."""
     return _with_control(_s2(records["table"], procedure, profile), _s2(records["control_table"], procedure, profile))
 
 
