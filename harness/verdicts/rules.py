@@ -962,7 +962,7 @@ TRACKS = 0.9
 U7_BOOTSTRAP = 999
 
 
-def _spearman(x: Sequence[float], y: Sequence[float]) -> float:
+def _spearman(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float:
     """Spearman's rho; NaN (without a warning) for a constant input, e.g. a bootstrap resample of
     one cell repeated."""
     import warnings
@@ -973,7 +973,7 @@ def _spearman(x: Sequence[float], y: Sequence[float]) -> float:
     return r if math.isfinite(r) else math.nan
 
 
-def _reliability(h1: Sequence[float], h2: Sequence[float]) -> float:
+def _reliability(h1: Sequence[float] | np.ndarray, h2: Sequence[float] | np.ndarray) -> float:
     """Spearman-Brown corrected rank correlation of the two halves' excesses (the full grid's
     split-half reliability); NaN when the halves do not correlate positively."""
     r = _spearman(h1, h2)

@@ -681,6 +681,8 @@ def test_s2_true_false() -> None:
     noise = table({c: {"p": 0.4, "svcca": 0.41} for c in TABLE9[:6]})  # excess ~0.02, upper bound 0.07
     good = paper_like("gemma", Countries={"p": 0.2})
     assert verdict("S2", {"table": good, "control_table": noise}, profile="gemma") == ("reproduced", "other way")
+    # broken input: the shuffled-positions control shows Table 2's pattern too
+    assert verdict("S2", {"table": good, "control_table": good}, profile="gemma") == ("not reproduced", "same way")
     # Countries significant at Table 2's own value (excess 0.27, CI excludes 0): it does not reach the null,
     # but a replication of p = 0.07 lands below alpha half the time -- undecided, not refuted
     j = judge("S2", {"table": paper_like("gemma"), "control_table": noise}, PAPER, profile="gemma")
