@@ -58,6 +58,11 @@ from harness.threads import single_threaded
 from harness.vocab import OneToOneRule
 
 
+#: Largest live features x positions whose z-scored codes a FeatureSpace keeps for Test 2
+#: (:meth:`FeatureSpace.zscored_rows`): 2^25 fp64 entries, 256 MB.
+ZROWS_CACHE_ELEMENTS = 1 << 25
+
+
 @dataclass
 class FeatureSpace:
     """One SAE's features on the run's token positions.
@@ -90,6 +95,8 @@ class FeatureSpace:
     _top: NDArray[np.int64] | None = field(default=None, repr=False)
     _live: NDArray[np.bool_] | None = field(default=None, repr=False)
     _strings: list[tuple[str, ...]] | None = field(default=None, repr=False)
+    _zrows: Any = field(default=None, repr=False, compare=False)
+    """(live features, positions) z-scored codes, cached by :meth:`zscored_rows` (None: not yet / too big)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.codes, SaeCodes):
@@ -149,6 +156,27 @@ class FeatureSpace:
         if isinstance(self.codes, SaeCodes):
             return self.codes.columns(idx)
         return torch.from_numpy(self.codes[:, np.asarray(idx, dtype=np.int64)].toarray().astype(np.float64))
+
+    def zscored_rows(self, idx: NDArray[np.int64]) -> torch.Tensor:
+        """(len(idx), positions) fp64 z-scored codes of the features ``idx`` (rows; the arithmetic of
+        :func:`harness.pairing.matching.column_stats`), where the codes are. Test 2 draws from the
+        live features many times (every category of a table): when live features x positions is
+        at most :data:`ZROWS_CACHE_ELEMENTS`, all live features are encoded and z-scored once and
+        kept; otherwise only ``idx`` is, on every call."""
+        from harness.experiments.subset_pairing import zscored_rows
+
+        idx = np.asarray(idx, dtype=np.int64)
+        live = np.flatnonzero(self.live)
+        if self._zrows is None and live.size * self.n_positions <= ZROWS_CACHE_ELEMENTS:
+            row_of = np.full(self.n_features, -1, dtype=np.int64)
+            row_of[live] = np.arange(live.size)
+            self._zrows = (zscored_rows(self.columns(live)), row_of)
+        if self._zrows is not None:
+            rows, row_of = self._zrows
+            where = row_of[idx]
+            if (where >= 0).all():
+                return rows[torch.as_tensor(where, device=rows.device)]
+        return zscored_rows(self.columns(idx))
 
     @property
     def strings(self) -> list[tuple[str, ...]]:
@@ -715,27 +743,23 @@ def svcca_of_sets(
     *,
     device: str | None = None,
 ) -> NDArray[np.float64]:
-    """(len(sets),) SVCCA of the paired decoder rows of each (a_idx, b_idx) set, batched by pair
-    count (:func:`harness.scoring.device_nulls.svcca_subsets` on ``device``, default cpu; equal to
-    the per-set numpy SVCCA to ~1e-13). NaN for a set too small to score or degenerate."""
-    from harness.scoring.device_nulls import svcca_subsets
+    """(len(sets),) SVCCA of the paired decoder rows of each (a_idx, b_idx) set, all sets in one
+    ragged batched call whatever their sizes (:func:`harness.experiments.subset_pairing.svcca_of_pair_sets`
+    on ``device``, default cpu; equal to the per-set numpy SVCCA to 1e-10). NaN for a set too small
+    to score or degenerate."""
+    from harness.experiments.subset_pairing import svcca_of_pair_sets
 
     out = np.full(len(sets), np.nan)
-    by_n: dict[int, list[int]] = {}
-    for i, (ia, _) in enumerate(sets):
-        if ia.size >= max(procedure.min_subspace_size, 3):
-            by_n.setdefault(int(ia.size), []).append(i)
-    for n, rows in by_n.items():
-        a_rows = np.concatenate([sets[i][0] for i in rows])
-        b_rows = np.concatenate([sets[i][1] for i in rows])
-        idx = np.arange(len(rows) * n).reshape(len(rows), n)
-        out[rows] = svcca_subsets(
-            space_a.decoder[a_rows],
-            space_b.decoder[b_rows],
-            idx,
-            keep=procedure.svcca_keep,
-            max_k=_max_k(procedure, n),
-            device=device or "cpu",
+    rows = [i for i, (ia, _) in enumerate(sets) if ia.size >= max(procedure.min_subspace_size, 3)]
+    if rows:
+        out[rows] = svcca_of_pair_sets(
+            space_a.decoder,
+            space_b.decoder,
+            np.concatenate([sets[i][0] for i in rows]),
+            np.concatenate([sets[i][1] for i in rows]),
+            np.array([sets[i][0].size for i in rows]),
+            procedure,
+            device or "cpu",
         )
     return out
 
@@ -1117,6 +1141,17 @@ def compare_spaces(
     return out
 
 
+def rows_in(pairs: Pairs, superset: Pairs) -> NDArray[np.int64] | None:
+    """(len(pairs),) rows of ``superset`` holding the (a, b) pairs of ``pairs``, or None when some
+    pair is not in it."""
+    where = {
+        (int(a), int(b)): i
+        for i, (a, b) in enumerate(zip(superset.a_idx.tolist(), superset.b_idx.tolist(), strict=True))
+    }
+    rows = [where.get((int(a), int(b)), -1) for a, b in zip(pairs.a_idx.tolist(), pairs.b_idx.tolist(), strict=True)]
+    return None if -1 in rows else np.asarray(rows, dtype=np.int64)
+
+
 def size_matched(
     space_a: FeatureSpace,
     space_b: FeatureSpace,
@@ -1135,7 +1170,10 @@ def size_matched(
     ``null_device``: None = numpy draws one by one; a torch device = batched draws
     (:func:`harness.scoring.device_nulls.size_matched_test_device`, same subsets and numbers).
     ``others``: name -> SVCCA of another set of the same size (e.g. U5's placebo 1-1 set), each
-    judged against the same draws: ``<name>_p_plus_one`` (+1 rule)."""
+    judged against the same draws: ``<name>_p_plus_one`` (+1 rule).
+    Ties: when ``pairs`` is a subset of ``superset`` (the 1-1 set of the many-to-1 set), a draw of
+    exactly its pairs is counted as at or above the observed score: the two scores come from
+    different code paths (whole-set bases vs batched subset bases) and may differ by rounding."""
     rec: dict[str, Any] = {"n": len(pairs), "n_superset": len(superset)}
     if not np.isfinite(observed):
         return {**rec, "skipped": "observed score is NaN"}
@@ -1153,6 +1191,7 @@ def size_matched(
         except DegenerateInputError:
             return math.nan
 
+    observed_idx = rows_in(pairs, superset)
     try:
         if null_device is None:
             res = size_matched_test(
@@ -1163,6 +1202,7 @@ def size_matched(
                 n_draws=n_draws,
                 seed=seed,
                 p_rule=procedure.p_rule,
+                observed_idx=observed_idx,
             )
         else:
             from harness.scoring.device_nulls import size_matched_test_device
@@ -1178,10 +1218,11 @@ def size_matched(
                 max_k=_max_k(procedure, len(pairs)),
                 p_rule=procedure.p_rule,
                 device=null_device,
+                observed_idx=observed_idx,
             )
     except DegenerateInputError as exc:
         return {**rec, "skipped": str(exc)}
-    k = int(np.sum(res.draws >= res.observed))
+    k = res.n_at_or_above(res.observed)  # a draw of the observed set itself is a tie
     k_hold = int(np.sum(res.draws[1:] >= res.draws[0]))
     return {
         **rec,

@@ -6,8 +6,8 @@ concept subspace was paired), and scores the pairs' decoder rows with SVCCA. The
 :func:`harness.scoring.nulls.random_subset_draws` (seeded numpy, generated on the host, moved once).
 
 Per batch of B draws (``max_elements`` code entries):
-1. codes of the batch's distinct features (:meth:`FeatureSpace.columns`, encoded where the
-   encoder is, each once), z-scored with the arithmetic of :func:`harness.pairing.matching.correlation_submatrix`
+1. codes of the batch's distinct features (:meth:`FeatureSpace.zscored_rows`: encoded where the
+   encoder is, each once -- once per space for all live features when they fit), z-scored with the arithmetic of :func:`harness.pairing.matching.correlation_submatrix`
    (population statistics, the dead-column guard, clipped to [-1, 1]);
 2. one GEMM (distinct A features, N) x (N, distinct B features) and a gather of each draw's block
    (small pools), or one batched GEMM (B, s_a, N) x (B, N, s_b) -> the B correlation sub-matrices;
@@ -16,8 +16,8 @@ Per batch of B draws (``max_elements`` code entries):
    :data:`harness.pairing.matching.SUBSET_TIE_TOL` of each column's maximum, then ``first_seen``
    (lowest B index per A feature) or ``best`` (the ties of a feature's best, then the lowest B
    index) by scatter reductions; ``hungarian`` draws are assigned on the host (scipy), one per draw;
-4. one host transfer of the (B, s_b) partner rows and kept flags; then the SVCCA of all draws,
-   batched by pair count (:func:`harness.scoring.device_nulls.svcca_subsets`).
+4. one host transfer of the (B, s_b) partner rows and kept flags; then the SVCCA of all draws
+   in one ragged call whatever their pair counts (:func:`svcca_of_pair_sets`).
 No per-draw host transfer or Python loop for ``first_seen`` / ``best``.
 """
 
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from harness.config import Procedure
     from harness.experiments.spaces import FeatureSpace
 
-#: Code entries (positions x columns, fp64) gathered per batch of draws: 512 MB.
+#: Code entries (positions x columns, fp64) gathered per batch of draws on the cpu: 512 MB.
 MAX_CODE_ELEMENTS = 1 << 26
 
 #: :func:`subset_correlations` multiplies all of a batch's distinct A features with all its distinct
@@ -46,15 +46,19 @@ MAX_CODE_ELEMENTS = 1 << 26
 FULL_GEMM_RATIO = 4
 
 
-def _zscore(x: torch.Tensor) -> torch.Tensor:
-    """(N, m) fp64 columns -> z-scores / sqrt-free, as :func:`harness.pairing.matching.column_stats`:
-    population mean and std, std 0 for a (numerically) constant column, whose z is then 0."""
-    n = x.shape[0]
-    mean = x.mean(dim=0)
-    var = torch.clamp((x * x).sum(dim=0) / n - mean * mean, min=0.0)
+def zscored_rows(x: torch.Tensor) -> torch.Tensor:
+    """(N, m) fp64 columns -> (m, N) z-scored rows (one transposing copy, then reductions along
+    contiguous rows), as :func:`harness.pairing.matching.column_stats`: population mean and std,
+    std 0 for a (numerically) constant column, whose z is then 0."""
+    xt = x.T.contiguous()
+    n = xt.shape[1]
+    mean = xt.mean(dim=1, keepdim=True)
+    var = torch.clamp((xt * xt).sum(dim=1, keepdim=True) / n - mean * mean, min=0.0)
     std = torch.sqrt(var)
     std = torch.where(var <= 1e-12 * torch.clamp(mean * mean, min=1e-300), 0.0, std)
-    return (x - mean) * torch.where(std > 0, 1.0 / torch.where(std > 0, std, 1.0), 0.0)
+    xt -= mean
+    xt *= torch.where(std > 0, 1.0 / torch.where(std > 0, std, 1.0), 0.0)
+    return xt
 
 
 def subset_correlations(
@@ -70,18 +74,18 @@ def subset_correlations(
     # draws repeats in ia; SaeCodes.columns expects distinct ids), then gathered per draw
     ua, inv_a = np.unique(ia, return_inverse=True)
     ub, inv_b = np.unique(ib, return_inverse=True)
-    za_u = _zscore(space_a.columns(ua))  # (N, distinct A features)
-    zb_u = _zscore(space_b.columns(ub).to(za_u.device))
-    n = za_u.shape[0]
+    za_u = space_a.zscored_rows(ua)  # (distinct A features, N)
+    zb_u = space_b.zscored_rows(ub).to(za_u.device)
+    n = za_u.shape[1]
     dev = za_u.device
     ta = torch.as_tensor(inv_a.reshape(b, sa), device=dev)
     tb = torch.as_tensor(inv_b.reshape(b, sb), device=dev)
     if ua.size * ub.size <= FULL_GEMM_RATIO * b * sa * sb:
         # few distinct features (a small pool): one GEMM over them, each draw's block gathered
-        full = torch.clamp((za_u.T @ zb_u) / n, -1.0, 1.0)  # (distinct A, distinct B)
+        full = torch.clamp((za_u @ zb_u.T) / n, -1.0, 1.0)  # (distinct A, distinct B)
         return full[ta[:, :, None], tb[:, None, :]]
-    za = za_u.T.contiguous()[ta]  # (B, s_a, N) row gathers
-    zb = zb_u.T.contiguous()[tb].transpose(1, 2)  # (B, N, s_b)
+    za = za_u[ta]  # (B, s_a, N) row gathers
+    zb = zb_u[tb].transpose(1, 2)  # (B, N, s_b)
     return torch.clamp((za @ zb) / n, -1.0, 1.0)
 
 
@@ -123,15 +127,16 @@ def score_test2_draws(
     *,
     rule: str,
     device: str,
-    max_elements: int = MAX_CODE_ELEMENTS,
+    max_elements: int | None = None,
 ) -> NDArray[np.float64]:
     """(len(draws),) SVCCA of each Test-2 draw's pairs (NaN: fewer than max(min_subspace_size, 3)
     pairs, or a degenerate SVCCA). ``draws``: the sorted (idx_a, idx_b) subsets of
     :func:`harness.scoring.nulls.random_subset_draws`. Pairs equal those of
-    :func:`harness.experiments.spaces.pair_subsets` (same rule, ties within SUBSET_TIE_TOL)."""
-    from harness.experiments.spaces import _max_k
-    from harness.scoring.device_nulls import svcca_subsets
-
+    :func:`harness.experiments.spaces.pair_subsets` (same rule, ties within SUBSET_TIE_TOL).
+    ``max_elements``: code entries (positions x columns) per batch of draws; None = a sixteenth of the
+    free device memory on cuda (~20 draws of 500 + 500 latents at 30k positions on an H100; the
+    distinct features' z-scored codes and the gathered ones take ~3x that), else
+    :data:`MAX_CODE_ELEMENTS`."""
     n_draws = len(draws)
     scores = np.full(n_draws, np.nan)
     if not n_draws:
@@ -142,6 +147,9 @@ def score_test2_draws(
     if sa == 0 or sb == 0:
         return scores
     n_pos = space_a.n_positions
+    if max_elements is None:  # cuda: a sixteenth of the free memory in fp64 entries; cpu: 512 MB
+        cuda = str(device).startswith("cuda")
+        max_elements = torch.cuda.mem_get_info(torch.device(device))[0] // 128 if cuda else MAX_CODE_ELEMENTS
     batch = max(1, int(max_elements) // max(1, n_pos * (sa + sb)))
     pair_a = np.zeros((n_draws, sb), dtype=np.int64)  # A feature paired with each B column
     kept = np.zeros((n_draws, sb), dtype=bool)
@@ -160,18 +168,45 @@ def score_test2_draws(
         pair_a[s0:s1] = np.take_along_axis(ia[s0:s1], row.cpu().numpy(), axis=1)
         kept[s0:s1] = keep.cpu().numpy()
     counts = kept.sum(axis=1)
-    floor = max(procedure.min_subspace_size, 3)
-    for n in np.unique(counts[counts >= floor]).tolist():  # one batched SVCCA per pair count
-        rows = np.flatnonzero(counts == n)
-        a_rows = pair_a[rows][kept[rows]]  # (len(rows) n,) row-major: each draw's pairs in B order
-        b_rows = np.broadcast_to(ib[rows], kept[rows].shape)[kept[rows]]
-        idx = np.arange(rows.size * n).reshape(rows.size, n)
-        scores[rows] = svcca_subsets(
-            space_a.decoder[a_rows],
-            space_b.decoder[b_rows],
-            idx,
-            keep=procedure.svcca_keep,
-            max_k=_max_k(procedure, n),
-            device=device,
-        )
+    ok = np.flatnonzero(counts >= max(procedure.min_subspace_size, 3))
+    if ok.size:
+        # every draw in one ragged call: draw t's pairs are its kept columns in B order
+        a_rows = pair_a[ok][kept[ok]]  # row-major: draw by draw
+        b_rows = np.broadcast_to(ib[ok], kept[ok].shape)[kept[ok]]
+        scores[ok] = svcca_of_pair_sets(space_a.decoder, space_b.decoder, a_rows, b_rows, counts[ok], procedure, device)
     return scores
+
+
+def svcca_of_pair_sets(
+    decoder_a: NDArray[np.float64],
+    decoder_b: NDArray[np.float64],
+    a_rows: NDArray[np.int64],
+    b_rows: NDArray[np.int64],
+    counts: NDArray[np.int64],
+    procedure: Procedure,
+    device: str,
+) -> NDArray[np.float64]:
+    """(len(counts),) SVCCA of pair sets of different sizes in one ragged batched call
+    (:func:`harness.scoring.device_nulls.svcca_subsets` with ``lengths``): set t is the next
+    ``counts[t]`` entries of ``a_rows`` / ``b_rows`` (decoder rows of A / B), with the procedure's
+    keep and its k cap for ``counts[t]`` pairs. NaN where :func:`harness.scoring.metrics.svcca` raises."""
+    from harness.scoring.device_nulls import svcca_subsets
+
+    counts = np.asarray(counts, dtype=np.int64)
+    if not counts.size:
+        return np.empty(0)
+    width = int(counts.max())
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    idx = offsets[:, None] + np.arange(width)[None, :]
+    idx = np.where(np.arange(width)[None, :] < counts[:, None], idx, 0)
+    frac = procedure.svcca_max_k_fraction
+    caps = None if frac is None else np.maximum(1, np.floor(frac * counts).astype(np.int64))
+    return svcca_subsets(
+        decoder_a[a_rows],
+        decoder_b[b_rows],
+        idx,
+        keep=procedure.svcca_keep,
+        max_k=caps,
+        device=device,
+        lengths=counts,
+    )

@@ -1,4 +1,5 @@
-"""Permutation nulls on the device (issue 12): SVCCA, RSA and size-matched draws in batches.
+"""Nulls and subset draws on the device (issues 12, 20): SVCCA and RSA permutation nulls and the
+SVCCAs of row-subset draws (size-matched, placebo, Test 2), in batches.
 
 Same numbers as :mod:`harness.scoring.nulls` (to ~1e-13) given the same permutations / draws, which
 are generated here with the same seeded ``numpy.random.default_rng`` sequence; one torch code
@@ -31,7 +32,9 @@ GEMM), used where :func:`gram_route_ok` bounds its error (else, and for n <= d, 
 that draw). k per draw exactly as :func:`harness.scoring.metrics.svd_basis` (:func:`ks_of_spectra`,
 one (B, d) host transfer per side and batch); all draws' canonical correlations from one batched
 GEMM and ``eigvalsh`` whatever their k (:func:`mean_canonical_correlations`). Equal to the per-draw
-numpy SVCCA to 1e-10 relative with the same k (tests/scoring/test_device_nulls.py).
+numpy SVCCA to 1e-10 relative with the same k (tests/scoring/test_device_nulls.py). Draws of
+different sizes share a batch (``lengths``: each draw centred over its own rows, the rest zeroed).
+The host transfers of a batch do not grow with its draws (tests/scoring/test_host_transfers.py).
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ from harness.scoring.metrics import (
     svcca_from_bases,
     svd_basis,
 )
-from harness.scoring.nulls import PermutationResult, SizeMatchedResult, p_value
+from harness.scoring.nulls import PermutationResult, SizeMatchedResult, p_value, size_matched_result
 from harness.vocab import PValueRule as PRule
 
 Float64 = NDArray[np.float64]
@@ -430,11 +433,23 @@ class SubsetKs(NamedTuple):
     """(B,) a cumulative variance fraction lies within :data:`GRAM_K_MARGIN` of the threshold."""
 
 
-def ks_of_spectra(var: Float64, *, keep: float | int, max_k: int | None) -> SubsetKs:
+MaxKs = int | None | Int64
+"""A cap on k: one for every draw (int, None = no cap) or one per draw ((B,) ints)."""
+
+
+def _cap(max_k: MaxKs) -> Int64 | int | None:
+    if max_k is None:
+        return None
+    if isinstance(max_k, (int, np.integer)):
+        return max(1, int(max_k))
+    return np.maximum(1, np.asarray(max_k, dtype=np.int64))
+
+
+def ks_of_spectra(var: Float64, *, keep: float | int, max_k: MaxKs) -> SubsetKs:
     """k per row of ``var`` (B, r): descending variances s^2 (SVD) or Gram eigenvalues, by the rule of
     :func:`harness.scoring.metrics.svd_basis` (rank: s > RANK_RTOL s_0; smallest k whose cumulative
     fraction of the variance within the rank reaches ``keep`` - 1e-12; capped by ``max_k`` and the
-    rank). Host numpy, vectorised over rows."""
+    rank; ``max_k`` one cap or one per row). Host numpy, vectorised over rows."""
     var = np.clip(np.asarray(var, dtype=np.float64), 0.0, None)
     b, r = var.shape
     top = var[:, 0] if r else np.zeros(b)
@@ -452,8 +467,9 @@ def ks_of_spectra(var: Float64, *, keep: float | int, max_k: int | None) -> Subs
         below = (frac < thr) & within  # searchsorted(frac[:rank], thr, side="left") counts these
         k = below.sum(axis=1).astype(np.int64) + 1
         near = np.any(np.abs(frac - thr) < GRAM_K_MARGIN, axis=1)
-    if max_k is not None:
-        k = np.minimum(k, max(1, int(max_k)))
+    cap = _cap(max_k)
+    if cap is not None:
+        k = np.minimum(k, cap)
     return SubsetKs(k=np.minimum(k, rank), rank=rank, near=near)
 
 
@@ -468,10 +484,11 @@ class SubsetBases(NamedTuple):
     """(B,) draws whose basis came from the Gram + eigh route (else an SVD)."""
 
 
-def gram_route_ok(lam: Float64, ks: SubsetKs, *, n: int, d: int) -> NDArray[np.bool_]:
+def gram_route_ok(lam: Float64, ks: SubsetKs, *, n: int | Int64, d: int) -> NDArray[np.bool_]:
     """(B,) whether the Gram + eigh basis of each draw is trusted to the SVD's to ~1e-11.
 
-    ``lam``: (B, d) descending Gram eigenvalues. The criterion (each must hold):
+    ``lam``: (B, d) descending Gram eigenvalues; ``n``: rows of each subset (one, or (B,)). The
+    criterion (each must hold):
     - ``n > d`` (else the SVD of the (n, d) subset is no larger than the Gram);
     - every eigenvalue >= :data:`GRAM_RANK_FLOOR` x the largest (the rank is certainly d; the Gram
       cannot resolve singular values below ~sqrt(d u) s_0);
@@ -479,11 +496,12 @@ def gram_route_ok(lam: Float64, ks: SubsetKs, *, n: int, d: int) -> NDArray[np.b
     - the error bounds of :data:`GRAM_MAX_ERROR` (with :data:`GRAM_SVD_RATIO`) hold for the kept k.
     """
     b = lam.shape[0]
-    if n <= d or d == 0:
+    tall = np.broadcast_to(np.asarray(n) > d, (b,))
+    if not tall.any() or d == 0:
         return np.zeros(b, dtype=bool)
     lam = np.asarray(lam, dtype=np.float64)
     top = lam[:, 0]
-    ok = (top > 0) & (lam[:, -1] >= GRAM_RANK_FLOOR * top) & ~ks.near & (ks.k >= 1)
+    ok = tall & (top > 0) & (lam[:, -1] >= GRAM_RANK_FLOOR * top) & ~ks.near & (ks.k >= 1)
     k = np.clip(ks.k, 1, d)
     rows = np.arange(b)
     last = lam[rows, k - 1]
@@ -496,23 +514,28 @@ def gram_route_ok(lam: Float64, ks: SubsetKs, *, n: int, d: int) -> NDArray[np.b
     return ok & (orthogonality <= GRAM_MAX_ERROR) & np.isfinite(angle) & angle_ok
 
 
-def subset_bases(xc: torch.Tensor, *, keep: float | int, max_k: int | None, route: Route = "auto") -> SubsetBases:
+def subset_bases(
+    xc: torch.Tensor, *, keep: float | int, max_k: MaxKs, route: Route = "auto", n_rows: Int64 | None = None
+) -> SubsetBases:
     """SVCCA bases of B centred subsets ``xc`` (B, n, d) fp64, k chosen as
-    :func:`harness.scoring.metrics.svd_basis`.
+    :func:`harness.scoring.metrics.svd_basis`; ``n_rows`` (B,): rows of each subset when they differ
+    (the rows past a subset's count are zero: they change neither its Gram nor its SVD's nonzero part).
 
-    ``route="auto"``: for n > d, one batched Gram ``xc^T xc`` (B, d, d) and a batched ``eigh``;
-    the basis is ``xc V_k`` with unit columns (one batched GEMM; ``||xc v_i|| = sqrt(lambda_i)``) for the draws that pass
-    :func:`gram_route_ok`, a batched SVD of the others. ``"svd"``: the SVD for every draw (the
-    reference route). One host transfer per call (the (B, d) spectrum, for k), none per draw.
+    ``route="auto"``: where n > d, one batched Gram ``xc^T xc`` (B, d, d) and a batched ``eigh``;
+    the basis is ``xc V_k`` with unit columns (one batched GEMM; ``||xc v_i|| = sqrt(lambda_i)``) for
+    the draws that pass :func:`gram_route_ok`, a batched SVD of the others. ``"svd"``: the SVD for
+    every draw (the reference route). One host transfer per call and route (the (B, d) spectrum, for
+    k), none per draw.
     """
     b, n, d = xc.shape
+    rows_of = np.full(b, n, dtype=np.int64) if n_rows is None else np.asarray(n_rows, dtype=np.int64)
     gram = np.zeros(b, dtype=bool)
-    if route == "auto" and n > d:
+    if route == "auto" and bool((rows_of > d).any()):
         lam_t, v = torch.linalg.eigh(xc.transpose(1, 2) @ xc)
         lam_t, v = lam_t.flip(-1), v.flip(-1)  # descending
         lam = lam_t.cpu().numpy()
         ks = ks_of_spectra(lam, keep=keep, max_k=max_k)
-        gram = gram_route_ok(lam, ks, n=n, d=d)
+        gram = gram_route_ok(lam, ks, n=rows_of, d=d)
         k = ks.k.copy()
     else:
         k = np.zeros(b, dtype=np.int64)
@@ -522,7 +545,8 @@ def subset_bases(xc: torch.Tensor, *, keep: float | int, max_k: int | None, rout
     if svd_rows.size:
         sel = torch.as_tensor(svd_rows, device=xc.device)
         u_s, s_s, _ = torch.linalg.svd(xc[sel], full_matrices=False)
-        ks_s = ks_of_spectra((s_s * s_s).cpu().numpy(), keep=keep, max_k=max_k)
+        cap = max_k if max_k is None or isinstance(max_k, (int, np.integer)) else np.asarray(max_k)[svd_rows]
+        ks_s = ks_of_spectra((s_s * s_s).cpu().numpy(), keep=keep, max_k=cap)
         k[svd_rows] = ks_s.k
         kmax = max(1, int(k.max()))
         u_svd = u_s
@@ -598,16 +622,20 @@ def svcca_subsets_detailed(
     idx: object,
     *,
     keep: float | int,
-    max_k: int | None,
+    max_k: MaxKs,
     device: str | torch.device = "cpu",
     method: Method = "auto",
     route: Route = "auto",
     max_elements: int = MAX_ELEMENTS,
+    lengths: object | None = None,
 ) -> SubsetScores:
     """SVCCA of the row subsets ``a[idx[t]]``, ``b[idx[t]]`` for each draw t, batched on ``device``.
 
     Args:
         a: (n_superset, d_a), b: (n_superset, d_b) paired rows; idx: (n_draws, n) row indices.
+        max_k: cap on k, one for all draws or (n_draws,) one per draw.
+        lengths: (n_draws,) rows of each subset when they differ (draw t uses ``idx[t, :lengths[t]]``;
+            the rest of its row is ignored); None = every draw has n rows.
         route: the bases (:func:`subset_bases`): ``"auto"`` = Gram + eigh where it is exact, SVD
             elsewhere; ``"svd"`` = an SVD of every subset (the previous route).
         method: canonical correlations (:func:`mean_canonical_correlations`).
@@ -624,9 +652,18 @@ def svcca_subsets_detailed(
     ix = np.asarray(idx, dtype=np.int64)
     if ix.ndim != 2:
         raise ConfigError(f"idx must be (n_draws, n); got shape {ix.shape}.")
-    dev = torch.device(device)
-    ta, tb, ti = torch.as_tensor(a64, device=dev), torch.as_tensor(b64, device=dev), torch.as_tensor(ix, device=dev)
     n_draws, n = ix.shape
+    ln = np.full(n_draws, n, dtype=np.int64) if lengths is None else np.asarray(lengths, dtype=np.int64)
+    if ln.shape != (n_draws,) or (ln.size and (ln.min() < 0 or ln.max() > n)):
+        raise ConfigError(f"lengths must be (n_draws,) = ({n_draws},) counts in 0..{n}; got {ln}.")
+    caps = None if max_k is None or isinstance(max_k, (int, np.integer)) else np.asarray(max_k, dtype=np.int64)
+    if caps is not None and caps.shape != (n_draws,):
+        raise ConfigError(f"max_k per draw must have shape ({n_draws},); got {caps.shape}.")
+    ragged = lengths is not None and bool((ln < n).any())
+    dev = torch.device(device)
+    ta, tb = torch.as_tensor(a64, device=dev), torch.as_tensor(b64, device=dev)
+    ti = torch.as_tensor(np.where(np.arange(n)[None, :] < ln[:, None], ix, 0), device=dev)
+    t_ln = torch.as_tensor(ln, device=dev)
     scores = torch.full((n_draws,), math.nan, dtype=torch.float64, device=dev)
     k_a = np.zeros(n_draws, dtype=np.int64)
     k_b = np.zeros(n_draws, dtype=np.int64)
@@ -635,14 +672,22 @@ def svcca_subsets_detailed(
     batch = max(1, int(max_elements) // (n * max(a64.shape[1], b64.shape[1])))
     for s0 in range(0, n_draws, batch):
         s1 = min(s0 + batch, n_draws)
+        cap = max_k if caps is None else caps[s0:s1]
         bases = []
         for t in (ta, tb):
             x = t[ti[s0:s1]]  # (B, n, d)
-            bases.append(subset_bases(x - x.mean(dim=1, keepdim=True), keep=keep, max_k=max_k, route=route))
+            if ragged:  # rows past a draw's count are zero after centring over its own rows
+                live = (torch.arange(n, device=dev)[None, :] < t_ln[s0:s1, None]).to(x.dtype)[:, :, None]
+                mean = (x * live).sum(dim=1, keepdim=True) / torch.clamp(t_ln[s0:s1], min=1)[:, None, None]
+                xc = (x - mean) * live
+            else:
+                xc = x - x.mean(dim=1, keepdim=True)
+            bases.append(subset_bases(xc, keep=keep, max_k=cap, route=route, n_rows=ln[s0:s1] if ragged else None))
         ba, bb = bases
         k_a[s0:s1], k_b[s0:s1], gram_a[s0:s1], gram_b[s0:s1] = ba.k, bb.k, ba.gram, bb.gram
-        # constant side / k >= n - 1 (trivially perfect): NaN, as svcca raises there
-        ok = np.flatnonzero((ba.k > 0) & (bb.k > 0) & (ba.k < n - 1) & (bb.k < n - 1))
+        # constant side / k >= n - 1 (trivially perfect) / fewer than 3 rows: NaN, as svcca raises there
+        m = ln[s0:s1]
+        ok = np.flatnonzero((ba.k > 0) & (bb.k > 0) & (ba.k < m - 1) & (bb.k < m - 1) & (m >= 3))
         if ok.size:
             sel = torch.as_tensor(ok, device=dev)
             scores[s0 + sel] = mean_canonical_correlations(ba.u[sel], ba.k[ok], bb.u[sel], bb.k[ok], method=method)
@@ -655,17 +700,27 @@ def svcca_subsets(
     idx: object,
     *,
     keep: float | int,
-    max_k: int | None,
+    max_k: MaxKs,
     device: str | torch.device = "cpu",
     method: Method = "auto",
     route: Route = "auto",
     max_elements: int = MAX_ELEMENTS,
+    lengths: object | None = None,
 ) -> Float64:
     """(n_draws,) scores of :func:`svcca_subsets_detailed` (NaN where
     :func:`harness.scoring.metrics.svcca` would raise DegenerateInputError: k >= n - 1, or a
     constant side)."""
     return svcca_subsets_detailed(
-        a, b, idx, keep=keep, max_k=max_k, device=device, method=method, route=route, max_elements=max_elements
+        a,
+        b,
+        idx,
+        keep=keep,
+        max_k=max_k,
+        device=device,
+        method=method,
+        route=route,
+        max_elements=max_elements,
+        lengths=lengths,
     ).scores
 
 
@@ -683,6 +738,7 @@ def size_matched_test_device(
     p_rule: PRule = "plus_one",
     device: str | torch.device = "cpu",
     method: Method = "auto",
+    observed_idx: Int64 | None = None,
 ) -> SizeMatchedResult:
     """:func:`harness.scoring.nulls.size_matched_test` with SVCCA as ``score_rows``, draws batched on
     ``device``: ``observed`` (a score of ``n`` pairs) against the SVCCA of ``n_draws`` random
@@ -690,6 +746,8 @@ def size_matched_test_device(
 
     Args:
         a_superset: (n_superset, d_a), b_superset: (n_superset, d_b) paired rows of the superset.
+        observed_idx: the observed set's rows in the superset, if it is a subset of it: a draw of
+            those rows counts as a tie (at or above ``observed``), whatever its rounding.
     """
     a64, b64 = check_paired(a_superset, b_superset)
     n_superset = a64.shape[0]
@@ -703,14 +761,6 @@ def size_matched_test_device(
         raise DegenerateInputError(f"Need at least 3 paired rows per draw, got n={n}.")
     idx = size_matched_draws(n, n_superset, n_draws, seed)
     scores = svcca_subsets(a64, b64, idx, keep=keep, max_k=max_k, device=device, method=method)
-    draws = scores[np.isfinite(scores)]
-    if draws.size < 2:
-        raise DegenerateInputError("Fewer than two size-matched draws produced a score.")
-    return SizeMatchedResult(
-        observed=float(observed),
-        draws=draws,
-        p_value=p_value(observed, draws, rule=p_rule),
-        holdout_p=p_value(float(draws[0]), draws[1:], rule=p_rule),
-        n=n,
-        n_superset=n_superset,
+    return size_matched_result(
+        observed, scores, idx, n=n, n_superset=n_superset, p_rule=p_rule, observed_idx=observed_idx
     )

@@ -45,17 +45,22 @@ def test_pair_batched_refuses_hungarian() -> None:
 
 
 @pytest.mark.parametrize("full_gemm_ratio", [0, 4])
-def test_subset_correlations_equal_numpy_submatrix(monkeypatch, full_gemm_ratio: int) -> None:
-    """Both routes (batched GEMM of gathered z-scores; one GEMM over the distinct features)."""
+@pytest.mark.parametrize("cache_elements", [0, 1 << 25])
+def test_subset_correlations_equal_numpy_submatrix(monkeypatch, full_gemm_ratio: int, cache_elements: int) -> None:
+    """Both routes (batched GEMM of gathered z-scores; one GEMM over the distinct features), with
+    the spaces' z-scored live rows cached (FeatureSpace.zscored_rows) or computed per batch."""
+    import harness.experiments.spaces as spaces
     import harness.experiments.subset_pairing as subset_pairing
     from harness.pairing.matching import correlation_submatrix
 
     monkeypatch.setattr(subset_pairing, "FULL_GEMM_RATIO", full_gemm_ratio)
+    monkeypatch.setattr(spaces, "ZROWS_CACHE_ELEMENTS", cache_elements)
     a, b = synthetic_pair(seed=2)
     draws = random_subset_draws(size_a=20, size_b=25, pool_a=a.n_features, pool_b=b.n_features, n_draws=6, seed=3)
     ia = np.stack([d[0] for d in draws])
     ib = np.stack([d[1] for d in draws])
     got = subset_correlations(a, b, ia, ib).numpy()
+    assert (a._zrows is not None) == (cache_elements > 0)
     for t in range(len(draws)):
         ref = correlation_submatrix(a.codes, b.codes, ia[t], ib[t])
         np.testing.assert_allclose(got[t], ref, atol=1e-12, rtol=0)

@@ -353,3 +353,64 @@ def test_size_matched_counts_do_not_move_with_the_gram_route(setting: str) -> No
     observed = np.concatenate([np.sort(svd.scores)[:-1] + np.diff(np.sort(svd.scores)) / 2, [0.0, 1.0]])
     for o in observed:  # between every two neighbouring draws, and beyond both ends
         assert np.sum(gram.scores >= o) == np.sum(svd.scores >= o)
+
+
+@pytest.mark.parametrize("setting", ["paper", "corrected"])
+def test_svcca_subsets_ragged_equals_per_draw(setting: str) -> None:
+    """Draws of different sizes in one call (``lengths``, a k cap per draw): each equals the numpy
+    SVCCA of its own rows to 1e-10 relative, with the same k; subsets with n <= d take the SVD, the
+    others the Gram route, in the same batch."""
+    a, b = paired(n=300, da=24, db=32, seed=13)
+    rng = np.random.default_rng(1)
+    sizes = np.array([3, 8, 20, 31, 33, 60, 60, 150, 290, 2])
+    idx = np.zeros((sizes.size, sizes.max()), dtype=np.int64)
+    for t, m in enumerate(sizes):
+        idx[t, :m] = np.sort(rng.choice(300, size=m, replace=False))
+    caps = np.array([corrected(int(m))["max_k"] for m in sizes]) if setting == "corrected" else None
+    keep = 0.99 if setting == "corrected" else 1
+    got = svcca_subsets_detailed(a, b, idx, keep=keep, max_k=caps, lengths=sizes, max_elements=4 * 290 * 32)
+    for t, m in enumerate(sizes):
+        opts = {"keep": keep, "max_k": None if caps is None else int(caps[t])}
+        ref, ks = reference_subsets(a, b, idx[t : t + 1, :m], **opts)
+        if np.isnan(ref[0]):
+            assert np.isnan(got.scores[t]), m
+            continue
+        assert got.scores[t] == pytest.approx(ref[0], rel=1e-10, abs=0), m
+        assert (got.k_a[t], got.k_b[t]) == ks[0], m
+    assert got.gram_a[sizes > 24].all() and not got.gram_a[sizes <= 24].any()
+    assert np.isfinite(got.scores).sum() >= 7
+
+
+@pytest.mark.parametrize("device_path", [False, True])
+def test_size_matched_draw_of_the_observed_set_is_a_tie(device_path: bool) -> None:
+    """Design: ties decide p-values. 7 of 8 pairs: 1 in 8 draws is the observed set itself; each
+    counts as at or above the observed score whatever its rounding (the observed score comes from
+    another code path); without observed_idx only the rounding decides."""
+    a, b = paired(n=8, da=6, db=6, seed=21)
+    obs_rows = np.array([0, 1, 2, 4, 5, 6, 7])
+    observed = svcca(a[obs_rows], b[obs_rows], keep=1).score
+    idx = size_matched_draws(7, 8, 40, 3)
+    same = np.all(idx == obs_rows[None, :], axis=1)
+    assert same.sum() >= 2
+
+    def run(observed_idx: np.ndarray | None, shift: float) -> object:
+        if device_path:
+            return size_matched_test_device(
+                observed + shift, a, b, n=7, n_draws=40, seed=3, keep=1, max_k=None, observed_idx=observed_idx
+            )
+
+        def score_rows(i: np.ndarray) -> float:
+            return svcca(a[i], b[i], keep=1).score
+
+        return size_matched_test(
+            observed + shift, score_rows, n=7, n_superset=8, n_draws=40, seed=3, observed_idx=observed_idx
+        )
+
+    # the observed score nudged above its draws' rounding: ties still count, only via observed_idx
+    nudged = 1e-12 * abs(observed)
+    tied = run(obs_rows[::-1].copy(), nudged)  # order of the observed rows does not matter
+    untied = run(None, nudged)
+    others_above = int(np.sum(untied.draws >= observed + nudged))
+    assert tied.n_at_or_above(tied.observed) == others_above + int(same.sum())
+    assert tied.p_value == pytest.approx((1 + others_above + int(same.sum())) / 41)
+    assert untied.p_value == pytest.approx((1 + others_above) / 41)
