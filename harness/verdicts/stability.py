@@ -40,7 +40,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from harness.verdicts.recorder import INCONCLUSIVE, Conclusion, check_control_outcome, check_verdict
+from harness.verdicts.outcome import INCONCLUSIVE, Conclusion, check_control_outcome, check_verdict
 
 __all__ = [
     "CLAIM_GROUPS",
