@@ -236,6 +236,7 @@ class FeatureSpace:
         return feats[self.live[feats]]
 
 
+@single_threaded
 def subset_correlation(
     space_a: FeatureSpace, space_b: FeatureSpace, idx_a: NDArray[np.int64], idx_b: NDArray[np.int64]
 ) -> NDArray[np.float64]:
@@ -243,7 +244,9 @@ def subset_correlation(
     columns only (:meth:`FeatureSpace.columns`), computed where the columns are (the GPU in the
     gpu tier: only the small matrix comes back). The arithmetic of
     :func:`harness.pairing.matching.correlation_submatrix` (population statistics, the same
-    dead-column guard, dead columns correlate 0) in torch fp64."""
+    dead-column guard, dead columns correlate 0) in torch fp64. One BLAS / torch thread
+    (:func:`harness.threads.single_threaded`): with two, OpenBLAS's GEMM moved concept pairs'
+    correlations by 1 ulp (the smoke semantic table's mean_pair_corr, tests/experiments/test_recompute.py)."""
     if idx_a.size * idx_b.size > MAX_DENSE_SUBMATRIX:
         raise ResourceError(
             f"A {idx_a.size} x {idx_b.size} correlation sub-matrix exceeds the dense limit "
