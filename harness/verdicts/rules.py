@@ -1087,9 +1087,9 @@ def why_unscored(table: Mapping[str, Any], categories: Sequence[str]) -> str:
 
 
 def excess_upper(c: Mapping[str, Any], metric: str, alpha: float) -> float:
-    """One-sided (1 - alpha) upper confidence bound of a cell's ``metric`` excess, with the null's sd
-    as the score's sampling sd (as :func:`excess_ci`); NaN without a null spread."""
-    e, m, sd = excess(c, metric), c.get(f"{metric}_null_mean"), c.get(f"{metric}_null_std")
+    """One-sided (1 - alpha) upper confidence bound of a cell's ``metric`` excess, sd as
+    :func:`excess_ci`'s (bootstrap standard error, else the null's sd); NaN without either."""
+    e, m, sd = excess(c, metric), c.get(f"{metric}_null_mean"), score_sd(c, metric)
     if not (math.isfinite(e) and _finite(m) and _finite(sd)) or float(m) >= 1:
         return math.nan
     return e + float(norm.ppf(1 - alpha)) * float(sd) / (1.0 - float(m))
@@ -1201,11 +1201,19 @@ PAPER_EXCESS_TOLERANCE = 0.15
 PAPER_TABLE_PROFILE = {"S2": "gemma", "S4": "paper"}
 
 
+def score_sd(c: Mapping[str, Any], metric: str) -> Any:
+    """The sampling sd of a cell's ``metric`` score: its bootstrap standard error
+    (``<metric>_boot_se``: pairs resampled, :func:`harness.experiments.spaces.bootstrap_se`) where the
+    record has one, else the shuffled-pairing null's sd (the sd at chance; records without a bootstrap)."""
+    se = c.get(f"{metric}_boot_se")
+    return se if _finite(se) and float(se) > 0 else c.get(f"{metric}_null_std")
+
+
 def excess_ci(c: Mapping[str, Any], metric: str, alpha: float) -> tuple[float, float]:
-    """Two-sided (1 - alpha) confidence interval of a cell's excess over chance, taking the null's sd
-    as the score's sampling sd (as :func:`excess_upper_bound`): ``excess +/- z * sd / (1 - null
-    mean)``; NaNs when unscored."""
-    e, m, sd = excess(c, metric), c.get(f"{metric}_null_mean"), c.get(f"{metric}_null_std")
+    """Two-sided (1 - alpha) confidence interval of a cell's excess over chance: ``excess +/- z * sd /
+    (1 - null mean)``, sd the score's bootstrap standard error where recorded, else the null's sd
+    (:func:`score_sd`); NaNs when unscored."""
+    e, m, sd = excess(c, metric), c.get(f"{metric}_null_mean"), score_sd(c, metric)
     if not (math.isfinite(e) and _finite(m) and _finite(sd)) or float(m) >= 1:
         return math.nan, math.nan
     h = float(norm.ppf(1 - alpha / 2)) * float(sd) / (1.0 - float(m))
@@ -1335,8 +1343,8 @@ def rule_s4(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
     calibration) the agreement is reported, not judged. Three outcomes per category
     (:func:`_all_significant_three_way`): a category that is not significant refutes the claim only
     when its excess's upper confidence bound lies below Table 9's excess for it; otherwise it is
-    undecided and the claim inconclusive. The interval takes the null's sd as the score's sampling sd
-    (no bootstrap of the observed score yet).
+    undecided and the claim inconclusive. The interval's sd is the score's bootstrap standard error
+    (the claims' semantic table records it), else the null's sd.
 
     Why three outcomes: Table 9 prints p = 0.03 and 0.01 for two categories; even if the table were exact
     a replication would find all seven significant with probability ~0.30, so "one category not
@@ -1422,7 +1430,7 @@ def rule_s2(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
     significant refutes it only when its excess's lower bound lies above Table 2's Countries excess +
     PAPER_EXCESS_TOLERANCE; anything else is undecided and the claim inconclusive. Table 2's values are
     such yardsticks only under a procedure computing its k = 1 statistic (:func:`same_statistic_as_printed`).
-    The intervals take the null's sd as the score's sampling sd (no bootstrap of the observed score yet).
+    The intervals' sd is the score's bootstrap standard error where recorded, else the null's sd.
 
     Why: "Countries p >= 0.05" asked a replication to land on the same side of alpha as the paper's
     borderline 0.07 -- it does so 57-69% of the time even if Table 2 is exact (joint power ~0.38), so
