@@ -997,11 +997,21 @@ def power_curve(r: ClaimCalibration, path: Path) -> None:
 
 def _note(c: Mapping[str, Any]) -> str:
     """One procedure's calibration of one claim, as the report's "rule calibration" column shows it."""
-    if "pass_count" not in c:  # a file written before the intervals (schema 1): its own summary
+    from harness.verdicts.seed_rules import PB_METHOD
+
+    # P1-P3 are judged under Paulo & Belrose's method, whatever procedure the file names
+    procedure = PB_METHOD.name if c["claim_id"].startswith("P") else c["procedure"]
+    if "pass_count" not in c:  # a file written before the stored counts (schema 1): counts from rates
         fpr = c.get("false_positive_rate")
         fw = c.get("false_world_rates") or {}
         worst = max([v for v in [fpr, *fw.values()] if v is not None and not math.isnan(v)], default=math.nan)
-        head = f"power {c['power']:.2f}, false passes <= {worst:.2f} ({c['procedure']}, n = {c['n_seeds']})"
+        n = int(c["n_seeds"])
+        k_power = round(c["power"] * n)
+        fp = "false passes not measured"
+        if not math.isnan(worst):
+            k_false = round(worst * n)
+            fp = f"{k_false}/{n} false passes (upper bound {clopper_pearson(k_false, n).high:.2f})"
+        head = f"power {k_power}/{n} (lower bound {clopper_pearson(k_power, n).low:.2f}), {fp} ({procedure}; 95% Clopper-Pearson)"
         return f"ok: {head}" if c.get("calibrated") else f"FLAGGED: {'; '.join(c.get('flags', []))}"
     power = Rate(**c["pass_count"][str(float(c["paper_strength"]))])
     false_sets = list((c.get("false_world_count") or {}).values())
@@ -1012,7 +1022,7 @@ def _note(c: Mapping[str, Any]) -> str:
     if worst is not None:
         head += f", false passes {worst.k}/{worst.n} (95% upper bound {worst.high:.2f})"
     variant = c["claim_id"].partition(" ")[2]
-    head += f" ({c['procedure']}{', ' + variant + ' world' if variant else ''}, n = {power.n})"
+    head += f" ({procedure}{', ' + variant + ' world' if variant else ''}, n = {power.n})"
     return f"ok: {head}" if c.get("calibrated") else f"FLAGGED ({_standing(c)}): {head}"
 
 

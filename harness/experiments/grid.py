@@ -23,6 +23,7 @@ from harness.config import Procedure
 from harness.errors import ConfigError
 from harness.experiments.spaces import (
     PLACEBO_FILTER_RUNS,
+    RANDOM_PARTNER_SETS,
     SIZE_MATCHED_DRAWS,
     FeatureSpace,
     compare_concept,
@@ -269,6 +270,9 @@ def _cell(rec: dict[str, Any], layer_a: int, layer_b: int) -> dict[str, Any]:
     rp = rec.get("random_partner")
     if rp is not None:  # the filter-aware control (see random_partner_pairs)
         cell.update(n_pairs_rp=rp["n_pairs"], **_scores(rp, "_rp"))
+    contrast = rec.get("random_partner_contrast")
+    if contrast is not None:  # U1/U2's control: the real pairing ranked among random-partner sets
+        cell.update(contrast)
     for superset, short in (("many_to_one", "m21"), ("unfiltered", "unfiltered")):
         sm = rec.get(f"one_to_one_vs_{superset}_size_matched", {})
         cell[f"size_matched_{short}_mean"] = sm.get("draws_mean", math.nan)
@@ -366,6 +370,7 @@ def run_grid(
                 paper_permutations=prof.paper_permutations(procedure),
                 n_size_matched=prof.size_matched_draws or SIZE_MATCHED_DRAWS,
                 placebo_filter_runs=prof.placebo_filter_runs or PLACEBO_FILTER_RUNS,
+                random_partner_sets=prof.random_partner_sets or RANDOM_PARTNER_SETS,
                 rsa_variants=RSA_VARIANTS,
             )
             cells.append(_cell(rec, layer_a, layer_b))
@@ -394,8 +399,10 @@ def run_semantic(
     *,
     control: bool = False,
     paper_table: dict[str, dict[str, float]] | None = None,
+    n_bootstrap: int = 0,
 ) -> dict[str, Any]:
-    """Semantic subspaces of one layer pair, every Table 4 category (Tables 1, 2, 9)."""
+    """Semantic subspaces of one layer pair, every Table 4 category (Tables 1, 2, 9). ``n_bootstrap``:
+    bootstrap resamples for the scores' standard errors (the semantic table of S2/S4; 0 = none)."""
     t0 = time.perf_counter()
     prof = world.profile
     sa = world.space("a", layer_a, procedure)
@@ -414,6 +421,7 @@ def run_semantic(
             n_permutations=prof.n_permutations_semantic(procedure),
             n_random_subsets=prof.n_random_subsets(procedure),
             null_device=world.device,
+            n_bootstrap=n_bootstrap,
         )
         paper = (paper_table or {}).get(category, {})
         rec.update(paper_n=paper.get("n", math.nan), paper_svcca=paper.get("svcca", math.nan))

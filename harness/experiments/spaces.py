@@ -545,19 +545,22 @@ def split_half(
     return out
 
 
-def random_partner_pairs(
-    space_a: FeatureSpace, space_b: FeatureSpace, pairs: Pairs, procedure: Procedure, *, seed: int
-) -> Pairs:
-    """Filter-aware negative control (U1/U2): for each A feature of ``pairs``, a *random* B partner
-    that passes the same token filters as a real partner -- live, not a non-concept feature, sharing
-    a top-token string with the A feature (each as the procedure enables it) -- other than its real
-    partner, drawn 1-1 (no B feature twice), A features in random order.
+def random_partner_draws(
+    space_a: FeatureSpace, space_b: FeatureSpace, pairs: Pairs, procedure: Procedure, *, seed: int, n_sets: int
+) -> list[tuple[NDArray[np.int64], NDArray[np.int64]]]:
+    """``n_sets`` filter-aware random-partner sets of ``pairs`` (U1/U2's control), each as
+    (a_idx (m,), b_idx (m,)), m <= len(pairs): for each A feature of ``pairs``, a *random* B
+    partner that passes the same token filters as a real partner -- live, not a non-concept
+    feature, sharing a top-token string with the A feature (each as the procedure enables it) --
+    other than its real partner, drawn 1-1 (no B feature twice), A features in random order.
 
     The real pairs take the most correlated partner; these take any partner the token filters
     would accept. If the filters alone made paired decoders similar (App. F credits them for the
-    high scores), this set would be significant too. The correlation threshold is not applied:
-    choosing by correlation is the pairing itself (on a clean world only the real partner passes
-    it). A features with no eligible partner are dropped (counted in the history)."""
+    high scores), these sets would score like the real one. The correlation threshold is not
+    applied: choosing by correlation is the pairing itself (on a clean world only the real partner
+    passes it). A features with no eligible partner left are dropped. The candidates are built once
+    (one sparse product of string incidences); the sets are drawn one after another from one
+    generator seeded ``seed`` (set 0 is :func:`random_partner_pairs`' set)."""
     rng = np.random.default_rng(seed)
     ok_b = space_b.live.copy()
     if procedure.filter_nonconcept:
@@ -578,21 +581,145 @@ def random_partner_pairs(
             ),
             shape=(a_feats.size, space_b.n_features),
         )
-    used = np.zeros(space_b.n_features, dtype=bool)
-    out_a, out_b = [], []
-    # the 1-1 draw is sequential (each pick removes a B feature): one numpy step per A feature
-    for i in rng.permutation(a_feats.size):
-        row = cands.indices[cands.indptr[i] : cands.indptr[i + 1]]
-        options = row[~used[row] & (row != real[i])]
-        if not options.size:
-            continue
-        j = int(options[int(rng.integers(options.size))])
-        used[j] = True
-        out_a.append(int(a_feats[i]))
-        out_b.append(j)
-    ia, ib = np.asarray(out_a, dtype=np.int64), np.asarray(out_b, dtype=np.int64)
+    rows = [cands.indices[cands.indptr[i] : cands.indptr[i + 1]] for i in range(a_feats.size)]
+    rows = [r[r != real[i]] for i, r in enumerate(rows)]
+    out = []
+    for _ in range(int(n_sets)):
+        used = np.zeros(space_b.n_features, dtype=bool)
+        out_a, out_b = [], []
+        # the 1-1 draw is sequential (each pick removes a B feature): one numpy step per A feature
+        for i in rng.permutation(a_feats.size):
+            options = rows[i][~used[rows[i]]]
+            if not options.size:
+                continue
+            j = int(options[int(rng.integers(options.size))])
+            used[j] = True
+            out_a.append(int(a_feats[i]))
+            out_b.append(j)
+        out.append((np.asarray(out_a, dtype=np.int64), np.asarray(out_b, dtype=np.int64)))
+    return out
+
+
+def random_partner_pairs(
+    space_a: FeatureSpace, space_b: FeatureSpace, pairs: Pairs, procedure: Procedure, *, seed: int
+) -> Pairs:
+    """One filter-aware random-partner set of ``pairs`` (set 0 of :func:`random_partner_draws`),
+    with each pair's activation correlation; A features with no eligible partner are dropped
+    (counted in the history)."""
+    ((ia, ib),) = random_partner_draws(space_a, space_b, pairs, procedure, seed=seed, n_sets=1)
     corr = paired_correlation(space_a, space_b, ia, ib)
-    return Pairs(ia, ib, corr, (f"random partner passing the token filters: {ia.size} of {a_feats.size} A features",))
+    return Pairs(ia, ib, corr, (f"random partner passing the token filters: {ia.size} of {len(pairs)} A features",))
+
+
+#: Filter-aware random-partner sets per grid cell that the real 1-1 pairing is ranked among (U1/U2's
+#: contrast, :func:`random_partner_contrast`; p >= 1/100). Profiles may change it
+#: (``random_partner_sets``).
+RANDOM_PARTNER_SETS = 99
+
+
+@single_threaded
+def rsa_of_sets(
+    space_a: FeatureSpace,
+    space_b: FeatureSpace,
+    sets: Sequence[tuple[NDArray[np.int64], NDArray[np.int64]]],
+    procedure: Procedure,
+    *,
+    device: str | None = None,
+) -> NDArray[np.float64]:
+    """(len(sets),) RSA (Spearman of the decoder similarity upper triangles, the procedure's inner
+    similarity) of the paired decoder rows of each (a_idx, b_idx) set, on ``device`` (default cpu),
+    with :func:`harness.scoring.device_nulls.centred_doubled_ranks` (exact integer ranks): consecutive
+    sets with the same A rows reuse A's ranks, so equal rows give bitwise-equal scores. One torch
+    thread (:func:`harness.threads.single_threaded`, as every scoring entry point). NaN for a set
+    too small to score or degenerate."""
+    from harness.scoring.device_nulls import centred_doubled_ranks
+
+    dev = torch.device(device or "cpu")
+    out = np.full(len(sets), np.nan)
+    last: tuple[bytes, torch.Tensor | None] = (b"", None)
+    for i, (ia, ib) in enumerate(sets):
+        if ia.size < max(procedure.min_subspace_size, 3):
+            continue
+        try:
+            key = np.ascontiguousarray(ia).tobytes()
+            if last[0] != key or last[1] is None:
+                ca, _ = centred_doubled_ranks(
+                    torch.as_tensor(space_a.decoder[ia], device=dev), inner=procedure.rsa_inner
+                )
+                last = (key, ca.to(torch.float64))
+            ca64 = last[1]
+            cb, _ = centred_doubled_ranks(torch.as_tensor(space_b.decoder[ib], device=dev), inner=procedure.rsa_inner)
+            cb64 = cb.to(torch.float64)
+            assert ca64 is not None
+            out[i] = float((ca64 @ cb64) / (torch.linalg.vector_norm(ca64) * torch.linalg.vector_norm(cb64)))
+        except DegenerateInputError:
+            continue
+    return out
+
+
+def random_partner_contrast(
+    space_a: FeatureSpace,
+    space_b: FeatureSpace,
+    pairs: Pairs,
+    procedure: Procedure,
+    *,
+    n_sets: int,
+    seed: int,
+    device: str | None = None,
+    rsa: bool = True,
+) -> dict[str, Any]:
+    """U1/U2's filter-aware control as a contrast, judged by the claim's own statistic: the real 1-1
+    pairing ``pairs`` ranked among ``n_sets`` random-partner sets (:func:`random_partner_draws`),
+    per metric (SVCCA; RSA unless ``rsa`` is False).
+
+    Each draw is compared with the real pairing on the same A features (the whole real set when
+    every A feature found a partner, else its rows of the A features the draw kept, so both have
+    the same pair count: SVCCA's chance level moves with n), both scored by the same batched code
+    (:func:`svcca_of_sets`, :func:`rsa_of_sets`). ``<m>_rp_contrast_p`` =
+    (1 + #{draws scoring >= the real pairing}) / (1 + #draws scored) (+1 rule): small when the
+    correlation pairing beats partners that the token filters alone would accept.
+
+    Returns ``random_partner_sets`` (draws made: the cost model counts them),
+    ``random_partner_sets_n_pairs_mean`` / ``_min``, and per metric ``<m>_rp_contrast_p``,
+    ``<m>_rp_contrast_n`` (draws scored), ``<m>_rp_contrast_observed`` (the real set's score by this
+    code), ``<m>_rp_sets_mean`` / ``<m>_rp_sets_std`` (the draws' scores)."""
+    draws = random_partner_draws(space_a, space_b, pairs, procedure, seed=seed, n_sets=n_sets)
+    row_of = {a: i for i, a in enumerate(np.asarray(pairs.a_idx).tolist())}
+    ordered: list[tuple[NDArray[np.int64], NDArray[np.int64]]] = []
+    real_rows: list[NDArray[np.int64]] = []
+    for ia, ib in draws:  # each draw in the real set's row order, so a full draw has the real set's A rows
+        rows = np.asarray([row_of[a] for a in ia.tolist()], dtype=np.int64)
+        order = np.argsort(rows, kind="stable")
+        ordered.append((ia[order], ib[order]))
+        real_rows.append(rows[order])
+    distinct: dict[bytes, int] = {}
+    which = [distinct.setdefault(r.tobytes(), len(distinct)) for r in real_rows]
+    real_sets: list[tuple[NDArray[np.int64], NDArray[np.int64]]] = [
+        (np.asarray(pairs.a_idx)[r], np.asarray(pairs.b_idx)[r])
+        for r in (np.frombuffer(k, dtype=np.int64) for k in distinct)
+    ]
+    sizes = [ia.size for ia, _ in draws]
+    rec: dict[str, Any] = {
+        "random_partner_sets": int(n_sets),
+        "random_partner_sets_n_pairs_mean": float(np.mean(sizes)) if sizes else math.nan,
+        "random_partner_sets_n_pairs_min": int(min(sizes)) if sizes else 0,
+    }
+    scorers = {"svcca": svcca_of_sets, **({"rsa": rsa_of_sets} if rsa else {})}
+    for metric, score in scorers.items():
+        real = score(space_a, space_b, real_sets, procedure, device=device)[np.asarray(which, dtype=np.int64)]
+        rp = score(space_a, space_b, ordered, procedure, device=device)
+        ok = np.isfinite(rp) & np.isfinite(real)
+        n_ok = int(ok.sum())
+        rec.update(
+            {
+                f"{metric}_rp_contrast_n": n_ok,
+                f"{metric}_rp_contrast_p": p_plus_one(int(np.sum(rp[ok] >= real[ok])), n_ok) if n_ok else math.nan,
+                f"{metric}_rp_contrast_observed": float(real[ok].mean()) if n_ok else math.nan,
+                f"{metric}_rp_sets_mean": float(rp[ok].mean()) if n_ok else math.nan,
+                f"{metric}_rp_sets_std": float(rp[ok].std(ddof=1)) if n_ok > 1 else math.nan,
+            }
+        )
+    return rec
 
 
 def _shared_string_candidates(
@@ -862,6 +989,7 @@ def compare_spaces(
     n_top_correlated: int | None = None,
     split_halves: bool = False,
     random_partners: bool = False,
+    random_partner_sets: int = RANDOM_PARTNER_SETS,
     placebos: bool = False,
     placebo_filter_runs: int = PLACEBO_FILTER_RUNS,
     device: str = "cpu",
@@ -880,7 +1008,9 @@ def compare_spaces(
     filters, and this is the set that still exercises the statistic at the real pair count.
     ``null_device``: see :func:`score_pairs` (also used for the size-matched draws).
     ``split_halves`` adds the 1-1 set's split-half excesses (:func:`split_half`); ``random_partners``
-    the variant ``random_partner`` (:func:`random_partner_pairs`, a filter-aware control).
+    the variant ``random_partner`` (one set, :func:`random_partner_pairs`, scored against its own
+    null: reported) and ``random_partner_contrast`` (the real 1-1 pairing ranked among
+    ``random_partner_sets`` such sets, :func:`random_partner_contrast`: U1/U2's control).
     ``placebos`` adds U5's and U6's placebo controls: ``placebo_one_to_one`` (one random many-to-1
     partner per A feature, ``n_size_matched`` draws + 1 held out; :func:`placebo_one_to_one`) and
     ``placebo_filter`` (random tokens filtered instead of the non-concept list; :func:`placebo_filter`),
@@ -954,6 +1084,16 @@ def compare_spaces(
             identity=("whole space", "random_partner"),
             null_device=null_device,
             paper_permutations=paper_permutations,
+            rsa=rsa_variants is None or "random_partner" in rsa_variants,
+        )
+        out["random_partner_contrast"] = random_partner_contrast(
+            space_a,
+            space_b,
+            kept["one_to_one"],
+            procedure,
+            n_sets=_positive(random_partner_sets, "random_partner_sets"),
+            seed=cell_seed(procedure.seed, "random partner sets", space_a.name, space_b.name),
+            device=null_device,
             rsa=rsa_variants is None or "random_partner" in rsa_variants,
         )
     if n_top_correlated is not None:
@@ -1142,6 +1282,67 @@ def _test2_batched(
     return subset_test_result(observed, scores, seed=seed, p_rule=procedure.p_rule)
 
 
+#: Bootstrap resamples of a semantic table's pairs for the standard errors of its scores (S2/S4's
+#: intervals); 0 = none (the semantic grid, the calibration worlds: rules fall back on the null's sd).
+SEMANTIC_BOOTSTRAP = 200
+
+
+@single_threaded
+def bootstrap_se(
+    space_a: FeatureSpace,
+    space_b: FeatureSpace,
+    pairs: Pairs,
+    procedure: Procedure,
+    *,
+    n_boot: int,
+    seed: int,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """Bootstrap standard errors of the observed SVCCA and RSA of ``pairs`` (pairs resampled with
+    replacement, ``n_boot`` times, seeded): ``svcca_boot_se``, ``rsa_boot_se`` (sd over the
+    resamples, ddof 1; NaN with fewer than 2 finite ones) and ``<metric>_boot_n`` (resamples scored:
+    the cost model counts them). SVCCA of a resample
+    is batched (:func:`svcca_of_sets`: repeated pairs weigh twice); RSA leaves out the similarity
+    entries between two copies of one pair (exactly 1 on both sides: they would inflate the rank
+    correlation), exact integer ranks as :mod:`harness.scoring.device_nulls`. The score's sampling
+    sd, which S2/S4's intervals need; the shuffled-pairing null's sd is the sd at chance."""
+    from harness.scoring.device_nulls import doubled_average_ranks, similarity_matrix
+
+    n = len(pairs)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(int(n_boot), n))
+    a_idx, b_idx = np.asarray(pairs.a_idx), np.asarray(pairs.b_idx)
+    sv = svcca_of_sets(space_a, space_b, [(a_idx[i], b_idx[i]) for i in idx], procedure, device=device)
+    dev = torch.device(device or "cpu")
+    rs = np.full(int(n_boot), np.nan)
+    iu = torch.triu_indices(n, n, offset=1, device=dev)
+    for k, i in enumerate(idx):
+        it = torch.as_tensor(i, device=dev)
+        keep = it[iu[0]] != it[iu[1]]
+        try:
+            c = []
+            for dec, rows in ((space_a.decoder, a_idx[i]), (space_b.decoder, b_idx[i])):
+                sim = similarity_matrix(torch.as_tensor(dec[rows], device=dev), inner=procedure.rsa_inner)
+                v = sim[iu[0], iu[1]][keep]
+                r2 = doubled_average_ranks(v).to(torch.float64)
+                c.append(r2 - r2.mean())
+            den = torch.linalg.vector_norm(c[0]) * torch.linalg.vector_norm(c[1])
+            rs[k] = float((c[0] @ c[1]) / den) if float(den) > 0 else math.nan
+        except DegenerateInputError:
+            continue
+
+    def sd(x: NDArray[np.float64]) -> float:
+        ok = x[np.isfinite(x)]
+        return float(ok.std(ddof=1)) if ok.size > 1 else math.nan
+
+    return {
+        "svcca_boot_se": sd(sv),
+        "rsa_boot_se": sd(rs),
+        "svcca_boot_n": int(np.isfinite(sv).sum()),
+        "rsa_boot_n": int(np.isfinite(rs).sum()),
+    }
+
+
 def compare_concept(
     space_a: FeatureSpace,
     space_b: FeatureSpace,
@@ -1152,8 +1353,12 @@ def compare_concept(
     n_permutations: int | None = None,
     n_random_subsets: int | None = None,
     null_device: str | None = None,
+    n_bootstrap: int = 0,
 ) -> dict[str, Any]:
     """Semantic-subspace comparison for one concept category (Tables 1, 2, 9).
+
+    ``n_bootstrap`` > 0 adds the scores' bootstrap standard errors (:func:`bootstrap_se`; the
+    semantic table of S2/S4).
 
     Test 1: shuffled pairing within the subspace. Test 2: random feature subsets of the same
     sizes (from all live features), paired by correlation within the subsets with the same
@@ -1194,6 +1399,18 @@ def compare_concept(
     )
     if "skipped" in rec or not np.isfinite(rec.get("svcca", math.nan)):
         return rec
+    if n_bootstrap > 0:
+        rec.update(
+            bootstrap_se(
+                space_a,
+                space_b,
+                pairs,
+                procedure,
+                n_boot=n_bootstrap,
+                seed=cell_seed(procedure.seed, "bootstrap", category, space_a.name, space_b.name),
+                device=null_device,
+            )
+        )
     live_a = np.flatnonzero(space_a.live)
     live_b = np.flatnonzero(space_b.live)
     n = len(pairs)

@@ -465,3 +465,75 @@ def test_random_partners_are_the_reference_draw(procedure) -> None:
         ref = reference_random_partners(a, b, pairs, procedure, seed=seed)
         assert len(ref) > 10
         assert list(zip(got.a_idx.tolist(), got.b_idx.tolist(), strict=True)) == ref
+
+
+@pytest.mark.parametrize("procedure", [PAPER, CORRECTED], ids=lambda p: p.name)
+def test_random_partner_contrast_distinguishes_a_real_pairing_and_not_a_broken_one(procedure) -> None:
+    """U1/U2's control as a contrast: the real 1-1 pairing ranked among 99 filter-aware random-partner
+    sets. True input (planted pairs): distinguished (p = 0.01-0.02). Broken input (B's decoder rows
+    replaced by noise, so the correlation pairing is no better than any partner the filters accept):
+    not distinguished."""
+    import dataclasses
+
+    from harness.experiments.spaces import (
+        pair_spaces,
+        random_partner_contrast,
+        random_partner_draws,
+        random_partner_pairs,
+    )
+
+    a, b = synthetic_pair()
+    real, _ = pair_spaces(a, b, procedure)
+    rec = random_partner_contrast(a, b, real, procedure, n_sets=99, seed=1)
+    assert rec["random_partner_sets"] == 99 and rec["svcca_rp_contrast_n"] == 99 and rec["rsa_rp_contrast_n"] == 99
+    assert rec["svcca_rp_contrast_p"] <= 0.02 and rec["rsa_rp_contrast_p"] <= 0.02
+    assert rec["svcca_rp_contrast_observed"] > rec["svcca_rp_sets_mean"]
+    broken_b = dataclasses.replace(b, decoder=np.random.default_rng(5).standard_normal(b.decoder.shape))
+    broken = random_partner_contrast(a, broken_b, real, procedure, n_sets=99, seed=1)
+    assert broken["svcca_rp_contrast_p"] > 0.2 and broken["rsa_rp_contrast_p"] > 0.2
+    # set 0 is random_partner_pairs' set; every set is 1-1, never the real partner
+    draws = random_partner_draws(a, b, real, procedure, seed=1, n_sets=3)
+    first = random_partner_pairs(a, b, real, procedure, seed=1)
+    assert draws[0][0].tolist() == first.a_idx.tolist() and draws[0][1].tolist() == first.b_idx.tolist()
+    partner = dict(zip(real.a_idx.tolist(), real.b_idx.tolist(), strict=True))
+    for ia, ib in draws:
+        assert len(set(ib.tolist())) == ib.size and all(
+            partner[x] != y for x, y in zip(ia.tolist(), ib.tolist(), strict=True)
+        )
+
+
+def test_grid_cells_carry_the_random_partner_contrast_and_its_draw_count() -> None:
+    from harness.experiments.grid import _cell
+
+    a, b = synthetic_pair()
+    rec = compare_spaces(
+        a, b, CORRECTED, n_permutations=9, n_size_matched=9, random_partners=True, random_partner_sets=7
+    )
+    c = _cell(rec, 1, 1)
+    assert c["random_partner_sets"] == 7 and c["svcca_rp_contrast_n"] == 7
+    assert c["svcca_rp_contrast_p"] == pytest.approx(1 / 8)  # 7 sets: the smallest +1-rule p
+    from harness.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="random_partner_sets"):
+        compare_spaces(a, b, CORRECTED, n_permutations=9, random_partners=True, random_partner_sets=0)
+
+
+def test_bootstrap_standard_errors_of_a_semantic_table() -> None:
+    """S2/S4's intervals: the scores' bootstrap standard errors (pairs resampled), smaller for more pairs,
+    seeded, and only where asked for (the semantic table, not the grid)."""
+    from harness.experiments.spaces import bootstrap_se, pair_spaces
+    from harness.pairing.matching import Pairs
+
+    a, b = synthetic_pair()
+    real, _ = pair_spaces(a, b, CORRECTED)
+    few = Pairs(real.a_idx[:40], real.b_idx[:40], real.corr[:40])
+    small, large = (bootstrap_se(a, b, p, CORRECTED, n_boot=100, seed=1) for p in (few, real))
+    for key in ("svcca_boot_se", "rsa_boot_se"):
+        assert 0 < large[key] < small[key] < 0.5, key
+    assert bootstrap_se(a, b, few, CORRECTED, n_boot=100, seed=1) == small
+    assert small["svcca_boot_n"] == small["rsa_boot_n"] == 100
+    words = [w.strip() for w in a.vocab[:120]]
+    rec = compare_concept(a, b, "first-words", words, CORRECTED, n_permutations=19, n_random_subsets=5, n_bootstrap=50)
+    assert rec["svcca_boot_n"] == 50 and 0 < rec["svcca_boot_se"] < 0.5 and 0 < rec["rsa_boot_se"] < 0.5
+    plain = compare_concept(a, b, "first-words", words, CORRECTED, n_permutations=19, n_random_subsets=5)
+    assert "svcca_boot_se" not in plain
