@@ -27,7 +27,7 @@ import torch
 from numpy.typing import NDArray
 
 from harness.pairing.concepts import (
-    concept_features,
+    ConceptIndex,
     filter_nonconcept,
     filter_shared_token,
     nonconcept_mask,
@@ -106,6 +106,8 @@ class FeatureSpace:
     _strings: list[tuple[str, ...]] | None = field(default=None, repr=False)
     _zrows: Any = field(default=None, repr=False, compare=False)
     """(live features, positions) z-scored codes, cached by :meth:`zscored_rows` (None: not yet / too big)."""
+    _concepts: dict[str, ConceptIndex] = field(default_factory=dict, repr=False, compare=False)
+    """Whole-word rule -> the concept index of this space's top positions (:meth:`concept`)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.codes, SaeCodes):
@@ -228,21 +230,27 @@ class FeatureSpace:
         topk-over-all-positions they are arbitrary ones), so it is left out under both
         procedures: otherwise every dead latent joins whatever concept document 0 starts with.
 
-        ``rule`` / ``order``: see :func:`harness.pairing.concepts.concept_features`. Under
+        ``rule`` / ``order``: see :func:`harness.pairing.concepts.concept_features` (answered by
+        :meth:`concept_index`, built once per rule). Under
         ``python_set`` the set is built from all matching ids (never-active ones included, as
         the authors' set held them) and those are dropped afterwards, so the remaining ids keep
         the relative order they had in the authors' list."""
-        feats = concept_features(
-            self.top,
-            tokens=self.tokens,
-            sample_index=self.sample_index,
-            position_index=self.position_index,
-            vocab=self.vocab,
-            keywords=keywords,
-            rule=rule,
-            order=order,
-        )
+        feats = self.concept_index(rule).features(keywords, order=order)
         return feats[self.live[feats]]
+
+    def concept_index(self, rule: str = "punctuation") -> ConceptIndex:
+        """The :class:`harness.pairing.concepts.ConceptIndex` of this space's top positions under
+        ``rule``, built once and kept (every category of every table asks the same one)."""
+        if rule not in self._concepts:
+            self._concepts[rule] = ConceptIndex(
+                self.top,
+                tokens=self.tokens,
+                sample_index=self.sample_index,
+                position_index=self.position_index,
+                vocab=self.vocab,
+                rule=rule,
+            )
+        return self._concepts[rule]
 
 
 @single_threaded

@@ -188,6 +188,110 @@ def keyword_in_context(keyword: str, window_text: str, *, rule: str = "punctuati
     return keyword.lower() in window_words(window_text, rule=rule)
 
 
+def concept_token_word(token_string: str, *, rule: str = "punctuation") -> str:
+    """A top token's string as compared with the keywords: spaces removed, lower-cased, and under
+    ``punctuation`` other surrounding whitespace stripped too (the paper's ``spaces`` rule keeps it)."""
+    word = token_string.replace(" ", "")
+    return (word if rule == "spaces" else word.strip()).lower()
+
+
+class ConceptIndex:
+    """Concept membership of one space's features under one whole-word rule, for any keyword list.
+
+    Built once per (space, rule) and asked once per category and table. Whether a top position
+    counts for a keyword does not depend on the category: the position's token word
+    (:func:`concept_token_word`) must equal the keyword and be a whole word of its window. So the
+    index decodes each *distinct* token id at the top positions once (a Python loop over at most
+    the vocabulary), decodes the window of each distinct position whose token word is a keyword
+    once (lazily, the first time a category holds that word), and answers a category with numpy
+    over the (F, k) slots.
+
+    Args:
+        top_pos: (F, k) flattened position indices (-1 = none), from :func:`top_positions`.
+        tokens: (n_samples, seq_len) token ids of the run.
+        sample_index, position_index: (positions,) where each flattened position lives.
+        vocab: decoded string per token id.
+        rule: whole-word rule, ``spaces`` (paper) or ``punctuation`` (corrected).
+    """
+
+    def __init__(
+        self,
+        top_pos: Int64,
+        *,
+        tokens: NDArray[np.integer],
+        sample_index: NDArray[np.integer],
+        position_index: NDArray[np.integer],
+        vocab: Sequence[str],
+        rule: str = "punctuation",
+    ) -> None:
+        if sample_index.shape != position_index.shape:
+            raise ShapeError("sample_index and position_index must have the same shape.")
+        if rule not in ("spaces", "punctuation"):
+            raise ConfigError(f"whole-word rule={rule!r}: use 'spaces' or 'punctuation'.")
+        top_pos = np.asarray(top_pos, dtype=np.int64)
+        self.rule = rule
+        self._tokens, self._vocab = tokens, vocab
+        self.n_features = int(top_pos.shape[0])
+        filled = top_pos >= 0
+        #: (P,) distinct filled top positions, and each slot's index into them (-1: empty slot)
+        self.positions, slot_pos = np.unique(top_pos[filled], return_inverse=True)
+        self._s = np.asarray(sample_index, dtype=np.int64)[self.positions]
+        self._t = np.asarray(position_index, dtype=np.int64)[self.positions]
+        token_ids = np.asarray(tokens)[self._s, self._t].astype(np.int64)
+        distinct_tokens, token_of_pos = np.unique(token_ids, return_inverse=True)
+        #: distinct token words, and each distinct position's index into them
+        self.words: dict[str, int] = {}
+        word_of_token = np.empty(distinct_tokens.size, dtype=np.int64)
+        for i, tok in enumerate(distinct_tokens.tolist()):
+            word_of_token[i] = self.words.setdefault(concept_token_word(vocab[tok], rule=rule), len(self.words))
+        self._word_of_pos = word_of_token[token_of_pos.reshape(-1)]
+        self._slot_pos = np.full(top_pos.shape, -1, dtype=np.int64)
+        self._slot_pos[filled] = slot_pos.reshape(-1)
+        #: (P,) 1: the position's word is a whole word of its window, 0: not, -1: not decoded yet
+        self._in_context = np.full(self.positions.size, -1, dtype=np.int8)
+        self.windows_decoded = 0
+
+    def _context(self, pos: Int64) -> NDArray[np.bool_]:
+        """Whether each of the distinct positions ``pos`` holds its token word as a whole word of
+        its window (tokens p-2..p+1 of its sample), decoding each window at most once."""
+        todo = pos[self._in_context[pos] < 0]
+        seq_len = self._tokens.shape[1]
+        words = list(self.words)
+        for i in todo.tolist():
+            s, t = int(self._s[i]), int(self._t[i])
+            window = "".join(self._vocab[int(x)] for x in self._tokens[s, max(0, t - 2) : min(seq_len, t + 2)])
+            self._in_context[i] = keyword_in_context(words[self._word_of_pos[i]], window, rule=self.rule)
+        self.windows_decoded += todo.size
+        return self._in_context[pos] > 0
+
+    def slot_keywords(self, keywords: Sequence[str]) -> Int64:
+        """(F, k) index into ``keywords`` (lower-cased; the first occurrence) of the keyword each top
+        slot counts for, -1 where it counts for none (empty, not a keyword, not a whole word)."""
+        kw_of_word = np.full(len(self.words) + 1, -1, dtype=np.int64)  # last entry: empty slots
+        for j, k in reversed(list(enumerate(keywords))):
+            w = self.words.get(k)
+            if w is not None:
+                kw_of_word[w] = j
+        kw_of_pos = kw_of_word[self._word_of_pos] if self.positions.size else np.empty(0, dtype=np.int64)
+        candidates = np.flatnonzero(kw_of_pos >= 0)
+        kw_of_pos[candidates[~self._context(candidates)]] = -1
+        kw_of_pos = np.append(kw_of_pos, -1)  # slot -1 -> the appended "none"
+        return kw_of_pos[self._slot_pos]
+
+    def features(self, keywords: Iterable[str], *, order: str = "ascending") -> Int64:
+        """Features belonging to a concept (Sec. 4.3, Appendix G); see :func:`concept_features`."""
+        if order not in ("ascending", "python_set"):
+            raise ConfigError(f"order={order!r}: use 'ascending' or 'python_set'.")
+        keywords = [w.lower() for w in keywords]
+        slots = self.slot_keywords(keywords)
+        hit = slots >= 0
+        if order == "ascending":
+            return np.flatnonzero(hit.any(axis=1)).astype(np.int64)
+        first = {k: j for j, k in reversed(list(enumerate(keywords)))}
+        per_keyword = [np.flatnonzero((slots == first[k]).any(axis=1)) for k in keywords]
+        return python_set_order(per_keyword)
+
+
 def concept_features(
     top_pos: Int64,
     *,
@@ -205,7 +309,8 @@ def concept_features(
     lower-cased) equals a keyword and the keyword is a whole word (:func:`window_words` under
     ``rule``) in the decoded window of tokens p-2..p+1 of the same sample. Under the paper's
     ``spaces`` rule only spaces are removed from the token (the authors' code); under
-    ``punctuation`` other surrounding whitespace is stripped too.
+    ``punctuation`` other surrounding whitespace is stripped too. One category at a time: for
+    many categories of one space build a :class:`ConceptIndex` once and ask it each.
 
     Args:
         top_pos: (F, k) flattened position indices (-1 = none), from :func:`top_positions`.
@@ -217,32 +322,12 @@ def concept_features(
             :func:`python_set_order` over the keywords in list order (the authors' column
             order of the subset).
     """
-    if sample_index.shape != position_index.shape:
-        raise ShapeError("sample_index and position_index must have the same shape.")
     if order not in ("ascending", "python_set"):
         raise ConfigError(f"order={order!r}: use 'ascending' or 'python_set'.")
-    keywords = [w.lower() for w in keywords]
-    kw = set(keywords)
-    seq_len = tokens.shape[1]
-    matched: dict[int, set[str]] = {}  # feature -> keywords it matches
-    for f, row in enumerate(top_pos):
-        for p in row:
-            if p < 0:
-                continue
-            s, t = int(sample_index[p]), int(position_index[p])
-            word = vocab[int(tokens[s, t])].replace(" ", "")
-            word = (word if rule == "spaces" else word.strip()).lower()
-            if word not in kw or word in matched.get(f, ()):
-                continue
-            window = "".join(vocab[int(x)] for x in tokens[s, max(0, t - 2) : min(seq_len, t + 2)])
-            if keyword_in_context(word, window, rule=rule):
-                matched.setdefault(f, set()).add(word)
-                if order == "ascending":
-                    break
-    if order == "ascending":
-        return np.asarray(sorted(matched), dtype=np.int64)
-    per_keyword = [[f for f in sorted(matched) if k in matched[f]] for k in keywords]
-    return python_set_order(per_keyword)
+    index = ConceptIndex(
+        top_pos, tokens=tokens, sample_index=sample_index, position_index=position_index, vocab=vocab, rule=rule
+    )
+    return index.features(keywords, order=order)
 
 
 def python_set_order(groups: Iterable[Iterable[int]]) -> Int64:
