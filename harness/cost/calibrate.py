@@ -46,7 +46,8 @@ SIZES: dict[str, list[tuple[int, ...]]] = {
     "torch.stream.float64": [(1 << 20,), (1 << 24,)],
     "scipy.sparse.float64": [(124, 16, 32), (1024, 16, 32)],
     "python.python.filter": [(32768,), (131072,)],
-    "python.python.concept": [(32768,), (163840,)],
+    "python.python.concept_token": [(8192,), (50000,)],
+    "python.python.concept_window": [(8192,), (50000,)],
     "python.python.concept_row": [(32768,), (131072,)],
     "torch.topk.float32": [(1024 * 4096,), (1024 * 32768,)],
 }
@@ -160,24 +161,37 @@ def _case(key: str, shape: tuple[int, ...], dev: torch.device) -> Callable[[], A
         strings = [(f" w{i % 977}", f" x{i % 331}", f" y{i}", ",", " the") for i in range(shape[0])]
         junk = [f" j{i}" for i in range(40)]
         return lambda: nonconcept_mask(strings, junk)
-    if kind == "python" and dtype in ("concept", "concept_row"):  # concept features: per top position / row
-        from harness.pairing.concepts import CONCEPT_KEYWORDS, concept_features
+    if kind == "python" and dtype.startswith("concept"):  # concept membership (pairing.concepts.ConceptIndex)
+        from harness.pairing.concepts import CONCEPT_KEYWORDS, ConceptIndex
 
-        n_pos, seq = 4096, 32
-        vocab = [f" tok{i}" for i in range(5000)] + [f" {w}" for w in CONCEPT_KEYWORDS["Time"]]
+        n, seq = shape[0], 32
+        keywords = [w for words in CONCEPT_KEYWORDS.values() for w in words]
         rng = np.random.default_rng(0)
-        tokens = rng.integers(0, len(vocab), size=(n_pos // seq, seq))
-        grid_s, grid_p = np.meshgrid(np.arange(n_pos // seq), np.arange(seq), indexing="ij")
-        rows = shape[0] // 5 if dtype == "concept" else shape[0]
-        top = rng.integers(0, n_pos, size=(rows, 5)) if dtype == "concept" else np.full((rows, 5), -1)
-        return lambda: concept_features(
-            top,
-            tokens=tokens,
-            sample_index=grid_s.reshape(-1),
-            position_index=grid_p.reshape(-1),
-            vocab=vocab,
-            keywords=CONCEPT_KEYWORDS["Time"],
+        if dtype == "concept_token":  # the index's build: one distinct token word per iteration
+            vocab = [f" tok{i}" for i in range(n)]
+            tokens = rng.permutation(n).reshape(1, n)
+        else:  # each position's token is a keyword: one window per iteration, or one row per iteration
+            vocab = [f" {w}" for w in keywords] + [f" tok{i}" for i in range(64)]
+            tokens = rng.integers(0, len(vocab), size=(1, max(n, 5 * seq)))
+        n_pos = tokens.size
+        positions = np.arange(n_pos, dtype=np.int64)
+        rows = n if dtype == "concept_row" else n // 5
+        top = (
+            rng.integers(0, n_pos, size=(rows, 5)) if dtype == "concept_row" else positions[: rows * 5].reshape(rows, 5)
         )
+        seq_tokens = tokens.reshape(-1, seq) if n_pos % seq == 0 else tokens
+        s_idx, p_idx = np.divmod(positions, seq_tokens.shape[1])
+
+        def build() -> ConceptIndex:
+            return ConceptIndex(top, tokens=seq_tokens, sample_index=s_idx, position_index=p_idx, vocab=vocab)
+
+        if dtype == "concept_token":
+            return build
+        if dtype == "concept_window":
+            return lambda: build().features(keywords)
+        index = build()
+        index.features(keywords)  # windows decoded once, outside the timed calls
+        return lambda: index.features(CONCEPT_KEYWORDS["Time"])
     if kind == "topk":  # an encoder chunk's top-k codes and the running top positions
         from harness.activations.encode import TopPositions
 

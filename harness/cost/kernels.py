@@ -14,7 +14,8 @@ produce, so the two can be compared call for call. Shapes:
   encoder pass reduces to its top-k entries and running top positions.
 - ``h2d`` / ``d2h``: (bytes,) copied between host and device.
 - ``python``: (iterations,) of a Python-level loop (per feature, per draw); its ``dtype`` names
-  the loop body the throughput table timed (``filter``, ``concept``).
+  the loop body the throughput table timed (``filter``, ``concept_token``, ``concept_window``,
+  ``concept_row``).
 - ``sparse``: (positions, k_a, k_b) of the exact sparse co-activation product (scipy, host).
 
 Nominal flops (:func:`nominal_work`) are the textbook operation counts (Golub & Van Loan):

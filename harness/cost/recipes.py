@@ -222,9 +222,10 @@ def size_matched(ctx: Ctx, one: PairSet, superset: PairSet, n_draws: int) -> lis
 
 def python_loop(iterations: int, body: str = "filter") -> list[Kernel]:
     """``iterations`` of a host Python loop whose body is like ``body`` (a throughput key:
-    ``filter`` = one feature's top strings tested against a token set, ``concept`` = one top
-    position's token and window matched against a category's keywords, ``concept_row`` = one
-    feature's row of top positions with no filled slot)."""
+    ``filter`` = one feature's top strings tested against a token set; a concept index's
+    ``concept_token`` = one distinct top-position token's word, ``concept_window`` = one keyword
+    position's window decoded and split, ``concept_row`` = one feature's row of top slots looked
+    up for a category)."""
     return [Kernel("python", "python", body, (int(iterations),))] if iterations > 0 else []
 
 
@@ -363,19 +364,64 @@ def concept_correlation(ctx: Ctx, m_a: int, m_b: int) -> list[Kernel]:
     return out
 
 
-def concepts(ctx: Ctx) -> list[Kernel]:
-    """FeatureSpace.concept on both sides (pairing.concepts.concept_features): a Python loop over
-    every feature's row of top positions, and the keyword test at each filled slot. Filled slots:
-    every slot when the procedure fills inactive ones or the codes are dense (pre-TopK); else at
-    most one per active (position, latent) code, positions x TopK k."""
+#: Share of a space's filled top slots whose token word is a Table 4 keyword (each such distinct
+#: position's window is decoded once per concept index). Measured on the fixture world, whose
+#: corpus is built around the keywords (0.29: 550 of 1,902 distinct top positions of model A's last
+#: layer; tests/pairing/test_concept_index.py); a real corpus has fewer, so this overstates.
+KEYWORD_SLOT_SHARE = 0.3
+
+
+def filled_slots(ctx: Ctx, side: str) -> int:
+    """A side's filled top slots: every slot when the procedure fills inactive ones or the codes are
+    dense (pre-TopK); else at most one per active (position, latent) code, positions x TopK k."""
     wl, proc = ctx.wl, ctx.proc
+    f, k = (wl.f_a, wl.topk_a) if side == "a" else (wl.f_b, wl.topk_b)
     top_k = proc.top_k_positions
-    rows = wl.f_a + wl.f_b
-    slots = 0
-    for f, k in ((wl.f_a, wl.topk_a), (wl.f_b, wl.topk_b)):
-        dense = k is None or proc.sae_code == "pre_topk" or not proc.top_positions_require_active
-        slots += f * top_k if dense else min(f * top_k, ctx.pw.n_positions * int(k or 0))
-    return python_loop(rows, "concept_row") + python_loop(slots, "concept")
+    dense = k is None or proc.sae_code == "pre_topk" or not proc.top_positions_require_active
+    return f * top_k if dense else min(f * top_k, ctx.pw.n_positions * int(k or 0))
+
+
+def concept_index(ctx: Ctx, side: str) -> list[Kernel]:
+    """One pairing.concepts.ConceptIndex build (FeatureSpace.concept_index, once per space and rule):
+    a Python loop over the distinct top-position tokens (at most the filled slots) and one window
+    decoded per distinct keyword position (:data:`KEYWORD_SLOT_SHARE` of the filled slots)."""
+    slots = filled_slots(ctx, side)
+    return python_loop(slots, "concept_token") + python_loop(round(KEYWORD_SLOT_SHARE * slots), "concept_window")
+
+
+def concept_index_builds(ctx: Ctx) -> list[tuple[str, str]]:
+    """(experiment, side) of every concept index the procedure's semantic tables build, in order:
+    one per space the first time a table asks it for concepts, again after the space was evicted
+    from :class:`harness.experiments.grid.LoadedPair`'s LRU (max(len(layers_a), len(layers_b)) + 1
+    spaces; grid-phase spaces hold no index and are older than every semantic use, so they are
+    evicted first and need not be simulated), and a B one per control table (its shuffled copy of
+    the cached B space is new each call)."""
+    from collections import OrderedDict
+
+    cap = max(len(ctx.wl.layers_a), len(ctx.wl.layers_b)) + 1
+    cache: OrderedDict[tuple[str, int], bool] = OrderedDict()  # cached space -> holds an index
+    builds: list[tuple[str, str]] = []
+    for table in ctx.pw.semantic:
+        exp = "semantic_control" if table.control else "semantic"
+        for side, layer in (("a", table.layer_a), ("b", table.layer_b)):
+            key = (side, layer)
+            if key not in cache:
+                cache[key] = False
+                while len(cache) > cap:
+                    cache.popitem(last=False)
+            cache.move_to_end(key)
+            if table.control and side == "b":
+                builds.append((exp, side))  # the shuffled copy's own index
+            elif not cache[key]:
+                cache[key] = True
+                builds.append((exp, side))
+    return builds
+
+
+def concepts(ctx: Ctx) -> list[Kernel]:
+    """FeatureSpace.concept of one category on both sides, from the spaces' concept indexes: a
+    numpy lookup over each feature's row of top slots (timed per row, ``concept_row``)."""
+    return python_loop(ctx.wl.f_a + ctx.wl.f_b, "concept_row")
 
 
 def test2(ctx: Ctx, c: ConceptWork) -> list[Kernel]:
@@ -455,6 +501,8 @@ def procedure_kernels(
         add("grid", cell_stages(ctx, cell))
     for cell in pw.control_grid:
         add("grid_control", cell_stages(ctx, cell))
+    for exp, side in concept_index_builds(ctx):
+        add(exp, {"concepts": concept_index(ctx, side)})
     for table in pw.semantic:
         exp = "semantic_control" if table.control else "semantic"
         if table.control:  # the shuffled B space's codes

@@ -322,6 +322,12 @@ def workload_from_profile(
         f"Semantic sets: the paper's n per category (Tables 1/2/9; {median_n} where unprinted) at every "
         "semantic layer pair; concept features per side and every Test-2 draw's pair count: that n."
     )
+    from harness.cost.recipes import KEYWORD_SLOT_SHARE
+
+    assumptions.append(
+        f"Concept indexes: every filled top slot holds a distinct token, and {KEYWORD_SLOT_SHARE:.0%} of them a "
+        "Table 4 keyword whose window is decoded (the fixture world's share; a real corpus has fewer)."
+    )
     if variance_dims >= 1.0:
         assumptions.append("corrected SVCCA: k = min(rank, floor(n/4)) (99%-variance count taken as the rank).")
     else:

@@ -172,3 +172,37 @@ def test_cpu_projection_is_within_2x_of_the_measured_time(counted: dict[str, Any
     ratio = proj.total_seconds / measured
     print(f"projected {proj.total_seconds:.1f} s, measured {measured:.1f} s (ratio {ratio:.2f})")
     assert 0.5 <= ratio <= 2.0, f"projected {proj.total_seconds:.1f} s vs measured {measured:.1f} s"
+
+
+def test_concept_indexes_are_built_once_per_cached_space() -> None:
+    """semantic.concepts: one concept index per space the semantic tables ask (again after an LRU
+    eviction; a control table's shuffled B always), and per category only the row lookup."""
+    from dataclasses import replace
+
+    from harness.cost.recipes import Ctx, concept_index_builds, filled_slots, procedure_kernels
+    from harness.cost.workload import SemanticWork, workload_from_profile
+
+    wl = workload_from_profile(get_profile("paper"))
+    pw = wl.procedures[0]
+    tables = [t for t in pw.semantic if not t.control]
+    builds = concept_index_builds(Ctx(wl, pw, "cpu"))
+    n_a, n_b = len({t.layer_a for t in tables}), len({t.layer_b for t in tables})
+    assert n_a > 1 and n_b > 1
+    want = [("semantic", "a")] * n_a + [("semantic", "b")] * n_b + [("semantic_control", "b")]
+    assert sorted(builds) == sorted(want)
+    stages = procedure_kernels(wl, pw, "cpu")
+    tokens = sum(k.shape[0] for k in stages["semantic.concepts"] if k.dtype == "concept_token")
+    ctx = Ctx(wl, pw, "cpu")
+    assert tokens == n_a * filled_slots(ctx, "a") + n_b * filled_slots(ctx, "b")
+    rows = [k for k in stages["semantic.concepts"] if k.dtype == "concept_row"]
+    assert len(rows) == len(tables) * len(tables[0].concepts) and rows[0].shape == (wl.f_a + wl.f_b,)
+    # a cache of 3 spaces (layers (0,) x (0, 1)): A0B0, A0B1, A1B0 evict B0 then A0; the control
+    # table A0 x B1 builds A0 again and its shuffled B
+    small = replace(wl, layers_a=(0,), layers_b=(0, 1))
+    concepts = tables[0].concepts
+    sem = tuple(SemanticWork(a, b, False, concepts) for a, b in ((0, 0), (0, 1), (1, 0))) + (
+        SemanticWork(0, 1, True, concepts),
+    )
+    got = concept_index_builds(Ctx(small, replace(pw, semantic=sem), "cpu"))
+    want = [("semantic", s) for s in "abbab"] + [("semantic_control", "a"), ("semantic_control", "b")]
+    assert got == want
