@@ -127,11 +127,12 @@ def stage_kernels(
 def memory_bytes(wl: Workload, table: ThroughputTable, peak_kernel: int) -> dict[str, int]:
     """Peak host, device and disk bytes (module docstring)."""
     from harness.config import get_procedure
+    from harness.experiments.grid import default_space_capacity
 
     sites = len({get_procedure(pw.procedure.name).activation_site for pw in wl.procedures})
     tokens = max(pw.n_positions for pw in wl.procedures)
     residuals = 4 * tokens * sites * (len(wl.layers_a) * wl.d_a + len(wl.layers_b) * wl.d_b)
-    capacity = max(len(wl.layers_a), len(wl.layers_b)) + 1
+    capacity = default_space_capacity(len(wl.layers_a), len(wl.layers_b))
     decoders = 8 * capacity * max(wl.f_a * wl.d_a, wl.f_b * wl.d_b)
     space_residuals = 4 * tokens * capacity * max(wl.d_a, wl.d_b)
     on_device = table.device != "cpu"

@@ -392,13 +392,14 @@ def concept_index(ctx: Ctx, side: str) -> list[Kernel]:
 def concept_index_builds(ctx: Ctx) -> list[tuple[str, str]]:
     """(experiment, side) of every concept index the procedure's semantic tables build, in order:
     one per space the first time a table asks it for concepts, again after the space was evicted
-    from :class:`harness.experiments.grid.LoadedPair`'s LRU (max(len(layers_a), len(layers_b)) + 1
-    spaces; grid-phase spaces hold no index and are older than every semantic use, so they are
+    from :class:`harness.experiments.grid.LoadedPair`'s LRU (its default capacity; grid-phase spaces hold no index and are older than every semantic use, so they are
     evicted first and need not be simulated), and a B one per control table (its shuffled copy of
     the cached B space is new each call)."""
     from collections import OrderedDict
 
-    cap = max(len(ctx.wl.layers_a), len(ctx.wl.layers_b)) + 1
+    from harness.experiments.grid import default_space_capacity
+
+    cap = default_space_capacity(len(ctx.wl.layers_a), len(ctx.wl.layers_b))
     cache: OrderedDict[tuple[str, int], bool] = OrderedDict()  # cached space -> holds an index
     builds: list[tuple[str, str]] = []
     for table in ctx.pw.semantic:

@@ -236,12 +236,15 @@ def _positions(profile: Profile, procedure: Procedure) -> int:
 def space_builds(profile: Profile, procedures: Sequence[str]) -> dict[str, tuple[int, int]]:
     """FeatureSpaces each procedure builds in a whole run (harness.experiments.rehearsal's order:
     every layer's space, the grid A-outer / B-inner, the control grid, the semantic pairs), through
-    :class:`harness.experiments.grid.LoadedPair`'s LRU of max(len(layers_a), len(layers_b)) + 1
-    spaces: a grid row's new A space evicts a B space the row still needs, so B spaces are rebuilt
-    row after row (each build is one encode pass)."""
+    :class:`harness.experiments.grid.LoadedPair`'s LRU of
+    :func:`harness.experiments.grid.default_space_capacity` spaces (each build is one encode pass):
+    a grid row's spaces and the previous row's A fit, so B spaces are built once; A spaces evicted
+    by the warm-up and by the rows two back are rebuilt."""
     from collections import OrderedDict
 
-    cap = max(len(profile.layers_a), len(profile.layers_b)) + 1
+    from harness.experiments.grid import default_space_capacity
+
+    cap = default_space_capacity(len(profile.layers_a), len(profile.layers_b))
     cache: OrderedDict[tuple[str, int, str], None] = OrderedDict()
     out = {p: [0, 0] for p in procedures}
 

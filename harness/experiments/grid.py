@@ -35,6 +35,15 @@ from harness.profiles import Profile
 log = logging.getLogger(__name__)
 
 
+def default_space_capacity(n_layers_a: int, n_layers_b: int) -> int:
+    """FeatureSpaces a :class:`LoadedPair` keeps by default: max(n_layers_a, n_layers_b) + 2, a grid
+    row's spaces (its A space and every B space) plus the previous row's A space. With one fewer,
+    each row's new A space evicted the least recently used B space -- the first the row asks for
+    -- and every B after it in turn (LRU under a sequential scan: the Pythia paper tier built 155
+    spaces per procedure where 18 are needed)."""
+    return max(n_layers_a, n_layers_b) + 2
+
+
 @dataclass
 class LoadedPair:
     """Loaded models, tokenizer and tokens of one profile, its cached residual streams, and a
@@ -46,7 +55,7 @@ class LoadedPair:
     memory (1.1 GB per site for the Pythia paper tier). A FeatureSpace holds the masked
     residuals on ``device`` and encodes SAE codes from them on demand
     (:class:`harness.activations.encode.SaeCodes`); at most ``max_spaces`` spaces are kept
-    (least recently used dropped; default: one model's layers + 1, which a grid's A-outer /
+    (least recently used dropped; default: :func:`default_space_capacity`, which a grid's A-outer /
     B-inner loop reuses without rebuilding).
     """
 
@@ -115,7 +124,7 @@ class LoadedPair:
     @property
     def space_capacity(self) -> int:
         prof = self.profile
-        return self.max_spaces or max(len(prof.layers_a), len(prof.layers_b)) + 1
+        return self.max_spaces or default_space_capacity(len(prof.layers_a), len(prof.layers_b))
 
     def residual(self, which: str, layer: int, site: str, model: Any, model_key: str) -> Any:
         """(n_samples * seq_len, d_model) float32 host residuals of ``model`` at (layer, site);
@@ -161,14 +170,22 @@ class LoadedPair:
 
     def space(self, which: str, layer: int, procedure: Procedure) -> FeatureSpace:
         """FeatureSpace of model ``which`` ("a"/"b") at ``layer`` under ``procedure`` (LRU-cached)."""
-        from harness.activations.encode import ModuleEncoder, SaeCodes, SaeWeights
-        from harness.activations.preflight import preflight
-        from harness.load.saes import load_sae
-
         key = (which, layer, procedure.name)
         if key in self._spaces:
             self._spaces.move_to_end(key)
             return self._spaces[key]
+        space = self._build_space(which, layer, procedure)
+        self._spaces[key] = space
+        while len(self._spaces) > self.space_capacity:
+            self._spaces.popitem(last=False)
+        return space
+
+    def _build_space(self, which: str, layer: int, procedure: Procedure) -> FeatureSpace:
+        """A new FeatureSpace (one encode pass of the SAE's top positions when first asked)."""
+        from harness.activations.encode import ModuleEncoder, SaeCodes, SaeWeights
+        from harness.activations.preflight import preflight
+        from harness.load.saes import load_sae
+
         sae = load_sae(self.profile.sae_spec(which, layer), device=self.device)
         model, model_key = self._model_and_key(which, sae)
         tok = self.tokens
@@ -214,9 +231,6 @@ class LoadedPair:
             top_k=procedure.top_k_positions,
             require_active=procedure.top_positions_require_active,
         )
-        self._spaces[key] = space
-        while len(self._spaces) > self.space_capacity:
-            self._spaces.popitem(last=False)
         return space
 
 
@@ -344,6 +358,7 @@ def run_grid(
     la = layers_a if layers_a is not None else prof.layers_a
     lb = layers_b if layers_b is not None else prof.layers_b
     cells = []
+    n_tokens = int(world.space("a", la[0], procedure).n_positions)  # the first space the walk asks for
     what = f"{prof.name}: grid {procedure.name}{' control' if control else ''}"
     for row, layer_a in enumerate(tqdm(la, desc=what, leave=False)):
         # progress for long runs: pytest captures tqdm; the claims session shows these lines
@@ -386,7 +401,7 @@ def run_grid(
         "n_permutations": prof.n_permutations(procedure),
         "paper_permutations": prof.paper_permutations(procedure),
         "paper_pair_range": prof.paper_pair_range,
-        "n_tokens": int(world.space("a", la[0], procedure).n_positions),
+        "n_tokens": n_tokens,
         "elapsed_s": round(time.perf_counter() - t0, 2),
     }
 

@@ -196,9 +196,9 @@ def test_concept_indexes_are_built_once_per_cached_space() -> None:
     assert tokens == n_a * filled_slots(ctx, "a") + n_b * filled_slots(ctx, "b")
     rows = [k for k in stages["semantic.concepts"] if k.dtype == "concept_row"]
     assert len(rows) == len(tables) * len(tables[0].concepts) and rows[0].shape == (wl.f_a + wl.f_b,)
-    # a cache of 3 spaces (layers (0,) x (0, 1)): A0B0, A0B1, A1B0 evict B0 then A0; the control
+    # a cache of 3 spaces (grid layers (0,) x (0,)): A0B0, A0B1, A1B0 evict B0 then A0; the control
     # table A0 x B1 builds A0 again and its shuffled B
-    small = replace(wl, layers_a=(0,), layers_b=(0, 1))
+    small = replace(wl, layers_a=(0,), layers_b=(0,))
     concepts = tables[0].concepts
     sem = tuple(SemanticWork(a, b, False, concepts) for a, b in ((0, 0), (0, 1), (1, 0))) + (
         SemanticWork(0, 1, True, concepts),

@@ -26,3 +26,36 @@ def test_model_for_applies_the_saes_processing_flags() -> None:
     w = centred.blocks[0].attn.W_O.detach()
     assert torch.allclose(w.mean(-1), torch.zeros_like(w.mean(-1)), atol=1e-5)
     assert not torch.allclose(plain.blocks[0].attn.W_O.mean(-1), torch.zeros_like(w.mean(-1)), atol=1e-5)
+
+
+def test_grid_rows_build_each_space_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """run_grid's A-outer / B-inner walk over the paper tier's 6 x 12 layers builds 18 spaces with the
+    default LRU capacity (before it, each row's new A space evicted the B space the row asks for
+    first, and each B then evicted the next: 73 builds), and the cost model's simulation of
+    the cache agrees."""
+    import harness.experiments.grid as grid
+    from harness.config import get_procedure
+    from harness.cost.workload import space_builds
+    from harness.profiles import get_profile
+
+    built: list[tuple[str, int]] = []
+
+    def build(self: grid.LoadedPair, which: str, layer: int, procedure: object) -> object:
+        built.append((which, layer))
+        return SimpleNamespace(n_positions=1)
+
+    monkeypatch.setattr(grid.LoadedPair, "_build_space", build)
+    monkeypatch.setattr(grid, "compare_spaces", lambda *args, **kwargs: {})
+    monkeypatch.setattr(grid, "_cell", lambda rec, la, lb: (la, lb))
+    prof = get_profile("paper")
+    world = grid.LoadedPair(prof)
+    cells = grid.run_grid(world, get_procedure("corrected"))["cells"]
+    assert len(cells) == len(prof.layers_a) * len(prof.layers_b) == 72
+    assert len(built) == len(set(built)) == len(prof.layers_a) + len(prof.layers_b)
+    # one space fewer thrashes: after row 0 (A0 and 12 B), each row's A evicts B0, each B the next
+    # one, and B10 evicts the previous A, so B11 alone survives: 12 builds per row, 73 in all
+    built.clear()
+    grid.run_grid(grid.LoadedPair(prof, max_spaces=world.space_capacity - 1), get_procedure("corrected"))
+    assert len(built) == 1 + len(prof.layers_a) * len(prof.layers_b)
+    # the cost model simulates the same cache (a whole run: warm-up, grid, control grid, semantic)
+    assert space_builds(prof, ["corrected"])["corrected"][1] == len(prof.layers_b)
