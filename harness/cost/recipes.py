@@ -294,6 +294,35 @@ def random_partner(ctx: Ctx, cell: CellWork) -> list[Kernel]:
     return python_loop(ctx.wl.f_b + 2 * cell.one_to_one.n)
 
 
+def rsa_of_sets(ctx: Ctx, n: int, n_sets: int, *, distinct_a: int = 1) -> list[Kernel]:
+    """spaces.rsa_of_sets of ``n_sets`` sets of ``n`` pairs whose A rows take ``distinct_a``
+    consecutive values: per distinct A rows and per set's B rows the similarity GEMM and the ranks
+    of its upper triangle (a sort), then one dot product per set."""
+    if n < max(ctx.min_n, 3) or n_sets == 0:
+        return []
+    m = n * (n - 1) // 2
+    side_a = [gemm(n, ctx.wl.d_a, n), Kernel("sort", "torch", "float64", (m,))]
+    side_b = [gemm(n, ctx.wl.d_b, n), Kernel("sort", "torch", "float64", (m,))]
+    return side_a * distinct_a + (side_b + [gemm(1, m, 1)]) * n_sets
+
+
+def random_partner_contrast(ctx: Ctx, cell: CellWork, n_sets: int) -> list[Kernel]:
+    """spaces.random_partner_contrast (U1/U2's control as a contrast): ``n_sets`` filter-aware
+    random-partner draws (a numpy mask step per A feature per draw, host), the real 1-1 set and
+    the draws scored by the same batched code: SVCCA (one ragged subset batch each) and RSA
+    (:func:`rsa_of_sets`). Each draw is taken to keep every A feature (its size the 1-1 set's:
+    an assumption at the paper's scale, exact when every A feature finds a filter-passing
+    partner, as on the rehearsal)."""
+    if cell.control or cell.random_partner is None or n_sets == 0:
+        return []
+    n = cell.one_to_one.n
+    out = python_loop(n * n_sets)
+    if n < max(ctx.min_n, 3):
+        return out
+    out += subset_svccas(ctx, [n]) + subset_svccas(ctx, [n] * n_sets)
+    return out + rsa_of_sets(ctx, n, 1) + rsa_of_sets(ctx, n, n_sets)
+
+
 def placebo_one_to_one(ctx: Ctx, cell: CellWork, n_draws: int) -> list[Kernel]:
     """spaces.placebo_one_to_one: the real 1-1 set, one held-out and ``n_draws`` placebo sets, all
     of the 1-1 size, in one subset batch."""
@@ -342,6 +371,7 @@ def cell_stages(ctx: Ctx, cell: CellWork) -> dict[str, list[Kernel]]:
         + scores(ctx, cell.top_correlated, n_perm),
         "split_half": [] if cell.control else split_half(ctx, cell.one_to_one, n_perm),
         "random_partner": random_partner(ctx, cell),
+        "random_partner_contrast": random_partner_contrast(ctx, cell, pw.n_random_partner_sets),
         "placebo_one_to_one": placebo_one_to_one(ctx, cell, pw.n_size_matched),
         "placebo_filter": placebo_filter(ctx, cell, pw.n_placebo_filter_siblings),
         "size_matched": size_matched(ctx, cell.one_to_one, cell.many_to_one, pw.n_size_matched)

@@ -52,6 +52,7 @@ STAGE_MARKS: dict[tuple[str, str], str] = {
     ("harness.experiments.spaces", "score_pairs"): "scores",
     ("harness.experiments.spaces", "split_half"): "split_half",
     ("harness.experiments.spaces", "random_partner_pairs"): "random_partner",
+    ("harness.experiments.spaces", "random_partner_contrast"): "random_partner_contrast",
     ("harness.experiments.spaces", "placebo_one_to_one"): "placebo_one_to_one",
     ("harness.experiments.spaces", "placebo_filter"): "placebo_filter",
     ("harness.experiments.spaces", "size_matched"): "size_matched",

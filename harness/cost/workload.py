@@ -128,6 +128,8 @@ class ProcedureWork:
     n_size_matched: int
     n_placebo_filter_runs: int
     n_placebo_filter_siblings: int
+    n_random_partner_sets: int
+    """Filter-aware random-partner sets per non-control grid cell (U1/U2's contrast)."""
     n_positions: int
     """Token positions the spaces hold under this procedure (special positions masked or not)."""
     space_builds: tuple[int, int] = (0, 0)
@@ -183,7 +185,12 @@ def _shapes(profile: Profile, which: str) -> tuple[int, int, int | None]:
 
 
 def _draws(profile: Profile, procedure: Procedure) -> dict[str, int]:
-    from harness.experiments.spaces import PLACEBO_FILTER_RUNS, PLACEBO_FILTER_SIBLINGS, SIZE_MATCHED_DRAWS
+    from harness.experiments.spaces import (
+        PLACEBO_FILTER_RUNS,
+        PLACEBO_FILTER_SIBLINGS,
+        RANDOM_PARTNER_SETS,
+        SIZE_MATCHED_DRAWS,
+    )
 
     return {
         "n_permutations": profile.n_permutations(procedure),
@@ -192,6 +199,7 @@ def _draws(profile: Profile, procedure: Procedure) -> dict[str, int]:
         "n_size_matched": profile.size_matched_draws or SIZE_MATCHED_DRAWS,
         "n_placebo_filter_runs": profile.placebo_filter_runs or PLACEBO_FILTER_RUNS,
         "n_placebo_filter_siblings": PLACEBO_FILTER_SIBLINGS,
+        "n_random_partner_sets": profile.random_partner_sets or RANDOM_PARTNER_SETS,
     }
 
 

@@ -721,7 +721,10 @@ def random_partner_contrast(
         rec.update(
             {
                 f"{metric}_rp_contrast_n": n_ok,
-                f"{metric}_rp_contrast_p": p_plus_one(int(np.sum(rp[ok] >= real[ok])), n_ok) if n_ok else math.nan,
+                # a draw within TIE_ATOL of the real set's score is a tie (effects.count_at_or_above)
+                f"{metric}_rp_contrast_p": p_plus_one(int(np.sum(rp[ok] >= real[ok] - TIE_ATOL)), n_ok)
+                if n_ok
+                else math.nan,
                 f"{metric}_rp_contrast_observed": float(real[ok].mean()) if n_ok else math.nan,
                 f"{metric}_rp_sets_mean": float(rp[ok].mean()) if n_ok else math.nan,
                 f"{metric}_rp_sets_std": float(rp[ok].std(ddof=1)) if n_ok > 1 else math.nan,

@@ -171,7 +171,12 @@ def test_cpu_projection_is_within_2x_of_the_measured_time(counted: dict[str, Any
     measured = float(counted["wall_seconds"])
     ratio = proj.total_seconds / measured
     print(f"projected {proj.total_seconds:.1f} s, measured {measured:.1f} s (ratio {ratio:.2f})")
-    assert 0.5 <= ratio <= 2.0, f"projected {proj.total_seconds:.1f} s vs measured {measured:.1f} s"
+    by_stage = "\n".join(
+        f"  {s}: measured {counted['stage_seconds'].get(s, 0.0):.1f} s, projected "
+        f"{proj.stages[s].seconds if s in proj.stages else 0.0:.1f} s"
+        for s in sorted(set(counted["stage_seconds"]) | set(proj.stages))
+    )
+    assert 0.5 <= ratio <= 2.0, f"projected {proj.total_seconds:.1f} s vs measured {measured:.1f} s:\n{by_stage}"
 
 
 def test_concept_indexes_are_built_once_per_cached_space() -> None:
