@@ -54,7 +54,14 @@ def _semantic_grid(r: Records) -> dict[str, Any]:
 
 
 def _lan(r: Records) -> dict[str, Any]:
-    return {"lan": r["lan"], "control_lan": r["lan_control"], "overlap": r.get("overlap", {})}
+    # W1 reads its seed pair as ``lan_relu_l1`` (App. A's architecture), X1 as ``lan``: one synthetic pair here
+    return {
+        "lan": r["lan"],
+        "control_lan": r["lan_control"],
+        "lan_relu_l1": r["lan"],
+        "control_lan_relu_l1": r["lan_control"],
+        "overlap": r.get("overlap", {}),
+    }
 
 
 def _p1(r: Records) -> dict[str, Any]:

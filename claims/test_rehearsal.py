@@ -313,6 +313,7 @@ def test_grid_records_have_every_cell_and_field(summary: dict[str, Any]) -> None
             # the profile's draw counts reach the cells (placebos run, at the rehearsal's small counts)
             assert 0 < c["size_matched_m21_n_draws"] <= prof.size_matched_draws
             assert c["placebo_filter_runs"] <= prof.placebo_filter_runs
+            assert c["random_partner_sets"] == prof.random_partner_sets
             for key in ("svcca", "svcca_null_mean", "rsa", "rsa_null_mean", "svcca_m21", "svcca_unfiltered"):
                 assert _finite(c[key]), (name, key, c[key])
             for key in ("svcca_p", "rsa_p", "svcca_m21_p"):

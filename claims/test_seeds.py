@@ -16,10 +16,11 @@ ReLU+L1 at matched L0, seed pairs (0, 1), (2, 3), (4, 5) per condition. Controls
 randomly rotated (unrelated SAEs); P2, a second TopK seed set (6, 7), (8, 9), (10, 11) in the
 ReLU+L1 role; P3, nine main-width pairs dealt into groups carrying the width labels. SAEs of a
 *different layer* are shown as a sanity check, not counted. gpu: Pythia-70m layer 3, widths up to
-32k latents (PB-like), the same seed structure. W1 and X1 score the TopK seed pair (0, 1) at
-the gpu tier: a *substitute* for App. A's setup (TinyStories-1Layer-21M, ReLU+L1, 16,384
-latents), which is recorded in ``SEED_CONFIG["paper"]["w1_appendix_a_recipe"]`` but not
-trained by this suite yet; the report says so next to W1.
+32k latents (PB-like), the same seed structure. W1 scores the ReLU+L1 seed pair (0, 1) of the main
+width (App. A's pair is ReLU+L1; the TopK pair calibrated to power 0 at shared fractions <= 0.6), X1
+the TopK seed pair (0, 1), whose shared fraction it reports. At the gpu tier the ReLU+L1 pair is a
+*substitute* for App. A's setup (TinyStories-1Layer-21M, ReLU+L1, 16,384 latents), which is recorded
+in ``SEED_CONFIG["paper"]["w1_appendix_a_recipe"]`` but not trained by this suite yet.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ SEED_CONFIG: dict[str, dict[str, Any]] = {
         "train_docs": 20_000,
         "eval_docs": 100,
         "seq_len": 256,
-        # not trained yet: W1 runs on the Pythia TopK pair above as a substitute
+        # not trained yet: W1 runs on the Pythia ReLU+L1 pair above as a substitute
         "w1_appendix_a_recipe": "TinyStories-1Layer-21M, 16384 latents, ReLU+L1 coefficient 5, lr 1e-5, "
         "30k steps, batch 4096 tokens (App. A)",
     },
@@ -362,15 +363,15 @@ def test_P3_overlap_falls_with_width(seed_profile: str) -> None:
     )
 
 
-def _lan(profile: str, procedure: Any, *, shuffle_b: bool = False) -> dict[str, Any]:
-    """Lan et al.'s statistics of the main seed pair; ``shuffle_b``: the negative control (B's
-    positions shuffled; the filtered pairings replaced by top-correlated sets of the real sizes)."""
-    key = ("lan", profile, procedure.name, shuffle_b)
+def _lan(profile: str, procedure: Any, *, shuffle_b: bool = False, architecture: str = "topk") -> dict[str, Any]:
+    """Lan et al.'s statistics of the main seed pair of ``architecture``; ``shuffle_b``: the negative
+    control (B's positions shuffled; the filtered pairings replaced by top-correlated sets of the real sizes)."""
+    key = ("lan", profile, procedure.name, shuffle_b, architecture)
     if key not in _PAIRS:
         match = None
         if shuffle_b:
-            match = lan_match_pairs(_lan(profile, procedure))
-        _PAIRS[key] = compute_lan(profile, procedure, shuffle_b=shuffle_b, match_pairs=match)
+            match = lan_match_pairs(_lan(profile, procedure, architecture=architecture))
+        _PAIRS[key] = compute_lan(profile, procedure, shuffle_b=shuffle_b, match_pairs=match, architecture=architecture)
     return _PAIRS[key]
 
 
@@ -380,45 +381,65 @@ def lan_match_pairs(real: dict[str, Any]) -> dict[str, int]:
 
 
 def compute_lan(
-    profile: str, procedure: Any, *, shuffle_b: bool = False, match_pairs: dict[str, int] | None = None
+    profile: str,
+    procedure: Any,
+    *,
+    shuffle_b: bool = False,
+    match_pairs: dict[str, int] | None = None,
+    architecture: str = "topk",
 ) -> dict[str, Any]:
-    """Lan et al.'s statistics of the main TopK seed pair under ``procedure`` (its seed included),
-    uncached; the claims cache it per procedure name (:func:`_lan`), the seed sweep
-    (harness/verdicts/stability.py) calls it once per seed."""
+    """Lan et al.'s statistics of the main seed pair of ``architecture`` ("topk": X1's; "relu_l1":
+    W1's, App. A's architecture) under ``procedure`` (its seed included), uncached; the claims cache
+    it per procedure name (:func:`_lan`), the seed sweep (harness/verdicts/stability.py) calls it once
+    per seed."""
     from harness.seeds.experiment import lan_record
 
     width = SEED_CONFIG[profile]["main_width"]
     setup = build_setup(profile, "main")
-    a, b = pair(profile, setup, "topk", width)
+    a, b = pair(profile, setup, architecture, width)
     n_perm = 99 if profile == "smoke" else procedure.n_permutations
     return lan_record(setup, a, b, procedure, n_permutations=n_perm, shuffle_b=shuffle_b, match_pairs=match_pairs)
 
 
 def seed_pair_records(profile: str, procedure: Any) -> dict[str, dict[str, Any]]:
-    """W1/X1's records (roles ``lan``, ``control_lan``, ``overlap``) at ``procedure``, uncached
-    (the overlap is seed-free and cached): what the seed sweep judges W1 and X1 on."""
+    """W1/X1's records (X1: roles ``lan``, ``control_lan``, ``overlap``, the TopK pair; W1:
+    ``lan_relu_l1``, ``control_lan_relu_l1``, the ReLU+L1 pair) at ``procedure``, uncached (the
+    overlap is seed-free and cached): what the seed sweep judges W1 and X1 on."""
     real = compute_lan(profile, procedure)
     ctrl = compute_lan(profile, procedure, shuffle_b=True, match_pairs=lan_match_pairs(real))
+    relu = compute_lan(profile, procedure, architecture="relu_l1")
+    relu_ctrl = compute_lan(
+        profile, procedure, shuffle_b=True, match_pairs=lan_match_pairs(relu), architecture="relu_l1"
+    )
     width = SEED_CONFIG[profile]["main_width"]
     return {
         "lan": {"kind": "seed_pair", **real},
         "control_lan": {"kind": "seed_pair", **ctrl},
+        "lan_relu_l1": {"kind": "seed_pair", **relu},
+        "control_lan_relu_l1": {"kind": "seed_pair", **relu_ctrl},
         "overlap": {"kind": "seed_overlap", **overlap(profile, "main", "topk", width)},
     }
 
 
-def _record_lan(profile: str, procedure: Any) -> dict[str, str]:
-    """Record the seed pair's Lan statistics (and the control's) in the run's store; their names."""
+def _record_lan(profile: str, procedure: Any, architecture: str = "topk") -> dict[str, str]:
+    """Record the ``architecture`` seed pair's Lan statistics (and the control's) in the run's store;
+    role -> name (roles ``lan``/``control_lan`` for TopK, ``lan_relu_l1``/``control_lan_relu_l1`` for
+    ReLU+L1)."""
     from claims.conftest import ClaimRecorder
 
     recorder = ClaimRecorder(profile)
+    role = "lan" if architecture == "topk" else f"lan_{architecture}"
+    pair_name = "seed pair" if architecture == "topk" else f"seed pair {architecture}"
     names = {
-        "lan": f"seed pair {procedure.name}",
-        "control_lan": f"seed pair {procedure.name} (control: B positions shuffled)",
+        role: f"{pair_name} {procedure.name}",
+        f"control_{role}": f"{pair_name} {procedure.name} (control: B positions shuffled)",
     }
-    recorder.experiment(f"{profile}:{names['lan']}", {"kind": "seed_pair", **_lan(profile, procedure)})
     recorder.experiment(
-        f"{profile}:{names['control_lan']}", {"kind": "seed_pair", **_lan(profile, procedure, shuffle_b=True)}
+        f"{profile}:{names[role]}", {"kind": "seed_pair", **_lan(profile, procedure, architecture=architecture)}
+    )
+    recorder.experiment(
+        f"{profile}:{names[f'control_{role}']}",
+        {"kind": "seed_pair", **_lan(profile, procedure, shuffle_b=True, architecture=architecture)},
     )
     return names
 
@@ -426,7 +447,7 @@ def _record_lan(profile: str, procedure: Any) -> dict[str, str]:
 def test_W1_seed_pair_feature_spaces_similar(seed_profile: str, procedure: Any) -> None:
     from claims.conftest import ClaimRecorder
 
-    ClaimRecorder(seed_profile).judge("W1", procedure, _record_lan(seed_profile, procedure))
+    ClaimRecorder(seed_profile).judge("W1", procedure, _record_lan(seed_profile, procedure, "relu_l1"))
 
 
 def test_X1_both_papers_on_one_pair(seed_profile: str, procedure: Any) -> None:

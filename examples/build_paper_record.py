@@ -259,7 +259,7 @@ ROWS: tuple[tuple[str, str, dict[str, str]], ...] = (
     ("S3", "paper", {}),  # Test 2 per layer pair and category: only the sentence "Test 2 is passed"
     ("S4", "paper", {"table": PYTHIA_TABLE}),
     ("S5", "paper", {}),  # the semantic grids are heat maps (Figs. 15-22)
-    ("W1", "paper", {"lan": SEED_PAIR}),
+    ("W1", "paper", {"lan_relu_l1": SEED_PAIR}),  # App. A's pair is ReLU+L1
     ("W2", "llama", {"grid": LLAMA_GRID}),
     ("X1", "paper", {"lan": SEED_PAIR}),  # the suite's own claim: no Paulo & Belrose overlap of this pair
     ("P1", "paper", {}),  # Paulo & Belrose: not part of this file

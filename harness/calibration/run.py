@@ -774,10 +774,29 @@ def power_curve(r: ClaimCalibration, path: Path) -> None:
     plt.close(fig)
 
 
+def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Two-sided ``level`` Clopper-Pearson interval of a binomial proportion k / n (exact: beta
+    quantiles); (0, upper) for k = 0, (lower, 1) for k = n. 0/5 gives (0, 0.52): five seeds
+    cannot show a false-positive rate near alpha."""
+    from scipy.stats import beta
+
+    if n < 1:
+        return math.nan, math.nan
+    a = (1 - level) / 2
+    lo = 0.0 if k <= 0 else float(beta.ppf(a, k, n - k + 1))
+    hi = 1.0 if k >= n else float(beta.ppf(1 - a, k + 1, n - k))
+    return lo, hi
+
+
 def calibration_notes(path: Path = DEFAULT_CALIBRATION_FILE) -> dict[str, str]:
     """Claim id -> one-line calibration status of its rule (for the report, next to the
-    verdict): "ok" with power and false-positive rate, or "FLAGGED" with the reasons. Empty
-    when no calibration has been written (the report then says nothing about it)."""
+    verdict): "ok" with power and false passes as counts of n seeds with their 95% Clopper-Pearson
+    bounds (a point rate over 5 seeds overstates what they show: 0/5 false passes bound the rate
+    only below 0.52), or "FLAGGED" with the reasons. The procedure is named as the rule is judged:
+    P1-P3 under Paulo & Belrose's method ("PB method"), not `corrected`. Empty when no calibration
+    has been written (the report then says nothing about it)."""
+    from harness.verdicts.seed_rules import PB_METHOD
+
     if not Path(path).exists():
         return {}
     data = json.loads(Path(path).read_text())
@@ -786,7 +805,15 @@ def calibration_notes(path: Path = DEFAULT_CALIBRATION_FILE) -> dict[str, str]:
         fpr = c.get("false_positive_rate")
         fw = c.get("false_world_rates") or {}
         worst = max([v for v in [fpr, *fw.values()] if v is not None and not math.isnan(v)], default=math.nan)
-        head = f"power {c['power']:.2f}, false passes <= {worst:.2f} ({c['procedure']}, n = {c['n_seeds']})"
+        n = int(c["n_seeds"])
+        k_power = round(c["power"] * n)
+        power_lo = clopper_pearson(k_power, n)[0]
+        fp = "false passes not measured"
+        if not math.isnan(worst):
+            k_false = round(worst * n)
+            fp = f"{k_false}/{n} false passes (upper bound {clopper_pearson(k_false, n)[1]:.2f})"
+        procedure = PB_METHOD.name if c["claim_id"].startswith("P") else c["procedure"]
+        head = f"power {k_power}/{n} (lower bound {power_lo:.2f}), {fp} ({procedure}; 95% Clopper-Pearson)"
         notes[c["claim_id"]] = f"ok: {head}" if c.get("calibrated") else f"FLAGGED: {'; '.join(c.get('flags', []))}"
     for cid in data.get("not_planted") or {}:
         notes.setdefault(cid, "not plantable (see reports/calibration/)")

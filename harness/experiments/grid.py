@@ -23,6 +23,7 @@ from harness.config import Procedure
 from harness.errors import ConfigError
 from harness.experiments.spaces import (
     PLACEBO_FILTER_RUNS,
+    RANDOM_PARTNER_SETS,
     SIZE_MATCHED_DRAWS,
     FeatureSpace,
     compare_concept,
@@ -229,6 +230,11 @@ SCORE_FIELDS = tuple(
 )
 
 
+#: The pair sets whose RSA a grid cell reads (:func:`_cell`: the 1-1 set's, and the control sets'
+#: ``*_top`` / ``*_rp``); the many-to-1 and unfiltered sets' RSA and RSA nulls are not computed.
+RSA_VARIANTS = ("one_to_one", "top_correlated", "random_partner")
+
+
 def _scores(rec: dict[str, Any], suffix: str = "") -> dict[str, Any]:
     return {f"{k}{suffix}": rec.get(k, math.nan) for k in SCORE_FIELDS}
 
@@ -264,6 +270,9 @@ def _cell(rec: dict[str, Any], layer_a: int, layer_b: int) -> dict[str, Any]:
     rp = rec.get("random_partner")
     if rp is not None:  # the filter-aware control (see random_partner_pairs)
         cell.update(n_pairs_rp=rp["n_pairs"], **_scores(rp, "_rp"))
+    contrast = rec.get("random_partner_contrast")
+    if contrast is not None:  # U1/U2's control: the real pairing ranked among random-partner sets
+        cell.update(contrast)
     for superset, short in (("many_to_one", "m21"), ("unfiltered", "unfiltered")):
         sm = rec.get(f"one_to_one_vs_{superset}_size_matched", {})
         cell[f"size_matched_{short}_mean"] = sm.get("draws_mean", math.nan)
@@ -361,6 +370,8 @@ def run_grid(
                 paper_permutations=prof.paper_permutations(procedure),
                 n_size_matched=prof.size_matched_draws or SIZE_MATCHED_DRAWS,
                 placebo_filter_runs=prof.placebo_filter_runs or PLACEBO_FILTER_RUNS,
+                random_partner_sets=prof.random_partner_sets or RANDOM_PARTNER_SETS,
+                rsa_variants=RSA_VARIANTS,
             )
             cells.append(_cell(rec, layer_a, layer_b))
     return {

@@ -17,7 +17,7 @@ rule) -> pairing restricted to the concept features -> 1-1 rule -> SVCCA/RSA wit
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,7 +63,13 @@ from harness.scoring.effects import (
     rank_sum_p,
 )
 from harness.scoring.nulls import permutation_test, random_subset_test, size_matched_test
+from harness.threads import single_threaded
 from harness.vocab import OneToOneRule
+
+
+#: Largest live features x positions whose z-scored codes a FeatureSpace keeps for Test 2
+#: (:meth:`FeatureSpace.zscored_rows`): 2^25 fp64 entries, 256 MB.
+ZROWS_CACHE_ELEMENTS = 1 << 25
 
 
 @dataclass
@@ -98,6 +104,8 @@ class FeatureSpace:
     _top: NDArray[np.int64] | None = field(default=None, repr=False)
     _live: NDArray[np.bool_] | None = field(default=None, repr=False)
     _strings: list[tuple[str, ...]] | None = field(default=None, repr=False)
+    _zrows: Any = field(default=None, repr=False, compare=False)
+    """(live features, positions) z-scored codes, cached by :meth:`zscored_rows` (None: not yet / too big)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.codes, SaeCodes):
@@ -157,6 +165,27 @@ class FeatureSpace:
         if isinstance(self.codes, SaeCodes):
             return self.codes.columns(idx)
         return torch.from_numpy(self.codes[:, np.asarray(idx, dtype=np.int64)].toarray().astype(np.float64))
+
+    def zscored_rows(self, idx: NDArray[np.int64]) -> torch.Tensor:
+        """(len(idx), positions) fp64 z-scored codes of the features ``idx`` (rows; the arithmetic of
+        :func:`harness.pairing.matching.column_stats`), where the codes are. Test 2 draws from the
+        live features many times (every category of a table): when live features x positions is
+        at most :data:`ZROWS_CACHE_ELEMENTS`, all live features are encoded and z-scored once and
+        kept; otherwise only ``idx`` is, on every call."""
+        from harness.experiments.subset_pairing import zscored_rows
+
+        idx = np.asarray(idx, dtype=np.int64)
+        live = np.flatnonzero(self.live)
+        if self._zrows is None and live.size * self.n_positions <= ZROWS_CACHE_ELEMENTS:
+            row_of = np.full(self.n_features, -1, dtype=np.int64)
+            row_of[live] = np.arange(live.size)
+            self._zrows = (zscored_rows(self.columns(live)), row_of)
+        if self._zrows is not None:
+            rows, row_of = self._zrows
+            where = row_of[idx]
+            if (where >= 0).all():
+                return rows[torch.as_tensor(where, device=rows.device)]
+        return zscored_rows(self.columns(idx))
 
     @property
     def strings(self) -> list[tuple[str, ...]]:
@@ -349,6 +378,10 @@ def _max_k(procedure: Procedure, n: int) -> int | None:
     return max(1, int(math.floor(procedure.svcca_max_k_fraction * n)))
 
 
+RSA_NOT_READ = "not computed: no rule or report reads this set's RSA"
+"""``rsa_skipped`` of a pair set whose RSA was not asked for (:func:`score_pairs` ``rsa=False``)."""
+
+
 def score_pairs(
     space_a: FeatureSpace,
     space_b: FeatureSpace,
@@ -360,6 +393,7 @@ def score_pairs(
     identity: Sequence[object] | None = None,
     null_device: str | None = None,
     paper_permutations: int | None = None,
+    rsa: bool = True,
 ) -> dict[str, Any]:
     """SVCCA and RSA of the paired decoder rows with shuffled-pairing nulls (Test 1).
 
@@ -377,6 +411,9 @@ def score_pairs(
     layer), so no two cells share their permutations; ``seed_offset`` only separates variants
     of callers that pass no ``identity``. ``paper_permutations``: the authors' smaller null size,
     for the reported ``"k/N"`` only (:func:`harness.scoring.effects.effect_fields`).
+    ``rsa=False``: RSA and its null are not computed (no rule or report reads them for this set:
+    at paper scale the many-to-1 and unfiltered sets' RSA nulls were ~30 GB of device memory and
+    15-60 min, never read); the ``rsa*`` fields stay NaN and ``rsa_skipped`` says why.
     """
     n = len(pairs)
     rec: dict[str, Any] = {"n_pairs": n, "pairs_history": list(pairs.history)}
@@ -428,25 +465,28 @@ def score_pairs(
         )
     except DegenerateInputError as exc:
         rec.update(svcca=math.nan, svcca_null_mean=math.nan, svcca_p=math.nan, svcca_error=str(exc))
-    try:
-        rs = test(
-            a,
-            b,
-            metric="rsa",
-            n_permutations=n_permutations,
-            seed=cell_seed(procedure.seed, *ident, "rsa"),
-            p_rule=procedure.p_rule,
-            inner=procedure.rsa_inner,
-        )
-        rec.update(
-            rsa=rs.observed,
-            rsa_null_mean=rs.null_mean,
-            rsa_p=rs.p_value,
-            rsa_seed=rs.seed,
-            **effect_fields("rsa", rs.observed, rs.null, paper_n=paper_permutations),
-        )
-    except ResourceError as exc:  # too many pairs for an n x n RDM: reported, not crashed
-        rec.update(rsa=math.nan, rsa_null_mean=math.nan, rsa_p=math.nan, rsa_error=str(exc))
+    if not rsa:
+        rec.update(rsa=math.nan, rsa_null_mean=math.nan, rsa_p=math.nan, rsa_skipped=RSA_NOT_READ)
+    else:
+        try:
+            rs = test(
+                a,
+                b,
+                metric="rsa",
+                n_permutations=n_permutations,
+                seed=cell_seed(procedure.seed, *ident, "rsa"),
+                p_rule=procedure.p_rule,
+                inner=procedure.rsa_inner,
+            )
+            rec.update(
+                rsa=rs.observed,
+                rsa_null_mean=rs.null_mean,
+                rsa_p=rs.p_value,
+                rsa_seed=rs.seed,
+                **effect_fields("rsa", rs.observed, rs.null, paper_n=paper_permutations),
+            )
+        except ResourceError as exc:  # too many pairs for an n x n RDM: reported, not crashed
+            rec.update(rsa=math.nan, rsa_null_mean=math.nan, rsa_p=math.nan, rsa_error=str(exc))
     rec.update(n_permutations=n_permutations, p_rule=procedure.p_rule)
     rec["mean_pair_corr"] = float(np.mean(pairs.corr))
     return rec
@@ -460,22 +500,32 @@ def split_half(
     *,
     n_permutations: int,
     identity: Sequence[object],
+    null_device: str | None = None,
 ) -> dict[str, Any]:
     """SVCCA excess over chance of two random disjoint halves of ``pairs`` (each against its own
     shuffled-pairing null), for the split-half reliability of a grid of scores (U7): a grid whose
-    halves disagree cannot say what does or does not track it. Halves too small to score give NaN."""
+    halves disagree cannot say what does or does not track it. Halves too small to score give NaN.
+    ``null_device``: as :func:`score_pairs` (None: numpy; a torch device: the batched fixed-basis
+    null of :func:`harness.scoring.device_nulls.permutation_test_device`, same permutations)."""
     n = len(pairs)
     half = n // 2
     out: dict[str, Any] = {"split_half_n": half}
     rng = np.random.default_rng(cell_seed(procedure.seed, "split half", *identity, space_a.name, space_b.name))
     order = rng.permutation(n)
+    test: Any = permutation_test
+    device_options: dict[str, Any] = {}
+    if null_device is not None:
+        from harness.scoring.device_nulls import permutation_test_device
+
+        test = permutation_test_device
+        device_options = {"device": null_device, "basis_on_device": True}
     for i, idx in enumerate((order[:half], order[half : 2 * half]), start=1):
         sub = Pairs(pairs.a_idx[idx], pairs.b_idx[idx], pairs.corr[idx], (*pairs.history, f"half {i}: {half}"))
         out[f"svcca_excess_half{i}"] = math.nan
         if half < max(procedure.min_subspace_size, 3):
             continue
         try:
-            sv = permutation_test(
+            sv = test(
                 space_a.decoder[sub.a_idx],
                 space_b.decoder[sub.b_idx],
                 metric="svcca",
@@ -484,6 +534,7 @@ def split_half(
                 p_rule=procedure.p_rule,
                 keep=procedure.svcca_keep,
                 max_k=_max_k(procedure, half),
+                **device_options,
             )
             out[f"svcca_excess_half{i}"] = excess_over_chance(sv.observed, sv.null_mean)
         except DegenerateInputError:
@@ -491,49 +542,206 @@ def split_half(
     return out
 
 
-def random_partner_pairs(
-    space_a: FeatureSpace, space_b: FeatureSpace, pairs: Pairs, procedure: Procedure, *, seed: int
-) -> Pairs:
-    """Filter-aware negative control (U1/U2): for each A feature of ``pairs``, a *random* B partner
-    that passes the same token filters as a real partner -- live, not a non-concept feature, sharing
-    a top-token string with the A feature (each as the procedure enables it) -- other than its real
-    partner, drawn 1-1 (no B feature twice), A features in random order.
+def random_partner_draws(
+    space_a: FeatureSpace, space_b: FeatureSpace, pairs: Pairs, procedure: Procedure, *, seed: int, n_sets: int
+) -> list[tuple[NDArray[np.int64], NDArray[np.int64]]]:
+    """``n_sets`` filter-aware random-partner sets of ``pairs`` (U1/U2's control), each as
+    (a_idx (m,), b_idx (m,)), m <= len(pairs): for each A feature of ``pairs``, a *random* B
+    partner that passes the same token filters as a real partner -- live, not a non-concept
+    feature, sharing a top-token string with the A feature (each as the procedure enables it) --
+    other than its real partner, drawn 1-1 (no B feature twice), A features in random order.
 
     The real pairs take the most correlated partner; these take any partner the token filters
     would accept. If the filters alone made paired decoders similar (App. F credits them for the
-    high scores), this set would be significant too. The correlation threshold is not applied:
-    choosing by correlation is the pairing itself (on a clean world only the real partner passes
-    it). A features with no eligible partner are dropped (counted in the history)."""
+    high scores), these sets would score like the real one. The correlation threshold is not
+    applied: choosing by correlation is the pairing itself (on a clean world only the real partner
+    passes it). A features with no eligible partner left are dropped. The candidates are built once
+    (one sparse product of string incidences); the sets are drawn one after another from one
+    generator seeded ``seed`` (set 0 is :func:`random_partner_pairs`' set)."""
     rng = np.random.default_rng(seed)
     ok_b = space_b.live.copy()
     if procedure.filter_nonconcept:
         ok_b &= ~space_b.junk_mask()
     eligible = np.flatnonzero(ok_b)
-    by_string: dict[str, set[int]] = {}
-    if procedure.filter_shared_token:
-        for e in eligible.tolist():
-            for t in space_b.strings[e]:
-                by_string.setdefault(t, set()).add(int(e))
     a_feats = np.asarray(pairs.a_idx, dtype=np.int64)
     real = np.asarray(pairs.b_idx, dtype=np.int64)
-    used: set[int] = set()
-    out_a, out_b = [], []
-    for i in rng.permutation(a_feats.size):
-        a = int(a_feats[i])
-        if procedure.filter_shared_token:
-            cands = set().union(*(by_string.get(t, set()) for t in space_a.strings[a]))
-        else:
-            cands = set(eligible.tolist())
-        options = sorted(cands - used - {int(real[i])})
-        if not options:
-            continue
-        j = int(options[int(rng.integers(len(options)))])
-        used.add(j)
-        out_a.append(a)
-        out_b.append(j)
-    ia, ib = np.asarray(out_a, dtype=np.int64), np.asarray(out_b, dtype=np.int64)
+    # (len(a_feats), F_B) candidates as CSR, columns ascending: the eligible B features that share
+    # a top-token string with the A feature (one sparse product of string incidences), or all of them
+    if procedure.filter_shared_token:
+        cands = _shared_string_candidates([space_a.strings[a] for a in a_feats.tolist()], space_b.strings, eligible)
+    else:
+        cands = sp.csr_matrix(
+            (
+                np.ones(a_feats.size * eligible.size, dtype=bool),
+                np.tile(eligible, a_feats.size),
+                np.arange(a_feats.size + 1) * eligible.size,
+            ),
+            shape=(a_feats.size, space_b.n_features),
+        )
+    rows = [cands.indices[cands.indptr[i] : cands.indptr[i + 1]] for i in range(a_feats.size)]
+    rows = [r[r != real[i]] for i, r in enumerate(rows)]
+    out = []
+    for _ in range(int(n_sets)):
+        used = np.zeros(space_b.n_features, dtype=bool)
+        out_a, out_b = [], []
+        # the 1-1 draw is sequential (each pick removes a B feature): one numpy step per A feature
+        for i in rng.permutation(a_feats.size):
+            options = rows[i][~used[rows[i]]]
+            if not options.size:
+                continue
+            j = int(options[int(rng.integers(options.size))])
+            used[j] = True
+            out_a.append(int(a_feats[i]))
+            out_b.append(j)
+        out.append((np.asarray(out_a, dtype=np.int64), np.asarray(out_b, dtype=np.int64)))
+    return out
+
+
+def random_partner_pairs(
+    space_a: FeatureSpace, space_b: FeatureSpace, pairs: Pairs, procedure: Procedure, *, seed: int
+) -> Pairs:
+    """One filter-aware random-partner set of ``pairs`` (set 0 of :func:`random_partner_draws`),
+    with each pair's activation correlation; A features with no eligible partner are dropped
+    (counted in the history)."""
+    ((ia, ib),) = random_partner_draws(space_a, space_b, pairs, procedure, seed=seed, n_sets=1)
     corr = paired_correlation(space_a, space_b, ia, ib)
-    return Pairs(ia, ib, corr, (f"random partner passing the token filters: {ia.size} of {a_feats.size} A features",))
+    return Pairs(ia, ib, corr, (f"random partner passing the token filters: {ia.size} of {len(pairs)} A features",))
+
+
+#: Filter-aware random-partner sets per grid cell that the real 1-1 pairing is ranked among (U1/U2's
+#: contrast, :func:`random_partner_contrast`; p >= 1/100). Profiles may change it
+#: (``random_partner_sets``).
+RANDOM_PARTNER_SETS = 99
+
+
+@single_threaded
+def rsa_of_sets(
+    space_a: FeatureSpace,
+    space_b: FeatureSpace,
+    sets: Sequence[tuple[NDArray[np.int64], NDArray[np.int64]]],
+    procedure: Procedure,
+    *,
+    device: str | None = None,
+) -> NDArray[np.float64]:
+    """(len(sets),) RSA (Spearman of the decoder similarity upper triangles, the procedure's inner
+    similarity) of the paired decoder rows of each (a_idx, b_idx) set, on ``device`` (default cpu),
+    with :func:`harness.scoring.device_nulls.centred_doubled_ranks` (exact integer ranks): consecutive
+    sets with the same A rows reuse A's ranks, so equal rows give bitwise-equal scores. One torch
+    thread (:func:`harness.threads.single_threaded`, as every scoring entry point). NaN for a set
+    too small to score or degenerate."""
+    from harness.scoring.device_nulls import centred_doubled_ranks
+
+    dev = torch.device(device or "cpu")
+    out = np.full(len(sets), np.nan)
+    last: tuple[bytes, torch.Tensor | None] = (b"", None)
+    for i, (ia, ib) in enumerate(sets):
+        if ia.size < max(procedure.min_subspace_size, 3):
+            continue
+        try:
+            key = np.ascontiguousarray(ia).tobytes()
+            if last[0] != key or last[1] is None:
+                ca, _ = centred_doubled_ranks(
+                    torch.as_tensor(space_a.decoder[ia], device=dev), inner=procedure.rsa_inner
+                )
+                last = (key, ca.to(torch.float64))
+            ca64 = last[1]
+            cb, _ = centred_doubled_ranks(torch.as_tensor(space_b.decoder[ib], device=dev), inner=procedure.rsa_inner)
+            cb64 = cb.to(torch.float64)
+            assert ca64 is not None
+            out[i] = float((ca64 @ cb64) / (torch.linalg.vector_norm(ca64) * torch.linalg.vector_norm(cb64)))
+        except DegenerateInputError:
+            continue
+    return out
+
+
+def random_partner_contrast(
+    space_a: FeatureSpace,
+    space_b: FeatureSpace,
+    pairs: Pairs,
+    procedure: Procedure,
+    *,
+    n_sets: int,
+    seed: int,
+    device: str | None = None,
+    rsa: bool = True,
+) -> dict[str, Any]:
+    """U1/U2's filter-aware control as a contrast, judged by the claim's own statistic: the real 1-1
+    pairing ``pairs`` ranked among ``n_sets`` random-partner sets (:func:`random_partner_draws`),
+    per metric (SVCCA; RSA unless ``rsa`` is False).
+
+    Each draw is compared with the real pairing on the same A features (the whole real set when
+    every A feature found a partner, else its rows of the A features the draw kept, so both have
+    the same pair count: SVCCA's chance level moves with n), both scored by the same batched code
+    (:func:`svcca_of_sets`, :func:`rsa_of_sets`). ``<m>_rp_contrast_p`` =
+    (1 + #{draws scoring >= the real pairing}) / (1 + #draws scored) (+1 rule): small when the
+    correlation pairing beats partners that the token filters alone would accept.
+
+    Returns ``random_partner_sets`` (draws made: the cost model counts them),
+    ``random_partner_sets_n_pairs_mean`` / ``_min``, and per metric ``<m>_rp_contrast_p``,
+    ``<m>_rp_contrast_n`` (draws scored), ``<m>_rp_contrast_observed`` (the real set's score by this
+    code), ``<m>_rp_sets_mean`` / ``<m>_rp_sets_std`` (the draws' scores)."""
+    draws = random_partner_draws(space_a, space_b, pairs, procedure, seed=seed, n_sets=n_sets)
+    row_of = {a: i for i, a in enumerate(np.asarray(pairs.a_idx).tolist())}
+    ordered: list[tuple[NDArray[np.int64], NDArray[np.int64]]] = []
+    real_rows: list[NDArray[np.int64]] = []
+    for ia, ib in draws:  # each draw in the real set's row order, so a full draw has the real set's A rows
+        rows = np.asarray([row_of[a] for a in ia.tolist()], dtype=np.int64)
+        order = np.argsort(rows, kind="stable")
+        ordered.append((ia[order], ib[order]))
+        real_rows.append(rows[order])
+    distinct: dict[bytes, int] = {}
+    which = [distinct.setdefault(r.tobytes(), len(distinct)) for r in real_rows]
+    real_sets: list[tuple[NDArray[np.int64], NDArray[np.int64]]] = [
+        (np.asarray(pairs.a_idx)[r], np.asarray(pairs.b_idx)[r])
+        for r in (np.frombuffer(k, dtype=np.int64) for k in distinct)
+    ]
+    sizes = [ia.size for ia, _ in draws]
+    rec: dict[str, Any] = {
+        "random_partner_sets": int(n_sets),
+        "random_partner_sets_n_pairs_mean": float(np.mean(sizes)) if sizes else math.nan,
+        "random_partner_sets_n_pairs_min": int(min(sizes)) if sizes else 0,
+    }
+    scorers = {"svcca": svcca_of_sets, **({"rsa": rsa_of_sets} if rsa else {})}
+    for metric, score in scorers.items():
+        real = score(space_a, space_b, real_sets, procedure, device=device)[np.asarray(which, dtype=np.int64)]
+        rp = score(space_a, space_b, ordered, procedure, device=device)
+        ok = np.isfinite(rp) & np.isfinite(real)
+        n_ok = int(ok.sum())
+        rec.update(
+            {
+                f"{metric}_rp_contrast_n": n_ok,
+                f"{metric}_rp_contrast_p": p_plus_one(int(np.sum(rp[ok] >= real[ok])), n_ok) if n_ok else math.nan,
+                f"{metric}_rp_contrast_observed": float(real[ok].mean()) if n_ok else math.nan,
+                f"{metric}_rp_sets_mean": float(rp[ok].mean()) if n_ok else math.nan,
+                f"{metric}_rp_sets_std": float(rp[ok].std(ddof=1)) if n_ok > 1 else math.nan,
+            }
+        )
+    return rec
+
+
+def _shared_string_candidates(
+    strings_a: Sequence[tuple[str, ...]], strings_b: Sequence[tuple[str, ...]], eligible_b: NDArray[np.int64]
+) -> sp.csr_matrix:
+    """(len(strings_a), len(strings_b)) bool CSR with sorted column indices: entry (i, j) when B
+    feature j is in ``eligible_b`` and shares a top-token string with ``strings_a[i]``: the product
+    of the two string-incidence matrices (rows x distinct strings)."""
+    vocab: dict[str, int] = {}
+    for strings in (*(strings_b[j] for j in eligible_b.tolist()), *strings_a):
+        for t in strings:
+            vocab.setdefault(t, len(vocab))
+
+    def incidence(rows: Sequence[tuple[str, ...]], row_ids: NDArray[np.int64], n_rows: int) -> sp.csr_matrix:
+        r = [int(i) for i, strings in zip(row_ids.tolist(), rows, strict=True) for _ in strings]
+        c = [vocab[t] for strings in rows for t in strings]
+        return sp.csr_matrix((np.ones(len(r), dtype=np.int32), (r, c)), shape=(n_rows, max(1, len(vocab))))
+
+    inc_a = incidence(strings_a, np.arange(len(strings_a)), len(strings_a))
+    inc_b = incidence([strings_b[j] for j in eligible_b.tolist()], eligible_b, len(strings_b))
+    shared = (inc_a @ inc_b.T).tocsr()
+    shared.data = shared.data > 0
+    shared.eliminate_zeros()
+    shared.sort_indices()
+    return shared
 
 
 def svcca_of_sets(
@@ -544,27 +752,23 @@ def svcca_of_sets(
     *,
     device: str | None = None,
 ) -> NDArray[np.float64]:
-    """(len(sets),) SVCCA of the paired decoder rows of each (a_idx, b_idx) set, batched by pair
-    count (:func:`harness.scoring.device_nulls.svcca_subsets` on ``device``, default cpu; equal to
-    the per-set numpy SVCCA to ~1e-13). NaN for a set too small to score or degenerate."""
-    from harness.scoring.device_nulls import svcca_subsets
+    """(len(sets),) SVCCA of the paired decoder rows of each (a_idx, b_idx) set, all sets in one
+    ragged batched call whatever their sizes (:func:`harness.experiments.subset_pairing.svcca_of_pair_sets`
+    on ``device``, default cpu; equal to the per-set numpy SVCCA to 1e-10). NaN for a set too small
+    to score or degenerate."""
+    from harness.experiments.subset_pairing import svcca_of_pair_sets
 
     out = np.full(len(sets), np.nan)
-    by_n: dict[int, list[int]] = {}
-    for i, (ia, _) in enumerate(sets):
-        if ia.size >= max(procedure.min_subspace_size, 3):
-            by_n.setdefault(int(ia.size), []).append(i)
-    for n, rows in by_n.items():
-        a_rows = np.concatenate([sets[i][0] for i in rows])
-        b_rows = np.concatenate([sets[i][1] for i in rows])
-        idx = np.arange(len(rows) * n).reshape(len(rows), n)
-        out[rows] = svcca_subsets(
-            space_a.decoder[a_rows],
-            space_b.decoder[b_rows],
-            idx,
-            keep=procedure.svcca_keep,
-            max_k=_max_k(procedure, n),
-            device=device or "cpu",
+    rows = [i for i, (ia, _) in enumerate(sets) if ia.size >= max(procedure.min_subspace_size, 3)]
+    if rows:
+        out[rows] = svcca_of_pair_sets(
+            space_a.decoder,
+            space_b.decoder,
+            np.concatenate([sets[i][0] for i in rows]),
+            np.concatenate([sets[i][1] for i in rows]),
+            np.array([sets[i][0].size for i in rows]),
+            procedure,
+            device or "cpu",
         )
     return out
 
@@ -782,11 +986,13 @@ def compare_spaces(
     n_top_correlated: int | None = None,
     split_halves: bool = False,
     random_partners: bool = False,
+    random_partner_sets: int = RANDOM_PARTNER_SETS,
     placebos: bool = False,
     placebo_filter_runs: int = PLACEBO_FILTER_RUNS,
     device: str = "cpu",
     null_device: str | None = None,
     paper_permutations: int | None = None,
+    rsa_variants: Collection[str] | None = None,
 ) -> dict[str, Any]:
     """Whole-space comparison of two SAEs (Figs. 2-3, 5-14): one record per variant.
 
@@ -799,11 +1005,17 @@ def compare_spaces(
     filters, and this is the set that still exercises the statistic at the real pair count.
     ``null_device``: see :func:`score_pairs` (also used for the size-matched draws).
     ``split_halves`` adds the 1-1 set's split-half excesses (:func:`split_half`); ``random_partners``
-    the variant ``random_partner`` (:func:`random_partner_pairs`, a filter-aware control).
+    the variant ``random_partner`` (one set, :func:`random_partner_pairs`, scored against its own
+    null: reported) and ``random_partner_contrast`` (the real 1-1 pairing ranked among
+    ``random_partner_sets`` such sets, :func:`random_partner_contrast`: U1/U2's control).
     ``placebos`` adds U5's and U6's placebo controls: ``placebo_one_to_one`` (one random many-to-1
     partner per A feature, ``n_size_matched`` draws + 1 held out; :func:`placebo_one_to_one`) and
     ``placebo_filter`` (random tokens filtered instead of the non-concept list; :func:`placebo_filter`),
     each seeded from the cell's identity. ``paper_permutations``: see :func:`score_pairs`.
+    ``rsa_variants``: the pair sets (variant names, ``random_partner``, ``top_correlated``) whose RSA
+    and RSA null are computed; None = every set. A grid passes the sets its cells read
+    (:data:`harness.experiments.grid.RSA_VARIANTS`); the others' ``rsa*`` fields are NaN with
+    ``rsa_skipped`` (:func:`score_pairs` ``rsa=False``).
     """
     n_perm = procedure.n_permutations if n_permutations is None else _positive(n_permutations, "n_permutations")
     # device: the exact pairing runs on the GPU in the gpu tier (64 TFLOP per Pythia pair)
@@ -838,6 +1050,7 @@ def compare_spaces(
             identity=("whole space", variant),
             null_device=null_device,
             paper_permutations=paper_permutations,
+            rsa=rsa_variants is None or variant in rsa_variants,
         )
     if split_halves and "one_to_one" in kept:  # U7's split-half reliability
         out["one_to_one"].update(
@@ -848,6 +1061,7 @@ def compare_spaces(
                 procedure,
                 n_permutations=n_perm,
                 identity=("whole space", "one_to_one"),
+                null_device=null_device,
             )
         )
     if random_partners and "one_to_one" in kept:  # U1/U2's filter-aware control
@@ -867,6 +1081,17 @@ def compare_spaces(
             identity=("whole space", "random_partner"),
             null_device=null_device,
             paper_permutations=paper_permutations,
+            rsa=rsa_variants is None or "random_partner" in rsa_variants,
+        )
+        out["random_partner_contrast"] = random_partner_contrast(
+            space_a,
+            space_b,
+            kept["one_to_one"],
+            procedure,
+            n_sets=_positive(random_partner_sets, "random_partner_sets"),
+            seed=cell_seed(procedure.seed, "random partner sets", space_a.name, space_b.name),
+            device=null_device,
+            rsa=rsa_variants is None or "random_partner" in rsa_variants,
         )
     if n_top_correlated is not None:
         pairs = top_correlated_pairs(space_a, space_b, procedure, mc=mc, n=n_top_correlated)
@@ -879,6 +1104,7 @@ def compare_spaces(
             identity=("whole space", "top_correlated"),
             null_device=null_device,
             paper_permutations=paper_permutations,
+            rsa=rsa_variants is None or "top_correlated" in rsa_variants,
         )
     others: dict[str, dict[str, float]] = {}
     if placebos and "one_to_one" in kept and "many_to_one" in kept:  # U5's placebo 1-1 rule
@@ -924,6 +1150,17 @@ def compare_spaces(
     return out
 
 
+def rows_in(pairs: Pairs, superset: Pairs) -> NDArray[np.int64] | None:
+    """(len(pairs),) rows of ``superset`` holding the (a, b) pairs of ``pairs``, or None when some
+    pair is not in it."""
+    where = {
+        (int(a), int(b)): i
+        for i, (a, b) in enumerate(zip(superset.a_idx.tolist(), superset.b_idx.tolist(), strict=True))
+    }
+    rows = [where.get((int(a), int(b)), -1) for a, b in zip(pairs.a_idx.tolist(), pairs.b_idx.tolist(), strict=True)]
+    return None if -1 in rows else np.asarray(rows, dtype=np.int64)
+
+
 def size_matched(
     space_a: FeatureSpace,
     space_b: FeatureSpace,
@@ -942,7 +1179,10 @@ def size_matched(
     ``null_device``: None = numpy draws one by one; a torch device = batched draws
     (:func:`harness.scoring.device_nulls.size_matched_test_device`, same subsets and numbers).
     ``others``: name -> SVCCA of another set of the same size (e.g. U5's placebo 1-1 set), each
-    judged against the same draws: ``<name>_p_plus_one`` (+1 rule)."""
+    judged against the same draws: ``<name>_p_plus_one`` (+1 rule).
+    Ties: when ``pairs`` is a subset of ``superset`` (the 1-1 set of the many-to-1 set), a draw of
+    exactly its pairs is counted as at or above the observed score: the two scores come from
+    different code paths (whole-set bases vs batched subset bases) and may differ by rounding."""
     rec: dict[str, Any] = {"n": len(pairs), "n_superset": len(superset)}
     if not np.isfinite(observed):
         return {**rec, "skipped": "observed score is NaN"}
@@ -960,6 +1200,7 @@ def size_matched(
         except DegenerateInputError:
             return math.nan
 
+    observed_idx = rows_in(pairs, superset)
     try:
         if null_device is None:
             res = size_matched_test(
@@ -970,6 +1211,7 @@ def size_matched(
                 n_draws=n_draws,
                 seed=seed,
                 p_rule=procedure.p_rule,
+                observed_idx=observed_idx,
             )
         else:
             from harness.scoring.device_nulls import size_matched_test_device
@@ -985,10 +1227,13 @@ def size_matched(
                 max_k=_max_k(procedure, len(pairs)),
                 p_rule=procedure.p_rule,
                 device=null_device,
+                observed_idx=observed_idx,
             )
     except DegenerateInputError as exc:
         return {**rec, "skipped": str(exc)}
-    k = count_at_or_above(res.draws, res.observed)
+    # a draw of the observed set itself (res.ties) or within TIE_ATOL of it is a tie: at or above
+    tied = res.ties if res.ties is not None else np.zeros(len(res.draws), dtype=bool)
+    k = int(np.sum((np.asarray(res.draws) >= res.observed - TIE_ATOL) | tied))
     k_hold = count_at_or_above(res.draws[1:], float(res.draws[0]))
     return {
         **rec,
@@ -1023,33 +1268,16 @@ def _test2_batched(
     device: str,
 ) -> Any:
     """Test 2 with the draws of :func:`harness.scoring.nulls.random_subset_test` (same seed, same
-    subsets, same pairing), their SVCCAs batched on ``device`` by pair count
-    (:func:`harness.scoring.device_nulls.svcca_subsets`, equal to the per-draw numpy SVCCA to
-    ~1e-13): at paper scale one host SVD per draw would cost 20-40 minutes in all."""
-    from harness.scoring.device_nulls import svcca_subsets
+    subsets, the same pairs), paired and scored in batches on ``device``
+    (:func:`harness.experiments.subset_pairing.score_test2_draws`: batched correlations and 1-1 rule,
+    SVCCAs batched by pair count, equal to the per-draw numpy path to 1e-10)."""
+    from harness.experiments.subset_pairing import score_test2_draws
     from harness.scoring.nulls import random_subset_draws, subset_test_result
 
     draws = random_subset_draws(
         size_a=sizes[0], size_b=sizes[1], pool_a=pools[0], pool_b=pools[1], n_draws=n_draws, seed=seed
     )
-    pairs = [pair_subsets(space_a, space_b, ia, ib, rule=rule) for ia, ib in draws]
-    scores = np.full(n_draws, np.nan)
-    by_n: dict[int, list[int]] = {}
-    for i, p in enumerate(pairs):
-        if len(p) >= max(procedure.min_subspace_size, 3):
-            by_n.setdefault(len(p), []).append(i)
-    for n, rows in by_n.items():
-        a_rows = np.concatenate([pairs[i].a_idx for i in rows])
-        b_rows = np.concatenate([pairs[i].b_idx for i in rows])
-        idx = np.arange(len(rows) * n).reshape(len(rows), n)
-        scores[rows] = svcca_subsets(
-            space_a.decoder[a_rows],
-            space_b.decoder[b_rows],
-            idx,
-            keep=procedure.svcca_keep,
-            max_k=_max_k(procedure, n),
-            device=device,
-        )
+    scores = score_test2_draws(space_a, space_b, procedure, draws, rule=rule, device=device)
     return subset_test_result(observed, scores, seed=seed, p_rule=procedure.p_rule)
 
 

@@ -13,7 +13,7 @@ ties -> lowest index, dead features per ``dead="paper"|"exclude"``), but:
   few candidates that can be the fp64 maximum; only those are recomputed in fp64. Partners are
   then identical to the fp64 ones (proof below); values are fp64.
 
-Passes over the positions (blocks of ``block_positions`` rows, default 1024):
+Passes over the positions (blocks of ``block_positions`` rows, default :data:`MAX_BLOCK_POSITIONS` = 4096):
 1. column statistics in fp64 (sum and sum of squares per feature);
 2. screen (or the exact fp64 Gram when ``screen=None``): ``G[:, group] += Z_A^T Z_B[:, group]``
    per block, block products in fp32 on inputs rounded to the screen's mantissa (on cuda with
@@ -47,7 +47,8 @@ Candidates of column j: every i with c~_ij >= max_l c~_lj - 2 E_j, E_j = E with 
 norm. If i* is the fp64 argmax, c~_i*j >= c_i*j - E >= c_l~j - E - g >= c~_l~j - 2E for the
 screened maximum l~, so i* is always a candidate; the recheck then takes the fp64 maximum over
 the candidates (ties -> lowest index). The same holds per row for the reverse direction. For
-TF32 (round to nearest) and m = 1024: eps ~ 9.8e-4 + 1.2e-4, i.e. a window of ~2.2e-3.
+TF32 (round to nearest) and m = 1024: eps ~ 9.8e-4 + 1.2e-4, i.e. a window of ~2.2e-3; m = 4096 (the
+default, :data:`MAX_BLOCK_POSITIONS`): eps ~ 9.8e-4 + 4.9e-4, a window of ~2.9e-3 (at N = 30k).
 Near-ties *inside* fp64 rounding (top-2 within ~N 2^-53, ~3e-12 at N = 30k) can differ between
 any two fp64 computations, including matching's; exact ties (duplicated columns) do not.
 
@@ -81,6 +82,13 @@ SCREEN_BITS: dict[str, int] = {"tf32": 10, "bf16": 7}
 
 _U32_ACC = 2.0**-23  # fp32 accumulation, chopped (covers round-to-nearest too)
 _U64 = 2.0**-53
+
+#: Largest (and default) position block of the screen: the accumulation term gamma_m(2^-23) of the
+#: bound is 4.9e-4 at m = 4096, half the TF32 rounding term 2u' = 9.8e-4, so the candidate window
+#: grows only 1.33x over m = 1024 (paper-scale-costs.md, "Exactness facts": blocks of 1,024-4,096
+#: keep the bound small; 0 mismatches measured there). Larger blocks cut the fp32 -> fp64 conversions
+#: of the block products (F_A x F_B per block: ~4.3 GB of traffic at 32k x 32k) by m / 1024.
+MAX_BLOCK_POSITIONS = 4096
 
 
 def unit_roundoff(*, bits: int, rounding: Rounding) -> float:
@@ -262,7 +270,7 @@ def exact_max_correlation(
     rounding: Rounding = "nearest",
     dead: DeadPolicy = "exclude",
     device: str | torch.device = "cpu",
-    block_positions: int = 1024,
+    block_positions: int = MAX_BLOCK_POSITIONS,
     b_group: int | None = None,
     recheck_elements: int = 1 << 24,
 ) -> ExactPairing:
@@ -279,7 +287,8 @@ def exact_max_correlation(
             doubles u, i.e. widens the candidate window).
         dead: as :func:`harness.pairing.matching.max_correlation`.
         device: torch device; the same code runs on cpu and cuda.
-        block_positions: positions per block (the accumulation-bound's m; at most 4096).
+        block_positions: positions per block (the accumulation-bound's m; at most
+            :data:`MAX_BLOCK_POSITIONS`, the default).
         b_group: B features per sweep over the positions (None = all F_B; the fp64 Gram holds
             F_A x b_group entries).
         recheck_elements: gather budget of the recheck (positions x candidate pairs per step).
@@ -293,8 +302,10 @@ def exact_max_correlation(
         raise ConfigError(f"screen={screen!r}: use None (exact fp64), 'tf32' or 'bf16'.")
     if rounding not in ("nearest", "truncate"):
         raise ConfigError(f"rounding={rounding!r}: use 'nearest' or 'truncate'.")
-    if not 1 <= int(block_positions) <= 4096:
-        raise ConfigError(f"block_positions={block_positions}: use 1..4096 (it bounds the fp32 accumulation error).")
+    if not 1 <= int(block_positions) <= MAX_BLOCK_POSITIONS:
+        raise ConfigError(
+            f"block_positions={block_positions}: use 1..{MAX_BLOCK_POSITIONS} (it bounds the fp32 accumulation error)."
+        )
     dev = torch.device(device)
     src_a, src_b = _as_source(codes_a, "codes_a"), _as_source(codes_b, "codes_b")
     n = src_a.n_positions

@@ -68,6 +68,7 @@ _OPTIONAL_INTS = (
     "random_subsets",
     "size_matched_draws",
     "placebo_filter_runs",
+    "random_partner_sets",
 )
 _MODEL_KEYS = {"name", "local_path", "dtype", "processing", "label"}
 _DATA_PATH_KEY = "path"

@@ -26,6 +26,17 @@ from harness.verdicts.recorder import VERDICTS
 from harness.verdicts.records import CLAIMS, HEADLINE_CRITERION
 
 
+#: How the report words a claim whose rule holds but whose negative control comes out the same way
+#: (verdict "not reproduced", control "same way"): the rule is not refuted; what fails is the
+#: contrast with the control (e.g. U1: every cell significant, the real pairing not distinguished
+#: from filter-only random partners).
+CONTROL_NOT_DISTINGUISHED = "rule holds; control not distinguished"
+
+
+def _rule_holds_control_same(r: dict[str, Any]) -> bool:
+    return bool(r.get("rule_holds")) and r.get("verdict") == "not reproduced" and r.get("control_outcome") == "same way"
+
+
 def _fmt(x: Any) -> str:
     if isinstance(x, (float, np.floating)):
         return "NaN" if math.isnan(float(x)) else f"{float(x):.3f}"
@@ -173,7 +184,7 @@ def write_report(
             row.append(
                 ("—" if cid in ran else "not run (not in this run's tiers)")
                 if r is None
-                else short[r["verdict"]] + ctrl
+                else (CONTROL_NOT_DISTINGUISHED if _rule_holds_control_same(r) else short[r["verdict"]] + ctrl)
             )
         if calibration:
             row.append(calibration.get(cid, "not calibrated"))
@@ -237,6 +248,8 @@ def write_report(
                 continue
             outcome = r.get("control_outcome")
             note = "" if outcome is None else f" (negative control: {outcome})"
+            if _rule_holds_control_same(r):  # the rule held; what failed is the contrast with its control
+                note = f" ({CONTROL_NOT_DISTINGUISHED}{'; ' + r['detail'] if r.get('detail') else ''})"
             why = (r.get("expected") or {}).get("reason")
             if r["verdict"] == "not run":
                 row.append(f"**not run**: {r.get('detail', '')}")

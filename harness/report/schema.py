@@ -269,9 +269,9 @@ Experiment = Grid | SemanticTable | Preflight | SeedPairRecord | SemanticGrid
 
 #: Score-family keys a grid or semantic cell may carry besides its declared ones: every score
 #: comes with null mean / sd, excess over chance, z, +1 p, the paper's "k/N" and its seed, per
-#: variant (``_top``, ``_rp``, ``_m21``, ...), and U5/U6's placebo controls (``placebo_*``). Typed as
+#: variant (``_top``, ``_rp``, ``_m21``, ...), U1/U2's random-partner sets (``random_partner_*``) and U5/U6's placebo controls (``placebo_*``). Typed as
 #: numbers, "k/N" strings or null.
-SCORE_KEY_PATTERN = r"^(svcca|rsa|test2|size_matched|n_pairs|split_half|placebo)_"
+SCORE_KEY_PATTERN = r"^(svcca|rsa|test2|size_matched|n_pairs|split_half|placebo|random_partner)_"
 
 
 class Provenance(TypedDict):

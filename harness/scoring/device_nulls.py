@@ -1,4 +1,5 @@
-"""Permutation nulls on the device (issue 12): SVCCA, RSA and size-matched draws in batches.
+"""Nulls and subset draws on the device (issues 12, 20): SVCCA and RSA permutation nulls and the
+SVCCAs of row-subset draws (size-matched, placebo, Test 2), in batches.
 
 Same numbers as :mod:`harness.scoring.nulls` (to ~1e-13) given the same permutations / draws, which
 are generated here with the same seeded ``numpy.random.default_rng`` sequence; one torch code
@@ -24,16 +25,22 @@ symmetric integer matrix R_b; a draw is sum_{i<j} c_a[i,j] R_b[p_i, p_j] / (|c_a
 c the centred doubled ranks (centring by the exact integer mean M + 1), products and sums in
 fp64, batched over draws and row chunks (``max_elements`` gathered entries per step).
 
-Size-matched draws (as :func:`harness.scoring.nulls.size_matched_test` with an SVCCA ``score_rows``):
-the same sorted random subsets; centred subsets SVD'd in a batch (``torch.linalg.svd``; a Gram
-+ eigh basis would lose accuracy for small singular values, so it is not used here), k chosen
-per draw exactly as :func:`harness.scoring.metrics.svd_basis`, canonical correlations batched per
-distinct (k_a, k_b).
+Subset draws (size-matched, placebo, Test 2; :func:`svcca_subsets`): every draw is a row subset, so
+its bases change. Per batch of B subsets of n rows: for n > d, one batched Gram GEMM
+``xc^T xc`` (B, d, d) and a batched ``eigh``; the basis is ``xc V_k`` with unit columns (one batched
+GEMM), used where :func:`gram_route_ok` bounds its error (else, and for n <= d, a batched SVD of
+that draw). k per draw exactly as :func:`harness.scoring.metrics.svd_basis` (:func:`ks_of_spectra`,
+one (B, d) host transfer per side and batch); all draws' canonical correlations from one batched
+GEMM and ``eigvalsh`` whatever their k (:func:`mean_canonical_correlations`). Equal to the per-draw
+numpy SVCCA to 1e-10 relative with the same k (tests/scoring/test_device_nulls.py). Draws of
+different sizes share a batch (``lengths``: each draw centred over its own rows, the rest zeroed).
+The host transfers of a batch do not grow with its draws (tests/scoring/test_host_transfers.py).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import math
+from typing import Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -49,12 +56,13 @@ from harness.scoring.metrics import (
     svcca_from_bases,
     svd_basis,
 )
-from harness.scoring.nulls import PermutationResult, SizeMatchedResult, p_value
+from harness.scoring.nulls import PermutationResult, SizeMatchedResult, p_value, size_matched_result
 from harness.vocab import PValueRule as PRule
 
 Float64 = NDArray[np.float64]
 Int64 = NDArray[np.int64]
 Method = Literal["auto", "gram", "svd"]
+Route = Literal["auto", "svd"]
 
 #: Smallest Gram eigenvalue (sigma^2) for which sigma = sqrt(eigvalsh) is trusted to 1e-10.
 GRAM_MIN_EIG = 1e-6
@@ -356,7 +364,7 @@ def permutation_test_device(
     )
 
 
-# ----------------------------------------------------------------------------- size-matched
+# ----------------------------------------------------------------------------- subset draws (size-matched, placebo, Test 2)
 
 
 def size_matched_draws(n: int, n_superset: int, n_draws: int, seed: int) -> Int64:
@@ -382,57 +390,338 @@ def _k_of(s: torch.Tensor, *, keep: float | int, max_k: int | None) -> tuple[int
     return min(k, rank), rank
 
 
+#: Gram route of the subset bases (:func:`subset_bases`, :func:`gram_route_ok`): first-order error
+#: bounds of a draw's kept basis, with a backward error u ||G|| of the eigensolve: the loss of
+#: orthogonality of ``xc V_k``, ``u lambda_0 / lambda_{k-1}``, must be at most this; so must the angle
+#: between the computed and the exact kept subspace (Davis-Kahan), ``u lambda_0 / (lambda_{k-1} -
+#: lambda_k)`` -- or else be at most :data:`GRAM_SVD_RATIO` times the SVD's own bound for that angle
+#: (a kept subspace split from the rest by a tiny gap is as ill-determined for the reference SVD).
+#: A score (mean of the singular values of U_a^T U_b, each 1-Lipschitz in U) moves by at most the sum
+#: of both sides' bounds: 1e-11 absolute is 1e-10 relative for scores >= 0.1.
+GRAM_MAX_ERROR = 1e-11
+
+#: The Gram's subspace bound over the SVD's, u lambda_0 / gap over u s_0 / (s_{k-1} - s_k), is
+#: s_0 / (s_{k-1} + s_k); where the angle bound exceeds :data:`GRAM_MAX_ERROR`, the Gram route is
+#: accepted if this is at most 32 (the previous torch-SVD route was accepted against numpy's SVD on
+#: the same footing: both are bounded only by u s_0 / gap there). Measured on paired rows of 262-1,000
+#: subsets (d = 64-512, k up to 250; 10-20 draws each, tests/scoring/test_device_nulls.py): the
+#: ratio was 4.7-19, the angle bound 1e-12-2e-11, and the scores equal the numpy SVD's to <= 1e-14
+#: relative.
+GRAM_SVD_RATIO = 32.0
+
+#: Unit roundoff of float64 (2^-53), the scale of the Gram's eigenvalue and eigenvector errors.
+GRAM_UNIT = 2.0**-53
+
+#: The Gram route also needs every eigenvalue >= this x the largest: far above the Gram's eigenvalue
+#: noise (~d u lambda_0 <= 1e-13 lambda_0 at d = 768), so the rank is certainly d (numerically zero
+#: directions, s <= RANK_RTOL s_0, i.e. lambda <= 1e-20 lambda_0, are invisible in a Gram).
+GRAM_RANK_FLOOR = 1e-12
+
+#: ... and no cumulative variance fraction within this of the threshold ``keep - 1e-12``: the
+#: Gram's eigenvalues differ from the SVD's s^2 by ~d u lambda_0, which could move k there.
+GRAM_K_MARGIN = 1e-10
+
+
+class SubsetKs(NamedTuple):
+    """k per draw of one side, chosen exactly as :func:`harness.scoring.metrics.svd_basis`."""
+
+    k: Int64
+    """(B,) directions kept (0: a constant side)."""
+    rank: Int64
+    """(B,) numerical rank (s > RANK_RTOL s_0)."""
+    near: NDArray[np.bool_]
+    """(B,) a cumulative variance fraction lies within :data:`GRAM_K_MARGIN` of the threshold."""
+
+
+MaxKs = int | None | Int64
+"""A cap on k: one for every draw (int, None = no cap) or one per draw ((B,) ints)."""
+
+
+def _cap(max_k: MaxKs) -> Int64 | int | None:
+    if max_k is None:
+        return None
+    if isinstance(max_k, (int, np.integer)):
+        return max(1, int(max_k))
+    return np.maximum(1, np.asarray(max_k, dtype=np.int64))
+
+
+def ks_of_spectra(var: Float64, *, keep: float | int, max_k: MaxKs) -> SubsetKs:
+    """k per row of ``var`` (B, r): descending variances s^2 (SVD) or Gram eigenvalues, by the rule of
+    :func:`harness.scoring.metrics.svd_basis` (rank: s > RANK_RTOL s_0; smallest k whose cumulative
+    fraction of the variance within the rank reaches ``keep`` - 1e-12; capped by ``max_k`` and the
+    rank; ``max_k`` one cap or one per row). Host numpy, vectorised over rows."""
+    var = np.clip(np.asarray(var, dtype=np.float64), 0.0, None)
+    b, r = var.shape
+    top = var[:, 0] if r else np.zeros(b)
+    # s > RANK_RTOL s_0  <=>  s^2 > RANK_RTOL^2 s_0^2 (both sides non-negative)
+    within = var > (RANK_RTOL**2) * top[:, None]
+    rank = np.where(top > 0, within.sum(axis=1), 0).astype(np.int64)
+    near = np.zeros(b, dtype=bool)
+    if isinstance(keep, (int, np.integer)) and not isinstance(keep, bool):
+        k = np.full(b, int(keep), dtype=np.int64)
+    else:
+        v = np.where(within, var, 0.0)
+        total = v.sum(axis=1)
+        frac = np.cumsum(v, axis=1) / np.where(total > 0, total, 1.0)[:, None]
+        thr = float(keep) - 1e-12
+        below = (frac < thr) & within  # searchsorted(frac[:rank], thr, side="left") counts these
+        k = below.sum(axis=1).astype(np.int64) + 1
+        near = np.any(np.abs(frac - thr) < GRAM_K_MARGIN, axis=1)
+    cap = _cap(max_k)
+    if cap is not None:
+        k = np.minimum(k, cap)
+    return SubsetKs(k=np.minimum(k, rank), rank=rank, near=near)
+
+
+class SubsetBases(NamedTuple):
+    """Orthonormal SVCCA bases of B centred row subsets of one side (:func:`subset_bases`)."""
+
+    u: torch.Tensor
+    """(B, n, K) fp64: the first k[t] columns of u[t] span draw t's kept directions (K = max k)."""
+    k: Int64
+    """(B,) directions kept per draw (0: a constant side)."""
+    gram: NDArray[np.bool_]
+    """(B,) draws whose basis came from the Gram + eigh route (else an SVD)."""
+
+
+def gram_route_ok(lam: Float64, ks: SubsetKs, *, n: int | Int64, d: int) -> NDArray[np.bool_]:
+    """(B,) whether the Gram + eigh basis of each draw is trusted to the SVD's to ~1e-11.
+
+    ``lam``: (B, d) descending Gram eigenvalues; ``n``: rows of each subset (one, or (B,)). The
+    criterion (each must hold):
+    - ``n > d`` (else the SVD of the (n, d) subset is no larger than the Gram);
+    - every eigenvalue >= :data:`GRAM_RANK_FLOOR` x the largest (the rank is certainly d; the Gram
+      cannot resolve singular values below ~sqrt(d u) s_0);
+    - no cumulative variance fraction within :data:`GRAM_K_MARGIN` of the k threshold;
+    - the error bounds of :data:`GRAM_MAX_ERROR` (with :data:`GRAM_SVD_RATIO`) hold for the kept k.
+    """
+    b = lam.shape[0]
+    tall = np.broadcast_to(np.asarray(n) > d, (b,))
+    if not tall.any() or d == 0:
+        return np.zeros(b, dtype=bool)
+    lam = np.asarray(lam, dtype=np.float64)
+    top = lam[:, 0]
+    ok = tall & (top > 0) & (lam[:, -1] >= GRAM_RANK_FLOOR * top) & ~ks.near & (ks.k >= 1)
+    k = np.clip(ks.k, 1, d)
+    rows = np.arange(b)
+    last = lam[rows, k - 1]
+    after = np.where(k < d, lam[rows, np.minimum(k, d - 1)], 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        orthogonality = GRAM_UNIT * top / last
+        angle = GRAM_UNIT * top / (last - after)
+        vs_svd = np.sqrt(top) / (np.sqrt(last) + np.sqrt(np.clip(after, 0.0, None)))
+    angle_ok = (angle <= GRAM_MAX_ERROR) | (vs_svd <= GRAM_SVD_RATIO)
+    return ok & (orthogonality <= GRAM_MAX_ERROR) & np.isfinite(angle) & angle_ok
+
+
+def subset_bases(
+    xc: torch.Tensor, *, keep: float | int, max_k: MaxKs, route: Route = "auto", n_rows: Int64 | None = None
+) -> SubsetBases:
+    """SVCCA bases of B centred subsets ``xc`` (B, n, d) fp64, k chosen as
+    :func:`harness.scoring.metrics.svd_basis`; ``n_rows`` (B,): rows of each subset when they differ
+    (the rows past a subset's count are zero: they change neither its Gram nor its SVD's nonzero part).
+
+    ``route="auto"``: where n > d, one batched Gram ``xc^T xc`` (B, d, d) and a batched ``eigh``;
+    the basis is ``xc V_k`` with unit columns (one batched GEMM; ``||xc v_i|| = sqrt(lambda_i)``) for
+    the draws that pass :func:`gram_route_ok`, a batched SVD of the others. ``"svd"``: the SVD for
+    every draw (the reference route). One host transfer per call and route (the (B, d) spectrum, for
+    k), none per draw.
+    """
+    b, n, d = xc.shape
+    rows_of = np.full(b, n, dtype=np.int64) if n_rows is None else np.asarray(n_rows, dtype=np.int64)
+    gram = np.zeros(b, dtype=bool)
+    if route == "auto" and bool((rows_of > d).any()):
+        lam_t, v = torch.linalg.eigh(xc.transpose(1, 2) @ xc)
+        lam_t, v = lam_t.flip(-1), v.flip(-1)  # descending
+        lam = lam_t.cpu().numpy()
+        ks = ks_of_spectra(lam, keep=keep, max_k=max_k)
+        gram = gram_route_ok(lam, ks, n=rows_of, d=d)
+        k = ks.k.copy()
+    else:
+        k = np.zeros(b, dtype=np.int64)
+    kmax = max(1, int(k.max()) if b else 1)
+    svd_rows = np.flatnonzero(~gram)
+    u_svd = None
+    if svd_rows.size:
+        sel = torch.as_tensor(svd_rows, device=xc.device)
+        u_s, s_s, _ = torch.linalg.svd(xc[sel], full_matrices=False)
+        cap = max_k if max_k is None or isinstance(max_k, (int, np.integer)) else np.asarray(max_k)[svd_rows]
+        ks_s = ks_of_spectra((s_s * s_s).cpu().numpy(), keep=keep, max_k=cap)
+        k[svd_rows] = ks_s.k
+        kmax = max(1, int(k.max()))
+        u_svd = u_s
+    u = torch.zeros(b, n, kmax, dtype=xc.dtype, device=xc.device)
+    if u_svd is not None:
+        width = min(kmax, u_svd.shape[2])
+        u[torch.as_tensor(svd_rows, device=xc.device), :, :width] = u_svd[:, :, :width]
+    if gram.any():
+        g_rows = torch.as_tensor(np.flatnonzero(gram), device=xc.device)
+        width = min(kmax, d)
+        cols = xc[g_rows] @ v[g_rows, :, :width]  # (G, n, K): xc v_i, norm sqrt(lambda_i)
+        norms = torch.linalg.vector_norm(cols, dim=1, keepdim=True)
+        u[g_rows, :, :width] = cols / torch.where(norms > 0, norms, 1.0)
+    return SubsetBases(u=u, k=k, gram=gram)
+
+
+def mean_canonical_correlations(
+    ua: torch.Tensor, ka: Int64, ub: torch.Tensor, kb: Int64, *, method: Method = "auto"
+) -> torch.Tensor:
+    """(B,) mean canonical correlation of the first ``ka[t]`` columns of ``ua[t]`` (n, K_a) and the
+    first ``kb[t]`` of ``ub[t]`` (n, K_b), every draw in one batched GEMM whatever its k.
+
+    Columns past a draw's k are zeroed, so M_t = U_a^T U_b (K_a, K_b) holds the draw's
+    (k_a, k_b) block and zeros: its nonzero singular values are the block's. The top
+    r = min(k_a, k_b) of them are taken as :func:`canonical_correlations_batched` takes them
+    (k = 1: the norm; else sqrt of the small Gram's eigenvalues, ``svdvals`` for a draw whose r-th
+    eigenvalue is below :data:`GRAM_MIN_EIG`), clipped to [0, 1], and averaged.
+    """
+    if method not in ("auto", "gram", "svd"):
+        raise ConfigError(f"method={method!r}: use 'auto', 'gram' or 'svd'.")
+    dev = ua.device
+    ka_t = torch.as_tensor(ka, device=dev)
+    kb_t = torch.as_tensor(kb, device=dev)
+    big_a, big_b = int(np.max(ka)), int(np.max(kb))
+    ma = (torch.arange(big_a, device=dev)[None, :] < ka_t[:, None]).to(ua.dtype)
+    mb = (torch.arange(big_b, device=dev)[None, :] < kb_t[:, None]).to(ub.dtype)
+    m = (ua[:, :, :big_a] * ma[:, None, :]).transpose(1, 2) @ (ub[:, :, :big_b] * mb[:, None, :])
+    r = torch.minimum(ka_t, kb_t)
+    b = m.shape[0]
+    if min(big_a, big_b) == 1:  # every draw keeps one direction on a side: the norm, exact
+        return torch.clamp(torch.linalg.vector_norm(m.reshape(b, -1), dim=1), 0.0, 1.0)
+    if method == "svd":
+        s = torch.linalg.svdvals(m)
+    else:
+        g = m.transpose(1, 2) @ m if big_b <= big_a else m @ m.transpose(1, 2)
+        lam = torch.linalg.eigvalsh(g).flip(-1)  # descending
+        s = torch.sqrt(torch.clamp(lam, min=0.0))
+        if method == "auto":
+            bad = lam.gather(1, (r - 1)[:, None]).squeeze(1) < GRAM_MIN_EIG
+            if bool(bad.any()):
+                s[bad] = torch.linalg.svdvals(m[bad])
+    keep_r = torch.arange(s.shape[1], device=dev)[None, :] < r[:, None]
+    return (torch.clamp(s, 0.0, 1.0) * keep_r).sum(dim=1) / r.to(s.dtype)
+
+
+class SubsetScores(NamedTuple):
+    """What :func:`svcca_subsets_detailed` computed for each draw."""
+
+    scores: Float64
+    """(n_draws,) SVCCA; NaN where :func:`harness.scoring.metrics.svcca` would raise."""
+    k_a: Int64
+    """(n_draws,) directions kept on side a (0: constant)."""
+    k_b: Int64
+    gram_a: NDArray[np.bool_]
+    """(n_draws,) side a's basis came from the Gram + eigh route (else an SVD)."""
+    gram_b: NDArray[np.bool_]
+
+
 @single_threaded
+def svcca_subsets_detailed(
+    a: object,
+    b: object,
+    idx: object,
+    *,
+    keep: float | int,
+    max_k: MaxKs,
+    device: str | torch.device = "cpu",
+    method: Method = "auto",
+    route: Route = "auto",
+    max_elements: int = MAX_ELEMENTS,
+    lengths: object | None = None,
+) -> SubsetScores:
+    """SVCCA of the row subsets ``a[idx[t]]``, ``b[idx[t]]`` for each draw t, batched on ``device``.
+
+    Args:
+        a: (n_superset, d_a), b: (n_superset, d_b) paired rows; idx: (n_draws, n) row indices.
+        max_k: cap on k, one for all draws or (n_draws,) one per draw.
+        lengths: (n_draws,) rows of each subset when they differ (draw t uses ``idx[t, :lengths[t]]``;
+            the rest of its row is ignored); None = every draw has n rows.
+        route: the bases (:func:`subset_bases`): ``"auto"`` = Gram + eigh where it is exact, SVD
+            elsewhere; ``"svd"`` = an SVD of every subset (the previous route).
+        method: canonical correlations (:func:`mean_canonical_correlations`).
+        max_elements: gathered entries (draws x n x max(d_a, d_b)) per batch.
+
+    Per batch of B draws: one gather per side, a batched Gram GEMM + ``eigh`` (or SVD), one
+    batched GEMM for the bases, one for M = U_a^T U_b, one batched ``eigvalsh``; the k of each draw
+    on the host from one (B, d) spectrum transfer per side; no per-draw host transfer or loop.
+    """
+    _check_keep(keep)
+    if route not in ("auto", "svd"):
+        raise ConfigError(f"route={route!r}: use 'auto' or 'svd'.")
+    a64, b64 = check_paired(a, b)
+    ix = np.asarray(idx, dtype=np.int64)
+    if ix.ndim != 2:
+        raise ConfigError(f"idx must be (n_draws, n); got shape {ix.shape}.")
+    n_draws, n = ix.shape
+    ln = np.full(n_draws, n, dtype=np.int64) if lengths is None else np.asarray(lengths, dtype=np.int64)
+    if ln.shape != (n_draws,) or (ln.size and (ln.min() < 0 or ln.max() > n)):
+        raise ConfigError(f"lengths must be (n_draws,) = ({n_draws},) counts in 0..{n}; got {ln}.")
+    caps = None if max_k is None or isinstance(max_k, (int, np.integer)) else np.asarray(max_k, dtype=np.int64)
+    if caps is not None and caps.shape != (n_draws,):
+        raise ConfigError(f"max_k per draw must have shape ({n_draws},); got {caps.shape}.")
+    ragged = lengths is not None and bool((ln < n).any())
+    dev = torch.device(device)
+    ta, tb = torch.as_tensor(a64, device=dev), torch.as_tensor(b64, device=dev)
+    ti = torch.as_tensor(np.where(np.arange(n)[None, :] < ln[:, None], ix, 0), device=dev)
+    t_ln = torch.as_tensor(ln, device=dev)
+    scores = torch.full((n_draws,), math.nan, dtype=torch.float64, device=dev)
+    k_a = np.zeros(n_draws, dtype=np.int64)
+    k_b = np.zeros(n_draws, dtype=np.int64)
+    gram_a = np.zeros(n_draws, dtype=bool)
+    gram_b = np.zeros(n_draws, dtype=bool)
+    batch = max(1, int(max_elements) // (n * max(a64.shape[1], b64.shape[1])))
+    for s0 in range(0, n_draws, batch):
+        s1 = min(s0 + batch, n_draws)
+        cap = max_k if caps is None else caps[s0:s1]
+        bases = []
+        for t in (ta, tb):
+            x = t[ti[s0:s1]]  # (B, n, d)
+            if ragged:  # rows past a draw's count are zero after centring over its own rows
+                live = (torch.arange(n, device=dev)[None, :] < t_ln[s0:s1, None]).to(x.dtype)[:, :, None]
+                mean = (x * live).sum(dim=1, keepdim=True) / torch.clamp(t_ln[s0:s1], min=1)[:, None, None]
+                xc = (x - mean) * live
+            else:
+                xc = x - x.mean(dim=1, keepdim=True)
+            bases.append(subset_bases(xc, keep=keep, max_k=cap, route=route, n_rows=ln[s0:s1] if ragged else None))
+        ba, bb = bases
+        k_a[s0:s1], k_b[s0:s1], gram_a[s0:s1], gram_b[s0:s1] = ba.k, bb.k, ba.gram, bb.gram
+        # constant side / k >= n - 1 (trivially perfect) / fewer than 3 rows: NaN, as svcca raises there
+        m = ln[s0:s1]
+        ok = np.flatnonzero((ba.k > 0) & (bb.k > 0) & (ba.k < m - 1) & (bb.k < m - 1) & (m >= 3))
+        if ok.size:
+            sel = torch.as_tensor(ok, device=dev)
+            scores[s0 + sel] = mean_canonical_correlations(ba.u[sel], ba.k[ok], bb.u[sel], bb.k[ok], method=method)
+    return SubsetScores(scores=scores.cpu().numpy(), k_a=k_a, k_b=k_b, gram_a=gram_a, gram_b=gram_b)
+
+
 def svcca_subsets(
     a: object,
     b: object,
     idx: object,
     *,
     keep: float | int,
-    max_k: int | None,
+    max_k: MaxKs,
     device: str | torch.device = "cpu",
     method: Method = "auto",
+    route: Route = "auto",
     max_elements: int = MAX_ELEMENTS,
+    lengths: object | None = None,
 ) -> Float64:
-    """SVCCA of the row subsets ``a[idx[t]]``, ``b[idx[t]]`` for each draw t, batched.
-
-    Args:
-        a: (n_superset, d_a), b: (n_superset, d_b) paired rows; idx: (n_draws, n) row indices.
-    Returns (n_draws,) scores; NaN where :func:`harness.scoring.metrics.svcca` would raise
-    DegenerateInputError (k >= n - 1, or a constant side).
-    """
-    _check_keep(keep)
-    a64, b64 = check_paired(a, b)
-    ix = np.asarray(idx, dtype=np.int64)
-    if ix.ndim != 2:
-        raise ConfigError(f"idx must be (n_draws, n); got shape {ix.shape}.")
-    dev = torch.device(device)
-    ta, tb, ti = torch.as_tensor(a64, device=dev), torch.as_tensor(b64, device=dev), torch.as_tensor(ix, device=dev)
-    n_draws, n = ix.shape
-    out = np.full(n_draws, np.nan)
-    batch = max(1, int(max_elements) // (n * max(a64.shape[1], b64.shape[1])))
-    for s0 in range(0, n_draws, batch):
-        s1 = min(s0 + batch, n_draws)
-        bases = []
-        for t in (ta, tb):
-            x = t[ti[s0:s1]]  # (B, n, d)
-            x = x - x.mean(dim=1, keepdim=True)
-            u, s, _ = torch.linalg.svd(x, full_matrices=False)
-            bases.append((u, s))
-        ks = []
-        for r in range(s1 - s0):
-            ka, _ = _k_of(bases[0][1][r], keep=keep, max_k=max_k)
-            kb, _ = _k_of(bases[1][1][r], keep=keep, max_k=max_k)
-            ks.append((ka, kb))
-        for ka, kb in sorted(set(ks)):
-            rows = [r for r in range(s1 - s0) if ks[r] == (ka, kb)]
-            if ka == 0 or kb == 0 or ka >= n - 1 or kb >= n - 1:
-                continue  # constant side / trivially perfect: NaN, as svcca raises there
-            sel = torch.as_tensor(rows, device=dev)
-            m = bases[0][0][sel, :, :ka].transpose(1, 2) @ bases[1][0][sel, :, :kb]
-            sc = canonical_correlations_batched(m, method=method).mean(dim=1).cpu().numpy()
-            out[s0 + np.asarray(rows)] = sc
-    return out
+    """(n_draws,) scores of :func:`svcca_subsets_detailed` (NaN where
+    :func:`harness.scoring.metrics.svcca` would raise DegenerateInputError: k >= n - 1, or a
+    constant side)."""
+    return svcca_subsets_detailed(
+        a,
+        b,
+        idx,
+        keep=keep,
+        max_k=max_k,
+        device=device,
+        method=method,
+        route=route,
+        max_elements=max_elements,
+        lengths=lengths,
+    ).scores
 
 
 @single_threaded
@@ -449,6 +738,7 @@ def size_matched_test_device(
     p_rule: PRule = "plus_one",
     device: str | torch.device = "cpu",
     method: Method = "auto",
+    observed_idx: Int64 | None = None,
 ) -> SizeMatchedResult:
     """:func:`harness.scoring.nulls.size_matched_test` with SVCCA as ``score_rows``, draws batched on
     ``device``: ``observed`` (a score of ``n`` pairs) against the SVCCA of ``n_draws`` random
@@ -456,6 +746,8 @@ def size_matched_test_device(
 
     Args:
         a_superset: (n_superset, d_a), b_superset: (n_superset, d_b) paired rows of the superset.
+        observed_idx: the observed set's rows in the superset, if it is a subset of it: a draw of
+            those rows counts as a tie (at or above ``observed``), whatever its rounding.
     """
     a64, b64 = check_paired(a_superset, b_superset)
     n_superset = a64.shape[0]
@@ -469,14 +761,6 @@ def size_matched_test_device(
         raise DegenerateInputError(f"Need at least 3 paired rows per draw, got n={n}.")
     idx = size_matched_draws(n, n_superset, n_draws, seed)
     scores = svcca_subsets(a64, b64, idx, keep=keep, max_k=max_k, device=device, method=method)
-    draws = scores[np.isfinite(scores)]
-    if draws.size < 2:
-        raise DegenerateInputError("Fewer than two size-matched draws produced a score.")
-    return SizeMatchedResult(
-        observed=float(observed),
-        draws=draws,
-        p_value=p_value(observed, draws, rule=p_rule),
-        holdout_p=p_value(float(draws[0]), draws[1:], rule=p_rule),
-        n=n,
-        n_superset=n_superset,
+    return size_matched_result(
+        observed, scores, idx, n=n, n_superset=n_superset, p_rule=p_rule, observed_idx=observed_idx
     )

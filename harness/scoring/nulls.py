@@ -321,11 +321,36 @@ class SizeMatchedResult:
     draws: Float64
     """(n_draws,) scores of random size-n subsets of the superset (NaN draws dropped)."""
     p_value: float
-    """p of ``observed`` against ``draws``."""
+    """p of ``observed`` against ``draws`` (a draw of the observed set itself counts as at or above it)."""
     holdout_p: float
     """Negative control: p of the first draw against the others (uniform when nothing works)."""
     n: int
     n_superset: int
+    ties: NDArray[np.bool_] | None = None
+    """(len(draws),) draws that are the observed set itself (None: not known); each counts as a tie."""
+
+    def n_at_or_above(self, value: float) -> int:
+        """Draws >= ``value``, or a draw of the observed set when ``value`` is the observed score."""
+        above = self.draws >= value
+        if self.ties is not None and value == self.observed:
+            above |= self.ties
+        return int(above.sum())
+
+
+def observed_rows(observed_idx: NDArray[np.int64] | None, n: int) -> NDArray[np.int64] | None:
+    """The observed set's rows in the superset, sorted, when it is a size-``n`` subset of it."""
+    if observed_idx is None:
+        return None
+    rows = np.sort(np.asarray(observed_idx, dtype=np.int64))
+    return rows if rows.size == n and (rows >= 0).all() else None
+
+
+def tied_p_value(observed: float, draws: Float64, ties: NDArray[np.bool_] | None, *, rule: PValueRule) -> float:
+    """:func:`p_value` where the draws flagged in ``ties`` count as at or above ``observed`` whatever
+    their rounding (Design: "ties decide p-values")."""
+    if ties is None or not ties.any():
+        return p_value(observed, draws, rule=rule)
+    return p_value(0.0, np.where((draws >= observed) | ties, 1.0, -1.0), rule=rule)
 
 
 @single_threaded
@@ -338,9 +363,12 @@ def size_matched_test(
     n_draws: int,
     seed: int,
     p_rule: PValueRule = "plus_one",
+    observed_idx: NDArray[np.int64] | None = None,
 ) -> SizeMatchedResult:
     """Compare ``observed`` (a score of ``n`` pairs) with ``score_rows(idx)`` on ``n_draws``
-    random size-``n`` subsets ``idx`` of the ``n_superset`` rows of a larger pair set."""
+    random size-``n`` subsets ``idx`` of the ``n_superset`` rows of a larger pair set.
+    ``observed_idx``: the observed set's rows in the superset (when it is a subset of it): a draw of
+    exactly those rows is a tie, counted as at or above ``observed`` (its score may differ by rounding)."""
     if not 0 < n < n_superset:
         raise DegenerateInputError(
             f"Need 0 < n < n_superset for a size-matched draw; got n={n}, n_superset={n_superset}."
@@ -348,15 +376,37 @@ def size_matched_test(
     if n_draws < 2:
         raise ConfigError("size_matched_test needs n_draws >= 2 (one is held out as the control).")
     rng = np.random.default_rng(seed)
-    scores = np.array([score_rows(np.sort(rng.choice(n_superset, size=n, replace=False))) for _ in range(n_draws)])
-    draws = scores[np.isfinite(scores)]
+    idx = [np.sort(rng.choice(n_superset, size=n, replace=False)) for _ in range(n_draws)]
+    scores = np.array([score_rows(i) for i in idx])
+    return size_matched_result(
+        observed, scores, np.stack(idx), n=n, n_superset=n_superset, p_rule=p_rule, observed_idx=observed_idx
+    )
+
+
+def size_matched_result(
+    observed: float,
+    scores: Float64,
+    idx: NDArray[np.int64],
+    *,
+    n: int,
+    n_superset: int,
+    p_rule: PValueRule,
+    observed_idx: NDArray[np.int64] | None = None,
+) -> SizeMatchedResult:
+    """The :class:`SizeMatchedResult` of (n_draws,) draw ``scores`` (NaN: failed) of the subsets
+    ``idx`` (n_draws, n); see :func:`size_matched_test` for ``observed_idx``."""
+    ok = np.isfinite(scores)
+    draws = scores[ok]
     if draws.size < 2:
         raise DegenerateInputError("Fewer than two size-matched draws produced a score.")
+    rows = observed_rows(observed_idx, n)
+    ties = None if rows is None else np.all(np.asarray(idx)[ok] == rows[None, :], axis=1)
     return SizeMatchedResult(
         observed=float(observed),
         draws=draws,
-        p_value=p_value(observed, draws, rule=p_rule),
+        p_value=tied_p_value(observed, draws, ties, rule=p_rule),
         holdout_p=p_value(float(draws[0]), draws[1:], rule=p_rule),
         n=n,
         n_superset=n_superset,
+        ties=ties,
     )

@@ -19,8 +19,9 @@ Statistics, the same for every rule:
   alpha. Holm (every counted cell certain) would need ``n / alpha`` null draws per cell (1,100 for
   Pythia's 55 non-zero cells) and asks more than a share claim. An all-must-pass conjunction
   (S1, S2, S4) needs no correction: it is false as soon as one member is null, and that member
-  passes with probability <= alpha. A control that should be significant in about an alpha share
-  of its cells (U1/U2's random partners) is judged with a one-sided binomial test of its count.
+  passes with probability <= alpha. A control is judged as a contrast with the claim, by the claim's
+  own statistic and share (U1/U2's random partners: the real pairing ranked among >= 99
+  random-partner sets per cell, BH over the cells), never as a separate threshold outcome.
 
 The registry (:data:`RULES`) maps a claim id to its rule and refuses duplicates; :data:`ROLES`
 says which records each rule reads.
@@ -44,10 +45,9 @@ from typing import Any, TypeGuard
 import numpy as np
 from scipy.stats import norm, spearmanr
 
-from harness.config import Procedure
+from harness.config import PAPER, Procedure
 from harness.scoring.effects import (
     bh_discoveries,
-    binomial_excess_p,
     cell_seed,
     excess_over_chance,
     layer_label_test,
@@ -442,26 +442,49 @@ def _u1(grid: Mapping[str, Any], alpha: float) -> Judgement:
     return decided(holds, m)
 
 
-def _significant_share_control(grid: Mapping[str, Any], metric: str, alpha: float) -> Judgement:
-    """A control that should be significant in about an alpha share of its cells: it comes out the
-    same way when its count of cells with p < alpha is more than alpha explains (one-sided
-    binomial test at alpha, :func:`harness.scoring.effects.binomial_excess_p`), not only when it
-    passes the claim's own share."""
-    cells = nonzero(grid)
-    k = sum(sig(c, metric, alpha) for c in cells)
-    bp = binomial_excess_p(k, len(cells), alpha)
+def _random_partner_contrast(grid: Mapping[str, Any], metric: str, share: float, alpha: float) -> Judgement:
+    """U1/U2's filter-aware control as a contrast, judged by the claim's own statistic and share:
+    per non-zero cell the real 1-1 pairing's ``metric`` ranked among that cell's filter-aware
+    random-partner sets (``<metric>_rp_contrast_p``, +1 rule over ``<metric>_rp_contrast_n`` >= 99
+    sets: :func:`harness.experiments.spaces.random_partner_contrast`), Benjamini-Hochberg at FDR
+    alpha over the family of non-zero cells, and the claim's own ``share`` of discoveries. The
+    judgement is the *control's*: it holds ("same way": the real pairing is not distinguished from
+    partners the token filters alone would accept) when fewer than ``share`` of the cells are
+    discoveries.
+
+    Why a contrast: the rule this replaces judged random partners by their own significance (one
+    draw per cell, a binomial count over dependent cells): at the paper's 2-7k pairs per cell random
+    partners are significant almost everywhere although the real pairing beats them by far (smoke
+    under ``corrected``: excess 0.05-0.10 against 0.02-0.03), and with inter-cell correlation a
+    fully null control came out "the same way" 11-13% of the time at 55 cells, not 5%."""
+    key, n_key = f"{metric}_rp_contrast_p", f"{metric}_rp_contrast_n"
+    every = nonzero(grid)
+    if not every:
+        return missing("no non-zero cells")
+    if absent_everywhere(every, key):
+        return missing(
+            f"needs {key} (the real pairing ranked among filter-aware random-partner sets), missing in every "
+            "non-zero cell"
+        )
+    ps = [float(c[key]) if _finite(c.get(key)) else math.nan for c in every]
+    counts = [n_perm(c, key=n_key) for c in every if _finite(c.get(key))]
+    distinguished, counted, reason = count_significant(ps, share, alpha, counts, "random-partner sets")
+    n_open = sum(not math.isfinite(p) for p in ps)
     m = {
-        "n_cells": len(cells),
-        "n_significant": k,
-        "fraction_significant": k / len(cells) if cells else math.nan,
-        "binomial_p": bp,
+        "n_cells": len(every),
+        "n_distinguished": counted["n_discoveries_bh"],
+        "n_needed": counted["n_needed"],
+        "n_below_alpha_raw": counted["n_significant_raw"],
+        "n_cells_without_contrast": n_open,
+        "random_partner_sets": int(sum(int(c.get("random_partner_sets", 0) or 0) for c in every)),
+        f"mean_{metric}_real": nanmean([c.get(f"{metric}_rp_contrast_observed", math.nan) for c in every]),
+        f"mean_{metric}_random_partner_sets": nanmean([c.get(f"{metric}_rp_sets_mean", math.nan) for c in every]),
     }
-    reason = grid_power(grid, cells, alpha)
     if reason:
         return undecided(reason, m)
-    if not cells:
-        return decided(False, m, scored=False)
-    return decided(bool(bp < alpha), m)
+    if not distinguished and counted["n_discoveries_bh"] + n_open >= counted["n_needed"]:
+        return undecided(f"{n_open} of {len(every)} non-zero cells have no {key} and could decide the contrast", m)
+    return decided(not distinguished, m)
 
 
 def _grid_claim(
@@ -469,7 +492,7 @@ def _grid_claim(
     records: Mapping[str, Any],
     procedure: Procedure,
     *,
-    random_partners: str | None = None,
+    random_partners: tuple[str, float] | None = None,
 ) -> ClaimJudgement:
     """A rule on the grid and, as its control, on the shuffled-positions grid's top-correlated
     sets of the real cells' sizes. Almost no misaligned pair passes the filters and the
@@ -477,40 +500,56 @@ def _grid_claim(
     top-correlated 1-1 set of the real cell's size (filters and threshold off) exercises the
     same statistic at the same pair count.
 
-    ``random_partners`` (a metric, "svcca" or "rsa"): a second control, filter-aware: each A feature
-    of the real 1-1 set with a random other B partner that passes the same token filters (``*_rp``
-    fields of the real grid; :func:`harness.experiments.spaces.random_partner_pairs`). The first
+    ``random_partners`` (metric, share), ("svcca", 0.8) for U1, ("rsa", 0.5) for U2: a second
+    control, filter-aware, judged as a contrast (:func:`_random_partner_contrast`): the real pairing
+    against >= 99 sets of random partners passing the same token filters, in each cell. The first
     control switches the filters off, while App. F credits the filters for the high scores; this
-    one keeps them. It should be significant in about an alpha share of the cells, and is judged so
-    (:func:`_significant_share_control` on ``random_partners``' p). The control comes out the same
-    way when either does."""
+    one keeps them. The control comes out the same way when the shuffled-positions sets pass the
+    rule or the real pairing is not distinguished from the random partners; a grid without the
+    contrast has that control *not run* (a rule that holds is then inconclusive, never reproduced).
+    The detail says "rule holds in X/Y cells; real pairing beats filter-only random partners in
+    Z/Y cells (BH)"."""
     claim = rule(records["grid"], procedure.alpha)
     view = top_view(records["control_grid"])
     ctrl = rule(view, procedure.alpha)
     measured = dict(ctrl.measured)
     scored = control_scored(view, measured)
     ctrl = Judgement(ctrl.holds, measured, ctrl.inconclusive, scored)
-    if random_partners and all("svcca_rp" in c for c in records["grid"]["cells"]):
-        from harness.experiments.grid import random_partner_view
-
-        rp = _significant_share_control(random_partner_view(dict(records["grid"])), random_partners, procedure.alpha)
-        both = {"shuffled_positions": ctrl.measured, "random_partner": rp.measured}
-        if ctrl.holds or rp.holds:
-            ctrl = decided(True, both)
-        elif ctrl.inconclusive or rp.inconclusive:
-            ctrl = undecided("; ".join(r for r in (ctrl.inconclusive, rp.inconclusive) if r), both)
-        else:
-            ctrl = decided(False, both, scored=ctrl.scored)
-    return _with_control(claim, ctrl)
+    if random_partners is None:
+        return _with_control(claim, ctrl)
+    metric, share = random_partners
+    rp = _random_partner_contrast(records["grid"], metric, share, procedure.alpha)
+    both = {"shuffled_positions": ctrl.measured, "random_partner_contrast": rp.measured}
+    y = rp.measured.get("n_cells", len(nonzero(records["grid"])))
+    x = claim.measured.get("n_discoveries_bh")
+    z = rp.measured.get("n_distinguished")
+    contrast = (
+        "random-partner contrast not run"
+        if z is None
+        else f"real pairing beats filter-only random partners in {z}/{y} cells (BH)"
+    )
+    detail = f"rule holds in {x}/{y} cells; {contrast}"
+    if ctrl.holds:
+        combined = decided(True, both)
+    elif rp.not_run is not None:
+        combined = Judgement(None, both, rp.not_run, scored=False, not_run=f"random-partner contrast: {rp.not_run}")
+    elif rp.holds:
+        combined = decided(True, both)
+    elif ctrl.inconclusive or rp.inconclusive:
+        combined = undecided("; ".join(r for r in (ctrl.inconclusive, rp.inconclusive) if r), both)
+    else:
+        combined = decided(False, both, scored=ctrl.scored)
+    return ClaimJudgement(claim, combined, detail)
 
 
 @register_rule("U1", "grid", "control_grid")
 def rule_u1(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
     """At least 80% of the non-zero layer pairs ('almost all') have 1-1 SVCCA significant, counted as
     Benjamini-Hochberg discoveries at FDR alpha over the family of non-zero cells; controls:
-    shuffled positions (the same rule), and random partners passing the same token filters (must
-    be significant in about an alpha share of the cells: one-sided binomial test of the count)."""
-    return _grid_claim(_u1, records, procedure, random_partners="svcca")
+    shuffled positions (the same rule), and the contrast with filter-aware random partners (the
+    real pairing's SVCCA beats >= 99 random-partner sets per cell in >= 80% of the non-zero cells,
+    BH at FDR alpha; :func:`_random_partner_contrast`)."""
+    return _grid_claim(_u1, records, procedure, random_partners=("svcca", 0.8))
 
 
 def _u2(grid: Mapping[str, Any], alpha: float) -> Judgement:
@@ -544,11 +583,12 @@ def _u2(grid: Mapping[str, Any], alpha: float) -> Judgement:
 def rule_u2(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
     """RSA significant in >= half the non-zero cells (Benjamini-Hochberg discoveries at FDR alpha over
     the non-zero cells) AND RSA's excess over its null below SVCCA's in >= 80% of them (an ordering,
-    not a test per cell: nothing to correct). Controls as U1's, the random-partner one on RSA.
+    not a test per cell: nothing to correct). Controls as U1's, the random-partner contrast on RSA
+    with U2's share (the real pairing's RSA beats the random-partner sets in >= half the cells).
 
     The ordering compares excesses: raw RSA (chance ~0) is below raw SVCCA (chance ~0.44 under
     corrected) in 100% of the *control* cells, so the raw ordering held on pure noise."""
-    return _grid_claim(_u2, records, procedure, random_partners="rsa")
+    return _grid_claim(_u2, records, procedure, random_partners=("rsa", 0.5))
 
 
 #: U3's equivalence margin, as a fraction of the median non-zero cell's SVCCA excess: a layer-0
@@ -580,20 +620,43 @@ def equivalence_p(c: Mapping[str, Any], margin: float) -> float:
     return float(norm.sf((bound - float(s)) / float(sd)))
 
 
+def similarity_p(c: Mapping[str, Any], margin: float) -> float:
+    """One-sided p of "this cell's SVCCA excess is above ``margin``" (the null "excess <= margin"
+    rejected), with the null's sd as the score's sd: ``P(Z >= (s - margin_score) / sd)``. A small p
+    *refutes* the cell's equivalence (it is shown to have more similarity than the margin allows).
+    NaN when unscored."""
+    s, m, sd = c.get("svcca"), c.get("svcca_null_mean"), c.get("svcca_null_std")
+    if not (_finite(s) and _finite(m) and _finite(sd)) or float(sd) <= 0:
+        return math.nan
+    bound = float(m) + margin * (1.0 - float(m))
+    return float(norm.sf((float(s) - bound) / float(sd)))
+
+
 def _equivalent(cells: Sequence[Record], margin: float, alpha: float, what: str) -> Judgement:
-    """>= EQUIVALENT_SHARE of ``cells`` are shown equivalent (excess below ``margin``), counted as
-    Benjamini-Hochberg discoveries at FDR alpha among their equivalence tests; cells too small to
-    score are undecided, and when they could tip the count the judgement is inconclusive."""
+    """Three outcomes per cell -- shown equivalent (upper confidence bound of its excess below
+    ``margin``), refuted (shown above the margin: :func:`similarity_p`), undecided (its interval
+    straddles the margin, or it is too small to score) -- each count as Benjamini-Hochberg
+    discoveries at FDR alpha over ``cells``. The claim (>= EQUIVALENT_SHARE of the cells equivalent)
+    holds when enough are shown; is refuted only when so many are shown *above* the margin that the
+    share is out of reach whatever the undecided ones are; and is otherwise undecided, with the
+    widest interval named.
+
+    Why: "not equivalent" was read as "not reproduced", but a wide interval (upper bound 1.46 against
+    a margin of 0.017 on the smoke world) excludes nothing: it is absence of evidence either way."""
     ucb = [excess_upper_bound(c, alpha) for c in cells]
     ps = [equivalence_p(c, margin) for c in cells]
     n_eq = bh_discoveries(ps, alpha)
-    n_undecided = sum(not math.isfinite(u) for u in ucb)
+    n_refuted = bh_discoveries([similarity_p(c, margin) for c in cells], alpha)
+    n_unscorable = sum(not math.isfinite(u) for u in ucb)
     need = need_of(EQUIVALENT_SHARE, len(cells))
     m = {
         f"n_cells_{what}": len(cells),
         "n_equivalent": n_eq,
         "n_equivalent_raw": sum(u < margin for u in ucb if math.isfinite(u)),
-        "n_unscorable": n_undecided,
+        "n_refuted": n_refuted,
+        "n_undecided": len(cells) - n_eq - n_refuted,
+        "n_unscorable": n_unscorable,
+        "n_needed": need,
         "equivalence_margin": margin,
         "max_upper_bound": max((u for u in ucb if math.isfinite(u)), default=math.nan),
     }
@@ -601,23 +664,28 @@ def _equivalent(cells: Sequence[Record], margin: float, alpha: float, what: str)
         return decided(False, m, scored=False)
     if n_eq >= need:
         return decided(True, m)
-    if n_eq + n_undecided >= need:
-        unscored = [c for c, u in zip(cells, ucb, strict=True) if not math.isfinite(u)]
-        no_null = [c for c in unscored if _finite(c.get("svcca"))]
-        if no_null:  # a score without its null (e.g. a printed grid): the interval needs the null's spread
-            lacking = sorted(
-                {k for c in no_null for k in ("svcca_null_mean", "svcca_null_std") if not _finite(c.get(k))}
-            )
-            cause = f"{len(no_null)} have a score but no null spread ({', '.join(lacking) or 'null sd'} missing)"
-        else:
-            few = sorted({int(c["n_pairs"]) for c in unscored if _finite(c.get("n_pairs"))})
-            cause = f"{len(unscored)} have too few pairs to score ({few} pairs)"
-        return undecided(
-            f"{n_undecided} of {len(cells)} {what} cells are unscorable -- {cause} -- "
-            f"and could decide the {EQUIVALENT_SHARE:.0%} share",
-            m,
+    if len(cells) - n_refuted < need:
+        return decided(False, m)  # refuted with power: too many cells shown above the margin
+    unscored = [c for c, u in zip(cells, ucb, strict=True) if not math.isfinite(u)]
+    causes = []
+    wide = len(cells) - n_eq - n_refuted - len(unscored)
+    if wide > 0:
+        causes.append(
+            f"{wide} have intervals too wide to decide (largest upper bound {m['max_upper_bound']:.3f} "
+            f"against a margin of {margin:.3f}, none shown above it)"
         )
-    return decided(False, m)
+    no_null = [c for c in unscored if _finite(c.get("svcca"))]
+    if no_null:  # a score without its null (e.g. a printed grid): the interval needs the null's spread
+        lacking = sorted({k for c in no_null for k in ("svcca_null_mean", "svcca_null_std") if not _finite(c.get(k))})
+        causes.append(f"{len(no_null)} have a score but no null spread ({', '.join(lacking) or 'null sd'} missing)")
+    if len(unscored) > len(no_null):
+        few = sorted({int(c["n_pairs"]) for c in unscored if _finite(c.get("n_pairs"))})
+        causes.append(f"{len(unscored) - len(no_null)} have too few pairs to score ({few} pairs)")
+    return undecided(
+        f"{n_eq} of {len(cells)} {what} cells shown equivalent, {n_refuted} shown above the margin, "
+        f"{need} needed; undecided: {'; '.join(causes)}",
+        m,
+    )
 
 
 @register_rule("U3", "grid")
@@ -625,7 +693,9 @@ def rule_u3(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
     """Equivalence test per layer-0 cell: the one-sided (1 - alpha) upper confidence bound of its
     SVCCA excess lies below EQUIVALENCE_FRACTION of the median non-zero cell's excess, in at least
     EQUIVALENT_SHARE of the layer-0 cells, counted as Benjamini-Hochberg discoveries at FDR alpha
-    among the layer-0 cells' equivalence tests; cells with too few pairs are undecided.
+    among the layer-0 cells' equivalence tests. Not reproduced only when enough layer-0 cells are
+    shown *above* the margin that the share is out of reach; cells whose interval straddles the
+    margin, or with too few pairs, are undecided and make the claim inconclusive (:func:`_equivalent`).
 
     Why: "high p-value" is absence of evidence -- the old rule (median p of the layer-0 cells >=
     alpha) passed when the layer-0 cells were merely underpowered (6-15 pairs in the paper's B0
@@ -805,58 +875,45 @@ U5_PLACEBO_SIBLINGS_P = "placebo_one_to_one_vs_siblings_p_plus_one"
 
 def _u5(grid: Mapping[str, Any], alpha: float) -> Judgement:
     """Per non-zero cell, "1-1 helps" = the 1-1 set beats same-size random subsets of the many-to-1
-    pairs AND beats the placebo 1-1 sets (intersection-union: the cell's p is the larger of the
-    two); a cell where no A feature has a choice of partner (every placebo is the real set) does
-    not show it (p = 1). Holds in >= 60% of the cells judged, counted as Benjamini-Hochberg
-    discoveries at FDR alpha."""
+    pairs (:func:`_size_matched`); holds in >= 60% of the cells, counted as Benjamini-Hochberg
+    discoveries at FDR alpha. The placebo 1-1 sets (one random many-to-1 partner per A feature) are
+    reported as a diagnostic -- does the rule's choice of partner matter beyond keeping one per A
+    feature? -- and not judged."""
     sm = _size_matched(grid, "m21", "svcca_m21", alpha)
-    cells = [c for c in nonzero(grid) if math.isfinite(_cell_p(c, "size_matched_m21_p"))]
-    m = dict(sm.measured)
     if sm.not_run is not None:
         return sm
-    if not cells or not all(U5_PLACEBO_P in c for c in cells):
-        if not cells:
-            return decided(False, m, scored=False)
-        if absent_everywhere(cells, U5_PLACEBO_P):
-            return missing(f"needs {U5_PLACEBO_P} (the 1-1 set against placebo 1-1 sets), missing in every cell", m)
-        return undecided(f"some non-zero cells lack {U5_PLACEBO_P}", m)
-    no_choice = [c for c in cells if c.get("placebo_one_to_one_n_with_choice", 0) == 0]
-    judged = [c for c in cells if c in no_choice or _finite(c.get(U5_PLACEBO_P))]
-    # a cell's "1-1 helps" is an intersection-union test: its p is the larger of its two p's
-    ps = [1.0 if c in no_choice else max(_cell_p(c, "size_matched_m21_p"), float(c[U5_PLACEBO_P])) for c in judged]
-    counts = [n_perm(c, key="size_matched_m21_n_draws") for c in judged] + [
-        n_perm(c, key="placebo_one_to_one_n_draws") for c in judged if c not in no_choice
-    ]
-    holds, counted, reason = count_significant(ps, 0.6, alpha, counts, "size-matched or placebo draws")
-    m.update(
-        fraction_beats_placebo=frac([_finite(c.get(U5_PLACEBO_P)) and c[U5_PLACEBO_P] < alpha for c in cells]),
-        fraction_one_to_one_helps=frac([p < alpha for p in ps]),
-        n_cells_judged=len(judged),
-        n_cells_without_choice=len(no_choice),
-        mean_placebo_svcca=nanmean([c.get("placebo_one_to_one_mean", math.nan) for c in cells]),
-        **{f"helps_{k}": v for k, v in counted.items()},
-    )
-    if sm.inconclusive:
-        return undecided(sm.inconclusive, m)
-    if reason:
-        return undecided(reason, m)
-    return decided(holds, m)
+    cells = [c for c in nonzero(grid) if math.isfinite(_cell_p(c, "size_matched_m21_p"))]
+    placebo = [c for c in cells if _finite(c.get(U5_PLACEBO_P))]
+    sib = [c for c in cells if _finite(c.get(U5_PLACEBO_SIBLINGS_P))]
+    diagnostic: dict[str, Any] = {
+        "judged": False,
+        "n_cells_with_placebo": len(placebo),
+        "fraction_one_to_one_beats_placebo": frac([float(c[U5_PLACEBO_P]) < alpha for c in placebo]),
+        "n_one_to_one_beats_placebo_bh": bh_discoveries([float(c[U5_PLACEBO_P]) for c in placebo], alpha),
+        "fraction_placebo_beats_siblings": frac([float(c[U5_PLACEBO_SIBLINGS_P]) < alpha for c in sib]),
+        "n_cells_without_choice": sum(c.get("placebo_one_to_one_n_with_choice", 1) == 0 for c in cells),
+        "mean_placebo_svcca": nanmean([c.get("placebo_one_to_one_mean", math.nan) for c in cells]),
+    }
+    return Judgement(sm.holds, {**sm.measured, "placebo_diagnostic": diagnostic}, sm.inconclusive, sm.scored)
 
 
 @register_rule("U5", "grid")
 def rule_u5(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
     """1-1 helps in >= 60% of non-zero cells (Benjamini-Hochberg discoveries at FDR alpha over them):
-    the 1-1 SVCCA beats same-size random subsets of the many-to-1 pairs AND a placebo 1-1 rule (one
-    random many-to-1 candidate per A feature, same A features and count; 99 draws).
+    the 1-1 SVCCA beats same-size random subsets of the many-to-1 pairs (99 draws per cell).
 
-    Control: the held-out placebo 1-1 set against the real set's size-matched siblings, through
-    the same >= 60% rule; it comes out the same way when any one-partner-per-A reduction beats the
-    siblings (e.g. a pipeline whose 1-1 choice were random), i.e. when the size-matched gain says
-    nothing about the 1-1 rule's choice. The held-out random subset used before was exchangeable
-    with its siblings by construction and could not come out the same way."""
-    grid = records["grid"]
-    ctrl = _placebo_beats_siblings(grid, U5_PLACEBO_SIBLINGS_P, "size_matched_m21_n_draws", procedure.alpha, "placebo")
-    return _with_control(_u5(grid, procedure.alpha), ctrl)
+    The control is that contrast itself: in each cell the 1-1 set's SVCCA is ranked among the
+    distribution of same-size random subsets of the many-to-1 pairs (SVCCA rises as n falls, so the
+    paper's raw "1-1 > many-to-1" is not evidence); a pipeline whose 1-1 set is no better than a
+    random subset of its size comes out "not reproduced". No separate control outcome.
+
+    Why the placebo is a diagnostic (reported under ``placebo_diagnostic``, not counted): the placebo
+    1-1 rule (one random many-to-1 partner per A feature) asks whether the rule's *choice* of partner
+    matters; App. E's mechanism is that many-to-1 features add noise, which any one-partner-per-A
+    reduction removes. Under ``paper`` the first-seen choice is exchangeable with the placebo, so the
+    old intersection-union rule (size-matched AND beats the placebo, control: the placebo against the
+    siblings) could never reproduce U5 there, whatever the data."""
+    return ClaimJudgement(_u5(records["grid"], procedure.alpha), None)
 
 
 @register_rule("U6", "grid")
@@ -898,82 +955,134 @@ def rule_u6(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
     return _with_control(_size_matched(grid, "unfiltered", "svcca_unfiltered", procedure.alpha), ctrl)
 
 
-#: U7: the split-half reliability (Spearman-Brown corrected) the SVCCA excess grid needs before
-#: anything can be said about what does or does not track it.
-MIN_RELIABILITY = 0.8
+#: U7: a measure "tracks" the SVCCA excess when its rank correlation with it, disattenuated for the
+#: excess grid's unreliability, reaches this (the old rule's |Spearman| bound, kept).
+TRACKS = 0.9
+#: U7's bootstrap over cells (seeded per procedure) for the disattenuated correlation's interval.
+U7_BOOTSTRAP = 999
 
 
-def _split_half_reliability(cells: Sequence[Record]) -> tuple[float, int]:
-    """Spearman-Brown corrected rank correlation of the two halves' SVCCA excesses over cells."""
-    ok = [c for c in cells if _finite(c.get("svcca_excess_half1")) and _finite(c.get("svcca_excess_half2"))]
-    if len(ok) < 3:
-        return math.nan, len(ok)
-    r = float(spearmanr([c["svcca_excess_half1"] for c in ok], [c["svcca_excess_half2"] for c in ok])[0])
-    return (2 * r / (1 + r) if math.isfinite(r) and r > -1 else math.nan), len(ok)
+def _spearman(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float:
+    """Spearman's rho; NaN (without a warning) for a constant input, e.g. a bootstrap resample of
+    one cell repeated."""
+    import warnings
+
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = float(spearmanr(x, y)[0])
+    return r if math.isfinite(r) else math.nan
 
 
-def _tracks(x: Sequence[float], y: Sequence[float]) -> tuple[bool, dict[str, Any]]:
-    """The U7 rule on paired per-cell values: ``y`` is not tracked by ``x`` iff |Spearman| < 0.9 AND
-    some cell dissociates (``x`` in its top third while ``y`` is in its bottom third)."""
-    rho = float(spearmanr(x, y)[0])
-    n = len(x)
-    third = max(1, n // 3)
-    top_x = set(np.argsort(x)[::-1][:third].tolist())
-    bottom_y = set(np.argsort(y)[:third].tolist())
-    dissociated = sorted(top_x & bottom_y)
-    return bool(math.isfinite(rho) and abs(rho) < 0.9 and dissociated), {
-        "spearman": rho,
-        "n_dissociated_cells": len(dissociated),
-    }
+def _reliability(h1: Sequence[float] | np.ndarray, h2: Sequence[float] | np.ndarray) -> float:
+    """Spearman-Brown corrected rank correlation of the two halves' excesses (the full grid's
+    split-half reliability); NaN when the halves do not correlate positively."""
+    r = _spearman(h1, h2)
+    return 2 * r / (1 + r) if math.isfinite(r) and r > 0 else math.nan
 
 
-def _u7(grid: Mapping[str, Any]) -> tuple[Judgement, Judgement]:
+def _disattenuated(mmc: np.ndarray, ex: np.ndarray, h1: np.ndarray, h2: np.ndarray) -> tuple[float, float, float]:
+    """(rho, reliability, rho / sqrt(reliability)): the mean max correlation's rank correlation with
+    the SVCCA excess corrected for the excess grid's noise (the mean max correlation is a plain
+    average over all B features: its noise is negligible next to SVCCA's)."""
+    rho, rel = _spearman(mmc, ex), _reliability(h1, h2)
+    return rho, rel, (rho / math.sqrt(rel) if math.isfinite(rho) and math.isfinite(rel) else math.nan)
+
+
+def _dissociated(x: Sequence[float], y: Sequence[float]) -> int:
+    """Cells in the top third by ``x`` and the bottom third by ``y`` (a cell where the measure is
+    high and the SVCCA excess low: the paper's "mean corr ~0.6 with SVCCA ~0.03")."""
+    third = max(1, len(x) // 3)
+    return len(set(np.argsort(x)[::-1][:third].tolist()) & set(np.argsort(y)[:third].tolist()))
+
+
+def _u7(grid: Mapping[str, Any], alpha: float, *, seed: int) -> Judgement:
     every = nonzero(grid)
     cells = [c for c in every if math.isfinite(excess(c, "svcca")) and _finite(c.get("mean_max_corr"))]
-    rel, n_rel = _split_half_reliability(cells)
-    m: dict[str, Any] = {"split_half_reliability": rel, "n_cells": len(cells)}
+    m: dict[str, Any] = {"n_cells": len(cells), "tracks_bound": TRACKS}
     if absent_everywhere(every, "mean_max_corr"):
-        why = "needs mean_max_corr (the mean max activation correlation per cell), missing in every non-zero cell"
-        return missing(why, m), missing(why)
+        return missing(
+            "needs mean_max_corr (the mean max activation correlation per cell), missing in every non-zero cell"
+        )
     if len(cells) < 3:
         cause = (
             why_no_excess(every, "svcca", "non-zero cells")
             if not any(math.isfinite(excess(c, "svcca")) for c in every)
             else f"got {len(cells)} cells with both an SVCCA excess and a mean max correlation"
         )
-        reason = f"a rank correlation needs >= 3 scored cells: {cause}"
-        return undecided(reason, m), undecided(reason, {})
-    if absent_everywhere(cells, "svcca_excess_half1") or absent_everywhere(cells, "svcca_excess_half2"):
-        why = "needs svcca_excess_half1/half2 (split-half SVCCA excesses, for the reliability gate and the control)"
-        return undecided(f"{why}: missing in every scored cell", m), missing(why)
-    if not (math.isfinite(rel) and rel >= MIN_RELIABILITY):
-        reason = (
-            f"the SVCCA excess grid's split-half reliability is {rel:.2f} (< {MIN_RELIABILITY}, {n_rel} cells "
-            "with both halves): too noisy to say what does or does not track it"
-        )
-        return undecided(reason, m), undecided(reason, {"split_half_reliability": rel})
-    holds, t = _tracks([c["mean_max_corr"] for c in cells], [excess(c, "svcca") for c in cells])
-    m.update({f"meancorr_vs_svcca_excess_{k}": v for k, v in t.items()})
-    # control: a measure that does track the SVCCA excess -- its own other half -- must fail the rule
+        return undecided(f"a rank correlation needs >= 3 scored cells: {cause}", m)
     ok = [c for c in cells if _finite(c.get("svcca_excess_half1")) and _finite(c.get("svcca_excess_half2"))]
-    c_holds, ct = _tracks([c["svcca_excess_half1"] for c in ok], [c["svcca_excess_half2"] for c in ok])
-    return decided(holds, m), decided(c_holds, {f"half1_vs_half2_{k}": v for k, v in ct.items()})
+    if not ok:
+        why = "needs svcca_excess_half1/half2 (split-half SVCCA excesses: the reliability the correlation is corrected for)"
+        return undecided(f"{why}: missing in every scored cell", m)
+    mmc = np.array([float(c["mean_max_corr"]) for c in ok])
+    ex = np.array([excess(c, "svcca") for c in ok])
+    h1 = np.array([float(c["svcca_excess_half1"]) for c in ok])
+    h2 = np.array([float(c["svcca_excess_half2"]) for c in ok])
+    rho, rel, rho_d = _disattenuated(mmc, ex, h1, h2)
+    rng = np.random.default_rng(seed)
+    boot = []
+    for _ in range(U7_BOOTSTRAP):
+        i = rng.integers(0, len(ok), size=len(ok))
+        boot.append(_disattenuated(mmc[i], ex[i], h1[i], h2[i])[2])
+    b = np.array(boot)
+    finite = b[np.isfinite(b)]
+    lo, hi = (
+        (float(np.quantile(finite, alpha / 2)), float(np.quantile(finite, 1 - alpha / 2)))
+        if finite.size
+        else (math.nan, math.nan)
+    )
+    n_dis = _dissociated(list(mmc), list(ex))
+    m.update(
+        n_cells_with_halves=len(ok),
+        meancorr_vs_svcca_excess_spearman=rho,
+        split_half_reliability=rel,
+        disattenuated_spearman=rho_d,
+        disattenuated_ci=[lo, hi],
+        bootstrap_draws=U7_BOOTSTRAP,
+        bootstrap_undefined=int(b.size - finite.size),
+        n_dissociated_cells=n_dis,
+    )
+    if not math.isfinite(rho_d):
+        return undecided(
+            f"the SVCCA excess grid's halves do not agree (split-half rank correlation <= 0, reliability {rel}): "
+            "nothing can be said about what tracks it",
+            m,
+        )
+    if finite.size < 0.9 * b.size:
+        return undecided(
+            f"the disattenuated correlation is undefined in {b.size - finite.size} of {b.size} bootstrap draws "
+            "(halves that do not agree): its interval is not reliable",
+            m,
+        )
+    if -TRACKS < lo and hi < TRACKS:  # shown: bounded away from tracking on both sides
+        return decided(n_dis > 0, m)  # ... and a dissociated cell, as the paper's example
+    if lo >= TRACKS or hi <= -TRACKS:  # refuted: it tracks, within the grid's noise
+        return decided(False, m)
+    return undecided(
+        f"the disattenuated rank correlation {rho_d:.2f} has a {1 - alpha:.0%} bootstrap interval "
+        f"[{lo:.2f}, {hi:.2f}] that includes +/-{TRACKS}: the grid cannot tell tracking from not",
+        m,
+    )
 
 
 @register_rule("U7", "grid")
 def rule_u7(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
-    """Mean max correlation does not track the 1-1 SVCCA excess over chance: |Spearman| over the
-    non-zero grid < 0.9 AND a dissociation (a cell in the top third by mean max correlation and
-    the bottom third by SVCCA excess) -- judged only when the SVCCA excess grid is reliable
-    (split-half, Spearman-Brown corrected, >= MIN_RELIABILITY), else inconclusive.
+    """Mean max correlation does not track the 1-1 SVCCA excess over chance: the rank correlation
+    over the non-zero cells, disattenuated for the excess grid's split-half reliability
+    (rho / sqrt(Spearman-Brown reliability)), has a (1 - alpha) bootstrap interval (999 resamples of
+    the cells, seeded) inside (-TRACKS, TRACKS), and some cell dissociates (top third by mean max
+    correlation, bottom third by excess). Not reproduced when the interval lies at or beyond TRACKS
+    (it tracks, within the noise) or no cell dissociates; inconclusive when the interval includes
+    +/-TRACKS or the halves do not agree.
 
-    Control: the same rule with the mean max correlation replaced by the other half's SVCCA excess,
-    a measure that does track it; it must fail. The old control (SVCCA against itself, rho = 1)
-    could never come out the same way, and on an unreliable grid "does not track" holds for any
-    measure, including SVCCA itself. The excess, not raw SVCCA: SVCCA's chance level moves with
-    the pair count from cell to cell."""
-    claim, ctrl = _u7(records["grid"])
-    return _with_control(claim, ctrl)
+    The control is in the statistic: rho / sqrt(reliability) compares the mean max correlation with
+    the best any measure could track this noisy grid (a perfect tracker reaches ~1), so a measure
+    that does track comes out "not reproduced" (tests: mean max correlation a function of the excess).
+    Why: the old rule gated on reliability >= 0.8 and then judged raw |rho| < 0.9, with a control (the
+    other half's excess through the raw rule) on noisier half grids that came out the same way 26-60%
+    of the time at 55 cells: raw correlations fall with noise, so "does not track" held for trackers."""
+    seed = cell_seed(procedure.seed, "U7 bootstrap")
+    return ClaimJudgement(_u7(records["grid"], procedure.alpha, seed=seed), None)
 
 
 #: U8: our pair count over the paper's, per cell and pair set, must lie in this band (a factor 2).
@@ -984,8 +1093,8 @@ def _u8(grid: Mapping[str, Any], profile: str, procedure: str) -> Judgement:
     """Under ``paper`` on a profile with published counts (Tables 5-8): every non-zero cell with a
     printed count has ours / paper's within PAIR_RATIO_BAND, for the 1-1 and the many-to-1 set.
     Otherwise (smoke; or ``corrected``, whose masking, dead-feature and 1-1 choices are meant to
-    change the counts): the 1-1 rule removes pairs and keeps some (0 < 1-1 < many-to-1) in every
-    non-zero cell, with the ratios to the paper reported where there are any."""
+    change the counts): undecided, with the sanity check (0 < 1-1 < many-to-1 in every non-zero
+    cell, :func:`_u8_sanity_only`) and the ratios to the paper reported where there are any."""
     from harness.verdicts.paper_tables import VARIANTS, paper_pair_counts
 
     every = nonzero(grid)
@@ -1013,10 +1122,9 @@ def _u8(grid: Mapping[str, Any], profile: str, procedure: str) -> Judgement:
         if (variant, c["layer_a"], c["layer_b"]) in printed
     }
     structural = all(0 < a < b for a, b in zip(n11, m21, strict=True))
+    m["sanity_check_1to1_between_0_and_many_to_1"] = structural
     if not printed:
-        if len(cells) < len(every) and structural:
-            return undecided(f"pair counts missing in {len(every) - len(cells)} non-zero cells", m)
-        return decided(structural, m)
+        return _u8_sanity_only("the paper printed no pair counts for this profile's models", cells, every, m)
     lo, hi = PAIR_RATIO_BAND
     m.update(
         ratio_to_paper=ratios,
@@ -1026,18 +1134,36 @@ def _u8(grid: Mapping[str, Any], profile: str, procedure: str) -> Judgement:
         ratio_judged=procedure == "paper",
     )
     if procedure != "paper":
-        return decided(structural, m)
+        why = f"under `{procedure}` the counts are meant to differ from Tables 5-8 (ratios reported, not judged)"
+        return _u8_sanity_only(why, cells, every, m)
     if not ratios:
         return undecided("no non-zero cell of this grid has a count in the paper's Tables 5-8", m)
     return decided(all(lo <= r <= hi for r in ratios.values()), m)
+
+
+def _u8_sanity_only(why: str, cells: Sequence[Record], every: Sequence[Record], m: dict[str, Any]) -> Judgement:
+    """U8 where nothing can be compared with the paper's counts: the sanity check (0 < 1-1 <
+    many-to-1 in every non-zero cell) is shown, never counted as reproducing Tables 5-8 -- it holds
+    by construction of the 1-1 rule on any world with a choice of partner. Undecided, with the
+    check's outcome in the reason."""
+    bad = [f"A{c['layer_a']}/B{c['layer_b']}" for c in cells if not 0 < c["n_pairs"] < c["n_pairs_m21"]]
+    check = (
+        f"the sanity check 0 < 1-1 < many-to-1 fails in {bad}"
+        if bad
+        else f"the sanity check 0 < 1-1 < many-to-1 holds in all {len(cells)} non-zero cells with counts"
+    )
+    gap = f"; pair counts missing in {len(every) - len(cells)} non-zero cells" if len(cells) < len(every) else ""
+    return undecided(f"{why}: nothing to compare with; {check} (shown, not counted as reproduced){gap}", m)
 
 
 @register_rule("U8", "grid", "control_grid")
 def rule_u8(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
     """Under the `paper` procedure on a profile the paper printed counts for (Pythia: Tables 5-6;
     Gemma: Tables 7-8): every non-zero cell's 1-1 and many-to-1 counts within a factor 2 of the
-    printed ones (PAIR_RATIO_BAND, per cell); under `corrected` the ratios are reported and the
-    structural rule judged (0 < 1-1 < many-to-1 in every non-zero cell), as on smoke.
+    printed ones (PAIR_RATIO_BAND, per cell). Elsewhere (smoke; `corrected`) nothing can be compared
+    with the paper: the ratios are reported and the sanity check 0 < 1-1 < many-to-1 is shown, and the
+    claim is inconclusive -- the check holds by construction of the 1-1 rule, so it was never evidence
+    for Tables 5-8 (it used to read "reproduced").
 
     Why per cell and `paper` only: one band over the whole printed range (801-7553) accepted any
     cell 16x off its own printed count, and under `corrected` the counts are meant to differ
@@ -1084,7 +1210,26 @@ def why_unscored(table: Mapping[str, Any], categories: Sequence[str]) -> str:
     return "; ".join(out)
 
 
-def _all_significant(table: Mapping[str, Any], metric: str, alpha: float) -> Judgement:
+def excess_upper(c: Mapping[str, Any], metric: str, alpha: float) -> float:
+    """One-sided (1 - alpha) upper confidence bound of a cell's ``metric`` excess, with the null's sd
+    as the score's sampling sd (as :func:`excess_ci`); NaN without a null spread."""
+    e, m, sd = excess(c, metric), c.get(f"{metric}_null_mean"), c.get(f"{metric}_null_std")
+    if not (math.isfinite(e) and _finite(m) and _finite(sd)) or float(m) >= 1:
+        return math.nan
+    return e + float(norm.ppf(1 - alpha)) * float(sd) / (1.0 - float(m))
+
+
+def _all_significant(
+    table: Mapping[str, Any], metric: str, alpha: float, refute_below: Mapping[str, float] | None = None
+) -> Judgement:
+    """Every judged category significant (an all-must-pass conjunction). ``refute_below`` (category ->
+    the paper's excess; S4): three outcomes per category -- shown (p < alpha), refuted (its excess's
+    upper confidence bound lies below the paper's excess: the data exclude the printed effect),
+    undecided (neither: not significant, but the paper's effect is not excluded) -- and the claim is
+    not reproduced only when a category is refuted, inconclusive when one is undecided. Without it
+    (S1) a category that is not significant refutes the claim."""
+    if refute_below is not None:
+        return _all_significant_three_way(table, metric, alpha, refute_below)
     judged_names = _table1_categories()[metric]
     every = scored(table)
     cells = [c for c in every if c["category"] in judged_names]
@@ -1109,6 +1254,65 @@ def _all_significant(table: Mapping[str, Any], metric: str, alpha: float) -> Jud
         return undecided(f"categories {unscorable} are not scored: {why_unscored(table, unscorable)}", m)
     return decided(True, m)
 
+
+def _all_significant_three_way(
+    table: Mapping[str, Any], metric: str, alpha: float, refute_below: Mapping[str, float]
+) -> Judgement:
+    judged_names = _table1_categories()[metric]
+    every = scored(table)
+    cells = [c for c in every if c["category"] in judged_names]
+    unscorable = sorted(set(judged_names) - {c["category"] for c in cells})
+    per: dict[str, dict[str, Any]] = {}
+    for c in every:
+        ub, target = excess_upper(c, metric, alpha), refute_below.get(c["category"], math.nan)
+        if sig(c, metric, alpha):
+            outcome = "shown"
+        elif math.isfinite(ub) and math.isfinite(target) and ub < target:
+            outcome = "refuted"
+        else:
+            outcome = "undecided"
+        per[c["category"]] = {
+            "n": c["n_pairs"],
+            "score": c[metric],
+            "p": judging_p(c, metric),
+            "excess_upper_bound": ub,
+            "paper_excess": target,
+            "outcome": outcome,
+            **({} if c in cells else {"judged": False}),
+        }
+    judged = {c["category"]: per[c["category"]]["outcome"] for c in cells}
+    refuted = sorted(k for k, o in judged.items() if o == "refuted")
+    open_ = sorted(k for k, o in judged.items() if o == "undecided")
+    m = {
+        "n_scored": len(cells),
+        "n_significant": sum(o == "shown" for o in judged.values()),
+        "refuted": refuted,
+        "undecided": open_,
+        "unscorable": unscorable,
+        "categories": per,
+    }
+    reason = needs_power([n_perm(c) for c in cells], alpha)
+    if reason and len(refuted) + len(open_):  # too few permutations: no p, and the null's sd is no interval
+        return undecided(reason, m)
+    if refuted:  # a category whose interval excludes the paper's effect: refuted with power
+        return decided(False, m)
+    if not cells:
+        return decided(False, m, scored=False)
+    if open_:
+        return undecided(
+            f"categories {open_} are not significant, but their {metric} intervals do not exclude the paper's "
+            "effect (upper confidence bound of the excess not below the printed excess): underpowered, not refuted",
+            m,
+        )
+    if unscorable:
+        return undecided(f"categories {unscorable} are not scored: {why_unscored(table, unscorable)}", m)
+    return decided(True, m)
+
+
+#: S2/S4's yardstick for refuting "significant" where the printed values are another statistic (k = 1
+#: SVCCA under `corrected`): a category whose excess's upper confidence bound is below this is shown to
+#: have no similarity beyond what a re-run moves (PAPER_EXCESS_TOLERANCE's reading).
+MIN_MEANINGFUL_EXCESS = 0.15
 
 #: Agreement with a published semantic table, in excess over chance: our category's (1 - alpha)
 #: confidence interval must overlap the paper's excess +/- this. It stands for what a re-run on
@@ -1161,22 +1365,45 @@ def paper_agreement(
     return out
 
 
+def same_statistic_as_printed(metric: str, procedure: Procedure) -> str | None:
+    """Why ``procedure``'s ``metric`` values cannot be held to the paper's printed ones, or None.
+
+    The printed SVCCA values are k = 1 (the authors' variance test kept one direction:
+    original-procedure.md), so a procedure with another ``svcca_keep`` (`corrected`: 99% of the
+    variance) or a cap on k computes another statistic; the printed RSA used the correlation inner
+    similarity. Other corrections (activation site, sparse code, 1-1 rule) change the data, not the
+    statistic: their values are what the method audit compares."""
+    if metric == "svcca" and (procedure.svcca_keep != PAPER.svcca_keep or procedure.svcca_max_k_fraction is not None):
+        return (
+            f"the paper's SVCCA values are k = 1; `{procedure.name}` keeps {procedure.svcca_keep!r} of the variance "
+            "(another statistic): compared, not judged"
+        )
+    if metric == "rsa" and procedure.rsa_inner != PAPER.rsa_inner:
+        return f"the paper's RSA used the correlation inner similarity, `{procedure.name}` {procedure.rsa_inner!r}"
+    return None
+
+
 def _with_paper(
-    j: Judgement, cells: Sequence[Record], claim_id: str, metric: str, profile: str, alpha: float
+    j: Judgement, cells: Sequence[Record], claim_id: str, metric: str, profile: str, procedure: Procedure
 ) -> Judgement:
     """Add the paper-agreement half of S2/S4: judged on the profile whose models the table quotes
-    (:data:`PAPER_TABLE_PROFILE`), reported only elsewhere (e.g. smoke: the fixture world is not the
-    paper's models, so its numbers are shown next to the paper's, not held to them)."""
+    (:data:`PAPER_TABLE_PROFILE`) under a procedure that computes the printed statistic
+    (:func:`same_statistic_as_printed`: never `corrected` SVCCA against the paper's k = 1 values),
+    reported only elsewhere (e.g. smoke: the fixture world is not the paper's models, so its numbers are
+    shown next to the paper's, not held to them)."""
     from harness.profiles import get_profile
 
+    alpha = procedure.alpha
     quoted = PAPER_TABLE_PROFILE[claim_id]
     agree = paper_agreement(cells, get_profile(quoted).paper_semantic_table, metric, alpha)
-    judged = profile == quoted
+    other_statistic = same_statistic_as_printed(metric, procedure)
+    judged = profile == quoted and other_statistic is None
     m = {
         **j.measured,
         "paper_agreement": agree,
         "paper_agreement_judged": judged,
         "paper_excess_tolerance": PAPER_EXCESS_TOLERANCE,
+        **({"paper_agreement_not_judged": other_statistic} if other_statistic and profile == quoted else {}),
     }
     if not judged or j.holds is not True:
         return Judgement(j.holds, m, j.inconclusive, j.scored, j.not_run)
@@ -1196,11 +1423,19 @@ def _with_paper(
 def _table_claim(
     metric: str, records: Mapping[str, Any], procedure: Procedure, profile: str, claim_id: str
 ) -> ClaimJudgement:
+    refute_below = None
+    if claim_id == "S4":  # the printed effects a category's interval must exclude to refute it (Table 9)
+        from harness.profiles import get_profile
+
+        rows = get_profile(PAPER_TABLE_PROFILE["S4"]).paper_semantic_table
+        same = same_statistic_as_printed(metric, procedure) is None
+        refute_below = {k: paper_excess(r, metric) if same else MIN_MEANINGFUL_EXCESS for k, r in rows.items()}
+
     def one(table: Mapping[str, Any]) -> Judgement:
-        j = _all_significant(table, metric, procedure.alpha)
+        j = _all_significant(table, metric, procedure.alpha, refute_below)
         if claim_id not in PAPER_TABLE_PROFILE:
             return j
-        return _with_paper(j, scored(table), claim_id, metric, profile, procedure.alpha)
+        return _with_paper(j, scored(table), claim_id, metric, profile, procedure)
 
     ctrl = one(records["control_table"])
     return _with_control(
@@ -1221,32 +1456,82 @@ def rule_s4(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
     """Every category of Table 9 has RSA p < alpha (an all-must-pass conjunction: no correction) AND,
     on the Pythia profile (``paper``), each category's RSA excess agrees with Table 9's: its
     (1 - alpha) CI overlaps the paper's excess +/- PAPER_EXCESS_TOLERANCE. Elsewhere (smoke,
-    calibration) the agreement is reported, not judged.
+    calibration) the agreement is reported, not judged. Three outcomes per category
+    (:func:`_all_significant_three_way`): a category that is not significant refutes the claim only
+    when its excess's upper confidence bound lies below Table 9's excess for it; otherwise it is
+    undecided and the claim inconclusive. The interval takes the null's sd as the score's sampling sd
+    (no bootstrap of the observed score yet).
+
+    Why three outcomes: Table 9 prints p = 0.03 and 0.01 for two categories; even if the table were exact
+    a replication would find all seven significant with probability ~0.30, so "one category not
+    significant" was mostly low power, not evidence against the table.
 
     Why: significance alone (the old rule) passed on any above-chance RSA; the claim quotes numbers,
     and Table 9's p = 0.03 and 0.01 made the seven-way conjunction hinge on borderline p's."""
     return _table_claim("rsa", records, procedure, profile, "S4")
 
 
-def _s2(table: Mapping[str, Any], alpha: float, profile: str) -> Judgement:
+def _s2(table: Mapping[str, Any], procedure: Procedure, profile: str) -> Judgement:
+    """S2 with three outcomes per category (see :func:`rule_s2`)."""
+    from harness.profiles import get_profile
+
+    alpha = procedure.alpha
     cells = {c["category"]: c for c in scored(table)}
     others = [c for k, c in cells.items() if k not in ("Countries", "MonthNames", "Biology")]
     countries = cells.get("Countries")
+    rows = get_profile(PAPER_TABLE_PROFILE["S2"]).paper_semantic_table
+    # Table 2's values are yardsticks for refutation only where we compute the same statistic (k = 1)
+    same = same_statistic_as_printed("svcca", procedure) is None
+    printed = {k: paper_excess(r, "svcca") for k, r in rows.items()} if same else {}
+    outcomes: dict[str, str] = {}
+    for c in others:  # significant: shown; upper bound below the yardstick: refuted; else undecided
+        ub = excess_upper(c, "svcca", alpha)
+        target = printed.get(c["category"], math.nan) if same else MIN_MEANINGFUL_EXCESS
+        outcomes[c["category"]] = (
+            "shown"
+            if sig(c, "svcca", alpha)
+            else "refuted"
+            if math.isfinite(ub) and math.isfinite(target) and ub < target
+            else "undecided"
+        )
     lo = excess_ci(countries, "svcca", alpha)[0] if countries is not None else math.nan
     reaches_null = countries is not None and ((math.isfinite(lo) and lo <= 0) or judging_p(countries, "svcca") >= alpha)
-    ok = reaches_null and bool(others) and all(sig(c, "svcca", alpha) for c in others)
+    if countries is not None:  # Countries "reaches the null"; refuted only when shown far above Table 2's value
+        bar = printed.get("Countries", math.nan) + PAPER_EXCESS_TOLERANCE
+        outcomes["Countries"] = (
+            "shown"
+            if reaches_null
+            else "refuted"
+            if math.isfinite(lo) and math.isfinite(bar) and lo > bar
+            else "undecided"
+        )
     m: dict[str, Any] = {
-        k: {"n": c["n_pairs"], "svcca": c["svcca"], "p": judging_p(c, "svcca")} for k, c in cells.items()
+        k: {"n": c["n_pairs"], "svcca": c["svcca"], "p": judging_p(c, "svcca"), "outcome": outcomes.get(k)}
+        for k, c in cells.items()
     }
     m["countries_excess_ci_low"] = lo
     m["countries_reaches_null"] = bool(reaches_null)
+    refuted = sorted(k for k, o in outcomes.items() if o == "refuted")
+    open_ = sorted(k for k, o in outcomes.items() if o == "undecided")
     reason = needs_power([n_perm(c) for c in cells.values()], alpha)
     if reason is None and table.get("cells") and (countries is None or not others):
         judged_names = [k for k in _table1_categories()["svcca"] if k not in cells]
         reason = f"categories {judged_names} are not scored: {why_unscored(table, judged_names)}"
-    j = undecided(reason, m) if reason else decided(bool(ok), m)
+    if reason:
+        j = undecided(reason, m)
+    elif refuted:
+        j = decided(False, m)
+    elif open_:
+        yardstick = "Table 2's excess" if same else f"Table 2's values are k = 1: yardstick {MIN_MEANINGFUL_EXCESS}"
+        j = undecided(
+            f"categories {open_} are neither shown nor refuted (significance vs Countries reaching the null; "
+            f"{yardstick}): underpowered, not refuted",
+            m,
+        )
+    else:
+        j = decided(bool(others), m)
     judged = [c for k, c in cells.items() if k not in ("MonthNames", "Biology")]
-    return _with_paper(j, judged, "S2", "svcca", profile, alpha)
+    return _with_paper(j, judged, "S2", "svcca", profile, procedure)
 
 
 @register_rule("S2", "table", "control_table")
@@ -1256,11 +1541,18 @@ def rule_s2(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
     alpha from a null large enough to reach alpha; AND, on the Gemma profile, each category's excess
     agrees with Table 2's (CI overlapping the paper's excess +/- PAPER_EXCESS_TOLERANCE).
 
+    Three outcomes per category: a category other than Countries that is not significant refutes the
+    claim only when its excess's upper confidence bound lies below Table 2's excess for it; Countries
+    significant refutes it only when its excess's lower bound lies above Table 2's Countries excess +
+    PAPER_EXCESS_TOLERANCE; anything else is undecided and the claim inconclusive. Table 2's values are
+    such yardsticks only under a procedure computing its k = 1 statistic (:func:`same_statistic_as_printed`).
+    The intervals take the null's sd as the score's sampling sd (no bootstrap of the observed score yet).
+
     Why: "Countries p >= 0.05" asked a replication to land on the same side of alpha as the paper's
-    borderline 0.07; what Table 2 shows is that Countries is not distinguishable from chance while the
-    others are, at values the table states."""
-    alpha = procedure.alpha
-    return _with_control(_s2(records["table"], alpha, profile), _s2(records["control_table"], alpha, profile))
+    borderline 0.07 -- it does so 57-69% of the time even if Table 2 is exact (joint power ~0.38), so
+    a significant Countries was mostly chance, not evidence against the table; what Table 2 shows is
+    that Countries is not distinguishable from chance while the others are, at values the table states."""
+    return _with_control(_s2(records["table"], procedure, profile), _s2(records["control_table"], procedure, profile))
 
 
 def _tables(records: Mapping[str, Any], role: str) -> list[Record]:
@@ -1412,9 +1704,18 @@ def _w1(rec: Mapping[str, Any], procedure: Procedure, key: str = "many_to_one_fi
     )
 
 
-@register_rule("W1", "lan", "control_lan")
+#: W1's records: the ReLU+L1 seed pair's Lan statistics and their control (App. A's pair is ReLU+L1).
+W1_ROLE = "lan_relu_l1"
+
+
+@register_rule("W1", W1_ROLE, CONTROL_PREFIX + W1_ROLE)
 def rule_w1(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
-    """Filtered many-to-1 SVCCA of the seed pair: p < alpha and excess over its null >= HIGH_EXCESS.
+    """Filtered many-to-1 SVCCA of a ReLU+L1 seed pair (role ``lan_relu_l1``): p < alpha and excess
+    over its null >= HIGH_EXCESS.
+
+    Why ReLU+L1: App. A's two seed SAEs are ReLU+L1 (TinyStories-1L-21M). The TopK pair judged
+    before (the one X1 reads) calibrated to power 0 at shared fractions <= 0.6 -- TopK SAEs share
+    fewer latents across seeds (PB; P2) -- so "not reproduced" was built into the setup.
 
     Controls, through the same rule, both must fail: B's positions shuffled (the top-correlated
     misaligned set of the real size), and filter-aware random partners (each A feature of the
@@ -1424,7 +1725,7 @@ def rule_w1(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
     Judged on the excess, one threshold for both procedures: the raw thresholds (> 0.5 under
     corrected, > 0.7 under k = 1) sat barely above SVCCA's chance level (~0.44 under corrected),
     so a pairing near chance passed and the control passed in 2 of 12 shuffle seeds."""
-    rec, ctrl_rec = records["lan"], records["control_lan"]
+    rec, ctrl_rec = records[W1_ROLE], records[CONTROL_PREFIX + W1_ROLE]
     claim = _w1(rec, procedure)
     measured = {
         k: {
@@ -1461,7 +1762,8 @@ def rule_w1(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
 W2_BAND = (0.15, 0.6)
 
 
-def _w2(grid: Mapping[str, Any], alpha: float) -> Judgement:
+def _w2(grid: Mapping[str, Any], procedure: Procedure) -> Judgement:
+    alpha = procedure.alpha
     if not grid["cells"]:
         return decided(False, {}, scored=False)
     cell = grid["cells"][0]
@@ -1482,7 +1784,14 @@ def _w2(grid: Mapping[str, Any], alpha: float) -> Judgement:
     if _finite(s) and (gap := _missing_score(cell)) is not None:
         return undecided(gap, m)
     lo, hi = W2_BAND
-    return decided(bool(math.isfinite(e) and lo <= e <= hi and math.isfinite(p) and p < alpha), m, scored=_finite(s))
+    significant = math.isfinite(p) and p < alpha
+    other_statistic = same_statistic_as_printed("svcca", procedure)
+    if other_statistic is not None and _finite(s):
+        m["band_judged"] = False
+        if not significant:  # not above chance: no SVCCA of any kind is "~0.3 after filtering"
+            return decided(False, m)
+        return undecided(f"{other_statistic}; the band {W2_BAND} is App. B's k = 1 value", m)
+    return decided(bool(math.isfinite(e) and lo <= e <= hi and significant), m, scored=_finite(s))
 
 
 @register_rule("W2", "grid", "control_grid")
@@ -1490,8 +1799,11 @@ def rule_w2(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
     """Llama layer 25: SVCCA excess over its null within W2_BAND and p < alpha.
 
     Judged on the excess: a raw band [0.15, 0.6] contains SVCCA's chance level under `corrected`
-    (~0.3-0.44 at these pair counts), so a pairing at chance could land in it."""
-    return _with_control(_w2(records["grid"], procedure.alpha), _w2(top_view(records["control_grid"]), procedure.alpha))
+    (~0.3-0.44 at these pair counts), so a pairing at chance could land in it. The band is App. B's
+    k = 1 value: under a procedure that computes another SVCCA (`corrected`, 99% of the variance) it
+    is not judged (:func:`same_statistic_as_printed`): significant -> inconclusive, the values
+    reported; not significant (with power) -> not reproduced."""
+    return _with_control(_w2(records["grid"], procedure), _w2(top_view(records["control_grid"]), procedure))
 
 
 def _x1(fraction_shared: float, rec: Mapping[str, Any], alpha: float, key: str = "one_to_one_filtered") -> Judgement:

@@ -131,7 +131,10 @@ def _group_records(
         return out
     if group == "seed_pair":
         if seed_pair_records is None:
-            raise ValueError("the seed_pair group needs seed_pair_records(procedure) -> {lan, control_lan, overlap}")
+            raise ValueError(
+                "the seed_pair group needs seed_pair_records(procedure) -> {lan, control_lan, overlap, lan_relu_l1, "
+                "control_lan_relu_l1}"
+            )
         return seed_pair_records(procedure)
     raise ValueError(f"Unknown record group {group!r}; use one of {', '.join(CLAIM_GROUPS)}.")
 
@@ -151,8 +154,8 @@ def run_sweep(
     ``seeds``: record group (:data:`CLAIM_GROUPS`) -> base seeds to sweep (groups left out are not
     swept). Seeds run in ascending order across groups, so an interrupted sweep has swept every
     group up to about the same seed. ``seed_pair_records(procedure)`` returns W1/X1's records
-    (roles ``lan``, ``control_lan``, ``overlap``; built by the caller, which owns the seed-pair
-    setup). ``checkpoint(record)`` is called after every (seed, procedure, group) step with the
+    (roles ``lan``, ``control_lan``, ``overlap``, and W1's ``lan_relu_l1``, ``control_lan_relu_l1``;
+    built by the caller, which owns the seed-pair setup). ``checkpoint(record)`` is called after every (seed, procedure, group) step with the
     sweep so far (``complete`` False until the end). ``previous``: a saved sweep of the same
     profile to extend (its outcomes are kept and its (seed, procedure, group) steps not rerun).
     """

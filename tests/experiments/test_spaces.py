@@ -371,3 +371,148 @@ def test_compare_spaces_placebos_are_seeded_per_cell() -> None:
     sm = r1["one_to_one_vs_many_to_one_size_matched"]
     assert 0 < sm["placebo_p_plus_one"] <= 1
     assert "placebo_one_to_one" not in compare_spaces(a, b, CORRECTED, n_permutations=9, n_size_matched=19)
+
+
+@pytest.mark.parametrize("null_device", [None, "cpu"])
+def test_grid_computes_rsa_only_for_the_sets_its_cells_read(monkeypatch, null_device) -> None:
+    """compare_spaces(rsa_variants=grid.RSA_VARIANTS) computes one RSA null per set a grid cell reads
+    (1-1, random partner, top-correlated) and none for the many-to-1 / unfiltered sets; the grid
+    cell built from it equals the cell built with every RSA computed, field for field."""
+    import harness.scoring.device_nulls as device_nulls
+    import harness.scoring.nulls as nulls
+    from harness.experiments.grid import RSA_VARIANTS, _cell
+    from harness.experiments.spaces import RSA_NOT_READ
+
+    calls: list[int] = []
+    for module, name in ((nulls, "rsa_null"), (device_nulls, "rsa_null_device")):
+        original = getattr(module, name)
+
+        def counted(a, b, *args, _original=original, **kwargs):  # type: ignore[no-untyped-def]
+            calls.append(len(a))
+            return _original(a, b, *args, **kwargs)
+
+        monkeypatch.setattr(module, name, counted)
+    a, b = synthetic_pair()
+    opts = dict(n_permutations=9, n_size_matched=9, random_partners=True, null_device=null_device, n_top_correlated=40)
+    every = compare_spaces(a, b, CORRECTED, **opts)
+    assert len(calls) == 5  # one_to_one, many_to_one, unfiltered, random_partner, top_correlated
+    calls.clear()
+    read = compare_spaces(a, b, CORRECTED, rsa_variants=RSA_VARIANTS, **opts)
+    assert sorted(calls) == sorted(read[v]["n_pairs"] for v in ("one_to_one", "random_partner", "top_correlated"))
+    for variant in ("many_to_one", "unfiltered"):
+        assert math.isnan(read[variant]["rsa"]) and read[variant]["rsa_skipped"] == RSA_NOT_READ
+        assert read[variant]["svcca"] == every[variant]["svcca"]
+    cell_every, cell_read = _cell(every, 1, 1), _cell(read, 1, 1)
+    assert cell_every.keys() == cell_read.keys()
+    for key, value in cell_every.items():
+        same = value == cell_read[key] or (
+            isinstance(value, float) and math.isnan(value) and math.isnan(cell_read[key])
+        )
+        assert same, key
+    assert (
+        math.isfinite(cell_read["rsa"]) and math.isfinite(cell_read["rsa_rp"]) and math.isfinite(cell_read["rsa_top"])
+    )
+
+
+def test_split_half_nulls_on_the_device_equal_numpy() -> None:
+    """split_halves with null_device="cpu" (batched fixed-basis nulls) == the numpy nulls to 1e-10."""
+    a, b = synthetic_pair()
+    ref = compare_spaces(a, b, CORRECTED, n_permutations=19, split_halves=True)["one_to_one"]
+    dev = compare_spaces(a, b, CORRECTED, n_permutations=19, split_halves=True, null_device="cpu")["one_to_one"]
+    for key in ("svcca_excess_half1", "svcca_excess_half2"):
+        assert math.isfinite(ref[key])
+        assert dev[key] == pytest.approx(ref[key], rel=1e-10, abs=1e-12)
+
+
+def reference_random_partners(space_a, space_b, pairs, procedure, *, seed):  # type: ignore[no-untyped-def]
+    """The previous random_partner_pairs draw (Python set unions and sorts), as the reference."""
+    rng = np.random.default_rng(seed)
+    ok_b = space_b.live.copy()
+    if procedure.filter_nonconcept:
+        ok_b &= ~space_b.junk_mask()
+    eligible = np.flatnonzero(ok_b)
+    by_string: dict[str, set[int]] = {}
+    if procedure.filter_shared_token:
+        for e in eligible.tolist():
+            for t in space_b.strings[e]:
+                by_string.setdefault(t, set()).add(int(e))
+    a_feats, real = np.asarray(pairs.a_idx), np.asarray(pairs.b_idx)
+    used: set[int] = set()
+    out = []
+    for i in rng.permutation(a_feats.size):
+        a = int(a_feats[i])
+        if procedure.filter_shared_token:
+            cands = set().union(*(by_string.get(t, set()) for t in space_a.strings[a]))
+        else:
+            cands = set(eligible.tolist())
+        options = sorted(cands - used - {int(real[i])})
+        if options:
+            j = int(options[int(rng.integers(len(options)))])
+            used.add(j)
+            out.append((a, j))
+    return out
+
+
+@pytest.mark.parametrize("procedure", [PAPER, CORRECTED, CORRECTED.replace(filter_shared_token=False)], ids=str)
+def test_random_partners_are_the_reference_draw(procedure) -> None:
+    """The sparse-incidence draw picks exactly the partners of the previous set-based draw."""
+    from harness.experiments.spaces import pair_spaces, random_partner_pairs
+
+    a, b = synthetic_pair()
+    pairs, _ = pair_spaces(a, b, procedure)
+    for seed in (0, 1, 2):
+        got = random_partner_pairs(a, b, pairs, procedure, seed=seed)
+        ref = reference_random_partners(a, b, pairs, procedure, seed=seed)
+        assert len(ref) > 10
+        assert list(zip(got.a_idx.tolist(), got.b_idx.tolist(), strict=True)) == ref
+
+
+@pytest.mark.parametrize("procedure", [PAPER, CORRECTED], ids=lambda p: p.name)
+def test_random_partner_contrast_distinguishes_a_real_pairing_and_not_a_broken_one(procedure) -> None:
+    """U1/U2's control as a contrast: the real 1-1 pairing ranked among 99 filter-aware random-partner
+    sets. True input (planted pairs): distinguished (p = 0.01-0.02). Broken input (B's decoder rows
+    replaced by noise, so the correlation pairing is no better than any partner the filters accept):
+    not distinguished."""
+    import dataclasses
+
+    from harness.experiments.spaces import (
+        pair_spaces,
+        random_partner_contrast,
+        random_partner_draws,
+        random_partner_pairs,
+    )
+
+    a, b = synthetic_pair()
+    real, _ = pair_spaces(a, b, procedure)
+    rec = random_partner_contrast(a, b, real, procedure, n_sets=99, seed=1)
+    assert rec["random_partner_sets"] == 99 and rec["svcca_rp_contrast_n"] == 99 and rec["rsa_rp_contrast_n"] == 99
+    assert rec["svcca_rp_contrast_p"] <= 0.02 and rec["rsa_rp_contrast_p"] <= 0.02
+    assert rec["svcca_rp_contrast_observed"] > rec["svcca_rp_sets_mean"]
+    broken_b = dataclasses.replace(b, decoder=np.random.default_rng(5).standard_normal(b.decoder.shape))
+    broken = random_partner_contrast(a, broken_b, real, procedure, n_sets=99, seed=1)
+    assert broken["svcca_rp_contrast_p"] > 0.2 and broken["rsa_rp_contrast_p"] > 0.2
+    # set 0 is random_partner_pairs' set; every set is 1-1, never the real partner
+    draws = random_partner_draws(a, b, real, procedure, seed=1, n_sets=3)
+    first = random_partner_pairs(a, b, real, procedure, seed=1)
+    assert draws[0][0].tolist() == first.a_idx.tolist() and draws[0][1].tolist() == first.b_idx.tolist()
+    partner = dict(zip(real.a_idx.tolist(), real.b_idx.tolist(), strict=True))
+    for ia, ib in draws:
+        assert len(set(ib.tolist())) == ib.size and all(
+            partner[x] != y for x, y in zip(ia.tolist(), ib.tolist(), strict=True)
+        )
+
+
+def test_grid_cells_carry_the_random_partner_contrast_and_its_draw_count() -> None:
+    from harness.experiments.grid import _cell
+
+    a, b = synthetic_pair()
+    rec = compare_spaces(
+        a, b, CORRECTED, n_permutations=9, n_size_matched=9, random_partners=True, random_partner_sets=7
+    )
+    c = _cell(rec, 1, 1)
+    assert c["random_partner_sets"] == 7 and c["svcca_rp_contrast_n"] == 7
+    assert c["svcca_rp_contrast_p"] == pytest.approx(1 / 8)  # 7 sets: the smallest +1-rule p
+    from harness.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="random_partner_sets"):
+        compare_spaces(a, b, CORRECTED, n_permutations=9, random_partners=True, random_partner_sets=0)

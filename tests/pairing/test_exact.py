@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
@@ -10,6 +11,7 @@ import torch
 
 from harness.errors import ConfigError, ShapeError
 from harness.pairing.exact import (
+    MAX_BLOCK_POSITIONS,
     CodeSource,
     exact_max_correlation,
     round_mantissa,
@@ -231,12 +233,13 @@ def test_scipy_sparse_codes_like_feature_spaces() -> None:
 
 
 @pytest.mark.parametrize("screen,rounding", [("tf32", "nearest"), ("tf32", "truncate"), ("bf16", "nearest")])
-def test_screen_error_within_bound(screen: str, rounding: str) -> None:
+@pytest.mark.parametrize(("n", "m"), [(1000, 256), (9000, MAX_BLOCK_POSITIONS)])
+def test_screen_error_within_bound(screen: str, rounding: str, n: int, m: int) -> None:
     """The screened Gram (rounded inputs, fp32 block products, fp64 across blocks) stays within
-    eps |z~_a||z~_b| of the fp64 Gram: the premise of the candidate window."""
-    a, b = random_world(n=1000, fa=50, fb=60, seed=12)
+    eps |z~_a||z~_b| of the fp64 Gram: the premise of the candidate window; also with the default
+    (largest) block of 4,096 positions, over several blocks."""
+    a, b = random_world(n=n, fa=50, fb=60, seed=12)
     a, b = a[:, [j for j in range(50) if j != 3]], b[:, [j for j in range(60) if j != 5]]  # no dead columns
-    m = 256
     za = torch.as_tensor((a - a.mean(0)) / (a.std(0) * math.sqrt(a.shape[0])))
     zb = torch.as_tensor((b - b.mean(0)) / (b.std(0) * math.sqrt(b.shape[0])))
     bits = {"tf32": 10, "bf16": 7}[screen]
@@ -248,3 +251,18 @@ def test_screen_error_within_bound(screen: str, rounding: str) -> None:
     norms = torch.linalg.vector_norm(ra.double(), dim=0)[:, None] * torch.linalg.vector_norm(rb.double(), dim=0)[None]
     ratio = float(((screened - exact).abs() / (eps * norms)).max())
     assert 0.01 < ratio <= 1.0  # within the bound, and the bound is not vacuous (within 100x)
+
+
+def test_default_block_is_the_largest_the_bound_allows() -> None:
+    """Default and ceiling are MAX_BLOCK_POSITIONS (4,096); partners over 4,096-position blocks equal
+    the fp64 reference (matching) across several blocks, with the screen and without."""
+    assert inspect.signature(exact_max_correlation).parameters["block_positions"].default == MAX_BLOCK_POSITIONS == 4096
+    with pytest.raises(ConfigError, match="block_positions"):
+        exact_max_correlation(np.ones((10, 2)), np.ones((10, 2)), block_positions=MAX_BLOCK_POSITIONS + 1)
+    a, b = random_world(n=9000, fa=40, fb=50, seed=4)
+    ref = max_correlation(a, b, backend="dense", dtype="float64", dead="paper")
+    for screen in (None, "tf32"):
+        out = exact_max_correlation(a, b, screen=screen, dead="paper").max_correlation
+        np.testing.assert_array_equal(out.a_for_b, ref.a_for_b)
+        np.testing.assert_array_equal(out.b_for_a, ref.b_for_a)
+        np.testing.assert_allclose(out.corr_for_b, ref.corr_for_b, atol=1e-12)

@@ -209,3 +209,6 @@ def test_draw_counts_default_to_the_papers_and_the_rehearsal_shrinks_them() -> N
     paper, rehearsal = get_profile("paper"), get_profile("rehearsal")
     assert paper.size_matched_draws is None and paper.placebo_filter_runs is None
     assert (rehearsal.size_matched_draws, rehearsal.placebo_filter_runs) == (3, 2)
+    from harness.experiments.spaces import RANDOM_PARTNER_SETS
+
+    assert RANDOM_PARTNER_SETS == 99 and paper.random_partner_sets is None and rehearsal.random_partner_sets == 3

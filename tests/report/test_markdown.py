@@ -335,6 +335,25 @@ def test_report_shows_rule_calibration_next_to_verdicts(tmp_path) -> None:
     assert "FLAGGED: false-positive rate 5/5" in glance and "not calibrated" in glance
 
 
+def test_a_rule_that_holds_with_its_control_not_distinguished_is_worded_so(tmp_path) -> None:
+    """Issue 21, item 5: "NOT reproduced (control: same way)" hid that the rule held in 15/15 cells."""
+    detail = "rule holds in 15/15 cells; real pairing beats filter-only random partners in 3/15 cells (BH)"
+    common = {"measured": {}, "control_outcome": "same way", "verdict": "not reproduced"}
+    results = [
+        {"id": "U1", "procedure": "corrected", "rule_holds": True, "detail": detail, **common},
+        {"id": "U2", "procedure": "corrected", "rule_holds": False, "detail": "", **common},
+    ]
+    md = write_report(tmp_path, profile="smoke", claim_results=results, experiments={}, provenance={})
+    text = md.read_text()
+    glance = text.split("## Verdicts at a glance")[1].split("## Claims")[0]
+    u1 = next(line for line in glance.splitlines() if line.startswith("| U1 "))
+    u2 = next(line for line in glance.splitlines() if line.startswith("| U2 "))
+    assert "rule holds; control not distinguished" in u1 and "NOT reproduced" not in u1
+    assert "NOT reproduced (control: same way)" in u2  # the rule itself failed: said as before
+    claims = text.split("## Claims")[1]
+    assert "rule holds; control not distinguished; " + detail in claims
+
+
 def test_calibration_notes_from_file(tmp_path) -> None:
     from harness.calibration.run import calibration_notes
 
@@ -348,6 +367,16 @@ def test_calibration_notes_from_file(tmp_path) -> None:
                         "calibrated": True,
                         "power": 1.0,
                         "false_positive_rate": 0.0,
+                        "false_world_rates": {},
+                        "procedure": "corrected",
+                        "n_seeds": 5,
+                        "flags": [],
+                    },
+                    {
+                        "claim_id": "P1",
+                        "calibrated": True,
+                        "power": 0.8,
+                        "false_positive_rate": 0.2,
                         "false_world_rates": {},
                         "procedure": "corrected",
                         "n_seeds": 5,
@@ -369,8 +398,13 @@ def test_calibration_notes_from_file(tmp_path) -> None:
         )
     )
     notes = calibration_notes(tmp_path / "c.json")
-    assert notes["U1"].startswith("ok: power 1.00, false passes <= 0.00")
+    # counts with 95% Clopper-Pearson bounds, not point rates: 0/5 false passes bound the rate below 0.52
+    assert notes["U1"].startswith("ok: power 5/5 (lower bound 0.48), 0/5 false passes (upper bound 0.52) (corrected")
     assert notes["U7"] == "FLAGGED: fpr 5/5" and notes["U8"].startswith("not plantable")
+    # P rules are judged under Paulo & Belrose's method, whatever procedure the calibration file names
+    assert notes["P1"] == (
+        "ok: power 4/5 (lower bound 0.28), 1/5 false passes (upper bound 0.72) (PB method; 95% Clopper-Pearson)"
+    )
 
 
 def test_report_warns_when_the_libraries_differ_from_the_lock(tmp_path) -> None:
