@@ -20,21 +20,26 @@ __all__ = ["markdown_renderer", "render_html", "write_html"]
 
 _CSS = """
 *{box-sizing:border-box}
-body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;line-height:1.5;color:#1d1d1f;background:#fff}
-.layout{display:grid;grid-template-columns:14rem minmax(0,1fr);gap:2rem;max-width:82rem;margin:0 auto;padding:0 1rem}
-nav.toc{position:sticky;top:0;align-self:start;max-height:100vh;overflow-y:auto;padding:1rem 0;font-size:0.85em}
-nav.toc ul{list-style:none;margin:0;padding-left:0.8em}nav.toc>ul{padding-left:0}
-nav.toc li{margin:0.15em 0}nav.toc a{text-decoration:none;color:#0b5cad}nav.toc a:hover{text-decoration:underline}
-main{min-width:0;max-width:62rem;padding:1rem 0 4rem}
-h1{font-size:1.6em;margin-top:0.5em}h2{border-bottom:1px solid #ddd;padding-bottom:0.2em;margin-top:2em}
+html{scroll-padding-top:4.5rem}
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;line-height:1.45;color:#1d1d1f;background:#fff}
+nav.toc{position:sticky;top:0;z-index:10;background:#f8f8f8;border-bottom:1px solid #ddd;padding:0.3rem 1rem;
+ font-size:0.8em;line-height:1.6}
+nav.toc ul{display:inline;list-style:none;margin:0;padding:0}nav.toc>strong{margin-right:0.8em}nav.toc li{display:inline;margin-right:0.7em}
+nav.toc li ul{margin-left:0.3em}nav.toc li li{margin-right:0.4em}
+nav.toc a{text-decoration:none;color:#0b5cad}nav.toc a:hover{text-decoration:underline}
+main{max-width:78rem;margin:0 auto;padding:0.5rem 1rem 4rem}
+main p,main li{max-width:60rem}
+h1{font-size:1.4em;margin:0.3em 0}h2{border-bottom:1px solid #ddd;padding-bottom:0.2em;margin:1.4em 0 0.4em}
 h3{margin-top:1.6em}
-table{border-collapse:collapse;font-size:0.85em;margin:0.8em 0;width:100%;table-layout:auto}
+table{border-collapse:collapse;font-size:0.85em;margin:0.8em 0;width:100%}
 th,td{border:1px solid #ccc;padding:3px 6px;vertical-align:top;overflow-wrap:anywhere}th{background:#f3f3f3;text-align:left}
+.verdicts table{font-size:0.8em;margin:0.4em 0}.verdicts td{padding:1px 5px}.verdicts td:first-child{white-space:nowrap}
+.verdicts td,.verdicts th{line-height:1.35}.verdicts table{table-layout:fixed}
+.verdicts th:first-child,.verdicts td:first-child{width:3.5em}th{overflow-wrap:normal}
 details table{display:block;overflow-x:auto;width:auto;max-width:100%}
 details{margin:0.6em 0}summary{cursor:pointer;color:#0b5cad}
 img{max-width:100%;height:auto;display:block;margin:0.5em 0}code{background:#f5f5f5;padding:0 3px}
 pre{background:#f5f5f5;padding:0.6em;overflow-x:auto}
-@media (max-width:900px){.layout{grid-template-columns:1fr}nav.toc{position:static;max-height:none}}
 """
 
 _ANCHOR = re.compile(r'<a id="([^"]+)"></a>')
@@ -119,7 +124,7 @@ def render_html(markdown_path: Path) -> str:
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>'
-        f'<style>{_CSS}</style></head><body>\n<div class="layout">{_toc(headings)}<main>\n{body}</main></div>'
+        f"<style>{_CSS}</style></head><body>\n{_toc(headings)}<main>\n{body}</main>"
         "</body></html>\n"
     )
 

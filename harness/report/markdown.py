@@ -23,7 +23,7 @@ import numpy as np
 
 from harness.report.figures import seed_figures
 from harness.report.html import write_html
-from harness.report.reasons import ABSENT, reason, strip_dict_dumps
+from harness.report.reasons import ABSENT, brief_reason, reason, strip_dict_dumps
 from harness.report.schema import SCHEMA_VERSION, dumps
 from harness.report.sections import details, experiment_section, flatten, glossary_lines, md_table
 from harness.verdicts.recorder import VERDICTS
@@ -193,8 +193,8 @@ def write_report(
     else:
         lines = [f"# Reproduction report — profile `{profile}`", ""]
     lines += [
-        f"Commit `{provenance.get('git_commit', ABSENT)}`, created {provenance.get('created_utc', ABSENT)} "
-        "([provenance](#provenance)). [Contents](#contents) · [Glossary](#glossary)",
+        f"Commit `{str(provenance.get('git_commit', ABSENT))[:12]}`, created {provenance.get('created_utc', ABSENT)} · "
+        "[contents](#contents) · [glossary](#glossary) · [provenance](#provenance)",
         "",
     ]
     drift = provenance.get("lock_differences") or []
@@ -214,10 +214,33 @@ def write_report(
     )
     ran = set(by_claim)
     order = _claim_order(ran | set(CLAIMS))
-    # first screen: per procedure, each claim's verdict and why
+    # first screen: each claim's verdict under each procedure, and why
     lines += [
         '## <a id="verdicts"></a>Verdicts',
         "",
+    ]
+    tallies = []
+    for p in procs:
+        counts: dict[str, int] = defaultdict(int)
+        for c in order:
+            if p in by_claim.get(c, {}):
+                counts[by_claim[c][p]["verdict"]] += 1
+        tallies.append(f"`{p}` " + ", ".join(f"{counts[v]} {v}" for v in VERDICTS if counts[v]))
+    # the verdict matrix: one row per claim, one column per procedure (verdict and its core reason)
+    lines += ['<div class="verdicts">', "", "| claim | " + " | ".join(f"`{p}`" for p in procs) + " |"]
+    lines.append("|---" * (len(procs) + 1) + "|")
+    for c in order:
+        if c not in ran:
+            continue
+        cells = [
+            f"**{verdict_words(by_claim[c][p])}** · {brief_reason(by_claim[c][p])}".replace("|", "/")
+            if p in by_claim[c]
+            else ABSENT
+            for p in procs
+        ]
+        lines.append(f"| [{c}](#{anchor(c)}) | " + " | ".join(cells) + " |")
+    lines += ["", "</div>", "", "Counts: " + "; ".join(tallies) + ".", ""]
+    lines += [
         "Reproduced = the rule holds and the [negative control](#g-control) comes out the other way. Reasons quote "
         "[excess over chance](#g-excess), [BH](#g-bh) counts and p as [k/N](#g-kn); see also "
         "[placebo](#g-placebo), [PB method](#g-pb), [inconclusive](#g-inconclusive)."
@@ -228,17 +251,24 @@ def write_report(
         ),
         "",
     ]
-    for p in procs:
-        rows_p = [by_claim[c][p] for c in order if p in by_claim[c]]
-        counts = defaultdict(int)
-        for r in rows_p:
-            counts[r["verdict"]] += 1
-        tally = ", ".join(f"{counts[v]} {v}" for v in VERDICTS if counts[v])
-        lines += [f"### `{p}`: {tally}", "| claim | verdict | why |", "|---|---|---|"]
-        lines += [
-            f"| [{r['id']}](#{anchor(r['id'])}) | {verdict_words(r)} | {reason(r).replace('|', '/')} |" for r in rows_p
-        ]
+    lines += [
+        '### <a id="why"></a>Why: each verdict\'s rule statistic and its control',
+        "",
+        '<div class="verdicts">',
+        "",
+    ]
+    # claims grouped by the procedures they ran under: one table per group, a column per procedure
+    groups: dict[tuple[str, ...], list[str]] = defaultdict(list)
+    for c in order:
+        if c in ran:
+            groups[tuple(p for p in procs if p in by_claim[c])].append(c)
+    for group, ids in sorted(groups.items(), key=lambda g: min(procs.index(p) for p in g[0])):
+        lines += ["| claim | " + " | ".join(f"`{p}`" for p in group) + " |", "|---" * (len(group) + 1) + "|"]
+        for c in ids:
+            cells = [f"**{verdict_words(by_claim[c][p])}** — {reason(by_claim[c][p])}".replace("|", "/") for p in group]
+            lines.append(f"| [{c}](#{anchor(c)}) | " + " | ".join(cells) + " |")
         lines.append("")
+    lines += ["</div>", ""]
     missing = [c for c in order if c not in ran]
     if missing:
         lines += [

@@ -13,12 +13,12 @@ import math
 import re
 from typing import Any
 
-__all__ = ["ABSENT", "fmt_number", "fmt_value", "reason", "strip_dict_dumps"]
+__all__ = ["ABSENT", "brief_reason", "fmt_number", "fmt_value", "reason", "strip_dict_dumps"]
 
 ABSENT = "—"
 """How the report writes an absent or undefined value (never ``nan``, ``None`` or ``-1``)."""
 
-MAX_REASON = 190
+MAX_REASON = 150
 """Longest reason (characters) the first screen shows; longer ones end in an ellipsis."""
 
 
@@ -190,3 +190,60 @@ def reason(row: dict[str, Any]) -> str:
             text += f"; control {_CONTROL_WORDS.get(outcome, outcome)}" + (f" — {ctrl}" if ctrl else "")
     text = " ".join(text.split())
     return text if len(text) <= MAX_REASON else text[: MAX_REASON - 1].rstrip() + "…"
+
+
+MAX_BRIEF = 40
+"""Longest brief reason (characters): what fits on one line beside a verdict in the first screen's
+matrix at 1,280 px."""
+
+
+def _interval2(ci: Any) -> str:
+    ok = isinstance(ci, (list, tuple)) and len(ci) == 2
+    return f"[{fmt_number(ci[0], 2)}, {fmt_number(ci[1], 2)}]" if ok else ABSENT
+
+
+def _short_statistic(m: dict[str, Any]) -> str | None:
+    """The rule's statistic in a few words, e.g. ``"15/15 cells (BH)"`` (None: no known field)."""
+    if "n_discoveries_bh" in m and "n_family" in m:
+        unit = "categories" if "fraction_test2_pass" in m else "cells"
+        return f"{_frac(m['n_discoveries_bh'], m['n_family'])} {unit} (BH)"
+    if "n_significant" in m and "n_scored" in m:
+        return f"{_frac(m['n_significant'], m['n_scored'])} categories"
+    if "difference" in m and "difference_ci" in m:
+        return f"diff {fmt_number(m['difference'], 2)} {_interval2(m['difference_ci'])}"
+    if "total_drop" in m:
+        return f"drop {fmt_number(m['total_drop'], 2)}"
+    if "mean" in m and "ci" in m:
+        return f"mean {fmt_number(m['mean'], 2)} {_interval2(m['ci'])}"
+    if isinstance(m.get("many_to_one_filtered"), dict):
+        return f"excess {fmt_number(m['many_to_one_filtered'].get('excess'), 2)}"
+    if "lan_excess_corr_pairing" in m:
+        return f"excess {fmt_number(m['lan_excess_corr_pairing'], 2)}"
+    n0 = next((k for k in m if k.startswith("n_cells_")), None)
+    if "n_equivalent" in m and n0:
+        return f"{_frac(m['n_equivalent'], m[n0])} equivalent"
+    if "layer_label_p" in m:
+        return f"layer-label p {fmt_number(m['layer_label_p'], 2)}"
+    if "split_half_reliability" in m:
+        return f"reliability {fmt_number(m['split_half_reliability'], 2)}"
+    if "pairs_1to1_min" in m:
+        return f"{m['pairs_1to1_min']}-{m.get('pairs_1to1_max')} pairs"
+    return None
+
+
+def brief_reason(row: dict[str, Any]) -> str:
+    """The core of :func:`reason` for the verdict matrix, e.g. ``"15/15 cells (BH); ctrl same way"``
+    or ``"unstable over seeds"`` (at most :data:`MAX_BRIEF` characters)."""
+    verdict = row.get("verdict")
+    first = re.split(r"[:(;]", reason(row), maxsplit=1)[0].strip()
+    if verdict == "not run" or (verdict == "inconclusive" and first.startswith("unstable")):
+        text = first
+    elif verdict == "inconclusive":
+        text = _short_statistic(row.get("measured") or {}) or first
+    else:
+        m = row.get("measured") or {}
+        text = _short_statistic(m) or _fallback(m, 1)
+        if row.get("control_outcome"):
+            text += f"; ctrl {row['control_outcome']}"
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_BRIEF else text[: MAX_BRIEF - 1].rstrip() + "…"
