@@ -352,7 +352,10 @@ def _claim_section(
         out += [f"- **Negative control**: {rec.negative_control}", ""]
     if not rows:
         tiers = ", ".join(rec.tiers) if rec else ABSENT
-        return [*out, f"**Not run**: not in this run's tiers (tiers of {cid}: {tiers}).", ""]
+        out += [f"**Not run**: not in this run's tiers (tiers of {cid}: {tiers}).", ""]
+        if stability and (cid, "*") in stability:
+            out += [f"Seed stability: {stability[(cid, '*')]}.", ""]
+        return out
     here = [p for p in procs if p in rows]
     vrows = []
     for p in here:

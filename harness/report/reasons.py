@@ -18,8 +18,8 @@ __all__ = ["ABSENT", "brief_reason", "fmt_number", "fmt_value", "reason", "strip
 ABSENT = "—"
 """How the report writes an absent or undefined value (never ``nan``, ``None`` or ``-1``)."""
 
-MAX_REASON = 150
-"""Longest reason (characters) the first screen shows; longer ones end in an ellipsis."""
+MAX_REASON = 240
+"""Longest reason (characters); longer ones end in an ellipsis."""
 
 
 def fmt_number(x: Any, digits: int = 3) -> str:
@@ -182,8 +182,10 @@ def reason(row: dict[str, Any]) -> str:
     else:
         m = row.get("measured") or {}
         stat = _statistic(m) or _fallback(m)
-        holds = "rule holds" if row.get("rule_holds") else "rule fails"
-        text = f"{holds}: {stat}"
+        holds = row.get("rule_holds")
+        if holds is None and verdict == "reproduced":
+            holds = True  # a reproduced claim's rule held
+        text = stat if holds is None else f"{'rule holds' if holds else 'rule fails'}: {stat}"
         outcome = row.get("control_outcome")
         if outcome:
             ctrl = _control(m)

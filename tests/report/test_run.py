@@ -304,5 +304,5 @@ def test_claims_outside_the_profiles_tier_are_listed_as_not_run(tmp_path: Path) 
     w2 = [c for c in claims if c["id"] == "W2"]
     assert [c["procedure"] for c in w2] == ["paper", "corrected"]
     assert all(c["verdict"] == "not run" and "large tier" in c["detail"] for c in w2)
-    assert "| W2 " in (out / "REPORT.md").read_text()
+    assert "[W2](#claim-w2)" in (out / "REPORT.md").read_text()
     assert not [c for c in claims if c["id"] == "U1"]  # a smoke claim this run did not record is not invented
