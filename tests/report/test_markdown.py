@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from pathlib import Path
 
 import pytest
 
@@ -432,3 +434,71 @@ def test_report_warns_when_the_libraries_differ_from_the_lock(tmp_path) -> None:
     prov["lock_differences"] = []
     text = write_report(tmp_path / "b", profile="smoke", claim_results=[], experiments={}, provenance=prov).read_text()
     assert "not the locked environment" not in text
+
+
+SMOKE_RESULTS = Path(__file__).resolve().parents[2] / "reports" / "smoke" / "results.json"
+
+
+def test_smoke_report_answers_first_with_no_json_and_no_nan(tmp_path) -> None:
+    """Issue 24: the committed smoke results, written again into a temporary folder: no raw JSON
+    block, no ``nan``, and the first screen (60 lines) holds every claim's verdict under every
+    procedure it ran under, each with its reason."""
+    from harness.report.markdown import verdict_words, write_report_from_results
+
+    text = write_report_from_results(SMOKE_RESULTS, tmp_path).read_text()
+    assert "```" not in text and '{"' not in text and "{'" not in text
+    assert not re.search(r"\bnan\b", text, flags=re.IGNORECASE)
+    first = text.splitlines()[:60]
+    header = next(line for line in first if line.startswith("| claim | `"))
+    procs = [c.strip().strip("`") for c in header.strip("|").split("|")[1:]]
+    claims = json.loads(SMOKE_RESULTS.read_text())["claims"]
+    assert len(claims) >= 30
+    for r in claims:
+        row = next(line for line in first if line.startswith(f"| [{r['id']}](#claim-{r['id'].lower()}) |"))
+        cell = row.strip("|").split(" | ")[1 + procs.index(r["procedure"])].strip()
+        assert cell.startswith(f"**{verdict_words(r)}** · ") and len(cell) > len(verdict_words(r)) + 8, (r["id"], cell)
+    assert f'<a id="claim-{claims[0]["id"].lower()}"></a>' in text  # the link's target exists
+
+
+def test_figures_never_print_p_as_zero(tmp_path, monkeypatch) -> None:
+    """Issue 24: the p heatmap printed ``0e+00*`` and the bar charts ``p 0.000*``."""
+    from harness.report import figures
+
+    texts: dict[str, list[str]] = {}
+
+    def keep(fig, path):
+        texts[path.name] = [t.get_text() for ax in fig.axes for t in ax.texts]
+        figures._plt().close(fig)
+
+    monkeypatch.setattr(figures, "_save", keep)
+    grid = _grid()
+    grid["n_permutations"] = 99
+    for i, c in enumerate(grid["cells"]):
+        c.update(svcca_p=0.0, rsa_p=0.0)
+        if i % 2:  # half the cells with the +1 rule and the paper's count, half with the bare p only
+            c.update(svcca_p_plus_one=0.01, svcca_p_paper="0/99")
+    figures.grid_figures(grid, "grid paper", tmp_path)
+    p_map = texts["grid-paper-svcca-p.png"]
+    assert sorted(set(p_map)) == ["0/99*", "<1/99*"]
+    semantic = {
+        "cells": [
+            {"category": "Time", "n_pairs": 9, "svcca": 0.6, "svcca_null_mean": 0.1, "svcca_p": 0.0, "rsa": 0.3},
+            {
+                "category": "Nature",
+                "n_pairs": 9,
+                "svcca": 0.6,
+                "svcca_null_mean": 0.1,
+                "svcca_p": 0.0,
+                "svcca_p_plus_one": 0.005,
+                "svcca_p_paper": "0/199",
+                "rsa": 0.3,
+            },
+        ]
+    }
+    figures.semantic_figure(semantic, "semantic", tmp_path)
+    w1 = {"id": "W1", "procedure": "paper", "measured": {"m21": {"svcca": 0.5, "null_mean": 0.1, "p": 0.0, "n": 5}}}
+    figures.seed_figures([w1], tmp_path)
+    labels = [t for name in ("semantic.png", "seeds-w1-svcca-by-pairing.png") for t in texts[name]]
+    assert labels == ["p <1/N*\nn=9", "p 0/199*\nn=9", "p <1/N*\nn=5"]
+    for t in [*p_map, *labels]:
+        assert not re.search(r"(^|\s)(p )?0(\.0+)?(e\+?0+)?\*?($|\s)", t), t
