@@ -126,7 +126,6 @@ def pytest_deselected(items: list[pytest.Item]) -> None:
             _PROGRESS.add_deselected(profile, item.nodeid)
 
 
-@pytest.hookimpl(tryfirst=True)  # before the terminal reporter prints "collected N / M deselected"
 def pytest_collection_finish(session: pytest.Session) -> None:
     from harness.errors import UnknownIdError
     from harness.report.run import check_layers_option, parse_layers_option
