@@ -2,7 +2,7 @@
 + ``results.json`` + ``figures/*.png`` (harness/report/figures.py).
 
 The Markdown answers first, then explains: the verdicts with one-line reasons
-(harness/report/reasons.py), a table of contents, one section per claim, the experiments
+(harness/report/reason_lines.py), a table of contents, one section per claim, the experiments
 (harness/report/sections.py), a glossary and the provenance.
 
 ``results.json`` follows :class:`harness.report.schema.Results` (JSON Schema:
@@ -23,7 +23,7 @@ import numpy as np
 
 from harness.report.figures import seed_figures
 from harness.report.html import write_html
-from harness.report.reasons import ABSENT, brief_reason, reason, strip_dict_dumps
+from harness.report.reason_lines import ABSENT, brief_reason, reason, strip_dict_dumps
 from harness.report.schema import SCHEMA_VERSION, dumps
 from harness.report.sections import details, experiment_section, flatten, glossary_lines, md_table
 from harness.verdicts.recorder import VERDICTS
@@ -163,7 +163,7 @@ def write_report(
 
     The report answers first: its first screen (:data:`FIRST_SCREEN_LINES` lines) holds, per
     procedure, every claim's verdict with a one-line reason in words
-    (:func:`harness.report.reasons.reason`) linked to the claim's section. Then a table of
+    (:func:`harness.report.reason_lines.reason`) linked to the claim's section. Then a table of
     contents, one section per claim (paper's numbers, rule, measured numbers per procedure,
     control, figure), the experiments (figures; numbers in collapsible tables), the glossary and
     the provenance. No raw JSON (the records are in ``results.json``); absent values are ``—``.

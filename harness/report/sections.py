@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from harness.report.figures import grid_figures, semantic_figure
-from harness.report.reasons import ABSENT, fmt_number, fmt_value
+from harness.report.reason_lines import ABSENT, fmt_number, fmt_value
 
 __all__ = [
     "GLOSSARY",

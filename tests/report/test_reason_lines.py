@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from harness.report.reasons import ABSENT, MAX_BRIEF, MAX_REASON, brief_reason, fmt_number, fmt_value, reason
+from harness.report.reason_lines import ABSENT, MAX_BRIEF, MAX_REASON, brief_reason, fmt_number, fmt_value, reason
 
 U1_CORRECTED = {
     "id": "U1",
