@@ -38,7 +38,8 @@ th,td{border:1px solid #ccc;padding:3px 6px;vertical-align:top;overflow-wrap:any
 .verdicts th:first-child,.verdicts td:first-child{width:3.5em}th{overflow-wrap:normal}
 details table{display:block;overflow-x:auto;width:auto;max-width:100%}
 details{margin:0.6em 0}summary{cursor:pointer;color:#0b5cad}
-img{max-width:100%;height:auto;display:block;margin:0.5em 0}code{background:#f5f5f5;padding:0 3px}
+img{max-width:100%;height:auto;display:block;margin:0.5em 0}
+.figs img{display:inline-block;max-width:49%;vertical-align:top;margin:0.3em 0.5% 0.3em 0}code{background:#f5f5f5;padding:0 3px}
 pre{background:#f5f5f5;padding:0.6em;overflow-x:auto}
 """
 

@@ -302,8 +302,8 @@ def write_report(
     for cid in order:
         lines += _claim_section(cid, procs, by_claim[cid] if cid in ran else {}, calibration, stability)
         figs = _claim_figures(cid, procs, experiments, figs_by_exp, seed) if cid in ran else []
-        lines += [_image(alt, rel) for alt, rel in figs]
-        lines += [""] if figs else []
+        if figs:  # side by side in REPORT.html (one per procedure)
+            lines += ['<div class="figs">', "", *[_image(alt, rel) for alt, rel in figs], "", "</div>", ""]
     not_run = [r for r in claim_results if r["verdict"] == "not run"]
     if not_run:
         lines += ["### Not run", ""] + [f"- {r['id']} ({r['procedure']}): {r['detail']}" for r in not_run] + [""]

@@ -177,8 +177,7 @@ def _grid(name: str, exp: dict[str, Any], fig_dir: Path) -> tuple[list[str], lis
         f"{exp.get('model_a', 'A')} x {exp.get('model_b', 'B')}, {len(exp['cells'])} layer pairs, "
         f"{ABSENT if n is None else n} permutations per null.",
         "",
-        *[_image(alt, rel) for alt, rel in figs],
-        "",
+        *details(f"Figures ({len(figs)})", [_image(alt, rel) for alt, rel in figs]),
         *details(f"Per-cell numbers ({len(rows)} cells)", [md_table(rows, headers)]),
     ]
     return lines, figs
@@ -220,8 +219,7 @@ def _semantic(name: str, exp: dict[str, Any], fig_dir: Path) -> tuple[list[str],
     lines = [
         f"Layers A{exp['layer_a']} x B{exp['layer_b']}.",
         "",
-        *[_image(alt, rel) for alt, rel in figs],
-        "",
+        *details(f"Figure ({len(figs)})", [_image(alt, rel) for alt, rel in figs]),
         *details(f"Per-category numbers ({len(rows)} categories)", [md_table(rows, headers)]),
     ]
     return lines, figs
