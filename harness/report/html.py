@@ -29,13 +29,14 @@ nav.toc li ul{margin-left:0.3em}nav.toc li li{margin-right:0.4em}
 nav.toc a{text-decoration:none;color:#0b5cad}nav.toc a:hover{text-decoration:underline}
 main{max-width:78rem;margin:0 auto;padding:0.5rem 1rem 4rem}
 main p,main li{max-width:60rem}
-h1{font-size:1.4em;margin:0.3em 0}h2{border-bottom:1px solid #ddd;padding-bottom:0.2em;margin:1.4em 0 0.4em}
+h1{font-size:1.4em;margin:0.2em 0}h2{border-bottom:1px solid #ddd;padding-bottom:0.1em;margin:1.2em 0 0.4em}
+main>p{margin:0.5em 0}
 h3{margin-top:1.6em}
 table{border-collapse:collapse;font-size:0.85em;margin:0.8em 0;width:100%}
 th,td{border:1px solid #ccc;padding:3px 6px;vertical-align:top;overflow-wrap:anywhere}th{background:#f3f3f3;text-align:left}
 .verdicts table{font-size:0.8em;margin:0.4em 0}.verdicts td{padding:1px 5px}.verdicts td:first-child{white-space:nowrap}
-.verdicts td,.verdicts th{line-height:1.35}.verdicts table{table-layout:fixed}
-.verdicts th:first-child,.verdicts td:first-child{width:3.5em}th{overflow-wrap:normal}
+.verdicts td,.verdicts th{line-height:1.25}.verdicts table{table-layout:fixed}
+.verdicts th:first-child,.verdicts td:first-child{width:3em}th{overflow-wrap:normal}
 details table{display:block;overflow-x:auto;width:auto;max-width:100%}
 details{margin:0.6em 0}summary{cursor:pointer;color:#0b5cad}
 img{max-width:100%;height:auto;display:block;margin:0.5em 0}

@@ -226,8 +226,15 @@ def write_report(
             if p in by_claim.get(c, {}):
                 counts[by_claim[c][p]["verdict"]] += 1
         tallies.append(f"`{p}` " + ", ".join(f"{counts[v]} {v}" for v in VERDICTS if counts[v]))
-    # the verdict matrix: one row per claim, one column per procedure (verdict and its core reason)
-    lines += ['<div class="verdicts">', "", "| claim | " + " | ".join(f"`{p}`" for p in procs) + " |"]
+    # the verdict matrix: one row per claim, one column per procedure (verdict and its core reason);
+    # the terms it uses link to the glossary from here, their first use
+    lines += [
+        "Reproduced = the rule holds and the [negative control](#g-control) comes out the other way; "
+        "[terms](#glossary): [excess over chance](#g-excess), [BH](#g-bh), [k/N](#g-kn), [placebo](#g-placebo), "
+        "[PB method](#g-pb), [inconclusive](#g-inconclusive).",
+        "",
+    ]
+    lines += ['<div class="verdicts">', "", "| id | " + " | ".join(f"`{p}`" for p in procs) + " |"]
     lines.append("|---" * (len(procs) + 1) + "|")
     for c in order:
         if c not in ran:
@@ -240,17 +247,12 @@ def write_report(
         ]
         lines.append(f"| [{c}](#{anchor(c)}) | " + " | ".join(cells) + " |")
     lines += ["", "</div>", "", "Counts: " + "; ".join(tallies) + ".", ""]
-    lines += [
-        "Reproduced = the rule holds and the [negative control](#g-control) comes out the other way. Reasons quote "
-        "[excess over chance](#g-excess), [BH](#g-bh) counts and p as [k/N](#g-kn); see also "
-        "[placebo](#g-placebo), [PB method](#g-pb), [inconclusive](#g-inconclusive)."
-        + (
-            " Smoke profile: small fixture models; each verdict is checked against a reviewed expected one."
-            if profile == "smoke"
-            else ""
-        ),
-        "",
-    ]
+    if profile == "smoke":
+        lines += [
+            "Smoke profile: small fixture models stand in for the paper's LLMs; each verdict is checked against a "
+            "reviewed expected one (`claims/expected/`).",
+            "",
+        ]
     lines += [
         '### <a id="why"></a>Why: each verdict\'s rule statistic and its control',
         "",
@@ -263,7 +265,7 @@ def write_report(
         if c in ran:
             groups[tuple(p for p in procs if p in by_claim[c])].append(c)
     for group, ids in sorted(groups.items(), key=lambda g: min(procs.index(p) for p in g[0])):
-        lines += ["| claim | " + " | ".join(f"`{p}`" for p in group) + " |", "|---" * (len(group) + 1) + "|"]
+        lines += ["| id | " + " | ".join(f"`{p}`" for p in group) + " |", "|---" * (len(group) + 1) + "|"]
         for c in ids:
             cells = [f"**{verdict_words(by_claim[c][p])}** — {reason(by_claim[c][p])}".replace("|", "/") for p in group]
             lines.append(f"| [{c}](#{anchor(c)}) | " + " | ".join(cells) + " |")

@@ -245,7 +245,8 @@ def brief_reason(row: dict[str, Any]) -> str:
     else:
         m = row.get("measured") or {}
         text = _short_statistic(m) or _fallback(m, 1)
-        if row.get("control_outcome"):
-            text += f"; ctrl {row['control_outcome']}"
+        outcome = row.get("control_outcome")
+        if outcome and not (outcome == "same way" and row.get("rule_holds")):  # else the verdict words say it
+            text += f"; ctrl {outcome}"
     text = " ".join(text.split())
     return text if len(text) <= MAX_BRIEF else text[: MAX_BRIEF - 1].rstrip() + "…"

@@ -449,7 +449,7 @@ def test_smoke_report_answers_first_with_no_json_and_no_nan(tmp_path) -> None:
     assert "```" not in text and '{"' not in text and "{'" not in text
     assert not re.search(r"\bnan\b", text, flags=re.IGNORECASE)
     first = text.splitlines()[:60]
-    header = next(line for line in first if line.startswith("| claim | `"))
+    header = next(line for line in first if line.startswith("| id | `"))
     procs = [c.strip().strip("`") for c in header.strip("|").split("|")[1:]]
     claims = json.loads(SMOKE_RESULTS.read_text())["claims"]
     assert len(claims) >= 30

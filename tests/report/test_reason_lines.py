@@ -32,7 +32,9 @@ def test_reason_names_the_rule_statistic_and_each_control_in_words() -> None:
         "shuffled positions: 0/15 cells significant (BH); random partner: 14/15 cells significant"
     )
     assert "{" not in text and "=" not in text  # no dict dump, no key=value
-    assert brief_reason(U1_CORRECTED) == "15/15 cells (BH); ctrl same way"
+    # the verdict words ("rule holds; control not distinguished") already say the control came out the same way
+    assert brief_reason(U1_CORRECTED) == "15/15 cells (BH)"
+    assert brief_reason({**U1_CORRECTED, "rule_holds": False}) == "15/15 cells (BH); ctrl same way"
 
 
 def test_interval_claims_quote_their_interval() -> None:
