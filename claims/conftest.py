@@ -509,13 +509,20 @@ def semantic(world: Any, recorder: ClaimRecorder):
     """semantic(procedure, control=False) -> the semantic table of the profile's table pair
     (Table 1 for ``paper``, Table 2 for ``gemma``)."""
     from harness.experiments.grid import run_semantic
+    from harness.experiments.spaces import SEMANTIC_BOOTSTRAP
 
     def get(procedure: Any, *, control: bool = False) -> dict[str, Any]:
         la, lb = world.profile.semantic_table
         key = ("semantic", world.profile.name, procedure.name, control, la, lb)
         if key not in _CACHE:
             _CACHE[key] = run_semantic(
-                world, procedure, la, lb, control=control, paper_table=world.profile.paper_semantic_table
+                world,
+                procedure,
+                la,
+                lb,
+                control=control,
+                paper_table=world.profile.paper_semantic_table,
+                n_bootstrap=SEMANTIC_BOOTSTRAP,  # S2/S4's intervals: the scores' bootstrap standard errors
             )
             recorder.experiment(f"{world.profile.name}:{table_name(procedure, la, lb, control=control)}", _CACHE[key])
         return _CACHE[key]

@@ -18,6 +18,7 @@ TESTED_ELSEWHERE: dict[str, str] = {
     "harness/report/figures.py": "tests/report/test_markdown.py (figures rendered into REPORT.md)",
     "harness/report/html.py": "tests/report/test_markdown.py (the self-contained REPORT.html)",
     "harness/verdicts/paper_tables.py": "tests/verdicts/test_rules.py (U8 against Tables 5-8)",
+    "harness/verdicts/outcome.py": "tests/verdicts/test_recorder.py (conclude, re-exported by the recorder)",
     "harness/calibration/run.py": "tests/calibration/test_calibration_run.py (basename unique: see below)",
 }
 

@@ -399,8 +399,10 @@ def run_semantic(
     *,
     control: bool = False,
     paper_table: dict[str, dict[str, float]] | None = None,
+    n_bootstrap: int = 0,
 ) -> dict[str, Any]:
-    """Semantic subspaces of one layer pair, every Table 4 category (Tables 1, 2, 9)."""
+    """Semantic subspaces of one layer pair, every Table 4 category (Tables 1, 2, 9). ``n_bootstrap``:
+    bootstrap resamples for the scores' standard errors (the semantic table of S2/S4; 0 = none)."""
     t0 = time.perf_counter()
     prof = world.profile
     sa = world.space("a", layer_a, procedure)
@@ -419,6 +421,7 @@ def run_semantic(
             n_permutations=prof.n_permutations_semantic(procedure),
             n_random_subsets=prof.n_random_subsets(procedure),
             null_device=world.device,
+            n_bootstrap=n_bootstrap,
         )
         paper = (paper_table or {}).get(category, {})
         rec.update(paper_n=paper.get("n", math.nan), paper_svcca=paper.get("svcca", math.nan))

@@ -245,6 +245,7 @@ class FeatureSpace:
         return feats[self.live[feats]]
 
 
+@single_threaded
 def subset_correlation(
     space_a: FeatureSpace, space_b: FeatureSpace, idx_a: NDArray[np.int64], idx_b: NDArray[np.int64]
 ) -> NDArray[np.float64]:
@@ -252,7 +253,9 @@ def subset_correlation(
     columns only (:meth:`FeatureSpace.columns`), computed where the columns are (the GPU in the
     gpu tier: only the small matrix comes back). The arithmetic of
     :func:`harness.pairing.matching.correlation_submatrix` (population statistics, the same
-    dead-column guard, dead columns correlate 0) in torch fp64."""
+    dead-column guard, dead columns correlate 0) in torch fp64. One BLAS / torch thread
+    (:func:`harness.threads.single_threaded`): with two, OpenBLAS's GEMM moved concept pairs'
+    correlations by 1 ulp (the smoke semantic table's mean_pair_corr, tests/experiments/test_recompute.py)."""
     if idx_a.size * idx_b.size > MAX_DENSE_SUBMATRIX:
         raise ResourceError(
             f"A {idx_a.size} x {idx_b.size} correlation sub-matrix exceeds the dense limit "
@@ -1281,6 +1284,67 @@ def _test2_batched(
     return subset_test_result(observed, scores, seed=seed, p_rule=procedure.p_rule)
 
 
+#: Bootstrap resamples of a semantic table's pairs for the standard errors of its scores (S2/S4's
+#: intervals); 0 = none (the semantic grid, the calibration worlds: rules fall back on the null's sd).
+SEMANTIC_BOOTSTRAP = 200
+
+
+@single_threaded
+def bootstrap_se(
+    space_a: FeatureSpace,
+    space_b: FeatureSpace,
+    pairs: Pairs,
+    procedure: Procedure,
+    *,
+    n_boot: int,
+    seed: int,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """Bootstrap standard errors of the observed SVCCA and RSA of ``pairs`` (pairs resampled with
+    replacement, ``n_boot`` times, seeded): ``svcca_boot_se``, ``rsa_boot_se`` (sd over the
+    resamples, ddof 1; NaN with fewer than 2 finite ones) and ``<metric>_boot_n`` (resamples scored:
+    the cost model counts them). SVCCA of a resample
+    is batched (:func:`svcca_of_sets`: repeated pairs weigh twice); RSA leaves out the similarity
+    entries between two copies of one pair (exactly 1 on both sides: they would inflate the rank
+    correlation), exact integer ranks as :mod:`harness.scoring.device_nulls`. The score's sampling
+    sd, which S2/S4's intervals need; the shuffled-pairing null's sd is the sd at chance."""
+    from harness.scoring.device_nulls import doubled_average_ranks, similarity_matrix
+
+    n = len(pairs)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(int(n_boot), n))
+    a_idx, b_idx = np.asarray(pairs.a_idx), np.asarray(pairs.b_idx)
+    sv = svcca_of_sets(space_a, space_b, [(a_idx[i], b_idx[i]) for i in idx], procedure, device=device)
+    dev = torch.device(device or "cpu")
+    rs = np.full(int(n_boot), np.nan)
+    iu = torch.triu_indices(n, n, offset=1, device=dev)
+    for k, i in enumerate(idx):
+        it = torch.as_tensor(i, device=dev)
+        keep = it[iu[0]] != it[iu[1]]
+        try:
+            c = []
+            for dec, rows in ((space_a.decoder, a_idx[i]), (space_b.decoder, b_idx[i])):
+                sim = similarity_matrix(torch.as_tensor(dec[rows], device=dev), inner=procedure.rsa_inner)
+                v = sim[iu[0], iu[1]][keep]
+                r2 = doubled_average_ranks(v).to(torch.float64)
+                c.append(r2 - r2.mean())
+            den = torch.linalg.vector_norm(c[0]) * torch.linalg.vector_norm(c[1])
+            rs[k] = float((c[0] @ c[1]) / den) if float(den) > 0 else math.nan
+        except DegenerateInputError:
+            continue
+
+    def sd(x: NDArray[np.float64]) -> float:
+        ok = x[np.isfinite(x)]
+        return float(ok.std(ddof=1)) if ok.size > 1 else math.nan
+
+    return {
+        "svcca_boot_se": sd(sv),
+        "rsa_boot_se": sd(rs),
+        "svcca_boot_n": int(np.isfinite(sv).sum()),
+        "rsa_boot_n": int(np.isfinite(rs).sum()),
+    }
+
+
 def compare_concept(
     space_a: FeatureSpace,
     space_b: FeatureSpace,
@@ -1291,8 +1355,12 @@ def compare_concept(
     n_permutations: int | None = None,
     n_random_subsets: int | None = None,
     null_device: str | None = None,
+    n_bootstrap: int = 0,
 ) -> dict[str, Any]:
     """Semantic-subspace comparison for one concept category (Tables 1, 2, 9).
+
+    ``n_bootstrap`` > 0 adds the scores' bootstrap standard errors (:func:`bootstrap_se`; the
+    semantic table of S2/S4).
 
     Test 1: shuffled pairing within the subspace. Test 2: random feature subsets of the same
     sizes (from all live features), paired by correlation within the subsets with the same
@@ -1333,6 +1401,18 @@ def compare_concept(
     )
     if "skipped" in rec or not np.isfinite(rec.get("svcca", math.nan)):
         return rec
+    if n_bootstrap > 0:
+        rec.update(
+            bootstrap_se(
+                space_a,
+                space_b,
+                pairs,
+                procedure,
+                n_boot=n_bootstrap,
+                seed=cell_seed(procedure.seed, "bootstrap", category, space_a.name, space_b.name),
+                device=null_device,
+            )
+        )
     live_a = np.flatnonzero(space_a.live)
     live_b = np.flatnonzero(space_b.live)
     n = len(pairs)

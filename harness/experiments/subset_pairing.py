@@ -32,6 +32,7 @@ from numpy.typing import NDArray
 
 from harness.errors import ConfigError
 from harness.pairing.matching import SUBSET_TIE_TOL, pair_from_correlation
+from harness.threads import single_threaded
 
 if TYPE_CHECKING:
     from harness.config import Procedure
@@ -119,6 +120,7 @@ def pair_batched(corr: torch.Tensor, *, rule: str) -> tuple[torch.Tensor, torch.
     return row, near & (col == lowest.gather(1, row))
 
 
+@single_threaded
 def score_test2_draws(
     space_a: FeatureSpace,
     space_b: FeatureSpace,

@@ -39,7 +39,6 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
 import numpy as np
@@ -54,8 +53,18 @@ from harness.scoring.effects import (
     min_permutations,
     powered,
 )
-from harness.verdicts.recorder import NOT_RUN, Conclusion, conclude
-from harness.verdicts.records import CLAIMS
+from harness.verdicts.registry import (  # the types and registry every rule family shares
+    CONTROL_PREFIX,
+    ROLES,
+    RULES,
+    ClaimJudgement,
+    Judgement,
+    MissingInput,
+    decided,
+    missing,
+    register_rule,
+    undecided,
+)
 
 __all__ = [
     "ClaimJudgement",
@@ -74,140 +83,7 @@ __all__ = [
 Record = dict[str, Any]
 
 
-# ----------------------------------------------------------------------------- types
-
-
-@dataclass(frozen=True)
-class Judgement:
-    """One application of a claim's rule to one set of records (the real ones or the control).
-
-    ``holds`` is None exactly when ``inconclusive`` gives the reason the data cannot decide.
-    ``scored`` False: the records had nothing to score (a control that was in effect not run).
-    ``not_run``: an input the rule cannot do without is missing ("needs X", :func:`missing`): the
-    claim is *not run* (a control: *not run*), not merely undecided."""
-
-    holds: bool | None
-    measured: dict[str, Any]
-    inconclusive: str | None = None
-    scored: bool = True
-    not_run: str | None = None
-
-    def __post_init__(self) -> None:
-        if (self.holds is None) != (self.inconclusive is not None):
-            raise ValueError("A judgement is either decided (holds True/False) or inconclusive with a reason.")
-        if self.not_run is not None and self.holds is not None:
-            raise ValueError("A judgement whose input is missing decides nothing (holds None).")
-
-
-def decided(holds: bool, measured: dict[str, Any], *, scored: bool = True) -> Judgement:
-    return Judgement(bool(holds), measured, None, scored)
-
-
-def undecided(reason: str, measured: dict[str, Any]) -> Judgement:
-    return Judgement(None, measured, reason)
-
-
-def missing(reason: str, measured: dict[str, Any] | None = None) -> Judgement:
-    """A judgement that could not be made: an input the rule cannot do without is missing
-    (``reason``: "needs X ..."); the claim (or control) is *not run*."""
-    return Judgement(None, dict(measured or {}), reason, scored=False, not_run=reason)
-
-
-class MissingInput(ValueError):
-    """A rule met a record without a field it cannot do without; the message says which ("needs
-    X"). :func:`judge_available` turns it into a *not run* claim."""
-
-
-@dataclass(frozen=True)
-class ClaimJudgement:
-    """A claim's rule on its records and on its negative control's records."""
-
-    claim: Judgement
-    control: Judgement | None
-    """None: the claim has no control of its own."""
-    detail: str = ""
-    control_measured: dict[str, Any] | None = field(default=None)
-    """What the report shows of the control (default: the control judgement's measurements)."""
-    control_not_run: str | None = None
-    """Why the negative control was not run (absent or empty record), else None: a claim whose
-    rule holds is then inconclusive, never reproduced."""
-
-    @property
-    def rule_holds(self) -> bool | None:
-        return self.claim.holds
-
-    @property
-    def not_run(self) -> str | None:
-        """Why the claim itself could not be judged (an input it needs is missing), else None."""
-        return self.claim.not_run
-
-    @property
-    def measured(self) -> dict[str, Any]:
-        return self.claim.measured
-
-    @property
-    def inconclusive(self) -> str | None:
-        return self.conclusion().inconclusive
-
-    @property
-    def control_outcome(self) -> str | None:
-        return self.conclusion().control_outcome
-
-    def recorder_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of :meth:`harness.verdicts.recorder.ClaimRecorder.conclude`."""
-        c = self.control
-        shown = self.control_measured if self.control_measured is not None else (None if c is None else c.measured)
-        ctrl_not_run = self.control_not_run or (None if c is None else c.not_run)
-        return {
-            "rule_holds": self.claim.holds,
-            "measured": self.claim.measured,
-            "control": shown,
-            "control_holds": None if c is None or ctrl_not_run else c.holds,
-            "control_scored": True if c is None else c.scored,
-            "detail": self.detail,
-            "inconclusive": self.claim.inconclusive,
-            "control_inconclusive": None if c is None or ctrl_not_run else c.inconclusive,
-            "control_not_run": ctrl_not_run,
-        }
-
-    def conclusion(self) -> Conclusion:
-        if self.claim.not_run is not None:
-            return Conclusion(NOT_RUN, None, f"not run: {self.claim.not_run}")
-        kw = self.recorder_kwargs()
-        kw.pop("measured")
-        return conclude(**kw)
-
-    @property
-    def verdict(self) -> str:
-        return self.conclusion().verdict
-
-
-Rule = Callable[..., ClaimJudgement]
-"""``rule(records: Mapping[str, Record], procedure: Procedure, *, profile: str) -> ClaimJudgement``"""
-
-RULES: dict[str, Rule] = {}
-ROLES: dict[str, tuple[str, ...]] = {}
-
-
-def register_rule(claim_id: str, *roles: str) -> Callable[[Rule], Rule]:
-    """Register ``claim_id``'s rule, reading the records ``roles``; duplicates and ids outside
-    the claim inventory are refused."""
-
-    def add(fn: Rule) -> Rule:
-        if claim_id in RULES:
-            raise ValueError(f"Duplicate rule for claim {claim_id!r}.")
-        if claim_id not in CLAIMS:
-            raise ValueError(f"Rule for unknown claim {claim_id!r}; add its record to harness/verdicts/claims.toml.")
-        RULES[claim_id] = fn
-        ROLES[claim_id] = tuple(roles)
-        return fn
-
-    return add
-
-
-#: Roles of negative-control records start with this (``control_grid``, ``control_table``, ...); the
-#: claim's own record of the same kind is the role without it.
-CONTROL_PREFIX = "control_"
+# ----------------------------------------------------------------------------- judging
 
 
 def empty_record(record: Any) -> str | None:
@@ -1211,9 +1087,9 @@ def why_unscored(table: Mapping[str, Any], categories: Sequence[str]) -> str:
 
 
 def excess_upper(c: Mapping[str, Any], metric: str, alpha: float) -> float:
-    """One-sided (1 - alpha) upper confidence bound of a cell's ``metric`` excess, with the null's sd
-    as the score's sampling sd (as :func:`excess_ci`); NaN without a null spread."""
-    e, m, sd = excess(c, metric), c.get(f"{metric}_null_mean"), c.get(f"{metric}_null_std")
+    """One-sided (1 - alpha) upper confidence bound of a cell's ``metric`` excess, sd as
+    :func:`excess_ci`'s (bootstrap standard error, else the null's sd); NaN without either."""
+    e, m, sd = excess(c, metric), c.get(f"{metric}_null_mean"), score_sd(c, metric)
     if not (math.isfinite(e) and _finite(m) and _finite(sd)) or float(m) >= 1:
         return math.nan
     return e + float(norm.ppf(1 - alpha)) * float(sd) / (1.0 - float(m))
@@ -1325,11 +1201,19 @@ PAPER_EXCESS_TOLERANCE = 0.15
 PAPER_TABLE_PROFILE = {"S2": "gemma", "S4": "paper"}
 
 
+def score_sd(c: Mapping[str, Any], metric: str) -> Any:
+    """The sampling sd of a cell's ``metric`` score: its bootstrap standard error
+    (``<metric>_boot_se``: pairs resampled, :func:`harness.experiments.spaces.bootstrap_se`) where the
+    record has one, else the shuffled-pairing null's sd (the sd at chance; records without a bootstrap)."""
+    se = c.get(f"{metric}_boot_se")
+    return se if _finite(se) and float(se) > 0 else c.get(f"{metric}_null_std")
+
+
 def excess_ci(c: Mapping[str, Any], metric: str, alpha: float) -> tuple[float, float]:
-    """Two-sided (1 - alpha) confidence interval of a cell's excess over chance, taking the null's sd
-    as the score's sampling sd (as :func:`excess_upper_bound`): ``excess +/- z * sd / (1 - null
-    mean)``; NaNs when unscored."""
-    e, m, sd = excess(c, metric), c.get(f"{metric}_null_mean"), c.get(f"{metric}_null_std")
+    """Two-sided (1 - alpha) confidence interval of a cell's excess over chance: ``excess +/- z * sd /
+    (1 - null mean)``, sd the score's bootstrap standard error where recorded, else the null's sd
+    (:func:`score_sd`); NaNs when unscored."""
+    e, m, sd = excess(c, metric), c.get(f"{metric}_null_mean"), score_sd(c, metric)
     if not (math.isfinite(e) and _finite(m) and _finite(sd)) or float(m) >= 1:
         return math.nan, math.nan
     h = float(norm.ppf(1 - alpha / 2)) * float(sd) / (1.0 - float(m))
@@ -1459,8 +1343,8 @@ def rule_s4(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
     calibration) the agreement is reported, not judged. Three outcomes per category
     (:func:`_all_significant_three_way`): a category that is not significant refutes the claim only
     when its excess's upper confidence bound lies below Table 9's excess for it; otherwise it is
-    undecided and the claim inconclusive. The interval takes the null's sd as the score's sampling sd
-    (no bootstrap of the observed score yet).
+    undecided and the claim inconclusive. The interval's sd is the score's bootstrap standard error
+    (the claims' semantic table records it), else the null's sd.
 
     Why three outcomes: Table 9 prints p = 0.03 and 0.01 for two categories; even if the table were exact
     a replication would find all seven significant with probability ~0.30, so "one category not
@@ -1546,7 +1430,7 @@ def rule_s2(records: Mapping[str, Any], procedure: Procedure, *, profile: str) -
     significant refutes it only when its excess's lower bound lies above Table 2's Countries excess +
     PAPER_EXCESS_TOLERANCE; anything else is undecided and the claim inconclusive. Table 2's values are
     such yardsticks only under a procedure computing its k = 1 statistic (:func:`same_statistic_as_printed`).
-    The intervals take the null's sd as the score's sampling sd (no bootstrap of the observed score yet).
+    The intervals' sd is the score's bootstrap standard error where recorded, else the null's sd.
 
     Why: "Countries p >= 0.05" asked a replication to land on the same side of alpha as the paper's
     borderline 0.07 -- it does so 57-69% of the time even if Table 2 is exact (joint power ~0.38), so

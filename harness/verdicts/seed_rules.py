@@ -44,7 +44,7 @@ from scipy.stats import t as student_t
 
 from harness.config import Procedure
 from harness.verdicts.records import CLAIMS, HEADLINE_CRITERION
-from harness.verdicts.rules import ClaimJudgement, Judgement, MissingInput, decided, register_rule, undecided
+from harness.verdicts.registry import ClaimJudgement, Judgement, MissingInput, decided, register_rule, undecided
 
 __all__ = [
     "MIN_SEED_PAIRS",

@@ -40,7 +40,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from harness.verdicts.recorder import INCONCLUSIVE, Conclusion, check_control_outcome, check_verdict
+from harness.verdicts.outcome import INCONCLUSIVE, Conclusion, check_control_outcome, check_verdict
 
 __all__ = [
     "CLAIM_GROUPS",
@@ -115,9 +115,12 @@ def _group_records(
         return {"grid": grid, "control_grid": control_grid}
     if group == "semantic_table":
         la, lb = prof.semantic_table
+        from harness.experiments.spaces import SEMANTIC_BOOTSTRAP
+
+        boot = SEMANTIC_BOOTSTRAP  # as the claims' table (claims/conftest.py): S2/S4's intervals
         return {
-            "table": run_semantic(world, procedure, la, lb, paper_table=prof.paper_semantic_table),
-            "control_table": run_semantic(world, procedure, la, lb, control=True),
+            "table": run_semantic(world, procedure, la, lb, paper_table=prof.paper_semantic_table, n_bootstrap=boot),
+            "control_table": run_semantic(world, procedure, la, lb, control=True, n_bootstrap=boot),
         }
     if group == "semantic_grid":
         out: dict[str, Any] = {}

@@ -516,3 +516,24 @@ def test_grid_cells_carry_the_random_partner_contrast_and_its_draw_count() -> No
 
     with pytest.raises(ConfigError, match="random_partner_sets"):
         compare_spaces(a, b, CORRECTED, n_permutations=9, random_partners=True, random_partner_sets=0)
+
+
+def test_bootstrap_standard_errors_of_a_semantic_table() -> None:
+    """S2/S4's intervals: the scores' bootstrap standard errors (pairs resampled), smaller for more pairs,
+    seeded, and only where asked for (the semantic table, not the grid)."""
+    from harness.experiments.spaces import bootstrap_se, pair_spaces
+    from harness.pairing.matching import Pairs
+
+    a, b = synthetic_pair()
+    real, _ = pair_spaces(a, b, CORRECTED)
+    few = Pairs(real.a_idx[:40], real.b_idx[:40], real.corr[:40])
+    small, large = (bootstrap_se(a, b, p, CORRECTED, n_boot=100, seed=1) for p in (few, real))
+    for key in ("svcca_boot_se", "rsa_boot_se"):
+        assert 0 < large[key] < small[key] < 0.5, key
+    assert bootstrap_se(a, b, few, CORRECTED, n_boot=100, seed=1) == small
+    assert small["svcca_boot_n"] == small["rsa_boot_n"] == 100
+    words = [w.strip() for w in a.vocab[:120]]
+    rec = compare_concept(a, b, "first-words", words, CORRECTED, n_permutations=19, n_random_subsets=5, n_bootstrap=50)
+    assert rec["svcca_boot_n"] == 50 and 0 < rec["svcca_boot_se"] < 0.5 and 0 < rec["rsa_boot_se"] < 0.5
+    plain = compare_concept(a, b, "first-words", words, CORRECTED, n_permutations=19, n_random_subsets=5)
+    assert "svcca_boot_se" not in plain

@@ -663,6 +663,18 @@ def test_s1_s4_true_false_underpowered(claim_id: str) -> None:
     assert verdict(claim_id, {"table": good, "control_table": good}) == ("not reproduced", "same way")
 
 
+def test_s4_intervals_use_the_bootstrap_standard_error_where_recorded() -> None:
+    """The null's sd is the sd at chance; a table with bootstrap standard errors (the claims' semantic table)
+    uses those: a wide bootstrap interval turns a refutation into undecided."""
+    noise = table({c: {"p": 0.4, "rsa_p": 0.4} for c in TABLE9})
+    low = table({c: {"rsa": 0.05, "rsa_p": 0.3} if c == "Nature" else {} for c in TABLE9})
+    assert verdict("S4", {"table": low, "control_table": noise})[0] == "not reproduced"  # null sd 0.01
+    next(c for c in low["cells"] if c["category"] == "Nature")["rsa_boot_se"] = 0.2
+    j = judge("S4", {"table": low, "control_table": noise}, CORRECTED, profile="smoke")
+    assert j.verdict == "inconclusive" and j.measured["undecided"] == ["Nature"]
+    assert j.measured["categories"]["Nature"]["excess_upper_bound"] > 0.22
+
+
 def paper_like(profile: str, **per: dict[str, Any]) -> dict[str, Any]:
     """A table whose categories score the published values of ``profile``'s table (SVCCA and, where
     given, RSA, with their nulls), updated per category by ``per``."""
