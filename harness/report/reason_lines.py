@@ -76,6 +76,13 @@ def _interval(ci: Any) -> str:
 def _statistic(m: dict[str, Any], *, brief: bool = False) -> str | None:
     """The statistic a rule of this shape reads, in words (None: no known field); ``brief``
     leaves out how many cells the rule needs (a control's count)."""
+    if "n_distinguished" in m and "n_cells" in m:  # U1/U2's random-partner contrast
+        real = next((k for k in m if k.startswith("mean_") and k.endswith("_real")), None)
+        rp = next((k for k in m if k.startswith("mean_") and k.endswith("_random_partner_sets")), None)
+        means = f": mean {fmt_number(m[real])} vs {fmt_number(m[rp])}" if real and rp else ""
+        return (
+            f"real pairing beats random-partner sets in {_frac(m['n_distinguished'], m['n_cells'])} cells (BH){means}"
+        )
     if "n_discoveries_bh" in m and "n_family" in m:
         what = "cells significant"
         if "fraction_test2_pass" in m:

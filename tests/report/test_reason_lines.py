@@ -78,3 +78,26 @@ def test_long_reasons_are_cut_and_absent_values_are_a_dash() -> None:
     assert fmt_number(math.nan) == fmt_number(None) == fmt_number(math.inf) == ABSENT
     assert fmt_value([None, None]) == f"[{ABSENT}, {ABSENT}]" and fmt_value([]) == ABSENT
     assert fmt_number(3e-18) == "3e-18" and fmt_number(0.5) == "0.500" and fmt_number(True) == "yes"
+
+
+def test_the_random_partner_contrast_reads_as_a_contrast() -> None:
+    row = {
+        **U1_CORRECTED,
+        "verdict": "reproduced",
+        "control_outcome": "other way",
+        "measured": {
+            **U1_CORRECTED["measured"],
+            "control": {
+                "random_partner": {
+                    "n_cells": 15,
+                    "n_distinguished": 15,
+                    "n_needed": 12,
+                    "mean_svcca_real": 0.487,
+                    "mean_svcca_random_partner_sets": 0.455,
+                }
+            },
+        },
+    }
+    assert reason(row).endswith(
+        "control other way — random partner: real pairing beats random-partner sets in 15/15 cells (BH): mean 0.487 vs 0.455"
+    )
