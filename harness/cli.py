@@ -1,4 +1,4 @@
-"""Command line ``sae-claims`` (or ``python -m harness.cli``).
+r"""Command line ``sae-claims`` (or ``python -m harness.cli``).
 
 - ``demo``: the engine on a synthetic world with planted shared features and its negative
   control, under both procedures; writes a Markdown + JSON report.
@@ -6,6 +6,9 @@
 - ``judge results.json``: judges a saved run (or any file in the results schema, e.g.
   ``examples/paper-printed-numbers.json``) again with the current rules, without recomputation;
   schema problems first, then a table of verdicts and reasons (exit codes: ``judge --help``).
+- ``rehearse``: stages a hub of real-shaped models and SAEs with random weights (offline) and runs
+  a whole profile through the paper's code path, writing ``benchmark.json`` and a report
+  (``sae-claims rehearse --help``).
 - ``stability``: the seed sweep of the smoke claims (fixtures/stability.py): each verdict and its
   control's outcome over base seeds, written to ``reports/stability/``.
 - ``cost``: the cost model (harness/cost): ``sae-claims cost --profile paper --device-spec h100
@@ -340,14 +343,9 @@ def external_command(name: str) -> Any:
     return found[0].load()
 
 
-def main(argv: list[str] | None = None) -> int:
-    from harness.errors import HarnessError
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] in (["rehearse"], ["stability"]):
-        # its own process-level setup (hub environment before huggingface_hub is imported,
-        # BLAS threads before numpy) happens in the command itself: hand over the raw arguments
-        return int(external_command(argv[0])(argv[1:]) or 0)
+def build_parser() -> argparse.ArgumentParser:
+    """The ``sae-claims`` parser: every option with its help and default (``rehearse`` and
+    ``stability`` parse their own arguments: ``sae-claims rehearse --help``)."""
     parser = argparse.ArgumentParser(
         prog="sae-claims", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -357,12 +355,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="engine demo on synthetic data")
-    demo.add_argument("--out", type=Path, default=Path("reports/demo"))
+    demo.add_argument(
+        "--out",
+        type=Path,
+        default=Path("reports/demo"),
+        help="folder for REPORT.md and results.json (default: %(default)s)",
+    )
     demo.add_argument(
         "--permutations", type=_positive_int, default=200, help="permutations of each null (positive; default 200)"
     )
     plan_cmd = sub.add_parser("plan", help="dry run: what a profile would download and compute")
-    plan_cmd.add_argument("--profile", default="paper", help="a built-in profile name or a path to a profile .toml")
+    plan_cmd.add_argument(
+        "--profile", default="paper", help="a built-in profile name or a path to a profile .toml (default: %(default)s)"
+    )
     judge_cmd = sub.add_parser(
         "judge",
         help="judge a results file again with the current rules (no compute); exit codes in its --help",
@@ -370,12 +375,20 @@ def main(argv: list[str] | None = None) -> int:
         epilog=JUDGE_EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    judge_cmd.add_argument("results", type=Path, help="a results.json (of a report, or any file in the schema)")
     judge_cmd.add_argument(
-        "--check", action="store_true", help="exit 1 when a re-judged outcome differs from the stored one"
+        "results",
+        type=Path,
+        help="a results.json (of a report, e.g. reports/smoke/results.json, or any file in the schema)",
     )
     judge_cmd.add_argument(
-        "--no-validate", action="store_true", help="judge without checking the file against the schema first"
+        "--check",
+        action="store_true",
+        help="exit 1 when a re-judged outcome differs from the stored one (default: off)",
+    )
+    judge_cmd.add_argument(
+        "--no-validate",
+        action="store_true",
+        help="judge without checking the file against the schema first (default: validate)",
     )
     cmp_cmd = sub.add_parser(
         "compare",
@@ -385,43 +398,72 @@ def main(argv: list[str] | None = None) -> int:
         "--profile",
         default=None,
         help="a profile .toml (or built-in name) giving both models, SAE sets, data and layers; "
-        "replaces --model-*/--saes-*/--data",
+        "replaces --model-*/--saes-*/--data (default: none; then those are required)",
     )
     for side in ("a", "b"):
-        cmp_cmd.add_argument(f"--model-{side}", default=None, help="hub name or local save_pretrained folder")
+        cmp_cmd.add_argument(
+            f"--model-{side}",
+            default=None,
+            help="hub name or local save_pretrained folder (required without --profile)",
+        )
         cmp_cmd.add_argument(
             f"--saes-{side}",
             default=None,
-            help="sparsify:<repo|folder> | release:<release>:<id with {layer}> | disk:<folder with {layer}>",
+            help="sparsify:<repo|folder> | release:<release>:<id with {layer}> | disk:<folder with {layer}> "
+            "(required without --profile)",
         )
         cmp_cmd.add_argument(
-            f"--layers-{side}", default=None, help="comma-separated layers, e.g. 1,3 (with --profile: a subset)"
+            f"--layers-{side}",
+            default=None,
+            help="comma-separated layers, e.g. 1,3 (required without --profile; with it: a subset, default all)",
         )
-    cmp_cmd.add_argument("--data", default=None, help="hub dataset id or local text/json/parquet file or folder")
-    cmp_cmd.add_argument("--data-files", default=None, help="one file inside a hub dataset (e.g. a parquet shard)")
+    cmp_cmd.add_argument(
+        "--data",
+        default=None,
+        help="hub dataset id or local text/json/parquet file or folder (required without --profile)",
+    )
+    cmp_cmd.add_argument(
+        "--data-files",
+        default=None,
+        help="one file inside a hub dataset (e.g. a parquet shard; default: the whole dataset)",
+    )
     cmp_cmd.add_argument(
         "--samples", type=_positive_int, default=None, help="documents (default 100, or the profile's)"
     )
     cmp_cmd.add_argument(
         "--seq-len", type=_positive_int, default=None, help="tokens per document (default 128, or the profile's)"
     )
-    cmp_cmd.add_argument("--procedure", default="both", choices=["both", "paper", "corrected"])
+    cmp_cmd.add_argument(
+        "--procedure",
+        default="both",
+        choices=["both", "paper", "corrected"],
+        help="the method choices to run under (docs: harness/config.py; default: %(default)s)",
+    )
     cmp_cmd.add_argument(
         "--permutations",
         type=_positive_int,
         default=None,
         help="permutations per null (default: the profile's, else the procedure's)",
     )
-    cmp_cmd.add_argument("--device", default="cpu")
+    cmp_cmd.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1 (default: %(default)s)")
     cmp_cmd.add_argument(
         "--batch-size",
         type=_positive_int,
         default=None,
         help="forward-pass batch (default 8; with --profile: the file's)",
     )
-    cmp_cmd.add_argument("--cache-dir", type=Path, default=Path(".cache/activations"))
-    cmp_cmd.add_argument("--no-control", action="store_true", help="skip the shuffled-positions negative controls")
-    cmp_cmd.add_argument("--out", type=Path, default=Path("reports/compare"))
+    cmp_cmd.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=Path(".cache/activations"),
+        help="residual-stream cache, keyed by model, layer, site and tokens (default: %(default)s)",
+    )
+    cmp_cmd.add_argument(
+        "--no-control", action="store_true", help="skip the shuffled-positions negative controls (default: run them)"
+    )
+    cmp_cmd.add_argument(
+        "--out", type=Path, default=Path("reports/compare"), help="folder for the report (default: %(default)s)"
+    )
     sub.add_parser(
         "rehearse",
         help="stage the real-shape hub and run the whole profile, writing benchmark.json "
@@ -442,6 +484,18 @@ def main(argv: list[str] | None = None) -> int:
             "on a device spec; --calibrate measures this machine's kernel throughputs",
         )
     )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from harness.errors import HarnessError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] in (["rehearse"], ["stability"]):
+        # its own process-level setup (hub environment before huggingface_hub is imported,
+        # BLAS threads before numpy) happens in the command itself: hand over the raw arguments
+        return int(external_command(argv[0])(argv[1:]) or 0)
+    parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     log = logging.getLogger("harness.cli")

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ALPHA", "grid_figures", "safe_name", "seed_figures", "semantic_figure"]
+__all__ = ["ALPHA", "grid_figures", "p_label", "safe_name", "seed_figures", "semantic_figure"]
 
 ALPHA = 0.05
 """Significance level marked on p-value figures (the claims' alpha)."""
@@ -69,6 +69,19 @@ def _num(x: Any) -> float:
         return math.nan
 
 
+def p_label(p: float, k_of_n: Any = None, n_permutations: Any = None) -> str:
+    """How a figure prints a p-value: the paper's count ``k/N`` when given (e.g. ``"0/99"``), else p
+    to 3 decimals; never ``0``: a zero p without a count reads ``"<1/N"`` (``"<1/99"`` with N known).
+    NaN: ``"n/a"``."""
+    if isinstance(k_of_n, str) and k_of_n:
+        return k_of_n
+    if not math.isfinite(p):
+        return "n/a"
+    if p <= 0:
+        return f"<1/{n_permutations}" if n_permutations else "<1/N"
+    return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
+
+
 def _nanmedian(values: list[float]) -> float:
     finite = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
     return float(np.median(finite)) if finite else math.nan
@@ -105,9 +118,17 @@ def _heatmap(grid: dict[str, Any], field: str, kind: str, path: Path, title: str
     plt = _plt()
     la, lb = list(grid["layers_a"]), list(grid["layers_b"])
     m = np.full((len(lb), len(la)), np.nan)
+    texts: dict[tuple[int, int], str] = {}  # p panels: each cell's k/N (the paper's rule), never "0"
     nulls = []
     for cell in grid["cells"]:
-        m[lb.index(cell["layer_b"]), la.index(cell["layer_a"])] = _cell_value(cell, field, control=control)
+        i, j = lb.index(cell["layer_b"]), la.index(cell["layer_a"])
+        if kind == "p" and f"{field}_plus_one" in cell:  # judging p: (1 + k) / (1 + N), never 0
+            m[i, j] = _cell_value(cell, f"{field}_plus_one", control=control)
+        else:
+            m[i, j] = _cell_value(cell, field, control=control)
+        if kind == "p":
+            kn = cell.get(f"{field}_paper_top" if control and f"{field}_paper_top" in cell else f"{field}_paper")
+            texts[i, j] = p_label(m[i, j], kn, cell.get("n_permutations") or grid.get("n_permutations"))
         if kind == "score":
             null_field = {"svcca": "svcca_null_mean", "rsa": "rsa_null_mean", "svcca_m21": "svcca_m21_null_mean"}[field]
             nulls.append(_cell_value(cell, null_field, control=control and field != "svcca_m21"))
@@ -138,7 +159,7 @@ def _heatmap(grid: dict[str, Any], field: str, kind: str, path: Path, title: str
             if not np.isfinite(v):
                 ax.text(j, i, "n/a", ha="center", va="center", fontsize=7, color="#555555")
                 continue
-            label = (f"{v:.3f}" if v >= 0.001 else f"{v:.0e}") if kind == "p" else f"{v:.2f}"
+            label = texts[i, j] if kind == "p" else f"{v:.2f}"
             bold = kind == "p" and v < ALPHA
             r, g, b_, _ = cmap(norm(np.clip(v, P_FLOOR, 1.0) if kind == "p" else v))
             color = "black" if 0.299 * r + 0.587 * g + 0.114 * b_ > 0.5 else "white"  # readable on the cell
@@ -155,7 +176,7 @@ def _heatmap(grid: dict[str, Any], field: str, kind: str, path: Path, title: str
     cbar = fig.colorbar(im, ax=ax)
     if kind == "p":
         cbar.ax.axhline(ALPHA, color="red", lw=2)
-        cbar.set_label(f"p, log scale; red line: alpha = {ALPHA}; * = p < alpha")
+        cbar.set_label(f"p = (1 + k) / (1 + N), log scale; text: k/N; red line: alpha = {ALPHA}; * = p < alpha")
     elif kind == "excess":
         cbar.set_label("value - null mean, fixed [-0.5, 0.5]; 0 = chance")
     else:
@@ -199,9 +220,14 @@ def semantic_figure(exp: dict[str, Any], name: str, fig_dir: Path, *, rel: str =
     ax.bar(x + 0.2, np.nan_to_num(rsa), 0.4, label="RSA", color="#9ecae1")
     ax.scatter(x - 0.2, null, marker="_", s=400, color="red", zorder=3, label="SVCCA null mean (chance)")
     for i, c in enumerate(cells):
-        p = _num(c.get("svcca_p"))
+        p = _num(c.get("svcca_p_plus_one", c.get("svcca_p")))
         n = c.get("n_pairs")
-        note = "n/a" if not np.isfinite(sv[i]) else (f"p {p:.3f}" + ("*" if p < ALPHA else ""))
+        kn = c.get("svcca_p_paper")
+        note = (
+            "n/a"
+            if not np.isfinite(sv[i])
+            else (f"p {p_label(p, kn, c.get('n_permutations'))}" + ("*" if p < ALPHA else ""))
+        )
         ax.text(
             x[i] - 0.2, np.nanmax([sv[i], null[i], 0.0]) + 0.02, f"{note}\nn={n}", ha="center", va="bottom", fontsize=7
         )
@@ -269,7 +295,7 @@ def seed_figures(claim_results: list[dict[str, Any]], fig_dir: Path, *, rel: str
                 ax.text(
                     x[i],
                     np.nan_to_num(_num(v["svcca"])) + 0.02,
-                    f"p {p:.3f}{'*' if p < ALPHA else ''}\nn={v.get('n')}",
+                    f"p {p_label(p, v.get('p_paper'))}{'*' if p < ALPHA else ''}\nn={v.get('n')}",
                     ha="center",
                     va="bottom",
                     fontsize=7,

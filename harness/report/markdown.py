@@ -1,6 +1,10 @@
 """The reproduction report: ``REPORT.md`` + ``REPORT.html`` (self-contained: figures embedded)
 + ``results.json`` + ``figures/*.png`` (harness/report/figures.py).
 
+The Markdown answers first, then explains: the verdicts with one-line reasons
+(harness/report/reason_lines.py), a table of contents, one section per claim, the experiments
+(harness/report/sections.py), a glossary and the provenance.
+
 ``results.json`` follows :class:`harness.report.schema.Results` (JSON Schema:
 ``harness/report/results.schema.json``). It is strict JSON: an undefined score (NaN) is
 ``null``, never NaN or -1. Claim rows carry ``verdict`` (reproduced / not reproduced /
@@ -10,18 +14,18 @@ experiment records the rule read, so ``sae-claims judge`` can judge them again).
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tabulate import tabulate
 
-from harness.report.figures import grid_figures, seed_figures, semantic_figure
+from harness.report.figures import seed_figures
 from harness.report.html import write_html
+from harness.report.reason_lines import ABSENT, brief_reason, reason, strip_dict_dumps
 from harness.report.schema import SCHEMA_VERSION, dumps
+from harness.report.sections import details, experiment_section, flatten, glossary_lines, md_table
 from harness.verdicts.recorder import VERDICTS
 from harness.verdicts.records import CLAIMS, HEADLINE_CRITERION
 
@@ -39,7 +43,9 @@ def _rule_holds_control_same(r: dict[str, Any]) -> bool:
 
 def _fmt(x: Any) -> str:
     if isinstance(x, (float, np.floating)):
-        return "NaN" if math.isnan(float(x)) else f"{float(x):.3f}"
+        return ABSENT if not math.isfinite(float(x)) else f"{float(x):.3f}"
+    if x is None:
+        return ABSENT
     if isinstance(x, dict):
         return ", ".join(f"{k}={_fmt(v)}" for k, v in x.items())
     if isinstance(x, (list, tuple)):
@@ -73,22 +79,73 @@ def criterion_line(rec: Any, fractions: dict[str, Any] | None) -> str:
     return "shared fraction: " + "; ".join(parts) + ". "
 
 
-def _mean(values: list[Any]) -> float:
-    v = [float(x) for x in values if isinstance(x, (int, float)) and math.isfinite(float(x))]
-    return float(np.mean(v)) if v else math.nan
-
-
-def _p(cell: dict[str, Any], metric: str) -> str:
-    """The judging p (+1 rule) with the paper's own rule as ``k/N`` next to it, e.g.
-    ``0.010 (0/99)``; older records without them show the stored p."""
-    p = cell.get(f"{metric}_p_plus_one", cell.get(f"{metric}_p"))
-    kn = cell.get(f"{metric}_p_paper")
-    return _fmt(p) + (f" ({kn})" if isinstance(kn, str) else "")
-
-
 def _image(alt: str, rel: str) -> str:
     """A Markdown image; brackets in the alt text are escaped, the path is already safe."""
     return f"![{alt.replace('[', '(').replace(']', ')')}]({rel})"
+
+
+#: Which figure of an experiment shows each claim's statistic: claim id -> (experiment kind, figure
+#: file suffix; "" = the experiment's only figure). Seed claims use the seed figures.
+CLAIM_FIGURES: dict[str, tuple[str, str]] = {
+    "U1": ("grid", "-svcca-p.png"),
+    "U2": ("grid", "-rsa-p.png"),
+    "U3": ("grid", "-svcca-excess.png"),
+    "U4": ("grid", "-svcca-excess.png"),
+    "U5": ("grid", "-svcca-m21.png"),
+    "U6": ("grid", "-svcca-m21.png"),
+    "U7": ("grid", "-svcca-excess.png"),
+    "U8": ("grid", "-svcca.png"),
+    "S1": ("semantic", ""),
+    "S2": ("semantic", ""),
+    "S3": ("semantic", ""),
+    "S4": ("semantic", ""),
+    "S5": ("semantic", ""),
+    "P3": ("seeds", "seeds-p3-"),
+    "W1": ("seeds", "seeds-w1-"),
+}
+
+#: Order of the procedures in the report (others after these, alphabetically).
+PROCEDURE_ORDER = {"paper": 0, "corrected": 1, "PB method": 2}
+
+_SHORT = {
+    "reproduced": "reproduced",
+    "not reproduced": "NOT reproduced",
+    "inconclusive": "inconclusive",
+    "not run": "not run",
+}
+
+
+def anchor(claim_id: str) -> str:
+    """The HTML anchor of a claim's section, e.g. ``claim-u1``."""
+    return f"claim-{claim_id.lower()}"
+
+
+def verdict_words(r: dict[str, Any]) -> str:
+    """The verdict as the first screen shows it (``rule holds; control not distinguished`` where the
+    rule held and only the contrast with the control failed)."""
+    return CONTROL_NOT_DISTINGUISHED if _rule_holds_control_same(r) else _SHORT[r["verdict"]]
+
+
+def _claim_order(ids: set[str]) -> list[str]:
+    return sorted(ids, key=lambda c: (c[0], int("".join(ch for ch in c[1:] if ch.isdigit()) or 0)))
+
+
+def _claim_figures(
+    cid: str,
+    procs: list[str],
+    experiments: dict[str, Any],
+    figs_by_exp: dict[str, list[tuple[str, str]]],
+    seed: list[tuple[str, str]],
+) -> list[tuple[str, str]]:
+    kind, suffix = CLAIM_FIGURES.get(cid, ("", ""))
+    out: list[tuple[str, str]] = []
+    if kind == "seeds":
+        return [(alt, rel) for alt, rel in seed if rel.rsplit("/", 1)[-1].startswith(suffix)]
+    for name, exp in experiments.items():
+        if exp.get("kind") != kind or exp.get("control") or exp.get("procedure") not in procs:
+            continue
+        out += [(alt, rel) for alt, rel in figs_by_exp.get(name, []) if rel.endswith(suffix or ".png")]
+    return out
 
 
 def write_report(
@@ -102,7 +159,14 @@ def write_report(
     calibration: dict[str, str] | None = None,
     stability: dict[tuple[str, str], str] | None = None,
 ) -> Path:
-    """Write REPORT.md, results.json and figures under ``out_dir``; return the Markdown path.
+    """Write REPORT.md, REPORT.html, results.json and figures under ``out_dir``; return the Markdown path.
+
+    The report answers first: its first screen (:data:`FIRST_SCREEN_LINES` lines) holds, per
+    procedure, every claim's verdict with a one-line reason in words
+    (:func:`harness.report.reason_lines.reason`) linked to the claim's section. Then a table of
+    contents, one section per claim (paper's numbers, rule, measured numbers per procedure,
+    control, figure), the experiments (figures; numbers in collapsible tables), the glossary and
+    the provenance. No raw JSON (the records are in ``results.json``); absent values are ``—``.
 
     ``partial``: why this run is not the complete report (None: complete); a partial report
     says so in its first line. Figures in ``out_dir/figures`` are replaced by this run's.
@@ -111,11 +175,12 @@ def write_report(
     verdict from a rule that misses its power or false-positive target is read as such.
     ``stability``: (claim id, procedure) -> how the claim's outcome held over the committed seed
     sweep (:func:`harness.verdicts.stability.stability_notes`; ``(claim, "*")``: why a claim was not
-    swept); shown per claim x procedure next to the verdicts.
+    swept); shown per claim x procedure in the claim's section.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "figures").mkdir(exist_ok=True)
-    for old in (out_dir / "figures").glob("*.png"):
+    fig_dir = out_dir / "figures"
+    fig_dir.mkdir(exist_ok=True)
+    for old in fig_dir.glob("*.png"):
         old.unlink()
     if partial:
         lines = [
@@ -128,8 +193,8 @@ def write_report(
     else:
         lines = [f"# Reproduction report — profile `{profile}`", ""]
     lines += [
-        f"Commit `{provenance.get('git_commit')}`, created {provenance.get('created_utc')}; "
-        f"libraries: {_fmt(provenance.get('library_versions', {}))}.",
+        f"Commit `{str(provenance.get('git_commit', ABSENT))[:12]}`, created {provenance.get('created_utc', ABSENT)} · "
+        "[contents](#contents) · [glossary](#glossary) · [provenance](#provenance)",
         "",
     ]
     drift = provenance.get("lock_differences") or []
@@ -141,261 +206,119 @@ def write_report(
             + "); numbers may differ from a run in the locked one (`pip install -c constraints.txt`).",
             "",
         ]
-    # summary
-    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    r: dict[str, Any] | None  # a claim row; None where a claim lacks a procedure
-    for r in claim_results:
-        counts[r["procedure"]][r["verdict"]] += 1
-    lines += ["## Summary", ""]
-    summary_rows = [[p, *(c.get(v, 0) for v in VERDICTS)] for p, c in sorted(counts.items())]
-    lines += [tabulate(summary_rows, headers=["procedure", *VERDICTS], tablefmt="github"), ""]
-    if profile == "smoke":
-        lines += [
-            "Smoke profile: small fixture models stand in for the paper's LLMs. A verdict here says "
-            "whether the claim's rule holds *on the fixture world*; the test checks it against the "
-            "reviewed expected verdict (`claims/expected/`), so any change of outcome fails CI.",
-            "",
-        ]
-    # claims table
     by_claim: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     for r in claim_results:
         by_claim[r["id"]][r["procedure"]] = r
-    procs = sorted({r["procedure"] for r in claim_results})
-    # every claim of the inventory appears, also those this run did not reach (e.g. W2 and S2 in smoke)
-    ran = set(by_claim)  # claims with at least one row (by_claim is a defaultdict: look-ups add keys)
-    order = sorted(ran | set(CLAIMS), key=lambda c: (c[0], int("".join(ch for ch in c[1:] if ch.isdigit()) or 0)))
-    short = {
-        "reproduced": "reproduced",
-        "not reproduced": "NOT reproduced",
-        "inconclusive": "inconclusive",
-        "not run": "not run",
-    }
-    glance = []
-    for cid in order:
-        row = [cid, CLAIMS[cid].statement]
-        for p in procs:
-            r = by_claim[cid].get(p)
-            ctrl = (
-                ""
-                if r is None or r.get("control_outcome") in (None, "other way")
-                else f" (control: {r['control_outcome']})"
-            )
-            # "—": the claim ran under other procedures (e.g. P1-P3 under "PB method")
-            row.append(
-                ("—" if cid in ran else "not run (not in this run's tiers)")
-                if r is None
-                else (CONTROL_NOT_DISTINGUISHED if _rule_holds_control_same(r) else short[r["verdict"]] + ctrl)
-            )
-        if calibration:
-            row.append(calibration.get(cid, "not calibrated"))
-        if stability:
-            notes = [f"{p}: {stability[(cid, p)]}" for p in procs if (cid, p) in stability]
-            row.append("; ".join(notes) or stability.get((cid, "*"), "not swept"))
-        glance.append(row)
+    procs = sorted(
+        {r["procedure"] for r in claim_results}, key=lambda p: (PROCEDURE_ORDER.get(p, len(PROCEDURE_ORDER)), p)
+    )
+    ran = set(by_claim)
+    order = _claim_order(ran | set(CLAIMS))
+    # first screen: each claim's verdict under each procedure, and why
     lines += [
-        "## Verdicts at a glance",
-        "",
-        tabulate(
-            glance,
-            headers=[
-                "id",
-                "claim",
-                *procs,
-                *(["rule calibration"] if calibration else []),
-                *(["seed stability"] if stability else []),
-            ],
-            tablefmt="github",
-        ),
-        "",
-        "A claim is reproduced only when its rule holds and its negative control does not; "
-        "'control: same way' marks a rule that could not discriminate on this data; 'control: not run' "
-        "a control that was not run or had nothing to score (e.g. no misaligned pair survived the filters), so "
-        "the rule's power is untested and a claim whose rule holds is inconclusive, never reproduced; "
-        "'inconclusive' a claim whose data "
-        "cannot decide (too few pairs, too few permutations for alpha, a control that cannot be judged). Details, "
-        "numbers and the reviewed reason for each smoke verdict follow.",
+        '## <a id="verdicts"></a>Verdicts',
         "",
     ]
-    if calibration:
+    tallies = []
+    for p in procs:
+        counts: dict[str, int] = defaultdict(int)
+        for c in order:
+            if p in by_claim.get(c, {}):
+                counts[by_claim[c][p]["verdict"]] += 1
+        tallies.append(f"`{p}` " + ", ".join(f"{counts[v]} {v}" for v in VERDICTS if counts[v]))
+    # the verdict matrix: one row per claim, one column per procedure (verdict and its core reason);
+    # the terms it uses link to the glossary from here, their first use
+    lines += [
+        "Reproduced = the rule holds and the [negative control](#g-control) comes out the other way; "
+        "[terms](#glossary): [excess over chance](#g-excess), [BH](#g-bh), [k/N](#g-kn), [placebo](#g-placebo), "
+        "[PB method](#g-pb), [inconclusive](#g-inconclusive).",
+        "",
+    ]
+    lines += ['<div class="verdicts">', "", "| id | " + " | ".join(f"`{p}`" for p in procs) + " |"]
+    lines.append("|---" * (len(procs) + 1) + "|")
+    for c in order:
+        if c not in ran:
+            continue
+        cells = [
+            f"**{verdict_words(by_claim[c][p])}** · {brief_reason(by_claim[c][p])}".replace("|", "/")
+            if p in by_claim[c]
+            else ABSENT
+            for p in procs
+        ]
+        lines.append(f"| [{c}](#{anchor(c)}) | " + " | ".join(cells) + " |")
+    lines += ["", "</div>", "", "Counts: " + "; ".join(tallies) + ".", ""]
+    if profile == "smoke":
         lines += [
-            "'rule calibration': the rule's power and false-positive rate on known-answer worlds "
-            "(`reports/calibration/`); a FLAGGED rule misses a target there, so its verdict here is weak "
-            "evidence either way.",
+            "Smoke profile: small fixture models stand in for the paper's LLMs; each verdict is checked against a "
+            "reviewed expected one (`claims/expected/`).",
             "",
         ]
-    if stability:
+    lines += [
+        '### <a id="why"></a>Why: each verdict\'s rule statistic and its control',
+        "",
+        '<div class="verdicts">',
+        "",
+    ]
+    # claims grouped by the procedures they ran under: one table per group, a column per procedure
+    groups: dict[tuple[str, ...], list[str]] = defaultdict(list)
+    for c in order:
+        if c in ran:
+            groups[tuple(p for p in procs if p in by_claim[c])].append(c)
+    for group, ids in sorted(groups.items(), key=lambda g: min(procs.index(p) for p in g[0])):
+        lines += ["| id | " + " | ".join(f"`{p}`" for p in group) + " |", "|---" * (len(group) + 1) + "|"]
+        for c in ids:
+            cells = [f"**{verdict_words(by_claim[c][p])}** — {reason(by_claim[c][p])}".replace("|", "/") for p in group]
+            lines.append(f"| [{c}](#{anchor(c)}) | " + " | ".join(cells) + " |")
+        lines.append("")
+    lines += ["</div>", ""]
+    missing = [c for c in order if c not in ran]
+    if missing:
         lines += [
-            "'seed stability': over the committed seed sweep (`reports/stability/`; base seeds 0, 1, ... of every "
-            "null, control shuffle, random partner and Test-2 draw), the number of seeds giving seed 0's verdict "
-            "and control outcome (the outcome this run reports); a claim is stable when at least 90% of at least "
-            "20 seeds (5 for the expensive grid claims) agree, and one that is not is reported inconclusive "
-            "('unstable over seeds').",
+            "Not in this run's tiers: "
+            + ", ".join(f"[{c}](#{anchor(c)}) ({', '.join(CLAIMS[c].tiers)})" for c in missing)
+            + ".",
             "",
         ]
-    lines += ["## Claims", ""]
-    rows = []
+    # figures of every experiment (made once; claim sections and the experiments section show them)
+    exp_lines: dict[str, list[str]] = {}
+    figs_by_exp: dict[str, list[tuple[str, str]]] = {}
+    for name, exp in experiments.items():
+        exp_lines[name], figs_by_exp[name] = experiment_section(name, exp, fig_dir)
+    seed = seed_figures(claim_results, fig_dir)
+    # contents
+    lines += ['## <a id="contents"></a>Contents', ""]
+    lines += ["- [Verdicts](#verdicts)", "- [Claims](#claims)"]
+    lines += ["  - " + " · ".join(f"[{c}](#{anchor(c)})" for c in order)]
+    lines += ["- [Experiments](#experiments)", "- [Glossary](#glossary)", "- [Provenance](#provenance)", ""]
+    if calibration or stability:
+        lines += [
+            "Each claim's section gives its rule's calibration ('rule calibration': power and false-positive rate on "
+            "known-answer worlds, `reports/calibration/`; a FLAGGED rule misses a target there, so its verdict is weak "
+            "evidence either way) and its 'seed stability' (how many seeds of the committed sweep, "
+            "`reports/stability/`, give this verdict and control outcome; a claim is stable when >= 90% of >= 20 "
+            "seeds, 5 for the grid claims, agree, and one that is not is reported inconclusive).",
+            "",
+        ]
+    # one section per claim
+    lines += ['## <a id="claims"></a>Claims', ""]
     for cid in order:
-        rec = CLAIMS[cid]
-        row = [cid, rec.statement, rec.source, rec.paper_values, rec.rule]
-        for p in procs:
-            r = by_claim[cid].get(p)
-            if r is None:
-                row.append(
-                    "—"
-                    if cid in ran
-                    else f"**not run**: not in this run's tiers (tiers of {cid}: {', '.join(rec.tiers)})"
-                )
-                continue
-            outcome = r.get("control_outcome")
-            note = "" if outcome is None else f" (negative control: {outcome})"
-            if _rule_holds_control_same(r):  # the rule held; what failed is the contrast with its control
-                note = f" ({CONTROL_NOT_DISTINGUISHED}{'; ' + r['detail'] if r.get('detail') else ''})"
-            why = (r.get("expected") or {}).get("reason")
-            if r["verdict"] == "not run":
-                row.append(f"**not run**: {r.get('detail', '')}")
-                continue
-            measured = dict(r["measured"])
-            crit = criterion_line(rec, measured.pop("shared_fraction_by_criterion", None))
-            row.append(f"**{r['verdict']}**{note}: {crit}{_fmt(measured)}" + (f" — *{why}*" if why else ""))
-        rows.append(row)
-    lines += [tabulate(rows, headers=["id", "claim", "source", "paper", "rule", *procs], tablefmt="github"), ""]
+        lines += _claim_section(cid, procs, by_claim[cid] if cid in ran else {}, calibration, stability)
+        figs = _claim_figures(cid, procs, experiments, figs_by_exp, seed) if cid in ran else []
+        if figs:  # side by side in REPORT.html (one per procedure)
+            lines += ['<div class="figs">', "", *[_image(alt, rel) for alt, rel in figs], "", "</div>", ""]
     not_run = [r for r in claim_results if r["verdict"] == "not run"]
     if not_run:
         lines += ["### Not run", ""] + [f"- {r['id']} ({r['procedure']}): {r['detail']}" for r in not_run] + [""]
     # experiments
-    lines += ["## Experiments", ""]
+    lines += ['## <a id="experiments"></a>Experiments', ""]
     for name, exp in experiments.items():
-        lines += [f"### {name}", ""]
-        if exp.get("kind") == "grid":
-            lines += [_image(alt, rel) for alt, rel in grid_figures(exp, name, out_dir / "figures")]
-            lines.append("")
-            # raw score next to its effect over chance (excess = (s - null mean) / (1 - null mean), z);
-            # p = the judging +1 rule, with the paper's own rule as k/N
-            cell_rows = [
-                [
-                    c["layer_a"],
-                    c["layer_b"],
-                    c.get("n_pairs_m21"),
-                    c.get("n_pairs"),
-                    c.get("mean_max_corr"),
-                    c.get("svcca"),
-                    c.get("svcca_null_mean"),
-                    c.get("svcca_excess"),
-                    c.get("svcca_z"),
-                    _p(c, "svcca"),
-                    c.get("svcca_k"),
-                    c.get("rsa"),
-                    c.get("rsa_excess"),
-                    _p(c, "rsa"),
-                    c.get("svcca_m21"),
-                    c.get("svcca_m21_excess"),
-                    c.get("size_matched_m21_p"),
-                    c.get("svcca_unfiltered"),
-                    c.get("svcca_unfiltered_excess"),
-                    c.get("size_matched_unfiltered_p"),
-                ]
-                for c in exp["cells"]
-            ]
-            lines += [
-                tabulate(
-                    [[_fmt(v) for v in r] for r in cell_rows],
-                    headers=[
-                        "A",
-                        "B",
-                        "pairs m-1",
-                        "pairs 1-1",
-                        "mean max corr",
-                        "SVCCA",
-                        "null",
-                        "SVCCA excess",
-                        "z",
-                        "p (k/N)",
-                        "k (a,b)",
-                        "RSA",
-                        "RSA excess",
-                        "p (RSA) (k/N)",
-                        "SVCCA m-1",
-                        "excess m-1",
-                        "p vs same-size m-1",
-                        "SVCCA unfilt.",
-                        "excess unfilt.",
-                        "p vs same-size unfilt.",
-                    ],
-                    tablefmt="github",
-                ),
-                "",
-            ]
-        elif exp.get("kind") == "semantic":
-            sem_rows = [
-                [
-                    c["category"],
-                    c.get("paper_n"),
-                    c.get("n_pairs"),
-                    c.get("paper_svcca"),
-                    c.get("svcca"),
-                    c.get("svcca_null_mean"),
-                    c.get("svcca_excess"),
-                    c.get("svcca_z"),
-                    _p(c, "svcca"),
-                    c.get("rsa"),
-                    c.get("rsa_excess"),
-                    _p(c, "rsa"),
-                    c.get("test2_excess"),
-                    c.get("test2_p_plus_one", c.get("test2_p")),
-                    c.get("skipped", ""),
-                ]
-                for c in exp["cells"]
-            ]
-            lines += [f"Layers A{exp['layer_a']} x B{exp['layer_b']}.", ""]
-            lines += [_image(alt, rel) for alt, rel in semantic_figure(exp, name, out_dir / "figures")] + [""]
-            lines += [
-                tabulate(
-                    [[_fmt(v) for v in r] for r in sem_rows],
-                    headers=[
-                        "category",
-                        "paper n",
-                        "n",
-                        "paper SVCCA",
-                        "SVCCA",
-                        "null mean",
-                        "SVCCA excess",
-                        "z",
-                        "p (T1) (k/N)",
-                        "RSA",
-                        "RSA excess",
-                        "p (RSA) (k/N)",
-                        "excess over T2",
-                        "p (T2)",
-                        "note",
-                    ],
-                    tablefmt="github",
-                ),
-                "",
-            ]
-        elif exp.get("kind") == "semantic_grid":  # the tables themselves are listed above or in results.json
-            sg_rows = [
-                [
-                    t["layer_a"],
-                    t["layer_b"],
-                    sum("skipped" not in c for c in t["cells"]),
-                    _mean([c.get("svcca_excess") for c in t["cells"]]),
-                    _mean([c.get("rsa_excess") for c in t["cells"]]),
-                ]
-                for t in exp["tables"]
-            ]
-            lines += [
-                tabulate(
-                    [[_fmt(v) for v in r] for r in sg_rows],
-                    headers=["A", "B", "categories scored", "mean SVCCA excess", "mean RSA excess"],
-                    tablefmt="github",
-                ),
-                "",
-            ]
-        else:
-            lines += ["```", json.dumps(exp, indent=1, default=str, allow_nan=True)[:4000], "```", ""]
-    seed = seed_figures(claim_results, out_dir / "figures")
+        lines += [f"### {'Pre-flight' if exp.get('kind') == 'preflight' else name}", "", *exp_lines[name], ""]
     if seed:
         lines += ["### Seed pairs", ""] + [_image(alt, rel) for alt, rel in seed] + [""]
+    lines += glossary_lines()
+    lines += ['## <a id="provenance"></a>Provenance', ""]
+    prov_rows = [[k, v] for k, v in flatten({k: v for k, v in provenance.items() if k != "lock_differences"})]
+    lines += details(f"Provenance ({len(prov_rows)} fields)", [md_table(prov_rows, ["field", "value"])])
     md = out_dir / "REPORT.md"
     md.write_text("\n".join(lines))
     write_html(md, out_dir / "REPORT.html")
@@ -408,3 +331,107 @@ def write_report(
     }
     (out_dir / "results.json").write_text(dumps(payload, indent=1))
     return md
+
+
+FIRST_SCREEN_LINES = 60
+"""The report's first screen: its first lines hold every claim's verdict with its reason."""
+
+
+def _claim_section(
+    cid: str,
+    procs: list[str],
+    rows: dict[str, dict[str, Any]],
+    calibration: dict[str, str] | None,
+    stability: dict[tuple[str, str], str] | None,
+) -> list[str]:
+    """One claim: statement, paper's numbers, rule, verdict per procedure, measured and control tables."""
+    rec = CLAIMS.get(cid)
+    statement = rec.statement if rec else next(iter(rows.values()), {}).get("statement", "")
+    out = [f'### <a id="{anchor(cid)}"></a>{cid}: {statement}', ""]
+    if rec is not None:
+        src = rec.source if rec.source.startswith(rec.paper) else f"{rec.paper}, {rec.source}"
+        out += [f"- **Paper** ({src}): {rec.paper_values}", f"- **Rule**: {rec.rule}"]
+        out += [f"- **Negative control**: {rec.negative_control}", ""]
+    if not rows:
+        tiers = ", ".join(rec.tiers) if rec else ABSENT
+        out += [f"**Not run**: not in this run's tiers (tiers of {cid}: {tiers}).", ""]
+        if stability and (cid, "*") in stability:
+            out += [f"Seed stability: {stability[(cid, '*')]}.", ""]
+        return out
+    here = [p for p in procs if p in rows]
+    vrows = []
+    for p in here:
+        r = rows[p]
+        why = (r.get("expected") or {}).get("reason")
+        vrow = [p, f"**{verdict_words(r)}**", reason(r), why or ABSENT]
+        if calibration:
+            vrow.append(calibration.get(cid, "not calibrated"))
+        if stability:
+            vrow.append(stability.get((cid, p), stability.get((cid, "*"), "not swept")))
+        vrows.append(vrow)
+    headers = ["procedure", "verdict", "why", "reviewed reason (expected verdict)"]
+    headers += (["rule calibration"] if calibration else []) + (["seed stability"] if stability else [])
+    out += [md_table(vrows, headers), ""]
+    for p in here:
+        detail = strip_dict_dumps(str(rows[p].get("detail") or ""))
+        if detail and rows[p]["verdict"] != "not run" and not detail.startswith("inconclusive"):
+            out += [f"*{p}*: {detail}", ""]
+    measured = {p: dict(rows[p].get("measured") or {}) for p in here if rows[p]["verdict"] != "not run"}
+    if measured:
+        crit = {
+            p: criterion_line(rec, m.pop("shared_fraction_by_criterion", None)) if rec else ""
+            for p, m in measured.items()
+        }
+        for p, line in crit.items():
+            if line:
+                out += [f"*{p}*: {line.strip()}", ""]
+        ctrl = {p: m.pop("control", None) for p, m in measured.items()}
+        cols = list(measured)
+        out += _collapsible("Measured", measured, cols)
+        if any(isinstance(c, dict) and c for c in ctrl.values()):
+            out += _collapsible("Control", {p: c or {} for p, c in ctrl.items()}, cols)
+    return out
+
+
+SHORT_TABLE = 12
+"""Measured and control tables up to this many rows are shown open; longer ones are collapsed."""
+
+
+def _collapsible(title: str, values: dict[str, dict[str, Any]], cols: list[str]) -> list[str]:
+    table, n = _by_procedure(values, cols)
+    if n <= SHORT_TABLE:
+        return [f"**{title}**", "", table, ""]
+    return details(f"<b>{title}</b> ({n} quantities)", [table])
+
+
+def _by_procedure(values: dict[str, dict[str, Any]], cols: list[str]) -> tuple[str, int]:
+    """Rows: the flattened quantities; columns: the procedures (``—`` where one lacks a quantity).
+    Returns the table and its number of rows."""
+    flat = {p: dict(flatten(values[p])) for p in cols}
+    labels: list[str] = []
+    for p in cols:
+        labels += [k for k in flat[p] if k not in labels]
+    return md_table([[k, *(flat[p].get(k) for p in cols)] for k in labels], ["quantity", *cols]), len(labels)
+
+
+def write_report_from_results(
+    results_path: Path,
+    out_dir: Path,
+    *,
+    calibration: dict[str, str] | None = None,
+    stability: dict[tuple[str, str], str] | None = None,
+) -> Path:
+    """Write the report of a ``results.json`` (e.g. the committed ``reports/smoke/results.json``)
+    again under ``out_dir``, without recomputing anything; return the Markdown path."""
+    import json
+
+    data = json.loads(Path(results_path).read_text())
+    return write_report(
+        out_dir,
+        profile=str(data.get("profile", "unknown")),
+        claim_results=list(data["claims"]),
+        experiments=dict(data.get("experiments", {})),
+        provenance=dict(data.get("provenance", {})),
+        calibration=calibration,
+        stability=stability,
+    )

@@ -193,10 +193,48 @@ def check_writable_dir(path: Path, *, what: str) -> Path:
         os.remove(name)
     except OSError as exc:
         raise ConfigError(
-            f"{what} {path} is not writable ({exc.strerror or exc}: {probe}). Pass a folder you "
+            f"{what} {path} is not writable: {probe} {why_not_writable(probe, exc)}. Pass a folder you "
             "can write to, or fix its permissions."
         ) from None
     return path
+
+
+#: File systems whose folders never hold user files (Linux virtual file systems).
+VIRTUAL_FILESYSTEMS = frozenset({"proc", "sysfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "debugfs", "securityfs"})
+
+
+def mount_fstype(path: Path) -> str | None:
+    """The file-system type of the mount holding ``path`` (from /proc/mounts; None where unknown)."""
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return None
+    best, fstype = "", None
+    target = str(Path(path).resolve())
+    for line in mounts:
+        parts = line.split()
+        if len(parts) < 3:
+            continue
+        mnt = parts[1].replace("\\040", " ")
+        if (target == mnt or target.startswith(mnt.rstrip("/") + "/")) and len(mnt) >= len(best):
+            best, fstype = mnt, parts[2]
+    return fstype
+
+
+def why_not_writable(folder: Path, exc: OSError) -> str:
+    """Why a file could not be created in ``folder``, in words: ``"is on a proc file system
+    (virtual: files cannot be created there)"``, ``"is on a read-only file system"``, ``"is not
+    writable by this user (permission denied)"``, else the system's own message."""
+    import errno
+
+    fstype = mount_fstype(folder)
+    if fstype in VIRTUAL_FILESYSTEMS:
+        return f"is on a {fstype} file system (virtual: files cannot be created there)"
+    if exc.errno == errno.EROFS:
+        return "is on a read-only file system"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "is not writable by this user (permission denied)"
+    return f"refused a new file ({exc.strerror or exc})"
 
 
 def parse_layers_option(text: str | None, *, option: str) -> tuple[int, ...] | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from pathlib import Path
 
 import pytest
 
@@ -82,10 +84,20 @@ def test_report_writes_markdown_json_and_heatmaps(tmp_path) -> None:
         provenance={"git_commit": "abc"},
     )
     text = md.read_text()
-    assert "| paper       |            1 |                0 |              0 |         1 |" in text
-    assert "| W2 " in text and "not in this run's tiers" in text  # every claim of the inventory appears
-    assert "**not reproduced** (negative control: same way): fraction=0.400 — *tiny world*" in text
-    assert "NOT reproduced (control: same way)" in text and "| **not run**: no GPU" in text
+    first_screen = "\n".join(text.splitlines()[:60])
+    assert "Counts: `paper` 1 reproduced, 1 not run; `corrected` 1 not reproduced." in first_screen
+    # the verdict matrix: each claim's verdict per procedure with its core reason, linked to its section
+    assert (
+        "| [U1](#claim-u1) | **reproduced** · fraction 0.900 | **NOT reproduced** · fraction 0.400; ctrl same way |"
+        in first_screen
+    )
+    assert "| [S2](#claim-s2) | **not run** · no GPU | — |" in first_screen
+    assert "Not in this run's tiers: " in first_screen and "[W2](#claim-w2) (large)" in first_screen
+    assert '### <a id="claim-u1"></a>U1: ' in text and '### <a id="claim-w2"></a>W2: ' in text  # every claim
+    assert (
+        "| corrected | **NOT reproduced** | fraction 0.400; control same way (not distinguished) | tiny world |" in text
+    )
+    assert "**Not run**: not in this run's tiers (tiers of W2: large)." in text
     assert (tmp_path / "figures" / "grid-paper-svcca.png").stat().st_size > 1000
     data = json.loads((tmp_path / "results.json").read_text(), parse_constant=_refuse)  # strict JSON
     assert data["schema_version"] == 1
@@ -150,10 +162,11 @@ def test_report_shows_headline_and_figure_criterion_fractions(tmp_path) -> None:
     ]
     text = write_report(tmp_path, profile="smoke", claim_results=results, experiments={}, provenance={}).read_text()
     assert (
-        "shared fraction: `both` (headline) relu_l1=0.500, topk=0.250; `decoder_only` (architecture figure; "
-        "judged) relu_l1=0.750, topk=0.400. l0_matched=True"
+        "*PB method*: shared fraction: `both` (headline) relu_l1=0.500, topk=0.250; `decoder_only` (architecture "
+        "figure; judged) relu_l1=0.750, topk=0.400."
     ) in text
-    assert "shared fraction: `both` (width figure; headline; judged) topk=[0.500, 0.250]. " in text
+    assert "| l0 matched | yes |" in text  # the other measurements: a table, not key=value
+    assert "shared fraction: `both` (width figure; headline; judged) topk=[0.500, 0.250]." in text
 
 
 def test_report_shows_excess_next_to_raw_and_p_as_k_of_n(tmp_path) -> None:
@@ -278,11 +291,12 @@ def test_report_renders_in_commonmark_with_every_image(tmp_path) -> None:
     )
     tokens = MarkdownIt("commonmark").enable("table").parse(md.read_text())
     images = [c.attrs["src"] for t in tokens for c in (t.children or []) if c.type == "image"]
-    assert len(images) == 6 + 5 + 1 + 2  # grid panels; control without many-to-1; semantic; seeds
+    assert len(set(images)) == 6 + 5 + 1 + 2  # grid panels; control without many-to-1; semantic; seeds
     for src in images:
         assert (tmp_path / src).is_file(), src
         assert " " not in src and "(" not in src
-    assert len(list((tmp_path / "figures").glob("*.png"))) == len(images)
+    # claim sections show the figure of their statistic again (U1: the SVCCA p map; P3, W1: seed figures)
+    assert len(list((tmp_path / "figures").glob("*.png"))) == len(set(images))
     page = (tmp_path / "REPORT.html").read_text()
     assert page.count('src="data:image/png;base64,') == len(images) and 'src="figures/' not in page
 
@@ -330,9 +344,11 @@ def test_report_shows_rule_calibration_next_to_verdicts(tmp_path) -> None:
         provenance={},
         calibration={"U7": "FLAGGED: false-positive rate 5/5"},
     )
-    glance = md.read_text().split("## Verdicts at a glance")[1].split("## Claims")[0]
-    assert "rule calibration" in glance
-    assert "FLAGGED: false-positive rate 5/5" in glance and "not calibrated" in glance
+    text = md.read_text()
+    u1 = text.split('<a id="claim-u1">')[1].split("### ")[0]
+    u7 = text.split('<a id="claim-u7">')[1].split("### ")[0]
+    assert "| rule calibration |" in u7 and "| FLAGGED: false-positive rate 5/5 |" in u7
+    assert "| not calibrated |" in u1
 
 
 def test_a_rule_that_holds_with_its_control_not_distinguished_is_worded_so(tmp_path) -> None:
@@ -345,13 +361,13 @@ def test_a_rule_that_holds_with_its_control_not_distinguished_is_worded_so(tmp_p
     ]
     md = write_report(tmp_path, profile="smoke", claim_results=results, experiments={}, provenance={})
     text = md.read_text()
-    glance = text.split("## Verdicts at a glance")[1].split("## Claims")[0]
-    u1 = next(line for line in glance.splitlines() if line.startswith("| U1 "))
-    u2 = next(line for line in glance.splitlines() if line.startswith("| U2 "))
-    assert "rule holds; control not distinguished" in u1 and "NOT reproduced" not in u1
-    assert "NOT reproduced (control: same way)" in u2  # the rule itself failed: said as before
-    claims = text.split("## Claims")[1]
-    assert "rule holds; control not distinguished; " + detail in claims
+    glance = text.split("## Contents")[0]
+    u1 = next(line for line in glance.splitlines() if line.startswith("| [U1]"))
+    u2 = next(line for line in glance.splitlines() if line.startswith("| [U2]"))
+    assert "**rule holds; control not distinguished**" in u1 and "NOT reproduced" not in u1
+    assert "**NOT reproduced**" in u2 and "ctrl same way" in u2  # the rule itself failed: said as before
+    claims = text.split('<a id="claims">')[1]
+    assert f"*corrected*: {detail}" in claims.split('<a id="claim-u2">')[0]  # the rule's detail, in words
 
 
 def test_calibration_notes_from_file(tmp_path) -> None:
@@ -418,3 +434,71 @@ def test_report_warns_when_the_libraries_differ_from_the_lock(tmp_path) -> None:
     prov["lock_differences"] = []
     text = write_report(tmp_path / "b", profile="smoke", claim_results=[], experiments={}, provenance=prov).read_text()
     assert "not the locked environment" not in text
+
+
+SMOKE_RESULTS = Path(__file__).resolve().parents[2] / "reports" / "smoke" / "results.json"
+
+
+def test_smoke_report_answers_first_with_no_json_and_no_nan(tmp_path) -> None:
+    """Issue 24: the committed smoke results, written again into a temporary folder: no raw JSON
+    block, no ``nan``, and the first screen (60 lines) holds every claim's verdict under every
+    procedure it ran under, each with its reason."""
+    from harness.report.markdown import verdict_words, write_report_from_results
+
+    text = write_report_from_results(SMOKE_RESULTS, tmp_path).read_text()
+    assert "```" not in text and '{"' not in text and "{'" not in text
+    assert not re.search(r"\bnan\b", text, flags=re.IGNORECASE)
+    first = text.splitlines()[:60]
+    header = next(line for line in first if line.startswith("| id | `"))
+    procs = [c.strip().strip("`") for c in header.strip("|").split("|")[1:]]
+    claims = json.loads(SMOKE_RESULTS.read_text())["claims"]
+    assert len(claims) >= 30
+    for r in claims:
+        row = next(line for line in first if line.startswith(f"| [{r['id']}](#claim-{r['id'].lower()}) |"))
+        cell = row.strip("|").split(" | ")[1 + procs.index(r["procedure"])].strip()
+        assert cell.startswith(f"**{verdict_words(r)}** · ") and len(cell) > len(verdict_words(r)) + 8, (r["id"], cell)
+    assert f'<a id="claim-{claims[0]["id"].lower()}"></a>' in text  # the link's target exists
+
+
+def test_figures_never_print_p_as_zero(tmp_path, monkeypatch) -> None:
+    """Issue 24: the p heatmap printed ``0e+00*`` and the bar charts ``p 0.000*``."""
+    from harness.report import figures
+
+    texts: dict[str, list[str]] = {}
+
+    def keep(fig, path):
+        texts[path.name] = [t.get_text() for ax in fig.axes for t in ax.texts]
+        figures._plt().close(fig)
+
+    monkeypatch.setattr(figures, "_save", keep)
+    grid = _grid()
+    grid["n_permutations"] = 99
+    for i, c in enumerate(grid["cells"]):
+        c.update(svcca_p=0.0, rsa_p=0.0)
+        if i % 2:  # half the cells with the +1 rule and the paper's count, half with the bare p only
+            c.update(svcca_p_plus_one=0.01, svcca_p_paper="0/99")
+    figures.grid_figures(grid, "grid paper", tmp_path)
+    p_map = texts["grid-paper-svcca-p.png"]
+    assert sorted(set(p_map)) == ["0/99*", "<1/99*"]
+    semantic = {
+        "cells": [
+            {"category": "Time", "n_pairs": 9, "svcca": 0.6, "svcca_null_mean": 0.1, "svcca_p": 0.0, "rsa": 0.3},
+            {
+                "category": "Nature",
+                "n_pairs": 9,
+                "svcca": 0.6,
+                "svcca_null_mean": 0.1,
+                "svcca_p": 0.0,
+                "svcca_p_plus_one": 0.005,
+                "svcca_p_paper": "0/199",
+                "rsa": 0.3,
+            },
+        ]
+    }
+    figures.semantic_figure(semantic, "semantic", tmp_path)
+    w1 = {"id": "W1", "procedure": "paper", "measured": {"m21": {"svcca": 0.5, "null_mean": 0.1, "p": 0.0, "n": 5}}}
+    figures.seed_figures([w1], tmp_path)
+    labels = [t for name in ("semantic.png", "seeds-w1-svcca-by-pairing.png") for t in texts[name]]
+    assert labels == ["p <1/N*\nn=9", "p 0/199*\nn=9", "p <1/N*\nn=5"]
+    for t in [*p_map, *labels]:
+        assert not re.search(r"(^|\s)(p )?0(\.0+)?(e\+?0+)?\*?($|\s)", t), t

@@ -304,5 +304,15 @@ def test_claims_outside_the_profiles_tier_are_listed_as_not_run(tmp_path: Path) 
     w2 = [c for c in claims if c["id"] == "W2"]
     assert [c["procedure"] for c in w2] == ["paper", "corrected"]
     assert all(c["verdict"] == "not run" and "large tier" in c["detail"] for c in w2)
-    assert "| W2 " in (out / "REPORT.md").read_text()
+    assert "[W2](#claim-w2)" in (out / "REPORT.md").read_text()
     assert not [c for c in claims if c["id"] == "U1"]  # a smoke claim this run did not record is not invented
+
+
+def test_an_unwritable_report_dir_names_the_real_cause() -> None:
+    """Issue 24: '--report-dir /proc/nope' said '/proc is not writable (No such file or directory: /proc)'."""
+    from harness.report.run import mount_fstype
+
+    if mount_fstype(Path("/proc")) != "proc":
+        pytest.skip("no proc file system mounted at /proc on this machine")
+    with pytest.raises(ConfigError, match=r"/proc is on a proc file system \(virtual: files cannot be created there\)"):
+        check_writable_dir(Path("/proc/nope"), what="--report-dir")

@@ -203,9 +203,13 @@ def test_report_shows_the_seed_fraction_per_claim_and_procedure(tmp_path: Path) 
     md = write_report(
         tmp_path / "r", profile="smoke", claim_results=results, experiments={}, provenance={}, stability=notes
     )
-    glance = md.read_text().split("## Verdicts at a glance")[1].split("## Claims")[0]
-    assert "seed stability" in glance and f"paper: stable: {n}/{n}" in glance and "corrected: UNSTABLE: 10/20" in glance
-    assert "own replication" in glance  # P1-P3 say why they are not swept
+    report = md.read_text()
+    s1 = report.split('<a id="claim-s1">')[1].split("### ")[0]  # S1's section: a row per procedure
+    assert "| seed stability |" in s1
+    assert f"| stable: {n}/{n}" in s1.split("| paper |")[1].splitlines()[0]
+    assert "| UNSTABLE: 10/20" in s1.split("| corrected |")[1].splitlines()[0]
+    p1 = report.split('<a id="claim-p1">')[1].split("### ")[0]
+    assert "own replication" in p1  # P1-P3 say why they are not swept
     text = (tmp_path / "st" / "stability.md").read_text()
     assert "UNSTABLE" in text and "not swept: seed pairs are the claim's own replication" in text
 
