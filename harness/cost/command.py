@@ -11,21 +11,27 @@ from harness.errors import ConfigError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--profile", default="paper", help="a built-in profile name or a path to a profile .toml")
+    p.add_argument(
+        "--profile", default="paper", help="a built-in profile name or a path to a profile .toml (default: %(default)s)"
+    )
     p.add_argument(
         "--device-spec",
         default="h100",
         help="cpu (this repository's measured CPU table), a100 / h100 / h200 (datasheet-derived), "
-        "or a throughput table file (e.g. a measured cuda table from --calibrate)",
+        "or a throughput table file (e.g. a measured cuda table from --calibrate); default: %(default)s",
     )
     p.add_argument(
         "--results",
         type=Path,
         default=None,
-        help="a run's results.json: pair counts from its records instead of the paper's tables",
+        help="a run's results.json: pair counts from its records (default: the paper's tables)",
     )
     p.add_argument(
-        "--procedures", nargs="+", default=["paper", "corrected"], choices=["paper", "corrected"], help="procedures run"
+        "--procedures",
+        nargs="+",
+        default=["paper", "corrected"],
+        choices=["paper", "corrected"],
+        help="procedures run (default: paper corrected)",
     )
     p.add_argument(
         "--variance-dims",
@@ -40,8 +46,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--markdown", action="store_true", help="the paper-tier table of docs/paper-tier.md (paper, gemma)"
     )
     p.add_argument("--calibrate", action="store_true", help="measure this machine's kernel throughputs instead")
-    p.add_argument("--device", default="cpu", help="with --calibrate: cpu or cuda")
-    p.add_argument("--out", type=Path, default=None, help="with --calibrate: write the table here (JSON)")
+    p.add_argument("--device", default="cpu", help="with --calibrate: cpu or cuda (default: %(default)s)")
+    p.add_argument(
+        "--out", type=Path, default=None, help="with --calibrate: write the table here (JSON; default: print it)"
+    )
 
 
 def run(args: argparse.Namespace) -> str:
