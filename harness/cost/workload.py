@@ -396,6 +396,25 @@ def workload_from_profile(
                 **draws,
             )
         )
+    return _workload(
+        profile,
+        work,
+        source="profile + the paper's Tables 5-8 (pair counts) and 1/2/9 (semantic n)",
+        assumptions=assumptions,
+        variance_dims=variance_dims,
+    )
+
+
+def _workload(
+    profile: Profile,
+    procedures: Sequence[ProcedureWork],
+    *,
+    source: str,
+    assumptions: Sequence[str],
+    variance_dims: float,
+) -> Workload:
+    """The :class:`Workload` of ``profile``'s models and SAE shapes with its procedures' work."""
+    (d_a, f_a, k_a), (d_b, f_b, k_b) = _shapes(profile, "a"), _shapes(profile, "b")
     return Workload(
         profile=profile.name,
         model_a=str(profile.models["a"]["name"]),
@@ -408,8 +427,8 @@ def workload_from_profile(
         topk_b=k_b,
         layers_a=tuple(profile.layers_a),
         layers_b=tuple(profile.layers_b),
-        procedures=tuple(work),
-        source="profile + the paper's Tables 5-8 (pair counts) and 1/2/9 (semantic n)",
+        procedures=tuple(procedures),
+        source=source,
         assumptions=tuple(assumptions),
         variance_dims=variance_dims,
     )
@@ -561,20 +580,10 @@ def workload_from_results(
         )
     if not procs:
         raise ConfigError("The results hold no grid or semantic records; give a results.json of a profile run.")
-    return Workload(
-        profile=profile.name,
-        model_a=str(profile.models["a"]["name"]),
-        model_b=str(profile.models["b"]["name"]),
-        d_a=d_a,
-        d_b=d_b,
-        f_a=f_a,
-        f_b=f_b,
-        topk_a=k_a,
-        topk_b=k_b,
-        layers_a=tuple(profile.layers_a),
-        layers_b=tuple(profile.layers_b),
-        procedures=tuple(procs),
+    return _workload(
+        profile,
+        procs,
         source="a run's records" + (" and counted facts" if facts else ""),
-        assumptions=tuple(assumptions),
+        assumptions=assumptions,
         variance_dims=variance_dims,
     )
