@@ -23,6 +23,8 @@ replaces the datasheet spec of its GPU wherever it is given as ``--device-spec F
 
 from __future__ import annotations
 
+import time
+
 import bisect
 import json
 import math
@@ -174,6 +176,26 @@ def table_from_json(data: dict[str, Any], *, origin: str = "<json>") -> Throughp
         rates=rates,
         meta=meta,
         memory={k: float(v) for k, v in data.get("memory", {}).items()},
+    )
+
+
+def merge_tables(base: ThroughputTable, new: ThroughputTable) -> ThroughputTable:
+    """``base`` with ``new``'s rates added or replaced (a kernel key measured later on the same
+    machine); ``meta.remeasured`` lists every key so merged, with the time of its measurement."""
+    if (base.device, base.name, base.source) != (new.device, new.name, new.source):
+        raise ConfigError(
+            f"Cannot merge a table of {new.name!r} ({new.device}, {new.source}) into {base.name!r} "
+            f"({base.device}, {base.source}): measure the keys on the machine of the table."
+        )
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    remeasured = {**base.meta.get("remeasured", {}), **{k: when for k in new.rates}}
+    return ThroughputTable(
+        name=base.name,
+        device=base.device,
+        source=base.source,
+        rates={**base.rates, **new.rates},
+        meta={**base.meta, "remeasured": remeasured},
+        memory=base.memory,
     )
 
 

@@ -247,6 +247,14 @@ SCORE_FIELDS = tuple(
 #: The pair sets whose RSA a grid cell reads (:func:`_cell`: the 1-1 set's, and the control sets'
 #: ``*_top`` / ``*_rp``); the many-to-1 and unfiltered sets' RSA and RSA nulls are not computed.
 RSA_VARIANTS = ("one_to_one", "top_correlated", "random_partner")
+#: The pair sets whose permutation nulls a grid computes (compare_spaces ``null_variants``): those a
+#: rule or the report reads -- the 1-1 set (U1-U4, U7, W2) and the many-to-1 set (the report's
+#: App. E excess) of a real grid; a shuffled-positions control grid's top-correlated set (U1, U2,
+#: W2's control view). The unfiltered set (U6 reads its observed score), the single
+#: random-partner set (U1/U2 read the contrast of 99 such sets instead) and a control's 1-1 /
+#: many-to-1 sets (U8 reads their counts) get their observed SVCCA only.
+GRID_NULL_VARIANTS = ("one_to_one", "many_to_one")
+CONTROL_NULL_VARIANTS = ("top_correlated",)
 
 
 def _scores(rec: dict[str, Any], suffix: str = "") -> dict[str, Any]:
@@ -387,6 +395,8 @@ def run_grid(
                 placebo_filter_runs=prof.placebo_filter_runs or PLACEBO_FILTER_RUNS,
                 random_partner_sets=prof.random_partner_sets or RANDOM_PARTNER_SETS,
                 rsa_variants=RSA_VARIANTS,
+                null_variants=CONTROL_NULL_VARIANTS if control else GRID_NULL_VARIANTS,
+                size_matched_sets=not control,  # the control's draws: no rule reads them
             )
             cells.append(_cell(rec, layer_a, layer_b))
     return {

@@ -29,8 +29,8 @@ from numpy.typing import NDArray
 from harness.pairing.concepts import (
     ConceptIndex,
     filter_nonconcept,
-    filter_shared_token,
-    nonconcept_mask,
+    StringIncidence,
+    filter_shared_token_incidence,
     top_positions,
     top_strings,
 )
@@ -62,6 +62,7 @@ from harness.scoring.effects import (
     p_plus_one,
     rank_sum_p,
 )
+from harness.scoring.metrics import svcca
 from harness.scoring.nulls import permutation_test, random_subset_test, size_matched_test
 from harness.threads import single_threaded
 from harness.vocab import OneToOneRule
@@ -108,6 +109,8 @@ class FeatureSpace:
     """(live features, positions) z-scored codes, cached by :meth:`zscored_rows` (None: not yet / too big)."""
     _concepts: dict[str, ConceptIndex] = field(default_factory=dict, repr=False, compare=False)
     """Whole-word rule -> the concept index of this space's top positions (:meth:`concept`)."""
+    _incidence: StringIncidence | None = field(default=None, repr=False, compare=False)
+    _junk: NDArray[np.bool_] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.codes, SaeCodes):
@@ -219,8 +222,22 @@ class FeatureSpace:
             require_active=self.require_active,
         )
 
+    @property
+    def string_incidence(self) -> StringIncidence:
+        """(F, V) which top-token strings each feature lists (cached; the token filters' sparse form)."""
+        if self._incidence is None:
+            self._incidence = StringIncidence(self.strings)
+        return self._incidence
+
+    def token_mask(self, tokens: Sequence[str]) -> NDArray[np.bool_]:
+        """(F,) features whose top strings contain any of ``tokens`` (:func:`nonconcept_mask`)."""
+        return self.string_incidence.mask(tokens)
+
     def junk_mask(self) -> NDArray[np.bool_]:
-        return nonconcept_mask(self.strings, self.junk_tokens)
+        """(F,) non-concept features: top strings containing a :attr:`junk_tokens` string (cached)."""
+        if self._junk is None:
+            self._junk = self.token_mask(self.junk_tokens)
+        return self._junk
 
     def concept(
         self, keywords: Sequence[str], *, rule: str = "punctuation", order: str = "ascending"
@@ -405,6 +422,7 @@ def score_pairs(
     null_device: str | None = None,
     paper_permutations: int | None = None,
     rsa: bool = True,
+    null: bool = True,
 ) -> dict[str, Any]:
     """SVCCA and RSA of the paired decoder rows with shuffled-pairing nulls (Test 1).
 
@@ -425,6 +443,10 @@ def score_pairs(
     ``rsa=False``: RSA and its null are not computed (no rule or report reads them for this set:
     at paper scale the many-to-1 and unfiltered sets' RSA nulls were ~30 GB of device memory and
     15-60 min, never read); the ``rsa*`` fields stay NaN and ``rsa_skipped`` says why.
+    ``null=False``: the observed SVCCA only (the same bases and number as with its null), no RSA,
+    no null: for a set whose score a rule reads but whose null none does (the unfiltered set, the
+    shuffled-positions control's 1-1 / many-to-1 sets); the null fields stay NaN and
+    ``null_skipped`` says why.
     """
     n = len(pairs)
     rec: dict[str, Any] = {"n_pairs": n, "pairs_history": list(pairs.history)}
@@ -445,6 +467,8 @@ def score_pairs(
     a = space_a.decoder[pairs.a_idx]
     b = space_b.decoder[pairs.b_idx]
     rec.update(nan_fields)
+    if not null:
+        return {**rec, **_observed_only(a, b, procedure, n, null_device)}
     test: Any = permutation_test
     if null_device is not None:
         from functools import partial
@@ -500,6 +524,40 @@ def score_pairs(
             rec.update(rsa=math.nan, rsa_null_mean=math.nan, rsa_p=math.nan, rsa_error=str(exc))
     rec.update(n_permutations=n_permutations, p_rule=procedure.p_rule)
     rec["mean_pair_corr"] = float(np.mean(pairs.corr))
+    return rec
+
+
+#: Why a set's nulls were not computed (``null_skipped``; score_pairs ``null=False``).
+NULL_NOT_READ = "null not computed: no rule or report reads this set's null (its observed score only)"
+
+
+def _observed_only(
+    a: NDArray[np.float64], b: NDArray[np.float64], procedure: Procedure, n: int, null_device: str | None
+) -> dict[str, Any]:
+    """score_pairs' record for ``null=False``: the observed SVCCA of a (n, d_a), b (n, d_b) by the
+    code path its null would use (numpy bases, or the device's), k per side, every null field NaN."""
+    rec: dict[str, Any] = {
+        "svcca_null_mean": math.nan,
+        "svcca_p": math.nan,
+        "rsa": math.nan,
+        "rsa_null_mean": math.nan,
+        "rsa_p": math.nan,
+        "null_skipped": NULL_NOT_READ,
+        "n_permutations": 0,
+        "p_rule": procedure.p_rule,
+    }
+    try:
+        if null_device is None:
+            res = svcca(a, b, keep=procedure.svcca_keep, max_k=_max_k(procedure, n))
+        else:
+            from harness.scoring.device_nulls import svcca_observed_device
+
+            res = svcca_observed_device(
+                a, b, keep=procedure.svcca_keep, max_k=_max_k(procedure, n), device=null_device, basis_on_device=True
+            )
+        rec.update(svcca=res.score, svcca_k_a=res.k_a, svcca_k_b=res.k_b)
+    except DegenerateInputError as exc:
+        rec.update(svcca=math.nan, svcca_error=str(exc))
     return rec
 
 
@@ -566,55 +624,104 @@ def random_partner_draws(
     would accept. If the filters alone made paired decoders similar (App. F credits them for the
     high scores), these sets would score like the real one. The correlation threshold is not
     applied: choosing by correlation is the pairing itself (on a clean world only the real partner
-    passes it). A features with no eligible partner left are dropped. The candidates are built once
-    (one sparse product of string incidences); the sets are drawn one after another from one
-    generator seeded ``seed`` (set 0 is :func:`random_partner_pairs`' set)."""
-    rng = np.random.default_rng(seed)
+    passes it). A features with no eligible partner left are dropped.
+
+    Computation: the candidates are built once (one sparse product of string incidences). Each set
+    has its own generator (``SeedSequence(seed).spawn``: set s is the same whatever ``n_sets``; set
+    0 is :func:`random_partner_pairs`' set), which draws the set's A order and its uniform numbers
+    up front; the sets then advance together, one vectorized step per A feature: each set tries
+    :data:`PARTNER_TRIES` uniform candidates and keeps the first that is neither used nor the real
+    partner (rejection sampling: uniform over the valid options), and a set whose tries all fail
+    picks uniformly among its valid options exactly (a per-set step, rare)."""
     ok_b = space_b.live.copy()
     if procedure.filter_nonconcept:
         ok_b &= ~space_b.junk_mask()
     eligible = np.flatnonzero(ok_b)
     a_feats = np.asarray(pairs.a_idx, dtype=np.int64)
     real = np.asarray(pairs.b_idx, dtype=np.int64)
-    # (len(a_feats), F_B) candidates as CSR, columns ascending: the eligible B features that share
-    # a top-token string with the A feature (one sparse product of string incidences), or all of them
+    n_a = a_feats.size
+    # each A feature's candidates as a slice of ``flat``: the eligible B features sharing a top-token
+    # string with it (CSR rows, columns ascending), or every eligible one (one shared slice)
     if procedure.filter_shared_token:
-        cands = _shared_string_candidates([space_a.strings[a] for a in a_feats.tolist()], space_b.strings, eligible)
+        cands = space_a.string_incidence.shared_candidates(space_b.string_incidence, a_feats, eligible)
+        flat, offs = cands.indices.astype(np.int64), cands.indptr[:-1].astype(np.int64)
+        lens = np.diff(cands.indptr).astype(np.int64)
     else:
-        cands = sp.csr_matrix(
-            (
-                np.ones(a_feats.size * eligible.size, dtype=bool),
-                np.tile(eligible, a_feats.size),
-                np.arange(a_feats.size + 1) * eligible.size,
-            ),
-            shape=(a_feats.size, space_b.n_features),
-        )
-    rows = [cands.indices[cands.indptr[i] : cands.indptr[i + 1]] for i in range(a_feats.size)]
-    rows = [r[r != real[i]] for i, r in enumerate(rows)]
+        flat, offs, lens = eligible, np.zeros(n_a, dtype=np.int64), np.full(n_a, eligible.size, dtype=np.int64)
+    return [
+        (a_feats[steps], b)
+        for steps, b in one_to_one_partner_draws(flat, offs, lens, real, space_b.n_features, seed=seed, n_sets=n_sets)
+    ]
+
+
+def one_to_one_partner_draws(
+    flat: NDArray[np.int64],
+    offs: NDArray[np.int64],
+    lens: NDArray[np.int64],
+    real: NDArray[np.int64],
+    n_b: int,
+    *,
+    seed: int,
+    n_sets: int,
+) -> list[tuple[NDArray[np.int64], NDArray[np.int64]]]:
+    """The draws of :func:`random_partner_draws` from candidate lists: A feature i (of n) may take
+    the B features ``flat[offs[i] : offs[i] + lens[i]]`` except ``real[i]``; B features are 0..n_b-1.
+    Per set: (indices into the n A features in the order they were served (m,), their B partners
+    (m,)), A features left without a valid option dropped. Law: A features in uniformly random
+    order, each taking a uniformly random valid option (not used by the set, not its real partner)."""
+    n_a, n_sets = int(lens.size), int(n_sets)
+    if not flat.size:  # no A feature has a candidate
+        return [(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)) for _ in range(n_sets)]
+    gens = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(n_sets)]
+    orders = np.stack([g.permutation(n_a) for g in gens]) if n_a else np.zeros((n_sets, 0), dtype=np.int64)
+    tries = np.stack([g.random((n_a, PARTNER_TRIES)) for g in gens]) if n_a else np.zeros((n_sets, 0, 1))
+    exact = np.stack([g.random(n_a) for g in gens]) if n_a else np.zeros((n_sets, 0))
+    used = np.zeros((n_sets, n_b), dtype=bool)
+    picked = np.full((n_sets, n_a), -1, dtype=np.int64)  # B partner per (set, step); -1: none left
+    sets = np.arange(n_sets)
+    for t in range(n_a):  # the 1-1 draw is sequential within a set (each pick removes a B feature)
+        i = orders[:, t]
+        length = lens[i]
+        cand = flat[np.minimum(offs[i][:, None] + (tries[:, t, :] * length[:, None]).astype(np.int64), flat.size - 1)]
+        ok = (length[:, None] > 0) & ~used[sets[:, None], cand] & (cand != real[i][:, None])
+        first = ok.argmax(axis=1)
+        hit = ok[sets, first]
+        pick = np.where(hit, cand[sets, first], -1)
+        for s_ in np.flatnonzero(~hit & (length > 0)).tolist():  # every try failed: the exact choice
+            opts = flat[offs[i[s_]] : offs[i[s_]] + length[s_]]
+            opts = opts[~used[s_, opts] & (opts != real[i[s_]])]
+            if opts.size:
+                pick[s_] = opts[int(exact[s_, t] * opts.size)]
+        got = pick >= 0
+        used[sets[got], pick[got]] = True
+        picked[:, t] = pick
     out = []
-    for _ in range(int(n_sets)):
-        used = np.zeros(space_b.n_features, dtype=bool)
-        out_a, out_b = [], []
-        # the 1-1 draw is sequential (each pick removes a B feature): one numpy step per A feature
-        for i in rng.permutation(a_feats.size):
-            options = rows[i][~used[rows[i]]]
-            if not options.size:
-                continue
-            j = int(options[int(rng.integers(options.size))])
-            used[j] = True
-            out_a.append(int(a_feats[i]))
-            out_b.append(j)
-        out.append((np.asarray(out_a, dtype=np.int64), np.asarray(out_b, dtype=np.int64)))
+    for s_ in range(n_sets):
+        keep = picked[s_] >= 0
+        out.append((orders[s_][keep].astype(np.int64), picked[s_][keep]))
     return out
 
 
+#: Uniform candidates each random-partner set tries per A feature before the exact choice
+#: (:func:`random_partner_draws`).
+PARTNER_TRIES = 4
+
+
 def random_partner_pairs(
-    space_a: FeatureSpace, space_b: FeatureSpace, pairs: Pairs, procedure: Procedure, *, seed: int
+    space_a: FeatureSpace,
+    space_b: FeatureSpace,
+    pairs: Pairs,
+    procedure: Procedure,
+    *,
+    seed: int,
+    draw: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None,
 ) -> Pairs:
-    """One filter-aware random-partner set of ``pairs`` (set 0 of :func:`random_partner_draws`),
-    with each pair's activation correlation; A features with no eligible partner are dropped
-    (counted in the history)."""
-    ((ia, ib),) = random_partner_draws(space_a, space_b, pairs, procedure, seed=seed, n_sets=1)
+    """One filter-aware random-partner set of ``pairs`` (set 0 of :func:`random_partner_draws`,
+    or ``draw``, one already made), with each pair's activation correlation; A features with no
+    eligible partner are dropped (counted in the history)."""
+    ((ia, ib),) = (
+        [draw] if draw is not None else random_partner_draws(space_a, space_b, pairs, procedure, seed=seed, n_sets=1)
+    )
     corr = paired_correlation(space_a, space_b, ia, ib)
     return Pairs(ia, ib, corr, (f"random partner passing the token filters: {ia.size} of {len(pairs)} A features",))
 
@@ -675,6 +782,7 @@ def random_partner_contrast(
     seed: int,
     device: str | None = None,
     rsa: bool = True,
+    draws: Sequence[tuple[NDArray[np.int64], NDArray[np.int64]]] | None = None,
 ) -> dict[str, Any]:
     """U1/U2's filter-aware control as a contrast, judged by the claim's own statistic: the real 1-1
     pairing ``pairs`` ranked among ``n_sets`` random-partner sets (:func:`random_partner_draws`),
@@ -690,8 +798,12 @@ def random_partner_contrast(
     Returns ``random_partner_sets`` (draws made: the cost model counts them),
     ``random_partner_sets_n_pairs_mean`` / ``_min``, and per metric ``<m>_rp_contrast_p``,
     ``<m>_rp_contrast_n`` (draws scored), ``<m>_rp_contrast_observed`` (the real set's score by this
-    code), ``<m>_rp_sets_mean`` / ``<m>_rp_sets_std`` (the draws' scores)."""
-    draws = random_partner_draws(space_a, space_b, pairs, procedure, seed=seed, n_sets=n_sets)
+    code), ``<m>_rp_sets_mean`` / ``<m>_rp_sets_std`` (the draws' scores). ``draws``: the
+    ``n_sets`` draws already made (with ``seed``), else they are drawn here."""
+    if draws is None:
+        draws = random_partner_draws(space_a, space_b, pairs, procedure, seed=seed, n_sets=n_sets)
+    elif len(draws) != n_sets:
+        raise ConfigError(f"random_partner_contrast: {len(draws)} draws given for n_sets={n_sets}.")
     row_of = {a: i for i, a in enumerate(np.asarray(pairs.a_idx).tolist())}
     ordered: list[tuple[NDArray[np.int64], NDArray[np.int64]]] = []
     real_rows: list[NDArray[np.int64]] = []
@@ -731,31 +843,6 @@ def random_partner_contrast(
             }
         )
     return rec
-
-
-def _shared_string_candidates(
-    strings_a: Sequence[tuple[str, ...]], strings_b: Sequence[tuple[str, ...]], eligible_b: NDArray[np.int64]
-) -> sp.csr_matrix:
-    """(len(strings_a), len(strings_b)) bool CSR with sorted column indices: entry (i, j) when B
-    feature j is in ``eligible_b`` and shares a top-token string with ``strings_a[i]``: the product
-    of the two string-incidence matrices (rows x distinct strings)."""
-    vocab: dict[str, int] = {}
-    for strings in (*(strings_b[j] for j in eligible_b.tolist()), *strings_a):
-        for t in strings:
-            vocab.setdefault(t, len(vocab))
-
-    def incidence(rows: Sequence[tuple[str, ...]], row_ids: NDArray[np.int64], n_rows: int) -> sp.csr_matrix:
-        r = [int(i) for i, strings in zip(row_ids.tolist(), rows, strict=True) for _ in strings]
-        c = [vocab[t] for strings in rows for t in strings]
-        return sp.csr_matrix((np.ones(len(r), dtype=np.int32), (r, c)), shape=(n_rows, max(1, len(vocab))))
-
-    inc_a = incidence(strings_a, np.arange(len(strings_a)), len(strings_a))
-    inc_b = incidence([strings_b[j] for j in eligible_b.tolist()], eligible_b, len(strings_b))
-    shared = (inc_a @ inc_b.T).tocsr()
-    shared.data = shared.data > 0
-    shared.eliminate_zeros()
-    shared.sort_indices()
-    return shared
 
 
 def svcca_of_sets(
@@ -812,12 +899,20 @@ def placebo_one_to_one(
     pre = "placebo_one_to_one"
     rng = np.random.default_rng(seed)
     a_feats = np.asarray(one.a_idx, dtype=np.int64)
-    cands = [np.flatnonzero(many.a_idx == a) for a in a_feats.tolist()]  # rows of ``many``
-    real_rows = []
-    for b, rows in zip(np.asarray(one.b_idx).tolist(), cands, strict=True):
-        hit = rows[many.b_idx[rows] == b]
-        real_rows.append(int(hit[0]) if hit.size else -1)
-    n_choice = sum(r.size > 1 for r in cands)
+    # each A feature's candidates: the rows of ``many`` with that A feature, a slice of ``by_a``
+    # (rows grouped by A feature, ascending within a group)
+    many_a, many_b = np.asarray(many.a_idx, dtype=np.int64), np.asarray(many.b_idx, dtype=np.int64)
+    by_a = np.argsort(many_a, kind="stable")
+    start = np.searchsorted(many_a[by_a], a_feats, side="left")
+    count = np.searchsorted(many_a[by_a], a_feats, side="right") - start
+    # the real partner's row of ``many`` (the first row with the same (a, b)), -1 if absent
+    width = int(max(many_b.max(initial=0), np.max(one.b_idx, initial=0))) + 1
+    keys = many_a * width + many_b
+    by_key = np.argsort(keys, kind="stable")
+    want = a_feats * width + np.asarray(one.b_idx, dtype=np.int64)
+    at = np.minimum(np.searchsorted(keys[by_key], want), max(keys.size - 1, 0))
+    real_rows = np.where(keys.size and (keys[by_key][at] == want), by_key[at] if keys.size else -1, -1)
+    n_choice = int(np.sum(count > 1))
     rec: dict[str, Any] = {
         f"{pre}_n_with_choice": int(n_choice),
         f"{pre}_n_draws": 0,
@@ -825,12 +920,13 @@ def placebo_one_to_one(
         f"{pre}_mean": math.nan,
         f"{pre}_p_plus_one": math.nan,
     }
-    if not a_feats.size or any(r.size == 0 for r in cands):
+    if not a_feats.size or np.any(count == 0):
         rec[f"{pre}_skipped"] = "an A feature of the 1-1 set has no many-to-1 candidate"
         return rec
-    picks = np.stack([np.array([r[int(rng.integers(r.size))] for r in cands]) for _ in range(n_draws + 1)])
-    sets = [(many.a_idx[p], many.b_idx[p]) for p in picks]
-    real = np.asarray(real_rows)
+    # (n_draws + 1, n) rows of ``many``: one uniform candidate per A feature per draw
+    picks = by_a[start[None, :] + rng.integers(0, count[None, :], size=(n_draws + 1, a_feats.size))]
+    sets = [(many_a[p], many_b[p]) for p in picks]
+    real = real_rows
     scores = svcca_of_sets(space_a, space_b, [(a_feats, np.asarray(one.b_idx)), *sets], procedure, device=device)
     observed, held, null = scores[0], scores[1], scores[2:]
     same = np.all(picks[1:] == real[None, :], axis=1)
@@ -888,10 +984,9 @@ def placebo_filter(
     junk = set(space_a.junk_tokens) | set(space_b.junk_tokens)
     counts: dict[str, int] = {}
     for space in (space_a, space_b):
-        for f in np.flatnonzero(space.live).tolist():
-            for t in set(space.strings[f]):
-                if t not in junk:
-                    counts[t] = counts.get(t, 0) + 1
+        for t, c in space.string_incidence.feature_counts(space.live).items():
+            if t not in junk:
+                counts[t] = counts.get(t, 0) + c
     pool = sorted(counts)
     rec: dict[str, Any] = {
         f"{pre}_runs": 0,
@@ -908,7 +1003,7 @@ def placebo_filter(
     below, placebo_scores, sibling_scores, sizes = [], [], [], []
     for _ in range(n_runs):
         tokens = [pool[i] for i in rng.choice(len(pool), size=n_tokens, replace=False, p=weights / weights.sum())]
-        masks = (nonconcept_mask(space_a.strings, tokens), nonconcept_mask(space_b.strings, tokens))
+        masks = (space_a.token_mask(tokens), space_b.token_mask(tokens))
         pairs, _ = pair_spaces(space_a, space_b, procedure, mc=mc, junk_masks=masks)
         n = len(pairs)
         sizes.append(n)
@@ -955,7 +1050,7 @@ def pair_spaces(
         ja, jb = junk_masks if junk_masks is not None else (space_a.junk_mask(), space_b.junk_mask())
         pairs = filter_nonconcept(pairs, ja, jb)
     if token_filters and procedure.filter_shared_token:
-        pairs = filter_shared_token(pairs, space_a.strings, space_b.strings)
+        pairs = filter_shared_token_incidence(pairs, space_a.string_incidence, space_b.string_incidence)
     rule = one_to_one_rule or procedure.one_to_one
     if rule == "hungarian":
         ua, ub = np.unique(pairs.a_idx), np.unique(pairs.b_idx)
@@ -1007,6 +1102,8 @@ def compare_spaces(
     null_device: str | None = None,
     paper_permutations: int | None = None,
     rsa_variants: Collection[str] | None = None,
+    null_variants: Collection[str] | None = None,
+    size_matched_sets: bool = True,
 ) -> dict[str, Any]:
     """Whole-space comparison of two SAEs (Figs. 2-3, 5-14): one record per variant.
 
@@ -1029,7 +1126,10 @@ def compare_spaces(
     ``rsa_variants``: the pair sets (variant names, ``random_partner``, ``top_correlated``) whose RSA
     and RSA null are computed; None = every set. A grid passes the sets its cells read
     (:data:`harness.experiments.grid.RSA_VARIANTS`); the others' ``rsa*`` fields are NaN with
-    ``rsa_skipped`` (:func:`score_pairs` ``rsa=False``).
+    ``rsa_skipped`` (:func:`score_pairs` ``rsa=False``). ``null_variants``: the pair sets whose
+    permutation nulls are computed; the others get their observed SVCCA only (``null_skipped``,
+    :func:`score_pairs` ``null=False``); None = every set. ``size_matched_sets=False`` skips the
+    size-matched draws (a grid's shuffled-positions control, whose draws nothing reads).
     """
     n_perm = procedure.n_permutations if n_permutations is None else _positive(n_permutations, "n_permutations")
     # device: the exact pairing runs on the GPU in the gpu tier (64 TFLOP per Pythia pair)
@@ -1065,6 +1165,7 @@ def compare_spaces(
             null_device=null_device,
             paper_permutations=paper_permutations,
             rsa=rsa_variants is None or variant in rsa_variants,
+            null=null_variants is None or variant in null_variants,
         )
     if split_halves and "one_to_one" in kept:  # U7's split-half reliability
         out["one_to_one"].update(
@@ -1079,13 +1180,11 @@ def compare_spaces(
             )
         )
     if random_partners and "one_to_one" in kept:  # U1/U2's filter-aware control
-        rp = random_partner_pairs(
-            space_a,
-            space_b,
-            kept["one_to_one"],
-            procedure,
-            seed=cell_seed(procedure.seed, "random partner", space_a.name, space_b.name),
-        )
+        n_rp = _positive(random_partner_sets, "random_partner_sets")
+        rp_seed = cell_seed(procedure.seed, "random partner sets", space_a.name, space_b.name)
+        rp_draws = random_partner_draws(space_a, space_b, kept["one_to_one"], procedure, seed=rp_seed, n_sets=n_rp)
+        # the reported single set is the contrast's set 0 (its observed score; drawn once)
+        rp = random_partner_pairs(space_a, space_b, kept["one_to_one"], procedure, seed=rp_seed, draw=rp_draws[0])
         out["random_partner"] = score_pairs(
             space_a,
             space_b,
@@ -1096,16 +1195,18 @@ def compare_spaces(
             null_device=null_device,
             paper_permutations=paper_permutations,
             rsa=rsa_variants is None or "random_partner" in rsa_variants,
+            null=null_variants is None or "random_partner" in null_variants,
         )
         out["random_partner_contrast"] = random_partner_contrast(
             space_a,
             space_b,
             kept["one_to_one"],
             procedure,
-            n_sets=_positive(random_partner_sets, "random_partner_sets"),
-            seed=cell_seed(procedure.seed, "random partner sets", space_a.name, space_b.name),
+            n_sets=n_rp,
+            seed=rp_seed,
             device=null_device,
             rsa=rsa_variants is None or "random_partner" in rsa_variants,
+            draws=rp_draws,
         )
     if n_top_correlated is not None:
         pairs = top_correlated_pairs(space_a, space_b, procedure, mc=mc, n=n_top_correlated)
@@ -1119,6 +1220,7 @@ def compare_spaces(
             null_device=null_device,
             paper_permutations=paper_permutations,
             rsa=rsa_variants is None or "top_correlated" in rsa_variants,
+            null=null_variants is None or "top_correlated" in null_variants,
         )
     others: dict[str, dict[str, float]] = {}
     if placebos and "one_to_one" in kept and "many_to_one" in kept:  # U5's placebo 1-1 rule
@@ -1146,7 +1248,7 @@ def compare_spaces(
         )
     # App. E and F compare pair sets of different sizes; SVCCA rises as n falls, so the 1-1
     # (filtered) score is also compared with same-size random subsets of the larger set.
-    if "one_to_one" in kept:
+    if "one_to_one" in kept and size_matched_sets:
         for superset in ("many_to_one", "unfiltered"):
             if superset in kept:
                 out[f"one_to_one_vs_{superset}_size_matched"] = size_matched(
@@ -1202,8 +1304,6 @@ def size_matched(
         return {**rec, "skipped": "observed score is NaN"}
 
     def score_rows(idx: NDArray[np.int64]) -> float:
-        from harness.scoring.metrics import svcca
-
         try:
             return svcca(
                 space_a.decoder[superset.a_idx[idx]],
@@ -1431,8 +1531,6 @@ def compare_concept(
         p = pair_subsets(space_a, space_b, ia, ib, rule=rule)
         if len(p) < max(procedure.min_subspace_size, 3):
             return math.nan
-        from harness.scoring.metrics import svcca
-
         try:
             return svcca(
                 space_a.decoder[p.a_idx],

@@ -51,6 +51,7 @@ from harness.threads import single_threaded
 from harness.scoring.metrics import (
     RANK_RTOL,
     SpaceBasis,
+    SvccaResult,
     _check_keep,
     check_paired,
     svcca_from_bases,
@@ -129,6 +130,38 @@ def canonical_correlations_batched(m: torch.Tensor, *, method: Method = "auto") 
     return torch.clamp(s, 0.0, 1.0)
 
 
+def _observed(
+    a: object, b: object, *, keep: float | int, max_k: int | None, device: str | torch.device, basis_on_device: bool
+) -> tuple[int, SpaceBasis, SpaceBasis, SvccaResult]:
+    """(n, basis_a, basis_b, observed SVCCA) of paired rows a (n, d_a), b (n, d_b): the bases on
+    ``device`` (``basis_on_device``) or from the numpy SVD, as :func:`svcca_null_device` uses them."""
+    _check_keep(keep)
+    a64, b64 = check_paired(a, b)
+    n = a64.shape[0]
+    if basis_on_device:
+        dev = torch.device(device)
+        basis_a = svd_basis_device(torch.as_tensor(a64, device=dev), keep=keep, max_k=max_k)
+        basis_b = svd_basis_device(torch.as_tensor(b64, device=dev), keep=keep, max_k=max_k)
+    else:
+        basis_a = svd_basis(a64, keep=keep, max_k=max_k)
+        basis_b = svd_basis(b64, keep=keep, max_k=max_k)
+    return n, basis_a, basis_b, svcca_from_bases(basis_a, basis_b, n)  # raises for k >= n - 1, as today
+
+
+def svcca_observed_device(
+    a: object,
+    b: object,
+    *,
+    keep: float | int = 0.99,
+    max_k: int | None = None,
+    device: str | torch.device = "cpu",
+    basis_on_device: bool = False,
+) -> SvccaResult:
+    """The observed SVCCA of :func:`svcca_null_device` without its null (the same bases, the same
+    number): for a pair set whose score is read but whose null no rule or report reads."""
+    return _observed(a, b, keep=keep, max_k=max_k, device=device, basis_on_device=basis_on_device)[3]
+
+
 def svcca_null_device(
     a: object,
     b: object,
@@ -159,17 +192,10 @@ def svcca_null_device(
 
     Returns (observed, null (N,), details) like :func:`harness.scoring.nulls.svcca_null`.
     """
-    _check_keep(keep)
-    a64, b64 = check_paired(a, b)
-    n = a64.shape[0]
+    n, basis_a, basis_b, observed = _observed(
+        a, b, keep=keep, max_k=max_k, device=device, basis_on_device=basis_on_device
+    )
     dev = torch.device(device)
-    if basis_on_device:
-        basis_a = svd_basis_device(torch.as_tensor(a64, device=dev), keep=keep, max_k=max_k)
-        basis_b = svd_basis_device(torch.as_tensor(b64, device=dev), keep=keep, max_k=max_k)
-    else:
-        basis_a = svd_basis(a64, keep=keep, max_k=max_k)
-        basis_b = svd_basis(b64, keep=keep, max_k=max_k)
-    observed = svcca_from_bases(basis_a, basis_b, n)  # raises for k >= n - 1, as today
     p = _perms(n, n_permutations, seed, perms)
     ua = torch.as_tensor(basis_a.u, device=dev)
     ub = torch.as_tensor(basis_b.u, device=dev)
