@@ -103,13 +103,17 @@ def canonical_correlations(ctx: Ctx, batch: int, ka: int, kb: int) -> list[Kerne
 
 def svcca_observed(ctx: Ctx, s: PairSet) -> list[Kernel]:
     """device_nulls.svcca_observed_device with basis_on_device (score_pairs ``null=False``): an SVD
-    per side and the observed canonical correlations on the host (numpy)."""
+    per side, then U_a^T U_b (one GEMM) and its ``svdvals``, all on the device
+    (svcca_from_device_bases; only the k canonical correlations come to the host)."""
     n, d_a, d_b = s.n, ctx.wl.d_a, ctx.wl.d_b
     out = [decomposition("svd", n, d_a), decomposition("svd", n, d_b)]
     ka, kb = ctx.k(n, "a"), ctx.k(n, "b")
     if ka >= n - 1 or kb >= n - 1 or ka == 0 or kb == 0:
         return out  # degenerate: svcca raises
-    return out + [decomposition("svdvals", ka, kb, lib="numpy")]
+    out += [gemm(ka, n, kb), decomposition("svdvals", ka, kb)]
+    if ctx.on_device:
+        out.append(Kernel("d2h", "torch", "float64", (8 * min(ka, kb),)))
+    return out
 
 
 def svcca_permutation_null(ctx: Ctx, s: PairSet, n_perm: int) -> list[Kernel]:
@@ -120,8 +124,6 @@ def svcca_permutation_null(ctx: Ctx, s: PairSet, n_perm: int) -> list[Kernel]:
     ka, kb = ctx.k(n, "a"), ctx.k(n, "b")
     if ka >= n - 1 or kb >= n - 1 or ka == 0 or kb == 0:
         return out  # degenerate: svcca raises before the null
-    if ctx.on_device:
-        out.append(Kernel("d2h", "torch", "float64", (8 * n * (ka + kb),)))
     batch = max(1, MAX_ELEMENTS // (n * kb))
     for b, times in _chunks(n_perm, batch):
         out += ([gemm(ka, n, b * kb)] + canonical_correlations(ctx, b, ka, kb)) * times
@@ -176,23 +178,29 @@ def subset_bases(ctx: Ctx, lengths: list[int], width: int, d: int, side: str) ->
     return out, kmax
 
 
-def subset_svccas(ctx: Ctx, lengths: list[int]) -> list[Kernel]:
+def subset_svccas(ctx: Ctx, lengths: list[int], *, shared_a: bool = False) -> list[Kernel]:
     """device_nulls.svcca_subsets of row subsets with ``lengths`` rows each (padded to the
     longest: one ragged call), per batch of draws: each side's bases (:func:`subset_bases`), then
     for the draws whose SVCCA is defined one GEMM M = U_a^T U_b (B, K_a, w) x (B, w, K_b) (K: the
-    batch's largest k) and their canonical correlations at once; the scores to the host once."""
+    batch's largest k) and their canonical correlations at once; the scores to the host once.
+    ``shared_a``: every draw has the same side-a rows (``same_a``: random or placebo partners of one
+    set of A features), whose basis is computed once, in the first batch."""
     if not lengths:
         return []
     d_a, d_b = ctx.wl.d_a, ctx.wl.d_b
     width = max(lengths)
     batch = max(1, MAX_ELEMENTS // (width * max(d_a, d_b)))
     out: list[Kernel] = []
-    cache: dict[tuple[int, ...], list[Kernel]] = {}
+    cache: dict[tuple[object, ...], list[Kernel]] = {}
     for s0 in range(0, len(lengths), batch):
         lens = lengths[s0 : s0 + batch]
-        key = tuple(lens)
+        first = s0 == 0
+        key = (*lens, shared_a and first)
         if key not in cache:  # equal batches (the usual case) are computed once
-            step_a, _ = subset_bases(ctx, lens, width, d_a, "a")
+            if shared_a:
+                step_a = subset_bases(ctx, lens[:1], width, d_a, "a")[0] if first else []
+            else:
+                step_a, _ = subset_bases(ctx, lens, width, d_a, "a")
             step_b, _ = subset_bases(ctx, lens, width, d_b, "b")
             step = step_a + step_b
             ok = [
@@ -245,13 +253,14 @@ def python_loop(iterations: int, body: str = "filter") -> list[Kernel]:
 def pair_sets(ctx: Ctx, cell: CellWork) -> list[Kernel]:
     """spaces.pair_spaces for the three variants (+ the control's top-correlated set): the token
     filters as sparse products over the spaces' StringIncidence (FeatureSpace.string_incidence,
-    built once per space object: one Python pass over its features' top strings). Charged per cell:
-    the shuffled B space of a control cell is a new object (its incidence is built again); a real
-    cell is charged its A and B builds as if no space were reused (an upper bound: the grid reuses
-    each layer's space across its row / column). The per-cell sparse products (O(pairs x top_k)
-    entries) are not modelled."""
+    built once per space object: one Python pass over its features' top strings). A grid keeps a
+    row's spaces (grid.default_space_capacity): each A space is built at its row's first cell, each
+    B space in the first row; a control cell's shuffled B space is a new object (built again). The
+    per-cell sparse products (O(pairs x top_k) entries) are not modelled."""
     wl = ctx.wl
-    return python_loop(wl.f_b if cell.control else wl.f_a + wl.f_b, "incidence")
+    first_a = cell.layer_b == wl.layers_b[0]  # a row's first cell builds its A space
+    first_b = cell.control or cell.layer_a == wl.layers_a[0]  # the first row builds each B space
+    return python_loop(wl.f_a * first_a + wl.f_b * first_b, "incidence")
 
 
 def encode_pass(ctx: Ctx, side: str, n_features: int | None = None) -> list[Kernel]:
@@ -333,7 +342,8 @@ def random_partner_contrast(ctx: Ctx, cell: CellWork, n_sets: int) -> list[Kerne
     out = python_loop(n, "partner_step") if n_sets else []  # the sets advance together, a step per A feature
     if n < max(ctx.min_n, 3):
         return out
-    out += subset_svccas(ctx, [n]) + subset_svccas(ctx, [n] * n_sets)
+    # the draws keep every A feature (the assumption above): they share the real set's A rows
+    out += subset_svccas(ctx, [n]) + subset_svccas(ctx, [n] * n_sets, shared_a=True)
     return out + rsa_of_sets(ctx, n, 1) + rsa_of_sets(ctx, n, n_sets)
 
 
@@ -345,7 +355,8 @@ def placebo_one_to_one(ctx: Ctx, cell: CellWork, n_draws: int) -> list[Kernel]:
         return []
     if one.n < ctx.min_n:
         return []
-    return subset_svccas(ctx, [one.n] * (n_draws + 2))  # the picks: one vectorized draw (not modelled)
+    # the picks: one vectorized draw (not modelled); every set has the real set's A rows
+    return subset_svccas(ctx, [one.n] * (n_draws + 2), shared_a=True)
 
 
 def placebo_filter(ctx: Ctx, cell: CellWork, siblings: int) -> list[Kernel]:

@@ -677,24 +677,37 @@ def one_to_one_partner_draws(
     tries = np.stack([g.random((n_a, PARTNER_TRIES)) for g in gens]) if n_a else np.zeros((n_sets, 0, 1))
     exact = np.stack([g.random(n_a) for g in gens]) if n_a else np.zeros((n_sets, 0))
     used = np.zeros((n_sets, n_b), dtype=bool)
-    picked = np.full((n_sets, n_a), -1, dtype=np.int64)  # B partner per (set, step); -1: none left
+    picked = np.full((n_a, n_sets), -1, dtype=np.int64)  # B partner per (step, set); -1: none left
     sets = np.arange(n_sets)
+    # every step's tries, up front (n_a, S, R): candidate, and whether it can be valid at all
+    step_of = orders.T  # (n_a, S): the A feature each set serves at each step
+    length = lens[step_of]
+    cand = flat[
+        np.minimum(
+            offs[step_of][..., None] + (tries.transpose(1, 0, 2) * length[..., None]).astype(np.int64), flat.size - 1
+        )
+    ]
+    possible = (length[..., None] > 0) & (cand != real[step_of][..., None])
+    slot = sets[None, :, None] * n_b + cand  # (n_a, S, R) entries of ``used`` (flattened)
+    used_flat = used.reshape(-1)  # a view: writes land in ``used``
+    served = length > 0
     for t in range(n_a):  # the 1-1 draw is sequential within a set (each pick removes a B feature)
-        i = orders[:, t]
-        length = lens[i]
-        cand = flat[np.minimum(offs[i][:, None] + (tries[:, t, :] * length[:, None]).astype(np.int64), flat.size - 1)]
-        ok = (length[:, None] > 0) & ~used[sets[:, None], cand] & (cand != real[i][:, None])
-        first = ok.argmax(axis=1)
-        hit = ok[sets, first]
-        pick = np.where(hit, cand[sets, first], -1)
-        for s_ in np.flatnonzero(~hit & (length > 0)).tolist():  # every try failed: the exact choice
-            opts = flat[offs[i[s_]] : offs[i[s_]] + length[s_]]
-            opts = opts[~used[s_, opts] & (opts != real[i[s_]])]
-            if opts.size:
-                pick[s_] = opts[int(exact[s_, t] * opts.size)]
+        ok = possible[t] & ~used_flat[slot[t]]
+        first = ok.argmax(axis=1)[:, None]
+        hit = np.take_along_axis(ok, first, axis=1)[:, 0]
+        pick = np.where(hit, np.take_along_axis(cand[t], first, axis=1)[:, 0], -1)
+        missed = ~hit & served[t]
+        if missed.any():
+            for s_ in np.flatnonzero(missed).tolist():  # every try failed: the exact choice
+                i = step_of[t, s_]
+                opts = flat[offs[i] : offs[i] + lens[i]]
+                opts = opts[~used[s_, opts] & (opts != real[i])]
+                if opts.size:
+                    pick[s_] = opts[int(exact[s_, t] * opts.size)]
         got = pick >= 0
-        used[sets[got], pick[got]] = True
-        picked[:, t] = pick
+        used_flat[sets[got] * n_b + pick[got]] = True
+        picked[t] = pick
+    picked = picked.T
     out = []
     for s_ in range(n_sets):
         keep = picked[s_] >= 0

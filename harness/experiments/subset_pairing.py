@@ -191,7 +191,9 @@ def svcca_of_pair_sets(
     """(len(counts),) SVCCA of pair sets of different sizes in one ragged batched call
     (:func:`harness.scoring.device_nulls.svcca_subsets` with ``lengths``): set t is the next
     ``counts[t]`` entries of ``a_rows`` / ``b_rows`` (decoder rows of A / B), with the procedure's
-    keep and its k cap for ``counts[t]`` pairs. NaN where :func:`harness.scoring.metrics.svcca` raises."""
+    keep and its k cap for ``counts[t]`` pairs. NaN where :func:`harness.scoring.metrics.svcca` raises.
+    Sets with the same A rows (the same ``a_rows`` entries in the same order: random or placebo
+    partners of one set of A features) share side A's basis, computed once (``same_a``)."""
     from harness.scoring.device_nulls import svcca_subsets
 
     counts = np.asarray(counts, dtype=np.int64)
@@ -199,6 +201,12 @@ def svcca_of_pair_sets(
         return np.empty(0)
     width = int(counts.max())
     offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    labels: dict[bytes, int] = {}
+    same_a = np.fromiter(
+        (labels.setdefault(a_rows[o : o + c].tobytes(), len(labels)) for o, c in zip(offsets, counts, strict=True)),
+        dtype=np.int64,
+        count=counts.size,
+    )
     idx = offsets[:, None] + np.arange(width)[None, :]
     idx = np.where(np.arange(width)[None, :] < counts[:, None], idx, 0)
     frac = procedure.svcca_max_k_fraction
@@ -211,4 +219,5 @@ def svcca_of_pair_sets(
         max_k=caps,
         device=device,
         lengths=counts,
+        same_a=same_a,
     )
