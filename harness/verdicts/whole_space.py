@@ -16,7 +16,7 @@ import numpy as np
 from scipy.stats import norm, spearmanr
 
 from harness.config import Procedure
-from harness.scoring.effects import bh_discoveries, cell_seed, excess_over_chance, layer_label_test
+from harness.scoring.effects import TIE_ATOL, bh_discoveries, cell_seed, excess_over_chance, layer_label_test
 from harness.verdicts.common import (
     absent_everywhere,
     control_scored,
@@ -62,6 +62,21 @@ def _u1(grid: Mapping[str, Any], alpha: float) -> Judgement:
     return decided(holds, m)
 
 
+def contrast_null(c: Mapping[str, Any], metric: str) -> tuple[float, float]:
+    """(p, null size) of a cell's random-partner contrast: ``<metric>_rp_contrast_p`` over
+    ``<metric>_rp_contrast_n`` draws, except where every draw scored the same
+    (``<metric>_rp_sets_std`` <= TIE_ATOL): then the draws are one set and the +1 rule over one set
+    gives (1 + [set >= real]) / 2, i.e. 1/2 when the real pairing beats it, with a null of size 1.
+    (NaN, NaN) without a contrast."""
+    p = c.get(f"{metric}_rp_contrast_p")
+    if not finite(p):
+        return math.nan, math.nan
+    sd = c.get(f"{metric}_rp_sets_std")
+    if finite(sd) and float(sd) <= TIE_ATOL:
+        return (0.5 if float(p) < 0.5 else 1.0), 1.0
+    return float(p), n_perm(c, key=f"{metric}_rp_contrast_n")
+
+
 def _random_partner_contrast(grid: Mapping[str, Any], metric: str, share: float, alpha: float) -> Judgement:
     """U1/U2's filter-aware control as a contrast, judged by the claim's own statistic and share:
     per non-zero cell the real 1-1 pairing's ``metric`` ranked among that cell's filter-aware
@@ -76,8 +91,17 @@ def _random_partner_contrast(grid: Mapping[str, Any], metric: str, share: float,
     draw per cell, a binomial count over dependent cells): at the paper's 2-7k pairs per cell random
     partners are significant almost everywhere although the real pairing beats them by far (smoke
     under ``corrected``: excess 0.05-0.10 against 0.02-0.03), and with inter-cell correlation a
-    fully null control came out "the same way" 11-13% of the time at 55 cells, not 5%."""
-    key, n_key = f"{metric}_rp_contrast_p", f"{metric}_rp_contrast_n"
+    fully null control came out "the same way" 11-13% of the time at 55 cells, not 5%.
+
+    The null's size is the number of *distinct* random-partner sets, not of draws
+    (:func:`contrast_null`): where every draw scored the same (``<metric>_rp_sets_std`` within
+    TIE_ATOL of 0: each A feature has at most one filter-passing alternative, so all draws are one
+    set) the cell's contrast is a single comparison, its +1-rule p is 1/2 or 1, and "not
+    distinguished" there is *undecided* (underpowered), not the control coming out the same way.
+    Enough cells distinguished decide the contrast even when others are underpowered (BH with their
+    conservative p's stays valid); the control comes out the same way only when the real pairing is
+    not distinguished in a family whose every cell could have been."""
+    key = f"{metric}_rp_contrast_p"
     every = nonzero(grid)
     if not every:
         return missing("no non-zero cells")
@@ -86,10 +110,12 @@ def _random_partner_contrast(grid: Mapping[str, Any], metric: str, share: float,
             f"needs {key} (the real pairing ranked among filter-aware random-partner sets), missing in every "
             "non-zero cell"
         )
-    ps = [float(c[key]) if finite(c.get(key)) else math.nan for c in every]
-    counts = [n_perm(c, key=n_key) for c in every if finite(c.get(key))]
-    distinguished, counted, reason = count_significant(ps, share, alpha, counts, "random-partner sets")
+    nulls = [contrast_null(c, metric) for c in every]
+    ps = [p for p, _ in nulls]
+    counts = [n for p, n in nulls if math.isfinite(p)]
+    distinguished, counted, reason = count_significant(ps, share, alpha, counts, "distinct random-partner sets")
     n_open = sum(not math.isfinite(p) for p in ps)
+    n_one_set = sum(math.isfinite(p) and n == 1 for p, n in nulls)
     m = {
         "n_cells": len(every),
         "n_distinguished": counted["n_discoveries_bh"],
@@ -99,10 +125,20 @@ def _random_partner_contrast(grid: Mapping[str, Any], metric: str, share: float,
         "random_partner_sets": int(sum(int(c.get("random_partner_sets", 0) or 0) for c in every)),
         f"mean_{metric}_real": nanmean([c.get(f"{metric}_rp_contrast_observed", math.nan) for c in every]),
         f"mean_{metric}_random_partner_sets": nanmean([c.get(f"{metric}_rp_sets_mean", math.nan) for c in every]),
+        "n_cells_one_random_partner_set": n_one_set,
     }
+    if distinguished:
+        return decided(False, m)
     if reason:
+        if n_one_set:
+            reason = (
+                f"the real pairing is distinguished in {counted['n_discoveries_bh']} of {len(every)} non-zero cells, "
+                f"{counted['n_needed']} needed; in {n_one_set} cells every random-partner draw scored the same "
+                f"({metric}_rp_sets_std 0: one filter-passing set), so the contrast there is one comparison and "
+                f"underpowered, not refuted ({reason})"
+            )
         return undecided(reason, m)
-    if not distinguished and counted["n_discoveries_bh"] + n_open >= counted["n_needed"]:
+    if counted["n_discoveries_bh"] + n_open >= counted["n_needed"]:
         return undecided(f"{n_open} of {len(every)} non-zero cells have no {key} and could decide the contrast", m)
     return decided(not distinguished, m)
 

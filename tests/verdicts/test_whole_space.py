@@ -13,6 +13,7 @@ import pytest
 from harness.config import CORRECTED, PAPER
 from harness.verdicts.rules import judge
 from tests.verdicts.rule_records import (
+    contrast,
     control_grid,
     grid,
     judged,
@@ -68,6 +69,44 @@ def test_u1_u2_random_partner_contrast_true_false_underpowered_missing(claim_id:
     j = judge(claim_id, {"grid": bare, "control_grid": noise}, CORRECTED, profile="smoke")
     assert (j.verdict, j.control_outcome) == ("inconclusive", "not run")
     assert "rp_contrast_p" in j.inconclusive
+
+
+def one_set(g: dict[str, Any], lose: set[tuple[int, int]]) -> dict[str, Any]:
+    """Every cell's 99 random-partner draws are one set (sd 0, as on a world where each A feature's
+    only filter-passing alternative is one B feature): the real pairing beats it (p 0.01) except in
+    the cells ``lose`` (p 1.0)."""
+    for c in g["cells"]:
+        lost = (c["layer_a"], c["layer_b"]) in lose
+        c.update(contrast(1.0 if lost else 0.01))
+        c.update(svcca_rp_sets_std=0.0, rsa_rp_sets_std=0.0)
+    return g
+
+
+@pytest.mark.parametrize("claim_id", ["U1", "U2"])
+def test_a_contrast_whose_draws_are_one_set_is_underpowered_not_the_same_way(claim_id: str) -> None:
+    """99 draws that all score the same are one random-partner set: the +1 rule over it gives p 1/2 or
+    1, so the contrast cannot reach alpha there, and "not distinguished" is undecided (inconclusive),
+    never the control coming out the same way (the CI calibration world: issue 21)."""
+    noise = control_grid(NOISE_TOP)
+    for lose in (set(), {(3, 1), (3, 2)}, {(a, b) for a in (1, 2, 3) for b in (1, 2, 3, 4, 5)}):
+        g = one_set(grid(lambda a, b: {}), lose)
+        j = judge(claim_id, {"grid": g, "control_grid": noise}, CORRECTED, profile="smoke")
+        assert (j.verdict, j.control_outcome) == ("inconclusive", "inconclusive"), lose
+        assert "every random-partner draw scored the same" in str(j.inconclusive)
+        m = j.control.measured["random_partner_contrast"]
+        assert m["n_cells_one_random_partner_set"] == 15 and m["n_distinguished"] == 0
+    # where the draws vary in enough cells, those cells decide: distinguished in all 12 others -> other way
+    g = one_set(grid(lambda a, b: {}), set())
+    for c in g["cells"]:
+        if c["layer_a"] in (1, 2) or c["layer_b"] in (1, 2):
+            c.update(svcca_rp_sets_std=0.02, rsa_rp_sets_std=0.01)
+    j = judge(claim_id, {"grid": g, "control_grid": noise}, CORRECTED, profile="smoke")
+    assert (j.verdict, j.control_outcome) == ("reproduced", "other way")
+    assert j.control.measured["random_partner_contrast"]["n_cells_one_random_partner_set"] == 3
+    # and a varying null that does not distinguish the real pairing still comes out the same way
+    flat = with_contrast(grid(lambda a, b: {}), lambda a, b: {"p": 0.5})
+    j = judge(claim_id, {"grid": flat, "control_grid": noise}, CORRECTED, profile="smoke")
+    assert (j.verdict, j.control_outcome) == ("not reproduced", "same way")
 
 
 @pytest.mark.parametrize("claim_id,share", [("U1", 0.8), ("U2", 0.5)])
