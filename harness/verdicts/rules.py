@@ -111,19 +111,21 @@ def _empty_like(record: Any) -> dict[str, Any]:
 
 
 def judge(claim_id: str, records: Mapping[str, Any], procedure: Procedure, *, profile: str) -> ClaimJudgement:
-    """Apply ``claim_id``'s registered rule to ``records`` (role -> record). A control record that
-    holds nothing (:func:`empty_record`) makes the control *not run*: its half of the rule is not
-    evidence that the rule discriminates."""
+    """Apply ``claim_id``'s registered rule to ``records`` (role -> record). A claim record that holds
+    nothing (:func:`empty_record`: no cells, tables, pairs) makes the claim *not run* ("needs ..."),
+    never "not reproduced"; a control record that holds nothing makes the control *not run*: its half
+    of the rule is not evidence that the rule discriminates."""
     if claim_id not in RULES:
         raise KeyError(f"No rule registered for claim {claim_id!r}; known: {', '.join(sorted(RULES))}.")
     absent = [r for r in ROLES[claim_id] if r not in records]
     if absent:
         raise KeyError(f"{claim_id} needs the records {list(ROLES[claim_id])}; missing {absent}.")
-    empty = {
-        r: why
-        for r in ROLES[claim_id]
-        if r.startswith(CONTROL_PREFIX) and (why := empty_record(records[r])) is not None
-    }
+    hollow = {r: why for r in ROLES[claim_id] if (why := empty_record(records[r])) is not None}
+    own = {r: why for r, why in hollow.items() if not r.startswith(CONTROL_PREFIX)}
+    if own:  # the claim's own record holds nothing: nothing was judged (never "not reproduced")
+        why = "; ".join(f"the {r!r} record is empty ({w})" for r, w in own.items())
+        return ClaimJudgement(missing(f"needs something to judge: {why}"), None)
+    empty = {r: why for r, why in hollow.items() if r.startswith(CONTROL_PREFIX)}
     j = RULES[claim_id](records, procedure, profile=profile)
     if not empty:
         return j
@@ -154,6 +156,9 @@ def judge_available(claim_id: str, records: Mapping[str, Any], procedure: Proced
         j = judge(claim_id, filled, procedure, profile=profile)
     except MissingInput as exc:
         return ClaimJudgement(missing(str(exc)), None)
+    except KeyError as exc:  # a structural field of an outside record is absent (e.g. a grid without 'cells')
+        field = exc.args[0] if exc.args else "?"
+        return ClaimJudgement(missing(f"needs the field {field!r} in the {list(roles)} records (absent)"), None)
     if not absent:
         return j
     reasons = [f"no {r} record: no negative control was run" for r in absent]

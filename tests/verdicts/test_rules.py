@@ -93,3 +93,22 @@ def test_judge_available_names_an_absent_record_the_claim_itself_needs() -> None
     assert j.verdict == "not run" and "needs the 'grid' record" in j.conclusion().detail
     j = judged("X1", {"lan": lan(0.9, 0.44, 0.01)})
     assert j.verdict == "not run" and "needs the 'overlap' record" in j.conclusion().detail
+
+
+@pytest.mark.parametrize("claim_id", sorted(CLAIMS))
+@pytest.mark.parametrize("hollow", [{}, {"cells": []}, {"tables": []}, {"pairs": []}], ids=repr)
+def test_every_claim_given_records_that_hold_nothing_is_not_run_naming_them(claim_id: str, hollow: dict) -> None:
+    """Inputs missing, for all 19 claims: a claim record without its structure (no 'cells', 'tables',
+    'levels', pair sets) or with nothing in it is "not run", naming what is missing -- never a
+    traceback, never "not reproduced" (an empty grid used to read as "the rule does not hold")."""
+    from harness.verdicts.registry import CONTROL_PREFIX
+    from harness.verdicts.rules import judge_available
+
+    own = [r for r in ROLES[claim_id] if not r.startswith(CONTROL_PREFIX)]
+    j = judge_available(claim_id, {r: dict(hollow) for r in own}, CORRECTED, profile="smoke")
+    assert j.verdict == "not run", (claim_id, hollow, j.conclusion())
+    assert "needs" in j.conclusion().detail
+    if hollow:
+        assert "is empty" in j.conclusion().detail
+    with_control = {r: dict(hollow) for r in ROLES[claim_id]}
+    assert judge_available(claim_id, with_control, CORRECTED, profile="smoke").verdict == "not run"
