@@ -128,10 +128,6 @@ def count_significant(
     return bool(n and k_bh >= need), m, reason
 
 
-def grid_power(grid: Mapping[str, Any], cells: Sequence[Record], alpha: float) -> str | None:
-    return needs_power([n_perm(c, grid) for c in cells], alpha)
-
-
 def top_view(control_grid: Mapping[str, Any]) -> dict[str, Any]:
     """The control grid read through its top-correlated sets (see
     :func:`harness.experiments.grid.top_correlated_view`)."""

@@ -127,6 +127,18 @@ def test_s3_true_false() -> None:
     assert j.verdict == "not reproduced"
 
 
+def test_s3_underpowered_test2_is_inconclusive() -> None:
+    """Test 2 with 15 random subsets per cell: p >= 1/16 > alpha whatever the data: inconclusive, not
+    refuted."""
+    good = sem_grid(lambda a, b: {"t2": 1 / 16})
+    for tab in good["tables"]:
+        for c in tab["cells"]:
+            c["test2_n"] = 15
+    noise = sem_grid(lambda a, b: {"t2": 0.5})
+    j = judge("S3", {"semantic_grid": good, "control_semantic_grid": noise}, CORRECTED, profile="smoke")
+    assert j.verdict == "inconclusive" and "[15] Test-2 draws cannot give p < alpha" in str(j.inconclusive)
+
+
 def test_s5_layer_label_test_true_false_underpowered_and_broken_control() -> None:
     la, lb = (1, 2, 3, 4, 5), (1, 3, 5, 7, 9)
 
