@@ -130,10 +130,22 @@ def count_significant(
 
 def top_view(control_grid: Mapping[str, Any]) -> dict[str, Any]:
     """The control grid read through its top-correlated sets (see
-    :func:`harness.experiments.grid.top_correlated_view`)."""
+    :func:`harness.experiments.grid.top_correlated_view`), each cell's null size that of its
+    top-correlated set: ``n_permutations_top`` where recorded, else the grid's ``n_permutations``
+    (the procedure's null size, which the top-correlated sets are scored with). A cell's own
+    ``n_permutations`` belongs to its filtered misaligned set -- a handful of pairs, or none, often
+    scored without a null (0) -- and would make the control "inconclusive: [0] permutations"
+    although its top-correlated set has the full null."""
     from harness.experiments.grid import top_correlated_view
 
-    return top_correlated_view(dict(control_grid))
+    view = top_correlated_view(dict(control_grid))
+    cells = []
+    for c in view["cells"]:
+        cell = {k: v for k, v in c.items() if k != "n_permutations"}
+        if "n_permutations_top" in c:
+            cell["n_permutations"] = c["n_permutations_top"]
+        cells.append(cell)
+    return {**view, "cells": cells}
 
 
 def control_scored(view: Mapping[str, Any], ctrl: dict[str, Any]) -> bool:

@@ -622,3 +622,19 @@ def test_u8_reads_counts_marked_missing_without_failing() -> None:
     assert j.verdict == "inconclusive" and j.measured["cells_without_counts"]
     j = judged("U8", {"grid": strip(g, "n_pairs", null=True)})
     assert j.verdict == "not run" and "needs n_pairs and n_pairs_m21" in j.conclusion().detail
+
+
+@pytest.mark.parametrize("claim_id", ["U1", "U2"])
+def test_the_shuffled_control_reads_its_top_correlated_sets_null_size(claim_id: str) -> None:
+    """A control cell's own ``n_permutations`` is its filtered misaligned set's (a handful of pairs, often
+    scored without a null: 0); the control is judged on the top-correlated set, whose null is the grid's
+    (or ``n_permutations_top``): it decides, rather than "inconclusive: [0] permutations"."""
+    real = grid(lambda a, b: {})
+    ctrl = control_grid(NOISE_TOP)
+    for c in ctrl["cells"]:
+        c["n_permutations"] = 0
+    assert verdict(claim_id, {"grid": real, "control_grid": ctrl}) == ("reproduced", "other way")
+    # a recorded top-correlated null size is the one judged: 9 permutations cannot reach alpha
+    for c in ctrl["cells"]:
+        c["n_permutations_top"] = 9
+    assert verdict(claim_id, {"grid": real, "control_grid": ctrl}) == ("inconclusive", "inconclusive")
