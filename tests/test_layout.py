@@ -6,7 +6,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,16 +55,6 @@ def test_test_file_basenames_are_unique() -> None:
 # ----------------------------------------------------------------------------- import cycles
 
 HARNESS = ROOT / "harness"
-
-#: Import cycles known to exist in harness/, each to be broken by its owner (issue 21: "no import
-#: cycle in harness/"); a new cycle fails test_no_new_import_cycle at once, and breaking these makes
-#: test_no_import_cycle_in_harness pass, which its strict xfail turns into a failure until this
-#: list is emptied and the mark removed.
-KNOWN_CYCLES: list[set[str]] = [
-    {"harness.experiments.spaces", "harness.experiments.subset_pairing"},
-    {"harness.cost.datasheets", "harness.cost.throughput"},
-    {"harness.cost.recipes", "harness.cost.workload"},
-]
 
 
 def import_graph(root: Path = HARNESS) -> dict[str, set[str]]:
@@ -124,11 +113,8 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
     assert cycles({"a": {"b"}, "b": set()}) == []
 
 
-def test_no_new_import_cycle() -> None:
-    new = [sorted(c) for c in cycles(import_graph()) if c not in KNOWN_CYCLES]
-    assert new == [], f"import cycles in harness/ (break them; a lazy import inside a function still counts): {new}"
-
-
-@pytest.mark.xfail(strict=True, reason=f"known import cycles, owned elsewhere: {[sorted(c) for c in KNOWN_CYCLES]}")
 def test_no_import_cycle_in_harness() -> None:
-    assert [sorted(c) for c in cycles(import_graph())] == []
+    """Issue 21: no import cycle among harness modules (a lazy import inside a function counts: it
+    is still a dependency, it only hides the cycle from import time)."""
+    found = [sorted(c) for c in cycles(import_graph())]
+    assert found == [], f"import cycles in harness/ (break them): {found}"

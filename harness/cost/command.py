@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> str:
     if args.markdown:
         return readme_block()
     from harness.cost.project import project
-    from harness.cost.throughput import load_table
+    from harness.cost.device_specs import load_table
     from harness.cost.workload import workload_from_profile, workload_from_results
     from harness.profiles import get_profile
 

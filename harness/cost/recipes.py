@@ -26,6 +26,7 @@ from harness.experiments.spaces import CPU_GRAM_BYTES, SCREEN_ABOVE_MACS
 from harness.pairing.exact import MAX_BLOCK_POSITIONS
 from harness.scoring.device_nulls import MAX_ELEMENTS
 from harness.cost.workload import (
+    KEYWORD_SLOT_SHARE,
     CellWork,
     ConceptWork,
     PairSet,
@@ -422,13 +423,6 @@ def concept_correlation(ctx: Ctx, m_a: int, m_b: int) -> list[Kernel]:
     if ctx.on_device:
         out.append(Kernel("d2h", "torch", "float64", (8 * m_a * m_b,)))
     return out
-
-
-#: Share of a space's filled top slots whose token word is a Table 4 keyword (each such distinct
-#: position's window is decoded once per concept index). Measured on the fixture world, whose
-#: corpus is built around the keywords (0.29: 550 of 1,902 distinct top positions of model A's last
-#: layer; tests/pairing/test_concept_index.py); a real corpus has fewer, so this overstates.
-KEYWORD_SLOT_SHARE = 0.3
 
 
 def filled_slots(ctx: Ctx, side: str) -> int:

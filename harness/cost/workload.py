@@ -54,6 +54,13 @@ MODEL_SIZES: dict[str, tuple[int, int]] = {
 CONTROL_FILTERED = 0.04
 
 
+#: Share of a space's filled top slots whose token word is a Table 4 keyword (each such distinct
+#: position's window is decoded once per concept index). Measured on the fixture world, whose
+#: corpus is built around the keywords (0.29: 550 of 1,902 distinct top positions of model A's last
+#: layer; tests/pairing/test_concept_index.py); a real corpus has fewer, so this overstates.
+KEYWORD_SLOT_SHARE = 0.3
+
+
 @dataclass(frozen=True)
 class PairSet:
     """One scored pair set: ``n`` pairs, ``unique_a`` / ``unique_b`` distinct features per side
@@ -333,8 +340,6 @@ def workload_from_profile(
         f"Semantic sets: the paper's n per category (Tables 1/2/9; {median_n} where unprinted) at every "
         "semantic layer pair; concept features per side and every Test-2 draw's pair count: that n."
     )
-    from harness.cost.recipes import KEYWORD_SLOT_SHARE
-
     assumptions.append(
         f"Concept indexes: every filled top slot holds a distinct token, and {KEYWORD_SLOT_SHARE:.0%} of them a "
         "Table 4 keyword whose window is decoded (the fixture world's share; a real corpus has fewer)."

@@ -81,44 +81,6 @@ def test_concept_comparison_and_shape_errors() -> None:
         )
 
 
-def test_shuffled_positions_control_keeps_features_but_breaks_alignment() -> None:
-    a, b = synthetic_pair(seed=5)
-    c = b.with_shuffled_positions(seed=1)
-    assert c.strings == b.strings  # each feature keeps its own top tokens
-    assert c.codes.nnz == b.codes.nnz and (c.codes != b.codes).nnz > 0
-    from harness.pairing.matching import max_correlation
-
-    assert np.nanmean(max_correlation(a.codes, c.codes).corr_for_b) < 0.5 * np.nanmean(
-        max_correlation(a.codes, b.codes).corr_for_b
-    )
-
-
-def test_dead_features_never_join_a_concept() -> None:
-    """Under require_active=False a never-active feature's 'top positions' are the first
-    positions of the run; if they hold a keyword, the dead feature must still be left out."""
-    import scipy.sparse as sp
-
-    a, _ = synthetic_pair(seed=6)
-    first_word = a.vocab[int(a.tokens[0, 1])].strip()
-    codes = sp.lil_matrix(a.codes)
-    codes[:, 0] = 0  # feature 0 is dead
-    dead = FeatureSpace(
-        name="dead0",
-        codes=sp.csr_matrix(codes),
-        decoder=a.decoder,
-        tokens=a.tokens,
-        sample_index=a.sample_index,
-        position_index=a.position_index,
-        vocab=a.vocab,
-        junk_tokens=(),
-        top_k=5,
-        require_active=False,
-    )
-    assert 1 in set(dead.top[0])  # the padded positions of the dead feature include position 1
-    members = dead.concept([first_word])
-    assert members.size > 0 and 0 not in set(members.tolist())
-
-
 def test_paper_semantic_subset_uses_the_authors_set_order(monkeypatch: pytest.MonkeyPatch) -> None:
     """Under ``paper`` the subset's columns reach the pairing in list(set) order (ids added
     keyword by keyword) with "first seen" walking B in that order; ``sorted`` passes ascending ids."""

@@ -49,12 +49,12 @@ def test_pair_batched_refuses_hungarian() -> None:
 def test_subset_correlations_equal_numpy_submatrix(monkeypatch, full_gemm_ratio: int, cache_elements: int) -> None:
     """Both routes (batched GEMM of gathered z-scores; one GEMM over the distinct features), with
     the spaces' z-scored live rows cached (FeatureSpace.zscored_rows) or computed per batch."""
-    import harness.experiments.spaces as spaces
+    import harness.experiments.feature_space as feature_space
     import harness.experiments.subset_pairing as subset_pairing
     from harness.pairing.matching import correlation_submatrix
 
     monkeypatch.setattr(subset_pairing, "FULL_GEMM_RATIO", full_gemm_ratio)
-    monkeypatch.setattr(spaces, "ZROWS_CACHE_ELEMENTS", cache_elements)
+    monkeypatch.setattr(feature_space, "ZROWS_CACHE_ELEMENTS", cache_elements)
     a, b = synthetic_pair(seed=2)
     draws = random_subset_draws(size_a=20, size_b=25, pool_a=a.n_features, pool_b=b.n_features, n_draws=6, seed=3)
     ia = np.stack([d[0] for d in draws])
