@@ -519,7 +519,7 @@ def semantic(world: Any, recorder: ClaimRecorder):
     """semantic(procedure, control=False) -> the semantic table of the profile's table pair
     (Table 1 for ``paper``, Table 2 for ``gemma``)."""
     from harness.experiments.grid import run_semantic
-    from harness.experiments.spaces import SEMANTIC_BOOTSTRAP
+    from harness.experiments.semantic_subspaces import SEMANTIC_BOOTSTRAP
 
     def get(procedure: Any, *, control: bool = False) -> dict[str, Any]:
         la, lb = world.profile.semantic_table

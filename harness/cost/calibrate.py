@@ -169,7 +169,7 @@ def _case(key: str, shape: tuple[int, ...], dev: torch.device) -> Callable[[], A
         strings = [(f" w{i % 977}", f" x{i % 331}", f" y{i}", ",", " the") for i in range(shape[0])]
         return lambda: StringIncidence(strings)
     if kind == "python" and dtype == "partner_step":  # one vectorized step of the 99 random-partner sets
-        from harness.experiments.spaces import RANDOM_PARTNER_SETS, one_to_one_partner_draws
+        from harness.experiments.random_partners import RANDOM_PARTNER_SETS, one_to_one_partner_draws
 
         n, n_b, per_a = shape[0], 32768, 64
         rng = np.random.default_rng(0)

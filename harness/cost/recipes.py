@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from harness.config import Procedure
 from harness.cost.kernels import Kernel, decomposition, gemm
-from harness.experiments.spaces import CPU_GRAM_BYTES, SCREEN_ABOVE_MACS
+from harness.experiments.space_pairing import CPU_GRAM_BYTES, SCREEN_ABOVE_MACS
 from harness.pairing.exact import MAX_BLOCK_POSITIONS
 from harness.scoring.device_nulls import MAX_ELEMENTS
 from harness.cost.workload import (

@@ -192,12 +192,9 @@ def _shapes(profile: Profile, which: str) -> tuple[int, int, int | None]:
 
 
 def _draws(profile: Profile, procedure: Procedure) -> dict[str, int]:
-    from harness.experiments.spaces import (
-        PLACEBO_FILTER_RUNS,
-        PLACEBO_FILTER_SIBLINGS,
-        RANDOM_PARTNER_SETS,
-        SIZE_MATCHED_DRAWS,
-    )
+    from harness.experiments.placebos import PLACEBO_FILTER_RUNS, PLACEBO_FILTER_SIBLINGS
+    from harness.experiments.random_partners import RANDOM_PARTNER_SETS
+    from harness.experiments.size_matched import SIZE_MATCHED_DRAWS
 
     return {
         "n_permutations": profile.n_permutations(procedure),

@@ -21,14 +21,12 @@ from tqdm.auto import tqdm
 
 from harness.config import Procedure
 from harness.errors import ConfigError
-from harness.experiments.spaces import (
-    PLACEBO_FILTER_RUNS,
-    RANDOM_PARTNER_SETS,
-    SIZE_MATCHED_DRAWS,
-    FeatureSpace,
-    compare_concept,
-    compare_spaces,
-)
+from harness.experiments.placebos import PLACEBO_FILTER_RUNS
+from harness.experiments.random_partners import RANDOM_PARTNER_SETS
+from harness.experiments.size_matched import SIZE_MATCHED_DRAWS
+from harness.experiments.feature_space import FeatureSpace
+from harness.experiments.semantic_subspaces import compare_concept
+from harness.experiments.spaces import compare_spaces
 from harness.pairing.concepts import CONCEPT_KEYWORDS, vocab_strings
 from harness.profiles import Profile
 

@@ -24,13 +24,10 @@ import torch
 
 from harness.config import Procedure
 from harness.vocab import OneToOneRule
-from harness.experiments.spaces import (
-    FeatureSpace,
-    pair_spaces,
-    random_partner_pairs,
-    score_pairs,
-    top_correlated_pairs,
-)
+from harness.experiments.feature_space import FeatureSpace
+from harness.experiments.space_pairing import pair_spaces, top_correlated_pairs
+from harness.experiments.random_partners import random_partner_pairs
+from harness.experiments.pair_scores import score_pairs
 from harness.pairing.matching import Pairs, max_correlation, one_to_many_pairs, one_to_one
 from harness.scoring.effects import cell_seed
 from harness.seeds.overlap import DENSE_AUTO_MAX_PAIRS, match_rows, seed_overlap

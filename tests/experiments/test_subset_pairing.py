@@ -8,7 +8,7 @@ import torch
 
 from harness.config import CORRECTED, PAPER
 from harness.errors import ConfigError
-from harness.experiments.spaces import pair_subsets
+from harness.experiments.space_pairing import pair_subsets
 from harness.experiments.subset_pairing import pair_batched, score_test2_draws, subset_correlations
 from harness.experiments.synthetic import synthetic_pair
 from harness.pairing.matching import SUBSET_TIE_TOL, pair_from_correlation
@@ -75,7 +75,7 @@ def test_score_test2_draws_equals_per_draw_pairing(monkeypatch, procedure, full_
     import harness.experiments.subset_pairing as subset_pairing
 
     monkeypatch.setattr(subset_pairing, "FULL_GEMM_RATIO", full_gemm_ratio)
-    from harness.experiments.spaces import _max_k
+    from harness.experiments.pair_scores import svcca_max_k
     from harness.scoring.metrics import svcca
 
     a, b = synthetic_pair(seed=4)
@@ -88,7 +88,9 @@ def test_score_test2_draws_equals_per_draw_pairing(monkeypatch, procedure, full_
         if len(p) < max(procedure.min_subspace_size, 3):
             ref.append(np.nan)
             continue
-        r = svcca(a.decoder[p.a_idx], b.decoder[p.b_idx], keep=procedure.svcca_keep, max_k=_max_k(procedure, len(p)))
+        r = svcca(
+            a.decoder[p.a_idx], b.decoder[p.b_idx], keep=procedure.svcca_keep, max_k=svcca_max_k(procedure, len(p))
+        )
         ref.append(r.score)
     ref_arr = np.array(ref)
     assert np.isfinite(ref_arr).sum() >= 10

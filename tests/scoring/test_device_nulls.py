@@ -30,7 +30,7 @@ from harness.scoring.effects import TIE_ATOL, count_at_or_above
 from harness.scoring.metrics import similarity_upper, svcca
 from harness.scoring.nulls import _permutations, permutation_test, size_matched_test
 
-#: (keep, max_k) of the two procedures (config.PAPER / CORRECTED via experiments._max_k)
+#: (keep, max_k) of the two procedures (config.PAPER / CORRECTED via experiments.svcca_max_k)
 PAPER = {"keep": 1, "max_k": None}
 
 
