@@ -335,7 +335,7 @@ def top_correlated_view(control_grid: dict[str, Any]) -> dict[str, Any]:
 
 def random_partner_view(grid: dict[str, Any]) -> dict[str, Any]:
     """The real grid with each cell's random-partner scores (``*_rp``: random partners passing the
-    same filters and threshold, :func:`harness.experiments.spaces.random_partner_pairs`) in the main
+    same filters and threshold, :func:`harness.experiments.random_partners.random_partner_pairs`) in the main
     fields, so a claim's rule reads them as it reads the real grid."""
     keys = ("n_pairs", *SCORE_FIELDS)
     cells = []

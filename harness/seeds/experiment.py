@@ -254,7 +254,7 @@ def lan_record(
             variants[name] = top_correlated_pairs(sa, sb, procedure, mc=mc, n=match_pairs[name], one_to_one_rule=rule)
     if match_pairs is None and not shuffle_b:
         # the filter-aware control (W1, X1): each A feature of the filtered set with a random other B
-        # partner that passes the same token filters (harness.experiments.spaces.random_partner_pairs)
+        # partner that passes the same token filters (harness.experiments.random_partners.random_partner_pairs)
         for name in ("many_to_one_filtered", "one_to_one_filtered"):
             variants[f"{name}_random_partner"] = random_partner_pairs(
                 sa,

@@ -81,7 +81,7 @@ def _random_partner_contrast(grid: Mapping[str, Any], metric: str, share: float,
     """U1/U2's filter-aware control as a contrast, judged by the claim's own statistic and share:
     per non-zero cell the real 1-1 pairing's ``metric`` ranked among that cell's filter-aware
     random-partner sets (``<metric>_rp_contrast_p``, +1 rule over ``<metric>_rp_contrast_n`` >= 99
-    sets: :func:`harness.experiments.spaces.random_partner_contrast`), Benjamini-Hochberg at FDR
+    sets: :func:`harness.experiments.random_partners.random_partner_contrast`), Benjamini-Hochberg at FDR
     alpha over the family of non-zero cells, and the claim's own ``share`` of discoveries. The
     judgement is the *control's*: it holds ("same way": the real pairing is not distinguished from
     partners the token filters alone would accept) when fewer than ``share`` of the cells are
