@@ -32,7 +32,7 @@ from harness.scoring.device_nulls import permutation_test_device, size_matched_t
 from harness.pairing.exact import exact_max_correlation
 from harness.pairing.matching import max_correlation
 from harness.scoring.metrics import svcca
-from harness.scoring.nulls import permutation_test, size_matched_test
+from tests.scoring.reference_nulls import permutation_test, size_matched_test
 
 DEVICE = "cpu"
 

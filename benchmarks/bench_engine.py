@@ -18,7 +18,7 @@ from scipy.stats import spearmanr
 
 from harness.pairing.matching import max_correlation
 from harness.scoring.metrics import similarity_upper, svcca
-from harness.scoring.nulls import permutation_test
+from tests.scoring.reference_nulls import permutation_test
 
 
 def topk_codes(n: int, f: int, k: int, seed: int) -> sp.csr_matrix:
@@ -102,7 +102,7 @@ def test_rsa_null_fast_vs_scipy(benchmark) -> None:  # type: ignore[no-untyped-d
 def test_rsa_null_threaded_draws(benchmark) -> None:  # type: ignore[no-untyped-def]
     """200 permutations, n = 3,000: null drawn on all usable cores vs one thread (same null).
     Only the draws are parallel; ranking the two similarity vectors stays serial."""
-    from harness.scoring.nulls import null_workers
+    from tests.scoring.reference_nulls import null_workers
 
     rng = np.random.default_rng(4)
     a = rng.standard_normal((3000, 64))

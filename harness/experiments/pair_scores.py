@@ -6,6 +6,7 @@ RSA of many pair sets at once (:func:`svcca_of_sets`, :func:`rsa_of_sets`).
 from __future__ import annotations
 
 import math
+from functools import partial
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,8 +24,7 @@ from harness.scoring.effects import (
     effect_fields,
     excess_over_chance,
 )
-from harness.scoring.metrics import svcca
-from harness.scoring.nulls import permutation_test
+from harness.scoring.device_nulls import permutation_test_device, svcca_observed_device
 from harness.experiments.feature_space import FeatureSpace
 from harness.threads import single_threaded
 
@@ -67,9 +67,9 @@ def score_pairs(
     ``*_p_paper``), effects over chance (``*_excess``, ``*_null_std``, ``*_z``; see
     :mod:`harness.scoring.effects`), k used and n. A pair set too small to score gives NaN
     scores and a ``skipped`` reason (never a silent number).
-    ``null_device``: None = the numpy nulls (:func:`harness.scoring.nulls.permutation_test`); a torch
-    device ("cpu", "cuda") = the batched nulls of :mod:`harness.scoring.device_nulls` (same permutations,
-    same numbers to ~1e-13; RSA there is not limited to RSA_MAX_ROWS).
+    ``null_device``: the torch device of the batched nulls (:mod:`harness.scoring.device_nulls`: the
+    bases and the observed score there too; None = "cpu"). The numpy reference they equal to ~1e-13
+    (same permutations) lives in tests/scoring/reference_nulls.py.
 
     The nulls are seeded from the cell's identity (:func:`harness.scoring.effects.cell_seed` of
     ``identity`` -- e.g. ``("grid", variant)`` -- plus both space names, which carry model and
@@ -105,14 +105,8 @@ def score_pairs(
     rec.update(nan_fields)
     if not null:
         return {**rec, **_observed_only(a, b, procedure, n, null_device)}
-    test: Any = permutation_test
-    if null_device is not None:
-        from functools import partial
-
-        from harness.scoring.device_nulls import permutation_test_device
-
-        test = partial(permutation_test_device, device=null_device)
-    svcca_device_options = {} if null_device is None else {"basis_on_device": True}
+    test = partial(permutation_test_device, device=null_device or "cpu")
+    svcca_device_options = {"basis_on_device": True}
     try:
         sv = test(
             a,
@@ -171,7 +165,7 @@ def _observed_only(
     a: NDArray[np.float64], b: NDArray[np.float64], procedure: Procedure, n: int, null_device: str | None
 ) -> dict[str, Any]:
     """score_pairs' record for ``null=False``: the observed SVCCA of a (n, d_a), b (n, d_b) by the
-    code path its null would use (numpy bases, or the device's), k per side, every null field NaN."""
+    code path its null would use (the device's bases), k per side, every null field NaN."""
     rec: dict[str, Any] = {
         "svcca_null_mean": math.nan,
         "svcca_p": math.nan,
@@ -183,19 +177,14 @@ def _observed_only(
         "p_rule": procedure.p_rule,
     }
     try:
-        if null_device is None:
-            res = svcca(a, b, keep=procedure.svcca_keep, max_k=svcca_max_k(procedure, n))
-        else:
-            from harness.scoring.device_nulls import svcca_observed_device
-
-            res = svcca_observed_device(
-                a,
-                b,
-                keep=procedure.svcca_keep,
-                max_k=svcca_max_k(procedure, n),
-                device=null_device,
-                basis_on_device=True,
-            )
+        res = svcca_observed_device(
+            a,
+            b,
+            keep=procedure.svcca_keep,
+            max_k=svcca_max_k(procedure, n),
+            device=null_device or "cpu",
+            basis_on_device=True,
+        )
         rec.update(svcca=res.score, svcca_k_a=res.k_a, svcca_k_b=res.k_b)
     except DegenerateInputError as exc:
         rec.update(svcca=math.nan, svcca_error=str(exc))
@@ -215,20 +204,15 @@ def split_half(
     """SVCCA excess over chance of two random disjoint halves of ``pairs`` (each against its own
     shuffled-pairing null), for the split-half reliability of a grid of scores (U7): a grid whose
     halves disagree cannot say what does or does not track it. Halves too small to score give NaN.
-    ``null_device``: as :func:`score_pairs` (None: numpy; a torch device: the batched fixed-basis
-    null of :func:`harness.scoring.device_nulls.permutation_test_device`, same permutations)."""
+    ``null_device``: as :func:`score_pairs` (the batched fixed-basis null of
+    :func:`harness.scoring.device_nulls.permutation_test_device`; None = "cpu")."""
     n = len(pairs)
     half = n // 2
     out: dict[str, Any] = {"split_half_n": half}
     rng = np.random.default_rng(cell_seed(procedure.seed, "split half", *identity, space_a.name, space_b.name))
     order = rng.permutation(n)
-    test: Any = permutation_test
-    device_options: dict[str, Any] = {}
-    if null_device is not None:
-        from harness.scoring.device_nulls import permutation_test_device
-
-        test = permutation_test_device
-        device_options = {"device": null_device, "basis_on_device": True}
+    test = permutation_test_device
+    device_options: dict[str, Any] = {"device": null_device or "cpu", "basis_on_device": True}
     for i, idx in enumerate((order[:half], order[half : 2 * half]), start=1):
         sub = Pairs(pairs.a_idx[idx], pairs.b_idx[idx], pairs.corr[idx], (*pairs.history, f"half {i}: {half}"))
         out[f"svcca_excess_half{i}"] = math.nan

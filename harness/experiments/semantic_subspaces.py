@@ -24,8 +24,6 @@ from harness.scoring.effects import (
     excess_over_chance,
     p_plus_one,
 )
-from harness.scoring.metrics import svcca
-from harness.scoring.nulls import random_subset_test
 from harness.experiments.feature_space import FeatureSpace
 from harness.threads import single_threaded
 from harness.experiments.space_pairing import pair_subsets
@@ -45,7 +43,7 @@ def _test2_batched(
     seed: int,
     device: str,
 ) -> Any:
-    """Test 2 with the draws of :func:`harness.scoring.nulls.random_subset_test` (same seed, same
+    """Test 2 with the draws of the numpy reference ``random_subset_test`` (tests/scoring/reference_nulls.py) (same seed, same
     subsets, the same pairs), paired and scored in batches on ``device``
     (:func:`harness.experiments.subset_pairing.score_test2_draws`: batched correlations and 1-1 rule,
     SVCCAs batched by pair count, equal to the per-draw numpy path to 1e-10)."""
@@ -140,7 +138,8 @@ def compare_concept(
     Test 1: shuffled pairing within the subspace. Test 2: random feature subsets of the same
     sizes (from all live features), paired by correlation within the subsets with the same
     1-1 rule, scored the same way. ``null_device``: Test 1's nulls (see :func:`score_pairs`) and
-    Test 2's SVCCAs batched on that device (same draws and pairs).
+    Test 2's draws, paired and scored in batches on that device (None = "cpu"; the per-draw numpy
+    reference, the same draws and pairs, is tests/scoring/reference_nulls.py).
     """
     if n_permutations is not None:
         positive_int(n_permutations, "n_permutations")  # before any work
@@ -193,47 +192,20 @@ def compare_concept(
     n = len(pairs)
     max_k = svcca_max_k(procedure, n)
 
-    def score_subsets(ia: NDArray[np.int64], ib: NDArray[np.int64]) -> float:
-        p = pair_subsets(space_a, space_b, ia, ib, rule=rule)
-        if len(p) < max(procedure.min_subspace_size, 3):
-            return math.nan
-        try:
-            return svcca(
-                space_a.decoder[p.a_idx],
-                space_b.decoder[p.b_idx],
-                keep=procedure.svcca_keep,
-                max_k=svcca_max_k(procedure, len(p)),
-            ).score
-        except DegenerateInputError:
-            return math.nan
-
     n_draws = n_random_subsets or procedure.n_random_subsets
     seed = cell_seed(procedure.seed, "test 2", category, space_a.name, space_b.name)
-    if null_device is None:
-        t2 = random_subset_test(
-            rec["svcca"],
-            score_subsets,
-            size_a=int(feats_a.size),
-            size_b=int(feats_b.size),
-            pool_a=live_a,
-            pool_b=live_b,
-            n_draws=n_draws,
-            seed=seed,
-            p_rule=procedure.p_rule,
-        )
-    else:
-        t2 = _test2_batched(
-            space_a,
-            space_b,
-            procedure,
-            rec["svcca"],
-            rule=rule,
-            sizes=(int(feats_a.size), int(feats_b.size)),
-            pools=(live_a, live_b),
-            n_draws=n_draws,
-            seed=seed,
-            device=null_device,
-        )
+    t2 = _test2_batched(
+        space_a,
+        space_b,
+        procedure,
+        rec["svcca"],
+        rule=rule,
+        sizes=(int(feats_a.size), int(feats_b.size)),
+        pools=(live_a, live_b),
+        n_draws=n_draws,
+        seed=seed,
+        device=null_device or "cpu",
+    )
     k2 = count_at_or_above(t2.null, t2.observed)
     rec.update(
         test2_null_mean=float(t2.null.mean()),

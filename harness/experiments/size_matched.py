@@ -19,8 +19,7 @@ from harness.scoring.effects import (
     count_at_or_above,
     p_plus_one,
 )
-from harness.scoring.metrics import svcca
-from harness.scoring.nulls import size_matched_test
+from harness.scoring.device_nulls import size_matched_test_device
 from harness.experiments.feature_space import FeatureSpace
 from harness.experiments.pair_scores import svcca_max_k
 
@@ -55,8 +54,9 @@ def size_matched(
 ) -> dict[str, Any]:
     """SVCCA of ``pairs`` versus random subsets of ``superset`` with as many pairs (control
     for the pair-count bias of SVCCA; see :class:`harness.scoring.nulls.SizeMatchedResult`).
-    ``null_device``: None = numpy draws one by one; a torch device = batched draws
-    (:func:`harness.scoring.device_nulls.size_matched_test_device`, same subsets and numbers).
+    ``null_device``: the torch device of the batched draws
+    (:func:`harness.scoring.device_nulls.size_matched_test_device`; None = "cpu"; the numpy
+    reference, the same subsets and numbers, is tests/scoring/reference_nulls.py).
     ``others``: name -> SVCCA of another set of the same size (e.g. U5's placebo 1-1 set), each
     judged against the same draws: ``<name>_p_plus_one`` (+1 rule).
     Ties: when ``pairs`` is a subset of ``superset`` (the 1-1 set of the many-to-1 set), a draw of
@@ -66,46 +66,21 @@ def size_matched(
     if not np.isfinite(observed):
         return {**rec, "skipped": "observed score is NaN"}
 
-    def score_rows(idx: NDArray[np.int64]) -> float:
-        try:
-            return svcca(
-                space_a.decoder[superset.a_idx[idx]],
-                space_b.decoder[superset.b_idx[idx]],
-                keep=procedure.svcca_keep,
-                max_k=svcca_max_k(procedure, idx.size),
-            ).score
-        except DegenerateInputError:
-            return math.nan
-
     observed_idx = rows_in(pairs, superset)
     try:
-        if null_device is None:
-            res = size_matched_test(
-                observed,
-                score_rows,
-                n=len(pairs),
-                n_superset=len(superset),
-                n_draws=n_draws,
-                seed=seed,
-                p_rule=procedure.p_rule,
-                observed_idx=observed_idx,
-            )
-        else:
-            from harness.scoring.device_nulls import size_matched_test_device
-
-            res = size_matched_test_device(
-                observed,
-                space_a.decoder[superset.a_idx],
-                space_b.decoder[superset.b_idx],
-                n=len(pairs),
-                n_draws=n_draws,
-                seed=seed,
-                keep=procedure.svcca_keep,
-                max_k=svcca_max_k(procedure, len(pairs)),
-                p_rule=procedure.p_rule,
-                device=null_device,
-                observed_idx=observed_idx,
-            )
+        res = size_matched_test_device(
+            observed,
+            space_a.decoder[superset.a_idx],
+            space_b.decoder[superset.b_idx],
+            n=len(pairs),
+            n_draws=n_draws,
+            seed=seed,
+            keep=procedure.svcca_keep,
+            max_k=svcca_max_k(procedure, len(pairs)),
+            p_rule=procedure.p_rule,
+            device=null_device or "cpu",
+            observed_idx=observed_idx,
+        )
     except DegenerateInputError as exc:
         return {**rec, "skipped": str(exc)}
     k = res.n_at_or_above(res.observed)  # a draw of the observed set itself is a tie

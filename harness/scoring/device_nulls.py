@@ -5,7 +5,7 @@ Same numbers as :mod:`harness.scoring.nulls` (to ~1e-13) given the same permutat
 are generated here with the same seeded ``numpy.random.default_rng`` sequence; one torch code
 path for cpu and cuda, all arithmetic in float64.
 
-SVCCA null (fixed bases, as :func:`harness.scoring.nulls.svcca_null`). The bases U_a (n, k_a), U_b
+SVCCA null (fixed bases, as the numpy reference ``svcca_null`` (tests/scoring/reference_nulls.py)). The bases U_a (n, k_a), U_b
 (n, k_b) of the centred sides are computed once (:func:`harness.scoring.metrics.svd_basis`, numpy, so k
 is chosen exactly as today); a draw with permutation p is the mean of the singular values of
 M_p = U_a^T U_b[p] (k_a, k_b). A batch of B draws gathers U_b[p] side by side, (n, B k_b),
@@ -17,7 +17,7 @@ and does one GEMM (k_a, n) x (n, B k_b). Canonical correlations from M_p:
   every sigma^2 >= GRAM_MIN_EIG (1e-6, sigma >= 1e-3). Draws with a smaller eigenvalue are
   recomputed with ``svdvals`` (``method="svd"`` uses svdvals for every draw).
 
-RSA null (as :func:`harness.scoring.nulls.rsa_null`). Similarities are computed from the *unique* rows
+RSA null (as the numpy reference ``rsa_null`` (tests/scoring/reference_nulls.py)). Similarities are computed from the *unique* rows
 and expanded, so duplicated rows (many-to-1 sets) tie exactly; average ranks with ties are
 stored doubled (2 x average rank = first + last position, an integer) as int32 while
 2 x n(n-1)/2 < 2^31 (n <= 46,341), else int64. The centred doubled ranks of b form an (n, n)
@@ -73,7 +73,7 @@ MAX_ELEMENTS = 1 << 24
 
 
 def permutations(n: int, n_permutations: int, seed: int) -> Int64:
-    """(n_permutations, n) permutations, the same as :func:`harness.scoring.nulls._permutations`."""
+    """(n_permutations, n) permutations, the same as the numpy reference ``_permutations`` (tests/scoring/reference_nulls.py)."""
     rng = np.random.default_rng(seed)
     if n_permutations == 0:
         return np.empty((0, n), dtype=np.int64)
@@ -215,7 +215,7 @@ def svcca_null_device(
 
     Args:
         a: (n, d_a), b: (n, d_b) paired decoder rows.
-        n_permutations, seed: draws as :func:`harness.scoring.nulls.svcca_null`; or ``perms``
+        n_permutations, seed: draws as the numpy reference ``svcca_null`` (tests/scoring/reference_nulls.py); or ``perms``
             (N, n) explicit permutations.
         keep, max_k: as :func:`harness.scoring.metrics.svcca`.
         basis_on_device: False = the bases from :func:`harness.scoring.metrics.svd_basis` (numpy, the
@@ -225,7 +225,7 @@ def svcca_null_device(
         method: canonical correlations of each draw (module docstring).
         max_elements: gathered entries (draws x n x k_b) per batch.
 
-    Returns (observed, null (N,), details) like :func:`harness.scoring.nulls.svcca_null`.
+    Returns (observed, null (N,), details) like the numpy reference ``svcca_null`` (tests/scoring/reference_nulls.py).
     """
     n, basis_a, basis_b, observed = _observed(
         a, b, keep=keep, max_k=max_k, device=device, basis_on_device=basis_on_device
@@ -335,7 +335,7 @@ def rsa_null_device(
     max_elements: int = MAX_ELEMENTS,
 ) -> tuple[float, Float64, dict[str, object]]:
     """Observed RSA (Spearman of the similarity upper triangles) and its shuffled-pairing null
-    on ``device``; returns (observed, null (N,), details) like :func:`harness.scoring.nulls.rsa_null`.
+    on ``device``; returns (observed, null (N,), details) like the numpy reference ``rsa_null`` (tests/scoring/reference_nulls.py).
     No RSA_MAX_ROWS limit here: memory is ~ n^2 (4 bytes for R_b + 8 for c_a) plus the batch."""
     a64, b64 = check_paired(a, b)
     n = a64.shape[0]
@@ -380,7 +380,7 @@ def permutation_test_device(
     device: str | torch.device = "cpu",
     **metric_options: object,
 ) -> PermutationResult:
-    """:func:`harness.scoring.nulls.permutation_test` with the nulls computed on ``device`` (same
+    """the numpy reference ``permutation_test`` (tests/scoring/reference_nulls.py) with the nulls computed on ``device`` (same
     permutations, same result record). Options: svcca ``keep``, ``max_k``, ``method``; rsa
     ``inner``; both ``max_elements``."""
     if int(n_permutations) < 1:
@@ -429,7 +429,7 @@ def permutation_test_device(
 
 
 def size_matched_draws(n: int, n_superset: int, n_draws: int, seed: int) -> Int64:
-    """(n_draws, n) sorted random subsets, the same as :func:`harness.scoring.nulls.size_matched_test`."""
+    """(n_draws, n) sorted random subsets, the same as the numpy reference ``size_matched_test`` (tests/scoring/reference_nulls.py)."""
     rng = np.random.default_rng(seed)
     return np.stack([np.sort(rng.choice(n_superset, size=n, replace=False)) for _ in range(n_draws)]).astype(np.int64)
 
@@ -840,7 +840,7 @@ def size_matched_test_device(
     method: Method = "auto",
     observed_idx: Int64 | None = None,
 ) -> SizeMatchedResult:
-    """:func:`harness.scoring.nulls.size_matched_test` with SVCCA as ``score_rows``, draws batched on
+    """the numpy reference ``size_matched_test`` (tests/scoring/reference_nulls.py) with SVCCA as ``score_rows``, draws batched on
     ``device``: ``observed`` (a score of ``n`` pairs) against the SVCCA of ``n_draws`` random
     size-``n`` subsets of the superset's paired rows (same subsets as today for ``seed``).
 

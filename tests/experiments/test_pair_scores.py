@@ -51,10 +51,14 @@ def test_zero_permutations_is_an_error() -> None:
         compare_concept(a, b, "x", ("x",), CORRECTED, n_permutations=-1)
 
 
-def test_split_half_nulls_on_the_device_equal_numpy() -> None:
-    """split_halves with null_device="cpu" (batched fixed-basis nulls) == the numpy nulls to 1e-10."""
+def test_split_half_nulls_on_the_device_equal_numpy(monkeypatch) -> None:
+    """split_halves (batched fixed-basis nulls) == the numpy reference nulls to 1e-10."""
+    from tests.scoring.reference_nulls import use_numpy_references
+
     a, b = synthetic_pair()
-    ref = compare_spaces(a, b, CORRECTED, n_permutations=19, split_halves=True)["one_to_one"]
+    with monkeypatch.context() as m:
+        use_numpy_references(m)
+        ref = compare_spaces(a, b, CORRECTED, n_permutations=19, split_halves=True)["one_to_one"]
     dev = compare_spaces(a, b, CORRECTED, n_permutations=19, split_halves=True, null_device="cpu")["one_to_one"]
     for key in ("svcca_excess_half1", "svcca_excess_half2"):
         assert math.isfinite(ref[key])

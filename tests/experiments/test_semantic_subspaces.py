@@ -69,12 +69,17 @@ def test_paper_semantic_subset_uses_the_authors_set_order(monkeypatch: pytest.Mo
 
 
 @pytest.mark.parametrize("procedure", [PAPER, CORRECTED], ids=lambda p: p.name)
-def test_semantic_test2_batched_on_device_equals_per_draw(procedure) -> None:
-    """compare_concept(null_device=...) batches Test 2's SVCCAs by pair count: same draws, same
-    pairs, null equal to the per-draw numpy SVCCA to 1e-10, same p-value and failures."""
+def test_semantic_test2_batched_on_device_equals_per_draw(monkeypatch, procedure) -> None:
+    """compare_concept batches Test 2's draws (pairing and SVCCAs): same draws, same pairs, null equal
+    to the per-draw numpy reference (tests/scoring/reference_nulls.py) to 1e-10, same p-value and
+    failures; Test 1 likewise."""
+    from tests.scoring.reference_nulls import use_numpy_references
+
     a, b = synthetic_pair(seed=4)
     words = [w.strip() for w in a.vocab[:150] if w.strip()][:40]
-    ref = compare_concept(a, b, "w", words, procedure, n_permutations=19, n_random_subsets=12)
+    with monkeypatch.context() as m:
+        use_numpy_references(m)
+        ref = compare_concept(a, b, "w", words, procedure, n_permutations=19, n_random_subsets=12)
     got = compare_concept(a, b, "w", words, procedure, n_permutations=19, n_random_subsets=12, null_device="cpu")
     assert "skipped" not in ref and ref["n_pairs"] == got["n_pairs"] >= 3
     assert got["test2_null_mean"] == pytest.approx(ref["test2_null_mean"], abs=1e-10)

@@ -28,7 +28,7 @@ from harness.scoring.device_nulls import (
 from harness.errors import ConfigError, DegenerateInputError
 from harness.scoring.effects import TIE_ATOL, count_at_or_above
 from harness.scoring.metrics import similarity_upper, svcca
-from harness.scoring.nulls import _permutations, permutation_test, size_matched_test
+from tests.scoring.reference_nulls import _permutations, permutation_test, size_matched_test
 
 #: (keep, max_k) of the two procedures (config.PAPER / CORRECTED via experiments.svcca_max_k)
 PAPER = {"keep": 1, "max_k": None}
@@ -198,15 +198,20 @@ def test_numpy_similarity_ties_duplicates_exactly(inner: str) -> None:
 
 
 @pytest.mark.parametrize("procedure_name", ["paper", "corrected"])
-def test_compare_spaces_same_record_with_device_nulls(procedure_name: str) -> None:
-    """experiments.compare_spaces(null_device="cpu") == the default numpy nulls, every number."""
+def test_compare_spaces_same_record_with_device_nulls(monkeypatch, procedure_name: str) -> None:
+    """experiments.compare_spaces (the torch nulls on the cpu) == the same record with every null
+    routed through the numpy references (tests/scoring/reference_nulls.py), every number."""
+    from tests.scoring.reference_nulls import use_numpy_references
+
     from harness.config import get_procedure
     from harness.experiments.spaces import compare_spaces
     from harness.experiments.synthetic import synthetic_pair
 
     procedure = get_procedure(procedure_name)
     a, b = synthetic_pair()
-    ref = compare_spaces(a, b, procedure, n_permutations=19, n_size_matched=9)
+    with monkeypatch.context() as m:
+        use_numpy_references(m)
+        ref = compare_spaces(a, b, procedure, n_permutations=19, n_size_matched=9)
     dev = compare_spaces(a, b, procedure, n_permutations=19, n_size_matched=9, null_device="cpu")
     assert ref.keys() == dev.keys()
     checked = 0

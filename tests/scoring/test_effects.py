@@ -148,7 +148,7 @@ def test_rsa_ties_count_the_same_along_both_null_paths(seed: int) -> None:
     score): the numpy null (float ranks scaled to unit norm) and the device null (exact integer
     ranks) count the same draws. With a bare ``>=`` these seeds counted 47-60 vs 49-64 of 99."""
     from harness.scoring.device_nulls import permutation_test_device
-    from harness.scoring.nulls import permutation_test
+    from tests.scoring.reference_nulls import permutation_test
 
     rng = np.random.default_rng(seed)
     a, b = rng.normal(size=(4, 8)), rng.normal(size=(4, 8))

