@@ -106,7 +106,6 @@ def score_pairs(
     if not null:
         return {**rec, **_observed_only(a, b, procedure, n, null_device)}
     test = partial(permutation_test_device, device=null_device or "cpu")
-    svcca_device_options = {"basis_on_device": True}
     try:
         sv = test(
             a,
@@ -117,7 +116,7 @@ def score_pairs(
             p_rule=procedure.p_rule,
             keep=procedure.svcca_keep,
             max_k=svcca_max_k(procedure, n),
-            **svcca_device_options,
+            basis_on_device=True,
         )
         rec.update(
             svcca=sv.observed,

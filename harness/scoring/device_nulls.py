@@ -243,14 +243,14 @@ def svcca_null_device(
         g = ub[pt[s0:s1].T].reshape(n, nb_ * ub.shape[1])  # (n, B k_b): U_b[p] side by side
         m = (ua.T @ g).reshape(ua.shape[1], nb_, ub.shape[1]).transpose(0, 1)  # (B, k_a, k_b), one GEMM
         null[s0:s1] = canonical_correlations_batched(m, method=method).mean(dim=1)
-    details = {
+    details: dict[str, object] = {
         "k_a": observed.k_a,
         "k_b": observed.k_b,
         "n": n,
         "variance_kept_a": observed.variance_kept_a,
         "variance_kept_b": observed.variance_kept_b,
     }
-    return observed.score, null.cpu().numpy(), details
+    return observed.score, null.cpu().numpy().astype(np.float64), details
 
 
 # ----------------------------------------------------------------------------- RSA
