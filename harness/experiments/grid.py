@@ -13,11 +13,10 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from harness.config import Procedure
 from harness.errors import ConfigError
@@ -31,6 +30,9 @@ from harness.experiments.spaces import (
 )
 from harness.pairing.concepts import CONCEPT_KEYWORDS, vocab_strings
 from harness.profiles import Profile
+
+if TYPE_CHECKING:
+    from harness.executor import Executor
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,7 @@ class LoadedPair:
     _spaces: OrderedDict[tuple[str, int, str], FeatureSpace] = field(default_factory=OrderedDict)
     _residuals: dict[tuple[str, int, str], Any] = field(default_factory=dict)
     _hashes: dict[str, str] = field(default_factory=dict)
+    _shuffled: dict[tuple[str, int, str, int], FeatureSpace] = field(default_factory=dict)
     preflight: list[dict[str, Any]] = field(default_factory=list)
 
     def model(self, which: str, processing: dict[str, bool] | None = None) -> Any:
@@ -179,6 +182,15 @@ class LoadedPair:
         while len(self._spaces) > self.space_capacity:
             self._spaces.popitem(last=False)
         return space
+
+    def shuffled_space(self, which: str, layer: int, procedure: Procedure, seed: int) -> FeatureSpace:
+        """:meth:`space` with its positions shuffled (``FeatureSpace.with_shuffled_positions(seed)``);
+        the last one is kept, so the cells of one semantic control table share its encode pass."""
+        key = (which, int(layer), procedure.name, int(seed))
+        if key not in self._shuffled:
+            self._shuffled.clear()
+            self._shuffled[key] = self.space(which, layer, procedure).with_shuffled_positions(seed=seed)
+        return self._shuffled[key]
 
     def _build_space(self, which: str, layer: int, procedure: Procedure) -> FeatureSpace:
         """A new FeatureSpace (one encode pass of the SAE's top positions when first asked)."""
@@ -340,6 +352,45 @@ def random_partner_view(grid: dict[str, Any]) -> dict[str, Any]:
     return {**grid, "cells": cells}
 
 
+def grid_cell(
+    world: LoadedPair,
+    procedure: Procedure,
+    layer_a: int,
+    layer_b: int,
+    *,
+    control: bool = False,
+    n_top: int | None = None,
+) -> dict[str, Any]:
+    """One cell of the layer grid (:func:`run_grid`): A ``layer_a`` x B ``layer_b`` compared by
+    :func:`compare_spaces` (``control``: B's positions shuffled with a per-cell seed; ``n_top``:
+    the size of the cell's top-correlated set, a control's ``match_pairs`` entry). The cell's
+    fields as :func:`run_grid` lists them; depends on nothing but its arguments (an executor
+    may run the cells in any order, in any process: harness/executor)."""
+    prof = world.profile
+    sa = world.space("a", layer_a, procedure)
+    sb = world.space("b", layer_b, procedure)
+    if control:
+        sb = sb.with_shuffled_positions(seed=procedure.seed + 17 * layer_b + 1)
+    rec = compare_spaces(
+        sa,
+        sb,
+        procedure,
+        n_permutations=prof.n_permutations(procedure),
+        device=world.device,
+        null_device=world.device,
+        n_top_correlated=n_top,
+        split_halves=not control,
+        random_partners=not control,
+        placebos=not control,
+        paper_permutations=prof.paper_permutations(procedure),
+        n_size_matched=prof.size_matched_draws or SIZE_MATCHED_DRAWS,
+        placebo_filter_runs=prof.placebo_filter_runs or PLACEBO_FILTER_RUNS,
+        random_partner_sets=prof.random_partner_sets or RANDOM_PARTNER_SETS,
+        rsa_variants=RSA_VARIANTS,
+    )
+    return _cell(rec, layer_a, layer_b)
+
+
 def run_grid(
     world: LoadedPair,
     procedure: Procedure,
@@ -348,47 +399,34 @@ def run_grid(
     layers_a: list[int] | None = None,
     layers_b: list[int] | None = None,
     match_pairs: dict[tuple[int, int], int] | None = None,
+    executor: Executor | None = None,
 ) -> dict[str, Any]:
     """Layer x layer whole-space comparison (Figs. 5-8, 11-14). ``control`` shuffles B's
     positions (negative control); ``match_pairs`` ((layer_a, layer_b) -> pair count of the
     real cell) adds each cell's ``top_correlated`` set of that size (``*_top`` fields), which a
-    control can score even when no misaligned pair passes the filters."""
+    control can score even when no misaligned pair passes the filters. Each (layer_a, layer_b)
+    is one cell (:func:`grid_cell`) that ``executor`` runs (default: in this process, no cache;
+    :mod:`harness.executor`: a keyed on-disk cache, Ray tasks)."""
+    from harness.executor import CellSpec, LocalExecutor
+
     t0 = time.perf_counter()
     prof = world.profile
     la = layers_a if layers_a is not None else prof.layers_a
     lb = layers_b if layers_b is not None else prof.layers_b
-    cells = []
-    n_tokens = int(world.space("a", la[0], procedure).n_positions)  # the first space the walk asks for
     what = f"{prof.name}: grid {procedure.name}{' control' if control else ''}"
-    for row, layer_a in enumerate(tqdm(la, desc=what, leave=False)):
-        # progress for long runs: pytest captures tqdm; the claims session shows these lines
-        log.info(
-            "%s: A layer %d (%d of %d rows), %.0f s so far", what, layer_a, row + 1, len(la), time.perf_counter() - t0
+    specs = [
+        CellSpec(
+            kind="grid",
+            procedure=procedure,
+            layer_a=int(layer_a),
+            layer_b=int(layer_b),
+            control=control,
+            n_top=None if match_pairs is None else match_pairs.get((layer_a, layer_b)),
         )
-        for layer_b in lb:
-            sa = world.space("a", layer_a, procedure)
-            sb = world.space("b", layer_b, procedure)
-            if control:
-                sb = sb.with_shuffled_positions(seed=procedure.seed + 17 * layer_b + 1)
-            n_top = None if match_pairs is None else match_pairs.get((layer_a, layer_b))
-            rec = compare_spaces(
-                sa,
-                sb,
-                procedure,
-                n_permutations=prof.n_permutations(procedure),
-                device=world.device,
-                null_device=world.device,
-                n_top_correlated=n_top,
-                split_halves=not control,
-                random_partners=not control,
-                placebos=not control,
-                paper_permutations=prof.paper_permutations(procedure),
-                n_size_matched=prof.size_matched_draws or SIZE_MATCHED_DRAWS,
-                placebo_filter_runs=prof.placebo_filter_runs or PLACEBO_FILTER_RUNS,
-                random_partner_sets=prof.random_partner_sets or RANDOM_PARTNER_SETS,
-                rsa_variants=RSA_VARIANTS,
-            )
-            cells.append(_cell(rec, layer_a, layer_b))
+        for layer_a in la
+        for layer_b in lb
+    ]
+    results = (executor or LocalExecutor()).run(world, specs, what=what)
     return {
         "kind": "grid",
         "model_a": prof.model_name("a"),
@@ -397,13 +435,45 @@ def run_grid(
         "layers_b": list(lb),
         "procedure": procedure.name,
         "control": control,
-        "cells": cells,
+        "cells": [r.value for r in results],
         "n_permutations": prof.n_permutations(procedure),
         "paper_permutations": prof.paper_permutations(procedure),
         "paper_pair_range": prof.paper_pair_range,
-        "n_tokens": n_tokens,
+        "n_tokens": results[0].n_positions_a,  # the first space the walk asks for
         "elapsed_s": round(time.perf_counter() - t0, 2),
     }
+
+
+def semantic_cell(
+    world: LoadedPair,
+    procedure: Procedure,
+    layer_a: int,
+    layer_b: int,
+    category: str,
+    *,
+    control: bool = False,
+    n_bootstrap: int = 0,
+) -> dict[str, Any]:
+    """One category of a semantic table (:func:`run_semantic`): :func:`compare_concept` of
+    ``category``'s keywords (Table 4) between A ``layer_a`` and B ``layer_b`` (``control``: B's
+    positions shuffled). Depends on nothing but its arguments (harness/executor)."""
+    prof = world.profile
+    sa = world.space("a", layer_a, procedure)
+    if control:
+        sb = world.shuffled_space("b", layer_b, procedure, seed=procedure.seed + 99)
+    else:
+        sb = world.space("b", layer_b, procedure)
+    return compare_concept(
+        sa,
+        sb,
+        category,
+        CONCEPT_KEYWORDS[category],
+        procedure,
+        n_permutations=prof.n_permutations_semantic(procedure),
+        n_random_subsets=prof.n_random_subsets(procedure),
+        null_device=world.device,
+        n_bootstrap=n_bootstrap,
+    )
 
 
 def run_semantic(
@@ -415,30 +485,33 @@ def run_semantic(
     control: bool = False,
     paper_table: dict[str, dict[str, float]] | None = None,
     n_bootstrap: int = 0,
+    executor: Executor | None = None,
 ) -> dict[str, Any]:
     """Semantic subspaces of one layer pair, every Table 4 category (Tables 1, 2, 9). ``n_bootstrap``:
-    bootstrap resamples for the scores' standard errors (the semantic table of S2/S4; 0 = none)."""
+    bootstrap resamples for the scores' standard errors (the semantic table of S2/S4; 0 = none).
+    Each category is one cell (:func:`semantic_cell`) that ``executor`` runs (see :func:`run_grid`)."""
+    from harness.executor import CellSpec, LocalExecutor
+
     t0 = time.perf_counter()
     prof = world.profile
-    sa = world.space("a", layer_a, procedure)
-    sb = world.space("b", layer_b, procedure)
-    if control:
-        sb = sb.with_shuffled_positions(seed=procedure.seed + 99)
-    log.info("%s: semantic A%d x B%d %s%s", prof.name, layer_a, layer_b, procedure.name, " control" if control else "")
-    cells = []
-    for category, keywords in CONCEPT_KEYWORDS.items():
-        rec = compare_concept(
-            sa,
-            sb,
-            category,
-            keywords,
-            procedure,
-            n_permutations=prof.n_permutations_semantic(procedure),
-            n_random_subsets=prof.n_random_subsets(procedure),
-            null_device=world.device,
-            n_bootstrap=n_bootstrap,
+    what = f"{prof.name}: semantic A{layer_a} x B{layer_b} {procedure.name}{' control' if control else ''}"
+    log.info("%s", what)
+    specs = [
+        CellSpec(
+            kind="semantic",
+            procedure=procedure,
+            layer_a=int(layer_a),
+            layer_b=int(layer_b),
+            control=control,
+            category=category,
+            n_bootstrap=int(n_bootstrap),
         )
-        paper = (paper_table or {}).get(category, {})
+        for category in CONCEPT_KEYWORDS
+    ]
+    cells = []
+    for result in (executor or LocalExecutor()).run(world, specs, what=what):
+        rec = dict(result.value)
+        paper = (paper_table or {}).get(rec["category"], {})
         rec.update(paper_n=paper.get("n", math.nan), paper_svcca=paper.get("svcca", math.nan))
         cells.append(rec)
     return {
