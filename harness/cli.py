@@ -242,7 +242,14 @@ def compare(args: argparse.Namespace) -> Path:
     from harness.experiments.compare import CompareSide, run_compare, run_compare_profile
     from harness.report.run import check_device, parse_layers_option
 
+    from harness.executor import make_executor
+
     check_device(args.device)
+    executor = make_executor(
+        args.executor,
+        cell_cache=None if str(args.cell_cache) == "none" else args.cell_cache,
+        ray_address=args.ray_address,
+    )
     procedures = ("paper", "corrected") if args.procedure == "both" else (args.procedure,)
     layers = {s: parse_layers_option(getattr(args, f"layers_{s}"), option=f"--layers-{s}") for s in ("a", "b")}
     given = ["--" + o.replace("_", "-") for o in _SIDE_OPTIONS if getattr(args, o) is not None]
@@ -268,6 +275,7 @@ def compare(args: argparse.Namespace) -> Path:
             device=args.device,
             cache_dir=args.cache_dir,
             control=not args.no_control,
+            executor=executor,
         )
     missing = [
         "--" + o.replace("_", "-")
@@ -297,6 +305,7 @@ def compare(args: argparse.Namespace) -> Path:
         cache_dir=args.cache_dir,
         batch_size=8 if args.batch_size is None else args.batch_size,
         control=not args.no_control,
+        executor=executor,
     )
 
 
@@ -341,6 +350,29 @@ def external_command(name: str) -> Any:
             f"package (pip install -e .) or run `python -m fixtures.{name}` from the repository."
         )
     return found[0].load()
+
+
+def add_executor_arguments(cmd: argparse.ArgumentParser) -> None:
+    """``--executor``, ``--ray-address`` and ``--cell-cache`` (harness/executor)."""
+    cmd.add_argument(
+        "--executor",
+        default="local",
+        choices=["local", "ray"],
+        help="who computes the cells: local (this process) or ray (Ray tasks, one GPU each on cuda; "
+        "pip install .[distributed]) (default: %(default)s)",
+    )
+    cmd.add_argument(
+        "--ray-address",
+        default=None,
+        help="with --executor ray: the cluster to join (auto, or ray://HOST:10001; default: start a local one)",
+    )
+    cmd.add_argument(
+        "--cell-cache",
+        type=Path,
+        default=Path(".cache/cells"),
+        help="cell results keyed by everything they depend on, so an interrupted run resumes "
+        "('none': keep nothing; default: %(default)s)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -458,6 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path(".cache/activations"),
         help="residual-stream cache, keyed by model, layer, site and tokens (default: %(default)s)",
     )
+    add_executor_arguments(cmp_cmd)
     cmp_cmd.add_argument(
         "--no-control", action="store_true", help="skip the shuffled-positions negative controls (default: run them)"
     )

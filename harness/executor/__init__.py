@@ -1,5 +1,5 @@
 """Executors of a run's cells (issue 25): the cell as the unit of work, keyed and stored on disk
-(:mod:`harness.executor.cells`), computed in this process (:mod:`harness.executor.local`, the
+(:mod:`harness.executor.cell`), computed in this process (:mod:`harness.executor.local`, the
 default) or as Ray tasks (:mod:`harness.executor.ray_executor`, imported only when asked for).
 
 An executor takes a loaded world and a list of :class:`CellSpec` and returns one
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from harness.executor.cells import CellResult, CellSpec, CellStore, cell_key
+from harness.executor.cell import CellResult, CellSpec, CellStore, cell_key
 from harness.executor.local import LocalExecutor
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from harness.executor.cells import CellResult, CellSpec, CellStore, cell_key
+from harness.executor.cell import CellResult, CellSpec, CellStore, cell_key
 from harness.executor.work import compute_cell, merge_preflight
 
 if TYPE_CHECKING:

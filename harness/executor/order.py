@@ -14,7 +14,7 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from harness.executor.cells import CellSpec
+from harness.executor.cell import CellSpec
 
 if TYPE_CHECKING:
     from harness.profiles import Profile

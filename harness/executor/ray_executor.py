@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import ConfigError
-from harness.executor.cells import CellResult, CellSpec, CellStore, cell_key
+from harness.executor.cell import CellResult, CellSpec, CellStore, cell_key
 from harness.executor.order import largest_first
 from harness.executor.work import compute_cell, merge_preflight
 
@@ -159,12 +159,11 @@ class RayExecutor:
         import ray
 
         if not ray.is_initialized():
-            env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
-            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True, **self.init_kwargs}
+            kwargs: dict[str, Any] = {"include_dashboard": False, **self.init_kwargs}
             if self.address is not None:
                 kwargs.pop("num_cpus", None)
                 kwargs.pop("num_gpus", None)
-            ray.init(address=self.address, runtime_env={"env_vars": env} if env else None, **kwargs)
+            ray.init(address=self.address, **kwargs)
         return ray
 
     def _key_world(self, world: LoadedPair) -> LoadedPair:
@@ -196,11 +195,13 @@ class RayExecutor:
         if todo:
             ray = self._init()
             on_gpu = device.startswith("cuda")
+            env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}  # as the driver sees them now
             task = ray.remote(run_cell_task).options(
                 num_gpus=1 if on_gpu else 0,
                 num_cpus=1,
                 max_retries=self.max_retries,
                 retry_exceptions=False,
+                runtime_env={"env_vars": env} if env else None,
             )
             recipe = WorldRecipe(
                 profile=world.profile,

@@ -1,7 +1,7 @@
 """Computing one cell on a loaded world, and folding a cell's pre-flight entries back into it.
 
 The same function runs in the driver (the local executor) and in a worker process (Ray), so a
-cell's result never depends on where it ran (harness/executor/cells.py).
+cell's result never depends on where it ran (harness/executor/cell.py).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from harness.executor.cells import CellResult, CellSpec
+from harness.executor.cell import CellResult, CellSpec
 
 if TYPE_CHECKING:
     from harness.experiments.grid import LoadedPair

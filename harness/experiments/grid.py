@@ -73,7 +73,6 @@ class LoadedPair:
     _spaces: OrderedDict[tuple[str, int, str], FeatureSpace] = field(default_factory=OrderedDict)
     _residuals: dict[tuple[str, int, str], Any] = field(default_factory=dict)
     _hashes: dict[str, str] = field(default_factory=dict)
-    _shuffled: dict[tuple[str, int, str, int], FeatureSpace] = field(default_factory=dict)
     preflight: list[dict[str, Any]] = field(default_factory=list)
 
     def model(self, which: str, processing: dict[str, bool] | None = None) -> Any:
@@ -182,15 +181,6 @@ class LoadedPair:
         while len(self._spaces) > self.space_capacity:
             self._spaces.popitem(last=False)
         return space
-
-    def shuffled_space(self, which: str, layer: int, procedure: Procedure, seed: int) -> FeatureSpace:
-        """:meth:`space` with its positions shuffled (``FeatureSpace.with_shuffled_positions(seed)``);
-        the last one is kept, so the cells of one semantic control table share its encode pass."""
-        key = (which, int(layer), procedure.name, int(seed))
-        if key not in self._shuffled:
-            self._shuffled.clear()
-            self._shuffled[key] = self.space(which, layer, procedure).with_shuffled_positions(seed=seed)
-        return self._shuffled[key]
 
     def _build_space(self, which: str, layer: int, procedure: Procedure) -> FeatureSpace:
         """A new FeatureSpace (one encode pass of the SAE's top positions when first asked)."""
@@ -444,6 +434,18 @@ def run_grid(
     }
 
 
+def _shuffled_space(world: LoadedPair, layer_b: int, procedure: Procedure) -> FeatureSpace:
+    """The semantic control's B space (positions shuffled with seed ``procedure.seed + 99``); the
+    last one is kept on ``world``, so the categories of one control table share its encode pass."""
+    seed = procedure.seed + 99
+    key = (int(layer_b), repr(procedure))
+    memo: dict[tuple[int, str], FeatureSpace] = vars(world).setdefault("_semantic_control_space", {})
+    if key not in memo:
+        memo.clear()
+        memo[key] = world.space("b", layer_b, procedure).with_shuffled_positions(seed=seed)
+    return memo[key]
+
+
 def semantic_cell(
     world: LoadedPair,
     procedure: Procedure,
@@ -459,10 +461,7 @@ def semantic_cell(
     positions shuffled). Depends on nothing but its arguments (harness/executor)."""
     prof = world.profile
     sa = world.space("a", layer_a, procedure)
-    if control:
-        sb = world.shuffled_space("b", layer_b, procedure, seed=procedure.seed + 99)
-    else:
-        sb = world.space("b", layer_b, procedure)
+    sb = _shuffled_space(world, layer_b, procedure) if control else world.space("b", layer_b, procedure)
     return compare_concept(
         sa,
         sb,

@@ -77,7 +77,7 @@ class CellSpec:
 
     @property
     def label(self) -> str:
-        """``grid paper A2 x B3 control`` / ``semantic corrected A2 x B3 numbers``."""
+        """``grid paper A2 x B3 control`` / ``semantic corrected A2 x B3 Time``."""
         what = f"{self.kind} {self.procedure.name} A{self.layer_a} x B{self.layer_b}"
         return f"{what}{' ' + self.category if self.category else ''}{' control' if self.control else ''}"
 
