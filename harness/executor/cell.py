@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CellKind", "CellResult", "CellSpec", "CellStore", "cell_key", "space_identity"]
 
-CellKind = Literal["grid", "semantic"]
+CellKind = Literal["grid", "semantic", "atlas"]
 
 #: Bumped when the stored layout of a :class:`CellResult` changes (old files are then never read).
 CELL_STORE_VERSION = 1
@@ -50,14 +50,16 @@ class CellSpec:
     """One cell of a profile's run (module docstring).
 
     Attributes:
-        kind: "grid" (a layer-grid cell) or "semantic" (one category of a semantic table).
+        kind: "grid" (a layer-grid cell), "semantic" (one category of a semantic table) or
+            "atlas" (the atlas's 1-1 SVCCA cell, :func:`harness.experiments.atlas.atlas_cell`).
         procedure: the method choices it runs under.
         layer_a, layer_b: the layer pair.
         control: B's token positions shuffled (the negative control).
         n_top: grid control only: the size of the cell's top-correlated set (the real cell's
             1-1 pair count; None: no such set).
         category: semantic only: the Table 4 category.
-        n_bootstrap: semantic only: bootstrap resamples of the scores' standard errors.
+        n_bootstrap: semantic: bootstrap resamples of the scores' standard errors; atlas: of the
+            excess interval.
     """
 
     kind: CellKind
@@ -70,10 +72,10 @@ class CellSpec:
     n_bootstrap: int = 0
 
     def __post_init__(self) -> None:
-        if self.kind not in ("grid", "semantic"):
-            raise ValueError(f"cell kind {self.kind!r}: use 'grid' or 'semantic'.")
+        if self.kind not in ("grid", "semantic", "atlas"):
+            raise ValueError(f"cell kind {self.kind!r}: use 'grid', 'semantic' or 'atlas'.")
         if (self.kind == "semantic") != (self.category is not None):
-            raise ValueError("a semantic cell names its category; a grid cell names none.")
+            raise ValueError("a semantic cell names its category; grid and atlas cells name none.")
 
     @property
     def label(self) -> str:

@@ -46,11 +46,13 @@ def projected_seconds(profile: Profile, cells: Sequence[CellSpec], device: str) 
                 grid = pw.control_grid if c.control else pw.grid
                 cw = next(g for g in grid if (g.layer_a, g.layer_b) == (c.layer_a, c.layer_b))
                 stages = cell_stages(ctx, cw)
-            else:
+            elif c.kind == "semantic":
                 table_work = next(
                     t for t in pw.semantic if (t.layer_a, t.layer_b, t.control) == (c.layer_a, c.layer_b, c.control)
                 )
                 stages = concept_stages(ctx, next(x for x in table_work.concepts if x.category == c.category))
+            else:  # an atlas cell: the cost model has no recipe for it
+                return None
             out.append(sum(table.seconds(k) for kernels in stages.values() for k in kernels))
         return out
     except (ConfigError, KeyError, StopIteration, ValueError) as exc:

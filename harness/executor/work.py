@@ -23,14 +23,18 @@ def _preflight_of(world: LoadedPair, which: str, layer: int) -> dict[str, Any] |
 
 
 def compute_cell(world: LoadedPair, spec: CellSpec) -> CellResult:
-    """Run ``spec`` on ``world`` (:func:`harness.experiments.grid.grid_cell` or
-    :func:`harness.experiments.grid.semantic_cell`) and return its :class:`CellResult`."""
+    """Run ``spec`` on ``world`` (:func:`harness.experiments.grid.grid_cell`,
+    :func:`harness.experiments.grid.semantic_cell` or :func:`harness.experiments.atlas.atlas_cell`)
+    and return its :class:`CellResult`."""
+    from harness.experiments.atlas import atlas_cell
     from harness.experiments.grid import grid_cell, semantic_cell
 
     # the A space first, as the cell itself asks for it (the same LRU order as a run without executor)
     n_positions = int(world.space("a", spec.layer_a, spec.procedure).n_positions)
     if spec.kind == "grid":
         value = grid_cell(world, spec.procedure, spec.layer_a, spec.layer_b, control=spec.control, n_top=spec.n_top)
+    elif spec.kind == "atlas":
+        value = atlas_cell(world, spec.procedure, spec.layer_a, spec.layer_b, n_bootstrap=spec.n_bootstrap)
     else:
         assert spec.category is not None  # CellSpec.__post_init__
         value = semantic_cell(
