@@ -317,15 +317,14 @@ def atlas(args: argparse.Namespace) -> Path:
     """``sae-claims atlas``: every profile of ``--profiles`` read and checked, then the atlas
     (harness/experiments/atlas.py)."""
     from harness.executor import make_executor
-    from harness.experiments.atlas import ATLAS_BOOTSTRAP, atlas_summary, run_atlas
-    from harness.profiles import get_profile
+    from harness.experiments.atlas import ATLAS_BOOTSTRAP, atlas_profile, atlas_summary, run_atlas
     from harness.report.run import check_device
 
     check_device(args.device)
     names = [n.strip() for n in str(args.profiles).split(",") if n.strip()]
     if not names:
         raise ConfigError("atlas --profiles: give one or more profiles, comma-separated.")
-    profiles = [get_profile(n) for n in names]  # every file read and checked before any compute
+    profiles = [atlas_profile(n) for n in names]  # every file read and checked before any compute
     executor = make_executor(
         args.executor,
         cell_cache=None if str(args.cell_cache) == "none" else args.cell_cache,
@@ -540,8 +539,8 @@ def build_parser() -> argparse.ArgumentParser:
     atlas.add_argument(
         "--profiles",
         required=True,
-        help="comma-separated profiles, one model pair each (built-in names or .toml paths, e.g. "
-        "atlas-pythia-70m-160m,atlas-gemma-2-2b-9b; required, no default)",
+        help="comma-separated profiles, one model pair each: atlas profiles (harness/profiles/atlas, e.g. "
+        "pythia-70m-160m,pythia-70m-shuffled), built-in names or .toml paths (required, no default)",
     )
     atlas.add_argument(
         "--procedure",

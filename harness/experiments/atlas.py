@@ -38,13 +38,47 @@ if TYPE_CHECKING:
     from harness.experiments.grid import LoadedPair
     from harness.profiles import Profile
 
-__all__ = ["ATLAS_BOOTSTRAP", "atlas_cell", "best_cell", "run_atlas", "run_atlas_pair", "write_atlas"]
+__all__ = [
+    "ATLAS_BOOTSTRAP",
+    "ATLAS_DIR",
+    "atlas_cell",
+    "atlas_profile",
+    "atlas_profiles",
+    "best_cell",
+    "run_atlas",
+    "run_atlas_pair",
+    "write_atlas",
+]
 
 #: Bootstrap resamples of each atlas cell's excess interval.
 ATLAS_BOOTSTRAP = 200
 
 #: Two-sided level of the interval.
 INTERVAL_LEVEL = 0.95
+
+#: The atlas's profile files (data, one model pair each): ``sae-claims atlas --profiles NAME,...``.
+ATLAS_DIR = Path(__file__).resolve().parents[1] / "profiles" / "atlas"
+
+#: Sparsify SAE repositories whose names are checked (shared/reference/library-facts.md) -> the
+#: model they were trained on.
+SPARSIFY_REPOS = {
+    "EleutherAI/sae-pythia-70m-32k": "EleutherAI/pythia-70m",
+    "EleutherAI/sae-pythia-160m-32k": "EleutherAI/pythia-160m",
+}
+
+
+def atlas_profiles() -> list[str]:
+    """Names of the atlas's profile files (harness/profiles/atlas/*.toml)."""
+    return sorted(p.stem for p in ATLAS_DIR.glob("*.toml"))
+
+
+def atlas_profile(name: str | Path) -> Profile:
+    """An atlas profile by file name (``pythia-70m-160m``), else any profile
+    :func:`harness.profiles.get_profile` resolves (a built-in name or a .toml path)."""
+    from harness.profiles import get_profile, load_profile
+
+    path = ATLAS_DIR / f"{name}.toml"
+    return load_profile(path) if str(name) in atlas_profiles() else get_profile(name)
 
 
 def atlas_cell(

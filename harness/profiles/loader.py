@@ -7,7 +7,8 @@ built-in one; ``docs`` in each built-in file say what every key means).
 File format (top-level keys are :class:`~harness.profiles.profile.Profile` fields):
 
 - ``[models.a]``, ``[models.b]``: ``name`` (hub / transformer-lens name or a label), optional
-  ``local_path`` (a ``save_pretrained`` folder), ``dtype``, ``processing``, display ``label``.
+  ``local_path`` (a ``save_pretrained`` folder), ``dtype``, ``processing``, display ``label``,
+  ``shuffle_weights_seed`` (a re-randomized control: :func:`harness.load.models.shuffle_weights`).
 - ``[saes.a]``, ``[saes.b]``: :class:`~harness.profiles.profile.SaeSet` keys (``source`` =
   ``release`` / ``sparsify`` / ``disk``; templates with ``{layer}``; ``[saes.a.ids]`` for ids
   without a template).
@@ -70,7 +71,7 @@ _OPTIONAL_INTS = (
     "placebo_filter_runs",
     "random_partner_sets",
 )
-_MODEL_KEYS = {"name", "local_path", "dtype", "processing", "label"}
+_MODEL_KEYS = {"name", "local_path", "dtype", "processing", "label", "shuffle_weights_seed"}
 _DATA_PATH_KEY = "path"
 
 
