@@ -20,7 +20,7 @@ def _spec(proc: Any, la: int = 2, lb: int = 3, **kw: Any) -> CellSpec:
 
 def test_a_cell_names_its_kind_and_category(corrected: Any) -> None:
     with pytest.raises(ValueError, match="kind"):
-        CellSpec(kind="other", procedure=corrected, layer_a=0, layer_b=0)  # type: ignore[arg-type]  # the bad input under test
+        CellSpec(kind="other", procedure=corrected, layer_a=0, layer_b=0)  # the bad input under test
     with pytest.raises(ValueError, match="category"):
         CellSpec(kind="semantic", procedure=corrected, layer_a=0, layer_b=0)
     with pytest.raises(ValueError, match="category"):

@@ -60,3 +60,22 @@ def test_semantic_tables_come_back_from_the_store_unchanged(
     assert first.computed == again.from_store == len(plain["cells"]) == 8 and again.computed == 0
     same_cells(stored["cells"], plain["cells"], rel=0.0)
     same_cells(read["cells"], plain["cells"], rel=0.0)
+
+
+def test_make_executor_checks_its_options_before_any_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from harness.errors import ConfigError
+    from harness.executor import make_executor
+
+    ex = make_executor("local", cell_cache=tmp_path)
+    assert isinstance(ex, LocalExecutor) and ex.store.root == tmp_path
+    plain = make_executor("local")
+    assert isinstance(plain, LocalExecutor) and plain.store.root is None
+    with pytest.raises(ConfigError, match="use one of local, ray"):
+        make_executor("dask")
+    with pytest.raises(ConfigError, match="needs --executor ray"):
+        make_executor("local", ray_address="auto")
+    monkeypatch.setitem(sys.modules, "ray", None)  # Ray not installed
+    with pytest.raises(ConfigError, match=r"distributed\]"):
+        make_executor("ray", cell_cache=tmp_path)

@@ -90,3 +90,31 @@ def test_a_cell_whose_worker_dies_every_time_fails_the_run(
     with pytest.raises(ray.exceptions.WorkerCrashedError):  # no retries left: an error, never a result
         _grid(smoke_world, corrected, reference_grid, RayExecutor(CellStore(tmp_path / "cells"), max_retries=0))
     assert not list((tmp_path / "cells").rglob("*.pkl"))
+
+
+def test_the_atlas_runs_its_cells_as_ray_tasks(
+    ray_cluster: None, smoke_world: Any, corrected: Any, reference_grid: dict[str, Any], same_cells: Any, tmp_path: Path
+) -> None:
+    import dataclasses
+
+    from harness.executor import LocalExecutor
+    from harness.experiments.atlas import run_atlas_pair
+    from harness.experiments.grid import LoadedPair
+
+    prof = dataclasses.replace(
+        smoke_world.profile, layers_a=tuple(reference_grid["layers_a"]), layers_b=tuple(reference_grid["layers_b"])
+    )
+    world = LoadedPair(prof, cache_dir=smoke_world.cache_dir)
+    ex = RayExecutor(CellStore(tmp_path))
+    on_ray = run_atlas_pair(world, corrected, n_bootstrap=20, executor=ex)
+    here = run_atlas_pair(world, corrected, n_bootstrap=20, executor=LocalExecutor())
+    assert ex.computed == len(here["cells"]) == len(reference_grid["cells"])
+    same_cells(on_ray["cells"], here["cells"])
+    assert on_ray["best"] == here["best"]
+    # the atlas cell's 1-1 SVCCA is the grid cell's (the same pairs and null draws)
+    for atlas, grid in zip(here["cells"], reference_grid["cells"], strict=True):
+        assert (atlas["n_pairs"], atlas["svcca"], atlas["svcca_p_paper"]) == (
+            grid["n_pairs"],
+            grid["svcca"],
+            grid["svcca_p_paper"],
+        )

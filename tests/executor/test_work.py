@@ -32,5 +32,5 @@ def test_preflight_entries_are_merged_in_cell_order_once() -> None:
         CellResult({}, (entry("A", 1), entry("B", 4)), 1),
         CellResult({}, (entry("A", 2), entry("B", 3)), 1),
     ]
-    merge_preflight(world, results)  # type: ignore[arg-type]  # a stand-in world: only .preflight is read
+    merge_preflight(world, results)  # a stand-in world: only .preflight is read
     assert [(p["model"], p["layer"]) for p in world.preflight] == [("A", 1), ("B", 3), ("B", 4), ("A", 2)]
