@@ -147,6 +147,7 @@ def _world_identity(world: LoadedPair) -> dict[str, Any]:
             "tokens": world.tokens.key,
             "vocab": hashlib.sha256("\x00".join(world.vocab).encode()).hexdigest()[:16],
             "batch_size": prof.batch_size,
+            "activation_site": prof.activation_site,
             "size_matched_draws": prof.size_matched_draws,
             "placebo_filter_runs": prof.placebo_filter_runs,
             "random_partner_sets": prof.random_partner_sets,

@@ -139,7 +139,7 @@ class LoadedPair:
             if model_key not in self._hashes:
                 self._hashes[model_key] = weights_hash(model)
             layers = sorted(set(self.profile.layers_a if which == "a" else self.profile.layers_b) | {int(layer)})
-            sites = set(self.sites or {p.activation_site for p in PROCEDURES.values()}) | {site}
+            sites = set(self.sites or {self.profile.site(p) for p in PROCEDURES.values()}) | {site}
             got = model_residuals(
                 model,
                 self.tokens,
@@ -192,7 +192,8 @@ class LoadedPair:
         model, model_key = self._model_and_key(which, sae)
         tok = self.tokens
         if not any(p["model"] == self.profile.model_name(which) and p["layer"] == layer for p in self.preflight):
-            pf = preflight(model, sae, tok, layer, site="block_output", batch_size=self.profile.batch_size)
+            site = self.profile.activation_site or "block_output"
+            pf = preflight(model, sae, tok, layer, site=site, batch_size=self.profile.batch_size)
             self.preflight.append(
                 {
                     "model": self.profile.model_name(which),
@@ -201,7 +202,7 @@ class LoadedPair:
                     **pf.to_dict(),
                 }
             )
-        flat = self.residual(which, layer, procedure.activation_site, model, model_key)
+        flat = self.residual(which, layer, self.profile.site(procedure), model, model_key)
         n, seq = tok.tokens.shape
         keep = ~tok.special_mask if procedure.mask_special_positions else torch.ones_like(tok.special_mask)
         keep = keep.reshape(-1)

@@ -263,6 +263,8 @@ def hook_name(layer: int, site: Site) -> str:
         return f"blocks.{layer}.hook_resid_post"
     if site == "block_input":
         return f"blocks.{layer}.hook_resid_pre"
+    if site == "mlp_output":
+        return f"blocks.{layer}.hook_mlp_out"
     check_choice("site", site, ActivationSite)
     raise AssertionError(f"hook_name has no branch for site {site!r}")  # every vocabulary value has a branch
 
@@ -299,7 +301,8 @@ def residual_activations(
         model: an (unprocessed) HookedTransformer.
         tokens: ``(n, seq)`` token ids.
         layers: block indices, each in ``0..n_layers-1``.
-        site: ``block_output`` (``hook_resid_post``) or ``block_input`` (``hook_resid_pre``).
+        site: ``block_output`` (``hook_resid_post``), ``block_input`` (``hook_resid_pre``) or
+            ``mlp_output`` (``hook_mlp_out``).
         batch_size: sequences per forward pass. The pass stops after the deepest block needed
             (``stop_at_layer``), and only the requested hooks are cached.
         progress: show a tqdm bar.

@@ -218,3 +218,13 @@ def test_a_weight_shuffled_control_keeps_each_tensors_values_and_loses_their_pla
     assert model_fingerprint(shuffled) != model_fingerprint(model_a)  # cache keys tell them apart
     with pytest.raises(ConfigError, match="shuffle_weights_seed"):
         ModelSpec(name="x", local_path="y", shuffle_weights_seed=-1)
+
+
+def test_the_mlp_output_site_is_the_mlps_output(model_a, tokens) -> None:
+    got = residual_activations(model_a, tokens, [1], site="mlp_output", batch_size=len(tokens))[1]
+    _, cache = model_a.run_with_cache(tokens, names_filter=["blocks.1.hook_mlp_out"])
+    want = cache["blocks.1.hook_mlp_out"].to("cpu", torch.float32)
+    assert got.shape == want.shape and torch.allclose(got, want, rtol=0, atol=1e-6)
+    other = residual_activations(model_a, tokens, [1], site="block_output", batch_size=len(tokens))[1]
+    assert not torch.allclose(got, other, rtol=0, atol=1e-3)  # not the residual stream
+    assert hook_name(1, "mlp_output") == "blocks.1.hook_mlp_out"

@@ -20,6 +20,7 @@ SUBSTITUTIONS = {
 def test_the_atlas_has_the_issues_model_pairs() -> None:
     assert atlas_profiles() == [
         "gemma-2-2b-9b",
+        "gemma-2-2b-9b-mlp",
         "llama-3-3.1-8b",
         "pythia-160m-70m-deduped",
         "pythia-70m-160m",
@@ -33,6 +34,7 @@ def test_every_hub_name_of_an_atlas_profile_resolves(name: str) -> None:
     prof = atlas_profile(name)
     prof.check_layers()
     assert prof.name == f"atlas-{name}"
+    assert prof.activation_site == ("mlp_output" if name.endswith("-mlp") else None)
     for side in ("a", "b"):
         model = str(prof.models[side]["name"])
         assert check_tl_model_name(model) == model  # an official transformer-lens name
@@ -53,3 +55,16 @@ def test_the_control_shuffles_its_weights_and_says_so() -> None:
     assert prof.model_spec("b", device="cpu").shuffle_weights_seed == 0
     assert prof.model_spec("a", device="cpu").shuffle_weights_seed is None
     assert prof.model_name("a") != prof.model_name("b")  # two rows/columns of the matrix
+
+
+def test_a_profiles_activation_site_is_checked(tmp_path) -> None:
+    import re
+
+    from harness.errors import ConfigError
+    from harness.experiments.atlas import ATLAS_DIR
+    from harness.profiles import load_profile
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text(f'extends = "{ATLAS_DIR / "gemma-2-2b-9b.toml"}"\nactivation_site = "attn_output"\n')
+    with pytest.raises(ConfigError, match=re.escape("activation_site = 'attn_output'; use one of")):
+        load_profile(bad)
