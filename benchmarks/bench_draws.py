@@ -86,7 +86,9 @@ def test_smoke_grid_cell(benchmark, monkeypatch) -> None:  # type: ignore[no-unt
     from fixtures.profile import smoke_profile
     from harness.config import CORRECTED
     from harness.experiments.grid import RSA_VARIANTS, LoadedPair, _cell
-    from harness.experiments.spaces import PLACEBO_FILTER_RUNS, SIZE_MATCHED_DRAWS, compare_spaces
+    from harness.experiments.placebos import PLACEBO_FILTER_RUNS
+    from harness.experiments.size_matched import SIZE_MATCHED_DRAWS
+    from harness.experiments.spaces import compare_spaces
 
     world = LoadedPair(smoke_profile(), device="cpu")
     prof = world.profile

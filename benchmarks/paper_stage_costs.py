@@ -135,7 +135,8 @@ def measure_test2_draw(m: int) -> dict[str, float]:
     """One semantic Test-2 draw at the full shape: encode m random latents of each side
     (pre-TopK, 30,000 positions), their m x m correlation, pair, SVCCA of the pairs."""
     from harness.activations.encode import SaeCodes, SaeWeights
-    from harness.experiments.spaces import FeatureSpace, pair_subsets
+    from harness.experiments.feature_space import FeatureSpace
+    from harness.experiments.space_pairing import pair_subsets
     from harness.scoring.metrics import svcca
 
     g = torch.Generator().manual_seed(5)

@@ -29,6 +29,8 @@ from harness.verdicts.recorder import Expectations, RunStore
 
 EXPECTED_DIR = Path(__file__).parent / "expected"
 REPO_ROOT = Path(__file__).resolve().parents[1]
+#: The residual cache of a cpu run (``--cache-dir`` moves it; a cuda run keeps residuals in memory).
+DEFAULT_RESIDUAL_CACHE = REPO_ROOT / ".cache" / "activations"
 _T0 = pytest.StashKey[float]()
 """The session's start time (progress lines, the report's wall time)."""
 
@@ -221,7 +223,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="replace the committed report reports/<profile>/ with this run's (a complete run only; "
         "default: write reports/<profile>-local/ and say whether it agrees with the committed one)",
     )
-    g.addoption("--cache-dir", default=None, help="activation cache directory (default: .cache/activations)")
+    g.addoption(
+        "--cache-dir",
+        default=None,
+        help="residual cache directory (default: .cache/activations on the cpu; on cuda none -- the residuals "
+        "stay in memory: a GPU's forward passes take seconds, the cache gigabytes of disk)",
+    )
     g.addoption("--layers-a", default=None, help="comma-separated A layers, to restrict a quick run")
     g.addoption("--layers-b", default=None, help="comma-separated B layers, to restrict a quick run")
     g.addoption("--no-report", action="store_true", help="do not write the report")
@@ -280,7 +287,7 @@ def claim_options(request: pytest.FixtureRequest) -> dict[str, Any]:
     c = request.config
     return {
         "device": c.getoption("--device"),
-        "cache_dir": Path(c.getoption("--cache-dir") or REPO_ROOT / ".cache" / "activations"),
+        "cache_dir": None if c.getoption("--cache-dir") is None else Path(c.getoption("--cache-dir")),
         "layers_a": _layers(c.getoption("--layers-a"), "--layers-a"),
         "layers_b": _layers(c.getoption("--layers-b"), "--layers-b"),
     }
@@ -492,7 +499,10 @@ def make_world(profile_name: str, claim_options: dict[str, Any]) -> Any:
         except HubAccessError as exc:
             pytest.skip(f"{profile_name} profile: {exc}")
         device = claim_options["device"] or ("cpu" if profile_name == "smoke" else "cuda")
-        _WORLDS[profile_name] = LoadedPair(profile, cache_dir=claim_options["cache_dir"], device=device)
+        cache_dir = claim_options["cache_dir"]
+        if cache_dir is None and device == "cpu":  # on cuda the residuals stay in memory (--cache-dir)
+            cache_dir = DEFAULT_RESIDUAL_CACHE
+        _WORLDS[profile_name] = LoadedPair(profile, cache_dir=cache_dir, device=device)
     return _WORLDS[profile_name]
 
 
@@ -550,7 +560,7 @@ def semantic(world: Any, recorder: ClaimRecorder, cell_executor: Any):
     """semantic(procedure, control=False) -> the semantic table of the profile's table pair
     (Table 1 for ``paper``, Table 2 for ``gemma``)."""
     from harness.experiments.grid import run_semantic
-    from harness.experiments.spaces import SEMANTIC_BOOTSTRAP
+    from harness.experiments.semantic_subspaces import SEMANTIC_BOOTSTRAP
 
     def get(procedure: Any, *, control: bool = False) -> dict[str, Any]:
         la, lb = world.profile.semantic_table

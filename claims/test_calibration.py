@@ -140,19 +140,38 @@ def ci_calibration() -> dict[str, Any]:
     return {r.claim_id: r for r in results}
 
 
-#: A measured shortfall, kept failing on purpose (strict: CI says when it changes): U1's verdict with
-#: the random-partner contrast as its control (issue 21) passes 1/3 seeds at the paper-like strength
-#: of the CI world -- the rule holds at every seed, the contrast comes out "same way" at two. Whether
-#: the contrast lacks power on this small world (then "not distinguished" should be undecided, not
-#: "same way") or the world's random partners carry real signal is open.
-U1_CONTRAST_SHORTFALL = pytest.mark.xfail(
-    strict=True, reason="U1's random-partner contrast: power 1/3 on the CI calibration world (open)"
+#: A measured limit of the CI world, kept failing on purpose (strict: CI says when it changes): U1/U2's
+#: control is the contrast with filter-aware random partners, and on this world every cell's 99 draws
+#: are one set (each shared A feature's only filter-passing alternative is its split twin; 38 pairs per
+#: set, sd 0 over the draws). The contrast there is one comparison per cell, whose +1-rule p is 1/2 or 1,
+#: so it cannot reach alpha: U1 and U2 are inconclusive ("underpowered, not refuted") at every seed at the
+#: paper-like strength -- power 0/3 -- although their rule holds at every seed (issue 21; before the
+#: distinct-set null the 99 identical draws gave p = 0.01 and U1 passed 1/3 seeds, losing that single
+#: comparison in 2 of 9 cells at the others; U2 passed 3/3). A world whose filters admit several
+#: partners per feature (the token world, "U1 token") is where this control is calibrated.
+CONTRAST_VACUOUS_ON_CI_WORLD = pytest.mark.xfail(
+    strict=True,
+    reason="U1/U2's random-partner contrast is one comparison per cell on the CI world (draws are one set): "
+    "inconclusive at every seed",
 )
 
 
 @pytest.mark.smoke
+def test_ci_contrast_on_one_random_partner_set_is_underpowered_not_refuted(ci_calibration: dict[str, Any]) -> None:
+    """Where the random-partner draws are one set, U1/U2 are inconclusive at the paper-like strength
+    (their rule holds, the contrast cannot decide) -- never "not reproduced" -- and never reproduced in
+    the null twin."""
+    for claim_id in ("U1", "U2"):
+        r = ci_calibration[claim_id]
+        planted = [t for t in r.trials if t.strength == PLANS[claim_id].paper_strength]
+        assert planted and all(t.verdict == "inconclusive" and t.rule_holds for t in planted), r.to_dict()
+        assert all(t.verdict != "reproduced" for t in r.trials if t.strength == 0.0), r.to_dict()
+
+
+@pytest.mark.smoke
 @pytest.mark.parametrize(
-    "claim_id", [pytest.param(c, marks=U1_CONTRAST_SHORTFALL) if c == "U1" else c for c in CI_CLAIMS]
+    "claim_id",
+    [pytest.param(c, marks=CONTRAST_VACUOUS_ON_CI_WORLD) if c in ("U1", "U2") else c for c in CI_CLAIMS],
 )
 def test_ci_rule_meets_calibration_targets(ci_calibration: dict[str, Any], claim_id: str) -> None:
     r = ci_calibration[claim_id]

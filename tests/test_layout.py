@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
+
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -17,7 +19,7 @@ TESTED_ELSEWHERE: dict[str, str] = {
     "harness/profiles/profile.py": "tests/profiles/test_loader.py (profiles are built by the loader)",
     "harness/report/figures.py": "tests/report/test_markdown.py (figures rendered into REPORT.md)",
     "harness/report/html.py": "tests/report/test_markdown.py (the self-contained REPORT.html)",
-    "harness/verdicts/paper_tables.py": "tests/verdicts/test_rules.py (U8 against Tables 5-8)",
+    "harness/verdicts/paper_tables.py": "tests/verdicts/test_whole_space.py (U8 against Tables 5-8)",
     "harness/verdicts/outcome.py": "tests/verdicts/test_recorder.py (conclude, re-exported by the recorder)",
     "harness/calibration/run.py": "tests/calibration/test_calibration_run.py (basename unique: see below)",
     "harness/calibration/__main__.py": "tests/calibration/test_calibration_run.py (the command line's refusals, the docs block)",
@@ -48,3 +50,71 @@ def test_test_file_basenames_are_unique() -> None:
     # tests/ is not a package: pytest imports its files by basename, so two test_run.py clash
     names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
     assert sorted({n for n in names if names.count(n) > 1}) == []
+
+
+# ----------------------------------------------------------------------------- import cycles
+
+HARNESS = ROOT / "harness"
+
+
+def import_graph(root: Path = HARNESS) -> dict[str, set[str]]:
+    """Module -> the harness modules it imports, at module level or inside functions (a function-level
+    import is still a dependency: it only hides the cycle from import time)."""
+    mods = {}
+    for f in root.rglob("*.py"):
+        name = ".".join(f.relative_to(root.parent).with_suffix("").parts).removesuffix(".__init__")
+        mods[name] = f
+    graph: dict[str, set[str]] = {m: set() for m in mods}
+    for m, f in mods.items():
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("harness"):
+                for a in node.names:
+                    full = f"{node.module}.{a.name}"
+                    graph[m].add(full if full in mods else node.module)
+            elif isinstance(node, ast.Import):
+                graph[m] |= {a.name for a in node.names if a.name in mods}
+    return {m: {t for t in ts if t in mods and t != m} for m, ts in graph.items()}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[set[str]]:
+    """Strongly connected components of more than one module (import cycles; Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    out: list[set[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = set()
+            while True:
+                w = stack.pop()
+                comp.add(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(comp)
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [{"a", "b", "c"}]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_cycle_in_harness() -> None:
+    """Issue 21: no import cycle among harness modules (a lazy import inside a function counts: it
+    is still a dependency, it only hides the cycle from import time)."""
+    found = [sorted(c) for c in cycles(import_graph())]
+    assert found == [], f"import cycles in harness/ (break them): {found}"

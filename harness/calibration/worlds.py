@@ -47,7 +47,7 @@ from numpy.typing import NDArray
 
 from harness.config import Procedure
 from harness.errors import ConfigError
-from harness.experiments.spaces import FeatureSpace
+from harness.experiments.feature_space import FeatureSpace
 from harness.pairing.concepts import CONCEPT_KEYWORDS
 from harness.profiles import Profile
 

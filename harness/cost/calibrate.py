@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import numpy as np
@@ -49,6 +49,8 @@ SIZES: dict[str, list[tuple[int, ...]]] = {
     "python.python.concept_token": [(8192,), (50000,)],
     "python.python.concept_window": [(8192,), (50000,)],
     "python.python.concept_row": [(32768,), (131072,)],
+    "python.python.incidence": [(32768,), (131072,)],
+    "python.python.partner_step": [(1024,), (4096,)],
     "torch.topk.float32": [(1024 * 4096,), (1024 * 32768,)],
 }
 
@@ -161,6 +163,21 @@ def _case(key: str, shape: tuple[int, ...], dev: torch.device) -> Callable[[], A
         strings = [(f" w{i % 977}", f" x{i % 331}", f" y{i}", ",", " the") for i in range(shape[0])]
         junk = [f" j{i}" for i in range(40)]
         return lambda: nonconcept_mask(strings, junk)
+    if kind == "python" and dtype == "incidence":  # a space's StringIncidence: one row per feature
+        from harness.pairing.concepts import StringIncidence
+
+        strings = [(f" w{i % 977}", f" x{i % 331}", f" y{i}", ",", " the") for i in range(shape[0])]
+        return lambda: StringIncidence(strings)
+    if kind == "python" and dtype == "partner_step":  # one vectorized step of the 99 random-partner sets
+        from harness.experiments.random_partners import RANDOM_PARTNER_SETS, one_to_one_partner_draws
+
+        n, n_b, per_a = shape[0], 32768, 64
+        rng = np.random.default_rng(0)
+        lens = np.full(n, per_a, dtype=np.int64)
+        flat = np.sort(rng.integers(0, n_b, size=(n, per_a)), axis=1).reshape(-1)
+        offs = np.arange(n, dtype=np.int64) * per_a
+        real = flat[offs]
+        return lambda: one_to_one_partner_draws(flat, offs, lens, real, n_b, seed=0, n_sets=RANDOM_PARTNER_SETS)
     if kind == "python" and dtype.startswith("concept"):  # concept membership (pairing.concepts.ConceptIndex)
         from harness.pairing.concepts import CONCEPT_KEYWORDS, ConceptIndex
 
@@ -214,8 +231,11 @@ def _kernel(key: str, shape: tuple[int, ...]) -> Kernel:
     return Kernel(kind, lib, dtype, shape)
 
 
-def calibrate(device: str = "cpu", *, log: Callable[[str], None] | None = None) -> ThroughputTable:
-    """Measure every key of :data:`SIZES` (and :data:`CUDA_SIZES` on cuda) on ``device``.
+def calibrate(
+    device: str = "cpu", *, log: Callable[[str], None] | None = None, keys: Collection[str] | None = None
+) -> ThroughputTable:
+    """Measure every key of :data:`SIZES` (and :data:`CUDA_SIZES` on cuda) on ``device``; ``keys``:
+    only those (e.g. a key a new recipe uses, merged into a committed table: see ``--keys``).
 
     Raises:
         ConfigError: ``device`` is cuda and CUDA is not available (before any timing).
@@ -232,6 +252,11 @@ def calibrate(device: str = "cpu", *, log: Callable[[str], None] | None = None) 
     sizes = dict(SIZES)
     if dev.type == "cuda":
         sizes.update(CUDA_SIZES)
+    if keys is not None:
+        unknown = sorted(set(keys) - set(sizes))
+        if unknown:
+            raise ConfigError(f"--keys {unknown}: no calibration case; known keys: {', '.join(sorted(sizes))}.")
+        sizes = {k: v for k, v in sizes.items() if k in set(keys)}
     rates: dict[str, KernelRate] = {}
     t_all = time.perf_counter()
     for key, shapes in sizes.items():

@@ -50,6 +50,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--out", type=Path, default=None, help="with --calibrate: write the table here (JSON; default: print it)"
     )
+    p.add_argument(
+        "--keys",
+        default=None,
+        help="with --calibrate --out: measure only these comma-separated kernel keys and merge them into the "
+        "table at --out (its other rates kept; meta.remeasured names them); default: every key",
+    )
 
 
 def run(args: argparse.Namespace) -> str:
@@ -59,7 +65,16 @@ def run(args: argparse.Namespace) -> str:
     if args.calibrate:
         from harness.cost.calibrate import calibrate
 
-        table = calibrate(args.device, log=lambda line: print(line, file=sys.stderr, flush=True))
+        keys = None if args.keys is None else [k.strip() for k in args.keys.split(",") if k.strip()]
+        if keys is not None and (args.out is None or not args.out.is_file()):
+            raise ConfigError(
+                "--keys merges into an existing table: give --out FILE of a table measured on this machine."
+            )
+        table = calibrate(args.device, log=lambda line: print(line, file=sys.stderr, flush=True), keys=keys)
+        if keys is not None:
+            from harness.cost.throughput import merge_tables, table_from_json
+
+            table = merge_tables(table_from_json(json.loads(args.out.read_text()), origin=str(args.out)), table)
         text = json.dumps(table.to_json(), indent=1)
         if args.out is None:
             return text
@@ -69,7 +84,7 @@ def run(args: argparse.Namespace) -> str:
     if args.markdown:
         return readme_block()
     from harness.cost.project import project
-    from harness.cost.throughput import load_table
+    from harness.cost.device_specs import load_table
     from harness.cost.workload import workload_from_profile, workload_from_results
     from harness.profiles import get_profile
 

@@ -9,7 +9,8 @@ Memory (:func:`memory_bytes`): host = the residual cache held in memory (every p
 every procedure's site, fp32) + the decoder rows of the spaces the LRU holds (fp64); device = the
 spaces' residuals on the device + the largest working set: the largest kernel's operands, the exact
 pairing's fp64 Gram and fp32 block product, or the RSA null's n x n rank matrices of the largest
-scored set (whichever is larger); disk = the residual cache files + the hub downloads
+scored set (whichever is larger); disk = the residual cache files (cpu runs; a cuda run keeps
+its residuals in memory) + the hub downloads
 (SAE weights: encoder and decoder in fp32; model weights at 4 bytes per parameter).
 """
 
@@ -148,7 +149,10 @@ def memory_bytes(wl: Workload, table: ThroughputTable, peak_kernel: int) -> dict
     device = (space_residuals + working) if on_device else 0
     sae_bytes = 8 * (len(wl.layers_a) * wl.f_a * wl.d_a + len(wl.layers_b) * wl.f_b * wl.d_b)
     model_bytes = 4 * sum(MODEL_SIZES.get(m, (0, 0))[1] for m in (wl.model_a, wl.model_b))
-    return {"host": int(host), "device": int(device), "disk": int(residuals + sae_bytes + model_bytes)}
+    # the residual cache is written by cpu runs only (claims/conftest.py: on cuda the residuals stay
+    # in memory unless --cache-dir asks for it; the forward passes take seconds there)
+    cached = 0 if on_device else residuals
+    return {"host": int(host), "device": int(device), "disk": int(cached + sae_bytes + model_bytes)}
 
 
 def project(wl: Workload, table: ThroughputTable, *, include_forward: bool = True) -> Projection:

@@ -22,10 +22,11 @@ from dataclasses import dataclass
 
 from harness.config import Procedure
 from harness.cost.kernels import Kernel, decomposition, gemm
-from harness.experiments.spaces import CPU_GRAM_BYTES, SCREEN_ABOVE_MACS
+from harness.experiments.space_pairing import CPU_GRAM_BYTES, SCREEN_ABOVE_MACS
 from harness.pairing.exact import MAX_BLOCK_POSITIONS
 from harness.scoring.device_nulls import MAX_ELEMENTS
 from harness.cost.workload import (
+    KEYWORD_SLOT_SHARE,
     CellWork,
     ConceptWork,
     PairSet,
@@ -101,17 +102,29 @@ def canonical_correlations(ctx: Ctx, batch: int, ka: int, kb: int) -> list[Kerne
     return [g, decomposition("eigvalsh", min(ka, kb), batch=batch)]
 
 
-def svcca_permutation_null(ctx: Ctx, s: PairSet, n_perm: int) -> list[Kernel]:
-    """device_nulls.svcca_null_device with basis_on_device: an SVD per side, the observed
-    canonical correlations on the host (numpy), the permutations batched into GEMMs."""
+def svcca_observed(ctx: Ctx, s: PairSet) -> list[Kernel]:
+    """device_nulls.svcca_observed_device with basis_on_device (score_pairs ``null=False``): an SVD
+    per side, then U_a^T U_b (one GEMM) and its ``svdvals``, all on the device
+    (svcca_from_device_bases; only the k canonical correlations come to the host)."""
     n, d_a, d_b = s.n, ctx.wl.d_a, ctx.wl.d_b
     out = [decomposition("svd", n, d_a), decomposition("svd", n, d_b)]
     ka, kb = ctx.k(n, "a"), ctx.k(n, "b")
     if ka >= n - 1 or kb >= n - 1 or ka == 0 or kb == 0:
-        return out  # degenerate: svcca raises before the null
-    out.append(decomposition("svdvals", ka, kb, lib="numpy"))
+        return out  # degenerate: svcca raises
+    out += [gemm(ka, n, kb), decomposition("svdvals", ka, kb)]
     if ctx.on_device:
-        out.append(Kernel("d2h", "torch", "float64", (8 * n * (ka + kb),)))
+        out.append(Kernel("d2h", "torch", "float64", (8 * min(ka, kb),)))
+    return out
+
+
+def svcca_permutation_null(ctx: Ctx, s: PairSet, n_perm: int) -> list[Kernel]:
+    """device_nulls.svcca_null_device with basis_on_device: the observed score
+    (:func:`svcca_observed`), then the permutations batched into GEMMs."""
+    n = s.n
+    out = svcca_observed(ctx, s)
+    ka, kb = ctx.k(n, "a"), ctx.k(n, "b")
+    if ka >= n - 1 or kb >= n - 1 or ka == 0 or kb == 0:
+        return out  # degenerate: svcca raises before the null
     batch = max(1, MAX_ELEMENTS // (n * kb))
     for b, times in _chunks(n_perm, batch):
         out += ([gemm(ka, n, b * kb)] + canonical_correlations(ctx, b, ka, kb)) * times
@@ -132,11 +145,14 @@ def rsa_permutation_null(ctx: Ctx, s: PairSet, n_perm: int) -> list[Kernel]:
     return out
 
 
-def scores(ctx: Ctx, s: PairSet | None, n_perm: int, *, rsa: bool = True) -> list[Kernel]:
+def scores(ctx: Ctx, s: PairSet | None, n_perm: int, *, rsa: bool = True, null: bool = True) -> list[Kernel]:
     """spaces.score_pairs: SVCCA and (``rsa``: for the sets a rule or the report reads) RSA with
-    their permutation nulls; nothing below the minimum subspace size."""
+    their permutation nulls; ``null=False`` the observed SVCCA only (grid.GRID_NULL_VARIANTS /
+    CONTROL_NULL_VARIANTS); nothing below the minimum subspace size."""
     if s is None or s.n < ctx.min_n:
         return []
+    if not null:
+        return svcca_observed(ctx, s)
     return svcca_permutation_null(ctx, s, n_perm) + (rsa_permutation_null(ctx, s, n_perm) if rsa else [])
 
 
@@ -163,23 +179,29 @@ def subset_bases(ctx: Ctx, lengths: list[int], width: int, d: int, side: str) ->
     return out, kmax
 
 
-def subset_svccas(ctx: Ctx, lengths: list[int]) -> list[Kernel]:
+def subset_svccas(ctx: Ctx, lengths: list[int], *, shared_a: bool = False) -> list[Kernel]:
     """device_nulls.svcca_subsets of row subsets with ``lengths`` rows each (padded to the
     longest: one ragged call), per batch of draws: each side's bases (:func:`subset_bases`), then
     for the draws whose SVCCA is defined one GEMM M = U_a^T U_b (B, K_a, w) x (B, w, K_b) (K: the
-    batch's largest k) and their canonical correlations at once; the scores to the host once."""
+    batch's largest k) and their canonical correlations at once; the scores to the host once.
+    ``shared_a``: every draw has the same side-a rows (``same_a``: random or placebo partners of one
+    set of A features), whose basis is computed once, in the first batch."""
     if not lengths:
         return []
     d_a, d_b = ctx.wl.d_a, ctx.wl.d_b
     width = max(lengths)
     batch = max(1, MAX_ELEMENTS // (width * max(d_a, d_b)))
     out: list[Kernel] = []
-    cache: dict[tuple[int, ...], list[Kernel]] = {}
+    cache: dict[tuple[object, ...], list[Kernel]] = {}
     for s0 in range(0, len(lengths), batch):
         lens = lengths[s0 : s0 + batch]
-        key = tuple(lens)
+        first = s0 == 0
+        key = (*lens, shared_a and first)
         if key not in cache:  # equal batches (the usual case) are computed once
-            step_a, _ = subset_bases(ctx, lens, width, d_a, "a")
+            if shared_a:
+                step_a = subset_bases(ctx, lens[:1], width, d_a, "a")[0] if first else []
+            else:
+                step_a, _ = subset_bases(ctx, lens, width, d_a, "a")
             step_b, _ = subset_bases(ctx, lens, width, d_b, "b")
             step = step_a + step_b
             ok = [
@@ -230,12 +252,16 @@ def python_loop(iterations: int, body: str = "filter") -> list[Kernel]:
 
 
 def pair_sets(ctx: Ctx, cell: CellWork) -> list[Kernel]:
-    """spaces.pair_spaces for the three variants (+ the control's top-correlated set): the
-    non-concept masks (one Python test per feature) and the shared-token filter (one per
-    many-to-1 pair), host loops."""
+    """spaces.pair_spaces for the three variants (+ the control's top-correlated set): the token
+    filters as sparse products over the spaces' StringIncidence (FeatureSpace.string_incidence,
+    built once per space object: one Python pass over its features' top strings). A grid keeps a
+    row's spaces (grid.default_space_capacity): each A space is built at its row's first cell, each
+    B space in the first row; a control cell's shuffled B space is a new object (built again). The
+    per-cell sparse products (O(pairs x top_k) entries) are not modelled."""
     wl = ctx.wl
-    per_call = wl.f_a + wl.f_b + cell.many_to_one.n
-    return python_loop(per_call * (4 if cell.control else 3))
+    first_a = cell.layer_b == wl.layers_b[0]  # a row's first cell builds its A space
+    first_b = cell.control or cell.layer_a == wl.layers_a[0]  # the first row builds each B space
+    return python_loop(wl.f_a * first_a + wl.f_b * first_b, "incidence")
 
 
 def encode_pass(ctx: Ctx, side: str, n_features: int | None = None) -> list[Kernel]:
@@ -286,12 +312,9 @@ def pairing(ctx: Ctx) -> list[Kernel]:
 
 
 def random_partner(ctx: Ctx, cell: CellWork) -> list[Kernel]:
-    """spaces.random_partner_pairs: the string-incidence matrices (a Python pass over the eligible
-    B features' and the 1-1 A features' top strings), one sparse product, then one numpy mask
-    step per A feature (host)."""
-    if cell.random_partner is None:
-        return []
-    return python_loop(ctx.wl.f_b + 2 * cell.one_to_one.n)
+    """spaces.random_partner_pairs: set 0 of the contrast's draws (:func:`random_partner_contrast`
+    draws them), only its pairs' activation correlations (not modelled): no kernel of its own."""
+    return []
 
 
 def rsa_of_sets(ctx: Ctx, n: int, n_sets: int, *, distinct_a: int = 1) -> list[Kernel]:
@@ -308,7 +331,8 @@ def rsa_of_sets(ctx: Ctx, n: int, n_sets: int, *, distinct_a: int = 1) -> list[K
 
 def random_partner_contrast(ctx: Ctx, cell: CellWork, n_sets: int) -> list[Kernel]:
     """spaces.random_partner_contrast (U1/U2's control as a contrast): ``n_sets`` filter-aware
-    random-partner draws (a numpy mask step per A feature per draw, host), the real 1-1 set and
+    random-partner draws (one vectorized step per A feature for all sets, host: the
+    ``partner_step`` kernel is timed at 99 sets), the real 1-1 set and
     the draws scored by the same batched code: SVCCA (one ragged subset batch each) and RSA
     (:func:`rsa_of_sets`). Each draw is taken to keep every A feature (its size the 1-1 set's:
     an assumption at the paper's scale, exact when every A feature finds a filter-passing
@@ -316,10 +340,11 @@ def random_partner_contrast(ctx: Ctx, cell: CellWork, n_sets: int) -> list[Kerne
     if cell.control or cell.random_partner is None or n_sets == 0:
         return []
     n = cell.one_to_one.n
-    out = python_loop(n * n_sets)
+    out = python_loop(n, "partner_step") if n_sets else []  # the sets advance together, a step per A feature
     if n < max(ctx.min_n, 3):
         return out
-    out += subset_svccas(ctx, [n]) + subset_svccas(ctx, [n] * n_sets)
+    # the draws keep every A feature (the assumption above): they share the real set's A rows
+    out += subset_svccas(ctx, [n]) + subset_svccas(ctx, [n] * n_sets, shared_a=True)
     return out + rsa_of_sets(ctx, n, 1) + rsa_of_sets(ctx, n, n_sets)
 
 
@@ -330,20 +355,24 @@ def placebo_one_to_one(ctx: Ctx, cell: CellWork, n_draws: int) -> list[Kernel]:
     if cell.control or one.n == 0:
         return []
     if one.n < ctx.min_n:
-        return python_loop(one.n)
-    return python_loop(one.n * (n_draws + 1)) + subset_svccas(ctx, [one.n] * (n_draws + 2))
+        return []
+    # the picks: one vectorized draw (not modelled); every set has the real set's A rows
+    return subset_svccas(ctx, [one.n] * (n_draws + 2), shared_a=True)
 
 
 def placebo_filter(ctx: Ctx, cell: CellWork, siblings: int) -> list[Kernel]:
-    """spaces.placebo_filter: per run, the pair sets rebuilt with random tokens (host loops) and,
+    """spaces.placebo_filter: per run, the pair sets rebuilt with random tokens (sparse filters) and,
     when the run's set is smaller than the unfiltered one, its SVCCA with ``siblings`` random
     same-size subsets of the unfiltered set in one subset batch."""
     if cell.control:
         return []
     wl = ctx.wl
     out: list[Kernel] = []
+    # the token pool: each space's string counts (StringIncidence.feature_counts: a dict pass over
+    # its distinct strings, at most its features' top strings, charged as one pass per feature);
+    # per run the masks and filters are sparse products (not modelled)
+    out += python_loop(wl.f_a + wl.f_b) if cell.placebo_filter_runs else []
     for n in cell.placebo_filter_runs:
-        out += python_loop(wl.f_a + wl.f_b + cell.many_to_one.n)
         if 0 < n < cell.unfiltered.n and n >= ctx.min_n:
             out += subset_svccas(ctx, [n] * (1 + siblings))
     return out
@@ -364,17 +393,19 @@ def cell_stages(ctx: Ctx, cell: CellWork) -> dict[str, list[Kernel]]:
         "spaces": encode_pass(ctx, "b") if cell.control else [],  # the shuffled B space's codes
         "pairing": pairing(ctx),
         "pair_sets": pair_sets(ctx, cell),
-        "scores": scores(ctx, cell.one_to_one, n_perm)
-        + scores(ctx, cell.many_to_one, n_perm, rsa=False)
-        + scores(ctx, cell.unfiltered, n_perm, rsa=False)
-        + scores(ctx, cell.random_partner, n_perm)
+        "scores": scores(ctx, cell.one_to_one, n_perm, null=not cell.control)
+        + scores(ctx, cell.many_to_one, n_perm, rsa=False, null=not cell.control)
+        + scores(ctx, cell.unfiltered, n_perm, rsa=False, null=False)
+        + scores(ctx, cell.random_partner, n_perm, null=False)
         + scores(ctx, cell.top_correlated, n_perm),
         "split_half": [] if cell.control else split_half(ctx, cell.one_to_one, n_perm),
         "random_partner": random_partner(ctx, cell),
         "random_partner_contrast": random_partner_contrast(ctx, cell, pw.n_random_partner_sets),
         "placebo_one_to_one": placebo_one_to_one(ctx, cell, pw.n_size_matched),
         "placebo_filter": placebo_filter(ctx, cell, pw.n_placebo_filter_siblings),
-        "size_matched": size_matched(ctx, cell.one_to_one, cell.many_to_one, pw.n_size_matched)
+        "size_matched": []
+        if cell.control  # a control grid's draws: nothing reads them (compare_spaces size_matched_sets)
+        else size_matched(ctx, cell.one_to_one, cell.many_to_one, pw.n_size_matched)
         + size_matched(ctx, cell.one_to_one, cell.unfiltered, pw.n_size_matched),
     }
     return stages
@@ -392,13 +423,6 @@ def concept_correlation(ctx: Ctx, m_a: int, m_b: int) -> list[Kernel]:
     if ctx.on_device:
         out.append(Kernel("d2h", "torch", "float64", (8 * m_a * m_b,)))
     return out
-
-
-#: Share of a space's filled top slots whose token word is a Table 4 keyword (each such distinct
-#: position's window is decoded once per concept index). Measured on the fixture world, whose
-#: corpus is built around the keywords (0.29: 550 of 1,902 distinct top positions of model A's last
-#: layer; tests/pairing/test_concept_index.py); a real corpus has fewer, so this overstates.
-KEYWORD_SLOT_SHARE = 0.3
 
 
 def filled_slots(ctx: Ctx, side: str) -> int:

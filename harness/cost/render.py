@@ -119,7 +119,7 @@ def markdown_table(projections: Sequence[Projection]) -> str:
 def readme_block() -> str:
     """:func:`markdown_table` of :data:`README_PROJECTIONS` (profiles + built-in device specs)."""
     from harness.cost.project import project
-    from harness.cost.throughput import builtin_table
+    from harness.cost.device_specs import builtin_table
     from harness.cost.workload import workload_from_profile
     from harness.profiles import get_profile
 

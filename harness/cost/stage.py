@@ -46,6 +46,7 @@ EXPERIMENTS: dict[tuple[str, str], Callable[[dict[str, Any]], str]] = {
 
 #: (module, attribute path) -> stage name inside an experiment (the outermost marked call wins).
 STAGE_MARKS: dict[tuple[str, str], str] = {
+    # compare_spaces' callees, looked up in harness.experiments.spaces
     ("harness.experiments.spaces", "space_max_correlation"): "pairing",
     ("harness.experiments.spaces", "pair_spaces"): "pair_sets",
     ("harness.experiments.spaces", "top_correlated_pairs"): "pair_sets",
@@ -56,9 +57,13 @@ STAGE_MARKS: dict[tuple[str, str], str] = {
     ("harness.experiments.spaces", "placebo_one_to_one"): "placebo_one_to_one",
     ("harness.experiments.spaces", "placebo_filter"): "placebo_filter",
     ("harness.experiments.spaces", "size_matched"): "size_matched",
-    ("harness.experiments.spaces", "pair_subsets"): "concept_pairs",
-    ("harness.experiments.spaces", "_test2_batched"): "test2",
-    ("harness.experiments.spaces", "FeatureSpace.concept"): "concepts",
+    # placebo_filter's rebuilt pair sets (a fact per run: its pair count), looked up in placebos
+    ("harness.experiments.placebos", "pair_spaces"): "pair_sets",
+    # compare_concept's, looked up in harness.experiments.semantic_subspaces
+    ("harness.experiments.semantic_subspaces", "score_pairs"): "scores",
+    ("harness.experiments.semantic_subspaces", "pair_subsets"): "concept_pairs",
+    ("harness.experiments.semantic_subspaces", "_test2_batched"): "test2",
+    ("harness.experiments.feature_space", "FeatureSpace.concept"): "concepts",
 }
 
 #: (module, attribute path) -> stage that holds the call's kernels wherever it is called from

@@ -23,11 +23,12 @@ replaces the datasheet spec of its GPU wherever it is given as ``--device-spec F
 
 from __future__ import annotations
 
+import time
+
 import bisect
 import json
 import math
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -177,7 +178,28 @@ def table_from_json(data: dict[str, Any], *, origin: str = "<json>") -> Throughp
     )
 
 
-def _read(path: Path | str, text: str) -> dict[str, Any]:
+def merge_tables(base: ThroughputTable, new: ThroughputTable) -> ThroughputTable:
+    """``base`` with ``new``'s rates added or replaced (a kernel key measured later on the same
+    machine); ``meta.remeasured`` lists every key so merged, with the time of its measurement."""
+    if (base.device, base.name, base.source) != (new.device, new.name, new.source):
+        raise ConfigError(
+            f"Cannot merge a table of {new.name!r} ({new.device}, {new.source}) into {base.name!r} "
+            f"({base.device}, {base.source}): measure the keys on the machine of the table."
+        )
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    remeasured = {**base.meta.get("remeasured", {}), **{k: when for k in new.rates}}
+    return ThroughputTable(
+        name=base.name,
+        device=base.device,
+        source=base.source,
+        rates={**base.rates, **new.rates},
+        meta={**base.meta, "remeasured": remeasured},
+        memory=base.memory,
+    )
+
+
+def read_table_json(path: Path | str, text: str) -> dict[str, Any]:
+    """The JSON object of a throughput table file (``path`` names it in errors)."""
     try:
         out = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -185,39 +207,3 @@ def _read(path: Path | str, text: str) -> dict[str, Any]:
     if not isinstance(out, dict):
         raise ConfigError(f"Throughput table {path}: expected a JSON object.")
     return out
-
-
-def builtin_table(name: str) -> ThroughputTable:
-    """A built-in table (:data:`BUILTIN_TABLES`); device tables get the CPU table as host."""
-    if name not in BUILTIN_TABLES:
-        raise ConfigError(f"Unknown device spec {name!r}; use one of {list(BUILTIN_TABLES)} or a table file.")
-    if name != "cpu":
-        from harness.cost.datasheets import datasheet_table
-
-        table = datasheet_table(name)
-        table.host = builtin_table("cpu")
-        return table
-    text = resources.files("harness.cost").joinpath(f"tables/{name}.json").read_text()
-    table = table_from_json(_read(name, text), origin=name)
-    if table.device != "cpu":
-        table.host = builtin_table("cpu")
-    return table
-
-
-def load_table(spec: str) -> ThroughputTable:
-    """``spec``: a built-in name or a table file (a measured cuda table gets the CPU table as
-    host unless it carries its own ``host`` table)."""
-    if spec in BUILTIN_TABLES:
-        return builtin_table(spec)
-    path = Path(spec)
-    if not path.is_file():
-        raise ConfigError(
-            f"Device spec {spec!r} is neither a built-in ({', '.join(BUILTIN_TABLES)}) nor a table file; "
-            "write one with `sae-claims cost --calibrate --device cuda --out FILE`."
-        )
-    data = _read(path, path.read_text())
-    table = table_from_json(data, origin=str(path))
-    if table.device != "cpu":
-        host = data.get("host")
-        table.host = table_from_json(host, origin=f"{path}:host") if isinstance(host, dict) else builtin_table("cpu")
-    return table

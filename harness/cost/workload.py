@@ -54,6 +54,13 @@ MODEL_SIZES: dict[str, tuple[int, int]] = {
 CONTROL_FILTERED = 0.04
 
 
+#: Share of a space's filled top slots whose token word is a Table 4 keyword (each such distinct
+#: position's window is decoded once per concept index). Measured on the fixture world, whose
+#: corpus is built around the keywords (0.29: 550 of 1,902 distinct top positions of model A's last
+#: layer; tests/pairing/test_concept_index.py); a real corpus has fewer, so this overstates.
+KEYWORD_SLOT_SHARE = 0.3
+
+
 @dataclass(frozen=True)
 class PairSet:
     """One scored pair set: ``n`` pairs, ``unique_a`` / ``unique_b`` distinct features per side
@@ -185,12 +192,9 @@ def _shapes(profile: Profile, which: str) -> tuple[int, int, int | None]:
 
 
 def _draws(profile: Profile, procedure: Procedure) -> dict[str, int]:
-    from harness.experiments.spaces import (
-        PLACEBO_FILTER_RUNS,
-        PLACEBO_FILTER_SIBLINGS,
-        RANDOM_PARTNER_SETS,
-        SIZE_MATCHED_DRAWS,
-    )
+    from harness.experiments.placebos import PLACEBO_FILTER_RUNS, PLACEBO_FILTER_SIBLINGS
+    from harness.experiments.random_partners import RANDOM_PARTNER_SETS
+    from harness.experiments.size_matched import SIZE_MATCHED_DRAWS
 
     return {
         "n_permutations": profile.n_permutations(procedure),
@@ -333,8 +337,6 @@ def workload_from_profile(
         f"Semantic sets: the paper's n per category (Tables 1/2/9; {median_n} where unprinted) at every "
         "semantic layer pair; concept features per side and every Test-2 draw's pair count: that n."
     )
-    from harness.cost.recipes import KEYWORD_SLOT_SHARE
-
     assumptions.append(
         f"Concept indexes: every filled top slot holds a distinct token, and {KEYWORD_SLOT_SHARE:.0%} of them a "
         "Table 4 keyword whose window is decoded (the fixture world's share; a real corpus has fewer)."

@@ -2,33 +2,34 @@
 (:mod:`harness.executor.cell`), computed in this process (:mod:`harness.executor.local`, the
 default) or as Ray tasks (:mod:`harness.executor.ray_executor`, imported only when asked for).
 
-An executor takes a loaded world and a list of :class:`CellSpec` and returns one
-:class:`CellResult` per cell, in order; the driver (``run_grid``, ``run_semantic``, the claims
+An executor takes a loaded world, a list of :class:`CellSpec` and the function that computes one
+(the experiment's: the executors import no experiment) and returns one :class:`CellResult` per
+cell, in order; the driver (``run_grid``, ``run_semantic``, the claims
 session) judges and writes the report as before.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
 
-from harness.executor.cell import CellResult, CellSpec, CellStore, cell_key
+from harness.executor.cell import CellCompute, CellResult, CellSpec, CellStore, Executor, World, cell_key
 from harness.executor.local import LocalExecutor
 
-if TYPE_CHECKING:
-    from harness.experiments.grid import LoadedPair
-
-__all__ = ["EXECUTORS", "CellResult", "CellSpec", "CellStore", "Executor", "LocalExecutor", "cell_key", "make_executor"]
+__all__ = [
+    "EXECUTORS",
+    "CellCompute",
+    "CellResult",
+    "CellSpec",
+    "CellStore",
+    "Executor",
+    "LocalExecutor",
+    "World",
+    "cell_key",
+    "make_executor",
+]
 
 #: The ``--executor`` choices.
 EXECUTORS = ("local", "ray")
-
-
-class Executor(Protocol):
-    """Runs cells on a world: one result per cell, in the cells' order."""
-
-    def run(self, world: LoadedPair, cells: Sequence[CellSpec], *, what: str = ...) -> list[CellResult]: ...
 
 
 def make_executor(

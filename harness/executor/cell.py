@@ -25,16 +25,25 @@ import os
 import pickle
 import uuid
 from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, Protocol
 
 from harness.config import Procedure
+from harness.profiles import Profile
 
-if TYPE_CHECKING:
-    from harness.experiments.grid import LoadedPair
-
-__all__ = ["CellKind", "CellResult", "CellSpec", "CellStore", "cell_key", "space_identity"]
+__all__ = [
+    "CellCompute",
+    "CellKind",
+    "CellResult",
+    "CellSpec",
+    "CellStore",
+    "Executor",
+    "World",
+    "cell_key",
+    "space_identity",
+]
 
 CellKind = Literal["grid", "semantic", "atlas"]
 
@@ -106,6 +115,38 @@ class CellResult(NamedTuple):
     n_positions_a: int
 
 
+class World(Protocol):
+    """What an executor and a cell read of a loaded world (:class:`harness.experiments.grid.LoadedPair`;
+    the executors never import the experiments, which import them)."""
+
+    profile: Profile
+    device: str
+    preflight: list[dict[str, Any]]
+
+    @property
+    def tokens(self) -> Any: ...
+
+    @property
+    def vocab(self) -> list[str]: ...
+
+    def junk_tokens(self, procedure: Procedure) -> tuple[str, ...]: ...
+
+    def model_for(self, which: str, sae: Any) -> Any: ...
+
+
+#: Computes one cell on a world: a module-level function (Ray pickles it by reference), e.g.
+#: :func:`harness.experiments.grid.compute_cell`, :func:`harness.experiments.atlas.compute_atlas_cell`.
+CellCompute = Callable[[Any, "CellSpec"], "CellResult"]
+
+
+class Executor(Protocol):
+    """Runs cells on a world with ``compute``: one result per cell, in the cells' order."""
+
+    def run(
+        self, world: Any, cells: Sequence[CellSpec], *, compute: CellCompute, what: str = ...
+    ) -> list[CellResult]: ...
+
+
 def _versions() -> dict[str, str]:
     out = {}
     for name in KEYED_LIBRARIES:
@@ -116,7 +157,7 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def space_identity(world: LoadedPair, which: str, layer: int) -> dict[str, Any]:
+def space_identity(world: World, which: str, layer: int) -> dict[str, Any]:
     """What a feature space of model ``which`` at ``layer`` is made of: the fingerprint of the
     model as its SAE asks for it (weight processing applied; every weight byte,
     :func:`harness.load.models.model_fingerprint`), the SAE's fingerprint (every weight byte and
@@ -138,7 +179,7 @@ def space_identity(world: LoadedPair, which: str, layer: int) -> dict[str, Any]:
     return memo[(which, layer)]
 
 
-def _world_identity(world: LoadedPair) -> dict[str, Any]:
+def _world_identity(world: World) -> dict[str, Any]:
     """Tokens, vocabulary and profile fields every cell of ``world`` reads (remembered on it)."""
     memo: dict[str, Any] | None = world.__dict__.get("_cell_world_identity")
     if memo is None:
@@ -156,7 +197,7 @@ def _world_identity(world: LoadedPair) -> dict[str, Any]:
     return memo
 
 
-def cell_key(world: LoadedPair, spec: CellSpec, *, threads: int | None = None, device: str | None = None) -> str:
+def cell_key(world: World, spec: CellSpec, *, threads: int | None = None, device: str | None = None) -> str:
     """sha256 (32 hex) over everything ``spec``'s result depends on on ``world`` (module
     docstring). ``threads``: the torch thread count the cell runs with (default: this process's);
     ``device``: the device it runs on (default: the world's; only its kind is keyed)."""

@@ -8,13 +8,10 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any
 
-from harness.executor.cell import CellResult, CellSpec, CellStore, cell_key
-from harness.executor.work import compute_cell, merge_preflight
-
-if TYPE_CHECKING:
-    from harness.experiments.grid import LoadedPair
+from harness.executor.cell import CellCompute, CellResult, CellSpec, CellStore, cell_key
+from harness.executor.work import merge_preflight
 
 log = logging.getLogger("harness.experiments.executor")
 
@@ -35,8 +32,10 @@ class LocalExecutor:
     computed: int = 0
     from_store: int = 0
 
-    def run(self, world: LoadedPair, cells: Sequence[CellSpec], *, what: str = "cells") -> list[CellResult]:
-        """The result of every cell of ``cells``, in their order."""
+    def run(
+        self, world: Any, cells: Sequence[CellSpec], *, compute: CellCompute, what: str = "cells"
+    ) -> list[CellResult]:
+        """The result of every cell of ``cells`` (``compute(world, cell)`` unless stored), in their order."""
         t0 = time.perf_counter()
         out: list[CellResult] = []
         for i, spec in enumerate(cells):
@@ -56,7 +55,7 @@ class LocalExecutor:
                     len(cells),
                     time.perf_counter() - t0,
                 )
-            result = compute_cell(world, spec)
+            result = compute(world, spec)
             self.computed += 1
             if key is not None:
                 self.store.put(key, result)

@@ -28,7 +28,7 @@ def projected_seconds(profile: Profile, cells: Sequence[CellSpec], device: str) 
     """Seconds the cost model projects for each cell on ``device`` ("cpu": the built-in CPU table;
     cuda: the H100 datasheet table), or None where it cannot (shapes or pair counts unknown)."""
     from harness.cost.recipes import Ctx, cell_stages, concept_stages
-    from harness.cost.throughput import builtin_table
+    from harness.cost.device_specs import builtin_table
     from harness.cost.workload import workload_from_profile
     from harness.errors import ConfigError
 

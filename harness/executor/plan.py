@@ -73,7 +73,7 @@ def scaling(profile: str, spec: str) -> Scaling:
     the built-in device spec ``spec``."""
     from harness.cost.project import project
     from harness.cost.recipes import Ctx, cell_stages, concept_stages
-    from harness.cost.throughput import builtin_table
+    from harness.cost.device_specs import builtin_table
     from harness.cost.workload import workload_from_profile
     from harness.profiles import get_profile
 

@@ -21,18 +21,17 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import ConfigError
-from harness.executor.cell import CellResult, CellSpec, CellStore, cell_key
+from harness.executor.cell import CellCompute, CellResult, CellSpec, CellStore, World, cell_key
 from harness.executor.order import largest_first
-from harness.executor.work import compute_cell, merge_preflight
+from harness.executor.work import merge_preflight
 
 if TYPE_CHECKING:
-    from harness.experiments.grid import LoadedPair
     from harness.profiles import Profile
 
 log = logging.getLogger("harness.experiments.executor")
@@ -70,9 +69,11 @@ def check_ray() -> None:
 
 @dataclass(frozen=True)
 class WorldRecipe:
-    """What a worker needs to rebuild the driver's world: the profile, the device, the activation
+    """What a worker needs to rebuild the driver's world: its class (a LoadedPair, built as
+    ``factory(profile, cache_dir=, device=, sites=)``), the profile, the device, the activation
     cache, the residual sites, the torch thread count and the cell store's folder."""
 
+    factory: Callable[..., Any]
     profile: Profile
     device: str
     cache_dir: str | None
@@ -85,22 +86,20 @@ class WorldRecipe:
 _WORKER_WORLDS: dict[str, Any] = {}
 
 
-def _worker_world(recipe: WorldRecipe) -> LoadedPair:
-    from harness.experiments.grid import LoadedPair
+def _worker_world(recipe: WorldRecipe) -> Any:
     from harness.threads import pin_threads
 
     key = repr(recipe)
     if key not in _WORKER_WORLDS:
         pin_threads(recipe.threads)  # the driver's thread count: the same reduction order
         _WORKER_WORLDS.clear()  # one world per worker: free the last one's models first
-        _WORKER_WORLDS[key] = LoadedPair(
+        _WORKER_WORLDS[key] = recipe.factory(
             recipe.profile,
             cache_dir=None if recipe.cache_dir is None else Path(recipe.cache_dir),
             device=recipe.device,
             sites=recipe.sites,
         )
-    world: LoadedPair = _WORKER_WORLDS[key]
-    return world
+    return _WORKER_WORLDS[key]
 
 
 def _fault_point(key: str) -> None:
@@ -115,11 +114,11 @@ def _fault_point(key: str) -> None:
         os._exit(17)
 
 
-def run_cell_task(recipe: WorldRecipe, spec: CellSpec, key: str) -> CellResult:
-    """The body of one Ray task: compute ``spec`` in this worker's world, store it under ``key``
-    (atomically), return it."""
+def run_cell_task(recipe: WorldRecipe, compute: CellCompute, spec: CellSpec, key: str) -> CellResult:
+    """The body of one Ray task: ``compute(world, spec)`` in this worker's world, stored under
+    ``key`` (atomically), returned."""
     _fault_point(key)
-    result = compute_cell(_worker_world(recipe), spec)
+    result = compute(_worker_world(recipe), spec)
     CellStore(None if recipe.store_root is None else Path(recipe.store_root)).put(key, result)
     return result
 
@@ -153,7 +152,7 @@ class RayExecutor:
         self.init_kwargs = dict(init_kwargs or {})
         self.computed = 0
         self.from_store = 0
-        self._key_worlds: dict[int, LoadedPair] = {}
+        self._key_worlds: dict[int, World] = {}
 
     def _init(self) -> Any:
         import ray
@@ -166,20 +165,20 @@ class RayExecutor:
             ray.init(address=self.address, **kwargs)
         return ray
 
-    def _key_world(self, world: LoadedPair) -> LoadedPair:
+    def _key_world(self, world: Any) -> World:
         """The world the driver hashes keys on: ``world`` itself on the CPU; for a device world, a
         CPU twin (the driver loads the models and SAEs to hash them, never onto a worker's GPU)."""
         if str(world.device) == "cpu":
             return world
-        from harness.experiments.grid import LoadedPair
-
         twin = self._key_worlds.get(id(world))
         if twin is None:
-            twin = LoadedPair(world.profile, cache_dir=world.cache_dir, device="cpu", sites=world.sites)
+            twin = type(world)(world.profile, cache_dir=world.cache_dir, device="cpu", sites=world.sites)
             self._key_worlds[id(world)] = twin
         return twin
 
-    def run(self, world: LoadedPair, cells: Sequence[CellSpec], *, what: str = "cells") -> list[CellResult]:
+    def run(
+        self, world: Any, cells: Sequence[CellSpec], *, compute: CellCompute, what: str = "cells"
+    ) -> list[CellResult]:
         """The result of every cell of ``cells``, in their order (stored ones read back, the others
         run as Ray tasks, largest first)."""
         import torch
@@ -204,6 +203,7 @@ class RayExecutor:
                 runtime_env={"env_vars": env} if env else None,
             )
             recipe = WorldRecipe(
+                factory=type(world),
                 profile=world.profile,
                 device="cuda" if on_gpu else device,  # Ray gives each task its own visible GPU
                 cache_dir=None if world.cache_dir is None else str(Path(world.cache_dir).absolute()),
@@ -213,7 +213,7 @@ class RayExecutor:
             )
             recipe_ref = ray.put(recipe)
             order = largest_first(world.profile, [cells[i] for i in todo], device)
-            pending = {task.remote(recipe_ref, cells[todo[j]], keys[todo[j]]): todo[j] for j in order}
+            pending = {task.remote(recipe_ref, compute, cells[todo[j]], keys[todo[j]]): todo[j] for j in order}
             log.info("%s: %d cells as Ray tasks (%d from the store)", what, len(pending), len(cells) - len(pending))
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)

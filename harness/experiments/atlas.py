@@ -34,7 +34,7 @@ import scipy.stats
 from harness.config import Procedure
 
 if TYPE_CHECKING:
-    from harness.executor import Executor
+    from harness.executor.cell import CellResult, CellSpec, Executor
     from harness.experiments.grid import LoadedPair
     from harness.profiles import Profile
 
@@ -42,6 +42,7 @@ __all__ = [
     "ATLAS_BOOTSTRAP",
     "ATLAS_DIR",
     "atlas_cell",
+    "compute_atlas_cell",
     "atlas_profile",
     "atlas_profiles",
     "best_cell",
@@ -88,7 +89,8 @@ def atlas_cell(
     ``svcca_null_mean``, ``svcca_p_plus_one``, ``svcca_p_paper`` ("k/N"), ``svcca_excess`` and its
     interval ``excess_lo`` / ``excess_hi`` (NaN where fewer than 2 resamples score), ``excess_se``,
     ``n_bootstrap`` (resamples scored)."""
-    from harness.experiments.spaces import pair_spaces, score_pairs, space_max_correlation, svcca_of_sets
+    from harness.experiments.pair_scores import score_pairs, svcca_of_sets
+    from harness.experiments.space_pairing import pair_spaces, space_max_correlation
     from harness.scoring.effects import cell_seed
 
     prof = world.profile
@@ -138,6 +140,18 @@ def atlas_cell(
     return out
 
 
+def compute_atlas_cell(world: LoadedPair, spec: CellSpec) -> CellResult:
+    """The atlas cell of ``spec`` (kind "atlas") on ``world``, as the executors take it."""
+    from harness.errors import ConfigError
+    from harness.executor.work import cell_result
+
+    if spec.kind != "atlas":
+        raise ConfigError(f"{spec.label}: compute_atlas_cell runs atlas cells only.")
+    n_positions = int(world.space("a", spec.layer_a, spec.procedure).n_positions)
+    value = atlas_cell(world, spec.procedure, spec.layer_a, spec.layer_b, n_bootstrap=spec.n_bootstrap)
+    return cell_result(world, spec, value, n_positions)
+
+
 def best_cell(cells: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     """The cell of largest finite excess (the first of equals), or None when no cell scores."""
     scored = [c for c in cells if math.isfinite(c["svcca_excess"])]
@@ -153,7 +167,8 @@ def run_atlas_pair(
 ) -> dict[str, Any]:
     """The atlas grid of ``world``'s profile: one :func:`atlas_cell` per (layer_a, layer_b), run
     by ``executor`` (harness/executor; default: in this process), and its best cell."""
-    from harness.executor import CellSpec, LocalExecutor
+    from harness.executor.cell import CellSpec
+    from harness.executor.local import LocalExecutor
 
     t0 = time.perf_counter()
     prof = world.profile
@@ -162,7 +177,8 @@ def run_atlas_pair(
         for la in prof.layers_a
         for lb in prof.layers_b
     ]
-    results = (executor or LocalExecutor()).run(world, specs, what=f"{prof.name}: atlas {procedure.name}")
+    what = f"{prof.name}: atlas {procedure.name}"
+    results = (executor or LocalExecutor()).run(world, specs, compute=compute_atlas_cell, what=what)
     cells = [r.value for r in results]
     return {
         "kind": "atlas_grid",

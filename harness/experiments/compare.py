@@ -29,7 +29,7 @@ from harness.errors import ConfigError
 from harness.profiles import Profile, SaeSet
 
 if TYPE_CHECKING:
-    from harness.executor import Executor
+    from harness.executor.cell import Executor
 
 __all__ = ["CompareSide", "parse_sae_set", "run_compare", "run_compare_profile"]
 

@@ -20,19 +20,17 @@ import torch
 
 from harness.config import Procedure
 from harness.errors import ConfigError
-from harness.experiments.spaces import (
-    PLACEBO_FILTER_RUNS,
-    RANDOM_PARTNER_SETS,
-    SIZE_MATCHED_DRAWS,
-    FeatureSpace,
-    compare_concept,
-    compare_spaces,
-)
+from harness.experiments.placebos import PLACEBO_FILTER_RUNS
+from harness.experiments.random_partners import RANDOM_PARTNER_SETS
+from harness.experiments.size_matched import SIZE_MATCHED_DRAWS
+from harness.experiments.feature_space import FeatureSpace
+from harness.experiments.semantic_subspaces import compare_concept
+from harness.experiments.spaces import compare_spaces
 from harness.pairing.concepts import CONCEPT_KEYWORDS, vocab_strings
 from harness.profiles import Profile
 
 if TYPE_CHECKING:
-    from harness.executor import Executor
+    from harness.executor.cell import CellResult, CellSpec, Executor
 
 log = logging.getLogger(__name__)
 
@@ -250,6 +248,14 @@ SCORE_FIELDS = tuple(
 #: The pair sets whose RSA a grid cell reads (:func:`_cell`: the 1-1 set's, and the control sets'
 #: ``*_top`` / ``*_rp``); the many-to-1 and unfiltered sets' RSA and RSA nulls are not computed.
 RSA_VARIANTS = ("one_to_one", "top_correlated", "random_partner")
+#: The pair sets whose permutation nulls a grid computes (compare_spaces ``null_variants``): those a
+#: rule or the report reads -- the 1-1 set (U1-U4, U7, W2) and the many-to-1 set (the report's
+#: App. E excess) of a real grid; a shuffled-positions control grid's top-correlated set (U1, U2,
+#: W2's control view). The unfiltered set (U6 reads its observed score), the single
+#: random-partner set (U1/U2 read the contrast of 99 such sets instead) and a control's 1-1 /
+#: many-to-1 sets (U8 reads their counts) get their observed SVCCA only.
+GRID_NULL_VARIANTS = ("one_to_one", "many_to_one")
+CONTROL_NULL_VARIANTS = ("top_correlated",)
 
 
 def _scores(rec: dict[str, Any], suffix: str = "") -> dict[str, Any]:
@@ -332,7 +338,7 @@ def top_correlated_view(control_grid: dict[str, Any]) -> dict[str, Any]:
 
 def random_partner_view(grid: dict[str, Any]) -> dict[str, Any]:
     """The real grid with each cell's random-partner scores (``*_rp``: random partners passing the
-    same filters and threshold, :func:`harness.experiments.spaces.random_partner_pairs`) in the main
+    same filters and threshold, :func:`harness.experiments.random_partners.random_partner_pairs`) in the main
     fields, so a claim's rule reads them as it reads the real grid."""
     keys = ("n_pairs", *SCORE_FIELDS)
     cells = []
@@ -378,6 +384,8 @@ def grid_cell(
         placebo_filter_runs=prof.placebo_filter_runs or PLACEBO_FILTER_RUNS,
         random_partner_sets=prof.random_partner_sets or RANDOM_PARTNER_SETS,
         rsa_variants=RSA_VARIANTS,
+        null_variants=CONTROL_NULL_VARIANTS if control else GRID_NULL_VARIANTS,
+        size_matched_sets=not control,  # the control's draws: no rule reads them
     )
     return _cell(rec, layer_a, layer_b)
 
@@ -398,7 +406,8 @@ def run_grid(
     control can score even when no misaligned pair passes the filters. Each (layer_a, layer_b)
     is one cell (:func:`grid_cell`) that ``executor`` runs (default: in this process, no cache;
     :mod:`harness.executor`: a keyed on-disk cache, Ray tasks)."""
-    from harness.executor import CellSpec, LocalExecutor
+    from harness.executor.cell import CellSpec
+    from harness.executor.local import LocalExecutor
 
     t0 = time.perf_counter()
     prof = world.profile
@@ -417,7 +426,7 @@ def run_grid(
         for layer_a in la
         for layer_b in lb
     ]
-    results = (executor or LocalExecutor()).run(world, specs, what=what)
+    results = (executor or LocalExecutor()).run(world, specs, compute=compute_cell, what=what)
     return {
         "kind": "grid",
         "model_a": prof.model_name("a"),
@@ -490,7 +499,8 @@ def run_semantic(
     """Semantic subspaces of one layer pair, every Table 4 category (Tables 1, 2, 9). ``n_bootstrap``:
     bootstrap resamples for the scores' standard errors (the semantic table of S2/S4; 0 = none).
     Each category is one cell (:func:`semantic_cell`) that ``executor`` runs (see :func:`run_grid`)."""
-    from harness.executor import CellSpec, LocalExecutor
+    from harness.executor.cell import CellSpec
+    from harness.executor.local import LocalExecutor
 
     t0 = time.perf_counter()
     prof = world.profile
@@ -509,7 +519,7 @@ def run_semantic(
         for category in CONCEPT_KEYWORDS
     ]
     cells = []
-    for result in (executor or LocalExecutor()).run(world, specs, what=what):
+    for result in (executor or LocalExecutor()).run(world, specs, compute=compute_cell, what=what):
         rec = dict(result.value)
         paper = (paper_table or {}).get(rec["category"], {})
         rec.update(paper_n=paper.get("n", math.nan), paper_svcca=paper.get("svcca", math.nan))
@@ -523,3 +533,27 @@ def run_semantic(
         "cells": cells,
         "elapsed_s": round(time.perf_counter() - t0, 2),
     }
+
+
+def compute_cell(world: LoadedPair, spec: CellSpec) -> CellResult:
+    """One grid cell (:func:`grid_cell`) or semantic category (:func:`semantic_cell`) of ``spec`` on
+    ``world``, as the executors take it (harness/executor: in this process or in a Ray worker)."""
+    from harness.executor.work import cell_result
+
+    # the A space first, as the cell itself asks for it (the same LRU order as a plain loop)
+    n_positions = int(world.space("a", spec.layer_a, spec.procedure).n_positions)
+    if spec.kind == "grid":
+        value = grid_cell(world, spec.procedure, spec.layer_a, spec.layer_b, control=spec.control, n_top=spec.n_top)
+    elif spec.kind == "semantic" and spec.category is not None:
+        value = semantic_cell(
+            world,
+            spec.procedure,
+            spec.layer_a,
+            spec.layer_b,
+            spec.category,
+            control=spec.control,
+            n_bootstrap=spec.n_bootstrap,
+        )
+    else:
+        raise ConfigError(f"{spec.label}: grid.compute_cell runs grid and semantic cells only.")
+    return cell_result(world, spec, value, n_positions)

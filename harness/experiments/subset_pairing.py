@@ -36,7 +36,7 @@ from harness.threads import single_threaded
 
 if TYPE_CHECKING:
     from harness.config import Procedure
-    from harness.experiments.spaces import FeatureSpace
+    from harness.experiments.feature_space import FeatureSpace
 
 #: Code entries (positions x columns, fp64) gathered per batch of draws on the cpu: 512 MB.
 MAX_CODE_ELEMENTS = 1 << 26
@@ -45,21 +45,6 @@ MAX_CODE_ELEMENTS = 1 << 26
 #: B features in one GEMM (then gathers each draw's block) while that product has at most this many
 #: times the entries of the draws' blocks together; else one batched GEMM of the gathered z-scores.
 FULL_GEMM_RATIO = 4
-
-
-def zscored_rows(x: torch.Tensor) -> torch.Tensor:
-    """(N, m) fp64 columns -> (m, N) z-scored rows (one transposing copy, then reductions along
-    contiguous rows), as :func:`harness.pairing.matching.column_stats`: population mean and std,
-    std 0 for a (numerically) constant column, whose z is then 0."""
-    xt = x.T.contiguous()
-    n = xt.shape[1]
-    mean = xt.mean(dim=1, keepdim=True)
-    var = torch.clamp((xt * xt).sum(dim=1, keepdim=True) / n - mean * mean, min=0.0)
-    std = torch.sqrt(var)
-    std = torch.where(var <= 1e-12 * torch.clamp(mean * mean, min=1e-300), 0.0, std)
-    xt -= mean
-    xt *= torch.where(std > 0, 1.0 / torch.where(std > 0, std, 1.0), 0.0)
-    return xt
 
 
 def subset_correlations(
@@ -191,7 +176,9 @@ def svcca_of_pair_sets(
     """(len(counts),) SVCCA of pair sets of different sizes in one ragged batched call
     (:func:`harness.scoring.device_nulls.svcca_subsets` with ``lengths``): set t is the next
     ``counts[t]`` entries of ``a_rows`` / ``b_rows`` (decoder rows of A / B), with the procedure's
-    keep and its k cap for ``counts[t]`` pairs. NaN where :func:`harness.scoring.metrics.svcca` raises."""
+    keep and its k cap for ``counts[t]`` pairs. NaN where :func:`harness.scoring.metrics.svcca` raises.
+    Sets with the same A rows (the same ``a_rows`` entries in the same order: random or placebo
+    partners of one set of A features) share side A's basis, computed once (``same_a``)."""
     from harness.scoring.device_nulls import svcca_subsets
 
     counts = np.asarray(counts, dtype=np.int64)
@@ -199,6 +186,12 @@ def svcca_of_pair_sets(
         return np.empty(0)
     width = int(counts.max())
     offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    labels: dict[bytes, int] = {}
+    same_a = np.fromiter(
+        (labels.setdefault(a_rows[o : o + c].tobytes(), len(labels)) for o, c in zip(offsets, counts, strict=True)),
+        dtype=np.int64,
+        count=counts.size,
+    )
     idx = offsets[:, None] + np.arange(width)[None, :]
     idx = np.where(np.arange(width)[None, :] < counts[:, None], idx, 0)
     frac = procedure.svcca_max_k_fraction
@@ -211,4 +204,5 @@ def svcca_of_pair_sets(
         max_k=caps,
         device=device,
         lengths=counts,
+        same_a=same_a,
     )

@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from harness.config import PAPER_JUNK_TOKENS
-from harness.experiments.spaces import FeatureSpace
+from harness.experiments.feature_space import FeatureSpace
 
 
 def synthetic_pair(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import string
+import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -128,6 +129,95 @@ def nonconcept_mask(strings: Sequence[Iterable[str]], junk: Iterable[str]) -> ND
     return np.array([any(s in junk_set for s in row) for row in strings], dtype=bool)
 
 
+class StringIncidence:
+    """Which top-token strings each feature lists, as a sparse (F, V) incidence: the token filters
+    as sparse products instead of a Python test per feature or per pair.
+
+    Attributes:
+        vocab: string -> column, in order of first appearance over the features' rows.
+        matrix: (F, V) bool CSR, entry (f, v) when feature f lists string v (duplicates once).
+    """
+
+    def __init__(self, strings: Sequence[Iterable[str]]) -> None:
+        vocab: dict[str, int] = {}
+        rows: list[int] = []
+        cols: list[int] = []
+        for f, row in enumerate(strings):
+            for t in row:
+                rows.append(f)
+                cols.append(vocab.setdefault(t, len(vocab)))
+        m = sp.csr_matrix(
+            (np.ones(len(rows), dtype=np.int32), (np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64))),
+            shape=(len(strings), max(1, len(vocab))),
+        )
+        m.data = (m.data > 0).astype(np.int32)  # duplicated strings counted once
+        self.vocab = vocab
+        self.matrix: sp.csr_matrix = m
+        self._remaps: weakref.WeakKeyDictionary[StringIncidence, Int64] = weakref.WeakKeyDictionary()
+
+    @property
+    def n_features(self) -> int:
+        return int(self.matrix.shape[0])
+
+    def mask(self, tokens: Iterable[str]) -> NDArray[np.bool_]:
+        """(F,) True where a feature lists any of ``tokens`` (= :func:`nonconcept_mask`)."""
+        cols = sorted({self.vocab[t] for t in tokens if t in self.vocab})
+        if not cols:
+            return np.zeros(self.n_features, dtype=bool)
+        return np.asarray(self.matrix[:, cols].getnnz(axis=1) > 0)
+
+    def feature_counts(self, rows: NDArray[np.bool_]) -> dict[str, int]:
+        """string -> how many of the features where ``rows`` (F,) is True list it."""
+        counts = np.asarray(self.matrix[np.flatnonzero(rows)].getnnz(axis=0)).ravel()
+        return {t: int(counts[c]) for t, c in self.vocab.items() if counts[c]}
+
+    def shares(self, other: StringIncidence, a_idx: Int64, b_idx: Int64) -> NDArray[np.bool_]:
+        """(len(a_idx),) whether feature ``a_idx[i]`` of this space and ``b_idx[i]`` of ``other``
+        list a common string (= the shared-top-token filter): the row-wise product of the two
+        incidences over a joint vocabulary."""
+        a_idx, b_idx = np.asarray(a_idx, dtype=np.int64), np.asarray(b_idx, dtype=np.int64)
+        if not a_idx.size:
+            return np.zeros(0, dtype=bool)
+        ma, mb = self._joint_rows(other, a_idx, b_idx)
+        return np.asarray(ma.multiply(mb).getnnz(axis=1) > 0)
+
+    def shared_candidates(self, other: StringIncidence, a_idx: Int64, eligible_b: Int64) -> sp.csr_matrix:
+        """(len(a_idx), other.n_features) bool CSR, sorted column indices: entry (i, j) when ``j`` is in
+        ``eligible_b`` and lists a string that feature ``a_idx[i]`` lists (one sparse product)."""
+        a_idx, eligible_b = np.asarray(a_idx, dtype=np.int64), np.asarray(eligible_b, dtype=np.int64)
+        ma, mb = self._joint_rows(other, a_idx, eligible_b)
+        shared = (ma @ mb.T).tocsr()  # (len(a_idx), len(eligible_b))
+        shared.data = shared.data > 0
+        shared.eliminate_zeros()
+        out = sp.csr_matrix(
+            (shared.data, eligible_b[shared.indices], shared.indptr), shape=(a_idx.size, other.n_features)
+        )
+        out.sort_indices()
+        return out
+
+    def _joint_rows(self, other: StringIncidence, a_idx: Int64, b_idx: Int64) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """Rows ``a_idx`` of this incidence and ``b_idx`` of ``other``'s over one joint vocabulary
+        (this one's columns, then the strings only ``other`` lists)."""
+        remap = self._remaps.get(other)
+        if remap is None:  # other's columns in this vocabulary (cached per pair of incidences)
+            width = len(self.vocab)
+            remap = np.empty(max(1, len(other.vocab)), dtype=np.int64)
+            for t, c in other.vocab.items():
+                j = self.vocab.get(t)
+                if j is None:
+                    j = width
+                    width += 1
+                remap[c] = j
+            self._remaps[other] = remap
+        width = max(len(self.vocab), int(remap.max(initial=0)) + 1, 1)
+        ma = self.matrix[a_idx]
+        ma = sp.csr_matrix((ma.data, ma.indices, ma.indptr), shape=(a_idx.size, width))
+        mb = other.matrix[b_idx]
+        mb = sp.csr_matrix((mb.data, remap[mb.indices], mb.indptr), shape=(b_idx.size, width))
+        mb.sort_indices()
+        return ma, mb
+
+
 def filter_nonconcept(pairs: Pairs, junk_a: NDArray[np.bool_], junk_b: NDArray[np.bool_]) -> Pairs:
     """Drop pairs where either feature is a non-concept feature."""
     return pairs.select(~(junk_a[pairs.a_idx] | junk_b[pairs.b_idx]), "non-concept filter")
@@ -139,6 +229,12 @@ def filter_shared_token(pairs: Pairs, strings_a: Sequence[Iterable[str]], string
         [bool(set(strings_a[i]) & set(strings_b[j])) for i, j in zip(pairs.a_idx, pairs.b_idx, strict=True)], dtype=bool
     )
     return pairs.select(keep, "shared top token")
+
+
+def filter_shared_token_incidence(pairs: Pairs, inc_a: StringIncidence, inc_b: StringIncidence) -> Pairs:
+    """:func:`filter_shared_token` from the two spaces' :class:`StringIncidence` (the same pairs kept,
+    without a Python set intersection per pair)."""
+    return pairs.select(inc_a.shares(inc_b, pairs.a_idx, pairs.b_idx), "shared top token")
 
 
 _PUNCT = re.compile(f"[{re.escape(string.punctuation)}]")

@@ -122,10 +122,10 @@ class Profile:
     :func:`harness.experiments.spaces.compare_spaces`); the rehearsal shrinks it (wiring only)."""
     placebo_filter_runs: int | None = None
     """Runs of U6's placebo filter per grid cell (None = the paper's 10,
-    :data:`harness.experiments.spaces.PLACEBO_FILTER_RUNS`)."""
+    :data:`harness.experiments.placebos.PLACEBO_FILTER_RUNS`)."""
     random_partner_sets: int | None = None
     """Filter-aware random-partner sets per grid cell that the real 1-1 pairing is ranked among (U1/U2's
-    contrast; None = 99, :data:`harness.experiments.spaces.RANDOM_PARTNER_SETS`); the rehearsal shrinks it."""
+    contrast; None = 99, :data:`harness.experiments.random_partners.RANDOM_PARTNER_SETS`); the rehearsal shrinks it."""
     batch_size: int = 16
     paper_semantic_table: dict[str, dict[str, float]] = field(default_factory=dict)
     """The paper's semantic-subspace values for this pair, category -> {n, svcca, null, rsa}

@@ -76,7 +76,7 @@ def cost_block() -> str:
     """One line per projection of the README's cost set: the total and the peaks (details in docs)."""
     from harness.cost.project import project
     from harness.cost.render import README_PROJECTIONS, _gb, _minutes
-    from harness.cost.throughput import builtin_table
+    from harness.cost.device_specs import builtin_table
     from harness.cost.workload import workload_from_profile
     from harness.profiles import get_profile
 

@@ -51,6 +51,7 @@ from harness.threads import single_threaded
 from harness.scoring.metrics import (
     RANK_RTOL,
     SpaceBasis,
+    SvccaResult,
     _check_keep,
     check_paired,
     svcca_from_bases,
@@ -94,16 +95,50 @@ def _perms(n: int, n_permutations: int | None, seed: int | None, perms: object |
     return permutations(n, int(n_permutations), int(seed))
 
 
-def svd_basis_device(x: torch.Tensor, *, keep: float | int, max_k: int | None = None) -> SpaceBasis:
+class DeviceBasis(NamedTuple):
+    """:class:`harness.scoring.metrics.SpaceBasis` with ``u`` (n, k) kept on the device."""
+
+    u: torch.Tensor
+    k: int
+    rank: int
+    variance_kept: float
+
+
+def svd_basis_device(x: torch.Tensor, *, keep: float | int, max_k: int | None = None) -> DeviceBasis:
     """:func:`harness.scoring.metrics.svd_basis` with the SVD on ``x.device``: centre (n, d) fp64 rows,
-    SVD, keep k directions by the same rule; ``u`` (n, k) returned as numpy."""
+    SVD, keep k directions by the same rule; ``u`` (n, k) stays on the device (the spectrum, (d,),
+    comes to the host once for k)."""
     centred = x - x.mean(dim=0, keepdim=True)
     u, s, _ = torch.linalg.svd(centred, full_matrices=False)
     k, rank = _k_of(s, keep=keep, max_k=max_k)
     if rank == 0:
         raise DegenerateInputError("A side is constant across features (zero variance); SVCCA is undefined.")
     var = s[:rank].double() ** 2
-    return SpaceBasis(u=u[:, :k].cpu().numpy(), k=k, rank=rank, variance_kept=float(var[:k].sum() / var.sum()))
+    return DeviceBasis(u=u[:, :k], k=k, rank=rank, variance_kept=float(var[:k].sum() / var.sum()))
+
+
+def svcca_from_device_bases(basis_a: DeviceBasis, basis_b: DeviceBasis, n: int) -> SvccaResult:
+    """:func:`harness.scoring.metrics.svcca_from_bases` on the device: the canonical correlations are
+    the singular values of U_a^T U_b (k_a, k_b), one GEMM and ``svdvals`` where the bases are; only
+    the min(k_a, k_b) values come to the host. Equal to the numpy route to rounding (~1e-15)."""
+    for side, basis in (("a", basis_a), ("b", basis_b)):
+        if basis.k >= n - 1:
+            raise DegenerateInputError(
+                f"SVCCA would keep k_{side}={basis.k} directions for n={n} paired rows; with "
+                f"k >= n - 1 (centred data spans at most n - 1 dimensions) the canonical "
+                "correlations are trivially 1. Use fewer directions (smaller keep or max_k) or "
+                "more pairs."
+            )
+    cc = torch.clamp(torch.linalg.svdvals(basis_a.u.T @ basis_b.u), 0.0, 1.0).cpu().numpy()
+    return SvccaResult(
+        score=float(cc.mean()),
+        k_a=basis_a.k,
+        k_b=basis_b.k,
+        n=n,
+        canonical_correlations=cc,
+        variance_kept_a=basis_a.variance_kept,
+        variance_kept_b=basis_b.variance_kept,
+    )
 
 
 def canonical_correlations_batched(m: torch.Tensor, *, method: Method = "auto") -> torch.Tensor:
@@ -129,6 +164,39 @@ def canonical_correlations_batched(m: torch.Tensor, *, method: Method = "auto") 
     return torch.clamp(s, 0.0, 1.0)
 
 
+def _observed(
+    a: object, b: object, *, keep: float | int, max_k: int | None, device: str | torch.device, basis_on_device: bool
+) -> tuple[int, SpaceBasis | DeviceBasis, SpaceBasis | DeviceBasis, SvccaResult]:
+    """(n, basis_a, basis_b, observed SVCCA) of paired rows a (n, d_a), b (n, d_b): the bases on
+    ``device`` (``basis_on_device``: the observed canonical correlations there too) or from the
+    numpy SVD, as :func:`svcca_null_device` uses them."""
+    _check_keep(keep)
+    a64, b64 = check_paired(a, b)
+    n = a64.shape[0]
+    if basis_on_device:
+        dev = torch.device(device)
+        dev_a = svd_basis_device(torch.as_tensor(a64, device=dev), keep=keep, max_k=max_k)
+        dev_b = svd_basis_device(torch.as_tensor(b64, device=dev), keep=keep, max_k=max_k)
+        return n, dev_a, dev_b, svcca_from_device_bases(dev_a, dev_b, n)  # raises for k >= n - 1
+    basis_a = svd_basis(a64, keep=keep, max_k=max_k)
+    basis_b = svd_basis(b64, keep=keep, max_k=max_k)
+    return n, basis_a, basis_b, svcca_from_bases(basis_a, basis_b, n)  # raises for k >= n - 1, as today
+
+
+def svcca_observed_device(
+    a: object,
+    b: object,
+    *,
+    keep: float | int = 0.99,
+    max_k: int | None = None,
+    device: str | torch.device = "cpu",
+    basis_on_device: bool = False,
+) -> SvccaResult:
+    """The observed SVCCA of :func:`svcca_null_device` without its null (the same bases, the same
+    number): for a pair set whose score is read but whose null no rule or report reads."""
+    return _observed(a, b, keep=keep, max_k=max_k, device=device, basis_on_device=basis_on_device)[3]
+
+
 def svcca_null_device(
     a: object,
     b: object,
@@ -151,25 +219,18 @@ def svcca_null_device(
             (N, n) explicit permutations.
         keep, max_k: as :func:`harness.scoring.metrics.svcca`.
         basis_on_device: False = the bases from :func:`harness.scoring.metrics.svd_basis` (numpy, the
-            observed score identical to today's); True = SVD on ``device`` (same k rule, the
-            observed score equal to ~1e-13; at paper scale the host SVD of (26k, 768) takes
-            seconds per side).
+            observed score identical to today's); True = SVD and the observed canonical correlations
+            on ``device`` (same k rule, the observed score equal to ~1e-13; at paper scale the host
+            SVD of (26k, 768) takes seconds per side, and the bases never leave the device).
         method: canonical correlations of each draw (module docstring).
         max_elements: gathered entries (draws x n x k_b) per batch.
 
     Returns (observed, null (N,), details) like :func:`harness.scoring.nulls.svcca_null`.
     """
-    _check_keep(keep)
-    a64, b64 = check_paired(a, b)
-    n = a64.shape[0]
+    n, basis_a, basis_b, observed = _observed(
+        a, b, keep=keep, max_k=max_k, device=device, basis_on_device=basis_on_device
+    )
     dev = torch.device(device)
-    if basis_on_device:
-        basis_a = svd_basis_device(torch.as_tensor(a64, device=dev), keep=keep, max_k=max_k)
-        basis_b = svd_basis_device(torch.as_tensor(b64, device=dev), keep=keep, max_k=max_k)
-    else:
-        basis_a = svd_basis(a64, keep=keep, max_k=max_k)
-        basis_b = svd_basis(b64, keep=keep, max_k=max_k)
-    observed = svcca_from_bases(basis_a, basis_b, n)  # raises for k >= n - 1, as today
     p = _perms(n, n_permutations, seed, perms)
     ua = torch.as_tensor(basis_a.u, device=dev)
     ub = torch.as_tensor(basis_b.u, device=dev)
@@ -628,6 +689,7 @@ def svcca_subsets_detailed(
     route: Route = "auto",
     max_elements: int = MAX_ELEMENTS,
     lengths: object | None = None,
+    same_a: object | None = None,
 ) -> SubsetScores:
     """SVCCA of the row subsets ``a[idx[t]]``, ``b[idx[t]]`` for each draw t, batched on ``device``.
 
@@ -640,6 +702,10 @@ def svcca_subsets_detailed(
             elsewhere; ``"svd"`` = an SVD of every subset (the previous route).
         method: canonical correlations (:func:`mean_canonical_correlations`).
         max_elements: gathered entries (draws x n x max(d_a, d_b)) per batch.
+        same_a: (n_draws,) integer group labels: draws with the same label have the same side-a rows (the
+            same values in the same order, and the same length and cap), so side a's basis is computed
+            once per label and reused (e.g. random partners or placebo partners of one set of A
+            features); None = every draw's own. The numbers are those of the per-draw computation.
 
     Per batch of B draws: one gather per side, a batched Gram GEMM + ``eigh`` (or SVD), one
     batched GEMM for the bases, one for M = U_a^T U_b, one batched ``eigvalsh``; the k of each draw
@@ -669,21 +735,53 @@ def svcca_subsets_detailed(
     k_b = np.zeros(n_draws, dtype=np.int64)
     gram_a = np.zeros(n_draws, dtype=bool)
     gram_b = np.zeros(n_draws, dtype=bool)
+    groups = None if same_a is None else np.asarray(same_a, dtype=np.int64)
+    if groups is not None and groups.shape != (n_draws,):
+        raise ConfigError(f"same_a must have shape ({n_draws},); got {groups.shape}.")
+    shared: dict[int, SubsetBases] = {}  # label -> side a's basis of its first draw (1 draw)
+
+    def bases_of(t: torch.Tensor, rows: NDArray[np.int64]) -> SubsetBases:
+        """Bases of draws ``rows`` (ascending) of side ``t``."""
+        sel = torch.as_tensor(rows, device=dev)
+        x = t[ti[sel]]  # (B, n, d)
+        if ragged:  # rows past a draw's count are zero after centring over its own rows
+            live = (torch.arange(n, device=dev)[None, :] < t_ln[sel, None]).to(x.dtype)[:, :, None]
+            mean = (x * live).sum(dim=1, keepdim=True) / torch.clamp(t_ln[sel], min=1)[:, None, None]
+            xc = (x - mean) * live
+        else:
+            xc = x - x.mean(dim=1, keepdim=True)
+        cap = max_k if caps is None else caps[rows]
+        return subset_bases(xc, keep=keep, max_k=cap, route=route, n_rows=ln[rows] if ragged else None)
+
+    def side_a(rows: NDArray[np.int64]) -> SubsetBases:
+        """Side a's bases of draws ``rows``, one computation per ``same_a`` label (loops run per
+        label, not per draw)."""
+        if groups is None:
+            return bases_of(ta, rows)
+        uniq, first, take = np.unique(groups[rows], return_index=True, return_inverse=True)
+        new = [
+            (int(lab), int(rows[f])) for lab, f in zip(uniq.tolist(), first.tolist(), strict=True) if lab not in shared
+        ]
+        if new:
+            got = bases_of(ta, np.asarray(sorted(r for _, r in new), dtype=np.int64))
+            order = {r: j for j, r in enumerate(sorted(r for _, r in new))}
+            for lab, r in new:
+                j = order[r]
+                shared[lab] = SubsetBases(u=got.u[j : j + 1], k=got.k[j : j + 1], gram=got.gram[j : j + 1])
+        parts = [shared[int(lab)] for lab in uniq.tolist()]
+        kmax = max(int(p.u.shape[2]) for p in parts)
+        stack = torch.zeros(len(parts), n, kmax, dtype=ta.dtype, device=dev)
+        for j, p in enumerate(parts):
+            stack[j, :, : p.u.shape[2]] = p.u[0]
+        k_of = np.concatenate([p.k for p in parts])
+        g_of = np.concatenate([p.gram for p in parts])
+        return SubsetBases(u=stack[torch.as_tensor(take, device=dev)], k=k_of[take], gram=g_of[take])
+
     batch = max(1, int(max_elements) // (n * max(a64.shape[1], b64.shape[1])))
     for s0 in range(0, n_draws, batch):
         s1 = min(s0 + batch, n_draws)
-        cap = max_k if caps is None else caps[s0:s1]
-        bases = []
-        for t in (ta, tb):
-            x = t[ti[s0:s1]]  # (B, n, d)
-            if ragged:  # rows past a draw's count are zero after centring over its own rows
-                live = (torch.arange(n, device=dev)[None, :] < t_ln[s0:s1, None]).to(x.dtype)[:, :, None]
-                mean = (x * live).sum(dim=1, keepdim=True) / torch.clamp(t_ln[s0:s1], min=1)[:, None, None]
-                xc = (x - mean) * live
-            else:
-                xc = x - x.mean(dim=1, keepdim=True)
-            bases.append(subset_bases(xc, keep=keep, max_k=cap, route=route, n_rows=ln[s0:s1] if ragged else None))
-        ba, bb = bases
+        rows = np.arange(s0, s1, dtype=np.int64)
+        ba, bb = side_a(rows), bases_of(tb, rows)
         k_a[s0:s1], k_b[s0:s1], gram_a[s0:s1], gram_b[s0:s1] = ba.k, bb.k, ba.gram, bb.gram
         # constant side / k >= n - 1 (trivially perfect) / fewer than 3 rows: NaN, as svcca raises there
         m = ln[s0:s1]
@@ -706,6 +804,7 @@ def svcca_subsets(
     route: Route = "auto",
     max_elements: int = MAX_ELEMENTS,
     lengths: object | None = None,
+    same_a: object | None = None,
 ) -> Float64:
     """(n_draws,) scores of :func:`svcca_subsets_detailed` (NaN where
     :func:`harness.scoring.metrics.svcca` would raise DegenerateInputError: k >= n - 1, or a
@@ -721,6 +820,7 @@ def svcca_subsets(
         route=route,
         max_elements=max_elements,
         lengths=lengths,
+        same_a=same_a,
     ).scores
 
 

@@ -44,7 +44,6 @@ __all__ = [
     "TIE_ATOL",
     "LayerLabelTest",
     "bh_discoveries",
-    "binomial_excess_p",
     "cell_seed",
     "count_at_or_above",
     "count_below",
@@ -153,17 +152,6 @@ def bh_discoveries(p_values: list[float] | NDArray[np.float64], alpha: float) ->
         return 0
     ok = np.flatnonzero(p <= alpha * np.arange(1, m + 1) / m)
     return int(ok[-1] + 1) if ok.size else 0
-
-
-def binomial_excess_p(k: int, n: int, alpha: float) -> float:
-    """One-sided binomial p that ``k`` of ``n`` cells significant at ``alpha`` is more than chance
-    gives: ``P(Binomial(n, alpha) >= k)`` (1 for k = 0; NaN for n = 0). A control that should be
-    significant in about an alpha share of its cells is judged with it, not with a raw fraction."""
-    from scipy.stats import binom
-
-    if n < 1:
-        return math.nan
-    return float(binom.sf(int(k) - 1, int(n), float(alpha)))
 
 
 def rank_sum_p(below: list[int] | NDArray[np.int64], n_siblings: int) -> float:

@@ -24,13 +24,10 @@ import torch
 
 from harness.config import Procedure
 from harness.vocab import OneToOneRule
-from harness.experiments.spaces import (
-    FeatureSpace,
-    pair_spaces,
-    random_partner_pairs,
-    score_pairs,
-    top_correlated_pairs,
-)
+from harness.experiments.feature_space import FeatureSpace
+from harness.experiments.space_pairing import pair_spaces, top_correlated_pairs
+from harness.experiments.random_partners import random_partner_pairs
+from harness.experiments.pair_scores import score_pairs
 from harness.pairing.matching import Pairs, max_correlation, one_to_many_pairs, one_to_one
 from harness.scoring.effects import cell_seed
 from harness.seeds.overlap import DENSE_AUTO_MAX_PAIRS, match_rows, seed_overlap
@@ -257,7 +254,7 @@ def lan_record(
             variants[name] = top_correlated_pairs(sa, sb, procedure, mc=mc, n=match_pairs[name], one_to_one_rule=rule)
     if match_pairs is None and not shuffle_b:
         # the filter-aware control (W1, X1): each A feature of the filtered set with a random other B
-        # partner that passes the same token filters (harness.experiments.spaces.random_partner_pairs)
+        # partner that passes the same token filters (harness.experiments.random_partners.random_partner_pairs)
         for name in ("many_to_one_filtered", "one_to_one_filtered"):
             variants[f"{name}_random_partner"] = random_partner_pairs(
                 sa,

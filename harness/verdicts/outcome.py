@@ -1,5 +1,5 @@
 """The verdict vocabulary and the verdict rule (:func:`conclude`): pure, imported by the rules
-(harness/verdicts/rules.py), the seed sweep (stability.py) and the recorder, which sits above them.
+(harness/verdicts/whole_space.py, semantic.py, seed_rules.py), the seed sweep (stability.py) and the recorder, which sits above them.
 
 A claim is **reproduced** iff its rule holds AND its negative control, run through the same rule,
 does not; **inconclusive** when the data cannot decide; **not run** with a reason.

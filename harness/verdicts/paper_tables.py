@@ -2,7 +2,7 @@
 
 ``paper_pair_counts.csv`` (next to this module) holds the printed tables, one row per
 (profile, variant, layer pair); this is its one loader. U8 judges our pair counts against them
-(:func:`harness.verdicts.rules.rule_u8`).
+(:func:`harness.verdicts.whole_space.rule_u8`).
 """
 
 from __future__ import annotations

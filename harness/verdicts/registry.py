@@ -1,9 +1,9 @@
 """The claim-rule registry and the types every rule returns (:class:`Judgement`, :class:`ClaimJudgement`).
 
-Pure data and one registry, imported by every family of rules (harness/verdicts/rules.py:
-whole-space and semantic claims; seed_rules.py: P1-P3) and never importing them back, so no
-import cycle runs through the rules: ``outcome`` <- ``registry`` <- ``rules``/``seed_rules`` <-
-``recorder``. Importing :mod:`harness.verdicts.rules` registers every rule.
+Pure data and one registry, imported by every family of rules (harness/verdicts/whole_space.py:
+U1-U8, W2; semantic.py: S1-S5; seed_rules.py: W1, X1, P1-P3) and never importing them back, so no
+import cycle runs through the rules: ``outcome`` <- ``registry`` <- ``common`` <- the families <-
+``rules`` <- ``recorder``. Importing :mod:`harness.verdicts.rules` registers every rule.
 """
 
 from __future__ import annotations

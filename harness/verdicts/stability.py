@@ -115,7 +115,7 @@ def _group_records(
         return {"grid": grid, "control_grid": control_grid}
     if group == "semantic_table":
         la, lb = prof.semantic_table
-        from harness.experiments.spaces import SEMANTIC_BOOTSTRAP
+        from harness.experiments.semantic_subspaces import SEMANTIC_BOOTSTRAP
 
         boot = SEMANTIC_BOOTSTRAP  # as the claims' table (claims/conftest.py): S2/S4's intervals
         return {

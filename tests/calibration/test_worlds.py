@@ -110,7 +110,7 @@ def test_token_world_shares_tokens_and_decoder_structure_to_the_planted_degree()
     """Measured on the world: features of one trigger token share their token (the shared-top-token
     filter accepts them as partners), and their decoders are alike across models whatever the
     strength; at strength 0 the real partner is no more alike than a same-token one."""
-    from harness.experiments.spaces import random_partner_pairs
+    from harness.experiments.random_partners import random_partner_pairs
     from harness.pairing.matching import Pairs
 
     null = SyntheticWorld(TOKEN.replace(strength=0.0))

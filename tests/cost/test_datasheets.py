@@ -6,7 +6,7 @@ import pytest
 
 from harness.cost.datasheets import DATASHEETS, GEMM_EFFICIENCY, datasheet_table
 from harness.cost.kernels import Kernel, decomposition, gemm
-from harness.cost.throughput import builtin_table
+from harness.cost.device_specs import builtin_table
 
 
 @pytest.mark.parametrize("name", ["a100", "h100", "h200"])

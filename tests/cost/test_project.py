@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.cost.project import TARGET_SECONDS, Projection, project
-from harness.cost.throughput import builtin_table
+from harness.cost.device_specs import builtin_table
 from harness.cost.workload import workload_from_profile
 from harness.profiles import get_profile
 

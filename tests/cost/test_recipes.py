@@ -99,7 +99,8 @@ def _reconcile(stage: str, pred: Counter[Kernel], got: Counter[Kernel]) -> tuple
     """The prediction with the counted data-dependent fallbacks applied (and what cannot be applied):
 
     - canonical_correlations' ``svdvals`` of the draws whose small Gram had an eigenvalue below
-      1e-6: each needs a predicted ``eigvalsh`` of its size with at least its batch;
+      1e-6 (those counted beyond the predicted ``svdvals``, which are observed scores'): each needs
+      a predicted ``eigvalsh`` of its size with at least its batch;
     - subset_bases' SVD of the draws that fail ``gram_route_ok`` (n > d: the model assumes the Gram
       route): each (b, n, d) SVD takes b draws out of a predicted basis GEMM (B, n, d, k), B >= b.
     """
@@ -108,11 +109,11 @@ def _reconcile(stage: str, pred: Counter[Kernel], got: Counter[Kernel]) -> tuple
     for k, count in sorted(got.items()):
         if k.lib != "torch":
             continue
-        if k.kind == "svdvals":
+        if k.kind == "svdvals" and count > pred[k]:  # beyond the predicted ones (an observed score's)
             b, m, _ = k.shape
             if not any(p.kind == "eigvalsh" and p.shape[1] == m and p.shape[0] >= b for p in pred):
                 problems.append(f"{stage}: fallback {k.label()} has no predicted eigvalsh of size {m}")
-            out[k] += count
+            out[k] += count - pred[k]
         elif k.kind == "svd" and k.shape[1] > k.shape[2] and pred[k] < count:
             b, n, d = k.shape
             for _ in range(count - pred[k]):

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-import harness.executor.local as local
+import harness.experiments.grid as grid_module
 from harness.executor import CellStore, LocalExecutor
 
 
@@ -24,7 +24,7 @@ def test_an_interrupted_run_resumes_without_recomputing_finished_cells(
 
     layers = {"layers_a": reference_grid["layers_a"], "layers_b": reference_grid["layers_b"]}
     computed: list[str] = []
-    real = local.compute_cell
+    real = grid_module.compute_cell
 
     def interrupted_after_one(world: Any, spec: Any) -> Any:
         if computed:
@@ -32,11 +32,11 @@ def test_an_interrupted_run_resumes_without_recomputing_finished_cells(
         computed.append(spec.label)
         return real(world, spec)
 
-    monkeypatch.setattr(local, "compute_cell", interrupted_after_one)
+    monkeypatch.setattr(grid_module, "compute_cell", interrupted_after_one)  # what run_grid hands its executor
     with pytest.raises(KeyboardInterrupt):
         run_grid(smoke_world, corrected, executor=LocalExecutor(CellStore(tmp_path)), **layers)
     assert len(list(tmp_path.rglob("*.pkl"))) == 1
-    monkeypatch.setattr(local, "compute_cell", real)
+    monkeypatch.setattr(grid_module, "compute_cell", real)
     resumed = LocalExecutor(CellStore(tmp_path))
     grid = run_grid(smoke_world, corrected, executor=resumed, **layers)
     assert (resumed.computed, resumed.from_store) == (len(reference_grid["cells"]) - 1, 1)

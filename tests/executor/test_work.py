@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from harness.executor.cell import CellResult, CellSpec
-from harness.executor.work import compute_cell, merge_preflight
+from harness.executor.work import merge_preflight
 
 
 def test_a_computed_cell_is_the_grid_cell_with_its_preflight(
     smoke_world: Any, corrected: Any, reference_grid: dict[str, Any], same_cells: Any
 ) -> None:
+    from harness.experiments.grid import compute_cell
+
     la, lb = reference_grid["layers_a"][0], reference_grid["layers_b"][-1]
     got = compute_cell(smoke_world, CellSpec(kind="grid", procedure=corrected, layer_a=la, layer_b=lb))
     same_cells([got.value], [reference_grid["cells"][-1]], rel=0.0)

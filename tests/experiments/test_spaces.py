@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from harness.config import CORRECTED, PAPER
-from harness.errors import ShapeError
-from harness.experiments.spaces import FeatureSpace, compare_concept, compare_spaces
+from harness.experiments.feature_space import FeatureSpace
+from harness.experiments.semantic_subspaces import compare_concept
+from harness.experiments.spaces import compare_spaces
 from harness.experiments.synthetic import synthetic_pair
 
 
@@ -38,7 +39,7 @@ def test_top_correlated_control_set_is_scored_at_the_requested_size(procedure) -
     top = rec["top_correlated"]
     from dataclasses import replace
 
-    from harness.experiments.spaces import pair_spaces
+    from harness.experiments.space_pairing import pair_spaces
 
     available = len(pair_spaces(ca, cb, replace(procedure, corr_threshold=-1.0), token_filters=False)[0])
     assert top["n_pairs"] == min(n, available) and top["n_pairs"] > 0.9 * n and np.isfinite(top["svcca"])
@@ -46,178 +47,6 @@ def test_top_correlated_control_set_is_scored_at_the_requested_size(procedure) -
     aligned = compare_spaces(a, b, procedure, n_permutations=99, n_top_correlated=n)["top_correlated"]
     assert aligned["n_pairs"] <= n and aligned["svcca_p"] <= 0.01
     assert "top_correlated" not in compare_spaces(a, b, procedure, n_permutations=9)
-
-
-def test_pairing_recovers_the_planted_correspondence() -> None:
-    from harness.experiments.spaces import pair_spaces
-
-    a, b = synthetic_pair(seed=3)
-    pairs, _ = pair_spaces(a, b, CORRECTED)
-    shared = pairs.a_idx < 150
-    # the generator maps A feature g to B feature perm[g]; recover perm via the decoders'
-    # trigger tokens: paired features must fire on the same token.
-    ta = a.tokens.ravel()[a.codes.tocsc()[:, pairs.a_idx[shared]].argmax(axis=0).A1]
-    tb = b.tokens.ravel()[b.codes.tocsc()[:, pairs.b_idx[shared]].argmax(axis=0).A1]
-    assert np.mean(ta == tb) > 0.95
-
-
-def test_concept_comparison_and_shape_errors() -> None:
-    a, b = synthetic_pair(seed=4)
-    words = [w.strip() for w in a.vocab[:120]]  # a "concept" = the first 120 words
-    rec = compare_concept(a, b, "first-words", words, CORRECTED, n_permutations=99, n_random_subsets=20)
-    assert rec["n_concept_a"] > 10 and rec["n_pairs"] > 10
-    assert rec["svcca_p"] < 0.05
-    assert np.isfinite(rec["test2_p"]) and rec["test2_failed"] <= 20
-    with pytest.raises(ShapeError, match="same SAE"):
-        FeatureSpace(
-            name="bad",
-            codes=a.codes,
-            decoder=a.decoder[:-1],
-            tokens=a.tokens,
-            sample_index=a.sample_index,
-            position_index=a.position_index,
-            vocab=a.vocab,
-            junk_tokens=(),
-        )
-
-
-def test_shuffled_positions_control_keeps_features_but_breaks_alignment() -> None:
-    a, b = synthetic_pair(seed=5)
-    c = b.with_shuffled_positions(seed=1)
-    assert c.strings == b.strings  # each feature keeps its own top tokens
-    assert c.codes.nnz == b.codes.nnz and (c.codes != b.codes).nnz > 0
-    from harness.pairing.matching import max_correlation
-
-    assert np.nanmean(max_correlation(a.codes, c.codes).corr_for_b) < 0.5 * np.nanmean(
-        max_correlation(a.codes, b.codes).corr_for_b
-    )
-
-
-def test_dead_features_never_join_a_concept() -> None:
-    """Under require_active=False a never-active feature's 'top positions' are the first
-    positions of the run; if they hold a keyword, the dead feature must still be left out."""
-    import scipy.sparse as sp
-
-    a, _ = synthetic_pair(seed=6)
-    first_word = a.vocab[int(a.tokens[0, 1])].strip()
-    codes = sp.lil_matrix(a.codes)
-    codes[:, 0] = 0  # feature 0 is dead
-    dead = FeatureSpace(
-        name="dead0",
-        codes=sp.csr_matrix(codes),
-        decoder=a.decoder,
-        tokens=a.tokens,
-        sample_index=a.sample_index,
-        position_index=a.position_index,
-        vocab=a.vocab,
-        junk_tokens=(),
-        top_k=5,
-        require_active=False,
-    )
-    assert 1 in set(dead.top[0])  # the padded positions of the dead feature include position 1
-    members = dead.concept([first_word])
-    assert members.size > 0 and 0 not in set(members.tolist())
-
-
-def test_paper_semantic_subset_uses_the_authors_set_order(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Under ``paper`` the subset's columns reach the pairing in list(set) order (ids added
-    keyword by keyword) with "first seen" walking B in that order; ``sorted`` passes ascending ids."""
-    import harness.experiments.spaces as ex
-    from harness.pairing.concepts import python_set_order
-
-    a, b = synthetic_pair(seed=4)
-    words = [w.strip() for w in a.vocab[:120] if w.strip()][:20]  # small set: ids exceed its table size
-    seen: list[tuple[list[int], list[int], str]] = []
-    real = ex.pair_subsets
-
-    def spy(space_a, space_b, idx_a, idx_b, **kw):
-        if not seen or len(seen) < 2:
-            seen.append((list(idx_a), list(idx_b), kw.get("order", "sorted")))
-        return real(space_a, space_b, idx_a, idx_b, **kw)
-
-    monkeypatch.setattr(ex, "pair_subsets", spy)
-    compare_concept(a, b, "w", words, PAPER, n_permutations=9, n_random_subsets=2)
-    ia, ib, order = seen[0]
-    assert order == "given" and PAPER.semantic_column_order == "python_set"
-    per_kw = [[f for f in sorted(b.concept([w], rule="spaces").tolist())] for w in words]
-    assert ib == python_set_order(per_kw).tolist() and ib != sorted(ib)
-    seen.clear()
-    compare_concept(
-        a,
-        b,
-        "w",
-        words,
-        PAPER.replace(name="p-sorted", semantic_column_order="sorted"),
-        n_permutations=9,
-        n_random_subsets=2,
-    )
-    assert seen[0][2] == "sorted" and seen[0][1] == sorted(ib)
-
-
-def test_scores_carry_their_effect_over_chance_and_per_cell_seeds() -> None:
-    """Every score comes with excess over its null, null sd, z, the +1 p and the paper's k/N;
-    each variant's null is seeded from its own identity (no shared permutations)."""
-    a, b = synthetic_pair()
-    rec = compare_spaces(a, b, CORRECTED, n_permutations=19)
-    one = rec["one_to_one"]
-    assert one["svcca_excess"] == pytest.approx((one["svcca"] - one["svcca_null_mean"]) / (1 - one["svcca_null_mean"]))
-    assert one["svcca_excess"] > 0.2 and one["svcca_z"] > 3
-    assert one["svcca_p_paper"] == "0/19" and one["svcca_p_plus_one"] == pytest.approx(1 / 20)
-    assert one["rsa_excess"] > 0 and np.isfinite(one["rsa_null_std"])
-    seeds = {rec[v]["svcca_seed"] for v in ("one_to_one", "many_to_one", "unfiltered")}
-    assert len(seeds) == 3
-    again = compare_spaces(a, b, CORRECTED, n_permutations=19)["one_to_one"]
-    assert again["svcca_seed"] == one["svcca_seed"] and again["svcca_null_mean"] == one["svcca_null_mean"]
-
-
-def test_split_halves_agree_on_a_planted_pair() -> None:
-    a, b = synthetic_pair()
-    one = compare_spaces(a, b, CORRECTED, n_permutations=19, split_halves=True)["one_to_one"]
-    assert one["split_half_n"] == one["n_pairs"] // 2
-    assert one["svcca_excess_half1"] > 0.2 and one["svcca_excess_half2"] > 0.2
-    assert "svcca_excess_half1" not in compare_spaces(a, b, CORRECTED, n_permutations=9)["one_to_one"]
-
-
-@pytest.mark.parametrize("procedure", [PAPER, CORRECTED], ids=lambda p: p.name)
-def test_random_partners_pass_the_filters_and_are_not_significant(procedure) -> None:
-    """The filter-aware control: random partners (not the real one) that pass the same token
-    filters, 1-1; on the synthetic world (filters unrelated to decoders) it is not significant."""
-    from harness.experiments.spaces import random_partner_pairs
-    from harness.pairing.matching import correlation_submatrix
-
-    a, b = synthetic_pair()
-    rec = compare_spaces(a, b, procedure, n_permutations=99, random_partners=True)
-    rp = rec["random_partner"]
-    assert rp["n_pairs"] > 0.5 * rec["one_to_one"]["n_pairs"]
-    assert rp["svcca_p"] > 0.05 and rp["svcca_excess"] < 0.5 * rec["one_to_one"]["svcca_excess"]
-    from harness.experiments.spaces import pair_spaces
-
-    real, _ = pair_spaces(a, b, procedure)
-    pairs = random_partner_pairs(a, b, real, procedure, seed=3)
-    assert len(set(pairs.b_idx.tolist())) == len(pairs)  # 1-1
-    assert set(pairs.a_idx.tolist()) <= set(real.a_idx.tolist())
-    junk_b = b.junk_mask()
-    for i, j in zip(pairs.a_idx, pairs.b_idx, strict=True):
-        assert not (procedure.filter_nonconcept and junk_b[j])
-        assert not procedure.filter_shared_token or set(a.strings[i]) & set(b.strings[j])
-    corr = correlation_submatrix(a.codes, b.codes, pairs.a_idx, pairs.b_idx).diagonal()
-    assert np.allclose(corr, pairs.corr)
-    partner = dict(zip(real.a_idx.tolist(), real.b_idx.tolist(), strict=True))
-    assert all(partner[i] != j for i, j in zip(pairs.a_idx.tolist(), pairs.b_idx.tolist(), strict=True))
-
-
-def test_zero_permutations_is_an_error() -> None:
-    """Issue 14, finding 8: n_permutations=0 silently meant the procedure's default."""
-    from harness.config import CORRECTED
-    from harness.errors import ConfigError
-    from harness.experiments.spaces import compare_concept, compare_spaces
-    from harness.experiments.synthetic import synthetic_pair
-
-    a, b = synthetic_pair()
-    with pytest.raises(ConfigError, match="n_permutations=0"):
-        compare_spaces(a, b, CORRECTED, n_permutations=0)
-    with pytest.raises(ConfigError, match="n_permutations=-1"):
-        compare_concept(a, b, "x", ("x",), CORRECTED, n_permutations=-1)
 
 
 @pytest.mark.parametrize("procedure", [PAPER, CORRECTED], ids=lambda p: p.name)
@@ -292,77 +121,6 @@ def test_spaces_encoded_from_residuals_equal_materialised_codes(procedure) -> No
     assert cg["mean_max_corr"] == pytest.approx(cr["mean_max_corr"], abs=1e-6)
 
 
-@pytest.mark.parametrize("procedure", [PAPER, CORRECTED], ids=lambda p: p.name)
-def test_semantic_test2_batched_on_device_equals_per_draw(procedure) -> None:
-    """compare_concept(null_device=...) batches Test 2's SVCCAs by pair count: same draws, same
-    pairs, null equal to the per-draw numpy SVCCA to 1e-10, same p-value and failures."""
-    a, b = synthetic_pair(seed=4)
-    words = [w.strip() for w in a.vocab[:150] if w.strip()][:40]
-    ref = compare_concept(a, b, "w", words, procedure, n_permutations=19, n_random_subsets=12)
-    got = compare_concept(a, b, "w", words, procedure, n_permutations=19, n_random_subsets=12, null_device="cpu")
-    assert "skipped" not in ref and ref["n_pairs"] == got["n_pairs"] >= 3
-    assert got["test2_null_mean"] == pytest.approx(ref["test2_null_mean"], abs=1e-10)
-    assert got["test2_p"] == ref["test2_p"] and got["test2_failed"] == ref["test2_failed"]
-    assert got["svcca"] == pytest.approx(ref["svcca"], abs=1e-10) and got["svcca_p"] == ref["svcca_p"]
-
-
-def test_placebo_one_to_one_keeps_the_a_features_and_draws_among_their_candidates() -> None:
-    """U5's placebo: one random many-to-1 candidate per A feature of the real 1-1 set, same count;
-    on the planted world the best-correlation 1-1 set beats it, and a 1-1 set that is itself a
-    random choice (a broken pipeline) does not."""
-    from harness.experiments.spaces import pair_spaces, placebo_one_to_one
-
-    a, b = synthetic_pair()
-    one, mc = pair_spaces(a, b, CORRECTED)
-    many, _ = pair_spaces(a, b, CORRECTED, mc=mc, one_to_one_rule="none")
-    rec = placebo_one_to_one(a, b, one, many, CORRECTED, n_draws=49, seed=1)
-    assert rec["placebo_one_to_one_n_draws"] == 49 and rec["placebo_one_to_one_n_with_choice"] > 10
-    assert rec["placebo_one_to_one_p_plus_one"] <= 0.05
-    # broken: the "real" 1-1 set is one random candidate per A feature, like the placebo
-    rng = np.random.default_rng(5)
-    pick = []
-    for x in one.a_idx.tolist():
-        rows = np.flatnonzero(many.a_idx == x)
-        pick.append(int(rows[rng.integers(rows.size)]))
-    from harness.pairing.matching import Pairs
-
-    rows = np.asarray(pick)
-    random_one = Pairs(many.a_idx[rows], many.b_idx[rows], many.corr[rows], ("random 1-1",))
-    broken = placebo_one_to_one(a, b, random_one, many, CORRECTED, n_draws=49, seed=1)
-    assert broken["placebo_one_to_one_p_plus_one"] > 0.05
-    # no A feature with a choice: every placebo is the real set, nothing is judged
-    single = Pairs(one.a_idx, one.b_idx, one.corr, ())
-    none = placebo_one_to_one(a, b, single, single, CORRECTED, n_draws=9, seed=1)
-    assert none["placebo_one_to_one_n_with_choice"] == 0 and math.isnan(none["placebo_one_to_one_p_plus_one"])
-
-
-def test_placebo_filter_swaps_only_the_nonconcept_list() -> None:
-    """U6's placebo: random non-junk tokens filtered instead of the non-concept list. On the planted
-    world a random token filter removes the private features first (they fire at random positions,
-    so their top tokens are many and varied, and a frequency-weighted draw hits them), so it raises
-    the score as much as any filter would: the control comes out the same way there. On pure noise
-    (B's positions shuffled) it does not beat its siblings. An all-False mask is the same as
-    switching the non-concept filter off."""
-    from dataclasses import replace
-
-    from harness.experiments.spaces import pair_spaces, placebo_filter
-
-    proc = replace(CORRECTED, filter_shared_token=False, corr_threshold=-1.0)
-    a, b = synthetic_pair()
-    unf, mc = pair_spaces(a, b, proc, token_filters=False)
-    rec = placebo_filter(a, b, proc, mc=mc, unfiltered=unf, seed=0)
-    assert rec["placebo_filter_runs"] == 10 and rec["placebo_filter_n_pairs_mean"] < len(unf)
-    assert rec["placebo_filter_p"] < 0.05
-    na, nb = synthetic_pair(shuffle_b_positions=True)
-    unf_noise, mc_noise = pair_spaces(na, nb, proc, token_filters=False)
-    noise = placebo_filter(na, nb, proc, mc=mc_noise, unfiltered=unf_noise, seed=0)
-    assert noise["placebo_filter_runs"] == 10 and noise["placebo_filter_p"] > 0.05
-    off = (np.zeros(a.n_features, bool), np.zeros(b.n_features, bool))
-    kept, _ = pair_spaces(a, b, proc, mc=mc, junk_masks=off)
-    plain, _ = pair_spaces(a, b, replace(proc, filter_nonconcept=False), mc=mc)
-    assert np.array_equal(kept.a_idx, plain.a_idx) and np.array_equal(kept.b_idx, plain.b_idx)
-
-
 def test_compare_spaces_placebos_are_seeded_per_cell() -> None:
     a, b = synthetic_pair()
     r1 = compare_spaces(a, b, CORRECTED, n_permutations=9, n_size_matched=19, placebos=True)
@@ -381,7 +139,7 @@ def test_grid_computes_rsa_only_for_the_sets_its_cells_read(monkeypatch, null_de
     import harness.scoring.device_nulls as device_nulls
     import harness.scoring.nulls as nulls
     from harness.experiments.grid import RSA_VARIANTS, _cell
-    from harness.experiments.spaces import RSA_NOT_READ
+    from harness.experiments.pair_scores import RSA_NOT_READ
 
     calls: list[int] = []
     for module, name in ((nulls, "rsa_null"), (device_nulls, "rsa_null_device")):
@@ -414,126 +172,66 @@ def test_grid_computes_rsa_only_for_the_sets_its_cells_read(monkeypatch, null_de
     )
 
 
-def test_split_half_nulls_on_the_device_equal_numpy() -> None:
-    """split_halves with null_device="cpu" (batched fixed-basis nulls) == the numpy nulls to 1e-10."""
+@pytest.mark.parametrize("null_device", [None, "cpu"])
+def test_grid_computes_nulls_only_for_the_sets_its_cells_read(monkeypatch, null_device) -> None:
+    """compare_spaces(null_variants=grid.GRID_NULL_VARIANTS) computes SVCCA permutation nulls for the
+    1-1 and many-to-1 sets only; the unfiltered and single random-partner sets keep their observed
+    SVCCA (the same number), and the grid cell differs from the every-null cell only in null fields of
+    those sets, which no rule and no report module reads."""
+    import pathlib
+
+    import harness
+    import harness.scoring.device_nulls as device_nulls
+    import harness.scoring.nulls as nulls
+    from harness.experiments.grid import GRID_NULL_VARIANTS, RSA_VARIANTS, _cell
+    from harness.experiments.pair_scores import NULL_NOT_READ
+
+    calls: list[int] = []
+    for module, name in ((nulls, "svcca_null"), (device_nulls, "svcca_null_device")):
+        original = getattr(module, name)
+
+        def counted(a, b, *args, _original=original, **kwargs):
+            calls.append(len(a))
+            return _original(a, b, *args, **kwargs)
+
+        monkeypatch.setattr(module, name, counted)
     a, b = synthetic_pair()
-    ref = compare_spaces(a, b, CORRECTED, n_permutations=19, split_halves=True)["one_to_one"]
-    dev = compare_spaces(a, b, CORRECTED, n_permutations=19, split_halves=True, null_device="cpu")["one_to_one"]
-    for key in ("svcca_excess_half1", "svcca_excess_half2"):
-        assert math.isfinite(ref[key])
-        assert dev[key] == pytest.approx(ref[key], rel=1e-10, abs=1e-12)
-
-
-def reference_random_partners(space_a, space_b, pairs, procedure, *, seed):
-    """The previous random_partner_pairs draw (Python set unions and sorts), as the reference."""
-    rng = np.random.default_rng(seed)
-    ok_b = space_b.live.copy()
-    if procedure.filter_nonconcept:
-        ok_b &= ~space_b.junk_mask()
-    eligible = np.flatnonzero(ok_b)
-    by_string: dict[str, set[int]] = {}
-    if procedure.filter_shared_token:
-        for e in eligible.tolist():
-            for t in space_b.strings[e]:
-                by_string.setdefault(t, set()).add(int(e))
-    a_feats, real = np.asarray(pairs.a_idx), np.asarray(pairs.b_idx)
-    used: set[int] = set()
-    out = []
-    for i in rng.permutation(a_feats.size):
-        a = int(a_feats[i])
-        if procedure.filter_shared_token:
-            cands = set().union(*(by_string.get(t, set()) for t in space_a.strings[a]))
-        else:
-            cands = set(eligible.tolist())
-        options = sorted(cands - used - {int(real[i])})
-        if options:
-            j = int(options[int(rng.integers(len(options)))])
-            used.add(j)
-            out.append((a, j))
-    return out
-
-
-@pytest.mark.parametrize("procedure", [PAPER, CORRECTED, CORRECTED.replace(filter_shared_token=False)], ids=str)
-def test_random_partners_are_the_reference_draw(procedure) -> None:
-    """The sparse-incidence draw picks exactly the partners of the previous set-based draw."""
-    from harness.experiments.spaces import pair_spaces, random_partner_pairs
-
-    a, b = synthetic_pair()
-    pairs, _ = pair_spaces(a, b, procedure)
-    for seed in (0, 1, 2):
-        got = random_partner_pairs(a, b, pairs, procedure, seed=seed)
-        ref = reference_random_partners(a, b, pairs, procedure, seed=seed)
-        assert len(ref) > 10
-        assert list(zip(got.a_idx.tolist(), got.b_idx.tolist(), strict=True)) == ref
-
-
-@pytest.mark.parametrize("procedure", [PAPER, CORRECTED], ids=lambda p: p.name)
-def test_random_partner_contrast_distinguishes_a_real_pairing_and_not_a_broken_one(procedure) -> None:
-    """U1/U2's control as a contrast: the real 1-1 pairing ranked among 99 filter-aware random-partner
-    sets. True input (planted pairs): distinguished (p = 0.01-0.02). Broken input (B's decoder rows
-    replaced by noise, so the correlation pairing is no better than any partner the filters accept):
-    not distinguished."""
-    import dataclasses
-
-    from harness.experiments.spaces import (
-        pair_spaces,
-        random_partner_contrast,
-        random_partner_draws,
-        random_partner_pairs,
-    )
-
-    a, b = synthetic_pair()
-    real, _ = pair_spaces(a, b, procedure)
-    rec = random_partner_contrast(a, b, real, procedure, n_sets=99, seed=1)
-    assert rec["random_partner_sets"] == 99 and rec["svcca_rp_contrast_n"] == 99 and rec["rsa_rp_contrast_n"] == 99
-    assert rec["svcca_rp_contrast_p"] <= 0.02 and rec["rsa_rp_contrast_p"] <= 0.02
-    assert rec["svcca_rp_contrast_observed"] > rec["svcca_rp_sets_mean"]
-    broken_b = dataclasses.replace(b, decoder=np.random.default_rng(5).standard_normal(b.decoder.shape))
-    broken = random_partner_contrast(a, broken_b, real, procedure, n_sets=99, seed=1)
-    assert broken["svcca_rp_contrast_p"] > 0.2 and broken["rsa_rp_contrast_p"] > 0.2
-    # set 0 is random_partner_pairs' set; every set is 1-1, never the real partner
-    draws = random_partner_draws(a, b, real, procedure, seed=1, n_sets=3)
-    first = random_partner_pairs(a, b, real, procedure, seed=1)
-    assert draws[0][0].tolist() == first.a_idx.tolist() and draws[0][1].tolist() == first.b_idx.tolist()
-    partner = dict(zip(real.a_idx.tolist(), real.b_idx.tolist(), strict=True))
-    for ia, ib in draws:
-        assert len(set(ib.tolist())) == ib.size and all(
-            partner[x] != y for x, y in zip(ia.tolist(), ib.tolist(), strict=True)
+    opts = dict(n_permutations=9, n_size_matched=9, random_partners=True, null_device=null_device)
+    every = compare_spaces(a, b, CORRECTED, rsa_variants=RSA_VARIANTS, **opts)
+    calls.clear()
+    read = compare_spaces(a, b, CORRECTED, rsa_variants=RSA_VARIANTS, null_variants=GRID_NULL_VARIANTS, **opts)
+    assert sorted(calls) == sorted(read[v]["n_pairs"] for v in GRID_NULL_VARIANTS)
+    for variant in ("unfiltered", "random_partner"):
+        assert read[variant]["null_skipped"] == NULL_NOT_READ and math.isnan(read[variant]["svcca_null_mean"])
+        assert read[variant]["svcca"] == every[variant]["svcca"]
+        assert (read[variant]["svcca_k_a"], read[variant]["svcca_k_b"]) == (
+            every[variant]["svcca_k_a"],
+            every[variant]["svcca_k_b"],
         )
+    cell_every, cell_read = _cell(every, 1, 1), _cell(read, 1, 1)
+    assert cell_every.keys() == cell_read.keys()
+    changed = {
+        k
+        for k, v in cell_every.items()
+        if not (v == cell_read[k] or (isinstance(v, float) and math.isnan(v) and math.isnan(cell_read[k])))
+    }
+    not_read = {"svcca_unfiltered_excess", "svcca_unfiltered_null_mean"} | {
+        k for k in cell_every if k.endswith("_rp") and k not in ("svcca_rp", "n_pairs_rp")
+    }
+    assert changed and changed <= not_read, changed - not_read
+    root = pathlib.Path(harness.__file__).parent
+    readers = [*sorted((root / "verdicts").glob("*.py")), *sorted((root / "report").glob("*.py"))]
+    for field in sorted(changed):
+        for path in readers:
+            if path.name == "schema.py":  # the record schema lists every field
+                continue
+            assert f'"{field}"' not in path.read_text(), (field, path.name)
 
 
-def test_grid_cells_carry_the_random_partner_contrast_and_its_draw_count() -> None:
-    from harness.experiments.grid import _cell
-
+def test_control_grid_skips_the_size_matched_draws() -> None:
     a, b = synthetic_pair()
-    rec = compare_spaces(
-        a, b, CORRECTED, n_permutations=9, n_size_matched=9, random_partners=True, random_partner_sets=7
+    rec = compare_spaces(a, b, CORRECTED, n_permutations=9, n_size_matched=9, size_matched_sets=False)
+    assert not any(k.endswith("_size_matched") for k in rec)
+    assert "one_to_one_vs_many_to_one_size_matched" in compare_spaces(
+        a, b, CORRECTED, n_permutations=9, n_size_matched=9
     )
-    c = _cell(rec, 1, 1)
-    assert c["random_partner_sets"] == 7 and c["svcca_rp_contrast_n"] == 7
-    assert c["svcca_rp_contrast_p"] == pytest.approx(1 / 8)  # 7 sets: the smallest +1-rule p
-    from harness.errors import ConfigError
-
-    with pytest.raises(ConfigError, match="random_partner_sets"):
-        compare_spaces(a, b, CORRECTED, n_permutations=9, random_partners=True, random_partner_sets=0)
-
-
-def test_bootstrap_standard_errors_of_a_semantic_table() -> None:
-    """S2/S4's intervals: the scores' bootstrap standard errors (pairs resampled), smaller for more pairs,
-    seeded, and only where asked for (the semantic table, not the grid)."""
-    from harness.experiments.spaces import bootstrap_se, pair_spaces
-    from harness.pairing.matching import Pairs
-
-    a, b = synthetic_pair()
-    real, _ = pair_spaces(a, b, CORRECTED)
-    few = Pairs(real.a_idx[:40], real.b_idx[:40], real.corr[:40])
-    small, large = (bootstrap_se(a, b, p, CORRECTED, n_boot=100, seed=1) for p in (few, real))
-    for key in ("svcca_boot_se", "rsa_boot_se"):
-        assert 0 < large[key] < small[key] < 0.5, key
-    assert bootstrap_se(a, b, few, CORRECTED, n_boot=100, seed=1) == small
-    assert small["svcca_boot_n"] == small["rsa_boot_n"] == 100
-    words = [w.strip() for w in a.vocab[:120]]
-    rec = compare_concept(a, b, "first-words", words, CORRECTED, n_permutations=19, n_random_subsets=5, n_bootstrap=50)
-    assert rec["svcca_boot_n"] == 50 and 0 < rec["svcca_boot_se"] < 0.5 and 0 < rec["rsa_boot_se"] < 0.5
-    plain = compare_concept(a, b, "first-words", words, CORRECTED, n_permutations=19, n_random_subsets=5)
-    assert "svcca_boot_se" not in plain

@@ -8,7 +8,7 @@ import torch
 
 from harness.config import CORRECTED, PAPER
 from harness.errors import ConfigError
-from harness.experiments.spaces import pair_subsets
+from harness.experiments.space_pairing import pair_subsets
 from harness.experiments.subset_pairing import pair_batched, score_test2_draws, subset_correlations
 from harness.experiments.synthetic import synthetic_pair
 from harness.pairing.matching import SUBSET_TIE_TOL, pair_from_correlation
@@ -49,12 +49,12 @@ def test_pair_batched_refuses_hungarian() -> None:
 def test_subset_correlations_equal_numpy_submatrix(monkeypatch, full_gemm_ratio: int, cache_elements: int) -> None:
     """Both routes (batched GEMM of gathered z-scores; one GEMM over the distinct features), with
     the spaces' z-scored live rows cached (FeatureSpace.zscored_rows) or computed per batch."""
-    import harness.experiments.spaces as spaces
+    import harness.experiments.feature_space as feature_space
     import harness.experiments.subset_pairing as subset_pairing
     from harness.pairing.matching import correlation_submatrix
 
     monkeypatch.setattr(subset_pairing, "FULL_GEMM_RATIO", full_gemm_ratio)
-    monkeypatch.setattr(spaces, "ZROWS_CACHE_ELEMENTS", cache_elements)
+    monkeypatch.setattr(feature_space, "ZROWS_CACHE_ELEMENTS", cache_elements)
     a, b = synthetic_pair(seed=2)
     draws = random_subset_draws(size_a=20, size_b=25, pool_a=a.n_features, pool_b=b.n_features, n_draws=6, seed=3)
     ia = np.stack([d[0] for d in draws])
@@ -75,7 +75,7 @@ def test_score_test2_draws_equals_per_draw_pairing(monkeypatch, procedure, full_
     import harness.experiments.subset_pairing as subset_pairing
 
     monkeypatch.setattr(subset_pairing, "FULL_GEMM_RATIO", full_gemm_ratio)
-    from harness.experiments.spaces import _max_k
+    from harness.experiments.pair_scores import svcca_max_k
     from harness.scoring.metrics import svcca
 
     a, b = synthetic_pair(seed=4)
@@ -88,7 +88,9 @@ def test_score_test2_draws_equals_per_draw_pairing(monkeypatch, procedure, full_
         if len(p) < max(procedure.min_subspace_size, 3):
             ref.append(np.nan)
             continue
-        r = svcca(a.decoder[p.a_idx], b.decoder[p.b_idx], keep=procedure.svcca_keep, max_k=_max_k(procedure, len(p)))
+        r = svcca(
+            a.decoder[p.a_idx], b.decoder[p.b_idx], keep=procedure.svcca_keep, max_k=svcca_max_k(procedure, len(p))
+        )
         ref.append(r.score)
     ref_arr = np.array(ref)
     assert np.isfinite(ref_arr).sum() >= 10

@@ -225,3 +225,48 @@ def test_paper_junk_list_has_pad_for_gemma_only() -> None:
     gemma = PAPER.junk_for("google/gemma-2b", "google/gemma-2-2b")
     assert gemma == PAPER_JUNK_TOKENS + ("<pad>",)
     assert CORRECTED.junk_for("fixture/model-a") == PAPER_JUNK_TOKENS
+
+
+def _random_strings(rng: np.random.Generator, n: int, vocab: list[str]) -> list[tuple[str, ...]]:
+    """n features' top strings: 0-5 draws each from ``vocab`` (duplicates allowed, as top_strings gives)."""
+    return [tuple(vocab[int(i)] for i in rng.integers(0, len(vocab), size=int(rng.integers(0, 6)))) for _ in range(n)]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_string_incidence_equals_the_per_feature_filters(seed: int) -> None:
+    """StringIncidence's sparse token filters give exactly the Python reference's answers:
+    mask == nonconcept_mask, shares == the per-pair set intersection of filter_shared_token,
+    shared_candidates == every eligible B feature sharing a string, feature_counts == counting by hand."""
+    from harness.pairing.concepts import (
+        StringIncidence,
+        filter_shared_token,
+        filter_shared_token_incidence,
+        nonconcept_mask,
+    )
+
+    rng = np.random.default_rng(seed)
+    va = [f" a{i}" for i in range(30)] + [f" s{i}" for i in range(20)] + ["\n", ","]
+    vb = [f" b{i}" for i in range(25)] + [f" s{i}" for i in range(20)] + ["\n"]
+    sa, sb = _random_strings(rng, 80, va), _random_strings(rng, 70, vb)
+    ia, ib = StringIncidence(sa), StringIncidence(sb)
+    for junk in (["\n", ","], [" s3", " a1", " missing"], []):
+        assert np.array_equal(ia.mask(junk), nonconcept_mask(sa, junk))
+        assert np.array_equal(ib.mask(junk), nonconcept_mask(sb, junk))
+    a_idx, b_idx = rng.integers(0, 80, size=400), rng.integers(0, 70, size=400)
+    ref = np.array([bool(set(sa[i]) & set(sb[j])) for i, j in zip(a_idx, b_idx, strict=True)])
+    assert ref.any() and not ref.all()
+    assert np.array_equal(ia.shares(ib, a_idx, b_idx), ref)
+    pairs = Pairs(a_idx, b_idx, rng.random(400), ())
+    fast, slow = filter_shared_token_incidence(pairs, ia, ib), filter_shared_token(pairs, sa, sb)
+    assert np.array_equal(fast.a_idx, slow.a_idx) and np.array_equal(fast.b_idx, slow.b_idx)
+    eligible = np.sort(rng.choice(70, size=40, replace=False))
+    cands = ia.shared_candidates(ib, np.arange(80), eligible)
+    for i in range(80):
+        want = [int(j) for j in eligible if set(sa[i]) & set(sb[j])]
+        assert cands.indices[cands.indptr[i] : cands.indptr[i + 1]].tolist() == want
+    rows = rng.random(80) < 0.5
+    by_hand: dict[str, int] = {}
+    for f in np.flatnonzero(rows):
+        for t in set(sa[f]):
+            by_hand[t] = by_hand.get(t, 0) + 1
+    assert ia.feature_counts(rows) == by_hand

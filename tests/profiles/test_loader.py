@@ -203,12 +203,13 @@ def test_a_pinned_small_paper_null_is_judged_with_999_draws_and_reported_as_k_ov
 
 
 def test_draw_counts_default_to_the_papers_and_the_rehearsal_shrinks_them() -> None:
-    from harness.experiments.spaces import PLACEBO_FILTER_RUNS, SIZE_MATCHED_DRAWS
+    from harness.experiments.placebos import PLACEBO_FILTER_RUNS
+    from harness.experiments.size_matched import SIZE_MATCHED_DRAWS
 
     assert (SIZE_MATCHED_DRAWS, PLACEBO_FILTER_RUNS) == (99, 10)
     paper, rehearsal = get_profile("paper"), get_profile("rehearsal")
     assert paper.size_matched_draws is None and paper.placebo_filter_runs is None
     assert (rehearsal.size_matched_draws, rehearsal.placebo_filter_runs) == (3, 2)
-    from harness.experiments.spaces import RANDOM_PARTNER_SETS
+    from harness.experiments.random_partners import RANDOM_PARTNER_SETS
 
     assert RANDOM_PARTNER_SETS == 99 and paper.random_partner_sets is None and rehearsal.random_partner_sets == 3

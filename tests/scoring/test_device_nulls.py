@@ -30,7 +30,7 @@ from harness.scoring.effects import TIE_ATOL, count_at_or_above
 from harness.scoring.metrics import similarity_upper, svcca
 from harness.scoring.nulls import _permutations, permutation_test, size_matched_test
 
-#: (keep, max_k) of the two procedures (config.PAPER / CORRECTED via experiments._max_k)
+#: (keep, max_k) of the two procedures (config.PAPER / CORRECTED via experiments.svcca_max_k)
 PAPER = {"keep": 1, "max_k": None}
 
 
@@ -380,6 +380,49 @@ def test_svcca_subsets_ragged_equals_per_draw(setting: str) -> None:
         assert (got.k_a[t], got.k_b[t]) == ks[0], m
     assert got.gram_a[sizes > 24].all() and not got.gram_a[sizes <= 24].any()
     assert np.isfinite(got.scores).sum() >= 7
+
+
+@pytest.mark.parametrize("setting", ["paper", "corrected"])
+def test_svcca_subsets_shared_side_a_equals_per_draw(monkeypatch, setting: str) -> None:
+    """``same_a``: draws with the same side-a rows (random partners of one set of A features, and a
+    group of ragged ones) reuse one side-a basis: the scores, k and routes equal the per-draw
+    computation to 1e-12, across batch boundaries, with one side-a decomposition per label."""
+    import torch
+
+    a, b = paired(n=300, da=24, db=32, seed=17)
+    rng = np.random.default_rng(2)
+    base = np.sort(rng.choice(300, size=120, replace=False))
+    sizes = np.array([120] * 9 + [60, 60, 40])
+    idx = np.zeros((sizes.size, 120), dtype=np.int64)
+    labels = np.zeros(sizes.size, dtype=np.int64)
+    for t, m in enumerate(sizes):
+        idx[t, :m] = base[:m]  # side a: the first m rows of one set, labelled by m
+        labels[t] = m
+    b_rows = np.stack([rng.permutation(300)[:120] for _ in sizes])  # side b: its own rows per draw
+    caps = np.array([corrected(int(m))["max_k"] for m in sizes]) if setting == "corrected" else None
+    keep = 0.99 if setting == "corrected" else 1
+    # pair side a's rows idx[t] with side b's rows b_rows[t]: one stacked superset, index by position
+    big_a = np.concatenate([a[idx[t]] for t in range(sizes.size)])
+    big_b = np.concatenate([b[b_rows[t]] for t in range(sizes.size)])
+    pos = np.arange(sizes.size)[:, None] * 120 + np.arange(120)[None, :]
+    plain = svcca_subsets_detailed(big_a, big_b, pos, keep=keep, max_k=caps, lengths=sizes, max_elements=4 * 120 * 32)
+    calls: list[int] = []
+    original = torch.linalg.eigh
+
+    def counted(x, *args, **kwargs):
+        calls.append(int(x.shape[0]) if x.ndim == 3 else 1)
+        return original(x, *args, **kwargs)
+
+    monkeypatch.setattr(torch.linalg, "eigh", counted)
+    shared = svcca_subsets_detailed(
+        big_a, big_b, pos, keep=keep, max_k=caps, lengths=sizes, max_elements=4 * 120 * 32, same_a=labels
+    )
+    assert np.isfinite(plain.scores).all()
+    np.testing.assert_allclose(shared.scores, plain.scores, rtol=1e-12, atol=0)
+    assert (shared.k_a == plain.k_a).all() and (shared.k_b == plain.k_b).all()
+    assert (shared.gram_a == plain.gram_a).all() and (shared.gram_b == plain.gram_b).all()
+    # side b: one Gram eigh per draw; side a: one per label (3 labels), not one per draw (12)
+    assert sum(calls) == sizes.size + len(set(labels.tolist()))
 
 
 @pytest.mark.parametrize("device_path", [False, True])

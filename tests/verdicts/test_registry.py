@@ -4,78 +4,26 @@ stability (issue 21, House)."""
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
-
 import pytest
 
+from tests.test_layout import cycles, import_graph
 from harness.verdicts.registry import ROLES, RULES, ClaimJudgement, Judgement, decided, register_rule, undecided
 
-HARNESS = Path(__file__).resolve().parents[2] / "harness"
-
-
-def import_graph(root: Path = HARNESS) -> dict[str, set[str]]:
-    """Module -> the harness modules it imports, at module level or inside functions."""
-    mods = {}
-    for f in root.rglob("*.py"):
-        name = ".".join(f.relative_to(root.parent).with_suffix("").parts).removesuffix(".__init__")
-        mods[name] = f
-    graph: dict[str, set[str]] = {m: set() for m in mods}
-    for m, f in mods.items():
-        for node in ast.walk(ast.parse(f.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("harness"):
-                for a in node.names:
-                    full = f"{node.module}.{a.name}"
-                    graph[m].add(full if full in mods else node.module)
-            elif isinstance(node, ast.Import):
-                graph[m] |= {a.name for a in node.names if a.name in mods}
-    return {m: {t for t in ts if t in mods and t != m} for m, ts in graph.items()}
-
-
-def cycles(graph: dict[str, set[str]]) -> list[set[str]]:
-    """Strongly connected components of more than one module (import cycles)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    out: list[set[str]] = []
-
-    def visit(v: str) -> None:
-        index[v] = low[v] = len(index)
-        stack.append(v)
-        for w in graph[v]:
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in stack:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            comp = set()
-            while True:
-                w = stack.pop()
-                comp.add(w)
-                if w == v:
-                    break
-            if len(comp) > 1:
-                out.append(comp)
-
-    for v in graph:
-        if v not in index:
-            visit(v)
-    return out
+FAMILIES = ("harness.verdicts.whole_space", "harness.verdicts.semantic", "harness.verdicts.seed_rules")
+ABOVE_THE_RULES = {"harness.verdicts.rules", "harness.verdicts.recorder", "harness.verdicts.stability"}
 
 
 def test_no_import_cycle_through_the_verdicts() -> None:
-    found = [c for c in cycles(import_graph()) if any(m.startswith("harness.verdicts") for m in c)]
-    assert found == []
     graph = import_graph()
-    # the rules sit below the recorder and the seed sweep; the registry imports no rule family
-    assert "harness.verdicts.recorder" not in graph["harness.verdicts.rules"]
-    assert "harness.verdicts.rules" not in graph["harness.verdicts.seed_rules"]
+    found = [c for c in cycles(graph) if any(m.startswith("harness.verdicts") for m in c)]
+    assert found == []
+    # one way: outcome <- registry <- common <- families <- rules <- recorder / stability
     assert graph["harness.verdicts.registry"] <= {"harness.verdicts.outcome", "harness.verdicts.records"}
-
-
-def test_the_cycle_finder_finds_a_cycle() -> None:
-    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [{"a", "b", "c"}]
+    assert not graph["harness.verdicts.common"] & (set(FAMILIES) | ABOVE_THE_RULES)
+    for family in FAMILIES:
+        assert not graph[family] & (set(FAMILIES) - {family} | ABOVE_THE_RULES), family
+    assert set(FAMILIES) <= graph["harness.verdicts.rules"]
+    assert "harness.verdicts.recorder" not in graph["harness.verdicts.rules"]
 
 
 def test_every_claim_rule_is_registered_once_with_its_roles() -> None:

@@ -1,4 +1,4 @@
-"""Seed-stability rules P1-P3 (harness/verdicts/seed_rules.py) on constructed seed-pair records:
+"""Seed-pair rules (harness/verdicts/seed_rules.py): P1-P3 (seed stability) on constructed seed-pair records:
 for each rule a record where the claim is true, one where it is false, one where the data cannot
 decide (too few pairs, an interval that includes 0), and for each control a broken input on
 which it comes out the same way; the intervals against first principles."""
@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from harness.config import CORRECTED, PAPER
 from harness.verdicts.rules import ROLES, RULES, judge
 from harness.verdicts.seed_rules import (
     MIN_SEED_PAIRS,
@@ -21,6 +22,8 @@ from harness.verdicts.seed_rules import (
     fraction_estimate,
     mean_interval,
 )
+from tests.verdicts.rule_records import grid, judged, lan, with_lan_rp
+from tests.verdicts.rule_records import verdict as lan_verdict
 
 CRITERIA = ("both", "decoder_only", "decoder_partner_both")
 
@@ -299,3 +302,107 @@ def test_p_rules_name_a_missing_record_or_field() -> None:
     rec["pairs"][0]["fraction_by_criterion"]["both"] = math.nan
     c = judge_available("P1", {"overlaps": rec, "control_overlaps": overlaps(RANDOM)}, PB_METHOD, profile="smoke")
     assert c.verdict == "inconclusive" and "without a finite shared fraction" in str(c.inconclusive)
+
+
+# ----------------------------------------------------------------------------- W1, X1 (and W2's missing inputs)
+
+
+@pytest.mark.parametrize("procedure", [PAPER, CORRECTED], ids=lambda p: p.name)
+def test_w1_judges_the_excess_not_the_raw_score(procedure: Any) -> None:
+    noise = lan(0.45, 0.44, 0.5)
+    assert lan_verdict("W1", {"lan_relu_l1": lan(0.9, 0.44, 0.01), "control_lan_relu_l1": noise}, procedure) == (
+        "reproduced",
+        "other way",
+    )
+    # raw 0.63 passed the old "> 0.5": against a null of 0.45 it is only a third of the way to identical
+    assert (
+        lan_verdict("W1", {"lan_relu_l1": lan(0.63, 0.45, 0.01), "control_lan_relu_l1": noise}, procedure)[0]
+        == "not reproduced"
+    )
+    assert (
+        lan_verdict("W1", {"lan_relu_l1": lan(0.9, 0.44, 0.1, n_perm=9), "control_lan_relu_l1": noise}, procedure)[0]
+        == "inconclusive"
+    )
+    # broken input: the control is as far above its null as the real pair
+    assert lan_verdict(
+        "W1", {"lan_relu_l1": lan(0.9, 0.44, 0.01), "control_lan_relu_l1": lan(0.9, 0.44, 0.01)}, procedure
+    ) == (
+        "not reproduced",
+        "same way",
+    )
+
+
+def test_x1_true_false_underpowered_and_broken_control() -> None:
+    ov, noise = {"fraction_shared": 0.2}, lan(0.45, 0.44, 0.5)
+    assert lan_verdict("X1", {"lan": lan(0.9, 0.44, 0.01), "control_lan": noise, "overlap": ov}) == (
+        "reproduced",
+        "other way",
+    )
+    # significant but only 0.43 of the way from chance: not the "high" similarity the claim states
+    assert (
+        lan_verdict("X1", {"lan": lan(0.68, 0.435, 0.01), "control_lan": noise, "overlap": ov})[0] == "not reproduced"
+    )
+    assert lan_verdict("X1", {"lan": lan(0.9, 0.44, 0.01), "control_lan": lan(0.9, 0.44, 0.01), "overlap": ov}) == (
+        "not reproduced",
+        "same way",
+    )
+    assert (
+        lan_verdict("X1", {"lan": lan(0.9, 0.44, 0.1, n_perm=9), "control_lan": lan(0.44, 0.44, 0.5), "overlap": ov})[0]
+        == "inconclusive"
+    )
+    assert (
+        lan_verdict(
+            "X1",
+            {"lan": lan(0.9, 0.44, 0.01), "control_lan": lan(0.44, 0.44, 0.5), "overlap": {"fraction_shared": 0.95}},
+        )[0]
+        == "not reproduced"
+    )
+
+
+@pytest.mark.parametrize("claim_id", ["W1", "X1"])
+def test_w1_x1_filter_aware_control_can_come_out_the_same_way(claim_id: str) -> None:
+    noise, ov = lan(0.45, 0.44, 0.5), {"fraction_shared": 0.2}
+    real = lan(0.9, 0.44, 0.01)
+    role = "lan_relu_l1" if claim_id == "W1" else "lan"
+
+    def records(rec: dict[str, Any]) -> dict[str, Any]:
+        return {role: rec, f"control_{role}": noise, "overlap": ov}
+
+    j = judge(claim_id, records(with_lan_rp(real, 0.46, 0.44, 0.4)), CORRECTED, profile="smoke")
+    assert (j.verdict, j.control_outcome) == ("reproduced", "other way")
+    assert set(j.control.measured) == {"shuffled_positions", "random_partner"}
+    # broken input: partners that merely pass the token filters are as highly similar as the real ones
+    assert lan_verdict(claim_id, records(with_lan_rp(real, 0.9, 0.44, 0.01))) == ("not reproduced", "same way")
+    # significant but far below "highly similar": the control fails the rule, as it should
+    assert lan_verdict(claim_id, records(with_lan_rp(real, 0.5, 0.44, 0.01))) == ("reproduced", "other way")
+
+
+def test_w1_reads_the_relu_l1_seed_pair() -> None:
+    """App. A's pair is ReLU+L1: W1 reads ``lan_relu_l1``; the TopK pair (X1's ``lan``) is not W1's input."""
+    assert ROLES["W1"] == ("lan_relu_l1", "control_lan_relu_l1") and ROLES["X1"][0] == "lan"
+    with pytest.raises(KeyError, match="lan_relu_l1"):
+        judge("W1", {"lan": lan(0.9, 0.44, 0.01), "control_lan": lan(0.45, 0.44, 0.5)}, CORRECTED, profile="smoke")
+
+
+def test_w1_w2_x1_with_missing_p_null_or_pair_set() -> None:
+    rec = lan(0.94, 0.004, 0.01)
+    rec["many_to_one_filtered"] = {**rec["many_to_one_filtered"], "svcca_p": math.nan, "svcca_p_plus_one": math.nan}
+    j = judged("W1", {"lan_relu_l1": rec})
+    assert (j.verdict, j.control_outcome) == ("inconclusive", "not run")
+    assert "svcca_p missing" in str(j.inconclusive)
+    j = judged("W1", {"lan_relu_l1": {"kind": "seed_pair", "one_to_one_filtered": rec["one_to_one_filtered"]}})
+    assert j.verdict == "not run" and "needs the 'many_to_one_filtered' pair set" in j.conclusion().detail
+    # an empty control seed-pair record
+    j = judge(
+        "W1",
+        {"lan_relu_l1": lan(0.9, 0.44, 0.01), "control_lan_relu_l1": {"kind": "seed_pair"}},
+        CORRECTED,
+        profile="smoke",
+    )
+    assert (j.verdict, j.control_outcome) == ("inconclusive", "not run")
+    g = grid(lambda a, b: {"svcca": 0.3, "null": 0.0}, la=(25,), lb=(25,))
+    g["cells"][0].update(svcca_null_mean=math.nan, svcca_excess=math.nan)
+    j = judged("W2", {"grid": g}, profile="llama")
+    assert j.verdict == "inconclusive" and "svcca_null_mean missing" in str(j.inconclusive)
+    j = judged("X1", {"lan": lan(0.9, 0.1, 0.01), "overlap": {"kind": "seed_overlap"}})
+    assert j.verdict == "inconclusive" and "fraction_shared missing" in str(j.inconclusive)
