@@ -96,6 +96,14 @@ def _check_options(config: pytest.Config) -> None:
         # folder holding it must be writable
         parent = Path(report_dir).absolute().parent if report_dir else REPO_ROOT / "reports"
         _usage(check_writable_dir, parent, what=f"--report-dir {report_dir or parent / '<profile>'}: its folder")
+    from harness.executor import make_executor
+
+    _usage(
+        make_executor,
+        config.getoption("--executor"),
+        cell_cache=None,
+        ray_address=config.getoption("--ray-address"),
+    )  # Ray installed when asked for, --ray-address only with it (no cluster is started here)
     from harness.threads import pin_threads
 
     _usage(pin_threads, config.getoption("--threads"))  # reduction order independent of the machine's cores
@@ -230,6 +238,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="do not print progress lines (grid rows, semantic tables) during the run",
     )
     g.addoption(
+        "--executor",
+        default="local",
+        choices=["local", "ray"],
+        help="who computes the cells: local (this process, default) or ray (Ray tasks, one GPU each on cuda; "
+        "pip install .[distributed]; harness/executor)",
+    )
+    g.addoption(
+        "--ray-address",
+        default=None,
+        help="with --executor ray: the cluster to join (auto, or ray://HOST:10001; default: start a local one)",
+    )
+    g.addoption(
+        "--cell-cache",
+        default=None,
+        help="folder of the cell results, keyed by everything they depend on, so an interrupted run resumes "
+        "(default: .cache/cells; 'none': keep nothing)",
+    )
+    g.addoption(
         "--threads",
         type=int,
         default=1,
@@ -265,6 +291,20 @@ def claim_options(request: pytest.FixtureRequest) -> dict[str, Any]:
         "layers_a": _layers(c.getoption("--layers-a"), "--layers-a"),
         "layers_b": _layers(c.getoption("--layers-b"), "--layers-b"),
     }
+
+
+@pytest.fixture(scope="session")
+def cell_executor(request: pytest.FixtureRequest) -> Any:
+    """The session's executor of grid and semantic cells (--executor, --ray-address, --cell-cache)."""
+    from harness.executor import make_executor
+
+    c = request.config
+    cache = c.getoption("--cell-cache")
+    return make_executor(
+        c.getoption("--executor"),
+        cell_cache=None if cache == "none" else Path(cache or REPO_ROOT / ".cache" / "cells"),
+        ray_address=c.getoption("--ray-address"),
+    )
 
 
 _STORE = RunStore()
@@ -490,7 +530,7 @@ def semantic_grid_name(procedure: Any, *, control: bool = False) -> str:
 
 
 @pytest.fixture(scope="session")
-def grids(world: Any, claim_options: dict[str, Any], recorder: ClaimRecorder):
+def grids(world: Any, claim_options: dict[str, Any], recorder: ClaimRecorder, cell_executor: Any):
     """grids(procedure, control=False) -> the layer-grid record, computed once per session."""
     from harness.experiments.grid import pair_counts, run_grid
 
@@ -506,6 +546,7 @@ def grids(world: Any, claim_options: dict[str, Any], recorder: ClaimRecorder):
                 layers_a=claim_options["layers_a"],
                 layers_b=claim_options["layers_b"],
                 match_pairs=match,
+                executor=cell_executor,
             )
             recorder.experiment(f"{world.profile.name}:{grid_name(procedure, control=control)}", _CACHE[key])
             recorder.experiment(f"{world.profile.name}:preflight", {"kind": "preflight", "sites": world.preflight})
@@ -515,7 +556,7 @@ def grids(world: Any, claim_options: dict[str, Any], recorder: ClaimRecorder):
 
 
 @pytest.fixture(scope="session")
-def semantic(world: Any, recorder: ClaimRecorder):
+def semantic(world: Any, recorder: ClaimRecorder, cell_executor: Any):
     """semantic(procedure, control=False) -> the semantic table of the profile's table pair
     (Table 1 for ``paper``, Table 2 for ``gemma``)."""
     from harness.experiments.grid import run_semantic
@@ -533,6 +574,7 @@ def semantic(world: Any, recorder: ClaimRecorder):
                 control=control,
                 paper_table=world.profile.paper_semantic_table,
                 n_bootstrap=SEMANTIC_BOOTSTRAP,  # S2/S4's intervals: the scores' bootstrap standard errors
+                executor=cell_executor,
             )
             recorder.experiment(f"{world.profile.name}:{table_name(procedure, la, lb, control=control)}", _CACHE[key])
         return _CACHE[key]
@@ -541,7 +583,7 @@ def semantic(world: Any, recorder: ClaimRecorder):
 
 
 @pytest.fixture(scope="session")
-def semantic_grid(world: Any, semantic: Any, recorder: ClaimRecorder):
+def semantic_grid(world: Any, semantic: Any, recorder: ClaimRecorder, cell_executor: Any):
     """semantic_grid(procedure, control=False) -> semantic tables for every semantic layer pair."""
     from harness.experiments.grid import run_semantic
 
@@ -551,7 +593,7 @@ def semantic_grid(world: Any, semantic: Any, recorder: ClaimRecorder):
             for lb in world.profile.semantic_layers_b:
                 key = ("semantic", world.profile.name, procedure.name, control, la, lb)
                 if key not in _CACHE:
-                    _CACHE[key] = run_semantic(world, procedure, la, lb, control=control)
+                    _CACHE[key] = run_semantic(world, procedure, la, lb, control=control, executor=cell_executor)
                 tables.append(_CACHE[key])
         recorder.experiment(
             f"{world.profile.name}:{semantic_grid_name(procedure, control=control)}",

@@ -15,6 +15,10 @@ r"""Command line ``sae-claims`` (or ``python -m harness.cli``).
   [--json]`` projects each stage's counted work (GEMM flops, decompositions, transfers, Python
   loops) to seconds and peak bytes; ``--markdown`` prints the paper-tier table of docs/paper-tier.md;
   ``--calibrate --device cpu|cuda [--out FILE]`` measures a throughput table.
+- ``atlas``: the whole-space comparison (1-1 SVCCA against its shuffled-pairing null) of every
+  profile of ``--profiles`` (one model pair each), one report: a matrix of model pairs with each
+  pair's best-layer excess over chance and its interval, linked to each pair's grid
+  (harness/experiments/atlas.py; ``--executor ray`` runs the cells as Ray tasks).
 - ``compare``: the matching-and-metrics pipeline on your own two (model, SAE set) pairs,
   under the chosen procedures, with negative controls; writes the same report
   (harness/experiments/compare.py). Example on the offline fixture world::
@@ -242,7 +246,14 @@ def compare(args: argparse.Namespace) -> Path:
     from harness.experiments.compare import CompareSide, run_compare, run_compare_profile
     from harness.report.run import check_device, parse_layers_option
 
+    from harness.executor import make_executor
+
     check_device(args.device)
+    executor = make_executor(
+        args.executor,
+        cell_cache=None if str(args.cell_cache) == "none" else args.cell_cache,
+        ray_address=args.ray_address,
+    )
     procedures = ("paper", "corrected") if args.procedure == "both" else (args.procedure,)
     layers = {s: parse_layers_option(getattr(args, f"layers_{s}"), option=f"--layers-{s}") for s in ("a", "b")}
     given = ["--" + o.replace("_", "-") for o in _SIDE_OPTIONS if getattr(args, o) is not None]
@@ -268,6 +279,7 @@ def compare(args: argparse.Namespace) -> Path:
             device=args.device,
             cache_dir=args.cache_dir,
             control=not args.no_control,
+            executor=executor,
         )
     missing = [
         "--" + o.replace("_", "-")
@@ -297,7 +309,38 @@ def compare(args: argparse.Namespace) -> Path:
         cache_dir=args.cache_dir,
         batch_size=8 if args.batch_size is None else args.batch_size,
         control=not args.no_control,
+        executor=executor,
     )
+
+
+def atlas(args: argparse.Namespace) -> Path:
+    """``sae-claims atlas``: every profile of ``--profiles`` read and checked, then the atlas
+    (harness/experiments/atlas.py)."""
+    from harness.executor import make_executor
+    from harness.experiments.atlas import ATLAS_BOOTSTRAP, atlas_profile, atlas_summary, run_atlas
+    from harness.report.run import check_device
+
+    check_device(args.device)
+    names = [n.strip() for n in str(args.profiles).split(",") if n.strip()]
+    if not names:
+        raise ConfigError("atlas --profiles: give one or more profiles, comma-separated.")
+    profiles = [atlas_profile(n) for n in names]  # every file read and checked before any compute
+    executor = make_executor(
+        args.executor,
+        cell_cache=None if str(args.cell_cache) == "none" else args.cell_cache,
+        ray_address=args.ray_address,
+    )
+    out = run_atlas(
+        profiles,
+        out=args.out,
+        procedure=args.procedure,
+        device=args.device,
+        cache_dir=args.cache_dir,
+        n_bootstrap=ATLAS_BOOTSTRAP if args.bootstrap is None else args.bootstrap,
+        executor=executor,
+    )
+    print(atlas_summary(out))
+    return out
 
 
 def _positive_int(text: str) -> int:
@@ -341,6 +384,29 @@ def external_command(name: str) -> Any:
             f"package (pip install -e .) or run `python -m fixtures.{name}` from the repository."
         )
     return found[0].load()
+
+
+def add_executor_arguments(cmd: argparse.ArgumentParser) -> None:
+    """``--executor``, ``--ray-address`` and ``--cell-cache`` (harness/executor)."""
+    cmd.add_argument(
+        "--executor",
+        default="local",
+        choices=["local", "ray"],
+        help="who computes the cells: local (this process) or ray (Ray tasks, one GPU each on cuda; "
+        "pip install .[distributed]) (default: %(default)s)",
+    )
+    cmd.add_argument(
+        "--ray-address",
+        default=None,
+        help="with --executor ray: the cluster to join (auto, or ray://HOST:10001; default: start a local one)",
+    )
+    cmd.add_argument(
+        "--cell-cache",
+        type=Path,
+        default=Path(".cache/cells"),
+        help="cell results keyed by everything they depend on, so an interrupted run resumes "
+        "('none': keep nothing; default: %(default)s)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -458,12 +524,47 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path(".cache/activations"),
         help="residual-stream cache, keyed by model, layer, site and tokens (default: %(default)s)",
     )
+    add_executor_arguments(cmp_cmd)
     cmp_cmd.add_argument(
         "--no-control", action="store_true", help="skip the shuffled-positions negative controls (default: run them)"
     )
     cmp_cmd.add_argument(
         "--out", type=Path, default=Path("reports/compare"), help="folder for the report (default: %(default)s)"
     )
+    atlas = sub.add_parser(
+        "atlas",
+        help="the whole-space comparison (1-1 SVCCA against its null) of many model pairs, one report: "
+        "a matrix of pairs with each one's best-layer excess over chance and its interval",
+    )
+    atlas.add_argument(
+        "--profiles",
+        required=True,
+        help="comma-separated profiles, one model pair each: atlas profiles (harness/profiles/atlas, e.g. "
+        "pythia-70m-160m,pythia-70m-shuffled), built-in names or .toml paths (required, no default)",
+    )
+    atlas.add_argument(
+        "--procedure",
+        default="corrected",
+        choices=["paper", "corrected"],
+        help="the method choices to run under (default: %(default)s)",
+    )
+    atlas.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda (default: %(default)s)")
+    atlas.add_argument(
+        "--bootstrap",
+        type=int,
+        default=None,
+        help="bootstrap resamples of each cell's excess interval (default: harness.experiments.atlas.ATLAS_BOOTSTRAP)",
+    )
+    atlas.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=Path(".cache/activations"),
+        help="residual-stream cache (default: %(default)s)",
+    )
+    atlas.add_argument(
+        "--out", type=Path, default=Path("reports/atlas-local"), help="folder for the report (default: %(default)s)"
+    )
+    add_executor_arguments(atlas)
     sub.add_parser(
         "rehearse",
         help="stage the real-shape hub and run the whole profile, writing benchmark.json "
@@ -507,6 +608,8 @@ def main(argv: list[str] | None = None) -> int:
             print(plan(args.profile))
         elif args.command == "compare":
             print(f"report: {compare(args) / 'REPORT.md'}")
+        elif args.command == "atlas":
+            print(f"report: {atlas(args) / 'ATLAS.md'}")
         elif args.command == "cost":
             from harness.cost.command import run as run_cost
 

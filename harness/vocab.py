@@ -11,8 +11,9 @@ from typing import Literal
 
 from harness.errors import ConfigError
 
-ActivationSite = Literal["block_output", "block_input"]
-"""``block_output`` = TL ``blocks.L.hook_resid_post``; ``block_input`` = ``hook_resid_pre`` (HF ``hidden_states[L]``)."""
+ActivationSite = Literal["block_output", "block_input", "mlp_output"]
+"""``block_output`` = TL ``blocks.L.hook_resid_post``; ``block_input`` = ``hook_resid_pre`` (HF ``hidden_states[L]``);
+``mlp_output`` = ``blocks.L.hook_mlp_out`` (the MLP's output, for MLP-output SAE sets: a profile's ``activation_site``)."""
 SaeCode = Literal["sparse", "pre_topk"]
 """The SAE's real (TopK) code, or the dense pre-TopK ReLU latents."""
 OneToOneRule = Literal["none", "first_seen", "best", "hungarian"]

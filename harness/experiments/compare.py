@@ -23,10 +23,13 @@ import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import ConfigError
 from harness.profiles import Profile, SaeSet
+
+if TYPE_CHECKING:
+    from harness.executor.cell import Executor
 
 __all__ = ["CompareSide", "parse_sae_set", "run_compare", "run_compare_profile"]
 
@@ -89,6 +92,7 @@ def run_compare(
     cache_dir: Path | None = None,
     batch_size: int = 8,
     control: bool = True,
+    executor: Executor | None = None,
 ) -> Path:
     """Run the grids of every procedure (and their controls) and write the report to ``out``;
     return ``out``. Inputs are checked before any model is loaded."""
@@ -130,7 +134,17 @@ def run_compare(
         "n_permutations": n_permutations,
         "control": control,
     }
-    return _run(profile, procs, out=Path(out), device=device, cache_dir=cache_dir, control=control, info=info, t0=t0)
+    return _run(
+        profile,
+        procs,
+        out=Path(out),
+        device=device,
+        cache_dir=cache_dir,
+        control=control,
+        info=info,
+        t0=t0,
+        executor=executor,
+    )
 
 
 def run_compare_profile(
@@ -146,6 +160,7 @@ def run_compare_profile(
     device: str = "cpu",
     cache_dir: Path | None = None,
     control: bool = True,
+    executor: Executor | None = None,
 ) -> Path:
     """The same pipeline on the (model, SAE set) pair of a profile file (``--profile
     path/to/pair.toml``, :func:`harness.profiles.get_profile`; a built-in name works too):
@@ -195,7 +210,17 @@ def run_compare_profile(
         "n_permutations": n_permutations,
         "control": control,
     }
-    return _run(run_prof, procs, out=Path(out), device=device, cache_dir=cache_dir, control=control, info=info, t0=t0)
+    return _run(
+        run_prof,
+        procs,
+        out=Path(out),
+        device=device,
+        cache_dir=cache_dir,
+        control=control,
+        info=info,
+        t0=t0,
+        executor=executor,
+    )
 
 
 def _run(
@@ -208,6 +233,7 @@ def _run(
     control: bool,
     info: dict[str, Any],
     t0: float,
+    executor: Executor | None = None,
 ) -> Path:
     """Grids (and controls) of every procedure on ``profile``'s world; the report to ``out``."""
     from harness.experiments.grid import LoadedPair, pair_counts, run_grid
@@ -218,11 +244,11 @@ def _run(
     world = LoadedPair(profile, cache_dir=cache_dir, device=device)
     experiments: dict[str, Any] = {}
     for proc in procs:
-        grid = run_grid(world, proc)
+        grid = run_grid(world, proc, executor=executor)
         experiments[f"grid {proc.name}"] = grid
         if control:
             experiments[f"grid {proc.name} (control: B positions shuffled)"] = run_grid(
-                world, proc, control=True, match_pairs=pair_counts(grid)
+                world, proc, control=True, match_pairs=pair_counts(grid), executor=executor
             )
     experiments["preflight"] = {"kind": "preflight", "sites": world.preflight}
     prov = provenance()

@@ -13,11 +13,10 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from harness.config import Procedure
 from harness.errors import ConfigError
@@ -29,6 +28,9 @@ from harness.experiments.semantic_subspaces import compare_concept
 from harness.experiments.spaces import compare_spaces
 from harness.pairing.concepts import CONCEPT_KEYWORDS, vocab_strings
 from harness.profiles import Profile
+
+if TYPE_CHECKING:
+    from harness.executor.cell import CellResult, CellSpec, Executor
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +137,7 @@ class LoadedPair:
             if model_key not in self._hashes:
                 self._hashes[model_key] = weights_hash(model)
             layers = sorted(set(self.profile.layers_a if which == "a" else self.profile.layers_b) | {int(layer)})
-            sites = set(self.sites or {p.activation_site for p in PROCEDURES.values()}) | {site}
+            sites = set(self.sites or {self.profile.site(p) for p in PROCEDURES.values()}) | {site}
             got = model_residuals(
                 model,
                 self.tokens,
@@ -188,7 +190,8 @@ class LoadedPair:
         model, model_key = self._model_and_key(which, sae)
         tok = self.tokens
         if not any(p["model"] == self.profile.model_name(which) and p["layer"] == layer for p in self.preflight):
-            pf = preflight(model, sae, tok, layer, site="block_output", batch_size=self.profile.batch_size)
+            site = self.profile.activation_site or "block_output"
+            pf = preflight(model, sae, tok, layer, site=site, batch_size=self.profile.batch_size)
             self.preflight.append(
                 {
                     "model": self.profile.model_name(which),
@@ -197,7 +200,7 @@ class LoadedPair:
                     **pf.to_dict(),
                 }
             )
-        flat = self.residual(which, layer, procedure.activation_site, model, model_key)
+        flat = self.residual(which, layer, self.profile.site(procedure), model, model_key)
         n, seq = tok.tokens.shape
         keep = ~tok.special_mask if procedure.mask_special_positions else torch.ones_like(tok.special_mask)
         keep = keep.reshape(-1)
@@ -346,6 +349,47 @@ def random_partner_view(grid: dict[str, Any]) -> dict[str, Any]:
     return {**grid, "cells": cells}
 
 
+def grid_cell(
+    world: LoadedPair,
+    procedure: Procedure,
+    layer_a: int,
+    layer_b: int,
+    *,
+    control: bool = False,
+    n_top: int | None = None,
+) -> dict[str, Any]:
+    """One cell of the layer grid (:func:`run_grid`): A ``layer_a`` x B ``layer_b`` compared by
+    :func:`compare_spaces` (``control``: B's positions shuffled with a per-cell seed; ``n_top``:
+    the size of the cell's top-correlated set, a control's ``match_pairs`` entry). The cell's
+    fields as :func:`run_grid` lists them; depends on nothing but its arguments (an executor
+    may run the cells in any order, in any process: harness/executor)."""
+    prof = world.profile
+    sa = world.space("a", layer_a, procedure)
+    sb = world.space("b", layer_b, procedure)
+    if control:
+        sb = sb.with_shuffled_positions(seed=procedure.seed + 17 * layer_b + 1)
+    rec = compare_spaces(
+        sa,
+        sb,
+        procedure,
+        n_permutations=prof.n_permutations(procedure),
+        device=world.device,
+        null_device=world.device,
+        n_top_correlated=n_top,
+        split_halves=not control,
+        random_partners=not control,
+        placebos=not control,
+        paper_permutations=prof.paper_permutations(procedure),
+        n_size_matched=prof.size_matched_draws or SIZE_MATCHED_DRAWS,
+        placebo_filter_runs=prof.placebo_filter_runs or PLACEBO_FILTER_RUNS,
+        random_partner_sets=prof.random_partner_sets or RANDOM_PARTNER_SETS,
+        rsa_variants=RSA_VARIANTS,
+        null_variants=CONTROL_NULL_VARIANTS if control else GRID_NULL_VARIANTS,
+        size_matched_sets=not control,  # the control's draws: no rule reads them
+    )
+    return _cell(rec, layer_a, layer_b)
+
+
 def run_grid(
     world: LoadedPair,
     procedure: Procedure,
@@ -354,49 +398,35 @@ def run_grid(
     layers_a: list[int] | None = None,
     layers_b: list[int] | None = None,
     match_pairs: dict[tuple[int, int], int] | None = None,
+    executor: Executor | None = None,
 ) -> dict[str, Any]:
     """Layer x layer whole-space comparison (Figs. 5-8, 11-14). ``control`` shuffles B's
     positions (negative control); ``match_pairs`` ((layer_a, layer_b) -> pair count of the
     real cell) adds each cell's ``top_correlated`` set of that size (``*_top`` fields), which a
-    control can score even when no misaligned pair passes the filters."""
+    control can score even when no misaligned pair passes the filters. Each (layer_a, layer_b)
+    is one cell (:func:`grid_cell`) that ``executor`` runs (default: in this process, no cache;
+    :mod:`harness.executor`: a keyed on-disk cache, Ray tasks)."""
+    from harness.executor.cell import CellSpec
+    from harness.executor.local import LocalExecutor
+
     t0 = time.perf_counter()
     prof = world.profile
     la = layers_a if layers_a is not None else prof.layers_a
     lb = layers_b if layers_b is not None else prof.layers_b
-    cells = []
-    n_tokens = int(world.space("a", la[0], procedure).n_positions)  # the first space the walk asks for
     what = f"{prof.name}: grid {procedure.name}{' control' if control else ''}"
-    for row, layer_a in enumerate(tqdm(la, desc=what, leave=False)):
-        # progress for long runs: pytest captures tqdm; the claims session shows these lines
-        log.info(
-            "%s: A layer %d (%d of %d rows), %.0f s so far", what, layer_a, row + 1, len(la), time.perf_counter() - t0
+    specs = [
+        CellSpec(
+            kind="grid",
+            procedure=procedure,
+            layer_a=int(layer_a),
+            layer_b=int(layer_b),
+            control=control,
+            n_top=None if match_pairs is None else match_pairs.get((layer_a, layer_b)),
         )
-        for layer_b in lb:
-            sa = world.space("a", layer_a, procedure)
-            sb = world.space("b", layer_b, procedure)
-            if control:
-                sb = sb.with_shuffled_positions(seed=procedure.seed + 17 * layer_b + 1)
-            n_top = None if match_pairs is None else match_pairs.get((layer_a, layer_b))
-            rec = compare_spaces(
-                sa,
-                sb,
-                procedure,
-                n_permutations=prof.n_permutations(procedure),
-                device=world.device,
-                null_device=world.device,
-                n_top_correlated=n_top,
-                split_halves=not control,
-                random_partners=not control,
-                placebos=not control,
-                paper_permutations=prof.paper_permutations(procedure),
-                n_size_matched=prof.size_matched_draws or SIZE_MATCHED_DRAWS,
-                placebo_filter_runs=prof.placebo_filter_runs or PLACEBO_FILTER_RUNS,
-                random_partner_sets=prof.random_partner_sets or RANDOM_PARTNER_SETS,
-                rsa_variants=RSA_VARIANTS,
-                null_variants=CONTROL_NULL_VARIANTS if control else GRID_NULL_VARIANTS,
-                size_matched_sets=not control,  # the control's draws: no rule reads them
-            )
-            cells.append(_cell(rec, layer_a, layer_b))
+        for layer_a in la
+        for layer_b in lb
+    ]
+    results = (executor or LocalExecutor()).run(world, specs, compute=compute_cell, what=what)
     return {
         "kind": "grid",
         "model_a": prof.model_name("a"),
@@ -405,13 +435,54 @@ def run_grid(
         "layers_b": list(lb),
         "procedure": procedure.name,
         "control": control,
-        "cells": cells,
+        "cells": [r.value for r in results],
         "n_permutations": prof.n_permutations(procedure),
         "paper_permutations": prof.paper_permutations(procedure),
         "paper_pair_range": prof.paper_pair_range,
-        "n_tokens": n_tokens,
+        "n_tokens": results[0].n_positions_a,  # the first space the walk asks for
         "elapsed_s": round(time.perf_counter() - t0, 2),
     }
+
+
+def _shuffled_space(world: LoadedPair, layer_b: int, procedure: Procedure) -> FeatureSpace:
+    """The semantic control's B space (positions shuffled with seed ``procedure.seed + 99``); the
+    last one is kept on ``world``, so the categories of one control table share its encode pass."""
+    seed = procedure.seed + 99
+    key = (int(layer_b), repr(procedure))
+    memo: dict[tuple[int, str], FeatureSpace] = vars(world).setdefault("_semantic_control_space", {})
+    if key not in memo:
+        memo.clear()
+        memo[key] = world.space("b", layer_b, procedure).with_shuffled_positions(seed=seed)
+    return memo[key]
+
+
+def semantic_cell(
+    world: LoadedPair,
+    procedure: Procedure,
+    layer_a: int,
+    layer_b: int,
+    category: str,
+    *,
+    control: bool = False,
+    n_bootstrap: int = 0,
+) -> dict[str, Any]:
+    """One category of a semantic table (:func:`run_semantic`): :func:`compare_concept` of
+    ``category``'s keywords (Table 4) between A ``layer_a`` and B ``layer_b`` (``control``: B's
+    positions shuffled). Depends on nothing but its arguments (harness/executor)."""
+    prof = world.profile
+    sa = world.space("a", layer_a, procedure)
+    sb = _shuffled_space(world, layer_b, procedure) if control else world.space("b", layer_b, procedure)
+    return compare_concept(
+        sa,
+        sb,
+        category,
+        CONCEPT_KEYWORDS[category],
+        procedure,
+        n_permutations=prof.n_permutations_semantic(procedure),
+        n_random_subsets=prof.n_random_subsets(procedure),
+        null_device=world.device,
+        n_bootstrap=n_bootstrap,
+    )
 
 
 def run_semantic(
@@ -423,30 +494,34 @@ def run_semantic(
     control: bool = False,
     paper_table: dict[str, dict[str, float]] | None = None,
     n_bootstrap: int = 0,
+    executor: Executor | None = None,
 ) -> dict[str, Any]:
     """Semantic subspaces of one layer pair, every Table 4 category (Tables 1, 2, 9). ``n_bootstrap``:
-    bootstrap resamples for the scores' standard errors (the semantic table of S2/S4; 0 = none)."""
+    bootstrap resamples for the scores' standard errors (the semantic table of S2/S4; 0 = none).
+    Each category is one cell (:func:`semantic_cell`) that ``executor`` runs (see :func:`run_grid`)."""
+    from harness.executor.cell import CellSpec
+    from harness.executor.local import LocalExecutor
+
     t0 = time.perf_counter()
     prof = world.profile
-    sa = world.space("a", layer_a, procedure)
-    sb = world.space("b", layer_b, procedure)
-    if control:
-        sb = sb.with_shuffled_positions(seed=procedure.seed + 99)
-    log.info("%s: semantic A%d x B%d %s%s", prof.name, layer_a, layer_b, procedure.name, " control" if control else "")
-    cells = []
-    for category, keywords in CONCEPT_KEYWORDS.items():
-        rec = compare_concept(
-            sa,
-            sb,
-            category,
-            keywords,
-            procedure,
-            n_permutations=prof.n_permutations_semantic(procedure),
-            n_random_subsets=prof.n_random_subsets(procedure),
-            null_device=world.device,
-            n_bootstrap=n_bootstrap,
+    what = f"{prof.name}: semantic A{layer_a} x B{layer_b} {procedure.name}{' control' if control else ''}"
+    log.info("%s", what)
+    specs = [
+        CellSpec(
+            kind="semantic",
+            procedure=procedure,
+            layer_a=int(layer_a),
+            layer_b=int(layer_b),
+            control=control,
+            category=category,
+            n_bootstrap=int(n_bootstrap),
         )
-        paper = (paper_table or {}).get(category, {})
+        for category in CONCEPT_KEYWORDS
+    ]
+    cells = []
+    for result in (executor or LocalExecutor()).run(world, specs, compute=compute_cell, what=what):
+        rec = dict(result.value)
+        paper = (paper_table or {}).get(rec["category"], {})
         rec.update(paper_n=paper.get("n", math.nan), paper_svcca=paper.get("svcca", math.nan))
         cells.append(rec)
     return {
@@ -458,3 +533,27 @@ def run_semantic(
         "cells": cells,
         "elapsed_s": round(time.perf_counter() - t0, 2),
     }
+
+
+def compute_cell(world: LoadedPair, spec: CellSpec) -> CellResult:
+    """One grid cell (:func:`grid_cell`) or semantic category (:func:`semantic_cell`) of ``spec`` on
+    ``world``, as the executors take it (harness/executor: in this process or in a Ray worker)."""
+    from harness.executor.work import cell_result
+
+    # the A space first, as the cell itself asks for it (the same LRU order as a plain loop)
+    n_positions = int(world.space("a", spec.layer_a, spec.procedure).n_positions)
+    if spec.kind == "grid":
+        value = grid_cell(world, spec.procedure, spec.layer_a, spec.layer_b, control=spec.control, n_top=spec.n_top)
+    elif spec.kind == "semantic" and spec.category is not None:
+        value = semantic_cell(
+            world,
+            spec.procedure,
+            spec.layer_a,
+            spec.layer_b,
+            spec.category,
+            control=spec.control,
+            n_bootstrap=spec.n_bootstrap,
+        )
+    else:
+        raise ConfigError(f"{spec.label}: grid.compute_cell runs grid and semantic cells only.")
+    return cell_result(world, spec, value, n_positions)

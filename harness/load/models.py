@@ -77,12 +77,19 @@ class ModelSpec:
     processing: Mapping[str, bool] = field(default_factory=dict)
     """Weight processing to apply (keys of :data:`PROCESSING_FLAGS`), all False by default.
     Pass an SAE's ``model_from_pretrained_kwargs`` here when it asks for them."""
+    shuffle_weights_seed: int | None = None
+    """A re-randomized control model: after loading, every parameter's entries are permuted
+    (:func:`shuffle_weights`, seeded per tensor), so each tensor keeps its values and scale but
+    no learned structure. None: the model as trained."""
 
     def __post_init__(self) -> None:
         if not self.name:
             raise ConfigError("ModelSpec.name is empty; give a hub name or a label for local_path.")
         if self.dtype not in _DTYPES:
             raise ConfigError(f"ModelSpec.dtype={self.dtype!r} is invalid; use one of {sorted(_DTYPES)}.")
+        seed = self.shuffle_weights_seed
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+            raise ConfigError(f"ModelSpec.shuffle_weights_seed={seed!r}: use a non-negative integer (or leave it out).")
         unknown = set(self.processing) - set(PROCESSING_FLAGS)
         if unknown:
             raise ConfigError(
@@ -181,8 +188,21 @@ def load_model(spec: ModelSpec) -> HookedTransformer:
             if _looks_like_hub_failure(exc):
                 raise hub_error("model", official, None, exc) from exc
             raise
+    if spec.shuffle_weights_seed is not None:
+        shuffle_weights(model, seed=spec.shuffle_weights_seed)
     model.eval()
     return model
+
+
+def shuffle_weights(model: HookedTransformer, *, seed: int) -> None:
+    """Permute the entries of every parameter of ``model`` in place (parameter ``i`` in name order
+    with a generator seeded ``seed + i``): the re-randomized-weights control of the atlas. Each
+    tensor keeps its multiset of values (so its norm and scale); which value sits where is random."""
+    with torch.no_grad():
+        for i, (_, param) in enumerate(sorted(model.named_parameters(), key=lambda kv: kv[0])):
+            gen = torch.Generator().manual_seed(int(seed) + i)
+            perm = torch.randperm(param.numel(), generator=gen).to(param.device)
+            param.copy_(param.reshape(-1)[perm].reshape(param.shape))
 
 
 def _looks_like_hub_failure(exc: BaseException) -> bool:
@@ -243,6 +263,8 @@ def hook_name(layer: int, site: Site) -> str:
         return f"blocks.{layer}.hook_resid_post"
     if site == "block_input":
         return f"blocks.{layer}.hook_resid_pre"
+    if site == "mlp_output":
+        return f"blocks.{layer}.hook_mlp_out"
     check_choice("site", site, ActivationSite)
     raise AssertionError(f"hook_name has no branch for site {site!r}")  # every vocabulary value has a branch
 
@@ -279,7 +301,8 @@ def residual_activations(
         model: an (unprocessed) HookedTransformer.
         tokens: ``(n, seq)`` token ids.
         layers: block indices, each in ``0..n_layers-1``.
-        site: ``block_output`` (``hook_resid_post``) or ``block_input`` (``hook_resid_pre``).
+        site: ``block_output`` (``hook_resid_post``), ``block_input`` (``hook_resid_pre``) or
+            ``mlp_output`` (``hook_mlp_out``).
         batch_size: sequences per forward pass. The pass stops after the deepest block needed
             (``stop_at_layer``), and only the requested hooks are cached.
         progress: show a tqdm bar.

@@ -7,14 +7,16 @@ built-in one; ``docs`` in each built-in file say what every key means).
 File format (top-level keys are :class:`~harness.profiles.profile.Profile` fields):
 
 - ``[models.a]``, ``[models.b]``: ``name`` (hub / transformer-lens name or a label), optional
-  ``local_path`` (a ``save_pretrained`` folder), ``dtype``, ``processing``, display ``label``.
+  ``local_path`` (a ``save_pretrained`` folder), ``dtype``, ``processing``, display ``label``,
+  ``shuffle_weights_seed`` (a re-randomized control: :func:`harness.load.models.shuffle_weights`).
 - ``[saes.a]``, ``[saes.b]``: :class:`~harness.profiles.profile.SaeSet` keys (``source`` =
   ``release`` / ``sparsify`` / ``disk``; templates with ``{layer}``; ``[saes.a.ids]`` for ids
   without a template).
 - ``[data]``: :class:`harness.load.data.DataSpec` keys; ``path`` instead of ``source`` for a
   local file (resolved like every local path, below).
 - ``layers_a``, ``layers_b``, ``semantic_table``, ``semantic_layers_a``, ``semantic_layers_b``,
-  null sizes, ``batch_size``, ``notes``, ``tier``, ``gated``, ``paper_*`` values.
+  null sizes, ``batch_size``, ``notes``, ``tier``, ``gated``, ``paper_*`` values,
+  ``activation_site`` (e.g. ``"mlp_output"`` for MLP-output SAE sets: every procedure reads it).
 - ``extends = "paper"`` (a built-in name or a path relative to this file): start from that
   profile's file and override; tables merge key by key, other values replace.
 - ``root``: folder that the file's relative local paths resolve against (relative to the
@@ -36,6 +38,7 @@ from typing import Any
 
 from harness.errors import ConfigError, UnknownIdError
 from harness.profiles.profile import Profile, SaeSet, SaeSetSource, Tier
+from harness.vocab import ActivationSite
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -70,7 +73,7 @@ _OPTIONAL_INTS = (
     "placebo_filter_runs",
     "random_partner_sets",
 )
-_MODEL_KEYS = {"name", "local_path", "dtype", "processing", "label"}
+_MODEL_KEYS = {"name", "local_path", "dtype", "processing", "label", "shuffle_weights_seed"}
 _DATA_PATH_KEY = "path"
 
 
@@ -286,6 +289,11 @@ def profile_from_dict(table: Mapping[str, Any], *, source: str = "<dict>", root:
         if not isinstance(kw["notes"], list) or not all(isinstance(n, str) for n in kw["notes"]):
             raise _fail(source, "notes must be a list of strings.")
         kw["notes"] = tuple(kw["notes"])
+    if "activation_site" in kw and kw["activation_site"] not in typing.get_args(ActivationSite):
+        raise _fail(
+            source,
+            f"activation_site = {kw['activation_site']!r}; use one of {list(typing.get_args(ActivationSite))} (or omit it).",
+        )
     if "tier" in kw:
         if kw["tier"] not in typing.get_args(Tier):
             raise _fail(source, f"tier = {kw['tier']!r}; use one of {list(typing.get_args(Tier))}.")

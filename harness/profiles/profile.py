@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from harness.config import Procedure
 from harness.errors import ConfigError, UnknownIdError
+from harness.vocab import ActivationSite
 
 if TYPE_CHECKING:
     from harness.load.data import DataSpec
@@ -138,6 +139,13 @@ class Profile:
     """Gated on the hub: accept the licences and set HF_TOKEN."""
     paper_tokenizer: str | None = None
     """Model whose tokenizer the authors' code used for both sides (None: each model its own)."""
+    activation_site: ActivationSite | None = None
+    """The site every procedure reads, for SAE sets trained elsewhere than the residual stream
+    (``mlp_output``: MLP-output SAEs); None: each procedure's own ``activation_site``."""
+
+    def site(self, procedure: Procedure) -> ActivationSite:
+        """The activation site ``procedure``'s spaces read on this profile."""
+        return self.activation_site or procedure.activation_site
 
     def model_name(self, which: str) -> str:
         return str(self.models[which].get("label") or self.models[which]["name"])

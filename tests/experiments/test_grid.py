@@ -59,3 +59,27 @@ def test_grid_rows_build_each_space_once(monkeypatch: pytest.MonkeyPatch) -> Non
     assert len(built) == 1 + len(prof.layers_a) * len(prof.layers_b)
     # the cost model simulates the same cache (a whole run: warm-up, grid, control grid, semantic)
     assert space_builds(prof, ["corrected"])["corrected"][1] == len(prof.layers_b)
+
+
+def test_a_profiles_activation_site_is_read_by_every_procedure(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An MLP-output profile (activation_site = "mlp_output") builds its spaces from hook_mlp_out,
+    under both procedures, its forward pass takes only that site, and its pre-flight checks the
+    SAEs there (the fixture's residual SAEs fail it: FVU > 1 at the MLP output, so it is
+    stubbed here to record the site it was asked for)."""
+    import dataclasses
+
+    import harness.activations.preflight as pf
+    from fixtures.profile import smoke_profile
+    from harness.config import get_procedure
+    from harness.experiments.grid import LoadedPair
+
+    asked: list[str] = []
+    monkeypatch.setattr(pf, "preflight", lambda *a, site, **k: asked.append(site) or SimpleNamespace(to_dict=dict))
+
+    prof = dataclasses.replace(smoke_profile(), activation_site="mlp_output")
+    world = LoadedPair(prof, cache_dir=tmp_path)
+    for name in ("paper", "corrected"):  # block input and block output by default
+        assert prof.site(get_procedure(name)) == "mlp_output"
+        world.space("a", 2, get_procedure(name))
+    assert {site for (_, _, site) in world._residuals} == {"mlp_output"}
+    assert asked == ["mlp_output"]

@@ -200,3 +200,31 @@ def test_offline_official_model_not_cached_names_hf_hub_offline(monkeypatch: pyt
         load_model(ModelSpec(name="EleutherAI/pythia-14m"))
     msg = str(err.value)
     assert "HF_HUB_OFFLINE" in msg and "EleutherAI/pythia-14m" in msg
+
+
+def test_a_weight_shuffled_control_keeps_each_tensors_values_and_loses_their_places(model_a) -> None:
+    spec = ModelSpec(
+        name="fixture/model-a", local_path=str(fixtures.model_dir(fixtures.MODEL_A)), shuffle_weights_seed=3
+    )
+    shuffled, again = load_model(spec), load_model(spec)
+    trained = dict(model_a.named_parameters())
+    moved = 0
+    for name, p in shuffled.named_parameters():
+        assert torch.equal(torch.sort(p.reshape(-1)).values, torch.sort(trained[name].reshape(-1)).values), name
+        assert torch.equal(p, dict(again.named_parameters())[name])  # seeded: the same control every time
+        moved += int(not torch.equal(p, trained[name]))
+    varying = sum(int(p.numel() > 1 and not torch.all(p == p.reshape(-1)[0])) for p in trained.values())
+    assert moved == varying  # every tensor whose entries differ (a constant one, e.g. all-ones scales, cannot move)
+    assert model_fingerprint(shuffled) != model_fingerprint(model_a)  # cache keys tell them apart
+    with pytest.raises(ConfigError, match="shuffle_weights_seed"):
+        ModelSpec(name="x", local_path="y", shuffle_weights_seed=-1)
+
+
+def test_the_mlp_output_site_is_the_mlps_output(model_a, tokens) -> None:
+    got = residual_activations(model_a, tokens, [1], site="mlp_output", batch_size=len(tokens))[1]
+    _, cache = model_a.run_with_cache(tokens, names_filter=["blocks.1.hook_mlp_out"])
+    want = cache["blocks.1.hook_mlp_out"].to("cpu", torch.float32)
+    assert got.shape == want.shape and torch.allclose(got, want, rtol=0, atol=1e-6)
+    other = residual_activations(model_a, tokens, [1], site="block_output", batch_size=len(tokens))[1]
+    assert not torch.allclose(got, other, rtol=0, atol=1e-3)  # not the residual stream
+    assert hook_name(1, "mlp_output") == "blocks.1.hook_mlp_out"
