@@ -269,6 +269,8 @@ def test_partial_claims_run_writes_elsewhere_and_shows_progress(tmp_path: Path) 
             str(report),
             "--cache-dir",
             str(tmp_path / "cache"),
+            "--cell-cache",
+            "none",  # computed here (a stored cell prints no progress)
         ],
         cwd=REPO_ROOT,
         env=env,
@@ -290,7 +292,7 @@ def test_partial_claims_run_writes_elsewhere_and_shows_progress(tmp_path: Path) 
     )
     sel = json.loads((partial / "results.json").read_text())["provenance"]["selection"]
     assert sel["keyword"] == "U8" and sel["layers_a"] == [1] and sel["partial"]
-    assert "[claims" in proc.stdout and "grid paper: A layer 1 (1 of 1 rows)" in proc.stdout
+    assert "[claims" in proc.stdout and "grid paper A1 x B1 (1 of 1 cells)" in proc.stdout
     # a partial run is not compared with the committed report (issue 23), and says so
     assert "partial run: not compared with the committed report reports/smoke" in proc.stdout
 

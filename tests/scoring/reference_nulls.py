@@ -167,12 +167,12 @@ def permutation_test(
         unknown = set(metric_options) - {"keep", "max_k", "workers"}
         if unknown:
             raise ConfigError(f"Unknown SVCCA options {sorted(unknown)}; use keep, max_k, workers.")
-        observed, null, details = svcca_null(a, b, n_permutations=int(n_permutations), seed=seed, **metric_options)  # type: ignore[arg-type]  # options checked just above
+        observed, null, details = svcca_null(a, b, n_permutations=int(n_permutations), seed=seed, **metric_options)  # options checked just above
     elif metric == "rsa":
         unknown = set(metric_options) - {"inner", "workers"}
         if unknown:
             raise ConfigError(f"Unknown RSA options {sorted(unknown)}; use inner, workers.")
-        observed, null, details = rsa_null(a, b, n_permutations=int(n_permutations), seed=seed, **metric_options)  # type: ignore[arg-type]  # options checked just above
+        observed, null, details = rsa_null(a, b, n_permutations=int(n_permutations), seed=seed, **metric_options)  # options checked just above
     else:
         raise ConfigError(f"metric={metric!r}: use 'svcca' or 'rsa'.")
     return PermutationResult(
@@ -241,7 +241,7 @@ def size_matched_test(
     )
 
 
-def use_numpy_references(monkeypatch: object) -> None:
+def use_numpy_references(monkeypatch: Any) -> None:
     """Route the experiments' nulls through these numpy references (``monkeypatch``: pytest's): the
     shuffled-pairing nulls and observed scores of :mod:`harness.experiments.pair_scores`, the
     size-matched draws of :mod:`harness.experiments.size_matched` and Test 2 of
@@ -286,7 +286,7 @@ def use_numpy_references(monkeypatch: object) -> None:
         return random_subset_test(observed, score_subsets, size_a=sizes[0], size_b=sizes[1], pool_a=pools[0],
                                   pool_b=pools[1], n_draws=n_draws, seed=seed, p_rule=procedure.p_rule)  # fmt: skip
 
-    setattr_ = monkeypatch.setattr  # type: ignore[attr-defined]
+    setattr_ = monkeypatch.setattr
     setattr_(pair_scores, "permutation_test_device", permutation_route)
     setattr_(pair_scores, "svcca_observed_device", observed_route)
     setattr_(size_matched_module, "size_matched_test_device", size_matched_route)
