@@ -15,7 +15,7 @@ from harness.calibration.run import (
     summarise,
     write_calibration,
 )
-from harness.config import CORRECTED
+from harness.config import CORRECTED, PAPER
 from harness.errors import ConfigError
 
 
@@ -86,10 +86,35 @@ def test_written_calibration_reloads_to_the_same_judgement(tmp_path) -> None:
     path = write_calibration(tmp_path, [r], meta={"seeds": 50}, figures=False)
     (back,) = load_calibration(path)
     assert back.flags == r.flags and back.pass_count == r.pass_count and back.false_world_count == r.false_world_count
-    note = calibration_notes(path)["U1"]
-    assert note.startswith(
+    notes = calibration_notes(path)
+    assert {k for k in notes if k[1] != "*"} == {("U1", "corrected")}
+    assert notes[("U1", "corrected")].startswith(
         "FLAGGED (too few seeds): power 48/50 (95% lower bound 0.86), false passes 1/50 (95% upper bound 0.11) (corrected, n = 50)"
     )
+
+
+def test_calibration_notes_are_per_procedure_with_variants_on_their_claims_row(tmp_path) -> None:
+    """Issue 22: the report's verdict row of a procedure shows that procedure's calibration; a
+    variant world's entry ("U1 token") joins its claim's row of the same procedure."""
+    plan = ClaimPlan("U1", "grid", "x", (0.0, 0.7), 0.7, "note")
+    token = ClaimPlan("U1 token", "grid", "x", (0.0, 0.7), 0.7, "note", rule_id="U1")
+    results = [
+        summarise(plan, plan.strengths, _trials({0.0: 0, 0.7: 50}, 50), procedure=CORRECTED, rule="r"),
+        summarise(plan, plan.strengths, _trials({0.0: 0, 0.7: 20}, 50), procedure=PAPER, rule="r"),
+        summarise(token, token.strengths, _trials({0.0: 15, 0.7: 50}, 50), procedure=CORRECTED, rule="r"),
+    ]
+    notes = calibration_notes(write_calibration(tmp_path, results, meta={}, figures=False))
+    assert {k for k in notes if k[1] != "*"} == {("U1", "corrected"), ("U1", "paper")}
+    corrected, paper = notes[("U1", "corrected")], notes[("U1", "paper")]
+    assert (
+        corrected.startswith("ok: power 50/50 (95% lower bound 0.93), false passes 0/50")
+        and "(corrected, n = 50)" in corrected
+    )
+    assert " | FLAGGED (misses a target): power 50/50" in corrected and "(corrected, token world, n = 50)" in corrected
+    assert (
+        paper.startswith("FLAGGED (misses a target): power 20/50 (95% lower bound 0.26)") and "(paper, n = 50)" in paper
+    )
+    assert "corrected" not in paper and "token" not in paper
 
 
 def test_committed_calibration_report_is_judged_on_the_bounds() -> None:
