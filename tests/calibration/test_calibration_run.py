@@ -169,3 +169,34 @@ def test_command_line_refuses_unknown_plans_and_procedures(capsys: pytest.Captur
     assert "no calibration plan for ['NOPE']" in capsys.readouterr().err
     assert main(["run", "--claims", "U1", "--procedure", "papr"]) == 2
     assert "--procedure takes corrected and/or paper" in capsys.readouterr().err
+
+
+def test_command_line_batches_leave_a_consistent_file_when_stopped(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``run --batch 1`` writes the report after every seed (every claim and procedure of it), so a run
+    stopped in its second batch leaves the first batch's file with one seed in every row."""
+    import json
+
+    import harness.calibration.__main__ as cli
+
+    real = cli.calibrate
+    seen: list[int] = []
+
+    def stop_in_second_batch(*args, **kwargs):
+        seen.append(len(kwargs["seeds"]))
+        if len(kwargs["seeds"]) == 2:
+            raise KeyboardInterrupt  # the run is stopped part-way
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cli, "calibrate", stop_in_second_batch)
+    argv = ["run", "--claims", "W1", "--seeds", "2", "--batch", "1", "--strengths", "ends"]
+    argv += ["--procedure", "corrected,paper", "--no-cache", "--out", str(tmp_path)]
+    with pytest.raises(KeyboardInterrupt):
+        cli.main(argv)
+    assert seen == [1, 1, 2]  # batch 1: both procedures; batch 2 stopped at its first
+    data = json.loads((tmp_path / "calibration.json").read_text())
+    assert data["meta"]["seeds"] == 1 and data["meta"]["seeds_asked"] == 2
+    assert [(c["procedure"], c["n_seeds"]) for c in data["claims"]] == [("corrected", 1), ("paper", 1)]
+    assert "batch 1/2, seeds 0-0 of 2" in capsys.readouterr().out
+    assert cli.main([*argv[:5], "--batch=-1"]) == 2 and "--batch takes 0" in capsys.readouterr().err
