@@ -4,7 +4,8 @@
   both procedures, on a world shape (``--shape``; ``--paper-pairs`` scales the latent count to
   the paper's pair counts), with ``--workers`` processes and every cell cached under its full key
   in ``--cache`` (an interrupted run continues); writes ``calibration.json`` / ``.md`` / figures to
-  ``--out`` with how it was run.
+  ``--out`` with how it was run -- with ``--batch N`` after every N seeds (all claims and
+  procedures of those seeds first), so a run stopped part-way leaves every row with the same seeds.
 - ``recompute [FILE]``: rates, 95% intervals and flags re-derived from a written
   ``calibration.json``'s stored trials (no world rebuilt), report rewritten next to it.
 - ``readme``: rewrite docs/calibration.md's calibration block from the committed data
@@ -63,41 +64,53 @@ def _run(args: argparse.Namespace) -> int:
     strengths = None
     if args.strengths == "ends":  # the null twin and the paper-like strength only
         strengths = {c: tuple(s for s in PLANS[c].strengths if s in (0.0, PLANS[c].paper_strength)) for c in claims}
+    if args.batch < 0:
+        print(f"error: --batch takes 0 (every seed at once) or a seed count, got {args.batch}.", file=sys.stderr)
+        return 2
     t0 = time.time()
-    results: list[ClaimCalibration] = []
-    for name in names:
-        results += calibrate(
-            EVALUATORS,
-            claims=claims,
-            seeds=range(args.seeds),
-            procedure=procs[name],
-            world=world,
-            seed_world=seed_world,
-            strengths=strengths,
-            n_permutations=args.n_permutations,
-            n_permutations_semantic=args.n_permutations,
-            n_random_subsets=args.n_random_subsets,
-            progress=lambda line: print(line, flush=True),
-            cache_dir=None if args.no_cache else args.cache,
-            workers=args.workers,
-        )
-    meta = {
-        "command": "python -m harness.calibration " + shlex.join(sys.argv[1:] if args.argv is None else args.argv),
-        "procedures": names,
-        "seeds": args.seeds,
-        "strengths": "null twin and paper-like only" if strengths else "every planned strength",
-        "n_permutations": args.n_permutations,
-        "n_permutations_semantic": args.n_permutations,
-        "n_random_subsets": args.n_random_subsets,
-        "shape": args.shape,
-        "paper_pairs": args.paper_pairs,
-        "world": dataclasses.asdict(world),
-        "seed_world": dataclasses.asdict(seed_world),
-        "workers": args.workers,
-        "wall_s": round(time.time() - t0, 1),
-        "machine": f"{platform.node()} ({os.cpu_count()} CPUs, {platform.machine()})",
-    }
-    print(write_calibration(args.out, results, meta=meta))
+    step = args.batch or args.seeds
+    ends = sorted({*range(step, args.seeds, step), args.seeds})
+    for i, n_done in enumerate(ends):
+        # seeds 0 .. n_done - 1, every claim and procedure (earlier batches read back from the cache): an
+        # interrupted run leaves the file of the last finished batch, every row with the same seeds
+        if len(ends) > 1:
+            print(f"calibration: batch {i + 1}/{len(ends)}, seeds 0-{n_done - 1} of {args.seeds}", flush=True)
+        results: list[ClaimCalibration] = []
+        for name in names:
+            results += calibrate(
+                EVALUATORS,
+                claims=claims,
+                seeds=range(n_done),
+                procedure=procs[name],
+                world=world,
+                seed_world=seed_world,
+                strengths=strengths,
+                n_permutations=args.n_permutations,
+                n_permutations_semantic=args.n_permutations,
+                n_random_subsets=args.n_random_subsets,
+                progress=lambda line: print(line, flush=True),
+                cache_dir=None if args.no_cache else args.cache,
+                workers=args.workers,
+            )
+        meta = {
+            "command": "python -m harness.calibration " + shlex.join(sys.argv[1:] if args.argv is None else args.argv),
+            "procedures": names,
+            "seeds": n_done,
+            "seeds_asked": args.seeds,
+            "strengths": "null twin and paper-like only" if strengths else "every planned strength",
+            "n_permutations": args.n_permutations,
+            "n_permutations_semantic": args.n_permutations,
+            "n_random_subsets": args.n_random_subsets,
+            "shape": args.shape,
+            "paper_pairs": args.paper_pairs,
+            "world": dataclasses.asdict(world),
+            "seed_world": dataclasses.asdict(seed_world),
+            "workers": args.workers,
+            "wall_s": round(time.time() - t0, 1),
+            "machine": f"{platform.node()} ({os.cpu_count()} CPUs, {platform.machine()})",
+        }
+        last = n_done == args.seeds
+        print(write_calibration(args.out, results, meta=meta, figures=last or not args.batch), flush=True)
     return 0
 
 
@@ -117,6 +130,13 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--n-permutations", type=int, default=99)
     run.add_argument("--n-random-subsets", type=int, default=30)
     run.add_argument("--workers", type=int, default=1)
+    run.add_argument(
+        "--batch",
+        type=int,
+        default=0,
+        help="write the report after every BATCH seeds (every claim and procedure; figures at the end), so an "
+        "interrupted run leaves a consistent file (default 0: once, after every seed)",
+    )
     run.add_argument("--cache", type=Path, default=DEFAULT_CELL_CACHE, help="cell cache (default .cache/calibration)")
     run.add_argument("--no-cache", action="store_true")
     run.add_argument("--out", type=Path, default=DEFAULT_CALIBRATION_FILE.parent)

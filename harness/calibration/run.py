@@ -997,10 +997,7 @@ def power_curve(r: ClaimCalibration, path: Path) -> None:
 
 def _note(c: Mapping[str, Any]) -> str:
     """One procedure's calibration of one claim, as the report's "rule calibration" column shows it."""
-    from harness.verdicts.seed_rules import PB_METHOD
-
-    # P1-P3 are judged under Paulo & Belrose's method, whatever procedure the file names
-    procedure = PB_METHOD.name if c["claim_id"].startswith("P") else c["procedure"]
+    procedure = _note_procedure(c)
     if "pass_count" not in c:  # a file written before the stored counts (schema 1): counts from rates
         fpr = c.get("false_positive_rate")
         fw = c.get("false_world_rates") or {}
@@ -1026,24 +1023,36 @@ def _note(c: Mapping[str, Any]) -> str:
     return f"ok: {head}" if c.get("calibrated") else f"FLAGGED ({_standing(c)}): {head}"
 
 
-def calibration_notes(path: Path = DEFAULT_CALIBRATION_FILE) -> dict[str, str]:
-    """Claim id -> one-line calibration status of its rule (for the report, next to the
-    verdict), per calibrated procedure: "ok" with power and the worst false-positive count and
-    their 95% bounds, or "FLAGGED" with the reasons. Empty when no calibration has been written
-    (the report then says nothing about it)."""
+def calibration_notes(path: Path = DEFAULT_CALIBRATION_FILE) -> dict[tuple[str, str], str]:
+    """(claim id, procedure) -> one-line calibration status of the claim's rule under that procedure
+    (for the report, next to the verdict row of the same procedure): "ok" with power and the worst
+    false-positive count and their 95% bounds, or "FLAGGED" with where it stands. A variant world's
+    entry ("U1 token") joins its claim's note of the same procedure; P1-P3 are keyed by Paulo &
+    Belrose's method (the procedure their rows run under); procedure ``"*"``: a note for every
+    procedure (claims that cannot be planted). Per (plan, procedure) the run with the most seeds
+    speaks (:func:`_best_entries`). Empty when no calibration has been written (the report then says
+    nothing about it)."""
     if not Path(path).exists():
         return {}
     data = json.loads(Path(path).read_text())
-    best: dict[tuple[str, str], Mapping[str, Any]] = {}
+    by_row: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for c in _best_entries(Path(path)):
-        best[(c["claim_id"], c["procedure"])] = c
-    by_claim: dict[str, list[str]] = {}
-    for (cid, _proc), c in best.items():  # a variant ("U1 token") goes with its claim's row
-        by_claim.setdefault(cid.partition(" ")[0], []).append(_note(c))
-    notes = {cid: " | ".join(v) for cid, v in by_claim.items()}
+        base, _, variant = c["claim_id"].partition(" ")
+        note = _note(c)
+        procedure = _note_procedure(c)
+        by_row.setdefault((base, procedure), []).append((variant, note))
+    notes = {key: " | ".join(note for _, note in sorted(v)) for key, v in by_row.items()}
     for cid in data.get("not_planted") or {}:
-        notes.setdefault(cid, "not plantable (see reports/calibration/)")
+        notes.setdefault((cid, "*"), "not plantable (see reports/calibration/)")
     return notes
+
+
+def _note_procedure(c: Mapping[str, Any]) -> str:
+    """The procedure whose verdict rows an entry calibrates (P1-P3: Paulo & Belrose's method,
+    whatever procedure the file names)."""
+    from harness.verdicts.seed_rules import PB_METHOD
+
+    return PB_METHOD.name if c["claim_id"].startswith("P") else str(c["procedure"])
 
 
 def _best_entries(path: Path) -> list[Mapping[str, Any]]:

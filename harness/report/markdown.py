@@ -156,7 +156,7 @@ def write_report(
     experiments: dict[str, Any],
     provenance: dict[str, Any],
     partial: list[str] | None = None,
-    calibration: dict[str, str] | None = None,
+    calibration: dict[tuple[str, str], str] | None = None,
     stability: dict[tuple[str, str], str] | None = None,
 ) -> Path:
     """Write REPORT.md, REPORT.html, results.json and figures under ``out_dir``; return the Markdown path.
@@ -170,9 +170,10 @@ def write_report(
 
     ``partial``: why this run is not the complete report (None: complete); a partial report
     says so in its first line. Figures in ``out_dir/figures`` are replaced by this run's.
-    ``calibration``: claim id -> status of its rule on the known-answer worlds
-    (:func:`harness.calibration.run.calibration_notes`); shown next to the verdicts, so a
-    verdict from a rule that misses its power or false-positive target is read as such.
+    ``calibration``: (claim id, procedure) -> status of its rule under that procedure on the
+    known-answer worlds (:func:`harness.calibration.run.calibration_notes`; procedure ``"*"``: any);
+    each verdict row shows its own procedure's, so a verdict from a rule that misses its power or
+    false-positive target is read as such.
     ``stability``: (claim id, procedure) -> how the claim's outcome held over the committed seed
     sweep (:func:`harness.verdicts.stability.stability_notes`; ``(claim, "*")``: why a claim was not
     swept); shown per claim x procedure in the claim's section.
@@ -341,7 +342,7 @@ def _claim_section(
     cid: str,
     procs: list[str],
     rows: dict[str, dict[str, Any]],
-    calibration: dict[str, str] | None,
+    calibration: dict[tuple[str, str], str] | None,
     stability: dict[tuple[str, str], str] | None,
 ) -> list[str]:
     """One claim: statement, paper's numbers, rule, verdict per procedure, measured and control tables."""
@@ -365,7 +366,7 @@ def _claim_section(
         why = (r.get("expected") or {}).get("reason")
         vrow = [p, f"**{verdict_words(r)}**", reason(r), why or ABSENT]
         if calibration:
-            vrow.append(calibration.get(cid, "not calibrated"))
+            vrow.append(calibration.get((cid, p)) or calibration.get((cid, "*")) or f"not calibrated under {p}")
         if stability:
             vrow.append(stability.get((cid, p), stability.get((cid, "*"), "not swept")))
         vrows.append(vrow)
@@ -418,7 +419,7 @@ def write_report_from_results(
     results_path: Path,
     out_dir: Path,
     *,
-    calibration: dict[str, str] | None = None,
+    calibration: dict[tuple[str, str], str] | None = None,
     stability: dict[tuple[str, str], str] | None = None,
 ) -> Path:
     """Write the report of a ``results.json`` (e.g. the committed ``reports/smoke/results.json``)

@@ -15,7 +15,7 @@ from harness.calibration.run import (
     summarise,
     write_calibration,
 )
-from harness.config import CORRECTED
+from harness.config import CORRECTED, PAPER
 from harness.errors import ConfigError
 
 
@@ -86,10 +86,35 @@ def test_written_calibration_reloads_to_the_same_judgement(tmp_path) -> None:
     path = write_calibration(tmp_path, [r], meta={"seeds": 50}, figures=False)
     (back,) = load_calibration(path)
     assert back.flags == r.flags and back.pass_count == r.pass_count and back.false_world_count == r.false_world_count
-    note = calibration_notes(path)["U1"]
-    assert note.startswith(
+    notes = calibration_notes(path)
+    assert {k for k in notes if k[1] != "*"} == {("U1", "corrected")}
+    assert notes[("U1", "corrected")].startswith(
         "FLAGGED (too few seeds): power 48/50 (95% lower bound 0.86), false passes 1/50 (95% upper bound 0.11) (corrected, n = 50)"
     )
+
+
+def test_calibration_notes_are_per_procedure_with_variants_on_their_claims_row(tmp_path) -> None:
+    """Issue 22: the report's verdict row of a procedure shows that procedure's calibration; a
+    variant world's entry ("U1 token") joins its claim's row of the same procedure."""
+    plan = ClaimPlan("U1", "grid", "x", (0.0, 0.7), 0.7, "note")
+    token = ClaimPlan("U1 token", "grid", "x", (0.0, 0.7), 0.7, "note", rule_id="U1")
+    results = [
+        summarise(plan, plan.strengths, _trials({0.0: 0, 0.7: 50}, 50), procedure=CORRECTED, rule="r"),
+        summarise(plan, plan.strengths, _trials({0.0: 0, 0.7: 20}, 50), procedure=PAPER, rule="r"),
+        summarise(token, token.strengths, _trials({0.0: 15, 0.7: 50}, 50), procedure=CORRECTED, rule="r"),
+    ]
+    notes = calibration_notes(write_calibration(tmp_path, results, meta={}, figures=False))
+    assert {k for k in notes if k[1] != "*"} == {("U1", "corrected"), ("U1", "paper")}
+    corrected, paper = notes[("U1", "corrected")], notes[("U1", "paper")]
+    assert (
+        corrected.startswith("ok: power 50/50 (95% lower bound 0.93), false passes 0/50")
+        and "(corrected, n = 50)" in corrected
+    )
+    assert " | FLAGGED (misses a target): power 50/50" in corrected and "(corrected, token world, n = 50)" in corrected
+    assert (
+        paper.startswith("FLAGGED (misses a target): power 20/50 (95% lower bound 0.26)") and "(paper, n = 50)" in paper
+    )
+    assert "corrected" not in paper and "token" not in paper
 
 
 def test_committed_calibration_report_is_judged_on_the_bounds() -> None:
@@ -144,3 +169,34 @@ def test_command_line_refuses_unknown_plans_and_procedures(capsys: pytest.Captur
     assert "no calibration plan for ['NOPE']" in capsys.readouterr().err
     assert main(["run", "--claims", "U1", "--procedure", "papr"]) == 2
     assert "--procedure takes corrected and/or paper" in capsys.readouterr().err
+
+
+def test_command_line_batches_leave_a_consistent_file_when_stopped(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``run --batch 1`` writes the report after every seed (every claim and procedure of it), so a run
+    stopped in its second batch leaves the first batch's file with one seed in every row."""
+    import json
+
+    import harness.calibration.__main__ as cli
+
+    real = cli.calibrate
+    seen: list[int] = []
+
+    def stop_in_second_batch(*args, **kwargs):
+        seen.append(len(kwargs["seeds"]))
+        if len(kwargs["seeds"]) == 2:
+            raise KeyboardInterrupt  # the run is stopped part-way
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cli, "calibrate", stop_in_second_batch)
+    argv = ["run", "--claims", "W1", "--seeds", "2", "--batch", "1", "--strengths", "ends"]
+    argv += ["--procedure", "corrected,paper", "--no-cache", "--out", str(tmp_path)]
+    with pytest.raises(KeyboardInterrupt):
+        cli.main(argv)
+    assert seen == [1, 1, 2]  # batch 1: both procedures; batch 2 stopped at its first
+    data = json.loads((tmp_path / "calibration.json").read_text())
+    assert data["meta"]["seeds"] == 1 and data["meta"]["seeds_asked"] == 2
+    assert [(c["procedure"], c["n_seeds"]) for c in data["claims"]] == [("corrected", 1), ("paper", 1)]
+    assert "batch 1/2, seeds 0-0 of 2" in capsys.readouterr().out
+    assert cli.main([*argv[:5], "--batch=-1"]) == 2 and "--batch takes 0" in capsys.readouterr().err

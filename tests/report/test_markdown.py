@@ -332,9 +332,13 @@ def test_heatmaps_use_fixed_scales_and_controls_show_what_the_verdict_used(tmp_p
 
 
 def test_report_shows_rule_calibration_next_to_verdicts(tmp_path) -> None:
+    """Issue 22: each verdict row shows the calibration of its own procedure (a claim-wide note
+    under ``"*"``; none: "not calibrated under <procedure>")."""
     results = [
         {"id": "U1", "procedure": "corrected", "verdict": "reproduced", "measured": {}},
         {"id": "U7", "procedure": "corrected", "verdict": "reproduced", "measured": {}},
+        {"id": "U7", "procedure": "paper", "verdict": "not reproduced", "measured": {}},
+        {"id": "U8", "procedure": "paper", "verdict": "reproduced", "measured": {}},
     ]
     md = write_report(
         tmp_path,
@@ -342,13 +346,22 @@ def test_report_shows_rule_calibration_next_to_verdicts(tmp_path) -> None:
         claim_results=results,
         experiments={},
         provenance={},
-        calibration={"U7": "FLAGGED: false-positive rate 5/5"},
+        calibration={
+            ("U7", "corrected"): "FLAGGED: false-positive rate 5/5",
+            ("U7", "paper"): "ok: power 50/50 under paper",
+            ("U8", "*"): "not plantable",
+        },
     )
     text = md.read_text()
     u1 = text.split('<a id="claim-u1">')[1].split("### ")[0]
     u7 = text.split('<a id="claim-u7">')[1].split("### ")[0]
-    assert "| rule calibration |" in u7 and "| FLAGGED: false-positive rate 5/5 |" in u7
-    assert "| not calibrated |" in u1
+    u8 = text.split('<a id="claim-u8">')[1].split("### ")[0]
+    assert "| rule calibration |" in u7
+    corrected = next(line for line in u7.splitlines() if line.startswith("| corrected |"))
+    paper = next(line for line in u7.splitlines() if line.startswith("| paper |"))
+    assert corrected.endswith("| FLAGGED: false-positive rate 5/5 |") and "under paper" not in corrected
+    assert paper.endswith("| ok: power 50/50 under paper |") and "FLAGGED" not in paper
+    assert "| not calibrated under corrected |" in u1 and "| not plantable |" in u8
 
 
 def test_a_rule_that_holds_with_its_control_not_distinguished_is_worded_so(tmp_path) -> None:
@@ -414,11 +427,16 @@ def test_calibration_notes_from_file(tmp_path) -> None:
         )
     )
     notes = calibration_notes(tmp_path / "c.json")
-    # counts with 95% Clopper-Pearson bounds, not point rates: 0/5 false passes bound the rate below 0.52
-    assert notes["U1"].startswith("ok: power 5/5 (lower bound 0.48), 0/5 false passes (upper bound 0.52) (corrected")
-    assert notes["U7"] == "FLAGGED: fpr 5/5" and notes["U8"].startswith("not plantable")
-    # P rules are judged under Paulo & Belrose's method, whatever procedure the calibration file names
-    assert notes["P1"] == (
+    # keyed by (claim, procedure); counts with 95% Clopper-Pearson bounds, not point rates: 0/5 false
+    # passes bound the rate below 0.52
+    assert notes[("U1", "corrected")].startswith(
+        "ok: power 5/5 (lower bound 0.48), 0/5 false passes (upper bound 0.52) (corrected"
+    )
+    assert ("U1", "paper") not in notes
+    assert notes[("U7", "corrected")] == "FLAGGED: fpr 5/5" and notes[("U8", "*")].startswith("not plantable")
+    # P rules are judged under Paulo & Belrose's method (their rows' procedure), whatever the file names
+    assert ("P1", "corrected") not in notes
+    assert notes[("P1", "PB method")] == (
         "ok: power 4/5 (lower bound 0.28), 1/5 false passes (upper bound 0.72) (PB method; 95% Clopper-Pearson)"
     )
 
