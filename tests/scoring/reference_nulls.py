@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -167,12 +167,16 @@ def permutation_test(
         unknown = set(metric_options) - {"keep", "max_k", "workers"}
         if unknown:
             raise ConfigError(f"Unknown SVCCA options {sorted(unknown)}; use keep, max_k, workers.")
-        observed, null, details = svcca_null(a, b, n_permutations=int(n_permutations), seed=seed, **metric_options)  # options checked just above
+        observed, null, details = svcca_null(
+            a, b, n_permutations=int(n_permutations), seed=seed, **metric_options
+        )  # options checked just above
     elif metric == "rsa":
         unknown = set(metric_options) - {"inner", "workers"}
         if unknown:
             raise ConfigError(f"Unknown RSA options {sorted(unknown)}; use inner, workers.")
-        observed, null, details = rsa_null(a, b, n_permutations=int(n_permutations), seed=seed, **metric_options)  # options checked just above
+        observed, null, details = rsa_null(
+            a, b, n_permutations=int(n_permutations), seed=seed, **metric_options
+        )  # options checked just above
     else:
         raise ConfigError(f"metric={metric!r}: use 'svcca' or 'rsa'.")
     return PermutationResult(
