@@ -54,6 +54,8 @@ from harness.scoring.metrics import (
     SvccaResult,
     _check_keep,
     check_paired,
+    check_svcca_k,
+    svcca_result,
     svcca_from_bases,
     svd_basis,
 )
@@ -121,24 +123,9 @@ def svcca_from_device_bases(basis_a: DeviceBasis, basis_b: DeviceBasis, n: int) 
     """:func:`harness.scoring.metrics.svcca_from_bases` on the device: the canonical correlations are
     the singular values of U_a^T U_b (k_a, k_b), one GEMM and ``svdvals`` where the bases are; only
     the min(k_a, k_b) values come to the host. Equal to the numpy route to rounding (~1e-15)."""
-    for side, basis in (("a", basis_a), ("b", basis_b)):
-        if basis.k >= n - 1:
-            raise DegenerateInputError(
-                f"SVCCA would keep k_{side}={basis.k} directions for n={n} paired rows; with "
-                f"k >= n - 1 (centred data spans at most n - 1 dimensions) the canonical "
-                "correlations are trivially 1. Use fewer directions (smaller keep or max_k) or "
-                "more pairs."
-            )
+    check_svcca_k(basis_a.k, basis_b.k, n)
     cc = torch.clamp(torch.linalg.svdvals(basis_a.u.T @ basis_b.u), 0.0, 1.0).cpu().numpy()
-    return SvccaResult(
-        score=float(cc.mean()),
-        k_a=basis_a.k,
-        k_b=basis_b.k,
-        n=n,
-        canonical_correlations=cc,
-        variance_kept_a=basis_a.variance_kept,
-        variance_kept_b=basis_b.variance_kept,
-    )
+    return svcca_result(cc, basis_a, basis_b, n)
 
 
 def canonical_correlations_batched(m: torch.Tensor, *, method: Method = "auto") -> torch.Tensor:

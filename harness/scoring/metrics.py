@@ -17,7 +17,7 @@ Spearman correlation of their upper triangles.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -166,17 +166,21 @@ def _check_keep(keep: float | int) -> None:
         raise ConfigError(f"keep={keep}: a variance fraction must lie in (0, 1].")
 
 
-def svcca_from_bases(basis_a: SpaceBasis, basis_b: SpaceBasis, n: int) -> SvccaResult:
-    """SVCCA given precomputed bases (used by the permutation fast path)."""
-    for side, basis in (("a", basis_a), ("b", basis_b)):
-        if basis.k >= n - 1:
+def check_svcca_k(k_a: int, k_b: int, n: int) -> None:
+    """Raise DegenerateInputError when a side keeps k >= n - 1 directions for n paired rows."""
+    for side, k in (("a", k_a), ("b", k_b)):
+        if k >= n - 1:
             raise DegenerateInputError(
-                f"SVCCA would keep k_{side}={basis.k} directions for n={n} paired rows; with "
+                f"SVCCA would keep k_{side}={k} directions for n={n} paired rows; with "
                 f"k >= n - 1 (centred data spans at most n - 1 dimensions) the canonical "
                 "correlations are trivially 1. Use fewer directions (smaller keep or max_k) or "
                 "more pairs."
             )
-    cc = canonical_correlations(basis_a.u, basis_b.u)
+
+
+def svcca_result(cc: Float64, basis_a: Any, basis_b: Any, n: int) -> SvccaResult:
+    """The :class:`SvccaResult` of canonical correlations ``cc`` (descending, in [0, 1]) of two bases
+    (:class:`SpaceBasis` or a device basis with the same fields)."""
     return SvccaResult(
         score=float(cc.mean()),
         k_a=basis_a.k,
@@ -186,6 +190,12 @@ def svcca_from_bases(basis_a: SpaceBasis, basis_b: SpaceBasis, n: int) -> SvccaR
         variance_kept_a=basis_a.variance_kept,
         variance_kept_b=basis_b.variance_kept,
     )
+
+
+def svcca_from_bases(basis_a: SpaceBasis, basis_b: SpaceBasis, n: int) -> SvccaResult:
+    """SVCCA given precomputed bases (used by the permutation fast path)."""
+    check_svcca_k(basis_a.k, basis_b.k, n)
+    return svcca_result(canonical_correlations(basis_a.u, basis_b.u), basis_a, basis_b, n)
 
 
 @single_threaded
