@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
+
+from harness import code_closure
 
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,26 +55,11 @@ def test_test_file_basenames_are_unique() -> None:
 
 # ----------------------------------------------------------------------------- import cycles
 
-HARNESS = ROOT / "harness"
 
-
-def import_graph(root: Path = HARNESS) -> dict[str, set[str]]:
+def import_graph() -> dict[str, set[str]]:
     """Module -> the harness modules it imports, at module level or inside functions (a function-level
     import is still a dependency: it only hides the cycle from import time)."""
-    mods = {}
-    for f in root.rglob("*.py"):
-        name = ".".join(f.relative_to(root.parent).with_suffix("").parts).removesuffix(".__init__")
-        mods[name] = f
-    graph: dict[str, set[str]] = {m: set() for m in mods}
-    for m, f in mods.items():
-        for node in ast.walk(ast.parse(f.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("harness"):
-                for a in node.names:
-                    full = f"{node.module}.{a.name}"
-                    graph[m].add(full if full in mods else node.module)
-            elif isinstance(node, ast.Import):
-                graph[m] |= {a.name for a in node.names if a.name in mods}
-    return {m: {t for t in ts if t in mods and t != m} for m, ts in graph.items()}
+    return {m: set(deps) for m, deps in code_closure.import_graph().items()}
 
 
 def cycles(graph: dict[str, set[str]]) -> list[set[str]]:

@@ -4,7 +4,8 @@ A *cell* is one evaluation of one claim's rule on one world: (claim, procedure, 
 seed). Its result (a :class:`~harness.calibration.run.Trial` as a dict) is stored under a key that
 hashes everything that can change it -- the claim id, the world's full knobs, the procedure's
 fields (seed included), the null sizes, the strength, the seed, and the code version (a hash of the
-library's sources and of the evaluator's module) -- so an interrupted run continues where it
+code a cell can run: the import closure of the records' and trials' module and of the evaluator's
+module, :func:`code_version`) -- so an interrupted run continues where it
 stopped and a changed rule or world never reads a stale result.
 
 Cells that read the same records (every grid claim on one world draw) are run together as a
@@ -22,7 +23,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -31,27 +31,29 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CELL_CACHE = REPO_ROOT / ".cache" / "calibration"
 
 
-@lru_cache(maxsize=1)
-def library_version() -> str:
-    """sha256 (16 hex) over the library's Python sources (``harness/**/*.py``): any code change
-    that could change a record or a rule changes every cell key."""
-    h = hashlib.sha256()
-    root = REPO_ROOT / "harness"
-    for p in sorted(root.rglob("*.py")):
-        h.update(str(p.relative_to(root)).encode())
-        h.update(p.read_bytes())
-    return h.hexdigest()[:16]
+#: The module whose code builds a calibration cell's records and judges its trial (its import
+#: closure is what a cell can run, besides the evaluator's module).
+RECORDS_MODULE = "harness.calibration.run"
 
 
-def evaluator_version(evaluator: Callable[..., Any]) -> str:
-    """sha256 (16 hex) of the source file that defines ``evaluator`` (e.g. claims/calibration_rules.py)."""
+def code_version(evaluator: Callable[..., Any]) -> str:
+    """sha256 (16 hex) of the code a cell of ``evaluator`` can run: the import closure of
+    :data:`RECORDS_MODULE` and of the evaluator's source file (e.g. claims/calibration_rules.py, with
+    the harness modules it imports), their package data, and the numeric libraries' versions
+    (:func:`harness.code_closure.code_version`). An edit outside the closure (the report, the cost
+    model, the command line) keeps every cached cell; an edit inside recomputes them."""
+    from harness.code_closure import code_version as closure_version
+
     try:
         src = inspect.getsourcefile(evaluator)
     except TypeError:
         src = None
     if not src or not Path(src).exists():
-        return "unknown"
-    return hashlib.sha256(Path(src).read_bytes()).hexdigest()[:16]
+        raise ValueError(
+            f"evaluator {evaluator!r} has no source file: a cell's key needs the code that judges it; "
+            "define the evaluator in a module."
+        )
+    return closure_version((RECORDS_MODULE,), (str(Path(src).resolve()),))
 
 
 def cell_key(fields: Mapping[str, Any]) -> str:

@@ -657,7 +657,7 @@ class _Job:
         return knobs
 
     def cell(self, cid: str, name: str, changes: Mapping[str, Any], strength: float, seed: int) -> Any:
-        from harness.calibration.cells import Cell, cell_key, evaluator_version, library_version
+        from harness.calibration.cells import Cell, cell_key, code_version
 
         plan = self.plans[cid]
         knobs = self.knobs(cid, changes, strength, seed)
@@ -675,8 +675,7 @@ class _Job:
             "seed": seed,
             "procedure": asdict(self.procedure),
             "nulls": self.nulls,
-            "library": library_version(),
-            "evaluator": evaluator_version(self.evaluators[plan.rule]),
+            "code": code_version(self.evaluators[plan.rule]),
         }
         return Cell(cid, name, dict(changes), strength, seed, group, cell_key(fields))
 

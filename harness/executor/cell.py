@@ -8,7 +8,7 @@ identity of both feature spaces (the full weights of the model as the SAE reads 
 full weights and configuration, the layer), the tokens' content key, the vocabulary, the
 procedure's fields (seed included), the profile's null sizes, the cell's own fields, the device
 kind, the torch thread count, the numeric libraries' versions and the code version (a hash of the
-library's sources, :func:`harness.calibration.cells.library_version`). An interrupted run then
+code a cell can run: the import closure of :data:`CODE_ENTRIES`, :func:`harness.code_closure.code_version`). An interrupted run then
 continues where it stopped, and a changed input recomputes exactly the cells it touches.
 
 Results are pickled (every float, NaN and integer type comes back bit for bit) and written
@@ -197,19 +197,24 @@ def _world_identity(world: World) -> dict[str, Any]:
     return memo
 
 
+#: The modules whose cell computations a store holds (grid and semantic cells, atlas cells): the
+#: code key is their import closure, so an edit elsewhere (the report, the cost model) keeps the cells.
+CODE_ENTRIES = ("harness.experiments.grid", "harness.experiments.atlas")
+
+
 def cell_key(world: World, spec: CellSpec, *, threads: int | None = None, device: str | None = None) -> str:
     """sha256 (32 hex) over everything ``spec``'s result depends on on ``world`` (module
     docstring). ``threads``: the torch thread count the cell runs with (default: this process's);
     ``device``: the device it runs on (default: the world's; only its kind is keyed)."""
     import torch
 
-    from harness.calibration.cells import library_version
+    from harness.code_closure import code_version
 
     proc = spec.procedure
     prof = world.profile
     fields = {
         "store": CELL_STORE_VERSION,
-        "code": library_version(),
+        "code": code_version(CODE_ENTRIES),
         "versions": _versions(),
         "device": str(device or world.device).split(":")[0],
         "threads": int(threads if threads is not None else torch.get_num_threads()),
