@@ -32,7 +32,8 @@ import pytest
 from claims.calibration_rules import EVALUATORS
 from claims.conftest import REPO_ROOT
 from harness.calibration.cells import DEFAULT_CELL_CACHE
-from harness.calibration.run import NOT_PLANTED, PLANS, WORLD_SHAPES, RuleOutcome, calibrate, write_calibration
+from harness.calibration.run import NOT_PLANTED, PLANS, WORLD_SHAPES, RuleOutcome, calibrate
+from harness.calibration.report import write_calibration
 from harness.calibration.worlds import SeedKnobs, WorldKnobs
 from harness.config import CORRECTED, PAPER
 from harness.verdicts.records import CLAIMS

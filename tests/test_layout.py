@@ -23,6 +23,7 @@ TESTED_ELSEWHERE: dict[str, str] = {
     "harness/verdicts/paper_tables.py": "tests/verdicts/test_whole_space.py (U8 against Tables 5-8)",
     "harness/verdicts/outcome.py": "tests/verdicts/test_recorder.py (conclude, re-exported by the recorder)",
     "harness/calibration/run.py": "tests/calibration/test_calibration_run.py (basename unique: see below)",
+    "harness/calibration/report.py": "tests/calibration/test_calibration_run.py (the written report, the notes, the docs block)",
     "harness/calibration/__main__.py": "tests/calibration/test_calibration_run.py (the command line's refusals, the docs block)",
 }
 

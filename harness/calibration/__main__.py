@@ -9,7 +9,7 @@
 - ``recompute [FILE]``: rates, 95% intervals and flags re-derived from a written
   ``calibration.json``'s stored trials (no world rebuilt), report rewritten next to it.
 - ``readme``: rewrite docs/calibration.md's calibration block from the committed data
-  (:func:`harness.calibration.run.readme_summary`).
+  (:func:`harness.calibration.report.readme_summary`).
 """
 
 from __future__ import annotations
@@ -24,15 +24,11 @@ import time
 from pathlib import Path
 
 from harness.calibration.cells import DEFAULT_CELL_CACHE, REPO_ROOT
-from harness.calibration.run import (
+from harness.calibration.run import PAPER_PAIRS, PLANS, WORLD_SHAPES, ClaimCalibration, calibrate
+from harness.calibration.report import (
     DEFAULT_CALIBRATION_FILE,
-    PAPER_PAIRS,
-    PLANS,
     README_BEGIN,
     README_END,
-    WORLD_SHAPES,
-    ClaimCalibration,
-    calibrate,
     readme_summary,
     recompute,
     write_calibration,

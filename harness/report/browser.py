@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     file into a temporary folder and screenshot its first screen."""
     import argparse
 
-    from harness.calibration.run import DEFAULT_CALIBRATION_FILE, calibration_notes
+    from harness.calibration.report import DEFAULT_CALIBRATION_FILE, calibration_notes
     from harness.report.markdown import write_report_from_results
     from harness.verdicts.stability import DEFAULT_STABILITY_FILE, stability_notes
 

@@ -171,7 +171,7 @@ def write_report(
     ``partial``: why this run is not the complete report (None: complete); a partial report
     says so in its first line. Figures in ``out_dir/figures`` are replaced by this run's.
     ``calibration``: (claim id, procedure) -> status of its rule under that procedure on the
-    known-answer worlds (:func:`harness.calibration.run.calibration_notes`; procedure ``"*"``: any);
+    known-answer worlds (:func:`harness.calibration.report.calibration_notes`; procedure ``"*"``: any);
     each verdict row shows its own procedure's, so a verdict from a rule that misses its power or
     false-positive target is read as such.
     ``stability``: (claim id, procedure) -> how the claim's outcome held over the committed seed

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.calibration.run import DEFAULT_CALIBRATION_FILE, calibration_notes
+from harness.calibration.report import DEFAULT_CALIBRATION_FILE, calibration_notes
 from harness.verdicts.stability import DEFAULT_STABILITY_FILE, stability_notes
 from harness.config import get_procedure
 from harness.errors import ConfigError

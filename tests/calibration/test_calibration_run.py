@@ -4,17 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.calibration.run import (
-    DEFAULT_CALIBRATION_FILE,
-    PLANS,
-    ClaimPlan,
-    Trial,
-    calibrate,
-    calibration_notes,
-    load_calibration,
-    summarise,
-    write_calibration,
-)
+from harness.calibration.run import PLANS, ClaimPlan, Trial, calibrate, summarise
+from harness.calibration.report import DEFAULT_CALIBRATION_FILE, calibration_notes, load_calibration, write_calibration
 from harness.config import CORRECTED, PAPER
 from harness.errors import ConfigError
 
@@ -153,7 +144,7 @@ def test_readme_calibration_block_is_generated_from_the_committed_data() -> None
     """README's list of rules that meet both targets on the bounds is the committed data's
     (regenerate with ``python -m harness.calibration readme``)."""
     from harness.calibration.cells import REPO_ROOT
-    from harness.calibration.run import README_BEGIN, README_END, readme_summary
+    from harness.calibration.report import README_BEGIN, README_END, readme_summary
 
     readme = (REPO_ROOT / "docs" / "calibration.md").read_text()
     block = readme[readme.index(README_BEGIN) : readme.index(README_END) + len(README_END)]

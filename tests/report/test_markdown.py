@@ -384,7 +384,7 @@ def test_a_rule_that_holds_with_its_control_not_distinguished_is_worded_so(tmp_p
 
 
 def test_calibration_notes_from_file(tmp_path) -> None:
-    from harness.calibration.run import calibration_notes
+    from harness.calibration.report import calibration_notes
 
     assert calibration_notes(tmp_path / "missing.json") == {}
     (tmp_path / "c.json").write_text(
