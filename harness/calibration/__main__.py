@@ -6,6 +6,8 @@
   in ``--cache`` (an interrupted run continues); writes ``calibration.json`` / ``.md`` / figures to
   ``--out`` with how it was run -- with ``--batch N`` after every N seeds (all claims and
   procedures of those seeds first), so a run stopped part-way leaves every row with the same seeds.
+  ``--false-worlds none`` leaves out the claim-false worlds besides the null twin (a cheaper run
+  whose rows bound the null twin's false passes and the power only).
 - ``recompute [FILE]``: rates, 95% intervals and flags re-derived from a written
   ``calibration.json``'s stored trials (no world rebuilt), report rewritten next to it.
 - ``readme``: rewrite docs/calibration.md's calibration block from the committed data
@@ -60,6 +62,9 @@ def _run(args: argparse.Namespace) -> int:
     strengths = None
     if args.strengths == "ends":  # the null twin and the paper-like strength only
         strengths = {c: tuple(s for s in PLANS[c].strengths if s in (0.0, PLANS[c].paper_strength)) for c in claims}
+    plans = dict(PLANS)
+    if args.false_worlds == "none":  # the null twin only (a plan whose null twin is not claim-false keeps its worlds)
+        plans = {c: dataclasses.replace(p, false_worlds={}) if p.null_twin_false else p for c, p in PLANS.items()}
     if args.batch < 0:
         print(f"error: --batch takes 0 (every seed at once) or a seed count, got {args.batch}.", file=sys.stderr)
         return 2
@@ -81,6 +86,7 @@ def _run(args: argparse.Namespace) -> int:
                 world=world,
                 seed_world=seed_world,
                 strengths=strengths,
+                plans=plans,
                 n_permutations=args.n_permutations,
                 n_permutations_semantic=args.n_permutations,
                 n_random_subsets=args.n_random_subsets,
@@ -94,6 +100,9 @@ def _run(args: argparse.Namespace) -> int:
             "seeds": n_done,
             "seeds_asked": args.seeds,
             "strengths": "null twin and paper-like only" if strengths else "every planned strength",
+            "false_worlds": "every planned claim-false world"
+            if args.false_worlds == "all"
+            else "none besides the null twin (U7: its own, its null twin is not claim-false)",
             "n_permutations": args.n_permutations,
             "n_permutations_semantic": args.n_permutations,
             "n_random_subsets": args.n_random_subsets,
@@ -121,6 +130,13 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--paper-pairs", action="store_true", help="latent counts of the paper's pair counts")
     run.add_argument(
         "--strengths", choices=("all", "ends"), default="all", help="'ends': null twin and paper-like strength only"
+    )
+    run.add_argument(
+        "--false-worlds",
+        choices=("all", "none"),
+        default="all",
+        help="'none': no claim-false world besides the null twin (plans whose null twin is not claim-false keep "
+        "theirs); the cells' keys are the same, so a later 'all' run reuses them",
     )
     run.add_argument("--seed-latents", type=int, help="latents per SAE of the seed worlds (default 256)")
     run.add_argument("--n-permutations", type=int, default=99)

@@ -7,6 +7,9 @@ output of one function here:
   from the committed ``reports/smoke/results.json`` (:func:`outcomes_block`).
 - ``cost``: the paper tier's projected totals from the cost model (:func:`cost_block`; the per-stage
   table is in ``docs/paper-tier.md``).
+- ``calibration``: per claim and procedure, where its rule stands on the known-answer worlds --
+  meets both targets on the 95% bounds, misses one (and which), or too few seeds -- from the committed
+  ``reports/calibration/**/calibration.json`` (:func:`calibration_block`).
 - ``timings``: how long the README's two commands took, read from ``docs/measured.json`` (a
   measurement with its machine named, written by whoever ran them; :func:`timings_block`).
 
@@ -29,6 +32,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 README = REPO_ROOT / "README.md"
 SMOKE_RESULTS = REPO_ROOT / "reports" / "smoke" / "results.json"
 MEASURED = REPO_ROOT / "docs" / "measured.json"
+CALIBRATION = REPO_ROOT / "reports" / "calibration" / "calibration.json"
 
 #: Claim ids in the order the README lists them (the papers' order: whole space, semantic, seeds).
 CLAIM_ORDER = ("U1", "U2", "U3", "U4", "U5", "U6", "U7", "U8", "S1", "S2", "S3", "S4", "S5", "W1", "W2", "X1")
@@ -103,7 +107,71 @@ def timings_block(measured: Path = MEASURED) -> str:
     return "\n".join(out) + "\n"
 
 
-BLOCKS: dict[str, Callable[[], str]] = {"timings": timings_block, "outcomes": outcomes_block, "cost": cost_block}
+def _standing_cell(c: dict[str, Any] | None) -> str:
+    """One rule's calibration in a few words: where it stands, then power and the worst false-pass count."""
+    from harness.calibration.rates import FALSE_POSITIVE_TARGET, POWER_TARGET, Rate
+
+    if c is None:
+        return "—"
+    power = Rate(**c["pass_count"][str(float(c["paper_strength"]))])
+    false_sets = [Rate(**r) for r in (c.get("false_world_count") or {}).values()]
+    if c.get("false_positive_rate") is not None:
+        false_sets.append(Rate(**c["pass_count"]["0.0"]))
+    worst = max(false_sets, key=lambda r: r.high, default=None)
+    if c.get("calibrated"):
+        head = "**meets both**"
+    else:
+        misses = []
+        if power.high < POWER_TARGET:
+            misses.append("power")
+        if worst is not None and worst.low > FALSE_POSITIVE_TARGET:
+            misses.append("false passes")
+        head = f"misses {' and '.join(misses)}" if misses else "too few seeds"
+    fp = f", false {worst.k}/{worst.n} (≤ {worst.high:.2f})" if worst is not None else ""
+    return f"{head}: power {power.k}/{power.n} (≥ {power.low:.2f}){fp}"
+
+
+def calibration_block(path: Path = CALIBRATION) -> str:
+    """Per claim x procedure, its rule's standing on the known-answer worlds (the run with the most seeds
+    of ``reports/calibration/`` and its sub-runs; :func:`harness.calibration.report.readme_summary` has
+    every run): power at the paper-like strength with its 95% lower bound, the worst false-pass count
+    with its 95% upper bound, and whether both targets are met on the bounds."""
+    from harness.calibration.rates import FALSE_POSITIVE_TARGET, POWER_TARGET
+    from harness.calibration.report import _best_entries, _note_procedure
+
+    entries: dict[tuple[str, str], dict[str, Any]] = {}
+    for c in _best_entries(path):
+        entries[(c["claim_id"], _note_procedure(c))] = dict(c)
+    order = CLAIM_ORDER + SEED_CLAIMS
+    plans = sorted({k[0] for k in entries}, key=lambda c: (order.index(c.split()[0]) if c.split()[0] in order else 99, c))
+    out = [
+        f"From `{path.parent.relative_to(REPO_ROOT)}/` (targets on the 95% Clopper-Pearson bounds: power's lower "
+        f"bound ≥ {POWER_TARGET} at the paper-like strength, every false-pass rate's upper bound ≤ "
+        f"{FALSE_POSITIVE_TARGET}; per row the run with the most seeds):",
+        "",
+        "| rule | `paper` procedure | `corrected` procedure |",
+        "|---|---|---|",
+    ]
+    for plan in plans:
+        if plan.split()[0] in SEED_CLAIMS:
+            continue
+        out.append(
+            f"| {plan} | {_standing_cell(entries.get((plan, 'paper')))} | "
+            f"{_standing_cell(entries.get((plan, 'corrected')))} |"
+        )
+    seed = [p for p in plans if p in SEED_CLAIMS]
+    if seed:
+        out += ["", "| rule | PB method |", "|---|---|"]
+        out += [f"| {p} | {_standing_cell(next((v for k, v in entries.items() if k[0] == p), None))} |" for p in seed]
+    return "\n".join(out) + "\n"
+
+
+BLOCKS: dict[str, Callable[[], str]] = {
+    "timings": timings_block,
+    "outcomes": outcomes_block,
+    "calibration": calibration_block,
+    "cost": cost_block,
+}
 
 
 def block_text(text: str, name: str) -> str:

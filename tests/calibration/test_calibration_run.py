@@ -191,3 +191,40 @@ def test_command_line_batches_leave_a_consistent_file_when_stopped(
     assert [(c["procedure"], c["n_seeds"]) for c in data["claims"]] == [("corrected", 1), ("paper", 1)]
     assert "batch 1/2, seeds 0-0 of 2" in capsys.readouterr().out
     assert cli.main([*argv[:5], "--batch=-1"]) == 2 and "--batch takes 0" in capsys.readouterr().err
+
+
+def test_command_line_false_worlds_none_keeps_the_null_twin_and_the_cell_keys(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``run --false-worlds none`` drops the claim-false worlds besides the null twin (a plan whose
+    null twin is not claim-false keeps its own) and leaves the planted cells' keys as they are, so a
+    later full run reuses them."""
+    import harness.calibration.__main__ as cli
+
+    calls: list[dict] = []
+
+    def record(evaluators, **kwargs):
+        calls.append(kwargs)
+        return []
+
+    monkeypatch.setattr(cli, "calibrate", record)
+    monkeypatch.setattr(cli, "write_calibration", lambda *a, **k: tmp_path / "calibration.json")
+    base = ["run", "--claims", "X1,U7", "--seeds", "1", "--procedure", "corrected", "--no-cache"]
+    assert cli.main([*base, "--out", str(tmp_path)]) == 0
+    assert cli.main([*base, "--false-worlds", "none", "--out", str(tmp_path)]) == 0
+    full, lean = calls[0]["plans"], calls[1]["plans"]
+    assert full["X1"].false_worlds and lean["X1"].false_worlds == {}
+    assert lean["U7"].false_worlds == full["U7"].false_worlds != {}  # U7's null twin is not claim-false
+
+    from harness.calibration.run import _Job
+    from harness.config import CORRECTED
+    from harness.calibration.worlds import SeedKnobs, WorldKnobs
+    from claims.calibration_rules import EVALUATORS
+
+    keys = [
+        _Job(EVALUATORS, plans, CORRECTED, WorldKnobs(), SeedKnobs(), (99, 99, 30))
+        .cell("X1", "planted", {}, 1.0, 3)
+        .key
+        for plans in (full, lean)
+    ]
+    assert keys[0] == keys[1]
