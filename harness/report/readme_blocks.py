@@ -143,7 +143,9 @@ def calibration_block(path: Path = CALIBRATION) -> str:
     for c in _best_entries(path):
         entries[(c["claim_id"], _note_procedure(c))] = dict(c)
     order = CLAIM_ORDER + SEED_CLAIMS
-    plans = sorted({k[0] for k in entries}, key=lambda c: (order.index(c.split()[0]) if c.split()[0] in order else 99, c))
+    plans = sorted(
+        {k[0] for k in entries}, key=lambda c: (order.index(c.split()[0]) if c.split()[0] in order else 99, c)
+    )
     out = [
         f"From `{path.parent.relative_to(REPO_ROOT)}/` (targets on the 95% Clopper-Pearson bounds: power's lower "
         f"bound ≥ {POWER_TARGET} at the paper-like strength, every false-pass rate's upper bound ≤ "
