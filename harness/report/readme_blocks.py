@@ -110,6 +110,7 @@ def timings_block(measured: Path = MEASURED) -> str:
 def _standing_cell(c: dict[str, Any] | None) -> str:
     """One rule's calibration in a few words: where it stands, then power and the worst false-pass count."""
     from harness.calibration.rates import FALSE_POSITIVE_TARGET, POWER_TARGET, Rate
+    from harness.calibration.report import undecided_text
 
     if c is None:
         return "—"
@@ -128,7 +129,7 @@ def _standing_cell(c: dict[str, Any] | None) -> str:
             misses.append("false passes")
         head = f"misses {' and '.join(misses)}" if misses else "too few seeds"
     fp = f", false {worst.k}/{worst.n} (≤ {worst.high:.2f})" if worst is not None else ""
-    return f"{head}: power {power.k}/{power.n} (≥ {power.low:.2f}){fp}"
+    return f"{head}: power {power.k}/{power.n} (≥ {power.low:.2f}{undecided_text(c)}){fp}"
 
 
 def calibration_block(path: Path = CALIBRATION) -> str:
