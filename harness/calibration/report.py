@@ -367,6 +367,7 @@ def readme_summary(path: Path = DEFAULT_CALIBRATION_FILE) -> str:
         meta = json.loads(f.read_text()).get("meta") or {}
         how = meta.get("command") or "pytest claims/test_calibration.py -m calibration"
         where = f" on {meta['machine']}" if meta.get("machine") else ""
+        where += f" at commit `{meta['commit'][:12]}`" if meta.get("commit") else ""
         runs.append(
             f"- `{f.relative_to(Path(path).parent.parent.parent)}`: `{how}`, {meta.get('wall_s', '?')} s wall{where}"
         )
