@@ -27,6 +27,7 @@ def _outcome(j: ClaimJudgement) -> RuleOutcome:
         control_holds=None if c is None else c.holds,
         control_scored=True if c is None else c.scored,
         measured=dict(j.claim.measured),
+        control_measured=dict(j.control_measured if j.control_measured is not None else (c.measured if c else {})),
         inconclusive=j.conclusion().verdict == "inconclusive",
     )
 

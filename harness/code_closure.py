@@ -9,9 +9,9 @@ every package on the way (importing ``harness.a.b`` runs ``harness/a/__init__.py
 data files (TOML registries, CSV tables, JSON) that live in the directory of a module in the closure.
 Third-party code is keyed by its version (:func:`library_versions`), not its source.
 
-Not seen: a module imported by name at run time (``importlib.import_module(name)`` with a computed
-name). :func:`dynamic_importers` lists the library's modules that do this, so a key's entry points can
-be checked against them (tests/test_code_closure.py).
+Not seen: a module imported by name at run time (``importlib.import_module(name)``, ``__import__``)
+or by a relative import. :func:`dynamic_importers` lists the library's modules that do either, so a
+key's entry points can be checked against them (tests/test_code_closure.py).
 """
 
 from __future__ import annotations
@@ -139,15 +139,17 @@ def code_version(entries: tuple[str, ...], extra_files: tuple[str, ...] = ()) ->
 
 
 def dynamic_importers() -> list[str]:
-    """Harness modules that call ``importlib.import_module`` (imports the closure cannot see)."""
+    """Harness modules with an import the closure cannot see: ``importlib.import_module(...)``,
+    ``__import__(...)`` or a relative import (``from . import x``; :func:`imports_of` reads absolute
+    ones only)."""
     out = []
     for m, f in _module_files().items():
         for node in ast.walk(ast.parse(f.read_text())):
-            if (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Attribute)
-                and node.func.attr == "import_module"
-            ):
+            dynamic = isinstance(node, ast.Call) and (
+                (isinstance(node.func, ast.Attribute) and node.func.attr == "import_module")
+                or (isinstance(node.func, ast.Name) and node.func.id == "__import__")
+            )
+            if dynamic or (isinstance(node, ast.ImportFrom) and node.level > 0):
                 out.append(m)
                 break
     return sorted(out)

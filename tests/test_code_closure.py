@@ -76,6 +76,13 @@ def test_the_evaluators_imports_join_the_closure(toy: Path, monkeypatch: pytest.
     assert code_closure.code_version(("harness.report.page",), (str(ev),)) != with_ev
 
 
+def test_relative_and_dunder_imports_are_reported_as_unseen(toy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (toy / "stage" / "rel.py").write_text("from . import work\n")
+    (toy / "stage" / "dunder.py").write_text("def f(n):\n    return __import__(n)\n")
+    _fresh(monkeypatch, toy)
+    assert code_closure.dynamic_importers() == ["harness.stage.dunder", "harness.stage.rel"]
+
+
 def test_unknown_entries_are_refused(toy: Path) -> None:
     with pytest.raises(KeyError, match="not modules of the harness package"):
         code_closure.closure(["harness.nowhere"])

@@ -37,6 +37,7 @@ from harness.calibration.report import (
 )
 from harness.calibration.worlds import SeedKnobs, WorldKnobs
 from harness.config import CORRECTED, PAPER
+from harness.provenance import git_commit
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -113,6 +114,7 @@ def _run(args: argparse.Namespace) -> int:
             "workers": args.workers,
             "wall_s": round(time.time() - t0, 1),
             "machine": f"{platform.node()} ({os.cpu_count()} CPUs, {platform.machine()})",
+            "commit": git_commit(),
         }
         last = n_done == args.seeds
         print(write_calibration(args.out, results, meta=meta, figures=last or not args.batch), flush=True)

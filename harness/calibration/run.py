@@ -53,6 +53,8 @@ class RuleOutcome:
     control_holds: bool | None
     control_scored: bool = True
     measured: dict[str, Any] = field(default_factory=dict)
+    control_measured: dict[str, Any] = field(default_factory=dict)
+    """The negative control's measurements (what the report shows of it; empty without a control)."""
     inconclusive: bool = False
     """The rule judged that the data cannot decide (e.g. too little power): recorded as the
     verdict "inconclusive", which is never a pass (for rules that have that outcome)."""
@@ -471,6 +473,9 @@ class Trial:
     control_outcome: str | None
     measured: dict[str, float] = field(default_factory=dict)
     """The rule's scalar measurements (e.g. the fraction of significant cells, Spearman rho)."""
+    control_measured: dict[str, float] = field(default_factory=dict)
+    """The negative control's scalar measurements (e.g. the share of cells where random partners
+    score as well as the real pairing): why a control came out the way it did."""
 
 
 def _scalars(measured: Mapping[str, Any]) -> dict[str, float]:
@@ -717,6 +722,7 @@ class _Job:
             bool(r.rule_holds),
             c.control_outcome,
             _scalars(r.measured),
+            _scalars(r.control_measured),
         )
 
 
@@ -783,4 +789,5 @@ def _trial_from_dict(d: Mapping[str, Any]) -> Trial:
         bool(d["rule_holds"]),
         d.get("control_outcome"),
         {k: float(v) for k, v in (d.get("measured") or {}).items()},
+        {k: float(v) for k, v in (d.get("control_measured") or {}).items()},
     )

@@ -110,6 +110,7 @@ def timings_block(measured: Path = MEASURED) -> str:
 def _standing_cell(c: dict[str, Any] | None) -> str:
     """One rule's calibration in a few words: where it stands, then power and the worst false-pass count."""
     from harness.calibration.rates import FALSE_POSITIVE_TARGET, POWER_TARGET, Rate
+    from harness.calibration.report import undecided_text
 
     if c is None:
         return "—"
@@ -128,7 +129,7 @@ def _standing_cell(c: dict[str, Any] | None) -> str:
             misses.append("false passes")
         head = f"misses {' and '.join(misses)}" if misses else "too few seeds"
     fp = f", false {worst.k}/{worst.n} (≤ {worst.high:.2f})" if worst is not None else ""
-    return f"{head}: power {power.k}/{power.n} (≥ {power.low:.2f}){fp}"
+    return f"{head}: power {power.k}/{power.n} (≥ {power.low:.2f}{undecided_text(c)}){fp}"
 
 
 def calibration_block(path: Path = CALIBRATION) -> str:
@@ -143,7 +144,9 @@ def calibration_block(path: Path = CALIBRATION) -> str:
     for c in _best_entries(path):
         entries[(c["claim_id"], _note_procedure(c))] = dict(c)
     order = CLAIM_ORDER + SEED_CLAIMS
-    plans = sorted({k[0] for k in entries}, key=lambda c: (order.index(c.split()[0]) if c.split()[0] in order else 99, c))
+    plans = sorted(
+        {k[0] for k in entries}, key=lambda c: (order.index(c.split()[0]) if c.split()[0] in order else 99, c)
+    )
     out = [
         f"From `{path.parent.relative_to(REPO_ROOT)}/` (targets on the 95% Clopper-Pearson bounds: power's lower "
         f"bound ≥ {POWER_TARGET} at the paper-like strength, every false-pass rate's upper bound ≤ "

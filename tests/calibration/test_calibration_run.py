@@ -228,3 +228,26 @@ def test_command_line_false_worlds_none_keeps_the_null_twin_and_the_cell_keys(
         for plans in (full, lean)
     ]
     assert keys[0] == keys[1]
+
+
+def test_a_trial_keeps_the_controls_measurements_and_reads_back() -> None:
+    """A trial stores why its control came out as it did (the control's scalar measurements), and a
+    stored trial reads back with them (old trials without the field read back with none)."""
+    from dataclasses import asdict
+
+    from harness.calibration.run import RuleOutcome, _Job, _trial_from_dict
+    from harness.calibration.worlds import SeedKnobs, WorldKnobs
+
+    def evaluator(records, procedure):
+        return RuleOutcome(True, False, measured={"frac": 0.9}, control_measured={"share_same": 0.2, "note": "x"})
+
+    job = _Job({"U1": evaluator}, PLANS, CORRECTED, WorldKnobs(), SeedKnobs(), (99, 99, 30))
+
+    class _Cell:
+        claim_id, world, strength, seed = "U1", "planted", 0.7, 3
+
+    t = job.trial(_Cell(), {})
+    assert t.verdict == "reproduced" and t.control_measured == {"share_same": 0.2}
+    assert _trial_from_dict(asdict(t)) == t
+    old = {k: v for k, v in asdict(t).items() if k != "control_measured"}
+    assert _trial_from_dict(old).control_measured == {}
