@@ -255,7 +255,7 @@ def _note(c: Mapping[str, Any]) -> str:
     if worst is not None:
         head += f", false passes {worst.k}/{worst.n} (95% upper bound {worst.high:.2f})"
     variant = c["claim_id"].partition(" ")[2]
-    head += f" ({procedure}{', ' + variant + ' world' if variant else ''}, n = {power.n})"
+    head += f" ({procedure}{', ' + variant + ' world' if variant else ''}, n = {power.n}{false_worlds_missing(c)})"
     return f"ok: {head}" if c.get("calibrated") else f"FLAGGED ({_standing(c)}): {head}"
 
 
@@ -325,6 +325,15 @@ def undecided_text(c: Mapping[str, Any]) -> str:
     return f"; {k}/{n} inconclusive" if k else ""
 
 
+def false_worlds_missing(c: Mapping[str, Any]) -> str:
+    """ "; claim-false worlds not in this run" when the plan has claim-false worlds besides the null
+    twin and the entry measured none of them (a ``--false-worlds none`` run), else ""."""
+    plan = PLANS.get(c["claim_id"])
+    if plan is None or not plan.false_worlds or c.get("false_world_count"):
+        return ""
+    return "; its claim-false worlds not in this run"
+
+
 def _standing(c: Mapping[str, Any]) -> str:
     """ "meets both", "misses a target" (an interval on the wrong side) or "too few seeds"."""
     if c.get("calibrated"):
@@ -373,7 +382,8 @@ def readme_summary(path: Path = DEFAULT_CALIBRATION_FILE) -> str:
         )
     groups: dict[str, list[str]] = {"meets both": [], "misses a target": [], "too few seeds": []}
     for c in entries:
-        groups[_standing(c)].append(f"{c['claim_id']} ({c['procedure']}, n = {c['n_seeds']})")
+        only = " -- null twin only, its claim-false worlds not in that run" if false_worlds_missing(c) else ""
+        groups[_standing(c)].append(f"{c['claim_id']} ({c['procedure']}, n = {c['n_seeds']}{only})")
     lines = [
         README_BEGIN,
         "| plan | procedure | run | seeds | false passes (95% upper bound) | power (95% lower bound) | on the bounds |",

@@ -110,7 +110,7 @@ def timings_block(measured: Path = MEASURED) -> str:
 def _standing_cell(c: dict[str, Any] | None) -> str:
     """One rule's calibration in a few words: where it stands, then power and the worst false-pass count."""
     from harness.calibration.rates import FALSE_POSITIVE_TARGET, POWER_TARGET, Rate
-    from harness.calibration.report import undecided_text
+    from harness.calibration.report import false_worlds_missing, undecided_text
 
     if c is None:
         return "—"
@@ -120,7 +120,7 @@ def _standing_cell(c: dict[str, Any] | None) -> str:
         false_sets.append(Rate(**c["pass_count"]["0.0"]))
     worst = max(false_sets, key=lambda r: r.high, default=None)
     if c.get("calibrated"):
-        head = "**meets both**"
+        head = "**meets both**" + (" on the null twin" if false_worlds_missing(c) else "")
     else:
         misses = []
         if power.high < POWER_TARGET:
@@ -129,7 +129,8 @@ def _standing_cell(c: dict[str, Any] | None) -> str:
             misses.append("false passes")
         head = f"misses {' and '.join(misses)}" if misses else "too few seeds"
     fp = f", false {worst.k}/{worst.n} (≤ {worst.high:.2f})" if worst is not None else ""
-    return f"{head}: power {power.k}/{power.n} (≥ {power.low:.2f}{undecided_text(c)}){fp}"
+    tail = "" if c.get("calibrated") else false_worlds_missing(c)
+    return f"{head}: power {power.k}/{power.n} (≥ {power.low:.2f}{undecided_text(c)}){fp}{tail}"
 
 
 def calibration_block(path: Path = CALIBRATION) -> str:
@@ -150,7 +151,8 @@ def calibration_block(path: Path = CALIBRATION) -> str:
     out = [
         f"From `{path.parent.relative_to(REPO_ROOT)}/` (targets on the 95% Clopper-Pearson bounds: power's lower "
         f"bound ≥ {POWER_TARGET} at the paper-like strength, every false-pass rate's upper bound ≤ "
-        f"{FALSE_POSITIVE_TARGET}; per row the run with the most seeds):",
+        f"{FALSE_POSITIVE_TARGET}; per row the run with the most seeds; 'false' is the worst false-pass count of "
+        "the null twin and the claim-false worlds that run measured):",
         "",
         "| rule | `paper` procedure | `corrected` procedure |",
         "|---|---|---|",
