@@ -21,6 +21,7 @@ bound stays under its target (:mod:`harness.calibration.rates`).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -478,11 +479,15 @@ class Trial:
     score as well as the real pairing): why a control came out the way it did."""
 
 
-def _scalars(measured: Mapping[str, Any]) -> dict[str, float]:
+def _scalars(measured: Mapping[str, Any], *, finite: bool = False) -> dict[str, float]:
+    """The numeric entries of ``measured`` as floats (``finite``: NaN and inf dropped -- a value that
+    was not measured -- so stored trials compare equal when read back)."""
     return {
         k: float(v)
         for k, v in measured.items()
-        if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+        if isinstance(v, (int, float, np.integer, np.floating))
+        and not isinstance(v, bool)
+        and (not finite or math.isfinite(float(v)))
     }
 
 
@@ -722,7 +727,7 @@ class _Job:
             bool(r.rule_holds),
             c.control_outcome,
             _scalars(r.measured),
-            _scalars(r.control_measured),
+            _scalars(r.control_measured, finite=True),
         )
 
 
