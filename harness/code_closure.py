@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import importlib.metadata
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
@@ -110,13 +109,9 @@ def closure_files(entries: Iterable[str]) -> list[Path]:
 @lru_cache(maxsize=1)
 def library_versions() -> dict[str, str | None]:
     """Versions of :data:`KEYED_LIBRARIES` (None where one is not installed)."""
-    out: dict[str, str | None] = {}
-    for lib in KEYED_LIBRARIES:
-        try:
-            out[lib] = importlib.metadata.version(lib)
-        except importlib.metadata.PackageNotFoundError:
-            out[lib] = None
-    return out
+    from harness.provenance import package_versions
+
+    return package_versions(KEYED_LIBRARIES)
 
 
 @lru_cache(maxsize=32)

@@ -32,13 +32,19 @@ def git_commit(root: Path | None = None) -> str:
         return "unknown"
 
 
-def provenance() -> dict[str, object]:
+def package_versions(names: tuple[str, ...]) -> dict[str, str | None]:
+    """Installed version of each distribution in ``names`` (None where one is not installed)."""
     versions: dict[str, str | None] = {}
-    for lib in LIBRARIES:
+    for lib in names:
         try:
             versions[lib] = importlib.metadata.version(lib)
         except importlib.metadata.PackageNotFoundError:
             versions[lib] = None
+    return versions
+
+
+def provenance() -> dict[str, object]:
+    versions = package_versions(LIBRARIES)
     from harness.lockfile import lock_differences
 
     return {
