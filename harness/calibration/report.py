@@ -246,11 +246,7 @@ def _note(c: Mapping[str, Any]) -> str:
             fp = f"{k_false}/{n} false passes (upper bound {clopper_pearson(k_false, n).high:.2f})"
         head = f"power {k_power}/{n} (lower bound {clopper_pearson(k_power, n).low:.2f}), {fp} ({procedure}; 95% Clopper-Pearson)"
         return f"ok: {head}" if c.get("calibrated") else f"FLAGGED: {'; '.join(c.get('flags', []))}"
-    power = Rate(**c["pass_count"][str(float(c["paper_strength"]))])
-    false_sets = list((c.get("false_world_count") or {}).values())
-    if c.get("false_positive_rate") is not None:
-        false_sets.append(c["pass_count"][str(0.0)])
-    worst = max((Rate(**f) for f in false_sets), key=lambda f: f.high, default=None)
+    power, worst = power_and_worst_false(c)
     head = f"power {power.k}/{power.n} (95% lower bound {power.low:.2f}{undecided_text(c)})"
     if worst is not None:
         head += f", false passes {worst.k}/{worst.n} (95% upper bound {worst.high:.2f})"
@@ -323,6 +319,16 @@ def undecided_text(c: Mapping[str, Any]) -> str:
     """ "; 3/3 of them inconclusive" when some paper-like trials were inconclusive, else ""."""
     k, n = undecided_at_power(c)
     return f"; {k}/{n} inconclusive" if k else ""
+
+
+def power_and_worst_false(c: Mapping[str, Any]) -> tuple[Rate, Rate | None]:
+    """A calibration entry's power count at the paper-like strength and its worst false-pass count
+    (highest upper bound over the null twin, when claim-false, and the claim-false worlds; None: none)."""
+    power = Rate(**c["pass_count"][str(float(c["paper_strength"]))])
+    false_sets = [Rate(**f) for f in (c.get("false_world_count") or {}).values()]
+    if c.get("false_positive_rate") is not None:
+        false_sets.append(Rate(**c["pass_count"]["0.0"]))
+    return power, max(false_sets, key=lambda f: f.high, default=None)
 
 
 def false_worlds_missing(c: Mapping[str, Any]) -> str:

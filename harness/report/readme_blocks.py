@@ -109,16 +109,12 @@ def timings_block(measured: Path = MEASURED) -> str:
 
 def _standing_cell(c: dict[str, Any] | None) -> str:
     """One rule's calibration in a few words: where it stands, then power and the worst false-pass count."""
-    from harness.calibration.rates import FALSE_POSITIVE_TARGET, POWER_TARGET, Rate
-    from harness.calibration.report import false_worlds_missing, undecided_text
+    from harness.calibration.rates import FALSE_POSITIVE_TARGET, POWER_TARGET
+    from harness.calibration.report import false_worlds_missing, power_and_worst_false, undecided_text
 
     if c is None:
         return "—"
-    power = Rate(**c["pass_count"][str(float(c["paper_strength"]))])
-    false_sets = [Rate(**r) for r in (c.get("false_world_count") or {}).values()]
-    if c.get("false_positive_rate") is not None:
-        false_sets.append(Rate(**c["pass_count"]["0.0"]))
-    worst = max(false_sets, key=lambda r: r.high, default=None)
+    power, worst = power_and_worst_false(c)
     if c.get("calibrated"):
         head = "**meets both**" + (" on the null twin" if false_worlds_missing(c) else "")
     else:
