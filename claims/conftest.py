@@ -104,6 +104,9 @@ def _check_options(config: pytest.Config) -> None:
         cell_cache=None,
         ray_address=config.getoption("--ray-address"),
     )  # Ray installed when asked for, --ray-address only with it (no cluster is started here)
+    reseeds = config.getoption("--reseeds")
+    if reseeds is not None and reseeds < 0:
+        raise pytest.UsageError(f"--reseeds {reseeds}: use 0 (no reseed check) or a positive number of extra seeds")
     from harness.threads import pin_threads
 
     _usage(pin_threads, config.getoption("--threads"))  # reduction order independent of the machine's cores
@@ -256,6 +259,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "(default: .cache/cells; 'none': keep nothing)",
     )
     g.addoption(
+        "--reseeds",
+        type=int,
+        default=None,
+        help="gpu tier: recompute each claim's records at this many more seeds (nulls, controls and every "
+        "other draw re-seeded) and report the claim inconclusive unless >= 90%% of the seeds give its verdict "
+        "(default 1; 0: no check; harness/verdicts/reseed.py). The smoke tier reads the committed sweep instead",
+    )
+    g.addoption(
         "--threads",
         type=int,
         default=1,
@@ -315,12 +326,15 @@ class ClaimRecorder(_LibraryRecorder):
     """The library's recorder (harness/verdicts/recorder.py) whose outcome is the test's:
     an outcome that differs from its expectation fails the test."""
 
-    def __init__(self, profile: str) -> None:
+    def __init__(self, profile: str, stability: Any = None) -> None:
         from harness.verdicts.stability import load_stability
 
         # the committed seed sweep (reports/stability/stability.json): a smoke claim whose outcome
-        # is not stable over seeds is inconclusive ("unstable over seeds"), as its expectation says
-        super().__init__(profile, store=_STORE, expectations=_EXPECTATIONS, stability=load_stability(profile=profile))
+        # is not stable over seeds is inconclusive ("unstable over seeds"), as its expectation says;
+        # a gpu-tier profile passes its own reseed check (``--reseeds``, harness/verdicts/reseed.py)
+        if stability is None:
+            stability = load_stability(profile=profile)
+        super().__init__(profile, store=_STORE, expectations=_EXPECTATIONS, stability=stability)
 
     def conclude(self, claim_id: str, procedure: str, **kwargs: Any) -> None:
         failure = super().conclude(claim_id, procedure, **kwargs)
@@ -512,8 +526,73 @@ def world(profile_name: str, claim_options: dict[str, Any]) -> Any:
 
 
 @pytest.fixture(scope="session")
-def recorder(profile_name: str, world: Any) -> ClaimRecorder:
-    return ClaimRecorder(profile_name)
+def recorder(
+    profile_name: str, world: Any, claim_options: dict[str, Any], cell_executor: Any, request: pytest.FixtureRequest
+) -> ClaimRecorder:
+    if profile_name == "smoke":
+        return ClaimRecorder(profile_name)
+    return ClaimRecorder(profile_name, stability=reseed_check(world, claim_options, cell_executor, request.config))
+
+
+def reseed_check(world: Any, claim_options: dict[str, Any], executor: Any, config: pytest.Config) -> Any:
+    """The gpu tier's own seed-stability check (``--reseeds``; harness/verdicts/reseed.py): a claim's
+    records at the reference seed are the ones its test recorded (this session's cache); at other
+    seeds they are computed as the fixtures compute them (same layers, executor and cell store)."""
+    from harness.verdicts.reseed import DEFAULT_RESEEDS, ReseedCheck
+    from harness.verdicts.stability import REFERENCE_SEED, group_records
+
+    n = config.getoption("--reseeds")
+    prof = world.profile
+
+    def recorded(procedure: Any, group: str) -> dict[str, Any] | None:
+        """The group's records this session already holds at the reference seed (None: not all of them)."""
+        name = prof.name
+        keys: dict[str, tuple[Any, ...]]
+        if group == "grid":
+            keys = {"grid": ("grid", name, procedure.name, False), "control_grid": ("grid", name, procedure.name, True)}
+            return {r: _CACHE[k] for r, k in keys.items()} if all(k in _CACHE for k in keys.values()) else None
+        if group == "semantic_table":
+            la, lb = prof.semantic_table
+            keys = {
+                r: ("semantic", name, procedure.name, c, la, lb) for r, c in (("table", False), ("control_table", True))
+            }
+            return {r: _CACHE[k] for r, k in keys.items()} if all(k in _CACHE for k in keys.values()) else None
+        if group == "semantic_grid":
+            out = {}
+            for role, control in (("semantic_grid", False), ("control_semantic_grid", True)):
+                ks = [
+                    ("semantic", name, procedure.name, control, la, lb)
+                    for la in prof.semantic_layers_a
+                    for lb in prof.semantic_layers_b
+                ]
+                if not all(k in _CACHE for k in ks):
+                    return None
+                tables = [_CACHE[k] for k in ks]
+                out[role] = {"kind": "semantic_grid", "procedure": procedure.name, "control": control, "tables": tables}
+            return out
+        return None
+
+    def records(procedure: Any, group: str) -> dict[str, Any]:
+        held = recorded(procedure, group) if procedure.seed == REFERENCE_SEED else None
+        if held is not None:
+            return held
+        return group_records(
+            world,
+            procedure,
+            group,
+            executor=executor,
+            layers_a=claim_options["layers_a"],
+            layers_b=claim_options["layers_b"],
+        )
+
+    log = logging.getLogger("harness.experiments").info
+    return ReseedCheck(
+        prof.name,
+        DEFAULT_RESEEDS if n is None else n,
+        records,
+        {p: get_procedure(p) for p in procedures(config)},
+        log=log,
+    )
 
 
 def grid_name(procedure: Any, *, control: bool = False) -> str:

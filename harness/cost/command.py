@@ -40,6 +40,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="corrected SVCCA: directions for 99%% variance as a fraction of the rank (default 1: the rank, "
         "an upper bound; real decoders' value is known only after a run)",
     )
+    p.add_argument(
+        "--reseeds",
+        type=int,
+        default=None,
+        help="seeds of the gpu tier's reseed check to cost (pytest --reseeds; default: its default, 1)",
+    )
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="the projection as JSON")
     out.add_argument(
@@ -99,5 +105,10 @@ def run(args: argparse.Namespace) -> str:
         wl = workload_from_results(prof, data.get("experiments", data), variance_dims=args.variance_dims)
     else:
         wl = workload_from_profile(prof, procedures=args.procedures, variance_dims=args.variance_dims)
+    from harness.verdicts.reseed import DEFAULT_RESEEDS
+
+    reseeds = DEFAULT_RESEEDS if args.reseeds is None else args.reseeds
+    if reseeds < 0:
+        raise ConfigError(f"--reseeds {reseeds}: use 0 (no reseed check) or a positive number of extra seeds.")
     proj = project(wl, table)
-    return json_text(proj) if args.json else text_table(proj)
+    return json_text(proj) if args.json else text_table(proj, n_reseeds=reseeds)

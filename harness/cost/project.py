@@ -26,6 +26,8 @@ from harness.cost.throughput import ThroughputTable
 from harness.cost.workload import MODEL_SIZES, Workload
 
 
+#: Stages whose work does not depend on the procedure's seed (a reseed does not redo them).
+SEED_FREE_STAGE_PREFIX = "shared."
 #: Issue 20's targets for the whole tier on one H100: Pythia (``paper``) 15 min, Gemma 45 min.
 TARGET_SECONDS: dict[str, float] = {"paper": 15 * 60.0, "gemma": 45 * 60.0}
 
@@ -98,12 +100,20 @@ class Projection:
     def total_seconds(self) -> float:
         return sum(s.seconds for s in self.stages.values())
 
+    @property
+    def reseed_seconds(self) -> float:
+        """Seconds each further seed of the gpu tier's reseed check (harness/verdicts/reseed.py,
+        ``--reseeds``) adds: every stage again but the seed-free shared ones (forward passes,
+        spaces), since a cell at another seed is another cell (its pairing included)."""
+        return sum(s.seconds for s in self.stages.values() if not s.stage.startswith(SEED_FREE_STAGE_PREFIX))
+
     def to_json(self) -> dict[str, Any]:
         return {
             "profile": self.profile,
             "device": self.device,
             "device_source": self.device_source,
             "total_seconds": self.total_seconds,
+            "reseed_seconds_per_seed": self.reseed_seconds,
             "target_seconds": TARGET_SECONDS.get(self.profile),
             "seconds_by_kernel": dict(sorted(self.by_kind.items(), key=lambda kv: -kv[1])),
             "memory_bytes": self.memory,

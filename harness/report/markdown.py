@@ -176,8 +176,12 @@ def write_report(
     false-positive target is read as such.
     ``stability``: (claim id, procedure) -> how the claim's outcome held over the committed seed
     sweep (:func:`harness.verdicts.stability.stability_notes`; ``(claim, "*")``: why a claim was not
-    swept); shown per claim x procedure in the claim's section.
+    swept); shown per claim x procedure in the claim's section. Rows that carry their own
+    ``seed_stability`` (a gpu-tier run's reseed check) are shown with it where ``stability`` has no line.
     """
+    from harness.verdicts.stability import row_stability_notes
+
+    stability = {**row_stability_notes(claim_results), **(stability or {})} or None
     out_dir.mkdir(parents=True, exist_ok=True)
     fig_dir = out_dir / "figures"
     fig_dir.mkdir(exist_ok=True)
@@ -295,9 +299,11 @@ def write_report(
         lines += [
             "Each claim's section gives its rule's calibration ('rule calibration': power and false-positive rate on "
             "known-answer worlds, `reports/calibration/`; a FLAGGED rule misses a target there, so its verdict is weak "
-            "evidence either way) and its 'seed stability' (how many seeds of the committed sweep, "
-            "`reports/stability/`, give this verdict and control outcome; a claim is stable when >= 90% of >= 20 "
-            "seeds, 5 for the grid claims, agree, and one that is not is reported inconclusive).",
+            "evidence either way) and its 'seed stability' (how many seeds give this verdict and control outcome: "
+            "on the fixture world the committed sweep, `reports/stability/`, with >= 20 seeds, 5 for the grid "
+            "claims; at paper scale the run's own reseed check, `--reseeds`, which recomputes each claim's records "
+            "at more seeds; a claim is stable when >= 90% of its seeds agree, and one that is not is reported "
+            "inconclusive).",
             "",
         ]
     # one section per claim

@@ -83,6 +83,7 @@ def cost_block() -> str:
     from harness.cost.device_specs import builtin_table
     from harness.cost.workload import workload_from_profile
     from harness.profiles import get_profile
+    from harness.verdicts.reseed import DEFAULT_RESEEDS
 
     out = [
         "Projected by the cost model (`sae-claims cost --profile NAME --device-spec SPEC`: counted kernels x "
@@ -93,7 +94,8 @@ def cost_block() -> str:
         p = project(workload_from_profile(get_profile(prof)), builtin_table(spec))
         out.append(
             f"- `{prof}` on {p.device}: {_minutes(p.total_seconds)}; peak host {_gb(p.memory['host'])}, "
-            f"device {_gb(p.memory['device'])}, disk {_gb(p.memory['disk'])}"
+            f"device {_gb(p.memory['device'])}, disk {_gb(p.memory['disk'])}; the default reseed check "
+            f"(`--reseeds {DEFAULT_RESEEDS}`) adds {_minutes(DEFAULT_RESEEDS * p.reseed_seconds)}"
         )
     return "\n".join(out) + "\n"
 

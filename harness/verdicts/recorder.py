@@ -149,10 +149,12 @@ class ClaimRecorder:
         self.profile = profile
         self.store = store
         self.expectations = expectations
-        self.stability = dict(stability or {})
+        self.stability: Mapping[tuple[str, str], Any] = {} if stability is None else stability
         """(claim, procedure) -> :class:`harness.verdicts.stability.ClaimStability` of the committed
-        seed sweep: a claim whose outcome is not stable over seeds is concluded inconclusive
-        ("unstable over seeds") when this run used the sweep's reference seed."""
+        seed sweep (smoke) or of the run's own reseed check (gpu tier,
+        :class:`harness.verdicts.reseed.ReseedCheck`, computed when first looked up): a claim whose
+        outcome is not stable over seeds is concluded inconclusive ("unstable over seeds") when this
+        run used the reference seed."""
         self.last: Conclusion | None = None
         """The latest :class:`Conclusion` (pytest glue turns an inconclusive one into a skip)."""
 

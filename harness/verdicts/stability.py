@@ -54,6 +54,7 @@ __all__ = [
     "apply_stability",
     "check_expectations",
     "load_stability",
+    "row_stability_notes",
     "row_summary",
     "run_sweep",
     "rewrite_stability",
@@ -101,17 +102,30 @@ Outcome = tuple[str, str | None]
 # ----------------------------------------------------------------------------- sweep
 
 
-def _group_records(
-    world: Any, procedure: Any, group: str, seed_pair_records: Callable[[Any], dict[str, Any]] | None
+def group_records(
+    world: Any,
+    procedure: Any,
+    group: str,
+    seed_pair_records: Callable[[Any], dict[str, Any]] | None = None,
+    *,
+    executor: Any = None,
+    layers_a: Sequence[int] | None = None,
+    layers_b: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """The records (role -> record) of ``group`` at ``procedure`` (its seed included), computed as
-    the claims' fixtures compute them (claims/conftest.py ``grids``, ``semantic``, ``semantic_grid``)."""
+    the claims' fixtures compute them (claims/conftest.py ``grids``, ``semantic``, ``semantic_grid``;
+    ``executor``, ``layers_a``, ``layers_b``: the run's ``--executor``/``--cell-cache`` and layer options)."""
     from harness.experiments.grid import pair_counts, run_grid, run_semantic
 
     prof = world.profile
+    run_kw: dict[str, Any] = {} if executor is None else {"executor": executor}
     if group == "grid":
-        grid = run_grid(world, procedure)
-        control_grid = run_grid(world, procedure, control=True, match_pairs=pair_counts(grid))
+        layers: dict[str, Any] = {
+            "layers_a": None if layers_a is None else list(layers_a),
+            "layers_b": None if layers_b is None else list(layers_b),
+        }
+        grid = run_grid(world, procedure, **layers, **run_kw)
+        control_grid = run_grid(world, procedure, control=True, match_pairs=pair_counts(grid), **layers, **run_kw)
         return {"grid": grid, "control_grid": control_grid}
     if group == "semantic_table":
         la, lb = prof.semantic_table
@@ -119,14 +133,16 @@ def _group_records(
 
         boot = SEMANTIC_BOOTSTRAP  # as the claims' table (claims/conftest.py): S2/S4's intervals
         return {
-            "table": run_semantic(world, procedure, la, lb, paper_table=prof.paper_semantic_table, n_bootstrap=boot),
-            "control_table": run_semantic(world, procedure, la, lb, control=True, n_bootstrap=boot),
+            "table": run_semantic(
+                world, procedure, la, lb, paper_table=prof.paper_semantic_table, n_bootstrap=boot, **run_kw
+            ),
+            "control_table": run_semantic(world, procedure, la, lb, control=True, n_bootstrap=boot, **run_kw),
         }
     if group == "semantic_grid":
         out: dict[str, Any] = {}
         for control, role in ((False, "semantic_grid"), (True, "control_semantic_grid")):
             tables = [
-                run_semantic(world, procedure, la, lb, control=control)
+                run_semantic(world, procedure, la, lb, control=control, **run_kw)
                 for la in prof.semantic_layers_a
                 for lb in prof.semantic_layers_b
             ]
@@ -203,7 +219,7 @@ def run_sweep(
                 if seed not in {int(s) for s in seeds.get(group, ())} or (seed, base.name, group) in done:
                     continue
                 t0 = time.perf_counter()
-                records = _group_records(world, procedure, group, seed_pair_records)
+                records = group_records(world, procedure, group, seed_pair_records)
                 for cid in claims:
                     c = judge(cid, records, procedure, profile=profile).conclusion()
                     per = data["outcomes"].setdefault(cid, {}).setdefault(base.name, [])
@@ -293,19 +309,26 @@ def summarize(data: Mapping[str, Any]) -> dict[tuple[str, str], ClaimStability]:
             by_seed: dict[int, Outcome] = {}
             for r in rows:
                 by_seed[int(r["seed"])] = (check_verdict(r["verdict"]), check_control_outcome(r.get("control")))
-            counts = Counter(by_seed.values())
-            ref = by_seed.get(ref_seed)
-            out[(cid, proc)] = ClaimStability(
-                claim_id=cid,
-                procedure=proc,
-                n_seeds=len(by_seed),
-                min_seeds=need,
-                reference=ref,
-                agreeing=0 if ref is None else counts[ref],
-                verdict_agreeing=0 if ref is None else sum(n for (v, _), n in counts.items() if v == ref[0]),
-                counts=tuple(sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))),
-            )
+            out[(cid, proc)] = claim_stability(cid, proc, by_seed, min_seeds=need, reference_seed=ref_seed)
     return out
+
+
+def claim_stability(
+    claim_id: str, procedure: str, by_seed: Mapping[int, Outcome], *, min_seeds: int, reference_seed: int
+) -> ClaimStability:
+    """The :class:`ClaimStability` of one (claim, procedure) from its outcome at each seed."""
+    counts = Counter(by_seed.values())
+    ref = by_seed.get(reference_seed)
+    return ClaimStability(
+        claim_id=claim_id,
+        procedure=procedure,
+        n_seeds=len(by_seed),
+        min_seeds=min_seeds,
+        reference=ref,
+        agreeing=0 if ref is None else counts[ref],
+        verdict_agreeing=0 if ref is None else sum(n for (v, _), n in counts.items() if v == ref[0]),
+        counts=tuple(sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))),
+    )
 
 
 def row_summary(entry: ClaimStability) -> dict[str, Any]:
@@ -425,6 +448,22 @@ def stability_notes(path: Path = DEFAULT_STABILITY_FILE, *, profile: str = "smok
         notes[(cid, "*")] = why
     if not data.get("complete"):
         notes = {k: v + " (partial sweep)" for k, v in notes.items()}
+    return notes
+
+
+def row_stability_notes(rows: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], str]:
+    """(claim, procedure) -> the report's one line for claim rows that carry a ``seed_stability``
+    (:func:`row_summary`; a gpu-tier run's own reseed check, or a re-judged saved run), worded as
+    :func:`stability_notes` words the committed sweep's."""
+    notes = {}
+    for r in rows:
+        st = r.get("seed_stability")
+        if not st:
+            continue
+        status = {True: "stable", False: "UNSTABLE", None: "too few seeds"}[st.get("stable")]
+        notes[(str(r["id"]), str(r["procedure"]))] = (
+            f"{status}: {st.get('same_outcome')}/{st.get('n_seeds')} seeds give seed {REFERENCE_SEED}'s outcome"
+        )
     return notes
 
 

@@ -111,3 +111,20 @@ def test_fewer_svcca_directions_project_less_work(capsys: pytest.CaptureFixture[
     assert totals[1] < totals[0]
     assert main(["cost", "--profile", "paper", "--variance-dims", "1.5"]) == 2
     assert "fraction in (0, 1]" in capsys.readouterr().err
+
+
+def test_cost_text_says_what_the_reseed_check_adds(capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.cost.device_specs import builtin_table
+    from harness.cost.project import project
+    from harness.cost.render import _minutes
+    from harness.cost.workload import workload_from_profile
+    from harness.profiles import get_profile
+
+    p = project(workload_from_profile(get_profile("paper")), builtin_table("h100"))
+    assert main(["cost", "--profile", "paper", "--device-spec", "h100", "--reseeds", "3"]) == 0
+    out = capsys.readouterr().out
+    assert f"reseed check (--reseeds 3): + {_minutes(3 * p.reseed_seconds)}" in out
+    assert main(["cost", "--profile", "paper", "--device-spec", "h100", "--reseeds", "0"]) == 0
+    assert "reseed check off" in capsys.readouterr().out
+    assert main(["cost", "--profile", "paper", "--reseeds", "-1"]) != 0
+    assert "--reseeds -1" in capsys.readouterr().err

@@ -36,3 +36,13 @@ def test_cpu_has_no_device_memory_and_targets_are_the_issues() -> None:
     p = project(workload_from_profile(get_profile("paper"), procedures=["corrected"]), builtin_table("cpu"))
     assert p.memory["device"] == 0 and p.total_seconds > 0
     assert TARGET_SECONDS == {"paper": 900.0, "gemma": 2700.0}
+
+
+def test_a_reseed_redoes_every_stage_but_the_seed_free_shared_ones(paper_h100: Projection) -> None:
+    """The gpu tier's reseed check (harness/verdicts/reseed.py): a cell at another seed is another
+    cell, so one reseed costs the whole run less the forward passes and the spaces."""
+    p = paper_h100
+    shared = {name for name in p.stages if name.startswith("shared.")}
+    assert shared == {"shared.forward", "shared.spaces"}
+    assert p.reseed_seconds == pytest.approx(p.total_seconds - sum(p.stages[s].seconds for s in shared))
+    assert 0 < p.reseed_seconds < p.total_seconds and p.to_json()["reseed_seconds_per_seed"] == p.reseed_seconds

@@ -211,6 +211,7 @@ def test_claims_session_rejects_bad_options_before_collection_runs_anything(tmp_
         (["--layers-b", "3,3"], "given more than once"),
         (["--report-dir", str(blocker / "r")], "--report-dir"),
         (["--cache-dir", str(blocker / "c")], "--cache-dir"),
+        (["--reseeds", "-1"], "--reseeds -1"),
     ]
     import torch
 

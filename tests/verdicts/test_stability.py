@@ -247,7 +247,7 @@ def test_run_sweep_judges_each_seed_with_the_registered_rule(monkeypatch: pytest
         def conclusion(self) -> Any:
             return conclude(rule_holds=self.seed % 2 == 0, control_holds=False)
 
-    monkeypatch.setattr(stability, "_group_records", records)
+    monkeypatch.setattr(stability, "group_records", records)
     monkeypatch.setattr("harness.verdicts.rules.judge", lambda cid, recs, proc, profile: J(recs["grid"]["seed"]))
     checkpoints: list[bool] = []
     data = run_sweep(
