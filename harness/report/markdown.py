@@ -309,7 +309,9 @@ def write_report(
     # one section per claim
     lines += ['## <a id="claims"></a>Claims', ""]
     for cid in order:
-        lines += _claim_section(cid, procs, by_claim[cid] if cid in ran else {}, calibration, stability)
+        # a claim without a stability line: the smoke sweep leaves it out, a gpu run's reseed check does not recheck it
+        unchecked = "not swept" if profile == "smoke" else "not rechecked"
+        lines += _claim_section(cid, procs, by_claim[cid] if cid in ran else {}, calibration, stability, unchecked)
         figs = _claim_figures(cid, procs, experiments, figs_by_exp, seed) if cid in ran else []
         if figs:  # side by side in REPORT.html (one per procedure)
             lines += ['<div class="figs">', "", *[_image(alt, rel) for alt, rel in figs], "", "</div>", ""]
@@ -350,8 +352,10 @@ def _claim_section(
     rows: dict[str, dict[str, Any]],
     calibration: dict[tuple[str, str], str] | None,
     stability: dict[tuple[str, str], str] | None,
+    unchecked: str = "not swept",
 ) -> list[str]:
-    """One claim: statement, paper's numbers, rule, verdict per procedure, measured and control tables."""
+    """One claim: statement, paper's numbers, rule, verdict per procedure, measured and control tables
+    (``unchecked``: the seed-stability cell of a row without a stability line)."""
     rec = CLAIMS.get(cid)
     statement = rec.statement if rec else next(iter(rows.values()), {}).get("statement", "")
     out = [f'### <a id="{anchor(cid)}"></a>{cid}: {statement}', ""]
@@ -374,7 +378,7 @@ def _claim_section(
         if calibration:
             vrow.append(calibration.get((cid, p)) or calibration.get((cid, "*")) or f"not calibrated under {p}")
         if stability:
-            vrow.append(stability.get((cid, p), stability.get((cid, "*"), "not swept")))
+            vrow.append(stability.get((cid, p), stability.get((cid, "*"), unchecked)))
         vrows.append(vrow)
     headers = ["procedure", "verdict", "why", "reviewed reason (expected verdict)"]
     headers += (["rule calibration"] if calibration else []) + (["seed stability"] if stability else [])

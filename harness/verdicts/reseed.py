@@ -28,6 +28,10 @@ seed-free part (pairing, pair sets) and a seeded part; it would save the placebo
 random-partner and split-half draws, roughly half of a reseed by the same model. Record groups
 computed at a seed are kept for the session, so the claims of one group share them.
 
+A recompute that fails (e.g. out of device memory) leaves the seed-0 verdicts of its group as they
+are, without an entry ("not rechecked" in the report); the failure is logged and kept in
+:attr:`ReseedCheck.failures`, and not retried for the group's other claims.
+
 W1/X1 and P1-P3 are not rechecked here (their seed pairs are the claims' own replication); claims
 outside :data:`RESEED_GROUPS` get no entry.
 """
@@ -92,6 +96,8 @@ class ReseedCheck(Mapping[tuple[str, str], ClaimStability]):
         self.log = log
         self._records: dict[tuple[str, str, int], Mapping[str, Any]] = {}
         self._entries: dict[tuple[str, str], ClaimStability] = {}
+        self.failures: dict[tuple[str, str], str] = {}
+        """(group, procedure) -> why its records could not be recomputed (its claims get no entry, once)."""
         self.cost_s: dict[tuple[str, str, int], float] = {}
         """(group, procedure, seed) -> seconds its records took (reference seed: what handing them back took)."""
 
@@ -118,10 +124,22 @@ class ReseedCheck(Mapping[tuple[str, str], ClaimStability]):
             return None
         if procedure.seed != REFERENCE_SEED:
             return None  # the check is about the reference seed's verdict
+        if (group, procedure_name) in self.failures:
+            return None
         by_seed: dict[int, Outcome] = {}
         for seed in self.seeds:
             proc = replace(procedure, seed=seed)
-            c = judge(claim_id, self._records_at(group, procedure, seed), proc, profile=self.profile).conclusion()
+            try:
+                records = self._records_at(group, procedure, seed)
+            except Exception as exc:  # e.g. out of device memory: the seed-0 verdict stands, unchecked
+                self.failures[(group, procedure_name)] = f"seed {seed}: {type(exc).__name__}: {exc}"
+                if self.log is not None:
+                    self.log(
+                        f"reseed check FAILED for {group} {procedure_name} ({self.failures[(group, procedure_name)]}); "
+                        "its claims keep their seed-0 verdicts, reported as not rechecked"
+                    )
+                return None
+            c = judge(claim_id, records, proc, profile=self.profile).conclusion()
             by_seed[seed] = (c.verdict, c.control_outcome)
         return claim_stability(
             claim_id, procedure_name, by_seed, min_seeds=len(self.seeds), reference_seed=REFERENCE_SEED

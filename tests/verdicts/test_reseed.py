@@ -78,10 +78,12 @@ def test_the_recorder_reports_an_unstable_gpu_verdict_inconclusive(fake_judge: N
     # the report shows the row's own seed stability beside the verdict
     from harness.report.markdown import write_report
 
+    rec2.conclude("W1", "paper", **kw, seed=0)  # a seed-pair claim: not rechecked
+    assert "seed_stability" not in store.results[-1]
     md = write_report(
-        tmp_path / "rep", profile="paper", claim_results=store.results[-1:], experiments={}, provenance={}
+        tmp_path / "rep", profile="paper", claim_results=store.results[-2:], experiments={}, provenance={}
     ).read_text()
-    assert "stable: 3/3 seeds give seed 0's outcome" in md
+    assert "stable: 3/3 seeds give seed 0's outcome" in md and "not rechecked" in md and "not swept" not in md
 
 
 def test_what_the_check_leaves_out(fake_judge: None) -> None:
@@ -160,7 +162,44 @@ def test_the_claims_plugin_hands_back_the_run_records_at_seed_0_and_recomputes_o
     assert check.group_records(paper, "grid") == {"grid": "grid0", "control_grid": "control0"}
     assert check.group_records(paper, "semantic_table") == {"table": "table0", "control_table": "ctable0"}
     assert calls == []
+    # a grid held without its control (the claims judged so far read the grid alone): the grid is the
+    # judged one, its control made as the fixture makes it
+    import harness.experiments.grid as grid_mod
+
+    del plugin._CACHE[("grid", "paper", "paper", True)]
+    made: list[dict[str, Any]] = []
+    monkeypatch.setattr(grid_mod, "pair_counts", lambda g: {"counts of": g})
+    monkeypatch.setattr(grid_mod, "run_grid", lambda w, p, **kw: made.append(kw) or "control-made")
+    assert check.group_records(paper, "grid") == {"grid": "grid0", "control_grid": "control-made"}
+    assert made == [
+        {
+            "control": True,
+            "layers_a": [1],
+            "layers_b": [2, 3],
+            "match_pairs": {"counts of": "grid0"},
+            "executor": "EXECUTOR",
+        }
+    ]
     # the semantic grid is not all held: computed; so is any group at another seed
     assert check.group_records(paper, "semantic_grid") == {"computed": 0}
     assert check.group_records(dataclasses.replace(paper, seed=1), "grid") == {"computed": 1}
     assert calls[-1] == (1, "grid", {"executor": "EXECUTOR", "layers_a": [1], "layers_b": [2, 3]})
+
+
+def test_a_failed_reseed_keeps_the_verdict_unchecked_and_is_not_retried(fake_judge: None) -> None:
+    """An error while recomputing (e.g. out of device memory) must not lose the seed-0 verdict: the
+    claim gets no stability entry (reported "not rechecked"), the failure is kept and logged, and
+    the group's other claims do not retry the recompute."""
+    calls: list[int] = []
+    lines: list[str] = []
+
+    def records(procedure: Any, group: str) -> dict[str, Any]:
+        calls.append(procedure.seed)
+        if procedure.seed == 1:
+            raise RuntimeError("CUDA out of memory")
+        return {"grid": {}, "control_grid": {}}
+
+    check = ReseedCheck("paper", 2, records, {"paper": get_procedure("paper")}, log=lines.append)
+    assert check.get(("U1", "paper")) is None and check.get(("U2", "paper")) is None
+    assert calls == [0, 1] and check.failures == {("grid", "paper"): "seed 1: RuntimeError: CUDA out of memory"}
+    assert any("reseed check FAILED" in line for line in lines)
