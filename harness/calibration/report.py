@@ -289,12 +289,15 @@ def _note_procedure(c: Mapping[str, Any]) -> str:
 
 def _best_entries(path: Path) -> list[Mapping[str, Any]]:
     """Claim entries of ``path`` and of every ``*/calibration.json`` next to it (runs of some claims
-    with more seeds), keeping per (claim, procedure) the entry with the most seeds (ties: ``path``)."""
+    with more seeds), keeping per (claim, procedure of the verdict rows it calibrates) the entry with
+    the most seeds (ties: the first file, ``path`` then the sub-runs by name). P1-P3's records do not
+    depend on the run's procedure (Paulo & Belrose's method judges them), so a run under each
+    procedure measures the same trials: one entry speaks for their "PB method" rows."""
     files = [path, *sorted(path.parent.glob("*/calibration.json"))]
     best: dict[tuple[str, str], Mapping[str, Any]] = {}
     for f in files:
         for c in json.loads(f.read_text()).get("claims", []):
-            key = (c["claim_id"], c["procedure"])
+            key = (c["claim_id"], _note_procedure(c))
             if key not in best or c.get("n_seeds", 0) > best[key].get("n_seeds", 0):
                 best[key] = c
     return list(best.values())

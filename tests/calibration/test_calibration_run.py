@@ -108,6 +108,36 @@ def test_calibration_notes_are_per_procedure_with_variants_on_their_claims_row(t
     assert "corrected" not in paper and "token" not in paper
 
 
+def test_a_seed_rule_measured_under_both_procedures_gets_one_note(tmp_path) -> None:
+    """P1-P3's records do not depend on the run's procedure (the PB method judges them): the runs
+    under `paper` and `corrected` hold the same trials, so their "PB method" row shows one note, the
+    entry with the most seeds."""
+    plan = ClaimPlan("P1", "seed", "x", (0.0, 0.4), 0.4, "note")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    write_calibration(
+        tmp_path / "a",
+        [summarise(plan, plan.strengths, _trials({0.0: 0, 0.4: 50}, 50), procedure=CORRECTED, rule="r")],
+        meta={},
+        figures=False,
+    )
+    write_calibration(
+        tmp_path / "b",
+        [summarise(plan, plan.strengths, _trials({0.0: 0, 0.4: 50}, 50), procedure=PAPER, rule="r")],
+        meta={},
+        figures=False,
+    )
+    main = write_calibration(
+        tmp_path,
+        [summarise(plan, plan.strengths, _trials({0.0: 0, 0.4: 5}, 5), procedure=PAPER, rule="r")],
+        meta={},
+        figures=False,
+    )
+    notes = calibration_notes(main)
+    (key,) = [k for k in notes if k[1] != "*"]
+    assert key == ("P1", "PB method") and " | " not in notes[key] and "n = 50" in notes[key]
+
+
 def test_committed_calibration_report_is_judged_on_the_bounds() -> None:
     """The committed report's flags are what today's judging derives from its own trials (so a
     report written before the intervals, or by hand, fails here), and no rule is 'ok' on too few seeds."""
