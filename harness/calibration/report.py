@@ -287,10 +287,18 @@ def _note_procedure(c: Mapping[str, Any]) -> str:
     return PB_METHOD.name if c["claim_id"].startswith("P") else str(c["procedure"])
 
 
+def _weight(c: Mapping[str, Any]) -> tuple[int, int]:
+    """How much an entry measured: (seeds, claim-false worlds)."""
+    worlds = (c.get("false_world_count") or {}).values()
+    return (int(c.get("n_seeds", 0)), sum(1 for w in worlds if isinstance(w, Mapping) and w.get("n")))
+
+
 def _best_entries(path: Path) -> list[Mapping[str, Any]]:
     """Claim entries of ``path`` and of every ``*/calibration.json`` next to it (runs of some claims
     with more seeds), keeping per (claim, procedure of the verdict rows it calibrates) the entry with
-    the most seeds (ties: the first file, ``path`` then the sub-runs by name). P1-P3's records do not
+    the most seeds, then the most claim-false worlds measured (a run that added its claim-false worlds
+    to the same seeds says more; further ties: the first file, ``path`` then the sub-runs by name).
+    P1-P3's records do not
     depend on the run's procedure (Paulo & Belrose's method judges them), so a run under each
     procedure measures the same trials: one entry speaks for their "PB method" rows."""
     files = [path, *sorted(path.parent.glob("*/calibration.json"))]
@@ -298,7 +306,7 @@ def _best_entries(path: Path) -> list[Mapping[str, Any]]:
     for f in files:
         for c in json.loads(f.read_text()).get("claims", []):
             key = (c["claim_id"], _note_procedure(c))
-            if key not in best or c.get("n_seeds", 0) > best[key].get("n_seeds", 0):
+            if key not in best or _weight(c) > _weight(best[key]):
                 best[key] = c
     return list(best.values())
 

@@ -138,6 +138,25 @@ def test_a_seed_rule_measured_under_both_procedures_gets_one_note(tmp_path) -> N
     assert key == ("P1", "PB method") and " | " not in notes[key] and "n = 50" in notes[key]
 
 
+def test_a_run_that_added_claim_false_worlds_speaks_for_the_same_seeds(tmp_path) -> None:
+    """Of two runs of a rule with equal seeds, the one that also measured its claim-false worlds
+    gives the note, whichever file comes first."""
+    plan = ClaimPlan("U4", "grid", "x", (0.0, 0.7), 0.7, "note", false_worlds={"flat": {}})
+    null_only = _trials({0.0: 0, 0.7: 50}, 50)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    for sub, trials in (("a", null_only), ("b", null_only + _trials({0.7: 3}, 50, world="flat"))):
+        write_calibration(
+            tmp_path / sub,
+            [summarise(plan, plan.strengths, trials, procedure=CORRECTED, rule="r")],
+            meta={},
+            figures=False,
+        )
+    main = write_calibration(tmp_path, [], meta={}, figures=False)
+    note = calibration_notes(main)[("U4", "corrected")]
+    assert "false passes 3/50" in note and "claim-false worlds not in this run" not in note
+
+
 def test_committed_calibration_report_is_judged_on_the_bounds() -> None:
     """The committed report's flags are what today's judging derives from its own trials (so a
     report written before the intervals, or by hand, fails here), and no rule is 'ok' on too few seeds."""
