@@ -156,7 +156,7 @@ def test_the_claims_plugin_hands_back_the_run_records_at_seed_0_and_recomputes_o
     monkeypatch.setattr(stability, "group_records", computed)
     config = types.SimpleNamespace(getoption=lambda o: {"--reseeds": None, "--procedure": "paper"}[o])
     options = {"layers_a": [1], "layers_b": [2, 3]}
-    check = plugin.reseed_check(world, options, "EXECUTOR", config)  # type: ignore[arg-type]
+    check = plugin.reseed_check(world, options, "EXECUTOR", config)
     assert check.n_reseeds == 1 and list(check.procedures) == ["paper"]
     paper = get_procedure("paper")
     assert check.group_records(paper, "grid") == {"grid": "grid0", "control_grid": "control0"}
