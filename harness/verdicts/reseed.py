@@ -43,7 +43,14 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
-from harness.verdicts.stability import REFERENCE_SEED, ClaimStability, Outcome, claim_stability
+from harness.verdicts.stability import (
+    CLAIM_GROUPS,
+    REFERENCE_SEED,
+    ClaimStability,
+    Outcome,
+    group_of,
+    claim_stability,
+)
 
 __all__ = ["DEFAULT_RESEEDS", "RESEED_GROUPS", "ReseedCheck", "reseed_group"]
 
@@ -54,9 +61,8 @@ DEFAULT_RESEEDS = 1
 #: and the claims judged on each. S2 (Gemma's Table 2) is judged on the semantic table pair like S1
 #: and S4.
 RESEED_GROUPS: dict[str, tuple[str, ...]] = {
-    "grid": ("U1", "U2", "U3", "U4", "U5", "U6", "U7", "U8"),
-    "semantic_table": ("S1", "S2", "S4"),
-    "semantic_grid": ("S3", "S5"),
+    **{g: cs for g, cs in CLAIM_GROUPS.items() if g != "seed_pair"},
+    "semantic_table": (*CLAIM_GROUPS["semantic_table"], "S2"),
 }
 
 GroupRecords = Callable[[Any, str], Mapping[str, Any]]
@@ -65,7 +71,7 @@ GroupRecords = Callable[[Any, str], Mapping[str, Any]]
 
 def reseed_group(claim_id: str) -> str | None:
     """The record group of ``claim_id`` in :data:`RESEED_GROUPS`, or None (not rechecked)."""
-    return next((g for g, cs in RESEED_GROUPS.items() if claim_id in cs), None)
+    return group_of(claim_id, RESEED_GROUPS)
 
 
 class ReseedCheck(Mapping[tuple[str, str], ClaimStability]):

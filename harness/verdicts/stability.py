@@ -241,8 +241,18 @@ def run_sweep(
 # ----------------------------------------------------------------------------- stability logic
 
 
-def _group_of(claim_id: str) -> str | None:
-    return next((g for g, cs in CLAIM_GROUPS.items() if claim_id in cs), None)
+def group_of(claim_id: str, groups: Mapping[str, Sequence[str]] = CLAIM_GROUPS) -> str | None:
+    """The record group of ``groups`` whose claims include ``claim_id``, or None."""
+    return next((g for g, cs in groups.items() if claim_id in cs), None)
+
+
+#: A stability statement in one word: stable, not stable, or too few seeds to say.
+_STATUS = {True: "stable", False: "UNSTABLE", None: "too few seeds"}
+
+
+def _note_line(stable: bool | None, fraction: str, reference_seed: int) -> str:
+    """The report's one line for a claim's stability (the committed sweep's or a row's own)."""
+    return f"{_STATUS[stable]}: {fraction} seeds give seed {reference_seed}'s outcome"
 
 
 @dataclass(frozen=True)
@@ -303,7 +313,7 @@ def summarize(data: Mapping[str, Any]) -> dict[tuple[str, str], ClaimStability]:
     mins = dict(data.get("min_seeds") or {})
     out = {}
     for cid, per in (data.get("outcomes") or {}).items():
-        group = _group_of(cid)
+        group = group_of(cid)
         need = int(mins.get(group, MIN_SEEDS.get(group or "", 1)))
         for proc, rows in per.items():
             by_seed: dict[int, Outcome] = {}
@@ -441,9 +451,8 @@ def stability_notes(path: Path = DEFAULT_STABILITY_FILE, *, profile: str = "smok
         return {}
     notes = {}
     for key, s in summarize(data).items():
-        status = {True: "stable", False: "UNSTABLE", None: "too few seeds"}[s.stable]
         frac = "—" if s.reference is None else f"{s.agreeing}/{s.n_seeds}"
-        notes[key] = f"{status}: {frac} seeds give seed {data.get('reference_seed', REFERENCE_SEED)}'s outcome"
+        notes[key] = _note_line(s.stable, frac, int(data.get("reference_seed", REFERENCE_SEED)))
     for cid, why in (data.get("not_swept") or {}).items():
         notes[(cid, "*")] = why
     if not data.get("complete"):
@@ -460,10 +469,8 @@ def row_stability_notes(rows: Iterable[Mapping[str, Any]]) -> dict[tuple[str, st
         st = r.get("seed_stability")
         if not st:
             continue
-        status = {True: "stable", False: "UNSTABLE", None: "too few seeds"}[st.get("stable")]
-        notes[(str(r["id"]), str(r["procedure"]))] = (
-            f"{status}: {st.get('same_outcome')}/{st.get('n_seeds')} seeds give seed {REFERENCE_SEED}'s outcome"
-        )
+        frac = f"{st.get('same_outcome')}/{st.get('n_seeds')}"
+        notes[(str(r["id"]), str(r["procedure"]))] = _note_line(st.get("stable"), frac, REFERENCE_SEED)
     return notes
 
 
